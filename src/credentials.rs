@@ -1,0 +1,569 @@
+//! Authentication of a device: its type, symmetric keys and X.509 thumbprints.
+//!
+//! Secrets never leave this module in clear except through the wire format
+//! ([`SymmetricKey::expose`] and serde), which is what an import needs. `Debug` and `Display`
+//! show a [`Fingerprint`], so a key cannot leak into a log, an error or a report by accident.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
+/// `sha256:` and 16 hex digits.
+///
+/// Two equal secrets have equal fingerprints; a fingerprint does not reveal the secret (keys are
+/// 16 to 64 random bytes, beyond any search).
+///
+/// # Examples
+///
+/// ```
+/// use failback::SymmetricKey;
+///
+/// let key = SymmetricKey::new("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")?;
+/// let shown = key.fingerprint().to_string();
+/// assert!(shown.starts_with("sha256:"));
+/// assert!(!shown.contains("AAAA"));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Fingerprint([u8; 8]);
+
+impl Fingerprint {
+    /// The fingerprint of arbitrary secret text.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::Fingerprint;
+    /// assert_eq!(Fingerprint::of("a"), Fingerprint::of("a"));
+    /// assert_ne!(Fingerprint::of("a"), Fingerprint::of("b"));
+    /// ```
+    pub fn of(secret: &str) -> Self {
+        let digest = Sha256::digest(secret.as_bytes());
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(&digest[..8]);
+        Self(bytes)
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sha256:")?;
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+impl fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// How a device authenticates.
+///
+/// # Examples
+///
+/// ```
+/// use failback::AuthType;
+/// assert_eq!("SELF_SIGNED".parse::<AuthType>()?, AuthType::SelfSigned);
+/// assert_eq!(AuthType::CertificateAuthority.as_str(), "certificateAuthority");
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AuthType {
+    /// Shared access signature with symmetric keys (IoT Hub's default).
+    #[default]
+    Sas,
+    /// X.509 certificate pinned by thumbprint.
+    SelfSigned,
+    /// X.509 certificate chained to a registered CA; no thumbprints.
+    CertificateAuthority,
+    /// No authentication (modules managed by the edge runtime).
+    None,
+}
+
+impl AuthType {
+    /// The camelCase name written to export and import files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::AuthType::Sas.as_str(), "sas");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sas => "sas",
+            Self::SelfSigned => "selfSigned",
+            Self::CertificateAuthority => "certificateAuthority",
+            Self::None => "none",
+        }
+    }
+}
+
+impl std::str::FromStr for AuthType {
+    type Err = Error;
+
+    /// Reads any case and `_` spelling (`SELF_SIGNED`, `SelfSigned`), since other SDKs drift.
+    fn from_str(s: &str) -> Result<Self> {
+        let folded: String = s
+            .chars()
+            .filter(|&c| c != '_')
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        match folded.as_str() {
+            "sas" => Ok(Self::Sas),
+            "selfsigned" => Ok(Self::SelfSigned),
+            "certificateauthority" => Ok(Self::CertificateAuthority),
+            "none" => Ok(Self::None),
+            _ => Err(Error::InvalidValue {
+                field: "authentication.type".into(),
+                reason: format!(
+                    "unknown type {s:?}; expected sas, selfSigned, certificateAuthority or none"
+                ),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for AuthType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuthType {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for AuthType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Length in bytes that `text` decodes to if it is standard, padded base64.
+fn base64_len(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() || bytes.len() % 4 != 0 {
+        return None;
+    }
+    let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
+    if pad > 2 {
+        return None;
+    }
+    let body = &bytes[..bytes.len() - pad];
+    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
+    body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
+}
+
+/// A SAS symmetric key: base64 of 16 to 64 bytes. A secret: shown only as its fingerprint.
+///
+/// # Examples
+///
+/// ```
+/// use failback::SymmetricKey;
+///
+/// let key = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?; // 16 bytes
+/// assert_eq!(format!("{key:?}"), format!("SymmetricKey({})", key.fingerprint()));
+/// assert!(SymmetricKey::new("c2hvcnQ=").is_err()); // 5 bytes
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SymmetricKey(Box<str>);
+
+impl SymmetricKey {
+    /// Validates a base64 key of 16 to 64 bytes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] if the text is not padded base64 or decodes to a length outside
+    /// 16..=64 bytes. The message never contains the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")?;
+    /// assert_eq!(key.decoded_len(), 32);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn new(key: impl Into<String>) -> Result<Self> {
+        let key = key.into();
+        match base64_len(&key) {
+            Some(16..=64) => Ok(Self(key.into_boxed_str())),
+            Some(n) => Err(Error::InvalidValue {
+                field: "symmetric key".into(),
+                reason: format!("key {} decodes to {n} bytes; IoT Hub needs 16 to 64", Fingerprint::of(&key)),
+            }),
+            None => Err(Error::InvalidValue {
+                field: "symmetric key".into(),
+                reason: format!("key {} is not padded base64", Fingerprint::of(&key)),
+            }),
+        }
+    }
+
+    /// How many bytes the key decodes to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
+    /// assert_eq!(key.decoded_len(), 16);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn decoded_len(&self) -> usize {
+        base64_len(&self.0).unwrap_or(0)
+    }
+
+    /// The key in clear, for writing an import file. Never log it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
+    /// assert_eq!(key.expose(), "MDEyMzQ1Njc4OWFiY2RlZg==");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The key's fingerprint, safe to show.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
+    /// assert_eq!(key.fingerprint(), failback::Fingerprint::of(key.expose()));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.0)
+    }
+}
+
+impl fmt::Debug for SymmetricKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SymmetricKey({})", self.fingerprint())
+    }
+}
+
+impl Serialize for SymmetricKey {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SymmetricKey {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// An X.509 thumbprint: hex SHA-1 (40 digits) or SHA-256 (64 digits), compared without case
+/// (stored upper case). Thumbprints identify public certificates, so they are shown in clear.
+///
+/// # Examples
+///
+/// ```
+/// use failback::Thumbprint;
+///
+/// let a = Thumbprint::new("a".repeat(40))?;
+/// assert_eq!(a, Thumbprint::new("A".repeat(40))?);
+/// assert!(Thumbprint::new("abc").is_err());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Thumbprint(Box<str>);
+
+impl Thumbprint {
+    /// Validates and normalises a thumbprint.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] unless it is 40 or 64 hex digits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = failback::Thumbprint::new("0123456789abcdef0123456789abcdef01234567")?;
+    /// assert_eq!(t.as_str(), "0123456789ABCDEF0123456789ABCDEF01234567");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn new(thumbprint: impl Into<String>) -> Result<Self> {
+        let mut text = thumbprint.into();
+        let hex = text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex || !(text.len() == 40 || text.len() == 64) {
+            return Err(Error::InvalidValue {
+                field: "x509 thumbprint".into(),
+                reason: format!(
+                    "{} characters{}; expected 40 (SHA-1) or 64 (SHA-256) hex digits",
+                    text.chars().count(),
+                    if hex { "" } else { " with non-hex digits" }
+                ),
+            });
+        }
+        text.make_ascii_uppercase();
+        Ok(Self(text.into_boxed_str()))
+    }
+
+    /// The thumbprint, upper case.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = failback::Thumbprint::new("f".repeat(64))?;
+    /// assert_eq!(t.as_str(), "F".repeat(64));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Thumbprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Thumbprint({})", self.0)
+    }
+}
+
+impl Serialize for Thumbprint {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Thumbprint {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A primary and a secondary value, either of which may be empty.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Pair, Thumbprint};
+///
+/// let pair = Pair::new(Some(Thumbprint::new("A".repeat(40))?), None);
+/// assert_eq!(pair.iter().count(), 1);
+/// assert!(Pair::<Thumbprint>::default().is_empty());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Pair<T> {
+    /// The primary value.
+    pub primary: Option<T>,
+    /// The secondary value.
+    pub secondary: Option<T>,
+}
+
+impl<T> Default for Pair<T> {
+    fn default() -> Self {
+        Self {
+            primary: None,
+            secondary: None,
+        }
+    }
+}
+
+impl<T> Pair<T> {
+    /// A pair of the two values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pair = failback::Pair::new(Some(1), Some(2));
+    /// assert_eq!(pair.iter().copied().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn new(primary: Option<T>, secondary: Option<T>) -> Self {
+        Self { primary, secondary }
+    }
+
+    /// Whether both values are empty.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Pair::<u8>::new(None, None).is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.primary.is_none() && self.secondary.is_none()
+    }
+
+    /// The values that are set, primary first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Pair::new(None, Some(7)).iter().count(), 1);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.primary.iter().chain(self.secondary.iter())
+    }
+}
+
+/// A device's authentication, written and compared as one unit.
+///
+/// `None` in [`keys`](Self::keys) or [`thumbprints`](Self::thumbprints) means **unknown** (an
+/// export taken with keys excluded), which is never the same as an empty [`Pair`]: importing a
+/// line without keys makes IoT Hub generate new ones, locking SAS devices out.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Authentication, AuthType, Pair, SymmetricKey};
+///
+/// let auth = Authentication::sas(Pair::new(
+///     Some(SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?),
+///     Some(SymmetricKey::new("ZmVkY2JhOTg3NjU0MzIxMA==")?),
+/// ));
+/// assert_eq!(auth.kind, AuthType::Sas);
+/// assert!(auth.is_known());
+/// assert_eq!(auth.fingerprints().len(), 2);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Authentication {
+    /// How the device authenticates.
+    #[serde(rename = "type")]
+    pub kind: AuthType,
+    /// Symmetric keys; `None` when unknown.
+    pub keys: Option<Pair<SymmetricKey>>,
+    /// X.509 thumbprints; `None` when unknown.
+    pub thumbprints: Option<Pair<Thumbprint>>,
+}
+
+impl Authentication {
+    /// SAS authentication with the given keys and no thumbprints.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let auth = failback::Authentication::sas(failback::Pair::default());
+    /// assert!(auth.is_known());
+    /// ```
+    pub fn sas(keys: Pair<SymmetricKey>) -> Self {
+        Self {
+            kind: AuthType::Sas,
+            keys: Some(keys),
+            thumbprints: Some(Pair::default()),
+        }
+    }
+
+    /// Self-signed X.509 authentication with the given thumbprints and no keys.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Authentication, Pair, Thumbprint};
+    /// let auth = Authentication::self_signed(Pair::new(Some(Thumbprint::new("A".repeat(40))?), None));
+    /// assert_eq!(auth.fingerprints().len(), 1);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn self_signed(thumbprints: Pair<Thumbprint>) -> Self {
+        Self {
+            kind: AuthType::SelfSigned,
+            keys: Some(Pair::default()),
+            thumbprints: Some(thumbprints),
+        }
+    }
+
+    /// Whether both keys and thumbprints are known (the export included them).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut auth = failback::Authentication::default();
+    /// assert!(!auth.is_known());
+    /// auth.keys = Some(Default::default());
+    /// auth.thumbprints = Some(Default::default());
+    /// assert!(auth.is_known());
+    /// ```
+    pub fn is_known(&self) -> bool {
+        self.keys.is_some() && self.thumbprints.is_some()
+    }
+
+    /// The fingerprints of every secret and thumbprint this value holds, sorted and without
+    /// duplicates. Used to find rotated-out credentials.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Authentication::default().fingerprints().is_empty());
+    /// ```
+    pub fn fingerprints(&self) -> Vec<Fingerprint> {
+        let keys = self.keys.iter().flat_map(Pair::iter).map(SymmetricKey::fingerprint);
+        let thumbprints = self
+            .thumbprints
+            .iter()
+            .flat_map(Pair::iter)
+            .map(|t| Fingerprint::of(t.as_str()));
+        let mut all: Vec<_> = keys.chain(thumbprints).collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+}
+
+impl fmt::Display for Authentication {
+    /// A safe summary: type, key fingerprints and thumbprints.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.kind)?;
+        match &self.keys {
+            None => write!(f, " keys=unknown")?,
+            Some(keys) if !keys.is_empty() => {
+                let show = |k: &Option<SymmetricKey>| {
+                    k.as_ref().map_or("-".to_owned(), |k| k.fingerprint().to_string())
+                };
+                write!(f, " keys=[{}, {}]", show(&keys.primary), show(&keys.secondary))?;
+            }
+            Some(_) => {}
+        }
+        match &self.thumbprints {
+            None => write!(f, " thumbprints=unknown"),
+            Some(t) if !t.is_empty() => {
+                let show = |t: &Option<Thumbprint>| t.as_ref().map_or("-", |t| t.as_str()).to_owned();
+                write!(f, " thumbprints=[{}, {}]", show(&t.primary), show(&t.secondary))
+            }
+            Some(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_lengths() {
+        assert_eq!(base64_len("AAAA"), Some(3));
+        assert_eq!(base64_len("AAA="), Some(2));
+        assert_eq!(base64_len("AA=="), Some(1));
+        assert_eq!(base64_len("A==="), None);
+        assert_eq!(base64_len("AA*A"), None);
+        assert_eq!(base64_len("AAA"), None);
+    }
+
+    #[test]
+    fn key_errors_never_show_the_key() {
+        let secret = "c2VjcmV0";
+        let err = SymmetricKey::new(secret).unwrap_err().to_string();
+        assert!(!err.contains(secret), "{err}");
+    }
+
+    #[test]
+    fn display_shows_fingerprints_not_keys() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let auth = Authentication::sas(Pair::new(SymmetricKey::new(key).ok(), None));
+        assert!(!auth.to_string().contains(key));
+        assert!(!format!("{auth:?}").contains(key));
+    }
+}

@@ -1,0 +1,107 @@
+//! The crate's one error type.
+//!
+//! Errors exist only at boundaries: parsing input, validating values at construction,
+//! ingesting events, and I/O. Merging never fails (see [`crate::Registry::merge`]).
+
+use std::path::PathBuf;
+
+use crate::clock::Dot;
+use crate::ingest::EventId;
+use crate::key::DeviceKey;
+
+/// A specialised `Result` whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong at the crate's boundaries.
+///
+/// Messages are lower case, carry their context in named fields, and never contain a key or
+/// secret: where a secret is involved, its [`Fingerprint`](crate::Fingerprint) is shown.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceId, Error};
+///
+/// let err = DeviceId::new("has space").unwrap_err();
+/// assert!(matches!(err, Error::InvalidId { .. }));
+/// assert!(err.to_string().contains("has space"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A line of an input file could not be read as what it should be.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: u64,
+        /// 1-based column (in bytes) where the problem was found.
+        column: u64,
+        /// What is wrong and, where it helps, what to do.
+        message: String,
+    },
+    /// A device or module id breaks IoT Hub's rules.
+    #[error("invalid {kind} id {id:?}: {reason}")]
+    InvalidId {
+        /// `device` or `module`.
+        kind: &'static str,
+        /// The offending id (ids are not secrets).
+        id: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A value (key, thumbprint, status, twin path…) breaks IoT Hub's rules.
+    #[error("invalid {field}: {reason}")]
+    InvalidValue {
+        /// The field, as named in the export format (`authentication.symmetricKey.primaryKey`).
+        field: String,
+        /// Which rule it breaks (never the secret itself).
+        reason: String,
+    },
+    /// A write named a device that has no live incarnation in this registry.
+    #[error("device {key} does not exist in this registry; create it first")]
+    UnknownDevice {
+        /// The device that was addressed.
+        key: DeviceKey,
+    },
+    /// A write tried to create a device that already exists.
+    #[error("device {key} already exists; delete it first to re-create it")]
+    DeviceExists {
+        /// The device that was addressed.
+        key: DeviceKey,
+    },
+    /// An event id arrived again with a different payload; the registry was left unchanged.
+    #[error("event {id} (device {key}) was already applied with a different payload")]
+    ConflictingEvent {
+        /// The event id.
+        id: EventId,
+        /// The device the new payload addressed.
+        key: DeviceKey,
+    },
+    /// Two different events claim the same dot: one replica issued one write identity twice.
+    #[error("dot {dot} of event {second} was already used by event {first}")]
+    DotReused {
+        /// The reused dot.
+        dot: Dot,
+        /// The event that used it first.
+        first: EventId,
+        /// The event that used it again.
+        second: EventId,
+    },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An output path names one of the inputs; writing it would destroy the input.
+    #[error("{}: refusing to overwrite an input file", path.display())]
+    OutputIsInput {
+        /// The path given as both.
+        path: PathBuf,
+    },
+}

@@ -1,0 +1,247 @@
+//! Device and module identifiers, validated by IoT Hub's rules at construction.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, Result};
+
+/// The longest id IoT Hub accepts, in characters (all ASCII, so also bytes).
+const MAX_ID_LEN: usize = 128;
+
+/// IoT Hub's id alphabet: ASCII letters and digits plus `- . + % _ # * ? ! ( ) , = @ $ '`,
+/// and the legacy `:` and `;` that older hubs still hold.
+fn is_id_char(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || b"-.+%_#*?!(),=@$':;".contains(&c)
+}
+
+fn validate(kind: &'static str, id: &str) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidId {
+        kind,
+        id: id.to_owned(),
+        reason,
+    };
+    if id.is_empty() {
+        return Err(invalid("an id must not be empty".into()));
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(invalid(format!(
+            "{} characters, at most {MAX_ID_LEN} allowed",
+            id.chars().count()
+        )));
+    }
+    if let Some((at, c)) = id.char_indices().find(|&(_, c)| !c.is_ascii() || !is_id_char(c as u8)) {
+        return Err(invalid(format!(
+            "character {c:?} at position {} is not allowed; use ASCII letters, digits and -.+%_#*?!(),=@$'",
+            at + 1
+        )));
+    }
+    Ok(())
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $example:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(Box<str>);
+
+        impl $name {
+            /// Validates `id` against IoT Hub's rules: case-sensitive, 1 to 128 ASCII letters,
+            /// digits and `-.+%_#*?!(),=@$'` (plus legacy `:` and `;`).
+            ///
+            /// # Errors
+            ///
+            /// [`Error::InvalidId`] naming the rule the id breaks.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use failback::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let id = ", stringify!($name), "::new(\"", $example, "\")?;")]
+            #[doc = concat!("assert_eq!(id.as_str(), \"", $example, "\");")]
+            #[doc = concat!("assert!(", stringify!($name), "::new(\"\").is_err());")]
+            /// # Ok::<(), failback::Error>(())
+            /// ```
+            pub fn new(id: impl Into<String>) -> Result<Self> {
+                let id = id.into();
+                validate($kind, &id)?;
+                Ok(Self(id.into_boxed_str()))
+            }
+
+            /// The id as text.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let id = failback::", stringify!($name), "::new(\"", $example, "\")?;")]
+            #[doc = concat!("assert_eq!(id.as_str(), \"", $example, "\");")]
+            /// # Ok::<(), failback::Error>(())
+            /// ```
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.0, f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                Self::new(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A device id: case-sensitive, validated by IoT Hub's rules.
+    DeviceId,
+    "device",
+    "thermostat-42"
+);
+id_type!(
+    /// A module id: same rules as [`DeviceId`]; ids starting with `$` are IoT Edge system modules.
+    ModuleId,
+    "module",
+    "$edgeAgent"
+);
+
+impl ModuleId {
+    /// Whether this is an IoT Edge system module (`$edgeAgent`, `$edgeHub`, …), which the edge
+    /// runtime manages and an import can never create.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::ModuleId;
+    /// assert!(ModuleId::new("$edgeHub")?.is_system());
+    /// assert!(!ModuleId::new("reader")?.is_system());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn is_system(&self) -> bool {
+        self.0.starts_with('$')
+    }
+}
+
+/// What a registry is keyed by: a device id and, for module identities, a module id.
+///
+/// Ordered by device id, then module id (a device sorts before its modules), which is the order
+/// of every output this crate writes.
+///
+/// # Examples
+///
+/// ```
+/// use failback::DeviceKey;
+///
+/// let device = DeviceKey::device("edge-1")?;
+/// let module = DeviceKey::module("edge-1", "reader")?;
+/// assert!(device < module);
+/// assert_eq!(module.to_string(), "edge-1/reader");
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeviceKey {
+    /// The device id.
+    pub device: DeviceId,
+    /// The module id, for module identities.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<ModuleId>,
+}
+
+impl DeviceKey {
+    /// The key of a device identity.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`] if the id breaks IoT Hub's rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::DeviceKey::device("sensor-7")?;
+    /// assert!(key.module.is_none());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn device(device: impl Into<String>) -> Result<Self> {
+        Ok(Self {
+            device: DeviceId::new(device)?,
+            module: None,
+        })
+    }
+
+    /// The key of a module identity of `device`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidId`] if either id breaks IoT Hub's rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let key = failback::DeviceKey::module("edge-1", "$edgeHub")?;
+    /// assert_eq!(key.module.as_ref().map(|m| m.as_str()), Some("$edgeHub"));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn module(device: impl Into<String>, module: impl Into<String>) -> Result<Self> {
+        Ok(Self {
+            device: DeviceId::new(device)?,
+            module: Some(ModuleId::new(module)?),
+        })
+    }
+}
+
+impl fmt::Display for DeviceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.module {
+            Some(module) => write!(f, "{}/{}", self.device, module),
+            None => write!(f, "{}", self.device),
+        }
+    }
+}
+
+impl fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DeviceKey({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_every_allowed_character_and_legacy_colon() {
+        assert!(DeviceId::new("aZ09-.+%_#*?!(),=@$':;").is_ok());
+    }
+
+    #[test]
+    fn rejects_too_long_non_ascii_and_spaces() {
+        assert!(DeviceId::new("a".repeat(128)).is_ok());
+        assert!(DeviceId::new("a".repeat(129)).is_err());
+        assert!(DeviceId::new("caf\u{e9}").is_err());
+        assert!(DeviceId::new("a b").is_err());
+        assert!(DeviceId::new("a/b").is_err());
+    }
+
+    #[test]
+    fn ids_are_case_sensitive() {
+        assert_ne!(DeviceId::new("Dev").ok(), DeviceId::new("dev").ok());
+    }
+}
