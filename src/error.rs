@@ -72,12 +72,12 @@ pub enum Error {
         key: DeviceKey,
     },
     /// An event id arrived again with a different payload; the registry was left unchanged.
-    #[error("event {id} (device {key}) was already applied with a different payload")]
+    #[error("event {id} was already applied with a different payload (device {})", key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     ConflictingEvent {
         /// The event id.
         id: EventId,
         /// The device the new payload addressed.
-        key: DeviceKey,
+        key: Option<DeviceKey>,
     },
     /// Two different events claim the same dot: one replica issued one write identity twice.
     #[error("dot {dot} of event {second} was already used by event {first}")]

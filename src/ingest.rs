@@ -1,8 +1,16 @@
 //! Events: writes that arrive with an id, at least once and in any order.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::clock::{Dot, VersionVector};
+use crate::error::{Error, Result};
+use crate::key::DeviceKey;
+use crate::policy::Policy;
+use crate::registry::Registry;
+use crate::report::Report;
 
 /// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
 ///
@@ -49,5 +57,285 @@ impl fmt::Display for EventId {
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "EventId({:?})", &*self.0)
+    }
+}
+
+/// A write as an event source delivers it: an id, and the delta a [`Writer`](crate::Writer)
+/// returned (its dot or dots inside).
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
+/// let mut source = Registry::new();
+/// let delta = source.writer(ReplicaId::from_u128(1), Stamp::default())
+///     .create(&DeviceKey::device("d")?, Identity::default())?;
+/// let event = Event::new(EventId::new("evt-1"), delta)?;
+/// assert_eq!(event.dots().len(), 1);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    id: EventId,
+    delta: Registry,
+    /// The dots the delta writes, sorted: the event's identity in the causal order.
+    dots: Vec<Dot>,
+}
+
+impl Event {
+    /// An event carrying `delta`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] if the delta writes nothing (no device, no dot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Event, EventId, Registry};
+    /// assert!(Event::new(EventId::new("empty"), Registry::new()).is_err());
+    /// ```
+    pub fn new(id: EventId, delta: Registry) -> Result<Self> {
+        let dots = delta.store_dots();
+        if dots.is_empty() || delta.is_empty() {
+            return Err(Error::InvalidValue {
+                field: format!("event {id}"),
+                reason: "an event must carry a write to a device".into(),
+            });
+        }
+        Ok(Self { id, delta, dots })
+    }
+
+    /// The event's id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
+    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
+    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
+    /// let event = Event::new(EventId::new("e"), delta)?;
+    /// assert_eq!(event.id().as_str(), "e");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn id(&self) -> &EventId {
+        &self.id
+    }
+
+    /// The delta it carries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
+    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
+    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
+    /// let event = Event::new(EventId::new("e"), delta.clone())?;
+    /// assert_eq!(event.delta(), &delta);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn delta(&self) -> &Registry {
+        &self.delta
+    }
+
+    /// The dots it writes, sorted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
+    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
+    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
+    /// let event = Event::new(EventId::new("e"), delta)?;
+    /// assert_eq!(event.dots()[0].counter, 1);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn dots(&self) -> &[Dot] {
+        &self.dots
+    }
+
+    fn first_key(&self) -> Option<&DeviceKey> {
+        self.delta.slots.keys().next()
+    }
+}
+
+/// Applies events delivered at least once, in any order.
+///
+/// - A duplicate (same id, same payload) is a no-op.
+/// - Out-of-order arrival converges to the in-order result: the causal context remembers dots
+///   seen beyond a gap, so an early op 3 neither hides ops 1 and 2 nor claims them.
+/// - The same id with a different payload is [`Error::ConflictingEvent`]; a dot claimed by two
+///   different events is [`Error::DotReused`]. Either leaves the registry unchanged: a write is
+///   never lost silently.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Registry, ReplicaId, Stamp, Status, StatusValue};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let key = DeviceKey::device("d")?;
+/// let mut source = Registry::new();
+/// let create = source.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let disable = source.writer(r, Stamp::new(2, 0)).set_status(&key, StatusValue::new(Status::Disabled, None))?;
+///
+/// let mut ingest = Ingest::new(Registry::new());
+/// let second = Event::new(EventId::new("2"), disable)?;
+/// ingest.apply(&second)?;                                   // arrives first
+/// ingest.apply(&Event::new(EventId::new("1"), create)?)?;
+/// ingest.apply(&second)?;                                   // and again
+/// assert_eq!(ingest.registry(), &source);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Ingest {
+    registry: Registry,
+    policy: Policy,
+    /// Payload of every event applied, by id, to tell a duplicate from a conflicting reuse.
+    events: BTreeMap<EventId, Registry>,
+    /// Which event wrote each dot.
+    owners: BTreeMap<Dot, EventId>,
+}
+
+impl Ingest {
+    /// Ingests into `registry`, reporting conflicts under the default [`Policy`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ingest = failback::Ingest::new(failback::Registry::new());
+    /// assert!(ingest.registry().is_empty());
+    /// ```
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            registry,
+            ..Self::default()
+        }
+    }
+
+    /// Reports conflicts under `policy`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Ingest, Policy, Registry, ReplicaId};
+    /// let ingest = Ingest::new(Registry::new()).with_policy(Policy::prefer(ReplicaId::from_u128(2)));
+    /// # let _ = ingest;
+    /// ```
+    pub fn with_policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The registry as the events applied so far make it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Ingest::default().registry().is_empty());
+    /// ```
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The registry, ending ingestion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Ingest::default().into_registry().is_empty());
+    /// ```
+    pub fn into_registry(self) -> Registry {
+        self.registry
+    }
+
+    /// Applies one event and reports what it changed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ConflictingEvent`] if `event`'s id was applied with another payload;
+    /// [`Error::DotReused`] if another event already wrote one of its dots. The registry is
+    /// unchanged in both cases.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Registry, ReplicaId, Stamp, Error};
+    /// let r = ReplicaId::from_u128(1);
+    /// let key = DeviceKey::device("d")?;
+    /// let a = Registry::new().writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let b = Registry::new().writer(r, Stamp::new(2, 0)).create(&key, Identity::default().with_metadata("x", 1.into()))?;
+    ///
+    /// let mut ingest = Ingest::default();
+    /// ingest.apply(&Event::new(EventId::new("e1"), a)?)?;
+    /// // Same dot, different write: refused, never lost silently.
+    /// let err = ingest.apply(&Event::new(EventId::new("e2"), b)?).unwrap_err();
+    /// assert!(matches!(err, Error::DotReused { .. }));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn apply(&mut self, event: &Event) -> Result<Report> {
+        if let Some(seen) = self.events.get(&event.id) {
+            if *seen == event.delta {
+                return Ok(Report {
+                    unchanged: event.delta.slots.len() as u64,
+                    ..Report::default()
+                });
+            }
+            return Err(Error::ConflictingEvent {
+                id: event.id.clone(),
+                key: event.first_key().cloned().or_else(|| seen.slots.keys().next().cloned()),
+            });
+        }
+        for dot in &event.dots {
+            if let Some(first) = self.owners.get(dot) {
+                return Err(Error::DotReused {
+                    dot: *dot,
+                    first: first.clone(),
+                    second: event.id.clone(),
+                });
+            }
+        }
+        let report = self.registry.merge_with(&event.delta, &self.policy);
+        for dot in &event.dots {
+            self.owners.insert(*dot, event.id.clone());
+        }
+        self.events.insert(event.id.clone(), event.delta.clone());
+        Ok(report)
+    }
+
+    /// Forgets the events whose every dot `stable` covers. They can still arrive again and
+    /// are still no-ops (their dots are in the context), but a reused id among them is no
+    /// longer detected. Bounds memory on long-running ingestion.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut ingest = failback::Ingest::default();
+    /// ingest.forget(&failback::VersionVector::new());
+    /// assert_eq!(ingest.remembered(), 0);
+    /// ```
+    pub fn forget(&mut self, stable: &VersionVector) {
+        let owners = &mut self.owners;
+        self.events.retain(|_, delta| {
+            let dots = delta.store_dots();
+            let done = dots.iter().all(|d| stable.contains(*d));
+            if done {
+                dots.iter().for_each(|d| {
+                    owners.remove(d);
+                });
+            }
+            !done
+        });
+    }
+
+    /// How many event ids are remembered for duplicate detection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Ingest::default().remembered(), 0);
+    /// ```
+    pub fn remembered(&self) -> usize {
+        self.events.len()
     }
 }

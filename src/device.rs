@@ -1,0 +1,431 @@
+//! The device record: one incarnation of a device identity, its twin and its metadata.
+//!
+//! A record is created with a whole [`Identity`] under a single dot, the **incarnation**.
+//! Later writes overwrite one field each, in [`MvRegister`]s; a field whose register is empty
+//! still has its creation value. Every write to a record follows its creation causally (you
+//! cannot update what you have not seen), so a register write always overwrites the creation
+//! value of its field and never needs that value's dot in its context. This keeps a device
+//! that was never touched after creation at one dot, whatever its number of twin leaves.
+//!
+//! Deleting a device removes its incarnation; re-creating it makes a new one. No write for an
+//! old incarnation can touch the new one, and none can bring the old one back.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::{CausalContext, Dot};
+use crate::credentials::{Authentication, Fingerprint};
+use crate::error::Result;
+use crate::identity::{Capabilities, StatusValue};
+use crate::key::DeviceId;
+use crate::register::{Entry, MvRegister};
+use crate::stamp::Stamp;
+use crate::twin::{self, Section, TwinPath};
+
+/// A device's whole state as a create writes it.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Identity, Section, Status, StatusValue};
+/// use serde_json::json;
+///
+/// let identity = Identity::default()
+///     .with_status(StatusValue::new(Status::Disabled, Some("staging".into())))
+///     .with_twin(Section::Tags, json!({"site": "berlin"}))?
+///     .with_metadata("owner", json!("team-a"));
+/// assert_eq!(identity.twin.len(), 1);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// Status and reason.
+    pub status: StatusValue,
+    /// Authentication; keys unknown by default.
+    pub authentication: Authentication,
+    /// Capabilities.
+    pub capabilities: Capabilities,
+    /// The edge device this one sits behind, by device id (never a hub-local scope string).
+    pub parent: Option<DeviceId>,
+    /// Twin leaves (tags, desired and reported properties) by path.
+    pub twin: BTreeMap<TwinPath, Value>,
+    /// Application metadata by key.
+    pub metadata: BTreeMap<String, Value>,
+}
+
+impl Identity {
+    /// With this status.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Identity, Status, StatusValue};
+    /// let id = Identity::default().with_status(StatusValue::new(Status::Disabled, None));
+    /// assert_eq!(id.status.status, Status::Disabled);
+    /// ```
+    pub fn with_status(mut self, status: StatusValue) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// With this authentication.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Authentication, Identity, Pair};
+    /// let id = Identity::default().with_authentication(Authentication::sas(Pair::default()));
+    /// assert!(id.authentication.is_known());
+    /// ```
+    pub fn with_authentication(mut self, authentication: Authentication) -> Self {
+        self.authentication = authentication;
+        self
+    }
+
+    /// With these capabilities.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Capabilities, Identity};
+    /// let id = Identity::default().with_capabilities(Capabilities { iot_edge: true });
+    /// assert!(id.capabilities.iot_edge);
+    /// ```
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// Behind this edge device.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceId, Identity};
+    /// let id = Identity::default().with_parent(Some(DeviceId::new("gateway-1")?));
+    /// assert_eq!(id.parent.as_ref().map(DeviceId::as_str), Some("gateway-1"));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn with_parent(mut self, parent: Option<DeviceId>) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// With a twin section object (replacing that section's leaves).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) if `object` is not a JSON object or
+    /// breaks IoT Hub's twin key rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Identity, Section};
+    /// let id = Identity::default().with_twin(Section::Desired, serde_json::json!({"fw": {"v": 2}}))?;
+    /// assert_eq!(id.twin.keys().next().map(|p| p.to_string()).as_deref(), Some("properties.desired.fw.v"));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn with_twin(mut self, section: Section, object: Value) -> Result<Self> {
+        let Value::Object(map) = object else {
+            return Err(crate::Error::InvalidValue {
+                field: section.as_str().into(),
+                reason: "a twin section must be a JSON object".into(),
+            });
+        };
+        self.twin.retain(|path, _| path.section != section);
+        self.twin.extend(twin::flatten(section, &map)?);
+        Ok(self)
+    }
+
+    /// With one metadata value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let id = failback::Identity::default().with_metadata("rack", serde_json::json!(4));
+    /// assert_eq!(id.metadata["rack"], 4);
+    /// ```
+    pub fn with_metadata(mut self, key: impl Into<String>, value: Value) -> Self {
+        self.metadata.insert(key.into(), value);
+        self
+    }
+
+    /// A twin section rebuilt as a JSON object.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Identity, Section};
+    /// use serde_json::json;
+    /// let id = Identity::default().with_twin(Section::Tags, json!({"a": {"b": 1}}))?;
+    /// assert_eq!(serde_json::Value::Object(id.section(Section::Tags)), json!({"a": {"b": 1}}));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn section(&self, section: Section) -> Map<String, Value> {
+        twin::unflatten(
+            self.twin
+                .iter()
+                .filter(|(p, _)| p.section == section)
+                .map(|(p, v)| (&*p.path, v)),
+        )
+    }
+}
+
+/// The creation of an incarnation: when, and what it wrote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Creation {
+    pub(crate) stamp: Stamp,
+    pub(crate) identity: Identity,
+}
+
+/// One incarnation of a device: its creation and the writes that followed.
+///
+/// Obtained from [`Registry::records`](crate::Registry::records); read through
+/// [`Registry::device`](crate::Registry::device), which resolves concurrent values.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+///
+/// let mut registry = Registry::new();
+/// let key = DeviceKey::device("d1")?;
+/// registry.writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let record = &registry.records(&key)[0];
+/// assert_eq!(record.incarnation().counter, 1);
+/// assert!(record.is_created());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    pub(crate) incarnation: Dot,
+    /// `None` while a write for this incarnation has arrived before its creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) created: Option<Box<Creation>>,
+    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    pub(crate) status: MvRegister<StatusValue>,
+    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    pub(crate) authentication: MvRegister<Authentication>,
+    /// Credentials rotated out, by the credential write that retired them (same dot: the two
+    /// are only ever overwritten together).
+    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    pub(crate) retired: MvRegister<Box<[Fingerprint]>>,
+    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    pub(crate) capabilities: MvRegister<Capabilities>,
+    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    pub(crate) parent: MvRegister<Option<DeviceId>>,
+    /// `None` is a removal.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) twin: BTreeMap<TwinPath, MvRegister<Option<Value>>>,
+    /// `None` is a removal.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) metadata: BTreeMap<String, MvRegister<Option<Value>>>,
+}
+
+/// What a join of two records saw of the incoming side's overwritten writes.
+pub(crate) trait StaleSink {
+    /// An incoming status write this side had already overwritten.
+    fn status(&mut self, entry: &Entry<StatusValue>);
+    /// An incoming credential write this side had already overwritten.
+    fn authentication(&mut self, entry: &Entry<Authentication>);
+}
+
+impl DeviceRecord {
+    /// An incarnation known only by its dot (a write arrived before its creation).
+    pub(crate) fn empty(incarnation: Dot) -> Self {
+        Self {
+            incarnation,
+            created: None,
+            status: MvRegister::new(),
+            authentication: MvRegister::new(),
+            retired: MvRegister::new(),
+            capabilities: MvRegister::new(),
+            parent: MvRegister::new(),
+            twin: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+        }
+    }
+
+    /// A new incarnation.
+    pub(crate) fn created(incarnation: Dot, stamp: Stamp, identity: Identity) -> Self {
+        let mut record = Self::empty(incarnation);
+        record.created = Some(Box::new(Creation { stamp, identity }));
+        record
+    }
+
+    /// The dot of the create that made this incarnation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// reg.writer(ReplicaId::from_u128(7), Stamp::default()).create(&key, Identity::default())?;
+    /// assert_eq!(reg.records(&key)[0].incarnation().replica, ReplicaId::from_u128(7));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn incarnation(&self) -> Dot {
+        self.incarnation
+    }
+
+    /// Whether this incarnation's creation has arrived (a write can overtake it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// reg.writer(ReplicaId::from_u128(1), Stamp::default()).create(&key, Identity::default())?;
+    /// assert!(reg.records(&key)[0].is_created());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn is_created(&self) -> bool {
+        self.created.is_some()
+    }
+
+    /// The creation value, if it has arrived.
+    pub(crate) fn initial(&self) -> Option<&Identity> {
+        self.created.as_deref().map(|c| &c.identity)
+    }
+
+    /// Every dot this record holds, its incarnation's included when the creation is here.
+    pub(crate) fn dots(&self) -> Vec<Dot> {
+        let mut dots: Vec<Dot> = self.created.iter().map(|_| self.incarnation).collect();
+        dots.extend(self.status.dots());
+        dots.extend(self.authentication.dots());
+        dots.extend(self.retired.dots());
+        dots.extend(self.capabilities.dots());
+        dots.extend(self.parent.dots());
+        self.twin.values().for_each(|r| dots.extend(r.dots()));
+        self.metadata.values().for_each(|r| dots.extend(r.dots()));
+        dots
+    }
+
+    /// Join with the same incarnation from another replica; see [`MvRegister::join`].
+    /// Returns whether anything changed.
+    pub(crate) fn join(
+        &mut self,
+        ctx: &CausalContext,
+        other: &Self,
+        other_ctx: &CausalContext,
+        stale: &mut dyn StaleSink,
+    ) -> bool {
+        let mut changed = false;
+        if self.created.is_none() && other.created.is_some() {
+            self.created.clone_from(&other.created);
+            changed = true;
+        }
+        changed |= self.status.join(ctx, &other.status, other_ctx, |e| stale.status(e));
+        changed |= self
+            .authentication
+            .join(ctx, &other.authentication, other_ctx, |e| stale.authentication(e));
+        changed |= self.retired.join(ctx, &other.retired, other_ctx, |_| {});
+        changed |= self.capabilities.join(ctx, &other.capabilities, other_ctx, |_| {});
+        changed |= self.parent.join(ctx, &other.parent, other_ctx, |_| {});
+        changed |= join_map(&mut self.twin, ctx, &other.twin, other_ctx);
+        changed |= join_map(&mut self.metadata, ctx, &other.metadata, other_ctx);
+        changed
+    }
+
+    /// Overwrites the status; returns the dots overwritten.
+    pub(crate) fn set_status(&mut self, dot: Dot, stamp: Stamp, value: StatusValue) -> Vec<Dot> {
+        self.status.write(dot, stamp, value)
+    }
+
+    /// Overwrites the credentials, retiring every key and thumbprint the values it overwrites
+    /// held and the new value does not: no replica that missed this rotation can bring one
+    /// back. Returns the dots overwritten.
+    pub(crate) fn set_authentication(
+        &mut self,
+        dot: Dot,
+        stamp: Stamp,
+        value: Authentication,
+    ) -> (Vec<Dot>, Box<[Fingerprint]>) {
+        let mut retired: Vec<Fingerprint> = self
+            .retired
+            .entries()
+            .iter()
+            .flat_map(|e| e.value.iter().copied())
+            .collect();
+        if self.authentication.is_empty() {
+            retired.extend(self.initial().map(|i| i.authentication.fingerprints()).unwrap_or_default());
+        } else {
+            retired.extend(self.authentication.entries().iter().flat_map(|e| e.value.fingerprints()));
+        }
+        let kept = value.fingerprints();
+        retired.retain(|f| kept.binary_search(f).is_err());
+        retired.sort_unstable();
+        retired.dedup();
+        let retired: Box<[Fingerprint]> = retired.into();
+        let mut overwritten = self.authentication.write(dot, stamp, value);
+        overwritten.extend(self.retired.dots());
+        self.retired = MvRegister::new();
+        if !retired.is_empty() {
+            self.retired.write(dot, stamp, retired.clone());
+        }
+        (overwritten, retired)
+    }
+
+    /// Overwrites the capabilities; returns the dots overwritten.
+    pub(crate) fn set_capabilities(&mut self, dot: Dot, stamp: Stamp, value: Capabilities) -> Vec<Dot> {
+        self.capabilities.write(dot, stamp, value)
+    }
+
+    /// Overwrites the edge parent; returns the dots overwritten.
+    pub(crate) fn set_parent(&mut self, dot: Dot, stamp: Stamp, value: Option<DeviceId>) -> Vec<Dot> {
+        self.parent.write(dot, stamp, value)
+    }
+
+    /// Writes (or with `None` removes) one twin leaf, overwriting the registers at its
+    /// ancestors and descendants too: a leaf replaces whatever shape was there before.
+    /// Returns the dots overwritten.
+    pub(crate) fn set_twin(&mut self, path: TwinPath, dot: Dot, stamp: Stamp, value: Option<Value>) -> Vec<Dot> {
+        let mut overwritten = Vec::new();
+        let (lo, hi) = path.descendant_bounds();
+        let mut doomed: Vec<TwinPath> = self.twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
+        doomed.extend(path.ancestors().filter(|a| self.twin.contains_key(a)));
+        for p in doomed {
+            if let Some(reg) = self.twin.remove(&p) {
+                overwritten.extend(reg.dots());
+            }
+        }
+        overwritten.extend(self.twin.entry(path).or_default().write(dot, stamp, value));
+        overwritten
+    }
+
+    /// Writes (or with `None` removes) one metadata value; returns the dots overwritten.
+    pub(crate) fn set_metadata(&mut self, key: String, dot: Dot, stamp: Stamp, value: Option<Value>) -> Vec<Dot> {
+        self.metadata.entry(key).or_default().write(dot, stamp, value)
+    }
+}
+
+/// Joins maps of registers key by key; a register left empty is removed, so equal states have
+/// equal maps.
+fn join_map<K: Ord + Clone, T: Clone>(
+    mine: &mut BTreeMap<K, MvRegister<T>>,
+    ctx: &CausalContext,
+    theirs: &BTreeMap<K, MvRegister<T>>,
+    other_ctx: &CausalContext,
+) -> bool {
+    let empty = MvRegister::new();
+    let mut changed = false;
+    for (key, reg) in mine.iter_mut() {
+        changed |= reg.join(ctx, theirs.get(key).unwrap_or(&empty), other_ctx, |_| {});
+    }
+    for (key, reg) in theirs {
+        if !mine.contains_key(key) {
+            let mut fresh = MvRegister::new();
+            changed |= fresh.join(ctx, reg, other_ctx, |_| {});
+            if !fresh.is_empty() {
+                mine.insert(key.clone(), fresh);
+            }
+        }
+    }
+    mine.retain(|_, reg| !reg.is_empty());
+    changed
+}

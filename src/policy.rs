@@ -1,0 +1,219 @@
+//! Resolution: how concurrent values of one field become the one value a reader sees.
+//!
+//! Causality decides first and always: a register only ever holds writes that no other write
+//! it knows of has overwritten. What is left is truly concurrent, and is settled by a stated,
+//! deterministic rule, checked in this order:
+//!
+//! | field | rule |
+//! |---|---|
+//! | any | all candidates hold equal values: [`Rule::Agreed`] (no conflict) |
+//! | status | a disable beats a concurrent enable: [`Rule::DisableWins`] |
+//! | authentication | values holding a credential another concurrent write rotated out are excluded: [`Rule::RetiredCredentialExcluded`] |
+//! | authentication | otherwise [`Policy::credentials`] |
+//! | other fields | [`Policy::fields`] |
+//!
+//! A [`Preference`] is either a replica (its latest concurrent write wins; if it has none, the
+//! latest stamp does) or the latest hybrid-logical-clock stamp, ties broken by dot (replica id,
+//! then counter), so no two replicas can ever disagree on a winner.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Dot, ReplicaId};
+use crate::stamp::Stamp;
+
+/// Whose value wins a concurrent conflict that no security rule settles.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Preference, ReplicaId};
+/// let secondary = Preference::Replica(ReplicaId::from_u128(2));
+/// assert_ne!(secondary, Preference::LatestStamp);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Preference {
+    /// The highest stamp, ties broken by dot.
+    #[default]
+    LatestStamp,
+    /// This replica's value; the highest stamp when it wrote none of the candidates.
+    Replica(ReplicaId),
+}
+
+/// The configurable part of conflict resolution.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Policy, Preference, ReplicaId};
+/// let secondary = ReplicaId::from_u128(2);
+/// let policy = Policy::prefer(secondary);
+/// assert_eq!(policy.credentials, Preference::Replica(secondary));
+/// assert_eq!(Policy::default().fields, Preference::LatestStamp);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Policy {
+    /// For status reasons between concurrent disables, capabilities, edge parent, twin leaves
+    /// and metadata.
+    pub fields: Preference,
+    /// For concurrent credential changes that no rotation rule settles.
+    pub credentials: Preference,
+}
+
+impl Policy {
+    /// Prefer `replica` for every field and for credentials.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let p = failback::Policy::prefer(failback::ReplicaId::from_u128(1));
+    /// assert_eq!(p.fields, p.credentials);
+    /// ```
+    pub fn prefer(replica: ReplicaId) -> Self {
+        Self {
+            fields: Preference::Replica(replica),
+            credentials: Preference::Replica(replica),
+        }
+    }
+}
+
+/// The rule that settled a field, or a record's existence.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(failback::Rule::DisableWins.to_string(), "disable-wins");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Rule {
+    /// Concurrent writes agreed on the value: no conflict.
+    Agreed,
+    /// A disable beat a concurrent enable.
+    DisableWins,
+    /// A delete beat concurrent updates of the same incarnation.
+    DeleteWins,
+    /// Candidates holding a credential rotated out by a concurrent write were excluded.
+    RetiredCredentialExcluded,
+    /// Every candidate held a credential another rotated out; the preference picked one and
+    /// the device needs an operator (an import plan blocks it).
+    RetiredCredentialUnresolved,
+    /// The preferred replica's value won.
+    PreferredReplica,
+    /// The highest stamp won (ties broken by dot).
+    LatestStamp,
+    /// A twin leaf written below a concurrently written scalar wins over it, so no concurrent
+    /// child write is lost.
+    ChildBeatsScalar,
+}
+
+impl Rule {
+    /// The rule's name as written in reports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Rule::LatestStamp.as_str(), "latest-stamp");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Agreed => "agreed",
+            Self::DisableWins => "disable-wins",
+            Self::DeleteWins => "delete-wins",
+            Self::RetiredCredentialExcluded => "retired-credential-excluded",
+            Self::RetiredCredentialUnresolved => "retired-credential-unresolved",
+            Self::PreferredReplica => "preferred-replica",
+            Self::LatestStamp => "latest-stamp",
+            Self::ChildBeatsScalar => "child-beats-scalar",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One concurrent value of a field, as resolution sees it.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Candidate, Dot, ReplicaId, Stamp};
+/// let c = Candidate { dot: Dot::new(ReplicaId::from_u128(1), 1), stamp: Stamp::default(), value: &3 };
+/// assert_eq!(*c.value, 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidate<'a, T> {
+    /// The write's dot.
+    pub dot: Dot,
+    /// The write's stamp.
+    pub stamp: Stamp,
+    /// The value.
+    pub value: &'a T,
+}
+
+/// Index of the winner among `candidates` (all of them eligible) and the rule, by preference.
+/// `candidates` must not be empty.
+pub(crate) fn by_preference<T: PartialEq>(
+    candidates: &[Candidate<'_, T>],
+    eligible: impl Fn(&Candidate<'_, T>) -> bool,
+    preference: Preference,
+) -> (usize, Rule) {
+    let latest = |want: &dyn Fn(&Candidate<'_, T>) -> bool| {
+        candidates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| eligible(c) && want(c))
+            .max_by_key(|(_, c)| (c.stamp, c.dot))
+            .map(|(i, _)| i)
+    };
+    let first = candidates.iter().position(|c| eligible(c)).unwrap_or(0);
+    let agreed = candidates
+        .iter()
+        .filter(|c| eligible(c))
+        .all(|c| c.value == candidates[first].value);
+    let any = latest(&|_| true).unwrap_or(first);
+    if agreed {
+        return (any, Rule::Agreed);
+    }
+    match preference {
+        Preference::Replica(replica) => match latest(&|c| c.dot.replica == replica) {
+            Some(i) => (i, Rule::PreferredReplica),
+            None => (any, Rule::LatestStamp),
+        },
+        Preference::LatestStamp => (any, Rule::LatestStamp),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(r: u128, millis: u64, value: &u8) -> Candidate<'_, u8> {
+        Candidate {
+            dot: Dot::new(ReplicaId::from_u128(r), 1),
+            stamp: Stamp::new(millis, 0),
+            value,
+        }
+    }
+
+    #[test]
+    fn preferred_replica_beats_a_later_stamp() {
+        let c = [cand(1, 10, &1), cand(2, 5, &2)];
+        let pref = Preference::Replica(ReplicaId::from_u128(2));
+        assert_eq!(by_preference(&c, |_| true, pref), (1, Rule::PreferredReplica));
+        assert_eq!(by_preference(&c, |_| true, Preference::LatestStamp), (0, Rule::LatestStamp));
+    }
+
+    #[test]
+    fn equal_stamps_break_ties_by_dot_and_agreement_is_no_conflict() {
+        let c = [cand(2, 5, &1), cand(1, 5, &2)];
+        assert_eq!(by_preference(&c, |_| true, Preference::LatestStamp), (0, Rule::LatestStamp));
+        let same = [cand(2, 5, &1), cand(1, 9, &1)];
+        assert_eq!(by_preference(&same, |_| true, Preference::LatestStamp).1, Rule::Agreed);
+    }
+}

@@ -1,0 +1,621 @@
+//! The registry: device keys to live incarnations and tombstones, with one causal context.
+//!
+//! Merge is a join-semilattice join: `a ⊔ b = b ⊔ a`, `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`,
+//! `a ⊔ a = a`, so any order of merges, with any duplicates, converges.
+//!
+//! Per key, an incarnation (named by its creation dot `c`) survives a join unless one side has
+//! seen `c` and no longer holds it, which only a delete does. That is **delete wins**: an
+//! update made concurrently with a delete carries the incarnation it updates, finds it deleted,
+//! and is dropped (and reported). A re-create is a new incarnation, which no delete of the old
+//! one has seen, so it stands.
+//!
+//! Tombstones record which incarnation a delete removed. Delete-wins does not need them (the
+//! context does), but deltas do: a delta names the keys it touches, and a tombstone is how a
+//! delete names its key. They are kept until every replica has seen the delete (causal
+//! stability, [`Registry::compact`]); the stable vector travels with the state, so compaction
+//! commutes with merge: `compact(a) ⊔ b = compact(a ⊔ b)`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{CausalContext, Dot, VersionVector};
+use crate::credentials::Authentication;
+use crate::device::{DeviceRecord, StaleSink};
+use crate::identity::{Status, StatusValue};
+use crate::key::DeviceKey;
+use crate::policy::{Policy, Rule};
+use crate::register::Entry;
+use crate::report::{Conflict, ConflictValue, Rejection, Report, Stale};
+use crate::stamp::Stamp;
+use crate::view::{self, Device};
+
+/// The record of a delete: which incarnation it removed, and when.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+/// let r = ReplicaId::from_u128(1);
+/// let mut registry = Registry::new();
+/// let key = DeviceKey::device("d")?;
+/// registry.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// registry.writer(r, Stamp::new(2, 0)).delete(&key)?;
+/// let tombstone = &registry.tombstones(&key)[0];
+/// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The incarnation removed.
+    pub incarnation: Dot,
+    /// The delete's dot.
+    pub deleted: Dot,
+    /// The delete's stamp.
+    pub stamp: Stamp,
+}
+
+/// Everything a registry holds for one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Slot {
+    /// Live incarnations, by incarnation dot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) live: Vec<DeviceRecord>,
+    /// Deletes not yet causally stable, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tombstones: Vec<Tombstone>,
+    /// The highest counter, per replica, of any write that touched this key (overwritten or
+    /// not): what [`Registry::delta_since`] compares with a peer's vector.
+    pub(crate) history: VersionVector,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.tombstones.is_empty()
+    }
+
+    /// Drops tombstones every replica has seen.
+    fn purge(&mut self, stable: &VersionVector) {
+        self.tombstones
+            .retain(|t| !(stable.contains(t.deleted) && stable.contains(t.incarnation)));
+    }
+}
+
+/// Collects the incoming stale security writes a record join sees.
+#[derive(Default)]
+struct Stales {
+    status: Vec<Entry<StatusValue>>,
+    authentication: Vec<Entry<Authentication>>,
+}
+
+impl StaleSink for Stales {
+    fn status(&mut self, entry: &Entry<StatusValue>) {
+        self.status.push(entry.clone());
+    }
+    fn authentication(&mut self, entry: &Entry<Authentication>) {
+        self.authentication.push(entry.clone());
+    }
+}
+
+/// A replica's registry: every device key it knows, with live incarnations and tombstones,
+/// and the causal context of everything it has seen.
+///
+/// A **delta** is a `Registry` too: small, holding just what some writes changed, and merged
+/// exactly like a full state.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp, Status, StatusValue};
+///
+/// let (primary, secondary) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let key = DeviceKey::device("thermostat-1")?;
+///
+/// let mut a = Registry::new();
+/// a.writer(primary, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let mut b = a.clone();
+///
+/// // During the outage the secondary disables the device while the primary re-enables it.
+/// b.writer(secondary, Stamp::new(5, 0)).set_status(&key, StatusValue::new(Status::Disabled, None))?;
+/// a.writer(primary, Stamp::new(9, 0)).set_status(&key, StatusValue::new(Status::Enabled, None))?;
+///
+/// let report = a.merge(&b);
+/// let device = a.device(&key, &Policy::default()).expect("live");
+/// assert_eq!(device.status.status, Status::Disabled); // disable wins, whatever the stamps
+/// assert_eq!(report.conflicts[0].rule, failback::Rule::DisableWins);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Wire", into = "Wire")]
+pub struct Registry {
+    pub(crate) context: CausalContext,
+    pub(crate) stable: VersionVector,
+    pub(crate) slots: BTreeMap<DeviceKey, Slot>,
+}
+
+/// The wire layout: keys are structs, so devices travel as a list.
+#[derive(Clone, Serialize, Deserialize)]
+struct Wire {
+    context: CausalContext,
+    #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
+    stable: VersionVector,
+    devices: Vec<WireSlot>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct WireSlot {
+    key: DeviceKey,
+    #[serde(flatten)]
+    slot: Slot,
+}
+
+impl From<Wire> for Registry {
+    fn from(wire: Wire) -> Self {
+        Self {
+            context: wire.context,
+            stable: wire.stable,
+            slots: wire.devices.into_iter().map(|w| (w.key, w.slot)).collect(),
+        }
+    }
+}
+
+impl From<Registry> for Wire {
+    fn from(registry: Registry) -> Self {
+        Self {
+            context: registry.context,
+            stable: registry.stable,
+            devices: registry
+                .slots
+                .into_iter()
+                .map(|(key, slot)| WireSlot { key, slot })
+                .collect(),
+        }
+    }
+}
+
+impl Registry {
+    /// An empty registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Registry::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether the registry holds no key at all (live or tombstoned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Registry::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// Everything this registry has seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Registry::new().context().is_empty());
+    /// ```
+    pub fn context(&self) -> &CausalContext {
+        &self.context
+    }
+
+    /// The version vector every replica is known to have reached; tombstones under it are
+    /// gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Registry::new().stable().is_empty());
+    /// ```
+    pub fn stable(&self) -> &VersionVector {
+        &self.stable
+    }
+
+    /// Keys with at least one live incarnation, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// reg.writer(ReplicaId::from_u128(1), Stamp::default()).create(&key, Identity::default())?;
+    /// assert_eq!(reg.keys().collect::<Vec<_>>(), [&key]);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn keys(&self) -> impl Iterator<Item = &DeviceKey> + '_ {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| !slot.live.is_empty())
+            .map(|(key, _)| key)
+    }
+
+    /// How many keys have a live incarnation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Registry::new().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.keys().count()
+    }
+
+    /// The live incarnations of `key` (empty when none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reg = failback::Registry::new();
+    /// assert!(reg.records(&failback::DeviceKey::device("d")?).is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn records(&self, key: &DeviceKey) -> &[DeviceRecord] {
+        self.slots.get(key).map_or(&[], |slot| &slot.live)
+    }
+
+    /// The tombstones kept for `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reg = failback::Registry::new();
+    /// assert!(reg.tombstones(&failback::DeviceKey::device("d")?).is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn tombstones(&self, key: &DeviceKey) -> &[Tombstone] {
+        self.slots.get(key).map_or(&[], |slot| &slot.tombstones)
+    }
+
+    /// Keys that hold tombstones, with them, in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Registry::new().deleted().count(), 0);
+    /// ```
+    pub fn deleted(&self) -> impl Iterator<Item = (&DeviceKey, &[Tombstone])> + '_ {
+        self.slots
+            .iter()
+            .filter(|(_, slot)| !slot.tombstones.is_empty())
+            .map(|(key, slot)| (key, slot.tombstones.as_slice()))
+    }
+
+    /// `key` as a reader sees it, concurrent values settled by `policy`; `None` when it has no
+    /// live incarnation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Policy, Registry};
+    /// assert!(Registry::new().device(&DeviceKey::device("d")?, &Policy::default()).is_none());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn device(&self, key: &DeviceKey, policy: &Policy) -> Option<Device> {
+        view::resolve(key, self.records(key), policy)
+    }
+
+    /// Every live device, in key order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Policy, Registry};
+    /// assert_eq!(Registry::new().devices(&Policy::default()).count(), 0);
+    /// ```
+    pub fn devices<'a>(&'a self, policy: &'a Policy) -> impl Iterator<Item = Device> + 'a {
+        self.slots
+            .iter()
+            .filter_map(move |(key, slot)| view::resolve(key, &slot.live, policy))
+    }
+
+    /// Merges another replica's state or a delta into this one, with conflicts resolved by the
+    /// default [`Policy`]. See [`merge_with`](Self::merge_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::Registry;
+    /// let mut a = Registry::new();
+    /// assert!(a.merge(&Registry::new()).is_unchanged());
+    /// ```
+    pub fn merge(&mut self, other: &Registry) -> Report {
+        self.merge_with(other, &Policy::default())
+    }
+
+    /// Merges another replica's state or a delta into this one and reports what changed;
+    /// `policy` only decides how the report's conflicts are read, never the merged state.
+    ///
+    /// Never fails and never panics. When `other`'s context is already included here, it
+    /// returns at once: no per-record work, nothing changed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    /// let mut a = Registry::new();
+    /// let delta = a.writer(ReplicaId::from_u128(1), Stamp::default())
+    ///     .create(&DeviceKey::device("d")?, Identity::default())?;
+    /// let mut b = Registry::new();
+    /// let report = b.merge_with(&delta, &Policy::default());
+    /// assert_eq!(report.added, 1);
+    /// assert_eq!(b, a);
+    /// assert!(b.merge_with(&delta, &Policy::default()).is_unchanged()); // a duplicate is a no-op
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn merge_with(&mut self, other: &Registry, policy: &Policy) -> Report {
+        let mut report = Report::default();
+        if self.context.includes(&other.context) && self.stable.includes(&other.stable) {
+            report.unchanged = other.slots.len() as u64;
+            return report;
+        }
+        for (key, theirs) in &other.slots {
+            match self.slots.get_mut(key) {
+                Some(mine) => {
+                    merge_slot(key, mine, &self.context, theirs, &other.context, policy, &mut report);
+                    if mine.is_empty() {
+                        self.slots.remove(key);
+                    }
+                }
+                None => {
+                    let mut mine = Slot::default();
+                    merge_slot(key, &mut mine, &self.context, theirs, &other.context, policy, &mut report);
+                    if !mine.is_empty() {
+                        self.slots.insert(key.clone(), mine);
+                    }
+                }
+            }
+        }
+        self.context.join(&other.context);
+        if !self.stable.includes(&other.stable) {
+            self.stable.join(&other.stable);
+            self.purge();
+        }
+        report.conflicts.sort();
+        report.rejected.sort();
+        report
+    }
+
+    /// What a peer whose version vector is `vector` has not seen: every key touched by a write
+    /// beyond `vector`, whole, with this registry's context. Merging it into that peer gives
+    /// the same state as merging this whole registry.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = Registry::new();
+    /// a.writer(r, Stamp::default()).create(&DeviceKey::device("old")?, Identity::default())?;
+    /// let mut peer = a.clone();
+    /// a.writer(r, Stamp::default()).create(&DeviceKey::device("new")?, Identity::default())?;
+    ///
+    /// let delta = a.delta_since(peer.context().vector());
+    /// assert_eq!(delta.keys().count(), 1);
+    /// peer.merge(&delta);
+    /// assert_eq!(peer, a);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn delta_since(&self, vector: &VersionVector) -> Registry {
+        Registry {
+            context: self.context.clone(),
+            stable: self.stable.clone(),
+            slots: self
+                .slots
+                .iter()
+                .filter(|(_, slot)| !vector.includes(&slot.history))
+                .map(|(key, slot)| (key.clone(), slot.clone()))
+                .collect(),
+        }
+    }
+
+    /// Drops the tombstones of deletes that every replica has seen. `stable` is a version
+    /// vector every replica has reached (the [`VersionVector::meet`] of theirs); it is capped
+    /// at what this registry has seen itself. Merge results afterwards are those without
+    /// compaction, less the stable tombstones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let key = DeviceKey::device("d")?;
+    /// let mut reg = Registry::new();
+    /// reg.writer(r, Stamp::default()).create(&key, Identity::default())?;
+    /// reg.writer(r, Stamp::default()).delete(&key)?;
+    /// let everyone = reg.context().vector().clone();
+    /// reg.compact(&everyone);
+    /// assert!(reg.is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn compact(&mut self, stable: &VersionVector) {
+        let mut reachable = stable.clone();
+        reachable.meet(self.context.vector());
+        if !self.stable.includes(&reachable) {
+            self.stable.join(&reachable);
+            self.purge();
+        }
+    }
+
+    fn purge(&mut self) {
+        let stable = &self.stable;
+        self.slots.retain(|_, slot| {
+            slot.purge(stable);
+            !slot.is_empty()
+        });
+    }
+
+    /// Mutable access to one slot, created if missing; for the writer.
+    pub(crate) fn slot_mut(&mut self, key: &DeviceKey) -> &mut Slot {
+        self.slots.entry(key.clone()).or_default()
+    }
+
+    /// Every dot held in the store (not the context): what a delta writes.
+    pub(crate) fn store_dots(&self) -> Vec<Dot> {
+        let mut dots = Vec::new();
+        for slot in self.slots.values() {
+            slot.live.iter().for_each(|r| dots.extend(r.dots()));
+            dots.extend(slot.tombstones.iter().map(|t| t.deleted));
+        }
+        dots.sort_unstable();
+        dots.dedup();
+        dots
+    }
+}
+
+/// Joins one key's slots and tallies the outcome. `ctx` and `other_ctx` are both sides'
+/// contexts *before* the merge.
+fn merge_slot(
+    key: &DeviceKey,
+    mine: &mut Slot,
+    ctx: &CausalContext,
+    theirs: &Slot,
+    other_ctx: &CausalContext,
+    policy: &Policy,
+    report: &mut Report,
+) {
+    if *mine == *theirs {
+        report.unchanged += 1;
+        return;
+    }
+    let was_live = !mine.live.is_empty();
+    let mut changed = false;
+    let mut stales = Stales::default();
+    let mut live = Vec::with_capacity(mine.live.len().max(theirs.live.len()));
+    let mut incoming = theirs.live.iter().peekable();
+    for mut record in std::mem::take(&mut mine.live) {
+        while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
+            changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+        }
+        if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
+            changed |= record.join(ctx, their, other_ctx, &mut stales);
+            live.push(record);
+        } else if other_ctx.contains(record.incarnation) {
+            // The other side saw this incarnation and no longer has it: it deleted it.
+            changed = true;
+            report_delete_win(key, &record, other_ctx, theirs, report);
+        } else {
+            live.push(record);
+        }
+    }
+    for their in incoming {
+        changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+    }
+    mine.live = live;
+
+    let before = mine.tombstones.len();
+    mine.tombstones.extend(theirs.tombstones.iter().copied());
+    mine.tombstones.sort_unstable();
+    mine.tombstones.dedup();
+    changed |= mine.tombstones.len() != before;
+    mine.history.join(&theirs.history);
+
+    let is_live = !mine.live.is_empty();
+    let device = (changed && is_live)
+        .then(|| view::resolve(key, &mine.live, policy))
+        .flatten();
+    if let Some(device) = &device {
+        report.conflicts.extend(device.conflicts.iter().cloned());
+        if device.status.status == Status::Disabled {
+            report.rejected.extend(
+                stales
+                    .status
+                    .iter()
+                    .filter(|e| e.value.status == Status::Enabled)
+                    .map(|e| rejection(key, Stale::Reenable, e.dot)),
+            );
+        }
+        let current = device.authentication.fingerprints();
+        report.rejected.extend(
+            stales
+                .authentication
+                .iter()
+                .filter(|e| e.value.fingerprints().iter().any(|f| current.binary_search(f).is_err()))
+                .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
+        );
+    }
+    match (was_live, is_live) {
+        (false, true) => report.added += 1,
+        (true, false) => report.deleted += 1,
+        (true, true) if changed => report.updated += 1,
+        _ => report.unchanged += 1,
+    }
+}
+
+fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
+    Rejection {
+        key: key.clone(),
+        kind,
+        dot,
+    }
+}
+
+/// An incarnation only the other side holds: taken unless this side deleted it.
+fn take_incarnation(
+    key: &DeviceKey,
+    their: &DeviceRecord,
+    ctx: &CausalContext,
+    other_ctx: &CausalContext,
+    live: &mut Vec<DeviceRecord>,
+    stales: &mut Stales,
+    report: &mut Report,
+) -> bool {
+    if ctx.contains(their.incarnation) {
+        report.rejected.push(rejection(key, Stale::Resurrection, their.incarnation));
+        return false;
+    }
+    let mut record = DeviceRecord::empty(their.incarnation);
+    record.join(ctx, their, other_ctx, stales);
+    live.push(record);
+    true
+}
+
+/// Reports a delete that removed writes its author had not seen: delete wins, and the lost
+/// updates are named.
+fn report_delete_win(
+    key: &DeviceKey,
+    record: &DeviceRecord,
+    other_ctx: &CausalContext,
+    theirs: &Slot,
+    report: &mut Report,
+) {
+    let unseen: Vec<Dot> = record.dots().into_iter().filter(|d| !other_ctx.contains(*d)).collect();
+    if unseen.is_empty() {
+        return;
+    }
+    let delete = theirs
+        .tombstones
+        .iter()
+        .find(|t| t.incarnation == record.incarnation);
+    let mut values: Vec<ConflictValue> = unseen
+        .iter()
+        .map(|dot| ConflictValue {
+            replica: dot.replica,
+            stamp: Stamp::default(),
+            value: format!("update {dot}"),
+        })
+        .collect();
+    if let Some(t) = delete {
+        values.push(ConflictValue {
+            replica: t.deleted.replica,
+            stamp: t.stamp,
+            value: "deleted".into(),
+        });
+    }
+    report.conflicts.push(Conflict {
+        key: key.clone(),
+        field: "existence".into(),
+        winner: values.len() - 1,
+        values,
+        rule: Rule::DeleteWins,
+        security: true,
+    });
+}

@@ -1,0 +1,210 @@
+//! What a merge did: counts, conflicts and the rule that settled each, stale writes rejected.
+//!
+//! Reports of merges over disjoint sets of devices combine into the report of the whole
+//! ([`Report::combine`]: `r(A) + r(B) = r(A ∪ B)`, commutative and associative), so shards can
+//! be merged apart. Values are rendered safe: keys appear only as fingerprints.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Dot, ReplicaId};
+use crate::key::DeviceKey;
+use crate::policy::Rule;
+use crate::stamp::Stamp;
+
+/// One concurrent value in a conflict, rendered safe to show.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{ConflictValue, ReplicaId, Stamp};
+/// let v = ConflictValue { replica: ReplicaId::from_u128(1), stamp: Stamp::default(), value: "disabled".into() };
+/// assert_eq!(v.value, "disabled");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ConflictValue {
+    /// The replica that wrote it.
+    pub replica: ReplicaId,
+    /// Its stamp.
+    pub stamp: Stamp,
+    /// The value, with secrets as fingerprints.
+    pub value: String,
+}
+
+/// Concurrent writes to one field and how they were settled.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Conflict, DeviceKey, Rule};
+/// let c = Conflict { key: DeviceKey::device("d")?, field: "status".into(), values: vec![],
+///                    winner: 0, rule: Rule::DisableWins, security: true };
+/// assert!(c.to_string().starts_with("d status: disable-wins"));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Conflict {
+    /// The device.
+    pub key: DeviceKey,
+    /// The field: `status`, `authentication`, `capabilities`, `parent`, `existence`, a twin
+    /// path such as `tags.site`, or `metadata.KEY`.
+    pub field: String,
+    /// The concurrent values, in dot order.
+    pub values: Vec<ConflictValue>,
+    /// Index of the winner in `values`.
+    pub winner: usize,
+    /// The rule that picked it.
+    pub rule: Rule,
+    /// Whether the field decides who can connect (status, credentials, existence).
+    pub security: bool,
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.key, self.field, self.rule)?;
+        if let Some(winner) = self.values.get(self.winner) {
+            write!(f, " -> {} (from {})", winner.value, winner.replica)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a stale write was refused.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(failback::Stale::Reenable.to_string(), "re-enable");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum Stale {
+    /// It would have brought back a deleted incarnation.
+    Resurrection,
+    /// It would have enabled a device that a later write disabled.
+    Reenable,
+    /// It would have restored a key or thumbprint that a later write rotated out.
+    CredentialRestore,
+}
+
+impl fmt::Display for Stale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Resurrection => "resurrection",
+            Self::Reenable => "re-enable",
+            Self::CredentialRestore => "credential-restore",
+        })
+    }
+}
+
+/// A stale write the merge refused.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Dot, Rejection, ReplicaId, Stale};
+/// let r = Rejection { key: DeviceKey::device("d")?, kind: Stale::Resurrection,
+///                     dot: Dot::new(ReplicaId::from_u128(1), 4) };
+/// assert!(r.to_string().contains("resurrection"));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Rejection {
+    /// The device.
+    pub key: DeviceKey,
+    /// What it would have done.
+    pub kind: Stale,
+    /// The stale write (for a resurrection, the incarnation).
+    pub dot: Dot,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: rejected stale {} from {}", self.key, self.kind, self.dot)
+    }
+}
+
+/// What a merge did.
+///
+/// Counts are per device key of the incoming state: `added` (no live incarnation here before,
+/// one after), `deleted` (the reverse), `updated` (live before and after, changed), and
+/// `unchanged`.
+///
+/// # Examples
+///
+/// ```
+/// use failback::Report;
+/// let mut whole = Report::default();
+/// whole.added = 1;
+/// let mut shard = Report::default();
+/// shard.updated = 2;
+/// let combined = whole.combine(shard);
+/// assert_eq!((combined.added, combined.updated), (1, 2));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// Devices that exist after the merge and did not before.
+    pub added: u64,
+    /// Devices that existed before and were changed.
+    pub updated: u64,
+    /// Devices that existed before and do not after.
+    pub deleted: u64,
+    /// Devices the merge looked at and left as they were.
+    pub unchanged: u64,
+    /// Concurrent writes in the devices this merge changed, sorted by device and field.
+    pub conflicts: Vec<Conflict>,
+    /// Stale writes refused, sorted by device.
+    pub rejected: Vec<Rejection>,
+}
+
+impl Report {
+    /// The report of merging both key sets: counts add up, lists merge in order.
+    /// `a.combine(b) = b.combine(a)`, `(a + b) + c = a + (b + c)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::Report;
+    /// let a = Report { deleted: 1, ..Report::default() };
+    /// assert_eq!(a.clone().combine(Report::default()), a);
+    /// ```
+    pub fn combine(mut self, other: Report) -> Report {
+        self.added += other.added;
+        self.updated += other.updated;
+        self.deleted += other.deleted;
+        self.unchanged += other.unchanged;
+        self.conflicts.extend(other.conflicts);
+        self.conflicts.sort();
+        self.rejected.extend(other.rejected);
+        self.rejected.sort();
+        self
+    }
+
+    /// Whether the merge changed nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::Report::default().is_unchanged());
+    /// ```
+    pub fn is_unchanged(&self) -> bool {
+        self.added == 0 && self.updated == 0 && self.deleted == 0
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} added, {} updated, {} deleted, {} unchanged, {} conflicts, {} stale writes rejected",
+            self.added,
+            self.updated,
+            self.deleted,
+            self.unchanged,
+            self.conflicts.len(),
+            self.rejected.len()
+        )
+    }
+}

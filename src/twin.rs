@@ -1,0 +1,294 @@
+//! Twin sections as leaves addressed by path.
+//!
+//! A twin section (tags, desired or reported properties) is a JSON object. It is merged leaf by
+//! leaf, so one side adding `tags.site` and the other `tags.owner` keeps both. Twin keys can
+//! hold no `.`, so a dotted string names a leaf unambiguously.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+/// IoT Hub's limit on twin object depth.
+const MAX_DEPTH: usize = 10;
+/// IoT Hub's limit on a twin key, in bytes.
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Which part of the twin a path addresses.
+///
+/// # Examples
+///
+/// ```
+/// use failback::Section;
+/// assert_eq!(Section::Desired.as_str(), "properties.desired");
+/// assert!(Section::Tags < Section::Reported);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Section {
+    /// Twin tags (back end only).
+    Tags,
+    /// Desired properties (back end writes, device reads).
+    Desired,
+    /// Reported properties (device writes; never written by an import).
+    Reported,
+}
+
+impl Section {
+    /// Every section, in order.
+    pub const ALL: [Section; 3] = [Section::Tags, Section::Desired, Section::Reported];
+
+    /// Where the section sits in an export line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::Section::Tags.as_str(), "tags");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tags => "tags",
+            Self::Desired => "properties.desired",
+            Self::Reported => "properties.reported",
+        }
+    }
+}
+
+/// The address of one twin leaf: a section and a dotted path inside it.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Section, TwinPath};
+/// let path = TwinPath::new(Section::Tags, "site.building")?;
+/// assert_eq!(path.to_string(), "tags.site.building");
+/// assert!(TwinPath::new(Section::Tags, "bad key").is_err());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct TwinPath {
+    /// The section.
+    pub section: Section,
+    /// Keys from the section's root, joined by `.`.
+    pub path: Box<str>,
+}
+
+impl TwinPath {
+    /// A validated path: 1 to 10 keys of at most 1 KB, without `$`, spaces or control
+    /// characters.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] naming the first key that breaks a rule.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Section, TwinPath};
+    /// assert!(TwinPath::new(Section::Desired, "fw.version").is_ok());
+    /// assert!(TwinPath::new(Section::Desired, "$version").is_err());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn new(section: Section, path: &str) -> Result<Self> {
+        let keys: Vec<&str> = path.split('.').collect();
+        if keys.len() > MAX_DEPTH {
+            return Err(invalid(section, path, format!("{} levels, at most {MAX_DEPTH}", keys.len())));
+        }
+        for key in keys {
+            check_key(key).map_err(|reason| invalid(section, path, reason))?;
+        }
+        Ok(Self {
+            section,
+            path: path.into(),
+        })
+    }
+
+    /// Whether `self` names an ancestor of `other` in the same section.
+    pub(crate) fn is_ancestor_of(&self, other: &TwinPath) -> bool {
+        self.section == other.section
+            && other.path.len() > self.path.len()
+            && other.path.starts_with(&*self.path)
+            && other.path.as_bytes()[self.path.len()] == b'.'
+    }
+
+    /// The ancestors of this path, nearest first.
+    pub(crate) fn ancestors(&self) -> impl Iterator<Item = TwinPath> + '_ {
+        self.path
+            .char_indices()
+            .rev()
+            .filter(|&(_, c)| c == '.')
+            .map(|(i, _)| TwinPath {
+                section: self.section,
+                path: self.path[..i].into(),
+            })
+    }
+
+    /// The smallest and just-past-largest paths that can be descendants of this one, for a
+    /// range query on a sorted map (`/` sorts right after `.`).
+    pub(crate) fn descendant_bounds(&self) -> (TwinPath, TwinPath) {
+        let at = |suffix: char| TwinPath {
+            section: self.section,
+            path: format!("{}{suffix}", self.path).into(),
+        };
+        (at('.'), at('/'))
+    }
+}
+
+impl fmt::Display for TwinPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.section.as_str(), self.path)
+    }
+}
+
+impl fmt::Debug for TwinPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TwinPath({self})")
+    }
+}
+
+fn invalid(section: Section, path: &str, reason: String) -> Error {
+    Error::InvalidValue {
+        field: format!("{}.{path}", section.as_str()),
+        reason,
+    }
+}
+
+fn check_key(key: &str) -> std::result::Result<(), String> {
+    if key.is_empty() {
+        return Err("empty key".into());
+    }
+    if key.len() > MAX_KEY_BYTES {
+        return Err(format!("key of {} bytes, at most {MAX_KEY_BYTES}", key.len()));
+    }
+    match key.chars().find(|&c| c == '$' || c == ' ' || c.is_control()) {
+        Some(c) => Err(format!("key {key:?} holds {c:?}; twin keys cannot hold $, spaces or control characters")),
+        None => Ok(()),
+    }
+}
+
+/// Whether `value` is a leaf: anything but a non-empty object.
+pub(crate) fn is_leaf(value: &Value) -> bool {
+    !matches!(value, Value::Object(map) if !map.is_empty())
+}
+
+/// The leaves of a twin section object, by path, in path order. Keys IoT Hub manages
+/// (`$metadata`, `$version`) are hub-local and skipped; a `null` is no value.
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the object is too deep.
+pub(crate) fn flatten(section: Section, object: &Map<String, Value>) -> Result<Vec<(TwinPath, Value)>> {
+    fn walk(
+        section: Section,
+        prefix: &str,
+        object: &Map<String, Value>,
+        depth: usize,
+        out: &mut Vec<(TwinPath, Value)>,
+    ) -> Result<()> {
+        for (key, value) in object {
+            if key.starts_with('$') {
+                continue;
+            }
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if depth > MAX_DEPTH {
+                return Err(invalid(section, &path, format!("deeper than {MAX_DEPTH} levels")));
+            }
+            check_key(key).map_err(|reason| invalid(section, &path, reason))?;
+            match value {
+                Value::Null => {}
+                Value::Object(inner) if !inner.is_empty() => walk(section, &path, inner, depth + 1, out)?,
+                leaf => out.push((
+                    TwinPath {
+                        section,
+                        path: path.into(),
+                    },
+                    leaf.clone(),
+                )),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(section, "", object, 1, &mut out)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Rebuilds a section object from leaves. Where a leaf and a deeper leaf meet (a resolved shape
+/// conflict should have removed that), the deeper one wins, matching [`crate::Rule::ChildBeatsScalar`].
+pub(crate) fn unflatten<'a>(leaves: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Map<String, Value> {
+    let mut root = Map::new();
+    for (path, value) in leaves {
+        let mut keys = path.split('.').peekable();
+        let mut node = &mut root;
+        while let Some(key) = keys.next() {
+            if keys.peek().is_none() {
+                if !matches!(node.get(key), Some(Value::Object(m)) if !m.is_empty()) {
+                    node.insert(key.to_owned(), value.clone());
+                }
+                break;
+            }
+            let slot = node
+                .entry(key.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            node = match slot {
+                Value::Object(map) => map,
+                _ => break,
+            };
+        }
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        }
+    }
+
+    #[test]
+    fn flatten_and_unflatten_round_trip_and_skip_hub_keys() {
+        let twin = object(json!({"a": {"b": 1, "c": {}}, "d": [1, 2], "$version": 4, "e": null}));
+        let leaves = flatten(Section::Desired, &twin).unwrap_or_default();
+        let paths: Vec<_> = leaves.iter().map(|(p, _)| &*p.path).collect();
+        assert_eq!(paths, ["a.b", "a.c", "d"]);
+        let back = unflatten(leaves.iter().map(|(p, v)| (&*p.path, v)));
+        assert_eq!(Value::Object(back), json!({"a": {"b": 1, "c": {}}, "d": [1, 2]}));
+    }
+
+    #[test]
+    fn ancestry_is_by_whole_keys() {
+        let a = TwinPath::new(Section::Tags, "site").ok();
+        let b = TwinPath::new(Section::Tags, "site.room").ok();
+        let c = TwinPath::new(Section::Tags, "sites").ok();
+        let (Some(a), Some(b), Some(c)) = (a, b, c) else { panic!("valid paths") };
+        assert!(a.is_ancestor_of(&b));
+        assert!(!a.is_ancestor_of(&c));
+        assert_eq!(b.ancestors().collect::<Vec<_>>(), [a.clone()]);
+        let (lo, hi) = a.descendant_bounds();
+        assert!(lo < b && b < hi && !(lo <= c && c < hi));
+    }
+
+    #[test]
+    fn depth_and_key_rules() {
+        assert!(TwinPath::new(Section::Tags, &["k"; 10].join(".")).is_ok());
+        assert!(TwinPath::new(Section::Tags, &["k"; 11].join(".")).is_err());
+        assert!(TwinPath::new(Section::Tags, "a\u{1}").is_err());
+        assert!(TwinPath::new(Section::Tags, "").is_err());
+    }
+}

@@ -1,0 +1,393 @@
+//! Reading a device: concurrent values resolved by the [`Policy`], conflicts listed.
+//!
+//! A key can have more than one live incarnation when two replicas created it concurrently;
+//! their fields are read as one device, each field's candidates drawn from every incarnation
+//! (created on both sides, their fields merge with no common base).
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::clock::Dot;
+use crate::credentials::{Authentication, Fingerprint};
+use crate::device::{DeviceRecord, Identity};
+use crate::identity::{Capabilities, Status, StatusValue};
+use crate::key::{DeviceId, DeviceKey};
+use crate::policy::{Candidate, Policy, Rule, by_preference};
+use crate::register::MvRegister;
+use crate::report::{Conflict, ConflictValue};
+use crate::stamp::Stamp;
+use crate::twin::{self, Section, TwinPath};
+
+/// A device as a reader sees it: one value per field.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp, Status};
+///
+/// let mut registry = Registry::new();
+/// let key = DeviceKey::device("d1")?;
+/// registry.writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let device = registry.device(&key, &Policy::default()).expect("live");
+/// assert_eq!(device.status.status, Status::Enabled);
+/// assert!(device.conflicts.is_empty());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device's key.
+    pub key: DeviceKey,
+    /// Status and reason.
+    pub status: StatusValue,
+    /// Authentication.
+    pub authentication: Authentication,
+    /// Capabilities.
+    pub capabilities: Capabilities,
+    /// The edge parent's device id.
+    pub parent: Option<DeviceId>,
+    /// Twin tags.
+    pub tags: Map<String, Value>,
+    /// Desired properties.
+    pub desired: Map<String, Value>,
+    /// Reported properties.
+    pub reported: Map<String, Value>,
+    /// Application metadata.
+    pub metadata: BTreeMap<String, Value>,
+    /// The live incarnations, in dot order (more than one after concurrent creates).
+    pub incarnations: Vec<Dot>,
+    /// Whether a write arrived before its incarnation's creation (fields the creation would
+    /// set read as defaults until it arrives).
+    pub pending: bool,
+    /// Every field with concurrent values, and how it was settled.
+    pub conflicts: Vec<Conflict>,
+}
+
+impl Device {
+    /// A twin section.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Section, Stamp};
+    /// let mut registry = Registry::new();
+    /// let key = DeviceKey::device("d1")?;
+    /// let identity = Identity::default().with_twin(Section::Tags, serde_json::json!({"site": "x"}))?;
+    /// registry.writer(ReplicaId::from_u128(1), Stamp::default()).create(&key, identity)?;
+    /// let device = registry.device(&key, &Policy::default()).expect("live");
+    /// assert_eq!(device.section(Section::Tags)["site"], "x");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn section(&self, section: Section) -> &Map<String, Value> {
+        match section {
+            Section::Tags => &self.tags,
+            Section::Desired => &self.desired,
+            Section::Reported => &self.reported,
+        }
+    }
+}
+
+/// Candidates of a whole-value field: each incarnation's register entries, or its creation
+/// value where the register is empty.
+fn candidates<'a, T>(
+    records: &'a [DeviceRecord],
+    register: impl Fn(&'a DeviceRecord) -> &'a MvRegister<T>,
+    initial: impl Fn(&'a Identity) -> &'a T,
+) -> Vec<Candidate<'a, T>>
+where
+    T: Clone + 'a,
+{
+    let mut out = Vec::new();
+    for record in records {
+        let reg = register(record);
+        if reg.is_empty() {
+            if let Some(created) = record.created.as_deref() {
+                out.push(Candidate {
+                    dot: record.incarnation,
+                    stamp: created.stamp,
+                    value: initial(&created.identity),
+                });
+            }
+        } else {
+            out.extend(reg.entries().iter().map(|e| Candidate {
+                dot: e.dot,
+                stamp: e.stamp,
+                value: &e.value,
+            }));
+        }
+    }
+    out
+}
+
+struct Resolver<'a> {
+    key: &'a DeviceKey,
+    policy: &'a Policy,
+    conflicts: Vec<Conflict>,
+}
+
+impl Resolver<'_> {
+    /// Records a conflict unless the candidates agreed, and returns the winner's index.
+    fn settle<T>(
+        &mut self,
+        field: impl FnOnce() -> String,
+        candidates: &[Candidate<'_, T>],
+        (winner, rule): (usize, Rule),
+        security: bool,
+        show: impl Fn(&T) -> String,
+    ) -> usize {
+        if rule != Rule::Agreed && candidates.len() > 1 {
+            self.conflicts.push(Conflict {
+                key: self.key.clone(),
+                field: field(),
+                values: candidates
+                    .iter()
+                    .map(|c| ConflictValue {
+                        replica: c.dot.replica,
+                        stamp: c.stamp,
+                        value: show(c.value),
+                    })
+                    .collect(),
+                winner,
+                rule,
+                security,
+            });
+        }
+        winner
+    }
+
+    fn plain<T: Clone + PartialEq + Display>(&mut self, field: &str, candidates: &[Candidate<'_, T>]) -> Option<T> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let outcome = by_preference(candidates, |_| true, self.policy.fields);
+        let i = self.settle(|| field.to_owned(), candidates, outcome, false, ToString::to_string);
+        Some(candidates[i].value.clone())
+    }
+
+    fn status(&mut self, candidates: &[Candidate<'_, StatusValue>]) -> Option<StatusValue> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let disabled = |c: &Candidate<'_, StatusValue>| c.value.status == Status::Disabled;
+        let mixed = candidates.iter().any(disabled) && !candidates.iter().all(disabled);
+        let outcome = if mixed {
+            (by_preference(candidates, disabled, self.policy.fields).0, Rule::DisableWins)
+        } else {
+            by_preference(candidates, |_| true, self.policy.fields)
+        };
+        let i = self.settle(|| "status".into(), candidates, outcome, true, ToString::to_string);
+        Some(candidates[i].value.clone())
+    }
+
+    fn authentication(
+        &mut self,
+        candidates: &[Candidate<'_, Authentication>],
+        retired: &[(Dot, &[Fingerprint])],
+    ) -> Option<Authentication> {
+        if candidates.is_empty() {
+            return None;
+        }
+        // A candidate is out if it holds a credential that some *other* write rotated out;
+        // the write that retired a credential never holds it itself.
+        let clean = |c: &Candidate<'_, Authentication>| {
+            let held = c.value.fingerprints();
+            retired
+                .iter()
+                .filter(|(dot, _)| *dot != c.dot)
+                .all(|(_, gone)| gone.iter().all(|f| held.binary_search(f).is_err()))
+        };
+        let preference = self.policy.credentials;
+        let outcome = match candidates.iter().filter(|c| clean(c)).count() {
+            0 => match by_preference(candidates, |_| true, preference) {
+                (i, Rule::Agreed) => (i, Rule::Agreed),
+                (i, _) => (i, Rule::RetiredCredentialUnresolved),
+            },
+            n if n == candidates.len() => by_preference(candidates, |_| true, preference),
+            _ => match by_preference(candidates, clean, preference) {
+                (i, Rule::Agreed) => (i, Rule::RetiredCredentialExcluded),
+                other => other,
+            },
+        };
+        let i = self.settle(|| "authentication".into(), candidates, outcome, true, ToString::to_string);
+        Some(candidates[i].value.clone())
+    }
+}
+
+fn show_json(value: &Option<&Value>) -> String {
+    value.map_or_else(|| "removed".to_owned(), ToString::to_string)
+}
+
+/// Resolves the live incarnations of `key`; `None` when there are none.
+pub(crate) fn resolve(key: &DeviceKey, records: &[DeviceRecord], policy: &Policy) -> Option<Device> {
+    if records.is_empty() {
+        return None;
+    }
+    let mut resolver = Resolver {
+        key,
+        policy,
+        conflicts: Vec::new(),
+    };
+    let status = resolver.status(&candidates(records, |r| &r.status, |i| &i.status));
+    let retired: Vec<(Dot, &[Fingerprint])> = records
+        .iter()
+        .flat_map(|r| r.retired.entries())
+        .map(|e| (e.dot, &*e.value))
+        .collect();
+    let authentication = resolver.authentication(
+        &candidates(records, |r| &r.authentication, |i| &i.authentication),
+        &retired,
+    );
+    let capabilities = resolver.plain("capabilities", &candidates(records, |r| &r.capabilities, |i| &i.capabilities));
+    let parent = resolver.plain_parent(&candidates(records, |r| &r.parent, |i| &i.parent));
+    let leaves = resolve_twin(&mut resolver, records);
+    let metadata = resolve_metadata(&mut resolver, records);
+    let section = |s: Section| {
+        twin::unflatten(
+            leaves
+                .iter()
+                .filter(|(p, _)| p.section == s)
+                .map(|(p, v)| (&*p.path, *v)),
+        )
+    };
+    let mut conflicts = resolver.conflicts;
+    conflicts.sort();
+    Some(Device {
+        key: key.clone(),
+        status: status.unwrap_or_default(),
+        authentication: authentication.unwrap_or_default(),
+        capabilities: capabilities.unwrap_or_default(),
+        parent: parent.flatten(),
+        tags: section(Section::Tags),
+        desired: section(Section::Desired),
+        reported: section(Section::Reported),
+        metadata,
+        incarnations: records.iter().map(|r| r.incarnation).collect(),
+        pending: records.iter().any(|r| !r.is_created()),
+        conflicts,
+    })
+}
+
+impl Resolver<'_> {
+    fn plain_parent(&mut self, candidates: &[Candidate<'_, Option<DeviceId>>]) -> Option<Option<DeviceId>> {
+        if candidates.is_empty() {
+            return None;
+        }
+        let outcome = by_preference(candidates, |_| true, self.policy.fields);
+        let show = |p: &Option<DeviceId>| p.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string);
+        let i = self.settle(|| "parent".into(), candidates, outcome, false, show);
+        Some(candidates[i].value.clone())
+    }
+}
+
+/// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
+/// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
+fn resolve_twin<'a>(resolver: &mut Resolver<'_>, records: &'a [DeviceRecord]) -> Vec<(TwinPath, &'a Value)> {
+    let mut by_path: BTreeMap<&TwinPath, Vec<(Dot, Stamp, Option<&'a Value>)>> = BTreeMap::new();
+    for record in records {
+        for (path, reg) in &record.twin {
+            let entries = reg.entries().iter().map(|e| (e.dot, e.stamp, e.value.as_ref()));
+            by_path.entry(path).or_default().extend(entries);
+        }
+        let Some(created) = record.created.as_deref() else { continue };
+        for (path, value) in &created.identity.twin {
+            // A register at the path, an ancestor or a descendant was written after the
+            // creation and so overwrote this leaf.
+            let (lo, hi) = path.descendant_bounds();
+            let overwritten = record.twin.contains_key(path)
+                || path.ancestors().any(|a| record.twin.contains_key(&a))
+                || record.twin.range(lo..hi).next().is_some();
+            if !overwritten {
+                by_path
+                    .entry(path)
+                    .or_default()
+                    .push((record.incarnation, created.stamp, Some(value)));
+            }
+        }
+    }
+    let mut winners: Vec<(TwinPath, Candidate<'_, Option<&'a Value>>)> = Vec::new();
+    for (path, raw) in &by_path {
+        let candidates: Vec<_> = raw
+            .iter()
+            .map(|(dot, stamp, value)| Candidate {
+                dot: *dot,
+                stamp: *stamp,
+                value,
+            })
+            .collect();
+        let outcome = by_preference(&candidates, |_| true, resolver.policy.fields);
+        let i = resolver.settle(|| path.to_string(), &candidates, outcome, false, show_json);
+        winners.push(((*path).clone(), candidates[i]));
+    }
+    // Shape rule. Winners are in path order, so a path's descendants follow it directly.
+    let mut out = Vec::new();
+    for (at, (path, winner)) in winners.iter().enumerate() {
+        let children: Vec<_> = winners[at + 1..]
+            .iter()
+            .take_while(|(p, _)| path.is_ancestor_of(p))
+            .filter(|(_, c)| c.value.is_some())
+            .collect();
+        if children.is_empty() {
+            if let Some(value) = winner.value {
+                out.push((path.clone(), *value));
+            }
+            continue;
+        }
+        let mut values = vec![ConflictValue {
+            replica: winner.dot.replica,
+            stamp: winner.stamp,
+            value: show_json(winner.value),
+        }];
+        values.extend(children.iter().map(|(p, c)| ConflictValue {
+            replica: c.dot.replica,
+            stamp: c.stamp,
+            value: format!("{p} = {}", show_json(c.value)),
+        }));
+        resolver.conflicts.push(Conflict {
+            key: resolver.key.clone(),
+            field: path.to_string(),
+            winner: 1,
+            values,
+            rule: Rule::ChildBeatsScalar,
+            security: false,
+        });
+    }
+    out
+}
+
+fn resolve_metadata(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> BTreeMap<String, Value> {
+    let mut by_key: BTreeMap<&str, Vec<(Dot, Stamp, Option<&Value>)>> = BTreeMap::new();
+    for record in records {
+        for (key, reg) in &record.metadata {
+            let entries = reg.entries().iter().map(|e| (e.dot, e.stamp, e.value.as_ref()));
+            by_key.entry(key).or_default().extend(entries);
+        }
+        let Some(created) = record.created.as_deref() else { continue };
+        for (key, value) in &created.identity.metadata {
+            if !record.metadata.contains_key(key) {
+                by_key
+                    .entry(key)
+                    .or_default()
+                    .push((record.incarnation, created.stamp, Some(value)));
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (key, raw) in by_key {
+        let candidates: Vec<_> = raw
+            .iter()
+            .map(|(dot, stamp, value)| Candidate {
+                dot: *dot,
+                stamp: *stamp,
+                value,
+            })
+            .collect();
+        let outcome = by_preference(&candidates, |_| true, resolver.policy.fields);
+        let i = resolver.settle(|| format!("metadata.{key}"), &candidates, outcome, false, show_json);
+        if let Some(value) = candidates[i].value {
+            out.insert(key.to_owned(), (*value).clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,403 @@
+//! Local writes: each mutation takes fresh dots, applies to the registry, and returns its delta.
+
+use serde_json::{Map, Value};
+
+use crate::clock::{CausalContext, Dot, ReplicaId};
+use crate::credentials::Authentication;
+use crate::device::{DeviceRecord, Identity};
+use crate::error::{Error, Result};
+use crate::identity::{Capabilities, StatusValue};
+use crate::key::{DeviceId, DeviceKey};
+use crate::register::Entry;
+use crate::registry::{Registry, Slot, Tombstone};
+use crate::stamp::Stamp;
+use crate::twin::{self, Section, TwinPath};
+
+/// Writes made by one replica at one stamp. Obtained from [`Registry::writer`].
+///
+/// Every method applies the write locally and returns the **delta**: a small [`Registry`]
+/// holding the write and the dots it overwrote, to ship to other replicas (as state or as an
+/// [`Event`](crate::Event)). A write to a key with several live incarnations (concurrent
+/// creates) writes each of them.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+/// let mut registry = Registry::new();
+/// let key = DeviceKey::device("d")?;
+/// let delta = registry.writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// assert_eq!(delta.len(), 1);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Writer<'a> {
+    registry: &'a mut Registry,
+    replica: ReplicaId,
+    stamp: Stamp,
+}
+
+impl Registry {
+    /// A writer for `replica`'s writes, stamped `stamp` (from the caller's [`Hlc`](crate::Hlc):
+    /// the crate never reads a clock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Registry, ReplicaId, Stamp};
+    /// let mut registry = Registry::new();
+    /// let _writer = registry.writer(ReplicaId::from_u128(1), Stamp::new(1_700_000_000_000, 0));
+    /// ```
+    pub fn writer(&mut self, replica: ReplicaId, stamp: Stamp) -> Writer<'_> {
+        Writer {
+            registry: self,
+            replica,
+            stamp,
+        }
+    }
+}
+
+impl Writer<'_> {
+    fn next_dot(&mut self) -> Dot {
+        let dot = self.registry.context.next_dot(self.replica);
+        self.registry.context.insert(dot);
+        dot
+    }
+
+    /// Creates `key` as a new incarnation holding `identity`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::DeviceExists`] if `key` has a live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// assert!(w.create(&key, Identity::default()).is_err());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn create(&mut self, key: &DeviceKey, identity: Identity) -> Result<Registry> {
+        if !self.registry.records(key).is_empty() {
+            return Err(Error::DeviceExists { key: key.clone() });
+        }
+        let dot = self.next_dot();
+        let record = DeviceRecord::created(dot, self.stamp, identity);
+        let slot = self.registry.slot_mut(key);
+        slot.live.push(record.clone());
+        slot.history.advance(dot);
+        let mut delta_slot = Slot::default();
+        delta_slot.live.push(record);
+        delta_slot.history.advance(dot);
+        Ok(delta(key, delta_slot, [dot]))
+    }
+
+    /// Deletes every live incarnation of `key`. A later [`create`](Self::create) makes a new
+    /// incarnation that no write for these can touch.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.delete(&key)?;
+    /// assert!(reg.records(&key).is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn delete(&mut self, key: &DeviceKey) -> Result<Registry> {
+        if self.registry.records(key).is_empty() {
+            return Err(Error::UnknownDevice { key: key.clone() });
+        }
+        let dot = self.next_dot();
+        let stamp = self.stamp;
+        let slot = self.registry.slot_mut(key);
+        let removed = std::mem::take(&mut slot.live);
+        let mut seen: Vec<Dot> = vec![dot];
+        for record in &removed {
+            // Claiming the incarnation's dot seen is what makes the delete win: a creation
+            // that arrives later is recognised as deleted.
+            seen.push(record.incarnation);
+            seen.extend(record.dots());
+            slot.tombstones.push(Tombstone {
+                incarnation: record.incarnation,
+                deleted: dot,
+                stamp,
+            });
+        }
+        slot.tombstones.sort_unstable();
+        seen.iter().for_each(|&d| slot.history.advance(d));
+        let delta_slot = Slot {
+            live: Vec::new(),
+            tombstones: slot.tombstones.iter().filter(|t| t.deleted == dot).copied().collect(),
+            history: slot.history.clone(),
+        };
+        self.registry.context.extend(seen.iter().copied());
+        Ok(delta(key, delta_slot, seen))
+    }
+
+    /// Applies `write` to every live incarnation of `key`, each with its own dot; `write`
+    /// returns the dots it overwrote and fills the delta record.
+    fn write_each(
+        &mut self,
+        key: &DeviceKey,
+        mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
+    ) -> Result<Registry> {
+        let count = self.registry.records(key).len();
+        if count == 0 {
+            return Err(Error::UnknownDevice { key: key.clone() });
+        }
+        let dots: Vec<Dot> = (0..count).map(|_| self.next_dot()).collect();
+        let stamp = self.stamp;
+        let slot = self.registry.slot_mut(key);
+        let mut delta_slot = Slot::default();
+        let mut seen = dots.clone();
+        for (record, &dot) in slot.live.iter_mut().zip(&dots) {
+            let mut delta_record = DeviceRecord::empty(record.incarnation);
+            seen.extend(write(record, &mut delta_record, dot, stamp));
+            delta_slot.live.push(delta_record);
+        }
+        seen.iter().for_each(|&d| {
+            slot.history.advance(d);
+            delta_slot.history.advance(d);
+        });
+        Ok(delta(key, delta_slot, seen))
+    }
+
+    /// Sets status and reason.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp, Status, StatusValue};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.set_status(&key, StatusValue::new(Status::Disabled, Some("lost".into())))?;
+    /// assert_eq!(reg.device(&key, &Policy::default()).map(|d| d.status.status), Some(Status::Disabled));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_status(&mut self, key: &DeviceKey, value: StatusValue) -> Result<Registry> {
+        self.write_each(key, |record, out, dot, stamp| {
+            out.status.insert(Entry::new(dot, stamp, value.clone()));
+            record.set_status(dot, stamp, value.clone())
+        })
+    }
+
+    /// Replaces the credentials. Every key or thumbprint the replaced values held and
+    /// `value` does not is retired: no replica that missed this write can bring it back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Authentication, DeviceKey, Identity, Pair, Registry, ReplicaId, Stamp, SymmetricKey};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// let fresh = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
+    /// w.set_authentication(&key, Authentication::sas(Pair::new(Some(fresh.clone()), Some(fresh))))?;
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_authentication(&mut self, key: &DeviceKey, value: Authentication) -> Result<Registry> {
+        self.write_each(key, |record, out, dot, stamp| {
+            let (overwritten, retired) = record.set_authentication(dot, stamp, value.clone());
+            out.authentication.insert(Entry::new(dot, stamp, value.clone()));
+            if !retired.is_empty() {
+                out.retired.insert(Entry::new(dot, stamp, retired));
+            }
+            overwritten
+        })
+    }
+
+    /// Sets the capabilities.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Capabilities, DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("gw")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.set_capabilities(&key, Capabilities { iot_edge: true })?;
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_capabilities(&mut self, key: &DeviceKey, value: Capabilities) -> Result<Registry> {
+        self.write_each(key, |record, out, dot, stamp| {
+            out.capabilities.insert(Entry::new(dot, stamp, value));
+            record.set_capabilities(dot, stamp, value)
+        })
+    }
+
+    /// Sets (or clears) the edge parent, by the parent's device id.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceId, DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("leaf")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.set_parent(&key, Some(DeviceId::new("gw")?))?;
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
+        self.write_each(key, |record, out, dot, stamp| {
+            out.parent.insert(Entry::new(dot, stamp, parent.clone()));
+            record.set_parent(dot, stamp, parent.clone())
+        })
+    }
+
+    /// Sets one twin leaf at `path`, or removes the subtree there with `None`. A value that
+    /// is a non-empty object is not a leaf: use [`patch_twin`](Self::patch_twin).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] for a bad path or an object value; [`Error::UnknownDevice`] if
+    /// `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Section, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.set_twin(&key, Section::Tags, "site.room", Some(serde_json::json!("b12")))?;
+    /// let device = reg.device(&key, &Policy::default()).expect("live");
+    /// assert_eq!(device.tags["site"]["room"], "b12");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_twin(&mut self, key: &DeviceKey, section: Section, path: &str, value: Option<Value>) -> Result<Registry> {
+        let path = TwinPath::new(section, path)?;
+        if let Some(v) = &value {
+            if !twin::is_leaf(v) {
+                return Err(Error::InvalidValue {
+                    field: path.to_string(),
+                    reason: "a non-empty object is not a leaf; use patch_twin".into(),
+                });
+            }
+        }
+        self.write_each(key, |record, out, dot, stamp| {
+            out.twin.entry(path.clone()).or_default().insert(Entry::new(dot, stamp, value.clone()));
+            record.set_twin(path.clone(), dot, stamp, value.clone())
+        })
+    }
+
+    /// Applies a JSON merge patch to a twin section, as IoT Hub's twin update does: every leaf
+    /// of `patch` is set, every `null` removes. One write (and one dot) per leaf.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] for a key breaking IoT Hub's rules; [`Error::UnknownDevice`] if
+    /// `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Section, Stamp};
+    /// use serde_json::json;
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default().with_twin(Section::Desired, json!({"a": 1, "b": 2}))?)?;
+    /// let patch = json!({"a": null, "c": {"d": true}});
+    /// w.patch_twin(&key, Section::Desired, patch.as_object().expect("object"))?;
+    /// let device = reg.device(&key, &Policy::default()).expect("live");
+    /// assert_eq!(serde_json::Value::Object(device.desired), json!({"b": 2, "c": {"d": true}}));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn patch_twin(&mut self, key: &DeviceKey, section: Section, patch: &Map<String, Value>) -> Result<Registry> {
+        let mut writes: Vec<(String, Option<Value>)> = Vec::new();
+        collect_patch("", patch, &mut writes);
+        let mut out = Registry::new();
+        for (path, value) in writes {
+            out.merge(&self.set_twin(key, section, &path, value)?);
+        }
+        Ok(out)
+    }
+
+    /// Sets (or with `None` removes) one application metadata value.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let key = DeviceKey::device("d")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&key, Identity::default())?;
+    /// w.set_metadata(&key, "owner", Some(serde_json::json!("ops")))?;
+    /// assert_eq!(reg.device(&key, &Policy::default()).map(|d| d.metadata["owner"].clone()), Some("ops".into()));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn set_metadata(&mut self, key: &DeviceKey, name: &str, value: Option<Value>) -> Result<Registry> {
+        self.write_each(key, |record, out, dot, stamp| {
+            out.metadata
+                .entry(name.to_owned())
+                .or_default()
+                .insert(Entry::new(dot, stamp, value.clone()));
+            record.set_metadata(name.to_owned(), dot, stamp, value.clone())
+        })
+    }
+}
+
+/// Leaves and removals of a merge patch, by dotted path.
+fn collect_patch(prefix: &str, patch: &Map<String, Value>, out: &mut Vec<(String, Option<Value>)>) {
+    for (key, value) in patch {
+        let path = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match value {
+            Value::Null => out.push((path, None)),
+            Value::Object(inner) if !inner.is_empty() => collect_patch(&path, inner, out),
+            leaf => out.push((path, Some(leaf.clone()))),
+        }
+    }
+}
+
+/// A one-key delta whose context is exactly `seen`: the new dots and those they overwrote.
+fn delta(key: &DeviceKey, slot: Slot, seen: impl IntoIterator<Item = Dot>) -> Registry {
+    let mut registry = Registry {
+        context: CausalContext::from_iter(seen),
+        ..Registry::default()
+    };
+    registry.slots.insert(key.clone(), slot);
+    registry
+}
