@@ -199,13 +199,22 @@ impl SymmetricKey {
             Some(16..=64) => Ok(Self(key.into_boxed_str())),
             Some(n) => Err(Error::InvalidValue {
                 field: "symmetric key".into(),
-                reason: format!("key {} decodes to {n} bytes; IoT Hub needs 16 to 64", Fingerprint::of(&key)),
+                reason: format!(
+                    "key {} decodes to {n} bytes; IoT Hub needs 16 to 64",
+                    Fingerprint::of(&key)
+                ),
             }),
             None => Err(Error::InvalidValue {
                 field: "symmetric key".into(),
                 reason: format!("key {} is not padded base64", Fingerprint::of(&key)),
             }),
         }
+    }
+
+    /// A key the crate built itself from valid base64 of 16 to 64 bytes.
+    pub(crate) fn trusted(key: String) -> Self {
+        debug_assert!(matches!(base64_len(&key), Some(16..=64)));
+        Self(key.into_boxed_str())
     }
 
     /// How many bytes the key decodes to.
@@ -311,6 +320,12 @@ impl Thumbprint {
         }
         text.make_ascii_uppercase();
         Ok(Self(text.into_boxed_str()))
+    }
+
+    /// A thumbprint the crate built itself from 40 or 64 upper-case hex digits.
+    pub(crate) fn trusted(thumbprint: String) -> Self {
+        debug_assert!(Self::new(thumbprint.clone()).is_ok());
+        Self(thumbprint.into_boxed_str())
     }
 
     /// The thumbprint, upper case.
@@ -500,7 +515,11 @@ impl Authentication {
     /// assert!(failback::Authentication::default().fingerprints().is_empty());
     /// ```
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
-        let keys = self.keys.iter().flat_map(Pair::iter).map(SymmetricKey::fingerprint);
+        let keys = self
+            .keys
+            .iter()
+            .flat_map(Pair::iter)
+            .map(SymmetricKey::fingerprint);
         let thumbprints = self
             .thumbprints
             .iter()
@@ -521,17 +540,29 @@ impl fmt::Display for Authentication {
             None => write!(f, " keys=unknown")?,
             Some(keys) if !keys.is_empty() => {
                 let show = |k: &Option<SymmetricKey>| {
-                    k.as_ref().map_or("-".to_owned(), |k| k.fingerprint().to_string())
+                    k.as_ref()
+                        .map_or("-".to_owned(), |k| k.fingerprint().to_string())
                 };
-                write!(f, " keys=[{}, {}]", show(&keys.primary), show(&keys.secondary))?;
+                write!(
+                    f,
+                    " keys=[{}, {}]",
+                    show(&keys.primary),
+                    show(&keys.secondary)
+                )?;
             }
             Some(_) => {}
         }
         match &self.thumbprints {
             None => write!(f, " thumbprints=unknown"),
             Some(t) if !t.is_empty() => {
-                let show = |t: &Option<Thumbprint>| t.as_ref().map_or("-", |t| t.as_str()).to_owned();
-                write!(f, " thumbprints=[{}, {}]", show(&t.primary), show(&t.secondary))
+                let show =
+                    |t: &Option<Thumbprint>| t.as_ref().map_or("-", |t| t.as_str()).to_owned();
+                write!(
+                    f,
+                    " thumbprints=[{}, {}]",
+                    show(&t.primary),
+                    show(&t.secondary)
+                )
             }
             Some(_) => Ok(()),
         }

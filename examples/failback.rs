@@ -1,0 +1,348 @@
+//! The failback merge tool: merge IoT Hub bulk exports after a regional failover and plan the
+//! import that brings the primary up to date.
+//!
+//! ```text
+//! cargo run --release --example failback -- merge \
+//!     --base base.jsonl --primary primary.jsonl --secondary secondary.jsonl --out-dir out
+//! cargo run --release --example failback -- generate --devices 1000 --out-dir demo
+//! ```
+//!
+//! Exit status: 0 on success (conflicts included), 1 for a usage error, 2 for bad input or an
+//! I/O failure, with `FILE:LINE:COLUMN: message` on stderr. No output file is left behind on
+//! failure: every output is written to a temporary file, synced, then renamed into place.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use failback::Error;
+use failback::iothub::{
+    Export, ExportLine, Failback, Generate, InputStats, Plan, Side, Summary, read_export_from,
+    write_atomically,
+};
+
+#[derive(Parser)]
+#[command(
+    name = "failback",
+    version,
+    about = "Merge IoT Hub registries after a failover, and plan the failback import"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Merge base, primary and secondary exports; write merged.jsonl, import.jsonl and report.json.
+    Merge {
+        /// The backup both hubs started from (export of the primary before the switch).
+        #[arg(long)]
+        base: PathBuf,
+        /// The primary hub's export now.
+        #[arg(long)]
+        primary: PathBuf,
+        /// The secondary hub's export now.
+        #[arg(long)]
+        secondary: PathBuf,
+        /// Where to write the outputs (created if missing).
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// The side that wins conflicts no security rule settles.
+        #[arg(long, value_enum, default_value_t = Prefer::Secondary)]
+        prefer: Prefer,
+    },
+    /// Write a realistic base/primary/secondary triple for demos, tests and benchmarks.
+    Generate {
+        /// Device identities in the base.
+        #[arg(long)]
+        devices: usize,
+        /// Where to write base.jsonl, primary.jsonl and secondary.jsonl.
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Seed of the deterministic generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Prefer {
+    Primary,
+    Secondary,
+}
+
+/// What went wrong, and the exit status it earns.
+enum Failure {
+    Usage(String),
+    Input(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::OutputIsInput { .. } => Failure::Usage(error.to_string()),
+            other => Failure::Input(other),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let usage = error.use_stderr();
+            // --help and --version print to stdout and succeed; real usage errors exit 1.
+            let _ = error.print();
+            return if usage {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let outcome = match cli.command {
+        Command::Merge {
+            base,
+            primary,
+            secondary,
+            out_dir,
+            prefer,
+        } => merge(&base, &primary, &secondary, &out_dir, prefer),
+        Command::Generate {
+            devices,
+            out_dir,
+            seed,
+        } => generate(devices, &out_dir, seed),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Usage(message)) => {
+            eprintln!("failback: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Input(error)) => {
+            eprintln!("{error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn merge(
+    base: &Path,
+    primary: &Path,
+    secondary: &Path,
+    out_dir: &Path,
+    prefer: Prefer,
+) -> Result<(), Failure> {
+    let inputs = [base, primary, secondary];
+    let outputs = ["merged.jsonl", "import.jsonl", "report.json"].map(|name| out_dir.join(name));
+    // Refuse before any work: an output that is an input would destroy it.
+    for output in &outputs {
+        if let Some(input) = inputs.iter().find(|i| same_file(i, output)) {
+            return Err(Failure::Usage(format!(
+                "{}: refusing to overwrite an input file; choose another --out-dir",
+                input.display()
+            )));
+        }
+    }
+    let progress = io::stderr().is_terminal();
+    // The three parses are independent: one thread each.
+    let (base_export, primary_export, secondary_export) = std::thread::scope(|scope| {
+        let b = scope.spawn(|| read_file(base, progress));
+        let p = scope.spawn(|| read_file(primary, progress));
+        let s = scope.spawn(|| read_file(secondary, progress));
+        (join(b), join(p), join(s))
+    });
+    let (base_export, primary_export, secondary_export) =
+        (base_export?, primary_export?, secondary_export?);
+    if progress {
+        eprintln!("merging…");
+    }
+    let side = match prefer {
+        Prefer::Primary => Side::Primary,
+        Prefer::Secondary => Side::Secondary,
+    };
+    let failback = Failback::lift(
+        &base_export.lines,
+        &primary_export.lines,
+        &secondary_export.lines,
+        side,
+    )?;
+    let plan = Plan::new(&failback, &primary_export.lines);
+    let stats = |e: &Export| InputStats {
+        devices: e.lines.len() as u64,
+        skipped: e.skipped,
+    };
+    let summary = Summary::new(
+        &failback,
+        &plan,
+        [
+            stats(&base_export),
+            stats(&primary_export),
+            stats(&secondary_export),
+        ],
+    );
+
+    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+        path: out_dir.to_owned(),
+        source,
+    })?;
+    write_lines(&outputs[0], &inputs, &plan.merged)?;
+    write_lines(&outputs[1], &inputs, &plan.import)?;
+    write_atomically(&outputs[2], &inputs, |out| {
+        serde_json::to_writer_pretty(&mut *out, &summary).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    })?;
+
+    let skipped: u64 = summary.inputs.iter().map(|s| s.skipped).sum();
+    println!(
+        "merged {} devices (base {}, primary {}, secondary {} lines; {skipped} hub warnings skipped)",
+        summary.merged_devices,
+        summary.inputs[0].devices,
+        summary.inputs[1].devices,
+        summary.inputs[2].devices
+    );
+    println!(
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope",
+        summary.plan.create,
+        summary.plan.update,
+        summary.plan.update_twin,
+        summary.plan.delete,
+        summary.blocked.len(),
+        summary.system_modules.len(),
+        summary.pending_parent.len()
+    );
+    println!(
+        "conflicts: {} ({} security), preferring the {} where no security rule decides",
+        summary.conflicts.len(),
+        summary.security_conflicts(),
+        summary.prefer.as_str()
+    );
+    for output in &outputs {
+        println!("wrote {}", output.display());
+    }
+    Ok(())
+}
+
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
+fn read_file(path: &Path, progress: bool) -> Result<Export, Error> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let reader = Progress {
+        inner: BufReader::with_capacity(1 << 16, file),
+        name: path.display().to_string(),
+        lines: 0,
+        show: progress,
+    };
+    let export = read_export_from(path, reader)?;
+    if progress && export.lines.len() > PROGRESS_EVERY as usize {
+        eprintln!();
+    }
+    Ok(export)
+}
+
+/// Lines between progress updates; inputs shorter than this show none.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// Counts lines as the reader consumes them and reports every [`PROGRESS_EVERY`] on stderr.
+struct Progress<R> {
+    inner: R,
+    name: String,
+    lines: u64,
+    show: bool,
+}
+
+impl<R: BufRead> Read for Progress<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Progress<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        if self.show {
+            // The buffer is still filled, so this is no I/O.
+            let newlines = self
+                .inner
+                .fill_buf()
+                .map(|b| {
+                    b[..amount.min(b.len())]
+                        .iter()
+                        .filter(|&&c| c == b'\n')
+                        .count()
+                })
+                .unwrap_or(0);
+            self.tick(newlines as u64);
+        }
+        self.inner.consume(amount);
+    }
+}
+
+impl<R> Progress<R> {
+    fn count(&mut self, bytes: &[u8]) {
+        if self.show {
+            let newlines = bytes.iter().filter(|&&c| c == b'\n').count();
+            self.tick(newlines as u64);
+        }
+    }
+
+    fn tick(&mut self, newlines: u64) {
+        let before = self.lines / PROGRESS_EVERY;
+        self.lines += newlines;
+        if self.lines / PROGRESS_EVERY > before {
+            eprint!("\r{}: {} lines read", self.name, self.lines);
+        }
+    }
+}
+
+fn write_lines(path: &Path, inputs: &[&Path], lines: &[ExportLine]) -> Result<(), Error> {
+    write_atomically(path, inputs, |out| {
+        let mut out = io::BufWriter::with_capacity(1 << 16, out);
+        for line in lines {
+            out.write_all(line.to_json().as_bytes())?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    })
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
+    let triple = Generate { devices, seed }.run();
+    std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
+        path: out_dir.to_owned(),
+        source,
+    })?;
+    for (name, lines) in [
+        ("base.jsonl", &triple.base),
+        ("primary.jsonl", &triple.primary),
+        ("secondary.jsonl", &triple.secondary),
+    ] {
+        let path = out_dir.join(name);
+        write_lines(&path, &[], lines)?;
+        println!("wrote {} ({} lines)", path.display(), lines.len());
+    }
+    Ok(())
+}

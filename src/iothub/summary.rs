@@ -1,0 +1,240 @@
+//! The failback report: what the merge found and what the plan does, safe to share.
+
+use serde::{Deserialize, Serialize};
+
+use crate::iothub::lift::{Change, Failback, Side};
+use crate::iothub::line::ImportMode;
+use crate::iothub::plan::{Blocked, Plan};
+use crate::key::DeviceKey;
+use crate::policy::Rule;
+use crate::report::{Conflict, Rejection};
+
+/// Lines read from one input file.
+///
+/// # Examples
+///
+/// ```
+/// let stats = failback::iothub::InputStats { devices: 10, skipped: 1 };
+/// assert_eq!(stats.devices, 10);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputStats {
+    /// Device and module lines.
+    pub devices: u64,
+    /// Hub warning lines skipped.
+    pub skipped: u64,
+}
+
+/// One side's value in a reported conflict.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::{Side, SideValue};
+/// let v = SideValue { side: Side::Secondary, value: "disabled".into() };
+/// assert_eq!(v.side, Side::Secondary);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct SideValue {
+    /// Where the value came from.
+    pub side: Side,
+    /// The value, keys shown as fingerprints.
+    pub value: String,
+}
+
+/// A conflict as the failback report shows it.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Rule, iothub::{ConflictEntry, Side}};
+/// let c = ConflictEntry { key: DeviceKey::device("d")?, field: "status".into(), values: vec![],
+///                         winner: Side::Secondary, rule: Rule::DisableWins, security: true };
+/// assert!(c.security);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ConflictEntry {
+    /// The device.
+    #[serde(flatten)]
+    pub key: DeviceKey,
+    /// The field path (`status`, `authentication`, `tags.site`, `existence`, …).
+    pub field: String,
+    /// Each side's value.
+    pub values: Vec<SideValue>,
+    /// The side whose value the merged registry holds.
+    pub winner: Side,
+    /// The rule that decided.
+    pub rule: Rule,
+    /// Whether the field decides who can connect.
+    pub security: bool,
+}
+
+/// How many lines of each kind the import plan holds.
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(failback::iothub::PlanCounts::default().create, 0);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    /// `create` lines.
+    pub create: u64,
+    /// `updateIfMatchETag` lines.
+    pub update: u64,
+    /// `updateTwinIfMatchETag` lines.
+    pub update_twin: u64,
+    /// `deleteIfMatchETag` lines.
+    pub delete: u64,
+}
+
+/// Everything `report.json` holds.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::{Failback, Plan, Side, Summary};
+/// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
+/// let plan = Plan::new(&failback, &[]);
+/// let summary = Summary::new(&failback, &plan, Default::default());
+/// assert_eq!(summary.merged_devices, 0);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// The side preferred where no security rule decides.
+    pub prefer: Side,
+    /// Lines read: base, primary, secondary.
+    pub inputs: [InputStats; 3],
+    /// Devices and modules in the merged registry.
+    pub merged_devices: u64,
+    /// The plan's line counts.
+    pub plan: PlanCounts,
+    /// Every conflict, sorted by device and field.
+    pub conflicts: Vec<ConflictEntry>,
+    /// Devices left out of the plan, and why.
+    pub blocked: Vec<Blocked>,
+    /// System modules the plan does not create.
+    pub system_modules: Vec<DeviceKey>,
+    /// Devices whose new parent's scope the next run fills in.
+    pub pending_parent: Vec<DeviceKey>,
+    /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
+    pub rejected: Vec<Rejection>,
+}
+
+impl Summary {
+    /// Summarises a failback and its plan; `inputs` are the base, primary and secondary stats.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failback::iothub::{Failback, Plan, Side, Summary};
+    /// # let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
+    /// let summary = Summary::new(&failback, &Plan::default(), Default::default());
+    /// assert!(summary.conflicts.is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn new(failback: &Failback, plan: &Plan, inputs: [InputStats; 3]) -> Summary {
+        let mut conflicts: Vec<ConflictEntry> = failback
+            .merged()
+            .devices(failback.policy())
+            .flat_map(|device| device.conflicts)
+            .filter_map(entry)
+            .collect();
+        conflicts.extend(delete_wins(failback));
+        conflicts.sort();
+        let mut counts = PlanCounts::default();
+        for line in &plan.import {
+            match line.import_mode {
+                Some(ImportMode::Create) => counts.create += 1,
+                Some(ImportMode::UpdateIfMatchETag) => counts.update += 1,
+                Some(ImportMode::UpdateTwinIfMatchETag) => counts.update_twin += 1,
+                Some(ImportMode::DeleteIfMatchETag) => counts.delete += 1,
+                _ => {}
+            }
+        }
+        let prefer = match failback.policy().fields {
+            crate::policy::Preference::Replica(r) => Side::of(r).unwrap_or(Side::Secondary),
+            crate::policy::Preference::LatestStamp => Side::Secondary,
+        };
+        Summary {
+            prefer,
+            inputs,
+            merged_devices: plan.merged.len() as u64,
+            plan: counts,
+            conflicts,
+            blocked: plan.blocked.clone(),
+            system_modules: plan.system_modules.clone(),
+            pending_parent: plan.pending_parent.clone(),
+            rejected: failback.merge_report().rejected.clone(),
+        }
+    }
+
+    /// How many conflicts touch security (status, credentials, existence).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use failback::iothub::{Failback, Plan, Side, Summary};
+    /// # let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
+    /// assert_eq!(Summary::new(&failback, &Plan::default(), Default::default()).security_conflicts(), 0);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn security_conflicts(&self) -> usize {
+        self.conflicts.iter().filter(|c| c.security).count()
+    }
+}
+
+/// A core conflict with replicas named as sides.
+fn entry(conflict: Conflict) -> Option<ConflictEntry> {
+    let winner = Side::of(conflict.values.get(conflict.winner)?.replica)?;
+    Some(ConflictEntry {
+        values: conflict
+            .values
+            .into_iter()
+            .filter_map(|v| {
+                Some(SideValue {
+                    side: Side::of(v.replica)?,
+                    value: v.value,
+                })
+            })
+            .collect(),
+        key: conflict.key,
+        field: conflict.field,
+        winner,
+        rule: conflict.rule,
+        security: conflict.security,
+    })
+}
+
+/// A device deleted on one side and changed on the other: deleted, and reported.
+fn delete_wins(failback: &Failback) -> impl Iterator<Item = ConflictEntry> + '_ {
+    failback.changes.iter().filter_map(|(key, changes)| {
+        let (deleter, updater) = match changes {
+            (Change::Deleted, Change::Updated) => (Side::Primary, Side::Secondary),
+            (Change::Updated, Change::Deleted) => (Side::Secondary, Side::Primary),
+            _ => return None,
+        };
+        let mut values = vec![
+            SideValue {
+                side: deleter,
+                value: "deleted".into(),
+            },
+            SideValue {
+                side: updater,
+                value: "updated".into(),
+            },
+        ];
+        values.sort();
+        Some(ConflictEntry {
+            key: key.clone(),
+            field: "existence".into(),
+            values,
+            winner: deleter,
+            rule: Rule::DeleteWins,
+            security: true,
+        })
+    })
+}
