@@ -48,10 +48,13 @@ pub struct Blocked {
 /// # Examples
 ///
 /// ```
-/// use failback::{DeviceKey, Status, iothub::{ExportLine, Failback, ImportMode, Plan, Side}};
+/// use failback::{Authentication, DeviceKey, Pair, Status, SymmetricKey};
+/// use failback::iothub::{ExportLine, Failback, ImportMode, Plan, Side};
 ///
 /// let d = DeviceKey::device("d1")?;
+/// let key = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
 /// let mut line = ExportLine::new(d.clone(), Status::Enabled);
+/// line.authentication = Some(Authentication::sas(Pair::new(Some(key.clone()), Some(key))));
 /// line.e_tag = Some("AAAA".into());
 /// let base = [line.clone()];
 /// let secondary = [ExportLine { status: Status::Disabled, ..line.clone() }];
