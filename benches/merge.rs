@@ -1,1 +1,426 @@
-fn main() {}
+//! Criterion benches on the merge hot path, each beside the `crdts` baseline where one exists.
+//!
+//! One workload for every group, so figures compare: N devices with keys, tags, desired and
+//! reported properties; both replicas start from one base; the secondary then updates 10% of
+//! the devices, creates 1% and deletes 0.5%; the primary updates 2%, of which 0.5% of all
+//! devices collide with the secondary's updates (true conflicts). Seeded: every run builds the
+//! same data.
+//!
+//! Sizes: `FAILBACK_BENCH_SIZES=10000,100000` limits the sizes run (default: all documented
+//! sizes, up to 1M, which needs a few GiB and several minutes). Run with
+//! `cargo bench --bench merge`, or one group with `cargo bench --bench merge -- registry_merge/full`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use crdts::{CmRDT, CvRDT, MVReg};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use failback::iothub::{Failback, Generate, Plan, Side, parse_line};
+use failback::{
+    Authentication, DeviceKey, Event, EventId, Identity, Ingest, Pair, Policy, Registry, ReplicaId,
+    Section, Stamp, Status, StatusValue, SymmetricKey,
+};
+use serde_json::json;
+
+const BASE: ReplicaId = ReplicaId::from_u128(1);
+const PRIMARY: ReplicaId = ReplicaId::from_u128(2);
+const SECONDARY: ReplicaId = ReplicaId::from_u128(3);
+
+/// Sizes to run, from `FAILBACK_BENCH_SIZES` or the documented defaults.
+fn sizes(defaults: &[usize]) -> Vec<usize> {
+    match std::env::var("FAILBACK_BENCH_SIZES") {
+        Ok(list) => {
+            let allowed: Vec<usize> = list
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect();
+            defaults
+                .iter()
+                .copied()
+                .filter(|n| allowed.contains(n))
+                .collect()
+        }
+        Err(_) => defaults.to_vec(),
+    }
+}
+
+fn label(n: usize) -> String {
+    match n {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// SplitMix64, for seeded choices.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn per_mille(&mut self, p: u64) -> bool {
+        self.next() % 1000 < p
+    }
+}
+
+fn key_text(n: u64) -> String {
+    // 24 base64 characters: 16 bytes, the smallest key IoT Hub accepts; enough for a bench.
+    format!("{n:022X}==")
+}
+
+fn key(n: u64) -> SymmetricKey {
+    SymmetricKey::new(key_text(n)).expect("valid bench key")
+}
+
+fn identity(n: usize) -> Identity {
+    Identity::default()
+        .with_authentication(Authentication::sas(Pair::new(
+            Some(key(2 * n as u64)),
+            Some(key(2 * n as u64 + 1)),
+        )))
+        .with_twin(
+            Section::Tags,
+            json!({"site": format!("site-{}", n % 50), "owner": "ops"}),
+        )
+        .and_then(|i| {
+            i.with_twin(
+                Section::Desired,
+                json!({"interval": 60, "fw": {"version": "1.2.0"}}),
+            )
+        })
+        .and_then(|i| {
+            i.with_twin(
+                Section::Reported,
+                json!({"battery": n % 100, "fw": {"version": "1.2.0"}}),
+            )
+        })
+        .expect("valid bench twin")
+}
+
+fn device(n: usize) -> DeviceKey {
+    DeviceKey::device(format!("dev-{n:07}")).expect("valid id")
+}
+
+/// The two replicas of the documented workload, and the deltas each side's writes produced.
+struct Workload {
+    primary: Registry,
+    secondary: Registry,
+    secondary_deltas: Vec<Registry>,
+}
+
+fn workload(n: usize) -> Workload {
+    let mut base = Registry::new();
+    let mut writer = base.writer(BASE, Stamp::new(1, 0));
+    for i in 0..n {
+        writer.create(&device(i), identity(i)).expect("fresh key");
+    }
+    let mut primary = base.clone();
+    let mut secondary = base;
+    let mut rng = Rng(42);
+    let mut deltas = Vec::new();
+    let mut w = secondary.writer(SECONDARY, Stamp::new(5, 0));
+    let mut collided = Vec::new();
+    for i in 0..n {
+        if rng.per_mille(100) {
+            let site = json!(format!("moved-{}", rng.next() % 10));
+            deltas.push(
+                w.set_twin(&device(i), Section::Tags, "site", Some(site))
+                    .expect("live"),
+            );
+            if rng.per_mille(50) {
+                collided.push(i);
+            }
+        } else if rng.per_mille(5) {
+            deltas.push(w.delete(&device(i)).expect("live"));
+        }
+    }
+    for i in 0..n / 100 {
+        deltas.push(
+            w.create(&device(n + i), identity(n + i))
+                .expect("fresh key"),
+        );
+    }
+    let mut w = primary.writer(PRIMARY, Stamp::new(6, 0));
+    for &i in &collided {
+        w.set_twin(
+            &device(i),
+            Section::Tags,
+            "site",
+            Some(json!("primary-choice")),
+        )
+        .expect("live");
+    }
+    let mut rng = Rng(7);
+    for i in 0..n {
+        if primary.records(&device(i)).is_empty() || collided.binary_search(&i).is_ok() {
+            continue;
+        }
+        if rng.per_mille(15) {
+            let status = StatusValue::new(Status::Disabled, Some("maintenance".into()));
+            primary
+                .writer(PRIMARY, Stamp::new(6, 0))
+                .set_status(&device(i), status)
+                .expect("live");
+        }
+    }
+    Workload {
+        primary,
+        secondary,
+        secondary_deltas: deltas,
+    }
+}
+
+/// The record `crdts` holds per device: the same fields, as plain values.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Record {
+    status: String,
+    keys: (String, String),
+    tags: serde_json::Value,
+    desired: serde_json::Value,
+    reported: serde_json::Value,
+}
+
+type Baseline = crdts::Map<String, MVReg<Record, ReplicaId>, ReplicaId>;
+
+fn record(n: usize) -> Record {
+    Record {
+        status: "enabled".into(),
+        keys: (key_text(2 * n as u64), key_text(2 * n as u64 + 1)),
+        tags: json!({"site": format!("site-{}", n % 50), "owner": "ops"}),
+        desired: json!({"interval": 60, "fw": {"version": "1.2.0"}}),
+        reported: json!({"battery": n % 100, "fw": {"version": "1.2.0"}}),
+    }
+}
+
+fn write(map: &mut Baseline, actor: ReplicaId, id: String, value: Record) {
+    let ctx = map.read_ctx().derive_add_ctx(actor);
+    let op = map.update(id, ctx, |reg, ctx| reg.write(value, ctx));
+    map.apply(op);
+}
+
+/// The same workload on `crdts::Map<String, MVReg<Record, ReplicaId>>`.
+fn baseline(n: usize) -> (Baseline, Baseline) {
+    let mut base = Baseline::new();
+    for i in 0..n {
+        write(&mut base, BASE, format!("dev-{i:07}"), record(i));
+    }
+    let (mut primary, mut secondary) = (base.clone(), base);
+    let mut rng = Rng(42);
+    let mut collided = Vec::new();
+    for i in 0..n {
+        if rng.per_mille(100) {
+            let mut r = record(i);
+            r.tags["site"] = json!(format!("moved-{}", rng.next() % 10));
+            write(&mut secondary, SECONDARY, format!("dev-{i:07}"), r);
+            if rng.per_mille(50) {
+                collided.push(i);
+            }
+        } else if rng.per_mille(5) {
+            let ctx = secondary.read_ctx().derive_rm_ctx();
+            let op = secondary.rm(format!("dev-{i:07}"), ctx);
+            secondary.apply(op);
+        }
+    }
+    for i in 0..n / 100 {
+        write(
+            &mut secondary,
+            SECONDARY,
+            format!("dev-{:07}", n + i),
+            record(n + i),
+        );
+    }
+    for &i in &collided {
+        let mut r = record(i);
+        r.tags["site"] = json!("primary-choice");
+        write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
+    }
+    let mut rng = Rng(7);
+    for i in 0..n {
+        if collided.binary_search(&i).is_err() && rng.per_mille(15) {
+            let mut r = record(i);
+            r.status = "disabled".into();
+            write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
+        }
+    }
+    (primary, secondary)
+}
+
+fn registry_merge(c: &mut Criterion) {
+    let mut group = c.benchmark_group("registry_merge/full");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    for n in sizes(&[10_000, 100_000, 1_000_000]) {
+        let w = workload(n);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::new("failback", label(n)), &w, |b, w| {
+            b.iter_batched(
+                || w.primary.clone(),
+                |mut primary| black_box(primary.merge_with(&w.secondary, &Policy::default())),
+                BatchSize::LargeInput,
+            );
+        });
+        drop(w);
+        let (primary, secondary) = baseline(n);
+        group.bench_with_input(
+            BenchmarkId::new("crdts", label(n)),
+            &(primary, secondary),
+            |b, (p, s)| {
+                b.iter_batched(
+                    || (p.clone(), s.clone()),
+                    |(mut p, s)| {
+                        p.merge(s);
+                        black_box(p)
+                    },
+                    BatchSize::LargeInput,
+                );
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("registry_merge/delta");
+    group.sample_size(10);
+    for n in sizes(&[1_000_000]) {
+        let w = workload(n);
+        let delta = w.secondary.delta_since(w.primary.context().vector());
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("failback", label(n)),
+            &(w, delta),
+            |b, (w, delta)| {
+                b.iter_batched(
+                    || w.primary.clone(),
+                    |mut primary| black_box(primary.merge_with(delta, &Policy::default())),
+                    BatchSize::LargeInput,
+                );
+            },
+        );
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("registry_merge/remerge");
+    for n in sizes(&[10_000, 1_000_000]) {
+        let w = workload(n);
+        let mut merged = w.primary.clone();
+        merged.merge(&w.secondary);
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("failback", label(n)),
+            &(merged, w.secondary),
+            |b, (m, s)| {
+                let mut m = m.clone();
+                b.iter(|| black_box(m.merge_with(s, &Policy::default())));
+            },
+        );
+        let (mut p, s) = baseline(n);
+        p.merge(s.clone());
+        group.bench_with_input(BenchmarkId::new("crdts", label(n)), &(p, s), |b, (p, s)| {
+            b.iter_batched(
+                || (p.clone(), s.clone()),
+                |(mut p, s)| {
+                    p.merge(s);
+                    black_box(p)
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
+    group.finish();
+}
+
+/// Events with 30% duplicates, shuffled: the secondary's writes as an event stream.
+fn ingest(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ingest");
+    group.sample_size(10);
+    let w = workload(20_000);
+    let mut events: Vec<Event> = w
+        .secondary_deltas
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Event::new(EventId::new(format!("evt-{i}")), d.clone()).expect("non-empty"))
+        .collect();
+    let extra: Vec<Event> = events.iter().step_by(3).cloned().collect();
+    events.extend(extra);
+    let mut rng = Rng(99);
+    for i in (1..events.len()).rev() {
+        events.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.bench_function("events", |b| {
+        b.iter_batched(
+            || Ingest::new(w.primary.clone()),
+            |mut ingest| {
+                for event in &events {
+                    black_box(ingest.apply(event).expect("consistent stream"));
+                }
+                ingest
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    group.finish();
+}
+
+/// Parse, lift, merge and plan on generated exports; beside it the parse-only floor.
+fn iothub(c: &mut Criterion) {
+    let mut group = c.benchmark_group("iothub/failback");
+    group.sample_size(10);
+    for n in sizes(&[100_000, 1_000_000]) {
+        let triple = Generate {
+            devices: n,
+            seed: 1,
+        }
+        .run();
+        let text = |lines: &[failback::iothub::ExportLine]| {
+            lines.iter().map(|l| l.to_json()).collect::<Vec<_>>()
+        };
+        let files = [
+            text(&triple.base),
+            text(&triple.primary),
+            text(&triple.secondary),
+        ];
+        drop(triple);
+        let parse = |lines: &Vec<String>| {
+            lines
+                .iter()
+                .enumerate()
+                .filter_map(|(i, l)| {
+                    match parse_line("bench.jsonl".as_ref(), i as u64 + 1, l).expect("valid") {
+                        failback::iothub::Parsed::Device(line) => Some(line),
+                        failback::iothub::Parsed::Skipped => None,
+                    }
+                })
+                .collect::<Vec<_>>()
+        };
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(
+            BenchmarkId::new("parse-only", label(n)),
+            &files,
+            |b, files| {
+                b.iter(|| black_box(files.iter().map(parse).collect::<Vec<_>>()));
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("failback", label(n)),
+            &files,
+            |b, files| {
+                b.iter(|| {
+                    let [base, primary, secondary] =
+                        [parse(&files[0]), parse(&files[1]), parse(&files[2])];
+                    let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)
+                        .expect("valid");
+                    black_box(Plan::new(&failback, &primary))
+                });
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, registry_merge, ingest, iothub);
+criterion_main!(benches);
