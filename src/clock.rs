@@ -341,7 +341,9 @@ impl FromIterator<(ReplicaId, u64)> for VersionVector {
 
 impl fmt::Debug for VersionVector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.0.iter().map(|(r, n)| (r, n))).finish()
+        f.debug_map()
+            .entries(self.0.iter().map(|(r, n)| (r, n)))
+            .finish()
     }
 }
 
@@ -581,8 +583,14 @@ mod tests {
     #[test]
     fn join_folds_gaps_closed_by_the_other_side() {
         let mut a = CausalContext::from_iter([Dot::new(r(1), 2), Dot::new(r(1), 4)]);
-        a.join(&CausalContext::from_iter([Dot::new(r(1), 1), Dot::new(r(1), 3)]));
-        assert_eq!(a, CausalContext::from_iter((1..=4).map(|n| Dot::new(r(1), n))));
+        a.join(&CausalContext::from_iter([
+            Dot::new(r(1), 1),
+            Dot::new(r(1), 3),
+        ]));
+        assert_eq!(
+            a,
+            CausalContext::from_iter((1..=4).map(|n| Dot::new(r(1), n)))
+        );
     }
 
     #[test]

@@ -320,12 +320,18 @@ impl DeviceRecord {
             self.created.clone_from(&other.created);
             changed = true;
         }
-        changed |= self.status.join(ctx, &other.status, other_ctx, |e| stale.status(e));
+        changed |= self
+            .status
+            .join(ctx, &other.status, other_ctx, |e| stale.status(e));
         changed |= self
             .authentication
-            .join(ctx, &other.authentication, other_ctx, |e| stale.authentication(e));
+            .join(ctx, &other.authentication, other_ctx, |e| {
+                stale.authentication(e)
+            });
         changed |= self.retired.join(ctx, &other.retired, other_ctx, |_| {});
-        changed |= self.capabilities.join(ctx, &other.capabilities, other_ctx, |_| {});
+        changed |= self
+            .capabilities
+            .join(ctx, &other.capabilities, other_ctx, |_| {});
         changed |= self.parent.join(ctx, &other.parent, other_ctx, |_| {});
         changed |= join_map(&mut self.twin, ctx, &other.twin, other_ctx);
         changed |= join_map(&mut self.metadata, ctx, &other.metadata, other_ctx);
@@ -353,9 +359,18 @@ impl DeviceRecord {
             .flat_map(|e| e.value.iter().copied())
             .collect();
         if self.authentication.is_empty() {
-            retired.extend(self.initial().map(|i| i.authentication.fingerprints()).unwrap_or_default());
+            retired.extend(
+                self.initial()
+                    .map(|i| i.authentication.fingerprints())
+                    .unwrap_or_default(),
+            );
         } else {
-            retired.extend(self.authentication.entries().iter().flat_map(|e| e.value.fingerprints()));
+            retired.extend(
+                self.authentication
+                    .entries()
+                    .iter()
+                    .flat_map(|e| e.value.fingerprints()),
+            );
         }
         let kept = value.fingerprints();
         retired.retain(|f| kept.binary_search(f).is_err());
@@ -372,19 +387,35 @@ impl DeviceRecord {
     }
 
     /// Overwrites the capabilities; returns the dots overwritten.
-    pub(crate) fn set_capabilities(&mut self, dot: Dot, stamp: Stamp, value: Capabilities) -> Vec<Dot> {
+    pub(crate) fn set_capabilities(
+        &mut self,
+        dot: Dot,
+        stamp: Stamp,
+        value: Capabilities,
+    ) -> Vec<Dot> {
         self.capabilities.write(dot, stamp, value)
     }
 
     /// Overwrites the edge parent; returns the dots overwritten.
-    pub(crate) fn set_parent(&mut self, dot: Dot, stamp: Stamp, value: Option<DeviceId>) -> Vec<Dot> {
+    pub(crate) fn set_parent(
+        &mut self,
+        dot: Dot,
+        stamp: Stamp,
+        value: Option<DeviceId>,
+    ) -> Vec<Dot> {
         self.parent.write(dot, stamp, value)
     }
 
     /// Writes (or with `None` removes) one twin leaf, overwriting the registers at its
     /// ancestors and descendants too: a leaf replaces whatever shape was there before.
     /// Returns the dots overwritten.
-    pub(crate) fn set_twin(&mut self, path: TwinPath, dot: Dot, stamp: Stamp, value: Option<Value>) -> Vec<Dot> {
+    pub(crate) fn set_twin(
+        &mut self,
+        path: TwinPath,
+        dot: Dot,
+        stamp: Stamp,
+        value: Option<Value>,
+    ) -> Vec<Dot> {
         let mut overwritten = Vec::new();
         let (lo, hi) = path.descendant_bounds();
         let mut doomed: Vec<TwinPath> = self.twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
@@ -399,8 +430,17 @@ impl DeviceRecord {
     }
 
     /// Writes (or with `None` removes) one metadata value; returns the dots overwritten.
-    pub(crate) fn set_metadata(&mut self, key: String, dot: Dot, stamp: Stamp, value: Option<Value>) -> Vec<Dot> {
-        self.metadata.entry(key).or_default().write(dot, stamp, value)
+    pub(crate) fn set_metadata(
+        &mut self,
+        key: String,
+        dot: Dot,
+        stamp: Stamp,
+        value: Option<Value>,
+    ) -> Vec<Dot> {
+        self.metadata
+            .entry(key)
+            .or_default()
+            .write(dot, stamp, value)
     }
 }
 

@@ -132,7 +132,9 @@ impl fmt::Display for StatusValue {
 /// let caps = failback::Capabilities { iot_edge: true };
 /// assert_eq!(caps.to_string(), "iotEdge=true");
 /// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub struct Capabilities {
     /// Whether the device is an IoT Edge device (a gateway that can parent others).
     #[serde(rename = "iotEdge")]

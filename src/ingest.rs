@@ -283,7 +283,10 @@ impl Ingest {
             }
             return Err(Error::ConflictingEvent {
                 id: event.id.clone(),
-                key: event.first_key().cloned().or_else(|| seen.slots.keys().next().cloned()),
+                key: event
+                    .first_key()
+                    .cloned()
+                    .or_else(|| seen.slots.keys().next().cloned()),
             });
         }
         for dot in &event.dots {

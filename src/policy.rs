@@ -205,15 +205,27 @@ mod tests {
     fn preferred_replica_beats_a_later_stamp() {
         let c = [cand(1, 10, &1), cand(2, 5, &2)];
         let pref = Preference::Replica(ReplicaId::from_u128(2));
-        assert_eq!(by_preference(&c, |_| true, pref), (1, Rule::PreferredReplica));
-        assert_eq!(by_preference(&c, |_| true, Preference::LatestStamp), (0, Rule::LatestStamp));
+        assert_eq!(
+            by_preference(&c, |_| true, pref),
+            (1, Rule::PreferredReplica)
+        );
+        assert_eq!(
+            by_preference(&c, |_| true, Preference::LatestStamp),
+            (0, Rule::LatestStamp)
+        );
     }
 
     #[test]
     fn equal_stamps_break_ties_by_dot_and_agreement_is_no_conflict() {
         let c = [cand(2, 5, &1), cand(1, 5, &2)];
-        assert_eq!(by_preference(&c, |_| true, Preference::LatestStamp), (0, Rule::LatestStamp));
+        assert_eq!(
+            by_preference(&c, |_| true, Preference::LatestStamp),
+            (0, Rule::LatestStamp)
+        );
         let same = [cand(2, 5, &1), cand(1, 9, &1)];
-        assert_eq!(by_preference(&same, |_| true, Preference::LatestStamp).1, Rule::Agreed);
+        assert_eq!(
+            by_preference(&same, |_| true, Preference::LatestStamp).1,
+            Rule::Agreed
+        );
     }
 }

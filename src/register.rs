@@ -215,9 +215,7 @@ impl<T: Clone> MvRegister<T> {
     ) -> bool {
         // Fast path: the same writes on both sides (the common case in a failback, where most
         // records were not touched during the outage).
-        if self.entries.len() == other.entries.len()
-            && self.dots().eq(other.dots())
-        {
+        if self.entries.len() == other.entries.len() && self.dots().eq(other.dots()) {
             return false;
         }
         let mut changed = false;

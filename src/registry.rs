@@ -360,14 +360,30 @@ impl Registry {
         for (key, theirs) in &other.slots {
             match self.slots.get_mut(key) {
                 Some(mine) => {
-                    merge_slot(key, mine, &self.context, theirs, &other.context, policy, &mut report);
+                    merge_slot(
+                        key,
+                        mine,
+                        &self.context,
+                        theirs,
+                        &other.context,
+                        policy,
+                        &mut report,
+                    );
                     if mine.is_empty() {
                         self.slots.remove(key);
                     }
                 }
                 None => {
                     let mut mine = Slot::default();
-                    merge_slot(key, &mut mine, &self.context, theirs, &other.context, policy, &mut report);
+                    merge_slot(
+                        key,
+                        &mut mine,
+                        &self.context,
+                        theirs,
+                        &other.context,
+                        policy,
+                        &mut report,
+                    );
                     if !mine.is_empty() {
                         self.slots.insert(key.clone(), mine);
                     }
@@ -538,7 +554,12 @@ fn merge_slot(
             stales
                 .authentication
                 .iter()
-                .filter(|e| e.value.fingerprints().iter().any(|f| current.binary_search(f).is_err()))
+                .filter(|e| {
+                    e.value
+                        .fingerprints()
+                        .iter()
+                        .any(|f| current.binary_search(f).is_err())
+                })
                 .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
         );
     }
@@ -569,7 +590,9 @@ fn take_incarnation(
     report: &mut Report,
 ) -> bool {
     if ctx.contains(their.incarnation) {
-        report.rejected.push(rejection(key, Stale::Resurrection, their.incarnation));
+        report
+            .rejected
+            .push(rejection(key, Stale::Resurrection, their.incarnation));
         return false;
     }
     let mut record = DeviceRecord::empty(their.incarnation);
@@ -587,7 +610,11 @@ fn report_delete_win(
     theirs: &Slot,
     report: &mut Report,
 ) {
-    let unseen: Vec<Dot> = record.dots().into_iter().filter(|d| !other_ctx.contains(*d)).collect();
+    let unseen: Vec<Dot> = record
+        .dots()
+        .into_iter()
+        .filter(|d| !other_ctx.contains(*d))
+        .collect();
     if unseen.is_empty() {
         return;
     }

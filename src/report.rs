@@ -122,7 +122,11 @@ pub struct Rejection {
 
 impl fmt::Display for Rejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: rejected stale {} from {}", self.key, self.kind, self.dot)
+        write!(
+            f,
+            "{}: rejected stale {} from {}",
+            self.key, self.kind, self.dot
+        )
     }
 }
 

@@ -94,7 +94,11 @@ impl TwinPath {
     pub fn new(section: Section, path: &str) -> Result<Self> {
         let keys: Vec<&str> = path.split('.').collect();
         if keys.len() > MAX_DEPTH {
-            return Err(invalid(section, path, format!("{} levels, at most {MAX_DEPTH}", keys.len())));
+            return Err(invalid(
+                section,
+                path,
+                format!("{} levels, at most {MAX_DEPTH}", keys.len()),
+            ));
         }
         for key in keys {
             check_key(key).map_err(|reason| invalid(section, path, reason))?;
@@ -160,10 +164,18 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
         return Err("empty key".into());
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!("key of {} bytes, at most {MAX_KEY_BYTES}", key.len()));
+        return Err(format!(
+            "key of {} bytes, at most {MAX_KEY_BYTES}",
+            key.len()
+        ));
     }
-    match key.chars().find(|&c| c == '$' || c == ' ' || c.is_control()) {
-        Some(c) => Err(format!("key {key:?} holds {c:?}; twin keys cannot hold $, spaces or control characters")),
+    match key
+        .chars()
+        .find(|&c| c == '$' || c == ' ' || c.is_control())
+    {
+        Some(c) => Err(format!(
+            "key {key:?} holds {c:?}; twin keys cannot hold $, spaces or control characters"
+        )),
         None => Ok(()),
     }
 }
@@ -179,7 +191,10 @@ pub(crate) fn is_leaf(value: &Value) -> bool {
 /// # Errors
 ///
 /// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the object is too deep.
-pub(crate) fn flatten(section: Section, object: &Map<String, Value>) -> Result<Vec<(TwinPath, Value)>> {
+pub(crate) fn flatten(
+    section: Section,
+    object: &Map<String, Value>,
+) -> Result<Vec<(TwinPath, Value)>> {
     fn walk(
         section: Section,
         prefix: &str,
@@ -197,12 +212,18 @@ pub(crate) fn flatten(section: Section, object: &Map<String, Value>) -> Result<V
                 format!("{prefix}.{key}")
             };
             if depth > MAX_DEPTH {
-                return Err(invalid(section, &path, format!("deeper than {MAX_DEPTH} levels")));
+                return Err(invalid(
+                    section,
+                    &path,
+                    format!("deeper than {MAX_DEPTH} levels"),
+                ));
             }
             check_key(key).map_err(|reason| invalid(section, &path, reason))?;
             match value {
                 Value::Null => {}
-                Value::Object(inner) if !inner.is_empty() => walk(section, &path, inner, depth + 1, out)?,
+                Value::Object(inner) if !inner.is_empty() => {
+                    walk(section, &path, inner, depth + 1, out)?
+                }
                 leaf => out.push((
                     TwinPath {
                         section,
@@ -222,7 +243,9 @@ pub(crate) fn flatten(section: Section, object: &Map<String, Value>) -> Result<V
 
 /// Rebuilds a section object from leaves. Where a leaf and a deeper leaf meet (a resolved shape
 /// conflict should have removed that), the deeper one wins, matching [`crate::Rule::ChildBeatsScalar`].
-pub(crate) fn unflatten<'a>(leaves: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Map<String, Value> {
+pub(crate) fn unflatten<'a>(
+    leaves: impl IntoIterator<Item = (&'a str, &'a Value)>,
+) -> Map<String, Value> {
     let mut root = Map::new();
     for (path, value) in leaves {
         let mut keys = path.split('.').peekable();
@@ -268,7 +291,10 @@ mod tests {
         let paths: Vec<_> = leaves.iter().map(|(p, _)| &*p.path).collect();
         assert_eq!(paths, ["a.b", "a.c", "d"]);
         let back = unflatten(leaves.iter().map(|(p, v)| (&*p.path, v)));
-        assert_eq!(Value::Object(back), json!({"a": {"b": 1, "c": {}}, "d": [1, 2]}));
+        assert_eq!(
+            Value::Object(back),
+            json!({"a": {"b": 1, "c": {}}, "d": [1, 2]})
+        );
     }
 
     #[test]
@@ -276,7 +302,9 @@ mod tests {
         let a = TwinPath::new(Section::Tags, "site").ok();
         let b = TwinPath::new(Section::Tags, "site.room").ok();
         let c = TwinPath::new(Section::Tags, "sites").ok();
-        let (Some(a), Some(b), Some(c)) = (a, b, c) else { panic!("valid paths") };
+        let (Some(a), Some(b), Some(c)) = (a, b, c) else {
+            panic!("valid paths")
+        };
         assert!(a.is_ancestor_of(&b));
         assert!(!a.is_ancestor_of(&c));
         assert_eq!(b.ancestors().collect::<Vec<_>>(), [a.clone()]);

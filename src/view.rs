@@ -157,12 +157,22 @@ impl Resolver<'_> {
         winner
     }
 
-    fn plain<T: Clone + PartialEq + Display>(&mut self, field: &str, candidates: &[Candidate<'_, T>]) -> Option<T> {
+    fn plain<T: Clone + PartialEq + Display>(
+        &mut self,
+        field: &str,
+        candidates: &[Candidate<'_, T>],
+    ) -> Option<T> {
         if candidates.is_empty() {
             return None;
         }
         let outcome = by_preference(candidates, |_| true, self.policy.fields);
-        let i = self.settle(|| field.to_owned(), candidates, outcome, false, ToString::to_string);
+        let i = self.settle(
+            || field.to_owned(),
+            candidates,
+            outcome,
+            false,
+            ToString::to_string,
+        );
         Some(candidates[i].value.clone())
     }
 
@@ -173,11 +183,20 @@ impl Resolver<'_> {
         let disabled = |c: &Candidate<'_, StatusValue>| c.value.status == Status::Disabled;
         let mixed = candidates.iter().any(disabled) && !candidates.iter().all(disabled);
         let outcome = if mixed {
-            (by_preference(candidates, disabled, self.policy.fields).0, Rule::DisableWins)
+            (
+                by_preference(candidates, disabled, self.policy.fields).0,
+                Rule::DisableWins,
+            )
         } else {
             by_preference(candidates, |_| true, self.policy.fields)
         };
-        let i = self.settle(|| "status".into(), candidates, outcome, true, ToString::to_string);
+        let i = self.settle(
+            || "status".into(),
+            candidates,
+            outcome,
+            true,
+            ToString::to_string,
+        );
         Some(candidates[i].value.clone())
     }
 
@@ -210,7 +229,13 @@ impl Resolver<'_> {
                 other => other,
             },
         };
-        let i = self.settle(|| "authentication".into(), candidates, outcome, true, ToString::to_string);
+        let i = self.settle(
+            || "authentication".into(),
+            candidates,
+            outcome,
+            true,
+            ToString::to_string,
+        );
         Some(candidates[i].value.clone())
     }
 }
@@ -220,7 +245,11 @@ fn show_json(value: &Option<&Value>) -> String {
 }
 
 /// Resolves the live incarnations of `key`; `None` when there are none.
-pub(crate) fn resolve(key: &DeviceKey, records: &[DeviceRecord], policy: &Policy) -> Option<Device> {
+pub(crate) fn resolve(
+    key: &DeviceKey,
+    records: &[DeviceRecord],
+    policy: &Policy,
+) -> Option<Device> {
     if records.is_empty() {
         return None;
     }
@@ -239,7 +268,10 @@ pub(crate) fn resolve(key: &DeviceKey, records: &[DeviceRecord], policy: &Policy
         &candidates(records, |r| &r.authentication, |i| &i.authentication),
         &retired,
     );
-    let capabilities = resolver.plain("capabilities", &candidates(records, |r| &r.capabilities, |i| &i.capabilities));
+    let capabilities = resolver.plain(
+        "capabilities",
+        &candidates(records, |r| &r.capabilities, |i| &i.capabilities),
+    );
     let parent = resolver.plain_parent(&candidates(records, |r| &r.parent, |i| &i.parent));
     let leaves = resolve_twin(&mut resolver, records);
     let metadata = resolve_metadata(&mut resolver, records);
@@ -270,12 +302,18 @@ pub(crate) fn resolve(key: &DeviceKey, records: &[DeviceRecord], policy: &Policy
 }
 
 impl Resolver<'_> {
-    fn plain_parent(&mut self, candidates: &[Candidate<'_, Option<DeviceId>>]) -> Option<Option<DeviceId>> {
+    fn plain_parent(
+        &mut self,
+        candidates: &[Candidate<'_, Option<DeviceId>>],
+    ) -> Option<Option<DeviceId>> {
         if candidates.is_empty() {
             return None;
         }
         let outcome = by_preference(candidates, |_| true, self.policy.fields);
-        let show = |p: &Option<DeviceId>| p.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string);
+        let show = |p: &Option<DeviceId>| {
+            p.as_ref()
+                .map_or_else(|| "none".to_owned(), ToString::to_string)
+        };
         let i = self.settle(|| "parent".into(), candidates, outcome, false, show);
         Some(candidates[i].value.clone())
     }
@@ -283,14 +321,22 @@ impl Resolver<'_> {
 
 /// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
 /// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
-fn resolve_twin<'a>(resolver: &mut Resolver<'_>, records: &'a [DeviceRecord]) -> Vec<(TwinPath, &'a Value)> {
+fn resolve_twin<'a>(
+    resolver: &mut Resolver<'_>,
+    records: &'a [DeviceRecord],
+) -> Vec<(TwinPath, &'a Value)> {
     let mut by_path: BTreeMap<&TwinPath, Vec<(Dot, Stamp, Option<&'a Value>)>> = BTreeMap::new();
     for record in records {
         for (path, reg) in &record.twin {
-            let entries = reg.entries().iter().map(|e| (e.dot, e.stamp, e.value.as_ref()));
+            let entries = reg
+                .entries()
+                .iter()
+                .map(|e| (e.dot, e.stamp, e.value.as_ref()));
             by_path.entry(path).or_default().extend(entries);
         }
-        let Some(created) = record.created.as_deref() else { continue };
+        let Some(created) = record.created.as_deref() else {
+            continue;
+        };
         for (path, value) in &created.identity.twin {
             // A register at the path, an ancestor or a descendant was written after the
             // creation and so overwrote this leaf.
@@ -299,10 +345,11 @@ fn resolve_twin<'a>(resolver: &mut Resolver<'_>, records: &'a [DeviceRecord]) ->
                 || path.ancestors().any(|a| record.twin.contains_key(&a))
                 || record.twin.range(lo..hi).next().is_some();
             if !overwritten {
-                by_path
-                    .entry(path)
-                    .or_default()
-                    .push((record.incarnation, created.stamp, Some(value)));
+                by_path.entry(path).or_default().push((
+                    record.incarnation,
+                    created.stamp,
+                    Some(value),
+                ));
             }
         }
     }
@@ -356,20 +403,29 @@ fn resolve_twin<'a>(resolver: &mut Resolver<'_>, records: &'a [DeviceRecord]) ->
     out
 }
 
-fn resolve_metadata(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> BTreeMap<String, Value> {
+fn resolve_metadata(
+    resolver: &mut Resolver<'_>,
+    records: &[DeviceRecord],
+) -> BTreeMap<String, Value> {
     let mut by_key: BTreeMap<&str, Vec<(Dot, Stamp, Option<&Value>)>> = BTreeMap::new();
     for record in records {
         for (key, reg) in &record.metadata {
-            let entries = reg.entries().iter().map(|e| (e.dot, e.stamp, e.value.as_ref()));
+            let entries = reg
+                .entries()
+                .iter()
+                .map(|e| (e.dot, e.stamp, e.value.as_ref()));
             by_key.entry(key).or_default().extend(entries);
         }
-        let Some(created) = record.created.as_deref() else { continue };
+        let Some(created) = record.created.as_deref() else {
+            continue;
+        };
         for (key, value) in &created.identity.metadata {
             if !record.metadata.contains_key(key) {
-                by_key
-                    .entry(key)
-                    .or_default()
-                    .push((record.incarnation, created.stamp, Some(value)));
+                by_key.entry(key).or_default().push((
+                    record.incarnation,
+                    created.stamp,
+                    Some(value),
+                ));
             }
         }
     }
@@ -384,7 +440,13 @@ fn resolve_metadata(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> BT
             })
             .collect();
         let outcome = by_preference(&candidates, |_| true, resolver.policy.fields);
-        let i = resolver.settle(|| format!("metadata.{key}"), &candidates, outcome, false, show_json);
+        let i = resolver.settle(
+            || format!("metadata.{key}"),
+            &candidates,
+            outcome,
+            false,
+            show_json,
+        );
         if let Some(value) = candidates[i].value {
             out.insert(key.to_owned(), (*value).clone());
         }

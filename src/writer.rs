@@ -139,7 +139,12 @@ impl Writer<'_> {
         seen.iter().for_each(|&d| slot.history.advance(d));
         let delta_slot = Slot {
             live: Vec::new(),
-            tombstones: slot.tombstones.iter().filter(|t| t.deleted == dot).copied().collect(),
+            tombstones: slot
+                .tombstones
+                .iter()
+                .filter(|t| t.deleted == dot)
+                .copied()
+                .collect(),
             history: slot.history.clone(),
         };
         self.registry.context.extend(seen.iter().copied());
@@ -218,10 +223,15 @@ impl Writer<'_> {
     /// w.set_authentication(&key, Authentication::sas(Pair::new(Some(fresh.clone()), Some(fresh))))?;
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn set_authentication(&mut self, key: &DeviceKey, value: Authentication) -> Result<Registry> {
+    pub fn set_authentication(
+        &mut self,
+        key: &DeviceKey,
+        value: Authentication,
+    ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let (overwritten, retired) = record.set_authentication(dot, stamp, value.clone());
-            out.authentication.insert(Entry::new(dot, stamp, value.clone()));
+            out.authentication
+                .insert(Entry::new(dot, stamp, value.clone()));
             if !retired.is_empty() {
                 out.retired.insert(Entry::new(dot, stamp, retired));
             }
@@ -298,7 +308,13 @@ impl Writer<'_> {
     /// assert_eq!(device.tags["site"]["room"], "b12");
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn set_twin(&mut self, key: &DeviceKey, section: Section, path: &str, value: Option<Value>) -> Result<Registry> {
+    pub fn set_twin(
+        &mut self,
+        key: &DeviceKey,
+        section: Section,
+        path: &str,
+        value: Option<Value>,
+    ) -> Result<Registry> {
         let path = TwinPath::new(section, path)?;
         if let Some(v) = &value {
             if !twin::is_leaf(v) {
@@ -309,7 +325,10 @@ impl Writer<'_> {
             }
         }
         self.write_each(key, |record, out, dot, stamp| {
-            out.twin.entry(path.clone()).or_default().insert(Entry::new(dot, stamp, value.clone()));
+            out.twin
+                .entry(path.clone())
+                .or_default()
+                .insert(Entry::new(dot, stamp, value.clone()));
             record.set_twin(path.clone(), dot, stamp, value.clone())
         })
     }
@@ -337,7 +356,12 @@ impl Writer<'_> {
     /// assert_eq!(serde_json::Value::Object(device.desired), json!({"b": 2, "c": {"d": true}}));
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn patch_twin(&mut self, key: &DeviceKey, section: Section, patch: &Map<String, Value>) -> Result<Registry> {
+    pub fn patch_twin(
+        &mut self,
+        key: &DeviceKey,
+        section: Section,
+        patch: &Map<String, Value>,
+    ) -> Result<Registry> {
         let mut writes: Vec<(String, Option<Value>)> = Vec::new();
         collect_patch("", patch, &mut writes);
         let mut out = Registry::new();
@@ -365,7 +389,12 @@ impl Writer<'_> {
     /// assert_eq!(reg.device(&key, &Policy::default()).map(|d| d.metadata["owner"].clone()), Some("ops".into()));
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn set_metadata(&mut self, key: &DeviceKey, name: &str, value: Option<Value>) -> Result<Registry> {
+    pub fn set_metadata(
+        &mut self,
+        key: &DeviceKey,
+        name: &str,
+        value: Option<Value>,
+    ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             out.metadata
                 .entry(name.to_owned())
