@@ -295,15 +295,28 @@ impl DeviceRecord {
 
     /// Every dot this record holds, its incarnation's included when the creation is here.
     pub(crate) fn dots(&self) -> Vec<Dot> {
-        let mut dots: Vec<Dot> = self.created.iter().map(|_| self.incarnation).collect();
-        dots.extend(self.status.dots());
-        dots.extend(self.authentication.dots());
-        dots.extend(self.retired.dots());
-        dots.extend(self.capabilities.dots());
-        dots.extend(self.parent.dots());
-        self.twin.values().for_each(|r| dots.extend(r.dots()));
-        self.metadata.values().for_each(|r| dots.extend(r.dots()));
-        dots
+        self.writes().into_iter().map(|(dot, _)| dot).collect()
+    }
+
+    /// Every write this record holds, with its stamp: the creation (when here) and each
+    /// register entry.
+    pub(crate) fn writes(&self) -> Vec<(Dot, Stamp)> {
+        fn of<T: Clone>(reg: &MvRegister<T>) -> impl Iterator<Item = (Dot, Stamp)> + '_ {
+            reg.entries().iter().map(|e| (e.dot, e.stamp))
+        }
+        let mut writes: Vec<(Dot, Stamp)> = self
+            .created
+            .iter()
+            .map(|c| (self.incarnation, c.stamp))
+            .collect();
+        writes.extend(of(&self.status));
+        writes.extend(of(&self.authentication));
+        writes.extend(of(&self.retired));
+        writes.extend(of(&self.capabilities));
+        writes.extend(of(&self.parent));
+        self.twin.values().for_each(|r| writes.extend(of(r)));
+        self.metadata.values().for_each(|r| writes.extend(of(r)));
+        writes
     }
 
     /// Join with the same incarnation from another replica; see [`MvRegister::join`].

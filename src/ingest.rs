@@ -187,7 +187,8 @@ impl Event {
 /// assert_eq!(ingest.registry(), &source);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "IngestWire", into = "IngestWire")]
 pub struct Ingest {
     registry: Registry,
     policy: Policy,
@@ -195,6 +196,45 @@ pub struct Ingest {
     events: BTreeMap<EventId, Registry>,
     /// Which event wrote each dot.
     owners: BTreeMap<Dot, EventId>,
+}
+
+/// The wire layout: which event wrote each dot is derived from the events, so it is not sent.
+#[derive(Serialize, Deserialize)]
+struct IngestWire {
+    registry: Registry,
+    policy: Policy,
+    events: BTreeMap<EventId, Registry>,
+}
+
+impl From<Ingest> for IngestWire {
+    fn from(ingest: Ingest) -> Self {
+        Self {
+            registry: ingest.registry,
+            policy: ingest.policy,
+            events: ingest.events,
+        }
+    }
+}
+
+impl From<IngestWire> for Ingest {
+    fn from(wire: IngestWire) -> Self {
+        let owners = wire
+            .events
+            .iter()
+            .flat_map(|(id, delta)| {
+                delta
+                    .store_dots()
+                    .into_iter()
+                    .map(move |dot| (dot, id.clone()))
+            })
+            .collect();
+        Self {
+            registry: wire.registry,
+            policy: wire.policy,
+            events: wire.events,
+            owners,
+        }
+    }
 }
 
 impl Ingest {
@@ -340,5 +380,41 @@ impl Ingest {
     /// ```
     pub fn remembered(&self) -> usize {
         self.events.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ReplicaId;
+    use crate::device::Identity;
+    use crate::stamp::Stamp;
+
+    #[test]
+    fn a_restored_ingest_still_detects_reused_dots() -> Result<()> {
+        let key = DeviceKey::device("d")?;
+        let r = ReplicaId::from_u128(1);
+        let first = Registry::new()
+            .writer(r, Stamp::new(1, 0))
+            .create(&key, Identity::default())?;
+        let other = Registry::new()
+            .writer(r, Stamp::new(2, 0))
+            .create(&key, Identity::default().with_metadata("x", 1.into()))?;
+        let mut ingest = Ingest::default();
+        ingest.apply(&Event::new(EventId::new("a"), first)?)?;
+
+        let text = serde_json::to_string(&ingest).map_err(|e| Error::InvalidValue {
+            field: "ingest".into(),
+            reason: e.to_string(),
+        })?;
+        let mut restored: Ingest =
+            serde_json::from_str(&text).map_err(|e| Error::InvalidValue {
+                field: "ingest".into(),
+                reason: e.to_string(),
+            })?;
+        assert_eq!(restored, ingest);
+        let reused = restored.apply(&Event::new(EventId::new("b"), other)?);
+        assert!(matches!(reused, Err(Error::DotReused { .. })));
+        Ok(())
     }
 }

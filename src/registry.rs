@@ -602,7 +602,8 @@ fn take_incarnation(
 }
 
 /// Reports a delete that removed writes its author had not seen: delete wins, and the lost
-/// updates are named.
+/// updates are named. The tombstone is always there: a stable (compacted) delete has been seen
+/// by every replica, this one included, so it could not still hold the incarnation.
 fn report_delete_win(
     key: &DeviceKey,
     record: &DeviceRecord,
@@ -610,33 +611,31 @@ fn report_delete_win(
     theirs: &Slot,
     report: &mut Report,
 ) {
-    let unseen: Vec<Dot> = record
-        .dots()
-        .into_iter()
-        .filter(|d| !other_ctx.contains(*d))
-        .collect();
-    if unseen.is_empty() {
-        return;
-    }
-    let delete = theirs
+    let Some(delete) = theirs
         .tombstones
         .iter()
-        .find(|t| t.incarnation == record.incarnation);
-    let mut values: Vec<ConflictValue> = unseen
-        .iter()
-        .map(|dot| ConflictValue {
+        .find(|t| t.incarnation == record.incarnation)
+    else {
+        return;
+    };
+    let mut values: Vec<ConflictValue> = record
+        .writes()
+        .into_iter()
+        .filter(|(dot, _)| !other_ctx.contains(*dot))
+        .map(|(dot, stamp)| ConflictValue {
             replica: dot.replica,
-            stamp: Stamp::default(),
+            stamp,
             value: format!("update {dot}"),
         })
         .collect();
-    if let Some(t) = delete {
-        values.push(ConflictValue {
-            replica: t.deleted.replica,
-            stamp: t.stamp,
-            value: "deleted".into(),
-        });
+    if values.is_empty() {
+        return;
     }
+    values.push(ConflictValue {
+        replica: delete.deleted.replica,
+        stamp: delete.stamp,
+        value: "deleted".into(),
+    });
     report.conflicts.push(Conflict {
         key: key.clone(),
         field: "existence".into(),
