@@ -1,0 +1,295 @@
+//! Writing an output file so that it is either complete or absent, and never an input.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Writes `path` through a temporary file in the same directory, renamed over `path` once it
+/// is complete and on disk; refuses when `path` is one of `inputs`.
+///
+/// `write` receives a buffered writer. The temporary file (`.{name}.tmp-{pid}-{n}`) is flushed
+/// and fsynced, renamed over `path` (atomic within one file system, which is why it lives in
+/// the same directory), and the directory is fsynced so the rename survives a crash. On any
+/// error, or a panic in `write`, the temporary file is removed and `path` is left as it was.
+/// On Unix the file is created readable and writable by its owner only, because merged exports
+/// hold symmetric keys in clear. A symbolic link at `path` is replaced, not followed.
+///
+/// # Errors
+///
+/// [`Error::OutputIsInput`] if `path` names the same file as one of `inputs` (same canonical
+/// path, or same file by metadata, which catches hard links); [`Error::Io`] with `path` if
+/// creating, writing (including an error returned by `write`), syncing or renaming fails, or
+/// with the directory if syncing the directory fails (the output is then in place but its
+/// durability unknown).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use failback::{Error, iothub::write_atomically};
+///
+/// let dir = std::env::temp_dir().join(format!("failback-doc-atomic-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+/// let out = dir.join("merged.jsonl");
+/// write_atomically(&out, &[], |w| w.write_all(b"{}\n"))?;
+/// assert_eq!(std::fs::read_to_string(&out).ok().as_deref(), Some("{}\n"));
+///
+/// let refused = write_atomically(&out, &[&out], |w| w.write_all(b"lost"));
+/// assert!(matches!(refused, Err(Error::OutputIsInput { .. })));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn write_atomically(
+    path: &Path,
+    inputs: &[&Path],
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    if inputs.iter().any(|input| same_file(path, input)) {
+        return Err(Error::OutputIsInput {
+            path: path.to_owned(),
+        });
+    }
+    let io_error = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let (temp, file) = create_temp(path).map_err(io_error)?;
+    let mut guard = RemoveOnDrop(Some(temp));
+    let mut out = BufWriter::new(file);
+    write(&mut out).map_err(io_error)?;
+    let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
+    file.sync_all().map_err(io_error)?;
+    drop(file);
+    if let Some(temp) = guard.0.as_deref() {
+        fs::rename(temp, path).map_err(io_error)?;
+    }
+    // Renamed: there is no temporary file left to remove.
+    guard.0 = None;
+    sync_directory(&directory_of(path))
+}
+
+/// Removes the temporary file unless disarmed, so neither an error nor a panic in the caller's
+/// `write` leaves a partial file behind.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take() {
+            // Best effort: the original error is the one worth reporting.
+            let _ = fs::remove_file(path);
+        }
+    }
+}
+
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Creates a fresh temporary file beside `path`. `create_new` never reuses an existing file,
+/// so two writers in one process (or a stale file from a crash) get different names.
+fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+    let name = path.file_name().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "output path has no file name; name a file, not a directory",
+        )
+    })?;
+    let directory = directory_of(path);
+    loop {
+        let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
+        let temp = directory.join(temp_name);
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        match options.open(&temp) {
+            Ok(file) => return Ok((temp, file)),
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Makes a rename durable: on Unix a rename is recorded in the directory, which has to be
+/// synced itself. Other platforms cannot open a directory for syncing.
+fn sync_directory(directory: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(directory)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|source| Error::Io {
+                path: directory.to_owned(),
+                source,
+            })?;
+    }
+    #[cfg(not(unix))]
+    let _ = directory;
+    Ok(())
+}
+
+/// Whether `output` and `input` name one file: by canonical path (which resolves `..` and
+/// symbolic links, and works when `output` does not exist yet) or, when both exist, by device
+/// and inode (which also catches hard links).
+fn same_file(output: &Path, input: &Path) -> bool {
+    if let (Some(a), Some(b)) = (canonical(output), canonical(input)) {
+        if a == b {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (fs::metadata(output), fs::metadata(input)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
+}
+
+/// The canonical form of `path`, or of its directory joined with its name when the file itself
+/// does not exist; `None` when neither can be resolved (then it names no existing input).
+fn canonical(path: &Path) -> Option<PathBuf> {
+    if let Ok(path) = fs::canonicalize(path) {
+        return Some(path);
+    }
+    let name = path.file_name()?;
+    fs::canonicalize(directory_of(path))
+        .ok()
+        .map(|dir| dir.join(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("failback-atomic-{name}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&dir);
+            fs::create_dir_all(&dir).expect("temp dir");
+            Self(dir)
+        }
+
+        fn entries(&self) -> Vec<String> {
+            let mut names: Vec<_> = fs::read_dir(&self.0)
+                .expect("read dir")
+                .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+                .collect();
+            names.sort();
+            names
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn replaces_the_target_and_leaves_no_temporary_file() {
+        let dir = TempDir::new("replace");
+        let out = dir.0.join("merged.jsonl");
+        fs::write(&out, "old").expect("seed");
+        write_atomically(&out, &[], |w| w.write_all(b"new")).expect("writes");
+        assert_eq!(fs::read_to_string(&out).expect("read"), "new");
+        assert_eq!(dir.entries(), ["merged.jsonl"]);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&out).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn a_failed_write_keeps_the_old_file_and_removes_the_temporary() {
+        let dir = TempDir::new("fail");
+        let out = dir.0.join("merged.jsonl");
+        fs::write(&out, "old").expect("seed");
+        let err = write_atomically(&out, &[], |w| {
+            w.write_all(b"partial")?;
+            Err(io::Error::other("disk full"))
+        })
+        .expect_err("the write fails");
+        assert!(
+            matches!(&err, Error::Io { path, .. } if path == &out),
+            "{err}"
+        );
+        assert_eq!(fs::read_to_string(&out).expect("read"), "old");
+        assert_eq!(dir.entries(), ["merged.jsonl"]);
+    }
+
+    #[test]
+    fn a_panicking_write_leaves_nothing_behind() {
+        let dir = TempDir::new("panic");
+        let out = dir.0.join("new.jsonl");
+        let result = std::panic::catch_unwind(|| {
+            let _ = write_atomically(&out, &[], |_| panic!("writer bug"));
+        });
+        assert!(result.is_err());
+        assert!(dir.entries().is_empty());
+    }
+
+    #[test]
+    fn a_failed_rename_removes_the_temporary() {
+        let dir = TempDir::new("rename");
+        let out = dir.0.join("taken");
+        fs::create_dir(&out).expect("dir in the way");
+        fs::write(out.join("x"), "").expect("non-empty dir");
+        assert!(matches!(
+            write_atomically(&out, &[], |w| w.write_all(b"x")),
+            Err(Error::Io { .. })
+        ));
+        assert_eq!(dir.entries(), ["taken"]);
+    }
+
+    #[test]
+    fn refuses_an_input_by_any_name() {
+        let dir = TempDir::new("input");
+        let input = dir.0.join("devices.txt");
+        fs::write(&input, "keep").expect("seed");
+        let dotted = dir.0.join(".").join("devices.txt");
+        let other = dir.0.join("other.txt");
+        fs::write(&other, "").expect("seed");
+        for out in [&input, &dotted] {
+            let err = write_atomically(out, &[&other, &input], |w| w.write_all(b"lost"))
+                .expect_err("refused");
+            assert!(matches!(err, Error::OutputIsInput { .. }), "{err}");
+        }
+        #[cfg(unix)]
+        {
+            let link = dir.0.join("hard.txt");
+            fs::hard_link(&input, &link).expect("hard link");
+            let err =
+                write_atomically(&link, &[&input], |w| w.write_all(b"lost")).expect_err("refused");
+            assert!(matches!(err, Error::OutputIsInput { .. }), "{err}");
+            let soft = dir.0.join("soft.txt");
+            std::os::unix::fs::symlink(&input, &soft).expect("symlink");
+            let err =
+                write_atomically(&soft, &[&input], |w| w.write_all(b"lost")).expect_err("refused");
+            assert!(matches!(err, Error::OutputIsInput { .. }), "{err}");
+        }
+        assert_eq!(fs::read_to_string(&input).expect("read"), "keep");
+        write_atomically(&dir.0.join("out.txt"), &[&input, &other], |w| {
+            w.write_all(b"ok")
+        })
+        .expect("writes");
+    }
+}

@@ -1,0 +1,746 @@
+//! One line of an IoT Hub bulk export or import file (`ExportImportDevice`): its fields, what
+//! they mean when read, and its canonical text.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+
+use super::json::{self, Kind, Raw, Writer};
+use super::reader::Context;
+use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprint};
+use crate::error::{Error, Result};
+use crate::identity::{Capabilities, Status};
+use crate::key::{DeviceId, DeviceKey};
+
+/// What every `deviceScope` starts with.
+const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
+
+/// Property keys dropped at every level when reading: hub-local timestamps and counters,
+/// meaningless in another hub and never compared. (Twin keys may not contain `$`, so no user
+/// property can be named so; tags hold no counters and keep their keys.)
+const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
+
+/// What an import does with a line (`importMode`); an absent mode means
+/// [`CreateOrUpdate`](Self::CreateOrUpdate).
+///
+/// Read in any case and with or without `_` (other SDKs drift), written camelCase.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::ImportMode;
+///
+/// assert_eq!("UPDATE_TWIN_IF_MATCH_ETAG".parse::<ImportMode>()?, ImportMode::UpdateTwinIfMatchETag);
+/// assert_eq!(ImportMode::CreateOrUpdateIfMatchETag.as_str(), "createOrUpdateIfMatchETag");
+/// assert!("upsert".parse::<ImportMode>().is_err());
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ImportMode {
+    /// Create the device, or overwrite it if it exists (IoT Hub's default).
+    #[default]
+    CreateOrUpdate,
+    /// Create the device; an error if it exists.
+    Create,
+    /// Overwrite the device; an error if it does not exist.
+    Update,
+    /// Overwrite the device if its registry `eTag` matches.
+    UpdateIfMatchETag,
+    /// Create the device, or overwrite it if its registry `eTag` matches.
+    CreateOrUpdateIfMatchETag,
+    /// Delete the device.
+    Delete,
+    /// Delete the device if its registry `eTag` matches.
+    DeleteIfMatchETag,
+    /// Overwrite the device's twin.
+    UpdateTwin,
+    /// Overwrite the device's twin if its `twinETag` matches.
+    UpdateTwinIfMatchETag,
+}
+
+impl ImportMode {
+    /// Every mode, in IoT Hub's documentation order.
+    const ALL: [Self; 9] = [
+        Self::CreateOrUpdate,
+        Self::Create,
+        Self::Update,
+        Self::UpdateIfMatchETag,
+        Self::CreateOrUpdateIfMatchETag,
+        Self::Delete,
+        Self::DeleteIfMatchETag,
+        Self::UpdateTwin,
+        Self::UpdateTwinIfMatchETag,
+    ];
+
+    /// The camelCase name written to import files.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(failback::iothub::ImportMode::DeleteIfMatchETag.as_str(), "deleteIfMatchETag");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::CreateOrUpdate => "createOrUpdate",
+            Self::Create => "create",
+            Self::Update => "update",
+            Self::UpdateIfMatchETag => "updateIfMatchETag",
+            Self::CreateOrUpdateIfMatchETag => "createOrUpdateIfMatchETag",
+            Self::Delete => "delete",
+            Self::DeleteIfMatchETag => "deleteIfMatchETag",
+            Self::UpdateTwin => "updateTwin",
+            Self::UpdateTwinIfMatchETag => "updateTwinIfMatchETag",
+        }
+    }
+}
+
+impl std::str::FromStr for ImportMode {
+    type Err = Error;
+
+    /// Reads any case and `_` spelling (`UPDATE_TWIN`, `UpdateTwin`), since other SDKs drift.
+    fn from_str(s: &str) -> Result<Self> {
+        let folded: String = s.chars().filter(|&c| c != '_').collect();
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.as_str().eq_ignore_ascii_case(&folded))
+            .ok_or_else(|| Error::InvalidValue {
+                field: "importMode".into(),
+                reason: format!(
+                    "unknown import mode {s:?}; expected one of {}",
+                    Self::ALL.map(Self::as_str).join(", ")
+                ),
+            })
+    }
+}
+
+impl fmt::Display for ImportMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for ImportMode {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for ImportMode {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One device or module line of a bulk export or import file, typed.
+///
+/// Read lines with [`parse_line`](super::parse_line) or [`read_export`](super::read_export);
+/// write them with [`to_json`](Self::to_json). `None` means the line did not carry the field
+/// (or carried `null`). In [`authentication`](Self::authentication), `keys: None` and
+/// `thumbprints: None` mean *unknown* (an export taken with `excludeKeysInExport`), never empty.
+///
+/// Twin `$metadata` and `$version` are dropped on reading: they are hub-local counters and
+/// timestamps, never compared and never written back (an import that carries `$metadata`
+/// overwrites the target hub's timestamps).
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use failback::iothub::{parse_line, Parsed};
+///
+/// let text = r#"{"id":"leaf-1","status":"Disabled","deviceScope":"ms-azure-iot-edge://edge-a-637"}"#;
+/// let Parsed::Device(line) = parse_line(Path::new("devices.txt"), 1, text)? else { panic!() };
+/// assert_eq!(line.key.to_string(), "leaf-1");
+/// assert_eq!(line.status, failback::Status::Disabled);
+/// assert_eq!(line.parent.as_ref().map(|p| p.as_str()), Some("edge-a"));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExportLine {
+    /// The device id (`id`) and, on module lines, the module id (`moduleId`).
+    pub key: DeviceKey,
+    /// The registry ETag of the hub that exported the line (hub-local, opaque).
+    pub e_tag: Option<String>,
+    /// What an import does with the line; `None` means `createOrUpdate`.
+    pub import_mode: Option<ImportMode>,
+    /// Whether the device may connect (`enabled` when a module line omits it).
+    pub status: Status,
+    /// Why the status was set.
+    pub status_reason: Option<String>,
+    /// Authentication; `None` when the line's `authentication` is null or absent.
+    pub authentication: Option<Authentication>,
+    /// The twin ETag (hub-local, independent of [`e_tag`](Self::e_tag)).
+    pub twin_e_tag: Option<String>,
+    /// Twin tags.
+    pub tags: Option<Map<String, Value>>,
+    /// Desired properties, without `$metadata` and `$version`.
+    pub desired: Option<Map<String, Value>>,
+    /// Reported properties, without `$metadata` and `$version`.
+    pub reported: Option<Map<String, Value>>,
+    /// Capabilities (`iotEdge`).
+    pub capabilities: Option<Capabilities>,
+    /// The edge device named by [`device_scope`](Self::device_scope): the parent of a leaf
+    /// device, or the device itself for an edge device (IoT Hub gives an edge device its own
+    /// scope). Derived when reading; [`to_json`](Self::to_json) writes only `device_scope`.
+    pub parent: Option<DeviceId>,
+    /// The raw `deviceScope`, `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`. The
+    /// generation id differs between hubs, so a scope is only meaningful in the hub it came from.
+    pub device_scope: Option<String>,
+}
+
+impl ExportLine {
+    /// A line for `key` with `status` and every optional field `None`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Status};
+    /// use failback::iothub::ExportLine;
+    ///
+    /// let line = ExportLine::new(DeviceKey::device("sensor-1")?, Status::Enabled);
+    /// assert_eq!(line.to_json(), r#"{"id":"sensor-1","status":"enabled"}"#);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn new(key: DeviceKey, status: Status) -> Self {
+        Self {
+            key,
+            e_tag: None,
+            import_mode: None,
+            status,
+            status_reason: None,
+            authentication: None,
+            twin_e_tag: None,
+            tags: None,
+            desired: None,
+            reported: None,
+            capabilities: None,
+            parent: None,
+            device_scope: None,
+        }
+    }
+
+    /// The line as canonical single-line JSON, byte-deterministic.
+    ///
+    /// Keys come in a fixed order (`id`, `moduleId`, `eTag`, `importMode`, `status`,
+    /// `statusReason`, `authentication`, `twinETag`, `tags`, `properties`, `capabilities`,
+    /// `deviceScope`), `None` fields are omitted, and keys inside twin sections are sorted.
+    /// Within `authentication`, unknown keys are written `"symmetricKey":null` and an empty pair
+    /// as two `null`s; both read back as unknown, because the file format has no way to say
+    /// "empty" apart from "unknown". That is also why a line with unknown keys must never be
+    /// imported as is: IoT Hub generates new keys for it, locking SAS devices out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use failback::iothub::{parse_line, Parsed};
+    ///
+    /// let text = r#"{"status":"ENABLED","tags":{"b":1,"a":2},"id":"d1","authentication":null}"#;
+    /// let Parsed::Device(line) = parse_line(Path::new("in.txt"), 1, text)? else { panic!() };
+    /// assert_eq!(line.to_json(), r#"{"id":"d1","status":"enabled","tags":{"a":2,"b":1}}"#);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn to_json(&self) -> String {
+        let mut out = Writer::default();
+        out.raw("{");
+        out.field("id", self.key.device.as_str());
+        out.optional("moduleId", self.key.module.as_ref().map(|m| m.as_str()));
+        out.optional("eTag", self.e_tag.as_deref());
+        out.optional("importMode", self.import_mode.map(ImportMode::as_str));
+        out.field("status", self.status.as_str());
+        out.optional("statusReason", self.status_reason.as_deref());
+        if let Some(auth) = &self.authentication {
+            out.key("authentication");
+            out.raw("{");
+            out.key("symmetricKey");
+            let names = ["primaryKey", "secondaryKey"];
+            write_pair(&mut out, auth.keys.as_ref(), names, SymmetricKey::expose);
+            out.key("x509Thumbprint");
+            let names = ["primaryThumbprint", "secondaryThumbprint"];
+            write_pair(
+                &mut out,
+                auth.thumbprints.as_ref(),
+                names,
+                Thumbprint::as_str,
+            );
+            out.field("type", auth.kind.as_str());
+            out.raw("}");
+        }
+        out.optional("twinETag", self.twin_e_tag.as_deref());
+        if let Some(tags) = &self.tags {
+            out.key("tags");
+            out.map(tags);
+        }
+        if self.desired.is_some() || self.reported.is_some() {
+            out.key("properties");
+            out.raw("{");
+            for (name, section) in [("desired", &self.desired), ("reported", &self.reported)] {
+                if let Some(section) = section {
+                    out.key(name);
+                    out.map(section);
+                }
+            }
+            out.raw("}");
+        }
+        if let Some(capabilities) = self.capabilities {
+            out.key("capabilities");
+            out.raw("{");
+            out.key("iotEdge");
+            out.raw(if capabilities.iot_edge {
+                "true"
+            } else {
+                "false"
+            });
+            out.raw("}");
+        }
+        out.optional("deviceScope", self.device_scope.as_deref());
+        out.raw("}");
+        out.into_string()
+    }
+}
+
+/// A primary/secondary object, or `null` for unknown.
+fn write_pair<T>(out: &mut Writer, pair: Option<&Pair<T>>, names: [&str; 2], text: fn(&T) -> &str) {
+    let Some(pair) = pair else {
+        out.raw("null");
+        return;
+    };
+    out.raw("{");
+    for (name, value) in names.into_iter().zip([&pair.primary, &pair.secondary]) {
+        out.key(name);
+        match value {
+            Some(value) => out.string(text(value)),
+            None => out.raw("null"),
+        }
+    }
+    out.raw("}");
+}
+
+// What the nested fields mean when read. The reader checks the line's JSON and its top-level
+// fields; these turn the nested ones into values, errors placed at the offending value.
+
+/// `authentication`: `None` when null or absent; `type` is `sas` when absent.
+pub(super) fn authentication(
+    cx: &Context<'_>,
+    raw: Option<Raw<'_>>,
+) -> Result<Option<Authentication>> {
+    let Some(members) = cx.object("authentication", raw)? else {
+        return Ok(None);
+    };
+    let kind = match cx.string("authentication.type", json::find(&members, "type"))? {
+        Some((kind, at)) => kind
+            .parse::<AuthType>()
+            .map_err(|err| cx.lift(at, "authentication.type", err))?,
+        None => AuthType::Sas,
+    };
+    let raw = json::find(&members, "symmetricKey");
+    let names = [
+        "authentication.symmetricKey.primaryKey",
+        "authentication.symmetricKey.secondaryKey",
+    ];
+    let keys = pair(
+        cx,
+        "authentication.symmetricKey",
+        raw,
+        names,
+        SymmetricKey::new,
+    )?;
+    if let Some((Pair { primary, secondary }, at)) = &keys {
+        if primary.is_some() != secondary.is_some() {
+            return Err(cx.error(
+                *at,
+                "only one of primaryKey and secondaryKey is set; IoT Hub needs both keys set or \
+                 both null",
+            ));
+        }
+    }
+    let raw = json::find(&members, "x509Thumbprint");
+    let names = [
+        "authentication.x509Thumbprint.primaryThumbprint",
+        "authentication.x509Thumbprint.secondaryThumbprint",
+    ];
+    let thumbprints = pair(
+        cx,
+        "authentication.x509Thumbprint",
+        raw,
+        names,
+        Thumbprint::new,
+    )?;
+    if let Some((
+        Pair {
+            primary: Some(a),
+            secondary: Some(b),
+        },
+        at,
+    )) = &thumbprints
+    {
+        let (a, b) = (a.as_str().len(), b.as_str().len());
+        if a != b {
+            return Err(cx.error(
+                *at,
+                format!(
+                    "primaryThumbprint has {a} hex digits and secondaryThumbprint {b}; IoT Hub \
+                     needs both SHA-1 (40) or both SHA-256 (64)"
+                ),
+            ));
+        }
+    }
+    Ok(Some(Authentication {
+        kind,
+        keys: keys.map(|(pair, _)| pair),
+        thumbprints: thumbprints.map(|(pair, _)| pair),
+    }))
+}
+
+/// A primary/secondary object and its offset. `None` when the object is absent or `null`, or
+/// when both values are: that is what an export with `excludeKeysInExport` writes, so it means
+/// unknown, never empty.
+fn pair<T>(
+    cx: &Context<'_>,
+    field: &str,
+    raw: Option<Raw<'_>>,
+    paths: [&str; 2],
+    validate: fn(String) -> Result<T>,
+) -> Result<Option<(Pair<T>, usize)>> {
+    let Some(members) = cx.object(field, raw)? else {
+        return Ok(None);
+    };
+    let mut values = [None, None];
+    for (slot, path) in values.iter_mut().zip(paths) {
+        let name = path.rsplit('.').next().unwrap_or(path);
+        if let Some((text, at)) = cx.string(path, json::find(&members, name))? {
+            *slot = Some(validate(text.into_owned()).map_err(|err| cx.lift(at, path, err))?);
+        }
+    }
+    let at = raw.map_or(0, |raw| raw.start);
+    Ok(match values {
+        [None, None] => None,
+        [primary, secondary] => Some((Pair { primary, secondary }, at)),
+    })
+}
+
+/// `capabilities`; `iotEdge` is false when null or absent.
+pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Option<Capabilities>> {
+    let Some(members) = cx.object("capabilities", raw)? else {
+        return Ok(None);
+    };
+    let iot_edge = match json::find(&members, "iotEdge") {
+        Some(raw) if raw.kind != Kind::Null => raw
+            .boolean()
+            .ok_or_else(|| cx.wrong_type("capabilities.iotEdge", "a boolean or null", raw))?,
+        _ => false,
+    };
+    Ok(Some(Capabilities { iot_edge }))
+}
+
+/// A twin section (`tags`, `properties.desired`, `properties.reported`).
+pub(super) fn twin(
+    cx: &Context<'_>,
+    field: &str,
+    raw: Option<Raw<'_>>,
+) -> Result<Option<Map<String, Value>>> {
+    let raw = match raw {
+        Some(raw) if raw.kind == Kind::Object => raw,
+        Some(raw) if raw.kind != Kind::Null => {
+            return Err(cx.wrong_type(field, "an object or null", raw));
+        }
+        _ => return Ok(None),
+    };
+    let built = match field {
+        "tags" => serde_json::from_str(raw.text()),
+        _ => json::object_without(raw.text(), HUB_COUNTERS),
+    };
+    built.map(Some).map_err(|err| {
+        let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
+        cx.error(raw.start, message)
+    })
+}
+
+/// `deviceScope` and the edge device it names. The generation id is what follows the last `-`:
+/// device ids may contain `-`, generation ids do not.
+pub(super) fn scope(
+    cx: &Context<'_>,
+    raw: Option<Raw<'_>>,
+) -> Result<(Option<DeviceId>, Option<String>)> {
+    let Some((scope, at)) = cx.string("deviceScope", raw)? else {
+        return Ok((None, None));
+    };
+    // A device without a parent may carry an empty scope, which means none (inference from the
+    // service API, which returns "" rather than omitting the field).
+    if scope.is_empty() {
+        return Ok((None, None));
+    }
+    let parts = scope
+        .strip_prefix(SCOPE_PREFIX)
+        .and_then(|rest| rest.rsplit_once('-'))
+        .filter(|(device, generation)| !device.is_empty() && !generation.is_empty());
+    let Some((device, _generation)) = parts else {
+        return Err(cx.error(
+            at,
+            "deviceScope must look like ms-azure-iot-edge://{edgeDeviceId}-{generationId}",
+        ));
+    };
+    let parent = DeviceId::new(device).map_err(|err| cx.lift(at, "deviceScope", err))?;
+    Ok((Some(parent), Some(scope.into_owned())))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::Parsed;
+    use super::super::reader::tests::{col, device, error, parse, with};
+    use super::*;
+
+    const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMA==";
+    const SHA1: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn object(value: Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn full() -> ExportLine {
+        let key = DeviceKey::module("edge-1", "$edgeHub").expect("ids");
+        let mut line = ExportLine::new(key, Status::Disabled);
+        line.e_tag = Some("AAAA\"1".into());
+        line.import_mode = Some(ImportMode::UpdateIfMatchETag);
+        line.status_reason = Some("stolen\n".into());
+        let keys = Pair::new(SymmetricKey::new(KEY_A).ok(), SymmetricKey::new(KEY_B).ok());
+        let kind = AuthType::Sas;
+        line.authentication = Some(Authentication {
+            kind,
+            keys: Some(keys),
+            thumbprints: None,
+        });
+        line.twin_e_tag = Some("t1".into());
+        line.tags = Some(object(
+            json!({"z": 1, "a": {"y": [1.5, null], "b": "\u{1}"}}),
+        ));
+        line.reported = Some(object(json!({"fw": "1.0"})));
+        line.capabilities = Some(Capabilities { iot_edge: true });
+        line.device_scope = Some("ms-azure-iot-edge://edge-1-42".into());
+        line
+    }
+
+    #[test]
+    fn writes_fixed_key_order_and_sorted_twin_keys() {
+        let expected = concat!(
+            r#"{"id":"edge-1","moduleId":"$edgeHub","eTag":"AAAA\"1","#,
+            r#""importMode":"updateIfMatchETag","status":"disabled","statusReason":"stolen\n","#,
+            r#""authentication":{"symmetricKey":{"primaryKey":"MDEyMzQ1Njc4OWFiY2RlZg==","#,
+            r#""secondaryKey":"ZmVkY2JhOTg3NjU0MzIxMA=="},"x509Thumbprint":null,"type":"sas"},"#,
+            r#""twinETag":"t1","tags":{"a":{"b":"\u0001","y":[1.5,null]},"z":1},"#,
+            r#""properties":{"reported":{"fw":"1.0"}},"capabilities":{"iotEdge":true},"#,
+            r#""deviceScope":"ms-azure-iot-edge://edge-1-42"}"#
+        );
+        assert_eq!(full().to_json(), expected);
+    }
+
+    #[test]
+    fn unknown_and_empty_pairs_are_written_differently() {
+        let mut line = ExportLine::new(DeviceKey::device("d").expect("id"), Status::Enabled);
+        line.authentication = Some(Authentication::default());
+        let unknown = r#"{"symmetricKey":null,"x509Thumbprint":null,"type":"sas"}"#;
+        assert!(line.to_json().contains(unknown));
+        line.authentication = Some(Authentication::self_signed(Pair::default()));
+        let empty = concat!(
+            r#"{"symmetricKey":{"primaryKey":null,"secondaryKey":null},"#,
+            r#""x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null},"#,
+            r#""type":"selfSigned"}"#
+        );
+        assert!(line.to_json().contains(empty));
+    }
+
+    #[test]
+    fn parse_write_parse_is_identity() {
+        let (a, b) = ("ab".repeat(32), "CD".repeat(32));
+        let twin = concat!(
+            r#""properties":{"desired":{"$metadata":{},"n":-1.25e-7,"big":18446744073709551615,"#,
+            r#""neg":-9223372036854775808,"s":"\u00e9\ud83d\ude00\t"},"reported":{}},"tags":{}"#
+        );
+        let lines = [
+            full().to_json(),
+            r#"{"id":"d","status":"enabled"}"#.into(),
+            r#"{"id":"m","moduleId":"$edgeAgent","authentication":{"type":"none"}}"#.into(),
+            format!(
+                r#"{{"deviceScope":"ms-azure-iot-edge://gw-a-b-99","capabilities":{{"iotEdge":false}},{twin},"authentication":{{"x509Thumbprint":{{"primaryThumbprint":"{a}","secondaryThumbprint":"{b}"}},"symmetricKey":{{"primaryKey":null,"secondaryKey":null}},"type":"SELF_SIGNED"}},"status":"Disabled","importMode":"UPDATETWINIFMATCHETAG","id":"leaf-1","twinETag":"\"q\""}}"#
+            ),
+        ];
+        for text in &lines {
+            let first = device(text);
+            let written = first.to_json();
+            let second = device(&written);
+            assert_eq!(first, second, "{written}");
+            assert_eq!(second.to_json(), written);
+        }
+    }
+
+    #[test]
+    fn enums_read_in_any_case_are_written_camel_case() {
+        let line = device(concat!(
+            r#"{"id":"d","status":"DISABLED","importMode":"Create_Or_Update_If_Match_ETag","#,
+            r#""authentication":{"type":"CertificateAuthority"}}"#
+        ));
+        let expected = concat!(
+            r#"{"id":"d","importMode":"createOrUpdateIfMatchETag","status":"disabled","#,
+            r#""authentication":{"symmetricKey":null,"x509Thumbprint":null,"#,
+            r#""type":"certificateAuthority"}}"#
+        );
+        assert_eq!(line.to_json(), expected);
+        for mode in ImportMode::ALL {
+            assert_eq!(
+                mode.as_str().to_uppercase().parse::<ImportMode>().ok(),
+                Some(mode)
+            );
+        }
+        let err = "merge"
+            .parse::<ImportMode>()
+            .expect_err("unknown")
+            .to_string();
+        assert!(
+            err.contains("expected one of createOrUpdate, create, update,"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reads_every_field() {
+        let line = device(&format!(
+            r#"{{"id":"edge-a","moduleId":"reader","eTag":"e1","importMode":"update","status":"disabled","statusReason":"lost","authentication":{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":"{KEY_B}"}},"x509Thumbprint":{{"primaryThumbprint":"{SHA1}","secondaryThumbprint":null}},"type":"sas"}},"twinETag":"t1","tags":{{"site":"a"}},"properties":{{"desired":{{"x":1}},"reported":{{"y":2}}}},"capabilities":{{"iotEdge":true}},"deviceScope":"ms-azure-iot-edge://edge-a-1","future":[1]}}"#
+        ));
+        assert_eq!(
+            line.key,
+            DeviceKey::module("edge-a", "reader").expect("ids")
+        );
+        assert_eq!(
+            (line.e_tag.as_deref(), line.import_mode),
+            (Some("e1"), Some(ImportMode::Update))
+        );
+        assert_eq!(
+            (line.status, line.status_reason.as_deref()),
+            (Status::Disabled, Some("lost"))
+        );
+        let auth = line.authentication.expect("authentication");
+        let keys = auth.keys.expect("keys");
+        assert_eq!(
+            keys.primary.map(|k| k.fingerprint()),
+            Some(crate::Fingerprint::of(KEY_A))
+        );
+        let thumbprints = auth.thumbprints.expect("thumbprints");
+        assert_eq!(thumbprints.primary.map(|t| t.as_str().len()), Some(40));
+        assert_eq!(thumbprints.secondary, None);
+        assert_eq!(line.twin_e_tag.as_deref(), Some("t1"));
+        assert_eq!(line.tags.expect("tags")["site"], "a");
+        assert_eq!(line.desired.expect("desired")["x"], 1);
+        assert_eq!(line.reported.expect("reported")["y"], 2);
+        assert_eq!(line.capabilities, Some(Capabilities { iot_edge: true }));
+        assert_eq!(line.parent.as_ref().map(DeviceId::as_str), Some("edge-a"));
+    }
+
+    #[test]
+    fn unknown_keys_are_never_empty_keys() {
+        assert_eq!(
+            device(&with(r#""authentication":null"#)).authentication,
+            None
+        );
+        for extra in [
+            r#""authentication":{}"#,
+            r#""authentication":{"symmetricKey":null,"x509Thumbprint":null}"#,
+            r#""authentication":{"symmetricKey":{"primaryKey":null,"secondaryKey":null}}"#,
+            r#""authentication":{"symmetricKey":{},"x509Thumbprint":{"primaryThumbprint":null}}"#,
+        ] {
+            let auth = device(&with(extra)).authentication.expect("authentication");
+            assert_eq!(
+                (auth.kind, auth.keys, auth.thumbprints),
+                (AuthType::Sas, None, None)
+            );
+        }
+    }
+
+    #[test]
+    fn hub_counters_are_stripped_at_every_level() {
+        let line = device(&with(concat!(
+            r#""properties":{"desired":{"$metadata":{"$lastUpdated":"x"},"$version":4,"#,
+            r#""a":{"$metadata":{},"b":1,"$version":2}},"reported":{"$version":1,"#,
+            r#""l":[{"$version":3}]}},"tags":{"$version":1}"#
+        )));
+        assert_eq!(
+            Value::Object(line.desired.expect("desired")),
+            json!({"a": {"b": 1}})
+        );
+        assert_eq!(
+            Value::Object(line.reported.expect("reported")),
+            json!({"l": [{}]})
+        );
+        assert_eq!(
+            Value::Object(line.tags.expect("tags")),
+            json!({"$version": 1})
+        );
+    }
+
+    #[test]
+    fn parent_is_everything_before_the_last_dash() {
+        for (scope, parent) in [
+            ("ms-azure-iot-edge://edge-1-637998", "edge-1"),
+            ("ms-azure-iot-edge://a-b-c--9", "a-b-c-"),
+            ("ms-azure-iot-edge://gw-1", "gw"),
+        ] {
+            let line = device(&with(&format!(r#""deviceScope":"{scope}""#)));
+            assert_eq!(line.parent.as_ref().map(DeviceId::as_str), Some(parent));
+            assert_eq!(line.device_scope.as_deref(), Some(scope));
+        }
+        let line = device(&with(r#""deviceScope":"""#));
+        assert_eq!((line.parent, line.device_scope), (None, None));
+    }
+
+    #[test]
+    fn device_scopes_must_name_an_edge_device_and_a_generation() {
+        for scope in [
+            "edge-1-2",
+            "ms-azure-iot-edge://edge",
+            "ms-azure-iot-edge://edge-",
+            "ms-azure-iot-edge://-5",
+            "MS-AZURE-IOT-EDGE://e-1",
+        ] {
+            let text = with(&format!(r#""deviceScope":"{scope}""#));
+            let (column, message) = error(&text);
+            assert_eq!(column, col(&text, scope) - 1, "{scope}");
+            assert!(message.starts_with("deviceScope must look like ms-azure-iot-edge://"));
+        }
+        let text = with(r#""deviceScope":"ms-azure-iot-edge://a b-1""#);
+        assert_eq!(error(&text).0, col(&text, r#""ms-"#));
+        assert!(error(&text).1.starts_with(r#"invalid device id "a b""#));
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn keys_and_thumbprints_are_checked_at_their_value_without_showing_keys() {
+        let long = "f".repeat(64);
+        let cases = [
+            (r#"{"type":"password"}"#.to_owned(), r#""password""#, "invalid authentication.type: unknown type"),
+            (format!(r#"{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":"c2VjcmV0"}}}}"#), r#""c2VjcmV0""#, "invalid authentication.symmetricKey.secondaryKey: key sha256:"),
+            (format!(r#"{{"symmetricKey":{{"primaryKey":"{KEY_A}"}}}}"#), r#"{"primaryKey""#, "only one of primaryKey and secondaryKey is set"),
+            (format!(r#"{{"symmetricKey":{{"primaryKey":null,"secondaryKey":"{KEY_B}"}}}}"#), r#"{"primaryKey""#, "only one of primaryKey and secondaryKey is set"),
+            (r#"{"x509Thumbprint":{"primaryThumbprint":"abc"}}"#.to_owned(), r#""abc""#, "invalid authentication.x509Thumbprint.primaryThumbprint: 3 characters"),
+            (format!(r#"{{"x509Thumbprint":{{"primaryThumbprint":"{SHA1}","secondaryThumbprint":"{long}"}}}}"#), r#"{"primaryThumbprint""#, "primaryThumbprint has 40 hex digits and secondaryThumbprint 64"),
+        ];
+        for (auth, at, expected) in cases {
+            let text = with(&format!(r#""authentication":{auth}"#));
+            let (column, message) = error(&text);
+            assert_eq!(column, col(&text, at), "{text}");
+            assert!(message.starts_with(expected), "{message}");
+            assert!(!message.contains("c2VjcmV0") && !message.contains(KEY_A) && !message.contains(KEY_B));
+        }
+        assert!(matches!(parse(&with(r#""authentication":{"type":"none"}"#)), Ok(Parsed::Device(_))));
+    }
+
+    #[test]
+    fn debug_never_shows_keys() {
+        let shown = format!("{:?}", full());
+        assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
+    }
+}

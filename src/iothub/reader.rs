@@ -1,0 +1,677 @@
+//! Reading export files: one strict pass per line, every error at its line and column.
+//!
+//! A line goes through four gates, cheapest first: its length (checked before anything beyond
+//! the limit is buffered), its nesting depth (before serde_json recurses), serde_json's
+//! validation (the authority on JSON syntax and its error columns), and the
+//! [`json`](super::json) scanner, which finds each field's position and refuses duplicate keys
+//! where they matter. Only twin sections are built as `serde_json` values; every other field is
+//! read straight from the text.
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
+use super::line::{self, ExportLine, ImportMode};
+use crate::error::{Error, Result};
+use crate::identity::Status;
+use crate::key::{DeviceId, DeviceKey, ModuleId};
+
+/// The longest line read, in bytes. Real lines are a few KiB (twin sections are capped at
+/// 8 + 32 + 32 KB); the limit stops a file that is not an export from being buffered whole.
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// The deepest nesting accepted. Twins nest at most 10 levels below three wrapper levels;
+/// 64 leaves room for drift while keeping serde_json far from its own recursion limit.
+pub(crate) const MAX_DEPTH: usize = 64;
+
+/// What one line of an export file holds.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use failback::iothub::{parse_line, Parsed};
+///
+/// let parsed = parse_line(Path::new("devices.txt"), 3, r#"{"warning":"throttled"}"#)?;
+/// assert!(matches!(parsed, Parsed::Skipped));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+// A line is consumed as soon as it is parsed; boxing would cost an allocation per line.
+#[allow(clippy::large_enum_variant)]
+pub enum Parsed {
+    /// A device or module line.
+    Device(ExportLine),
+    /// A JSON object with neither `id` nor `status`: a hub warning, skipped and counted.
+    Skipped,
+}
+
+/// The device and module lines of an export file.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::read_export_from;
+///
+/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n\n{\"note\":\"hub warning\"}\n";
+/// let export = read_export_from("devices.txt".as_ref(), text.as_bytes())?;
+/// assert_eq!((export.lines.len(), export.skipped), (1, 1));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Export {
+    /// The device and module lines, in file order.
+    pub lines: Vec<ExportLine>,
+    /// How many lines were hub warnings (objects with neither `id` nor `status`).
+    pub skipped: u64,
+}
+
+/// Reads the export file at `path`.
+///
+/// # Errors
+///
+/// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
+/// valid export line (see [`parse_line`]) or not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("failback-doc-read-{}.txt", std::process::id()));
+/// std::fs::write(&path, "{\"id\":\"a\",\"status\":\"enabled\"}\n").map_err(|e| failback::Error::Io { path: path.clone(), source: e })?;
+/// let export = failback::iothub::read_export(&path)?;
+/// assert_eq!(export.lines[0].key.to_string(), "a");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_export(path: &Path) -> Result<Export> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_export_from(path, BufReader::with_capacity(1 << 16, file))
+}
+
+/// Reads export lines from `reader`; `path` only names the source in errors.
+///
+/// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start
+/// is ignored. No line is buffered beyond [`parse_line`]'s 1 MiB limit.
+///
+/// # Errors
+///
+/// [`Error::Io`] if reading fails, [`Error::Parse`] for the first line that is not a valid
+/// export line (see [`parse_line`]) or not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Error, iothub::read_export_from};
+///
+/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\r\n{\"id\":\"b\"}\r\n";
+/// let err = read_export_from("devices.txt".as_ref(), text.as_bytes()).unwrap_err();
+/// assert!(matches!(err, Error::Parse { line: 2, column: 1, .. }));
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_export_from(path: &Path, mut reader: impl BufRead) -> Result<Export> {
+    let mut export = Export::default();
+    let mut buffer = Vec::new();
+    let mut line_no = 0;
+    // Room for the line ending, so a line of exactly the limit is still read whole.
+    let cap = MAX_LINE_BYTES as u64 + 2;
+    loop {
+        buffer.clear();
+        let read = (&mut reader)
+            .take(cap)
+            .read_until(b'\n', &mut buffer)
+            .map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(export);
+        }
+        line_no += 1;
+        let mut bytes = buffer.as_slice();
+        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let at = Context {
+            path,
+            line: line_no,
+            offset: 0,
+        };
+        if bytes.len() > MAX_LINE_BYTES {
+            return Err(at.too_long());
+        }
+        let mut offset = 0;
+        if line_no == 1 {
+            if let Some(rest) = bytes.strip_prefix("\u{feff}".as_bytes()) {
+                bytes = rest;
+                offset = 3;
+            }
+        }
+        let text = std::str::from_utf8(bytes).map_err(|err| {
+            at.error(
+                offset + err.valid_up_to(),
+                "line is not valid UTF-8; export files are UTF-8 JSON",
+            )
+        })?;
+        if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+            continue;
+        }
+        let at = Context { offset, ..at };
+        match at.parse(text)? {
+            Parsed::Device(line) => export.lines.push(line),
+            Parsed::Skipped => export.skipped += 1,
+        }
+    }
+}
+
+/// Parses one line (without its line ending) of an export file; `path` and `line_no` only
+/// locate errors.
+///
+/// A valid JSON object with neither `id` nor `status` (absent or `null`) is a hub warning and
+/// gives [`Parsed::Skipped`]. Unknown keys are ignored. `null` reads like an absent field.
+///
+/// # Errors
+///
+/// [`Error::Parse`] with the 1-based byte column of the offending key or value, for: a line
+/// over 1 MiB; nesting deeper than 64 levels; invalid JSON (serde_json's column); a value that
+/// is not an object; a duplicate key in the line's object, `authentication`, `symmetricKey`,
+/// `x509Thumbprint`, `capabilities` or `properties`; a missing or invalid `id` or `moduleId`;
+/// a missing or unknown `status` on a device line; an unknown `importMode` or
+/// `authentication.type`; a symmetric key that is not base64 of 16 to 64 bytes, or only one of
+/// the two keys; a thumbprint that is not 40 or 64 hex digits, or two of different lengths; a
+/// `deviceScope` not of the form `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a
+/// value of the wrong JSON type for any of these fields. Messages never contain a key, only its
+/// [`Fingerprint`](crate::Fingerprint).
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+/// use failback::{Error, iothub::parse_line};
+///
+/// let err = parse_line(Path::new("devices.txt"), 7, r#"{"id":"a","status":"on"}"#).unwrap_err();
+/// assert!(matches!(err, Error::Parse { line: 7, column: 20, .. }));
+/// assert!(err.to_string().contains("expected enabled or disabled"));
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn parse_line(path: &Path, line_no: u64, text: &str) -> Result<Parsed> {
+    Context {
+        path,
+        line: line_no,
+        offset: 0,
+    }
+    .parse(text)
+}
+
+/// Where errors of one line point: the file, the line, and how many bytes precede the text
+/// being parsed (a byte order mark).
+#[derive(Clone, Copy)]
+pub(super) struct Context<'p> {
+    path: &'p Path,
+    line: u64,
+    offset: usize,
+}
+
+/// The top-level fields of a line, each as found in the text.
+#[derive(Default)]
+struct Fields<'a> {
+    id: Option<Raw<'a>>,
+    module_id: Option<Raw<'a>>,
+    e_tag: Option<Raw<'a>>,
+    import_mode: Option<Raw<'a>>,
+    status: Option<Raw<'a>>,
+    status_reason: Option<Raw<'a>>,
+    authentication: Option<Raw<'a>>,
+    twin_e_tag: Option<Raw<'a>>,
+    tags: Option<Raw<'a>>,
+    properties: Option<Raw<'a>>,
+    capabilities: Option<Raw<'a>>,
+    device_scope: Option<Raw<'a>>,
+}
+
+impl Context<'_> {
+    pub(super) fn error(&self, at: usize, message: impl Into<String>) -> Error {
+        Error::Parse {
+            path: self.path.to_owned(),
+            line: self.line,
+            column: (self.offset + at) as u64 + 1,
+            message: message.into(),
+        }
+    }
+
+    fn too_long(&self) -> Error {
+        self.error(
+            MAX_LINE_BYTES,
+            format!(
+                "line is longer than {MAX_LINE_BYTES} bytes (1 MiB); export lines are a few KiB, \
+                 so this is not an IoT Hub export file"
+            ),
+        )
+    }
+
+    /// A crate error about the value at `at`, as a parse error with the original message; an
+    /// [`Error::InvalidValue`] is renamed after the exact `field` of the line.
+    pub(super) fn lift(&self, at: usize, field: &str, err: Error) -> Error {
+        let message = match err {
+            Error::InvalidValue { reason, .. } => Error::InvalidValue {
+                field: field.into(),
+                reason,
+            }
+            .to_string(),
+            other => other.to_string(),
+        };
+        self.error(at, message)
+    }
+
+    fn malformed(&self, err: Malformed) -> Error {
+        self.error(err.at, err.reason)
+    }
+
+    fn parse(&self, text: &str) -> Result<Parsed> {
+        if text.len() > MAX_LINE_BYTES {
+            return Err(self.too_long());
+        }
+        let scanned = Scanned::new(text, MAX_DEPTH).map_err(|at| {
+            let message = format!(
+                "JSON nested deeper than {MAX_DEPTH} levels; twins nest at most 10, so this is \
+                 not an IoT Hub export line"
+            );
+            self.error(at, message)
+        })?;
+        if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            let message = format!(
+                "invalid JSON: {}; expected one JSON object per line",
+                json::without_position(&err)
+            );
+            return Err(self.error(err.column().saturating_sub(1), message));
+        }
+        let root = scanned.root().map_err(|err| self.malformed(err))?;
+        if root.kind != Kind::Object {
+            let found = root.kind.describe();
+            let message =
+                format!("expected a JSON object (one device or module per line), found {found}");
+            return Err(self.error(root.start, message));
+        }
+        let mut fields = Fields::default();
+        for member in self.members("the line's object", root)? {
+            let slot = match &*member.key {
+                "id" => &mut fields.id,
+                "moduleId" => &mut fields.module_id,
+                "eTag" => &mut fields.e_tag,
+                "importMode" => &mut fields.import_mode,
+                "status" => &mut fields.status,
+                "statusReason" => &mut fields.status_reason,
+                "authentication" => &mut fields.authentication,
+                "twinETag" => &mut fields.twin_e_tag,
+                "tags" => &mut fields.tags,
+                "properties" => &mut fields.properties,
+                "capabilities" => &mut fields.capabilities,
+                "deviceScope" => &mut fields.device_scope,
+                // Unknown keys are a newer hub's additions; nothing here depends on them.
+                _ => continue,
+            };
+            *slot = Some(member.value);
+        }
+        self.line_from(root, fields)
+    }
+
+    fn line_from(&self, root: Raw<'_>, fields: Fields<'_>) -> Result<Parsed> {
+        let id = self.string("id", fields.id)?;
+        let status = self.string("status", fields.status)?;
+        let Some((id, id_at)) = id else {
+            if status.is_none() {
+                return Ok(Parsed::Skipped);
+            }
+            return Err(self.error(
+                root.start,
+                "missing \"id\"; every device or module line needs its device id",
+            ));
+        };
+        let device = DeviceId::new(id).map_err(|err| self.lift(id_at, "id", err))?;
+        let module = match self.string("moduleId", fields.module_id)? {
+            Some((module, at)) => {
+                Some(ModuleId::new(module).map_err(|err| self.lift(at, "moduleId", err))?)
+            }
+            None => None,
+        };
+        let status = match status {
+            Some((status, at)) => status
+                .parse::<Status>()
+                .map_err(|err| self.lift(at, "status", err))?,
+            // Modules cannot be disabled, so a module line may leave status out.
+            None if module.is_some() => Status::Enabled,
+            None => {
+                return Err(self.error(
+                    root.start,
+                    "missing \"status\"; a device line needs \"enabled\" or \"disabled\"",
+                ));
+            }
+        };
+        let import_mode = match self.string("importMode", fields.import_mode)? {
+            Some((mode, at)) => Some(
+                mode.parse::<ImportMode>()
+                    .map_err(|err| self.lift(at, "importMode", err))?,
+            ),
+            None => None,
+        };
+        let (parent, device_scope) = line::scope(self, fields.device_scope)?;
+        let properties = self
+            .object("properties", fields.properties)?
+            .unwrap_or_default();
+        Ok(Parsed::Device(ExportLine {
+            key: DeviceKey { device, module },
+            e_tag: self.owned("eTag", fields.e_tag)?,
+            import_mode,
+            status,
+            status_reason: self.owned("statusReason", fields.status_reason)?,
+            authentication: line::authentication(self, fields.authentication)?,
+            twin_e_tag: self.owned("twinETag", fields.twin_e_tag)?,
+            tags: line::twin(self, "tags", fields.tags)?,
+            desired: line::twin(
+                self,
+                "properties.desired",
+                json::find(&properties, "desired"),
+            )?,
+            reported: line::twin(
+                self,
+                "properties.reported",
+                json::find(&properties, "reported"),
+            )?,
+            capabilities: line::capabilities(self, fields.capabilities)?,
+            parent,
+            device_scope,
+        }))
+    }
+
+    /// The members of `object`, refusing a key that appears twice: readers disagree on which
+    /// copy wins (serde_json keeps the last, others the first), so a duplicated `status` or key
+    /// could mean one thing to this crate and another to IoT Hub.
+    fn members<'a>(&self, name: &str, object: Raw<'a>) -> Result<Vec<Member<'a>>> {
+        let members = object.members().map_err(|err| self.malformed(err))?;
+        for (i, member) in members.iter().enumerate() {
+            if members[..i].iter().any(|earlier| earlier.key == member.key) {
+                let shown: String = member.key.chars().take(64).collect();
+                return Err(self.error(
+                    member.key_start,
+                    format!(
+                        "duplicate key {shown:?} in {name}; each key may appear once, because \
+                         readers disagree on which copy wins"
+                    ),
+                ));
+            }
+        }
+        Ok(members)
+    }
+
+    /// An object field's members, or `None` when it is absent or `null`.
+    pub(super) fn object<'a>(
+        &self,
+        field: &str,
+        raw: Option<Raw<'a>>,
+    ) -> Result<Option<Vec<Member<'a>>>> {
+        match raw {
+            None => Ok(None),
+            Some(raw) if raw.kind == Kind::Null => Ok(None),
+            Some(raw) if raw.kind == Kind::Object => self.members(field, raw).map(Some),
+            Some(raw) => Err(self.wrong_type(field, "an object or null", raw)),
+        }
+    }
+
+    pub(super) fn wrong_type(&self, field: &str, expected: &str, raw: Raw<'_>) -> Error {
+        self.error(
+            raw.start,
+            format!("{field} must be {expected}, found {}", raw.kind.describe()),
+        )
+    }
+
+    /// A string field and its offset, or `None` when it is absent or `null`.
+    pub(super) fn string<'a>(
+        &self,
+        field: &str,
+        raw: Option<Raw<'a>>,
+    ) -> Result<Option<(Cow<'a, str>, usize)>> {
+        let Some(raw) = raw.filter(|raw| raw.kind != Kind::Null) else {
+            return Ok(None);
+        };
+        match raw.string().map_err(|err| self.malformed(err))? {
+            Some(text) => Ok(Some((text, raw.start))),
+            None => Err(self.wrong_type(field, "a string or null", raw)),
+        }
+    }
+
+    fn owned(&self, field: &str, raw: Option<Raw<'_>>) -> Result<Option<String>> {
+        Ok(self.string(field, raw)?.map(|(text, _)| text.into_owned()))
+    }
+}
+
+/// Helpers shared with the tests of [`line`](super::line), which check fields through lines.
+#[cfg(test)]
+pub(super) mod tests {
+    use super::*;
+
+    pub(crate) fn parse(text: &str) -> Result<Parsed> {
+        parse_line(Path::new("devices.txt"), 9, text)
+    }
+
+    pub(crate) fn device(text: &str) -> ExportLine {
+        match parse(text) {
+            Ok(Parsed::Device(line)) => line,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    /// The column and message of the error `text` gives, checking the line number.
+    pub(crate) fn error(text: &str) -> (u64, String) {
+        match parse(text) {
+            Err(Error::Parse {
+                line: 9,
+                column,
+                message,
+                ..
+            }) => (column, message),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    /// The 1-based column of the first occurrence of `needle` in `text`.
+    pub(crate) fn col(text: &str, needle: &str) -> u64 {
+        text.find(needle)
+            .map(|at| at as u64 + 1)
+            .expect("needle in text")
+    }
+
+    /// A device line with `extra` appended to its members.
+    pub(crate) fn with(extra: &str) -> String {
+        format!(r#"{{"id":"dev-1","status":"enabled",{extra}}}"#)
+    }
+
+    /// The line and column of the error reading `file` gives.
+    fn file_error(file: &[u8]) -> (u64, u64) {
+        match read_export_from(Path::new("f"), file) {
+            Err(Error::Parse { line, column, .. }) => (line, column),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hub_warnings_are_skipped_and_module_lines_need_no_status() {
+        assert_eq!(
+            parse(r#"{"warning":"x","id":null}"#).ok(),
+            Some(Parsed::Skipped)
+        );
+        assert_eq!(parse("{}").ok(), Some(Parsed::Skipped));
+        let line = device(r#"{"id":"edge-1","moduleId":"$edgeAgent"}"#);
+        assert_eq!(line.status, Status::Enabled);
+    }
+
+    #[test]
+    fn syntax_errors_point_where_serde_json_does() {
+        let expected = "invalid JSON: key must be a string; expected one JSON object per line";
+        assert_eq!(error(r#"{"id":"a",}"#), (11, expected.into()));
+        assert_eq!(error(r#"{"id":"a" "#).0, 10);
+        let (column, message) = error("");
+        assert_eq!(column, 1);
+        assert!(message.contains("EOF"), "{message}");
+        let text = r#"{"id":"a","status":"enabled","eTag":"\ud800"}"#;
+        let (column, message) = error(text);
+        assert_eq!(column, col(text, r#""\ud800""#), "{message}");
+        assert!(message.starts_with("invalid JSON string: "), "{message}");
+    }
+
+    #[test]
+    fn non_objects_are_refused_at_their_first_byte() {
+        let expected = "expected a JSON object (one device or module per line), found an array";
+        assert_eq!(error("  [1]"), (3, expected.into()));
+        assert!(error("42").1.ends_with("found a number"));
+    }
+
+    #[test]
+    fn line_limit_is_one_mebibyte() {
+        let base = with(r#""x":1"#);
+        let exact = format!("{base}{}", " ".repeat(MAX_LINE_BYTES - base.len()));
+        assert!(matches!(parse(&exact), Ok(Parsed::Device(_))));
+        let over = format!("{exact} ");
+        let (column, message) = error(&over);
+        assert_eq!(column, MAX_LINE_BYTES as u64 + 1);
+        assert!(message.contains("longer than 1048576 bytes"), "{message}");
+        let file = format!("{exact}\r\n{over}\n{base}\n");
+        assert_eq!(file_error(file.as_bytes()), (2, MAX_LINE_BYTES as u64 + 1));
+    }
+
+    #[test]
+    fn depth_64_is_read_and_65_is_refused() {
+        // The line's object is level 1, tags level 2, so k arrays reach level 2 + k.
+        let nested = |k| {
+            with(&format!(
+                r#""tags":{{"x":{}{}}}"#,
+                "[".repeat(k),
+                "]".repeat(k)
+            ))
+        };
+        assert!(device(&nested(62)).tags.is_some());
+        let text = nested(63);
+        let (column, message) = error(&text);
+        assert_eq!(column, col(&text, "[") + 62);
+        assert!(message.contains("deeper than 64 levels"), "{message}");
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn duplicate_keys_are_refused_at_every_security_level() {
+        let (column, message) = error(r#"{"id":"a","status":"enabled","status":"disabled"}"#);
+        assert_eq!(column, 30);
+        assert!(message.starts_with(r#"duplicate key "status" in the line's object;"#), "{message}");
+        assert_eq!(error(r#"{"id":"a","status":"enabled","st\u0061tus":"disabled"}"#).0, 30);
+        for (extra, level) in [
+            (r#""authentication":{"type":"sas","type":"none"}"#, "authentication"),
+            (r#""authentication":{"symmetricKey":{"primaryKey":null,"primaryKey":null}}"#, "authentication.symmetricKey"),
+            (r#""authentication":{"x509Thumbprint":{"primaryThumbprint":null,"primaryThumbprint":null}}"#, "authentication.x509Thumbprint"),
+            (r#""capabilities":{"iotEdge":false,"iotEdge":true}"#, "capabilities"),
+            (r#""properties":{"desired":{},"desired":{}}"#, "properties"),
+        ] {
+            let text = with(extra);
+            let (column, message) = error(&text);
+            assert!(message.contains(&format!(" in {level};")), "{message}");
+            // The second copy is the last member of its object.
+            let second = &extra[extra.rfind(',').map_or(0, |at| at + 1)..];
+            assert_eq!(Some(column), text.rfind(second).map(|at| at as u64 + 1), "{text}");
+        }
+        // Twin sections are data, not security fields: serde_json's last-one-wins applies.
+        assert_eq!(device(&with(r#""tags":{"a":1,"a":2}"#)).tags.expect("tags")["a"], 2);
+    }
+
+    #[test]
+    fn ids_and_statuses_are_checked_where_they_stand() {
+        let (column, message) = error(r#"{"status":"enabled"}"#);
+        assert_eq!(column, 1);
+        assert_eq!(
+            message,
+            r#"missing "id"; every device or module line needs its device id"#
+        );
+        let text = r#"{"id":"a b","status":"enabled"}"#;
+        let (column, message) = error(text);
+        assert_eq!(column, col(text, r#""a b""#));
+        assert!(
+            message.starts_with(r#"invalid device id "a b""#),
+            "{message}"
+        );
+        let text = r#"{"id":"a","moduleId":"","status":"enabled"}"#;
+        assert_eq!(error(text).0, col(text, r#""""#));
+        let (column, message) = error(r#" {"id":"a"}"#);
+        assert_eq!(column, 2);
+        assert!(message.starts_with(r#"missing "status""#), "{message}");
+        let text = r#"{"id":"a","status":"on"}"#;
+        let (column, message) = error(text);
+        assert_eq!(column, col(text, r#""on""#));
+        assert!(
+            message.ends_with("expected enabled or disabled"),
+            "{message}"
+        );
+        let text = r#"{"id":"a","status":"enabled","importMode":"merge"}"#;
+        let (column, message) = error(text);
+        assert_eq!(column, col(text, r#""merge""#));
+        assert!(
+            message.starts_with("invalid importMode: unknown import mode"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn wrong_types_are_refused_at_the_value() {
+        for (extra, expected) in [
+            (r#""moduleId":7"#, "moduleId must be a string or null, found a number"),
+            (r#""eTag":{}"#, "eTag must be a string or null, found an object"),
+            (r#""importMode":true"#, "importMode must be a string or null, found a boolean"),
+            (r#""statusReason":[]"#, "statusReason must be a string or null, found an array"),
+            (r#""authentication":"sas""#, "authentication must be an object or null, found a string"),
+            (r#""authentication":{"type":1}"#, "authentication.type must be a string or null"),
+            (r#""authentication":{"symmetricKey":[]}"#, "authentication.symmetricKey must be an object or null"),
+            (r#""authentication":{"symmetricKey":{"primaryKey":1}}"#, "authentication.symmetricKey.primaryKey must be a string or null"),
+            (r#""authentication":{"x509Thumbprint":true}"#, "authentication.x509Thumbprint must be an object or null"),
+            (r#""authentication":{"x509Thumbprint":{"secondaryThumbprint":0}}"#, "authentication.x509Thumbprint.secondaryThumbprint must be a string"),
+            (r#""twinETag":1"#, "twinETag must be a string or null"),
+            (r#""tags":[]"#, "tags must be an object or null"),
+            (r#""properties":1"#, "properties must be an object or null"),
+            (r#""properties":{"desired":"x"}"#, "properties.desired must be an object or null"),
+            (r#""properties":{"reported":1}"#, "properties.reported must be an object or null"),
+            (r#""capabilities":true"#, "capabilities must be an object or null"),
+            (r#""capabilities":{"iotEdge":"yes"}"#, "capabilities.iotEdge must be a boolean or null, found a string"),
+            (r#""deviceScope":{}"#, "deviceScope must be a string or null"),
+        ] {
+            let text = with(extra);
+            let (column, message) = error(&text);
+            // Every bad value here follows the last colon of its line.
+            assert_eq!(Some(column), text.rfind(':').map(|at| at as u64 + 2), "{text}");
+            assert!(message.starts_with(expected), "{message}");
+        }
+        let text = r#"{"id":1,"status":"enabled"}"#;
+        assert_eq!(error(text), (col(text, "1"), "id must be a string or null, found a number".into()));
+        let text = r#"{"id":"a","status":false}"#;
+        assert_eq!(error(text), (col(text, "false"), "status must be a string or null, found a boolean".into()));
+    }
+
+    #[test]
+    fn files_skip_blank_lines_and_a_bom_and_count_warnings() {
+        let a = r#"{"id":"a","status":"enabled"}"#;
+        let file = format!("\u{feff}{a}\r\n\n  \r\n{{\"hub\":\"warning\"}}\n{a}");
+        let export = read_export_from(Path::new("f"), file.as_bytes()).expect("reads");
+        assert_eq!((export.lines.len(), export.skipped), (2, 1));
+        // Columns count the byte order mark, as an editor shows the raw line.
+        assert_eq!(file_error("\u{feff}{\"id\":1}".as_bytes()), (1, 10));
+        assert_eq!(file_error(b"\n{\"id\":\"\xff\"}\n"), (2, 8));
+    }
+
+    #[test]
+    fn missing_files_are_io_errors_with_their_path() {
+        let path = Path::new("/nonexistent/failback/devices.txt");
+        let err = read_export(path).expect_err("no such file");
+        assert!(
+            matches!(&err, Error::Io { path: p, .. } if p == path),
+            "{err}"
+        );
+    }
+}
