@@ -171,7 +171,7 @@ pub(crate) fn by_preference<T: PartialEq>(
             .max_by_key(|(_, c)| (c.stamp, c.dot))
             .map(|(i, _)| i)
     };
-    let first = candidates.iter().position(|c| eligible(c)).unwrap_or(0);
+    let first = candidates.iter().position(&eligible).unwrap_or(0);
     let agreed = candidates
         .iter()
         .filter(|c| eligible(c))

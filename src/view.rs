@@ -240,6 +240,9 @@ impl Resolver<'_> {
     }
 }
 
+/// The writes competing for one twin leaf or metadata key; `None` is a removal.
+type Writes<'a> = Vec<(Dot, Stamp, Option<&'a Value>)>;
+
 fn show_json(value: &Option<&Value>) -> String {
     value.map_or_else(|| "removed".to_owned(), ToString::to_string)
 }
@@ -325,7 +328,7 @@ fn resolve_twin<'a>(
     resolver: &mut Resolver<'_>,
     records: &'a [DeviceRecord],
 ) -> Vec<(TwinPath, &'a Value)> {
-    let mut by_path: BTreeMap<&TwinPath, Vec<(Dot, Stamp, Option<&'a Value>)>> = BTreeMap::new();
+    let mut by_path: BTreeMap<&TwinPath, Writes<'a>> = BTreeMap::new();
     for record in records {
         for (path, reg) in &record.twin {
             let entries = reg
@@ -407,7 +410,7 @@ fn resolve_metadata(
     resolver: &mut Resolver<'_>,
     records: &[DeviceRecord],
 ) -> BTreeMap<String, Value> {
-    let mut by_key: BTreeMap<&str, Vec<(Dot, Stamp, Option<&Value>)>> = BTreeMap::new();
+    let mut by_key: BTreeMap<&str, Writes<'_>> = BTreeMap::new();
     for record in records {
         for (key, reg) in &record.metadata {
             let entries = reg
