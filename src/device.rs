@@ -50,6 +50,7 @@ pub struct Identity {
     /// The edge device this one sits behind, by device id (never a hub-local scope string).
     pub parent: Option<DeviceId>,
     /// Twin leaves (tags, desired and reported properties) by path.
+    #[serde(default, with = "twin_keys")]
     pub twin: BTreeMap<TwinPath, Value>,
     /// Application metadata by key.
     pub metadata: BTreeMap<String, Value>,
@@ -174,6 +175,50 @@ impl Identity {
     }
 }
 
+/// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
+///
+/// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived
+/// layout every identity or record holding a twin leaf failed to serialize ("key must be a
+/// string"), found by the convergence properties comparing serialized states.
+mod twin_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::twin::{Section, TwinPath};
+
+    pub(super) fn serialize<S: Serializer, V: Serialize>(
+        map: &BTreeMap<TwinPath, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(map.iter().map(|(path, value)| (path.to_string(), value)))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<TwinPath, V>, D::Error> {
+        BTreeMap::<String, V>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(text, value)| Ok((parse(&text).map_err(D::Error::custom)?, value)))
+            .collect()
+    }
+
+    fn parse(text: &str) -> Result<TwinPath, String> {
+        Section::ALL
+            .iter()
+            .find_map(|&section| {
+                let rest = text.strip_prefix(section.as_str())?.strip_prefix('.')?;
+                Some(TwinPath::new(section, rest).map_err(|e| e.to_string()))
+            })
+            .unwrap_or_else(|| {
+                Err(format!(
+                    "twin path {text:?} must start with tags., properties.desired. or properties.reported."
+                ))
+            })
+    }
+}
+
 /// The creation of an incarnation: when, and what it wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Creation {
@@ -218,7 +263,11 @@ pub struct DeviceRecord {
     #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
     pub(crate) parent: MvRegister<Option<DeviceId>>,
     /// `None` is a removal.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "twin_keys"
+    )]
     pub(crate) twin: BTreeMap<TwinPath, MvRegister<Option<Value>>>,
     /// `None` is a removal.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]

@@ -9,6 +9,7 @@
 //! | any | all candidates hold equal values: [`Rule::Agreed`] (no conflict) |
 //! | status | a disable beats a concurrent enable: [`Rule::DisableWins`] |
 //! | authentication | values holding a credential another concurrent write rotated out are excluded: [`Rule::RetiredCredentialExcluded`] |
+//! | authentication | every value holds one: the preferred value with those credentials blanked, [`Rule::RetiredCredentialUnresolved`] |
 //! | authentication | otherwise [`Policy::credentials`] |
 //! | other fields | [`Policy::fields`] |
 //!
@@ -97,8 +98,9 @@ pub enum Rule {
     DeleteWins,
     /// Candidates holding a credential rotated out by a concurrent write were excluded.
     RetiredCredentialExcluded,
-    /// Every candidate held a credential another rotated out; the preference picked one and
-    /// the device needs an operator (an import plan blocks it).
+    /// Every candidate held a credential another rotated out; the preference picked one,
+    /// shown with every credential another write retired blanked (a rotated-out credential
+    /// never returns), and the device needs an operator (an import plan blocks it).
     RetiredCredentialUnresolved,
     /// The preferred replica's value won.
     PreferredReplica,

@@ -369,6 +369,11 @@ impl Registry {
                         policy,
                         &mut report,
                     );
+                    // Tombstones arriving from a side that has not compacted yet are purged
+                    // at once if this side's stable vector covers them: otherwise
+                    // `compact(a) ⊔ b` would keep what `compact(a ⊔ b)` dropped (found by the
+                    // compaction property).
+                    mine.purge(&self.stable);
                     if mine.is_empty() {
                         self.slots.remove(key);
                     }
@@ -384,6 +389,7 @@ impl Registry {
                         policy,
                         &mut report,
                     );
+                    mine.purge(&self.stable);
                     if !mine.is_empty() {
                         self.slots.insert(key.clone(), mine);
                     }

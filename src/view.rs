@@ -219,16 +219,17 @@ impl Resolver<'_> {
         };
         let preference = self.policy.credentials;
         let outcome = match candidates.iter().filter(|c| clean(c)).count() {
-            0 => match by_preference(candidates, |_| true, preference) {
-                (i, Rule::Agreed) => (i, Rule::Agreed),
-                (i, _) => (i, Rule::RetiredCredentialUnresolved),
-            },
+            0 => (
+                by_preference(candidates, |_| true, preference).0,
+                Rule::RetiredCredentialUnresolved,
+            ),
             n if n == candidates.len() => by_preference(candidates, |_| true, preference),
             _ => match by_preference(candidates, clean, preference) {
                 (i, Rule::Agreed) => (i, Rule::RetiredCredentialExcluded),
                 other => other,
             },
         };
+        let unresolved = outcome.1 == Rule::RetiredCredentialUnresolved;
         let i = self.settle(
             || "authentication".into(),
             candidates,
@@ -236,8 +237,49 @@ impl Resolver<'_> {
             true,
             ToString::to_string,
         );
-        Some(candidates[i].value.clone())
+        let winner = &candidates[i];
+        if !unresolved {
+            return Some(winner.value.clone());
+        }
+        // Crossed rotations: every candidate holds a credential that another concurrent write
+        // rotated out, so none is safe to show as it is. Showing the preferred one whole would
+        // bring a rotated-out key back from a replica that never saw the rotation, which the
+        // security rules forbid; it is shown with every such credential blanked instead, and
+        // the conflict stays flagged for an operator (an import plan blocks it).
+        // (Found by the `rotated_out_credential_never_returns` property.)
+        let gone: Vec<Fingerprint> = retired
+            .iter()
+            .filter(|(dot, _)| *dot != winner.dot)
+            .flat_map(|(_, gone)| gone.iter().copied())
+            .collect();
+        Some(without(winner.value, &gone))
     }
+}
+
+/// `auth` with every key and thumbprint whose fingerprint is in `gone` removed.
+fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
+    let mut out = auth.clone();
+    if let Some(keys) = &mut out.keys {
+        for slot in [&mut keys.primary, &mut keys.secondary] {
+            if slot
+                .as_ref()
+                .is_some_and(|k| gone.contains(&k.fingerprint()))
+            {
+                *slot = None;
+            }
+        }
+    }
+    if let Some(thumbprints) = &mut out.thumbprints {
+        for slot in [&mut thumbprints.primary, &mut thumbprints.secondary] {
+            if slot
+                .as_ref()
+                .is_some_and(|t| gone.contains(&Fingerprint::of(t.as_str())))
+            {
+                *slot = None;
+            }
+        }
+    }
+    out
 }
 
 /// The writes competing for one twin leaf or metadata key; `None` is a removal.

@@ -1,0 +1,629 @@
+//! Strategies shared by the property tests.
+//!
+//! Histories are valid by construction, never filtered: a [`Plan`] is a list of abstract
+//! steps, and [`World::apply`] turns each into a write that is valid for the acting replica's
+//! *current* state (a create lands on a key that is not live there, every other write on a key
+//! that is), or into a merge of another replica's state or of the delta it would send. Pools
+//! are tiny on purpose: three device keys, three symmetric keys, two thumbprints, nested twin
+//! paths and stamps from a handful of values, so that collisions, prefix shapes, key reuse by
+//! a stale replica and stamp ties are the common case rather than the rare one.
+
+#![allow(dead_code)] // every test binary uses its own part of this module
+
+use std::fmt;
+
+use failback::{
+    AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Identity, Pair, Registry,
+    ReplicaId, Section, Stamp, Status, StatusValue, SymmetricKey, Thumbprint, Writer,
+};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+/// Cases per property: `PROPTEST_CASES` when set, else 1,000 (CI's floor).
+pub fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000)
+}
+
+/// The proptest configuration every property in `tests/` runs with.
+pub fn config() -> ProptestConfig {
+    ProptestConfig::with_cases(cases())
+}
+
+/// Replica number `i` (from 0); ids start at 1 so none is the nil UUID.
+pub fn replica(i: usize) -> ReplicaId {
+    ReplicaId::from_u128(i as u128 + 1)
+}
+
+/// The key pool: three keys, one of them a module of another's device.
+pub const KEYS: usize = 3;
+
+pub fn key(i: usize) -> DeviceKey {
+    match i % KEYS {
+        0 => DeviceKey::device("d1"),
+        1 => DeviceKey::device("d2"),
+        _ => DeviceKey::module("d1", "m1"),
+    }
+    .expect("valid pool key")
+}
+
+const SECRETS: [&str; 3] = [
+    "MDEyMzQ1Njc4OWFiY2RlZg==",
+    "YWJjZGVmZ2hpamtsbW5vcA==",
+    "cXJzdHV2d3h5ejAxMjM0NQ==",
+];
+
+pub fn symmetric(i: usize) -> SymmetricKey {
+    SymmetricKey::new(SECRETS[i % SECRETS.len()]).expect("valid pool secret")
+}
+
+pub fn thumbprint(i: usize) -> Thumbprint {
+    Thumbprint::new(["A".repeat(40), "b".repeat(40)][i % 2].clone()).expect("valid pool thumbprint")
+}
+
+/// Nested on purpose: `a` is an ancestor of `a.b` and `a.b.x`, `a.c` a sibling of `a.b`.
+pub const TWIN_PATHS: [&str; 5] = ["a", "a.b", "a.c", "a.b.x", "b"];
+pub const METADATA_KEYS: [&str; 2] = ["owner", "rack"];
+
+/// One abstract write. `Create` on a live key and every other write on a key that is not
+/// live are redirected by [`World::apply`], never discarded.
+#[derive(Clone, Debug)]
+pub enum Op {
+    Create(Box<Identity>),
+    Delete,
+    Status(StatusValue),
+    Authentication(Authentication),
+    Capabilities(bool),
+    Parent(Option<DeviceId>),
+    Twin(Section, &'static str, Option<Value>),
+    Patch(Section, Map<String, Value>),
+    Metadata(&'static str, Option<Value>),
+}
+
+/// One step of a history. Replica numbers are taken modulo the replicas allowed to act.
+#[derive(Clone, Debug)]
+pub enum Step {
+    Write {
+        replica: usize,
+        key: usize,
+        stamp: Stamp,
+        op: Op,
+    },
+    /// `to` merges `from`'s whole state, or (`delta`) `from.delta_since(to's vector)`.
+    Merge { to: usize, from: usize, delta: bool },
+}
+
+/// A history to run: how many replicas, and the steps.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub replicas: usize,
+    pub steps: Vec<Step>,
+}
+
+/// A write's delta and the replica that made it.
+#[derive(Clone, Debug)]
+pub struct Delta {
+    pub origin: usize,
+    pub registry: Registry,
+}
+
+/// Replicas, and everything their writes produced.
+#[derive(Clone, Debug, Default)]
+pub struct World {
+    pub replicas: Vec<Registry>,
+    /// Every write's delta, in the order the writes happened.
+    pub deltas: Vec<Delta>,
+    /// The acting replica's state after every step (older states for staleness and laws).
+    pub snapshots: Vec<Registry>,
+}
+
+/// A history that has been run. Shown as its plan when a property fails.
+#[derive(Clone)]
+pub struct History {
+    pub plan: Plan,
+    pub world: World,
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.plan.fmt(f)
+    }
+}
+
+impl History {
+    pub fn replicas(&self) -> &[Registry] {
+        &self.world.replicas
+    }
+
+    pub fn deltas(&self) -> &[Delta] {
+        &self.world.deltas
+    }
+
+    /// The join of every replica's final state.
+    pub fn join(&self) -> Registry {
+        let mut all = Registry::new();
+        self.world.replicas.iter().for_each(|r| {
+            all.merge(r);
+        });
+        all
+    }
+
+    /// Every state the history passed through: snapshots, deltas and final states.
+    pub fn states(&self) -> Vec<Registry> {
+        let mut out = self.world.snapshots.clone();
+        out.extend(self.world.deltas.iter().map(|d| d.registry.clone()));
+        out.extend(self.world.replicas.iter().cloned());
+        out
+    }
+}
+
+impl Plan {
+    pub fn run(&self) -> History {
+        let mut world = World::new(self.replicas);
+        let everyone: Vec<usize> = (0..self.replicas).collect();
+        self.steps.iter().for_each(|s| world.apply(s, &everyone));
+        History {
+            plan: self.clone(),
+            world,
+        }
+    }
+}
+
+impl World {
+    pub fn new(replicas: usize) -> Self {
+        Self {
+            replicas: vec![Registry::new(); replicas],
+            ..Self::default()
+        }
+    }
+
+    /// Runs `step` with its replica numbers mapped onto `among` (at least one replica).
+    pub fn apply(&mut self, step: &Step, among: &[usize]) {
+        match step {
+            Step::Write {
+                replica: r,
+                key: k,
+                stamp,
+                op,
+            } => {
+                let r = among[r % among.len()];
+                let delta = write(&mut self.replicas[r], r, *k, *stamp, op);
+                self.deltas.push(Delta {
+                    origin: r,
+                    registry: delta,
+                });
+                self.snapshots.push(self.replicas[r].clone());
+            }
+            Step::Merge { to, from, delta } => {
+                if among.len() < 2 {
+                    return;
+                }
+                let to_at = to % among.len();
+                let mut from_at = from % among.len();
+                if from_at == to_at {
+                    from_at = (from_at + 1) % among.len();
+                }
+                let (to, from) = (among[to_at], among[from_at]);
+                let incoming = if *delta {
+                    self.replicas[from].delta_since(self.replicas[to].context().vector())
+                } else {
+                    self.replicas[from].clone()
+                };
+                self.replicas[to].merge(&incoming);
+                self.snapshots.push(self.replicas[to].clone());
+            }
+        }
+    }
+}
+
+/// Where `op` lands for a replica whose live keys are `live`, and what it becomes there: a
+/// create goes to a key that is not live (or, every key being live, becomes a delete of the
+/// wanted key so that re-creates follow); any other write goes to a live key (or, none being
+/// live, becomes a create of the wanted key).
+pub fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
+    let wanted = key(k);
+    match op {
+        Op::Create(_) => match (0..KEYS).map(|i| key(k + i)).find(|c| !live.contains(c)) {
+            Some(free) => (free, op.clone()),
+            None => (wanted, Op::Delete),
+        },
+        _ if live.is_empty() => (wanted, Op::Create(Box::default())),
+        _ if live.contains(&wanted) => (wanted, op.clone()),
+        _ => (live[k % live.len()].clone(), op.clone()),
+    }
+}
+
+/// Applies `op` at replica `r`, redirected by [`choose`]; returns the delta.
+pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op) -> Registry {
+    let live: Vec<DeviceKey> = registry.keys().cloned().collect();
+    let (target, op) = choose(&live, k, op);
+    perform(&mut registry.writer(replica(r), stamp), &target, &op)
+        .expect("a write chosen for the replica's current state is valid")
+}
+
+/// Applies `op` to `key` as it is (no redirection).
+pub fn perform(w: &mut Writer<'_>, key: &DeviceKey, op: &Op) -> failback::Result<Registry> {
+    match op {
+        Op::Create(identity) => w.create(key, (**identity).clone()),
+        Op::Delete => w.delete(key),
+        Op::Status(v) => w.set_status(key, v.clone()),
+        Op::Authentication(a) => w.set_authentication(key, a.clone()),
+        Op::Capabilities(edge) => w.set_capabilities(key, Capabilities { iot_edge: *edge }),
+        Op::Parent(p) => w.set_parent(key, p.clone()),
+        Op::Twin(section, path, value) => w.set_twin(key, *section, path, value.clone()),
+        Op::Patch(section, patch) => w.patch_twin(key, *section, patch),
+        Op::Metadata(name, value) => w.set_metadata(key, name, value.clone()),
+    }
+}
+
+/// Sets `path` (dotted) in `object`, turning scalars on the way into objects.
+pub fn set_path(object: &mut Map<String, Value>, path: &str, value: Value) {
+    let mut node = object;
+    let mut keys = path.split('.').peekable();
+    while let Some(k) = keys.next() {
+        if keys.peek().is_none() {
+            node.insert(k.to_owned(), value);
+            return;
+        }
+        let slot = node
+            .entry(k.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !slot.is_object() {
+            *slot = Value::Object(Map::new());
+        }
+        node = slot.as_object_mut().expect("just made an object");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Strategies
+
+pub fn stamp() -> impl Strategy<Value = Stamp> {
+    (0..4u64, 0..2u32).prop_map(|(millis, logical)| Stamp::new(millis, logical))
+}
+
+pub fn status() -> impl Strategy<Value = StatusValue> {
+    (
+        prop_oneof![Just(Status::Enabled), Just(Status::Disabled)],
+        prop_oneof![Just(None), Just(Some("maintenance".to_owned()))],
+    )
+        .prop_map(|(s, reason)| StatusValue::new(s, reason))
+}
+
+fn pool_key() -> impl Strategy<Value = Option<SymmetricKey>> {
+    prop_oneof![1 => Just(None), 4 => (0..SECRETS.len()).prop_map(|i| Some(symmetric(i)))]
+}
+
+fn pool_thumbprint() -> impl Strategy<Value = Option<Thumbprint>> {
+    prop_oneof![1 => Just(None), 3 => (0..2usize).prop_map(|i| Some(thumbprint(i)))]
+}
+
+/// Credentials from the tiny pools, so a rotated-out key is often written again.
+pub fn authentication() -> impl Strategy<Value = Authentication> {
+    prop_oneof![
+        1 => Just(Authentication::default()),
+        5 => (pool_key(), pool_key()).prop_map(|(p, s)| Authentication::sas(Pair::new(p, s))),
+        2 => (pool_thumbprint(), pool_thumbprint()).prop_map(|(p, s)| Authentication::self_signed(Pair::new(p, s))),
+        1 => Just(Authentication {
+            kind: AuthType::CertificateAuthority,
+            keys: Some(Pair::default()),
+            thumbprints: Some(Pair::default()),
+        }),
+    ]
+}
+
+pub fn parent() -> impl Strategy<Value = Option<DeviceId>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(DeviceId::new("gw1").expect("valid"))),
+        Just(Some(DeviceId::new("gw2").expect("valid"))),
+    ]
+}
+
+pub fn section() -> impl Strategy<Value = Section> {
+    prop_oneof![Just(Section::Tags), Just(Section::Desired)]
+}
+
+pub fn twin_path() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(&TWIN_PATHS[..])
+}
+
+/// A twin leaf value (never an object: objects are shapes, written leaf by leaf).
+pub fn leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        Just(json!(0)),
+        Just(json!(1)),
+        Just(json!("x")),
+        Just(json!(true)),
+        Just(json!([1, 2])),
+    ]
+}
+
+/// A leaf, or a removal.
+pub fn maybe_leaf() -> impl Strategy<Value = Option<Value>> {
+    prop_oneof![3 => leaf().prop_map(Some), 1 => Just(None)]
+}
+
+pub fn metadata_key() -> impl Strategy<Value = &'static str> {
+    proptest::sample::select(&METADATA_KEYS[..])
+}
+
+/// A twin section object built from a few (possibly overlapping) leaves.
+pub fn twin_object() -> impl Strategy<Value = Map<String, Value>> {
+    vec((twin_path(), leaf()), 0..3).prop_map(|leaves| {
+        let mut object = Map::new();
+        leaves
+            .into_iter()
+            .for_each(|(p, v)| set_path(&mut object, p, v));
+        object
+    })
+}
+
+/// A merge patch: leaves and `null` removals over the nested pool.
+pub fn patch() -> impl Strategy<Value = Map<String, Value>> {
+    vec((twin_path(), maybe_leaf()), 1..3).prop_map(|writes| {
+        let mut object = Map::new();
+        writes
+            .into_iter()
+            .for_each(|(p, v)| set_path(&mut object, p, v.unwrap_or(Value::Null)));
+        object
+    })
+}
+
+pub fn identity() -> impl Strategy<Value = Identity> {
+    (
+        status(),
+        authentication(),
+        any::<bool>(),
+        parent(),
+        twin_object(),
+        twin_object(),
+        vec((metadata_key(), leaf()), 0..2),
+    )
+        .prop_map(|(status, auth, edge, parent, tags, desired, metadata)| {
+            let mut identity = Identity::default()
+                .with_status(status)
+                .with_authentication(auth)
+                .with_capabilities(Capabilities { iot_edge: edge })
+                .with_parent(parent);
+            for (section, object) in [(Section::Tags, tags), (Section::Desired, desired)] {
+                if !object.is_empty() {
+                    identity = identity
+                        .with_twin(section, Value::Object(object))
+                        .expect("pool paths are valid twin keys");
+                }
+            }
+            metadata
+                .into_iter()
+                .fold(identity, |id, (k, v)| id.with_metadata(k, v))
+        })
+}
+
+pub fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => identity().prop_map(|i| Op::Create(Box::new(i))),
+        1 => Just(Op::Delete),
+        2 => status().prop_map(Op::Status),
+        2 => authentication().prop_map(Op::Authentication),
+        1 => any::<bool>().prop_map(Op::Capabilities),
+        1 => parent().prop_map(Op::Parent),
+        3 => (section(), twin_path(), maybe_leaf()).prop_map(|(s, p, v)| Op::Twin(s, p, v)),
+        1 => (section(), patch()).prop_map(|(s, p)| Op::Patch(s, p)),
+        2 => (metadata_key(), prop_oneof![3 => leaf().prop_map(Some), 1 => Just(None)])
+            .prop_map(|(k, v)| Op::Metadata(k, v)),
+    ]
+}
+
+pub fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        2 => (0..8usize, 0..KEYS, stamp(), op()).prop_map(|(replica, key, stamp, op)| Step::Write {
+            replica,
+            key,
+            stamp,
+            op,
+        }),
+        1 => (0..8usize, 0..8usize, any::<bool>()).prop_map(|(to, from, delta)| Step::Merge { to, from, delta }),
+    ]
+}
+
+/// A plan of 3 to 5 replicas and up to `max_steps` steps.
+pub fn plan(max_steps: usize) -> impl Strategy<Value = Plan> {
+    (3..=5usize, vec(step(), 0..=max_steps)).prop_map(|(replicas, steps)| Plan { replicas, steps })
+}
+
+/// A run history of up to 20 steps.
+pub fn history() -> impl Strategy<Value = History> {
+    plan(20).prop_map(|p| p.run())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stale forks, for the security properties
+
+/// A fork: after a shared history, one replica (the *actor*) acts on a key while the others,
+/// stale, never see that action and keep writing and merging among themselves.
+#[derive(Clone, Debug)]
+pub struct ForkPlan {
+    pub base: Plan,
+    pub actor: usize,
+    pub key: usize,
+    /// Used when the actor has no live key to act on: it creates one first.
+    pub create: Identity,
+    /// Which stale replicas merge the actor's pre-action snapshot before the action.
+    pub sees: Vec<bool>,
+    pub stamp: Stamp,
+    pub stale: Vec<Step>,
+    pub seed: u64,
+}
+
+pub fn fork_plan() -> impl Strategy<Value = ForkPlan> {
+    (
+        plan(12),
+        0..8usize,
+        0..KEYS,
+        identity(),
+        vec(any::<bool>(), 5),
+        stamp(),
+        vec(step(), 0..=12),
+        any::<u64>(),
+    )
+        .prop_map(
+            |(base, actor, key, create, sees, stamp, stale, seed)| ForkPlan {
+                base,
+                actor,
+                key,
+                create,
+                sees,
+                stamp,
+                stale,
+                seed,
+            },
+        )
+}
+
+/// A fork that has been run.
+pub struct Fork {
+    pub key: DeviceKey,
+    pub actor: usize,
+    /// The live incarnations the action applied to.
+    pub acted_on: Vec<failback::Dot>,
+    /// The actor's state just before the action.
+    pub snapshot: Registry,
+    /// The actor's state just after it.
+    pub after: Registry,
+    /// States that never saw the action, in a random order: the snapshot, every stale
+    /// replica's final state, and older stale states.
+    pub stale: Vec<Registry>,
+    pub world: World,
+}
+
+impl ForkPlan {
+    /// Runs the fork with `action` as the actor's write on the chosen live key.
+    pub fn run(
+        &self,
+        action: impl FnOnce(&mut Writer<'_>, &DeviceKey) -> failback::Result<Registry>,
+    ) -> Fork {
+        let mut world = self.base.run().world;
+        let n = self.base.replicas;
+        let actor = self.actor % n;
+        let live: Vec<DeviceKey> = world.replicas[actor].keys().cloned().collect();
+        let key = if live.is_empty() {
+            let k = key(self.key);
+            world.replicas[actor]
+                .writer(replica(actor), self.stamp)
+                .create(&k, self.create.clone())
+                .expect("no live key");
+            k
+        } else {
+            live[self.key % live.len()].clone()
+        };
+        let snapshot = world.replicas[actor].clone();
+        let stale_ids: Vec<usize> = (0..n).filter(|&i| i != actor).collect();
+        for (&i, &sees) in stale_ids.iter().zip(&self.sees) {
+            if sees {
+                world.replicas[i].merge(&snapshot);
+            }
+        }
+        let acted_on = snapshot
+            .records(&key)
+            .iter()
+            .map(|r| r.incarnation())
+            .collect();
+        {
+            let mut w = world.replicas[actor].writer(replica(actor), self.stamp);
+            action(&mut w, &key).expect("the action is valid on a live key");
+        }
+        let after = world.replicas[actor].clone();
+        self.stale.iter().for_each(|s| world.apply(s, &stale_ids));
+
+        let mut rng = Rng(self.seed);
+        let mut stale = vec![snapshot.clone()];
+        stale.extend(stale_ids.iter().map(|&i| world.replicas[i].clone()));
+        // A few older states too: every snapshot predates the action or was taken on a
+        // stale replica, so none has seen it.
+        for _ in 0..3 {
+            if !world.snapshots.is_empty() {
+                let i = rng.below(world.snapshots.len());
+                stale.push(world.snapshots[i].clone());
+            }
+        }
+        rng.shuffle(&mut stale);
+        Fork {
+            key,
+            actor,
+            acted_on,
+            snapshot,
+            after,
+            stale,
+            world,
+        }
+    }
+}
+
+impl Fork {
+    /// Every policy a reader could pick: the default and a preference for each replica.
+    pub fn policies(&self) -> Vec<failback::Policy> {
+        let mut out = vec![failback::Policy::default()];
+        out.extend((0..self.world.replicas.len()).map(|i| failback::Policy::prefer(replica(i))));
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeded shuffles
+
+/// SplitMix64: a seeded source for shuffles, copies and partitions.
+#[derive(Clone, Debug)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn shuffle<T>(&mut self, items: &mut [T]) {
+        for i in (1..items.len()).rev() {
+            items.swap(i, self.below(i + 1));
+        }
+    }
+}
+
+/// `serde_json` text of a registry: what "byte-identical" compares.
+pub fn bytes(registry: &Registry) -> String {
+    serde_json::to_string(registry).expect("a registry serializes")
+}
+
+/// Fails unless both registries serialize to the same bytes; the message shows where the
+/// pretty-printed forms first part.
+pub fn same_bytes(left: &Registry, right: &Registry) -> Result<(), TestCaseError> {
+    if bytes(left) == bytes(right) {
+        return Ok(());
+    }
+    let pretty = |r: &Registry| serde_json::to_string_pretty(r).expect("a registry serializes");
+    let (l, r) = (pretty(left), pretty(right));
+    let (l, r): (Vec<&str>, Vec<&str>) = (l.lines().collect(), r.lines().collect());
+    let at = l
+        .iter()
+        .zip(&r)
+        .position(|(a, b)| a != b)
+        .unwrap_or(l.len().min(r.len()));
+    let from = at.saturating_sub(12);
+    let window =
+        |lines: &[&str]| lines[from.min(lines.len())..(at + 8).min(lines.len())].join("\n");
+    Err(TestCaseError::fail(format!(
+        "states differ at line {at}\n--- left\n{}\n--- right\n{}",
+        window(&l),
+        window(&r)
+    )))
+}

@@ -1,0 +1,163 @@
+//! The join laws, checked by one generic checker for every mergeable type:
+//! `a ⊔ b = b ⊔ a`, `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`, `a ⊔ a = a`, `a ≤ a ⊔ b`.
+
+mod common;
+
+use std::fmt::Debug;
+
+use common::{Rng, history};
+use failback::{
+    CausalContext, Dot, Entry, MvRegister, Registry, ReplicaId, Report, Stamp, VersionVector,
+};
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+/// The four laws of a join-semilattice for `join`; `a ≤ a ⊔ b` is checked as
+/// `(a ⊔ b) ⊔ a = a ⊔ b`.
+fn check_laws<T: Clone + PartialEq + Debug>(
+    a: &T,
+    b: &T,
+    c: &T,
+    join: impl Fn(&mut T, &T),
+) -> Result<(), TestCaseError> {
+    let j = |x: &T, y: &T| {
+        let mut x = x.clone();
+        join(&mut x, y);
+        x
+    };
+    let ab = j(a, b);
+    prop_assert_eq!(&ab, &j(b, a), "commutative: a ⊔ b = b ⊔ a");
+    prop_assert_eq!(
+        j(&ab, c),
+        j(a, &j(b, c)),
+        "associative: (a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)"
+    );
+    prop_assert_eq!(&j(a, a), a, "idempotent: a ⊔ a = a");
+    prop_assert_eq!(&j(&ab, a), &ab, "inflationary: a ≤ a ⊔ b");
+    Ok(())
+}
+
+fn r(i: u8) -> ReplicaId {
+    ReplicaId::from_u128(u128::from(i))
+}
+
+fn vector() -> impl Strategy<Value = VersionVector> {
+    vec((1..5u8, 0..6u64), 0..6)
+        .prop_map(|entries| entries.into_iter().map(|(i, n)| (r(i), n)).collect())
+}
+
+/// Any set of dots, gaps included: a context is a set, whatever arrived out of order.
+fn context() -> impl Strategy<Value = CausalContext> {
+    vec((1..4u8, 1..7u64), 0..8)
+        .prop_map(|dots| dots.into_iter().map(|(i, n)| Dot::new(r(i), n)).collect())
+}
+
+/// A register with its context, as a replica holds it.
+type Held = (MvRegister<u8>, CausalContext);
+
+#[derive(Clone, Debug)]
+enum RegisterStep {
+    Write { replica: u8, value: u8 },
+    Merge { to: u8, from: u8 },
+}
+
+/// Register states reached by three replicas writing and merging, with each write's delta
+/// (the entry, and a context of its dot and the dots it overwrote): valid by construction.
+fn register_states() -> impl Strategy<Value = Vec<Held>> {
+    let step = prop_oneof![
+        (0..3u8, 0..4u8).prop_map(|(replica, value)| RegisterStep::Write { replica, value }),
+        (0..3u8, 0..3u8).prop_map(|(to, from)| RegisterStep::Merge { to, from }),
+    ];
+    vec(step, 0..16).prop_map(|steps| {
+        let mut replicas: Vec<Held> = vec![(MvRegister::new(), CausalContext::new()); 3];
+        let mut states = Vec::new();
+        for step in steps {
+            match step {
+                RegisterStep::Write { replica, value } => {
+                    let (reg, ctx) = &mut replicas[usize::from(replica)];
+                    let dot = ctx.next_dot(r(replica + 1));
+                    let stamp = Stamp::new(u64::from(value), 0);
+                    let replaced = reg.write(dot, stamp, value);
+                    ctx.insert(dot);
+                    let mut delta = MvRegister::new();
+                    delta.insert(Entry::new(dot, stamp, value));
+                    let delta_ctx = replaced.into_iter().chain([dot]).collect();
+                    states.push((delta, delta_ctx));
+                }
+                RegisterStep::Merge { to, from } => {
+                    let incoming = replicas[usize::from(from)].clone();
+                    join_held(&mut replicas[usize::from(to)], &incoming);
+                }
+            }
+            states.extend(replicas.iter().cloned());
+        }
+        states.extend(replicas);
+        states
+    })
+}
+
+/// The register join takes both pre-join contexts; then the contexts join.
+fn join_held(a: &mut Held, b: &Held) {
+    a.0.join(&a.1, &b.0, &b.1, |_| {});
+    a.1.join(&b.1);
+}
+
+fn pick<T: Clone>(items: &[T], i: &Index) -> T {
+    items[i.index(items.len())].clone()
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn version_vector_join_is_a_semilattice(a in vector(), b in vector(), c in vector()) {
+        check_laws(&a, &b, &c, VersionVector::join)?;
+        let mut ab = a.clone();
+        ab.join(&b);
+        prop_assert!(a <= ab && b <= ab, "the join is an upper bound in the causal order");
+    }
+
+    #[test]
+    fn causal_context_join_is_a_semilattice(a in context(), b in context(), c in context()) {
+        check_laws(&a, &b, &c, CausalContext::join)?;
+    }
+
+    #[test]
+    fn mv_register_join_with_its_context_is_a_semilattice(
+        states in register_states(),
+        (i, j, k) in any::<(Index, Index, Index)>(),
+    ) {
+        // An empty history still has the empty register.
+        let states = if states.is_empty() { vec![(MvRegister::new(), CausalContext::new())] } else { states };
+        check_laws(&pick(&states, &i), &pick(&states, &j), &pick(&states, &k), join_held)?;
+    }
+
+    #[test]
+    fn registry_merge_is_a_semilattice(h in history(), (i, j, k) in any::<(Index, Index, Index)>()) {
+        let states = h.states();
+        check_laws(&pick(&states, &i), &pick(&states, &j), &pick(&states, &k), |a: &mut Registry, b| {
+            a.merge(b);
+        })?;
+    }
+
+    #[test]
+    fn report_combine_is_commutative_and_associative(h in history(), seed in any::<u64>()) {
+        // Reports of real merges: the states of a history merged into one another.
+        let states = h.states();
+        let mut rng = Rng(seed);
+        let mut reports: Vec<Report> = (0..3)
+            .map(|_| {
+                let mut into = states[rng.below(states.len())].clone();
+                into.merge(&states[rng.below(states.len())])
+            })
+            .collect();
+        let c = reports.pop().expect("three");
+        let b = reports.pop().expect("two");
+        let a = reports.pop().expect("one");
+        let combine = |x: &Report, y: &Report| x.clone().combine(y.clone());
+        prop_assert_eq!(combine(&a, &b), combine(&b, &a), "commutative");
+        prop_assert_eq!(combine(&combine(&a, &b), &c), combine(&a, &combine(&b, &c)), "associative");
+        prop_assert_eq!(combine(&a, &Report::default()), a, "the empty report is neutral");
+    }
+}

@@ -1,0 +1,407 @@
+//! Security invariants: no stale state resurrects a deleted device, re-enables a disabled one,
+//! or restores a rotated-out credential, whatever the merge order and the reader's policy.
+//!
+//! The properties run a [`common::ForkPlan`]: after a shared history one replica acts (delete,
+//! disable, rotate) while the others, stale, keep writing among themselves without ever seeing
+//! the action; then every stale state is merged with the actor's, one at a time in a random
+//! order (each prefix checked) and all at once in both directions.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Fork, authentication, bytes, fork_plan};
+use failback::{
+    Authentication, DeviceKey, Dot, Fingerprint, Identity, Pair, Policy, Registry, Rejection,
+    ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
+};
+use proptest::prelude::*;
+use serde_json::json;
+
+/// Every way to combine the fork: each stale state merged into the actor's state in turn
+/// (every prefix), the stale states pre-joined and merged in, and the reverse direction.
+/// `check` sees each result, and the report of the merge that produced it.
+fn combinations(
+    fork: &Fork,
+    mut check: impl FnMut(&Registry) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    check(&fork.after)?;
+    let mut target = fork.after.clone();
+    let mut stale_join = Registry::new();
+    for stale in &fork.stale {
+        target.merge(stale);
+        check(&target)?;
+        stale_join.merge(stale);
+    }
+    let mut forward = fork.after.clone();
+    forward.merge(&stale_join);
+    check(&forward)?;
+    let mut backward = stale_join;
+    backward.merge(&fork.after);
+    check(&backward)?;
+    prop_assert_eq!(bytes(&forward), bytes(&backward));
+    Ok(())
+}
+
+fn touches(incarnations: &[Dot], of: &[Dot]) -> bool {
+    incarnations.iter().any(|i| of.contains(i))
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn stale_replica_never_resurrects_deleted_device(plan in fork_plan()) {
+        let fork = plan.run(|w, key| w.delete(key));
+        let key = &fork.key;
+        let deleted = &fork.acted_on;
+        let stays_deleted = |state: &Registry| {
+            for record in state.records(key) {
+                prop_assert!(
+                    !deleted.contains(&record.incarnation()),
+                    "deleted incarnation {} is live again", record.incarnation()
+                );
+            }
+            Ok(())
+        };
+        combinations(&fork, stays_deleted)?;
+
+        // Every merge that brings a deleted incarnation back reports the refusal.
+        let mut target = fork.after.clone();
+        for stale in &fork.stale {
+            let already_included = target.context().includes(stale.context());
+            let report = target.merge(stale);
+            if already_included {
+                prop_assert!(report.is_unchanged());
+                continue;
+            }
+            for record in stale.records(key).iter().filter(|r| deleted.contains(&r.incarnation())) {
+                let expected = Rejection { key: key.clone(), kind: Stale::Resurrection, dot: record.incarnation() };
+                prop_assert!(report.rejected.contains(&expected), "{expected} missing from {:?}", report.rejected);
+            }
+        }
+    }
+
+    #[test]
+    fn stale_replica_never_reenables_device(plan in fork_plan()) {
+        let disable = StatusValue::new(Status::Disabled, Some("compromised".into()));
+        let fork = plan.run(|w, key| w.set_status(key, disable));
+        let disabled = &fork.acted_on;
+        let policies = fork.policies();
+        combinations(&fork, |state| {
+            for policy in &policies {
+                let Some(device) = state.device(&fork.key, policy) else { continue };
+                // A stale delete can remove the disabled incarnation, and a re-create after it
+                // stands as a new device; while the disabled incarnation lives, it is disabled.
+                if touches(&device.incarnations, disabled) {
+                    prop_assert_eq!(device.status.status, Status::Disabled, "{:?} under {:?}", device, policy);
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn rotated_out_credential_never_returns(plan in fork_plan(), rotated in authentication()) {
+        let fork = plan.run(|w, key| w.set_authentication(key, rotated.clone()));
+        // What the rotation retired, as far as any reader of the snapshot could see: every
+        // credential a resolution could have shown, less those the new value keeps.
+        let kept = rotated.fingerprints();
+        let retired: BTreeSet<Fingerprint> = fork
+            .policies()
+            .iter()
+            .filter_map(|p| fork.snapshot.device(&fork.key, p))
+            .flat_map(|d| d.authentication.fingerprints())
+            .filter(|f| !kept.contains(f))
+            .collect();
+        let rotated_incarnations = &fork.acted_on;
+        let policies = fork.policies();
+        combinations(&fork, |state| {
+            for policy in &policies {
+                let Some(device) = state.device(&fork.key, policy) else { continue };
+                // As for status: a delete and re-create is a new device; the rotated
+                // incarnation, while it lives, never shows a retired credential again.
+                if !touches(&device.incarnations, rotated_incarnations) {
+                    continue;
+                }
+                let shown = device.authentication.fingerprints();
+                for f in &shown {
+                    prop_assert!(
+                        !retired.contains(f),
+                        "retired credential {} returned under {:?}: {}; conflicts {:?}",
+                        f, policy, device.authentication, device.conflicts
+                    );
+                }
+            }
+            Ok(())
+        })?;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rules one at a time.
+
+const A: ReplicaId = ReplicaId::from_u128(1);
+const B: ReplicaId = ReplicaId::from_u128(2);
+
+fn key() -> DeviceKey {
+    DeviceKey::device("thermostat-1").expect("valid")
+}
+
+fn sas(primary: &str, secondary: &str) -> Authentication {
+    let k = |s: &str| Some(SymmetricKey::new(s).expect("valid"));
+    Authentication::sas(Pair::new(k(primary), k(secondary)))
+}
+
+const K0: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
+const K1: &str = "YWJjZGVmZ2hpamtsbW5vcA==";
+const K2: &str = "cXJzdHV2d3h5ejAxMjM0NQ==";
+const K3: &str = "QUJDREVGR0hJSktMTU5PUA==";
+
+/// A registry holding one device created by A, and a copy of it for B.
+fn base(identity: Identity) -> (Registry, Registry) {
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&key(), identity)
+        .expect("fresh");
+    let b = a.clone();
+    (a, b)
+}
+
+#[test]
+fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
+    let (mut a, mut b) = base(Identity::default());
+    a.writer(A, Stamp::new(2, 0)).delete(&key()).expect("live");
+    // A later stamp does not help a concurrent update.
+    b.writer(B, Stamp::new(9, 0))
+        .set_twin(&key(), Section::Desired, "fw", Some(json!("2.0")))
+        .expect("live");
+
+    let mut a_then_b = a.clone();
+    let report = a_then_b.merge(&b);
+    assert!(a_then_b.device(&key(), &Policy::prefer(B)).is_none());
+    let incarnation = b.records(&key())[0].incarnation();
+    assert!(report.rejected.contains(&Rejection {
+        key: key(),
+        kind: Stale::Resurrection,
+        dot: incarnation
+    }));
+
+    let mut b_then_a = b.clone();
+    let report = b_then_a.merge(&a);
+    assert!(b_then_a.device(&key(), &Policy::prefer(B)).is_none());
+    assert_eq!(report.deleted, 1);
+    let conflict = report
+        .conflicts
+        .iter()
+        .find(|c| c.field == "existence")
+        .expect("reported");
+    assert_eq!((conflict.rule, conflict.security), (Rule::DeleteWins, true));
+    assert_eq!(bytes(&a_then_b), bytes(&b_then_a));
+}
+
+#[test]
+fn recreate_after_delete_stands_against_stale_updates() {
+    let (mut a, mut b) = base(Identity::default().with_metadata("owner", json!("old")));
+    a.writer(A, Stamp::new(2, 0)).delete(&key()).expect("live");
+    a.writer(A, Stamp::new(3, 0))
+        .create(
+            &key(),
+            Identity::default().with_metadata("owner", json!("new")),
+        )
+        .expect("deleted");
+    b.writer(B, Stamp::new(9, 0))
+        .set_metadata(&key(), "owner", Some(json!("stale")))
+        .expect("live");
+
+    for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        into.merge(from);
+        let device = into.device(&key(), &Policy::prefer(B)).expect("re-created");
+        assert_eq!(device.incarnations, [a.records(&key())[0].incarnation()]);
+        assert_eq!(device.metadata["owner"], "new");
+    }
+}
+
+#[test]
+fn disable_wins_over_a_concurrent_enable_whatever_the_stamps_and_policy() {
+    let (mut a, mut b) =
+        base(Identity::default().with_status(StatusValue::new(Status::Disabled, None)));
+    a.writer(A, Stamp::new(2, 0))
+        .set_status(
+            &key(),
+            StatusValue::new(Status::Disabled, Some("lost".into())),
+        )
+        .expect("live");
+    b.writer(B, Stamp::new(9, 0))
+        .set_status(&key(), StatusValue::new(Status::Enabled, None))
+        .expect("live");
+
+    for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        let report = into.merge(from);
+        for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+            let device = into.device(&key(), &policy).expect("live");
+            assert_eq!(device.status.status, Status::Disabled);
+        }
+        let conflict = report
+            .conflicts
+            .iter()
+            .find(|c| c.field == "status")
+            .expect("reported");
+        assert_eq!(
+            (conflict.rule, conflict.security),
+            (Rule::DisableWins, true)
+        );
+    }
+}
+
+#[test]
+fn reenable_after_disable_stands_and_stale_states_do_not_undo_it() {
+    let (mut a, mut b) = base(Identity::default());
+    let stale = a.clone();
+    a.writer(A, Stamp::new(2, 0))
+        .set_status(&key(), StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    b.merge(&a);
+    b.writer(B, Stamp::new(1, 0)) // an older stamp: causality, not clocks, decides
+        .set_status(&key(), StatusValue::new(Status::Enabled, None))
+        .expect("live");
+    a.merge(&b);
+    a.merge(&stale);
+    let device = a.device(&key(), &Policy::prefer(A)).expect("live");
+    assert_eq!(device.status.status, Status::Enabled);
+    assert!(device.conflicts.is_empty());
+}
+
+#[test]
+fn concurrent_credential_change_is_settled_by_preference_and_reported() {
+    let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
+    a.writer(A, Stamp::new(5, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live");
+    b.writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K3, K1))
+        .expect("live");
+    let mut merged = a.clone();
+    let report = merged.merge(&b);
+
+    let fingerprint = |s: &str| SymmetricKey::new(s).expect("valid").fingerprint();
+    let primary = |p: &Policy| {
+        let device = merged.device(&key(), p).expect("live");
+        device
+            .authentication
+            .keys
+            .and_then(|k| k.primary)
+            .map(|k| k.fingerprint())
+    };
+    assert_eq!(primary(&Policy::prefer(A)), Some(fingerprint(K2)));
+    assert_eq!(primary(&Policy::prefer(B)), Some(fingerprint(K3)));
+    assert_eq!(
+        primary(&Policy::default()),
+        Some(fingerprint(K2)),
+        "latest stamp"
+    );
+
+    let conflict = report
+        .conflicts
+        .iter()
+        .find(|c| c.field == "authentication")
+        .expect("reported");
+    assert!(conflict.security);
+    assert_eq!(conflict.rule, Rule::LatestStamp);
+    let shown = serde_json::to_string(&report).expect("serializes");
+    for secret in [K0, K1, K2, K3] {
+        assert!(
+            !shown.contains(secret),
+            "a report shows secrets only as fingerprints"
+        );
+    }
+    let device = merged.device(&key(), &Policy::prefer(B)).expect("live");
+    let by_preference = device
+        .conflicts
+        .iter()
+        .find(|c| c.field == "authentication")
+        .expect("listed");
+    assert_eq!(by_preference.rule, Rule::PreferredReplica);
+}
+
+#[test]
+fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
+    let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K3))
+        .expect("live");
+    // B never saw the rotation and pushes the old pair again, later by the clock.
+    b.writer(B, Stamp::new(9, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        into.merge(from);
+        let device = into.device(&key(), &Policy::prefer(B)).expect("live");
+        assert_eq!(device.authentication, sas(K2, K3));
+        let conflict = device
+            .conflicts
+            .iter()
+            .find(|c| c.field == "authentication")
+            .expect("listed");
+        assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
+    }
+}
+
+#[test]
+fn crossed_rotations_never_show_a_key_either_side_retired() {
+    // Each side retires a key the other keeps: no candidate is clean. Whatever the
+    // preference picks, neither retired key may be shown, and an operator is asked.
+    let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live"); // retires K0
+    b.writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K0, K3))
+        .expect("live"); // retires K1
+    let mut merged = a.clone();
+    merged.merge(&b);
+    let retired = [K0, K1].map(|s| SymmetricKey::new(s).expect("valid").fingerprint());
+    for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+        let device = merged.device(&key(), &policy).expect("live");
+        let shown = device.authentication.fingerprints();
+        assert!(
+            retired.iter().all(|f| !shown.contains(f)),
+            "{} under {policy:?}",
+            device.authentication
+        );
+        let conflict = device
+            .conflicts
+            .iter()
+            .find(|c| c.field == "authentication")
+            .expect("listed");
+        assert_eq!(conflict.rule, Rule::RetiredCredentialUnresolved);
+    }
+}
+
+#[test]
+fn stale_credential_write_is_rejected_and_reported() {
+    let (mut a, mut b) = base(Identity::default());
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    b.merge(&a);
+    a.writer(A, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K2, K3))
+        .expect("live");
+    // B, stale on credentials, changes something else: merging it changes the device.
+    b.writer(B, Stamp::new(4, 0))
+        .set_twin(&key(), Section::Tags, "site", Some(json!("berlin")))
+        .expect("live");
+    let report = a.merge(&b);
+    assert_eq!(report.updated, 1);
+    assert!(
+        report
+            .rejected
+            .iter()
+            .any(|r| r.kind == Stale::CredentialRestore),
+        "{:?}",
+        report.rejected
+    );
+    let device = a.device(&key(), &Policy::prefer(B)).expect("live");
+    assert_eq!(device.authentication, sas(K2, K3));
+}
