@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::clock::ReplicaId;
-use crate::credentials::Authentication;
+use crate::credentials::{AuthType, Authentication};
 use crate::device::Identity;
 use crate::error::{Error, Result};
 use crate::identity::StatusValue;
@@ -195,12 +195,18 @@ impl Failback {
                 base_identities.insert(*key, identity);
             }
         }
-        let (primary_registry, primary_changes) =
-            apply_side(&base_registry, &base_identities, &primary_lines, PRIMARY)?;
+        let (primary_registry, primary_changes) = apply_side(
+            &base_registry,
+            &base_identities,
+            &primary_lines,
+            &secondary_lines,
+            PRIMARY,
+        )?;
         let (secondary_registry, secondary_changes) = apply_side(
             &base_registry,
             &base_identities,
             &secondary_lines,
+            &primary_lines,
             SECONDARY,
         )?;
 
@@ -324,7 +330,7 @@ pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
 pub(crate) fn identity(line: &ExportLine) -> Result<Identity> {
     let mut identity = Identity::default()
         .with_status(StatusValue::new(line.status, line.status_reason.clone()))
-        .with_authentication(line.authentication.clone().unwrap_or_default())
+        .with_authentication(relevant(line.authentication.clone().unwrap_or_default()))
         .with_capabilities(line.capabilities.unwrap_or_default())
         .with_parent(parent_of(line));
     let sections = [
@@ -357,22 +363,47 @@ fn with_device(error: Error, key: &DeviceKey) -> Error {
 pub(crate) fn known_over(side: Option<&Authentication>, base: &Authentication) -> Authentication {
     match side {
         None => base.clone(),
-        Some(side) => Authentication {
+        Some(side) => relevant(Authentication {
             kind: side.kind,
             keys: side.keys.clone().or_else(|| base.keys.clone()),
             thumbprints: side
                 .thumbprints
                 .clone()
                 .or_else(|| base.thumbprints.clone()),
+        }),
+    }
+}
+
+/// Only the credentials the device's type authenticates with; the other kind is dropped (read
+/// as unknown).
+///
+/// An export writes the kind a device does not use as nulls (an X.509 device's
+/// `"symmetricKey":{"primaryKey":null,…}`), which reads as unknown. Filled in from the base, it
+/// would give a side that switched a device from SAS to X.509 the keys it dropped; a key the
+/// other side rotated out would then look held by it, and the retired-credential rule would
+/// discard the switch whatever the preference. (2026-11-21)
+pub(crate) fn relevant(auth: Authentication) -> Authentication {
+    match auth.kind {
+        AuthType::Sas => Authentication {
+            thumbprints: None,
+            ..auth
+        },
+        AuthType::SelfSigned => Authentication { keys: None, ..auth },
+        AuthType::CertificateAuthority | AuthType::None => Authentication {
+            keys: None,
+            thumbprints: None,
+            ..auth
         },
     }
 }
 
-/// The base plus one side's differences, written by `replica`.
+/// The base plus one side's differences, written by `replica`; `other` is the other side's
+/// snapshot.
 fn apply_side(
     base: &Registry,
     base_identities: &BTreeMap<&DeviceKey, Identity>,
     side: &BTreeMap<&DeviceKey, &ExportLine>,
+    other: &BTreeMap<&DeviceKey, &ExportLine>,
     replica: ReplicaId,
 ) -> Result<(Registry, BTreeMap<DeviceKey, Change>)> {
     let mut registry = base.clone();
@@ -386,7 +417,15 @@ fn apply_side(
     }
     for (key, line) in side {
         let Some(was) = base_identities.get(key) else {
-            writer.create(key, identity(line)?)?;
+            let mut created = identity(line)?;
+            // Created on both sides, there is no base to take unknown credentials from; the
+            // other side's line is the only evidence. Unknown is not a value: it must not
+            // compete with (and, preferred, replace) the keys the other side knows.
+            if let Some(known) = other.get(key).and_then(|l| l.authentication.as_ref()) {
+                created.authentication =
+                    known_over(line.authentication.as_ref(), &relevant(known.clone()));
+            }
+            writer.create(key, created)?;
             changes.insert((*key).clone(), Change::Created);
             continue;
         };

@@ -13,6 +13,12 @@
 //! system modules (`$edgeAgent`, `$edgeHub`) are never created: the edge runtime makes them.
 //! Lines are sorted by id, then module id, so an interrupted import resumes where it stopped:
 //! run the merge again and the plan is what is left.
+//!
+//! A device whose new edge parent is created by this very plan cannot be given the parent's
+//! scope yet (the hub assigns it on creation). It waits: it is not created yet, or is updated
+//! keeping its current parent, and the next run completes it. Writing it without a parent
+//! instead would look, on that next run, like the primary's own concurrent change of parent,
+//! and with `--prefer primary` the device would lose its parent for good.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +44,7 @@ use crate::view::Device;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Blocked {
     /// The device.
+    #[serde(flatten)]
     pub key: DeviceKey,
     /// Why no line was written, and what an operator should do.
     pub reason: String,
@@ -76,7 +83,9 @@ pub struct Plan {
     /// System modules the plan will not create (the edge runtime does).
     pub system_modules: Vec<DeviceKey>,
     /// Devices whose edge parent has no scope in the primary yet (it is created by this
-    /// plan): written without `deviceScope`; the next run adds it.
+    /// plan), and the modules of those not created yet: not created, or updated keeping their
+    /// current parent, until the hub has given the parent its scope; the next run completes
+    /// them.
     pub pending_parent: Vec<DeviceKey>,
 }
 
@@ -97,14 +106,24 @@ impl Plan {
             primary.iter().map(|l| (&l.key, l)).collect();
         let scopes = scopes(primary.values().copied());
         let mut plan = Plan::default();
-        let devices: BTreeMap<DeviceKey, Device> = failback
+        let mut devices: BTreeMap<DeviceKey, Device> = failback
             .merged()
             .devices(failback.policy())
             .map(|d| (d.key.clone(), d))
             .collect();
+        // A module created on one side of a device the other side deleted is gone with its
+        // device: IoT Hub deletes a device's modules with it and creates none without it.
+        // (The report lists it as an existence conflict.)
+        let live: std::collections::BTreeSet<DeviceId> = devices
+            .keys()
+            .filter(|k| k.module.is_none())
+            .map(|k| k.device.clone())
+            .collect();
+        devices.retain(|k, _| k.module.is_none() || live.contains(&k.device));
 
         for device in devices.values() {
-            let (line, pending) = merged_line(device, primary.get(&device.key).copied(), &scopes);
+            let (line, pending) =
+                merged_line(device, primary.get(&device.key).copied(), &scopes, &devices);
             if pending {
                 plan.pending_parent.push(device.key.clone());
             }
@@ -115,30 +134,77 @@ impl Plan {
             devices.keys().chain(primary.keys().copied()).collect();
         let merged = std::mem::take(&mut plan.merged);
         let mut merged_lines = merged.iter().peekable();
+        let waiting: std::collections::BTreeSet<DeviceKey> =
+            plan.pending_parent.iter().cloned().collect();
+        // Devices this plan creates. Keys come in order, a device before its modules, so a
+        // module's device is settled before the module.
+        let mut created = std::collections::BTreeSet::new();
         for key in keys {
             let merged = merged_lines.next_if(|l| &l.key == key);
+            if merged.is_some() && key.module.is_some() {
+                let device = DeviceKey {
+                    device: key.device.clone(),
+                    module: None,
+                };
+                // A module of a device that is neither in the primary nor created now cannot be
+                // created: it waits with its device, or is blocked with it.
+                let system = key.module.as_ref().is_some_and(|m| m.is_system());
+                if !system && !primary.contains_key(&device) && !created.contains(&key.device) {
+                    if waiting.contains(&device) {
+                        plan.pending_parent.push(key.clone());
+                        continue;
+                    }
+                    // Blocked entries come in key order: the device's is among the last.
+                    let mut same_device = plan
+                        .blocked
+                        .iter()
+                        .rev()
+                        .take_while(|b| b.key.device == key.device);
+                    if let Some(blocked) = same_device.find(|b| b.key == device) {
+                        let reason = format!("its device is blocked: {}", blocked.reason);
+                        plan.blocked.push(Blocked {
+                            key: key.clone(),
+                            reason,
+                        });
+                        continue;
+                    }
+                }
+            }
+            let waits = waiting.contains(key);
             match (primary.get(key), merged) {
-                (None, Some(line)) => plan.create(&devices[key], line),
+                (None, Some(line)) => {
+                    if plan.create(&devices[key], line, waits) && key.module.is_none() {
+                        created.insert(key.device.clone());
+                    }
+                }
                 (Some(was), None) => plan.delete(was, &devices, &primary),
-                (Some(was), Some(line)) => plan.update(&devices[key], was, line),
+                (Some(was), Some(line)) => plan.update(&devices[key], was, line, waits),
                 (None, None) => {}
             }
         }
         plan.merged = merged;
+        plan.pending_parent.sort();
         plan
     }
 
-    fn create(&mut self, device: &Device, line: &ExportLine) {
+    /// Creates the device, unless it `waits` for its parent's scope; whether a line was written.
+    fn create(&mut self, device: &Device, line: &ExportLine, waits: bool) -> bool {
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
             self.system_modules.push(device.key.clone());
-            return;
+            return false;
         }
         if let Err(reason) = usable(device) {
             self.blocked.push(Blocked {
                 key: device.key.clone(),
                 reason,
             });
-            return;
+            return false;
+        }
+        // Created without its parent, the device would read on the next run as the primary's
+        // own parentless creation, a concurrent write that the preference could let win over
+        // the parent for good. The next run creates it whole, once the parent has its scope.
+        if waits {
+            return false;
         }
         self.import.push(ExportLine {
             import_mode: Some(ImportMode::Create),
@@ -147,6 +213,7 @@ impl Plan {
             reported: None,
             ..line.clone()
         });
+        true
     }
 
     fn delete(
@@ -171,15 +238,26 @@ impl Plan {
         self.import.push(line);
     }
 
-    fn update(&mut self, device: &Device, was: &ExportLine, line: &ExportLine) {
+    /// Updates the device to its merged state; one that `waits` for its new parent's scope
+    /// keeps its current parent for now.
+    fn update(&mut self, device: &Device, was: &ExportLine, line: &ExportLine, waits: bool) {
         let Ok(now) = identity(was) else {
             return;
         };
+        // Crossed rotations leave the device to an operator whichever side won: even when the
+        // primary already holds the winner, it holds a key the other side rotated out.
+        if let Err(reason) = resolved(device) {
+            self.blocked.push(Blocked {
+                key: device.key.clone(),
+                reason,
+            });
+            return;
+        }
         let authentication = known_over(was.authentication.as_ref(), &device.authentication);
         let identity_differs = device.status != now.status
             || device.authentication != authentication
             || device.capabilities != now.capabilities
-            || device.parent != parent_of(was);
+            || (device.parent != parent_of(was) && !waits);
         let empty = serde_json::Map::new();
         let twin_differs = device.tags != *was.tags.as_ref().unwrap_or(&empty)
             || device.desired != *was.desired.as_ref().unwrap_or(&empty);
@@ -191,12 +269,19 @@ impl Plan {
                 });
                 return;
             }
-            self.import.push(ExportLine {
+            let mut update = ExportLine {
                 import_mode: Some(ImportMode::UpdateIfMatchETag),
                 twin_e_tag: None,
                 reported: None,
                 ..line.clone()
-            });
+            };
+            // Detached now, the device would read on the next run as the primary's own move to
+            // no parent, which the preference could let win over the new parent for good.
+            if waits {
+                update.device_scope.clone_from(&was.device_scope);
+                update.parent.clone_from(&was.parent);
+            }
+            self.import.push(update);
         } else if twin_differs {
             let mut twin = ExportLine::new(line.key.clone(), line.status);
             twin.import_mode = Some(ImportMode::UpdateTwinIfMatchETag);
@@ -208,9 +293,8 @@ impl Plan {
     }
 }
 
-/// Why a create or full update of `device` cannot be written without making the hub generate
-/// credentials or restore a rotated-out one.
-fn usable(device: &Device) -> Result<(), String> {
+/// Why no rule could settle `device`'s credentials, if so.
+fn resolved(device: &Device) -> Result<(), String> {
     if device
         .conflicts
         .iter()
@@ -220,6 +304,13 @@ fn usable(device: &Device) -> Result<(), String> {
                     thumbprint the other side rotated out; choose the credentials and import by hand"
             .into());
     }
+    Ok(())
+}
+
+/// Why a create or full update of `device` cannot be written without making the hub generate
+/// credentials or restore a rotated-out one.
+fn usable(device: &Device) -> Result<(), String> {
+    resolved(device)?;
     let auth: &Authentication = &device.authentication;
     match auth.kind {
         AuthType::Sas => match &auth.keys {
@@ -257,11 +348,24 @@ fn merged_line(
     device: &Device,
     primary: Option<&ExportLine>,
     scopes: &BTreeMap<DeviceId, String>,
+    devices: &BTreeMap<DeviceKey, Device>,
 ) -> (ExportLine, bool) {
     let mut line = ExportLine::new(device.key.clone(), device.status.status);
     line.status_reason.clone_from(&device.status.reason);
-    line.authentication = Some(device.authentication.clone());
-    line.capabilities = Some(device.capabilities);
+    line.authentication = Some(match resolved(device) {
+        Ok(()) => device.authentication.clone(),
+        // No rule settled them, so the merged registry does not know them: what is left once
+        // rotated-out values are blanked can be half a key pair, which no export line may hold.
+        Err(_) => Authentication {
+            kind: device.authentication.kind,
+            keys: None,
+            thumbprints: None,
+        },
+    });
+    // Capabilities are a device's; module lines carry none.
+    if device.key.module.is_none() {
+        line.capabilities = Some(device.capabilities);
+    }
     let non_empty =
         |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
     line.tags = non_empty(&device.tags);
@@ -280,13 +384,23 @@ fn merged_line(
         device.parent.clone()
     };
     if let Some(owner) = scope_owner {
+        let own = owner == device.key.device;
+        // A parent deleted from the merged registry has no scope to give and none will come:
+        // a scope its children still carry in the primary names a device the import removes
+        // (or the primary already removed), and IoT Hub refuses a scope of no edge device.
+        let live = own
+            || devices.contains_key(&DeviceKey {
+                device: owner.clone(),
+                module: None,
+            });
         match scopes.get(&owner) {
-            Some(scope) => {
+            Some(scope) if live => {
                 line.device_scope = Some(scope.clone());
                 line.parent = Some(owner);
             }
             // A new edge device gets its scope from the hub on creation: nothing to wait for.
-            None => pending = device.parent.is_some(),
+            None if live => pending = !own,
+            _ => {}
         }
     }
     if device.key.module.is_some() {

@@ -8,6 +8,7 @@
 //! read straight from the text.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
@@ -73,7 +74,8 @@ pub struct Export {
 /// # Errors
 ///
 /// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
-/// valid export line (see [`parse_line`]) or not UTF-8.
+/// valid export line (see [`parse_line`]) or not UTF-8, or whose device or module appeared on
+/// an earlier line (at column 1).
 ///
 /// # Examples
 ///
@@ -101,7 +103,8 @@ pub fn read_export(path: &Path) -> Result<Export> {
 /// # Errors
 ///
 /// [`Error::Io`] if reading fails, [`Error::Parse`] for the first line that is not a valid
-/// export line (see [`parse_line`]) or not UTF-8.
+/// export line (see [`parse_line`]) or not UTF-8, or whose device or module appeared on an
+/// earlier line (at column 1).
 ///
 /// # Examples
 ///
@@ -115,6 +118,9 @@ pub fn read_export(path: &Path) -> Result<Export> {
 /// ```
 pub fn read_export_from(path: &Path, mut reader: impl BufRead) -> Result<Export> {
     let mut export = Export::default();
+    // The line each key was first read at: a key twice is an error at its second line, since
+    // no reader can tell which copy is the device (IoT Hub never exports one twice).
+    let mut seen: HashMap<DeviceKey, u64> = HashMap::new();
     let mut buffer = Vec::new();
     let mut line_no = 0;
     // Room for the line ending, so a line of exactly the limit is still read whole.
@@ -161,7 +167,24 @@ pub fn read_export_from(path: &Path, mut reader: impl BufRead) -> Result<Export>
         }
         let at = Context { offset, ..at };
         match at.parse(text)? {
-            Parsed::Device(line) => export.lines.push(line),
+            Parsed::Device(line) => {
+                if let Some(first) = seen.insert(line.key.clone(), line_no) {
+                    let what = match &line.key.module {
+                        Some(module) => {
+                            format!("module {module:?} of device {:?}", line.key.device.as_str())
+                        }
+                        None => format!("device {:?}", line.key.device.as_str()),
+                    };
+                    return Err(at.error(
+                        0,
+                        format!(
+                            "{what} appears twice in this export (first at line {first}); each \
+                             device or module has one line"
+                        ),
+                    ));
+                }
+                export.lines.push(line);
+            }
             Parsed::Skipped => export.skipped += 1,
         }
     }
@@ -656,8 +679,11 @@ pub(super) mod tests {
 
     #[test]
     fn files_skip_blank_lines_and_a_bom_and_count_warnings() {
-        let a = r#"{"id":"a","status":"enabled"}"#;
-        let file = format!("\u{feff}{a}\r\n\n  \r\n{{\"hub\":\"warning\"}}\n{a}");
+        let (a, b) = (
+            r#"{"id":"a","status":"enabled"}"#,
+            r#"{"id":"b","status":"enabled"}"#,
+        );
+        let file = format!("\u{feff}{a}\r\n\n  \r\n{{\"hub\":\"warning\"}}\n{b}");
         let export = read_export_from(Path::new("f"), file.as_bytes()).expect("reads");
         assert_eq!((export.lines.len(), export.skipped), (2, 1));
         // Columns count the byte order mark, as an editor shows the raw line.
@@ -671,6 +697,36 @@ pub(super) mod tests {
         let err = read_export(path).expect_err("no such file");
         assert!(
             matches!(&err, Error::Io { path: p, .. } if p == path),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_key_twice_is_refused_at_its_second_line() {
+        let file = concat!(
+            "{\"id\":\"a\",\"status\":\"enabled\"}\n",
+            "{\"id\":\"a\",\"moduleId\":\"m\"}\n",
+            "\n",
+            "{\"status\":\"disabled\",\"id\":\"a\"}\n",
+        );
+        let err = read_export_from(Path::new("f"), file.as_bytes()).unwrap_err();
+        match err {
+            Error::Parse {
+                line: 4,
+                column: 1,
+                message,
+                ..
+            } => assert!(
+                message.starts_with(r#"device "a" appears twice in this export (first at line 1)"#),
+                "{message}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let twice = "{\"id\":\"a\",\"moduleId\":\"m\"}\n{\"id\":\"a\",\"moduleId\":\"m\"}\n";
+        let err = read_export_from(Path::new("f"), twice.as_bytes()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with(r#"f:2:1: module "m" of device "a""#),
             "{err}"
         );
     }

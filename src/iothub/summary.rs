@@ -78,6 +78,7 @@ pub struct ConflictEntry {
 /// assert_eq!(failback::iothub::PlanCounts::default().create, 0);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PlanCounts {
     /// `create` lines.
     pub create: u64,
@@ -118,7 +119,7 @@ pub struct Summary {
     pub blocked: Vec<Blocked>,
     /// System modules the plan does not create.
     pub system_modules: Vec<DeviceKey>,
-    /// Devices whose new parent's scope the next run fills in.
+    /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,
     /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
     pub rejected: Vec<Rejection>,
@@ -144,6 +145,7 @@ impl Summary {
             .filter_map(entry)
             .collect();
         conflicts.extend(delete_wins(failback));
+        conflicts.extend(orphaned_modules(failback));
         conflicts.sort();
         let mut counts = PlanCounts::default();
         for line in &plan.import {
@@ -190,17 +192,20 @@ impl Summary {
 /// A core conflict with replicas named as sides.
 fn entry(conflict: Conflict) -> Option<ConflictEntry> {
     let winner = Side::of(conflict.values.get(conflict.winner)?.replica)?;
-    Some(ConflictEntry {
-        values: conflict
-            .values
-            .into_iter()
-            .filter_map(|v| {
-                Some(SideValue {
-                    side: Side::of(v.replica)?,
-                    value: v.value,
-                })
+    let mut values: Vec<SideValue> = conflict
+        .values
+        .into_iter()
+        .filter_map(|v| {
+            Some(SideValue {
+                side: Side::of(v.replica)?,
+                value: v.value,
             })
-            .collect(),
+        })
+        .collect();
+    // By side, as every other entry: the core's dot order would put the secondary first.
+    values.sort();
+    Some(ConflictEntry {
+        values,
         key: conflict.key,
         field: conflict.field,
         winner,
@@ -225,6 +230,57 @@ fn delete_wins(failback: &Failback) -> impl Iterator<Item = ConflictEntry> + '_ 
             SideValue {
                 side: updater,
                 value: "updated".into(),
+            },
+        ];
+        values.sort();
+        Some(ConflictEntry {
+            key: key.clone(),
+            field: "existence".into(),
+            values,
+            winner: deleter,
+            rule: Rule::DeleteWins,
+            security: true,
+        })
+    })
+}
+
+/// A module one side created or changed on a device the other side deleted: gone with its
+/// device (the plan drops it), and reported.
+fn orphaned_modules(failback: &Failback) -> impl Iterator<Item = ConflictEntry> + '_ {
+    let policy = failback.policy();
+    failback.changes.iter().filter_map(move |(key, &(p, s))| {
+        key.module.as_ref()?;
+        let device = DeviceKey {
+            device: key.device.clone(),
+            module: None,
+        };
+        if failback.merged().device(&device, policy).is_some()
+            || failback.merged().device(key, policy).is_none()
+        {
+            return None;
+        }
+        let (deleter, changer, change) = match (failback.changes.get(&device)?, p, s) {
+            ((Change::Deleted, _), _, change @ (Change::Created | Change::Updated)) => {
+                (Side::Primary, Side::Secondary, change)
+            }
+            ((_, Change::Deleted), change @ (Change::Created | Change::Updated), _) => {
+                (Side::Secondary, Side::Primary, change)
+            }
+            _ => return None,
+        };
+        let changed = if change == Change::Created {
+            "created"
+        } else {
+            "updated"
+        };
+        let mut values = vec![
+            SideValue {
+                side: deleter,
+                value: "device deleted".into(),
+            },
+            SideValue {
+                side: changer,
+                value: changed.into(),
             },
         ];
         values.sort();
