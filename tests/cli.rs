@@ -1,0 +1,698 @@
+//! The failback tool end to end: the example binary run on the shipped data (pinned by golden
+//! files), on generated data, on malformed input of every kind, and on usage errors.
+//!
+//! Golden files: `tests/golden/{merged.jsonl,import.jsonl,report.json}` hold the tool's output on
+//! `examples/data`. A change to the output format shows as a line-by-line diff; when the change
+//! is deliberate, review it and rewrite the files with
+//!
+//! ```text
+//! FAILBACK_BLESS=1 cargo test --release --test cli
+//! ```
+//!
+//! then read the diff of `tests/golden/` against `examples/data/README.md` before committing.
+
+#[path = "support/data.rs"]
+mod data;
+#[path = "support/hub.rs"]
+mod hub;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::SystemTime;
+
+use data::{Rng, shipped_paths};
+
+// ---------------------------------------------------------------------------------------------
+// Running the tool
+
+/// The example binary, built once per test run with this test's profile.
+///
+/// Cargo gives integration tests no `CARGO_BIN_EXE_` for examples, and `cargo test --test cli`
+/// builds only this test. So the first test to need the tool runs `cargo build --example
+/// failback` for the profile this test was built with (a no-op when it is up to date, and it
+/// keeps a stale binary from being tested), into the target directory this test runs from.
+fn tool() -> &'static Path {
+    static TOOL: OnceLock<PathBuf> = OnceLock::new();
+    TOOL.get_or_init(|| {
+        let exe = std::env::current_exe().expect("the test's own path");
+        // target/<profile>/deps/cli-<hash>
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps");
+        let target_dir = profile_dir.parent().expect("a target directory");
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") => "dev",
+            Some(name) => name,
+            None => panic!("no profile in {}", profile_dir.display()),
+        };
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--example",
+                "failback",
+                "--profile",
+                profile,
+            ])
+            .arg("--target-dir")
+            .arg(target_dir)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the failback example failed");
+        let binary = profile_dir
+            .join("examples")
+            .join(format!("failback{}", std::env::consts::EXE_SUFFIX));
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// Runs the tool with `args`.
+fn failback<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(tool())
+        .args(args)
+        .output()
+        .expect("the tool runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_exit(output: &Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "exit status\nstdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// `merge` with the three inputs and `--out-dir out`, plus `extra` arguments.
+fn merge(inputs: &[PathBuf; 3], out: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<std::ffi::OsString> = vec!["merge".into()];
+    for (flag, path) in ["--base", "--primary", "--secondary"].iter().zip(inputs) {
+        args.push(flag.into());
+        args.push(path.into());
+    }
+    args.push("--out-dir".into());
+    args.push(out.into());
+    args.extend(extra.iter().map(Into::into));
+    failback(args)
+}
+
+/// A fresh directory under the system's temporary directory, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("failback-cli-{}-{n}-{name}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("a scratch directory");
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Copies the shipped triple in as base.jsonl, primary.jsonl and secondary.jsonl.
+    fn shipped(&self) -> [PathBuf; 3] {
+        let out = ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| self.path(n));
+        for (from, to) in shipped_paths().iter().zip(&out) {
+            fs::copy(from, to).expect("copy shipped data");
+        }
+        out
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// A file's content and modification time, to show it was neither changed nor rewritten.
+fn fingerprint(path: &Path) -> (Vec<u8>, SystemTime) {
+    let bytes = fs::read(path).expect("readable");
+    let modified = fs::metadata(path)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    (bytes, modified)
+}
+
+const OUTPUTS: [&str; 3] = ["merged.jsonl", "import.jsonl", "report.json"];
+
+// ---------------------------------------------------------------------------------------------
+// Golden files
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Compares `actual` with the golden file `name` line by line; with `FAILBACK_BLESS=1`,
+/// rewrites the golden file instead.
+fn check_golden(name: &str, actual: &str) {
+    let path = golden_dir().join(name);
+    if std::env::var_os("FAILBACK_BLESS").is_some_and(|v| v == "1") {
+        fs::create_dir_all(golden_dir()).expect("tests/golden");
+        fs::write(&path, actual).expect("write golden file");
+        eprintln!("blessed {}", path.display());
+        return;
+    }
+    let expected = fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run FAILBACK_BLESS=1 cargo test --release --test cli to create it",
+            path.display()
+        )
+    });
+    if actual == expected {
+        return;
+    }
+    let (a, e): (Vec<&str>, Vec<&str>) = (actual.lines().collect(), expected.lines().collect());
+    let mut diff = String::new();
+    let mut shown = 0;
+    for i in 0..a.len().max(e.len()) {
+        let (got, want) = (a.get(i), e.get(i));
+        if got != want && shown < 12 {
+            shown += 1;
+            diff += &format!(
+                "line {}:\n  golden: {}\n  actual: {}\n",
+                i + 1,
+                want.copied().unwrap_or("(none)"),
+                got.copied().unwrap_or("(none)")
+            );
+        }
+    }
+    if diff.is_empty() {
+        diff = "(line endings or the final newline differ)\n".into();
+    }
+    panic!(
+        "{name} differs from {} ({} lines golden, {} actual):\n{diff}\
+         If the change is intended, review it and run FAILBACK_BLESS=1 cargo test --release --test cli",
+        path.display(),
+        e.len(),
+        a.len()
+    );
+}
+
+#[test]
+fn merge_on_the_shipped_data_matches_the_golden_files() {
+    let scratch = Scratch::new("golden");
+    let out = scratch.path("out");
+    let output = merge(&shipped_paths(), &out, &[]);
+    assert_exit(&output, 0);
+    let summary = stdout(&output);
+    let lines: Vec<&str> = summary.lines().collect();
+    assert!(
+        lines[0].starts_with(
+            "merged 37 devices (base 32, primary 32, secondary 38 lines; 3 hub warnings skipped)"
+        ),
+        "{summary}"
+    );
+    assert!(lines[1].starts_with("plan: "), "{summary}");
+    assert!(
+        lines[2].starts_with("conflicts: ") && lines[2].contains("preferring the secondary"),
+        "{summary}"
+    );
+    for name in OUTPUTS {
+        assert!(
+            summary.contains(&format!("wrote {}", out.join(name).display())),
+            "{summary}"
+        );
+    }
+    // Only the three outputs: no temporary file left beside them.
+    let mut written: Vec<String> = fs::read_dir(&out)
+        .expect("out dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["import.jsonl", "merged.jsonl", "report.json"]);
+    for name in OUTPUTS {
+        check_golden(name, &read(&out.join(name)));
+    }
+    // Keys and thumbprints appear in report.json and on stdout only as fingerprints.
+    let report = read(&out.join("report.json")).to_ascii_lowercase();
+    let all: Vec<_> = data::shipped().into_iter().flatten().collect();
+    for secret in data::secrets(&all) {
+        let secret = secret.to_ascii_lowercase();
+        assert!(!report.contains(&secret), "a secret in report.json");
+        assert!(
+            !summary.to_ascii_lowercase().contains(&secret),
+            "a secret on stdout"
+        );
+    }
+    // Both line files are exports the strict reader takes back (the next failback's input,
+    // an import job's file).
+    for name in ["merged.jsonl", "import.jsonl"] {
+        if let Err(err) = failback::iothub::read_export(&out.join(name)) {
+            panic!("{name} does not read back: {err}");
+        }
+    }
+}
+
+#[test]
+fn the_report_is_the_summary_the_tool_prints() {
+    // stdout's counts and report.json's agree, with either preference.
+    for prefer in ["primary", "secondary"] {
+        let scratch = Scratch::new("summary");
+        let out = scratch.path("out");
+        let output = merge(&shipped_paths(), &out, &["--prefer", prefer]);
+        assert_exit(&output, 0);
+        let report: serde_json::Value =
+            serde_json::from_str(&read(&out.join("report.json"))).expect("report.json is JSON");
+        assert_eq!(report["prefer"], prefer);
+        let plan = &report["plan"];
+        let expected = format!(
+            "plan: {} create, {} update, {} update twin, {} delete; {} blocked",
+            plan["create"],
+            plan["update"],
+            plan["updateTwin"],
+            plan["delete"],
+            report["blocked"].as_array().map_or(0, Vec::len)
+        );
+        assert!(
+            stdout(&output).contains(&expected),
+            "{expected}\n{}",
+            stdout(&output)
+        );
+        let import = read(&out.join("import.jsonl"));
+        let counted: u64 = ["create", "update", "updateTwin", "delete"]
+            .iter()
+            .map(|k| plan[k].as_u64().expect("a count"))
+            .sum();
+        assert_eq!(import.lines().count() as u64, counted);
+    }
+}
+
+#[test]
+fn applying_the_written_plan_and_merging_again_converges() {
+    // The files themselves, end to end: import.jsonl applied to primary.jsonl by the import
+    // simulator, the hub exported again, and the tool run on that. Two rounds (the second
+    // completes devices whose gateway the first created), then nothing is left to do.
+    let scratch = Scratch::new("converge");
+    let inputs = scratch.shipped();
+    let read_lines = |path: &Path| match failback::iothub::read_export(path) {
+        Ok(export) => export.lines,
+        Err(err) => panic!("{err}"),
+    };
+    let mut hub = hub::Hub::new(&read_lines(&inputs[1]));
+    let mut planned = Vec::new();
+    for round in 0..3 {
+        let out = scratch.path(&format!("out-{round}"));
+        assert_exit(&merge(&inputs, &out, &[]), 0);
+        let import = read_lines(&out.join("import.jsonl"));
+        planned.push(import.len());
+        hub.import(&import)
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        let primary: String = hub.export().iter().map(|l| l.to_json() + "\n").collect();
+        fs::write(&inputs[1], primary).expect("write the hub's export");
+    }
+    // The shipped data has one device waiting for its new gateway: it is the second round.
+    assert_eq!(planned, [20, 1, 0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Generated data
+
+/// Writes `lines` of `from` to `to` in a seeded random order.
+fn shuffle_file(from: &Path, to: &Path, rng: &mut Rng) {
+    let text = read(from);
+    let mut lines: Vec<&str> = text.lines().collect();
+    rng.shuffle(&mut lines);
+    let shuffled: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    fs::write(to, shuffled).expect("write shuffled input");
+}
+
+#[test]
+fn generate_then_merge_gives_the_same_bytes_whatever_the_line_order() {
+    let scratch = Scratch::new("generated");
+    let data = scratch.path("data");
+    let output = failback([
+        "generate".as_ref(),
+        "--devices".as_ref(),
+        "2000".as_ref(),
+        "--seed".as_ref(),
+        "7".as_ref(),
+        "--out-dir".as_ref(),
+        data.as_os_str(),
+    ]);
+    assert_exit(&output, 0);
+    let inputs = ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| data.join(n));
+    for input in &inputs {
+        assert!(read(input).lines().count() >= 2000, "{}", input.display());
+    }
+
+    let out = scratch.path("out");
+    assert_exit(&merge(&inputs, &out, &[]), 0);
+    let mut rng = Rng(42);
+    for round in 0..2 {
+        let shuffled_dir = scratch.path(&format!("shuffled-{round}"));
+        fs::create_dir_all(&shuffled_dir).expect("dir");
+        let shuffled =
+            ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| shuffled_dir.join(n));
+        for (from, to) in inputs.iter().zip(&shuffled) {
+            shuffle_file(from, to, &mut rng);
+        }
+        let out2 = scratch.path(&format!("out-{round}"));
+        assert_exit(&merge(&shuffled, &out2, &[]), 0);
+        for name in OUTPUTS {
+            assert!(
+                fs::read(out.join(name)).ok() == fs::read(out2.join(name)).ok(),
+                "{name} depends on the order of input lines"
+            );
+        }
+    }
+    // The generated data gives the plan work of every kind.
+    let report: serde_json::Value =
+        serde_json::from_str(&read(&out.join("report.json"))).expect("JSON");
+    for kind in ["create", "update", "updateTwin", "delete"] {
+        assert!(
+            report["plan"][kind].as_u64() > Some(0),
+            "no {kind}: {report}"
+        );
+    }
+}
+
+#[test]
+fn generate_is_deterministic_per_seed() {
+    let scratch = Scratch::new("seeded");
+    let run = |dir: &str, seed: &str| {
+        let out = scratch.path(dir);
+        let output = failback([
+            "generate".as_ref(),
+            "--devices".as_ref(),
+            "200".as_ref(),
+            "--seed".as_ref(),
+            seed.as_ref(),
+            "--out-dir".as_ref(),
+            out.as_os_str(),
+        ]);
+        assert_exit(&output, 0);
+        read(&out.join("secondary.jsonl"))
+    };
+    assert_eq!(run("a", "3"), run("b", "3"));
+    assert_ne!(run("c", "3"), run("d", "4"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input: exit 2, `FILE:LINE:COLUMN: message`, no output
+
+/// The 1-based byte column of the first `needle` in `text`.
+fn column(text: &str, needle: &str) -> usize {
+    text.find(needle).expect("needle in text") + 1
+}
+
+struct Malformed {
+    what: &'static str,
+    line: String,
+    column: usize,
+    message: &'static str,
+}
+
+fn malformed_lines() -> Vec<Malformed> {
+    let key = "ZmFpbGJhY2sta2V5LTAwMQ==";
+    let bad_key = format!(
+        r#"{{"id":"short-key","status":"enabled","authentication":{{"symmetricKey":{{"primaryKey":"{key}","secondaryKey":"c2VjcmV0"}},"type":"sas"}}}}"#
+    );
+    let bad_thumbprint = r#"{"id":"cam","status":"enabled","authentication":{"x509Thumbprint":{"primaryThumbprint":"XYZ0123456789ABCDEF0123456789ABCDEF01234","secondaryThumbprint":null},"type":"selfSigned"}}"#;
+    let unknown_status = r#"{"id":"s","status":"active"}"#;
+    let duplicate = r#"{"id":"dup","status":"enabled","status":"disabled"}"#;
+    let invalid_json = r#"{"id":"j","status":"enabled",}"#;
+    let bad_id = r#"{"id":"has space","status":"enabled"}"#;
+    let long = format!(
+        r#"{{"id":"long","status":"enabled","tags":{{"x":"{}"}}}}"#,
+        "a".repeat(1 << 20)
+    );
+    let deep = format!(
+        r#"{{"id":"deep","status":"enabled","tags":{{"x":{}{}}}}}"#,
+        "[".repeat(63),
+        "]".repeat(63)
+    );
+    vec![
+        Malformed {
+            what: "a key of 8 bytes",
+            column: column(&bad_key, r#""c2VjcmV0""#),
+            line: bad_key,
+            message: "invalid authentication.symmetricKey.secondaryKey",
+        },
+        Malformed {
+            what: "a thumbprint that is not hex",
+            column: column(bad_thumbprint, r#""XYZ"#),
+            line: bad_thumbprint.into(),
+            message: "invalid authentication.x509Thumbprint.primaryThumbprint",
+        },
+        Malformed {
+            what: "an unknown status",
+            column: column(unknown_status, r#""active""#),
+            line: unknown_status.into(),
+            message: "status",
+        },
+        Malformed {
+            what: "a duplicate security key",
+            column: duplicate.rfind(r#""status""#).expect("second status") + 1,
+            line: duplicate.into(),
+            message: r#"duplicate key "status""#,
+        },
+        Malformed {
+            what: "invalid JSON",
+            column: invalid_json.len(),
+            line: invalid_json.into(),
+            message: "invalid JSON",
+        },
+        Malformed {
+            what: "an id against the rules",
+            column: column(bad_id, r#""has space""#),
+            line: bad_id.into(),
+            message: "invalid device id",
+        },
+        Malformed {
+            what: "a line over 1 MiB",
+            column: (1 << 20) + 1,
+            line: long,
+            message: "longer than 1048576 bytes",
+        },
+        Malformed {
+            what: "nesting deeper than 64",
+            // The line is level 1, tags 2, so the 63rd bracket opens level 65.
+            column: column(&deep, "[") + 62,
+            line: deep,
+            message: "deeper than 64 levels",
+        },
+    ]
+}
+
+#[track_caller]
+fn assert_bad_input(output: &Output, file: &Path, line: usize, column: usize, message: &str) {
+    assert_exit(output, 2);
+    let err = stderr(output);
+    let prefix = format!("{}:{line}:{column}: ", file.display());
+    assert!(
+        err.starts_with(&prefix),
+        "expected stderr to start with {prefix:?}, got {err:?}"
+    );
+    assert!(err.contains(message), "expected {message:?} in {err:?}");
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err:?}");
+    assert!(stdout(output).is_empty(), "stdout: {}", stdout(output));
+}
+
+/// `text`'s lines with `bad` inserted as line `at` (1-based).
+fn with_line(text: &str, bad: &str, at: usize) -> String {
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(at - 1, bad);
+    lines.iter().map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn malformed_input_exits_2_at_its_line_and_column_and_writes_nothing() {
+    for case in malformed_lines() {
+        // In the primary with no out dir (it stays absent), then in the secondary with an
+        // existing, empty out dir (it stays empty).
+        for (input, at, existing) in [(1, 3, false), (2, 20, true)] {
+            let scratch = Scratch::new("malformed");
+            let inputs = scratch.shipped();
+            let text = with_line(&read(&inputs[input]), &case.line, at);
+            fs::write(&inputs[input], text).expect("write");
+            let out = scratch.path("out");
+            if existing {
+                fs::create_dir_all(&out).expect("out dir");
+            }
+            let output = merge(&inputs, &out, &[]);
+            assert_bad_input(&output, &inputs[input], at, case.column, case.message);
+            if existing {
+                let left = fs::read_dir(&out).expect("out dir").count();
+                assert_eq!(left, 0, "{}: something was written", case.what);
+            } else {
+                assert!(!out.exists(), "{}: the out dir was created", case.what);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_device_twice_in_one_export_exits_2_at_its_second_line() {
+    let scratch = Scratch::new("twice");
+    let inputs = scratch.shipped();
+    let text = read(&inputs[2]);
+    let lines: Vec<&str> = text.lines().collect();
+    // Line 1 again as line 6, and a module line again as the last line.
+    let mut twice = lines.clone();
+    twice.insert(5, lines[0]);
+    fs::write(&inputs[2], twice.join("\n") + "\n").expect("write");
+    let out = scratch.path("out");
+    let output = merge(&inputs, &out, &[]);
+    assert_bad_input(
+        &output,
+        &inputs[2],
+        6,
+        1,
+        "appears twice in this export (first at line 1)",
+    );
+    assert!(!out.exists());
+
+    let module = lines
+        .iter()
+        .position(|l| l.contains(r#""moduleId""#))
+        .expect("a module line");
+    let mut twice = lines.clone();
+    twice.push(lines[module]);
+    fs::write(&inputs[2], twice.join("\n") + "\n").expect("write");
+    let output = merge(&inputs, &out, &[]);
+    assert_bad_input(
+        &output,
+        &inputs[2],
+        twice.len(),
+        1,
+        &format!("first at line {}", module + 1),
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_missing_input_exits_2_and_writes_nothing() {
+    let scratch = Scratch::new("missing");
+    let mut inputs = scratch.shipped();
+    inputs[0] = scratch.path("nope.jsonl");
+    let out = scratch.path("out");
+    let output = merge(&inputs, &out, &[]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("nope.jsonl"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!out.exists());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Usage errors: exit 1
+
+#[test]
+fn usage_errors_exit_1() {
+    let scratch = Scratch::new("usage");
+    let inputs = scratch.shipped();
+    let out = scratch.path("out");
+    let unknown_flag = merge(&inputs, &out, &["--frobnicate"]);
+    assert_exit(&unknown_flag, 1);
+    assert!(
+        stderr(&unknown_flag).contains("--frobnicate"),
+        "{}",
+        stderr(&unknown_flag)
+    );
+    let bad_prefer = merge(&inputs, &out, &["--prefer", "both"]);
+    assert_exit(&bad_prefer, 1);
+    let missing_base = failback([
+        "merge".as_ref(),
+        "--primary".as_ref(),
+        inputs[1].as_os_str(),
+        "--secondary".as_ref(),
+        inputs[2].as_os_str(),
+        "--out-dir".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_exit(&missing_base, 1);
+    assert!(
+        stderr(&missing_base).contains("--base"),
+        "{}",
+        stderr(&missing_base)
+    );
+    assert_exit(&failback(["frobnicate"]), 1);
+    assert_exit(&failback::<[&str; 0], &str>([]), 1);
+    assert!(!out.exists(), "a usage error wrote output");
+    // Help is not an error.
+    assert_exit(&failback(["--help"]), 0);
+}
+
+#[test]
+fn an_output_that_is_an_input_is_refused_with_exit_1() {
+    for (i, name) in OUTPUTS.iter().enumerate() {
+        let scratch = Scratch::new("clobber");
+        // The inputs live in the out dir, one of them under an output's name.
+        let shipped = scratch.shipped();
+        let mut inputs = shipped.clone();
+        inputs[i] = scratch.path(name);
+        fs::rename(&shipped[i], &inputs[i]).expect("rename");
+        let before: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
+        let output = merge(&inputs, &scratch.0, &[]);
+        assert_exit(&output, 1);
+        assert!(
+            stderr(&output).contains("refusing to overwrite an input"),
+            "{}",
+            stderr(&output)
+        );
+        let after: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
+        assert!(before == after, "{name}: an input was modified");
+        for other in OUTPUTS.iter().filter(|o| *o != name) {
+            assert!(!scratch.path(other).exists(), "{other} was written");
+        }
+    }
+    // The same file under another path (`dir/../dir/...`) is refused too.
+    let scratch = Scratch::new("clobber-relative");
+    let mut inputs = scratch.shipped();
+    let renamed = scratch.path("report.json");
+    fs::rename(&inputs[2], &renamed).expect("rename");
+    inputs[2] = renamed;
+    let detour = scratch
+        .0
+        .join("..")
+        .join(scratch.0.file_name().expect("name"));
+    let output = merge(&inputs, &detour, &[]);
+    assert_exit(&output, 1);
+}
+
+#[test]
+fn inputs_are_never_modified() {
+    let scratch = Scratch::new("inputs");
+    let inputs = scratch.shipped();
+    let before: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
+    for prefer in ["primary", "secondary"] {
+        let out = scratch.path(&format!("out-{prefer}"));
+        assert_exit(&merge(&inputs, &out, &["--prefer", prefer]), 0);
+    }
+    // Rerunning into the same out dir replaces the outputs and still leaves the inputs alone.
+    assert_exit(&merge(&inputs, &scratch.path("out-primary"), &[]), 0);
+    let after: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
+    assert!(before == after, "an input was modified");
+}

@@ -1,0 +1,257 @@
+//! The IoT Hub failback, at library level: every merge rule of the issue, the import plan's
+//! lines, and the plan's properties checked against an import simulator (`support/hub.rs`):
+//! applying the plan and running again gives nothing more to do, applying part of it (an
+//! interrupted import job) and running again gives the rest, and no input order changes a byte.
+
+#[path = "support/data.rs"]
+mod data;
+#[path = "support/hub.rs"]
+mod hub;
+
+/// One test per merge rule of the issue: field by field, and existence.
+#[path = "iothub/merge.rs"]
+mod merge;
+/// One test per rule of the import plan, and the simulator's own check.
+#[path = "iothub/plan.rs"]
+mod plan;
+/// Plan, apply, run again: idempotence, interrupted imports, input order.
+#[path = "iothub/rerun.rs"]
+mod rerun;
+
+use failback::iothub::{
+    ConflictEntry, ExportLine, Failback, InputStats, Plan, Side, Summary, read_export_from,
+};
+use failback::{Device, DeviceKey};
+use serde_json::{Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Running a failback
+
+/// Base64 of 16 bytes each (`failback-key-001` …): valid, distinct, made up.
+const K: [&str; 8] = [
+    "ZmFpbGJhY2sta2V5LTAwMQ==",
+    "ZmFpbGJhY2sta2V5LTAwMg==",
+    "ZmFpbGJhY2sta2V5LTAwMw==",
+    "ZmFpbGJhY2sta2V5LTAwNA==",
+    "ZmFpbGJhY2sta2V5LTAwNQ==",
+    "ZmFpbGJhY2sta2V5LTAwNg==",
+    "ZmFpbGJhY2sta2V5LTAwNw==",
+    "ZmFpbGJhY2sta2V5LTAwOA==",
+];
+const T1: &str = "1111111111111111111111111111111111111111";
+const T2: &str = "2222222222222222222222222222222222222222";
+
+/// What one failback run produces.
+struct Run {
+    failback: Failback,
+    plan: Plan,
+    summary: Summary,
+}
+
+fn run(base: &[ExportLine], primary: &[ExportLine], secondary: &[ExportLine], prefer: Side) -> Run {
+    let failback = match Failback::lift(base, primary, secondary, prefer) {
+        Ok(failback) => failback,
+        Err(err) => panic!("lift: {err}"),
+    };
+    let plan = Plan::new(&failback, primary);
+    let stats = |lines: &[ExportLine]| InputStats {
+        devices: lines.len() as u64,
+        skipped: 0,
+    };
+    let summary = Summary::new(
+        &failback,
+        &plan,
+        [stats(base), stats(primary), stats(secondary)],
+    );
+    Run {
+        failback,
+        plan,
+        summary,
+    }
+}
+
+impl Run {
+    /// The merged device `id`, which must be live.
+    fn device(&self, id: &str) -> Device {
+        self.live(id)
+            .unwrap_or_else(|| panic!("{id} is not in the merged registry"))
+    }
+
+    fn live(&self, id: &str) -> Option<Device> {
+        let key = parse_key(id);
+        self.failback.merged().device(&key, self.failback.policy())
+    }
+
+    /// The plan's lines for `id` (`device` or `device/module`).
+    fn lines(&self, id: &str) -> Vec<&ExportLine> {
+        let key = parse_key(id);
+        self.plan.import.iter().filter(|l| l.key == key).collect()
+    }
+
+    /// The one plan line for `id`.
+    fn line(&self, id: &str) -> &ExportLine {
+        match self.lines(id).as_slice() {
+            [line] => line,
+            other => panic!("{id}: expected one plan line, found {other:?}"),
+        }
+    }
+
+    fn conflicts(&self, id: &str) -> Vec<&ConflictEntry> {
+        let key = parse_key(id);
+        self.summary
+            .conflicts
+            .iter()
+            .filter(|c| c.key == key)
+            .collect()
+    }
+
+    fn conflict(&self, id: &str, field: &str) -> &ConflictEntry {
+        let found: Vec<_> = self
+            .conflicts(id)
+            .into_iter()
+            .filter(|c| c.field == field)
+            .collect();
+        match found.as_slice() {
+            [conflict] => conflict,
+            _ => panic!(
+                "{id}: expected one {field} conflict in {:#?}",
+                self.conflicts(id)
+            ),
+        }
+    }
+
+    fn report_json(&self) -> String {
+        serde_json::to_string_pretty(&self.summary).expect("the report serializes")
+    }
+}
+
+fn parse_key(id: &str) -> DeviceKey {
+    let key = match id.split_once('/') {
+        Some((device, module)) => DeviceKey::module(device, module),
+        None => DeviceKey::device(id),
+    };
+    key.unwrap_or_else(|err| panic!("{id}: {err}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hand-written exports
+
+/// A SAS device as the primary exports it: keys `K[0]`, `K[1]`, a tag, a desired and a
+/// reported property, `eTag` `e-{id}` and `twinETag` `t-{id}`.
+fn device(id: &str) -> Value {
+    json!({
+        "id": id,
+        "eTag": format!("e-{id}"),
+        "status": "enabled",
+        "authentication": {
+            "symmetricKey": {"primaryKey": K[0], "secondaryKey": K[1]},
+            "x509Thumbprint": {"primaryThumbprint": null, "secondaryThumbprint": null},
+            "type": "sas"
+        },
+        "twinETag": format!("t-{id}"),
+        "tags": {"site": "berlin"},
+        "properties": {
+            "desired": {"interval": 60, "$version": 4},
+            "reported": {"battery": 90, "$version": 9}
+        },
+        "capabilities": {"iotEdge": false}
+    })
+}
+
+/// A module of `id`, keys `K[2]`, `K[3]`.
+fn module(id: &str, module: &str) -> Value {
+    json!({
+        "id": id,
+        "moduleId": module,
+        "eTag": format!("e-{id}/{module}"),
+        "status": "enabled",
+        "authentication": {"symmetricKey": {"primaryKey": K[2], "secondaryKey": K[3]}, "type": "sas"},
+        "twinETag": format!("t-{id}/{module}"),
+        "properties": {"desired": {"interval": 5}}
+    })
+}
+
+/// An IoT Edge device whose scope has generation id `generation`.
+fn edge(id: &str, generation: u64) -> Value {
+    let mut value = device(id);
+    value["capabilities"] = json!({"iotEdge": true});
+    value["deviceScope"] = json!(format!("ms-azure-iot-edge://{id}-{generation}"));
+    value
+}
+
+/// `value` with the field at JSON pointer `path` set, creating objects on the way.
+fn set(mut value: Value, path: &str, to: Value) -> Value {
+    let mut at = &mut value;
+    for part in path.trim_start_matches('/').split('/') {
+        if !at.is_object() {
+            *at = json!({});
+        }
+        at = at
+            .as_object_mut()
+            .expect("an object")
+            .entry(part)
+            .or_insert(Value::Null);
+    }
+    *at = to;
+    value
+}
+
+fn keys(value: Value, primary: &str, secondary: &str) -> Value {
+    set(
+        value,
+        "/authentication/symmetricKey",
+        json!({"primaryKey": primary, "secondaryKey": secondary}),
+    )
+}
+
+/// Lines written as an export file and read back.
+fn export(values: &[Value]) -> Vec<ExportLine> {
+    let text: String = values.iter().map(|v| format!("{v}\n")).collect();
+    match read_export_from("test.jsonl".as_ref(), text.as_bytes()) {
+        Ok(export) => export.lines,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// Merges hand-written exports. The secondary's `eTag`s and `twinETag`s are replaced by its
+/// own (`sec-…`), as a second hub would have them, so a plan line carrying one is caught.
+fn merge(base: &[Value], primary: &[Value], secondary: &[Value], prefer: Side) -> Run {
+    let secondary = rehome(secondary);
+    run(&export(base), &export(primary), &export(&secondary), prefer)
+}
+
+/// Lines as the secondary hub exports them: with its own ETags.
+fn rehome(secondary: &[Value]) -> Vec<Value> {
+    secondary
+        .iter()
+        .map(|v| {
+            let id = v["id"].as_str().unwrap_or_default().to_owned();
+            let v = set(v.clone(), "/eTag", json!(format!("sec-e-{id}")));
+            set(v, "/twinETag", json!(format!("sec-t-{id}")))
+        })
+        .collect()
+}
+
+/// Like [`merge`], with the primary already as lines (a simulated hub's export).
+fn run_lines(base: &[Value], primary: &[ExportLine], secondary: &[Value], prefer: Side) -> Run {
+    let secondary = rehome(secondary);
+    run(&export(base), primary, &export(&secondary), prefer)
+}
+
+const BOTH: [Side; 2] = [Side::Primary, Side::Secondary];
+
+fn other(side: Side) -> Side {
+    match side {
+        Side::Primary => Side::Secondary,
+        _ => Side::Primary,
+    }
+}
+
+fn tags(device: &Device) -> Value {
+    Value::Object(device.tags.clone())
+}
+
+/// Lines as a `.jsonl` file holds them.
+fn json_lines(lines: &[ExportLine]) -> String {
+    lines.iter().map(|l| l.to_json() + "\n").collect()
+}

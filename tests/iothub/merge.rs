@@ -1,0 +1,586 @@
+//! One test per merge rule of the issue, each under both preferences where the preference
+//! matters: status, authentication, twin leaves, capabilities and parent, existence, unknown
+//! credentials.
+
+use std::collections::BTreeSet;
+
+use failback::iothub::{ImportMode, Side};
+use failback::{AuthType, DeviceId, Rule, Status};
+use serde_json::{Value, json};
+
+use super::*;
+
+#[test]
+fn disable_wins_over_a_concurrent_enable_and_the_reason_follows_it() {
+    for prefer in BOTH {
+        // The primary disables; the secondary, concurrently, edits the enabled status's reason.
+        let base = [device("d")];
+        let primary = [set(
+            set(device("d"), "/status", json!("disabled")),
+            "/statusReason",
+            json!("stolen"),
+        )];
+        let secondary = [set(device("d"), "/statusReason", json!("checked"))];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let d = run.device("d");
+        assert_eq!(
+            (d.status.status, d.status.reason.as_deref()),
+            (Status::Disabled, Some("stolen"))
+        );
+        let conflict = run.conflict("d", "status");
+        assert_eq!(
+            (conflict.rule, conflict.winner, conflict.security),
+            (Rule::DisableWins, Side::Primary, true)
+        );
+        assert!(
+            run.plan.import.is_empty(),
+            "the primary already holds it: {:?}",
+            run.plan.import
+        );
+
+        // The mirror: the base is disabled, the primary re-enables, the secondary disables anew.
+        let base = [set(
+            set(device("d"), "/status", json!("disabled")),
+            "/statusReason",
+            json!("lost"),
+        )];
+        let primary = [set(device("d"), "/status", json!("enabled"))];
+        let secondary = [set(
+            base[0].clone(),
+            "/statusReason",
+            json!("confirmed stolen"),
+        )];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let d = run.device("d");
+        assert_eq!(
+            (d.status.status, d.status.reason.as_deref()),
+            (Status::Disabled, Some("confirmed stolen"))
+        );
+        assert_eq!(run.conflict("d", "status").winner, Side::Secondary);
+        let line = run.line("d");
+        assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(
+            (line.status, line.status_reason.as_deref()),
+            (Status::Disabled, Some("confirmed stolen"))
+        );
+    }
+}
+
+#[test]
+fn both_sides_disabling_with_different_reasons_keeps_the_preferred_reason() {
+    for prefer in BOTH {
+        let base = [device("d")];
+        let disabled = |reason: &str| {
+            set(
+                set(device("d"), "/status", json!("disabled")),
+                "/statusReason",
+                json!(reason),
+            )
+        };
+        let run = merge(
+            &base,
+            &[disabled("primary says")],
+            &[disabled("secondary says")],
+            prefer,
+        );
+        let expected = match prefer {
+            Side::Primary => "primary says",
+            _ => "secondary says",
+        };
+        assert_eq!(run.device("d").status.reason.as_deref(), Some(expected));
+        let conflict = run.conflict("d", "status");
+        assert_eq!((conflict.winner, conflict.security), (prefer, true));
+    }
+}
+
+#[test]
+fn authentication_conflict_goes_to_the_preferred_side_as_a_security_conflict() {
+    for prefer in BOTH {
+        // Both sides rotate the secondary key, differently: neither holds what the other retired.
+        let base = [device("d")];
+        let primary = [keys(device("d"), K[0], K[2])];
+        let secondary = [keys(device("d"), K[0], K[3])];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let winner_key = if prefer == Side::Primary { K[2] } else { K[3] };
+        let auth = run.device("d").authentication;
+        let pair = auth.keys.expect("keys known");
+        assert_eq!(
+            (
+                pair.primary.map(|k| k.expose().to_owned()),
+                pair.secondary.map(|k| k.expose().to_owned())
+            ),
+            (Some(K[0].to_owned()), Some(winner_key.to_owned()))
+        );
+        let conflict = run.conflict("d", "authentication");
+        assert_eq!(
+            (conflict.rule, conflict.winner, conflict.security),
+            (Rule::PreferredReplica, prefer, true)
+        );
+        for value in &conflict.values {
+            assert!(value.value.contains("sha256:"), "{value:?}");
+            assert!(
+                !K.iter().any(|k| value.value.contains(k)),
+                "a key in the report: {value:?}"
+            );
+        }
+        match prefer {
+            Side::Primary => assert!(run.plan.import.is_empty(), "{:?}", run.plan.import),
+            _ => {
+                let line = run.line("d");
+                assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+                assert_eq!(line.e_tag.as_deref(), Some("e-d"));
+                assert!(line.to_json().contains(K[3]));
+            }
+        }
+    }
+}
+
+/// The secondary's switch of `d` to self-signed X.509, as its export writes it: null keys.
+fn x509(id: &str) -> Value {
+    let auth = json!({
+        "symmetricKey": {"primaryKey": null, "secondaryKey": null},
+        "x509Thumbprint": {"primaryThumbprint": T1, "secondaryThumbprint": T2},
+        "type": "selfSigned"
+    });
+    set(device(id), "/authentication", auth)
+}
+
+#[test]
+fn authentication_moves_as_one_unit() {
+    for prefer in BOTH {
+        // The primary replaces both keys; the secondary switches the device to X.509. Neither
+        // holds a credential the other retired, so the preferred side's whole value wins: its
+        // type with its credentials, never one side's type with the other's keys.
+        let base = [device("d")];
+        let primary = [keys(device("d"), K[2], K[3])];
+        let secondary = [x509("d")];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let merged = run.device("d").authentication;
+        let (kind, has_keys, has_thumbprints) = match prefer {
+            Side::Primary => (AuthType::Sas, true, false),
+            _ => (AuthType::SelfSigned, false, true),
+        };
+        assert_eq!(merged.kind, kind);
+        assert_eq!(
+            merged.keys.as_ref().is_some_and(|k| !k.is_empty()),
+            has_keys,
+            "{merged:?}"
+        );
+        assert_eq!(
+            merged.thumbprints.as_ref().is_some_and(|t| !t.is_empty()),
+            has_thumbprints,
+            "{merged:?}"
+        );
+        let conflict = run.conflict("d", "authentication");
+        assert_eq!(
+            (conflict.winner, conflict.rule),
+            (prefer, Rule::PreferredReplica)
+        );
+        if prefer == Side::Secondary {
+            let line = run.line("d").to_json();
+            assert!(
+                line.contains(r#""type":"selfSigned""#) && !line.contains(K[0]),
+                "{line}"
+            );
+        }
+    }
+}
+
+#[test]
+fn switching_to_x509_retires_the_keys_the_other_side_still_holds() {
+    for prefer in BOTH {
+        // The primary rotates only its secondary key and so still trusts K[0]; the secondary's
+        // switch to X.509 retired it. The switch wins whatever the preference: the X.509
+        // export's null keys are not keys the secondary kept.
+        let base = [device("d")];
+        let primary = [keys(device("d"), K[0], K[2])];
+        let run = merge(&base, &primary, &[x509("d")], prefer);
+        assert_eq!(run.device("d").authentication.kind, AuthType::SelfSigned);
+        let conflict = run.conflict("d", "authentication");
+        assert_eq!(
+            (conflict.winner, conflict.rule, conflict.security),
+            (Side::Secondary, Rule::RetiredCredentialExcluded, true)
+        );
+        let line = run.line("d").to_json();
+        assert!(
+            !line.contains(K[0]) && !line.contains(K[1]),
+            "a retired key is written: {line}"
+        );
+    }
+}
+
+#[test]
+fn twins_merge_per_leaf_removals_count_and_conflicting_leaves_go_to_the_preferred_side() {
+    for prefer in BOTH {
+        let base = [set(
+            device("d"),
+            "/tags",
+            json!({"site": "berlin", "owner": "ops", "zone": "a", "floor": 1}),
+        )];
+        // The primary changes owner and floor and adds building; the secondary removes owner
+        // and zone, changes floor differently, adds room, and changes a desired and a reported
+        // property.
+        let primary = [set(
+            set(
+                base[0].clone(),
+                "/tags",
+                json!({"site": "berlin", "owner": "facilities", "zone": "a", "floor": 2, "building": "b7"}),
+            ),
+            "/properties/desired/mode",
+            json!("eco"),
+        )];
+        let secondary = [set(
+            set(
+                set(
+                    base[0].clone(),
+                    "/tags",
+                    json!({"site": "berlin", "floor": 3, "room": 12}),
+                ),
+                "/properties/desired/interval",
+                json!(30),
+            ),
+            "/properties/reported/battery",
+            json!(40),
+        )];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let d = run.device("d");
+        let expected = match prefer {
+            Side::Primary => {
+                json!({"site": "berlin", "owner": "facilities", "floor": 2, "building": "b7", "room": 12})
+            }
+            _ => json!({"site": "berlin", "floor": 3, "building": "b7", "room": 12}),
+        };
+        assert_eq!(
+            tags(&d),
+            expected,
+            "disjoint keys kept, one-sided removal kept"
+        );
+        assert_eq!(
+            Value::Object(d.desired.clone()),
+            json!({"interval": 30, "mode": "eco"})
+        );
+        assert_eq!(Value::Object(d.reported.clone()), json!({"battery": 40}));
+        let fields: BTreeSet<&str> = run
+            .conflicts("d")
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            BTreeSet::from(["tags.floor", "tags.owner"]),
+            "removal vs change conflicts"
+        );
+        for field in ["tags.floor", "tags.owner"] {
+            let conflict = run.conflict("d", field);
+            assert_eq!(
+                (conflict.winner, conflict.rule, conflict.security),
+                (prefer, Rule::PreferredReplica, false)
+            );
+        }
+        // Only the twin differs from the primary: a twin update with the primary's twinETag.
+        let line = run.line("d");
+        assert_eq!(line.import_mode, Some(ImportMode::UpdateTwinIfMatchETag));
+        assert_eq!(
+            (line.e_tag.as_deref(), line.twin_e_tag.as_deref()),
+            (None, Some("t-d"))
+        );
+        assert_eq!(line.tags.clone().map(Value::Object), Some(expected));
+        assert_eq!(
+            line.desired.clone().map(Value::Object),
+            Some(json!({"interval": 30, "mode": "eco"}))
+        );
+        assert_eq!(line.reported, None);
+    }
+}
+
+#[test]
+fn capabilities_and_edge_parent_conflicts_go_to_the_preferred_side() {
+    for prefer in BOTH {
+        // Three gateways; each hub has its own generation ids in their scopes.
+        let gateways = |generation| ["gw-1", "gw-2", "gw-3"].map(|g| edge(g, generation));
+        let leaf = |gw: &str, generation: u64| {
+            set(
+                device("leaf"),
+                "/deviceScope",
+                json!(format!("ms-azure-iot-edge://{gw}-{generation}")),
+            )
+        };
+        let mut base = gateways(100).to_vec();
+        base.push(leaf("gw-1", 100));
+        let mut primary = gateways(100).to_vec();
+        primary.push(leaf("gw-2", 100));
+        let mut secondary = gateways(900).to_vec();
+        secondary.push(leaf("gw-3", 900));
+        // Created on both sides, as an edge device on the primary and not on the secondary.
+        primary.push(set(device("both"), "/capabilities/iotEdge", json!(true)));
+        secondary.push(device("both"));
+
+        let run = merge(&base, &primary, &secondary, prefer);
+        let (gateway, edge) = match prefer {
+            Side::Primary => ("gw-2", true),
+            _ => ("gw-3", false),
+        };
+        assert_eq!(
+            run.device("leaf").parent.as_ref().map(DeviceId::as_str),
+            Some(gateway)
+        );
+        assert_eq!(run.device("both").capabilities.iot_edge, edge);
+        for (id, field) in [("leaf", "parent"), ("both", "capabilities")] {
+            let conflict = run.conflict(id, field);
+            assert_eq!(
+                (conflict.winner, conflict.rule),
+                (prefer, Rule::PreferredReplica),
+                "{id}"
+            );
+        }
+        // The merged line names the parent by the primary hub's scope, never the secondary's.
+        let merged = run
+            .plan
+            .merged
+            .iter()
+            .find(|l| l.key == parse_key("leaf"))
+            .expect("leaf");
+        let scope = format!("ms-azure-iot-edge://{gateway}-100");
+        assert_eq!(merged.device_scope.as_deref(), Some(scope.as_str()));
+        match prefer {
+            Side::Primary => assert!(run.lines("leaf").is_empty()),
+            _ => {
+                let line = run.line("leaf");
+                assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+                assert_eq!(line.device_scope.as_deref(), Some(scope.as_str()));
+                assert_eq!(
+                    run.line("both").import_mode,
+                    Some(ImportMode::UpdateIfMatchETag)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_device_deleted_on_either_side_stays_deleted_and_is_reported() {
+    for prefer in BOTH {
+        let ids = [
+            "del-p-upd-s",
+            "del-s-upd-p",
+            "del-s-only",
+            "del-p-only",
+            "del-both",
+            "gw",
+        ];
+        let mut base: Vec<Value> = ids.iter().map(|id| device(id)).collect();
+        base.push(module("gw", "reader"));
+        let changed = |id: &str| set(device(id), "/tags/owner", json!("new"));
+        let primary = vec![
+            changed("del-s-upd-p"),
+            device("del-s-only"),
+            device("gw"),
+            module("gw", "reader"),
+        ];
+        let secondary = vec![changed("del-p-upd-s"), device("del-p-only")];
+        let run = merge(&base, &primary, &secondary, prefer);
+        for id in ids {
+            assert!(run.live(id).is_none(), "{id} must stay deleted");
+        }
+        assert!(run.live("gw/reader").is_none());
+        for (id, deleter) in [
+            ("del-p-upd-s", Side::Primary),
+            ("del-s-upd-p", Side::Secondary),
+        ] {
+            let conflict = run.conflict(id, "existence");
+            assert_eq!(
+                (conflict.rule, conflict.winner, conflict.security),
+                (Rule::DeleteWins, deleter, true),
+                "{id}"
+            );
+            assert!(
+                conflict.values.iter().any(|v| v.side == other(deleter)),
+                "{conflict:?}"
+            );
+        }
+        for id in ["del-s-only", "del-p-only", "del-both", "gw"] {
+            assert!(
+                run.conflicts(id).is_empty(),
+                "{id}: {:?}",
+                run.conflicts(id)
+            );
+        }
+        // Deletes for what the primary still has, with its eTag; one line for a device and its
+        // modules (deleting the device deletes them).
+        let planned: Vec<(String, Option<ImportMode>, Option<String>)> = run
+            .plan
+            .import
+            .iter()
+            .map(|l| (l.key.to_string(), l.import_mode, l.e_tag.clone()))
+            .collect();
+        let delete = |id: &str| {
+            (
+                id.to_owned(),
+                Some(ImportMode::DeleteIfMatchETag),
+                Some(format!("e-{id}")),
+            )
+        };
+        assert_eq!(
+            planned,
+            vec![delete("del-s-only"), delete("del-s-upd-p"), delete("gw")]
+        );
+    }
+}
+
+#[test]
+fn a_module_added_to_a_device_deleted_on_the_other_side_goes_with_it() {
+    for prefer in BOTH {
+        for (primary, secondary, deleter) in [
+            (
+                vec![],
+                vec![device("d"), module("d", "late")],
+                Side::Primary,
+            ),
+            (
+                vec![device("d"), module("d", "late")],
+                vec![],
+                Side::Secondary,
+            ),
+        ] {
+            let run = merge(&[device("d")], &primary, &secondary, prefer);
+            assert!(
+                run.plan.merged.is_empty(),
+                "{}",
+                json_lines(&run.plan.merged)
+            );
+            let conflict = run.conflict("d/late", "existence");
+            assert_eq!(
+                (conflict.rule, conflict.winner, conflict.security),
+                (Rule::DeleteWins, deleter, true)
+            );
+            // One delete for the device (its modules go with it), or nothing at all.
+            let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
+            let expected: &[&str] = if deleter == Side::Secondary {
+                &["d"]
+            } else {
+                &[]
+            };
+            assert_eq!(planned, expected);
+        }
+    }
+}
+
+#[test]
+fn a_device_created_on_one_side_is_kept() {
+    for prefer in BOTH {
+        let base = [device("old")];
+        let primary = [device("old"), device("new-on-primary")];
+        let secondary = [
+            device("old"),
+            module("old", "added"),
+            device("new-on-secondary"),
+        ];
+        let run = merge(&base, &primary, &secondary, prefer);
+        for id in ["new-on-primary", "new-on-secondary", "old/added"] {
+            assert!(run.live(id).is_some(), "{id}");
+        }
+        assert!(
+            run.summary.conflicts.is_empty(),
+            "{:?}",
+            run.summary.conflicts
+        );
+        assert!(run.lines("new-on-primary").is_empty());
+        for id in ["new-on-secondary", "old/added"] {
+            let line = run.line(id);
+            assert_eq!(line.import_mode, Some(ImportMode::Create), "{id}");
+            assert_eq!(
+                (line.e_tag.as_deref(), line.twin_e_tag.as_deref()),
+                (None, None)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_device_created_on_both_sides_merges_field_by_field_with_no_base() {
+    for prefer in BOTH {
+        let primary = [set(
+            device("twin-born"),
+            "/tags",
+            json!({"site": "oslo", "owner": "ops"}),
+        )];
+        let secondary = [set(
+            set(
+                device("twin-born"),
+                "/tags",
+                json!({"site": "oslo", "owner": "research", "floor": 2}),
+            ),
+            "/properties/desired/mode",
+            json!("eco"),
+        )];
+        let run = merge(&[], &primary, &secondary, prefer);
+        let owner = if prefer == Side::Primary {
+            "ops"
+        } else {
+            "research"
+        };
+        let d = run.device("twin-born");
+        assert_eq!(
+            tags(&d),
+            json!({"site": "oslo", "owner": owner, "floor": 2})
+        );
+        assert_eq!(
+            Value::Object(d.desired.clone()),
+            json!({"interval": 60, "mode": "eco"})
+        );
+        let fields: Vec<&str> = run
+            .conflicts("twin-born")
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
+        assert_eq!(fields, ["tags.owner"], "equal values are no conflict");
+        assert_eq!(run.conflict("twin-born", "tags.owner").winner, prefer);
+        let line = run.line("twin-born");
+        assert_eq!(line.import_mode, Some(ImportMode::UpdateTwinIfMatchETag));
+        assert_eq!(line.twin_e_tag.as_deref(), Some("t-twin-born"));
+    }
+}
+
+#[test]
+fn unknown_keys_are_never_a_change_and_never_overwrite_known_keys() {
+    let unknown = |v: Value| set(v, "/authentication", Value::Null);
+    for prefer in BOTH {
+        // The secondary exported without keys and changed a tag: a twin update, keys untouched.
+        let base = [device("a"), device("b")];
+        let primary = [device("a"), keys(device("b"), K[0], K[4])];
+        let secondary = [
+            unknown(set(device("a"), "/tags/floor", json!(3))),
+            unknown(device("b")),
+        ];
+        let run = merge(&base, &primary, &secondary, prefer);
+        let keys_of = |id: &str| {
+            let pair = run.device(id).authentication.keys.expect("known");
+            [pair.primary, pair.secondary].map(|k| k.map(|k| k.expose().to_owned()))
+        };
+        assert_eq!(keys_of("a"), [Some(K[0].to_owned()), Some(K[1].to_owned())]);
+        // The primary rotated b; the secondary's unknown keys do not undo it, whatever the preference.
+        assert_eq!(keys_of("b"), [Some(K[0].to_owned()), Some(K[4].to_owned())]);
+        assert!(
+            run.summary.conflicts.is_empty(),
+            "{:?}",
+            run.summary.conflicts
+        );
+        assert_eq!(
+            run.line("a").import_mode,
+            Some(ImportMode::UpdateTwinIfMatchETag)
+        );
+        assert!(run.lines("b").is_empty());
+
+        // Created on both sides, one export without keys: the known keys stand.
+        let primary = [keys(device("c"), K[5], K[6])];
+        let secondary = [unknown(device("c"))];
+        let run = merge(&[], &primary, &secondary, prefer);
+        let pair = run.device("c").authentication.keys;
+        assert_eq!(
+            pair.map(|p| p.primary.map(|k| k.expose().to_owned())),
+            Some(Some(K[5].to_owned())),
+            "prefer {prefer:?}: unknown keys overwrote known ones"
+        );
+        assert!(run.lines("c").is_empty(), "{:?}", run.lines("c"));
+    }
+}

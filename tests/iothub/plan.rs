@@ -1,0 +1,484 @@
+//! One test per rule of the import plan: which line, with which ETags, what is never written,
+//! what is blocked or waits, order, and what the report may show. Last, the import simulator's
+//! own check: it must refuse what IoT Hub refuses, or the rerun properties prove nothing.
+
+use failback::iothub::{ExportLine, Generate, ImportMode, Parsed, Side, parse_line};
+use failback::{DeviceKey, Rule, Status};
+use serde_json::{Value, json};
+
+use super::data::{secrets, shipped};
+use super::hub::Hub;
+use super::*;
+
+#[test]
+fn plan_lines_have_the_right_mode_and_etags() {
+    let base = [
+        device("twin"),
+        device("identity"),
+        device("gone"),
+        device("same"),
+    ];
+    let primary = base.clone();
+    let secondary = [
+        set(device("twin"), "/tags/floor", json!(4)),
+        set(device("identity"), "/status", json!("disabled")),
+        device("same"),
+        set(device("fresh"), "/tags/site", json!("oslo")),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let modes: Vec<(String, ImportMode)> = run
+        .plan
+        .import
+        .iter()
+        .map(|l| (l.key.to_string(), l.import_mode.expect("a mode")))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("fresh".to_owned(), ImportMode::Create),
+            ("gone".to_owned(), ImportMode::DeleteIfMatchETag),
+            ("identity".to_owned(), ImportMode::UpdateIfMatchETag),
+            ("twin".to_owned(), ImportMode::UpdateTwinIfMatchETag),
+        ]
+    );
+    let create = run.line("fresh");
+    assert_eq!(
+        (create.e_tag.as_deref(), create.twin_e_tag.as_deref()),
+        (None, None)
+    );
+    assert!(
+        create
+            .authentication
+            .as_ref()
+            .is_some_and(|a| a.keys.is_some())
+    );
+    assert_eq!(
+        create.tags.clone().map(Value::Object),
+        Some(json!({"site": "oslo"}))
+    );
+    assert_eq!(
+        create.desired.clone().map(Value::Object),
+        Some(json!({"interval": 60}))
+    );
+    let delete = run.line("gone");
+    assert_eq!(
+        (delete.e_tag.as_deref(), delete.twin_e_tag.as_deref()),
+        (Some("e-gone"), None)
+    );
+    // A full update carries the whole merged identity, tags and desired properties.
+    let update = run.line("identity");
+    assert_eq!(
+        (update.e_tag.as_deref(), update.twin_e_tag.as_deref()),
+        (Some("e-identity"), None)
+    );
+    assert_eq!(update.status, Status::Disabled);
+    assert!(update.to_json().contains(K[0]) && update.to_json().contains(K[1]));
+    assert_eq!(
+        update.tags.clone().map(Value::Object),
+        Some(json!({"site": "berlin"}))
+    );
+    assert_eq!(
+        update.desired.clone().map(Value::Object),
+        Some(json!({"interval": 60}))
+    );
+    // A twin update carries the twin only.
+    let twin = run.line("twin");
+    assert_eq!(
+        (twin.e_tag.as_deref(), twin.twin_e_tag.as_deref()),
+        (None, Some("t-twin"))
+    );
+    assert_eq!(twin.authentication, None);
+    assert_eq!(
+        twin.tags.clone().map(Value::Object),
+        Some(json!({"site": "berlin", "floor": 4}))
+    );
+    for line in &run.plan.import {
+        assert_eq!(line.reported, None);
+        assert!(
+            !line.to_json().contains("sec-"),
+            "the secondary's ETag in {}",
+            line.to_json()
+        );
+    }
+}
+
+#[test]
+fn reported_properties_are_never_written() {
+    let base = [device("reports"), device("both")];
+    let primary = base.clone();
+    let secondary = [
+        set(device("reports"), "/properties/reported/battery", json!(12)),
+        set(
+            set(device("both"), "/properties/reported/battery", json!(12)),
+            "/tags/floor",
+            json!(1),
+        ),
+        set(device("created"), "/properties/reported/battery", json!(50)),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    assert_eq!(
+        run.device("reports").reported["battery"],
+        12,
+        "merged, just not written"
+    );
+    assert!(
+        run.lines("reports").is_empty(),
+        "{:?}",
+        run.lines("reports")
+    );
+    assert_eq!(
+        run.line("both").import_mode,
+        Some(ImportMode::UpdateTwinIfMatchETag)
+    );
+    assert_eq!(run.line("created").import_mode, Some(ImportMode::Create));
+    for line in &run.plan.import {
+        assert_eq!(line.reported, None, "{}", line.to_json());
+        assert!(!line.to_json().contains("reported"), "{}", line.to_json());
+    }
+}
+
+#[test]
+fn devices_whose_credentials_are_unknown_are_blocked_not_imported() {
+    let unknown = |v: Value| set(v, "/authentication", Value::Null);
+    // Exported without keys everywhere: a disable would need a full update (new keys): blocked.
+    // A twin change needs no keys: written. A device created without known keys: blocked.
+    let base = [unknown(device("disable")), unknown(device("twin"))];
+    let primary = base.clone();
+    let secondary = [
+        unknown(set(device("disable"), "/status", json!("disabled"))),
+        unknown(set(device("twin"), "/tags/floor", json!(2))),
+        unknown(device("created")),
+        set(
+            unknown(device("x509-created")),
+            "/authentication",
+            json!({"type": "selfSigned"}),
+        ),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    assert_eq!(blocked, ["created", "disable", "x509-created"]);
+    for b in &run.plan.blocked {
+        assert!(b.reason.contains("unknown"), "{b:?}");
+        assert!(run.lines(&b.key.to_string()).is_empty());
+    }
+    assert_eq!(
+        run.line("twin").import_mode,
+        Some(ImportMode::UpdateTwinIfMatchETag)
+    );
+    assert_eq!(run.summary.blocked, run.plan.blocked);
+}
+
+#[test]
+fn crossed_key_rotations_are_blocked() {
+    // The primary rotates the secondary key out, the secondary rotates the primary key out:
+    // each side holds a key the other retired. No rule can pick; an operator must, even where
+    // the primary already holds the preferred value.
+    let base = [device("crossed")];
+    let primary = [keys(device("crossed"), K[0], K[2])];
+    let secondary = [keys(device("crossed"), K[3], K[1])];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let conflict = run.conflict("crossed", "authentication");
+        assert_eq!(
+            (conflict.rule, conflict.security),
+            (Rule::RetiredCredentialUnresolved, true)
+        );
+        assert_eq!(run.plan.blocked.len(), 1, "{:?}", run.plan.blocked);
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+    }
+}
+
+#[test]
+fn a_leaf_whose_new_gateway_the_plan_creates_waits_for_the_next_run() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    for prefer in BOTH {
+        let base = [edge("gw-old", 1), behind(device("moved"), "gw-old", 1)];
+        let secondary = [
+            edge("gw-old", 2),
+            edge("gw-new", 2),
+            behind(
+                set(device("moved"), "/status", json!("disabled")),
+                "gw-new",
+                2,
+            ),
+            behind(device("born"), "gw-new", 2),
+        ];
+        let run = merge(&base, &base, &secondary, prefer);
+        let pending: Vec<String> = run
+            .plan
+            .pending_parent
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(pending, ["born", "moved"]);
+        // Not created yet; updated (disabled) but kept behind its current gateway for now.
+        assert!(run.lines("born").is_empty());
+        let moved = run.line("moved");
+        assert_eq!(moved.status, Status::Disabled);
+        assert_eq!(
+            moved.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-old-1")
+        );
+        assert_eq!(run.line("gw-new").import_mode, Some(ImportMode::Create));
+
+        // Once the import has created the gateway, the next run completes both with its scope.
+        let mut hub = Hub::new(&export(&base));
+        hub.import(&run.plan.import).expect("first plan");
+        let primary = hub.export();
+        let scope = primary
+            .iter()
+            .find(|l| l.key == parse_key("gw-new"))
+            .and_then(|l| l.device_scope.clone())
+            .expect("the hub gave gw-new a scope");
+        let next = run_lines(&base, &primary, &secondary, prefer);
+        assert!(next.plan.pending_parent.is_empty());
+        for (id, mode) in [
+            ("born", ImportMode::Create),
+            ("moved", ImportMode::UpdateIfMatchETag),
+        ] {
+            let line = next.line(id);
+            assert_eq!(
+                (line.import_mode, line.device_scope.as_deref()),
+                (Some(mode), Some(scope.as_str()))
+            );
+        }
+    }
+}
+
+#[test]
+fn a_module_waits_or_is_blocked_with_its_device() {
+    let secondary = [
+        edge("gw", 2),
+        set(
+            device("leaf"),
+            "/deviceScope",
+            json!("ms-azure-iot-edge://gw-2"),
+        ),
+        module("leaf", "probe"),
+        set(device("keyless"), "/authentication", Value::Null),
+        module("keyless", "m"),
+    ];
+    let run = merge(&[], &[], &secondary, Side::Secondary);
+    let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
+    assert_eq!(planned, ["gw"]);
+    let pending: Vec<String> = run
+        .plan
+        .pending_parent
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(pending, ["leaf", "leaf/probe"]);
+    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    assert_eq!(blocked, ["keyless", "keyless/m"]);
+    assert!(
+        run.plan.blocked[1]
+            .reason
+            .starts_with("its device is blocked: symmetric keys unknown")
+    );
+}
+
+#[test]
+fn iot_edge_system_modules_are_never_created() {
+    let secondary = [
+        edge("gw-new", 5),
+        module("gw-new", "$edgeAgent"),
+        module("gw-new", "$edgeHub"),
+        module("gw-new", "reader"),
+    ];
+    let run = merge(&[], &[], &secondary, Side::Secondary);
+    let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
+    assert_eq!(planned, ["gw-new", "gw-new/reader"]);
+    let system: Vec<String> = run
+        .plan
+        .system_modules
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(system, ["gw-new/$edgeAgent", "gw-new/$edgeHub"]);
+    // The new edge device is created without the secondary hub's scope: IoT Hub assigns it.
+    assert_eq!(run.line("gw-new").device_scope, None);
+}
+
+/// `(id, moduleId)` in byte order, a device before its modules.
+fn sort_key(key: &DeviceKey) -> (String, Option<String>) {
+    (
+        key.device.as_str().to_owned(),
+        key.module.as_ref().map(|m| m.as_str().to_owned()),
+    )
+}
+
+fn assert_sorted(what: &str, keys: &[DeviceKey]) {
+    for pair in keys.windows(2) {
+        assert!(
+            sort_key(&pair[0]) < sort_key(&pair[1]),
+            "{what}: {} before {}",
+            pair[0],
+            pair[1]
+        );
+    }
+}
+
+#[test]
+fn outputs_are_sorted_by_id_then_module_id() {
+    let [b, p, s] = shipped();
+    let generated = Generate {
+        devices: 300,
+        seed: 11,
+    }
+    .run();
+    for run in [
+        run(&b, &p, &s, Side::Secondary),
+        run(
+            &generated.base,
+            &generated.primary,
+            &generated.secondary,
+            Side::Primary,
+        ),
+    ] {
+        let keys = |lines: &[ExportLine]| lines.iter().map(|l| l.key.clone()).collect::<Vec<_>>();
+        assert_sorted("merged", &keys(&run.plan.merged));
+        assert_sorted("import", &keys(&run.plan.import));
+        assert_sorted(
+            "blocked",
+            &run.plan
+                .blocked
+                .iter()
+                .map(|b| b.key.clone())
+                .collect::<Vec<_>>(),
+        );
+        assert_sorted("system modules", &run.plan.system_modules);
+        assert_sorted("pending", &run.plan.pending_parent);
+        let conflicts: Vec<_> = run
+            .summary
+            .conflicts
+            .iter()
+            .map(|c| (sort_key(&c.key), c.field.clone()))
+            .collect();
+        assert!(
+            conflicts.windows(2).all(|w| w[0] < w[1]),
+            "conflicts unsorted: {conflicts:?}"
+        );
+        assert!(
+            run.plan.merged.iter().all(|l| l.import_mode.is_none()),
+            "importMode in merged"
+        );
+    }
+}
+
+#[test]
+fn secrets_never_appear_in_the_report() {
+    let mut triples = vec![shipped()];
+    for seed in [1, 2, 3] {
+        let g = Generate { devices: 300, seed }.run();
+        triples.push([g.base, g.primary, g.secondary]);
+    }
+    for [b, p, s] in &triples {
+        let all: Vec<ExportLine> = b.iter().chain(p).chain(s).cloned().collect();
+        let secrets = secrets(&all);
+        assert!(secrets.len() > 20, "the inputs hold keys and thumbprints");
+        for prefer in BOTH {
+            let run = run(b, p, s, prefer);
+            assert!(
+                run.summary.security_conflicts() > 0,
+                "the data has security conflicts to show"
+            );
+            let report = run.report_json().to_ascii_lowercase();
+            for secret in &secrets {
+                assert!(
+                    !report.contains(&secret.to_ascii_lowercase()),
+                    "a secret (fingerprint {}) is in the report",
+                    failback::Fingerprint::of(secret)
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn merged_and_import_lines_read_back_as_export_lines() {
+    // Both files are in export format: every line must pass the strict reader unchanged, or a
+    // merged registry could not be the input of the next failback, nor the plan an import.
+    let mut triples = vec![shipped()];
+    let g = Generate {
+        devices: 300,
+        seed: 9,
+    }
+    .run();
+    triples.push([g.base, g.primary, g.secondary]);
+    for [b, p, s] in &triples {
+        for prefer in BOTH {
+            let run = run(b, p, s, prefer);
+            for line in run.plan.merged.iter().chain(&run.plan.import) {
+                let text = line.to_json();
+                match parse_line("out.jsonl".as_ref(), 1, &text) {
+                    Ok(Parsed::Device(read)) => assert_eq!(read.to_json(), text),
+                    other => panic!("{text}\nreads back as {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The import simulator is itself checked: it must refuse what IoT Hub refuses.
+
+#[test]
+fn simulator_refuses_what_iot_hub_refuses() {
+    let primary = export(&[device("a"), edge("gw", 7), module("gw", "$edgeAgent")]);
+    let line = |v: Value, mode: &str| {
+        let mut l = export(&[set(v, "/importMode", json!(mode))]).remove(0);
+        l.reported = None;
+        l
+    };
+    let refused = [
+        line(device("a"), "create"),
+        line(
+            set(device("a"), "/eTag", json!("stale")),
+            "updateIfMatchETag",
+        ),
+        line(
+            set(device("a"), "/twinETag", json!("stale")),
+            "updateTwinIfMatchETag",
+        ),
+        line(
+            set(device("a"), "/eTag", json!("stale")),
+            "deleteIfMatchETag",
+        ),
+        line(device("missing"), "updateIfMatchETag"),
+        line(set(device("b"), "/authentication", Value::Null), "create"),
+        line(module("gw", "$edgeHub"), "create"),
+        line(module("nobody", "reader"), "create"),
+        line(
+            set(
+                device("b"),
+                "/deviceScope",
+                json!("ms-azure-iot-edge://gw-8"),
+            ),
+            "create",
+        ),
+        line(device("a"), "createOrUpdate"),
+        export(&[set(device("c"), "/importMode", json!("create"))]).remove(0), // writes reported
+    ];
+    for bad in refused {
+        let mut hub = Hub::new(&primary);
+        assert!(hub.apply(&bad).is_err(), "accepted {}", bad.to_json());
+    }
+    // Accepted: a leaf created behind the hub's own scope; deleting a device takes its modules.
+    let mut hub = Hub::new(&primary);
+    let leaf = line(
+        set(
+            device("leaf"),
+            "/deviceScope",
+            json!("ms-azure-iot-edge://gw-7"),
+        ),
+        "create",
+    );
+    hub.apply(&leaf).expect("a leaf behind an existing gateway");
+    hub.apply(&line(edge("gw", 7), "deleteIfMatchETag"))
+        .expect("delete");
+    let left: Vec<String> = hub.export().iter().map(|l| l.key.to_string()).collect();
+    assert_eq!(left, ["a", "leaf"]);
+}

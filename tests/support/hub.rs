@@ -1,0 +1,235 @@
+//! An IoT Hub import simulator: applies import lines to a hub's registry the way IoT Hub's
+//! bulk import job does, strictly. Every line the failback plan may write is checked against
+//! the hub's rules; anything IoT Hub would refuse, or would silently do differently from what
+//! the plan intends (generate keys, detach a leaf from its gateway), is an error.
+//!
+//! What it models (IoT Hub facts from /work/shared/IOTHUB.md):
+//! - `create`: an error if the identity exists; new `eTag` and `twinETag`. An edge device gets
+//!   its own new scope `ms-azure-iot-edge://{id}-{generation}`; a module inherits nothing from
+//!   its device. A module needs its device; `$` system modules cannot be imported.
+//! - `updateIfMatchETag`: the `eTag` must match; replaces the identity (status, reason,
+//!   authentication, capabilities, scope), tags and desired properties; keeps reported
+//!   properties; new `eTag` and `twinETag`. An edge device keeps its scope (a device becoming
+//!   edge gets a new one).
+//! - `updateTwinIfMatchETag`: the `twinETag` must match; replaces tags and desired properties;
+//!   new `twinETag`, same `eTag`.
+//! - `deleteIfMatchETag`: the `eTag` must match; deleting a device deletes its modules.
+//!
+//! A line that would make the hub generate credentials (SAS with unknown or empty keys, a
+//! self-signed device without thumbprints), a line that writes reported properties, a leaf
+//! scope that is not the current scope of an edge device in this hub, and every other import
+//! mode are errors too.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use failback::iothub::{ExportLine, ImportMode, Parsed, parse_line};
+use failback::{AuthType, DeviceKey, Status};
+
+const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
+
+/// One hub's registry, as its export would show it.
+#[derive(Clone, Debug)]
+pub struct Hub {
+    lines: BTreeMap<DeviceKey, ExportLine>,
+    /// Source of fresh ETags and generation ids.
+    counter: u64,
+}
+
+impl Hub {
+    /// A hub holding `export`'s lines.
+    pub fn new(export: &[ExportLine]) -> Hub {
+        let mut lines = BTreeMap::new();
+        for line in export {
+            let previous = lines.insert(line.key.clone(), line.clone());
+            assert!(previous.is_none(), "{} twice in the export", line.key);
+        }
+        Hub { lines, counter: 0 }
+    }
+
+    /// Applies every line in order; the first refused line fails with its index.
+    pub fn import(&mut self, lines: &[ExportLine]) -> Result<(), String> {
+        for (at, line) in lines.iter().enumerate() {
+            self.apply(line)
+                .map_err(|e| format!("import line {} ({}): {e}", at + 1, line.to_json()))?;
+        }
+        Ok(())
+    }
+
+    /// The hub's export now: every line written and read back as a new export job would.
+    pub fn export(&self) -> Vec<ExportLine> {
+        self.lines
+            .values()
+            .map(
+                |line| match parse_line(Path::new("export"), 1, &line.to_json()) {
+                    Ok(Parsed::Device(line)) => line,
+                    other => panic!("the hub exported an unreadable line: {other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    /// A new generation id: digits only, as IoT Hub's (a scope's device id ends at its last `-`).
+    fn generation(&mut self) -> u64 {
+        self.counter += 1;
+        637_000_000_000_000_000 + self.counter
+    }
+
+    fn fresh(&mut self, what: &str) -> String {
+        self.counter += 1;
+        format!("sim-{what}-{}", self.counter)
+    }
+
+    /// Applies one import line.
+    pub fn apply(&mut self, line: &ExportLine) -> Result<(), String> {
+        let key = &line.key;
+        if line.reported.is_some() {
+            return Err("writes reported properties, which only the device may write".into());
+        }
+        let mode = line.import_mode.unwrap_or_default();
+        match mode {
+            ImportMode::Create => {
+                if self.lines.contains_key(key) {
+                    return Err("create: the identity already exists".into());
+                }
+                if key.module.as_ref().is_some_and(|m| m.is_system()) {
+                    return Err("an import cannot create IoT Edge system modules".into());
+                }
+                self.check_identity(line)?;
+                let mut created = ExportLine {
+                    import_mode: None,
+                    e_tag: Some(self.fresh("etag")),
+                    twin_e_tag: Some(self.fresh("twin")),
+                    ..line.clone()
+                };
+                created.device_scope = match &key.module {
+                    Some(_) => None,
+                    None if is_edge(line) => Some(format!(
+                        "{SCOPE_PREFIX}{}-{}",
+                        key.device,
+                        self.generation()
+                    )),
+                    None => line.device_scope.clone(),
+                };
+                created.parent = None;
+                self.lines.insert(key.clone(), created);
+            }
+            ImportMode::UpdateIfMatchETag => {
+                let was = self.existing(key)?.clone();
+                if line.e_tag.is_none() || line.e_tag != was.e_tag {
+                    return Err(format!(
+                        "updateIfMatchETag: eTag {:?} does not match the hub's {:?}",
+                        line.e_tag, was.e_tag
+                    ));
+                }
+                self.check_identity(line)?;
+                let scope = match &key.module {
+                    Some(_) => line.device_scope.clone(),
+                    None if is_edge(line) => match (is_edge(&was), &was.device_scope) {
+                        (true, Some(own)) => Some(own.clone()),
+                        _ => Some(format!(
+                            "{SCOPE_PREFIX}{}-{}",
+                            key.device,
+                            self.generation()
+                        )),
+                    },
+                    None => line.device_scope.clone(),
+                };
+                let updated = ExportLine {
+                    import_mode: None,
+                    e_tag: Some(self.fresh("etag")),
+                    twin_e_tag: Some(self.fresh("twin")),
+                    reported: was.reported.clone(),
+                    device_scope: scope,
+                    parent: None,
+                    ..line.clone()
+                };
+                self.lines.insert(key.clone(), updated);
+            }
+            ImportMode::UpdateTwinIfMatchETag => {
+                let was = self.existing(key)?;
+                if line.twin_e_tag.is_none() || line.twin_e_tag != was.twin_e_tag {
+                    return Err(format!(
+                        "updateTwinIfMatchETag: twinETag {:?} does not match the hub's {:?}",
+                        line.twin_e_tag, was.twin_e_tag
+                    ));
+                }
+                let twin = self.fresh("twin");
+                let was = self.lines.get_mut(key).expect("checked above");
+                was.tags.clone_from(&line.tags);
+                was.desired.clone_from(&line.desired);
+                was.twin_e_tag = Some(twin);
+            }
+            ImportMode::DeleteIfMatchETag => {
+                let was = self.existing(key)?;
+                if line.e_tag.is_none() || line.e_tag != was.e_tag {
+                    return Err(format!(
+                        "deleteIfMatchETag: eTag {:?} does not match the hub's {:?}",
+                        line.e_tag, was.e_tag
+                    ));
+                }
+                self.lines.remove(key);
+                if key.module.is_none() {
+                    self.lines.retain(|k, _| k.device != key.device);
+                }
+            }
+            other => return Err(format!("the plan never writes {other}")),
+        }
+        Ok(())
+    }
+
+    fn existing(&self, key: &DeviceKey) -> Result<&ExportLine, String> {
+        self.lines
+            .get(key)
+            .ok_or_else(|| "the identity does not exist".to_string())
+    }
+
+    /// What IoT Hub would refuse in a line that sets an identity, or do differently from what
+    /// the line says.
+    fn check_identity(&self, line: &ExportLine) -> Result<(), String> {
+        let key = &line.key;
+        if key.module.is_some() {
+            if line.status == Status::Disabled {
+                return Err("modules cannot be disabled".into());
+            }
+            let device = DeviceKey {
+                device: key.device.clone(),
+                module: None,
+            };
+            if !self.lines.contains_key(&device) {
+                return Err("a module's device must exist".into());
+            }
+        }
+        let Some(auth) = &line.authentication else {
+            return Err("no authentication: the hub would generate keys".into());
+        };
+        match auth.kind {
+            AuthType::Sas => match &auth.keys {
+                Some(keys) if keys.primary.is_some() && keys.secondary.is_some() => {}
+                _ => return Err("SAS without both keys: the hub would generate keys".into()),
+            },
+            AuthType::SelfSigned => match &auth.thumbprints {
+                Some(t) if t.primary.is_some() => {}
+                _ => return Err("self-signed without a primary thumbprint".into()),
+            },
+            AuthType::CertificateAuthority | AuthType::None => {}
+        }
+        if key.module.is_none() && !is_edge(line) {
+            if let Some(scope) = &line.device_scope {
+                let owner = self.lines.values().find(|l| {
+                    l.key.module.is_none() && is_edge(l) && l.device_scope.as_ref() == Some(scope)
+                });
+                if owner.is_none() {
+                    return Err(format!(
+                        "deviceScope {scope} is not the scope of an edge device in this hub"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_edge(line: &ExportLine) -> bool {
+    line.capabilities.is_some_and(|c| c.iot_edge)
+}
