@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::clock::{CausalContext, Dot};
+use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::credentials::{Authentication, Fingerprint};
 use crate::error::Result;
 use crate::identity::{Capabilities, StatusValue};
@@ -250,17 +250,17 @@ pub struct DeviceRecord {
     /// `None` while a write for this incarnation has arrived before its creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) created: Option<Box<Creation>>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) status: MvRegister<StatusValue>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) authentication: MvRegister<Authentication>,
     /// Credentials rotated out, by the credential write that retired them (same dot: the two
     /// are only ever overwritten together).
-    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) retired: MvRegister<Box<[Fingerprint]>>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) capabilities: MvRegister<Capabilities>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_empty")]
+    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) parent: MvRegister<Option<DeviceId>>,
     /// `None` is a removal.
     #[serde(
@@ -272,6 +272,23 @@ pub struct DeviceRecord {
     /// `None` is a removal.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) metadata: BTreeMap<String, MvRegister<Option<Value>>>,
+}
+
+/// What a twin write changed, and what its delta must carry.
+///
+/// A delta's context claims the writes it overwrote as seen, so it must also carry what those
+/// writes did, or a receiver that already holds this delta would skip theirs as included and
+/// keep what they had cleared (2026-11, found by the convergence property: set `a.b`, set
+/// `a` (clearing `a.b`), set `a` again; delivered third, first, second, `a.b` came back). The
+/// registers written go whole; the other registers of the subtree go as their past only, which
+/// says what was overwritten there without carrying (and claiming) anyone else's live values.
+pub(crate) struct TwinWrite {
+    /// Dots the write overwrote.
+    pub(crate) overwritten: Vec<Dot>,
+    /// The path written and the registers it cleared.
+    pub(crate) written: Vec<TwinPath>,
+    /// The other registers under the same highest ancestor.
+    pub(crate) around: Vec<TwinPath>,
 }
 
 /// What a join of two records saw of the incoming side's overwritten writes.
@@ -368,6 +385,19 @@ impl DeviceRecord {
         writes
     }
 
+    /// Whether a peer whose version vector is `vector` has seen this incarnation and every
+    /// write held or remembered in it.
+    pub(crate) fn is_known_to(&self, vector: &VersionVector) -> bool {
+        vector.contains(self.incarnation)
+            && self.status.is_known_to(vector)
+            && self.authentication.is_known_to(vector)
+            && self.retired.is_known_to(vector)
+            && self.capabilities.is_known_to(vector)
+            && self.parent.is_known_to(vector)
+            && self.twin.values().all(|r| r.is_known_to(vector))
+            && self.metadata.values().all(|r| r.is_known_to(vector))
+    }
+
     /// Join with the same incarnation from another replica; see [`MvRegister::join`].
     /// Returns whether anything changed.
     pub(crate) fn join(
@@ -440,10 +470,10 @@ impl DeviceRecord {
         retired.dedup();
         let retired: Box<[Fingerprint]> = retired.into();
         let mut overwritten = self.authentication.write(dot, stamp, value);
-        overwritten.extend(self.retired.dots());
-        self.retired = MvRegister::new();
-        if !retired.is_empty() {
-            self.retired.write(dot, stamp, retired.clone());
+        if retired.is_empty() {
+            overwritten.extend(self.retired.clear());
+        } else {
+            overwritten.extend(self.retired.write(dot, stamp, retired.clone()));
         }
         (overwritten, retired)
     }
@@ -470,25 +500,60 @@ impl DeviceRecord {
 
     /// Writes (or with `None` removes) one twin leaf, overwriting the registers at its
     /// ancestors and descendants too: a leaf replaces whatever shape was there before.
-    /// Returns the dots overwritten.
+    /// Returns the dots overwritten and what the delta must carry (see [`TwinWrite`]).
+    ///
+    /// Replaced registers are cleared, not dropped (2026-11): a dropped register forgot it
+    /// had been overwritten, so a late delta could bring its old value back, and a creation
+    /// leaf it had hidden showed again (create `{a: {b: 1}}`, set `a`, set `a.c`: `a.b`
+    /// returned). A cleared register keeps its past and still hides the creation leaves
+    /// under and above it.
     pub(crate) fn set_twin(
         &mut self,
         path: TwinPath,
         dot: Dot,
         stamp: Stamp,
         value: Option<Value>,
-    ) -> Vec<Dot> {
-        let mut overwritten = Vec::new();
+    ) -> TwinWrite {
         let (lo, hi) = path.descendant_bounds();
-        let mut doomed: Vec<TwinPath> = self.twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
-        doomed.extend(path.ancestors().filter(|a| self.twin.contains_key(a)));
-        for p in doomed {
-            if let Some(reg) = self.twin.remove(&p) {
-                overwritten.extend(reg.dots());
+        let mut written: Vec<TwinPath> = self
+            .twin
+            .range(lo..hi)
+            .filter(|(_, reg)| !reg.is_empty())
+            .map(|(p, _)| p.clone())
+            .collect();
+        written.extend(
+            path.ancestors()
+                .filter(|a| self.twin.get(a).is_some_and(|reg| !reg.is_empty())),
+        );
+        let mut overwritten = Vec::new();
+        for p in &written {
+            if let Some(reg) = self.twin.get_mut(p) {
+                overwritten.extend(reg.clear());
             }
         }
-        overwritten.extend(self.twin.entry(path).or_default().write(dot, stamp, value));
-        overwritten
+        overwritten.extend(
+            self.twin
+                .entry(path.clone())
+                .or_default()
+                .write(dot, stamp, value),
+        );
+        written.push(path.clone());
+        // Every register the overwritten writes could have cleared lies under the highest
+        // ancestor that has a register: a write only ever clears paths related to its own.
+        let top = path
+            .ancestors()
+            .filter(|a| self.twin.contains_key(a))
+            .last()
+            .unwrap_or(path);
+        let (lo, hi) = top.descendant_bounds();
+        let mut around: Vec<TwinPath> = self.twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
+        around.push(top);
+        around.retain(|p| !written.contains(p));
+        TwinWrite {
+            overwritten,
+            written,
+            around,
+        }
     }
 
     /// Writes (or with `None` removes) one metadata value; returns the dots overwritten.
@@ -506,8 +571,9 @@ impl DeviceRecord {
     }
 }
 
-/// Joins maps of registers key by key; a register left empty is removed, so equal states have
-/// equal maps.
+/// Joins maps of registers key by key; a register left void (no value, no past) is removed, so
+/// equal states have equal maps. A register with a past and no value stays: it was overwritten
+/// by a related twin write, and says so to late deltas.
 fn join_map<K: Ord + Clone, T: Clone>(
     mine: &mut BTreeMap<K, MvRegister<T>>,
     ctx: &CausalContext,
@@ -523,11 +589,11 @@ fn join_map<K: Ord + Clone, T: Clone>(
         if !mine.contains_key(key) {
             let mut fresh = MvRegister::new();
             changed |= fresh.join(ctx, reg, other_ctx, |_| {});
-            if !fresh.is_empty() {
+            if !fresh.is_void() {
                 mine.insert(key.clone(), fresh);
             }
         }
     }
-    mine.retain(|_, reg| !reg.is_empty());
+    mine.retain(|_, reg| !reg.is_void());
     changed
 }

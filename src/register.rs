@@ -1,20 +1,31 @@
 //! The multi-value register: every concurrent write kept, each with its dot.
 //!
-//! A register is a *dot store*: a set of entries keyed by dot. Its join needs the causal
-//! contexts of both sides, because an entry missing on one side means "never seen" or
-//! "overwritten" depending on whether that side's context holds its dot:
+//! A register is a *dot store*: a set of entries keyed by dot. Its join needs to know, for an
+//! entry missing on one side, whether that side never saw it or saw it and overwrote it:
 //!
 //! ```text
 //! (s, c) ⊔ (t, d) = (s ∩ t) ∪ (s ∖ d) ∪ (t ∖ c)
 //! ```
 //!
-//! so a write survives unless a side that saw it overwrote it. Resolution to one value for
-//! reading is a separate step ([`crate::Policy`]); the register itself never drops a
-//! concurrent value.
+//! so a write survives unless a side that saw it overwrote it. Here `c` and `d` are each
+//! side's registry context **together with the register's own causal past** (`past`): for
+//! each replica, the highest counter of a write to *this register* that the side has seen.
+//! Every write by a replica to a register follows that replica's earlier writes to it, so a
+//! side that has seen write `(r, n)` here has seen every `(r, m ≤ n)` here overwritten or held.
+//!
+//! Why the register keeps its past (2026-11): a delta's context holds only its own dot and the
+//! dots it overwrote directly. Delivered out of order (op 3, then op 1, then op 2), op 3 made
+//! op 2 look seen, op 1 then arrived as new, and op 2 — the write that overwrote op 1 — was
+//! skipped as already included: op 1 came back. With the past travelling in every delta, op 3
+//! already says that op 1 is gone, so merging a state whose context is already included is a
+//! no-op again, as the registry's fast path assumes.
+//!
+//! Resolution to one value for reading is a separate step ([`crate::Policy`]); the register
+//! itself never drops a concurrent value.
 
 use serde::{Deserialize, Serialize};
 
-use crate::clock::{CausalContext, Dot};
+use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::stamp::Stamp;
 
 /// One write held by a register: its dot, its stamp and its value.
@@ -70,16 +81,21 @@ impl<T> Entry<T> {
 /// assert_eq!(left.len(), 2); // concurrent: both kept
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
 pub struct MvRegister<T> {
     /// Sorted by dot, no two with the same dot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     entries: Vec<Entry<T>>,
+    /// Writes to this register seen and since overwritten: per replica, the highest counter,
+    /// kept only where it exceeds that replica's held entries (so equal states are equal).
+    #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
+    past: VersionVector,
 }
 
 impl<T> Default for MvRegister<T> {
     fn default() -> Self {
         Self {
             entries: Vec::new(),
+            past: VersionVector::new(),
         }
     }
 }
@@ -148,10 +164,89 @@ impl<T: Clone> MvRegister<T> {
     /// assert_eq!(reg.len(), 1);
     /// ```
     pub fn write(&mut self, dot: Dot, stamp: Stamp, value: T) -> Vec<Dot> {
-        let replaced = self.dots().collect();
-        self.entries.clear();
+        let replaced = self.clear();
         self.entries.push(Entry::new(dot, stamp, value));
+        self.normalise();
         replaced
+    }
+
+    /// Overwrites every value held with nothing, remembering them as overwritten (a twin leaf
+    /// whose path a related write replaced). Returns the dots replaced.
+    pub(crate) fn clear(&mut self) -> Vec<Dot> {
+        let replaced = self.dots().collect();
+        self.past = self.seen();
+        self.entries.clear();
+        replaced
+    }
+
+    /// Whether the register holds neither a value nor a past: as if never written.
+    pub(crate) fn is_void(&self) -> bool {
+        self.entries.is_empty() && self.past.is_empty()
+    }
+
+    /// Every write to this register this side has seen, held or overwritten, as a vector:
+    /// `(r, m)` is covered when this side has seen a write `(r, n ≥ m)` to this register.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Dot, MvRegister, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut reg = MvRegister::new();
+    /// reg.write(Dot::new(r, 1), Stamp::default(), 'a');
+    /// reg.write(Dot::new(r, 4), Stamp::default(), 'b');
+    /// assert_eq!(reg.seen().get(r), 4);
+    /// ```
+    pub fn seen(&self) -> VersionVector {
+        let mut seen = self.past.clone();
+        self.entries.iter().for_each(|e| seen.advance(e.dot));
+        seen
+    }
+
+    /// Whether a peer whose version vector is `vector` has seen every write held or
+    /// remembered here.
+    pub(crate) fn is_known_to(&self, vector: &VersionVector) -> bool {
+        vector.includes(&self.past) && self.entries.iter().all(|e| vector.contains(e.dot))
+    }
+
+    /// The register with its values taken out and only their past kept: what it knows was
+    /// overwritten, without claiming its live values as overwritten too. A state below this
+    /// one, so a delta may carry it in place of the register.
+    pub(crate) fn past_only(&self) -> Self {
+        let entries = &self.entries;
+        let past = self
+            .seen()
+            .iter()
+            .map(|(replica, counter)| {
+                // A replica's live value here is its latest write here: everything before
+                // it is past, it is not.
+                match entries.iter().find(|e| e.dot.replica == replica) {
+                    Some(e) => (replica, e.dot.counter.saturating_sub(1)),
+                    None => (replica, counter),
+                }
+            })
+            .collect();
+        Self {
+            entries: Vec::new(),
+            past,
+        }
+    }
+
+    /// Drops from `past` what the held entries already say.
+    fn normalise(&mut self) {
+        if self.past.is_empty() {
+            return;
+        }
+        let entries = &self.entries;
+        self.past = self
+            .past
+            .iter()
+            .filter(|&(replica, counter)| {
+                !entries
+                    .iter()
+                    .any(|e| e.dot.replica == replica && e.dot.counter >= counter)
+            })
+            .collect();
     }
 
     /// The dots of the values held.
@@ -184,8 +279,9 @@ impl<T: Clone> MvRegister<T> {
     }
 
     /// Join with another replica's register: `(s ∩ t) ∪ (s ∖ d) ∪ (t ∖ c)`, where `c` is this
-    /// side's context and `d` the other's. `stale` is called for each incoming entry dropped
-    /// because this side had already overwritten it. Returns whether anything changed.
+    /// side's context and `d` the other's, each with its register's past (see the module
+    /// docs). `stale` is called for each incoming entry dropped because this side had already
+    /// overwritten it. Returns whether anything changed.
     ///
     /// Laws: `a ⊔ b = b ⊔ a`, `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`, `a ⊔ a = a` (with contexts joined
     /// alongside).
@@ -215,42 +311,47 @@ impl<T: Clone> MvRegister<T> {
     ) -> bool {
         // Fast path: the same writes on both sides (the common case in a failback, where most
         // records were not touched during the outage).
-        if self.entries.len() == other.entries.len() && self.dots().eq(other.dots()) {
+        if self.entries.len() == other.entries.len()
+            && self.dots().eq(other.dots())
+            && self.past == other.past
+        {
             return false;
         }
+        // What each side has seen of this register: its context, and the register's past.
+        let (mine_seen, theirs_seen) = (self.seen(), other.seen());
+        let seen_here = |dot: Dot| ctx.contains(dot) || mine_seen.contains(dot);
+        let seen_there = |dot: Dot| other_ctx.contains(dot) || theirs_seen.contains(dot);
         let mut changed = false;
         let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
-        let mut theirs = other.entries.iter().peekable();
-        for mine in self.entries.drain(..) {
-            while let Some(t) = theirs.next_if(|t| t.dot < mine.dot) {
-                changed |= take_incoming(t, ctx, &mut out, &mut stale);
+        let mut take = |t: &Entry<T>, out: &mut Vec<Entry<T>>| {
+            if seen_here(t.dot) {
+                stale(t);
+                false
+            } else {
+                out.push(t.clone());
+                true
             }
-            if theirs.next_if(|t| t.dot == mine.dot).is_some() || !other_ctx.contains(mine.dot) {
+        };
+        let mut theirs = other.entries.iter().peekable();
+        for mine in std::mem::take(&mut self.entries) {
+            while let Some(t) = theirs.next_if(|t| t.dot < mine.dot) {
+                changed |= take(t, &mut out);
+            }
+            if theirs.next_if(|t| t.dot == mine.dot).is_some() || !seen_there(mine.dot) {
                 out.push(mine);
             } else {
                 changed = true;
             }
         }
         for t in theirs {
-            changed |= take_incoming(t, ctx, &mut out, &mut stale);
+            changed |= take(t, &mut out);
         }
         self.entries = out;
-        changed
-    }
-}
-
-fn take_incoming<T: Clone>(
-    entry: &Entry<T>,
-    ctx: &CausalContext,
-    out: &mut Vec<Entry<T>>,
-    stale: &mut impl FnMut(&Entry<T>),
-) -> bool {
-    if ctx.contains(entry.dot) {
-        stale(entry);
-        false
-    } else {
-        out.push(entry.clone());
-        true
+        let before = std::mem::take(&mut self.past);
+        self.past = mine_seen;
+        self.past.join(&theirs_seen);
+        self.normalise();
+        changed || self.past != before
     }
 }
 
@@ -284,6 +385,47 @@ mod tests {
         let fresh_again = reg(&[(dot(1, 2), 2)]);
         assert!(stale_side.join(&stale_ctx, &fresh_again, &fresh_ctx, |_| {}));
         assert_eq!(stale_side, fresh_again);
+    }
+
+    #[test]
+    fn a_late_write_the_past_covers_stays_overwritten() {
+        // (1,1) was overwritten by (1,2), itself by (1,3); the register at (1,3) says so even
+        // though its context only names (1,2).
+        let mut latest = MvRegister::new();
+        latest.write(dot(1, 1), Stamp::default(), 1u8);
+        latest.write(dot(1, 2), Stamp::default(), 2);
+        let delta_ctx = CausalContext::from_iter([dot(1, 2), dot(1, 3)]);
+        latest.write(dot(1, 3), Stamp::default(), 3);
+        let mut sink = MvRegister::new();
+        sink.join(&CausalContext::new(), &latest, &delta_ctx, |_| {});
+        let mut rejected = Vec::new();
+        let late = reg(&[(dot(1, 1), 1)]);
+        sink.join(
+            &delta_ctx,
+            &late,
+            &CausalContext::from_iter([dot(1, 1)]),
+            |e| rejected.push(e.dot),
+        );
+        assert_eq!(sink.entries().len(), 1);
+        assert_eq!(sink.entries()[0].value, 3);
+        assert_eq!(rejected, [dot(1, 1)]);
+    }
+
+    #[test]
+    fn past_only_keeps_the_overwritten_and_never_the_live() {
+        let mut reg = MvRegister::new();
+        reg.write(dot(1, 1), Stamp::default(), 1u8);
+        reg.write(dot(1, 4), Stamp::default(), 4);
+        reg.insert(Entry::new(dot(2, 2), Stamp::default(), 9));
+        let past = reg.past_only();
+        assert!(past.is_empty() && !past.is_void());
+        assert!(past.seen().contains(dot(1, 3)));
+        assert!(!past.seen().contains(dot(1, 4)) && !past.seen().contains(dot(2, 2)));
+        // Below the register: joining it back changes nothing.
+        let mut again = reg.clone();
+        let ctx = CausalContext::from_iter([dot(1, 4), dot(2, 2)]);
+        assert!(!again.join(&ctx, &past, &CausalContext::new(), |_| {}));
+        assert_eq!(again, reg);
     }
 
     #[test]

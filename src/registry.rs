@@ -64,14 +64,27 @@ pub(crate) struct Slot {
     /// Deletes not yet causally stable, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) tombstones: Vec<Tombstone>,
-    /// The highest counter, per replica, of any write that touched this key (overwritten or
-    /// not): what [`Registry::delta_since`] compares with a peer's vector.
-    pub(crate) history: VersionVector,
 }
 
 impl Slot {
     fn is_empty(&self) -> bool {
         self.live.is_empty() && self.tombstones.is_empty()
+    }
+
+    /// Whether a peer whose version vector is `vector` has seen everything held here.
+    ///
+    /// Computed from what the slot holds rather than kept as a running "history" vector
+    /// (2026-11): a stored history kept dots of writes long since overwritten or deleted,
+    /// which compaction dropped with the slot on one side and not the other, so
+    /// `compact(a) ⊔ b` and `compact(a ⊔ b)` differed. What is held suffices: every write
+    /// that removed something is itself held, or removed in turn by a held write or a
+    /// tombstone, and seeing it means having seen what it removed.
+    fn is_known_to(&self, vector: &VersionVector) -> bool {
+        self.live.iter().all(|r| r.is_known_to(vector))
+            && self
+                .tombstones
+                .iter()
+                .all(|t| vector.contains(t.deleted) && vector.contains(t.incarnation))
     }
 
     /// Drops tombstones every replica has seen.
@@ -406,9 +419,9 @@ impl Registry {
         report
     }
 
-    /// What a peer whose version vector is `vector` has not seen: every key touched by a write
-    /// beyond `vector`, whole, with this registry's context. Merging it into that peer gives
-    /// the same state as merging this whole registry.
+    /// What a peer whose version vector is `vector` has not seen: every key holding a write or
+    /// a delete beyond `vector`, whole, with this registry's context. Merging it into that
+    /// peer gives the same state as merging this whole registry.
     ///
     /// # Examples
     ///
@@ -433,7 +446,7 @@ impl Registry {
             slots: self
                 .slots
                 .iter()
-                .filter(|(_, slot)| !vector.includes(&slot.history))
+                .filter(|(_, slot)| !slot.is_known_to(vector))
                 .map(|(key, slot)| (key.clone(), slot.clone()))
                 .collect(),
         }
@@ -538,7 +551,6 @@ fn merge_slot(
     mine.tombstones.sort_unstable();
     mine.tombstones.dedup();
     changed |= mine.tombstones.len() != before;
-    mine.history.join(&theirs.history);
 
     let is_live = !mine.live.is_empty();
     let device = (changed && is_live)

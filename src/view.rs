@@ -372,7 +372,8 @@ fn resolve_twin<'a>(
 ) -> Vec<(TwinPath, &'a Value)> {
     let mut by_path: BTreeMap<&TwinPath, Writes<'a>> = BTreeMap::new();
     for record in records {
-        for (path, reg) in &record.twin {
+        // A register cleared by a related write holds no value, only a past: no candidate.
+        for (path, reg) in record.twin.iter().filter(|(_, reg)| !reg.is_empty()) {
             let entries = reg
                 .entries()
                 .iter()
@@ -384,7 +385,7 @@ fn resolve_twin<'a>(
         };
         for (path, value) in &created.identity.twin {
             // A register at the path, an ancestor or a descendant was written after the
-            // creation and so overwrote this leaf.
+            // creation and so overwrote this leaf (cleared registers included: they were).
             let (lo, hi) = path.descendant_bounds();
             let overwritten = record.twin.contains_key(path)
                 || path.ancestors().any(|a| record.twin.contains_key(&a))
@@ -454,7 +455,7 @@ fn resolve_metadata(
 ) -> BTreeMap<String, Value> {
     let mut by_key: BTreeMap<&str, Writes<'_>> = BTreeMap::new();
     for record in records {
-        for (key, reg) in &record.metadata {
+        for (key, reg) in record.metadata.iter().filter(|(_, reg)| !reg.is_empty()) {
             let entries = reg
                 .entries()
                 .iter()

@@ -8,7 +8,7 @@ use crate::device::{DeviceRecord, Identity};
 use crate::error::{Error, Result};
 use crate::identity::{Capabilities, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
-use crate::register::Entry;
+use crate::register::MvRegister;
 use crate::registry::{Registry, Slot, Tombstone};
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
@@ -89,10 +89,8 @@ impl Writer<'_> {
         let record = DeviceRecord::created(dot, self.stamp, identity);
         let slot = self.registry.slot_mut(key);
         slot.live.push(record.clone());
-        slot.history.advance(dot);
         let mut delta_slot = Slot::default();
         delta_slot.live.push(record);
-        delta_slot.history.advance(dot);
         Ok(delta(key, delta_slot, [dot]))
     }
 
@@ -136,7 +134,6 @@ impl Writer<'_> {
             });
         }
         slot.tombstones.sort_unstable();
-        seen.iter().for_each(|&d| slot.history.advance(d));
         let delta_slot = Slot {
             live: Vec::new(),
             tombstones: slot
@@ -145,14 +142,15 @@ impl Writer<'_> {
                 .filter(|t| t.deleted == dot)
                 .copied()
                 .collect(),
-            history: slot.history.clone(),
         };
         self.registry.context.extend(seen.iter().copied());
         Ok(delta(key, delta_slot, seen))
     }
 
     /// Applies `write` to every live incarnation of `key`, each with its own dot; `write`
-    /// returns the dots it overwrote and fills the delta record.
+    /// returns the dots it overwrote and fills the delta record with the registers it wrote,
+    /// whole: their past travels with the write (see [`MvRegister`](crate::MvRegister)), so
+    /// a receiver that sees this write also knows every older write it superseded.
     fn write_each(
         &mut self,
         key: &DeviceKey,
@@ -172,10 +170,6 @@ impl Writer<'_> {
             seen.extend(write(record, &mut delta_record, dot, stamp));
             delta_slot.live.push(delta_record);
         }
-        seen.iter().for_each(|&d| {
-            slot.history.advance(d);
-            delta_slot.history.advance(d);
-        });
         Ok(delta(key, delta_slot, seen))
     }
 
@@ -199,8 +193,9 @@ impl Writer<'_> {
     /// ```
     pub fn set_status(&mut self, key: &DeviceKey, value: StatusValue) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
-            out.status.insert(Entry::new(dot, stamp, value.clone()));
-            record.set_status(dot, stamp, value.clone())
+            let overwritten = record.set_status(dot, stamp, value.clone());
+            out.status.clone_from(&record.status);
+            overwritten
         })
     }
 
@@ -229,12 +224,9 @@ impl Writer<'_> {
         value: Authentication,
     ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
-            let (overwritten, retired) = record.set_authentication(dot, stamp, value.clone());
-            out.authentication
-                .insert(Entry::new(dot, stamp, value.clone()));
-            if !retired.is_empty() {
-                out.retired.insert(Entry::new(dot, stamp, retired));
-            }
+            let (overwritten, _) = record.set_authentication(dot, stamp, value.clone());
+            out.authentication.clone_from(&record.authentication);
+            out.retired.clone_from(&record.retired);
             overwritten
         })
     }
@@ -258,8 +250,9 @@ impl Writer<'_> {
     /// ```
     pub fn set_capabilities(&mut self, key: &DeviceKey, value: Capabilities) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
-            out.capabilities.insert(Entry::new(dot, stamp, value));
-            record.set_capabilities(dot, stamp, value)
+            let overwritten = record.set_capabilities(dot, stamp, value);
+            out.capabilities.clone_from(&record.capabilities);
+            overwritten
         })
     }
 
@@ -282,8 +275,9 @@ impl Writer<'_> {
     /// ```
     pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
-            out.parent.insert(Entry::new(dot, stamp, parent.clone()));
-            record.set_parent(dot, stamp, parent.clone())
+            let overwritten = record.set_parent(dot, stamp, parent.clone());
+            out.parent.clone_from(&record.parent);
+            overwritten
         })
     }
 
@@ -325,11 +319,20 @@ impl Writer<'_> {
             }
         }
         self.write_each(key, |record, out, dot, stamp| {
-            out.twin
-                .entry(path.clone())
-                .or_default()
-                .insert(Entry::new(dot, stamp, value.clone()));
-            record.set_twin(path.clone(), dot, stamp, value.clone())
+            let write = record.set_twin(path.clone(), dot, stamp, value.clone());
+            for p in write.written {
+                if let Some(reg) = record.twin.get(&p) {
+                    out.twin.insert(p, reg.clone());
+                }
+            }
+            for p in write.around {
+                if let Some(past) = record.twin.get(&p).map(MvRegister::past_only) {
+                    if !past.is_void() {
+                        out.twin.insert(p, past);
+                    }
+                }
+            }
+            write.overwritten
         })
     }
 
@@ -396,11 +399,11 @@ impl Writer<'_> {
         value: Option<Value>,
     ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
-            out.metadata
-                .entry(name.to_owned())
-                .or_default()
-                .insert(Entry::new(dot, stamp, value.clone()));
-            record.set_metadata(name.to_owned(), dot, stamp, value.clone())
+            let overwritten = record.set_metadata(name.to_owned(), dot, stamp, value.clone());
+            if let Some(reg) = record.metadata.get(name) {
+                out.metadata.insert(name.to_owned(), reg.clone());
+            }
+            overwritten
         })
     }
 }

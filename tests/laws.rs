@@ -62,8 +62,8 @@ enum RegisterStep {
     Merge { to: u8, from: u8 },
 }
 
-/// Register states reached by three replicas writing and merging, with each write's delta
-/// (the entry, and a context of its dot and the dots it overwrote): valid by construction.
+/// Register states reached by three replicas writing and merging, with each write's delta:
+/// valid by construction.
 fn register_states() -> impl Strategy<Value = Vec<Held>> {
     let step = prop_oneof![
         (0..3u8, 0..4u8).prop_map(|(replica, value)| RegisterStep::Write { replica, value }),
@@ -80,10 +80,13 @@ fn register_states() -> impl Strategy<Value = Vec<Held>> {
                     let stamp = Stamp::new(u64::from(value), 0);
                     let replaced = reg.write(dot, stamp, value);
                     ctx.insert(dot);
-                    let mut delta = MvRegister::new();
-                    delta.insert(Entry::new(dot, stamp, value));
-                    let delta_ctx = replaced.into_iter().chain([dot]).collect();
-                    states.push((delta, delta_ctx));
+                    // The delta a writer ships: the register (with its past) and a context
+                    // of the new dot and the dots it overwrote; and the bare entry alone.
+                    let delta_ctx: CausalContext = replaced.into_iter().chain([dot]).collect();
+                    states.push((reg.clone(), delta_ctx.clone()));
+                    let mut bare = MvRegister::new();
+                    bare.insert(Entry::new(dot, stamp, value));
+                    states.push((bare, delta_ctx));
                 }
                 RegisterStep::Merge { to, from } => {
                     let incoming = replicas[usize::from(from)].clone();

@@ -1,0 +1,262 @@
+//! Convergence: whatever the delivery (in order, pre-merged, shuffled with duplicates, split
+//! across intermediate replicas), the deltas of a history end as the same bytes, equal to the
+//! join of every replica's final state. Plus the cheap paths: `delta_since`, re-merging an
+//! included state, and compaction.
+
+mod common;
+
+use common::{Rng, bytes, history};
+use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Section, Stamp, VersionVector};
+use proptest::prelude::*;
+use serde_json::json;
+
+fn deliver<'a>(deltas: impl IntoIterator<Item = &'a Registry>) -> Registry {
+    let mut fresh = Registry::new();
+    deltas.into_iter().for_each(|d| {
+        fresh.merge(d);
+    });
+    fresh
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn deltas_in_order_give_the_join_of_all_replicas(h in history()) {
+        let expected = h.join();
+        let in_order = deliver(h.deltas().iter().map(|d| &d.registry));
+        common::same_bytes(&in_order, &expected)?;
+        prop_assert_eq!(in_order, expected);
+    }
+
+    #[test]
+    fn pre_merged_deltas_give_the_same_bytes(h in history()) {
+        let folded = deliver(h.deltas().iter().map(|d| &d.registry));
+        let mut fresh = Registry::new();
+        fresh.merge(&folded);
+        common::same_bytes(&fresh, &h.join())?;
+    }
+
+    #[test]
+    fn converges_under_any_delivery_order_with_duplicates(h in history(), seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let mut deliveries: Vec<&Registry> = Vec::new();
+        for d in h.deltas() {
+            let copies = 1 + rng.below(3);
+            deliveries.extend(std::iter::repeat_n(&d.registry, copies));
+        }
+        rng.shuffle(&mut deliveries);
+        common::same_bytes(&deliver(deliveries), &h.join())?;
+    }
+
+    #[test]
+    fn converges_when_split_across_intermediate_replicas(h in history(), seed in any::<u64>()) {
+        let mut rng = Rng(seed);
+        let parts = 2 + rng.below(3);
+        let mut intermediates = vec![Vec::new(); parts];
+        for d in h.deltas() {
+            intermediates[rng.below(parts)].push(&d.registry);
+        }
+        let mut merged: Vec<Registry> = intermediates
+            .into_iter()
+            .map(|mut part| {
+                rng.shuffle(&mut part);
+                deliver(part)
+            })
+            .collect();
+        rng.shuffle(&mut merged);
+        common::same_bytes(&deliver(&merged), &h.join())?;
+    }
+
+    #[test]
+    fn replicas_that_exchange_states_converge_in_any_order(h in history(), seed in any::<u64>()) {
+        // Full-state gossip between the history's own replicas: every one ends at the join.
+        let mut rng = Rng(seed);
+        let mut replicas = h.replicas().to_vec();
+        let n = replicas.len();
+        for _ in 0..2 {
+            for to in 0..n {
+                let mut order: Vec<usize> = (0..n).collect();
+                rng.shuffle(&mut order);
+                for from in order {
+                    let incoming = replicas[from].clone();
+                    replicas[to].merge(&incoming);
+                }
+            }
+        }
+        let expected = bytes(&h.join());
+        for replica in &replicas {
+            prop_assert_eq!(&bytes(replica), &expected);
+        }
+    }
+
+    #[test]
+    fn delta_since_a_peer_vector_equals_merging_the_full_state(h in history()) {
+        for peer in h.replicas() {
+            for source in h.replicas() {
+                let mut by_state = peer.clone();
+                by_state.merge(source);
+                let mut by_delta = peer.clone();
+                by_delta.merge(&source.delta_since(peer.context().vector()));
+                common::same_bytes(&by_delta, &by_state)?;
+            }
+        }
+    }
+
+    #[test]
+    fn merging_an_included_state_reports_unchanged_and_changes_nothing(h in history()) {
+        let all = h.join();
+        let before = bytes(&all);
+        for state in h.states() {
+            let mut again = all.clone();
+            let report = again.merge(&state);
+            prop_assert!(report.is_unchanged(), "{report}");
+            prop_assert!(report.conflicts.is_empty() && report.rejected.is_empty(), "{report:?}");
+            prop_assert_eq!(&bytes(&again), &before);
+        }
+        // And each replica re-merging itself.
+        for replica in h.replicas() {
+            let mut again = replica.clone();
+            prop_assert!(again.merge(replica).is_unchanged());
+            prop_assert_eq!(bytes(&again), bytes(replica));
+        }
+    }
+
+    #[test]
+    fn compaction_commutes_with_merge_and_keeps_devices(h in history()) {
+        let replicas = h.replicas();
+        let mut stable: VersionVector = replicas[0].context().vector().clone();
+        replicas.iter().for_each(|r| stable.meet(r.context().vector()));
+        let policy = Policy::default();
+        for a in replicas {
+            for b in replicas {
+                let mut compacted_then_merged = a.clone();
+                compacted_then_merged.compact(&stable);
+                compacted_then_merged.merge(b);
+
+                let mut merged = a.clone();
+                merged.merge(b);
+                let mut merged_then_compacted = merged.clone();
+                merged_then_compacted.compact(&stable);
+
+                common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
+                let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
+                prop_assert_eq!(devices(&merged_then_compacted), devices(&merged));
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn every_state_round_trips_through_serde(h in history()) {
+        for state in h.states() {
+            let text = bytes(&state);
+            let back: Registry = serde_json::from_str(&text).expect("parses back");
+            prop_assert_eq!(&back, &state);
+            prop_assert_eq!(bytes(&back), text);
+        }
+    }
+}
+
+fn key() -> DeviceKey {
+    DeviceKey::device("d").expect("valid")
+}
+
+#[test]
+fn a_write_overwritten_twice_stays_overwritten_when_delivered_last() {
+    // One replica sets a value three times; the deltas arrive as op 3, op 1, op 2. Op 3 says
+    // op 2 was overwritten, op 2 says op 1 was: op 1 must not come back, and op 2, by then
+    // included, must change nothing.
+    let r = ReplicaId::from_u128(1);
+    let mut source = Registry::new();
+    let create = source
+        .writer(r, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let ops: Vec<Registry> = (1..=3)
+        .map(|n| {
+            source
+                .writer(r, Stamp::new(n, 0))
+                .set_metadata(&key(), "owner", Some(json!(n)))
+                .expect("live")
+        })
+        .collect();
+    let mut sink = Registry::new();
+    sink.merge(&create);
+    sink.merge(&ops[2]);
+    sink.merge(&ops[0]);
+    assert!(sink.merge(&ops[1]).is_unchanged());
+    assert_eq!(sink, source);
+    let device = sink.device(&key(), &Policy::default()).expect("live");
+    assert_eq!(device.metadata["owner"], 3);
+    assert!(device.conflicts.is_empty());
+}
+
+#[test]
+fn compaction_then_merge_equals_merge_then_compaction_after_a_lost_update() {
+    // C updates a device that A deletes; everyone sees the delete, B never sees the update
+    // and re-creates the device. Compacting the stable delete must not make A's merge with B
+    // differ from the merge compacted afterwards.
+    let [a_id, b_id, c_id] = [1, 2, 3].map(ReplicaId::from_u128);
+    let mut a = Registry::new();
+    a.writer(a_id, Stamp::default())
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let (mut b, mut c) = (a.clone(), a.clone());
+    c.writer(c_id, Stamp::default())
+        .set_metadata(&key(), "owner", Some(json!("c")))
+        .expect("live");
+    let delete = a
+        .writer(a_id, Stamp::default())
+        .delete(&key())
+        .expect("live");
+    a.merge(&c.clone());
+    c.merge(&a.clone());
+    b.merge(&delete);
+    b.writer(b_id, Stamp::default())
+        .create(&key(), Identity::default())
+        .expect("deleted here");
+    let mut stable = a.context().vector().clone();
+    stable.meet(b.context().vector());
+    stable.meet(c.context().vector());
+
+    let mut compacted_then_merged = a.clone();
+    compacted_then_merged.compact(&stable);
+    compacted_then_merged.merge(&b);
+    let mut merged_then_compacted = a.clone();
+    merged_then_compacted.merge(&b);
+    merged_then_compacted.compact(&stable);
+    assert_eq!(bytes(&compacted_then_merged), bytes(&merged_then_compacted));
+    assert!(compacted_then_merged.tombstones(&key()).is_empty());
+}
+
+#[test]
+fn a_twin_leaf_cleared_by_an_overwritten_write_stays_cleared_whatever_the_order() {
+    // Set `a.b`; set `a`, which clears `a.b`; set `a` again. The third delta claims the second
+    // as seen, so it must also say what the second cleared: otherwise, delivered third,
+    // first, second, the second is skipped as included and `a.b` comes back.
+    let r = ReplicaId::from_u128(3);
+    let mut source = Registry::new();
+    let create = source
+        .writer(r, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let mut w = source.writer(r, Stamp::new(2, 0));
+    let writes = [("a.b", 1), ("a", 2), ("a", 3)].map(|(path, v)| {
+        w.set_twin(&key(), Section::Tags, path, Some(json!(v)))
+            .expect("live")
+    });
+    for order in [[2, 0, 1], [1, 2, 0], [2, 1, 0], [0, 2, 1]] {
+        let mut sink = Registry::new();
+        sink.merge(&create);
+        for i in order {
+            sink.merge(&writes[i]);
+        }
+        assert_eq!(bytes(&sink), bytes(&source), "order {order:?}");
+        let device = sink.device(&key(), &Policy::default()).expect("live");
+        assert_eq!(serde_json::Value::Object(device.tags), json!({"a": 3}));
+    }
+}

@@ -1,0 +1,219 @@
+//! Event ingest: duplicates are no-ops, any order with any duplicates converges to the
+//! in-order result, a reused id with another payload and a reused dot are refused without
+//! touching the registry. Includes the two histories `crdts` gets wrong.
+
+mod common;
+
+use common::{History, Rng, bytes, history, op, stamp};
+use failback::{
+    DeviceKey, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Stamp, Status,
+    StatusValue,
+};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::json;
+
+/// One event per write of the history, with ids `e0`, `e1`, … in write order.
+fn events(h: &History) -> Vec<Event> {
+    h.deltas()
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            Event::new(EventId::new(format!("e{i}")), d.registry.clone()).expect("a write")
+        })
+        .collect()
+}
+
+fn ingest_all<'a>(events: impl IntoIterator<Item = &'a Event>) -> Ingest {
+    let mut ingest = Ingest::new(Registry::new());
+    for event in events {
+        ingest.apply(event).expect("a consistent stream");
+    }
+    ingest
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn duplicate_events_are_no_ops(h in history(), seed in any::<u64>()) {
+        let events = events(&h);
+        let mut ingest = ingest_all(&events);
+        let before = bytes(ingest.registry());
+        let mut again: Vec<&Event> = events.iter().collect();
+        Rng(seed).shuffle(&mut again);
+        for event in again {
+            let report = ingest.apply(event).expect("a duplicate is accepted");
+            prop_assert!(report.is_unchanged(), "{report}");
+            prop_assert!(report.conflicts.is_empty() && report.rejected.is_empty());
+            prop_assert_eq!(&bytes(ingest.registry()), &before);
+        }
+        prop_assert_eq!(ingest.remembered(), events.len());
+    }
+
+    #[test]
+    fn any_permutation_with_duplicates_converges_to_the_in_order_result(h in history(), seed in any::<u64>()) {
+        let events = events(&h);
+        let in_order = ingest_all(&events);
+        let mut rng = Rng(seed);
+        let mut deliveries: Vec<&Event> = Vec::new();
+        for e in &events {
+            deliveries.extend(std::iter::repeat_n(e, 1 + rng.below(3)));
+        }
+        rng.shuffle(&mut deliveries);
+        let shuffled = ingest_all(deliveries);
+        common::same_bytes(shuffled.registry(), in_order.registry())?;
+        common::same_bytes(in_order.registry(), &h.join())?;
+    }
+
+    #[test]
+    fn conflicting_payload_under_a_seen_id_errors_and_changes_nothing(
+        h in history(),
+        (applied, reused, other) in any::<(Index, Index, Index)>(),
+        seed in any::<u64>(),
+    ) {
+        // Apply a prefix, then send another payload under an id already applied. Two writes
+        // from outside the history follow it, so there is always a prefix and a payload
+        // that differs from the one applied.
+        let mut events = events(&h);
+        for i in 0..2u8 {
+            let outside = Registry::new()
+                .writer(ReplicaId::from_u128(90 + u128::from(i)), Stamp::default())
+                .create(&DeviceKey::device(format!("outsider-{i}")).expect("valid"), Identity::default())
+                .expect("fresh");
+            events.push(Event::new(EventId::new(format!("outside-{i}")), outside).expect("a write"));
+        }
+        let prefix = 1 + applied.index(events.len() - 1);
+        let mut ingest = ingest_all(&events[..prefix]);
+        let before = bytes(ingest.registry());
+        let id = events[reused.index(prefix)].id().clone();
+        let original = &events[reused.index(prefix)];
+        let candidates: Vec<&Event> = events.iter().filter(|e| e.delta() != original.delta()).collect();
+        let payload = candidates[other.index(candidates.len())].delta().clone();
+        let forged = Event::new(id.clone(), payload).expect("a write");
+
+        let err = ingest.apply(&forged).expect_err("another payload under a seen id");
+        prop_assert!(matches!(&err, Error::ConflictingEvent { id: got, .. } if *got == id), "{err}");
+        prop_assert_eq!(&bytes(ingest.registry()), &before);
+        prop_assert_eq!(ingest.remembered(), prefix);
+
+        // The stream goes on as if the forgery never came, in any order.
+        let mut rest: Vec<&Event> = events[prefix..].iter().collect();
+        Rng(seed).shuffle(&mut rest);
+        for event in rest {
+            ingest.apply(event).expect("consistent");
+        }
+        common::same_bytes(ingest.registry(), ingest_all(&events).registry())?;
+    }
+
+    #[test]
+    fn a_dot_claimed_by_two_events_is_refused_and_changes_nothing(
+        h in history(),
+        at in any::<Index>(),
+        (key, first, second) in (0..common::KEYS, op(), op()),
+        stamp in stamp(),
+    ) {
+        // Two writes made from one replica state take the same next dot: a replica that
+        // restarted from a backup, or a forged event.
+        let events = events(&h);
+        let r = at.index(h.replicas().len());
+        let mut one = h.replicas()[r].clone();
+        let mut two = one.clone();
+        let a = common::write(&mut one, r, key, stamp, &first);
+        let b = common::write(&mut two, r, key, stamp, &second);
+        let (a, b) = (Event::new(EventId::new("a"), a).expect("a write"), Event::new(EventId::new("b"), b).expect("a write"));
+        let shared = a.dots().iter().find(|d| b.dots().contains(d)).copied().expect("the same next dot");
+
+        let mut ingest = ingest_all(&events);
+        ingest.apply(&a).expect("first use of the dot");
+        let before = bytes(ingest.registry());
+        let err = ingest.apply(&b).expect_err("second use of the dot");
+        prop_assert!(
+            matches!(&err, Error::DotReused { dot, first, second } if *dot == shared && first.as_str() == "a" && second.as_str() == "b"),
+            "{err}"
+        );
+        prop_assert_eq!(&bytes(ingest.registry()), &before);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two histories `crdts` gets wrong (see tests/differential.rs for `crdts` itself).
+
+fn three_writes() -> (DeviceKey, Registry, [Event; 3]) {
+    let r = ReplicaId::from_u128(1);
+    let key = DeviceKey::device("d").expect("valid");
+    let mut source = Registry::new();
+    let mut w = source.writer(r, Stamp::new(1, 0));
+    let op1 = w.create(&key, Identity::default()).expect("fresh");
+    let op2 = w
+        .set_metadata(&key, "owner", Some(json!("ops")))
+        .expect("live");
+    let op3 = w
+        .set_status(&key, StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let events = [op1, op2, op3]
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| Event::new(EventId::new(format!("op{}", i + 1)), d).expect("a write"));
+    let events: Vec<Event> = events.collect();
+    (key, source, events.try_into().expect("three"))
+}
+
+#[test]
+fn op_3_before_ops_1_and_2_still_applies_all_three() {
+    let (key, source, [op1, op2, op3]) = three_writes();
+    let mut ingest = Ingest::new(Registry::new());
+    ingest.apply(&op3).expect("accepted early");
+    // Op 3's dot is seen; ops 1 and 2 are not, whatever the gap makes a vector clock say.
+    assert!(ingest.registry().context().contains(op3.dots()[0]));
+    assert!(!ingest.registry().context().contains(op1.dots()[0]));
+    let report = ingest.apply(&op1).expect("accepted late");
+    assert!(
+        !report.is_unchanged(),
+        "the creation fills the pending incarnation: {report}"
+    );
+    ingest.apply(&op2).expect("accepted late");
+
+    assert_eq!(ingest.registry(), &source);
+    let device = ingest
+        .registry()
+        .device(&key, &Policy::default())
+        .expect("created");
+    assert_eq!(device.status.status, Status::Disabled);
+    assert_eq!(device.metadata["owner"], "ops");
+    assert!(!device.pending);
+}
+
+#[test]
+fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
+    let r = ReplicaId::from_u128(1);
+    let key = DeviceKey::device("d").expect("valid");
+    let mut base = Registry::new();
+    base.writer(r, Stamp::new(1, 0))
+        .create(&key, Identity::default())
+        .expect("fresh");
+    let (mut left, mut right) = (base.clone(), base.clone());
+    let first = left
+        .writer(r, Stamp::new(2, 0))
+        .set_metadata(&key, "owner", Some(json!("left")))
+        .expect("live");
+    let second = right
+        .writer(r, Stamp::new(2, 0))
+        .set_metadata(&key, "rack", Some(json!(7)))
+        .expect("live");
+
+    let mut ingest = Ingest::new(base);
+    ingest
+        .apply(&Event::new(EventId::new("first"), first).expect("a write"))
+        .expect("first use of the dot");
+    let before = ingest.registry().clone();
+    let err = ingest
+        .apply(&Event::new(EventId::new("second"), second).expect("a write"))
+        .expect_err("the dot is taken");
+    assert!(matches!(err, Error::DotReused { .. }), "{err}");
+    assert!(
+        err.to_string().contains("first") && err.to_string().contains("second"),
+        "{err}"
+    );
+    assert_eq!(ingest.registry(), &before);
+}
