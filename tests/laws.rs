@@ -7,7 +7,8 @@ use std::fmt::Debug;
 
 use common::{Rng, history};
 use failback::{
-    CausalContext, Dot, Entry, MvRegister, Registry, ReplicaId, Report, Stamp, VersionVector,
+    CausalContext, DeviceKey, Dot, Entry, MvRegister, Registry, ReplicaId, Report, Stamp,
+    VersionVector,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -137,11 +138,36 @@ proptest! {
     }
 
     #[test]
-    fn registry_merge_is_a_semilattice(h in history(), (i, j, k) in any::<(Index, Index, Index)>()) {
+    fn registry_merge_is_a_semilattice(
+        h in history(),
+        (i, j, k) in any::<(Index, Index, Index)>(),
+        (x, y, z) in any::<(Index, Index, Index)>(),
+    ) {
         let states = h.states();
-        check_laws(&pick(&states, &i), &pick(&states, &j), &pick(&states, &k), |a: &mut Registry, b| {
+        let merge = |a: &mut Registry, b: &Registry| {
             a.merge(b);
-        })?;
+        };
+        check_laws(&pick(&states, &i), &pick(&states, &j), &pick(&states, &k), merge)?;
+
+        // With compaction: against what every replica has reached in the end, among the
+        // states that have reached it too (compaction's precondition: a state that has not
+        // seen a stable delete must never be merged after it), compacted or not.
+        let mut stable = h.replicas()[0].context().vector().clone();
+        h.replicas().iter().for_each(|r| stable.meet(r.context().vector()));
+        let mut reached: Vec<Registry> = states
+            .into_iter()
+            .filter(|s| s.context().vector().includes(&stable))
+            .collect();
+        let compacted: Vec<Registry> = reached
+            .iter()
+            .map(|s| {
+                let mut s = s.clone();
+                s.compact(&stable);
+                s
+            })
+            .collect();
+        reached.extend(compacted);
+        check_laws(&pick(&reached, &x), &pick(&reached, &y), &pick(&reached, &z), merge)?;
     }
 
     #[test]
@@ -163,4 +189,35 @@ proptest! {
         prop_assert_eq!(combine(&combine(&a, &b), &c), combine(&a, &combine(&b, &c)), "associative");
         prop_assert_eq!(combine(&a, &Report::default()), a, "the empty report is neutral");
     }
+
+    #[test]
+    fn reports_of_merges_over_disjoint_key_sets_combine_into_the_report_of_the_whole(
+        h in history(),
+        (i, j) in any::<(Index, Index)>(),
+        mask in 0..(1u8 << common::KEYS),
+    ) {
+        // Shards: the same registries cut by key (each keeps the whole context), merged apart.
+        let states = h.states();
+        let (a, b) = (pick(&states, &i), pick(&states, &j));
+        let in_first = |key: &DeviceKey| (0..common::KEYS).any(|k| mask & (1 << k) != 0 && common::key(k) == *key);
+        let mut whole = a.clone();
+        let report = whole.merge(&b);
+        let mut combined = Report::default();
+        for side in [true, false] {
+            let keep = |key: &DeviceKey| in_first(key) == side;
+            let mut part = shard(&a, keep);
+            combined = combined.combine(part.merge(&shard(&b, keep)));
+            prop_assert_eq!(part, shard(&whole, keep), "the shard merges to its part of the whole");
+        }
+        prop_assert_eq!(combined, report);
+    }
+}
+
+/// The devices of `registry` that `keep` selects, with its whole context (cut on the wire).
+fn shard(registry: &Registry, keep: impl Fn(&DeviceKey) -> bool) -> Registry {
+    let mut wire = serde_json::to_value(registry).expect("serializes");
+    if let Some(devices) = wire["devices"].as_array_mut() {
+        devices.retain(|d| keep(&serde_json::from_value(d["key"].clone()).expect("a device key")));
+    }
+    serde_json::from_value(wire).expect("parses back")
 }

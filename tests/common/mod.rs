@@ -94,6 +94,9 @@ pub enum Step {
     },
     /// `to` merges `from`'s whole state, or (`delta`) `from.delta_since(to's vector)`.
     Merge { to: usize, from: usize, delta: bool },
+    /// `to` merges the delta of one earlier write, whatever it has seen: out of order, twice,
+    /// ahead of the creation it updates.
+    Deliver { to: usize, which: usize },
 }
 
 /// A history to run: how many replicas, and the steps.
@@ -213,6 +216,15 @@ impl World {
                     self.replicas[from].clone()
                 };
                 self.replicas[to].merge(&incoming);
+                self.snapshots.push(self.replicas[to].clone());
+            }
+            Step::Deliver { to, which } => {
+                if self.deltas.is_empty() {
+                    return;
+                }
+                let to = among[to % among.len()];
+                let delta = self.deltas[which % self.deltas.len()].registry.clone();
+                self.replicas[to].merge(&delta);
                 self.snapshots.push(self.replicas[to].clone());
             }
         }
@@ -426,6 +438,7 @@ pub fn step() -> impl Strategy<Value = Step> {
             op,
         }),
         1 => (0..8usize, 0..8usize, any::<bool>()).prop_map(|(to, from, delta)| Step::Merge { to, from, delta }),
+        1 => (0..8usize, 0..32usize).prop_map(|(to, which)| Step::Deliver { to, which }),
     ]
 }
 
@@ -434,9 +447,9 @@ pub fn plan(max_steps: usize) -> impl Strategy<Value = Plan> {
     (3..=5usize, vec(step(), 0..=max_steps)).prop_map(|(replicas, steps)| Plan { replicas, steps })
 }
 
-/// A run history of up to 20 steps.
+/// A run history of up to 25 steps.
 pub fn history() -> impl Strategy<Value = History> {
-    plan(20).prop_map(|p| p.run())
+    plan(25).prop_map(|p| p.run())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -460,13 +473,13 @@ pub struct ForkPlan {
 
 pub fn fork_plan() -> impl Strategy<Value = ForkPlan> {
     (
-        plan(12),
+        plan(15),
         0..8usize,
         0..KEYS,
         identity(),
         vec(any::<bool>(), 5),
         stamp(),
-        vec(step(), 0..=12),
+        vec(step(), 0..=15),
         any::<u64>(),
     )
         .prop_map(
