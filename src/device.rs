@@ -1,8 +1,9 @@
 //! The device record: one incarnation of a device identity, its twin and its metadata.
 //!
 //! A record is created with a whole [`Identity`] under a single dot, the **incarnation**.
-//! Later writes overwrite one field each, in [`MvRegister`]s; a field whose register is empty
-//! still has its creation value. Every write to a record follows its creation causally (you
+//! Later writes overwrite one field each, in [`MvRegister`]s; a field whose register was never
+//! written still has its creation value (a twin register cleared by a related write was, and
+//! keeps hiding it). Every write to a record follows its creation causally (you
 //! cannot update what you have not seen), so a register write always overwrites the creation
 //! value of its field and never needs that value's dot in its context. This keeps a device
 //! that was never touched after creation at one dot, whatever its number of twin leaves.
@@ -435,47 +436,63 @@ impl DeviceRecord {
         self.status.write(dot, stamp, value)
     }
 
-    /// Overwrites the credentials, retiring every key and thumbprint the values it overwrites
-    /// held and the new value does not: no replica that missed this rotation can bring one
-    /// back. Returns the dots overwritten.
-    pub(crate) fn set_authentication(
-        &mut self,
-        dot: Dot,
-        stamp: Stamp,
-        value: Authentication,
-    ) -> (Vec<Dot>, Box<[Fingerprint]>) {
-        let mut retired: Vec<Fingerprint> = self
+    /// Every credential this incarnation shows or has retired: what a rotation replaces.
+    pub(crate) fn credentials(&self) -> Vec<Fingerprint> {
+        let mut out: Vec<Fingerprint> = self
             .retired
             .entries()
             .iter()
             .flat_map(|e| e.value.iter().copied())
             .collect();
         if self.authentication.is_empty() {
-            retired.extend(
+            out.extend(
                 self.initial()
                     .map(|i| i.authentication.fingerprints())
                     .unwrap_or_default(),
             );
         } else {
-            retired.extend(
+            out.extend(
                 self.authentication
                     .entries()
                     .iter()
                     .flat_map(|e| e.value.fingerprints()),
             );
         }
+        out
+    }
+
+    /// Overwrites the credentials, retiring every key and thumbprint in `replaced` (what the
+    /// writer saw of the device: [`credentials`](Self::credentials) of every live incarnation
+    /// of the key) that the new value does not hold: no replica that missed this rotation can
+    /// bring one back. Returns the dots overwritten.
+    ///
+    /// The device's incarnations are read as one device, so a rotation retires what any of
+    /// them showed, in each of them (2026-11, found by `rotated_out_credential_never_returns`):
+    /// retiring per incarnation left a key shown through one incarnation unretired in the
+    /// other, and when a concurrent delete removed the first, a stale write of the key on the
+    /// second came back.
+    pub(crate) fn set_authentication(
+        &mut self,
+        dot: Dot,
+        stamp: Stamp,
+        value: Authentication,
+        replaced: &[Fingerprint],
+    ) -> Vec<Dot> {
         let kept = value.fingerprints();
-        retired.retain(|f| kept.binary_search(f).is_err());
+        let mut retired: Vec<Fingerprint> = replaced
+            .iter()
+            .copied()
+            .filter(|f| kept.binary_search(f).is_err())
+            .collect();
         retired.sort_unstable();
         retired.dedup();
-        let retired: Box<[Fingerprint]> = retired.into();
         let mut overwritten = self.authentication.write(dot, stamp, value);
         if retired.is_empty() {
             overwritten.extend(self.retired.clear());
         } else {
-            overwritten.extend(self.retired.write(dot, stamp, retired.clone()));
+            overwritten.extend(self.retired.write(dot, stamp, retired.into()));
         }
-        (overwritten, retired)
+        overwritten
     }
 
     /// Overwrites the capabilities; returns the dots overwritten.

@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 use crate::clock::{CausalContext, Dot, ReplicaId};
-use crate::credentials::Authentication;
+use crate::credentials::{Authentication, Fingerprint};
 use crate::device::{DeviceRecord, Identity};
 use crate::error::{Error, Result};
 use crate::identity::{Capabilities, StatusValue};
@@ -223,8 +223,14 @@ impl Writer<'_> {
         key: &DeviceKey,
         value: Authentication,
     ) -> Result<Registry> {
+        let replaced: Vec<Fingerprint> = self
+            .registry
+            .records(key)
+            .iter()
+            .flat_map(DeviceRecord::credentials)
+            .collect();
         self.write_each(key, |record, out, dot, stamp| {
-            let (overwritten, _) = record.set_authentication(dot, stamp, value.clone());
+            let overwritten = record.set_authentication(dot, stamp, value.clone(), &replaced);
             out.authentication.clone_from(&record.authentication);
             out.retired.clone_from(&record.retired);
             overwritten

@@ -405,3 +405,47 @@ fn stale_credential_write_is_rejected_and_reported() {
     let device = a.device(&key(), &Policy::prefer(B)).expect("live");
     assert_eq!(device.authentication, sas(K2, K3));
 }
+
+#[test]
+fn a_rotation_retires_what_any_incarnation_showed() {
+    // Concurrent creates left two incarnations; the key K0 shows through A's. B rotates the
+    // device to K2 while A, stale, writes K0 again on both incarnations, and C, which only knew
+    // A's incarnation, deletes it. What remains is B's incarnation: K0 must stay retired there.
+    let c_id = ReplicaId::from_u128(3);
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let mut c = a.clone();
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    let mut b = Registry::new();
+    b.writer(B, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    b.merge(&a);
+    a.merge(&b);
+    assert_eq!(b.records(&key()).len(), 2);
+
+    b.writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K2, K3))
+        .expect("live");
+    a.writer(A, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    c.writer(c_id, Stamp::new(3, 0))
+        .delete(&key())
+        .expect("live");
+
+    let mut merged = b.clone();
+    merged.merge(&a);
+    merged.merge(&c);
+    for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+        let device = merged
+            .device(&key(), &policy)
+            .expect("B's incarnation lives");
+        assert_eq!(device.incarnations.len(), 1);
+        assert_eq!(device.authentication, sas(K2, K3), "under {policy:?}");
+    }
+}
