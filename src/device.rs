@@ -12,6 +12,7 @@
 //! old incarnation can touch the new one, and none can bring the old one back.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -250,7 +251,9 @@ pub struct DeviceRecord {
     pub(crate) incarnation: Dot,
     /// `None` while a write for this incarnation has arrived before its creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(crate) created: Option<Box<Creation>>,
+    /// Shared, not copied, when a state is cloned or merged: most records never change after
+    /// creation, and comparing two shared creations is a pointer comparison.
+    pub(crate) created: Option<Arc<Creation>>,
     #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) status: MvRegister<StatusValue>,
     #[serde(default, skip_serializing_if = "MvRegister::is_void")]
@@ -319,7 +322,7 @@ impl DeviceRecord {
     /// A new incarnation.
     pub(crate) fn created(incarnation: Dot, stamp: Stamp, identity: Identity) -> Self {
         let mut record = Self::empty(incarnation);
-        record.created = Some(Box::new(Creation { stamp, identity }));
+        record.created = Some(Arc::new(Creation { stamp, identity }));
         record
     }
 

@@ -1,6 +1,9 @@
 //! Device and module identifiers, validated by IoT Hub's rules at construction.
 
+use std::cmp::Ordering;
 use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -45,8 +48,42 @@ fn validate(kind: &'static str, id: &str) -> Result<()> {
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $kind:literal, $example:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(Box<str>);
+        ///
+        /// Cloning shares the text: registries cloned from one another hold one copy of each
+        /// id, and comparing two copies of the same id is a pointer comparison, which keeps
+        /// the merge of two large registries from reading every id twice.
+        #[derive(Clone)]
+        pub struct $name(Arc<str>);
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> Ordering {
+                if Arc::ptr_eq(&self.0, &other.0) {
+                    Ordering::Equal
+                } else {
+                    self.0.cmp(&other.0)
+                }
+            }
+        }
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Hash for $name {
+            fn hash<H: Hasher>(&self, state: &mut H) {
+                self.0.hash(state);
+            }
+        }
 
         impl $name {
             /// Validates `id` against IoT Hub's rules: case-sensitive, 1 to 128 ASCII letters,
@@ -69,13 +106,13 @@ macro_rules! id_type {
             pub fn new(id: impl Into<String>) -> Result<Self> {
                 let id = id.into();
                 validate($kind, &id)?;
-                Ok(Self(id.into_boxed_str()))
+                Ok(Self(Arc::from(id)))
             }
 
             /// An id the crate built itself from allowed characters.
             pub(crate) fn trusted(id: String) -> Self {
                 debug_assert!(validate($kind, &id).is_ok());
-                Self(id.into_boxed_str())
+                Self(Arc::from(id))
             }
 
             /// The id as text.

@@ -16,6 +16,7 @@
 //! commutes with merge: `compact(a) ⊔ b = compact(a ⊔ b)`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -87,6 +88,14 @@ impl Slot {
                 .all(|t| vector.contains(t.deleted) && vector.contains(t.incarnation))
     }
 
+    /// Whether [`purge`](Self::purge) would drop anything (so a shared slot is only copied
+    /// when it must change).
+    fn has_stable_tombstones(&self, stable: &VersionVector) -> bool {
+        self.tombstones
+            .iter()
+            .any(|t| stable.contains(t.deleted) && stable.contains(t.incarnation))
+    }
+
     /// Drops tombstones every replica has seen.
     fn purge(&mut self, stable: &VersionVector) {
         self.tombstones
@@ -143,7 +152,10 @@ impl StaleSink for Stales {
 pub struct Registry {
     pub(crate) context: CausalContext,
     pub(crate) stable: VersionVector,
-    pub(crate) slots: BTreeMap<DeviceKey, Slot>,
+    /// Slots are shared between states (copy on write): a registry cloned from another
+    /// shares every slot neither has written since, and merging a shared slot is a pointer
+    /// comparison. That is what makes a failback merge cost what changed, not what exists.
+    pub(crate) slots: BTreeMap<DeviceKey, Arc<Slot>>,
 }
 
 /// The wire layout: keys are structs, so devices travel as a list.
@@ -167,7 +179,11 @@ impl From<Wire> for Registry {
         Self {
             context: wire.context,
             stable: wire.stable,
-            slots: wire.devices.into_iter().map(|w| (w.key, w.slot)).collect(),
+            slots: wire
+                .devices
+                .into_iter()
+                .map(|w| (w.key, Arc::new(w.slot)))
+                .collect(),
         }
     }
 }
@@ -180,7 +196,10 @@ impl From<Registry> for Wire {
             devices: registry
                 .slots
                 .into_iter()
-                .map(|(key, slot)| WireSlot { key, slot })
+                .map(|(key, slot)| WireSlot {
+                    key,
+                    slot: Arc::unwrap_or_clone(slot),
+                })
                 .collect(),
         }
     }
@@ -370,45 +389,75 @@ impl Registry {
             report.unchanged = other.slots.len() as u64;
             return report;
         }
-        for (key, theirs) in &other.slots {
-            match self.slots.get_mut(key) {
-                Some(mine) => {
-                    merge_slot(
-                        key,
-                        mine,
-                        &self.context,
-                        theirs,
-                        &other.context,
-                        policy,
-                        &mut report,
-                    );
-                    // Tombstones arriving from a side that has not compacted yet are purged
-                    // at once if this side's stable vector covers them: otherwise
-                    // `compact(a) ⊔ b` would keep what `compact(a ⊔ b)` dropped (found by the
-                    // compaction property).
-                    mine.purge(&self.stable);
-                    if mine.is_empty() {
-                        self.slots.remove(key);
-                    }
-                }
-                None => {
-                    let mut mine = Slot::default();
-                    merge_slot(
-                        key,
-                        &mut mine,
-                        &self.context,
-                        theirs,
-                        &other.context,
-                        policy,
-                        &mut report,
-                    );
-                    mine.purge(&self.stable);
-                    if !mine.is_empty() {
-                        self.slots.insert(key.clone(), mine);
-                    }
-                }
+        // One ordered pass over both maps: no per-key lookup. Keys only the other side holds
+        // are collected and inserted after the pass.
+        let Registry {
+            context,
+            stable,
+            slots,
+        } = self;
+        let mut incoming = other.slots.iter().peekable();
+        let mut added: Vec<(DeviceKey, Arc<Slot>)> = Vec::new();
+        let mut emptied: Vec<DeviceKey> = Vec::new();
+        let mut take_new = |key: &DeviceKey, theirs: &Arc<Slot>, report: &mut Report| {
+            let mut mine = Slot::default();
+            merge_slot(
+                key,
+                &mut mine,
+                context,
+                theirs,
+                &other.context,
+                policy,
+                report,
+            );
+            // Tombstones arriving from a side that has not compacted yet are purged at once if
+            // this side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
+            // `compact(a ⊔ b)` dropped (found by the compaction property).
+            mine.purge(stable);
+            if mine.is_empty() {
+                return;
+            }
+            // Share the incoming slot when it arrived whole.
+            let slot = if mine == **theirs {
+                Arc::clone(theirs)
+            } else {
+                Arc::new(mine)
+            };
+            added.push((key.clone(), slot));
+        };
+        for (key, mine) in slots.iter_mut() {
+            while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
+                take_new(k, theirs, &mut report);
+            }
+            let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) else {
+                continue;
+            };
+            if Arc::ptr_eq(mine, theirs) || **mine == **theirs {
+                report.unchanged += 1;
+                continue;
+            }
+            let slot = Arc::make_mut(mine);
+            merge_slot(
+                key,
+                slot,
+                context,
+                theirs,
+                &other.context,
+                policy,
+                &mut report,
+            );
+            slot.purge(stable);
+            if slot.is_empty() {
+                emptied.push(key.clone());
             }
         }
+        for (key, theirs) in incoming {
+            take_new(key, theirs, &mut report);
+        }
+        for key in &emptied {
+            slots.remove(key);
+        }
+        slots.extend(added);
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {
             self.stable.join(&other.stable);
@@ -447,7 +496,7 @@ impl Registry {
                 .slots
                 .iter()
                 .filter(|(_, slot)| !slot.is_known_to(vector))
-                .map(|(key, slot)| (key.clone(), slot.clone()))
+                .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
                 .collect(),
         }
     }
@@ -483,14 +532,16 @@ impl Registry {
     fn purge(&mut self) {
         let stable = &self.stable;
         self.slots.retain(|_, slot| {
-            slot.purge(stable);
+            if slot.has_stable_tombstones(stable) {
+                Arc::make_mut(slot).purge(stable);
+            }
             !slot.is_empty()
         });
     }
 
     /// Mutable access to one slot, created if missing; for the writer.
     pub(crate) fn slot_mut(&mut self, key: &DeviceKey) -> &mut Slot {
-        self.slots.entry(key.clone()).or_default()
+        Arc::make_mut(self.slots.entry(key.clone()).or_default())
     }
 
     /// Every dot held in the store (not the context): what a delta writes.
@@ -553,7 +604,10 @@ fn merge_slot(
     changed |= mine.tombstones.len() != before;
 
     let is_live = !mine.live.is_empty();
-    let device = (changed && is_live)
+    // Reading the device is only needed to report conflicts and stale writes, so it is skipped
+    // where there can be none: most changed records got one write from one side.
+    let stale = !stales.status.is_empty() || !stales.authentication.is_empty();
+    let device = (changed && is_live && (stale || may_conflict(&mine.live)))
         .then(|| view::resolve(key, &mine.live, policy))
         .flatten();
     if let Some(device) = &device {
@@ -587,6 +641,28 @@ fn merge_slot(
         (true, true) if changed => report.updated += 1,
         _ => report.unchanged += 1,
     }
+}
+
+/// Whether reading these incarnations can meet concurrent values: several incarnations, a
+/// register holding more than one write, or twin writes at a path and at its ancestor.
+fn may_conflict(records: &[DeviceRecord]) -> bool {
+    if records.len() > 1 {
+        return true;
+    }
+    records.iter().any(|r| {
+        r.status.len() > 1
+            || r.authentication.len() > 1
+            || r.capabilities.len() > 1
+            || r.parent.len() > 1
+            || r.metadata.values().any(|reg| reg.len() > 1)
+            || r.twin.values().any(|reg| reg.len() > 1)
+            || r.twin.iter().any(|(path, reg)| {
+                !reg.is_empty()
+                    && path
+                        .ancestors()
+                        .any(|a| r.twin.get(&a).is_some_and(|reg| !reg.is_empty()))
+            })
+    })
 }
 
 fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {

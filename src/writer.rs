@@ -436,6 +436,8 @@ fn delta(key: &DeviceKey, slot: Slot, seen: impl IntoIterator<Item = Dot>) -> Re
         context: CausalContext::from_iter(seen),
         ..Registry::default()
     };
-    registry.slots.insert(key.clone(), slot);
+    registry
+        .slots
+        .insert(key.clone(), std::sync::Arc::new(slot));
     registry
 }
