@@ -19,8 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    Export, ExportLine, Failback, Generate, InputStats, Plan, Side, Summary, read_export_from,
-    write_atomically,
+    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, write_atomically,
 };
 
 #[derive(Parser)]
@@ -149,48 +148,61 @@ fn merge(
         }
     }
     let progress = io::stderr().is_terminal();
-    // The three parses are independent: one thread each.
-    let (base_export, primary_export, secondary_export) = std::thread::scope(|scope| {
-        let b = scope.spawn(|| read_file(base, progress));
-        let p = scope.spawn(|| read_file(primary, progress));
-        let s = scope.spawn(|| read_file(secondary, progress));
-        (join(b), join(p), join(s))
-    });
-    let (base_export, primary_export, secondary_export) =
-        (base_export?, primary_export?, secondary_export?);
-    if progress {
-        eprintln!("merging…");
-    }
     let side = match prefer {
         Prefer::Primary => Side::Primary,
         Prefer::Secondary => Side::Secondary,
     };
-    let failback = Failback::lift(
-        &base_export.lines,
-        &primary_export.lines,
-        &secondary_export.lines,
+    // Inputs are streamed, never held whole: the base first, then the primary and the
+    // secondary at once (the library reads them on two threads).
+    let (mut base_lines, mut primary_lines, mut secondary_lines) = (
+        open(base, progress)?,
+        open(primary, progress)?,
+        open(secondary, progress)?,
+    );
+    let mut devices = [0u64; 3];
+    let [base_count, primary_count, secondary_count] = &mut devices;
+    let failback = Failback::from_lines(
+        counted(base_lines.by_ref(), base_count),
+        counted(primary_lines.by_ref(), primary_count),
+        counted(secondary_lines.by_ref(), secondary_count),
         side,
     )?;
-    let plan = Plan::new(&failback, &primary_export.lines);
-    let stats = |e: &Export| InputStats {
-        devices: e.lines.len() as u64,
-        skipped: e.skipped,
-    };
-    let summary = Summary::new(
-        &failback,
-        &plan,
-        [
-            stats(&base_export),
-            stats(&primary_export),
-            stats(&secondary_export),
-        ],
-    );
+    let skipped = [
+        base_lines.skipped(),
+        primary_lines.skipped(),
+        secondary_lines.skipped(),
+    ];
+    let inputs_stats = [0, 1, 2].map(|i| InputStats {
+        devices: devices[i],
+        skipped: skipped[i],
+    });
+    if progress {
+        eprintln!("merged; planning and writing…");
+    }
 
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
         path: out_dir.to_owned(),
         source,
     })?;
-    write_lines(&outputs[0], &inputs, &plan.merged)?;
+    // The merged registry goes to disk as the plan reads it, one device at a time.
+    let mut planned = None;
+    write_atomically(&outputs[0], &inputs, |out| {
+        let mut out = io::BufWriter::with_capacity(1 << 16, out);
+        let plan = Plan::stream(&failback, |line| {
+            out.write_all(line.to_json().as_bytes())
+                .and_then(|()| out.write_all(b"\n"))
+                .map_err(|source| Error::Io {
+                    path: outputs[0].clone(),
+                    source,
+                })
+        })
+        .map_err(io::Error::other)?;
+        out.flush()?;
+        planned = Some(plan);
+        Ok(())
+    })?;
+    let plan = planned.unwrap_or_default();
+    let summary = Summary::new(&failback, &plan, inputs_stats);
     write_lines(&outputs[1], &inputs, &plan.import)?;
     write_atomically(&outputs[2], &inputs, |out| {
         serde_json::to_writer_pretty(&mut *out, &summary).map_err(io::Error::other)?;
@@ -227,13 +239,8 @@ fn merge(
     Ok(())
 }
 
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
-    handle
-        .join()
-        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-}
-
-fn read_file(path: &Path, progress: bool) -> Result<Export, Error> {
+/// An export file as a stream of lines, with progress on stderr when asked.
+fn open(path: &Path, progress: bool) -> Result<ExportReader<Progress<BufReader<File>>>, Error> {
     let file = File::open(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
@@ -244,11 +251,19 @@ fn read_file(path: &Path, progress: bool) -> Result<Export, Error> {
         lines: 0,
         show: progress,
     };
-    let export = read_export_from(path, reader)?;
-    if progress && export.lines.len() > PROGRESS_EVERY as usize {
-        eprintln!();
-    }
-    Ok(export)
+    Ok(ExportReader::new(path, reader))
+}
+
+/// Counts the device lines that go through.
+fn counted<'a>(
+    lines: impl Iterator<Item = Result<ExportLine, Error>> + Send + 'a,
+    count: &'a mut u64,
+) -> impl Iterator<Item = Result<ExportLine, Error>> + Send + 'a {
+    lines.inspect(move |line| {
+        if line.is_ok() {
+            *count += 1;
+        }
+    })
 }
 
 /// Lines between progress updates; inputs shorter than this show none.
@@ -305,8 +320,9 @@ impl<R> Progress<R> {
     fn tick(&mut self, newlines: u64) {
         let before = self.lines / PROGRESS_EVERY;
         self.lines += newlines;
+        // One line per step: two files are read at once, so no carriage-return updates.
         if self.lines / PROGRESS_EVERY > before {
-            eprint!("\r{}: {} lines read", self.name, self.lines);
+            eprintln!("{}: {} lines read", self.name, self.lines);
         }
     }
 }

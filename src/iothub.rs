@@ -44,6 +44,7 @@
 //! ```
 
 mod atomic;
+mod export;
 mod generate;
 mod json;
 mod lift;
@@ -53,9 +54,10 @@ mod reader;
 mod summary;
 
 pub use atomic::write_atomically;
+pub use export::{Export, ExportReader, read_export, read_export_from};
 pub use generate::{Generate, Triple};
 pub use lift::{BASE, Failback, PRIMARY, SECONDARY, Side};
 pub use line::{ExportLine, ImportMode};
 pub use plan::{Blocked, Plan};
-pub use reader::{Export, Parsed, parse_line, read_export, read_export_from};
-pub use summary::{ConflictEntry, InputStats, PlanCounts, SideValue, Summary};
+pub use reader::{Parsed, parse_line};
+pub use summary::{ConflictEntry, InputStats, PlanCounts, RejectedWrite, SideValue, Summary};

@@ -539,6 +539,15 @@ impl Registry {
         });
     }
 
+    /// Whether this registry and `other` share `key`'s slot (neither wrote it since one was
+    /// cloned from the other): then the key reads the same in both, without reading it.
+    pub(crate) fn shares_slot(&self, other: &Registry, key: &DeviceKey) -> bool {
+        match (self.slots.get(key), other.slots.get(key)) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
     /// Mutable access to one slot, created if missing; for the writer.
     pub(crate) fn slot_mut(&mut self, key: &DeviceKey) -> &mut Slot {
         Arc::make_mut(self.slots.entry(key.clone()).or_default())

@@ -53,7 +53,7 @@ fn run(base: &[ExportLine], primary: &[ExportLine], secondary: &[ExportLine], pr
         Ok(failback) => failback,
         Err(err) => panic!("lift: {err}"),
     };
-    let plan = Plan::new(&failback, primary);
+    let plan = Plan::new(&failback);
     let stats = |lines: &[ExportLine]| InputStats {
         devices: lines.len() as u64,
         skipped: 0,

@@ -154,8 +154,44 @@ pub struct Failback {
     merged: Registry,
     merge_report: Report,
     policy: Policy,
-    /// Per key, what each side did: (primary, secondary).
+    /// Per key that either side changed, what each side did: (primary, secondary).
     pub(crate) changes: BTreeMap<DeviceKey, (Change, Change)>,
+    /// What the plan needs of the primary's own lines (hub-local ETags and scopes).
+    pub(crate) primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
+}
+
+/// The hub-local parts of a primary export line, kept for the import plan; everything else
+/// the primary's replica holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PrimaryLine {
+    pub(crate) e_tag: Option<String>,
+    pub(crate) twin_e_tag: Option<String>,
+    pub(crate) device_scope: Option<String>,
+    /// The edge device the scope names (the device itself for an edge device).
+    pub(crate) scope_owner: Option<DeviceId>,
+    pub(crate) status: crate::identity::Status,
+}
+
+impl PrimaryLine {
+    fn of(line: &ExportLine) -> Self {
+        Self {
+            e_tag: line.e_tag.clone(),
+            twin_e_tag: line.twin_e_tag.clone(),
+            device_scope: line.device_scope.clone(),
+            scope_owner: line.parent.clone(),
+            status: line.status,
+        }
+    }
+}
+
+/// What lifting one side produced.
+struct SideOutcome {
+    registry: Registry,
+    changes: BTreeMap<DeviceKey, Change>,
+    /// Lines of devices the base does not hold: created after both sides are read, since a
+    /// device created on both needs the other side's line.
+    created: BTreeMap<DeviceKey, ExportLine>,
+    primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
 }
 
 impl Failback {
@@ -181,63 +217,91 @@ impl Failback {
         secondary: &[ExportLine],
         prefer: Side,
     ) -> Result<Self> {
-        let base_lines = index(base, Side::Base)?;
-        let primary_lines = index(primary, Side::Primary)?;
-        let secondary_lines = index(secondary, Side::Secondary)?;
+        let lines = |lines: &[ExportLine]| lines.iter().cloned().map(Ok).collect::<Vec<_>>();
+        Self::from_lines(lines(base), lines(primary), lines(secondary), prefer)
+    }
 
+    /// Lifts three streams of export lines (from an [`ExportReader`](super::ExportReader), say)
+    /// and merges them. The base is read first; then the primary and the secondary are read at
+    /// the same time, one thread each. No stream is held in memory whole: a side keeps only
+    /// the lines of devices the base lacks, and the primary its hub-local ETags and scopes.
+    ///
+    /// # Errors
+    ///
+    /// The first error a stream yields; [`Error::InvalidValue`] when a line holds a twin key
+    /// IoT Hub does not allow; [`Error::InvalidId`] naming a key that appears twice in one
+    /// snapshot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{ExportReader, Failback, Side};
+    ///
+    /// let base = r#"{"id":"d1","status":"enabled","tags":{"site":"a"}}"#;
+    /// let secondary = r#"{"id":"d1","status":"enabled","tags":{"site":"b"}}"#;
+    /// let failback = Failback::from_lines(
+    ///     ExportReader::new("base.jsonl", base.as_bytes()),
+    ///     ExportReader::new("primary.jsonl", base.as_bytes()),
+    ///     ExportReader::new("secondary.jsonl", secondary.as_bytes()),
+    ///     Side::Secondary,
+    /// )?;
+    /// assert_eq!(failback.merged().len(), 1);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn from_lines<B, P, S>(base: B, primary: P, secondary: S, prefer: Side) -> Result<Self>
+    where
+        B: IntoIterator<Item = Result<ExportLine>>,
+        P: IntoIterator<Item = Result<ExportLine>>,
+        P::IntoIter: Send,
+        S: IntoIterator<Item = Result<ExportLine>>,
+        S::IntoIter: Send,
+    {
         let mut base_registry = Registry::new();
-        let mut base_identities = BTreeMap::new();
         {
             let mut writer = base_registry.writer(BASE, Stamp::default());
-            for (key, line) in &base_lines {
-                let identity = identity(line)?;
-                writer.create(key, identity.clone())?;
-                base_identities.insert(*key, identity);
+            for line in base {
+                let line = line?;
+                if writer.holds(&line.key) {
+                    return Err(twice(&line.key, Side::Base));
+                }
+                writer.create(&line.key, identity(&line)?)?;
             }
         }
-        let (primary_registry, primary_changes) = apply_side(
-            &base_registry,
-            &base_identities,
-            &primary_lines,
-            &secondary_lines,
-            PRIMARY,
-        )?;
-        let (secondary_registry, secondary_changes) = apply_side(
-            &base_registry,
-            &base_identities,
-            &secondary_lines,
-            &primary_lines,
-            SECONDARY,
-        )?;
+        let (primary, secondary) = std::thread::scope(|scope| {
+            let base = &base_registry;
+            let (primary, secondary) = (primary.into_iter(), secondary.into_iter());
+            let other = scope.spawn(move || read_side(base, secondary, Side::Secondary));
+            let mine = read_side(base, primary, Side::Primary);
+            let other = other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (mine, other)
+        });
+        let (mut primary, mut secondary) = (primary?, secondary?);
+        create_side(&mut primary, &secondary.created, PRIMARY)?;
+        create_side(&mut secondary, &primary.created, SECONDARY)?;
 
         let policy = prefer.policy();
-        let mut merged = primary_registry.clone();
-        let merge_report = merged.merge_with(&secondary_registry, &policy);
+        let mut merged = primary.registry.clone();
+        let merge_report = merged.merge_with(&secondary.registry, &policy);
 
-        let mut changes = BTreeMap::new();
-        let keys = base_lines
-            .keys()
-            .chain(primary_lines.keys())
-            .chain(secondary_lines.keys());
-        for key in keys {
-            let p = primary_changes
-                .get(*key)
-                .copied()
-                .unwrap_or(Change::Unchanged);
-            let s = secondary_changes
-                .get(*key)
-                .copied()
-                .unwrap_or(Change::Unchanged);
-            changes.insert((*key).clone(), (p, s));
+        let mut changes: BTreeMap<DeviceKey, (Change, Change)> = BTreeMap::new();
+        let unchanged = (Change::Unchanged, Change::Unchanged);
+        for (key, change) in &primary.changes {
+            changes.entry(key.clone()).or_insert(unchanged).0 = *change;
+        }
+        for (key, change) in &secondary.changes {
+            changes.entry(key.clone()).or_insert(unchanged).1 = *change;
         }
         Ok(Self {
             base: base_registry,
-            primary: primary_registry,
-            secondary: secondary_registry,
+            primary: primary.registry,
+            secondary: secondary.registry,
             merged,
             merge_report,
             policy,
             changes,
+            primary_lines: primary.primary_lines,
         })
     }
 
@@ -302,19 +366,17 @@ impl Failback {
     }
 }
 
-/// Lines by key; a key twice in one snapshot is an error (which copy would be the device?).
-fn index(lines: &[ExportLine], side: Side) -> Result<BTreeMap<&DeviceKey, &ExportLine>> {
-    let mut out = BTreeMap::new();
-    for line in lines {
-        if out.insert(&line.key, line).is_some() {
-            return Err(Error::InvalidId {
-                kind: "device",
-                id: line.key.to_string(),
-                reason: format!("appears twice in the {} export", side.as_str()),
-            });
-        }
+/// A key twice in one snapshot: which copy would be the device?
+fn twice(key: &DeviceKey, side: Side) -> Error {
+    Error::InvalidId {
+        kind: if key.module.is_some() {
+            "module"
+        } else {
+            "device"
+        },
+        id: key.to_string(),
+        reason: format!("appears twice in the {} export", side.as_str()),
     }
-    Ok(out)
 }
 
 /// The edge parent a line names. An edge device's scope names the device itself (its own
@@ -333,19 +395,24 @@ pub(crate) fn identity(line: &ExportLine) -> Result<Identity> {
         .with_authentication(relevant(line.authentication.clone().unwrap_or_default()))
         .with_capabilities(line.capabilities.unwrap_or_default())
         .with_parent(parent_of(line));
+    identity.twin = twin_of(line)?;
+    Ok(identity)
+}
+
+/// The twin leaves of a line, by path.
+fn twin_of(line: &ExportLine) -> Result<BTreeMap<TwinPath, Value>> {
     let sections = [
         (Section::Tags, &line.tags),
         (Section::Desired, &line.desired),
         (Section::Reported, &line.reported),
     ];
+    let mut twin = BTreeMap::new();
     for (section, object) in sections {
         if let Some(object) = object {
-            identity
-                .twin
-                .extend(twin::flatten(section, object).map_err(|e| with_device(e, &line.key))?);
+            twin.extend(twin::flatten(section, object).map_err(|e| with_device(e, &line.key))?);
         }
     }
-    Ok(identity)
+    Ok(twin)
 }
 
 fn with_device(error: Error, key: &DeviceKey) -> Error {
@@ -397,63 +464,108 @@ pub(crate) fn relevant(auth: Authentication) -> Authentication {
     }
 }
 
-/// The base plus one side's differences, written by `replica`; `other` is the other side's
-/// snapshot.
-fn apply_side(
+/// Reads one side: the base plus the side's differences from it, written by the side's
+/// replica. Devices the base lacks are kept aside for [`create_side`].
+fn read_side(
     base: &Registry,
-    base_identities: &BTreeMap<&DeviceKey, Identity>,
-    side: &BTreeMap<&DeviceKey, &ExportLine>,
-    other: &BTreeMap<&DeviceKey, &ExportLine>,
-    replica: ReplicaId,
-) -> Result<(Registry, BTreeMap<DeviceKey, Change>)> {
+    lines: impl Iterator<Item = Result<ExportLine>>,
+    side: Side,
+) -> Result<SideOutcome> {
     let mut registry = base.clone();
     let mut changes = BTreeMap::new();
-    let mut writer = registry.writer(replica, Stamp::default());
-    for key in base_identities.keys() {
-        if !side.contains_key(key) {
-            writer.delete(key)?;
-            changes.insert((*key).clone(), Change::Deleted);
+    let mut created = BTreeMap::new();
+    let mut primary_lines = BTreeMap::new();
+    // Only looked up, never iterated: its order cannot reach an output.
+    let mut seen = std::collections::HashSet::new();
+    let mut writer = registry.writer(side.replica(), Stamp::default());
+    for line in lines {
+        let line = line?;
+        if !seen.insert(line.key.clone()) {
+            return Err(twice(&line.key, side));
         }
-    }
-    for (key, line) in side {
-        let Some(was) = base_identities.get(key) else {
-            let mut created = identity(line)?;
-            // Created on both sides, there is no base to take unknown credentials from; the
-            // other side's line is the only evidence. Unknown is not a value: it must not
-            // compete with (and, preferred, replace) the keys the other side knows.
-            if let Some(known) = other.get(key).and_then(|l| l.authentication.as_ref()) {
-                created.authentication =
-                    known_over(line.authentication.as_ref(), &relevant(known.clone()));
-            }
-            writer.create(key, created)?;
-            changes.insert((*key).clone(), Change::Created);
+        if side == Side::Primary {
+            primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
+        }
+        let Some(was) = base.records(&line.key).first().and_then(|r| r.initial()) else {
+            created.insert(line.key.clone(), line);
             continue;
         };
-        let now = identity(line)?;
-        let mut changed = false;
-        if now.status != was.status {
-            writer.set_status(key, now.status.clone())?;
-            changed = true;
-        }
-        let authentication = known_over(line.authentication.as_ref(), &was.authentication);
-        if authentication != was.authentication {
-            writer.set_authentication(key, authentication)?;
-            changed = true;
-        }
-        if now.capabilities != was.capabilities {
-            writer.set_capabilities(key, now.capabilities)?;
-            changed = true;
-        }
-        if now.parent != was.parent {
-            writer.set_parent(key, now.parent.clone())?;
-            changed = true;
-        }
-        changed |= write_twin_diff(&mut writer, key, &was.twin, &now.twin)?;
-        if changed {
-            changes.insert((*key).clone(), Change::Updated);
+        if write_changes(&mut writer, &line, was)? {
+            changes.insert(line.key.clone(), Change::Updated);
         }
     }
-    Ok((registry, changes))
+    for key in base.keys() {
+        if !seen.contains(key) {
+            writer.delete(key)?;
+            changes.insert(key.clone(), Change::Deleted);
+        }
+    }
+    Ok(SideOutcome {
+        registry,
+        changes,
+        created,
+        primary_lines,
+    })
+}
+
+/// Creates the devices one side has and the base lacks, in key order.
+fn create_side(
+    side: &mut SideOutcome,
+    other_created: &BTreeMap<DeviceKey, ExportLine>,
+    replica: ReplicaId,
+) -> Result<()> {
+    let mut writer = side.registry.writer(replica, Stamp::default());
+    for (key, line) in &side.created {
+        let mut created = identity(line)?;
+        // Created on both sides, there is no base to take unknown credentials from; the
+        // other side's line is the only evidence. Unknown is not a value: it must not
+        // compete with (and, preferred, replace) the keys the other side knows.
+        if let Some(known) = other_created
+            .get(key)
+            .and_then(|l| l.authentication.as_ref())
+        {
+            created.authentication =
+                known_over(line.authentication.as_ref(), &relevant(known.clone()));
+        }
+        writer.create(key, created)?;
+        side.changes.insert(key.clone(), Change::Created);
+    }
+    Ok(())
+}
+
+/// Writes how `line` differs from the base's identity `was`; returns whether it does.
+fn write_changes(
+    writer: &mut crate::writer::Writer<'_>,
+    line: &ExportLine,
+    was: &Identity,
+) -> Result<bool> {
+    let key = &line.key;
+    let mut changed = false;
+    let status = StatusValue::new(line.status, line.status_reason.clone());
+    if status != was.status {
+        writer.set_status(key, status)?;
+        changed = true;
+    }
+    let authentication = known_over(line.authentication.as_ref(), &was.authentication);
+    if authentication != was.authentication {
+        writer.set_authentication(key, authentication)?;
+        changed = true;
+    }
+    let capabilities = line.capabilities.unwrap_or_default();
+    if capabilities != was.capabilities {
+        writer.set_capabilities(key, capabilities)?;
+        changed = true;
+    }
+    let parent = parent_of(line);
+    if parent != was.parent {
+        writer.set_parent(key, parent)?;
+        changed = true;
+    }
+    let now = twin_of(line)?;
+    if now != was.twin {
+        changed |= write_twin_diff(writer, key, &was.twin, &now)?;
+    }
+    Ok(changed)
 }
 
 /// Writes the leaf differences between two twins: removals first (a later set at an ancestor

@@ -25,10 +25,12 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::credentials::{AuthType, Authentication};
-use crate::iothub::lift::{Failback, identity, known_over, parent_of};
+use crate::error::Result;
+use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::{ExportLine, ImportMode};
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::Rule;
+use crate::report::Conflict;
 use crate::view::Device;
 
 /// A device the plan leaves out, and why.
@@ -66,7 +68,7 @@ pub struct Blocked {
 /// let base = [line.clone()];
 /// let secondary = [ExportLine { status: Status::Disabled, ..line.clone() }];
 /// let failback = Failback::lift(&base, &base, &secondary, Side::Secondary)?;
-/// let plan = Plan::new(&failback, &base);
+/// let plan = Plan::new(&failback);
 /// assert_eq!(plan.import[0].import_mode, Some(ImportMode::UpdateIfMatchETag));
 /// assert_eq!(plan.import[0].e_tag.as_deref(), Some("AAAA"));
 /// # Ok::<(), failback::Error>(())
@@ -87,71 +89,124 @@ pub struct Plan {
     /// current parent, until the hub has given the parent its scope; the next run completes
     /// them.
     pub pending_parent: Vec<DeviceKey>,
+    /// Devices and modules in the merged registry (the lines of `merged`, whether collected
+    /// or streamed).
+    pub merged_devices: u64,
+    /// Every conflict in the merged devices, as the core reports them.
+    pub conflicts: Vec<Conflict>,
 }
 
 impl Plan {
-    /// Plans the import of `failback`'s merged registry into the primary, whose current export
-    /// is `primary`.
+    /// Plans the import of `failback`'s merged registry into the primary, collecting the
+    /// merged registry's lines in [`merged`](Self::merged). For a large registry, prefer
+    /// [`stream`](Self::stream).
     ///
     /// # Examples
     ///
     /// ```
     /// use failback::iothub::{Failback, Plan, Side};
     /// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-    /// assert!(Plan::new(&failback, &[]).import.is_empty());
+    /// assert!(Plan::new(&failback).import.is_empty());
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn new(failback: &Failback, primary: &[ExportLine]) -> Plan {
-        let primary: BTreeMap<&DeviceKey, &ExportLine> =
-            primary.iter().map(|l| (&l.key, l)).collect();
-        let scopes = scopes(primary.values().copied());
+    pub fn new(failback: &Failback) -> Plan {
+        let mut merged = Vec::new();
+        let outcome = Self::stream(failback, |line| {
+            merged.push(line);
+            Ok(())
+        });
+        // Collecting into memory cannot fail.
+        let mut plan = outcome.unwrap_or_default();
+        plan.merged = merged;
+        plan
+    }
+
+    /// Plans the import as [`new`](Self::new) does, handing each merged line to `sink` in
+    /// order instead of collecting them: one pass over the registry, each device read once,
+    /// nothing held but the plan itself.
+    ///
+    /// # Errors
+    ///
+    /// The first error `sink` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{Failback, Plan, Side};
+    /// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
+    /// let mut lines = 0;
+    /// let plan = Plan::stream(&failback, |_| { lines += 1; Ok(()) })?;
+    /// assert_eq!((lines, plan.merged_devices), (0, 0));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn stream(
+        failback: &Failback,
+        mut sink: impl FnMut(ExportLine) -> Result<()>,
+    ) -> Result<Plan> {
+        let primary_lines = &failback.primary_lines;
+        let scopes = scopes(primary_lines);
+        let policy = failback.policy();
+        let merged = failback.merged();
+        let primary = failback.replica(Side::Primary);
         let mut plan = Plan::default();
-        let mut devices: BTreeMap<DeviceKey, Device> = failback
-            .merged()
-            .devices(failback.policy())
-            .map(|d| (d.key.clone(), d))
-            .collect();
-        // A module created on one side of a device the other side deleted is gone with its
-        // device: IoT Hub deletes a device's modules with it and creates none without it.
-        // (The report lists it as an existence conflict.)
-        let live: std::collections::BTreeSet<DeviceId> = devices
-            .keys()
-            .filter(|k| k.module.is_none())
-            .map(|k| k.device.clone())
-            .collect();
-        devices.retain(|k, _| k.module.is_none() || live.contains(&k.device));
-
-        for device in devices.values() {
-            let (line, pending) =
-                merged_line(device, primary.get(&device.key).copied(), &scopes, &devices);
-            if pending {
-                plan.pending_parent.push(device.key.clone());
-            }
-            plan.merged.push(line);
-        }
-
-        let keys: std::collections::BTreeSet<&DeviceKey> =
-            devices.keys().chain(primary.keys().copied()).collect();
-        let merged = std::mem::take(&mut plan.merged);
-        let mut merged_lines = merged.iter().peekable();
-        let waiting: std::collections::BTreeSet<DeviceKey> =
-            plan.pending_parent.iter().cloned().collect();
         // Devices this plan creates. Keys come in order, a device before its modules, so a
         // module's device is settled before the module.
         let mut created = std::collections::BTreeSet::new();
-        for key in keys {
-            let merged = merged_lines.next_if(|l| &l.key == key);
-            if merged.is_some() && key.module.is_some() {
-                let device = DeviceKey {
-                    device: key.device.clone(),
-                    module: None,
-                };
+        let mut keys = merged.keys().peekable();
+        let mut was_keys = primary_lines.keys().peekable();
+        loop {
+            // The next key of either registry, in order.
+            let key = match (keys.peek(), was_keys.peek()) {
+                (None, None) => break,
+                (Some(a), Some(b)) if a <= b => {
+                    let key = *a;
+                    keys.next();
+                    was_keys.next_if(|b| *b == key);
+                    key
+                }
+                (Some(_), Some(_)) | (None, Some(_)) => match was_keys.next() {
+                    Some(key) => key,
+                    None => break,
+                },
+                (Some(_), None) => match keys.next() {
+                    Some(key) => key,
+                    None => break,
+                },
+            };
+            let device = merged.device(key, policy);
+            if let Some(device) = &device {
+                plan.conflicts.extend(device.conflicts.iter().cloned());
+            }
+            // A module created on one side of a device the other side deleted is gone with
+            // its device: IoT Hub deletes a device's modules with it and creates none without
+            // it. (The report lists it as an existence conflict.)
+            let device =
+                device.filter(|_| key.module.is_none() || is_live(failback, &device_of(key)));
+            let was = primary_lines.get(key);
+            let Some(device) = device else {
+                if let Some(was) = was {
+                    plan.delete(key, was, failback);
+                }
+                continue;
+            };
+            let (line, pending) = merged_line(&device, was, &scopes, failback);
+            plan.merged_devices += 1;
+            let mut waits = pending;
+            if pending {
+                plan.pending_parent.push(key.clone());
+            }
+            if key.module.is_some() {
+                let device_key = device_of(key);
                 // A module of a device that is neither in the primary nor created now cannot be
                 // created: it waits with its device, or is blocked with it.
                 let system = key.module.as_ref().is_some_and(|m| m.is_system());
-                if !system && !primary.contains_key(&device) && !created.contains(&key.device) {
-                    if waiting.contains(&device) {
+                if !system
+                    && !primary_lines.contains_key(&device_key)
+                    && !created.contains(&key.device)
+                {
+                    if plan.pending_parent.contains(&device_key) {
                         plan.pending_parent.push(key.clone());
+                        sink(line)?;
                         continue;
                     }
                     // Blocked entries come in key order: the device's is among the last.
@@ -160,34 +215,40 @@ impl Plan {
                         .iter()
                         .rev()
                         .take_while(|b| b.key.device == key.device);
-                    if let Some(blocked) = same_device.find(|b| b.key == device) {
+                    if let Some(blocked) = same_device.find(|b| b.key == device_key) {
                         let reason = format!("its device is blocked: {}", blocked.reason);
                         plan.blocked.push(Blocked {
                             key: key.clone(),
                             reason,
                         });
+                        sink(line)?;
                         continue;
                     }
                 }
+                waits |= plan.pending_parent.binary_search(key).is_ok();
             }
-            let waits = waiting.contains(key);
-            match (primary.get(key), merged) {
-                (None, Some(line)) => {
-                    if plan.create(&devices[key], line, waits) && key.module.is_none() {
+            match was {
+                None => {
+                    if plan.create(&device, &line, waits) && key.module.is_none() {
                         created.insert(key.device.clone());
                     }
                 }
-                (Some(was), None) => plan.delete(was, &devices, &primary),
-                (Some(was), Some(line)) => plan.update(&devices[key], was, line, waits),
-                (None, None) => {}
+                // A slot the merge left shared with the primary's replica holds the primary's
+                // device as it is: nothing to write.
+                Some(was) if !merged.shares_slot(primary, key) => {
+                    if let Some(now) = primary.device(key, policy) {
+                        plan.update(&device, &now, was, &line, waits);
+                    }
+                }
+                Some(_) => {}
             }
+            sink(line)?;
         }
-        plan.merged = merged;
         plan.pending_parent.sort();
-        plan
+        plan.pending_parent.dedup();
+        Ok(plan)
     }
 
-    /// Creates the device, unless it `waits` for its parent's scope; whether a line was written.
     fn create(&mut self, device: &Device, line: &ExportLine, waits: bool) -> bool {
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
             self.system_modules.push(device.key.clone());
@@ -216,34 +277,28 @@ impl Plan {
         true
     }
 
-    fn delete(
-        &mut self,
-        was: &ExportLine,
-        devices: &BTreeMap<DeviceKey, Device>,
-        primary: &BTreeMap<&DeviceKey, &ExportLine>,
-    ) {
+    fn delete(&mut self, key: &DeviceKey, was: &PrimaryLine, failback: &Failback) {
         // Deleting a device deletes its modules with it; a separate line would fail.
-        if was.key.module.is_some() {
-            let device = DeviceKey {
-                device: was.key.device.clone(),
-                module: None,
-            };
-            if primary.contains_key(&device) && !devices.contains_key(&device) {
+        if key.module.is_some() {
+            let device = device_of(key);
+            if failback.primary_lines.contains_key(&device) && !is_live(failback, &device) {
                 return;
             }
         }
-        let mut line = ExportLine::new(was.key.clone(), was.status);
+        let mut line = ExportLine::new(key.clone(), was.status);
         line.e_tag.clone_from(&was.e_tag);
         line.import_mode = Some(ImportMode::DeleteIfMatchETag);
         self.import.push(line);
     }
 
-    /// Updates the device to its merged state; one that `waits` for its new parent's scope
-    /// keeps its current parent for now.
-    fn update(&mut self, device: &Device, was: &ExportLine, line: &ExportLine, waits: bool) {
-        let Ok(now) = identity(was) else {
-            return;
-        };
+    fn update(
+        &mut self,
+        device: &Device,
+        now: &Device,
+        was: &PrimaryLine,
+        line: &ExportLine,
+        waits: bool,
+    ) {
         // Crossed rotations leave the device to an operator whichever side won: even when the
         // primary already holds the winner, it holds a key the other side rotated out.
         if let Err(reason) = resolved(device) {
@@ -253,14 +308,13 @@ impl Plan {
             });
             return;
         }
-        let authentication = known_over(was.authentication.as_ref(), &device.authentication);
+        // `now` is the primary's replica: its own line, with credentials its export left out
+        // taken from the base (unknown is never a change).
         let identity_differs = device.status != now.status
-            || device.authentication != authentication
+            || device.authentication != now.authentication
             || device.capabilities != now.capabilities
-            || (device.parent != parent_of(was) && !waits);
-        let empty = serde_json::Map::new();
-        let twin_differs = device.tags != *was.tags.as_ref().unwrap_or(&empty)
-            || device.desired != *was.desired.as_ref().unwrap_or(&empty);
+            || (device.parent != now.parent && !waits);
+        let twin_differs = device.tags != now.tags || device.desired != now.desired;
         if identity_differs {
             if let Err(reason) = usable(device) {
                 self.blocked.push(Blocked {
@@ -279,7 +333,7 @@ impl Plan {
             // no parent, which the preference could let win over the new parent for good.
             if waits {
                 update.device_scope.clone_from(&was.device_scope);
-                update.parent.clone_from(&was.parent);
+                update.parent.clone_from(&was.scope_owner);
             }
             self.import.push(update);
         } else if twin_differs {
@@ -333,22 +387,21 @@ fn usable(device: &Device) -> Result<(), String> {
 
 /// Each edge device's scope in the primary hub, by device id: an edge device's own line and
 /// its children's lines both carry it.
-fn scopes<'a>(lines: impl Iterator<Item = &'a ExportLine>) -> BTreeMap<DeviceId, String> {
+fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
     let mut out = BTreeMap::new();
-    for line in lines {
-        if let (Some(parent), Some(scope)) = (&line.parent, &line.device_scope) {
-            out.entry(parent.clone()).or_insert_with(|| scope.clone());
+    for line in lines.values() {
+        if let (Some(owner), Some(scope)) = (&line.scope_owner, &line.device_scope) {
+            out.entry(owner.clone()).or_insert_with(|| scope.clone());
         }
     }
     out
 }
 
-/// The merged line of `device`; also whether its parent's scope is unknown in the primary.
 fn merged_line(
     device: &Device,
-    primary: Option<&ExportLine>,
+    primary: Option<&PrimaryLine>,
     scopes: &BTreeMap<DeviceId, String>,
-    devices: &BTreeMap<DeviceKey, Device>,
+    failback: &Failback,
 ) -> (ExportLine, bool) {
     let mut line = ExportLine::new(device.key.clone(), device.status.status);
     line.status_reason.clone_from(&device.status.reason);
@@ -389,10 +442,13 @@ fn merged_line(
         // a scope its children still carry in the primary names a device the import removes
         // (or the primary already removed), and IoT Hub refuses a scope of no edge device.
         let live = own
-            || devices.contains_key(&DeviceKey {
-                device: owner.clone(),
-                module: None,
-            });
+            || is_live(
+                failback,
+                &DeviceKey {
+                    device: owner.clone(),
+                    module: None,
+                },
+            );
         match scopes.get(&owner) {
             Some(scope) if live => {
                 line.device_scope = Some(scope.clone());
@@ -406,8 +462,21 @@ fn merged_line(
     if device.key.module.is_some() {
         if let Some(primary) = primary {
             line.device_scope.clone_from(&primary.device_scope);
-            line.parent.clone_from(&primary.parent);
+            line.parent.clone_from(&primary.scope_owner);
         }
     }
     (line, pending)
+}
+
+/// The key of the device a module belongs to (the key itself for a device).
+fn device_of(key: &DeviceKey) -> DeviceKey {
+    DeviceKey {
+        device: key.device.clone(),
+        module: None,
+    }
+}
+
+/// Whether `key` has a live incarnation in the merged registry.
+fn is_live(failback: &Failback, key: &DeviceKey) -> bool {
+    !failback.merged().records(key).is_empty()
 }

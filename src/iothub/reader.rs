@@ -8,9 +8,6 @@
 //! read straight from the text.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
@@ -47,147 +44,6 @@ pub enum Parsed {
     Device(ExportLine),
     /// A JSON object with neither `id` nor `status`: a hub warning, skipped and counted.
     Skipped,
-}
-
-/// The device and module lines of an export file.
-///
-/// # Examples
-///
-/// ```
-/// use failback::iothub::read_export_from;
-///
-/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n\n{\"note\":\"hub warning\"}\n";
-/// let export = read_export_from("devices.txt".as_ref(), text.as_bytes())?;
-/// assert_eq!((export.lines.len(), export.skipped), (1, 1));
-/// # Ok::<(), failback::Error>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Export {
-    /// The device and module lines, in file order.
-    pub lines: Vec<ExportLine>,
-    /// How many lines were hub warnings (objects with neither `id` nor `status`).
-    pub skipped: u64,
-}
-
-/// Reads the export file at `path`.
-///
-/// # Errors
-///
-/// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
-/// valid export line (see [`parse_line`]) or not UTF-8, or whose device or module appeared on
-/// an earlier line (at column 1).
-///
-/// # Examples
-///
-/// ```
-/// let path = std::env::temp_dir().join(format!("failback-doc-read-{}.txt", std::process::id()));
-/// std::fs::write(&path, "{\"id\":\"a\",\"status\":\"enabled\"}\n").map_err(|e| failback::Error::Io { path: path.clone(), source: e })?;
-/// let export = failback::iothub::read_export(&path)?;
-/// assert_eq!(export.lines[0].key.to_string(), "a");
-/// # std::fs::remove_file(&path).ok();
-/// # Ok::<(), failback::Error>(())
-/// ```
-pub fn read_export(path: &Path) -> Result<Export> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    read_export_from(path, BufReader::with_capacity(1 << 16, file))
-}
-
-/// Reads export lines from `reader`; `path` only names the source in errors.
-///
-/// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start
-/// is ignored. No line is buffered beyond [`parse_line`]'s 1 MiB limit.
-///
-/// # Errors
-///
-/// [`Error::Io`] if reading fails, [`Error::Parse`] for the first line that is not a valid
-/// export line (see [`parse_line`]) or not UTF-8, or whose device or module appeared on an
-/// earlier line (at column 1).
-///
-/// # Examples
-///
-/// ```
-/// use failback::{Error, iothub::read_export_from};
-///
-/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\r\n{\"id\":\"b\"}\r\n";
-/// let err = read_export_from("devices.txt".as_ref(), text.as_bytes()).unwrap_err();
-/// assert!(matches!(err, Error::Parse { line: 2, column: 1, .. }));
-/// # Ok::<(), failback::Error>(())
-/// ```
-pub fn read_export_from(path: &Path, mut reader: impl BufRead) -> Result<Export> {
-    let mut export = Export::default();
-    // The line each key was first read at: a key twice is an error at its second line, since
-    // no reader can tell which copy is the device (IoT Hub never exports one twice).
-    let mut seen: HashMap<DeviceKey, u64> = HashMap::new();
-    let mut buffer = Vec::new();
-    let mut line_no = 0;
-    // Room for the line ending, so a line of exactly the limit is still read whole.
-    let cap = MAX_LINE_BYTES as u64 + 2;
-    loop {
-        buffer.clear();
-        let read = (&mut reader)
-            .take(cap)
-            .read_until(b'\n', &mut buffer)
-            .map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })?;
-        if read == 0 {
-            return Ok(export);
-        }
-        line_no += 1;
-        let mut bytes = buffer.as_slice();
-        bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-        bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let at = Context {
-            path,
-            line: line_no,
-            offset: 0,
-        };
-        if bytes.len() > MAX_LINE_BYTES {
-            return Err(at.too_long());
-        }
-        let mut offset = 0;
-        if line_no == 1 {
-            if let Some(rest) = bytes.strip_prefix("\u{feff}".as_bytes()) {
-                bytes = rest;
-                offset = 3;
-            }
-        }
-        let text = std::str::from_utf8(bytes).map_err(|err| {
-            at.error(
-                offset + err.valid_up_to(),
-                "line is not valid UTF-8; export files are UTF-8 JSON",
-            )
-        })?;
-        if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
-            continue;
-        }
-        let at = Context { offset, ..at };
-        match at.parse(text)? {
-            Parsed::Device(line) => {
-                if let Some(first) = seen.insert(line.key.clone(), line_no) {
-                    let what = match &line.key.module {
-                        Some(module) => {
-                            format!("module {module:?} of device {:?}", line.key.device.as_str())
-                        }
-                        None => format!("device {:?}", line.key.device.as_str()),
-                    };
-                    return Err(at.error(
-                        0,
-                        format!(
-                            "{what} appears twice in this export (first at line {first}); each \
-                             device or module has one line"
-                        ),
-                    ));
-                }
-                export.lines.push(line);
-            }
-            Parsed::Skipped => export.skipped += 1,
-        }
-    }
 }
 
 /// Parses one line (without its line ending) of an export file; `path` and `line_no` only
@@ -233,9 +89,9 @@ pub fn parse_line(path: &Path, line_no: u64, text: &str) -> Result<Parsed> {
 /// being parsed (a byte order mark).
 #[derive(Clone, Copy)]
 pub(super) struct Context<'p> {
-    path: &'p Path,
-    line: u64,
-    offset: usize,
+    pub(super) path: &'p Path,
+    pub(super) line: u64,
+    pub(super) offset: usize,
 }
 
 /// The top-level fields of a line, each as found in the text.
@@ -265,7 +121,7 @@ impl Context<'_> {
         }
     }
 
-    fn too_long(&self) -> Error {
+    pub(super) fn too_long(&self) -> Error {
         self.error(
             MAX_LINE_BYTES,
             format!(
@@ -293,7 +149,7 @@ impl Context<'_> {
         self.error(err.at, err.reason)
     }
 
-    fn parse(&self, text: &str) -> Result<Parsed> {
+    pub(super) fn parse(&self, text: &str) -> Result<Parsed> {
         if text.len() > MAX_LINE_BYTES {
             return Err(self.too_long());
         }
@@ -474,6 +330,7 @@ impl Context<'_> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
+    use crate::iothub::{read_export, read_export_from};
 
     pub(crate) fn parse(text: &str) -> Result<Parsed> {
         parse_line(Path::new("devices.txt"), 9, text)

@@ -7,7 +7,7 @@ use crate::iothub::line::ImportMode;
 use crate::iothub::plan::{Blocked, Plan};
 use crate::key::DeviceKey;
 use crate::policy::Rule;
-use crate::report::{Conflict, Rejection};
+use crate::report::{Conflict, Stale};
 
 /// Lines read from one input file.
 ///
@@ -70,6 +70,28 @@ pub struct ConflictEntry {
     pub security: bool,
 }
 
+/// A stale write the merge refused, by the side that held it.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Stale, iothub::{RejectedWrite, Side}};
+/// let r = RejectedWrite { key: DeviceKey::device("d")?, kind: Stale::Resurrection, side: Side::Base };
+/// assert_eq!(r.side, Side::Base);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct RejectedWrite {
+    /// The device.
+    #[serde(flatten)]
+    pub key: DeviceKey,
+    /// What it would have done.
+    pub kind: Stale,
+    /// The replica that wrote it, as a side: for a resurrection, the side whose creation of
+    /// the incarnation (usually the base) was deleted.
+    pub side: Side,
+}
+
 /// How many lines of each kind the import plan holds.
 ///
 /// # Examples
@@ -97,7 +119,7 @@ pub struct PlanCounts {
 /// ```
 /// use failback::iothub::{Failback, Plan, Side, Summary};
 /// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-/// let plan = Plan::new(&failback, &[]);
+/// let plan = Plan::new(&failback);
 /// let summary = Summary::new(&failback, &plan, Default::default());
 /// assert_eq!(summary.merged_devices, 0);
 /// # Ok::<(), failback::Error>(())
@@ -122,7 +144,7 @@ pub struct Summary {
     /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,
     /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
-    pub rejected: Vec<Rejection>,
+    pub rejected: Vec<RejectedWrite>,
 }
 
 impl Summary {
@@ -138,12 +160,8 @@ impl Summary {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn new(failback: &Failback, plan: &Plan, inputs: [InputStats; 3]) -> Summary {
-        let mut conflicts: Vec<ConflictEntry> = failback
-            .merged()
-            .devices(failback.policy())
-            .flat_map(|device| device.conflicts)
-            .filter_map(entry)
-            .collect();
+        let mut conflicts: Vec<ConflictEntry> =
+            plan.conflicts.iter().cloned().filter_map(entry).collect();
         conflicts.extend(delete_wins(failback));
         conflicts.extend(orphaned_modules(failback));
         conflicts.sort();
@@ -164,13 +182,29 @@ impl Summary {
         Summary {
             prefer,
             inputs,
-            merged_devices: plan.merged.len() as u64,
+            merged_devices: plan.merged_devices,
             plan: counts,
             conflicts,
             blocked: plan.blocked.clone(),
             system_modules: plan.system_modules.clone(),
             pending_parent: plan.pending_parent.clone(),
-            rejected: failback.merge_report().rejected.clone(),
+            rejected: {
+                let mut rejected: Vec<RejectedWrite> = failback
+                    .merge_report()
+                    .rejected
+                    .iter()
+                    .filter_map(|r| {
+                        Some(RejectedWrite {
+                            key: r.key.clone(),
+                            kind: r.kind,
+                            side: Side::of(r.dot.replica)?,
+                        })
+                    })
+                    .collect();
+                rejected.sort();
+                rejected.dedup();
+                rejected
+            },
         }
     }
 

@@ -1,0 +1,236 @@
+//! Export files as a whole: read line by line, never more than one line in memory.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use super::line::ExportLine;
+use super::reader::{Context, MAX_LINE_BYTES, Parsed};
+use crate::error::{Error, Result};
+use crate::key::DeviceKey;
+
+/// The device and module lines of an export file.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::read_export_from;
+///
+/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n\n{\"note\":\"hub warning\"}\n";
+/// let export = read_export_from("devices.txt".as_ref(), text.as_bytes())?;
+/// assert_eq!((export.lines.len(), export.skipped), (1, 1));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Export {
+    /// The device and module lines, in file order.
+    pub lines: Vec<ExportLine>,
+    /// How many lines were hub warnings (objects with neither `id` nor `status`).
+    pub skipped: u64,
+}
+
+/// Reads the export file at `path`.
+///
+/// # Errors
+///
+/// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
+/// valid export line (see [`parse_line`](super::parse_line)) or not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("failback-doc-read-{}.txt", std::process::id()));
+/// std::fs::write(&path, "{\"id\":\"a\",\"status\":\"enabled\"}\n").map_err(|e| failback::Error::Io { path: path.clone(), source: e })?;
+/// let export = failback::iothub::read_export(&path)?;
+/// assert_eq!(export.lines[0].key.to_string(), "a");
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_export(path: &Path) -> Result<Export> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    read_export_from(path, BufReader::with_capacity(1 << 16, file))
+}
+
+/// Reads export lines from `reader`; `path` only names the source in errors. Collects an
+/// [`ExportReader`].
+///
+/// # Errors
+///
+/// As [`ExportReader`] yields them: [`Error::Io`] if reading fails, [`Error::Parse`] for the
+/// first line that is not a valid export line or not UTF-8, or whose device or module
+/// appeared on an earlier line (at column 1).
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Error, iothub::read_export_from};
+///
+/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\r\n{\"id\":\"b\"}\r\n";
+/// let err = read_export_from("devices.txt".as_ref(), text.as_bytes()).unwrap_err();
+/// assert!(matches!(err, Error::Parse { line: 2, column: 1, .. }));
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
+    let mut lines = ExportReader::new(path, reader);
+    let collected = lines.by_ref().collect::<Result<Vec<_>>>()?;
+    Ok(Export {
+        lines: collected,
+        skipped: lines.skipped(),
+    })
+}
+
+/// Export lines one at a time, so a million-line file never sits in memory whole.
+///
+/// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start
+/// is ignored. No line is buffered beyond the 1 MiB line limit. Hub warning lines are skipped
+/// and counted ([`skipped`](Self::skipped)). After the first error the reader yields nothing
+/// more.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::ExportReader;
+///
+/// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n{\"warning\":1}\n{\"id\":\"b\",\"status\":\"disabled\"}\n";
+/// let mut reader = ExportReader::new("devices.txt", text.as_bytes());
+/// let ids: Vec<String> = reader.by_ref().map(|l| l.map(|l| l.key.to_string())).collect::<Result<_, _>>()?;
+/// assert_eq!(ids, ["a", "b"]);
+/// assert_eq!(reader.skipped(), 1);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct ExportReader<R> {
+    path: PathBuf,
+    reader: R,
+    buffer: Vec<u8>,
+    line_no: u64,
+    skipped: u64,
+    /// The line each key was first read at: a key twice is an error at its second line, since
+    /// no reader can tell which copy is the device (IoT Hub never exports one twice). Only
+    /// looked up, never iterated, so its order cannot reach an output.
+    seen: HashMap<DeviceKey, u64>,
+    failed: bool,
+}
+
+impl<R: BufRead> ExportReader<R> {
+    /// Reads lines from `reader`; `path` names the source in errors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut reader = failback::iothub::ExportReader::new("empty.jsonl", &b""[..]);
+    /// assert!(reader.next().is_none());
+    /// ```
+    pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
+        Self {
+            path: path.into(),
+            reader,
+            buffer: Vec::new(),
+            line_no: 0,
+            skipped: 0,
+            seen: HashMap::new(),
+            failed: false,
+        }
+    }
+
+    /// Hub warning lines skipped so far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let reader = failback::iothub::ExportReader::new("x.jsonl", &b""[..]);
+    /// assert_eq!(reader.skipped(), 0);
+    /// ```
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// The next device line, or `None` at the end of the input.
+    fn read_line(&mut self) -> Result<Option<ExportLine>> {
+        // Room for the line ending, so a line of exactly the limit is still read whole.
+        let cap = MAX_LINE_BYTES as u64 + 2;
+        loop {
+            self.buffer.clear();
+            let read = (&mut self.reader)
+                .take(cap)
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(|source| Error::Io {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let mut bytes = self.buffer.as_slice();
+            bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+            bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            let at = Context {
+                path: &self.path,
+                line: self.line_no,
+                offset: 0,
+            };
+            if bytes.len() > MAX_LINE_BYTES {
+                return Err(at.too_long());
+            }
+            let mut offset = 0;
+            if self.line_no == 1 {
+                if let Some(rest) = bytes.strip_prefix("\u{feff}".as_bytes()) {
+                    bytes = rest;
+                    offset = 3;
+                }
+            }
+            let text = std::str::from_utf8(bytes).map_err(|err| {
+                at.error(
+                    offset + err.valid_up_to(),
+                    "line is not valid UTF-8; export files are UTF-8 JSON",
+                )
+            })?;
+            if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+                continue;
+            }
+            let at = Context { offset, ..at };
+            match at.parse(text)? {
+                Parsed::Device(line) => {
+                    if let Some(first) = self.seen.insert(line.key.clone(), self.line_no) {
+                        let what = match &line.key.module {
+                            Some(module) => {
+                                format!(
+                                    "module {module:?} of device {:?}",
+                                    line.key.device.as_str()
+                                )
+                            }
+                            None => format!("device {:?}", line.key.device.as_str()),
+                        };
+                        return Err(at.error(
+                            0,
+                            format!(
+                                "{what} appears twice in this export (first at line {first}); \
+                                 each device or module has one line"
+                            ),
+                        ));
+                    }
+                    return Ok(Some(line));
+                }
+                Parsed::Skipped => self.skipped += 1,
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for ExportReader<R> {
+    type Item = Result<ExportLine>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.read_line().transpose();
+        self.failed = matches!(next, Some(Err(_)));
+        next
+    }
+}
