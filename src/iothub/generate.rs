@@ -247,17 +247,30 @@ impl Generate {
         }
         // Half the secondary's deletes hit devices the primary updated: delete wins, reported.
         let deletes = (len / 200).max(1);
+        // Victims are collected first and removed in one pass: removing them one at a time
+        // would cost a pass over every line per delete.
+        let mut gone = std::collections::BTreeSet::new();
         for n in 0..deletes {
             let victim = match primary_updated.get(n as usize) {
-                Some(key) if n % 2 == 0 => key.clone(),
-                _ => base[rng.below(base.len() as u64) as usize].key.clone(),
+                Some(key) if n % 2 == 0 => key.device.clone(),
+                _ => base[rng.below(base.len() as u64) as usize]
+                    .key
+                    .device
+                    .clone(),
             };
-            secondary.retain(|l| l.key.device != victim.device);
+            gone.insert(victim);
         }
+        secondary.retain(|l| !gone.contains(&l.key.device));
+        let mut gone = std::collections::BTreeSet::new();
         for _ in 0..(len / 1000).max(1) {
-            let victim = base[rng.below(base.len() as u64) as usize].key.clone();
-            primary.retain(|l| l.key.device != victim.device);
+            gone.insert(
+                base[rng.below(base.len() as u64) as usize]
+                    .key
+                    .device
+                    .clone(),
+            );
         }
+        primary.retain(|l| !gone.contains(&l.key.device));
         for n in 0..(len / 100).max(1) {
             let mut line = ExportLine::new(
                 DeviceKey {
