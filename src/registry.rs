@@ -548,6 +548,28 @@ impl Registry {
         }
     }
 
+    /// Creates `key` as a new incarnation written by `replica`, as [`Writer::create`] does,
+    /// but without building the delta nobody will ship, and with one lookup: for lifting a
+    /// whole snapshot. Returns `false`, changing nothing, when `key` is already live.
+    ///
+    /// [`Writer::create`]: crate::Writer::create
+    pub(crate) fn create_in_bulk(
+        &mut self,
+        key: DeviceKey,
+        replica: crate::clock::ReplicaId,
+        stamp: Stamp,
+        identity: crate::device::Identity,
+    ) -> bool {
+        let dot = self.context.next_dot(replica);
+        let slot = Arc::make_mut(self.slots.entry(key).or_default());
+        if !slot.live.is_empty() {
+            return false;
+        }
+        slot.live.push(DeviceRecord::created(dot, stamp, identity));
+        self.context.insert(dot);
+        true
+    }
+
     /// Mutable access to one slot, created if missing; for the writer.
     pub(crate) fn slot_mut(&mut self, key: &DeviceKey) -> &mut Slot {
         Arc::make_mut(self.slots.entry(key.clone()).or_default())

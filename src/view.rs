@@ -298,6 +298,11 @@ pub(crate) fn resolve(
     if records.is_empty() {
         return None;
     }
+    if let [record] = records {
+        if let Some(identity) = untouched(record) {
+            return Some(as_created(key, record, identity));
+        }
+    }
     let mut resolver = Resolver {
         key,
         policy,
@@ -361,6 +366,38 @@ impl Resolver<'_> {
         };
         let i = self.settle(|| "parent".into(), candidates, outcome, false, show);
         Some(candidates[i].value.clone())
+    }
+}
+
+/// The creation of a record nothing has written to since: then it is the whole device, with
+/// no candidates to weigh. Most devices of a registry are like this.
+fn untouched(record: &DeviceRecord) -> Option<&Identity> {
+    let quiet = record.status.is_void()
+        && record.authentication.is_void()
+        && record.retired.is_void()
+        && record.capabilities.is_void()
+        && record.parent.is_void()
+        && record.twin.is_empty()
+        && record.metadata.is_empty();
+    quiet.then(|| record.initial()).flatten()
+}
+
+/// The device a lone, untouched creation describes: what [`resolve`] gives for it, without
+/// the machinery for concurrent values.
+fn as_created(key: &DeviceKey, record: &DeviceRecord, identity: &Identity) -> Device {
+    Device {
+        key: key.clone(),
+        status: identity.status.clone(),
+        authentication: identity.authentication.clone(),
+        capabilities: identity.capabilities,
+        parent: identity.parent.clone(),
+        tags: identity.section(Section::Tags),
+        desired: identity.section(Section::Desired),
+        reported: identity.section(Section::Reported),
+        metadata: identity.metadata.clone(),
+        incarnations: vec![record.incarnation],
+        pending: false,
+        conflicts: Vec::new(),
     }
 }
 

@@ -58,11 +58,6 @@ impl Registry {
 }
 
 impl Writer<'_> {
-    /// Whether `key` has a live incarnation in the registry this writer writes.
-    pub(crate) fn holds(&self, key: &DeviceKey) -> bool {
-        !self.registry.records(key).is_empty()
-    }
-
     fn next_dot(&mut self) -> Dot {
         let dot = self.registry.context.next_dot(self.replica);
         self.registry.context.insert(dot);

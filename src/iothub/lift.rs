@@ -34,6 +34,9 @@ pub const PRIMARY: ReplicaId = ReplicaId::from_u128(0x9c1);
 /// The replica that writes the secondary's changes.
 pub const SECONDARY: ReplicaId = ReplicaId::from_u128(0x5ec);
 
+/// Base lines handed from the parsing thread to the writing one at a time.
+const BASE_CHUNK: usize = 1024;
+
 /// Which hub a value came from.
 ///
 /// # Examples
@@ -251,22 +254,52 @@ impl Failback {
     pub fn from_lines<B, P, S>(base: B, primary: P, secondary: S, prefer: Side) -> Result<Self>
     where
         B: IntoIterator<Item = Result<ExportLine>>,
+        B::IntoIter: Send,
         P: IntoIterator<Item = Result<ExportLine>>,
         P::IntoIter: Send,
         S: IntoIterator<Item = Result<ExportLine>>,
         S::IntoIter: Send,
     {
+        // The base is parsed on one thread and written on another, overlapping the two.
         let mut base_registry = Registry::new();
-        {
-            let mut writer = base_registry.writer(BASE, Stamp::default());
-            for line in base {
-                let line = line?;
-                if writer.holds(&line.key) {
-                    return Err(twice(&line.key, Side::Base));
+        std::thread::scope(|scope| -> Result<()> {
+            let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
+            let lines = base.into_iter();
+            scope.spawn(move || {
+                let mut chunk = Vec::with_capacity(BASE_CHUNK);
+                for line in lines {
+                    let failed = line.is_err();
+                    match line {
+                        Ok(line) => chunk.push(line),
+                        Err(error) => {
+                            let _ = send.send(Err(error));
+                        }
+                    }
+                    // The receiver is gone when writing failed: stop reading.
+                    if failed
+                        || (chunk.len() == BASE_CHUNK
+                            && send.send(Ok(std::mem::take(&mut chunk))).is_err())
+                    {
+                        return;
+                    }
                 }
-                writer.create(&line.key, identity(&line)?)?;
+                let _ = send.send(Ok(chunk));
+            });
+            for chunk in receive {
+                for line in chunk? {
+                    let identity = identity(&line)?;
+                    if !base_registry.create_in_bulk(
+                        line.key.clone(),
+                        BASE,
+                        Stamp::default(),
+                        identity,
+                    ) {
+                        return Err(twice(&line.key, Side::Base));
+                    }
+                }
             }
-        }
+            Ok(())
+        })?;
         let (primary, secondary) = std::thread::scope(|scope| {
             let base = &base_registry;
             let (primary, secondary) = (primary.into_iter(), secondary.into_iter());
