@@ -35,6 +35,7 @@
 //! | disable and enable | disabled (a re-enable that saw the disable stands) | [`Rule::DisableWins`] |
 //! | delete and update of one incarnation | deleted (a re-create is a new incarnation and stands) | [`Rule::DeleteWins`] |
 //! | credential change and a value holding a key or thumbprint it rotated out | the rotation | [`Rule::RetiredCredentialExcluded`] |
+//! | credential changes each holding what the other rotated out | the preferred value with rotated-out credentials blanked, flagged for an operator | [`Rule::RetiredCredentialUnresolved`] |
 //! | other credential changes | [`Policy::credentials`] side, reported as a security conflict | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |
 //! | any other field, twin leaf or metadata key | [`Policy::fields`]: a preferred replica, or the highest hybrid-logical-clock stamp with replica tie-break | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |
 //! | a twin leaf and a scalar at its ancestor | the leaf, so no child write is lost | [`Rule::ChildBeatsScalar`] |
@@ -101,6 +102,7 @@ mod policy;
 mod register;
 mod registry;
 mod report;
+mod slot;
 mod stamp;
 mod twin;
 mod view;
@@ -115,8 +117,9 @@ pub use ingest::{Event, EventId, Ingest};
 pub use key::{DeviceId, DeviceKey, ModuleId};
 pub use policy::{Candidate, Policy, Preference, Rule};
 pub use register::{Entry, MvRegister};
-pub use registry::{Registry, Tombstone};
+pub use registry::Registry;
 pub use report::{Conflict, ConflictValue, Rejection, Report, Stale};
+pub use slot::Tombstone;
 pub use stamp::{Hlc, Stamp};
 pub use twin::{Section, TwinPath};
 pub use view::Device;

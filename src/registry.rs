@@ -21,103 +21,13 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{CausalContext, Dot, VersionVector};
-use crate::credentials::Authentication;
-use crate::device::{DeviceRecord, StaleSink};
-use crate::identity::{Status, StatusValue};
+use crate::device::DeviceRecord;
 use crate::key::DeviceKey;
-use crate::policy::{Policy, Rule};
-use crate::register::Entry;
-use crate::report::{Conflict, ConflictValue, Rejection, Report, Stale};
+use crate::policy::Policy;
+use crate::report::Report;
+use crate::slot::{Slot, Tombstone, merge_slot};
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
-
-/// The record of a delete: which incarnation it removed, and when.
-///
-/// # Examples
-///
-/// ```
-/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
-/// let r = ReplicaId::from_u128(1);
-/// let mut registry = Registry::new();
-/// let key = DeviceKey::device("d")?;
-/// registry.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
-/// registry.writer(r, Stamp::new(2, 0)).delete(&key)?;
-/// let tombstone = &registry.tombstones(&key)[0];
-/// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
-/// # Ok::<(), failback::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Tombstone {
-    /// The incarnation removed.
-    pub incarnation: Dot,
-    /// The delete's dot.
-    pub deleted: Dot,
-    /// The delete's stamp.
-    pub stamp: Stamp,
-}
-
-/// Everything a registry holds for one key.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Slot {
-    /// Live incarnations, by incarnation dot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) live: Vec<DeviceRecord>,
-    /// Deletes not yet causally stable, sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) tombstones: Vec<Tombstone>,
-}
-
-impl Slot {
-    fn is_empty(&self) -> bool {
-        self.live.is_empty() && self.tombstones.is_empty()
-    }
-
-    /// Whether a peer whose version vector is `vector` has seen everything held here.
-    ///
-    /// Computed from what the slot holds rather than kept as a running "history" vector
-    /// (2026-11): a stored history kept dots of writes long since overwritten or deleted,
-    /// which compaction dropped with the slot on one side and not the other, so
-    /// `compact(a) ⊔ b` and `compact(a ⊔ b)` differed. What is held suffices: every write
-    /// that removed something is itself held, or removed in turn by a held write or a
-    /// tombstone, and seeing it means having seen what it removed.
-    fn is_known_to(&self, vector: &VersionVector) -> bool {
-        self.live.iter().all(|r| r.is_known_to(vector))
-            && self
-                .tombstones
-                .iter()
-                .all(|t| vector.contains(t.deleted) && vector.contains(t.incarnation))
-    }
-
-    /// Whether [`purge`](Self::purge) would drop anything (so a shared slot is only copied
-    /// when it must change).
-    fn has_stable_tombstones(&self, stable: &VersionVector) -> bool {
-        self.tombstones
-            .iter()
-            .any(|t| stable.contains(t.deleted) && stable.contains(t.incarnation))
-    }
-
-    /// Drops tombstones every replica has seen.
-    fn purge(&mut self, stable: &VersionVector) {
-        self.tombstones
-            .retain(|t| !(stable.contains(t.deleted) && stable.contains(t.incarnation)));
-    }
-}
-
-/// Collects the incoming stale security writes a record join sees.
-#[derive(Default)]
-struct Stales {
-    status: Vec<Entry<StatusValue>>,
-    authentication: Vec<Entry<Authentication>>,
-}
-
-impl StaleSink for Stales {
-    fn status(&mut self, entry: &Entry<StatusValue>) {
-        self.status.push(entry.clone());
-    }
-    fn authentication(&mut self, entry: &Entry<Authentication>) {
-        self.authentication.push(entry.clone());
-    }
-}
 
 /// A replica's registry: every device key it knows, with live incarnations and tombstones,
 /// and the causal context of everything it has seen.
@@ -156,6 +66,35 @@ pub struct Registry {
     /// shares every slot neither has written since, and merging a shared slot is a pointer
     /// comparison. That is what makes a failback merge cost what changed, not what exists.
     pub(crate) slots: BTreeMap<DeviceKey, Arc<Slot>>,
+}
+
+/// How much larger this side must be than the incoming state for the merge to look keys up
+/// one by one instead of walking both maps: a lookup costs about as much as walking a dozen
+/// keys.
+const SPARSE: usize = 16;
+
+/// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
+/// empty (to be removed). `ctxs` are both sides' contexts before the merge.
+fn join_slot(
+    key: &DeviceKey,
+    mine: &mut Arc<Slot>,
+    theirs: &Arc<Slot>,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    report: &mut Report,
+) -> bool {
+    if Arc::ptr_eq(mine, theirs) || **mine == **theirs {
+        report.unchanged += 1;
+        return false;
+    }
+    let slot = Arc::make_mut(mine);
+    merge_slot(key, slot, ctx, theirs, other_ctx, policy, report);
+    // Tombstones arriving from a side that has not compacted yet are purged at once if this
+    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
+    // `compact(a ⊔ b)` dropped (found by the compaction property).
+    slot.purge(stable);
+    slot.is_empty()
 }
 
 /// The wire layout: keys are structs, so devices travel as a list.
@@ -425,30 +364,32 @@ impl Registry {
             };
             added.push((key.clone(), slot));
         };
-        for (key, mine) in slots.iter_mut() {
-            while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
-                take_new(k, theirs, &mut report);
+        if other.slots.len().saturating_mul(SPARSE) < slots.len() {
+            // A delta or an event: a few keys, looked up one by one rather than walking every
+            // key held here.
+            for (key, theirs) in incoming.by_ref() {
+                match slots.get_mut(key) {
+                    Some(mine) => {
+                        let ctxs = (&*context, &other.context);
+                        if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
+                            emptied.push(key.clone());
+                        }
+                    }
+                    None => take_new(key, theirs, &mut report),
+                }
             }
-            let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) else {
-                continue;
-            };
-            if Arc::ptr_eq(mine, theirs) || **mine == **theirs {
-                report.unchanged += 1;
-                continue;
-            }
-            let slot = Arc::make_mut(mine);
-            merge_slot(
-                key,
-                slot,
-                context,
-                theirs,
-                &other.context,
-                policy,
-                &mut report,
-            );
-            slot.purge(stable);
-            if slot.is_empty() {
-                emptied.push(key.clone());
+        } else {
+            for (key, mine) in slots.iter_mut() {
+                while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
+                    take_new(k, theirs, &mut report);
+                }
+                let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) else {
+                    continue;
+                };
+                let ctxs = (&*context, &other.context);
+                if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
+                    emptied.push(key.clone());
+                }
             }
         }
         for (key, theirs) in incoming {
@@ -588,185 +529,62 @@ impl Registry {
     }
 }
 
-/// Joins one key's slots and tallies the outcome. `ctx` and `other_ctx` are both sides'
-/// contexts *before* the merge.
-fn merge_slot(
-    key: &DeviceKey,
-    mine: &mut Slot,
-    ctx: &CausalContext,
-    theirs: &Slot,
-    other_ctx: &CausalContext,
-    policy: &Policy,
-    report: &mut Report,
-) {
-    if *mine == *theirs {
-        report.unchanged += 1;
-        return;
-    }
-    let was_live = !mine.live.is_empty();
-    let mut changed = false;
-    let mut stales = Stales::default();
-    let mut live = Vec::with_capacity(mine.live.len().max(theirs.live.len()));
-    let mut incoming = theirs.live.iter().peekable();
-    for mut record in std::mem::take(&mut mine.live) {
-        while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
-            changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
-        }
-        if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
-            changed |= record.join(ctx, their, other_ctx, &mut stales);
-            live.push(record);
-        } else if other_ctx.contains(record.incarnation) {
-            // The other side saw this incarnation and no longer has it: it deleted it.
-            changed = true;
-            report_delete_win(key, &record, other_ctx, theirs, report);
-        } else {
-            live.push(record);
-        }
-    }
-    for their in incoming {
-        changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
-    }
-    mine.live = live;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ReplicaId;
+    use crate::device::Identity;
+    use crate::error::Result;
+    use crate::identity::{Status, StatusValue};
+    use crate::twin::Section;
 
-    let before = mine.tombstones.len();
-    mine.tombstones.extend(theirs.tombstones.iter().copied());
-    mine.tombstones.sort_unstable();
-    mine.tombstones.dedup();
-    changed |= mine.tombstones.len() != before;
-
-    let is_live = !mine.live.is_empty();
-    // Reading the device is only needed to report conflicts and stale writes, so it is skipped
-    // where there can be none: most changed records got one write from one side.
-    let stale = !stales.status.is_empty() || !stales.authentication.is_empty();
-    let device = (changed && is_live && (stale || may_conflict(&mine.live)))
-        .then(|| view::resolve(key, &mine.live, policy))
-        .flatten();
-    if let Some(device) = &device {
-        report.conflicts.extend(device.conflicts.iter().cloned());
-        if device.status.status == Status::Disabled {
-            report.rejected.extend(
-                stales
-                    .status
-                    .iter()
-                    .filter(|e| e.value.status == Status::Enabled)
-                    .map(|e| rejection(key, Stale::Reenable, e.dot)),
-            );
+    /// Small deltas merged into a large registry take the lookup path, whole states the
+    /// ordered walk: both must give the same state and the same report.
+    #[test]
+    fn sparse_and_walking_merges_agree() -> Result<()> {
+        let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+        let key = |i: usize| DeviceKey::device(format!("dev-{i:03}"));
+        let mut base = Registry::new();
+        for i in 0..64 {
+            base.writer(a, Stamp::new(1, 0))
+                .create(&key(i)?, Identity::default())?;
         }
-        let current = device.authentication.fingerprints();
-        report.rejected.extend(
-            stales
-                .authentication
-                .iter()
-                .filter(|e| {
-                    e.value
-                        .fingerprints()
-                        .iter()
-                        .any(|f| current.binary_search(f).is_err())
-                })
-                .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
+        let mut side = base.clone();
+        let mut deltas = Vec::new();
+        let mut w = side.writer(b, Stamp::new(2, 0));
+        deltas.push(w.set_status(&key(3)?, StatusValue::new(Status::Disabled, None))?);
+        deltas.push(w.set_twin(&key(7)?, Section::Tags, "site", Some("x".into()))?);
+        deltas.push(w.delete(&key(9)?)?);
+        deltas.push(w.create(&key(100)?, Identity::default())?);
+        let mut mine = base.clone();
+        mine.writer(a, Stamp::new(3, 0)).set_status(
+            &key(3)?,
+            StatusValue::new(Status::Enabled, Some("ok".into())),
+        )?;
+
+        let mut by_deltas = mine.clone();
+        let mut sparse = Report::default();
+        for delta in &deltas {
+            assert!(delta.slots.len() * SPARSE < by_deltas.slots.len());
+            sparse = sparse.combine(by_deltas.merge(delta));
+        }
+        let mut by_state = mine.clone();
+        let walked = by_state.merge(&side);
+        assert_eq!(by_deltas, by_state);
+        assert_eq!(
+            (
+                sparse.added,
+                sparse.updated,
+                sparse.deleted,
+                sparse.conflicts.len()
+            ),
+            (
+                walked.added,
+                walked.updated,
+                walked.deleted,
+                walked.conflicts.len()
+            )
         );
+        Ok(())
     }
-    match (was_live, is_live) {
-        (false, true) => report.added += 1,
-        (true, false) => report.deleted += 1,
-        (true, true) if changed => report.updated += 1,
-        _ => report.unchanged += 1,
-    }
-}
-
-/// Whether reading these incarnations can meet concurrent values: several incarnations, a
-/// register holding more than one write, or twin writes at a path and at its ancestor.
-fn may_conflict(records: &[DeviceRecord]) -> bool {
-    if records.len() > 1 {
-        return true;
-    }
-    records.iter().any(|r| {
-        r.status.len() > 1
-            || r.authentication.len() > 1
-            || r.capabilities.len() > 1
-            || r.parent.len() > 1
-            || r.metadata.values().any(|reg| reg.len() > 1)
-            || r.twin.values().any(|reg| reg.len() > 1)
-            || r.twin.iter().any(|(path, reg)| {
-                !reg.is_empty()
-                    && path
-                        .ancestors()
-                        .any(|a| r.twin.get(&a).is_some_and(|reg| !reg.is_empty()))
-            })
-    })
-}
-
-fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
-    Rejection {
-        key: key.clone(),
-        kind,
-        dot,
-    }
-}
-
-/// An incarnation only the other side holds: taken unless this side deleted it.
-fn take_incarnation(
-    key: &DeviceKey,
-    their: &DeviceRecord,
-    ctx: &CausalContext,
-    other_ctx: &CausalContext,
-    live: &mut Vec<DeviceRecord>,
-    stales: &mut Stales,
-    report: &mut Report,
-) -> bool {
-    if ctx.contains(their.incarnation) {
-        report
-            .rejected
-            .push(rejection(key, Stale::Resurrection, their.incarnation));
-        return false;
-    }
-    let mut record = DeviceRecord::empty(their.incarnation);
-    record.join(ctx, their, other_ctx, stales);
-    live.push(record);
-    true
-}
-
-/// Reports a delete that removed writes its author had not seen: delete wins, and the lost
-/// updates are named. The tombstone is always there: a stable (compacted) delete has been seen
-/// by every replica, this one included, so it could not still hold the incarnation.
-fn report_delete_win(
-    key: &DeviceKey,
-    record: &DeviceRecord,
-    other_ctx: &CausalContext,
-    theirs: &Slot,
-    report: &mut Report,
-) {
-    let Some(delete) = theirs
-        .tombstones
-        .iter()
-        .find(|t| t.incarnation == record.incarnation)
-    else {
-        return;
-    };
-    let mut values: Vec<ConflictValue> = record
-        .writes()
-        .into_iter()
-        .filter(|(dot, _)| !other_ctx.contains(*dot))
-        .map(|(dot, stamp)| ConflictValue {
-            replica: dot.replica,
-            stamp,
-            value: format!("update {dot}"),
-        })
-        .collect();
-    if values.is_empty() {
-        return;
-    }
-    values.push(ConflictValue {
-        replica: delete.deleted.replica,
-        stamp: delete.stamp,
-        value: "deleted".into(),
-    });
-    report.conflicts.push(Conflict {
-        key: key.clone(),
-        field: "existence".into(),
-        winner: values.len() - 1,
-        values,
-        rule: Rule::DeleteWins,
-        security: true,
-    });
 }

@@ -9,7 +9,8 @@ use crate::error::{Error, Result};
 use crate::identity::{Capabilities, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;
-use crate::registry::{Registry, Slot, Tombstone};
+use crate::registry::Registry;
+use crate::slot::{Slot, Tombstone};
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
 

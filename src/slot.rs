@@ -1,0 +1,290 @@
+//! One key's slot: its live incarnations and tombstones, and the join of two slots.
+//!
+//! Per key, an incarnation (named by its creation dot `c`) survives a join unless one side has
+//! seen `c` and no longer holds it, which only a delete does: **delete wins** over updates
+//! made concurrently with it. The join also tallies what it did into the merge's [`Report`]:
+//! devices added, updated, deleted; conflicts; stale security writes refused.
+
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{CausalContext, Dot, VersionVector};
+use crate::credentials::Authentication;
+use crate::device::{DeviceRecord, StaleSink};
+use crate::identity::{Status, StatusValue};
+use crate::key::DeviceKey;
+use crate::policy::{Policy, Rule};
+use crate::register::Entry;
+use crate::report::{Conflict, ConflictValue, Rejection, Report, Stale};
+use crate::stamp::Stamp;
+use crate::view;
+
+/// The record of a delete: which incarnation it removed, and when.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+/// let r = ReplicaId::from_u128(1);
+/// let mut registry = Registry::new();
+/// let key = DeviceKey::device("d")?;
+/// registry.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// registry.writer(r, Stamp::new(2, 0)).delete(&key)?;
+/// let tombstone = &registry.tombstones(&key)[0];
+/// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Tombstone {
+    /// The incarnation removed.
+    pub incarnation: Dot,
+    /// The delete's dot.
+    pub deleted: Dot,
+    /// The delete's stamp.
+    pub stamp: Stamp,
+}
+
+/// Everything a registry holds for one key.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Slot {
+    /// Live incarnations, by incarnation dot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) live: Vec<DeviceRecord>,
+    /// Deletes not yet causally stable, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) tombstones: Vec<Tombstone>,
+}
+
+impl Slot {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.live.is_empty() && self.tombstones.is_empty()
+    }
+
+    /// Whether a peer whose version vector is `vector` has seen everything held here.
+    ///
+    /// Computed from what the slot holds rather than kept as a running "history" vector
+    /// (2026-11): a stored history kept dots of writes long since overwritten or deleted,
+    /// which compaction dropped with the slot on one side and not the other, so
+    /// `compact(a) ⊔ b` and `compact(a ⊔ b)` differed. What is held suffices: every write
+    /// that removed something is itself held, or removed in turn by a held write or a
+    /// tombstone, and seeing it means having seen what it removed.
+    pub(crate) fn is_known_to(&self, vector: &VersionVector) -> bool {
+        self.live.iter().all(|r| r.is_known_to(vector))
+            && self
+                .tombstones
+                .iter()
+                .all(|t| vector.contains(t.deleted) && vector.contains(t.incarnation))
+    }
+
+    /// Whether [`purge`](Self::purge) would drop anything (so a shared slot is only copied
+    /// when it must change).
+    pub(crate) fn has_stable_tombstones(&self, stable: &VersionVector) -> bool {
+        self.tombstones
+            .iter()
+            .any(|t| stable.contains(t.deleted) && stable.contains(t.incarnation))
+    }
+
+    /// Drops tombstones every replica has seen.
+    pub(crate) fn purge(&mut self, stable: &VersionVector) {
+        self.tombstones
+            .retain(|t| !(stable.contains(t.deleted) && stable.contains(t.incarnation)));
+    }
+}
+
+/// Collects the incoming stale security writes a record join sees.
+#[derive(Default)]
+struct Stales {
+    status: Vec<Entry<StatusValue>>,
+    authentication: Vec<Entry<Authentication>>,
+}
+
+impl StaleSink for Stales {
+    fn status(&mut self, entry: &Entry<StatusValue>) {
+        self.status.push(entry.clone());
+    }
+    fn authentication(&mut self, entry: &Entry<Authentication>) {
+        self.authentication.push(entry.clone());
+    }
+}
+
+/// Joins one key's slots and tallies the outcome. `ctx` and `other_ctx` are both sides'
+/// contexts *before* the merge.
+pub(crate) fn merge_slot(
+    key: &DeviceKey,
+    mine: &mut Slot,
+    ctx: &CausalContext,
+    theirs: &Slot,
+    other_ctx: &CausalContext,
+    policy: &Policy,
+    report: &mut Report,
+) {
+    if *mine == *theirs {
+        report.unchanged += 1;
+        return;
+    }
+    let was_live = !mine.live.is_empty();
+    let mut changed = false;
+    let mut stales = Stales::default();
+    let mut live = Vec::with_capacity(mine.live.len().max(theirs.live.len()));
+    let mut incoming = theirs.live.iter().peekable();
+    for mut record in std::mem::take(&mut mine.live) {
+        while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
+            changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+        }
+        if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
+            changed |= record.join(ctx, their, other_ctx, &mut stales);
+            live.push(record);
+        } else if other_ctx.contains(record.incarnation) {
+            // The other side saw this incarnation and no longer has it: it deleted it.
+            changed = true;
+            report_delete_win(key, &record, other_ctx, theirs, report);
+        } else {
+            live.push(record);
+        }
+    }
+    for their in incoming {
+        changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+    }
+    mine.live = live;
+
+    let before = mine.tombstones.len();
+    mine.tombstones.extend(theirs.tombstones.iter().copied());
+    mine.tombstones.sort_unstable();
+    mine.tombstones.dedup();
+    changed |= mine.tombstones.len() != before;
+
+    let is_live = !mine.live.is_empty();
+    // Reading the device is only needed to report conflicts and stale writes, so it is skipped
+    // where there can be none: most changed records got one write from one side.
+    let stale = !stales.status.is_empty() || !stales.authentication.is_empty();
+    let device = (changed && is_live && (stale || may_conflict(&mine.live)))
+        .then(|| view::resolve(key, &mine.live, policy))
+        .flatten();
+    if let Some(device) = &device {
+        report.conflicts.extend(device.conflicts.iter().cloned());
+        if device.status.status == Status::Disabled {
+            report.rejected.extend(
+                stales
+                    .status
+                    .iter()
+                    .filter(|e| e.value.status == Status::Enabled)
+                    .map(|e| rejection(key, Stale::Reenable, e.dot)),
+            );
+        }
+        let current = device.authentication.fingerprints();
+        report.rejected.extend(
+            stales
+                .authentication
+                .iter()
+                .filter(|e| {
+                    e.value
+                        .fingerprints()
+                        .iter()
+                        .any(|f| current.binary_search(f).is_err())
+                })
+                .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
+        );
+    }
+    match (was_live, is_live) {
+        (false, true) => report.added += 1,
+        (true, false) => report.deleted += 1,
+        (true, true) if changed => report.updated += 1,
+        _ => report.unchanged += 1,
+    }
+}
+
+/// Whether reading these incarnations can meet concurrent values: several incarnations, a
+/// register holding more than one write, or twin writes at a path and at its ancestor.
+fn may_conflict(records: &[DeviceRecord]) -> bool {
+    if records.len() > 1 {
+        return true;
+    }
+    records.iter().any(|r| {
+        r.status.len() > 1
+            || r.authentication.len() > 1
+            || r.capabilities.len() > 1
+            || r.parent.len() > 1
+            || r.metadata.values().any(|reg| reg.len() > 1)
+            || r.twin.values().any(|reg| reg.len() > 1)
+            || r.twin.iter().any(|(path, reg)| {
+                !reg.is_empty()
+                    && path
+                        .ancestors()
+                        .any(|a| r.twin.get(&a).is_some_and(|reg| !reg.is_empty()))
+            })
+    })
+}
+
+fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
+    Rejection {
+        key: key.clone(),
+        kind,
+        dot,
+    }
+}
+
+/// An incarnation only the other side holds: taken unless this side deleted it.
+fn take_incarnation(
+    key: &DeviceKey,
+    their: &DeviceRecord,
+    ctx: &CausalContext,
+    other_ctx: &CausalContext,
+    live: &mut Vec<DeviceRecord>,
+    stales: &mut Stales,
+    report: &mut Report,
+) -> bool {
+    if ctx.contains(their.incarnation) {
+        report
+            .rejected
+            .push(rejection(key, Stale::Resurrection, their.incarnation));
+        return false;
+    }
+    let mut record = DeviceRecord::empty(their.incarnation);
+    record.join(ctx, their, other_ctx, stales);
+    live.push(record);
+    true
+}
+
+/// Reports a delete that removed writes its author had not seen: delete wins, and the lost
+/// updates are named. The tombstone is always there: a stable (compacted) delete has been seen
+/// by every replica, this one included, so it could not still hold the incarnation.
+fn report_delete_win(
+    key: &DeviceKey,
+    record: &DeviceRecord,
+    other_ctx: &CausalContext,
+    theirs: &Slot,
+    report: &mut Report,
+) {
+    let Some(delete) = theirs
+        .tombstones
+        .iter()
+        .find(|t| t.incarnation == record.incarnation)
+    else {
+        return;
+    };
+    let mut values: Vec<ConflictValue> = record
+        .writes()
+        .into_iter()
+        .filter(|(dot, _)| !other_ctx.contains(*dot))
+        .map(|(dot, stamp)| ConflictValue {
+            replica: dot.replica,
+            stamp,
+            value: format!("update {dot}"),
+        })
+        .collect();
+    if values.is_empty() {
+        return;
+    }
+    values.push(ConflictValue {
+        replica: delete.deleted.replica,
+        stamp: delete.stamp,
+        value: "deleted".into(),
+    });
+    report.conflicts.push(Conflict {
+        key: key.clone(),
+        field: "existence".into(),
+        winner: values.len() - 1,
+        values,
+        rule: Rule::DeleteWins,
+        security: true,
+    });
+}
