@@ -352,6 +352,26 @@ pub(crate) fn resolve(
 }
 
 impl Resolver<'_> {
+    /// Settles the writes competing for one twin leaf or metadata key by the field preference
+    /// and returns the winner (whose value is `None` for a removal).
+    fn json<'b, 'a>(
+        &mut self,
+        field: impl FnOnce() -> String,
+        raw: &'b Writes<'a>,
+    ) -> Candidate<'b, Option<&'a Value>> {
+        let candidates: Vec<_> = raw
+            .iter()
+            .map(|(dot, stamp, value)| Candidate {
+                dot: *dot,
+                stamp: *stamp,
+                value,
+            })
+            .collect();
+        let outcome = by_preference(&candidates, |_| true, self.policy.fields);
+        let i = self.settle(field, &candidates, outcome, false, show_json);
+        candidates[i]
+    }
+
     fn plain_parent(
         &mut self,
         candidates: &[Candidate<'_, Option<DeviceId>>],
@@ -438,17 +458,8 @@ fn resolve_twin<'a>(
     }
     let mut winners: Vec<(TwinPath, Candidate<'_, Option<&'a Value>>)> = Vec::new();
     for (path, raw) in &by_path {
-        let candidates: Vec<_> = raw
-            .iter()
-            .map(|(dot, stamp, value)| Candidate {
-                dot: *dot,
-                stamp: *stamp,
-                value,
-            })
-            .collect();
-        let outcome = by_preference(&candidates, |_| true, resolver.policy.fields);
-        let i = resolver.settle(|| path.to_string(), &candidates, outcome, false, show_json);
-        winners.push(((*path).clone(), candidates[i]));
+        let winner = resolver.json(|| path.to_string(), raw);
+        winners.push(((*path).clone(), winner));
     }
     // Shape rule. Winners are in path order, so a path's descendants follow it directly.
     let mut out = Vec::new();
@@ -513,25 +524,9 @@ fn resolve_metadata(
         }
     }
     let mut out = BTreeMap::new();
-    for (key, raw) in by_key {
-        let candidates: Vec<_> = raw
-            .iter()
-            .map(|(dot, stamp, value)| Candidate {
-                dot: *dot,
-                stamp: *stamp,
-                value,
-            })
-            .collect();
-        let outcome = by_preference(&candidates, |_| true, resolver.policy.fields);
-        let i = resolver.settle(
-            || format!("metadata.{key}"),
-            &candidates,
-            outcome,
-            false,
-            show_json,
-        );
-        if let Some(value) = candidates[i].value {
-            out.insert(key.to_owned(), (*value).clone());
+    for (key, raw) in &by_key {
+        if let Some(value) = resolver.json(|| format!("metadata.{key}"), raw).value {
+            out.insert((*key).to_owned(), (*value).clone());
         }
     }
     out

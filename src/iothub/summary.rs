@@ -256,26 +256,25 @@ fn delete_wins(failback: &Failback) -> impl Iterator<Item = ConflictEntry> + '_ 
             (Change::Updated, Change::Deleted) => (Side::Secondary, Side::Primary),
             _ => return None,
         };
-        let mut values = vec![
-            SideValue {
-                side: deleter,
-                value: "deleted".into(),
-            },
-            SideValue {
-                side: updater,
-                value: "updated".into(),
-            },
-        ];
-        values.sort();
-        Some(ConflictEntry {
-            key: key.clone(),
-            field: "existence".into(),
-            values,
-            winner: deleter,
-            rule: Rule::DeleteWins,
-            security: true,
-        })
+        Some(delete_won(key, (deleter, "deleted"), (updater, "updated")))
     })
+}
+
+/// The existence conflict a delete won: the deleting side's value and the other's.
+fn delete_won(key: &DeviceKey, deleted: (Side, &str), other: (Side, &str)) -> ConflictEntry {
+    let mut values = [deleted, other].map(|(side, value)| SideValue {
+        side,
+        value: value.into(),
+    });
+    values.sort();
+    ConflictEntry {
+        key: key.clone(),
+        field: "existence".into(),
+        values: values.into(),
+        winner: deleted.0,
+        rule: Rule::DeleteWins,
+        security: true,
+    }
 }
 
 /// A module one side created or changed on a device the other side deleted: gone with its
@@ -307,24 +306,10 @@ fn orphaned_modules(failback: &Failback) -> impl Iterator<Item = ConflictEntry> 
         } else {
             "updated"
         };
-        let mut values = vec![
-            SideValue {
-                side: deleter,
-                value: "device deleted".into(),
-            },
-            SideValue {
-                side: changer,
-                value: changed.into(),
-            },
-        ];
-        values.sort();
-        Some(ConflictEntry {
-            key: key.clone(),
-            field: "existence".into(),
-            values,
-            winner: deleter,
-            rule: Rule::DeleteWins,
-            security: true,
-        })
+        Some(delete_won(
+            key,
+            (deleter, "device deleted"),
+            (changer, changed),
+        ))
     })
 }
