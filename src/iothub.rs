@@ -46,6 +46,7 @@
 mod atomic;
 mod export;
 mod generate;
+mod import_mode;
 mod json;
 mod lift;
 mod line;
@@ -56,8 +57,9 @@ mod summary;
 pub use atomic::write_atomically;
 pub use export::{Export, ExportReader, read_export, read_export_from};
 pub use generate::{Generate, Triple};
+pub use import_mode::ImportMode;
 pub use lift::{BASE, Failback, PRIMARY, SECONDARY, Side};
-pub use line::{ExportLine, ImportMode};
+pub use line::ExportLine;
 pub use plan::{Blocked, Plan};
 pub use reader::{Parsed, parse_line};
 pub use summary::{ConflictEntry, InputStats, PlanCounts, RejectedWrite, SideValue, Summary};

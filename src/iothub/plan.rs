@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::credentials::{AuthType, Authentication};
 use crate::error::Result;
+use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
-use crate::iothub::line::{ExportLine, ImportMode};
+use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::Rule;
 use crate::report::Conflict;

@@ -10,8 +10,9 @@
 use std::borrow::Cow;
 use std::path::Path;
 
+use super::import_mode::ImportMode;
 use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
-use super::line::{self, ExportLine, ImportMode};
+use super::line::{self, ExportLine};
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::{DeviceId, DeviceKey, ModuleId};

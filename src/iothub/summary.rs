@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{Change, Failback, Side};
-use crate::iothub::line::ImportMode;
 use crate::iothub::plan::{Blocked, Plan};
 use crate::key::DeviceKey;
 use crate::policy::Rule;
