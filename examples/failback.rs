@@ -19,7 +19,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, write_atomically,
+    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, refuse_inputs,
+    write_atomically,
 };
 
 #[derive(Parser)]
@@ -82,7 +83,9 @@ enum Failure {
 impl From<Error> for Failure {
     fn from(error: Error) -> Self {
         match error {
-            Error::OutputIsInput { .. } => Failure::Usage(error.to_string()),
+            Error::OutputIsInput { .. } => {
+                Failure::Usage(format!("{error}; choose another --out-dir"))
+            }
             other => Failure::Input(other),
         }
     }
@@ -140,12 +143,7 @@ fn merge(
     let outputs = ["merged.jsonl", "import.jsonl", "report.json"].map(|name| out_dir.join(name));
     // Refuse before any work: an output that is an input would destroy it.
     for output in &outputs {
-        if let Some(input) = inputs.iter().find(|i| same_file(i, output)) {
-            return Err(Failure::Usage(format!(
-                "{}: refusing to overwrite an input file; choose another --out-dir",
-                input.display()
-            )));
-        }
+        refuse_inputs(output, &inputs)?;
     }
     let progress = io::stderr().is_terminal();
     let side = match prefer {
@@ -336,13 +334,6 @@ fn write_lines(path: &Path, inputs: &[&Path], lines: &[ExportLine]) -> Result<()
         }
         out.flush()
     })
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
 }
 
 fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {

@@ -54,7 +54,7 @@ mod plan;
 mod reader;
 mod summary;
 
-pub use atomic::write_atomically;
+pub use atomic::{refuse_inputs, write_atomically};
 pub use export::{Export, ExportReader, read_export, read_export_from};
 pub use generate::{Generate, Triple};
 pub use import_mode::ImportMode;

@@ -47,11 +47,7 @@ pub fn write_atomically(
     inputs: &[&Path],
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    if inputs.iter().any(|input| same_file(path, input)) {
-        return Err(Error::OutputIsInput {
-            path: path.to_owned(),
-        });
-    }
+    refuse_inputs(path, inputs)?;
     let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -157,6 +153,34 @@ fn same_file(output: &Path, input: &Path) -> bool {
         }
     }
     false
+}
+
+/// Refuses `output` when it names the same file as one of `inputs` (by canonical path, or on
+/// Unix by device and inode): [`write_atomically`] checks this itself, and a tool can check its
+/// outputs with it before doing any work.
+///
+/// # Errors
+///
+/// [`Error::OutputIsInput`] naming `output`.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Error, iothub::refuse_inputs};
+/// let input = std::env::temp_dir().join(format!("failback-doc-refuse-{}.jsonl", std::process::id()));
+/// std::fs::write(&input, "").map_err(|e| Error::Io { path: input.clone(), source: e })?;
+/// assert!(matches!(refuse_inputs(&input, &[&input]), Err(Error::OutputIsInput { .. })));
+/// assert!(refuse_inputs(&input.with_extension("out"), &[&input]).is_ok());
+/// # std::fs::remove_file(&input).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn refuse_inputs(output: &Path, inputs: &[&Path]) -> Result<()> {
+    if inputs.iter().any(|input| same_file(output, input)) {
+        return Err(Error::OutputIsInput {
+            path: output.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// The canonical form of `path`, or of its directory joined with its name when the file itself
