@@ -434,6 +434,23 @@ impl DeviceRecord {
         changed
     }
 
+    /// Whether [`join`](Self::join) with `other` (the same incarnation) would leave this record
+    /// as it is: every register absorbs its counterpart (a register missing from a map is
+    /// void), and no creation would arrive. Allocates nothing, so a merge can keep a shared
+    /// record without copying it.
+    pub(crate) fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
+        !(self.created.is_none() && other.created.is_some())
+            && self.status.absorbs(&other.status, other_ctx)
+            && self
+                .authentication
+                .absorbs(&other.authentication, other_ctx)
+            && self.retired.absorbs(&other.retired, other_ctx)
+            && self.capabilities.absorbs(&other.capabilities, other_ctx)
+            && self.parent.absorbs(&other.parent, other_ctx)
+            && map_absorbs(&self.twin, &other.twin, other_ctx)
+            && map_absorbs(&self.metadata, &other.metadata, other_ctx)
+    }
+
     /// Overwrites the status; returns the dots overwritten.
     pub(crate) fn set_status(&mut self, dot: Dot, stamp: Stamp, value: StatusValue) -> Vec<Dot> {
         self.status.write(dot, stamp, value)
@@ -589,6 +606,22 @@ impl DeviceRecord {
             .or_default()
             .write(dot, stamp, value)
     }
+}
+
+/// Whether [`join_map`] would leave `mine` as it is. A void register held here would be
+/// dropped, and one only `theirs` holds is absorbed exactly when it is void (`∅ ⊔ t = ∅` only
+/// for a void `t`).
+fn map_absorbs<K: Ord, T: Clone>(
+    mine: &BTreeMap<K, MvRegister<T>>,
+    theirs: &BTreeMap<K, MvRegister<T>>,
+    other_ctx: &CausalContext,
+) -> bool {
+    let void = MvRegister::new();
+    mine.iter().all(|(key, reg)| {
+        !reg.is_void() && reg.absorbs(theirs.get(key).unwrap_or(&void), other_ctx)
+    }) && theirs
+        .iter()
+        .all(|(key, reg)| reg.is_void() || mine.contains_key(key))
 }
 
 /// Joins maps of registers key by key; a register left void (no value, no past) is removed, so

@@ -25,7 +25,7 @@ use crate::device::DeviceRecord;
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
-use crate::slot::{Slot, Tombstone, merge_slot};
+use crate::slot::{Slot, Tombstone, merge_slot, report_adopted};
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
 
@@ -84,9 +84,23 @@ fn join_slot(
     policy: &Policy,
     report: &mut Report,
 ) -> bool {
-    if Arc::ptr_eq(mine, theirs) || **mine == **theirs {
+    // Most slots of a failback were written by one side only: the result is one of the two
+    // slots, kept or taken whole, with no copy and no join.
+    if Arc::ptr_eq(mine, theirs) {
         report.unchanged += 1;
         return false;
+    }
+    let ctxs = (ctx, other_ctx);
+    if mine.absorbs(theirs, other_ctx, stable) {
+        debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, false);
+        report.unchanged += 1;
+        return false;
+    }
+    if theirs.absorbs(mine, ctx, stable) {
+        debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, true);
+        report_adopted(key, mine, theirs, policy, report);
+        *mine = Arc::clone(theirs);
+        return mine.is_empty();
     }
     let slot = Arc::make_mut(mine);
     merge_slot(key, slot, ctx, theirs, other_ctx, policy, report);
@@ -95,6 +109,44 @@ fn join_slot(
     // `compact(a ⊔ b)` dropped (found by the compaction property).
     slot.purge(stable);
     slot.is_empty()
+}
+
+/// In debug builds, checks a shortcut against the general join of the two slots: the slot it
+/// kept (`mine`) or took (`theirs`), and what it reported.
+fn debug_assert_general_join(
+    key: &DeviceKey,
+    (mine, theirs): (&Slot, &Slot),
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    took_theirs: bool,
+) {
+    if cfg!(debug_assertions) {
+        let mut joined = mine.clone();
+        let mut general = Report::default();
+        merge_slot(
+            key,
+            &mut joined,
+            ctx,
+            theirs,
+            other_ctx,
+            policy,
+            &mut general,
+        );
+        joined.purge(stable);
+        let mut shortcut = Report::default();
+        if took_theirs {
+            report_adopted(key, mine, theirs, policy, &mut shortcut);
+        } else {
+            shortcut.unchanged += 1;
+        }
+        let result = if took_theirs { theirs } else { mine };
+        debug_assert_eq!(
+            joined, *result,
+            "shortcut disagrees with the join for {key}"
+        );
+        debug_assert_eq!(general, shortcut, "shortcut reports otherwise for {key}");
+    }
 }
 
 /// The wire layout: keys are structs, so devices travel as a list.
@@ -338,7 +390,17 @@ impl Registry {
         let mut incoming = other.slots.iter().peekable();
         let mut added: Vec<(DeviceKey, Arc<Slot>)> = Vec::new();
         let mut emptied: Vec<DeviceKey> = Vec::new();
+        let nothing = Slot::default();
         let mut take_new = |key: &DeviceKey, theirs: &Arc<Slot>, report: &mut Report| {
+            if theirs.absorbs(&nothing, context, stable) {
+                let ctxs = (&*context, &other.context);
+                debug_assert_general_join(key, (&nothing, theirs), ctxs, stable, policy, true);
+                report_adopted(key, &nothing, theirs, policy, report);
+                if !theirs.is_empty() {
+                    added.push((key.clone(), Arc::clone(theirs)));
+                }
+                return;
+            }
             let mut mine = Slot::default();
             merge_slot(
                 key,

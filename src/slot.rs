@@ -83,6 +83,40 @@ impl Slot {
             .any(|t| stable.contains(t.deleted) && stable.contains(t.incarnation))
     }
 
+    /// Whether merging `other` into this slot, then purging against `stable`, would leave it
+    /// as it is and report nothing but "unchanged": `s ⊔ t = s`. Decided without copying or
+    /// allocating, so a merge keeps a shared slot as it is, or takes the incoming one whole,
+    /// where most failback slots end up: one side wrote, the other did not.
+    ///
+    /// An incoming incarnation not held here is always worth the general join: either it is
+    /// new, or this side deleted it and the refused resurrection is reported.
+    pub(crate) fn absorbs(
+        &self,
+        other: &Slot,
+        other_ctx: &CausalContext,
+        stable: &VersionVector,
+    ) -> bool {
+        let find = |live: &[DeviceRecord], dot: Dot| {
+            live.binary_search_by(|r| r.incarnation.cmp(&dot)).ok()
+        };
+        other
+            .live
+            .iter()
+            .all(|t| find(&self.live, t.incarnation).is_some())
+            && self
+                .live
+                .iter()
+                .all(|r| match find(&other.live, r.incarnation) {
+                    Some(i) => r.absorbs(&other.live[i], other_ctx),
+                    None => !other_ctx.contains(r.incarnation),
+                })
+            && other
+                .tombstones
+                .iter()
+                .all(|t| self.tombstones.binary_search(t).is_ok())
+            && !self.has_stable_tombstones(stable)
+    }
+
     /// Drops tombstones every replica has seen.
     pub(crate) fn purge(&mut self, stable: &VersionVector) {
         self.tombstones
@@ -184,6 +218,29 @@ pub(crate) fn merge_slot(
                 .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
         );
     }
+    tally(was_live, is_live, changed, report);
+}
+
+/// Reports a merge whose result is the incoming slot `theirs`, taken whole because it
+/// absorbs `mine` ([`Slot::absorbs`]): what [`merge_slot`] reports for it. Nothing incoming
+/// was refused (`theirs` kept all of it), so only conflicts already held there remain to name.
+pub(crate) fn report_adopted(
+    key: &DeviceKey,
+    mine: &Slot,
+    theirs: &Slot,
+    policy: &Policy,
+    report: &mut Report,
+) {
+    let is_live = !theirs.live.is_empty();
+    if is_live && may_conflict(&theirs.live) {
+        if let Some(device) = view::resolve(key, &theirs.live, policy) {
+            report.conflicts.extend(device.conflicts.iter().cloned());
+        }
+    }
+    tally(!mine.live.is_empty(), is_live, true, report);
+}
+
+fn tally(was_live: bool, is_live: bool, changed: bool, report: &mut Report) {
     match (was_live, is_live) {
         (false, true) => report.added += 1,
         (true, false) => report.deleted += 1,
