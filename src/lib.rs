@@ -103,6 +103,7 @@ mod register;
 mod registry;
 mod report;
 mod slot;
+mod slot_map;
 mod stamp;
 mod twin;
 mod view;

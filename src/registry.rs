@@ -15,7 +15,6 @@
 //! stability, [`Registry::compact`]); the stable vector travels with the state, so compaction
 //! commutes with merge: `compact(a) ⊔ b = compact(a ⊔ b)`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +25,7 @@ use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
 use crate::slot::{Slot, Tombstone, merge_slot, report_adopted};
+use crate::slot_map::SlotMap;
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
 
@@ -65,16 +65,11 @@ pub struct Registry {
     /// Slots are shared between states (copy on write): a registry cloned from another
     /// shares every slot neither has written since, and merging a shared slot is a pointer
     /// comparison. That is what makes a failback merge cost what changed, not what exists.
-    pub(crate) slots: BTreeMap<DeviceKey, Arc<Slot>>,
+    pub(crate) slots: SlotMap,
 }
 
-/// How much larger this side must be than the incoming state for the merge to look keys up
-/// one by one instead of walking both maps: a lookup costs about as much as walking a dozen
-/// keys.
-const SPARSE: usize = 16;
-
-/// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
-/// empty (to be removed). `ctxs` are both sides' contexts before the merge.
+/// Joins the incoming slot into this side's slot for `key` (a slot left empty is removed by
+/// the caller). `ctxs` are both sides' contexts before the merge.
 fn join_slot(
     key: &DeviceKey,
     mine: &mut Arc<Slot>,
@@ -83,24 +78,24 @@ fn join_slot(
     stable: &VersionVector,
     policy: &Policy,
     report: &mut Report,
-) -> bool {
+) {
     // Most slots of a failback were written by one side only: the result is one of the two
     // slots, kept or taken whole, with no copy and no join.
     if Arc::ptr_eq(mine, theirs) {
         report.unchanged += 1;
-        return false;
+        return;
     }
     let ctxs = (ctx, other_ctx);
     if mine.absorbs(theirs, other_ctx, stable) {
         debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, false);
         report.unchanged += 1;
-        return false;
+        return;
     }
     if theirs.absorbs(mine, ctx, stable) {
         debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, true);
         report_adopted(key, mine, theirs, policy, report);
         *mine = Arc::clone(theirs);
-        return mine.is_empty();
+        return;
     }
     let slot = Arc::make_mut(mine);
     merge_slot(key, slot, ctx, theirs, other_ctx, policy, report);
@@ -108,7 +103,39 @@ fn join_slot(
     // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
     // `compact(a ⊔ b)` dropped (found by the compaction property).
     slot.purge(stable);
-    slot.is_empty()
+}
+
+/// The slot for a key only the incoming side holds: its slot whole when nothing of it is
+/// refused here (the common case: a device created on the other side), else what the join
+/// with nothing leaves; `None` when that is nothing.
+fn take_new(
+    key: &DeviceKey,
+    theirs: &Arc<Slot>,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    nothing: &Slot,
+    report: &mut Report,
+) -> Option<Arc<Slot>> {
+    if theirs.absorbs(nothing, ctx, stable) {
+        debug_assert_general_join(
+            key,
+            (nothing, theirs),
+            (ctx, other_ctx),
+            stable,
+            policy,
+            true,
+        );
+        report_adopted(key, nothing, theirs, policy, report);
+        return (!theirs.is_empty()).then(|| Arc::clone(theirs));
+    }
+    let mut mine = Slot::default();
+    merge_slot(key, &mut mine, ctx, theirs, other_ctx, policy, report);
+    // Tombstones arriving from a side that has not compacted yet are purged at once if this
+    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
+    // `compact(a ⊔ b)` dropped (found by the compaction property).
+    mine.purge(stable);
+    (!mine.is_empty()).then(|| Arc::new(mine))
 }
 
 /// In debug builds, checks a shortcut against the general join of the two slots: the slot it
@@ -380,87 +407,21 @@ impl Registry {
             report.unchanged = other.slots.len() as u64;
             return report;
         }
-        // One ordered pass over both maps: no per-key lookup. Keys only the other side holds
-        // are collected and inserted after the pass.
         let Registry {
             context,
             stable,
             slots,
         } = self;
-        let mut incoming = other.slots.iter().peekable();
-        let mut added: Vec<(DeviceKey, Arc<Slot>)> = Vec::new();
-        let mut emptied: Vec<DeviceKey> = Vec::new();
+        let ctxs = (&*context, &other.context);
+        let stable = &*stable;
         let nothing = Slot::default();
-        let mut take_new = |key: &DeviceKey, theirs: &Arc<Slot>, report: &mut Report| {
-            if theirs.absorbs(&nothing, context, stable) {
-                let ctxs = (&*context, &other.context);
-                debug_assert_general_join(key, (&nothing, theirs), ctxs, stable, policy, true);
-                report_adopted(key, &nothing, theirs, policy, report);
-                if !theirs.is_empty() {
-                    added.push((key.clone(), Arc::clone(theirs)));
-                }
-                return;
+        slots.join_with(&other.slots, |key, mine, theirs| match mine {
+            Some(mine) => {
+                join_slot(key, mine, theirs, ctxs, stable, policy, &mut report);
+                None
             }
-            let mut mine = Slot::default();
-            merge_slot(
-                key,
-                &mut mine,
-                context,
-                theirs,
-                &other.context,
-                policy,
-                report,
-            );
-            // Tombstones arriving from a side that has not compacted yet are purged at once if
-            // this side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
-            // `compact(a ⊔ b)` dropped (found by the compaction property).
-            mine.purge(stable);
-            if mine.is_empty() {
-                return;
-            }
-            // Share the incoming slot when it arrived whole.
-            let slot = if mine == **theirs {
-                Arc::clone(theirs)
-            } else {
-                Arc::new(mine)
-            };
-            added.push((key.clone(), slot));
-        };
-        if other.slots.len().saturating_mul(SPARSE) < slots.len() {
-            // A delta or an event: a few keys, looked up one by one rather than walking every
-            // key held here.
-            for (key, theirs) in incoming.by_ref() {
-                match slots.get_mut(key) {
-                    Some(mine) => {
-                        let ctxs = (&*context, &other.context);
-                        if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
-                            emptied.push(key.clone());
-                        }
-                    }
-                    None => take_new(key, theirs, &mut report),
-                }
-            }
-        } else {
-            for (key, mine) in slots.iter_mut() {
-                while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
-                    take_new(k, theirs, &mut report);
-                }
-                let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) else {
-                    continue;
-                };
-                let ctxs = (&*context, &other.context);
-                if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
-                    emptied.push(key.clone());
-                }
-            }
-        }
-        for (key, theirs) in incoming {
-            take_new(key, theirs, &mut report);
-        }
-        for key in &emptied {
-            slots.remove(key);
-        }
-        slots.extend(added);
+            None => take_new(key, theirs, ctxs, stable, policy, &nothing, &mut report),
+        });
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {
             self.stable.join(&other.stable);
@@ -564,7 +525,7 @@ impl Registry {
         identity: crate::device::Identity,
     ) -> bool {
         let dot = self.context.next_dot(replica);
-        let slot = Arc::make_mut(self.slots.entry(key).or_default());
+        let slot = Arc::make_mut(self.slots.get_or_insert(&key));
         if !slot.live.is_empty() {
             return false;
         }
@@ -575,7 +536,7 @@ impl Registry {
 
     /// Mutable access to one slot, created if missing; for the writer.
     pub(crate) fn slot_mut(&mut self, key: &DeviceKey) -> &mut Slot {
-        Arc::make_mut(self.slots.entry(key.clone()).or_default())
+        Arc::make_mut(self.slots.get_or_insert(key))
     }
 
     /// Every dot held in the store (not the context): what a delta writes.
@@ -627,7 +588,7 @@ mod tests {
         let mut by_deltas = mine.clone();
         let mut sparse = Report::default();
         for delta in &deltas {
-            assert!(delta.slots.len() * SPARSE < by_deltas.slots.len());
+            assert!(delta.slots.len() * crate::slot_map::SPARSE < by_deltas.slots.len());
             sparse = sparse.combine(by_deltas.merge(delta));
         }
         let mut by_state = mine.clone();
