@@ -25,7 +25,7 @@ use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
 use crate::slot::{Slot, Tombstone, merge_slot, report_adopted};
-use crate::slot_map::SlotMap;
+use crate::slot_map::{Joined, SlotMap};
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
 
@@ -68,8 +68,8 @@ pub struct Registry {
     pub(crate) slots: SlotMap,
 }
 
-/// Joins the incoming slot into this side's slot for `key` (a slot left empty is removed by
-/// the caller). `ctxs` are both sides' contexts before the merge.
+/// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
+/// empty (to be removed). `ctxs` are both sides' contexts before the merge.
 fn join_slot(
     key: &DeviceKey,
     mine: &mut Arc<Slot>,
@@ -78,24 +78,24 @@ fn join_slot(
     stable: &VersionVector,
     policy: &Policy,
     report: &mut Report,
-) {
+) -> bool {
     // Most slots of a failback were written by one side only: the result is one of the two
     // slots, kept or taken whole, with no copy and no join.
     if Arc::ptr_eq(mine, theirs) {
         report.unchanged += 1;
-        return;
+        return false;
     }
     let ctxs = (ctx, other_ctx);
     if mine.absorbs(theirs, other_ctx, stable) {
         debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, false);
         report.unchanged += 1;
-        return;
+        return mine.is_empty();
     }
     if theirs.absorbs(mine, ctx, stable) {
         debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, true);
         report_adopted(key, mine, theirs, policy, report);
         *mine = Arc::clone(theirs);
-        return;
+        return mine.is_empty();
     }
     let slot = Arc::make_mut(mine);
     merge_slot(key, slot, ctx, theirs, other_ctx, policy, report);
@@ -103,6 +103,7 @@ fn join_slot(
     // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
     // `compact(a ⊔ b)` dropped (found by the compaction property).
     slot.purge(stable);
+    slot.is_empty()
 }
 
 /// The slot for a key only the incoming side holds: its slot whole when nothing of it is
@@ -417,10 +418,14 @@ impl Registry {
         let nothing = Slot::default();
         slots.join_with(&other.slots, |key, mine, theirs| match mine {
             Some(mine) => {
-                join_slot(key, mine, theirs, ctxs, stable, policy, &mut report);
-                None
+                if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
+                    Joined::Dropped
+                } else {
+                    Joined::Kept
+                }
             }
-            None => take_new(key, theirs, ctxs, stable, policy, &nothing, &mut report),
+            None => take_new(key, theirs, ctxs, stable, policy, &nothing, &mut report)
+                .map_or(Joined::Dropped, Joined::Added),
         });
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {

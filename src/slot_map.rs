@@ -26,6 +26,16 @@ pub(crate) const SPARSE: usize = 16;
 
 type Chunk = Vec<(DeviceKey, Arc<Slot>)>;
 
+/// What a join left for one key ([`SlotMap::join_with`]).
+pub(crate) enum Joined {
+    /// The key keeps this side's slot, written or not.
+    Kept,
+    /// The key holds nothing now, or is not added.
+    Dropped,
+    /// The slot for a key only the other side held.
+    Added(Arc<Slot>),
+}
+
 /// Keys to slots, in key order.
 #[derive(Clone, Default)]
 pub(crate) struct SlotMap {
@@ -161,29 +171,27 @@ impl SlotMap {
     }
 
     /// Joins `other` into this map, key by key in key order: `join(key, Some(mine), theirs)`
-    /// for a key both hold (a slot left empty is removed), `join(key, None, theirs)` for a
-    /// key only `other` holds (the slot it returns, if any, is inserted).
+    /// for a key both hold, `join(key, None, theirs)` for a key only `other` holds; what it
+    /// returns says whether the key stays. The join says so rather than the map looking at the
+    /// slot: most keys are untouched, and reading their slots would cost a cache miss each.
     ///
     /// Walks both maps together, or, when `other` is much smaller (a delta, an event), looks
     /// its keys up one by one.
     pub(crate) fn join_with(
         &mut self,
         other: &SlotMap,
-        mut join: impl FnMut(&DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Option<Arc<Slot>>,
+        mut join: impl FnMut(&DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
     ) {
         if other.len.saturating_mul(SPARSE) < self.len {
             for (key, theirs) in other.iter() {
-                match self.get_mut(key) {
-                    Some(mine) => {
-                        join(key, Some(&mut *mine), theirs);
-                        if mine.is_empty() {
-                            self.remove(key);
-                        }
+                let joined = join(key, self.get_mut(key), theirs);
+                match joined {
+                    Joined::Kept => {}
+                    Joined::Dropped => {
+                        self.remove(key);
                     }
-                    None => {
-                        if let Some(slot) = join(key, None, theirs) {
-                            self.insert(key.clone(), slot);
-                        }
+                    Joined::Added(slot) => {
+                        self.insert(key.clone(), slot);
                     }
                 }
             }
@@ -196,13 +204,12 @@ impl SlotMap {
         for (c, chunk) in self.chunks.iter_mut().enumerate() {
             for (i, (key, mine)) in chunk.iter_mut().enumerate() {
                 while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
-                    if let Some(slot) = join(k, None, theirs) {
+                    if let Joined::Added(slot) = join(k, None, theirs) {
                         added.push((c, i, k.clone(), slot));
                     }
                 }
                 if let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) {
-                    join(key, Some(&mut *mine), theirs);
-                    emptied |= mine.is_empty();
+                    emptied |= matches!(join(key, Some(&mut *mine), theirs), Joined::Dropped);
                 }
             }
         }
@@ -211,7 +218,7 @@ impl SlotMap {
             self.chunks.last().map_or(0, Vec::len),
         );
         for (k, theirs) in incoming {
-            if let Some(slot) = join(k, None, theirs) {
+            if let Joined::Added(slot) = join(k, None, theirs) {
                 added.push((end.0, end.1, k.clone(), slot));
             }
         }
@@ -372,9 +379,10 @@ mod tests {
             joined.join_with(&other, |k, mine, theirs| match mine {
                 Some(mine) => {
                     *mine = Arc::default();
-                    None
+                    Joined::Dropped
                 }
-                None => (*k != refused).then(|| Arc::clone(theirs)),
+                None if *k == refused => Joined::Dropped,
+                None => Joined::Added(Arc::clone(theirs)),
             });
             for (k, theirs) in other.iter() {
                 if expect.remove(k).is_none() && *k != refused {
