@@ -191,10 +191,10 @@ pub(crate) fn merge_slot(
     // where there can be none: most changed records got one write from one side.
     let stale = !stales.status.is_empty() || !stales.authentication.is_empty();
     let device = (changed && is_live && (stale || may_conflict(&mine.live)))
-        .then(|| view::resolve(key, &mine.live, policy))
+        .then(|| view::settle(key, &mine.live, policy))
         .flatten();
-    if let Some(device) = &device {
-        report.conflicts.extend(device.conflicts.iter().cloned());
+    if let Some(mut device) = device {
+        report.conflicts.append(&mut device.conflicts);
         if device.status.status == Status::Disabled {
             report.rejected.extend(
                 stales
@@ -233,8 +233,8 @@ pub(crate) fn report_adopted(
 ) {
     let is_live = !theirs.live.is_empty();
     if is_live && may_conflict(&theirs.live) {
-        if let Some(device) = view::resolve(key, &theirs.live, policy) {
-            report.conflicts.extend(device.conflicts.iter().cloned());
+        if let Some(settled) = view::settle(key, &theirs.live, policy) {
+            report.conflicts.extend(settled.conflicts);
         }
     }
     tally(!mine.live.is_empty(), is_live, true, report);

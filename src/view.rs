@@ -295,13 +295,63 @@ pub(crate) fn resolve(
     records: &[DeviceRecord],
     policy: &Policy,
 ) -> Option<Device> {
-    if records.is_empty() {
-        return None;
-    }
     if let [record] = records {
         if let Some(identity) = untouched(record) {
             return Some(as_created(key, record, identity));
         }
+    }
+    let settled = settle(key, records, policy)?;
+    let section = |s: Section| {
+        twin::unflatten(
+            settled
+                .leaves
+                .iter()
+                .filter(|(p, _)| p.section == s)
+                .map(|(p, v)| (&*p.path, *v)),
+        )
+    };
+    Some(Device {
+        key: key.clone(),
+        tags: section(Section::Tags),
+        desired: section(Section::Desired),
+        reported: section(Section::Reported),
+        metadata: settled
+            .metadata
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.clone()))
+            .collect(),
+        status: settled.status,
+        authentication: settled.authentication,
+        capabilities: settled.capabilities,
+        parent: settled.parent,
+        incarnations: records.iter().map(|r| r.incarnation).collect(),
+        pending: records.iter().any(|r| !r.is_created()),
+        conflicts: settled.conflicts,
+    })
+}
+
+/// Every field of a key settled, before a [`Device`] is built from it. A merge needs only
+/// this (the conflicts to report, the status and credentials that decide which stale writes
+/// to name), not the twin rebuilt as JSON objects nor the metadata copied.
+pub(crate) struct Settled<'a> {
+    pub(crate) status: StatusValue,
+    pub(crate) authentication: Authentication,
+    capabilities: Capabilities,
+    parent: Option<DeviceId>,
+    leaves: Vec<(TwinPath, &'a Value)>,
+    metadata: Vec<(&'a str, &'a Value)>,
+    /// Sorted.
+    pub(crate) conflicts: Vec<Conflict>,
+}
+
+/// Settles every field of the live incarnations of `key`; `None` when there are none.
+pub(crate) fn settle<'a>(
+    key: &DeviceKey,
+    records: &'a [DeviceRecord],
+    policy: &Policy,
+) -> Option<Settled<'a>> {
+    if records.is_empty() {
+        return None;
     }
     let mut resolver = Resolver {
         key,
@@ -325,28 +375,15 @@ pub(crate) fn resolve(
     let parent = resolver.plain_parent(&candidates(records, |r| &r.parent, |i| &i.parent));
     let leaves = resolve_twin(&mut resolver, records);
     let metadata = resolve_metadata(&mut resolver, records);
-    let section = |s: Section| {
-        twin::unflatten(
-            leaves
-                .iter()
-                .filter(|(p, _)| p.section == s)
-                .map(|(p, v)| (&*p.path, *v)),
-        )
-    };
     let mut conflicts = resolver.conflicts;
     conflicts.sort();
-    Some(Device {
-        key: key.clone(),
+    Some(Settled {
         status: status.unwrap_or_default(),
         authentication: authentication.unwrap_or_default(),
         capabilities: capabilities.unwrap_or_default(),
         parent: parent.flatten(),
-        tags: section(Section::Tags),
-        desired: section(Section::Desired),
-        reported: section(Section::Reported),
+        leaves,
         metadata,
-        incarnations: records.iter().map(|r| r.incarnation).collect(),
-        pending: records.iter().any(|r| !r.is_created()),
         conflicts,
     })
 }
@@ -497,10 +534,10 @@ fn resolve_twin<'a>(
     out
 }
 
-fn resolve_metadata(
+fn resolve_metadata<'a>(
     resolver: &mut Resolver<'_>,
-    records: &[DeviceRecord],
-) -> BTreeMap<String, Value> {
+    records: &'a [DeviceRecord],
+) -> Vec<(&'a str, &'a Value)> {
     let mut by_key: BTreeMap<&str, Writes<'_>> = BTreeMap::new();
     for record in records {
         for (key, reg) in record.metadata.iter().filter(|(_, reg)| !reg.is_empty()) {
@@ -523,10 +560,10 @@ fn resolve_metadata(
             }
         }
     }
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for (key, raw) in &by_key {
         if let Some(value) = resolver.json(|| format!("metadata.{key}"), raw).value {
-            out.insert((*key).to_owned(), (*value).clone());
+            out.push((*key, *value));
         }
     }
     out
