@@ -15,211 +15,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::credentials::{Authentication, Fingerprint};
-use crate::error::Result;
-use crate::identity::{Capabilities, StatusValue};
+use crate::identity::{Capabilities, Identity, StatusValue};
 use crate::key::DeviceId;
 use crate::register::{Entry, MvRegister};
 use crate::stamp::Stamp;
-use crate::twin::{self, Section, TwinPath};
-
-/// A device's whole state as a create writes it.
-///
-/// # Examples
-///
-/// ```
-/// use failback::{Identity, Section, Status, StatusValue};
-/// use serde_json::json;
-///
-/// let identity = Identity::default()
-///     .with_status(StatusValue::new(Status::Disabled, Some("staging".into())))
-///     .with_twin(Section::Tags, json!({"site": "berlin"}))?
-///     .with_metadata("owner", json!("team-a"));
-/// assert_eq!(identity.twin.len(), 1);
-/// # Ok::<(), failback::Error>(())
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Identity {
-    /// Status and reason.
-    pub status: StatusValue,
-    /// Authentication; keys unknown by default.
-    pub authentication: Authentication,
-    /// Capabilities.
-    pub capabilities: Capabilities,
-    /// The edge device this one sits behind, by device id (never a hub-local scope string).
-    pub parent: Option<DeviceId>,
-    /// Twin leaves (tags, desired and reported properties) by path.
-    #[serde(default, with = "twin_keys")]
-    pub twin: BTreeMap<TwinPath, Value>,
-    /// Application metadata by key.
-    pub metadata: BTreeMap<String, Value>,
-}
-
-impl Identity {
-    /// With this status.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Identity, Status, StatusValue};
-    /// let id = Identity::default().with_status(StatusValue::new(Status::Disabled, None));
-    /// assert_eq!(id.status.status, Status::Disabled);
-    /// ```
-    pub fn with_status(mut self, status: StatusValue) -> Self {
-        self.status = status;
-        self
-    }
-
-    /// With this authentication.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Authentication, Identity, Pair};
-    /// let id = Identity::default().with_authentication(Authentication::sas(Pair::default()));
-    /// assert!(id.authentication.is_known());
-    /// ```
-    pub fn with_authentication(mut self, authentication: Authentication) -> Self {
-        self.authentication = authentication;
-        self
-    }
-
-    /// With these capabilities.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Capabilities, Identity};
-    /// let id = Identity::default().with_capabilities(Capabilities { iot_edge: true });
-    /// assert!(id.capabilities.iot_edge);
-    /// ```
-    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
-        self.capabilities = capabilities;
-        self
-    }
-
-    /// Behind this edge device.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{DeviceId, Identity};
-    /// let id = Identity::default().with_parent(Some(DeviceId::new("gateway-1")?));
-    /// assert_eq!(id.parent.as_ref().map(DeviceId::as_str), Some("gateway-1"));
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn with_parent(mut self, parent: Option<DeviceId>) -> Self {
-        self.parent = parent;
-        self
-    }
-
-    /// With a twin section object (replacing that section's leaves).
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidValue`](crate::Error::InvalidValue) if `object` is not a JSON object or
-    /// breaks IoT Hub's twin key rules.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Identity, Section};
-    /// let id = Identity::default().with_twin(Section::Desired, serde_json::json!({"fw": {"v": 2}}))?;
-    /// assert_eq!(id.twin.keys().next().map(|p| p.to_string()).as_deref(), Some("properties.desired.fw.v"));
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn with_twin(mut self, section: Section, object: Value) -> Result<Self> {
-        let Value::Object(map) = object else {
-            return Err(crate::Error::InvalidValue {
-                field: section.as_str().into(),
-                reason: "a twin section must be a JSON object".into(),
-            });
-        };
-        self.twin.retain(|path, _| path.section != section);
-        self.twin.extend(twin::flatten(section, &map)?);
-        Ok(self)
-    }
-
-    /// With one metadata value.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let id = failback::Identity::default().with_metadata("rack", serde_json::json!(4));
-    /// assert_eq!(id.metadata["rack"], 4);
-    /// ```
-    pub fn with_metadata(mut self, key: impl Into<String>, value: Value) -> Self {
-        self.metadata.insert(key.into(), value);
-        self
-    }
-
-    /// A twin section rebuilt as a JSON object.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Identity, Section};
-    /// use serde_json::json;
-    /// let id = Identity::default().with_twin(Section::Tags, json!({"a": {"b": 1}}))?;
-    /// assert_eq!(serde_json::Value::Object(id.section(Section::Tags)), json!({"a": {"b": 1}}));
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn section(&self, section: Section) -> Map<String, Value> {
-        twin::unflatten(
-            self.twin
-                .iter()
-                .filter(|(p, _)| p.section == section)
-                .map(|(p, v)| (&*p.path, v)),
-        )
-    }
-}
-
-/// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
-///
-/// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived
-/// layout every identity or record holding a twin leaf failed to serialize ("key must be a
-/// string"), found by the convergence properties comparing serialized states.
-mod twin_keys {
-    use std::collections::BTreeMap;
-
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::twin::{Section, TwinPath};
-
-    pub(super) fn serialize<S: Serializer, V: Serialize>(
-        map: &BTreeMap<TwinPath, V>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(map.iter().map(|(path, value)| (path.to_string(), value)))
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeMap<TwinPath, V>, D::Error> {
-        BTreeMap::<String, V>::deserialize(deserializer)?
-            .into_iter()
-            .map(|(text, value)| Ok((parse(&text).map_err(D::Error::custom)?, value)))
-            .collect()
-    }
-
-    fn parse(text: &str) -> Result<TwinPath, String> {
-        Section::ALL
-            .iter()
-            .find_map(|&section| {
-                let rest = text.strip_prefix(section.as_str())?.strip_prefix('.')?;
-                Some(TwinPath::new(section, rest).map_err(|e| e.to_string()))
-            })
-            .unwrap_or_else(|| {
-                Err(format!(
-                    "twin path {text:?} must start with tags., properties.desired. or properties.reported."
-                ))
-            })
-    }
-}
+use crate::twin::{self, TwinPath};
 
 /// The creation of an incarnation: when, and what it wrote.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,7 +74,7 @@ pub struct DeviceRecord {
     #[serde(
         default,
         skip_serializing_if = "BTreeMap::is_empty",
-        with = "twin_keys"
+        with = "twin::text_keys"
     )]
     pub(crate) twin: BTreeMap<TwinPath, MvRegister<Option<Value>>>,
     /// `None` is a removal.

@@ -387,7 +387,7 @@ impl Ingest {
 mod tests {
     use super::*;
     use crate::clock::ReplicaId;
-    use crate::device::Identity;
+    use crate::identity::Identity;
     use crate::stamp::Stamp;
 
     #[test]

@@ -111,9 +111,9 @@ mod writer;
 
 pub use clock::{CausalContext, Dot, ReplicaId, VersionVector};
 pub use credentials::{AuthType, Authentication, Fingerprint, Pair, SymmetricKey, Thumbprint};
-pub use device::{DeviceRecord, Identity};
+pub use device::DeviceRecord;
 pub use error::{Error, Result};
-pub use identity::{Capabilities, Status, StatusValue};
+pub use identity::{Capabilities, Identity, Status, StatusValue};
 pub use ingest::{Event, EventId, Ingest};
 pub use key::{DeviceId, DeviceKey, ModuleId};
 pub use policy::{Candidate, Policy, Preference, Rule};

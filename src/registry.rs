@@ -527,7 +527,7 @@ impl Registry {
         key: DeviceKey,
         replica: crate::clock::ReplicaId,
         stamp: Stamp,
-        identity: crate::device::Identity,
+        identity: crate::identity::Identity,
     ) -> bool {
         let dot = self.context.next_dot(replica);
         let slot = Arc::make_mut(self.slots.get_or_insert(&key));
@@ -561,8 +561,8 @@ impl Registry {
 mod tests {
     use super::*;
     use crate::clock::ReplicaId;
-    use crate::device::Identity;
     use crate::error::Result;
+    use crate::identity::Identity;
     use crate::identity::{Status, StatusValue};
     use crate::twin::Section;
 

@@ -272,6 +272,50 @@ pub(crate) fn unflatten<'a>(
     root
 }
 
+/// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
+///
+/// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived
+/// layout every identity or record holding a twin leaf failed to serialize ("key must be a
+/// string"), found by the convergence properties comparing serialized states.
+pub(crate) mod text_keys {
+    use std::collections::BTreeMap;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::twin::{Section, TwinPath};
+
+    pub(crate) fn serialize<S: Serializer, V: Serialize>(
+        map: &BTreeMap<TwinPath, V>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(map.iter().map(|(path, value)| (path.to_string(), value)))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<TwinPath, V>, D::Error> {
+        BTreeMap::<String, V>::deserialize(deserializer)?
+            .into_iter()
+            .map(|(text, value)| Ok((parse(&text).map_err(D::Error::custom)?, value)))
+            .collect()
+    }
+
+    fn parse(text: &str) -> Result<TwinPath, String> {
+        Section::ALL
+            .iter()
+            .find_map(|&section| {
+                let rest = text.strip_prefix(section.as_str())?.strip_prefix('.')?;
+                Some(TwinPath::new(section, rest).map_err(|e| e.to_string()))
+            })
+            .unwrap_or_else(|| {
+                Err(format!(
+                    "twin path {text:?} must start with tags., properties.desired. or properties.reported."
+                ))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 
 use crate::clock::Dot;
 use crate::credentials::{Authentication, Fingerprint};
-use crate::device::{DeviceRecord, Identity};
+use crate::device::DeviceRecord;
+use crate::identity::Identity;
 use crate::identity::{Capabilities, Status, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Candidate, Policy, Rule, by_preference};

@@ -4,8 +4,9 @@ use serde_json::{Map, Value};
 
 use crate::clock::{CausalContext, Dot, ReplicaId};
 use crate::credentials::{Authentication, Fingerprint};
-use crate::device::{DeviceRecord, Identity};
+use crate::device::DeviceRecord;
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::identity::{Capabilities, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;

@@ -16,8 +16,8 @@ use serde_json::Value;
 
 use crate::clock::ReplicaId;
 use crate::credentials::{AuthType, Authentication};
-use crate::device::Identity;
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::identity::StatusValue;
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
