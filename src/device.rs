@@ -58,6 +58,60 @@ pub struct DeviceRecord {
     /// Shared, not copied, when a state is cloned or merged: most records never change after
     /// creation, and comparing two shared creations is a pointer comparison.
     pub(crate) created: Option<Arc<Creation>>,
+    /// The registers written since the creation.
+    #[serde(flatten)]
+    registers: Registers,
+}
+
+/// A record's registers, out of line and absent until the first write (2026-11): most
+/// records are never written after their creation, and seven empty registers inline made
+/// every record about 320 bytes, which a merge read (and copied) across five cache lines to
+/// find out that nothing was there. Absent and all-void are one state: a join that leaves
+/// every register void drops the box, and reading an absent one reads [`NOTHING_WRITTEN`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Registers(Option<Box<Written>>);
+
+/// The registers of a record that nothing has written.
+static NOTHING_WRITTEN: Written = Written {
+    status: MvRegister::new(),
+    authentication: MvRegister::new(),
+    retired: MvRegister::new(),
+    capabilities: MvRegister::new(),
+    parent: MvRegister::new(),
+    twin: BTreeMap::new(),
+    metadata: BTreeMap::new(),
+};
+
+impl Registers {
+    /// Drops the box when every register in it is void, so equal records are equal.
+    fn tidy(&mut self) {
+        if self.0.as_ref().is_some_and(|w| w.is_void()) {
+            self.0 = None;
+        }
+    }
+}
+
+impl Serialize for Registers {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0
+            .as_deref()
+            .unwrap_or(&NOTHING_WRITTEN)
+            .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Registers {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut registers = Self(Some(Box::new(Written::deserialize(deserializer)?)));
+        registers.tidy();
+        Ok(registers)
+    }
+}
+
+/// Every register a record is written through after its creation; each field's register
+/// overwrites that field of the creation once written.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Written {
     #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) status: MvRegister<StatusValue>,
     #[serde(default, skip_serializing_if = "MvRegister::is_void")]
@@ -80,6 +134,43 @@ pub struct DeviceRecord {
     /// `None` is a removal.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub(crate) metadata: BTreeMap<String, MvRegister<Option<Value>>>,
+}
+
+impl Written {
+    /// `s ⊔ t = s` for every register: see [`MvRegister::absorbs`].
+    fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
+        self.status.absorbs(&other.status, other_ctx)
+            && self
+                .authentication
+                .absorbs(&other.authentication, other_ctx)
+            && self.retired.absorbs(&other.retired, other_ctx)
+            && self.capabilities.absorbs(&other.capabilities, other_ctx)
+            && self.parent.absorbs(&other.parent, other_ctx)
+            && map_absorbs(&self.twin, &other.twin, other_ctx)
+            && map_absorbs(&self.metadata, &other.metadata, other_ctx)
+    }
+
+    /// Whether a peer whose version vector is `vector` has seen every write held or
+    /// remembered here.
+    fn is_known_to(&self, vector: &VersionVector) -> bool {
+        self.status.is_known_to(vector)
+            && self.authentication.is_known_to(vector)
+            && self.retired.is_known_to(vector)
+            && self.capabilities.is_known_to(vector)
+            && self.parent.is_known_to(vector)
+            && self.twin.values().all(|r| r.is_known_to(vector))
+            && self.metadata.values().all(|r| r.is_known_to(vector))
+    }
+
+    fn is_void(&self) -> bool {
+        self.status.is_void()
+            && self.authentication.is_void()
+            && self.retired.is_void()
+            && self.capabilities.is_void()
+            && self.parent.is_void()
+            && self.twin.is_empty()
+            && self.metadata.is_empty()
+    }
 }
 
 /// What a twin write changed, and what its delta must carry.
@@ -113,14 +204,23 @@ impl DeviceRecord {
         Self {
             incarnation,
             created: None,
-            status: MvRegister::new(),
-            authentication: MvRegister::new(),
-            retired: MvRegister::new(),
-            capabilities: MvRegister::new(),
-            parent: MvRegister::new(),
-            twin: BTreeMap::new(),
-            metadata: BTreeMap::new(),
+            registers: Registers::default(),
         }
+    }
+
+    /// The registers written since the creation (all void when none was).
+    pub(crate) fn written(&self) -> &Written {
+        self.registers.0.as_deref().unwrap_or(&NOTHING_WRITTEN)
+    }
+
+    /// The registers, to write: allocated on the first write.
+    pub(crate) fn written_mut(&mut self) -> &mut Written {
+        self.registers.0.get_or_insert_with(Box::default)
+    }
+
+    /// Whether nothing was written since the creation.
+    pub(crate) fn is_unwritten(&self) -> bool {
+        self.written().is_void()
     }
 
     /// A new incarnation.
@@ -183,27 +283,21 @@ impl DeviceRecord {
             .iter()
             .map(|c| (self.incarnation, c.stamp))
             .collect();
-        writes.extend(of(&self.status));
-        writes.extend(of(&self.authentication));
-        writes.extend(of(&self.retired));
-        writes.extend(of(&self.capabilities));
-        writes.extend(of(&self.parent));
-        self.twin.values().for_each(|r| writes.extend(of(r)));
-        self.metadata.values().for_each(|r| writes.extend(of(r)));
+        let written = self.written();
+        writes.extend(of(&written.status));
+        writes.extend(of(&written.authentication));
+        writes.extend(of(&written.retired));
+        writes.extend(of(&written.capabilities));
+        writes.extend(of(&written.parent));
+        written.twin.values().for_each(|r| writes.extend(of(r)));
+        written.metadata.values().for_each(|r| writes.extend(of(r)));
         writes
     }
 
     /// Whether a peer whose version vector is `vector` has seen this incarnation and every
     /// write held or remembered in it.
     pub(crate) fn is_known_to(&self, vector: &VersionVector) -> bool {
-        vector.contains(self.incarnation)
-            && self.status.is_known_to(vector)
-            && self.authentication.is_known_to(vector)
-            && self.retired.is_known_to(vector)
-            && self.capabilities.is_known_to(vector)
-            && self.parent.is_known_to(vector)
-            && self.twin.values().all(|r| r.is_known_to(vector))
-            && self.metadata.values().all(|r| r.is_known_to(vector))
+        vector.contains(self.incarnation) && self.written().is_known_to(vector)
     }
 
     /// Join with the same incarnation from another replica; see [`MvRegister::join`].
@@ -220,21 +314,26 @@ impl DeviceRecord {
             self.created.clone_from(&other.created);
             changed = true;
         }
-        changed |= self
+        if self.registers.0.is_none() && other.registers.0.is_none() {
+            return changed;
+        }
+        let (mine, theirs) = (self.written_mut(), other.written());
+        changed |= mine
             .status
-            .join(ctx, &other.status, other_ctx, |e| stale.status(e));
-        changed |= self
+            .join(ctx, &theirs.status, other_ctx, |e| stale.status(e));
+        changed |= mine
             .authentication
-            .join(ctx, &other.authentication, other_ctx, |e| {
+            .join(ctx, &theirs.authentication, other_ctx, |e| {
                 stale.authentication(e)
             });
-        changed |= self.retired.join(ctx, &other.retired, other_ctx, |_| {});
-        changed |= self
+        changed |= mine.retired.join(ctx, &theirs.retired, other_ctx, |_| {});
+        changed |= mine
             .capabilities
-            .join(ctx, &other.capabilities, other_ctx, |_| {});
-        changed |= self.parent.join(ctx, &other.parent, other_ctx, |_| {});
-        changed |= join_map(&mut self.twin, ctx, &other.twin, other_ctx);
-        changed |= join_map(&mut self.metadata, ctx, &other.metadata, other_ctx);
+            .join(ctx, &theirs.capabilities, other_ctx, |_| {});
+        changed |= mine.parent.join(ctx, &theirs.parent, other_ctx, |_| {});
+        changed |= join_map(&mut mine.twin, ctx, &theirs.twin, other_ctx);
+        changed |= join_map(&mut mine.metadata, ctx, &theirs.metadata, other_ctx);
+        self.registers.tidy();
         changed
     }
 
@@ -243,32 +342,30 @@ impl DeviceRecord {
     /// void), and no creation would arrive. Allocates nothing, so a merge can keep a shared
     /// record without copying it.
     pub(crate) fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
-        !(self.created.is_none() && other.created.is_some())
-            && self.status.absorbs(&other.status, other_ctx)
-            && self
-                .authentication
-                .absorbs(&other.authentication, other_ctx)
-            && self.retired.absorbs(&other.retired, other_ctx)
-            && self.capabilities.absorbs(&other.capabilities, other_ctx)
-            && self.parent.absorbs(&other.parent, other_ctx)
-            && map_absorbs(&self.twin, &other.twin, other_ctx)
-            && map_absorbs(&self.metadata, &other.metadata, other_ctx)
+        if self.created.is_none() && other.created.is_some() {
+            return false;
+        }
+        if self.registers.0.is_none() && other.registers.0.is_none() {
+            return true;
+        }
+        self.written().absorbs(other.written(), other_ctx)
     }
 
     /// Overwrites the status; returns the dots overwritten.
     pub(crate) fn set_status(&mut self, dot: Dot, stamp: Stamp, value: StatusValue) -> Vec<Dot> {
-        self.status.write(dot, stamp, value)
+        self.written_mut().status.write(dot, stamp, value)
     }
 
     /// Every credential this incarnation shows or has retired: what a rotation replaces.
     pub(crate) fn credentials(&self) -> Vec<Fingerprint> {
-        let mut out: Vec<Fingerprint> = self
+        let written = self.written();
+        let mut out: Vec<Fingerprint> = written
             .retired
             .entries()
             .iter()
             .flat_map(|e| e.value.iter().copied())
             .collect();
-        if self.authentication.is_empty() {
+        if written.authentication.is_empty() {
             out.extend(
                 self.initial()
                     .map(|i| i.authentication.fingerprints())
@@ -276,7 +373,8 @@ impl DeviceRecord {
             );
         } else {
             out.extend(
-                self.authentication
+                written
+                    .authentication
                     .entries()
                     .iter()
                     .flat_map(|e| e.value.fingerprints()),
@@ -310,11 +408,12 @@ impl DeviceRecord {
             .collect();
         retired.sort_unstable();
         retired.dedup();
-        let mut overwritten = self.authentication.write(dot, stamp, value);
+        let written = self.written_mut();
+        let mut overwritten = written.authentication.write(dot, stamp, value);
         if retired.is_empty() {
-            overwritten.extend(self.retired.clear());
+            overwritten.extend(written.retired.clear());
         } else {
-            overwritten.extend(self.retired.write(dot, stamp, retired.into()));
+            overwritten.extend(written.retired.write(dot, stamp, retired.into()));
         }
         overwritten
     }
@@ -326,7 +425,7 @@ impl DeviceRecord {
         stamp: Stamp,
         value: Capabilities,
     ) -> Vec<Dot> {
-        self.capabilities.write(dot, stamp, value)
+        self.written_mut().capabilities.write(dot, stamp, value)
     }
 
     /// Overwrites the edge parent; returns the dots overwritten.
@@ -336,7 +435,7 @@ impl DeviceRecord {
         stamp: Stamp,
         value: Option<DeviceId>,
     ) -> Vec<Dot> {
-        self.parent.write(dot, stamp, value)
+        self.written_mut().parent.write(dot, stamp, value)
     }
 
     /// Writes (or with `None` removes) one twin leaf, overwriting the registers at its
@@ -355,26 +454,25 @@ impl DeviceRecord {
         stamp: Stamp,
         value: Option<Value>,
     ) -> TwinWrite {
+        let twin = &mut self.written_mut().twin;
         let (lo, hi) = path.descendant_bounds();
-        let mut written: Vec<TwinPath> = self
-            .twin
+        let mut written: Vec<TwinPath> = twin
             .range(lo..hi)
             .filter(|(_, reg)| !reg.is_empty())
             .map(|(p, _)| p.clone())
             .collect();
         written.extend(
             path.ancestors()
-                .filter(|a| self.twin.get(a).is_some_and(|reg| !reg.is_empty())),
+                .filter(|a| twin.get(a).is_some_and(|reg| !reg.is_empty())),
         );
         let mut overwritten = Vec::new();
         for p in &written {
-            if let Some(reg) = self.twin.get_mut(p) {
+            if let Some(reg) = twin.get_mut(p) {
                 overwritten.extend(reg.clear());
             }
         }
         overwritten.extend(
-            self.twin
-                .entry(path.clone())
+            twin.entry(path.clone())
                 .or_default()
                 .write(dot, stamp, value),
         );
@@ -383,11 +481,11 @@ impl DeviceRecord {
         // ancestor that has a register: a write only ever clears paths related to its own.
         let top = path
             .ancestors()
-            .filter(|a| self.twin.contains_key(a))
+            .filter(|a| twin.contains_key(a))
             .last()
             .unwrap_or(path);
         let (lo, hi) = top.descendant_bounds();
-        let mut around: Vec<TwinPath> = self.twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
+        let mut around: Vec<TwinPath> = twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
         around.push(top);
         around.retain(|p| !written.contains(p));
         TwinWrite {
@@ -405,7 +503,8 @@ impl DeviceRecord {
         stamp: Stamp,
         value: Option<Value>,
     ) -> Vec<Dot> {
-        self.metadata
+        self.written_mut()
+            .metadata
             .entry(key)
             .or_default()
             .write(dot, stamp, value)

@@ -108,8 +108,11 @@ impl<T: Clone> MvRegister<T> {
     /// ```
     /// assert!(failback::MvRegister::<u8>::new().is_empty());
     /// ```
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            past: VersionVector::new(),
+        }
     }
 
     /// Whether the register holds no write.

@@ -255,7 +255,8 @@ fn may_conflict(records: &[DeviceRecord]) -> bool {
     if records.len() > 1 {
         return true;
     }
-    records.iter().any(|r| {
+    records.iter().any(|record| {
+        let r = record.written();
         r.status.len() > 1
             || r.authentication.len() > 1
             || r.capabilities.len() > 1

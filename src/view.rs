@@ -359,21 +359,26 @@ pub(crate) fn settle<'a>(
         policy,
         conflicts: Vec::new(),
     };
-    let status = resolver.status(&candidates(records, |r| &r.status, |i| &i.status));
+    let status = resolver.status(&candidates(records, |r| &r.written().status, |i| &i.status));
     let retired: Vec<(Dot, &[Fingerprint])> = records
         .iter()
-        .flat_map(|r| r.retired.entries())
+        .flat_map(|r| r.written().retired.entries())
         .map(|e| (e.dot, &*e.value))
         .collect();
     let authentication = resolver.authentication(
-        &candidates(records, |r| &r.authentication, |i| &i.authentication),
+        &candidates(
+            records,
+            |r| &r.written().authentication,
+            |i| &i.authentication,
+        ),
         &retired,
     );
     let capabilities = resolver.plain(
         "capabilities",
-        &candidates(records, |r| &r.capabilities, |i| &i.capabilities),
+        &candidates(records, |r| &r.written().capabilities, |i| &i.capabilities),
     );
-    let parent = resolver.plain_parent(&candidates(records, |r| &r.parent, |i| &i.parent));
+    let parent =
+        resolver.plain_parent(&candidates(records, |r| &r.written().parent, |i| &i.parent));
     let leaves = resolve_twin(&mut resolver, records);
     let metadata = resolve_metadata(&mut resolver, records);
     let mut conflicts = resolver.conflicts;
@@ -430,14 +435,7 @@ impl Resolver<'_> {
 /// The creation of a record nothing has written to since: then it is the whole device, with
 /// no candidates to weigh. Most devices of a registry are like this.
 fn untouched(record: &DeviceRecord) -> Option<&Identity> {
-    let quiet = record.status.is_void()
-        && record.authentication.is_void()
-        && record.retired.is_void()
-        && record.capabilities.is_void()
-        && record.parent.is_void()
-        && record.twin.is_empty()
-        && record.metadata.is_empty();
-    quiet.then(|| record.initial()).flatten()
+    record.is_unwritten().then(|| record.initial()).flatten()
 }
 
 /// The device a lone, untouched creation describes: what [`resolve`] gives for it, without
@@ -468,7 +466,12 @@ fn resolve_twin<'a>(
     let mut by_path: BTreeMap<&TwinPath, Writes<'a>> = BTreeMap::new();
     for record in records {
         // A register cleared by a related write holds no value, only a past: no candidate.
-        for (path, reg) in record.twin.iter().filter(|(_, reg)| !reg.is_empty()) {
+        for (path, reg) in record
+            .written()
+            .twin
+            .iter()
+            .filter(|(_, reg)| !reg.is_empty())
+        {
             let entries = reg
                 .entries()
                 .iter()
@@ -482,9 +485,11 @@ fn resolve_twin<'a>(
             // A register at the path, an ancestor or a descendant was written after the
             // creation and so overwrote this leaf (cleared registers included: they were).
             let (lo, hi) = path.descendant_bounds();
-            let overwritten = record.twin.contains_key(path)
-                || path.ancestors().any(|a| record.twin.contains_key(&a))
-                || record.twin.range(lo..hi).next().is_some();
+            let overwritten = record.written().twin.contains_key(path)
+                || path
+                    .ancestors()
+                    .any(|a| record.written().twin.contains_key(&a))
+                || record.written().twin.range(lo..hi).next().is_some();
             if !overwritten {
                 by_path.entry(path).or_default().push((
                     record.incarnation,
@@ -541,7 +546,12 @@ fn resolve_metadata<'a>(
 ) -> Vec<(&'a str, &'a Value)> {
     let mut by_key: BTreeMap<&str, Writes<'_>> = BTreeMap::new();
     for record in records {
-        for (key, reg) in record.metadata.iter().filter(|(_, reg)| !reg.is_empty()) {
+        for (key, reg) in record
+            .written()
+            .metadata
+            .iter()
+            .filter(|(_, reg)| !reg.is_empty())
+        {
             let entries = reg
                 .entries()
                 .iter()
@@ -552,7 +562,7 @@ fn resolve_metadata<'a>(
             continue;
         };
         for (key, value) in &created.identity.metadata {
-            if !record.metadata.contains_key(key) {
+            if !record.written().metadata.contains_key(key) {
                 by_key.entry(key).or_default().push((
                     record.incarnation,
                     created.stamp,

@@ -196,7 +196,9 @@ impl Writer<'_> {
     pub fn set_status(&mut self, key: &DeviceKey, value: StatusValue) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let overwritten = record.set_status(dot, stamp, value.clone());
-            out.status.clone_from(&record.status);
+            out.written_mut()
+                .status
+                .clone_from(&record.written().status);
             overwritten
         })
     }
@@ -233,8 +235,12 @@ impl Writer<'_> {
             .collect();
         self.write_each(key, |record, out, dot, stamp| {
             let overwritten = record.set_authentication(dot, stamp, value.clone(), &replaced);
-            out.authentication.clone_from(&record.authentication);
-            out.retired.clone_from(&record.retired);
+            out.written_mut()
+                .authentication
+                .clone_from(&record.written().authentication);
+            out.written_mut()
+                .retired
+                .clone_from(&record.written().retired);
             overwritten
         })
     }
@@ -259,7 +265,9 @@ impl Writer<'_> {
     pub fn set_capabilities(&mut self, key: &DeviceKey, value: Capabilities) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let overwritten = record.set_capabilities(dot, stamp, value);
-            out.capabilities.clone_from(&record.capabilities);
+            out.written_mut()
+                .capabilities
+                .clone_from(&record.written().capabilities);
             overwritten
         })
     }
@@ -284,7 +292,9 @@ impl Writer<'_> {
     pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let overwritten = record.set_parent(dot, stamp, parent.clone());
-            out.parent.clone_from(&record.parent);
+            out.written_mut()
+                .parent
+                .clone_from(&record.written().parent);
             overwritten
         })
     }
@@ -329,14 +339,14 @@ impl Writer<'_> {
         self.write_each(key, |record, out, dot, stamp| {
             let write = record.set_twin(path.clone(), dot, stamp, value.clone());
             for p in write.written {
-                if let Some(reg) = record.twin.get(&p) {
-                    out.twin.insert(p, reg.clone());
+                if let Some(reg) = record.written().twin.get(&p) {
+                    out.written_mut().twin.insert(p, reg.clone());
                 }
             }
             for p in write.around {
-                if let Some(past) = record.twin.get(&p).map(MvRegister::past_only) {
+                if let Some(past) = record.written().twin.get(&p).map(MvRegister::past_only) {
                     if !past.is_void() {
-                        out.twin.insert(p, past);
+                        out.written_mut().twin.insert(p, past);
                     }
                 }
             }
@@ -408,8 +418,10 @@ impl Writer<'_> {
     ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let overwritten = record.set_metadata(name.to_owned(), dot, stamp, value.clone());
-            if let Some(reg) = record.metadata.get(name) {
-                out.metadata.insert(name.to_owned(), reg.clone());
+            if let Some(reg) = record.written().metadata.get(name) {
+                out.written_mut()
+                    .metadata
+                    .insert(name.to_owned(), reg.clone());
             }
             overwritten
         })
