@@ -283,8 +283,19 @@ fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
     out
 }
 
-/// The writes competing for one twin leaf or metadata key; `None` is a removal.
-type Writes<'a> = Vec<(Dot, Stamp, Option<&'a Value>)>;
+/// A write competing for a twin leaf or metadata key `K`; `None` is a removal.
+type Write<'a, K> = (K, Dot, Stamp, Option<&'a Value>);
+
+/// Sorts writes by key (stably: each key's writes stay in record order) and yields each key's
+/// run. A flat sorted vector rather than a map of vectors: settling a device is on the merge's
+/// path for every conflicting key, and this is one allocation instead of one per leaf.
+fn by_key<'w, 'a, K: Ord + Copy>(
+    writes: &'w mut [Write<'a, K>],
+) -> impl Iterator<Item = &'w [Write<'a, K>]> {
+    writes.sort_by_key(|w| w.0);
+    let writes: &'w [Write<'a, K>] = writes;
+    writes.chunk_by(|a, b| a.0 == b.0)
+}
 
 fn show_json(value: &Option<&Value>) -> String {
     value.map_or_else(|| "removed".to_owned(), ToString::to_string)
@@ -339,7 +350,7 @@ pub(crate) struct Settled<'a> {
     pub(crate) authentication: Authentication,
     capabilities: Capabilities,
     parent: Option<DeviceId>,
-    leaves: Vec<(TwinPath, &'a Value)>,
+    leaves: Vec<(&'a TwinPath, &'a Value)>,
     metadata: Vec<(&'a str, &'a Value)>,
     /// Sorted.
     pub(crate) conflicts: Vec<Conflict>,
@@ -397,14 +408,14 @@ pub(crate) fn settle<'a>(
 impl Resolver<'_> {
     /// Settles the writes competing for one twin leaf or metadata key by the field preference
     /// and returns the winner (whose value is `None` for a removal).
-    fn json<'b, 'a>(
+    fn json<'b, 'a, K>(
         &mut self,
         field: impl FnOnce() -> String,
-        raw: &'b Writes<'a>,
+        raw: &'b [Write<'a, K>],
     ) -> Candidate<'b, Option<&'a Value>> {
         let candidates: Vec<_> = raw
             .iter()
-            .map(|(dot, stamp, value)| Candidate {
+            .map(|(_, dot, stamp, value)| Candidate {
                 dot: *dot,
                 stamp: *stamp,
                 value,
@@ -462,21 +473,17 @@ fn as_created(key: &DeviceKey, record: &DeviceRecord, identity: &Identity) -> De
 fn resolve_twin<'a>(
     resolver: &mut Resolver<'_>,
     records: &'a [DeviceRecord],
-) -> Vec<(TwinPath, &'a Value)> {
-    let mut by_path: BTreeMap<&TwinPath, Writes<'a>> = BTreeMap::new();
+) -> Vec<(&'a TwinPath, &'a Value)> {
+    let mut writes: Vec<Write<'a, &'a TwinPath>> = Vec::new();
     for record in records {
+        let twin = &record.written().twin;
         // A register cleared by a related write holds no value, only a past: no candidate.
-        for (path, reg) in record
-            .written()
-            .twin
-            .iter()
-            .filter(|(_, reg)| !reg.is_empty())
-        {
+        for (path, reg) in twin.iter().filter(|(_, reg)| !reg.is_empty()) {
             let entries = reg
                 .entries()
                 .iter()
-                .map(|e| (e.dot, e.stamp, e.value.as_ref()));
-            by_path.entry(path).or_default().extend(entries);
+                .map(|e| (path, e.dot, e.stamp, e.value.as_ref()));
+            writes.extend(entries);
         }
         let Some(created) = record.created.as_deref() else {
             continue;
@@ -485,24 +492,18 @@ fn resolve_twin<'a>(
             // A register at the path, an ancestor or a descendant was written after the
             // creation and so overwrote this leaf (cleared registers included: they were).
             let (lo, hi) = path.descendant_bounds();
-            let overwritten = record.written().twin.contains_key(path)
-                || path
-                    .ancestors()
-                    .any(|a| record.written().twin.contains_key(&a))
-                || record.written().twin.range(lo..hi).next().is_some();
+            let overwritten = twin.contains_key(path)
+                || path.ancestors().any(|a| twin.contains_key(&a))
+                || twin.range(lo..hi).next().is_some();
             if !overwritten {
-                by_path.entry(path).or_default().push((
-                    record.incarnation,
-                    created.stamp,
-                    Some(value),
-                ));
+                writes.push((path, record.incarnation, created.stamp, Some(value)));
             }
         }
     }
-    let mut winners: Vec<(TwinPath, Candidate<'_, Option<&'a Value>>)> = Vec::new();
-    for (path, raw) in &by_path {
-        let winner = resolver.json(|| path.to_string(), raw);
-        winners.push(((*path).clone(), winner));
+    let mut winners: Vec<(&TwinPath, Candidate<'_, Option<&'a Value>>)> = Vec::new();
+    for run in by_key(&mut writes) {
+        let path = run[0].0;
+        winners.push((path, resolver.json(|| path.to_string(), run)));
     }
     // Shape rule. Winners are in path order, so a path's descendants follow it directly.
     let mut out = Vec::new();
@@ -514,7 +515,7 @@ fn resolve_twin<'a>(
             .collect();
         if children.is_empty() {
             if let Some(value) = winner.value {
-                out.push((path.clone(), *value));
+                out.push((*path, *value));
             }
             continue;
         }
@@ -544,37 +545,30 @@ fn resolve_metadata<'a>(
     resolver: &mut Resolver<'_>,
     records: &'a [DeviceRecord],
 ) -> Vec<(&'a str, &'a Value)> {
-    let mut by_key: BTreeMap<&str, Writes<'_>> = BTreeMap::new();
+    let mut writes: Vec<Write<'a, &'a str>> = Vec::new();
     for record in records {
-        for (key, reg) in record
-            .written()
-            .metadata
-            .iter()
-            .filter(|(_, reg)| !reg.is_empty())
-        {
+        let metadata = &record.written().metadata;
+        for (key, reg) in metadata.iter().filter(|(_, reg)| !reg.is_empty()) {
             let entries = reg
                 .entries()
                 .iter()
-                .map(|e| (e.dot, e.stamp, e.value.as_ref()));
-            by_key.entry(key).or_default().extend(entries);
+                .map(|e| (key.as_str(), e.dot, e.stamp, e.value.as_ref()));
+            writes.extend(entries);
         }
         let Some(created) = record.created.as_deref() else {
             continue;
         };
         for (key, value) in &created.identity.metadata {
-            if !record.written().metadata.contains_key(key) {
-                by_key.entry(key).or_default().push((
-                    record.incarnation,
-                    created.stamp,
-                    Some(value),
-                ));
+            if !metadata.contains_key(key) {
+                writes.push((key, record.incarnation, created.stamp, Some(value)));
             }
         }
     }
     let mut out = Vec::new();
-    for (key, raw) in &by_key {
-        if let Some(value) = resolver.json(|| format!("metadata.{key}"), raw).value {
-            out.push((*key, *value));
+    for run in by_key(&mut writes) {
+        let key = run[0].0;
+        if let Some(value) = resolver.json(|| format!("metadata.{key}"), run).value {
+            out.push((key, *value));
         }
     }
     out
