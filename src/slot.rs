@@ -6,6 +6,7 @@
 //! devices added, updated, deleted; conflicts; stale security writes refused.
 
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::credentials::Authentication;
@@ -43,12 +44,16 @@ pub struct Tombstone {
     pub stamp: Stamp,
 }
 
+/// A key's live incarnations.
+pub(crate) type Live = SmallVec<[DeviceRecord; 1]>;
+
 /// Everything a registry holds for one key.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Slot {
-    /// Live incarnations, by incarnation dot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub(crate) live: Vec<DeviceRecord>,
+    /// Live incarnations, by incarnation dot. Almost always one, kept inline: a merge then
+    /// reaches a slot's record without following a second pointer.
+    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
+    pub(crate) live: Live,
     /// Deletes not yet causally stable, sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub(crate) tombstones: Vec<Tombstone>,
@@ -158,7 +163,7 @@ pub(crate) fn merge_slot(
     let was_live = !mine.live.is_empty();
     let mut changed = false;
     let mut stales = Stales::default();
-    let mut live = Vec::with_capacity(mine.live.len().max(theirs.live.len()));
+    let mut live = Live::with_capacity(mine.live.len().max(theirs.live.len()));
     let mut incoming = theirs.live.iter().peekable();
     for mut record in std::mem::take(&mut mine.live) {
         while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
@@ -286,7 +291,7 @@ fn take_incarnation(
     their: &DeviceRecord,
     ctx: &CausalContext,
     other_ctx: &CausalContext,
-    live: &mut Vec<DeviceRecord>,
+    live: &mut Live,
     stales: &mut Stales,
     report: &mut Report,
 ) -> bool {

@@ -11,7 +11,7 @@ use crate::identity::{Capabilities, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;
 use crate::registry::Registry;
-use crate::slot::{Slot, Tombstone};
+use crate::slot::{Live, Slot, Tombstone};
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
 
@@ -137,7 +137,7 @@ impl Writer<'_> {
         }
         slot.tombstones.sort_unstable();
         let delta_slot = Slot {
-            live: Vec::new(),
+            live: Live::new(),
             tombstones: slot
                 .tombstones
                 .iter()
