@@ -403,10 +403,11 @@ impl Registry {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn merge_with(&mut self, other: &Registry, policy: &Policy) -> Report {
-        let mut report = Report::default();
         if self.context.includes(&other.context) && self.stable.includes(&other.stable) {
-            report.unchanged = other.slots.len() as u64;
-            return report;
+            return Report {
+                unchanged: other.slots.len() as u64,
+                ..Report::default()
+            };
         }
         let Registry {
             context,
@@ -416,24 +417,27 @@ impl Registry {
         let ctxs = (&*context, &other.context);
         let stable = &*stable;
         let nothing = Slot::default();
-        slots.join_with(&other.slots, |key, mine, theirs| match mine {
-            Some(mine) => {
-                if join_slot(key, mine, theirs, ctxs, stable, policy, &mut report) {
-                    Joined::Dropped
-                } else {
-                    Joined::Kept
-                }
-            }
-            None => take_new(key, theirs, ctxs, stable, policy, &nothing, &mut report)
-                .map_or(Joined::Dropped, Joined::Added),
-        });
+        let parts =
+            slots.join_with(
+                &other.slots,
+                |report: &mut Report, key, mine, theirs| match mine {
+                    Some(mine) => {
+                        if join_slot(key, mine, theirs, ctxs, stable, policy, report) {
+                            Joined::Dropped
+                        } else {
+                            Joined::Kept
+                        }
+                    }
+                    None => take_new(key, theirs, ctxs, stable, policy, &nothing, report)
+                        .map_or(Joined::Dropped, Joined::Added),
+                },
+            );
+        let report = parts.into_iter().fold(Report::default(), Report::combine);
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {
             self.stable.join(&other.stable);
             self.purge();
         }
-        report.conflicts.sort();
-        report.rejected.sort();
         report
     }
 

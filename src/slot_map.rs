@@ -24,13 +24,20 @@ const CHUNK: usize = 128;
 /// one instead of walking both maps: a lookup costs about as much as walking a dozen keys.
 pub(crate) const SPARSE: usize = 16;
 
+/// Below this many keys a walk runs on the calling thread: starting one costs tens of
+/// microseconds, about what walking a few thousand keys does.
+const PARALLEL: usize = 1 << 16;
+
+/// At most this many threads walk one join.
+const SHARDS: usize = 8;
+
 type Chunk = Vec<(DeviceKey, Arc<Slot>)>;
 
 /// What a join left for one key ([`SlotMap::join_with`]).
 pub(crate) enum Joined {
     /// The key keeps this side's slot, written or not.
     Kept,
-    /// The key holds nothing now, or is not added.
+    /// The key goes (or, held only by the other side, is not added).
     Dropped,
     /// The slot for a key only the other side held.
     Added(Arc<Slot>),
@@ -170,22 +177,26 @@ impl SlotMap {
         }
     }
 
-    /// Joins `other` into this map, key by key in key order: `join(key, Some(mine), theirs)`
-    /// for a key both hold, `join(key, None, theirs)` for a key only `other` holds; what it
-    /// returns says whether the key stays. The join says so rather than the map looking at the
-    /// slot: most keys are untouched, and reading their slots would cost a cache miss each.
+    /// Joins `other` into this map, key by key in key order: `join(acc, key, Some(mine),
+    /// theirs)` for a key both hold, `join(acc, key, None, theirs)` for a key only `other`
+    /// holds; what it returns says whether the key stays. The join says so rather than the
+    /// map looking at the slot: most keys are untouched, and reading their slots would cost a
+    /// cache miss each.
     ///
     /// Walks both maps together, or, when `other` is much smaller (a delta, an event), looks
-    /// its keys up one by one.
-    pub(crate) fn join_with(
+    /// its keys up one by one. A walk over a large map is split into shards by key range, one
+    /// per core (at most [`SHARDS`]), each with its own accumulator: the accumulators are
+    /// returned in key order, so what a caller folds from them does not depend on the number
+    /// of cores. Keys are joined independently, so the result is the same however many shards.
+    pub(crate) fn join_with<A: Default + Send>(
         &mut self,
         other: &SlotMap,
-        mut join: impl FnMut(&DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
-    ) {
+        join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
+    ) -> Vec<A> {
+        let mut acc = A::default();
         if other.len.saturating_mul(SPARSE) < self.len {
             for (key, theirs) in other.iter() {
-                let joined = join(key, self.get_mut(key), theirs);
-                match joined {
+                match join(&mut acc, key, self.get_mut(key), theirs) {
                     Joined::Kept => {}
                     Joined::Dropped => {
                         self.remove(key);
@@ -195,39 +206,104 @@ impl SlotMap {
                     }
                 }
             }
-            return;
+            return vec![acc];
         }
-        // New entries, each with the chunk and index it goes before, in key order.
-        let mut added: Vec<(usize, usize, DeviceKey, Arc<Slot>)> = Vec::new();
-        let mut emptied = false;
-        let mut incoming = other.iter().peekable();
-        for (c, chunk) in self.chunks.iter_mut().enumerate() {
-            for (i, (key, mine)) in chunk.iter_mut().enumerate() {
-                while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
-                    if let Joined::Added(slot) = join(k, None, theirs) {
-                        added.push((c, i, k.clone(), slot));
-                    }
-                }
-                if let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) {
-                    emptied |= matches!(join(key, Some(&mut *mine), theirs), Joined::Dropped);
-                }
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let shards = if self.len < PARALLEL {
+            1
+        } else {
+            cores.clamp(1, SHARDS).min(self.chunks.len())
+        };
+        // Shard `s` takes whole chunks, and the incoming keys from its first key (the very
+        // first shard: from the start) up to the next shard's first key.
+        let per_shard = self.chunks.len().div_ceil(shards.max(1)).max(1);
+        let starts: Vec<usize> = (0..self.chunks.len()).step_by(per_shard).collect();
+        let bounds: Vec<usize> = starts
+            .iter()
+            .map(|&c| match self.chunks[c].first() {
+                Some((key, _)) if c > 0 => other.position(key),
+                _ => 0,
+            })
+            .chain([other.len])
+            .collect();
+        let mut walks: Vec<Walk<A>> = Vec::new();
+        if starts.len() <= 1 {
+            let mut walk = Walk::new(0);
+            walk.run(&mut self.chunks, other.range(0, other.len), &join);
+            walks.push(walk);
+        } else {
+            let mut parts = Vec::new();
+            let mut rest = self.chunks.as_mut_slice();
+            for pair in starts.windows(2) {
+                let (part, tail) = rest.split_at_mut(pair[1] - pair[0]);
+                parts.push(part);
+                rest = tail;
             }
+            parts.push(rest);
+            let join = &join;
+            let bounds = &bounds;
+            walks = std::thread::scope(|scope| {
+                let handles: Vec<_> = parts
+                    .into_iter()
+                    .zip(&starts)
+                    .enumerate()
+                    .map(|(s, (part, &first))| {
+                        scope.spawn(move || {
+                            let mut walk = Walk::new(first);
+                            walk.run(part, other.range(bounds[s], bounds[s + 1]), join);
+                            walk
+                        })
+                    })
+                    .collect();
+                // A join never panics (the merge is total); were one to, the panic is passed
+                // on, not swallowed.
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            });
         }
-        let end = (
-            self.chunks.len().saturating_sub(1),
-            self.chunks.last().map_or(0, Vec::len),
-        );
-        for (k, theirs) in incoming {
-            if let Joined::Added(slot) = join(k, None, theirs) {
-                added.push((end.0, end.1, k.clone(), slot));
-            }
+        let mut added = Vec::new();
+        let mut dropped = Vec::new();
+        let mut accs = Vec::with_capacity(walks.len());
+        for walk in walks {
+            added.extend(walk.added);
+            dropped.extend(walk.dropped);
+            accs.push(walk.acc);
         }
         if !added.is_empty() {
             self.insert_sorted(added);
         }
-        if emptied {
-            self.retain(|_, slot| !slot.is_empty());
+        if !dropped.is_empty() {
+            // Both in key order, and no added key is dropped: one pass.
+            let mut gone = dropped.iter().peekable();
+            self.retain(|key, _| gone.next_if(|g| *g == key).is_none());
         }
+        accs
+    }
+
+    /// The index (over all entries) of the first key not below `key`.
+    fn position(&self, key: &DeviceKey) -> usize {
+        let (c, at) = self.find(key);
+        let before: usize = self.chunks[..c].iter().map(Vec::len).sum();
+        before + at.unwrap_or_else(|i| i)
+    }
+
+    /// Entries `from..to` (indexes over all entries), in order.
+    fn range(&self, from: usize, to: usize) -> impl Iterator<Item = (&DeviceKey, &Arc<Slot>)> {
+        let mut skip = from;
+        let mut c = 0;
+        while c < self.chunks.len() && skip >= self.chunks[c].len() {
+            skip -= self.chunks[c].len();
+            c += 1;
+        }
+        let first = self.chunks.get(c).map_or(&[][..], |chunk| &chunk[skip..]);
+        let later = self.chunks.get(c + 1..).unwrap_or_default();
+        first
+            .iter()
+            .chain(later.iter().flatten())
+            .take(to.saturating_sub(from))
+            .map(|(key, slot)| (key, slot))
     }
 
     /// Inserts new keys at the places a walk found for them (chunk, index before), sorted:
@@ -263,6 +339,61 @@ impl SlotMap {
             }
         }
         self.chunks = chunks;
+    }
+}
+
+/// One shard's walk: its chunks (the first being chunk `first` of the map) against the
+/// incoming entries of its key range.
+struct Walk<A> {
+    first: usize,
+    acc: A,
+    /// New entries, each with the chunk (of the whole map) and index it goes before.
+    added: Vec<(usize, usize, DeviceKey, Arc<Slot>)>,
+    /// Keys to remove, in order.
+    dropped: Vec<DeviceKey>,
+}
+
+impl<A: Default> Walk<A> {
+    fn new(first: usize) -> Self {
+        Self {
+            first,
+            acc: A::default(),
+            added: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
+
+    fn run<'o>(
+        &mut self,
+        chunks: &mut [Chunk],
+        incoming: impl Iterator<Item = (&'o DeviceKey, &'o Arc<Slot>)>,
+        join: &impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
+    ) {
+        let mut incoming = incoming.peekable();
+        for (c, chunk) in chunks.iter_mut().enumerate() {
+            for (i, (key, mine)) in chunk.iter_mut().enumerate() {
+                while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
+                    if let Joined::Added(slot) = join(&mut self.acc, k, None, theirs) {
+                        self.added.push((self.first + c, i, k.clone(), slot));
+                    }
+                }
+                if let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) {
+                    if let Joined::Dropped = join(&mut self.acc, key, Some(&mut *mine), theirs) {
+                        self.dropped.push(key.clone());
+                    }
+                }
+            }
+        }
+        // Keys after this shard's last: at the end of its last chunk.
+        let end = (
+            self.first + chunks.len().saturating_sub(1),
+            chunks.last().map_or(0, Vec::len),
+        );
+        for (k, theirs) in incoming {
+            if let Joined::Added(slot) = join(&mut self.acc, k, None, theirs) {
+                self.added.push((end.0, end.1, k.clone(), slot));
+            }
+        }
     }
 }
 
@@ -376,7 +507,7 @@ mod tests {
                 .map(|&n| Ok((key(n)?, slot(n))))
                 .collect::<Result<_>>()?;
             let (mut joined, mut expect) = (map.clone(), model.clone());
-            joined.join_with(&other, |k, mine, theirs| match mine {
+            joined.join_with(&other, |(): &mut (), k, mine, theirs| match mine {
                 Some(mine) => {
                     *mine = Arc::default();
                     Joined::Dropped
@@ -391,6 +522,51 @@ mod tests {
             }
             same(&joined, &expect);
         }
+        Ok(())
+    }
+
+    #[test]
+    fn a_walk_in_shards_joins_every_key_once_in_place() -> Result<()> {
+        // Large enough for shards (on a machine with more than one core).
+        let mine: Vec<usize> = (0..2 * PARALLEL + 100).step_by(2).collect();
+        let theirs: Vec<usize> = (0..2 * PARALLEL + 300).step_by(3).collect();
+        let mut map: SlotMap = mine
+            .iter()
+            .map(|&n| Ok((key(n)?, slot(n))))
+            .collect::<Result<_>>()?;
+        let other: SlotMap = theirs
+            .iter()
+            .map(|&n| Ok((key(n)?, slot(n + 1))))
+            .collect::<Result<_>>()?;
+        let mut expect: BTreeMap<DeviceKey, Arc<Slot>> = map
+            .iter()
+            .map(|(k, s)| (k.clone(), Arc::clone(s)))
+            .collect();
+        for (k, s) in other.iter() {
+            // Both: dropped when the key is a multiple of 4, else replaced; new: added.
+            match expect.get_mut(k) {
+                Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => {
+                    expect.remove(k);
+                }
+                Some(mine) => *mine = Arc::clone(s),
+                None => {
+                    expect.insert(k.clone(), Arc::clone(s));
+                }
+            }
+        }
+        let counts = map.join_with(&other, |seen: &mut usize, k, mine, theirs| {
+            *seen += 1;
+            match mine {
+                Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => Joined::Dropped,
+                Some(mine) => {
+                    *mine = Arc::clone(theirs);
+                    Joined::Kept
+                }
+                None => Joined::Added(Arc::clone(theirs)),
+            }
+        });
+        assert_eq!(counts.iter().sum::<usize>(), other.len());
+        same(&map, &expect);
         Ok(())
     }
 
