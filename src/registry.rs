@@ -98,11 +98,7 @@ fn join_slot(
         return mine.is_empty();
     }
     let slot = Arc::make_mut(mine);
-    merge_slot(key, slot, ctx, theirs, other_ctx, policy, report);
-    // Tombstones arriving from a side that has not compacted yet are purged at once if this
-    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
-    // `compact(a ⊔ b)` dropped (found by the compaction property).
-    slot.purge(stable);
+    merge_slot(key, slot, theirs, ctxs, stable, policy, report);
     slot.is_empty()
 }
 
@@ -131,11 +127,15 @@ fn take_new(
         return (!theirs.is_empty()).then(|| Arc::clone(theirs));
     }
     let mut mine = Slot::default();
-    merge_slot(key, &mut mine, ctx, theirs, other_ctx, policy, report);
-    // Tombstones arriving from a side that has not compacted yet are purged at once if this
-    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
-    // `compact(a ⊔ b)` dropped (found by the compaction property).
-    mine.purge(stable);
+    merge_slot(
+        key,
+        &mut mine,
+        theirs,
+        (ctx, other_ctx),
+        stable,
+        policy,
+        report,
+    );
     (!mine.is_empty()).then(|| Arc::new(mine))
 }
 
@@ -144,7 +144,7 @@ fn take_new(
 fn debug_assert_general_join(
     key: &DeviceKey,
     (mine, theirs): (&Slot, &Slot),
-    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    ctxs: (&CausalContext, &CausalContext),
     stable: &VersionVector,
     policy: &Policy,
     took_theirs: bool,
@@ -152,16 +152,7 @@ fn debug_assert_general_join(
     if cfg!(debug_assertions) {
         let mut joined = mine.clone();
         let mut general = Report::default();
-        merge_slot(
-            key,
-            &mut joined,
-            ctx,
-            theirs,
-            other_ctx,
-            policy,
-            &mut general,
-        );
-        joined.purge(stable);
+        merge_slot(key, &mut joined, theirs, ctxs, stable, policy, &mut general);
         let mut shortcut = Report::default();
         if took_theirs {
             report_adopted(key, mine, theirs, policy, &mut shortcut);

@@ -145,14 +145,14 @@ impl StaleSink for Stales {
     }
 }
 
-/// Joins one key's slots and tallies the outcome. `ctx` and `other_ctx` are both sides'
-/// contexts *before* the merge.
+/// Joins one key's slots, purges the tombstones `stable` covers, and tallies the outcome.
+/// `ctx` and `other_ctx` are both sides' contexts *before* the merge.
 pub(crate) fn merge_slot(
     key: &DeviceKey,
     mine: &mut Slot,
-    ctx: &CausalContext,
     theirs: &Slot,
-    other_ctx: &CausalContext,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
     policy: &Policy,
     report: &mut Report,
 ) {
@@ -224,6 +224,10 @@ pub(crate) fn merge_slot(
         );
     }
     tally(was_live, is_live, changed, report);
+    // Tombstones arriving from a side that has not compacted yet are purged at once if this
+    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
+    // `compact(a ⊔ b)` dropped (found by the compaction property).
+    mine.purge(stable);
 }
 
 /// Reports a merge whose result is the incoming slot `theirs`, taken whole because it
