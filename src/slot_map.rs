@@ -61,18 +61,42 @@ impl SlotMap {
         self.len == 0
     }
 
-    /// The chunk `key` lies in, or would be inserted into: the first whose last key is not
-    /// below `key`, else the last.
-    fn chunk_of(&self, key: &DeviceKey) -> usize {
-        let after = self
-            .chunks
-            .partition_point(|chunk| chunk.last().is_some_and(|(last, _)| last < key));
-        after.min(self.chunks.len().saturating_sub(1))
+    /// The chunk `key` lies in, or would be inserted into: the first from chunk `from` whose
+    /// last key is not below `key`, else the last. `from` must not be past that chunk.
+    ///
+    /// Searches outwards from `from` (1, 2, 4, … chunks on) before bisecting: keys looked up
+    /// in order, as a delta's are, lie a few chunks apart, and each chunk probed costs a
+    /// cache miss or two (its entries, then its last key's text), so a lookup costs the log
+    /// of the distance from the previous one rather than the log of the map.
+    fn chunk_of(&self, from: usize, key: &DeviceKey) -> usize {
+        let below = |c: usize| self.chunks[c].last().is_some_and(|(last, _)| last < key);
+        let end = self.chunks.len();
+        let (mut lo, mut step) = (from.min(end), 1);
+        let hi = loop {
+            let probe = lo.saturating_add(step - 1);
+            if probe >= end {
+                break end;
+            }
+            if !below(probe) {
+                break probe;
+            }
+            lo = probe + 1;
+            step *= 2;
+        };
+        let after = lo
+            + self.chunks[lo..hi]
+                .partition_point(|chunk| chunk.last().is_some_and(|(last, _)| last < key));
+        after.min(end.saturating_sub(1))
     }
 
     /// Where `key` is: its chunk, and its index there (`Err`: where it would go).
     fn find(&self, key: &DeviceKey) -> (usize, Result<usize, usize>) {
-        let c = self.chunk_of(key);
+        self.find_from(0, key)
+    }
+
+    /// [`find`](Self::find), searching from chunk `from` on (see [`chunk_of`](Self::chunk_of)).
+    fn find_from(&self, from: usize, key: &DeviceKey) -> (usize, Result<usize, usize>) {
+        let c = self.chunk_of(from, key);
         let at = self
             .chunks
             .get(c)
@@ -84,14 +108,6 @@ impl SlotMap {
     pub(crate) fn get(&self, key: &DeviceKey) -> Option<&Arc<Slot>> {
         match self.find(key) {
             (c, Ok(i)) => Some(&self.chunks[c][i].1),
-            _ => None,
-        }
-    }
-
-    /// The slot of `key`, to write.
-    pub(crate) fn get_mut(&mut self, key: &DeviceKey) -> Option<&mut Arc<Slot>> {
-        match self.find(key) {
-            (c, Ok(i)) => Some(&mut self.chunks[c][i].1),
             _ => None,
         }
     }
@@ -136,17 +152,23 @@ impl SlotMap {
         }
     }
 
-    /// Removes `key`, returning its slot.
+    /// Removes `key`, returning its slot (joins remove through [`remove_at`](Self::remove_at)).
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, key: &DeviceKey) -> Option<Arc<Slot>> {
         let (c, Ok(i)) = self.find(key) else {
             return None;
         };
+        Some(self.remove_at(c, i))
+    }
+
+    /// Removes the entry at a position `find` gave, and its chunk if that empties it.
+    fn remove_at(&mut self, c: usize, i: usize) -> Arc<Slot> {
         let (_, slot) = self.chunks[c].remove(i);
         if self.chunks[c].is_empty() {
             self.chunks.remove(c);
         }
         self.len -= 1;
-        Some(slot)
+        slot
     }
 
     /// Entries in key order.
@@ -195,14 +217,25 @@ impl SlotMap {
     ) -> Vec<A> {
         let mut acc = A::default();
         if other.len.saturating_mul(SPARSE) < self.len {
+            // The incoming keys come in order, so each one's chunk is at or after the previous
+            // one's: an insert splits a chunk into it and the next, a removal leaves the next
+            // chunk in its place, and both keep the previous chunk's index a lower bound.
+            let mut from = 0;
             for (key, theirs) in other.iter() {
-                match join(&mut acc, key, self.get_mut(key), theirs) {
-                    Joined::Kept => {}
-                    Joined::Dropped => {
-                        self.remove(key);
+                let (c, at) = self.find_from(from, key);
+                from = c;
+                match at {
+                    Ok(i) => {
+                        if let Joined::Dropped =
+                            join(&mut acc, key, Some(&mut self.chunks[c][i].1), theirs)
+                        {
+                            self.remove_at(c, i);
+                        }
                     }
-                    Joined::Added(slot) => {
-                        self.insert(key.clone(), slot);
+                    Err(i) => {
+                        if let Joined::Added(slot) = join(&mut acc, key, None, theirs) {
+                            self.insert_at(c, i, key.clone(), slot);
+                        }
                     }
                 }
             }
@@ -566,6 +599,54 @@ mod tests {
             }
         });
         assert_eq!(counts.iter().sum::<usize>(), other.len());
+        same(&map, &expect);
+        Ok(())
+    }
+
+    #[test]
+    fn lookups_in_order_survive_splits_and_emptied_chunks() -> Result<()> {
+        // 10,000 keys in chunks of CHUNK; the incoming map is small enough for lookups.
+        let mut map: SlotMap = (0..20_000)
+            .step_by(2)
+            .map(|n| Ok((key(n)?, slot(n))))
+            .collect::<Result<_>>()?;
+        let dropped = 1000..1600; // 300 held keys: whole chunks empty
+        let incoming: Vec<usize> = [5, 6, 7]
+            .into_iter()
+            .chain(dropped.clone().step_by(2))
+            .chain((3001..3601).step_by(2)) // 300 new keys in a few chunks: they split
+            .chain([4000, 19_998, 20_001, 25_000]) // after the last key
+            .collect();
+        let other: SlotMap = incoming
+            .iter()
+            .map(|&n| Ok((key(n)?, slot(n + 1))))
+            .collect::<Result<_>>()?;
+        assert!(other.len() * SPARSE < map.len());
+        let mut expect: BTreeMap<DeviceKey, Arc<Slot>> = map
+            .iter()
+            .map(|(k, s)| (k.clone(), Arc::clone(s)))
+            .collect();
+        for &n in &incoming {
+            let theirs = other.get(&key(n)?).cloned().unwrap_or_default();
+            if dropped.contains(&n) {
+                expect.remove(&key(n)?);
+            } else {
+                expect.insert(key(n)?, theirs);
+            }
+        }
+        let seen = map.join_with(&other, |seen: &mut usize, k, mine, theirs| {
+            *seen += 1;
+            let n: usize = k.device.as_str()[1..].parse().unwrap_or_default();
+            match mine {
+                Some(_) if dropped.contains(&n) => Joined::Dropped,
+                Some(mine) => {
+                    *mine = Arc::clone(theirs);
+                    Joined::Kept
+                }
+                None => Joined::Added(Arc::clone(theirs)),
+            }
+        });
+        assert_eq!(seen, [other.len()]);
         same(&map, &expect);
         Ok(())
     }
