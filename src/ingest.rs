@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::{Dot, VersionVector};
 use crate::error::{Error, Result};
@@ -11,8 +12,12 @@ use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::report::Report;
+use crate::text::Text;
 
 /// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
+///
+/// Cloning shares the text; ordering two ids seldom reads it (see `text.rs`), which is most of
+/// telling a duplicate event from a new one.
 ///
 /// # Examples
 ///
@@ -20,9 +25,8 @@ use crate::report::Report;
 /// let id = failback::EventId::new("2b7f0c4e-1");
 /// assert_eq!(id.as_str(), "2b7f0c4e-1");
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EventId(Box<str>);
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId(Text);
 
 impl EventId {
     /// An event id.
@@ -33,7 +37,7 @@ impl EventId {
     /// assert_eq!(failback::EventId::new("a").to_string(), "a");
     /// ```
     pub fn new(id: impl Into<String>) -> Self {
-        Self(id.into().into_boxed_str())
+        Self(Text::new(id.into()))
     }
 
     /// The id as text.
@@ -44,19 +48,31 @@ impl EventId {
     /// assert_eq!(failback::EventId::new("x").as_str(), "x");
     /// ```
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
 impl fmt::Display for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventId {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(Self::new)
     }
 }
 
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventId({:?})", &*self.0)
+        write!(f, "EventId({:?})", self.as_str())
     }
 }
 
@@ -77,7 +93,9 @@ impl fmt::Debug for EventId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     id: EventId,
-    delta: Registry,
+    /// Shared with every [`Ingest`] that applied the event, which keeps it to recognise a
+    /// duplicate: a delivery of the same event is then a pointer comparison.
+    delta: Arc<Registry>,
     /// The dots the delta writes, sorted: the event's identity in the causal order.
     dots: Vec<Dot>,
 }
@@ -103,7 +121,11 @@ impl Event {
                 reason: "an event must carry a write to a device".into(),
             });
         }
-        Ok(Self { id, delta, dots })
+        Ok(Self {
+            id,
+            delta: Arc::new(delta),
+            dots,
+        })
     }
 
     /// The event's id.
@@ -193,7 +215,7 @@ pub struct Ingest {
     registry: Registry,
     policy: Policy,
     /// Payload of every event applied, by id, to tell a duplicate from a conflicting reuse.
-    events: BTreeMap<EventId, Registry>,
+    events: BTreeMap<EventId, Arc<Registry>>,
     /// Which event wrote each dot.
     owners: BTreeMap<Dot, EventId>,
 }
@@ -203,7 +225,7 @@ pub struct Ingest {
 struct IngestWire {
     registry: Registry,
     policy: Policy,
-    events: BTreeMap<EventId, Registry>,
+    events: BTreeMap<EventId, Arc<Registry>>,
 }
 
 impl From<Ingest> for IngestWire {
@@ -342,7 +364,8 @@ impl Ingest {
         for dot in &event.dots {
             self.owners.insert(*dot, event.id.clone());
         }
-        self.events.insert(event.id.clone(), event.delta.clone());
+        self.events
+            .insert(event.id.clone(), Arc::clone(&event.delta));
         Ok(report)
     }
 

@@ -105,6 +105,7 @@ mod report;
 mod slot;
 mod slot_map;
 mod stamp;
+mod text;
 mod twin;
 mod view;
 mod writer;
