@@ -37,7 +37,7 @@ impl EventId {
     /// assert_eq!(failback::EventId::new("a").to_string(), "a");
     /// ```
     pub fn new(id: impl Into<String>) -> Self {
-        Self(Text::new(id.into()))
+        Self(Text::from(id.into()))
     }
 
     /// The id as text.

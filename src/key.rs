@@ -1,6 +1,7 @@
 //! Device and module identifiers, validated by IoT Hub's rules at construction.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -44,13 +45,10 @@ fn validate(kind: &'static str, id: &str) -> Result<()> {
 }
 
 macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident, $kind:literal, $example:literal) => {
+    ($(#[$doc:meta])* $name:ident($repr:ty), $kind:literal, $example:literal) => {
         $(#[$doc])*
-        ///
-        /// Cloning shares the text: registries cloned from one another hold one copy of each
-        /// id. Ordering two ids seldom reads their text (see `text.rs`).
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(Text);
+        pub struct $name($repr);
 
         impl $name {
             /// Validates `id` against IoT Hub's rules: case-sensitive, 1 to 128 ASCII letters,
@@ -79,7 +77,7 @@ macro_rules! id_type {
             /// An id the crate built itself from allowed characters.
             pub(crate) fn trusted(id: String) -> Self {
                 debug_assert!(validate($kind, &id).is_ok());
-                Self(Text::new(id))
+                Self(<$repr>::from(id))
             }
 
             /// The id as text.
@@ -92,25 +90,25 @@ macro_rules! id_type {
             /// # Ok::<(), failback::Error>(())
             /// ```
             pub fn as_str(&self) -> &str {
-                self.0.as_str()
+                AsRef::<str>::as_ref(&self.0)
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.0.as_str())
+                f.write_str(AsRef::<str>::as_ref(&self.0))
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(self.0.as_str(), f)
+                fmt::Debug::fmt(AsRef::<str>::as_ref(&self.0), f)
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(self.0.as_str())
+                s.serialize_str(AsRef::<str>::as_ref(&self.0))
             }
         }
 
@@ -125,13 +123,20 @@ macro_rules! id_type {
 
 id_type!(
     /// A device id: case-sensitive, validated by IoT Hub's rules.
-    DeviceId,
+    ///
+    /// Cloning shares the text: registries cloned from one another hold one copy of each id.
+    /// Ordering two ids, which a registry lookup does a dozen times, seldom reads their text
+    /// (see `text.rs`).
+    DeviceId(Text),
     "device",
     "thermostat-42"
 );
 id_type!(
     /// A module id: same rules as [`DeviceId`]; ids starting with `$` are IoT Edge system modules.
-    ModuleId,
+    ///
+    /// Cloning shares the text. Modules are ordered only among one device's, so they keep no
+    /// inline prefix, and a key stays a third smaller.
+    ModuleId(Arc<str>),
     "module",
     "$edgeAgent"
 );
@@ -149,7 +154,7 @@ impl ModuleId {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn is_system(&self) -> bool {
-        self.0.as_str().starts_with('$')
+        AsRef::<str>::as_ref(&self.0).starts_with('$')
     }
 }
 

@@ -22,8 +22,14 @@ pub(crate) struct Text {
 }
 
 impl Text {
-    /// Wraps `text`.
-    pub(crate) fn new(text: String) -> Self {
+    /// The text.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Self {
         let mut bytes = [0; PREFIX];
         let n = text.len().min(PREFIX);
         bytes[..n].copy_from_slice(&text.as_bytes()[..n]);
@@ -32,10 +38,11 @@ impl Text {
             text: Arc::from(text),
         }
     }
+}
 
-    /// The text.
-    pub(crate) fn as_str(&self) -> &str {
-        &self.text
+impl AsRef<str> for Text {
+    fn as_ref(&self) -> &str {
+        self.as_str()
     }
 }
 
@@ -94,10 +101,10 @@ mod tests {
             start in "[ab]{14,17}",
         ) {
             for (a, b) in [(a.clone(), b.clone()), (format!("{start}{a}"), format!("{start}{b}"))] {
-                let (x, y) = (Text::new(a.clone()), Text::new(b.clone()));
+                let (x, y) = (Text::from(a.clone()), Text::from(b.clone()));
                 proptest::prop_assert_eq!(x.cmp(&y), a.cmp(&b));
                 proptest::prop_assert_eq!(x == y, a == b);
-                proptest::prop_assert!(x == x.clone() && x == Text::new(a.clone()));
+                proptest::prop_assert!(x == x.clone() && x == Text::from(a.clone()));
                 proptest::prop_assert_eq!(x.as_str(), a.as_str());
             }
         }
