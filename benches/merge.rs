@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use crdts::{CmRDT, CvRDT, MVReg};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use failback::iothub::{Failback, Generate, Plan, Side, parse_line};
+use failback::iothub::{ExportReader, Failback, Generate, Plan, Side, parse_line};
 use failback::{
     Authentication, DeviceKey, Event, EventId, Identity, Ingest, Pair, Policy, Registry, ReplicaId,
     Section, Stamp, Status, StatusValue, SymmetricKey,
@@ -387,7 +387,8 @@ fn ingest(c: &mut Criterion) {
     group.finish();
 }
 
-/// Parse, lift, merge and plan on generated exports; beside it the parse-only floor.
+/// Parse, lift, merge and plan on generated exports, on one thread and through the streaming
+/// pipeline; beside them the parse-only floor.
 fn iothub(c: &mut Criterion) {
     let mut group = c.benchmark_group("iothub/failback");
     group.sample_size(10);
@@ -435,6 +436,26 @@ fn iothub(c: &mut Criterion) {
                         [parse(&files[0]), parse(&files[1]), parse(&files[2])];
                     let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)
                         .expect("valid");
+                    black_box(Plan::new(&failback))
+                });
+            },
+        );
+        // The same failback through the library's streaming pipeline, as the example tool
+        // runs it: the base parsed while its replica is built, then the primary and the
+        // secondary parsed at once, one thread each.
+        let texts = files.map(|lines| lines.join("\n"));
+        group.bench_with_input(
+            BenchmarkId::new("failback-streaming", label(n)),
+            &texts,
+            |b, [base, primary, secondary]| {
+                b.iter(|| {
+                    let failback = Failback::from_lines(
+                        ExportReader::new("base.jsonl", base.as_bytes()),
+                        ExportReader::new("primary.jsonl", primary.as_bytes()),
+                        ExportReader::new("secondary.jsonl", secondary.as_bytes()),
+                        Side::Secondary,
+                    )
+                    .expect("valid");
                     black_box(Plan::new(&failback))
                 });
             },
