@@ -96,19 +96,19 @@ macro_rules! id_type {
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(AsRef::<str>::as_ref(&self.0))
+                f.write_str(self.as_str())
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                fmt::Debug::fmt(AsRef::<str>::as_ref(&self.0), f)
+                fmt::Debug::fmt(self.as_str(), f)
             }
         }
 
         impl Serialize for $name {
             fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(AsRef::<str>::as_ref(&self.0))
+                s.serialize_str(self.as_str())
             }
         }
 
@@ -154,7 +154,7 @@ impl ModuleId {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn is_system(&self) -> bool {
-        AsRef::<str>::as_ref(&self.0).starts_with('$')
+        self.as_str().starts_with('$')
     }
 }
 

@@ -66,10 +66,10 @@ impl SlotMap {
     ///
     /// Searches outwards from `from` (1, 2, 4, … chunks on) before bisecting: keys looked up
     /// in order, as a delta's are, lie a few chunks apart, and each chunk probed costs a
-    /// cache miss or two (its entries, then its last key's text), so a lookup costs the log
+    /// cache miss (its entries live apart from the list of chunks), so a lookup costs the log
     /// of the distance from the previous one rather than the log of the map.
     fn chunk_of(&self, from: usize, key: &DeviceKey) -> usize {
-        let below = |c: usize| self.chunks[c].last().is_some_and(|(last, _)| last < key);
+        let below = |chunk: &Chunk| chunk.last().is_some_and(|(last, _)| last < key);
         let end = self.chunks.len();
         let (mut lo, mut step) = (from.min(end), 1);
         let hi = loop {
@@ -77,15 +77,13 @@ impl SlotMap {
             if probe >= end {
                 break end;
             }
-            if !below(probe) {
+            if !below(&self.chunks[probe]) {
                 break probe;
             }
             lo = probe + 1;
             step *= 2;
         };
-        let after = lo
-            + self.chunks[lo..hi]
-                .partition_point(|chunk| chunk.last().is_some_and(|(last, _)| last < key));
+        let after = lo + self.chunks[lo..hi].partition_point(below);
         after.min(end.saturating_sub(1))
     }
 

@@ -1,5 +1,4 @@
-//! Shared, immutable text that orders quickly: the representation of device, module and event
-//! ids.
+//! Shared, immutable text that orders quickly: the representation of device and event ids.
 //!
 //! Why (2026-11): looking a key up in a registry of a million orders it against a dozen
 //! others, and with the text behind a pointer each of those comparisons was a cache miss, about
