@@ -24,12 +24,54 @@ use crate::key::DeviceId;
 use crate::register::{Entry, MvRegister};
 use crate::stamp::Stamp;
 use crate::twin::{self, TwinPath};
+use crate::twin_text::TwinText;
 
 /// The creation of an incarnation: when, and what it wrote.
+///
+/// On the wire, the identity whole (its twin leaves included), as a create gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "CreationWire", into = "CreationWire")]
 pub(crate) struct Creation {
     pub(crate) stamp: Stamp,
+    /// What the create wrote but its twin leaves: `identity.twin` is empty.
     pub(crate) identity: Identity,
+    /// The twin leaves the create wrote, as one text (see `twin_text.rs`).
+    pub(crate) twin: TwinText,
+}
+
+impl Creation {
+    fn new(stamp: Stamp, mut identity: Identity) -> Self {
+        let twin = TwinText::new(&identity.twin);
+        identity.twin = BTreeMap::new();
+        Self {
+            stamp,
+            identity,
+            twin,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CreationWire {
+    stamp: Stamp,
+    identity: Identity,
+}
+
+impl From<CreationWire> for Creation {
+    fn from(wire: CreationWire) -> Self {
+        Self::new(wire.stamp, wire.identity)
+    }
+}
+
+impl From<Creation> for CreationWire {
+    fn from(creation: Creation) -> Self {
+        let mut identity = creation.identity;
+        identity.twin = creation.twin.leaves();
+        Self {
+            stamp: creation.stamp,
+            identity,
+        }
+    }
 }
 
 /// One incarnation of a device: its creation and the writes that followed.
@@ -226,7 +268,7 @@ impl DeviceRecord {
     /// A new incarnation.
     pub(crate) fn created(incarnation: Dot, stamp: Stamp, identity: Identity) -> Self {
         let mut record = Self::empty(incarnation);
-        record.created = Some(Arc::new(Creation { stamp, identity }));
+        record.created = Some(Arc::new(Creation::new(stamp, identity)));
         record
     }
 
@@ -262,9 +304,9 @@ impl DeviceRecord {
         self.created.is_some()
     }
 
-    /// The creation value, if it has arrived.
-    pub(crate) fn initial(&self) -> Option<&Identity> {
-        self.created.as_deref().map(|c| &c.identity)
+    /// The creation, if it has arrived.
+    pub(crate) fn creation(&self) -> Option<&Creation> {
+        self.created.as_deref()
     }
 
     /// Every dot this record holds, its incarnation's included when the creation is here.
@@ -367,8 +409,8 @@ impl DeviceRecord {
             .collect();
         if written.authentication.is_empty() {
             out.extend(
-                self.initial()
-                    .map(|i| i.authentication.fingerprints())
+                self.creation()
+                    .map(|c| c.identity.authentication.fingerprints())
                     .unwrap_or_default(),
             );
         } else {

@@ -107,6 +107,7 @@ mod slot_map;
 mod stamp;
 mod text;
 mod twin;
+mod twin_text;
 mod view;
 mod writer;
 

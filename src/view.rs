@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 use crate::clock::Dot;
 use crate::credentials::{Authentication, Fingerprint};
-use crate::device::DeviceRecord;
+use crate::device::{Creation, DeviceRecord};
 use crate::identity::Identity;
 use crate::identity::{Capabilities, Status, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
@@ -308,8 +308,8 @@ pub(crate) fn resolve(
     policy: &Policy,
 ) -> Option<Device> {
     if let [record] = records {
-        if let Some(identity) = untouched(record) {
-            return Some(as_created(key, record, identity));
+        if let Some(creation) = untouched(record) {
+            return Some(as_created(key, record, creation));
         }
     }
     let settled = settle(key, records, policy)?;
@@ -319,7 +319,7 @@ pub(crate) fn resolve(
                 .leaves
                 .iter()
                 .filter(|(p, _)| p.section == s)
-                .map(|(p, v)| (&*p.path, *v)),
+                .map(|(p, v)| (&*p.path, v)),
         )
     };
     Some(Device {
@@ -350,7 +350,7 @@ pub(crate) struct Settled<'a> {
     pub(crate) authentication: Authentication,
     capabilities: Capabilities,
     parent: Option<DeviceId>,
-    leaves: Vec<(&'a TwinPath, &'a Value)>,
+    leaves: Vec<(TwinPath, Value)>,
     metadata: Vec<(&'a str, &'a Value)>,
     /// Sorted.
     pub(crate) conflicts: Vec<Conflict>,
@@ -445,22 +445,32 @@ impl Resolver<'_> {
 
 /// The creation of a record nothing has written to since: then it is the whole device, with
 /// no candidates to weigh. Most devices of a registry are like this.
-fn untouched(record: &DeviceRecord) -> Option<&Identity> {
-    record.is_unwritten().then(|| record.initial()).flatten()
+fn untouched(record: &DeviceRecord) -> Option<&Creation> {
+    record.is_unwritten().then(|| record.creation()).flatten()
 }
 
 /// The device a lone, untouched creation describes: what [`resolve`] gives for it, without
 /// the machinery for concurrent values.
-fn as_created(key: &DeviceKey, record: &DeviceRecord, identity: &Identity) -> Device {
+fn as_created(key: &DeviceKey, record: &DeviceRecord, creation: &Creation) -> Device {
+    let identity = &creation.identity;
+    let leaves = creation.twin.leaves();
+    let section = |s: Section| {
+        twin::unflatten(
+            leaves
+                .iter()
+                .filter(|(p, _)| p.section == s)
+                .map(|(p, v)| (&*p.path, v)),
+        )
+    };
     Device {
         key: key.clone(),
         status: identity.status.clone(),
         authentication: identity.authentication.clone(),
         capabilities: identity.capabilities,
         parent: identity.parent.clone(),
-        tags: identity.section(Section::Tags),
-        desired: identity.section(Section::Desired),
-        reported: identity.section(Section::Reported),
+        tags: section(Section::Tags),
+        desired: section(Section::Desired),
+        reported: section(Section::Reported),
         metadata: identity.metadata.clone(),
         incarnations: vec![record.incarnation],
         pending: false,
@@ -470,12 +480,14 @@ fn as_created(key: &DeviceKey, record: &DeviceRecord, identity: &Identity) -> De
 
 /// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
 /// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
-fn resolve_twin<'a>(
-    resolver: &mut Resolver<'_>,
-    records: &'a [DeviceRecord],
-) -> Vec<(&'a TwinPath, &'a Value)> {
-    let mut writes: Vec<Write<'a, &'a TwinPath>> = Vec::new();
-    for record in records {
+fn resolve_twin(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> Vec<(TwinPath, Value)> {
+    // The creations' leaves, parsed once (they are kept as text): the writes borrow them.
+    let created: Vec<BTreeMap<TwinPath, Value>> = records
+        .iter()
+        .map(|r| r.creation().map(|c| c.twin.leaves()).unwrap_or_default())
+        .collect();
+    let mut writes: Vec<Write<'_, &TwinPath>> = Vec::new();
+    for (record, leaves) in records.iter().zip(&created) {
         let twin = &record.written().twin;
         // A register cleared by a related write holds no value, only a past: no candidate.
         for (path, reg) in twin.iter().filter(|(_, reg)| !reg.is_empty()) {
@@ -485,10 +497,10 @@ fn resolve_twin<'a>(
                 .map(|e| (path, e.dot, e.stamp, e.value.as_ref()));
             writes.extend(entries);
         }
-        let Some(created) = record.created.as_deref() else {
+        let Some(creation) = record.creation() else {
             continue;
         };
-        for (path, value) in &created.identity.twin {
+        for (path, value) in leaves {
             // A register at the path, an ancestor or a descendant was written after the
             // creation and so overwrote this leaf (cleared registers included: they were).
             let (lo, hi) = path.descendant_bounds();
@@ -496,11 +508,11 @@ fn resolve_twin<'a>(
                 || path.ancestors().any(|a| twin.contains_key(&a))
                 || twin.range(lo..hi).next().is_some();
             if !overwritten {
-                writes.push((path, record.incarnation, created.stamp, Some(value)));
+                writes.push((path, record.incarnation, creation.stamp, Some(value)));
             }
         }
     }
-    let mut winners: Vec<(&TwinPath, Candidate<'_, Option<&'a Value>>)> = Vec::new();
+    let mut winners: Vec<(&TwinPath, Candidate<'_, Option<&Value>>)> = Vec::new();
     for run in by_key(&mut writes) {
         let path = run[0].0;
         winners.push((path, resolver.json(|| path.to_string(), run)));
@@ -515,7 +527,7 @@ fn resolve_twin<'a>(
             .collect();
         if children.is_empty() {
             if let Some(value) = winner.value {
-                out.push((*path, *value));
+                out.push(((*path).clone(), (*value).clone()));
             }
             continue;
         }

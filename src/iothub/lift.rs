@@ -16,6 +16,7 @@ use serde_json::Value;
 
 use crate::clock::ReplicaId;
 use crate::credentials::{AuthType, Authentication};
+use crate::device::Creation;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::identity::StatusValue;
@@ -26,6 +27,7 @@ use crate::registry::Registry;
 use crate::report::Report;
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
+use crate::twin_text::TwinText;
 
 /// The replica that writes the base snapshot.
 pub const BASE: ReplicaId = ReplicaId::from_u128(0xba5e);
@@ -519,7 +521,7 @@ fn read_side(
         if side == Side::Primary {
             primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
         }
-        let Some(was) = base.records(&line.key).first().and_then(|r| r.initial()) else {
+        let Some(was) = base.records(&line.key).first().and_then(|r| r.creation()) else {
             created.insert(line.key.clone(), line);
             continue;
         };
@@ -566,13 +568,13 @@ fn create_side(
     Ok(())
 }
 
-/// Writes how `line` differs from the base's identity `was`; returns whether it does.
+/// Writes how `line` differs from the base's creation `was`; returns whether it does.
 fn write_changes(
     writer: &mut crate::writer::Writer<'_>,
     line: &ExportLine,
-    was: &Identity,
+    was: &Creation,
 ) -> Result<bool> {
-    let key = &line.key;
+    let (key, twin_was, was) = (&line.key, &was.twin, &was.identity);
     let mut changed = false;
     let status = StatusValue::new(line.status, line.status_reason.clone());
     if status != was.status {
@@ -594,9 +596,11 @@ fn write_changes(
         writer.set_parent(key, parent)?;
         changed = true;
     }
+    // Compared as texts, which are canonical: the base's leaves are parsed only when they
+    // differ, for the few devices whose twin changed.
     let now = twin_of(line)?;
-    if now != was.twin {
-        changed |= write_twin_diff(writer, key, &was.twin, &now)?;
+    if TwinText::new(&now) != *twin_was {
+        changed |= write_twin_diff(writer, key, &twin_was.leaves(), &now)?;
     }
     Ok(changed)
 }
