@@ -153,12 +153,7 @@ impl Identity {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn section(&self, section: Section) -> Map<String, Value> {
-        twin::unflatten(
-            self.twin
-                .iter()
-                .filter(|(p, _)| p.section == section)
-                .map(|(p, v)| (&*p.path, v)),
-        )
+        twin::unflatten_section(&self.twin, section)
     }
 }
 

@@ -281,6 +281,19 @@ pub(crate) fn unflatten<'a>(
     root
 }
 
+/// Rebuilds one section's object from leaves of any sections (the others are skipped).
+pub(crate) fn unflatten_section<'a>(
+    leaves: impl IntoIterator<Item = (&'a TwinPath, &'a Value)>,
+    section: Section,
+) -> Map<String, Value> {
+    unflatten(
+        leaves
+            .into_iter()
+            .filter(|(p, _)| p.section == section)
+            .map(|(p, v)| (&*p.path, v)),
+    )
+}
+
 /// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
 ///
 /// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived

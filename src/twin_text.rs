@@ -20,7 +20,12 @@ use crate::twin::{Section, TwinPath, text_keys};
 /// written by `serde_json` from a sorted map: one set of leaves has one text, so two creations
 /// with the same leaves compare equal as texts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct TwinText(Box<str>);
+pub(crate) struct TwinText {
+    text: Box<str>,
+    /// Whether a leaf is another's ancestor (only an `Identity` built by hand can hold both):
+    /// only then can the leaves of a lone creation conflict among themselves.
+    nested: bool,
+}
 
 /// Serialises leaves in the `text_keys` form.
 struct Keyed<'a>(&'a BTreeMap<TwinPath, Value>);
@@ -40,17 +45,33 @@ impl TwinText {
         // Writing a map with text keys and JSON values into a string cannot fail.
         let text = serde_json::to_string(&Keyed(leaves)).unwrap_or_default();
         debug_assert!(!text.is_empty());
-        Self(text.into_boxed_str())
+        // A path's descendants follow it in a sorted map, among the paths it starts.
+        let paths: Vec<&TwinPath> = leaves.keys().collect();
+        let nested = paths.iter().enumerate().any(|(i, p)| {
+            paths[i + 1..]
+                .iter()
+                .take_while(|q| q.section == p.section && q.path.starts_with(&*p.path))
+                .any(|q| p.is_ancestor_of(q))
+        });
+        Self {
+            text: text.into_boxed_str(),
+            nested,
+        }
+    }
+
+    /// Whether a leaf is another's ancestor.
+    pub(crate) fn is_nested(&self) -> bool {
+        self.nested
     }
 
     /// The leaves, parsed.
     pub(crate) fn leaves(&self) -> BTreeMap<TwinPath, Value> {
-        if self.0.is_empty() {
+        if self.text.is_empty() {
             return BTreeMap::new();
         }
         // The text was written by `new` from valid paths: it parses, and each key is a
         // section's name, a dot and a path that was validated when the leaf was made.
-        let object: Map<String, Value> = serde_json::from_str(&self.0).unwrap_or_default();
+        let object: Map<String, Value> = serde_json::from_str(&self.text).unwrap_or_default();
         debug_assert!(!object.is_empty());
         object
             .into_iter()
@@ -73,7 +94,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn leaves_come_back_as_they_went_in() {
+    fn leaves_come_back_as_they_went_in() -> crate::error::Result<()> {
         let mut leaves = BTreeMap::new();
         for (section, twin) in [
             (
@@ -94,7 +115,12 @@ mod tests {
         let text = TwinText::new(&leaves);
         assert_eq!(text.leaves(), leaves);
         assert_eq!(text, TwinText::new(&text.leaves()));
+        assert!(!text.is_nested());
+        let scalar = TwinPath::new(Section::Tags, "location")?;
+        leaves.insert(scalar, json!("hall"));
+        assert!(TwinText::new(&leaves).is_nested());
         assert_eq!(TwinText::new(&BTreeMap::new()), TwinText::default());
         assert!(TwinText::new(&BTreeMap::new()).leaves().is_empty());
+        Ok(())
     }
 }

@@ -312,16 +312,9 @@ pub(crate) fn resolve(
             return Some(as_created(key, record, creation));
         }
     }
-    let settled = settle(key, records, policy)?;
-    let section = |s: Section| {
-        twin::unflatten(
-            settled
-                .leaves
-                .iter()
-                .filter(|(p, _)| p.section == s)
-                .map(|(p, v)| (&*p.path, v)),
-        )
-    };
+    let settled = settle_fields(key, records, policy, true)?;
+    let section =
+        |s: Section| twin::unflatten_section(settled.leaves.iter().map(|(p, v)| (p, v)), s);
     Some(Device {
         key: key.clone(),
         tags: section(Section::Tags),
@@ -356,11 +349,34 @@ pub(crate) struct Settled<'a> {
     pub(crate) conflicts: Vec<Conflict>,
 }
 
-/// Settles every field of the live incarnations of `key`; `None` when there are none.
+/// Settles every field of the live incarnations of `key` for a merge's report; `None` when
+/// there are none. The twin's leaves are settled only as far as they can conflict: a lone
+/// creation's leaves are left out when none is another's ancestor (they cannot conflict with
+/// each other, and the leaves written after them overwrite them), which spares parsing them.
 pub(crate) fn settle<'a>(
     key: &DeviceKey,
     records: &'a [DeviceRecord],
     policy: &Policy,
+) -> Option<Settled<'a>> {
+    let settled = settle_fields(key, records, policy, false);
+    if cfg!(debug_assertions) {
+        let whole = settle_fields(key, records, policy, true);
+        debug_assert_eq!(
+            settled.as_ref().map(|s| &s.conflicts),
+            whole.as_ref().map(|s| &s.conflicts),
+            "leaving a lone creation's leaves out changed the conflicts of {key}"
+        );
+    }
+    settled
+}
+
+/// Settles every field of the live incarnations of `key`, the twin's leaves whole if `whole`
+/// (else only as far as they can conflict; see [`settle`]).
+fn settle_fields<'a>(
+    key: &DeviceKey,
+    records: &'a [DeviceRecord],
+    policy: &Policy,
+    whole: bool,
 ) -> Option<Settled<'a>> {
     if records.is_empty() {
         return None;
@@ -390,7 +406,7 @@ pub(crate) fn settle<'a>(
     );
     let parent =
         resolver.plain_parent(&candidates(records, |r| &r.written().parent, |i| &i.parent));
-    let leaves = resolve_twin(&mut resolver, records);
+    let leaves = resolve_twin(&mut resolver, records, whole);
     let metadata = resolve_metadata(&mut resolver, records);
     let mut conflicts = resolver.conflicts;
     conflicts.sort();
@@ -454,14 +470,7 @@ fn untouched(record: &DeviceRecord) -> Option<&Creation> {
 fn as_created(key: &DeviceKey, record: &DeviceRecord, creation: &Creation) -> Device {
     let identity = &creation.identity;
     let leaves = creation.twin.leaves();
-    let section = |s: Section| {
-        twin::unflatten(
-            leaves
-                .iter()
-                .filter(|(p, _)| p.section == s)
-                .map(|(p, v)| (&*p.path, v)),
-        )
-    };
+    let section = |s: Section| twin::unflatten_section(&leaves, s);
     Device {
         key: key.clone(),
         status: identity.status.clone(),
@@ -480,11 +489,20 @@ fn as_created(key: &DeviceKey, record: &DeviceRecord, creation: &Creation) -> De
 
 /// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
 /// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
-fn resolve_twin(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> Vec<(TwinPath, Value)> {
+/// The settled leaves when `whole`; else none, the conflicts only, a lone creation's leaves
+/// weighed only where they can conflict.
+fn resolve_twin(
+    resolver: &mut Resolver<'_>,
+    records: &[DeviceRecord],
+    whole: bool,
+) -> Vec<(TwinPath, Value)> {
     // The creations' leaves, parsed once (they are kept as text): the writes borrow them.
     let created: Vec<BTreeMap<TwinPath, Value>> = records
         .iter()
-        .map(|r| r.creation().map(|c| c.twin.leaves()).unwrap_or_default())
+        .map(|r| match r.creation() {
+            Some(c) if whole || records.len() > 1 || c.twin.is_nested() => c.twin.leaves(),
+            _ => BTreeMap::new(),
+        })
         .collect();
     let mut writes: Vec<Write<'_, &TwinPath>> = Vec::new();
     for (record, leaves) in records.iter().zip(&created) {
@@ -526,8 +544,9 @@ fn resolve_twin(resolver: &mut Resolver<'_>, records: &[DeviceRecord]) -> Vec<(T
             .filter(|(_, c)| c.value.is_some())
             .collect();
         if children.is_empty() {
-            if let Some(value) = winner.value {
-                out.push(((*path).clone(), (*value).clone()));
+            // A report needs only the conflicts: the leaves are copied out for a read.
+            if let Some(value) = winner.value.filter(|_| whole) {
+                out.push(((*path).clone(), value.clone()));
             }
             continue;
         }
