@@ -489,8 +489,9 @@ fn as_created(key: &DeviceKey, record: &DeviceRecord, creation: &Creation) -> De
 
 /// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
 /// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
-/// The settled leaves when `whole`; else none, the conflicts only, a lone creation's leaves
-/// weighed only where they can conflict.
+///
+/// Returns the settled leaves when `whole`; else none (a report needs the conflicts only),
+/// and a lone creation's leaves are weighed only where they can conflict.
 fn resolve_twin(
     resolver: &mut Resolver<'_>,
     records: &[DeviceRecord],
