@@ -69,8 +69,8 @@ impl TwinText {
         if self.text.is_empty() {
             return BTreeMap::new();
         }
-        // The text was written by `new` from valid paths: it parses, and each key is a
-        // section's name, a dot and a path that was validated when the leaf was made.
+        // The text was written by `new`: it parses, and each key is a section's name, a dot
+        // and the path as the leaf held it.
         let object: Map<String, Value> = serde_json::from_str(&self.text).unwrap_or_default();
         debug_assert!(!object.is_empty());
         object
@@ -121,6 +121,15 @@ mod tests {
         assert!(TwinText::new(&leaves).is_nested());
         assert_eq!(TwinText::new(&BTreeMap::new()), TwinText::default());
         assert!(TwinText::new(&BTreeMap::new()).leaves().is_empty());
+        // `TwinPath`'s fields are public: a path `TwinPath::new` refuses comes back as it was.
+        let odd = BTreeMap::from([(
+            TwinPath {
+                section: Section::Desired,
+                path: "$version".into(),
+            },
+            json!(3),
+        )]);
+        assert_eq!(TwinText::new(&odd).leaves(), odd);
         Ok(())
     }
 }
