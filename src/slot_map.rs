@@ -64,24 +64,29 @@ impl SlotMap {
     /// The chunk `key` lies in, or would be inserted into: the first from chunk `from` whose
     /// last key is not below `key`, else the last. `from` must not be past that chunk.
     ///
-    /// Searches outwards from `from` (1, 2, 4, … chunks on) before bisecting: keys looked up
-    /// in order, as a delta's are, lie a few chunks apart, and each chunk probed costs a
-    /// cache miss (its entries live apart from the list of chunks), so a lookup costs the log
-    /// of the distance from the previous one rather than the log of the map.
+    /// From a chunk past the first, searches outwards (1, 2, 4, … chunks on) before
+    /// bisecting: keys looked up in order, as a delta's are, lie a few chunks apart, and each
+    /// chunk probed costs a cache miss (its entries live apart from the list of chunks), so a
+    /// lookup costs the log of the distance from the previous one rather than the log of the
+    /// map. From the first chunk (no previous key) it bisects the whole list at once.
     fn chunk_of(&self, from: usize, key: &DeviceKey) -> usize {
         let below = |chunk: &Chunk| chunk.last().is_some_and(|(last, _)| last < key);
         let end = self.chunks.len();
         let (mut lo, mut step) = (from.min(end), 1);
-        let hi = loop {
-            let probe = lo.saturating_add(step - 1);
-            if probe >= end {
-                break end;
+        let hi = if from == 0 {
+            end
+        } else {
+            loop {
+                let probe = lo.saturating_add(step - 1);
+                if probe >= end {
+                    break end;
+                }
+                if !below(&self.chunks[probe]) {
+                    break probe;
+                }
+                lo = probe + 1;
+                step *= 2;
             }
-            if !below(&self.chunks[probe]) {
-                break probe;
-            }
-            lo = probe + 1;
-            step *= 2;
         };
         let after = lo + self.chunks[lo..hi].partition_point(below);
         after.min(end.saturating_sub(1))
