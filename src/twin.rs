@@ -294,6 +294,15 @@ pub(crate) fn unflatten_section<'a>(
     )
 }
 
+/// A twin path as text (`properties.desired.fw.version`, as [`TwinPath`] displays) split into
+/// its section and the path inside it; `None` when it names no section.
+pub(crate) fn split_section(text: &str) -> Option<(Section, &str)> {
+    Section::ALL.iter().find_map(|&section| {
+        let rest = text.strip_prefix(section.as_str())?.strip_prefix('.')?;
+        Some((section, rest))
+    })
+}
+
 /// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
 ///
 /// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived
@@ -305,7 +314,7 @@ pub(crate) mod text_keys {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::twin::{Section, TwinPath};
+    use crate::twin::{TwinPath, split_section};
 
     pub(crate) fn serialize<S: Serializer, V: Serialize>(
         map: &BTreeMap<TwinPath, V>,
@@ -324,12 +333,8 @@ pub(crate) mod text_keys {
     }
 
     fn parse(text: &str) -> Result<TwinPath, String> {
-        Section::ALL
-            .iter()
-            .find_map(|&section| {
-                let rest = text.strip_prefix(section.as_str())?.strip_prefix('.')?;
-                Some(TwinPath::new(section, rest).map_err(|e| e.to_string()))
-            })
+        split_section(text)
+            .map(|(section, rest)| TwinPath::new(section, rest).map_err(|e| e.to_string()))
             .unwrap_or_else(|| {
                 Err(format!(
                     "twin path {text:?} must start with tags., properties.desired. or properties.reported."

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::twin::{Section, TwinPath, text_keys};
+use crate::twin::{TwinPath, split_section, text_keys};
 
 /// Twin leaves as a JSON object keyed by their paths (`tags.site`, `properties.desired.fw`),
 /// written by `serde_json` from a sorted map: one set of leaves has one text, so two creations
@@ -76,10 +76,8 @@ impl TwinText {
         object
             .into_iter()
             .filter_map(|(key, value)| {
-                let path = Section::ALL.iter().find_map(|&section| {
-                    let rest = key.strip_prefix(section.as_str())?.strip_prefix('.')?;
-                    Some(TwinPath::trusted(section, rest))
-                });
+                let path =
+                    split_section(&key).map(|(section, rest)| TwinPath::trusted(section, rest));
                 debug_assert!(path.is_some(), "unparsable twin path {key:?}");
                 Some((path?, value))
             })
@@ -90,7 +88,7 @@ impl TwinText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::twin::flatten;
+    use crate::twin::{Section, flatten};
     use serde_json::json;
 
     #[test]
