@@ -499,26 +499,10 @@ impl CausalContext {
         if self.includes(other) {
             return;
         }
-        // Only the replicas the other side moved are folded: a registry ingesting shuffled
-        // events holds many dots beyond gaps, and rescanning all of them on every event's join
-        // made ingestion cost grow with the disorder.
-        let before = self.vector.clone();
-        self.vector.join(&other.vector);
-        let moved: Vec<(ReplicaId, u64)> = self
-            .vector
-            .iter()
-            .filter(|&(replica, counter)| counter > before.get(replica))
-            .collect();
-        for (replica, counter) in moved {
-            let covered: Vec<Dot> = self
-                .cloud
-                .range(Dot::new(replica, 0)..=Dot::new(replica, counter))
-                .copied()
-                .collect();
-            covered.iter().for_each(|dot| {
-                self.cloud.remove(dot);
-            });
-            self.fold(replica);
+        // An event's context is a few dots beyond gaps and no vector to speak of: only its
+        // dots need inserting, and the vector is left as it is rather than rebuilt.
+        if !self.vector.includes(&other.vector) {
+            self.join_vector(&other.vector);
         }
         for &dot in &other.cloud {
             self.insert(dot);
@@ -539,6 +523,31 @@ impl CausalContext {
     pub fn includes(&self, other: &Self) -> bool {
         // A normalised context covers 1..=n of a replica only through its vector.
         self.vector.includes(&other.vector) && other.cloud.iter().all(|&d| self.contains(d))
+    }
+
+    /// Joins `vector` into this context's vector, dropping the cloud dots it now covers.
+    fn join_vector(&mut self, vector: &VersionVector) {
+        // Only the replicas the other side moved are folded: a registry ingesting shuffled
+        // events holds many dots beyond gaps, and rescanning all of them on every event's join
+        // made ingestion cost grow with the disorder.
+        let before = self.vector.clone();
+        self.vector.join(vector);
+        let moved: Vec<(ReplicaId, u64)> = self
+            .vector
+            .iter()
+            .filter(|&(replica, counter)| counter > before.get(replica))
+            .collect();
+        for (replica, counter) in moved {
+            let covered: Vec<Dot> = self
+                .cloud
+                .range(Dot::new(replica, 0)..=Dot::new(replica, counter))
+                .copied()
+                .collect();
+            covered.iter().for_each(|dot| {
+                self.cloud.remove(dot);
+            });
+            self.fold(replica);
+        }
     }
 
     /// Advances `replica`'s vector entry over cloud dots that now follow it without a gap.

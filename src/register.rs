@@ -310,7 +310,7 @@ impl<T: Clone> MvRegister<T> {
         ctx: &CausalContext,
         other: &Self,
         other_ctx: &CausalContext,
-        mut stale: impl FnMut(&Entry<T>),
+        stale: impl FnMut(&Entry<T>),
     ) -> bool {
         // Fast path: the same writes on both sides (the common case in a failback, where most
         // records were not touched during the outage).
@@ -320,6 +320,35 @@ impl<T: Clone> MvRegister<T> {
         {
             return false;
         }
+        // One side void and nothing of the other's overwritten by this side's context: the
+        // join is the other side's values (∅ ⊔ t = t), or this side's (s ⊔ ∅ = s), and the
+        // general walk below would only build two pasts to find that out. This is every
+        // register an event or a delta brings to a record that had not written it.
+        if self.is_void() && !other.entries.iter().any(|e| ctx.contains(e.dot)) {
+            self.clone_from(other);
+            self.normalise();
+            return !self.is_void();
+        }
+        if other.is_void() && !self.entries.iter().any(|e| other_ctx.contains(e.dot)) {
+            if self.past.is_empty() {
+                return false;
+            }
+            let before = self.past.clone();
+            self.normalise();
+            return self.past != before;
+        }
+        self.join_walk(ctx, other, other_ctx, stale)
+    }
+
+    /// The general join: both sides' entries in dot order, each kept unless the other side
+    /// has seen its dot and dropped it.
+    fn join_walk(
+        &mut self,
+        ctx: &CausalContext,
+        other: &Self,
+        other_ctx: &CausalContext,
+        mut stale: impl FnMut(&Entry<T>),
+    ) -> bool {
         // What each side has seen of this register: its context, and the register's past.
         let (mine_seen, theirs_seen) = (self.seen(), other.seen());
         let seen_here = |dot: Dot| ctx.contains(dot) || mine_seen.contains(dot);
@@ -478,6 +507,55 @@ mod tests {
         let ctx = CausalContext::from_iter([dot(1, 4), dot(2, 2)]);
         assert!(!again.join(&ctx, &past, &CausalContext::new(), |_| {}));
         assert_eq!(again, reg);
+    }
+
+    #[test]
+    fn joins_with_a_void_side_agree_with_the_general_walk() {
+        // Registers over a few dots, pasts normalised or not, against contexts that see none,
+        // some or all of them: wherever `join` takes a shortcut it must do what the walk does,
+        // to the register, to what it says changed, and to what it calls stale.
+        let dots = [dot(1, 1), dot(1, 2), dot(2, 1), dot(2, 3)];
+        let mut registers = vec![MvRegister::new()];
+        for mask in 1..16u8 {
+            let held: Vec<(Dot, u8)> = (0..4)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| (dots[i], i as u8))
+                .collect();
+            registers.push(reg(&held));
+            let mut with_past = reg(&held);
+            with_past.past = VersionVector::from_iter([(ReplicaId::from_u128(1), 2)]);
+            registers.push(with_past);
+        }
+        let mut past_only = MvRegister::<u8>::new();
+        past_only.past = VersionVector::from_iter([(ReplicaId::from_u128(2), 2)]);
+        registers.push(past_only);
+        let contexts: Vec<CausalContext> = (0..16u8)
+            .map(|mask| {
+                (0..4)
+                    .filter(|i| mask & (1 << i) != 0)
+                    .map(|i| dots[i])
+                    .collect()
+            })
+            .collect();
+        let void = MvRegister::new();
+        for r in &registers {
+            for ctx in &contexts {
+                for other_ctx in &contexts {
+                    for (mine, theirs) in [(&void, r), (r, &void)] {
+                        let (mut fast, mut walked) = (mine.clone(), mine.clone());
+                        let (mut fast_stale, mut walked_stale) = (Vec::new(), Vec::new());
+                        let changed = fast.join(ctx, theirs, other_ctx, |e| fast_stale.push(e.dot));
+                        let walked_changed =
+                            walked.join_walk(ctx, theirs, other_ctx, |e| walked_stale.push(e.dot));
+                        assert_eq!(
+                            (fast, changed, fast_stale),
+                            (walked, walked_changed, walked_stale),
+                            "{mine:?} ⊔ {theirs:?} under {ctx:?}, {other_ctx:?}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
