@@ -194,9 +194,30 @@ impl SlotMap {
         for chunk in &mut self.chunks {
             chunk.retain_mut(|(key, slot)| keep(key, slot));
         }
+        self.tidy();
+    }
+
+    /// Removes `gone`, keys held here in key order, reading only the chunks that hold them
+    /// (a join that drops a few keys of a large map does not walk all of it again).
+    fn remove_sorted(&mut self, gone: &[DeviceKey]) {
+        let mut gone = gone.iter().peekable();
+        for chunk in &mut self.chunks {
+            let holds_next = match (gone.peek(), chunk.last()) {
+                (Some(next), Some((last, _))) => *next <= last,
+                _ => false,
+            };
+            if holds_next {
+                chunk.retain(|(key, _)| gone.next_if(|g| *g == key).is_none());
+            }
+        }
+        self.tidy();
+    }
+
+    /// Drops emptied chunks and recounts; rebuilds when many removals left the chunks mostly
+    /// empty.
+    fn tidy(&mut self) {
         self.chunks.retain(|chunk| !chunk.is_empty());
         self.len = self.chunks.iter().map(Vec::len).sum();
-        // Many removals leave many small chunks: rebuild when they are mostly empty.
         if self.chunks.len() > 2 * self.len.div_ceil(CHUNK) + 1 {
             *self = std::mem::take(self).into_iter().collect();
         }
@@ -216,6 +237,21 @@ impl SlotMap {
     pub(crate) fn join_with<A: Default + Send>(
         &mut self,
         other: &SlotMap,
+        join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
+    ) -> Vec<A> {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        self.join_on(other, cores, join)
+    }
+
+    /// [`join_with`](Self::join_with) on at most `cores` threads.
+    ///
+    /// Lookups stay on the calling thread (2026-11): they are bound by memory latency, a
+    /// cache miss or two per key, and split in two shards on the two-core bench machine each
+    /// shard's lookups ran at about half the speed, for 8% in all (BENCHMARKS.md).
+    fn join_on<A: Default + Send>(
+        &mut self,
+        other: &SlotMap,
+        cores: usize,
         join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
     ) -> Vec<A> {
         let mut acc = A::default();
@@ -244,7 +280,6 @@ impl SlotMap {
             }
             return vec![acc];
         }
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
         let shards = if self.len < PARALLEL {
             1
         } else {
@@ -311,9 +346,8 @@ impl SlotMap {
             self.insert_sorted(added);
         }
         if !dropped.is_empty() {
-            // Both in key order, and no added key is dropped: one pass.
-            let mut gone = dropped.iter().peekable();
-            self.retain(|key, _| gone.next_if(|g| *g == key).is_none());
+            // No added key is dropped, so the keys to drop are all still held, in order.
+            self.remove_sorted(&dropped);
         }
         accs
     }
@@ -563,10 +597,10 @@ mod tests {
 
     #[test]
     fn a_walk_in_shards_joins_every_key_once_in_place() -> Result<()> {
-        // Large enough for shards (on a machine with more than one core).
+        // Large enough for shards, run on one thread and on several whatever the machine.
         let mine: Vec<usize> = (0..2 * PARALLEL + 100).step_by(2).collect();
         let theirs: Vec<usize> = (0..2 * PARALLEL + 300).step_by(3).collect();
-        let mut map: SlotMap = mine
+        let held: SlotMap = mine
             .iter()
             .map(|&n| Ok((key(n)?, slot(n))))
             .collect::<Result<_>>()?;
@@ -574,7 +608,7 @@ mod tests {
             .iter()
             .map(|&n| Ok((key(n)?, slot(n + 1))))
             .collect::<Result<_>>()?;
-        let mut expect: BTreeMap<DeviceKey, Arc<Slot>> = map
+        let mut expect: BTreeMap<DeviceKey, Arc<Slot>> = held
             .iter()
             .map(|(k, s)| (k.clone(), Arc::clone(s)))
             .collect();
@@ -590,19 +624,30 @@ mod tests {
                 }
             }
         }
-        let counts = map.join_with(&other, |seen: &mut usize, k, mine, theirs| {
-            *seen += 1;
-            match mine {
-                Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => Joined::Dropped,
-                Some(mine) => {
-                    *mine = Arc::clone(theirs);
-                    Joined::Kept
-                }
-                None => Joined::Added(Arc::clone(theirs)),
-            }
-        });
-        assert_eq!(counts.iter().sum::<usize>(), other.len());
-        same(&map, &expect);
+        for cores in [1, 2, 3, SHARDS + 1] {
+            let mut map = held.clone();
+            let seen = map.join_on(
+                &other,
+                cores,
+                |seen: &mut Vec<DeviceKey>, k, mine, theirs| {
+                    seen.push(k.clone());
+                    match mine {
+                        Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => Joined::Dropped,
+                        Some(mine) => {
+                            *mine = Arc::clone(theirs);
+                            Joined::Kept
+                        }
+                        None => Joined::Added(Arc::clone(theirs)),
+                    }
+                },
+            );
+            assert_eq!(seen.len(), cores.min(SHARDS), "one accumulator per shard");
+            assert!(
+                seen.concat().iter().eq(other.keys()),
+                "every key once, in order"
+            );
+            same(&map, &expect);
+        }
         Ok(())
     }
 
@@ -651,6 +696,33 @@ mod tests {
         });
         assert_eq!(seen, [other.len()]);
         same(&map, &expect);
+        Ok(())
+    }
+
+    #[test]
+    fn removing_in_order_finds_keys_at_chunk_edges() -> Result<()> {
+        // Each chunk's last key, then each chunk's first: a removal must not skip a chunk
+        // whose edge is the next key to go.
+        let mut map: SlotMap = (0..10 * CHUNK)
+            .map(|n| Ok((key(n)?, slot(n))))
+            .collect::<Result<_>>()?;
+        let mut model: BTreeMap<DeviceKey, Arc<Slot>> = map
+            .iter()
+            .map(|(k, s)| (k.clone(), Arc::clone(s)))
+            .collect();
+        for last in [true, false] {
+            let gone: Vec<DeviceKey> = map
+                .chunks
+                .iter()
+                .filter_map(|c| if last { c.last() } else { c.first() })
+                .map(|(k, _)| k.clone())
+                .collect();
+            gone.iter().for_each(|k| {
+                model.remove(k);
+            });
+            map.remove_sorted(&gone);
+            same(&map, &model);
+        }
         Ok(())
     }
 
