@@ -239,47 +239,58 @@ impl SlotMap {
         other: &SlotMap,
         join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
     ) -> Vec<A> {
+        if other.len.saturating_mul(SPARSE) < self.len {
+            return vec![self.look_up(other, &join)];
+        }
+        // Asked only here: it reads the process's CPU quota from the file system, which cost
+        // ten times an event's whole join when every join asked.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.join_on(other, cores, join)
+        self.walk_on(other, cores, join)
     }
 
-    /// [`join_with`](Self::join_with) on at most `cores` threads.
+    /// Joins the incoming keys by looking each up, in order, on the calling thread.
     ///
-    /// Lookups stay on the calling thread (2026-11): they are bound by memory latency, a
+    /// Lookups are not split across threads (2026-11): they are bound by memory latency, a
     /// cache miss or two per key, and split in two shards on the two-core bench machine each
-    /// shard's lookups ran at about half the speed, for 8% in all (BENCHMARKS.md).
-    fn join_on<A: Default + Send>(
+    /// shard's lookups ran at about half the speed, for 8% in all.
+    fn look_up<A: Default>(
+        &mut self,
+        other: &SlotMap,
+        join: &impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
+    ) -> A {
+        let mut acc = A::default();
+        // The incoming keys come in order, so each one's chunk is at or after the previous
+        // one's: an insert splits a chunk into it and the next, a removal leaves the next
+        // chunk in its place, and both keep the previous chunk's index a lower bound.
+        let mut from = 0;
+        for (key, theirs) in other.iter() {
+            let (c, at) = self.find_from(from, key);
+            from = c;
+            match at {
+                Ok(i) => {
+                    if let Joined::Dropped =
+                        join(&mut acc, key, Some(&mut self.chunks[c][i].1), theirs)
+                    {
+                        self.remove_at(c, i);
+                    }
+                }
+                Err(i) => {
+                    if let Joined::Added(slot) = join(&mut acc, key, None, theirs) {
+                        self.insert_at(c, i, key.clone(), slot);
+                    }
+                }
+            }
+        }
+        acc
+    }
+
+    /// Walks both maps together, in shards on at most `cores` threads.
+    fn walk_on<A: Default + Send>(
         &mut self,
         other: &SlotMap,
         cores: usize,
         join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
     ) -> Vec<A> {
-        let mut acc = A::default();
-        if other.len.saturating_mul(SPARSE) < self.len {
-            // The incoming keys come in order, so each one's chunk is at or after the previous
-            // one's: an insert splits a chunk into it and the next, a removal leaves the next
-            // chunk in its place, and both keep the previous chunk's index a lower bound.
-            let mut from = 0;
-            for (key, theirs) in other.iter() {
-                let (c, at) = self.find_from(from, key);
-                from = c;
-                match at {
-                    Ok(i) => {
-                        if let Joined::Dropped =
-                            join(&mut acc, key, Some(&mut self.chunks[c][i].1), theirs)
-                        {
-                            self.remove_at(c, i);
-                        }
-                    }
-                    Err(i) => {
-                        if let Joined::Added(slot) = join(&mut acc, key, None, theirs) {
-                            self.insert_at(c, i, key.clone(), slot);
-                        }
-                    }
-                }
-            }
-            return vec![acc];
-        }
         let shards = if self.len < PARALLEL {
             1
         } else {
@@ -626,7 +637,7 @@ mod tests {
         }
         for cores in [1, 2, 3, SHARDS + 1] {
             let mut map = held.clone();
-            let seen = map.join_on(
+            let seen = map.walk_on(
                 &other,
                 cores,
                 |seen: &mut Vec<DeviceKey>, k, mine, theirs| {
