@@ -6,10 +6,11 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
 /// `sha256:` and 16 hex digits.
@@ -134,19 +135,7 @@ impl fmt::Display for AuthType {
     }
 }
 
-impl Serialize for AuthType {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for AuthType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(AuthType, |auth| auth.as_str());
 
 /// Length in bytes that `text` decodes to if it is standard, padded base64.
 fn base64_len(text: &str) -> Option<usize> {
@@ -263,17 +252,7 @@ impl fmt::Debug for SymmetricKey {
     }
 }
 
-impl Serialize for SymmetricKey {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for SymmetricKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(SymmetricKey, |key| &key.0, SymmetricKey::new);
 
 /// An X.509 thumbprint: hex SHA-1 (40 digits) or SHA-256 (64 digits), compared without case
 /// (stored upper case). Thumbprints identify public certificates, so they are shown in clear.
@@ -348,17 +327,7 @@ impl fmt::Debug for Thumbprint {
     }
 }
 
-impl Serialize for Thumbprint {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for Thumbprint {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(Thumbprint, |thumbprint| &thumbprint.0, Thumbprint::new);
 
 /// A primary and a secondary value, either of which may be empty.
 ///

@@ -3,12 +3,13 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credentials::Authentication;
 use crate::error::{Error, Result};
 use crate::key::DeviceId;
+use crate::serde_text::serde_as_text;
 use crate::twin::{self, Section, TwinPath};
 
 /// A device's whole state as a create writes it.
@@ -219,19 +220,7 @@ impl fmt::Display for Status {
     }
 }
 
-impl Serialize for Status {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for Status {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(Status, |status| status.as_str());
 
 /// A status with the operator's reason, written as one unit so a reason always travels with
 /// the status it explains.

@@ -1,10 +1,11 @@
 //! Events: writes that arrive with an id, at least once and in any order.
 
 use std::collections::BTreeMap;
+use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::clock::{Dot, VersionVector};
 use crate::error::{Error, Result};
@@ -12,6 +13,7 @@ use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::report::Report;
+use crate::serde_text::serde_as_text;
 use crate::text::Text;
 
 /// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
@@ -58,17 +60,9 @@ impl fmt::Display for EventId {
     }
 }
 
-impl Serialize for EventId {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for EventId {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d).map(Self::new)
-    }
-}
+serde_as_text!(EventId, EventId::as_str, |raw| Ok::<_, Infallible>(
+    EventId::new(raw)
+));
 
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

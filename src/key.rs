@@ -3,9 +3,10 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::serde_text::serde_as_text;
 use crate::text::Text;
 
 /// The longest id IoT Hub accepts, in characters (all ASCII, so also bytes).
@@ -106,18 +107,7 @@ macro_rules! id_type {
             }
         }
 
-        impl Serialize for $name {
-            fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-                s.serialize_str(self.as_str())
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-                let raw = String::deserialize(d)?;
-                Self::new(raw).map_err(serde::de::Error::custom)
-            }
-        }
+        serde_as_text!($name, $name::as_str, $name::new);
     };
 }
 

@@ -102,6 +102,7 @@ mod policy;
 mod register;
 mod registry;
 mod report;
+mod serde_text;
 mod slot;
 mod slot_map;
 mod stamp;

@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
 use crate::error::{Error, Result};
+use crate::serde_text::serde_as_text;
 
 /// What an import does with a line (`importMode`); an absent mode means
 /// [`CreateOrUpdate`](Self::CreateOrUpdate).
@@ -105,19 +104,7 @@ impl fmt::Display for ImportMode {
     }
 }
 
-impl Serialize for ImportMode {
-    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_str())
-    }
-}
-
-impl<'de> Deserialize<'de> for ImportMode {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
-    }
-}
+serde_as_text!(ImportMode, |mode| mode.as_str());
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,35 @@
+//! Serde for the types written as one string: their text out, their checking constructor in.
+
+/// Implements `Serialize` as the string `$text(self)` and `Deserialize` as a string passed
+/// through `$from` (without it: the type's `FromStr`), whose error (any `Display`) becomes the
+/// deserializer's error.
+///
+/// One macro rather than a pair of impls per type: the pairs of the types written as text
+/// differed only in which accessor gives the text and which constructor checks it.
+macro_rules! serde_as_text {
+    ($ty:ty, $text:expr) => {
+        serde_as_text!($ty, $text, |raw: String| raw.parse::<$ty>());
+    };
+    ($ty:ty, $text:expr, $from:expr) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                let text: fn(&$ty) -> &str = $text;
+                s.serialize_str(text(self))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                let raw = <String as serde::Deserialize>::deserialize(d)?;
+                ($from)(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+pub(crate) use serde_as_text;
