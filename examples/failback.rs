@@ -234,6 +234,10 @@ fn merge(
     for output in &outputs {
         println!("wrote {}", output.display());
     }
+    // The process ends here, its outputs durable: the four registries and the plan are left
+    // for the OS to reclaim at once rather than freed one allocation at a time, which took
+    // about a fifteenth of the run (perf at 100k devices).
+    std::mem::forget((failback, plan, summary));
     Ok(())
 }
 
