@@ -262,13 +262,20 @@ impl Failback {
         S: IntoIterator<Item = Result<ExportLine>>,
         S::IntoIter: Send,
     {
-        // The base is parsed on one thread and written on another, overlapping the two.
+        // The base is parsed on one thread and written on another, overlapping the two. The
+        // parsed lines go back to the parsing thread to be freed: freeing them on the writing
+        // one took a third of its time, as much as parsing them took the other (perf, 2026-11;
+        // a free returns memory to the allocating thread's arena).
         let mut base_registry = Registry::new();
         std::thread::scope(|scope| -> Result<()> {
             let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
+            // Unbounded, so that handing a chunk back never waits on the parsing thread,
+            // which may itself be waiting to hand over the next.
+            let (give_back, given_back) = std::sync::mpsc::channel::<Vec<ExportLine>>();
             let lines = base.into_iter();
             scope.spawn(move || {
                 let mut chunk = Vec::with_capacity(BASE_CHUNK);
+                let mut stopped = false;
                 for line in lines {
                     let failed = line.is_err();
                     match line {
@@ -282,14 +289,24 @@ impl Failback {
                         || (chunk.len() == BASE_CHUNK
                             && send.send(Ok(std::mem::take(&mut chunk))).is_err())
                     {
-                        return;
+                        stopped = true;
+                        break;
+                    }
+                    if chunk.is_empty() {
+                        given_back.try_iter().for_each(drop);
                     }
                 }
-                let _ = send.send(Ok(chunk));
+                if !stopped {
+                    let _ = send.send(Ok(chunk));
+                }
+                drop(send);
+                // Until the writing thread is done with the last chunk.
+                given_back.iter().for_each(drop);
             });
             for chunk in receive {
-                for line in chunk? {
-                    let identity = identity(&line)?;
+                let chunk = chunk?;
+                for line in &chunk {
+                    let identity = identity(line)?;
                     if !base_registry.create_in_bulk(
                         line.key.clone(),
                         BASE,
@@ -299,6 +316,8 @@ impl Failback {
                         return Err(twice(&line.key, Side::Base));
                     }
                 }
+                // The parsing thread is gone only once this one stopped receiving.
+                let _ = give_back.send(chunk);
             }
             Ok(())
         })?;

@@ -465,3 +465,42 @@ fn generated_data_exercises_every_plan_line() {
         run.summary.conflicts
     );
 }
+
+#[test]
+fn a_bad_base_line_past_many_hand_overs_is_reported_and_nothing_hangs() {
+    // Over a few thousand lines the base goes through several hand-overs from the parsing
+    // thread to the writing one, and its parsed lines back to be freed. An error from the
+    // reader (which the parsing thread sees) and a key seen twice (which only the writing
+    // thread does) each stop both threads, and the failback reports it.
+    let g = Generate {
+        devices: 3000,
+        seed: 11,
+    }
+    .run();
+    assert!(g.base.len() > 2500);
+    let ok = |lines: &[ExportLine]| -> Vec<failback::Result<ExportLine>> {
+        lines.iter().cloned().map(Ok).collect()
+    };
+    let refused = |base: Vec<failback::Result<ExportLine>>| {
+        Failback::from_lines(base, ok(&g.primary), ok(&g.secondary), Side::Secondary)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    };
+    let mut base = ok(&g.base);
+    base.insert(
+        2500,
+        Err(failback::Error::InvalidValue {
+            field: "line 2501".into(),
+            reason: "not an export line".into(),
+        }),
+    );
+    assert!(refused(base).contains("not an export line"));
+    let mut base = ok(&g.base);
+    base.insert(2500, Ok(g.base[10].clone()));
+    let error = refused(base);
+    assert!(
+        error.contains("appears twice in the base export"),
+        "{error}"
+    );
+}
