@@ -182,20 +182,17 @@ fn merge(
         path: out_dir.to_owned(),
         source,
     })?;
-    // The merged registry goes to disk as the plan reads it, one device at a time.
+    // The merged registry goes to disk as the plan reads it, a block of lines at a time,
+    // planned on every core.
     let mut planned = None;
     write_atomically(&outputs[0], &inputs, |out| {
-        let mut out = io::BufWriter::with_capacity(1 << 16, out);
-        let plan = Plan::stream(&failback, |line| {
-            out.write_all(line.to_json().as_bytes())
-                .and_then(|()| out.write_all(b"\n"))
-                .map_err(|source| Error::Io {
-                    path: outputs[0].clone(),
-                    source,
-                })
+        let plan = Plan::stream_json(&failback, |text| {
+            out.write_all(text.as_bytes()).map_err(|source| Error::Io {
+                path: outputs[0].clone(),
+                source,
+            })
         })
         .map_err(io::Error::other)?;
-        out.flush()?;
         planned = Some(plan);
         Ok(())
     })?;

@@ -54,6 +54,23 @@ fn run(base: &[ExportLine], primary: &[ExportLine], secondary: &[ExportLine], pr
         Err(err) => panic!("lift: {err}"),
     };
     let plan = Plan::new(&failback);
+    // The tool's path (the plan on every core, lines as JSON text) plans the same and writes
+    // the same lines.
+    let mut text = String::new();
+    let streamed = Plan::stream_json(&failback, |block| {
+        text.push_str(block);
+        Ok(())
+    })
+    .expect("collecting cannot fail");
+    let lines: String = plan.merged.iter().map(|l| l.to_json() + "\n").collect();
+    assert_eq!(text, lines);
+    assert_eq!(
+        streamed,
+        Plan {
+            merged: Vec::new(),
+            ..plan.clone()
+        }
+    );
     let stats = |lines: &[ExportLine]| InputStats {
         devices: lines.len() as u64,
         skipped: 0,

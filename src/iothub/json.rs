@@ -368,6 +368,12 @@ pub(crate) fn without_position(err: &serde_json::Error) -> String {
 pub(crate) struct Writer(String);
 
 impl Writer {
+    /// A writer that appends to `text`, which must be empty or end between two values (a
+    /// plan's buffer ends with a line's newline).
+    pub(crate) fn appending(text: String) -> Self {
+        Writer(text)
+    }
+
     pub(crate) fn into_string(self) -> String {
         self.0
     }
