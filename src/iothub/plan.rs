@@ -688,7 +688,7 @@ mod tests {
                 r#"{{"id":"zz-gw","status":"enabled",{keys},"capabilities":{{"iotEdge":true}},{scope}}}"#
             ),
             format!(r#"{{"id":"zz-gw","moduleId":"$edgeAgent","status":"enabled",{keys}}}"#),
-            format!(r#"{{"id":"zz-keyless","status":"enabled","authentication":null}}"#),
+            r#"{"id":"zz-keyless","status":"enabled","authentication":null}"#.to_owned(),
             format!(r#"{{"id":"zz-keyless","moduleId":"m","status":"enabled",{keys}}}"#),
             format!(r#"{{"id":"zz-leaf","status":"enabled",{keys},{scope}}}"#),
             format!(r#"{{"id":"zz-leaf","moduleId":"probe","status":"enabled",{keys}}}"#),
