@@ -23,6 +23,10 @@ use failback::iothub::{
     write_atomically,
 };
 
+/// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "failback",
