@@ -262,21 +262,19 @@ impl Failback {
         S: IntoIterator<Item = Result<ExportLine>>,
         S::IntoIter: Send,
     {
-        // The base is parsed on one thread and written on another, overlapping the two. The
-        // parsed lines go back to the parsing thread to be freed: freed on the writing one
-        // they took 0.39 s of its 1.33 s at 100k devices, against 0.63 s of parsing on the
-        // other (perf, 2026-11); handing them back made the failback 10% faster there. At 1M
-        // it gains nothing measurable: the parsing thread, freeing too, becomes the longer.
+        // The base is parsed on one thread and written on another, overlapping the two. Each
+        // parsed line is freed here once written, not handed back to the parsing thread
+        // (2026-11, the example tool at 100k devices, medians of eight interleaved runs):
+        // handing back was 10% faster under glibc's malloc, where a free from another thread
+        // takes the allocating thread's arena lock, and slower under mimalloc, the tool's
+        // allocator, where it does not and the parsing thread became the longer (2.22 and
+        // 2.70 s in two sets, against 2.01 and 2.19 s); at 1M neither way could be told apart.
         let mut base_registry = Registry::new();
         std::thread::scope(|scope| -> Result<()> {
             let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
-            // Unbounded, so that handing a chunk back never waits on the parsing thread,
-            // which may itself be waiting to hand over the next.
-            let (give_back, given_back) = std::sync::mpsc::channel::<Vec<ExportLine>>();
             let lines = base.into_iter();
             scope.spawn(move || {
                 let mut chunk = Vec::with_capacity(BASE_CHUNK);
-                let mut stopped = false;
                 for line in lines {
                     let failed = line.is_err();
                     match line {
@@ -290,24 +288,14 @@ impl Failback {
                         || (chunk.len() == BASE_CHUNK
                             && send.send(Ok(std::mem::take(&mut chunk))).is_err())
                     {
-                        stopped = true;
-                        break;
-                    }
-                    if chunk.is_empty() {
-                        given_back.try_iter().for_each(drop);
+                        return;
                     }
                 }
-                if !stopped {
-                    let _ = send.send(Ok(chunk));
-                }
-                drop(send);
-                // Until the writing thread is done with the last chunk.
-                given_back.iter().for_each(drop);
+                let _ = send.send(Ok(chunk));
             });
             for chunk in receive {
-                let chunk = chunk?;
-                for line in &chunk {
-                    let identity = identity(line)?;
+                for line in chunk? {
+                    let identity = identity(&line)?;
                     if !base_registry.create_in_bulk(
                         line.key.clone(),
                         BASE,
@@ -317,8 +305,6 @@ impl Failback {
                         return Err(twice(&line.key, Side::Base));
                     }
                 }
-                // The parsing thread is gone only once this one stopped receiving.
-                let _ = give_back.send(chunk);
             }
             Ok(())
         })?;
