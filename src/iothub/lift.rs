@@ -263,12 +263,12 @@ impl Failback {
         S::IntoIter: Send,
     {
         // The base is parsed on one thread and written on another, overlapping the two. Each
-        // parsed line is freed here once written, not handed back to the parsing thread
-        // (2026-11, the example tool at 100k devices, medians of eight interleaved runs):
-        // handing back was 10% faster under glibc's malloc, where a free from another thread
-        // takes the allocating thread's arena lock, and slower under mimalloc, the tool's
-        // allocator, where it does not and the parsing thread became the longer (2.22 and
-        // 2.70 s in two sets, against 2.01 and 2.19 s); at 1M neither way could be told apart.
+        // parsed line is freed here once written. Handing the lines back to the parsing thread
+        // to be freed was 10% faster under glibc's malloc, where a free from another thread
+        // takes the allocating thread's arena lock, but not under mimalloc, the example tool's
+        // allocator (2026-11, the tool at 100k devices, medians of interleaved runs in four
+        // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
+        // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
         let mut base_registry = Registry::new();
         std::thread::scope(|scope| -> Result<()> {
             let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
