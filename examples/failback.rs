@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --example failback -- merge \
 //!     --base base.jsonl --primary primary.jsonl --secondary secondary.jsonl --out-dir out
+//! cargo run --release --example failback -- parse base.jsonl primary.jsonl secondary.jsonl
 //! cargo run --release --example failback -- generate --devices 1000 --out-dir demo
 //! ```
 //!
@@ -57,6 +58,14 @@ enum Command {
         /// The side that wins conflicts no security rule settles.
         #[arg(long, value_enum, default_value_t = Prefer::Secondary)]
         prefer: Prefer,
+    },
+    /// Parse export files as merge reads them, one after the other, and count their lines:
+    /// finds a malformed line without merging, and times parsing alone (the floor that
+    /// BENCHMARKS.md measures merge against). A device twice in one file is found by merge.
+    Parse {
+        /// Export files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
     /// Write a realistic base/primary/secondary triple for demos, tests and benchmarks.
     Generate {
@@ -117,6 +126,7 @@ fn main() -> ExitCode {
             out_dir,
             prefer,
         } => merge(&base, &primary, &secondary, &out_dir, prefer),
+        Command::Parse { files } => parse(&files),
         Command::Generate {
             devices,
             out_dir,
@@ -239,6 +249,29 @@ fn merge(
     // for the OS to reclaim at once rather than freed one allocation at a time, which took
     // about a fifteenth of the run (perf at 100k devices).
     std::mem::forget((failback, plan, summary));
+    Ok(())
+}
+
+/// Parses each of `files` in turn, each line dropped once parsed, and prints its counts.
+fn parse(files: &[PathBuf]) -> Result<(), Failure> {
+    let progress = io::stderr().is_terminal();
+    let mut counts = Vec::with_capacity(files.len());
+    for file in files {
+        let mut lines = open(file, progress)?;
+        let mut devices = 0u64;
+        for line in lines.by_ref() {
+            line?;
+            devices += 1;
+        }
+        counts.push((devices, lines.skipped()));
+    }
+    // Printed once every file has parsed, so that a bad file leaves stdout empty.
+    for (file, (devices, skipped)) in files.iter().zip(counts) {
+        println!(
+            "{}: {devices} device lines ({skipped} hub warnings skipped)",
+            file.display()
+        );
+    }
     Ok(())
 }
 

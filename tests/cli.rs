@@ -552,6 +552,48 @@ fn malformed_input_exits_2_at_its_line_and_column_and_writes_nothing() {
 }
 
 #[test]
+fn parse_counts_each_files_lines_and_stops_at_a_malformed_one() {
+    let scratch = Scratch::new("parse");
+    let inputs = scratch.shipped();
+    let output = failback([
+        "parse".as_ref(),
+        inputs[0].as_os_str(),
+        inputs[2].as_os_str(),
+    ]);
+    assert_exit(&output, 0);
+    // The counts merge reads from the same files (its report's `inputs`).
+    let out = scratch.path("out");
+    assert_exit(&merge(&inputs, &out, &[]), 0);
+    let report: serde_json::Value =
+        serde_json::from_str(&read(&out.join("report.json"))).expect("a JSON report");
+    let expected: String = [0, 2]
+        .iter()
+        .map(|&i| {
+            let counts = &report["inputs"][i];
+            format!(
+                "{}: {} device lines ({} hub warnings skipped)\n",
+                inputs[i].display(),
+                counts["devices"],
+                counts["skipped"]
+            )
+        })
+        .collect();
+    assert_eq!(stdout(&output), expected);
+
+    let case = &malformed_lines()[0];
+    let text = with_line(&read(&inputs[1]), &case.line, 4);
+    fs::write(&inputs[1], text).expect("write");
+    let output = failback([
+        "parse".as_ref(),
+        inputs[0].as_os_str(),
+        inputs[1].as_os_str(),
+    ]);
+    assert_bad_input(&output, &inputs[1], 4, case.column, case.message);
+    let output = failback(["parse"]);
+    assert_exit(&output, 1);
+}
+
+#[test]
 fn a_device_twice_in_one_export_exits_2_at_its_second_line() {
     let scratch = Scratch::new("twice");
     let inputs = scratch.shipped();
