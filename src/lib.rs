@@ -105,6 +105,7 @@ mod report;
 mod serde_text;
 mod slot;
 mod slot_map;
+mod spawn;
 mod stamp;
 mod text;
 mod twin;

@@ -12,7 +12,7 @@
 //! Two maps with the same entries are equal however they are chunked.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::key::DeviceKey;
 use crate::slot::Slot;
@@ -322,27 +322,39 @@ impl SlotMap {
                 rest = tail;
             }
             parts.push(rest);
-            let join = &join;
-            let bounds = &bounds;
+            // Each shard's work waits in a slot of its own, taken by the thread that walks it:
+            // a thread the OS refuses to start leaves its shard there, and the calling thread
+            // walks it instead (`src/spawn.rs`).
+            let shards: Vec<_> = parts
+                .into_iter()
+                .zip(&starts)
+                .map(|(part, &first)| Mutex::new(Some((part, first))))
+                .collect();
+            let walk_shard = |s: usize| {
+                crate::spawn::take(&shards[s]).map(|(part, first): (&mut [Chunk], usize)| {
+                    let mut walk = Walk::new(first);
+                    walk.run(part, other.range(bounds[s], bounds[s + 1]), &join);
+                    walk
+                })
+            };
             walks = std::thread::scope(|scope| {
-                let handles: Vec<_> = parts
-                    .into_iter()
-                    .zip(&starts)
-                    .enumerate()
-                    .map(|(s, (part, &first))| {
-                        scope.spawn(move || {
-                            let mut walk = Walk::new(first);
-                            walk.run(part, other.range(bounds[s], bounds[s + 1]), join);
-                            walk
-                        })
-                    })
+                let walk_shard = &walk_shard;
+                let handles: Vec<_> = (1..shards.len())
+                    .map(|s| crate::spawn::try_spawn(scope, move || walk_shard(s)))
                     .collect();
-                // A join never panics (the merge is total); were one to, the panic is passed
-                // on, not swallowed.
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-                    .collect()
+                let mut walks: Vec<Walk<A>> = walk_shard(0).into_iter().collect();
+                for (s, handle) in (1..shards.len()).zip(handles) {
+                    // A join never panics (the merge is total); were one to, the panic is
+                    // passed on, not swallowed.
+                    let walked = match handle {
+                        Some(handle) => handle
+                            .join()
+                            .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                        None => walk_shard(s),
+                    };
+                    walks.extend(walked);
+                }
+                walks
             });
         }
         let mut added = Vec::new();
@@ -635,23 +647,36 @@ mod tests {
                 }
             }
         }
-        for cores in [1, 2, 3, SHARDS + 1] {
+        // Every shard count, with its threads started and with the OS refusing them all.
+        let runs = [1, 2, 3, SHARDS + 1]
+            .into_iter()
+            .flat_map(|c| [(c, false), (c, true)]);
+        for (cores, refused) in runs {
             let mut map = held.clone();
-            let seen = map.walk_on(
-                &other,
-                cores,
-                |seen: &mut Vec<DeviceKey>, k, mine, theirs| {
-                    seen.push(k.clone());
-                    match mine {
-                        Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => Joined::Dropped,
-                        Some(mine) => {
-                            *mine = Arc::clone(theirs);
-                            Joined::Kept
+            let walk = |map: &mut SlotMap| {
+                map.walk_on(
+                    &other,
+                    cores,
+                    |seen: &mut Vec<DeviceKey>, k, mine, theirs| {
+                        seen.push(k.clone());
+                        match mine {
+                            Some(_) if k.device.as_str().ends_with(['0', '4', '8']) => {
+                                Joined::Dropped
+                            }
+                            Some(mine) => {
+                                *mine = Arc::clone(theirs);
+                                Joined::Kept
+                            }
+                            None => Joined::Added(Arc::clone(theirs)),
                         }
-                        None => Joined::Added(Arc::clone(theirs)),
-                    }
-                },
-            );
+                    },
+                )
+            };
+            let seen = if refused {
+                crate::spawn::refused::with(|| walk(&mut map))
+            } else {
+                walk(&mut map)
+            };
             assert_eq!(seen.len(), cores.min(SHARDS), "one accumulator per shard");
             assert!(
                 seen.concat().iter().eq(other.keys()),

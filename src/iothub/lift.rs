@@ -11,6 +11,7 @@
 //! keys are unknown keeps the base's, and a known value is never overwritten by an unknown one.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use serde_json::Value;
 
@@ -270,12 +271,23 @@ impl Failback {
         // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
         // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
         let mut base_registry = Registry::new();
+        let mut write = |line: ExportLine| -> Result<()> {
+            let identity = identity(&line)?;
+            if base_registry.create_in_bulk(line.key.clone(), BASE, Stamp::default(), identity) {
+                Ok(())
+            } else {
+                Err(twice(&line.key, Side::Base))
+            }
+        };
+        // Each helper thread takes its stream from a slot; one the OS refuses to start leaves
+        // it there, and this thread reads it instead (`src/spawn.rs`).
+        let base_lines = Mutex::new(Some(base.into_iter()));
         std::thread::scope(|scope| -> Result<()> {
             let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
-            let lines = base.into_iter();
-            scope.spawn(move || {
+            let base_lines = &base_lines;
+            let parsing = crate::spawn::try_spawn(scope, move || {
                 let mut chunk = Vec::with_capacity(BASE_CHUNK);
-                for line in lines {
+                for line in crate::spawn::take(base_lines).into_iter().flatten() {
                     let failed = line.is_err();
                     match line {
                         Ok(line) => chunk.push(line),
@@ -293,29 +305,39 @@ impl Failback {
                 }
                 let _ = send.send(Ok(chunk));
             });
+            if parsing.is_none() {
+                for line in crate::spawn::take(base_lines).into_iter().flatten() {
+                    write(line?)?;
+                }
+            }
             for chunk in receive {
                 for line in chunk? {
-                    let identity = identity(&line)?;
-                    if !base_registry.create_in_bulk(
-                        line.key.clone(),
-                        BASE,
-                        Stamp::default(),
-                        identity,
-                    ) {
-                        return Err(twice(&line.key, Side::Base));
-                    }
+                    write(line)?;
                 }
             }
             Ok(())
         })?;
+        let secondary_lines = Mutex::new(Some(secondary.into_iter()));
         let (primary, secondary) = std::thread::scope(|scope| {
             let base = &base_registry;
-            let (primary, secondary) = (primary.into_iter(), secondary.into_iter());
-            let other = scope.spawn(move || read_side(base, secondary, Side::Secondary));
-            let mine = read_side(base, primary, Side::Primary);
-            let other = other
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let secondary_lines = &secondary_lines;
+            let other = crate::spawn::try_spawn(scope, move || {
+                crate::spawn::take(secondary_lines)
+                    .map(|lines| read_side(base, lines, Side::Secondary))
+            });
+            let mine = read_side(base, primary.into_iter(), Side::Primary);
+            let joined = other.and_then(|other| {
+                other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            });
+            let other = match joined {
+                Some(other) => other,
+                None => {
+                    let lines = crate::spawn::take(secondary_lines).into_iter().flatten();
+                    read_side(base, lines, Side::Secondary)
+                }
+            };
             (mine, other)
         });
         let (mut primary, mut secondary) = (primary?, secondary?);
@@ -639,4 +661,56 @@ fn write_twin_diff(
         }
     }
     Ok(changed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iothub::{Generate, Plan};
+
+    fn from_lines(
+        base: &[ExportLine],
+        primary: &[ExportLine],
+        secondary: &[ExportLine],
+    ) -> Result<Failback> {
+        let lines = |lines: &[ExportLine]| lines.iter().cloned().map(Ok).collect::<Vec<_>>();
+        Failback::from_lines(
+            lines(base),
+            lines(primary),
+            lines(secondary),
+            Side::Secondary,
+        )
+    }
+
+    #[test]
+    fn refused_helper_threads_give_the_same_failback_and_the_same_errors() -> Result<()> {
+        // More base lines than a chunk, so that the parsing thread hands over several.
+        let triple = Generate {
+            devices: 3 * BASE_CHUNK,
+            seed: 5,
+        }
+        .run();
+        let (base, primary, secondary) = (&triple.base, &triple.primary, &triple.secondary);
+        let threaded = from_lines(base, primary, secondary)?;
+        let alone = crate::spawn::refused::with(|| from_lines(base, primary, secondary))?;
+        for side in [Side::Base, Side::Primary, Side::Secondary] {
+            assert!(threaded.replica(side) == alone.replica(side), "{side:?}");
+        }
+        assert!(threaded.merged() == alone.merged());
+        assert_eq!(threaded.merge_report(), alone.merge_report());
+        assert_eq!(Plan::new(&threaded), Plan::new(&alone));
+
+        // A device twice in the base, past the first chunk, is reported either way.
+        let mut twice = base.clone();
+        twice.push(base[BASE_CHUNK + 1].clone());
+        let threaded = from_lines(&twice, primary, secondary)
+            .map(|_| ())
+            .unwrap_err();
+        let alone = crate::spawn::refused::with(|| from_lines(&twice, primary, secondary))
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(threaded.to_string(), alone.to_string());
+        assert!(matches!(alone, Error::InvalidId { .. }), "{alone}");
+        Ok(())
+    }
 }

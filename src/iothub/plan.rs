@@ -221,23 +221,29 @@ impl Plan {
             std::thread::scope(|scope| {
                 let planner = &planner;
                 let blocks = &blocks;
+                // A worker the OS refuses to start has no inbox: the calling thread plans its
+                // blocks itself, in turn (`src/spawn.rs`).
                 let inboxes: Vec<_> = (0..workers)
                     .map(|first| {
                         let (send, inbox) = std::sync::mpsc::sync_channel(1);
-                        scope.spawn(move || {
+                        crate::spawn::try_spawn(scope, move || {
                             for keys in blocks.iter().skip(first).step_by(workers) {
                                 // The calling thread has stopped reading: a sink failed.
                                 if send.send(planner.plan_block(keys)).is_err() {
                                     break;
                                 }
                             }
-                        });
-                        inbox
+                        })
+                        .map(|_| inbox)
                     })
                     .collect();
-                for inbox in inboxes.iter().cycle().take(blocks.len()) {
+                for (inbox, keys) in inboxes.iter().cycle().zip(blocks.iter()) {
+                    let planned = match inbox {
+                        Some(inbox) => inbox.recv(),
+                        None => Ok(planner.plan_block(keys)),
+                    };
                     // A worker gone without its block panicked: the scope rethrows it.
-                    let Ok((part, text)) = inbox.recv() else {
+                    let Ok((part, text)) = planned else {
                         break;
                     };
                     if !text.is_empty() {
@@ -759,17 +765,28 @@ mod tests {
         assert_eq!(keys(&blocked), ["zz-keyless", "zz-keyless/m"]);
         assert!(failback.merged().keys().any(|k| k.module.is_some()));
         for workers in 1..=3 {
-            for block in [1, 2, 3, 7, 64, 100_000] {
+            // Each with its workers started, and with the OS refusing them all.
+            let runs = [1, 2, 3, 7, 64, 100_000]
+                .into_iter()
+                .flat_map(|block| [(block, false), (block, true)]);
+            for (block, refused) in runs {
                 let mut written = String::new();
                 let mut calls = 0;
-                let plan = Plan::stream_json_on(&failback, workers, block, |part| {
-                    assert!(part.ends_with('\n'));
-                    written.push_str(part);
-                    calls += 1;
-                    Ok(())
-                })
+                let mut run = || {
+                    Plan::stream_json_on(&failback, workers, block, |part| {
+                        assert!(part.ends_with('\n'));
+                        written.push_str(part);
+                        calls += 1;
+                        Ok(())
+                    })
+                };
+                let plan = if refused {
+                    crate::spawn::refused::with(run)
+                } else {
+                    run()
+                }
                 .expect("the sink never fails");
-                let context = format!("{workers} workers, blocks of {block}");
+                let context = format!("{workers} workers, blocks of {block}, refused {refused}");
                 assert_eq!(plan, expected, "{context}");
                 assert!(written == text, "{context}: the text differs");
                 assert!(
