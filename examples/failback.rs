@@ -259,9 +259,8 @@ fn parse(files: &[PathBuf]) -> Result<(), Failure> {
     for file in files {
         let mut lines = open(file, progress)?;
         let mut devices = 0u64;
-        for line in lines.by_ref() {
+        for line in counted(lines.by_ref(), &mut devices) {
             line?;
-            devices += 1;
         }
         counts.push((devices, lines.skipped()));
     }

@@ -1,8 +1,9 @@
 //! Helper threads that work can do without.
 //!
-//! A merge walks large maps in shards on several threads, and a plan writes its blocks on
-//! several, but neither may fail or panic because the OS refuses a thread (a limit on
-//! processes, memory for a stack): `std::thread::Scope::spawn` panics then. Work started with
+//! A merge walks large maps in shards on several threads, a plan writes its blocks on
+//! several, and a lift reads its streams on two, but none may fail or panic because the OS
+//! refuses a thread (a limit on processes, memory for a stack): `std::thread::Scope::spawn`
+//! panics then. Work started with
 //! [`try_spawn`] is kept where the caller can take it back, and a refused thread's share is
 //! done on the calling thread.
 

@@ -184,8 +184,8 @@ impl Plan {
         Self::stream_json_on(failback, cores.min(WORKERS), BLOCK, sink)
     }
 
-    /// [`stream_json`](Self::stream_json) on `workers` threads, in blocks of about `block`
-    /// keys.
+    /// [`stream_json`](Self::stream_json) on `workers` helper threads (one: on the calling
+    /// thread alone), in blocks of about `block` keys.
     ///
     /// Why blocks planned apart add up to the sequential plan: a key's decisions read only
     /// the failback (shared, read-only) and what the plan decided for its own device id (its
@@ -208,52 +208,52 @@ impl Plan {
         let planner = Planner::new(failback);
         let keys: Vec<&DeviceKey> = planner.keys().collect();
         let blocks: Vec<&[&DeviceKey]> = blocks(&keys, block).collect();
+        // One worker is the calling thread itself, which then needs no helper.
+        let helpers = if workers > 1 && blocks.len() > 1 {
+            workers
+        } else {
+            0
+        };
         let mut plan = Plan::default();
-        if workers <= 1 || blocks.len() <= 1 {
-            for keys in &blocks {
-                let (part, text) = planner.plan_block(keys);
+        std::thread::scope(|scope| {
+            let planner = &planner;
+            let blocks = &blocks;
+            // A helper the OS refuses to start has no inbox, and with no helpers at all there
+            // is one empty inbox: the calling thread plans those blocks itself, in turn
+            // (`src/spawn.rs`).
+            let mut inboxes: Vec<_> = (0..helpers)
+                .map(|first| {
+                    let (send, inbox) = std::sync::mpsc::sync_channel(1);
+                    crate::spawn::try_spawn(scope, move || {
+                        for keys in blocks.iter().skip(first).step_by(helpers) {
+                            // The calling thread has stopped reading: a sink failed.
+                            if send.send(planner.plan_block(keys)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map(|_| inbox)
+                })
+                .collect();
+            if inboxes.is_empty() {
+                inboxes.push(None);
+            }
+            for (inbox, keys) in inboxes.iter().cycle().zip(blocks.iter()) {
+                let planned = match inbox {
+                    Some(inbox) => inbox.recv(),
+                    None => Ok(planner.plan_block(keys)),
+                };
+                // A helper gone without its block panicked: the scope rethrows it.
+                let Ok((part, text)) = planned else {
+                    break;
+                };
                 if !text.is_empty() {
                     sink(&text)?;
                 }
                 plan.append(part);
             }
-        } else {
-            std::thread::scope(|scope| {
-                let planner = &planner;
-                let blocks = &blocks;
-                // A worker the OS refuses to start has no inbox: the calling thread plans its
-                // blocks itself, in turn (`src/spawn.rs`).
-                let inboxes: Vec<_> = (0..workers)
-                    .map(|first| {
-                        let (send, inbox) = std::sync::mpsc::sync_channel(1);
-                        crate::spawn::try_spawn(scope, move || {
-                            for keys in blocks.iter().skip(first).step_by(workers) {
-                                // The calling thread has stopped reading: a sink failed.
-                                if send.send(planner.plan_block(keys)).is_err() {
-                                    break;
-                                }
-                            }
-                        })
-                        .map(|_| inbox)
-                    })
-                    .collect();
-                for (inbox, keys) in inboxes.iter().cycle().zip(blocks.iter()) {
-                    let planned = match inbox {
-                        Some(inbox) => inbox.recv(),
-                        None => Ok(planner.plan_block(keys)),
-                    };
-                    // A worker gone without its block panicked: the scope rethrows it.
-                    let Ok((part, text)) = planned else {
-                        break;
-                    };
-                    if !text.is_empty() {
-                        sink(&text)?;
-                    }
-                    plan.append(part);
-                }
-                Ok::<(), crate::Error>(())
-            })?;
-        }
+            Ok::<(), crate::Error>(())
+        })?;
         plan.pending_parent.sort();
         plan.pending_parent.dedup();
         Ok(plan)
