@@ -209,7 +209,13 @@ pub(crate) fn merge_slot(
                     .map(|e| rejection(key, Stale::Reenable, e.dot)),
             );
         }
-        let current = device.authentication.fingerprints();
+        // Hashing the current credentials is for stale writes to compare with; most merges
+        // bring none.
+        let current = if stales.authentication.is_empty() {
+            Vec::new()
+        } else {
+            device.authentication.fingerprints()
+        };
         report.rejected.extend(
             stales
                 .authentication
