@@ -10,11 +10,12 @@
 //! `a ⊔ b = b ⊔ a`, `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`, `a ⊔ a = a`, `a ≤ a ⊔ b`.
 
 use std::cmp::Ordering;
-use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
+
+use crate::dot_cloud::DotCloud;
 
 /// One regional registry (a replica), named by a UUID on the API and on the wire.
 ///
@@ -28,9 +29,24 @@ use uuid::Uuid;
 /// assert!(primary < secondary);
 /// assert_eq!(primary.to_string(), "00000000-0000-0000-0000-000000000001");
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReplicaId(Uuid);
+
+/// The UUID's byte order, compared as one big-endian integer: every dot comparison (causal
+/// clouds, version vectors, ingestion's bookkeeping) starts here, and `Uuid`'s own ordering
+/// compares a byte slice through `memcmp`.
+impl Ord for ReplicaId {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.as_u128().cmp(&other.0.as_u128())
+    }
+}
+
+impl PartialOrd for ReplicaId {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
 
 impl ReplicaId {
     /// Wraps a UUID.
@@ -370,8 +386,8 @@ impl fmt::Debug for VersionVector {
 #[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CausalContext {
     vector: VersionVector,
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    cloud: BTreeSet<Dot>,
+    #[serde(default, skip_serializing_if = "DotCloud::is_empty")]
+    cloud: DotCloud,
 }
 
 impl CausalContext {
@@ -385,7 +401,7 @@ impl CausalContext {
     pub const fn new() -> Self {
         Self {
             vector: VersionVector::new(),
-            cloud: BTreeSet::new(),
+            cloud: DotCloud::new(),
         }
     }
 
@@ -425,7 +441,7 @@ impl CausalContext {
     /// assert_eq!(ctx.cloud().collect::<Vec<_>>(), [Dot::new(r, 3)]);
     /// ```
     pub fn cloud(&self) -> impl Iterator<Item = Dot> + '_ {
-        self.cloud.iter().copied()
+        self.cloud.iter()
     }
 
     /// Whether `dot` has been seen.
@@ -438,7 +454,7 @@ impl CausalContext {
     /// assert!(!CausalContext::new().contains(Dot::new(r, 1)));
     /// ```
     pub fn contains(&self, dot: Dot) -> bool {
-        self.vector.contains(dot) || self.cloud.contains(&dot)
+        self.vector.contains(dot) || self.cloud.contains(dot)
     }
 
     /// Records `dot` as seen; returns whether it was new.
@@ -476,12 +492,10 @@ impl CausalContext {
     /// assert_eq!(ctx.next_dot(r), Dot::new(r, 6));
     /// ```
     pub fn next_dot(&self, replica: ReplicaId) -> Dot {
-        let in_cloud = self
-            .cloud
-            .range(Dot::new(replica, 0)..=Dot::new(replica, u64::MAX))
-            .next_back()
-            .map_or(0, |d| d.counter);
-        Dot::new(replica, self.vector.get(replica).max(in_cloud) + 1)
+        Dot::new(
+            replica,
+            self.vector.get(replica).max(self.cloud.last(replica)) + 1,
+        )
     }
 
     /// Join: the union of the two sets of dots.
@@ -496,15 +510,13 @@ impl CausalContext {
     /// assert_eq!(a.vector().get(r), 2);
     /// ```
     pub fn join(&mut self, other: &Self) {
-        if self.includes(other) {
-            return;
-        }
         // An event's context is a few dots beyond gaps and no vector to speak of: only its
-        // dots need inserting, and the vector is left as it is rather than rebuilt.
+        // dots need inserting (each a no-op if seen), and the vector is left as it is rather
+        // than rebuilt. An included context costs what asking `includes` first would.
         if !self.vector.includes(&other.vector) {
             self.join_vector(&other.vector);
         }
-        for &dot in &other.cloud {
+        for dot in other.cloud.iter() {
             self.insert(dot);
         }
     }
@@ -522,7 +534,7 @@ impl CausalContext {
     /// ```
     pub fn includes(&self, other: &Self) -> bool {
         // A normalised context covers 1..=n of a replica only through its vector.
-        self.vector.includes(&other.vector) && other.cloud.iter().all(|&d| self.contains(d))
+        self.vector.includes(&other.vector) && other.cloud.iter().all(|d| self.contains(d))
     }
 
     /// Joins `vector` into this context's vector, dropping the cloud dots it now covers.
@@ -538,28 +550,21 @@ impl CausalContext {
             .filter(|&(replica, counter)| counter > before.get(replica))
             .collect();
         for (replica, counter) in moved {
-            let covered: Vec<Dot> = self
-                .cloud
-                .range(Dot::new(replica, 0)..=Dot::new(replica, counter))
-                .copied()
-                .collect();
-            covered.iter().for_each(|dot| {
-                self.cloud.remove(dot);
-            });
+            self.cloud.remove_through(replica, counter);
             self.fold(replica);
         }
     }
 
     /// Advances `replica`'s vector entry over cloud dots that now follow it without a gap.
-    /// The cloud never holds a dot the vector covers, so only the next counter needs looking
-    /// for, one at a time.
+    /// The cloud never holds a dot the vector covers, so the run starts at the next counter.
     fn fold(&mut self, replica: ReplicaId) {
-        loop {
-            let next = Dot::new(replica, self.vector.get(replica) + 1);
-            if !self.cloud.remove(&next) {
-                return;
-            }
-            self.vector.advance(next);
+        let top = self.vector.get(replica);
+        let Some(next) = top.checked_add(1) else {
+            return;
+        };
+        let run = self.cloud.take_run(replica, next);
+        if run > 0 {
+            self.vector.advance(Dot::new(replica, top + run));
         }
     }
 }
@@ -597,6 +602,18 @@ mod tests {
 
     fn r(n: u128) -> ReplicaId {
         ReplicaId::from_u128(n)
+    }
+
+    #[test]
+    fn replicas_order_as_their_uuids() {
+        // Bytes that differ first in the high, the middle and the last position.
+        let ids = [0u128, 1, 0xff, 1 << 64, u128::MAX >> 1, 1 << 127, u128::MAX]
+            .map(|n| Uuid::from_u128(n.rotate_left(8)));
+        for a in ids {
+            for b in ids {
+                assert_eq!(ReplicaId::new(a).cmp(&ReplicaId::new(b)), a.cmp(&b));
+            }
+        }
     }
 
     #[test]

@@ -93,6 +93,7 @@
 mod clock;
 mod credentials;
 mod device;
+mod dot_cloud;
 mod error;
 mod identity;
 mod ingest;

@@ -1,0 +1,307 @@
+//! The dots a causal context has seen beyond a gap, per replica as a sparse bitmap.
+//!
+//! Shuffled delivery leaves hundreds of dots beyond gaps until the gaps close, and every
+//! event's join asks whether its dot is among them, then adds it. As an ordered set of dots,
+//! each question was a tree search comparing 24-byte dots; here the replica is found in a short
+//! sorted list, then its word (64 neighbouring counters share one) in a tree of integers, and
+//! the answer is a bit. Sparse counters cost a word each, no worse than a set of dots.
+//!
+//! As a set: `contains(insert(s, d), d)`, `insert(insert(s, d), d) = insert(s, d)`, and every
+//! operation keeps one representation per set (no zero word, no replica without a word), so
+//! equal sets compare and hash equal.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::ser::{SerializeSeq, Serializer};
+use serde::{Deserialize, Serialize};
+
+use crate::clock::{Dot, ReplicaId};
+
+/// A set of dots; serialized as the sorted sequence of its dots.
+#[derive(Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct DotCloud {
+    /// Sorted by replica; every replica listed holds at least one dot.
+    replicas: Vec<(ReplicaId, Words)>,
+}
+
+/// A replica's counters: bit `b` of word `w` is counter `64·w + b`. No word is zero.
+type Words = BTreeMap<u64, u64>;
+
+const fn word(counter: u64) -> (u64, u32) {
+    (counter >> 6, (counter & 63) as u32)
+}
+
+impl DotCloud {
+    pub(crate) const fn new() -> Self {
+        Self {
+            replicas: Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.replicas.is_empty()
+    }
+
+    fn words(&self, replica: ReplicaId) -> Option<&Words> {
+        self.replicas
+            .iter()
+            .find(|(r, _)| *r == replica)
+            .map(|(_, words)| words)
+    }
+
+    pub(crate) fn contains(&self, dot: Dot) -> bool {
+        let (w, bit) = word(dot.counter);
+        self.words(dot.replica)
+            .and_then(|words| words.get(&w))
+            .is_some_and(|bits| bits >> bit & 1 == 1)
+    }
+
+    /// Adds `dot`; whether it was new.
+    pub(crate) fn insert(&mut self, dot: Dot) -> bool {
+        let (w, bit) = word(dot.counter);
+        let at = match self.replicas.binary_search_by(|(r, _)| r.cmp(&dot.replica)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.replicas.insert(at, (dot.replica, Words::new()));
+                at
+            }
+        };
+        let bits = self.replicas[at].1.entry(w).or_insert(0);
+        let new = *bits >> bit & 1 == 0;
+        *bits |= 1 << bit;
+        new
+    }
+
+    /// Removes and counts the run of `replica`'s counters that starts at `from` and has no gap.
+    pub(crate) fn take_run(&mut self, replica: ReplicaId, from: u64) -> u64 {
+        let Ok(at) = self.replicas.binary_search_by(|(r, _)| r.cmp(&replica)) else {
+            return 0;
+        };
+        let words = &mut self.replicas[at].1;
+        let mut taken = 0;
+        let mut next = from;
+        loop {
+            let (w, bit) = word(next);
+            let Some(bits) = words.get_mut(&w) else { break };
+            let ones = (*bits >> bit).trailing_ones();
+            if ones == 0 {
+                break;
+            }
+            // `ones` bits from `bit` on: the whole word when the run covers all 64.
+            let run = if ones == 64 {
+                u64::MAX
+            } else {
+                ((1u64 << ones) - 1) << bit
+            };
+            *bits &= !run;
+            if *bits == 0 {
+                words.remove(&w);
+            }
+            taken += u64::from(ones);
+            match next.checked_add(u64::from(ones)) {
+                // The run reached the word's end: it may go on in the next word.
+                Some(after) if bit + ones == 64 => next = after,
+                _ => break,
+            }
+        }
+        self.drop_if_empty(at);
+        taken
+    }
+
+    /// Removes `replica`'s counters up to and including `through`.
+    pub(crate) fn remove_through(&mut self, replica: ReplicaId, through: u64) {
+        let Ok(at) = self.replicas.binary_search_by(|(r, _)| r.cmp(&replica)) else {
+            return;
+        };
+        let words = &mut self.replicas[at].1;
+        let (w, bit) = word(through);
+        // Words below the one holding `through` go; that one keeps its bits above it.
+        *words = words.split_off(&w);
+        if let Some(bits) = words.get_mut(&w) {
+            *bits &= (u64::MAX << bit) << 1;
+            if *bits == 0 {
+                words.remove(&w);
+            }
+        }
+        self.drop_if_empty(at);
+    }
+
+    fn drop_if_empty(&mut self, at: usize) {
+        if self.replicas[at].1.is_empty() {
+            self.replicas.remove(at);
+        }
+    }
+
+    /// The highest counter held for `replica`, 0 when none.
+    pub(crate) fn last(&self, replica: ReplicaId) -> u64 {
+        self.words(replica)
+            .and_then(|words| words.last_key_value())
+            .map_or(0, |(&w, &bits)| {
+                w << 6 | u64::from(63 - bits.leading_zeros())
+            })
+    }
+
+    /// The dots in order: by replica, then counter.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Dot> + '_ {
+        self.replicas.iter().flat_map(|(replica, words)| {
+            words.iter().flat_map(move |(&w, &bits)| {
+                let mut rest = bits;
+                std::iter::from_fn(move || {
+                    (rest != 0).then(|| {
+                        let bit = rest.trailing_zeros();
+                        rest &= rest - 1;
+                        Dot::new(*replica, w << 6 | u64::from(bit))
+                    })
+                })
+            })
+        })
+    }
+}
+
+impl fmt::Debug for DotCloud {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for DotCloud {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        self.iter()
+            .try_for_each(|dot| seq.serialize_element(&dot))?;
+        seq.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for DotCloud {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Dots;
+        impl<'de> Visitor<'de> for Dots {
+            type Value = DotCloud;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a sequence of dots")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DotCloud, A::Error> {
+                let mut cloud = DotCloud::new();
+                while let Some(dot) = seq.next_element::<Dot>()? {
+                    cloud.insert(dot);
+                }
+                Ok(cloud)
+            }
+        }
+        deserializer.deserialize_seq(Dots)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The operations a context applies to its cloud.
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(Dot),
+        TakeRun(ReplicaId, u64),
+        RemoveThrough(ReplicaId, u64),
+    }
+
+    fn replica() -> impl Strategy<Value = ReplicaId> {
+        (1u128..4).prop_map(ReplicaId::from_u128)
+    }
+
+    /// Counters that cross word boundaries, and the extremes of the range.
+    fn counter() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..200,
+            (u64::MAX - 130)..=u64::MAX,
+            Just(63),
+            Just(64),
+            Just(127),
+            Just(128),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (replica(), counter()).prop_map(|(r, n)| Op::Insert(Dot::new(r, n))),
+            1 => (replica(), counter()).prop_map(|(r, n)| Op::TakeRun(r, n)),
+            1 => (replica(), counter()).prop_map(|(r, n)| Op::RemoveThrough(r, n)),
+        ]
+    }
+
+    /// The same operations on an ordered set of dots, the representation this replaced.
+    fn model(set: &mut BTreeSet<Dot>, op: &Op) -> u64 {
+        match *op {
+            Op::Insert(dot) => u64::from(set.insert(dot)),
+            Op::TakeRun(replica, from) => {
+                let mut taken = 0;
+                let mut next = Some(from);
+                while let Some(n) = next.filter(|&n| set.remove(&Dot::new(replica, n))) {
+                    taken += 1;
+                    next = n.checked_add(1);
+                }
+                taken
+            }
+            Op::RemoveThrough(replica, through) => {
+                set.retain(|d| d.replica != replica || d.counter > through);
+                0
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn behaves_as_an_ordered_set_of_dots(ops in proptest::collection::vec(op(), 0..60)) {
+            let (mut cloud, mut set) = (DotCloud::new(), BTreeSet::new());
+            for op in &ops {
+                let expected = model(&mut set, op);
+                let got = match *op {
+                    Op::Insert(dot) => u64::from(cloud.insert(dot)),
+                    Op::TakeRun(replica, from) => cloud.take_run(replica, from),
+                    Op::RemoveThrough(replica, through) => {
+                        cloud.remove_through(replica, through);
+                        0
+                    }
+                };
+                prop_assert_eq!(got, expected, "{:?}", op);
+                prop_assert_eq!(cloud.iter().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
+                prop_assert_eq!(cloud.is_empty(), set.is_empty());
+                for r in 1..4 {
+                    let r = ReplicaId::from_u128(r);
+                    let last = set.iter().filter(|d| d.replica == r).map(|d| d.counter).max();
+                    prop_assert_eq!(cloud.last(r), last.unwrap_or(0));
+                }
+                for dot in set.iter() {
+                    prop_assert!(cloud.contains(*dot));
+                }
+                // One representation per set: rebuilt from its dots, it is equal.
+                prop_assert_eq!(&cloud, &set.iter().fold(DotCloud::new(), |mut c, &d| {
+                    c.insert(d);
+                    c
+                }));
+            }
+        }
+    }
+
+    #[test]
+    fn serializes_as_the_set_of_dots_did() -> serde_json::Result<()> {
+        let dots =
+            [(2, 70), (1, 5), (2, 3), (1, 64)].map(|(r, n)| Dot::new(ReplicaId::from_u128(r), n));
+        let set: BTreeSet<Dot> = dots.into_iter().collect();
+        let cloud = dots.into_iter().fold(DotCloud::new(), |mut c, d| {
+            c.insert(d);
+            c
+        });
+        let text = serde_json::to_string(&cloud)?;
+        assert_eq!(text, serde_json::to_string(&set)?);
+        assert_eq!(serde_json::from_str::<DotCloud>(&text)?, cloud);
+        assert_eq!(format!("{cloud:?}"), format!("{set:?}"));
+        Ok(())
+    }
+}
