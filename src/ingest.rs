@@ -73,6 +73,9 @@ impl fmt::Debug for EventId {
 /// A write as an event source delivers it: an id, and the delta a [`Writer`](crate::Writer)
 /// returned (its dot or dots inside).
 ///
+/// Deserializing one checks it as [`Event::new`] does (the dots are recomputed from the
+/// delta).
+///
 /// # Examples
 ///
 /// ```
@@ -85,6 +88,7 @@ impl fmt::Debug for EventId {
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "EventWire")]
 pub struct Event {
     id: EventId,
     /// Shared with every [`Ingest`] that applied the event, which keeps it to recognise a
@@ -99,7 +103,8 @@ impl Event {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] if the delta writes nothing (no device, no dot).
+    /// [`Error::InvalidValue`] if the delta writes nothing (no device, no dot), or carries a
+    /// write its own context has not seen (no [`Writer`](crate::Writer) makes such a delta).
     ///
     /// # Examples
     ///
@@ -113,6 +118,12 @@ impl Event {
             return Err(Error::InvalidValue {
                 field: format!("event {id}"),
                 reason: "an event must carry a write to a device".into(),
+            });
+        }
+        if let Some(unseen) = dots.iter().find(|&&dot| !delta.context.contains(dot)) {
+            return Err(Error::InvalidValue {
+                field: format!("event {id}"),
+                reason: format!("its delta carries write {unseen}, which its context has not seen"),
             });
         }
         Ok(Self {
@@ -204,7 +215,7 @@ impl Event {
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "IngestWire", into = "IngestWire")]
+#[serde(try_from = "IngestWire", into = "IngestWire")]
 pub struct Ingest {
     registry: Registry,
     policy: Policy,
@@ -232,24 +243,48 @@ impl From<Ingest> for IngestWire {
     }
 }
 
-impl From<IngestWire> for Ingest {
-    fn from(wire: IngestWire) -> Self {
-        let owners = wire
-            .events
-            .iter()
-            .flat_map(|(id, delta)| {
-                delta
-                    .store_dots()
-                    .into_iter()
-                    .map(move |dot| (dot, id.clone()))
-            })
-            .collect();
-        Self {
+/// Restoring checks what [`Ingest::apply`] relies on: the registry's context has seen every
+/// write of every event remembered, as it has after applying them.
+impl TryFrom<IngestWire> for Ingest {
+    type Error = Error;
+
+    fn try_from(wire: IngestWire) -> Result<Self> {
+        let mut owners = BTreeMap::new();
+        for (id, delta) in &wire.events {
+            for dot in delta.store_dots() {
+                if !wire.registry.context.contains(dot) {
+                    return Err(Error::InvalidValue {
+                        field: "ingest".into(),
+                        reason: format!(
+                            "event {id} wrote {dot}, which the registry's context has not seen"
+                        ),
+                    });
+                }
+                owners.insert(dot, id.clone());
+            }
+        }
+        Ok(Self {
             registry: wire.registry,
             policy: wire.policy,
             events: wire.events,
             owners,
-        }
+        })
+    }
+}
+
+/// An event as it travels: its dots are derived from the delta, so they are recomputed (and
+/// the event checked) rather than trusted.
+#[derive(Deserialize)]
+struct EventWire {
+    id: EventId,
+    delta: Registry,
+}
+
+impl TryFrom<EventWire> for Event {
+    type Error = Error;
+
+    fn try_from(wire: EventWire) -> Result<Self> {
+        Self::new(wire.id, wire.delta)
     }
 }
 
@@ -345,10 +380,20 @@ impl Ingest {
                     .or_else(|| seen.slots.keys().next().cloned()),
             });
         }
-        for dot in &event.dots {
-            if let Some(first) = self.owners.get(dot) {
+        // Every dot an applied event wrote is in the registry's context (the event's context
+        // has seen its dots, `Event::new` checks it, and the merge joins that context in), so a
+        // dot the context has not seen needs no search among the owners: a new event's never
+        // has.
+        for &dot in &event.dots {
+            let owner = self
+                .registry
+                .context
+                .contains(dot)
+                .then(|| self.owners.get(&dot))
+                .flatten();
+            if let Some(first) = owner {
                 return Err(Error::DotReused {
-                    dot: *dot,
+                    dot,
                     first: first.clone(),
                     second: event.id.clone(),
                 });
@@ -406,6 +451,62 @@ mod tests {
     use crate::clock::ReplicaId;
     use crate::identity::Identity;
     use crate::stamp::Stamp;
+
+    fn json_error(e: serde_json::Error) -> Error {
+        Error::InvalidValue {
+            field: "json".into(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// A delta creating `d`, with its context emptied: it carries a write it has not seen.
+    fn blind_delta() -> Result<(Registry, Registry)> {
+        let delta = Registry::new()
+            .writer(ReplicaId::from_u128(1), Stamp::new(1, 0))
+            .create(&DeviceKey::device("d")?, Identity::default())?;
+        let mut wire = serde_json::to_value(&delta).map_err(json_error)?;
+        wire["context"] = serde_json::json!({ "vector": [] });
+        let blind = serde_json::from_value(wire).map_err(json_error)?;
+        Ok((delta, blind))
+    }
+
+    #[test]
+    fn an_event_must_have_seen_its_own_writes() -> Result<()> {
+        let (delta, blind) = blind_delta()?;
+        let err = Event::new(EventId::new("e"), blind).unwrap_err();
+        assert!(
+            err.to_string().contains("its context has not seen"),
+            "{err}"
+        );
+        // Deserializing checks the same, and recomputes the dots rather than trusting them.
+        let event = Event::new(EventId::new("e"), delta)?;
+        let mut wire = serde_json::to_value(&event).map_err(json_error)?;
+        wire["dots"] = serde_json::json!([]);
+        assert_eq!(
+            serde_json::from_value::<Event>(wire.clone()).map_err(json_error)?,
+            event
+        );
+        wire["delta"]["context"] = serde_json::json!({ "vector": [] });
+        assert!(serde_json::from_value::<Event>(wire).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn a_restored_ingest_must_have_seen_its_events_writes() -> Result<()> {
+        let (delta, _) = blind_delta()?;
+        let mut ingest = Ingest::default();
+        ingest.apply(&Event::new(EventId::new("e"), delta)?)?;
+        let mut wire = serde_json::to_value(&ingest).map_err(json_error)?;
+        assert!(serde_json::from_value::<Ingest>(wire.clone()).is_ok());
+        wire["registry"]["context"] = serde_json::json!({ "vector": [] });
+        let err = serde_json::from_value::<Ingest>(wire).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the registry's context has not seen"),
+            "{err}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn a_restored_ingest_still_detects_reused_dots() -> Result<()> {
