@@ -29,9 +29,17 @@ use crate::dot_cloud::DotCloud;
 /// assert!(primary < secondary);
 /// assert_eq!(primary.to_string(), "00000000-0000-0000-0000-000000000001");
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ReplicaId(Uuid);
+
+/// One integer write: ingestion hashes a dot per event, and `Uuid`'s hash writes a length
+/// and a byte slice.
+impl std::hash::Hash for ReplicaId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(self.0.as_u128());
+    }
+}
 
 /// The UUID's byte order, compared as one big-endian integer: every dot comparison (causal
 /// clouds, version vectors, ingestion's bookkeeping) starts here, and `Uuid`'s own ordering
@@ -516,9 +524,10 @@ impl CausalContext {
         if !self.vector.includes(&other.vector) {
             self.join_vector(&other.vector);
         }
-        for dot in other.cloud.iter() {
+        other.cloud.all(|dot| {
             self.insert(dot);
-        }
+            true
+        });
     }
 
     /// Whether every dot of `other` has been seen here (`other ≤ self`); linear in the number of
@@ -534,7 +543,7 @@ impl CausalContext {
     /// ```
     pub fn includes(&self, other: &Self) -> bool {
         // A normalised context covers 1..=n of a replica only through its vector.
-        self.vector.includes(&other.vector) && other.cloud.iter().all(|d| self.contains(d))
+        self.vector.includes(&other.vector) && other.cloud.all(|d| self.contains(d))
     }
 
     /// Joins `vector` into this context's vector, dropping the cloud dots it now covers.

@@ -143,6 +143,25 @@ impl DotCloud {
             })
     }
 
+    /// Whether `f` holds for every dot, asked in order. Internal iteration: an event's join
+    /// asks this of a cloud of one dot, where the nested iterator's bookkeeping cost more
+    /// than the question.
+    pub(crate) fn all(&self, mut f: impl FnMut(Dot) -> bool) -> bool {
+        self.replicas.iter().all(|(replica, words)| {
+            words.iter().all(|(&w, &bits)| {
+                let mut rest = bits;
+                while rest != 0 {
+                    let bit = rest.trailing_zeros();
+                    rest &= rest - 1;
+                    if !f(Dot::new(*replica, w << 6 | u64::from(bit))) {
+                        return false;
+                    }
+                }
+                true
+            })
+        })
+    }
+
     /// The dots in order: by replica, then counter.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Dot> + '_ {
         self.replicas.iter().flat_map(|(replica, words)| {
@@ -272,6 +291,22 @@ mod tests {
                 prop_assert_eq!(got, expected, "{:?}", op);
                 prop_assert_eq!(cloud.iter().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
                 prop_assert_eq!(cloud.is_empty(), set.is_empty());
+                let mut visited = Vec::new();
+                let every = cloud.all(|d| {
+                    visited.push(d);
+                    true
+                });
+                prop_assert!(every);
+                prop_assert_eq!(visited, set.iter().copied().collect::<Vec<_>>());
+                if let Some(&first) = set.iter().next() {
+                    let mut asked = 0;
+                    let stopped = !cloud.all(|d| {
+                        asked += 1;
+                        d != first
+                    });
+                    prop_assert!(stopped);
+                    prop_assert_eq!(asked, 1);
+                }
                 for r in 1..4 {
                     let r = ReplicaId::from_u128(r);
                     let last = set.iter().filter(|d| d.replica == r).map(|d| d.counter).max();
