@@ -95,8 +95,9 @@ pub struct Event {
     /// Shared with every [`Ingest`] that applied the event, which keeps it to recognise a
     /// duplicate: a delivery of the same event is then a pointer comparison.
     delta: Arc<Registry>,
-    /// The dots the delta writes, sorted: the event's identity in the causal order.
-    dots: Vec<Dot>,
+    /// The dots the delta writes, sorted: the event's identity in the causal order. Shared,
+    /// like the delta, with the ingests that applied the event.
+    dots: Arc<[Dot]>,
 }
 
 impl Event {
@@ -130,7 +131,7 @@ impl Event {
         Ok(Self {
             id,
             delta: Arc::new(delta),
-            dots,
+            dots: dots.into(),
         })
     }
 
@@ -215,7 +216,7 @@ impl Event {
 /// assert_eq!(ingest.registry(), &source);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, Serialize, Deserialize)]
 #[serde(try_from = "IngestWire", into = "IngestWire")]
 pub struct Ingest {
     registry: Registry,
@@ -226,9 +227,25 @@ pub struct Ingest {
     /// search among a few thousand ids was a sixth of an event's instructions. Nothing reads
     /// them in their order: the wire form and `Debug` sort the events by id.
     events: HashMap<EventId, Arc<Registry>>,
-    /// Which event wrote each dot.
+    /// Which event wrote each dot, for every event applied but those in `unindexed`.
     owners: HashMap<Dot, EventId>,
+    /// Events applied since `owners` was last brought up to date, in order. A dot's owner is
+    /// only asked for when the registry's context has seen the dot, which a stream of new
+    /// events never does, so most streams never index a dot.
+    unindexed: Vec<(EventId, Arc<[Dot]>)>,
 }
+
+/// Two ingests are equal when their registries, policies and remembered events are: which
+/// event wrote each dot follows from the events, however much of it is indexed yet.
+impl PartialEq for Ingest {
+    fn eq(&self, other: &Self) -> bool {
+        self.registry == other.registry
+            && self.policy == other.policy
+            && self.events == other.events
+    }
+}
+
+impl Eq for Ingest {}
 
 impl fmt::Debug for Ingest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -283,6 +300,7 @@ impl TryFrom<IngestWire> for Ingest {
             policy: wire.policy,
             events: wire.events.into_iter().collect(),
             owners,
+            unindexed: Vec::new(),
         })
     }
 }
@@ -402,14 +420,12 @@ impl Ingest {
         // has seen its dots, `Event::new` checks it, and the merge joins that context in), so a
         // dot the context has not seen needs no search among the owners: a new event's never
         // has.
-        for &dot in &event.dots {
-            let owner = self
-                .registry
-                .context
-                .contains(dot)
-                .then(|| self.owners.get(&dot))
-                .flatten();
-            if let Some(first) = owner {
+        for &dot in event.dots.iter() {
+            if !self.registry.context.contains(dot) {
+                continue;
+            }
+            index(&mut self.owners, &mut self.unindexed);
+            if let Some(first) = self.owners.get(&dot) {
                 return Err(Error::DotReused {
                     dot,
                     first: first.clone(),
@@ -418,9 +434,8 @@ impl Ingest {
             }
         }
         let report = self.registry.merge_with(&event.delta, &self.policy);
-        for dot in &event.dots {
-            self.owners.insert(*dot, event.id.clone());
-        }
+        self.unindexed
+            .push((event.id.clone(), Arc::clone(&event.dots)));
         unseen.insert(Arc::clone(&event.delta));
         Ok(report)
     }
@@ -437,6 +452,7 @@ impl Ingest {
     /// assert_eq!(ingest.remembered(), 0);
     /// ```
     pub fn forget(&mut self, stable: &VersionVector) {
+        index(&mut self.owners, &mut self.unindexed);
         let owners = &mut self.owners;
         self.events.retain(|_, delta| {
             let dots = delta.store_dots();
@@ -459,6 +475,15 @@ impl Ingest {
     /// ```
     pub fn remembered(&self) -> usize {
         self.events.len()
+    }
+}
+
+/// Records which event wrote each dot of the events applied since the last call.
+fn index(owners: &mut HashMap<Dot, EventId>, unindexed: &mut Vec<(EventId, Arc<[Dot]>)>) {
+    for (id, dots) in unindexed.drain(..) {
+        for &dot in dots.iter() {
+            owners.insert(dot, id.clone());
+        }
     }
 }
 
@@ -521,6 +546,55 @@ mod tests {
             err.to_string()
                 .contains("the registry's context has not seen"),
             "{err}"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_reused_dot_names_the_event_that_wrote_it_first() -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let devices = |prefix: &str, n: usize| -> Result<Vec<Registry>> {
+            let mut source = Registry::new();
+            (0..n)
+                .map(|i| {
+                    source.writer(r, Stamp::new(1, 0)).create(
+                        &DeviceKey::device(format!("{prefix}{i}"))?,
+                        Identity::default(),
+                    )
+                })
+                .collect()
+        };
+        // Two sources that both count r:1, r:2, ... for different writes.
+        let (ours, theirs) = (devices("d", 5)?, devices("x", 5)?);
+        let mut ingest = Ingest::default();
+        for (i, delta) in ours.iter().take(4).enumerate() {
+            ingest.apply(&Event::new(EventId::new(format!("e{i}")), delta.clone())?)?;
+        }
+        let before = ingest.clone();
+        let reused = |ingest: &mut Ingest, i: usize| -> Result<(Dot, EventId)> {
+            let event = Event::new(EventId::new(format!("f{i}")), theirs[i].clone())?;
+            match ingest.apply(&event) {
+                Err(Error::DotReused { dot, first, second }) => {
+                    assert_eq!(second, *event.id());
+                    Ok((dot, first))
+                }
+                other => panic!("f{i} was not refused: {other:?}"),
+            }
+        };
+        assert_eq!(
+            reused(&mut ingest, 2)?,
+            (Dot::new(r, 3), EventId::new("e2"))
+        );
+        assert_eq!(ingest, before);
+        // Events applied after the owners were last asked for are found too.
+        ingest.apply(&Event::new(EventId::new("e4"), ours[4].clone())?)?;
+        assert_eq!(
+            reused(&mut ingest, 4)?,
+            (Dot::new(r, 5), EventId::new("e4"))
+        );
+        assert_eq!(
+            reused(&mut ingest, 0)?,
+            (Dot::new(r, 1), EventId::new("e0"))
         );
         Ok(())
     }
