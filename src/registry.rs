@@ -429,7 +429,10 @@ impl Registry {
                         .map_or(Joined::Dropped, Joined::Added),
                 },
             );
-        let report = parts.into_iter().fold(Report::default(), Report::combine);
+        let report = parts
+            .into_iter()
+            .reduce(Report::combine)
+            .unwrap_or_default();
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {
             self.stable.join(&other.stable);

@@ -14,6 +14,8 @@
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use smallvec::SmallVec;
+
 use crate::key::DeviceKey;
 use crate::slot::Slot;
 
@@ -238,14 +240,15 @@ impl SlotMap {
         &mut self,
         other: &SlotMap,
         join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
-    ) -> Vec<A> {
+    ) -> SmallVec<[A; 1]> {
+        // One accumulator inline: an event's one-key join allocated a vector for it.
         if other.len.saturating_mul(SPARSE) < self.len {
-            return vec![self.look_up(other, &join)];
+            return smallvec::smallvec![self.look_up(other, &join)];
         }
         // Asked only here: it reads the process's CPU quota from the file system, which cost
         // ten times an event's whole join when every join asked.
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        self.walk_on(other, cores, join)
+        SmallVec::from_vec(self.walk_on(other, cores, join))
     }
 
     /// Joins the incoming keys by looking each up, in order, on the calling thread.
@@ -730,7 +733,7 @@ mod tests {
                 None => Joined::Added(Arc::clone(theirs)),
             }
         });
-        assert_eq!(seen, [other.len()]);
+        assert_eq!(seen.as_slice(), [other.len()]);
         same(&map, &expect);
         Ok(())
     }
