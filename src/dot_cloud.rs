@@ -45,10 +45,11 @@ impl DotCloud {
     }
 
     fn words(&self, replica: ReplicaId) -> Option<&Words> {
-        self.replicas
-            .iter()
-            .find(|(r, _)| *r == replica)
-            .map(|(_, words)| words)
+        self.position(replica).ok().map(|at| &self.replicas[at].1)
+    }
+
+    fn position(&self, replica: ReplicaId) -> Result<usize, usize> {
+        self.replicas.binary_search_by(|(r, _)| r.cmp(&replica))
     }
 
     pub(crate) fn contains(&self, dot: Dot) -> bool {
@@ -61,7 +62,7 @@ impl DotCloud {
     /// Adds `dot`; whether it was new.
     pub(crate) fn insert(&mut self, dot: Dot) -> bool {
         let (w, bit) = word(dot.counter);
-        let at = match self.replicas.binary_search_by(|(r, _)| r.cmp(&dot.replica)) {
+        let at = match self.position(dot.replica) {
             Ok(at) => at,
             Err(at) => {
                 self.replicas.insert(at, (dot.replica, Words::new()));
@@ -76,7 +77,7 @@ impl DotCloud {
 
     /// Removes and counts the run of `replica`'s counters that starts at `from` and has no gap.
     pub(crate) fn take_run(&mut self, replica: ReplicaId, from: u64) -> u64 {
-        let Ok(at) = self.replicas.binary_search_by(|(r, _)| r.cmp(&replica)) else {
+        let Ok(at) = self.position(replica) else {
             return 0;
         };
         let words = &mut self.replicas[at].1;
@@ -112,7 +113,7 @@ impl DotCloud {
 
     /// Removes `replica`'s counters up to and including `through`.
     pub(crate) fn remove_through(&mut self, replica: ReplicaId, through: u64) {
-        let Ok(at) = self.replicas.binary_search_by(|(r, _)| r.cmp(&replica)) else {
+        let Ok(at) = self.position(replica) else {
             return;
         };
         let words = &mut self.replicas[at].1;
@@ -148,35 +149,32 @@ impl DotCloud {
     /// than the question.
     pub(crate) fn all(&self, mut f: impl FnMut(Dot) -> bool) -> bool {
         self.replicas.iter().all(|(replica, words)| {
-            words.iter().all(|(&w, &bits)| {
-                let mut rest = bits;
-                while rest != 0 {
-                    let bit = rest.trailing_zeros();
-                    rest &= rest - 1;
-                    if !f(Dot::new(*replica, w << 6 | u64::from(bit))) {
-                        return false;
-                    }
-                }
-                true
-            })
+            words
+                .iter()
+                .all(|(&w, &bits)| word_dots(*replica, w, bits).all(&mut f))
         })
     }
 
     /// The dots in order: by replica, then counter.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Dot> + '_ {
         self.replicas.iter().flat_map(|(replica, words)| {
-            words.iter().flat_map(move |(&w, &bits)| {
-                let mut rest = bits;
-                std::iter::from_fn(move || {
-                    (rest != 0).then(|| {
-                        let bit = rest.trailing_zeros();
-                        rest &= rest - 1;
-                        Dot::new(*replica, w << 6 | u64::from(bit))
-                    })
-                })
-            })
+            words
+                .iter()
+                .flat_map(move |(&w, &bits)| word_dots(*replica, w, bits))
         })
     }
+}
+
+/// The dots of one word, in order.
+fn word_dots(replica: ReplicaId, w: u64, bits: u64) -> impl Iterator<Item = Dot> {
+    let mut rest = bits;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let bit = rest.trailing_zeros();
+            rest &= rest - 1;
+            Dot::new(replica, w << 6 | u64::from(bit))
+        })
+    })
 }
 
 impl fmt::Debug for DotCloud {
