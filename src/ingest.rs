@@ -224,7 +224,7 @@ pub struct Ingest {
     /// Payload of every event applied, by id, to tell a duplicate from a conflicting reuse.
     ///
     /// Hash maps, because they are only ever asked about one id or dot: an ordered map's
-    /// search among a few thousand ids was a sixth of an event's instructions. Nothing reads
+    /// search among a few thousand ids was an eighth of an event's instructions. Nothing reads
     /// them in their order: the wire form and `Debug` sort the events by id.
     events: HashMap<EventId, Arc<Registry>>,
     /// Which event wrote each dot, for every event applied but those in `unindexed`.
