@@ -209,25 +209,23 @@ pub(crate) fn merge_slot(
                     .map(|e| rejection(key, Stale::Reenable, e.dot)),
             );
         }
-        // Hashing the current credentials is for stale writes to compare with; most merges
-        // bring none.
-        let current = if stales.authentication.is_empty() {
-            Vec::new()
-        } else {
-            device.authentication.fingerprints()
-        };
-        report.rejected.extend(
-            stales
-                .authentication
-                .iter()
-                .filter(|e| {
-                    e.value
-                        .fingerprints()
-                        .iter()
-                        .any(|f| current.binary_search(f).is_err())
-                })
-                .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
-        );
+        // The current credentials are hashed only when stale credential writes came in to be
+        // compared with them; most merges bring none.
+        if !stales.authentication.is_empty() {
+            let current = device.authentication.fingerprints();
+            report.rejected.extend(
+                stales
+                    .authentication
+                    .iter()
+                    .filter(|e| {
+                        e.value
+                            .fingerprints()
+                            .iter()
+                            .any(|f| current.binary_search(f).is_err())
+                    })
+                    .map(|e| rejection(key, Stale::CredentialRestore, e.dot)),
+            );
+        }
     }
     tally(was_live, is_live, changed, report);
     // Tombstones arriving from a side that has not compacted yet are purged at once if this
