@@ -166,9 +166,19 @@ impl fmt::Debug for Dot {
 /// assert!(vv.contains(Dot::new(r, 1)));
 /// assert!(!vv.contains(Dot::new(r, 3)));
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct VersionVector(Vec<(ReplicaId, u64)>);
+
+/// Read as a list of pairs and rebuilt through [`VersionVector::advance`]: sorted by replica,
+/// one pair per replica (the highest counter), no zero counter, whatever order or repetition a
+/// file holds. Every lookup bisects the list, so an unsorted one read as it was would answer
+/// wrongly rather than fail.
+impl<'de> Deserialize<'de> for VersionVector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<(ReplicaId, u64)>::deserialize(deserializer).map(Self::from_iter)
+    }
+}
 
 impl VersionVector {
     /// The empty version vector (nothing seen).
@@ -392,10 +402,32 @@ impl fmt::Debug for VersionVector {
 /// assert_eq!(ctx.vector().get(r), 3);
 /// ```
 #[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "ContextWire")]
 pub struct CausalContext {
     vector: VersionVector,
     #[serde(default, skip_serializing_if = "DotCloud::is_empty")]
     cloud: DotCloud,
+}
+
+/// A context as a file holds it, normalised when read: a cloud may list dots its vector
+/// covers, a zero counter, or the run that closes a gap, and `insert` (whose single search of
+/// the cloud relies on it) and `includes` expect none of them.
+#[derive(Deserialize)]
+struct ContextWire {
+    vector: VersionVector,
+    #[serde(default)]
+    cloud: Vec<Dot>,
+}
+
+impl From<ContextWire> for CausalContext {
+    fn from(wire: ContextWire) -> Self {
+        let mut ctx = Self {
+            vector: wire.vector,
+            cloud: DotCloud::new(),
+        };
+        ctx.extend(wire.cloud);
+        ctx
+    }
 }
 
 impl CausalContext {
@@ -477,16 +509,19 @@ impl CausalContext {
     /// assert!(!ctx.insert(dot));
     /// ```
     pub fn insert(&mut self, dot: Dot) -> bool {
-        if dot.counter == 0 || self.contains(dot) {
+        let top = self.vector.get(dot.replica);
+        if dot.counter <= top {
             return false;
         }
-        if dot.counter == self.vector.get(dot.replica) + 1 {
+        // The counter after the vector's is never in the cloud (it would have been folded),
+        // so only a dot beyond a gap needs the cloud searched, once, by its insert.
+        if dot.counter == top + 1 {
             self.vector.advance(dot);
             self.fold(dot.replica);
+            true
         } else {
-            self.cloud.insert(dot);
+            self.cloud.insert(dot)
         }
-        true
     }
 
     /// The next counter `replica` should use for a new write: one past every dot seen from it.
@@ -655,6 +690,29 @@ mod tests {
             a,
             CausalContext::from_iter((1..=4).map(|n| Dot::new(r(1), n)))
         );
+    }
+
+    #[test]
+    fn contexts_and_vectors_read_from_a_file_are_normalised() -> serde_json::Result<()> {
+        let (a, b) = (r(1).to_string(), r(2).to_string());
+        // Pairs out of order and repeated, a zero counter; cloud dots the vector covers, a
+        // zero counter, and the run that closes the gap after the vector.
+        let text = format!(
+            r#"{{"vector": [["{b}", 2], ["{a}", 1], ["{b}", 1], ["{a}", 0]],
+                "cloud": [{{"replica": "{a}", "counter": 0}}, {{"replica": "{b}", "counter": 2}},
+                          {{"replica": "{a}", "counter": 2}}, {{"replica": "{a}", "counter": 5}}]}}"#
+        );
+        let read: CausalContext = serde_json::from_str(&text)?;
+        let built = CausalContext::from_iter(
+            [(1, 1), (1, 2), (1, 5), (2, 1), (2, 2)].map(|(x, n)| Dot::new(r(x), n)),
+        );
+        assert_eq!(read, built);
+        assert_eq!(read.vector().get(r(1)), 2);
+        assert_eq!(read.cloud().collect::<Vec<_>>(), [Dot::new(r(1), 5)]);
+        let vector: VersionVector =
+            serde_json::from_str(&format!(r#"[["{b}", 3], ["{a}", 0], ["{b}", 1]]"#))?;
+        assert_eq!(vector, VersionVector::from_iter([(r(2), 3)]));
+        Ok(())
     }
 
     #[test]
