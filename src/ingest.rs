@@ -1,6 +1,5 @@
 //! Events: writes that arrive with an id, at least once and in any order.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt;
@@ -8,6 +7,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::applied::{Applied, Lookup};
 use crate::clock::{Dot, VersionVector};
 use crate::error::{Error, Result};
 use crate::key::DeviceKey;
@@ -223,10 +223,11 @@ pub struct Ingest {
     policy: Policy,
     /// Payload of every event applied, by id, to tell a duplicate from a conflicting reuse.
     ///
-    /// Hash maps, because they are only ever asked about one id or dot: an ordered map's
-    /// search among a few thousand ids was an eighth of an event's instructions. Nothing reads
-    /// them in their order: the wire form and `Debug` sort the events by id.
-    events: HashMap<EventId, Arc<Registry>>,
+    /// Hash tables, here and for the owners, because they are only ever asked about one id or
+    /// dot: an ordered map's search among a few thousand ids was an eighth of an event's
+    /// instructions. Nothing reads them in their order: the wire form and `Debug` sort the
+    /// events by id.
+    events: Applied,
     /// Which event wrote each dot, for every event applied but those in `unindexed`.
     owners: HashMap<Dot, EventId>,
     /// Events applied since `owners` was last brought up to date, in order. A dot's owner is
@@ -252,7 +253,7 @@ impl fmt::Debug for Ingest {
         f.debug_struct("Ingest")
             .field("registry", &self.registry)
             .field("policy", &self.policy)
-            .field("events", &self.events.iter().collect::<BTreeMap<_, _>>())
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -270,7 +271,11 @@ impl From<Ingest> for IngestWire {
         Self {
             registry: ingest.registry,
             policy: ingest.policy,
-            events: ingest.events.into_iter().collect(),
+            events: ingest
+                .events
+                .iter()
+                .map(|(id, delta)| (id.clone(), Arc::clone(delta)))
+                .collect(),
         }
     }
 }
@@ -295,10 +300,14 @@ impl TryFrom<IngestWire> for Ingest {
                 owners.insert(dot, id.clone());
             }
         }
+        let mut events = Applied::default();
+        wire.events
+            .into_iter()
+            .for_each(|(id, delta)| events.insert(id, delta));
         Ok(Self {
             registry: wire.registry,
             policy: wire.policy,
-            events: wire.events.into_iter().collect(),
+            events,
             owners,
             unindexed: Vec::new(),
         })
@@ -398,21 +407,21 @@ impl Ingest {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn apply(&mut self, event: &Event) -> Result<Report> {
-        let unseen = match self.events.entry(event.id.clone()) {
-            Entry::Vacant(unseen) => unseen,
-            Entry::Occupied(seen) if *seen.get() == event.delta => {
+        let unseen = match self.events.lookup(&event.id) {
+            Lookup::Unseen(unseen) => unseen,
+            Lookup::Applied(seen) if *seen == event.delta => {
                 return Ok(Report {
                     unchanged: event.delta.slots.len() as u64,
                     ..Report::default()
                 });
             }
-            Entry::Occupied(seen) => {
+            Lookup::Applied(seen) => {
                 return Err(Error::ConflictingEvent {
                     id: event.id.clone(),
                     key: event
                         .first_key()
                         .cloned()
-                        .or_else(|| seen.get().slots.keys().next().cloned()),
+                        .or_else(|| seen.slots.keys().next().cloned()),
                 });
             }
         };
@@ -436,7 +445,7 @@ impl Ingest {
         let report = self.registry.merge_with(&event.delta, &self.policy);
         self.unindexed
             .push((event.id.clone(), Arc::clone(&event.dots)));
-        unseen.insert(Arc::clone(&event.delta));
+        unseen.remember(Arc::clone(&event.delta));
         Ok(report)
     }
 

@@ -90,6 +90,7 @@
 //! date.
 #![forbid(unsafe_code)]
 
+mod applied;
 mod clock;
 mod credentials;
 mod device;
