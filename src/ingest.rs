@@ -429,8 +429,10 @@ impl Ingest {
         // has seen its dots, `Event::new` checks it, and the merge joins that context in), so a
         // dot the context has not seen needs no search among the owners: a new event's never
         // has.
+        let mut unseen_dot = false;
         for &dot in event.dots.iter() {
             if !self.registry.context.contains(dot) {
+                unseen_dot = true;
                 continue;
             }
             index(&mut self.owners, &mut self.unindexed);
@@ -442,7 +444,13 @@ impl Ingest {
                 });
             }
         }
-        let report = self.registry.merge_with(&event.delta, &self.policy);
+        // A dot unseen means the event's context is not included (it has seen its own
+        // dots), which is all the merge's first check would find out.
+        let report = if unseen_dot {
+            self.registry.join_unincluded(&event.delta, &self.policy)
+        } else {
+            self.registry.merge_with(&event.delta, &self.policy)
+        };
         self.unindexed
             .push((event.id.clone(), Arc::clone(&event.dots)));
         unseen.remember(Arc::clone(&event.delta));

@@ -406,6 +406,14 @@ impl Registry {
                 ..Report::default()
             };
         }
+        self.join_unincluded(other, policy)
+    }
+
+    /// [`merge_with`](Self::merge_with) for a caller that knows this registry's context does
+    /// not include `other`'s (an ingest that found one of an event's dots unseen), so the
+    /// inclusion check would only search the context again. Correct for any `other`: the
+    /// check is a shortcut, not a condition of the join.
+    pub(crate) fn join_unincluded(&mut self, other: &Registry, policy: &Policy) -> Report {
         let Registry {
             context,
             stable,
