@@ -5,6 +5,7 @@
 //! hold no `.`, so a dotted string names a leaf unambiguously.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -71,8 +72,10 @@ impl Section {
 pub struct TwinPath {
     /// The section.
     pub section: Section,
-    /// Keys from the section's root, joined by `.`.
-    pub path: Box<str>,
+    /// Keys from the section's root, joined by `.`. Shared: a path is cloned into every
+    /// record and delta that writes it, and an ingested event's register joins a record's map
+    /// under a clone of its path (an allocation and a copy each, when this was a `Box`).
+    pub path: Arc<str>,
 }
 
 impl TwinPath {
