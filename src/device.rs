@@ -22,6 +22,7 @@ use crate::credentials::{Authentication, Fingerprint};
 use crate::identity::{Capabilities, Identity, StatusValue};
 use crate::key::DeviceId;
 use crate::register::{Entry, MvRegister};
+use crate::register_map::RegisterMap;
 use crate::stamp::Stamp;
 use crate::twin::{self, TwinPath};
 use crate::twin_text::TwinText;
@@ -120,8 +121,8 @@ static NOTHING_WRITTEN: Written = Written {
     retired: MvRegister::new(),
     capabilities: MvRegister::new(),
     parent: MvRegister::new(),
-    twin: BTreeMap::new(),
-    metadata: BTreeMap::new(),
+    twin: RegisterMap::new(),
+    metadata: RegisterMap::new(),
 };
 
 impl Registers {
@@ -169,13 +170,13 @@ pub(crate) struct Written {
     /// `None` is a removal.
     #[serde(
         default,
-        skip_serializing_if = "BTreeMap::is_empty",
+        skip_serializing_if = "RegisterMap::is_empty",
         with = "twin::text_keys"
     )]
-    pub(crate) twin: BTreeMap<TwinPath, MvRegister<Option<Value>>>,
+    pub(crate) twin: RegisterMap<TwinPath, Option<Value>>,
     /// `None` is a removal.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub(crate) metadata: BTreeMap<String, MvRegister<Option<Value>>>,
+    #[serde(default, skip_serializing_if = "RegisterMap::is_empty")]
+    pub(crate) metadata: RegisterMap<String, Option<Value>>,
 }
 
 impl Written {
@@ -188,8 +189,8 @@ impl Written {
             && self.retired.absorbs(&other.retired, other_ctx)
             && self.capabilities.absorbs(&other.capabilities, other_ctx)
             && self.parent.absorbs(&other.parent, other_ctx)
-            && map_absorbs(&self.twin, &other.twin, other_ctx)
-            && map_absorbs(&self.metadata, &other.metadata, other_ctx)
+            && self.twin.absorbs(&other.twin, other_ctx)
+            && self.metadata.absorbs(&other.metadata, other_ctx)
     }
 
     /// Whether a peer whose version vector is `vector` has seen every write held or
@@ -373,8 +374,8 @@ impl DeviceRecord {
             .capabilities
             .join(ctx, &theirs.capabilities, other_ctx, |_| {});
         changed |= mine.parent.join(ctx, &theirs.parent, other_ctx, |_| {});
-        changed |= join_map(&mut mine.twin, ctx, &theirs.twin, other_ctx);
-        changed |= join_map(&mut mine.metadata, ctx, &theirs.metadata, other_ctx);
+        changed |= mine.twin.join(ctx, &theirs.twin, other_ctx);
+        changed |= mine.metadata.join(ctx, &theirs.metadata, other_ctx);
         self.registers.tidy();
         changed
     }
@@ -499,7 +500,7 @@ impl DeviceRecord {
         let twin = &mut self.written_mut().twin;
         let (lo, hi) = path.descendant_bounds();
         let mut written: Vec<TwinPath> = twin
-            .range(lo..hi)
+            .range(&lo, &hi)
             .filter(|(_, reg)| !reg.is_empty())
             .map(|(p, _)| p.clone())
             .collect();
@@ -513,11 +514,7 @@ impl DeviceRecord {
                 overwritten.extend(reg.clear());
             }
         }
-        overwritten.extend(
-            twin.entry(path.clone())
-                .or_default()
-                .write(dot, stamp, value),
-        );
+        overwritten.extend(twin.get_or_default(path.clone()).write(dot, stamp, value));
         written.push(path.clone());
         // Every register the overwritten writes could have cleared lies under the highest
         // ancestor that has a register: a write only ever clears paths related to its own.
@@ -527,7 +524,7 @@ impl DeviceRecord {
             .last()
             .unwrap_or(path);
         let (lo, hi) = top.descendant_bounds();
-        let mut around: Vec<TwinPath> = twin.range(lo..hi).map(|(p, _)| p.clone()).collect();
+        let mut around: Vec<TwinPath> = twin.range(&lo, &hi).map(|(p, _)| p.clone()).collect();
         around.push(top);
         around.retain(|p| !written.contains(p));
         TwinWrite {
@@ -547,51 +544,7 @@ impl DeviceRecord {
     ) -> Vec<Dot> {
         self.written_mut()
             .metadata
-            .entry(key)
-            .or_default()
+            .get_or_default(key)
             .write(dot, stamp, value)
     }
-}
-
-/// Whether [`join_map`] would leave `mine` as it is. A void register held here would be
-/// dropped, and one only `theirs` holds is absorbed exactly when it is void (`∅ ⊔ t = ∅` only
-/// for a void `t`).
-fn map_absorbs<K: Ord, T: Clone>(
-    mine: &BTreeMap<K, MvRegister<T>>,
-    theirs: &BTreeMap<K, MvRegister<T>>,
-    other_ctx: &CausalContext,
-) -> bool {
-    let void = MvRegister::new();
-    mine.iter().all(|(key, reg)| {
-        !reg.is_void() && reg.absorbs(theirs.get(key).unwrap_or(&void), other_ctx)
-    }) && theirs
-        .iter()
-        .all(|(key, reg)| reg.is_void() || mine.contains_key(key))
-}
-
-/// Joins maps of registers key by key; a register left void (no value, no past) is removed, so
-/// equal states have equal maps. A register with a past and no value stays: it was overwritten
-/// by a related twin write, and says so to late deltas.
-fn join_map<K: Ord + Clone, T: Clone>(
-    mine: &mut BTreeMap<K, MvRegister<T>>,
-    ctx: &CausalContext,
-    theirs: &BTreeMap<K, MvRegister<T>>,
-    other_ctx: &CausalContext,
-) -> bool {
-    let empty = MvRegister::new();
-    let mut changed = false;
-    for (key, reg) in mine.iter_mut() {
-        changed |= reg.join(ctx, theirs.get(key).unwrap_or(&empty), other_ctx, |_| {});
-    }
-    for (key, reg) in theirs {
-        if !mine.contains_key(key) {
-            let mut fresh = MvRegister::new();
-            changed |= fresh.join(ctx, reg, other_ctx, |_| {});
-            if !fresh.is_void() {
-                mine.insert(key.clone(), fresh);
-            }
-        }
-    }
-    mine.retain(|_, reg| !reg.is_void());
-    changed
 }

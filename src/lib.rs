@@ -102,6 +102,7 @@ pub mod iothub;
 mod key;
 mod policy;
 mod register;
+mod register_map;
 mod registry;
 mod report;
 mod serde_text;

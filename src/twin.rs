@@ -319,16 +319,25 @@ pub(crate) mod text_keys {
 
     use crate::twin::{TwinPath, split_section};
 
-    pub(crate) fn serialize<S: Serializer, V: Serialize>(
-        map: &BTreeMap<TwinPath, V>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
-        serializer.collect_map(map.iter().map(|(path, value)| (path.to_string(), value)))
+    /// Any map from paths (a `BTreeMap`, a record's `RegisterMap`), as a map from text.
+    pub(crate) fn serialize<'a, S, M, V>(map: &'a M, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        &'a M: IntoIterator<Item = (&'a TwinPath, &'a V)>,
+        V: Serialize + 'a,
+    {
+        serializer.collect_map(
+            map.into_iter()
+                .map(|(path, value)| (path.to_string(), value)),
+        )
     }
 
-    pub(crate) fn deserialize<'de, D: Deserializer<'de>, V: Deserialize<'de>>(
-        deserializer: D,
-    ) -> Result<BTreeMap<TwinPath, V>, D::Error> {
+    pub(crate) fn deserialize<'de, D, M, V>(deserializer: D) -> Result<M, D::Error>
+    where
+        D: Deserializer<'de>,
+        M: FromIterator<(TwinPath, V)>,
+        V: Deserialize<'de>,
+    {
         BTreeMap::<String, V>::deserialize(deserializer)?
             .into_iter()
             .map(|(text, value)| Ok((parse(&text).map_err(D::Error::custom)?, value)))

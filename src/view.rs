@@ -529,7 +529,7 @@ fn resolve_twin(
             let (lo, hi) = path.descendant_bounds();
             let overwritten = twin.contains_key(path)
                 || path.ancestors().any(|a| twin.contains_key(&a))
-                || twin.range(lo..hi).next().is_some();
+                || twin.range(&lo, &hi).next().is_some();
             if !overwritten {
                 writes.push((path, record.incarnation, creation.stamp, Some(value)));
             }
