@@ -23,7 +23,12 @@
 //! Resolution to one value for reading is a separate step ([`crate::Policy`]); the register
 //! itself never drops a concurrent value.
 
-use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::{CausalContext, Dot, ReplicaId, VersionVector};
 use crate::stamp::Stamp;
@@ -82,9 +87,8 @@ impl<T> Entry<T> {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct MvRegister<T> {
-    /// Sorted by dot, no two with the same dot.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    entries: Vec<Entry<T>>,
+    #[serde(default, skip_serializing_if = "Entries::is_none")]
+    entries: Entries<T>,
     /// Writes to this register seen and since overwritten: per replica, the highest counter,
     /// kept only where it exceeds that replica's held entries (so equal states are equal).
     #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
@@ -94,9 +98,93 @@ pub struct MvRegister<T> {
 impl<T> Default for MvRegister<T> {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
+            entries: Entries::NONE,
             past: VersionVector::new(),
         }
+    }
+}
+
+/// A register's entries, sorted by dot, no two with the same dot; shared, so that cloning a
+/// register (an event's into a record, one replica's into another's) copies a pointer and
+/// not the values. Never written in place: a write or a join that changes them makes new
+/// ones. `None` when there are none, so that an empty register allocates nothing.
+struct Entries<T>(Option<Arc<[Entry<T>]>>);
+
+impl<T> Default for Entries<T> {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
+impl<T> Entries<T> {
+    const NONE: Self = Self(None);
+
+    fn one(entry: Entry<T>) -> Self {
+        Self(Some(Arc::new([entry])))
+    }
+
+    fn from_vec(entries: Vec<Entry<T>>) -> Self {
+        if entries.is_empty() {
+            Self::NONE
+        } else {
+            Self(Some(entries.into()))
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T> Deref for Entries<T> {
+    type Target = [Entry<T>];
+
+    fn deref(&self) -> &[Entry<T>] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
+impl<T> Clone for Entries<T> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<T: PartialEq> PartialEq for Entries<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: Eq> Eq for Entries<T> {}
+
+impl<T: std::hash::Hash> std::hash::Hash for Entries<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Entries<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+/// Serialized as the list of entries it is.
+impl<T: Serialize> Serialize for Entries<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
+/// Read as a list, then put in dot order with one entry per dot (the first read), which every
+/// lookup and walk here relies on and a file need not respect.
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Entries<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut entries = Vec::<Entry<T>>::deserialize(deserializer)?;
+        entries.sort_by_key(|e| e.dot);
+        entries.dedup_by(|later, first| later.dot == first.dot);
+        Ok(Self::from_vec(entries))
     }
 }
 
@@ -110,7 +198,7 @@ impl<T: Clone> MvRegister<T> {
     /// ```
     pub const fn new() -> Self {
         Self {
-            entries: Vec::new(),
+            entries: Entries::NONE,
             past: VersionVector::new(),
         }
     }
@@ -168,7 +256,7 @@ impl<T: Clone> MvRegister<T> {
     /// ```
     pub fn write(&mut self, dot: Dot, stamp: Stamp, value: T) -> Vec<Dot> {
         let replaced = self.clear();
-        self.entries.push(Entry::new(dot, stamp, value));
+        self.entries = Entries::one(Entry::new(dot, stamp, value));
         self.normalise();
         replaced
     }
@@ -178,7 +266,7 @@ impl<T: Clone> MvRegister<T> {
     pub(crate) fn clear(&mut self) -> Vec<Dot> {
         let replaced = self.dots().collect();
         self.past = self.seen();
-        self.entries.clear();
+        self.entries = Entries::NONE;
         replaced
     }
 
@@ -230,7 +318,7 @@ impl<T: Clone> MvRegister<T> {
             })
             .collect();
         Self {
-            entries: Vec::new(),
+            entries: Entries::NONE,
             past,
         }
     }
@@ -277,7 +365,9 @@ impl<T: Clone> MvRegister<T> {
     /// ```
     pub fn insert(&mut self, entry: Entry<T>) {
         if let Err(at) = self.entries.binary_search_by(|e| e.dot.cmp(&entry.dot)) {
-            self.entries.insert(at, entry);
+            let mut entries = self.entries.to_vec();
+            entries.insert(at, entry);
+            self.entries = Entries::from_vec(entries);
         }
     }
 
@@ -354,31 +444,61 @@ impl<T: Clone> MvRegister<T> {
         let seen_here = |dot: Dot| ctx.contains(dot) || mine_seen.contains(dot);
         let seen_there = |dot: Dot| other_ctx.contains(dot) || theirs_seen.contains(dot);
         let mut changed = false;
-        let mut out = Vec::with_capacity(self.entries.len() + other.entries.len());
-        let mut take = |t: &Entry<T>, out: &mut Vec<Entry<T>>| {
-            if seen_here(t.dot) {
-                stale(t);
-                false
-            } else {
-                out.push(t.clone());
-                true
+        // The entries kept, by reference: when they are exactly one side's, that side's
+        // shared entries are kept rather than copied.
+        let mut out: Vec<&Entry<T>> = Vec::with_capacity(self.entries.len() + other.entries.len());
+        let (mut only_mine, mut only_theirs) = (0, 0);
+        let (mut mine, mut theirs) = (
+            self.entries.iter().peekable(),
+            other.entries.iter().peekable(),
+        );
+        // Both sides in dot order: an entry on both is kept; one only here is kept unless the
+        // other side has seen (and so overwritten) it, and one only there is taken unless this
+        // side has.
+        loop {
+            let order = match (mine.peek(), theirs.peek()) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some(m), Some(t)) => m.dot.cmp(&t.dot),
+            };
+            match order {
+                Ordering::Equal => {
+                    if let (Some(m), _) = (mine.next(), theirs.next()) {
+                        out.push(m);
+                    }
+                }
+                Ordering::Less => {
+                    if let Some(m) = mine.next() {
+                        if seen_there(m.dot) {
+                            changed = true;
+                        } else {
+                            out.push(m);
+                            only_mine += 1;
+                        }
+                    }
+                }
+                Ordering::Greater => {
+                    if let Some(t) = theirs.next() {
+                        if seen_here(t.dot) {
+                            stale(t);
+                        } else {
+                            out.push(t);
+                            only_theirs += 1;
+                            changed = true;
+                        }
+                    }
+                }
             }
+        }
+        let entries = if only_theirs == 0 && out.len() == self.entries.len() {
+            self.entries.clone()
+        } else if only_mine == 0 && out.len() == other.entries.len() {
+            other.entries.clone()
+        } else {
+            Entries::from_vec(out.into_iter().cloned().collect())
         };
-        let mut theirs = other.entries.iter().peekable();
-        for mine in std::mem::take(&mut self.entries) {
-            while let Some(t) = theirs.next_if(|t| t.dot < mine.dot) {
-                changed |= take(t, &mut out);
-            }
-            if theirs.next_if(|t| t.dot == mine.dot).is_some() || !seen_there(mine.dot) {
-                out.push(mine);
-            } else {
-                changed = true;
-            }
-        }
-        for t in theirs {
-            changed |= take(t, &mut out);
-        }
-        self.entries = out;
+        self.entries = entries;
         let before = std::mem::take(&mut self.past);
         self.past = mine_seen;
         self.past.join(&theirs_seen);
@@ -451,6 +571,67 @@ mod tests {
             .iter()
             .for_each(|&(d, v)| reg.insert(Entry::new(d, Stamp::default(), v)));
         reg
+    }
+
+    /// Whether two registers hold the very same entries (one allocation), not equal copies.
+    fn shared(a: &MvRegister<u8>, b: &MvRegister<u8>) -> bool {
+        match (&a.entries.0, &b.entries.0) {
+            (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+            _ => false,
+        }
+    }
+
+    #[test]
+    fn a_join_that_keeps_one_sides_entries_shares_them() {
+        // ∅ ⊔ t = t: an event's register joined into a record that never wrote it.
+        let theirs = reg(&[(dot(2, 1), 7)]);
+        let mut mine = MvRegister::new();
+        assert!(mine.join(
+            &CausalContext::new(),
+            &theirs,
+            &CausalContext::from_iter([dot(2, 1)]),
+            |_| {}
+        ));
+        assert!(shared(&mine, &theirs));
+        // A general join whose result is the other side's: its write overwrote this one's.
+        let mut mine = reg(&[(dot(1, 1), 1)]);
+        let mut theirs = mine.clone();
+        theirs.write(dot(2, 1), Stamp::default(), 2);
+        let ctx = CausalContext::from_iter([dot(1, 1)]);
+        let theirs_ctx = CausalContext::from_iter([dot(1, 1), dot(2, 1)]);
+        assert!(mine.join(&ctx, &theirs, &theirs_ctx, |_| {}));
+        assert_eq!(mine.entries(), theirs.entries());
+        assert!(shared(&mine, &theirs));
+        // Concurrent writes: both kept, in new entries.
+        let mut left = reg(&[(dot(1, 2), 1)]);
+        let right = reg(&[(dot(2, 2), 2)]);
+        let (lc, rc) = (
+            CausalContext::from_iter([dot(1, 2)]),
+            CausalContext::from_iter([dot(2, 2)]),
+        );
+        assert!(left.join(&lc, &right, &rc, |_| {}));
+        assert_eq!(left.dots().collect::<Vec<_>>(), [dot(1, 2), dot(2, 2)]);
+    }
+
+    #[test]
+    fn entries_read_from_a_file_are_put_in_dot_order_once_each() -> serde_json::Result<()> {
+        let built = reg(&[(dot(1, 3), 3), (dot(2, 1), 1)]);
+        let mut text = serde_json::to_value(&built)?;
+        // Reversed, and the first entry repeated with another value.
+        if let Some(entries) = text.get_mut("entries").and_then(|e| e.as_array_mut()) {
+            entries.reverse();
+            let mut repeat = entries[0].clone();
+            repeat["value"] = 9.into();
+            entries.push(repeat);
+        }
+        let read: MvRegister<u8> = serde_json::from_value(text)?;
+        assert_eq!(read, built);
+        assert!(
+            serde_json::from_str::<MvRegister<u8>>(r#"{"entries": []}"#)?
+                .entries
+                .is_none()
+        );
+        Ok(())
     }
 
     #[test]
