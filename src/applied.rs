@@ -4,8 +4,8 @@
 //! map built up from empty rehashes every id it holds each time it grows. With SipHash (kept:
 //! ids come from outside, and a keyed hash is what stops a sender from choosing colliding ids)
 //! an id's hash cost about 190 instructions, and growing the map re-hashed them all, 290
-//! instructions an event amortised, more than the lookup itself. Each entry keeps its id's
-//! hash, so growing reads it instead, and an id is hashed once, when it arrives.
+//! instructions an event amortised. Each entry keeps its id's hash, so growing reads it
+//! instead, and an id is hashed once, when it arrives.
 //!
 //! Nothing here is read in hash order: the ingest sorts ids wherever it shows them.
 
