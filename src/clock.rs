@@ -416,7 +416,7 @@ pub struct CausalContext {
 struct ContextWire {
     vector: VersionVector,
     #[serde(default)]
-    cloud: Vec<Dot>,
+    cloud: DotCloud,
 }
 
 impl From<ContextWire> for CausalContext {
@@ -425,7 +425,7 @@ impl From<ContextWire> for CausalContext {
             vector: wire.vector,
             cloud: DotCloud::new(),
         };
-        ctx.extend(wire.cloud);
+        ctx.extend(wire.cloud.iter());
         ctx
     }
 }
