@@ -111,8 +111,12 @@ pub struct DeviceRecord {
 /// every record about 320 bytes, which a merge read (and copied) across five cache lines to
 /// find out that nothing was there. Absent and all-void are one state: a join that leaves
 /// every register void drops the box, and reading an absent one reads [`NOTHING_WRITTEN`].
+///
+/// Shared (2026-11), as slots and creations are: copying a slot to write it copies a pointer
+/// here, and a record that had written nothing takes an incoming record's registers whole
+/// (see [`DeviceRecord::join`]), which is what an event does to most records it reaches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Registers(Option<Box<Written>>);
+struct Registers(Option<Arc<Written>>);
 
 /// The registers of a record that nothing has written.
 static NOTHING_WRITTEN: Written = Written {
@@ -145,7 +149,7 @@ impl Serialize for Registers {
 
 impl<'de> Deserialize<'de> for Registers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut registers = Self(Some(Box::new(Written::deserialize(deserializer)?)));
+        let mut registers = Self(Some(Arc::new(Written::deserialize(deserializer)?)));
         registers.tidy();
         Ok(registers)
     }
@@ -180,6 +184,34 @@ pub(crate) struct Written {
 }
 
 impl Written {
+    /// Joins every register with its counterpart; see [`MvRegister::join`]. Returns whether
+    /// anything changed.
+    fn join(
+        &mut self,
+        ctx: &CausalContext,
+        other: &Self,
+        other_ctx: &CausalContext,
+        stale: &mut dyn StaleSink,
+    ) -> bool {
+        let mut changed = false;
+        changed |= self
+            .status
+            .join(ctx, &other.status, other_ctx, |e| stale.status(e));
+        changed |= self
+            .authentication
+            .join(ctx, &other.authentication, other_ctx, |e| {
+                stale.authentication(e)
+            });
+        changed |= self.retired.join(ctx, &other.retired, other_ctx, |_| {});
+        changed |= self
+            .capabilities
+            .join(ctx, &other.capabilities, other_ctx, |_| {});
+        changed |= self.parent.join(ctx, &other.parent, other_ctx, |_| {});
+        changed |= self.twin.join(ctx, &other.twin, other_ctx);
+        changed |= self.metadata.join(ctx, &other.metadata, other_ctx);
+        changed
+    }
+
     /// `s ⊔ t = s` for every register: see [`MvRegister::absorbs`].
     fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
         self.status.absorbs(&other.status, other_ctx)
@@ -205,6 +237,27 @@ impl Written {
             && self.metadata.values().all(|r| r.is_known_to(vector))
     }
 
+    /// Whether a record that has written nothing, joining these registers under its
+    /// context `ctx`, ends up with exactly these: `∅ ⊔ t = t` when `ctx` has seen none of
+    /// their writes and they are as a join leaves registers (each normalised, no void
+    /// register in a map, not all void). See [`MvRegister::join`]'s void case.
+    fn is_taken_whole_under(&self, ctx: &CausalContext) -> bool {
+        fn fresh<T: Clone>(reg: &MvRegister<T>, ctx: &CausalContext) -> bool {
+            reg.is_normalised() && !reg.dots().any(|dot| ctx.contains(dot))
+        }
+        fn fresh_map<K, T: Clone>(map: &RegisterMap<K, T>, ctx: &CausalContext) -> bool {
+            map.values().all(|reg| !reg.is_void() && fresh(reg, ctx))
+        }
+        !self.is_void()
+            && fresh(&self.status, ctx)
+            && fresh(&self.authentication, ctx)
+            && fresh(&self.retired, ctx)
+            && fresh(&self.capabilities, ctx)
+            && fresh(&self.parent, ctx)
+            && fresh_map(&self.twin, ctx)
+            && fresh_map(&self.metadata, ctx)
+    }
+
     fn is_void(&self) -> bool {
         self.status.is_void()
             && self.authentication.is_void()
@@ -213,6 +266,28 @@ impl Written {
             && self.parent.is_void()
             && self.twin.is_empty()
             && self.metadata.is_empty()
+    }
+}
+
+/// In debug builds, checks [`DeviceRecord::join`]'s whole take of the other side's registers
+/// against the general join of every register, which must keep them all and refuse none.
+fn debug_assert_takes_whole(theirs: &Written, ctx: &CausalContext, other_ctx: &CausalContext) {
+    /// Counts the incoming writes a join refused.
+    struct Refused(usize);
+    impl StaleSink for Refused {
+        fn status(&mut self, _: &Entry<StatusValue>) {
+            self.0 += 1;
+        }
+        fn authentication(&mut self, _: &Entry<Authentication>) {
+            self.0 += 1;
+        }
+    }
+    if cfg!(debug_assertions) {
+        let mut general = Written::default();
+        let mut refused = Refused(0);
+        general.join(ctx, theirs, other_ctx, &mut refused);
+        debug_assert_eq!(&general, theirs, "a whole take disagrees with the join");
+        debug_assert_eq!(refused.0, 0, "a whole take refuses nothing");
     }
 }
 
@@ -256,9 +331,9 @@ impl DeviceRecord {
         self.registers.0.as_deref().unwrap_or(&NOTHING_WRITTEN)
     }
 
-    /// The registers, to write: allocated on the first write.
+    /// The registers, to write: allocated on the first write, copied first when shared.
     pub(crate) fn written_mut(&mut self) -> &mut Written {
-        self.registers.0.get_or_insert_with(Box::default)
+        Arc::make_mut(self.registers.0.get_or_insert_with(Arc::default))
     }
 
     /// Whether nothing was written since the creation.
@@ -357,25 +432,18 @@ impl DeviceRecord {
             self.created.clone_from(&other.created);
             changed = true;
         }
-        if self.registers.0.is_none() && other.registers.0.is_none() {
-            return changed;
-        }
-        let (mine, theirs) = (self.written_mut(), other.written());
-        changed |= mine
-            .status
-            .join(ctx, &theirs.status, other_ctx, |e| stale.status(e));
-        changed |= mine
-            .authentication
-            .join(ctx, &theirs.authentication, other_ctx, |e| {
-                stale.authentication(e)
-            });
-        changed |= mine.retired.join(ctx, &theirs.retired, other_ctx, |_| {});
-        changed |= mine
-            .capabilities
-            .join(ctx, &theirs.capabilities, other_ctx, |_| {});
-        changed |= mine.parent.join(ctx, &theirs.parent, other_ctx, |_| {});
-        changed |= mine.twin.join(ctx, &theirs.twin, other_ctx);
-        changed |= mine.metadata.join(ctx, &theirs.metadata, other_ctx);
+        let theirs = match (&self.registers.0, &other.registers.0) {
+            (None, None) => return changed,
+            // ∅ ⊔ t = t: this side wrote nothing and has seen none of the other side's
+            // writes, so their registers are taken whole, a pointer copy.
+            (None, Some(theirs)) if theirs.is_taken_whole_under(ctx) => {
+                debug_assert_takes_whole(theirs, ctx, other_ctx);
+                self.registers.0 = Some(Arc::clone(theirs));
+                return true;
+            }
+            _ => other.written(),
+        };
+        changed |= self.written_mut().join(ctx, theirs, other_ctx, stale);
         self.registers.tidy();
         changed
     }
@@ -546,5 +614,93 @@ impl DeviceRecord {
             .metadata
             .get_or_default(key)
             .write(dot, stamp, value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::clock::ReplicaId;
+    use crate::identity::Status;
+    use crate::twin::Section;
+
+    const BASE: ReplicaId = ReplicaId::from_u128(1);
+    const OTHER: ReplicaId = ReplicaId::from_u128(2);
+
+    struct Ignore;
+    impl StaleSink for Ignore {
+        fn status(&mut self, _: &Entry<StatusValue>) {}
+        fn authentication(&mut self, _: &Entry<Authentication>) {}
+    }
+
+    fn created() -> DeviceRecord {
+        DeviceRecord::created(Dot::new(BASE, 1), Stamp::new(1, 0), Identity::default())
+    }
+
+    fn path(text: &str) -> TwinPath {
+        TwinPath::new(Section::Tags, text).expect("valid path")
+    }
+
+    fn shares_registers(a: &DeviceRecord, b: &DeviceRecord) -> bool {
+        match (&a.registers.0, &b.registers.0) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The delta of one status write and one tag write to the base's incarnation.
+    fn incoming() -> (DeviceRecord, CausalContext) {
+        let mut delta = DeviceRecord::empty(Dot::new(BASE, 1));
+        let disabled = StatusValue::new(Status::Disabled, None);
+        delta.set_status(Dot::new(OTHER, 1), Stamp::new(2, 0), disabled);
+        delta.set_twin(
+            path("site"),
+            Dot::new(OTHER, 2),
+            Stamp::new(2, 0),
+            Some(json!("b")),
+        );
+        let ctx = CausalContext::from_iter([Dot::new(OTHER, 1), Dot::new(OTHER, 2)]);
+        (delta, ctx)
+    }
+
+    #[test]
+    fn a_record_that_wrote_nothing_takes_unseen_registers_whole() {
+        let (delta, delta_ctx) = incoming();
+        let mut mine = created();
+        let ctx = CausalContext::from_iter([Dot::new(BASE, 1)]);
+        assert!(mine.join(&ctx, &delta, &delta_ctx, &mut Ignore));
+        assert!(shares_registers(&mine, &delta));
+        assert_eq!(mine.written(), delta.written());
+        assert!(mine.is_created(), "the creation stays");
+    }
+
+    #[test]
+    fn registers_this_side_has_seen_are_joined_not_taken() {
+        let (delta, delta_ctx) = incoming();
+        let mut mine = created();
+        // This side has seen the status write (and so overwrote it): it must not come back.
+        let ctx = CausalContext::from_iter([Dot::new(BASE, 1), Dot::new(OTHER, 1)]);
+        mine.join(&ctx, &delta, &delta_ctx, &mut Ignore);
+        assert!(!shares_registers(&mine, &delta));
+        assert!(mine.written().status.is_empty());
+        assert_eq!(mine.written().twin.iter().count(), 1);
+    }
+
+    #[test]
+    fn registers_not_as_a_join_leaves_them_are_joined_not_taken() {
+        let (mut delta, delta_ctx) = incoming();
+        // A void register in a map, as a file may hold: the join drops it.
+        delta
+            .written_mut()
+            .twin
+            .insert(path("gone"), MvRegister::new());
+        let mut mine = created();
+        let ctx = CausalContext::from_iter([Dot::new(BASE, 1)]);
+        mine.join(&ctx, &delta, &delta_ctx, &mut Ignore);
+        assert!(!shares_registers(&mine, &delta));
+        assert!(mine.written().twin.get(&path("gone")).is_none());
+        assert_eq!(mine.written().status.len(), 1);
     }
 }

@@ -533,12 +533,18 @@ impl<T: Clone> MvRegister<T> {
                 other.holds(e.dot)
                     || !(other_ctx.contains(e.dot) || other.seen_of(e.dot.replica) >= e.dot.counter)
             })
-            && self.past.iter().all(|(r, n)| {
-                !self
-                    .entries
-                    .iter()
-                    .any(|e| e.dot.replica == r && e.dot.counter >= n)
-            })
+            && self.is_normalised()
+    }
+
+    /// Whether `past` holds nothing the held entries already say, as
+    /// [`normalise`](Self::normalise) leaves it.
+    pub(crate) fn is_normalised(&self) -> bool {
+        self.past.iter().all(|(r, n)| {
+            !self
+                .entries
+                .iter()
+                .any(|e| e.dot.replica == r && e.dot.counter >= n)
+        })
     }
 
     /// `seen().get(replica)`, without building the vector.
