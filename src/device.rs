@@ -258,14 +258,15 @@ impl Written {
             && fresh_map(&self.metadata, ctx)
     }
 
+    /// Whether every register is void, those in the maps included (which a join drops).
     fn is_void(&self) -> bool {
         self.status.is_void()
             && self.authentication.is_void()
             && self.retired.is_void()
             && self.capabilities.is_void()
             && self.parent.is_void()
-            && self.twin.is_empty()
-            && self.metadata.is_empty()
+            && self.twin.values().all(MvRegister::is_void)
+            && self.metadata.values().all(MvRegister::is_void)
     }
 }
 
@@ -456,10 +457,14 @@ impl DeviceRecord {
         if self.created.is_none() && other.created.is_some() {
             return false;
         }
-        if self.registers.0.is_none() && other.registers.0.is_none() {
-            return true;
+        match (&self.registers.0, &other.registers.0) {
+            (None, None) => true,
+            // ∅ ⊔ t = ∅ only when every register of `t` is void (`seen(t) ≤ seen(∅)`, see
+            // `MvRegister::absorbs`): an event's write to a record that wrote nothing fails
+            // here at once rather than after every register.
+            (None, Some(theirs)) => theirs.is_void(),
+            _ => self.written().absorbs(other.written(), other_ctx),
         }
-        self.written().absorbs(other.written(), other_ctx)
     }
 
     /// Overwrites the status; returns the dots overwritten.
