@@ -110,7 +110,7 @@ pub struct DeviceRecord {
 /// records are never written after their creation, and seven empty registers inline made
 /// every record about 320 bytes, which a merge read (and copied) across five cache lines to
 /// find out that nothing was there. Absent and all-void are one state: a join that leaves
-/// every register void drops the box, and reading an absent one reads [`NOTHING_WRITTEN`].
+/// every register void lets them go, and reading an absent one reads [`NOTHING_WRITTEN`].
 ///
 /// Shared (2026-11), as slots and creations are: copying a slot to write it copies a pointer
 /// here, and a record that had written nothing takes an incoming record's registers whole
@@ -130,7 +130,7 @@ static NOTHING_WRITTEN: Written = Written {
 };
 
 impl Registers {
-    /// Drops the box when every register in it is void, so equal records are equal.
+    /// Lets the registers go when every one is void, so equal records are equal.
     fn tidy(&mut self) {
         if self.0.as_ref().is_some_and(|w| w.is_void()) {
             self.0 = None;
