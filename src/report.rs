@@ -157,9 +157,10 @@ pub struct Report {
     pub deleted: u64,
     /// Devices the merge looked at and left as they were.
     pub unchanged: u64,
-    /// Concurrent writes in the devices this merge changed, sorted by device and field.
+    /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
+    /// their `Ord`).
     pub conflicts: Vec<Conflict>,
-    /// Stale writes refused, sorted by device.
+    /// Stale writes refused, sorted (by device, then kind, then dot: their `Ord`).
     pub rejected: Vec<Rejection>,
 }
 

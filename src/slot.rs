@@ -160,6 +160,10 @@ pub(crate) fn merge_slot(
         report.unchanged += 1;
         return;
     }
+    // This key's conflicts and refusals are gathered from several places (deletes, the
+    // settled read, stale writes); they are sorted once at the end, so a report is in `Ord`
+    // order however it was assembled and `r.combine(Report::default()) = r`.
+    let (first_conflict, first_rejected) = (report.conflicts.len(), report.rejected.len());
     let was_live = !mine.live.is_empty();
     let mut changed = false;
     let mut stales = Stales::default();
@@ -227,6 +231,8 @@ pub(crate) fn merge_slot(
             );
         }
     }
+    report.conflicts[first_conflict..].sort_unstable();
+    report.rejected[first_rejected..].sort_unstable();
     tally(was_live, is_live, changed, report);
     // Tombstones arriving from a side that has not compacted yet are purged at once if this
     // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what

@@ -12,8 +12,8 @@ use std::collections::BTreeSet;
 
 use common::{Fork, authentication, bytes, fork_plan};
 use failback::{
-    Authentication, DeviceKey, Dot, Fingerprint, Identity, Pair, Policy, Registry, Rejection,
-    ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
+    Authentication, Capabilities, DeviceKey, Dot, Fingerprint, Identity, Pair, Policy, Registry,
+    Rejection, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -198,6 +198,38 @@ fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
         .expect("reported");
     assert_eq!((conflict.rule, conflict.security), (Rule::DeleteWins, true));
     assert_eq!(bytes(&a_then_b), bytes(&b_then_a));
+}
+
+#[test]
+fn a_delete_win_beside_other_conflicts_on_the_device_is_reported_in_order() {
+    // B's incarnation is updated by B while A, who saw it, deletes it; C and D meanwhile
+    // create their own incarnations with different capabilities. One merge then reports an
+    // `existence` conflict (found while joining) and a `capabilities` one (found when the
+    // device is read): the report lists them in `Ord` order, as `combine` would.
+    let (c, d) = (ReplicaId::from_u128(3), ReplicaId::from_u128(4));
+    let edge = |iot_edge| Identity::default().with_capabilities(Capabilities { iot_edge });
+    let mut b = Registry::new();
+    b.writer(B, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let mut a = b.clone();
+    a.writer(A, Stamp::new(2, 0)).delete(&key()).expect("live");
+    b.writer(B, Stamp::new(3, 0))
+        .set_metadata(&key(), "owner", Some(json!("b")))
+        .expect("live");
+    for (replica, iot_edge) in [(c, true), (d, false)] {
+        let mut other = Registry::new();
+        other
+            .writer(replica, Stamp::new(4, 0))
+            .create(&key(), edge(iot_edge))
+            .expect("fresh");
+        b.merge(&other);
+    }
+
+    let report = b.merge(&a);
+    let fields: Vec<&str> = report.conflicts.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(fields, ["capabilities", "existence"]);
+    assert_eq!(report.clone().combine(Default::default()), report);
 }
 
 #[test]
