@@ -229,6 +229,10 @@ fn a_delete_win_beside_other_conflicts_on_the_device_is_reported_in_order() {
     let report = b.merge(&a);
     let fields: Vec<&str> = report.conflicts.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(fields, ["capabilities", "existence"]);
+    assert_eq!(
+        (report.conflicts[1].rule, report.conflicts[1].security),
+        (Rule::DeleteWins, true)
+    );
     assert_eq!(report.clone().combine(Default::default()), report);
 }
 
