@@ -1,4 +1,5 @@
-//! Criterion benches on the merge hot path, each beside the `crdts` baseline where one exists.
+//! Criterion benches on the merge hot path, each beside a reference measured in the same run:
+//! the `crdts` baseline for merges and ingestion, the parse-only floor for the IoT Hub pipeline.
 //!
 //! One workload for every group, so figures compare: N devices with keys, tags, desired and
 //! reported properties; both replicas start from one base; the secondary then updates 10% of
@@ -202,42 +203,63 @@ fn record(n: usize) -> Record {
     }
 }
 
-fn write(map: &mut Baseline, actor: ReplicaId, id: String, value: Record) {
+/// A `crdts` op on the baseline map: how `crdts` ships a write to another replica.
+type BaselineOp = <Baseline as CmRDT>::Op;
+
+/// Writes `value` at `id` and returns the op, as a replica would ship it.
+fn write(map: &mut Baseline, actor: ReplicaId, id: String, value: Record) -> BaselineOp {
     let ctx = map.read_ctx().derive_add_ctx(actor);
     let op = map.update(id, ctx, |reg, ctx| reg.write(value, ctx));
-    map.apply(op);
+    map.apply(op.clone());
+    op
 }
 
 /// The same workload on `crdts::Map<String, MVReg<Record, ReplicaId>>`.
-fn baseline(n: usize) -> (Baseline, Baseline) {
+struct BaselineWorkload {
+    primary: Baseline,
+    secondary: Baseline,
+    /// The secondary's writes since the fork, as ops, in the order it made them: what an
+    /// op-based `crdts` replica ships instead of a delta or an event.
+    secondary_ops: Vec<BaselineOp>,
+}
+
+fn baseline(n: usize) -> BaselineWorkload {
+    baseline_with(n, 100)
+}
+
+/// The baseline with the secondary updating `updates` per mille of the devices, as
+/// [`workload_with`].
+fn baseline_with(n: usize, updates: u64) -> BaselineWorkload {
     let mut base = Baseline::new();
     for i in 0..n {
         write(&mut base, BASE, format!("dev-{i:07}"), record(i));
     }
     let (mut primary, mut secondary) = (base.clone(), base);
+    let mut ops = Vec::new();
     let mut rng = Rng(42);
     let mut collided = Vec::new();
     for i in 0..n {
-        if rng.per_mille(100) {
+        if rng.per_mille(updates) {
             let mut r = record(i);
             r.tags["site"] = json!(format!("moved-{}", rng.next() % 10));
-            write(&mut secondary, SECONDARY, format!("dev-{i:07}"), r);
+            ops.push(write(&mut secondary, SECONDARY, format!("dev-{i:07}"), r));
             if rng.per_mille(50) {
                 collided.push(i);
             }
         } else if rng.per_mille(5) {
             let ctx = secondary.read_ctx().derive_rm_ctx();
             let op = secondary.rm(format!("dev-{i:07}"), ctx);
-            secondary.apply(op);
+            secondary.apply(op.clone());
+            ops.push(op);
         }
     }
     for i in 0..n / 100 {
-        write(
+        ops.push(write(
             &mut secondary,
             SECONDARY,
             format!("dev-{:07}", n + i),
             record(n + i),
-        );
+        ));
     }
     for &i in &collided {
         let mut r = record(i);
@@ -252,7 +274,43 @@ fn baseline(n: usize) -> (Baseline, Baseline) {
             write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
         }
     }
-    (primary, secondary)
+    BaselineWorkload {
+        primary,
+        secondary,
+        secondary_ops: ops,
+    }
+}
+
+/// `ops` applied to a clone of `map`.
+fn applied<'o>(map: &Baseline, ops: impl IntoIterator<Item = &'o BaselineOp>) -> Baseline {
+    let mut map = map.clone();
+    for op in ops {
+        map.apply(op.clone());
+    }
+    map
+}
+
+/// What a reader of `map` sees: its clock, and each key's values. (Ops and a merge leave
+/// different clocks on the entries themselves, which no read shows.)
+fn observed(map: &Baseline) -> (crdts::VClock<ReplicaId>, Vec<(String, Vec<Record>)>) {
+    let entries = map
+        .keys()
+        .map(|key| {
+            let values = map
+                .get(key.val)
+                .val
+                .map_or_else(Vec::new, |reg| reg.read().val);
+            (key.val.clone(), values)
+        })
+        .collect();
+    (map.read_ctx().add_clock, entries)
+}
+
+/// `other` merged into a clone of `map`.
+fn merged(map: &Baseline, other: &Baseline) -> Baseline {
+    let mut map = map.clone();
+    map.merge(other.clone());
+    map
 }
 
 fn registry_merge(c: &mut Criterion) {
@@ -276,7 +334,9 @@ fn registry_merge(c: &mut Criterion) {
             );
         });
         drop(w);
-        let (primary, secondary) = baseline(n);
+        let BaselineWorkload {
+            primary, secondary, ..
+        } = baseline(n);
         group.bench_with_input(
             BenchmarkId::new("crdts", label(n)),
             &(primary, secondary),
@@ -319,6 +379,37 @@ fn registry_merge(c: &mut Criterion) {
                     );
                 },
             );
+            // `crdts` has no delta of a map: an op-based replica catches up by applying the
+            // ops it has not seen, here the secondary's, to a clone of its primary.
+            // Checked at 10k: four maps of a million records do not fit beside each other.
+            let small = baseline_with(10_000, updates);
+            assert_eq!(
+                observed(&applied(&small.primary, &small.secondary_ops)),
+                observed(&merged(&small.primary, &small.secondary)),
+                "the baseline's ops reach the state its merge does"
+            );
+            drop(small);
+            let BaselineWorkload {
+                primary,
+                secondary_ops,
+                ..
+            } = baseline_with(n, updates);
+            group.bench_with_input(
+                BenchmarkId::new(name.replace("failback", "crdts-ops"), label(n)),
+                &(primary, secondary_ops),
+                |b, (primary, ops)| {
+                    b.iter_batched(
+                        || (primary.clone(), ops.clone()),
+                        |(mut primary, ops)| {
+                            for op in ops {
+                                primary.apply(op);
+                            }
+                            black_box(primary)
+                        },
+                        BatchSize::LargeInput,
+                    );
+                },
+            );
         }
     }
     group.finish();
@@ -338,7 +429,11 @@ fn registry_merge(c: &mut Criterion) {
                 b.iter(|| black_box(m.merge_with(s, &Policy::default())));
             },
         );
-        let (mut p, s) = baseline(n);
+        let BaselineWorkload {
+            primary: mut p,
+            secondary: s,
+            ..
+        } = baseline(n);
         p.merge(s.clone());
         group.bench_with_input(BenchmarkId::new("crdts", label(n)), &(p, s), |b, (p, s)| {
             b.iter_batched(
@@ -380,6 +475,42 @@ fn ingest(c: &mut Criterion) {
                     black_box(ingest.apply(event).expect("consistent stream"));
                 }
                 ingest
+            },
+            BatchSize::LargeInput,
+        );
+    });
+    // The baseline: `crdts` applies ops in causal order only (an op beyond a gap moves its
+    // clock past the ops missing before it, which are then dropped as seen), so it gets the
+    // same writes in the order they were made, every third delivered again at a random later
+    // point, where its clock drops it. Shuffled delivery, and telling a redelivery from an id
+    // reused with another payload, have no equivalent there.
+    let BaselineWorkload {
+        primary,
+        secondary,
+        secondary_ops,
+    } = baseline(20_000);
+    let len = secondary_ops.len();
+    let mut stream: Vec<(usize, BaselineOp)> = secondary_ops.iter().cloned().enumerate().collect();
+    stream.extend(secondary_ops.iter().enumerate().step_by(3).map(|(i, op)| {
+        let at = i + 1 + (rng.next() % (len - i) as u64) as usize;
+        (at, op.clone())
+    }));
+    // Stable: at each point the write made there comes before the redeliveries.
+    stream.sort_by_key(|&(at, _)| at);
+    assert_eq!(
+        observed(&applied(&primary, stream.iter().map(|(_, op)| op))),
+        observed(&merged(&primary, &secondary)),
+        "the baseline's stream reaches the state its merge does"
+    );
+    group.throughput(Throughput::Elements(stream.len() as u64));
+    group.bench_function("crdts-ops", |b| {
+        b.iter_batched(
+            || (primary.clone(), stream.clone()),
+            |(mut map, stream)| {
+                for (_, op) in stream {
+                    map.apply(op);
+                }
+                map
             },
             BatchSize::LargeInput,
         );
