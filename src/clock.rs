@@ -124,6 +124,22 @@ pub struct Dot {
     pub counter: u64,
 }
 
+/// Reads a dot that names a write: its counter starts at 1. A context may be read with a zero
+/// counter (it has seen nothing there, and reads as such), but a write held under dot 0 is one
+/// no context can have seen, which a merge's shortcuts and its join then judged differently
+/// (found by `tests/inputs.rs` on damaged states).
+pub(crate) fn deserialize_write_dot<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Dot, D::Error> {
+    let dot = Dot::deserialize(deserializer)?;
+    if dot.counter == 0 {
+        return Err(serde::de::Error::custom(format!(
+            "write {dot} has counter 0; counters start at 1"
+        )));
+    }
+    Ok(dot)
+}
+
 impl Dot {
     /// A dot.
     ///

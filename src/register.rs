@@ -45,6 +45,7 @@ use crate::stamp::Stamp;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Entry<T> {
     /// The write's identity.
+    #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
     pub dot: Dot,
     /// When the writer's hybrid logical clock says it happened.
     pub stamp: Stamp,

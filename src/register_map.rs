@@ -97,6 +97,11 @@ impl<K: Ord + Clone, T: Clone> RegisterMap<K, T> {
         }
     }
 
+    /// Drops the void registers (a void register is an absent one), as a join leaves a map.
+    pub(crate) fn drop_void(&mut self) {
+        self.entries.retain(|(_, reg)| !reg.is_void());
+    }
+
     /// The registers with keys from `lo` (included) to `hi` (excluded), in order.
     pub(crate) fn range(&self, lo: &K, hi: &K) -> impl Iterator<Item = (&K, &MvRegister<T>)> {
         let start = self.entries.partition_point(|(k, _)| k < lo);

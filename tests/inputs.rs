@@ -1,0 +1,463 @@
+//! No input panics a reader: export lines, export files, and the crate's own wire forms
+//! (registries, events, ingests). Each is given arbitrary text and valid input damaged at
+//! random, and must give a value or an error that says where the input is wrong; whatever
+//! reads as a registry must then merge, both ways, without panicking (merging is total).
+//!
+//! What a damaged state is merged with shares none of its dots. A dot names one write, and a
+//! damage that changes a write's value but not its dot makes two writes of one name: merging
+//! those breaks the laws (each side keeps its own), which no reader of one state can see. The
+//! ingest refuses such a pair of events (`Error::DotReused`); for states it is the caller's to
+//! keep replica ids unique and never to restore a replica from a backup under its old id.
+
+mod common;
+
+use std::path::Path;
+
+use common::{History, history};
+use failback::iothub::{ExportReader, parse_line};
+use failback::{Error, Event, EventId, Identity, Ingest, Registry, Stamp};
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+/// Text a damage can insert: JSON's punctuation, values at the edges of what the readers
+/// accept, and pieces of the fields they look for.
+const TOKENS: &[&str] = &[
+    "\"",
+    "{",
+    "}",
+    "[",
+    "]",
+    ",",
+    ":",
+    "\\",
+    " ",
+    "\n",
+    "null",
+    "true",
+    "0",
+    "-1",
+    "1e999",
+    "18446744073709551616",
+    "\"\\ud800\"",
+    "\"\\u0000\"",
+    "é",
+    "😀",
+    "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+    "\"id\":",
+    "\"moduleId\":",
+    "\"status\":",
+    "\"enabled\"",
+    "\"$edgeAgent\"",
+    "\"authentication\":",
+    "\"symmetricKey\":",
+    "\"x509Thumbprint\":",
+    "\"deviceScope\":",
+    "\"ms-azure-iot-edge://edge-1\"",
+    "\"capabilities\":",
+    "\"properties\":",
+    "\"importMode\":",
+    "\"vector\":",
+    "\"cloud\":",
+    "\"00000000-0000-0000-0000-000000000001\"",
+];
+
+/// One damage: what to do, where (a fraction of the length), how much, and which token.
+#[derive(Clone, Debug)]
+struct Damage {
+    kind: u8,
+    at: u16,
+    len: u8,
+    token: usize,
+}
+
+fn damages() -> impl Strategy<Value = Vec<Damage>> {
+    let damage =
+        (0u8..4, any::<u16>(), 1u8..16, 0..TOKENS.len()).prop_map(|(kind, at, len, token)| {
+            Damage {
+                kind,
+                at,
+                len,
+                token,
+            }
+        });
+    proptest::collection::vec(damage, 1..6)
+}
+
+/// `text` with each damage done in turn: cut a run of characters, repeat one, insert a token,
+/// or swap two neighbours. Works on characters, so the result is still text.
+fn damaged(text: &str, damages: &[Damage]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for d in damages {
+        let at = usize::from(d.at) * (chars.len() + 1) / (usize::from(u16::MAX) + 1);
+        let end = (at + usize::from(d.len)).min(chars.len());
+        match d.kind {
+            0 => {
+                chars.drain(at..end);
+            }
+            1 => {
+                let run: Vec<char> = chars[at..end].to_vec();
+                chars.splice(at..at, run);
+            }
+            2 => {
+                chars.splice(at..at, TOKENS[d.token].chars());
+            }
+            _ => {
+                if at + 1 < chars.len() {
+                    chars.swap(at, at + 1);
+                }
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+/// Every node of `value` as a JSON pointer, in document order.
+fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
+    out.push(at.to_owned());
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                pointers(member, &format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                pointers(item, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A value near `node`: a number moved or at an edge, a string emptied, changed in one
+/// character or replaced by a token, a flag flipped, a container emptied or nulled.
+fn nearby(node: &Value, d: &Damage) -> Value {
+    let step = u64::from(d.len);
+    match node {
+        Value::Number(n) => match d.token % 4 {
+            0 => json!(0),
+            1 => json!(n.as_u64().unwrap_or(0).saturating_add(step)),
+            2 => json!(n.as_u64().unwrap_or(0).saturating_sub(step)),
+            _ => json!(u64::MAX),
+        },
+        Value::String(text) => match d.token % 3 {
+            0 => json!(""),
+            1 => {
+                let mut chars: Vec<char> = text.chars().collect();
+                if let Some(c) = chars.get_mut(usize::from(d.len) % text.len().max(1)) {
+                    *c = if *c == '0' { '1' } else { '0' };
+                }
+                json!(chars.into_iter().collect::<String>())
+            }
+            _ => json!(TOKENS[d.token]),
+        },
+        Value::Bool(flag) => json!(!flag),
+        Value::Null => json!(0),
+        Value::Array(_) | Value::Object(_) => {
+            [Value::Null, json!([]), json!({})][d.token % 3].clone()
+        }
+    }
+}
+
+/// `text`, valid JSON, with each damage done to its tree in turn: a node replaced by a value
+/// near it, removed from its object or array, repeated in its array, or swapped with the next
+/// item. The result is valid JSON that the reader must judge by its meaning alone.
+fn damaged_tree(text: &str, damages: &[Damage]) -> String {
+    let mut value: Value = serde_json::from_str(text).expect("the wire form is JSON");
+    for d in damages {
+        let mut all = Vec::new();
+        pointers(&value, "", &mut all);
+        let at = &all[usize::from(d.at) * all.len() / (usize::from(u16::MAX) + 1)];
+        let (parent, last) = at.rsplit_once('/').unwrap_or(("", ""));
+        let index = last.parse::<usize>().ok();
+        match (d.kind, value.pointer_mut(parent)) {
+            (0, _) => {
+                if let Some(node) = value.pointer_mut(at) {
+                    *node = nearby(node, d);
+                }
+            }
+            (1, Some(Value::Object(members))) => {
+                members.remove(&last.replace("~1", "/").replace("~0", "~"));
+            }
+            (1, Some(Value::Array(items))) => {
+                if let Some(i) = index.filter(|&i| i < items.len()) {
+                    items.remove(i);
+                }
+            }
+            (2, Some(Value::Array(items))) => {
+                if let Some(i) = index.filter(|&i| i < items.len()) {
+                    items.insert(i, items[i].clone());
+                }
+            }
+            (_, Some(Value::Array(items))) => {
+                if let Some(i) = index.filter(|&i| i + 1 < items.len()) {
+                    items.swap(i, i + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    serde_json::to_string(&value).expect("a JSON value serialises")
+}
+
+/// `text` damaged in its characters or, when `in_tree`, in its JSON tree.
+fn damaged_wire(text: &str, damages: &[Damage], in_tree: bool) -> String {
+    if in_tree {
+        damaged_tree(text, damages)
+    } else {
+        damaged(text, damages)
+    }
+}
+
+/// Every line of the shipped exports: real hub lines covering every rule the tool applies.
+fn shipped_lines() -> Vec<String> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+    ["base.jsonl", "primary.jsonl", "secondary.jsonl"]
+        .iter()
+        .flat_map(|name| {
+            std::fs::read_to_string(dir.join(name))
+                .expect("shipped data reads")
+                .lines()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// A line parsed, or refused with an error at that line of that file, at a column inside it.
+fn check_line(text: &str) -> Result<(), TestCaseError> {
+    match parse_line(Path::new("in.jsonl"), 7, text) {
+        Ok(_) => Ok(()),
+        Err(Error::Parse {
+            path, line, column, ..
+        }) => {
+            prop_assert_eq!(path, Path::new("in.jsonl"));
+            prop_assert_eq!(line, 7);
+            prop_assert!(
+                (1..=text.len() as u64 + 1).contains(&column),
+                "column {} outside a line of {} bytes",
+                column,
+                text.len()
+            );
+            Ok(())
+        }
+        Err(other) => Err(TestCaseError::fail(format!(
+            "a line's error names no place: {other}"
+        ))),
+    }
+}
+
+/// Whatever reads as a registry merges with `other` both ways without panicking, and writes
+/// itself out again as something that reads back the same.
+fn merges_and_round_trips(registry: &Registry, other: &Registry) -> Result<(), TestCaseError> {
+    let text = serde_json::to_string(registry).expect("a registry serialises");
+    let again: Registry = serde_json::from_str(&text).expect("what was written reads back");
+    prop_assert_eq!(&again, registry);
+    let (mut a, mut b) = (registry.clone(), other.clone());
+    a.merge(other);
+    b.merge(registry);
+    Ok(())
+}
+
+fn wire(h: &History) -> String {
+    serde_json::to_string(&h.join()).expect("a registry serialises")
+}
+
+/// A registry of a replica no history has, creating two of the pool's keys: it shares no dot
+/// with anything a history or a damage makes.
+fn stranger() -> Registry {
+    let mut registry = Registry::new();
+    let mut writer = registry.writer(common::replica(9), Stamp::new(7, 0));
+    for k in 0..2 {
+        writer
+            .create(&common::key(k), Identity::default())
+            .expect("a fresh registry has no device");
+    }
+    registry
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    #[test]
+    fn any_text_is_a_line_or_an_error_at_that_line(text in any::<String>()) {
+        check_line(&text)?;
+    }
+
+    #[test]
+    fn json_like_text_is_a_line_or_an_error_at_that_line(
+        text in "[{}\\[\\]\":,. a-zA-Z0-9$\\\\-]{0,120}",
+    ) {
+        check_line(&text)?;
+    }
+
+    #[test]
+    fn damaged_hub_lines_are_lines_or_errors_at_that_line(
+        pick in any::<prop::sample::Index>(),
+        damages in damages(),
+        in_tree in any::<bool>(),
+    ) {
+        let lines = shipped_lines();
+        let text = damaged_wire(pick.get::<String>(&lines), &damages, in_tree);
+        check_line(&text)?;
+    }
+
+    #[test]
+    fn any_bytes_read_as_an_export_stop_at_an_error_in_that_file(
+        bytes in proptest::collection::vec(any::<u8>(), 0..400),
+        pick in any::<prop::sample::Index>(),
+        damages in damages(),
+    ) {
+        // Arbitrary bytes (invalid UTF-8 included), then a damaged hub line after them.
+        let lines = shipped_lines();
+        let mut input = bytes;
+        input.push(b'\n');
+        input.extend(damaged(pick.get::<String>(&lines), &damages).into_bytes());
+        let mut reader = ExportReader::new("in.jsonl", input.as_slice());
+        let mut errors = 0;
+        for line in reader.by_ref() {
+            if let Err(err) = line {
+                errors += 1;
+                let is_in_file = matches!(&err, Error::Parse { path, line, column, .. }
+                    if path == Path::new("in.jsonl") && *line >= 1 && *column >= 1);
+                prop_assert!(is_in_file, "an error outside the file: {}", err);
+            }
+        }
+        prop_assert!(errors <= 1, "the reader went on after an error");
+    }
+
+    #[test]
+    fn damaged_registries_read_as_registries_that_merge_or_are_refused(
+        h in history(),
+        damages in damages(),
+        in_tree in any::<bool>(),
+    ) {
+        let text = damaged_wire(&wire(&h), &damages, in_tree);
+        if let Ok(registry) = serde_json::from_str::<Registry>(&text) {
+            merges_and_round_trips(&registry, &stranger())?;
+        }
+    }
+
+    #[test]
+    fn damaged_events_and_ingests_read_or_are_refused(
+        h in history(),
+        damages in damages(),
+        in_tree in any::<bool>(),
+    ) {
+        for (i, delta) in h.deltas().iter().enumerate().take(3) {
+            let event = Event::new(EventId::new(format!("e{i}")), delta.registry.clone())
+                .expect("a writer's delta is an event");
+            let text = serde_json::to_string(&event).expect("an event serialises");
+            if let Ok(event) = serde_json::from_str::<Event>(&damaged_wire(&text, &damages, in_tree)) {
+                // A damaged event that still reads is a valid event: it applies or is
+                // refused with an error, and its delta merges like any registry.
+                let mut ingest = Ingest::new(stranger());
+                let _ = ingest.apply(&event);
+                merges_and_round_trips(event.delta(), &stranger())?;
+            }
+        }
+        let mut ingest = Ingest::new(Registry::new());
+        for (i, delta) in h.deltas().iter().enumerate() {
+            let event = Event::new(EventId::new(format!("e{i}")), delta.registry.clone())
+                .expect("a writer's delta is an event");
+            ingest.apply(&event).expect("a writer's deltas ingest in order");
+        }
+        let text = serde_json::to_string(&ingest).expect("an ingest serialises");
+        if let Ok(ingest) = serde_json::from_str::<Ingest>(&damaged_wire(&text, &damages, in_tree)) {
+            merges_and_round_trips(ingest.registry(), &stranger())?;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the damages above found a reader accepting, each now read as a join leaves it or refused.
+
+/// A registry holding a written record and a deleted one.
+fn written_and_deleted() -> Registry {
+    let r = common::replica(0);
+    let mut registry = Registry::new();
+    let mut w = registry.writer(r, Stamp::new(1, 0));
+    w.create(&common::key(0), Identity::default())
+        .expect("fresh");
+    w.create(&common::key(1), Identity::default())
+        .expect("fresh");
+    w.set_metadata(&common::key(0), "owner", Some(json!("ops")))
+        .expect("live");
+    w.delete(&common::key(1)).expect("live");
+    registry
+}
+
+/// The first member named `field` anywhere in `value`.
+fn member<'a>(value: &'a mut Value, field: &str) -> &'a mut Value {
+    fn find<'a>(value: &'a mut Value, field: &str) -> Option<&'a mut Value> {
+        match value {
+            Value::Object(members) => {
+                if members.contains_key(field) {
+                    return members.get_mut(field);
+                }
+                members.values_mut().find_map(|v| find(v, field))
+            }
+            Value::Array(items) => items.iter_mut().find_map(|v| find(v, field)),
+            _ => None,
+        }
+    }
+    find(value, field).unwrap_or_else(|| panic!("the wire form has a {field}"))
+}
+
+fn read_edited(registry: &Registry, edit: impl FnOnce(&mut Value)) -> serde_json::Result<Registry> {
+    let mut value = serde_json::to_value(registry).expect("a registry serialises");
+    edit(&mut value);
+    serde_json::from_value(value)
+}
+
+#[test]
+fn a_tombstone_read_twice_is_held_once() {
+    let registry = written_and_deleted();
+    let read = read_edited(&registry, |v| {
+        let Value::Array(tombstones) = member(v, "tombstones") else {
+            panic!("tombstones are a list")
+        };
+        tombstones.push(tombstones[0].clone());
+    })
+    .expect("a repeated tombstone reads");
+    assert_eq!(read, registry);
+}
+
+#[test]
+fn a_void_register_read_in_a_map_is_absent() {
+    let registry = written_and_deleted();
+    let read = read_edited(&registry, |v| {
+        let Value::Object(metadata) = member(v, "metadata") else {
+            panic!("metadata is a map")
+        };
+        let void = failback::MvRegister::<Option<Value>>::new();
+        metadata.insert(
+            "rack".into(),
+            serde_json::to_value(void).expect("serialises"),
+        );
+    })
+    .expect("a void register reads");
+    assert_eq!(read, registry);
+}
+
+#[test]
+fn an_incarnation_held_twice_for_one_key_is_refused() {
+    let err = read_edited(&written_and_deleted(), |v| {
+        let Value::Array(live) = member(v, "live") else {
+            panic!("incarnations are a list")
+        };
+        live.push(live[0].clone());
+    })
+    .expect_err("two records for one incarnation");
+    assert!(err.to_string().contains("held twice"), "{err}");
+}
+
+#[test]
+fn a_write_under_counter_0_is_refused() {
+    let err = read_edited(&written_and_deleted(), |v| {
+        *member(member(v, "incarnation"), "counter") = json!(0);
+    })
+    .expect_err("counters start at 1");
+    assert!(err.to_string().contains("counter 0"), "{err}");
+}
