@@ -117,9 +117,53 @@ fn workload(n: usize) -> Workload {
     workload_with(n, 100)
 }
 
-/// The workload with the secondary updating `updates` per mille of the devices (100 in the
+/// What the secondary writes to one device.
+enum Change {
+    /// Moves it to another site (a tag).
+    Move(String),
+    Delete,
+}
+
+/// Which devices each side writes, decided once from the seeds, so that ours and the baseline
+/// run the same operations.
+struct Changes {
+    /// The secondary's writes to existing devices, in device order (it then creates `n / 100`).
+    secondary: Vec<(usize, Change)>,
+    /// Devices the primary moves too, to another site than the secondary's (true conflicts).
+    collided: Vec<usize>,
+    /// Devices the primary disables (none of the collided ones).
+    disabled: Vec<usize>,
+}
+
+/// The changes with the secondary updating `updates` per mille of the devices (100 in the
 /// documented workload; 10 for the delta bench's "1% changed" case).
+fn changes(n: usize, updates: u64) -> Changes {
+    let mut rng = Rng(42);
+    let (mut secondary, mut collided) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        if rng.per_mille(updates) {
+            secondary.push((i, Change::Move(format!("moved-{}", rng.next() % 10))));
+            if rng.per_mille(50) {
+                collided.push(i);
+            }
+        } else if rng.per_mille(5) {
+            secondary.push((i, Change::Delete));
+        }
+    }
+    let mut rng = Rng(7);
+    let disabled = (0..n)
+        .filter(|i| collided.binary_search(i).is_err() && rng.per_mille(15))
+        .collect();
+    Changes {
+        secondary,
+        collided,
+        disabled,
+    }
+}
+
+/// Our registries making [`changes`]`(n, updates)`.
 fn workload_with(n: usize, updates: u64) -> Workload {
+    let plan = changes(n, updates);
     let mut base = Registry::new();
     let mut writer = base.writer(BASE, Stamp::new(1, 0));
     for i in 0..n {
@@ -127,23 +171,15 @@ fn workload_with(n: usize, updates: u64) -> Workload {
     }
     let mut primary = base.clone();
     let mut secondary = base;
-    let mut rng = Rng(42);
     let mut deltas = Vec::new();
     let mut w = secondary.writer(SECONDARY, Stamp::new(5, 0));
-    let mut collided = Vec::new();
-    for i in 0..n {
-        if rng.per_mille(updates) {
-            let site = json!(format!("moved-{}", rng.next() % 10));
-            deltas.push(
-                w.set_twin(&device(i), Section::Tags, "site", Some(site))
-                    .expect("live"),
-            );
-            if rng.per_mille(50) {
-                collided.push(i);
-            }
-        } else if rng.per_mille(5) {
-            deltas.push(w.delete(&device(i)).expect("live"));
-        }
+    for (i, change) in &plan.secondary {
+        deltas.push(match change {
+            Change::Move(site) => w
+                .set_twin(&device(*i), Section::Tags, "site", Some(json!(site)))
+                .expect("live"),
+            Change::Delete => w.delete(&device(*i)).expect("live"),
+        });
     }
     for i in 0..n / 100 {
         deltas.push(
@@ -152,7 +188,7 @@ fn workload_with(n: usize, updates: u64) -> Workload {
         );
     }
     let mut w = primary.writer(PRIMARY, Stamp::new(6, 0));
-    for &i in &collided {
+    for &i in &plan.collided {
         w.set_twin(
             &device(i),
             Section::Tags,
@@ -161,18 +197,12 @@ fn workload_with(n: usize, updates: u64) -> Workload {
         )
         .expect("live");
     }
-    let mut rng = Rng(7);
-    for i in 0..n {
-        if primary.records(&device(i)).is_empty() || collided.binary_search(&i).is_ok() {
-            continue;
-        }
-        if rng.per_mille(15) {
-            let status = StatusValue::new(Status::Disabled, Some("maintenance".into()));
-            primary
-                .writer(PRIMARY, Stamp::new(6, 0))
-                .set_status(&device(i), status)
-                .expect("live");
-        }
+    for &i in &plan.disabled {
+        let status = StatusValue::new(Status::Disabled, Some("maintenance".into()));
+        primary
+            .writer(PRIMARY, Stamp::new(6, 0))
+            .set_status(&device(i), status)
+            .expect("live");
     }
     Workload {
         primary,
@@ -227,31 +257,30 @@ fn baseline(n: usize) -> BaselineWorkload {
     baseline_with(n, 100)
 }
 
-/// The baseline with the secondary updating `updates` per mille of the devices, as
-/// [`workload_with`].
+/// The baseline making [`changes`]`(n, updates)`, as [`workload_with`] makes ours.
 fn baseline_with(n: usize, updates: u64) -> BaselineWorkload {
+    let plan = changes(n, updates);
     let mut base = Baseline::new();
     for i in 0..n {
         write(&mut base, BASE, format!("dev-{i:07}"), record(i));
     }
     let (mut primary, mut secondary) = (base.clone(), base);
     let mut ops = Vec::new();
-    let mut rng = Rng(42);
-    let mut collided = Vec::new();
-    for i in 0..n {
-        if rng.per_mille(updates) {
-            let mut r = record(i);
-            r.tags["site"] = json!(format!("moved-{}", rng.next() % 10));
-            ops.push(write(&mut secondary, SECONDARY, format!("dev-{i:07}"), r));
-            if rng.per_mille(50) {
-                collided.push(i);
+    for (i, change) in &plan.secondary {
+        let id = format!("dev-{i:07}");
+        ops.push(match change {
+            Change::Move(site) => {
+                let mut r = record(*i);
+                r.tags["site"] = json!(site);
+                write(&mut secondary, SECONDARY, id, r)
             }
-        } else if rng.per_mille(5) {
-            let ctx = secondary.read_ctx().derive_rm_ctx();
-            let op = secondary.rm(format!("dev-{i:07}"), ctx);
-            secondary.apply(op.clone());
-            ops.push(op);
-        }
+            Change::Delete => {
+                let ctx = secondary.read_ctx().derive_rm_ctx();
+                let op = secondary.rm(id, ctx);
+                secondary.apply(op.clone());
+                op
+            }
+        });
     }
     for i in 0..n / 100 {
         ops.push(write(
@@ -261,18 +290,15 @@ fn baseline_with(n: usize, updates: u64) -> BaselineWorkload {
             record(n + i),
         ));
     }
-    for &i in &collided {
+    for &i in &plan.collided {
         let mut r = record(i);
         r.tags["site"] = json!("primary-choice");
         write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
     }
-    let mut rng = Rng(7);
-    for i in 0..n {
-        if collided.binary_search(&i).is_err() && rng.per_mille(15) {
-            let mut r = record(i);
-            r.status = "disabled".into();
-            write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
-        }
+    for &i in &plan.disabled {
+        let mut r = record(i);
+        r.status = "disabled".into();
+        write(&mut primary, PRIMARY, format!("dev-{i:07}"), r);
     }
     BaselineWorkload {
         primary,
