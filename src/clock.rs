@@ -19,6 +19,24 @@ use crate::dot_cloud::DotCloud;
 
 /// One regional registry (a replica), named by a UUID on the API and on the wire.
 ///
+/// # One id, one sequence of writes
+///
+/// A [`Writer`](crate::Writer) gives each write the next counter after every dot its registry
+/// has seen from the replica, and everything here assumes that a dot names one write. That
+/// holds while, for each replica id, one registry at a time writes under it, and that registry
+/// has seen every write already made under it. Two processes writing under one id, or a
+/// process that restarts from a backup older than writes it already shipped, give two writes
+/// one dot. An [`Ingest`](crate::Ingest) given both as events refuses the second
+/// ([`Error::DotReused`](crate::Error::DotReused)). A state merge cannot tell them apart:
+/// that would mean comparing the payload of every write both sides hold, and a merge that
+/// finds the other side's context included reads no record at all. It keeps the write it
+/// holds, so `a ⊔ b` and `b ⊔ a` can differ and one of the two writes is lost silently.
+///
+/// So: before writing after a restart, persist the registry or merge back every state that may
+/// hold the replica's writes (the writer then counts on from them); after restoring an older
+/// state, write under a new id, and name that id in any [`Policy`](crate::Policy) that preferred
+/// the old one.
+///
 /// # Examples
 ///
 /// ```

@@ -12,7 +12,9 @@
 //!
 //! ## Concepts
 //!
-//! - A **replica** ([`ReplicaId`]) is one regional registry.
+//! - A **replica** ([`ReplicaId`]) is one regional registry. Its id names one sequence of
+//!   writes: one registry at a time writes under it, having seen every write made under it
+//!   before (after restoring an older backup, take a new id; [`ReplicaId`] says why).
 //! - A **dot** ([`Dot`]) names one write: the replica that made it and its counter.
 //! - A **causal context** ([`CausalContext`]) is the set of dots a replica has seen: a
 //!   [`VersionVector`] plus the dots seen beyond a gap, so out-of-order arrival loses nothing.

@@ -22,6 +22,10 @@ use crate::twin::{self, Section, TwinPath};
 /// [`Event`](crate::Event)). A write to a key with several live incarnations (concurrent
 /// creates) writes each of them.
 ///
+/// Each write's dot is one past every dot the registry has seen from the replica, so the
+/// registry must have seen every write already made under that id: see [`ReplicaId`] for
+/// what breaks when two writes share a dot.
+///
 /// # Examples
 ///
 /// ```
