@@ -58,7 +58,7 @@ use crate::view::{self, Device};
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "Wire", into = "Wire")]
+#[serde(try_from = "Wire", into = "Wire")]
 pub struct Registry {
     pub(crate) context: CausalContext,
     pub(crate) stable: VersionVector,
@@ -184,17 +184,40 @@ struct WireSlot {
     slot: Slot,
 }
 
-impl From<Wire> for Registry {
-    fn from(wire: Wire) -> Self {
-        Self {
-            context: wire.context,
-            stable: wire.stable,
-            slots: wire
-                .devices
+/// Read as only a writer and merges make a registry: each key once (a device listed twice
+/// would otherwise lose one of its two entries without a word), and every write held seen
+/// by the context (see `Slot::write_unseen_by`).
+impl TryFrom<Wire> for Registry {
+    type Error = String;
+
+    fn try_from(wire: Wire) -> Result<Self, String> {
+        let Wire {
+            context,
+            stable,
+            mut devices,
+        } = wire;
+        if !devices.is_sorted_by(|a, b| a.key < b.key) {
+            devices.sort_by(|a, b| a.key.cmp(&b.key));
+            if let Some(twice) = devices.windows(2).find(|w| w[0].key == w[1].key) {
+                return Err(format!("device {} is listed twice", twice[0].key));
+            }
+        }
+        if let Some((key, dot)) = devices
+            .iter()
+            .find_map(|d| Some((&d.key, d.slot.write_unseen_by(&context)?)))
+        {
+            return Err(format!(
+                "device {key} holds write {dot}, which the registry's context has not seen"
+            ));
+        }
+        Ok(Self {
+            context,
+            stable,
+            slots: devices
                 .into_iter()
                 .map(|w| (w.key, Arc::new(w.slot)))
                 .collect(),
-        }
+        })
     }
 }
 
@@ -623,6 +646,43 @@ mod tests {
                 walked.deleted,
                 walked.conflicts.len()
             )
+        );
+        Ok(())
+    }
+
+    /// A registry read from text must be one a writer and merges could have made.
+    #[test]
+    fn a_registry_listing_a_device_twice_or_holding_an_unseen_write_is_refused() -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let mut reg = Registry::new();
+        let mut w = reg.writer(r, Stamp::new(1, 0));
+        w.create(&DeviceKey::device("a")?, Identity::default())?;
+        w.create(&DeviceKey::device("b")?, Identity::default())?;
+        let mut wire = serde_json::to_value(&reg).expect("serializes");
+        let read = |wire: &serde_json::Value| serde_json::from_value::<Registry>(wire.clone());
+        assert_eq!(read(&wire).expect("as written"), reg);
+
+        // The same device twice, whatever the order: one of the two would be lost.
+        let devices = wire["devices"].as_array_mut().expect("a list");
+        devices.push(devices[0].clone());
+        let twice = read(&wire).expect_err("a device listed twice");
+        assert!(
+            twice.to_string().contains("device a is listed twice"),
+            "{twice}"
+        );
+        let devices = wire["devices"].as_array_mut().expect("a list");
+        devices.pop();
+
+        // A context that has not seen the creation of b (counter 2): a writer would use
+        // counter 2 again.
+        wire["context"] =
+            serde_json::to_value(CausalContext::from_iter([Dot::new(r, 1)])).expect("serializes");
+        let unseen = read(&wire).expect_err("an unseen write");
+        assert!(
+            unseen
+                .to_string()
+                .contains(&format!("device b holds write {}", Dot::new(r, 2))),
+            "{unseen}"
         );
         Ok(())
     }

@@ -104,6 +104,17 @@ impl Slot {
         self.live.is_empty() && self.tombstones.is_empty()
     }
 
+    /// A write held here that `context` has not seen, if any. A state holds each write with a
+    /// context that saw it (a writer adds the dot, a merge joins the contexts); one that did
+    /// not would let its writer issue that dot again, to another write.
+    pub(crate) fn write_unseen_by(&self, context: &CausalContext) -> Option<Dot> {
+        self.live
+            .iter()
+            .flat_map(DeviceRecord::dots)
+            .chain(self.tombstones.iter().map(|t| t.deleted))
+            .find(|&dot| !context.contains(dot))
+    }
+
     /// Whether a peer whose version vector is `vector` has seen everything held here.
     ///
     /// Computed from what the slot holds rather than kept as a running "history" vector
