@@ -540,12 +540,15 @@ fn resolve_twin(
         let path = run[0].0;
         winners.push((path, resolver.json(|| path.to_string(), run)));
     }
-    // Shape rule. Winners are in path order, so a path's descendants follow it directly.
+    // Shape rule. Winners are in path order, so a path's descendants lie in the run of paths
+    // it starts, right after it: not necessarily first in that run, since a sibling key can
+    // sort between (`a` < `a-b` < `a.b`: `-` and a few other key characters sort below `.`).
     let mut out = Vec::new();
     for (at, (path, winner)) in winners.iter().enumerate() {
         let children: Vec<_> = winners[at + 1..]
             .iter()
-            .take_while(|(p, _)| path.is_ancestor_of(p))
+            .take_while(|(p, _)| p.section == path.section && p.path.starts_with(&*path.path))
+            .filter(|(p, _)| path.is_ancestor_of(p))
             .filter(|(_, c)| c.value.is_some())
             .collect();
         if children.is_empty() {

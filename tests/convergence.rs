@@ -151,6 +151,35 @@ proptest! {
     #![proptest_config(common::config())]
 
     #[test]
+    fn a_merge_reports_what_a_read_of_each_device_it_changed_shows(
+        h in history(),
+        seed in any::<u64>(),
+    ) {
+        let states = h.states();
+        let mut rng = Rng(seed);
+        let (x, y) = (rng.below(states.len()), rng.below(states.len()));
+        for policy in [Policy::default(), Policy::prefer(common::replica(x))] {
+            let mut merged = states[x].clone();
+            let report = merged.merge_with(&states[y], &policy);
+            for key in merged.keys() {
+                if states[x].records(key) == merged.records(key) {
+                    continue;
+                }
+                let read = merged.device(key, &policy).map(|d| d.conflicts).unwrap_or_default();
+                // A delete-wins "existence" conflict is the merge's: no read shows a device
+                // that is gone (a live re-create beside it included).
+                let reported: Vec<_> = report
+                    .conflicts
+                    .iter()
+                    .filter(|c| &c.key == key && c.field != "existence")
+                    .cloned()
+                    .collect();
+                prop_assert_eq!(reported, read, "device {}", key);
+            }
+        }
+    }
+
+    #[test]
     fn every_state_round_trips_through_serde(h in history()) {
         for state in h.states() {
             let text = bytes(&state);
@@ -259,4 +288,35 @@ fn a_twin_leaf_cleared_by_an_overwritten_write_stays_cleared_whatever_the_order(
         let device = sink.device(&key(), &Policy::default()).expect("live");
         assert_eq!(serde_json::Value::Object(device.tags), json!({"a": 3}));
     }
+}
+
+/// The shape rule (a leaf written below a concurrently written scalar wins over it) finds the
+/// leaf even when a sibling key sorts between the scalar's path and the leaf's (`a` < `a-b`
+/// < `a.b`), and reports it in the merge as a read shows it.
+#[test]
+fn a_child_beats_a_concurrent_scalar_with_a_sibling_sorting_between() {
+    let (ra, rb) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let key = key();
+    let mut a = Registry::new();
+    let mut w = a.writer(ra, Stamp::new(1, 0));
+    w.create(&key, Identity::default()).expect("fresh");
+    w.set_twin(&key, Section::Tags, "a-b", Some(json!(0)))
+        .expect("live");
+    let mut b = a.clone();
+    a.writer(ra, Stamp::new(2, 0))
+        .set_twin(&key, Section::Tags, "a", Some(json!(1)))
+        .expect("live");
+    b.writer(rb, Stamp::new(3, 0))
+        .set_twin(&key, Section::Tags, "a.b", Some(json!(2)))
+        .expect("live");
+    let report = a.merge(&b);
+    let device = a.device(&key, &Policy::default()).expect("live");
+    assert_eq!(json!(device.tags), json!({"a": {"b": 2}, "a-b": 0}));
+    let fields: Vec<_> = report
+        .conflicts
+        .iter()
+        .map(|c| (c.field.as_str(), c.rule))
+        .collect();
+    assert_eq!(fields, [("tags.a", failback::Rule::ChildBeatsScalar)]);
+    assert_eq!(device.conflicts, report.conflicts);
 }

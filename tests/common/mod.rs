@@ -65,7 +65,10 @@ pub fn thumbprint(i: usize) -> Thumbprint {
 }
 
 /// Nested on purpose: `a` is an ancestor of `a.b` and `a.b.x`, `a.c` a sibling of `a.b`.
-pub const TWIN_PATHS: [&str; 5] = ["a", "a.b", "a.c", "a.b.x", "b"];
+/// Prefix shapes (`a`, `a.b`, `a.b.x`) and siblings that sort between a path and its
+/// children (`a-b`, `a.b-c`: `-` sorts below `.`), which a scan of "the paths right after"
+/// once took for the end of the children.
+pub const TWIN_PATHS: [&str; 7] = ["a", "a.b", "a.c", "a.b.x", "b", "a-b", "a.b-c"];
 pub const METADATA_KEYS: [&str; 2] = ["owner", "rack"];
 
 /// One abstract write. `Create` on a live key and every other write on a key that is not
