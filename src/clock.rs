@@ -559,6 +559,8 @@ impl CausalContext {
     }
 
     /// The next counter `replica` should use for a new write: one past every dot seen from it.
+    /// `None` once it has seen counter `u64::MAX` (no write can follow it; a state read from
+    /// text can claim it).
     ///
     /// # Examples
     ///
@@ -566,13 +568,12 @@ impl CausalContext {
     /// use failback::{CausalContext, Dot, ReplicaId};
     /// let r = ReplicaId::from_u128(1);
     /// let ctx = CausalContext::from_iter([Dot::new(r, 1), Dot::new(r, 5)]);
-    /// assert_eq!(ctx.next_dot(r), Dot::new(r, 6));
+    /// assert_eq!(ctx.next_dot(r), Some(Dot::new(r, 6)));
+    /// assert_eq!(CausalContext::from_iter([Dot::new(r, u64::MAX)]).next_dot(r), None);
     /// ```
-    pub fn next_dot(&self, replica: ReplicaId) -> Dot {
-        Dot::new(
-            replica,
-            self.vector.get(replica).max(self.cloud.last(replica)) + 1,
-        )
+    pub fn next_dot(&self, replica: ReplicaId) -> Option<Dot> {
+        let last = self.vector.get(replica).max(self.cloud.last(replica));
+        Some(Dot::new(replica, last.checked_add(1)?))
     }
 
     /// Join: the union of the two sets of dots.

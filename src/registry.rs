@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::device::DeviceRecord;
+use crate::error::Result;
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -556,6 +557,10 @@ impl Registry {
     /// but without building the delta nobody will ship, and with one lookup: for lifting a
     /// whole snapshot. Returns `false`, changing nothing, when `key` is already live.
     ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidValue`] when `replica` has used every counter.
+    ///
     /// [`Writer::create`]: crate::Writer::create
     pub(crate) fn create_in_bulk(
         &mut self,
@@ -563,15 +568,18 @@ impl Registry {
         replica: crate::clock::ReplicaId,
         stamp: Stamp,
         identity: crate::identity::Identity,
-    ) -> bool {
-        let dot = self.context.next_dot(replica);
+    ) -> Result<bool> {
+        let dot = self
+            .context
+            .next_dot(replica)
+            .ok_or_else(|| crate::writer::counters_exhausted(replica))?;
         let slot = Arc::make_mut(self.slots.get_or_insert(&key));
         if !slot.live.is_empty() {
-            return false;
+            return Ok(false);
         }
         slot.live.push(DeviceRecord::created(dot, stamp, identity));
         self.context.insert(dot);
-        true
+        Ok(true)
     }
 
     /// Mutable access to one slot, created if missing; for the writer.
@@ -684,6 +692,28 @@ mod tests {
                 .contains(&format!("device b holds write {}", Dot::new(r, 2))),
             "{unseen}"
         );
+        Ok(())
+    }
+
+    /// A state read from text may claim a replica's last counter: writing under it then fails
+    /// (no dot is left for a write of its own) and changes nothing.
+    #[test]
+    fn a_replica_with_no_counter_left_cannot_write() -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let wire = serde_json::json!({
+            "context": CausalContext::from_iter([Dot::new(r, u64::MAX)]),
+            "devices": [],
+        });
+        let mut reg: Registry = serde_json::from_value(wire).expect("a valid state");
+        let before = reg.clone();
+        let created = reg
+            .writer(r, Stamp::new(1, 0))
+            .create(&DeviceKey::device("d")?, Identity::default());
+        assert!(matches!(created, Err(crate::Error::InvalidValue { .. })));
+        assert_eq!(reg, before);
+        // Another replica still writes.
+        reg.writer(ReplicaId::from_u128(2), Stamp::new(1, 0))
+            .create(&DeviceKey::device("d")?, Identity::default())?;
         Ok(())
     }
 }

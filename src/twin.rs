@@ -17,6 +17,9 @@ const MAX_DEPTH: usize = 10;
 /// IoT Hub's limit on a twin key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
 
+/// Keys IoT Hub writes into a twin section itself: hub-local counters and timestamps.
+const HUB_MANAGED: [&str; 2] = ["$metadata", "$version"];
+
 /// Which part of the twin a path addresses.
 ///
 /// # Examples
@@ -181,12 +184,13 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
             key.len()
         ));
     }
+    // `.` would be read back as nesting: a key `a.b` and a key `b` under `a` are one path.
     match key
         .chars()
-        .find(|&c| c == '$' || c == ' ' || c.is_control())
+        .find(|&c| c == '$' || c == '.' || c == ' ' || c.is_control())
     {
         Some(c) => Err(format!(
-            "key {key:?} holds {c:?}; twin keys cannot hold $, spaces or control characters"
+            "key {key:?} holds {c:?}; twin keys cannot hold $, ., spaces or control characters"
         )),
         None => Ok(()),
     }
@@ -198,7 +202,9 @@ pub(crate) fn is_leaf(value: &Value) -> bool {
 }
 
 /// The leaves of a twin section object, by path, in path order. Keys IoT Hub manages
-/// (`$metadata`, `$version`) are hub-local and skipped; a `null` is no value.
+/// (`$metadata`, `$version`) are hub-local and skipped; any other key starting with `$` is
+/// refused, as IoT Hub refuses it (skipping it would drop a value without a word); a `null`
+/// is no value.
 ///
 /// # Errors
 ///
@@ -215,7 +221,7 @@ pub(crate) fn flatten(
         out: &mut Vec<(TwinPath, Value)>,
     ) -> Result<()> {
         for (key, value) in object {
-            if key.starts_with('$') {
+            if HUB_MANAGED.contains(&key.as_str()) {
                 continue;
             }
             let path = if prefix.is_empty() {
@@ -250,6 +256,57 @@ pub(crate) fn flatten(
     let mut out = Vec::new();
     walk(section, "", object, 1, &mut out)?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The writes of a JSON merge patch to a twin section, by path, in the patch's order: a leaf
+/// (or an empty object) is set, a `null` removes. Every key is checked as [`TwinPath::new`]
+/// checks one, before anything is written: a patch is applied whole or not at all.
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the patch is too deep.
+pub(crate) fn patch_writes(
+    section: Section,
+    patch: &Map<String, Value>,
+) -> Result<Vec<(TwinPath, Option<Value>)>> {
+    fn walk(
+        section: Section,
+        prefix: &str,
+        patch: &Map<String, Value>,
+        depth: usize,
+        out: &mut Vec<(TwinPath, Option<Value>)>,
+    ) -> Result<()> {
+        for (key, value) in patch {
+            let path = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}.{key}")
+            };
+            if depth > MAX_DEPTH {
+                return Err(invalid(
+                    section,
+                    &path,
+                    format!("deeper than {MAX_DEPTH} levels"),
+                ));
+            }
+            check_key(key).map_err(|reason| invalid(section, &path, reason))?;
+            let path = TwinPath {
+                section,
+                path: path.into(),
+            };
+            match value {
+                Value::Null => out.push((path, None)),
+                Value::Object(inner) if !inner.is_empty() => {
+                    walk(section, &path.path, inner, depth + 1, out)?
+                }
+                leaf => out.push((path, Some(leaf.clone()))),
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(section, "", patch, 1, &mut out)?;
     Ok(out)
 }
 
@@ -401,5 +458,47 @@ mod tests {
         assert!(TwinPath::new(Section::Tags, &["k"; 11].join(".")).is_err());
         assert!(TwinPath::new(Section::Tags, "a\u{1}").is_err());
         assert!(TwinPath::new(Section::Tags, "").is_err());
+    }
+
+    /// A key holding `.` would read back as nesting, and a `$` key the hub does not manage
+    /// would be dropped: both are refused, in a section object and in a patch.
+    #[test]
+    fn a_dot_or_an_unmanaged_dollar_in_a_key_is_refused() {
+        for twin in [json!({"a.b": 1}), json!({"x": {"$y": 1}}), json!({"$x": 1})] {
+            let err = flatten(Section::Tags, &object(twin.clone())).map(|_| ());
+            assert!(matches!(err, Err(Error::InvalidValue { .. })), "{twin}");
+            let err = patch_writes(Section::Tags, &object(twin.clone())).map(|_| ());
+            assert!(matches!(err, Err(Error::InvalidValue { .. })), "{twin}");
+        }
+        let hub = object(json!({"$metadata": {"$lastUpdated": "x"}, "$version": 2, "a": 1}));
+        let leaves = flatten(Section::Desired, &hub).unwrap_or_default();
+        assert_eq!(leaves.len(), 1);
+    }
+
+    /// A patch with one bad key anywhere writes none of its leaves: written ones would have
+    /// taken dots that no returned delta carries to a peer.
+    #[test]
+    fn a_patch_with_a_bad_key_writes_nothing() -> Result<()> {
+        let key = crate::DeviceKey::device("d")?;
+        let r = crate::ReplicaId::from_u128(1);
+        let mut registry = crate::Registry::new();
+        registry
+            .writer(r, crate::Stamp::new(1, 0))
+            .create(&key, crate::Identity::default())?;
+        let before = registry.clone();
+        for patch in [
+            json!({"a": 1, "room 1": 2}),
+            json!({"a": 1, "b": {"c.d": 2}}),
+            json!({"a": 1, "z": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": 1}}}}}}}}}}}),
+        ] {
+            let written = registry.writer(r, crate::Stamp::new(2, 0)).patch_twin(
+                &key,
+                Section::Desired,
+                &object(patch.clone()),
+            );
+            assert!(written.is_err(), "{patch}");
+            assert_eq!(registry, before, "{patch}");
+        }
+        Ok(())
     }
 }

@@ -24,7 +24,9 @@ use crate::twin::{self, Section, TwinPath};
 ///
 /// Each write's dot is one past every dot the registry has seen from the replica, so the
 /// registry must have seen every write already made under that id: see [`ReplicaId`] for
-/// what breaks when two writes share a dot.
+/// what breaks when two writes share a dot. Besides the errors each method lists, every write
+/// fails with [`Error::InvalidValue`], changing nothing, when the registry has seen the
+/// replica's counter reach `u64::MAX` (only a state read from text can claim that).
 ///
 /// # Examples
 ///
@@ -64,10 +66,34 @@ impl Registry {
 }
 
 impl Writer<'_> {
-    fn next_dot(&mut self) -> Dot {
-        let dot = self.registry.context.next_dot(self.replica);
+    /// The dot of a new write, taken (seen by the registry's context).
+    fn take_dot(&mut self) -> Result<Dot> {
+        let dot = self
+            .registry
+            .context
+            .next_dot(self.replica)
+            .ok_or_else(|| counters_exhausted(self.replica))?;
         self.registry.context.insert(dot);
-        dot
+        Ok(dot)
+    }
+
+    /// The dots of `count` new writes, taken (seen by the registry's context); all or none.
+    fn take_dots(&mut self, count: usize) -> Result<Vec<Dot>> {
+        let first = self.registry.context.next_dot(self.replica);
+        let last = first.and_then(|first| {
+            let more = u64::try_from(count.saturating_sub(1)).ok()?;
+            first.counter.checked_add(more)
+        });
+        let (Some(first), Some(last)) = (first, last) else {
+            return Err(counters_exhausted(self.replica));
+        };
+        let dots: Vec<Dot> = (first.counter..=last)
+            .map(|counter| Dot::new(self.replica, counter))
+            .collect();
+        for &dot in &dots {
+            self.registry.context.insert(dot);
+        }
+        Ok(dots)
     }
 
     /// Creates `key` as a new incarnation holding `identity`.
@@ -91,7 +117,7 @@ impl Writer<'_> {
         if !self.registry.records(key).is_empty() {
             return Err(Error::DeviceExists { key: key.clone() });
         }
-        let dot = self.next_dot();
+        let dot = self.take_dot()?;
         let record = DeviceRecord::created(dot, self.stamp, identity);
         let slot = self.registry.slot_mut(key);
         slot.live.push(record.clone());
@@ -123,7 +149,7 @@ impl Writer<'_> {
         if self.registry.records(key).is_empty() {
             return Err(Error::UnknownDevice { key: key.clone() });
         }
-        let dot = self.next_dot();
+        let dot = self.take_dot()?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
         let removed = std::mem::take(&mut slot.live);
@@ -166,7 +192,7 @@ impl Writer<'_> {
         if count == 0 {
             return Err(Error::UnknownDevice { key: key.clone() });
         }
-        let dots: Vec<Dot> = (0..count).map(|_| self.next_dot()).collect();
+        let dots = self.take_dots(count)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
         let mut delta_slot = Slot::default();
@@ -331,15 +357,17 @@ impl Writer<'_> {
         path: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
-        let path = TwinPath::new(section, path)?;
-        if let Some(v) = &value {
-            if !twin::is_leaf(v) {
-                return Err(Error::InvalidValue {
-                    field: path.to_string(),
-                    reason: "a non-empty object is not a leaf; use patch_twin".into(),
-                });
-            }
-        }
+        let path = twin_leaf_write(section, path, value.as_ref())?;
+        self.write_twin(key, path, value)
+    }
+
+    /// [`set_twin`](Self::set_twin) of a path and value already checked.
+    fn write_twin(
+        &mut self,
+        key: &DeviceKey,
+        path: TwinPath,
+        value: Option<Value>,
+    ) -> Result<Registry> {
         self.write_each(key, |record, out, dot, stamp| {
             let write = record.set_twin(path.clone(), dot, stamp, value.clone());
             for p in write.written {
@@ -387,11 +415,13 @@ impl Writer<'_> {
         section: Section,
         patch: &Map<String, Value>,
     ) -> Result<Registry> {
-        let mut writes: Vec<(String, Option<Value>)> = Vec::new();
-        collect_patch("", patch, &mut writes);
+        // Every key is checked before the first leaf is written: a bad key found halfway
+        // would leave the earlier leaves written here, their dots taken, and no delta returned
+        // to ship them, so no peer would ever see those writes.
+        let writes = twin::patch_writes(section, patch)?;
         let mut out = Registry::new();
         for (path, value) in writes {
-            out.merge(&self.set_twin(key, section, &path, value)?);
+            out.merge(&self.write_twin(key, path, value)?);
         }
         Ok(out)
     }
@@ -432,20 +462,24 @@ impl Writer<'_> {
     }
 }
 
-/// Leaves and removals of a merge patch, by dotted path.
-fn collect_patch(prefix: &str, patch: &Map<String, Value>, out: &mut Vec<(String, Option<Value>)>) {
-    for (key, value) in patch {
-        let path = if prefix.is_empty() {
-            key.clone()
-        } else {
-            format!("{prefix}.{key}")
-        };
-        match value {
-            Value::Null => out.push((path, None)),
-            Value::Object(inner) if !inner.is_empty() => collect_patch(&path, inner, out),
-            leaf => out.push((path, Some(leaf.clone()))),
-        }
+/// A replica whose counters are used up: no write under it can get a dot of its own.
+pub(crate) fn counters_exhausted(replica: ReplicaId) -> Error {
+    Error::InvalidValue {
+        field: format!("replica {replica}"),
+        reason: "it has used every write counter; write under a new replica id".into(),
     }
+}
+
+/// The path of one twin leaf write, checked: a valid path, and a leaf (or a removal).
+fn twin_leaf_write(section: Section, path: &str, value: Option<&Value>) -> Result<TwinPath> {
+    let path = TwinPath::new(section, path)?;
+    if value.is_some_and(|v| !twin::is_leaf(v)) {
+        return Err(Error::InvalidValue {
+            field: path.to_string(),
+            reason: "a non-empty object is not a leaf; use patch_twin".into(),
+        });
+    }
+    Ok(path)
 }
 
 /// A one-key delta whose context is exactly `seen`: the new dots and those they overwrote.

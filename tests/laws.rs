@@ -77,7 +77,7 @@ fn register_states() -> impl Strategy<Value = Vec<Held>> {
             match step {
                 RegisterStep::Write { replica, value } => {
                     let (reg, ctx) = &mut replicas[usize::from(replica)];
-                    let dot = ctx.next_dot(r(replica + 1));
+                    let dot = ctx.next_dot(r(replica + 1)).expect("a few writes");
                     let stamp = Stamp::new(u64::from(value), 0);
                     let replaced = reg.write(dot, stamp, value);
                     ctx.insert(dot);

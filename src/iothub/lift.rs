@@ -273,7 +273,7 @@ impl Failback {
         let mut base_registry = Registry::new();
         let mut write = |line: ExportLine| -> Result<()> {
             let identity = identity(&line)?;
-            if base_registry.create_in_bulk(line.key.clone(), BASE, Stamp::default(), identity) {
+            if base_registry.create_in_bulk(line.key.clone(), BASE, Stamp::default(), identity)? {
                 Ok(())
             } else {
                 Err(twice(&line.key, Side::Base))
