@@ -10,7 +10,8 @@
 //!
 //! Exit status: 0 on success (conflicts included), 1 for a usage error, 2 for bad input or an
 //! I/O failure, with `FILE:LINE:COLUMN: message` on stderr. No output file is left behind on
-//! failure: every output is written to a temporary file, synced, then renamed into place.
+//! failure: every output is written to a temporary file, synced, then renamed into place, and
+//! the three are one set (an earlier run's are removed first, this run's again if one fails).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -196,11 +197,49 @@ fn merge(
         path: out_dir.to_owned(),
         source,
     })?;
+    // The three outputs are one set: an earlier run's are removed before any is written, and
+    // this run's are removed again if a later one fails, so the directory never holds, say, a
+    // new merged registry beside an old import plan that an operator might submit. The report
+    // is written last: a set without it is one a crash interrupted.
+    let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
+    removed.into_iter().collect::<Result<(), Error>>()?;
+    write_outputs(&outputs, &inputs, &failback, inputs_stats).inspect_err(|_| {
+        for output in &outputs {
+            // Best effort: the write's error is the one to report.
+            let _ = remove_output(output);
+        }
+    })?;
+    // The process ends here, its outputs durable: the four registries are left for the OS
+    // to reclaim at once rather than freed one allocation at a time, which took about a
+    // fifteenth of the run (perf at 100k devices).
+    std::mem::forget(failback);
+    Ok(())
+}
+
+/// Removes an output of an earlier run, if there is one.
+fn remove_output(path: &Path) -> Result<(), Error> {
+    match std::fs::remove_file(path) {
+        Err(source) if source.kind() != io::ErrorKind::NotFound => Err(Error::Io {
+            path: path.to_owned(),
+            source,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Writes the merged registry, the import plan and the report, each atomically, and prints
+/// the summary.
+fn write_outputs(
+    outputs: &[PathBuf; 3],
+    inputs: &[&Path],
+    failback: &Failback,
+    inputs_stats: [InputStats; 3],
+) -> Result<(), Error> {
     // The merged registry goes to disk as the plan reads it, a block of lines at a time,
     // planned on every core.
     let mut planned = None;
-    write_atomically(&outputs[0], &inputs, |out| {
-        let plan = Plan::stream_json(&failback, |text| {
+    write_atomically(&outputs[0], inputs, |out| {
+        let plan = Plan::stream_json(failback, |text| {
             out.write_all(text.as_bytes()).map_err(|source| Error::Io {
                 path: outputs[0].clone(),
                 source,
@@ -211,9 +250,9 @@ fn merge(
         Ok(())
     })?;
     let plan = planned.unwrap_or_default();
-    let summary = Summary::new(&failback, &plan, inputs_stats);
-    write_lines(&outputs[1], &inputs, &plan.import)?;
-    write_atomically(&outputs[2], &inputs, |out| {
+    let summary = Summary::new(failback, &plan, inputs_stats);
+    write_lines(&outputs[1], inputs, &plan.import)?;
+    write_atomically(&outputs[2], inputs, |out| {
         serde_json::to_writer_pretty(&mut *out, &summary).map_err(io::Error::other)?;
         out.write_all(b"\n")
     })?;
@@ -242,13 +281,11 @@ fn merge(
         summary.security_conflicts(),
         summary.prefer.as_str()
     );
-    for output in &outputs {
+    for output in outputs {
         println!("wrote {}", output.display());
     }
-    // The process ends here, its outputs durable: the four registries and the plan are left
-    // for the OS to reclaim at once rather than freed one allocation at a time, which took
-    // about a fifteenth of the run (perf at 100k devices).
-    std::mem::forget((failback, plan, summary));
+    // The plan is left for the OS to reclaim at exit (see `merge`).
+    std::mem::forget((plan, summary));
     Ok(())
 }
 
@@ -374,16 +411,24 @@ fn write_lines(path: &Path, inputs: &[&Path], lines: &[ExportLine]) -> Result<()
 }
 
 fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
+    // Demo data goes only into new files: `--out-dir` pointed by mistake at a directory of
+    // real exports, whose names these are, must not replace them.
+    let names = ["base.jsonl", "primary.jsonl", "secondary.jsonl"];
+    if let Some(existing) = names.iter().map(|n| out_dir.join(n)).find(|p| p.exists()) {
+        return Err(Failure::Usage(format!(
+            "{} exists; generate writes only new files: choose another --out-dir",
+            existing.display()
+        )));
+    }
     let triple = Generate { devices, seed }.run();
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
         path: out_dir.to_owned(),
         source,
     })?;
-    for (name, lines) in [
-        ("base.jsonl", &triple.base),
-        ("primary.jsonl", &triple.primary),
-        ("secondary.jsonl", &triple.secondary),
-    ] {
+    for (name, lines) in names
+        .into_iter()
+        .zip([&triple.base, &triple.primary, &triple.secondary])
+    {
         let path = out_dir.join(name);
         write_lines(&path, &[], lines)?;
         println!("wrote {} ({} lines)", path.display(), lines.len());

@@ -417,6 +417,24 @@ fn generate_is_deterministic_per_seed() {
     assert_ne!(run("c", "3"), run("d", "4"));
 }
 
+/// `generate` writes only new files: a directory of real exports is never replaced.
+#[test]
+fn generate_never_replaces_a_file() {
+    let scratch = Scratch::new("generate-existing");
+    let inputs = scratch.shipped();
+    let before = read(&inputs[1]);
+    let output = failback([
+        "generate".as_ref(),
+        "--devices".as_ref(),
+        "10".as_ref(),
+        "--out-dir".as_ref(),
+        scratch.0.as_os_str(),
+    ]);
+    assert_exit(&output, 1);
+    assert!(stderr(&output).contains("exists"), "{}", stderr(&output));
+    assert_eq!(read(&inputs[1]), before);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad input: exit 2, `FILE:LINE:COLUMN: message`, no output
 
@@ -722,6 +740,29 @@ fn an_output_that_is_an_input_is_refused_with_exit_1() {
         .join(scratch.0.file_name().expect("name"));
     let output = merge(&inputs, &detour, &[]);
     assert_exit(&output, 1);
+}
+
+/// The outputs are one set: a run that fails leaves none of an earlier run's beside its own
+/// (an old import plan beside a new merged registry is one an operator might submit).
+#[test]
+fn a_failed_run_leaves_no_earlier_output_beside_its_own() {
+    let scratch = Scratch::new("output-set");
+    let inputs = scratch.shipped();
+    let out = scratch.path("out");
+    assert_exit(&merge(&inputs, &out, &[]), 0);
+    let import = out.join("import.jsonl");
+    fs::remove_file(&import).expect("remove the plan");
+    fs::create_dir_all(import.join("in-the-way")).expect("a directory where the plan goes");
+    let output = merge(&inputs, &out, &[]);
+    assert_exit(&output, 2);
+    assert!(
+        stderr(&output).contains("import.jsonl"),
+        "{}",
+        stderr(&output)
+    );
+    for name in ["merged.jsonl", "report.json"] {
+        assert!(!out.join(name).exists(), "{name} left behind");
+    }
 }
 
 #[test]
