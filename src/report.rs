@@ -160,7 +160,13 @@ pub struct Report {
     /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
     /// their `Ord`).
     pub conflicts: Vec<Conflict>,
-    /// Stale writes refused, sorted (by device, then kind, then dot: their `Ord`).
+    /// Stale writes refused, sorted (by device, then kind, then dot: their `Ord`). A
+    /// resurrection is listed whenever the incoming state still holds an incarnation this
+    /// side deleted (unless its context is included here: such a merge reads no record). A
+    /// re-enable or a credential restore is listed for the devices this merge
+    /// changed, where the stale value met new writes: a lagging replica holds the value every
+    /// later write overwrote, and listing each of those on every merge would bury the ones
+    /// that came with a change. Either way the value is refused.
     pub rejected: Vec<Rejection>,
 }
 
