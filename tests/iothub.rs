@@ -14,6 +14,9 @@ mod merge;
 /// One test per rule of the import plan, and the simulator's own check.
 #[path = "iothub/plan.rs"]
 mod plan;
+/// What the export reader refuses before a merge sees it, each at its line and column.
+#[path = "iothub/reading.rs"]
+mod reading;
 /// Plan, apply, run again: idempotence, interrupted imports, input order.
 #[path = "iothub/rerun.rs"]
 mod rerun;

@@ -26,11 +26,15 @@ use crate::key::DeviceKey;
 pub struct Export {
     /// The device and module lines, in file order.
     pub lines: Vec<ExportLine>,
-    /// How many lines were hub warnings (objects with neither `id` nor `status`).
+    /// How many lines were hub warnings (objects sharing no field with the line format).
     pub skipped: u64,
 }
 
-/// Reads the export file at `path`.
+/// Reads a file of export lines at `path`: an export, or an import file a plan wrote.
+///
+/// Every line is checked, and each device or module may appear once. Whether the file is a
+/// hub's whole export is not: an import file may be empty, or update a module without its
+/// device. [`ExportReader::new`], the reader for a merge's inputs, checks that too.
 ///
 /// # Errors
 ///
@@ -56,7 +60,8 @@ pub fn read_export(path: &Path) -> Result<Export> {
 }
 
 /// Reads export lines from `reader`; `path` only names the source in errors. Collects an
-/// [`ExportReader`].
+/// [`ExportReader::lines`]: like [`read_export`], it takes an import file as well as an
+/// export, so it accepts an empty input and a module line without its device.
 ///
 /// # Errors
 ///
@@ -75,7 +80,7 @@ pub fn read_export(path: &Path) -> Result<Export> {
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
-    let mut lines = ExportReader::new(path, reader);
+    let mut lines = ExportReader::lines(path, reader);
     let collected = lines.by_ref().collect::<Result<Vec<_>>>()?;
     Ok(Export {
         lines: collected,
@@ -89,6 +94,13 @@ pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
 /// is ignored. No line is buffered beyond the 1 MiB line limit. Hub warning lines are skipped
 /// and counted ([`skipped`](Self::skipped)). After the first error the reader yields nothing
 /// more.
+///
+/// A reader made with [`new`](Self::new) reads a hub's whole export, and after its last line
+/// checks the file as a whole: an export without a device line would merge as a hub whose
+/// devices were all deleted, and a module line without its device's line (IoT Hub exports a
+/// module with its device) is a damaged export whose module a merge would drop. Either is an
+/// error, the last item the reader yields. [`lines`](Self::lines) skips these checks, for
+/// import files.
 ///
 /// # Examples
 ///
@@ -110,22 +122,50 @@ pub struct ExportReader<R> {
     line_no: u64,
     skipped: u64,
     /// The line each key was first read at: a key twice is an error at its second line, since
-    /// no reader can tell which copy is the device (IoT Hub never exports one twice). Only
-    /// looked up, never iterated, so its order cannot reach an output.
+    /// no reader can tell which copy is the device (IoT Hub never exports one twice). Iterated
+    /// only for the earliest module line without its device, so its order cannot reach an
+    /// output.
     seen: HashMap<DeviceKey, u64>,
-    failed: bool,
+    /// Device (not module) lines read so far.
+    devices: u64,
+    /// Whether the input must be a hub's whole export, checked at its end.
+    whole: bool,
+    /// Set after the first error, or at the end of the input: nothing more is read.
+    done: bool,
 }
 
 impl<R: BufRead> ExportReader<R> {
-    /// Reads lines from `reader`; `path` names the source in errors.
+    /// Reads a hub's whole export from `reader`; `path` names the source in errors.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut reader = failback::iothub::ExportReader::new("empty.jsonl", &b""[..]);
+    /// use failback::{Error, iothub::ExportReader};
+    ///
+    /// // An export without devices would plan deleting every device of the hub.
+    /// let mut reader = ExportReader::new("empty.jsonl", &b"{\"warning\":1}\n"[..]);
+    /// let err = reader.next().and_then(Result::err).expect("an error");
+    /// assert!(matches!(err, Error::Parse { line: 1, column: 1, .. }));
+    /// assert!(err.to_string().contains("no device lines"));
     /// assert!(reader.next().is_none());
     /// ```
     pub fn new(path: impl Into<PathBuf>, reader: R) -> Self {
+        Self {
+            whole: true,
+            ..Self::lines(path, reader)
+        }
+    }
+
+    /// Reads export lines from `reader` without checking that they are a hub's whole export:
+    /// for an import file, which may be empty or update a module without its device.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut reader = failback::iothub::ExportReader::lines("import.jsonl", &b""[..]);
+    /// assert!(reader.next().is_none());
+    /// ```
+    pub fn lines(path: impl Into<PathBuf>, reader: R) -> Self {
         Self {
             path: path.into(),
             reader,
@@ -133,7 +173,9 @@ impl<R: BufRead> ExportReader<R> {
             line_no: 0,
             skipped: 0,
             seen: HashMap::new(),
-            failed: false,
+            devices: 0,
+            whole: false,
+            done: false,
         }
     }
 
@@ -163,7 +205,8 @@ impl<R: BufRead> ExportReader<R> {
                     source,
                 })?;
             if read == 0 {
-                return Ok(None);
+                self.done = true;
+                return self.check_whole().map(|()| None);
             }
             self.line_no += 1;
             let mut bytes = self.buffer.as_slice();
@@ -196,6 +239,9 @@ impl<R: BufRead> ExportReader<R> {
             let at = Context { offset, ..at };
             match at.parse(text)? {
                 Parsed::Device(line) => {
+                    if line.key.module.is_none() {
+                        self.devices += 1;
+                    }
                     if let Some(first) = self.seen.insert(line.key.clone(), self.line_no) {
                         let what = match &line.key.module {
                             Some(module) => {
@@ -220,17 +266,68 @@ impl<R: BufRead> ExportReader<R> {
             }
         }
     }
+
+    /// At the end of the input, refuses what cannot be a hub's whole export (when reading
+    /// one): no device line at all, or a module line whose device has none.
+    fn check_whole(&self) -> Result<()> {
+        if !self.whole {
+            return Ok(());
+        }
+        let at = |line| Context {
+            path: &self.path,
+            line,
+            offset: 0,
+        };
+        if self.devices == 0 {
+            let modules = self.seen.len();
+            let skipped = self.skipped;
+            return Err(at(1).error(
+                0,
+                format!(
+                    "no device lines in this export (module lines: {modules}, hub warnings: \
+                     {skipped}); an IoT Hub export lists every device of its hub, so merged, this \
+                     one would mean every device was deleted: export the hub again"
+                ),
+            ));
+        }
+        let orphan = self
+            .seen
+            .iter()
+            .filter(|(key, _)| {
+                key.module.is_some()
+                    && !self.seen.contains_key(&DeviceKey {
+                        device: key.device.clone(),
+                        module: None,
+                    })
+            })
+            .min_by_key(|(_, line)| **line);
+        match orphan {
+            Some((key, &line)) => Err(at(line).error(
+                0,
+                format!(
+                    "module {:?} of device {:?} has no device line in this export; IoT Hub \
+                     exports a module with its device, so the export is damaged or cut short: \
+                     export the hub again",
+                    key.module.as_ref().map_or("", |module| module.as_str()),
+                    key.device.as_str()
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 impl<R: BufRead> Iterator for ExportReader<R> {
     type Item = Result<ExportLine>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+        if self.done {
             return None;
         }
         let next = self.read_line().transpose();
-        self.failed = matches!(next, Some(Err(_)));
+        if matches!(next, Some(Err(_))) {
+            self.done = true;
+        }
         next
     }
 }

@@ -14,10 +14,19 @@ use crate::key::{DeviceId, DeviceKey};
 /// What every `deviceScope` starts with.
 const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
 
-/// Property keys dropped at every level when reading: hub-local timestamps and counters,
-/// meaningless in another hub and never compared. (Twin keys may not contain `$`, so no user
-/// property can be named so; tags hold no counters and keep their keys.)
+/// Twin keys dropped at every level of every section when reading: hub-local timestamps and
+/// counters, meaningless in another hub and never compared. IoT Hub writes them in desired and
+/// reported properties (`$lastUpdatedVersion` and the like live inside `$metadata`, dropped
+/// with it); tags carry none, but the merge has always skipped them there too, so a tag of
+/// either name is dropped rather than refused. Any other key holding `$` is refused: twin keys
+/// cannot hold `$`, so such a key is neither a property nor a counter of the hub's.
 const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
+
+/// IoT Hub's limit on the nesting of twin objects: a section's own keys are level 1.
+const TWIN_DEPTH: usize = 10;
+
+/// IoT Hub's limit on a twin key, in bytes.
+const TWIN_KEY_BYTES: usize = 1024;
 
 /// One device or module line of a bulk export or import file, typed.
 ///
@@ -26,9 +35,10 @@ const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
 /// (or carried `null`). In [`authentication`](Self::authentication), `keys: None` and
 /// `thumbprints: None` mean *unknown* (an export taken with `excludeKeysInExport`), never empty.
 ///
-/// Twin `$metadata` and `$version` are dropped on reading: they are hub-local counters and
-/// timestamps, never compared and never written back (an import that carries `$metadata`
-/// overwrites the target hub's timestamps).
+/// Twin `$metadata` and `$version` are dropped on reading, in every section: they are hub-local
+/// counters and timestamps, never compared and never written back (an import that carries
+/// `$metadata` overwrites the target hub's timestamps). Any other twin key IoT Hub would refuse
+/// is an error when reading.
 ///
 /// # Examples
 ///
@@ -329,7 +339,8 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
     Ok(Some(Capabilities { iot_edge }))
 }
 
-/// A twin section (`tags`, `properties.desired`, `properties.reported`).
+/// A twin section (`tags`, `properties.desired`, `properties.reported`), its keys checked
+/// against IoT Hub's rules.
 pub(super) fn twin(
     cx: &Context<'_>,
     field: &str,
@@ -342,14 +353,66 @@ pub(super) fn twin(
         }
         _ => return Ok(None),
     };
-    let built = match field {
-        "tags" => serde_json::from_str(raw.text()),
-        _ => json::object_without(raw.text(), HUB_COUNTERS),
-    };
+    twin_keys(cx, field, raw, 1)?;
+    let built = json::object_without(raw.text(), HUB_COUNTERS);
     built.map(Some).map_err(|err| {
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
         cx.error(raw.start, message)
     })
+}
+
+/// Refuses, at the key, a twin key IoT Hub would not store, or one nested deeper than it
+/// allows, in `object` at `depth` (a section's own keys are at 1).
+///
+/// Checked here, where the line's text and positions are at hand, because a key the hub refuses
+/// can only mean a damaged or hand-made export: a `.` would otherwise become nesting once the
+/// twin is split into dotted paths, and a `$` key would be skipped as the hub's own. The walk
+/// follows objects only: an array is one value to the merge, kept and written back whole. It
+/// never goes past level 11, well within the reader's depth limit.
+fn twin_keys(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> Result<()> {
+    let members = object.members().map_err(|err| cx.malformed(err))?;
+    for member in members {
+        let key = &*member.key;
+        if HUB_COUNTERS.contains(&key) {
+            continue;
+        }
+        let shown: String = key.chars().take(64).collect();
+        if depth > TWIN_DEPTH {
+            return Err(cx.error(
+                member.key_start,
+                format!(
+                    "{field} nests deeper than {TWIN_DEPTH} levels at key {shown:?}; IoT Hub \
+                     twins nest at most {TWIN_DEPTH} levels"
+                ),
+            ));
+        }
+        let problem = if key.is_empty() {
+            Some("is empty".to_owned())
+        } else if key.len() > TWIN_KEY_BYTES {
+            Some(format!(
+                "is {} bytes long, at most {TWIN_KEY_BYTES}",
+                key.len()
+            ))
+        } else {
+            key.chars()
+                .find(|&c| matches!(c, '.' | '$' | ' ') || c.is_control())
+                .map(|c| format!("holds {c:?}"))
+        };
+        if let Some(problem) = problem {
+            return Err(cx.error(
+                member.key_start,
+                format!(
+                    "twin key {shown:?} in {field} {problem}; IoT Hub twin keys are 1 to \
+                     {TWIN_KEY_BYTES} bytes without '.', '$', spaces or control characters \
+                     (its own $metadata and $version aside)"
+                ),
+            ));
+        }
+        if member.value.kind == Kind::Object {
+            twin_keys(cx, field, member.value, depth + 1)?;
+        }
+    }
+    Ok(())
 }
 
 /// `deviceScope` and the edge device it names. The generation id is what follows the last `-`:
@@ -398,7 +461,8 @@ mod tests {
 
     fn full() -> ExportLine {
         let key = DeviceKey::module("edge-1", "$edgeHub").expect("ids");
-        let mut line = ExportLine::new(key, Status::Disabled);
+        // Enabled: modules cannot be disabled, so the reader refuses a disabled module line.
+        let mut line = ExportLine::new(key, Status::Enabled);
         line.e_tag = Some("AAAA\"1".into());
         line.import_mode = Some(ImportMode::UpdateIfMatchETag);
         line.status_reason = Some("stolen\n".into());
@@ -423,7 +487,7 @@ mod tests {
     fn writes_fixed_key_order_and_sorted_twin_keys() {
         let expected = concat!(
             r#"{"id":"edge-1","moduleId":"$edgeHub","eTag":"AAAA\"1","#,
-            r#""importMode":"updateIfMatchETag","status":"disabled","statusReason":"stolen\n","#,
+            r#""importMode":"updateIfMatchETag","status":"enabled","statusReason":"stolen\n","#,
             r#""authentication":{"symmetricKey":{"primaryKey":"MDEyMzQ1Njc4OWFiY2RlZg==","#,
             r#""secondaryKey":"ZmVkY2JhOTg3NjU0MzIxMA=="},"x509Thumbprint":null,"type":"sas"},"#,
             r#""twinETag":"t1","tags":{"a":{"b":"\u0001","y":[1.5,null]},"z":1},"#,
@@ -489,7 +553,7 @@ mod tests {
     #[test]
     fn reads_every_field() {
         let line = device(&format!(
-            r#"{{"id":"edge-a","moduleId":"reader","eTag":"e1","importMode":"update","status":"disabled","statusReason":"lost","authentication":{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":"{KEY_B}"}},"x509Thumbprint":{{"primaryThumbprint":"{SHA1}","secondaryThumbprint":null}},"type":"sas"}},"twinETag":"t1","tags":{{"site":"a"}},"properties":{{"desired":{{"x":1}},"reported":{{"y":2}}}},"capabilities":{{"iotEdge":true}},"deviceScope":"ms-azure-iot-edge://edge-a-1","future":[1]}}"#
+            r#"{{"id":"edge-a","moduleId":"reader","eTag":"e1","importMode":"update","status":"enabled","statusReason":"lost","authentication":{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":"{KEY_B}"}},"x509Thumbprint":{{"primaryThumbprint":"{SHA1}","secondaryThumbprint":null}},"type":"sas"}},"twinETag":"t1","tags":{{"site":"a"}},"properties":{{"desired":{{"x":1}},"reported":{{"y":2}}}},"capabilities":{{"iotEdge":true}},"deviceScope":"ms-azure-iot-edge://edge-a-1","future":[1]}}"#
         ));
         assert_eq!(
             line.key,
@@ -501,7 +565,7 @@ mod tests {
         );
         assert_eq!(
             (line.status, line.status_reason.as_deref()),
-            (Status::Disabled, Some("lost"))
+            (Status::Enabled, Some("lost"))
         );
         let auth = line.authentication.expect("authentication");
         let keys = auth.keys.expect("keys");
@@ -545,7 +609,7 @@ mod tests {
         let line = device(&with(concat!(
             r#""properties":{"desired":{"$metadata":{"$lastUpdated":"x"},"$version":4,"#,
             r#""a":{"$metadata":{},"b":1,"$version":2}},"reported":{"$version":1,"#,
-            r#""l":[{"$version":3}]}},"tags":{"$version":1}"#
+            r#""l":[{"$version":3}]}},"tags":{"$version":1,"t":{"$metadata":{"$x":1}}}"#
         )));
         assert_eq!(
             Value::Object(line.desired.expect("desired")),
@@ -555,10 +619,7 @@ mod tests {
             Value::Object(line.reported.expect("reported")),
             json!({"l": [{}]})
         );
-        assert_eq!(
-            Value::Object(line.tags.expect("tags")),
-            json!({"$version": 1})
-        );
+        assert_eq!(Value::Object(line.tags.expect("tags")), json!({"t": {}}));
     }
 
     #[test]

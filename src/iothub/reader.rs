@@ -43,23 +43,29 @@ pub(crate) const MAX_DEPTH: usize = 64;
 pub enum Parsed {
     /// A device or module line.
     Device(ExportLine),
-    /// A JSON object with neither `id` nor `status`: a hub warning, skipped and counted.
+    /// A JSON object that shares no field with the line format: a hub warning, skipped and
+    /// counted.
     Skipped,
 }
 
 /// Parses one line (without its line ending) of an export file; `path` and `line_no` only
 /// locate errors.
 ///
-/// A valid JSON object with neither `id` nor `status` (absent or `null`) is a hub warning and
-/// gives [`Parsed::Skipped`]. Unknown keys are ignored. `null` reads like an absent field.
+/// A valid JSON object without `id` that carries no field of the line format, in any letter
+/// case, is a hub warning and gives [`Parsed::Skipped`]. Unknown keys are ignored. `null` reads
+/// like an absent field.
 ///
 /// # Errors
 ///
 /// [`Error::Parse`] with the 1-based byte column of the offending key or value, for: a line
 /// over 1 MiB; nesting deeper than 64 levels; invalid JSON (serde_json's column); a value that
 /// is not an object; a duplicate key in the line's object, `authentication`, `symmetricKey`,
-/// `x509Thumbprint`, `capabilities` or `properties`; a missing or invalid `id` or `moduleId`;
-/// a missing or unknown `status` on a device line; an unknown `importMode` or
+/// `x509Thumbprint`, `capabilities` or `properties`; a missing or invalid `id` or `moduleId`
+/// (an object with a field of the line format, such as `moduleId`, `eTag` or `Id`, but no `id`
+/// is a damaged line, not a warning); a missing or unknown `status` on a device line, and
+/// `disabled` on a module line (modules cannot be disabled); a twin key IoT Hub refuses (empty,
+/// over 1 KB, holding `.`, `$`, a space or a control character, or deeper than 10 levels; only
+/// the hub's own `$metadata` and `$version` are read, and dropped); an unknown `importMode` or
 /// `authentication.type`; a symmetric key that is not base64 of 16 to 64 bytes, or only one of
 /// the two keys; a thumbprint that is not 40 or 64 hex digits, or two of different lengths; a
 /// `deviceScope` not of the form `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a
@@ -94,6 +100,26 @@ pub(super) struct Context<'p> {
     pub(super) line: u64,
     pub(super) offset: usize,
 }
+
+/// The fields of the line format (`ExportImportDevice`), the ones read and the ones ignored.
+/// An object without `id` that carries one of them, in any letter case, is a device or module
+/// line damaged or written by another serializer, never a hub warning: skipping it would lose a
+/// device without a word.
+const LINE_FIELDS: &[&str] = &[
+    "id",
+    "moduleId",
+    "eTag",
+    "importMode",
+    "status",
+    "statusReason",
+    "authentication",
+    "twinETag",
+    "tags",
+    "properties",
+    "capabilities",
+    "deviceScope",
+    "parentScopes",
+];
 
 /// The top-level fields of a line, each as found in the text.
 #[derive(Default)]
@@ -146,7 +172,7 @@ impl Context<'_> {
         self.error(at, message)
     }
 
-    fn malformed(&self, err: Malformed) -> Error {
+    pub(super) fn malformed(&self, err: Malformed) -> Error {
         self.error(err.at, err.reason)
     }
 
@@ -175,8 +201,9 @@ impl Context<'_> {
                 format!("expected a JSON object (one device or module per line), found {found}");
             return Err(self.error(root.start, message));
         }
+        let members = self.members("the line's object", root)?;
         let mut fields = Fields::default();
-        for member in self.members("the line's object", root)? {
+        for member in &members {
             let slot = match &*member.key {
                 "id" => &mut fields.id,
                 "moduleId" => &mut fields.module_id,
@@ -195,20 +222,19 @@ impl Context<'_> {
             };
             *slot = Some(member.value);
         }
-        self.line_from(root, fields)
+        self.line_from(root, &members, fields)
     }
 
-    fn line_from(&self, root: Raw<'_>, fields: Fields<'_>) -> Result<Parsed> {
+    fn line_from(
+        &self,
+        root: Raw<'_>,
+        members: &[Member<'_>],
+        fields: Fields<'_>,
+    ) -> Result<Parsed> {
         let id = self.string("id", fields.id)?;
         let status = self.string("status", fields.status)?;
         let Some((id, id_at)) = id else {
-            if status.is_none() {
-                return Ok(Parsed::Skipped);
-            }
-            return Err(self.error(
-                root.start,
-                "missing \"id\"; every device or module line needs its device id",
-            ));
+            return self.without_id(root, members);
         };
         let device = DeviceId::new(id).map_err(|err| self.lift(id_at, "id", err))?;
         let module = match self.string("moduleId", fields.module_id)? {
@@ -218,9 +244,25 @@ impl Context<'_> {
             None => None,
         };
         let status = match status {
-            Some((status, at)) => status
-                .parse::<Status>()
-                .map_err(|err| self.lift(at, "status", err))?,
+            Some((status, at)) => {
+                let status = status
+                    .parse::<Status>()
+                    .map_err(|err| self.lift(at, "status", err))?;
+                // IoT Hub keeps no status for a module: an import would leave it enabled, and a
+                // plan built on the line would count a disable that never happens.
+                if let (Some(module), Status::Disabled) = (&module, status) {
+                    return Err(self.error(
+                        at,
+                        format!(
+                            "module {:?} of device {:?} is disabled, but IoT Hub modules cannot \
+                             be disabled; disable the device to block it",
+                            module.as_str(),
+                            device.as_str()
+                        ),
+                    ));
+                }
+                status
+            }
             // Modules cannot be disabled, so a module line may leave status out.
             None if module.is_some() => Status::Enabled,
             None => {
@@ -264,6 +306,42 @@ impl Context<'_> {
             parent,
             device_scope,
         }))
+    }
+
+    /// A line without `id` (absent or `null`): a hub warning when it carries no field of the
+    /// line format (`null` fields count as absent), an error otherwise. A field in another
+    /// letter case counts: `Id` or `ETag` is another serializer's device line, not a warning.
+    fn without_id(&self, root: Raw<'_>, members: &[Member<'_>]) -> Result<Parsed> {
+        let mut fields = members.iter().filter(|member| {
+            member.value.kind != Kind::Null
+                && LINE_FIELDS
+                    .iter()
+                    .any(|field| member.key.eq_ignore_ascii_case(field))
+        });
+        let Some(first) = fields.next() else {
+            return Ok(Parsed::Skipped);
+        };
+        if let Some(id) = std::iter::once(first)
+            .chain(fields)
+            .find(|member| member.key.eq_ignore_ascii_case("id"))
+        {
+            let shown: String = id.key.chars().take(64).collect();
+            return Err(self.error(
+                id.key_start,
+                format!(
+                    "found {shown:?} but no \"id\"; keys are case-sensitive, and every device or \
+                     module line needs its device id in \"id\""
+                ),
+            ));
+        }
+        let shown: String = first.key.chars().take(64).collect();
+        Err(self.error(
+            root.start,
+            format!(
+                "missing \"id\"; every device or module line needs its device id (this object \
+                 carries {shown:?}, a field of device lines, so it is not a hub warning)"
+            ),
+        ))
     }
 
     /// The members of `object`, refusing a key that appears twice: readers disagree on which
@@ -468,9 +546,9 @@ pub(super) mod tests {
     fn ids_and_statuses_are_checked_where_they_stand() {
         let (column, message) = error(r#"{"status":"enabled"}"#);
         assert_eq!(column, 1);
-        assert_eq!(
-            message,
-            r#"missing "id"; every device or module line needs its device id"#
+        assert!(
+            message.starts_with(r#"missing "id"; every device or module line needs its device id"#),
+            "{message}"
         );
         let text = r#"{"id":"a b","status":"enabled"}"#;
         let (column, message) = error(text);

@@ -1,0 +1,336 @@
+//! What the export reader refuses before a merge sees it: twin keys IoT Hub would not store,
+//! disabled modules, damaged lines that look like hub warnings, module lines without their
+//! device, and exports without devices. Each is an `Error::Parse` at its file, line and column.
+
+use failback::Error;
+use failback::iothub::{ExportLine, ExportReader, Parsed, parse_line};
+
+use super::*;
+
+/// The lines of `text` read as a hub's whole export, as the failback tool reads its inputs.
+fn read(text: &str) -> Result<Vec<ExportLine>, Error> {
+    ExportReader::new("in.jsonl", text.as_bytes()).collect()
+}
+
+/// The line, column and message of the error reading `text` as a whole export gives.
+#[track_caller]
+fn refused(text: &str) -> (u64, u64, String) {
+    match read(text) {
+        Err(Error::Parse {
+            path,
+            line,
+            column,
+            message,
+        }) if path == std::path::Path::new("in.jsonl") => (line, column, message),
+        other => panic!("{text}: {other:?}"),
+    }
+}
+
+/// The 1-based column of the first `needle` in `text`.
+#[track_caller]
+fn column(text: &str, needle: &str) -> u64 {
+    match text.find(needle) {
+        Some(at) => at as u64 + 1,
+        None => panic!("{needle} not in {text}"),
+    }
+}
+
+/// `text` as the second line of an export whose first line is a plain device.
+fn second(text: &str) -> String {
+    format!("{}\n{text}\n", device("first"))
+}
+
+/// A device line with `section` (`/tags`, `/properties/desired`, `/properties/reported`) set.
+fn with_twin(section: &str, twin: Value) -> String {
+    set(device("d"), section, twin).to_string()
+}
+
+const SECTIONS: [(&str, &str); 3] = [
+    ("/tags", "tags"),
+    ("/properties/desired", "properties.desired"),
+    ("/properties/reported", "properties.reported"),
+];
+
+#[test]
+fn a_twin_key_iot_hub_refuses_is_an_error_at_the_key() {
+    let long = "k".repeat(1025);
+    let cases = [
+        ("a.b", "holds '.'"),
+        ("a b", "holds ' '"),
+        ("$x", "holds '$'"),
+        ("fw$", "holds '$'"),
+        ("bell\u{7}", "holds '\\u{7}'"),
+        ("", "is empty"),
+        (long.as_str(), "is 1025 bytes long, at most 1024"),
+    ];
+    for (section, name) in SECTIONS {
+        for (key, problem) in cases {
+            // At the top of the section, and one level down.
+            for twin in [json!({"ok": 1, key: 2}), json!({"ok": {key: {"x": 1}}})] {
+                let line = with_twin(section, twin);
+                let (at, col, message) = refused(&second(&line));
+                let quoted = serde_json::to_string(key).expect("a string");
+                assert_eq!(
+                    (at, col),
+                    (2, column(&line, &format!("{quoted}:"))),
+                    "{line}"
+                );
+                assert!(
+                    message.contains(&format!(" in {name} {problem};")),
+                    "{message}"
+                );
+            }
+        }
+    }
+    // A key of exactly 1 KB, and keys with other punctuation, are IoT Hub's to take.
+    let fine = json!({"k".repeat(1024): 1, "a-b_c:d/é": {"😀": true}});
+    assert!(read(&with_twin("/tags", fine)).is_ok());
+}
+
+#[test]
+fn a_dotted_tag_key_is_never_read_as_nesting() {
+    // Before, `{"a.b":1}` was read and then merged as `{"a":{"b":1}}`.
+    let line = with_twin("/tags", json!({"a.b": 1}));
+    let (at, col, _) = refused(&line);
+    assert_eq!((at, col), (1, column(&line, r#""a.b""#)));
+    let reader = |name: &str| ExportReader::new(name.to_owned(), line.as_bytes());
+    let lifted = Failback::from_lines(
+        reader("base.jsonl"),
+        reader("primary.jsonl"),
+        reader("secondary.jsonl"),
+        Side::Secondary,
+    );
+    assert!(
+        matches!(&lifted, Err(Error::Parse { path, line: 1, .. }) if path.ends_with("base.jsonl")),
+        "{:?}",
+        lifted.err()
+    );
+}
+
+#[test]
+fn a_twin_nested_deeper_than_ten_levels_is_an_error_at_the_eleventh_key() {
+    // `levels` nested objects, the innermost key `leaf`.
+    let nested = |levels: usize| {
+        let mut twin = json!({"leaf": 1});
+        for _ in 1..levels {
+            twin = json!({"n": twin});
+        }
+        twin
+    };
+    for (section, name) in SECTIONS {
+        assert!(read(&with_twin(section, nested(10))).is_ok(), "{section}");
+        let line = with_twin(section, nested(11));
+        let (at, col, message) = refused(&line);
+        assert_eq!((at, col), (1, column(&line, r#""leaf""#)), "{section}");
+        assert!(
+            message.starts_with(&format!(
+                r#"{name} nests deeper than 10 levels at key "leaf""#
+            )),
+            "{message}"
+        );
+    }
+    // Arrays are one value to the merge: what they hold is not walked.
+    let line = with_twin("/tags", json!({"list": [{"a b": {"c.d": 1}}]}));
+    assert!(read(&line).is_ok());
+}
+
+#[test]
+fn hub_counters_are_still_read_and_dropped_in_every_section() {
+    let metadata = json!({
+        "$lastUpdated": "2026-10-01T08:00:00Z",
+        "$lastUpdatedVersion": 4,
+        "fw": {"$lastUpdated": "2026-10-01T08:00:00Z", "$lastUpdatedVersion": 4}
+    });
+    let counted = json!({"fw": {"v": 1, "$version": 2}, "$metadata": metadata, "$version": 4});
+    let mut line = device("d");
+    for (section, _) in SECTIONS {
+        line = set(line, section, counted.clone());
+    }
+    let lines = match read(&line.to_string()) {
+        Ok(lines) => lines,
+        Err(err) => panic!("{err}"),
+    };
+    let expected = json!({"fw": {"v": 1}});
+    for twin in [&lines[0].tags, &lines[0].desired, &lines[0].reported] {
+        assert_eq!(twin.clone().map(Value::Object), Some(expected.clone()));
+    }
+}
+
+#[test]
+fn a_module_line_cannot_disable_the_module() {
+    for status in ["disabled", "Disabled", "DISABLED"] {
+        let module_line = set(module("d", "m"), "/status", json!(status)).to_string();
+        let text = format!("{}\n{module_line}\n", device("d"));
+        let (at, col, message) = refused(&text);
+        let value = format!(r#""{status}""#);
+        assert_eq!((at, col), (2, column(&module_line, &value)), "{status}");
+        assert!(
+            message.starts_with(r#"module "m" of device "d" is disabled, but IoT Hub modules"#),
+            "{message}"
+        );
+    }
+    // Enabled, or no status at all, is a module line.
+    let enabled = set(module("d", "m"), "/status", json!("Enabled"));
+    let without = without_field(module("d", "n"), "status");
+    assert!(read(&format!("{}\n{enabled}\n{without}\n", device("d"))).is_ok());
+    // The device itself can be disabled.
+    let disabled = set(device("d"), "/status", json!("disabled"));
+    assert!(read(&disabled.to_string()).is_ok());
+}
+
+fn without_field(mut value: Value, field: &str) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        object.remove(field);
+    }
+    value
+}
+
+#[test]
+fn an_object_with_a_line_field_but_no_id_is_an_error_not_a_warning() {
+    let parse = |text: &str| parse_line("in.jsonl".as_ref(), 4, text);
+    // A field in another letter case is another serializer's device line: refused at the key.
+    for text in [
+        r#"{"Id":"x","Status":"enabled"}"#,
+        r#"{"ID":"x"}"#,
+        r#"{"status":"enabled","iD":"x"}"#,
+    ] {
+        match parse(text) {
+            Err(Error::Parse {
+                line: 4,
+                column,
+                message,
+                ..
+            }) => {
+                let key = text
+                    .find("\"i")
+                    .or(text.find("\"I"))
+                    .map(|at| at as u64 + 1);
+                assert_eq!(Some(column), key, "{text}");
+                assert!(message.contains(r#"but no "id"; keys are case-sensitive"#));
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // Any other field of the line format, in any case: refused as a line missing its id.
+    for text in [
+        r#"{"moduleId":"m","eTag":"x"}"#,
+        r#"{"ETAG":"x"}"#,
+        r#"{"Status":"disabled"}"#,
+        r#"{"note":1,"authentication":{"type":"sas"}}"#,
+        r#"{"twinetag":"t"}"#,
+        r#"{"tags":{}}"#,
+        r#"{"properties":{"desired":{}}}"#,
+        r#"{"capabilities":{"iotEdge":true}}"#,
+        r#"{"deviceScope":""}"#,
+        r#"{"parentScopes":[]}"#,
+        r#"{"importMode":"delete"}"#,
+        r#"{"statusReason":"lost"}"#,
+        r#"{"id":null,"status":"enabled"}"#,
+    ] {
+        match parse(text) {
+            Err(Error::Parse {
+                line: 4,
+                column: 1,
+                message,
+                ..
+            }) => assert!(
+                message.starts_with(r#"missing "id"; every device or module line needs"#)
+                    && message.ends_with("so it is not a hub warning)"),
+                "{message}"
+            ),
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+    // Objects that share no field with the line format (null fields count as absent) are hub
+    // warnings, skipped and counted.
+    for text in [
+        r#"{"warning":"export throttled; retrying","code":429001}"#,
+        r#"{"warning":"x","id":null}"#,
+        r#"{"errorCode":400012,"errorStatus":"..."}"#,
+        r#"{"Status":null}"#,
+        "{}",
+    ] {
+        assert!(matches!(parse(text), Ok(Parsed::Skipped)), "{text}");
+    }
+    // In a file, the damaged line is refused at its own line rather than skipped.
+    let (at, col, _) = refused(&second(r#"{"Id":"x","Status":"enabled"}"#));
+    assert_eq!((at, col), (2, 2));
+}
+
+#[test]
+fn a_module_line_without_its_device_line_is_refused_at_the_module_line() {
+    // A module before its device is fine: the export is checked once it has been read whole.
+    let text = format!("{}\n{}\n", module("d", "m"), device("d"));
+    assert!(read(&text).is_ok());
+    // The earliest orphan is named, whatever the order the reader keeps keys in.
+    let text = format!(
+        "{}\n{}\n{}\n{}\n{}\n",
+        device("d"),
+        module("d", "m"),
+        module("gone", "b"),
+        module("lost", "a"),
+        module("gone", "c"),
+    );
+    let (at, col, message) = refused(&text);
+    assert_eq!((at, col), (3, 1));
+    assert!(
+        message.starts_with(
+            r#"module "b" of device "gone" has no device line in this export; IoT Hub exports"#
+        ),
+        "{message}"
+    );
+    // The lines before it were yielded; the error is the last item, and nothing follows it.
+    let mut reader = ExportReader::new("in.jsonl", text.as_bytes());
+    let items: Vec<_> = reader.by_ref().collect();
+    assert_eq!(items.len(), 6);
+    assert!(items[..5].iter().all(Result::is_ok) && items[5].is_err());
+    assert!(reader.next().is_none());
+    // An import file may update a module without its device: the lines reader takes it.
+    let lines: Result<Vec<_>, _> = ExportReader::lines("import.jsonl", text.as_bytes()).collect();
+    assert_eq!(lines.map(|l| l.len()).ok(), Some(5));
+    assert!(read_export_from("import.jsonl".as_ref(), text.as_bytes()).is_ok());
+}
+
+#[test]
+fn an_export_without_device_lines_is_refused() {
+    let only_modules = format!("{}\n", module("d", "m"));
+    for (text, counts) in [
+        ("", "(module lines: 0, hub warnings: 0)"),
+        ("\n  \r\n", "(module lines: 0, hub warnings: 0)"),
+        ("\u{feff}", "(module lines: 0, hub warnings: 0)"),
+        (
+            "{\"warning\":\"throttled\"}\n{\"code\":1}\n",
+            "(module lines: 0, hub warnings: 2)",
+        ),
+        (only_modules.as_str(), "(module lines: 1, hub warnings: 0)"),
+    ] {
+        let (at, col, message) = refused(text);
+        assert_eq!((at, col), (1, 1), "{text:?}");
+        assert!(
+            message.starts_with(&format!("no device lines in this export {counts};")),
+            "{message}"
+        );
+        // As the secondary, it would have planned deleting every device of the primary.
+        let base = export(&[device("d")]);
+        let lifted = Failback::from_lines(
+            base.iter().cloned().map(Ok),
+            base.iter().cloned().map(Ok),
+            ExportReader::new("secondary.jsonl", text.as_bytes()),
+            Side::Secondary,
+        );
+        assert!(
+            matches!(
+                lifted,
+                Err(Error::Parse {
+                    line: 1,
+                    column: 1,
+                    ..
+                })
+            ),
+            "{text:?}"
+        );
+    }
+    // The lines reader, for import files (an empty plan is a file of no lines), takes them.
+    let plan = read_export_from("import.jsonl".as_ref(), &b""[..]);
+    assert_eq!(plan.map(|export| export.lines.len()).ok(), Some(0));
+}
