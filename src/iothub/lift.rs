@@ -176,6 +176,10 @@ pub(crate) struct PrimaryLine {
     /// The edge device the scope names (the device itself for an edge device).
     pub(crate) scope_owner: Option<DeviceId>,
     pub(crate) status: crate::identity::Status,
+    /// Whether the line carried the credentials its authentication type uses (keys for SAS,
+    /// thumbprints for self-signed): a full update replaces them, so the plan writes one only
+    /// over credentials it has seen.
+    pub(crate) credentials_known: bool,
 }
 
 impl PrimaryLine {
@@ -186,6 +190,14 @@ impl PrimaryLine {
             device_scope: line.device_scope.clone(),
             scope_owner: line.parent.clone(),
             status: line.status,
+            credentials_known: line
+                .authentication
+                .as_ref()
+                .is_some_and(|auth| match auth.kind {
+                    AuthType::Sas => auth.keys.is_some(),
+                    AuthType::SelfSigned => auth.thumbprints.is_some(),
+                    AuthType::CertificateAuthority | AuthType::None => true,
+                }),
         }
     }
 }

@@ -9,8 +9,19 @@
 //!
 //! Reported properties are never written: devices own them. No line ever makes the hub
 //! generate keys: where a line would need credentials the merge does not know (or a rotation
-//! conflict no rule could settle), the device is left out and listed as blocked. IoT Edge
-//! system modules (`$edgeAgent`, `$edgeHub`) are never created: the edge runtime makes them.
+//! conflict no rule could settle), the device is left out and listed as blocked. So is a device
+//! whose line the hub would refuse on every run: an `*IfMatchETag` line whose ETag the
+//! primary's export lacks, or twin sections over IoT Hub's size limits. So is a full update
+//! over a primary exported without keys: it would put back the keys the merge took from the
+//! base, which the primary may have rotated out.
+//!
+//! IoT Edge system modules (`$edgeAgent`, `$edgeHub`) are never written, neither created,
+//! updated nor deleted: the edge runtime and the hub manage them (the hub creates them, with
+//! keys of its own, when it creates an edge device). Where the merged registry differs from the
+//! primary on one, it is listed in [`Plan::system_modules`] for the operator to see, not
+//! blocked: nothing is for the operator to settle, and every run lists it again while the
+//! runtime's keys differ from the secondary's.
+//!
 //! Lines are sorted by id, then module id, so an interrupted import resumes where it stopped:
 //! run the merge again and the plan is what is left.
 //!
@@ -83,7 +94,9 @@ pub struct Plan {
     pub import: Vec<ExportLine>,
     /// Devices left out of the import.
     pub blocked: Vec<Blocked>,
-    /// System modules the plan will not create (the edge runtime does).
+    /// IoT Edge system modules where the merged registry differs from the primary (missing
+    /// from it, changed, or gone from the merged registry), sorted: the plan writes no line for
+    /// any system module, since the edge runtime and the hub manage them.
     pub system_modules: Vec<DeviceKey>,
     /// Devices whose edge parent has no scope in the primary yet (it is created by this
     /// plan), and the modules of those not created yet: not created, or updated keeping their
@@ -275,11 +288,8 @@ impl Plan {
             self.system_modules.push(device.key.clone());
             return false;
         }
-        if let Err(reason) = usable(device) {
-            self.blocked.push(Blocked {
-                key: device.key.clone(),
-                reason,
-            });
+        if let Err(reason) = usable(device).and_then(|()| fits(line)) {
+            self.block(&device.key, reason);
             return false;
         }
         // Created without its parent, the device would read on the next run as the primary's
@@ -306,10 +316,29 @@ impl Plan {
                 return;
             }
         }
+        // The runtime's: taken from under a running edge device, it would break the device.
+        // (The hub deletes system modules with their device, which returned above.)
+        if key.module.as_ref().is_some_and(|m| m.is_system()) {
+            self.system_modules.push(key.clone());
+            return;
+        }
+        if was.e_tag.is_none() {
+            let reason = "the merged registry deletes it, but the primary's export has no eTag \
+                          for deleteIfMatchETag: re-export the primary, or delete it by hand";
+            self.block(key, reason.into());
+            return;
+        }
         let mut line = ExportLine::new(key.clone(), was.status);
         line.e_tag.clone_from(&was.e_tag);
         line.import_mode = Some(ImportMode::DeleteIfMatchETag);
         self.import.push(line);
+    }
+
+    fn block(&mut self, key: &DeviceKey, reason: String) {
+        self.blocked.push(Blocked {
+            key: key.clone(),
+            reason,
+        });
     }
 
     fn update(
@@ -320,15 +349,6 @@ impl Plan {
         line: &ExportLine,
         waits: bool,
     ) {
-        // Crossed rotations leave the device to an operator whichever side won: even when the
-        // primary already holds the winner, it holds a key the other side rotated out.
-        if let Err(reason) = resolved(device) {
-            self.blocked.push(Blocked {
-                key: device.key.clone(),
-                reason,
-            });
-            return;
-        }
         // `now` is the primary's replica: its own line, with credentials its export left out
         // taken from the base (unknown is never a change).
         let identity_differs = device.status != now.status
@@ -336,12 +356,27 @@ impl Plan {
             || device.capabilities != now.capabilities
             || (device.parent != now.parent && !waits);
         let twin_differs = device.tags != now.tags || device.desired != now.desired;
+        // The runtime's: an update would put the secondary's keys over those the hub made for
+        // the primary's runtime, and the edge device would stop connecting.
+        if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
+            if identity_differs || twin_differs || resolved(device).is_err() {
+                self.system_modules.push(device.key.clone());
+            }
+            return;
+        }
+        // Crossed rotations leave the device to an operator whichever side won: even when the
+        // primary already holds the winner, it holds a key the other side rotated out.
+        if let Err(reason) = resolved(device) {
+            self.block(&device.key, reason);
+            return;
+        }
         if identity_differs {
-            if let Err(reason) = usable(device) {
-                self.blocked.push(Blocked {
-                    key: device.key.clone(),
-                    reason,
-                });
+            let writable = usable(device)
+                .and_then(|()| replaces_known(was))
+                .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
+                .and_then(|()| fits(line));
+            if let Err(reason) = writable {
+                self.block(&device.key, reason);
                 return;
             }
             let mut update = ExportLine {
@@ -363,7 +398,16 @@ impl Plan {
             twin.twin_e_tag.clone_from(&was.twin_e_tag);
             twin.tags = Some(device.tags.clone());
             twin.desired = Some(device.desired.clone());
-            self.import.push(twin);
+            let writable = has_etag(
+                was.twin_e_tag.as_ref(),
+                "twinETag",
+                ImportMode::UpdateTwinIfMatchETag,
+            )
+            .and_then(|()| fits(&twin));
+            match writable {
+                Ok(()) => self.import.push(twin),
+                Err(reason) => self.block(&device.key, reason),
+            }
         }
     }
 }
@@ -582,16 +626,99 @@ fn usable(device: &Device) -> Result<(), String> {
     }
 }
 
-/// Each edge device's scope in the primary hub, by device id: an edge device's own line and
-/// its children's lines both carry it.
-fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
-    let mut out = BTreeMap::new();
-    for line in lines.values() {
-        if let (Some(owner), Some(scope)) = (&line.scope_owner, &line.device_scope) {
-            out.entry(owner.clone()).or_insert_with(|| scope.clone());
+/// Why a full update cannot be written over the primary's line `was`, if it cannot. A full
+/// update replaces the identity's authentication whole. Over a primary exported without keys,
+/// the merged credentials are the base's (lift takes known over unknown) or the secondary's,
+/// while the primary may have rotated its keys during the outage: writing them would restore
+/// a rotated-out key. A twin update carries no credentials, a delete and a create replace none
+/// the primary holds: they need no such check.
+fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
+    if was.credentials_known {
+        return Ok(());
+    }
+    Err(
+        "the primary was exported without keys, and a full update replaces its credentials \
+         (it could restore a key the primary rotated out): re-export the primary with keys and \
+         run again"
+            .into(),
+    )
+}
+
+/// Why an `*IfMatchETag` line for `mode` cannot be written without the primary's `etag`
+/// (`field` names it), if it cannot.
+///
+/// IOTHUB.md does not say how the hub treats such a line without its ETag. Leaving the device
+/// out is the conservative choice: the line would most likely be refused on every run, and
+/// writing it in a mode that checks no ETag instead would overwrite whatever changed on the
+/// primary since its export.
+fn has_etag(etag: Option<&String>, field: &str, mode: ImportMode) -> Result<(), String> {
+    match etag {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "the primary's export has no {field} for it, which {mode} needs: re-export the \
+             primary and run again"
+        )),
+    }
+}
+
+/// IoT Hub's size limits for the twin sections an import line writes (IOTHUB.md: tags 8 KB,
+/// desired 32 KB), a kilobyte taken as 1,024 bytes.
+const TAGS_LIMIT: usize = 8 * 1024;
+const DESIRED_LIMIT: usize = 32 * 1024;
+
+/// Why the hub would refuse `line` for the size of a twin section it carries, if it would: the
+/// hub refuses it on every run, so the device is left out with the section and its size.
+///
+/// A section is measured as the compact JSON text the line carries for it (`{…}`, keys
+/// sorted, serde_json's escapes), in UTF-8 bytes. That is an approximation: IOTHUB.md gives the
+/// limits but not how the hub counts, so a section close to a limit may still be refused, or
+/// pass where this counts it over.
+fn fits(line: &ExportLine) -> Result<(), String> {
+    let sections = [
+        ("tags", &line.tags, TAGS_LIMIT),
+        ("desired properties", &line.desired, DESIRED_LIMIT),
+    ];
+    for (name, section, limit) in sections {
+        let Some(section) = section else { continue };
+        let mut text = crate::iothub::json::Writer::default();
+        text.map(section);
+        let size = text.into_string().len();
+        if size > limit {
+            return Err(format!(
+                "merged {name} are {size} bytes as compact JSON, over IoT Hub's limit of \
+                 {limit}: the hub would refuse the line; shrink them on either hub, export \
+                 again and run again"
+            ));
         }
     }
-    out
+    Ok(())
+}
+
+/// Each edge device's scope in the primary hub, by device id, from the edge device's own line,
+/// or, when that line has none, from the first other line in key order that names the edge
+/// device (a child's, or a module's). The own line wins because it is the device's scope as the
+/// hub holds it now, while a child's line can carry a scope the device no longer has.
+fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
+    use std::collections::btree_map::Entry;
+    // The scope, and whether it came from the edge device's own line.
+    let mut out: BTreeMap<DeviceId, (String, bool)> = BTreeMap::new();
+    for (key, line) in lines {
+        if let (Some(owner), Some(scope)) = (&line.scope_owner, &line.device_scope) {
+            let own = key.module.is_none() && key.device == *owner;
+            match out.entry(owner.clone()) {
+                Entry::Vacant(entry) => {
+                    entry.insert((scope.clone(), own));
+                }
+                Entry::Occupied(mut entry) if own => {
+                    entry.insert((scope.clone(), own));
+                }
+                Entry::Occupied(_) => {}
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(owner, (scope, _))| (owner, scope))
+        .collect()
 }
 
 fn merged_line(

@@ -139,7 +139,9 @@ pub struct Summary {
     pub conflicts: Vec<ConflictEntry>,
     /// Devices left out of the plan, and why.
     pub blocked: Vec<Blocked>,
-    /// System modules the plan does not create.
+    /// IoT Edge system modules where the merged registry differs from the primary (to create,
+    /// change or delete): the plan writes none of them, since the edge runtime and the hub
+    /// manage them. Listed for the operator to see, not blocked: nothing is theirs to settle.
     pub system_modules: Vec<DeviceKey>,
     /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,

@@ -281,7 +281,8 @@ fn a_module_waits_or_is_blocked_with_its_device() {
 }
 
 #[test]
-fn iot_edge_system_modules_are_never_created() {
+fn iot_edge_system_modules_are_never_written() {
+    // Created: left to the hub, which creates them with the edge device.
     let secondary = [
         edge("gw-new", 5),
         module("gw-new", "$edgeAgent"),
@@ -300,6 +301,285 @@ fn iot_edge_system_modules_are_never_created() {
     assert_eq!(system, ["gw-new/$edgeAgent", "gw-new/$edgeHub"]);
     // The new edge device is created without the secondary hub's scope: IoT Hub assigns it.
     assert_eq!(run.line("gw-new").device_scope, None);
+
+    // Changed or gone on the secondary: the primary's runtime holds keys the primary hub made,
+    // which an update would overwrite and a delete would take from a running edge device. Only
+    // the user module and the gateway that stopped being an edge device are written.
+    let base = [
+        edge("gw", 1),
+        module("gw", "$edgeAgent"),
+        module("gw", "$edgeHub"),
+        module("gw", "reader"),
+        edge("was-edge", 1),
+        module("was-edge", "$edgeAgent"),
+        module("was-edge", "$edgeHub"),
+    ];
+    let secondary = [
+        edge("gw", 2),
+        keys(module("gw", "$edgeAgent"), K[4], K[5]),
+        set(
+            module("gw", "$edgeHub"),
+            "/properties/desired/schemaVersion",
+            json!("1.1"),
+        ),
+        keys(module("gw", "reader"), K[4], K[5]),
+        device("was-edge"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &base, &secondary, prefer);
+        let planned: Vec<(String, Option<ImportMode>)> = run
+            .plan
+            .import
+            .iter()
+            .map(|l| (l.key.to_string(), l.import_mode))
+            .collect();
+        let update = Some(ImportMode::UpdateIfMatchETag);
+        assert_eq!(
+            planned,
+            [
+                ("gw/reader".to_owned(), update),
+                ("was-edge".to_owned(), update)
+            ],
+            "prefer {prefer:?}"
+        );
+        let system: Vec<String> = run
+            .plan
+            .system_modules
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            system,
+            [
+                "gw/$edgeAgent",
+                "gw/$edgeHub",
+                "was-edge/$edgeAgent",
+                "was-edge/$edgeHub"
+            ],
+            "prefer {prefer:?}"
+        );
+        assert_eq!(run.summary.system_modules, run.plan.system_modules);
+        assert!(run.plan.blocked.is_empty(), "{:?}", run.plan.blocked);
+    }
+}
+
+#[test]
+fn a_full_update_over_a_primary_exported_without_keys_is_blocked() {
+    // The primary, exported without keys, may have rotated any of these during the outage:
+    // the merge fills its unknown keys in from the base, and a full update would write them
+    // back over whatever the primary holds now. A twin update carries no credentials, a delete
+    // and a create replace none the primary holds: those are written.
+    let unknown = |v: Value| set(v, "/authentication", Value::Null);
+    let null_keys = |v: Value| set(v, "/authentication/symmetricKey", Value::Null);
+    let ids = ["disabled", "null-keys", "rekeyed", "twin", "gone"];
+    let base: Vec<Value> = ids.iter().map(|id| device(id)).collect();
+    let primary = [
+        unknown(device("disabled")),
+        null_keys(device("null-keys")),
+        unknown(device("rekeyed")),
+        unknown(device("twin")),
+        unknown(device("gone")),
+    ];
+    let secondary = [
+        set(device("disabled"), "/status", json!("disabled")),
+        set(device("null-keys"), "/status", json!("disabled")),
+        keys(device("rekeyed"), K[4], K[5]),
+        set(device("twin"), "/tags/floor", json!(3)),
+        device("created"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(
+            blocked,
+            ["disabled", "null-keys", "rekeyed"],
+            "prefer {prefer:?}"
+        );
+        for b in &run.plan.blocked {
+            assert!(
+                b.reason.contains("re-export the primary with keys"),
+                "{b:?}"
+            );
+            assert!(run.lines(&b.key.to_string()).is_empty());
+        }
+        let modes: Vec<(String, Option<ImportMode>)> = run
+            .plan
+            .import
+            .iter()
+            .map(|l| (l.key.to_string(), l.import_mode))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("created".to_owned(), Some(ImportMode::Create)),
+                ("gone".to_owned(), Some(ImportMode::DeleteIfMatchETag)),
+                ("twin".to_owned(), Some(ImportMode::UpdateTwinIfMatchETag)),
+            ],
+            "prefer {prefer:?}"
+        );
+    }
+}
+
+#[test]
+fn twin_sections_over_iot_hub_limits_are_blocked() {
+    // `{"big":"x…"}` as compact JSON is the string's length plus 10 bytes.
+    let big = |bytes: usize| json!({"big": "x".repeat(bytes - 10)});
+    let base = [
+        device("tags-at-limit"),
+        device("tags-over"),
+        device("tags-merged-over"),
+        device("disabled-over"),
+    ];
+    let primary = [
+        device("tags-at-limit"),
+        device("tags-over"),
+        set(
+            device("tags-merged-over"),
+            "/tags/a",
+            json!("x".repeat(5000)),
+        ),
+        device("disabled-over"),
+    ];
+    let secondary = [
+        set(device("tags-at-limit"), "/tags", big(8192)),
+        set(device("tags-over"), "/tags", big(8193)),
+        // Each side under the limit, the two together over it.
+        set(
+            device("tags-merged-over"),
+            "/tags/b",
+            json!("x".repeat(5000)),
+        ),
+        // A full update carries the tags too.
+        set(
+            set(device("disabled-over"), "/tags", big(9000)),
+            "/status",
+            json!("disabled"),
+        ),
+        set(
+            device("desired-at-limit"),
+            "/properties/desired",
+            big(32768),
+        ),
+        set(device("desired-over"), "/properties/desired", big(32769)),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let blocked: Vec<(String, &str)> = run
+        .plan
+        .blocked
+        .iter()
+        .map(|b| (b.key.to_string(), b.reason.as_str()))
+        .collect();
+    let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "desired-over",
+            "disabled-over",
+            "tags-merged-over",
+            "tags-over"
+        ]
+    );
+    for (id, reason) in &blocked {
+        assert!(run.lines(id).is_empty(), "{id}");
+        assert!(reason.contains("over IoT Hub's limit"), "{id}: {reason}");
+    }
+    assert!(blocked[0].1.contains("desired properties are 32769 bytes"));
+    assert!(blocked[1].1.contains("tags are 9000 bytes"));
+    assert!(blocked[3].1.contains("tags are 8193 bytes"));
+    assert_eq!(
+        run.line("tags-at-limit").import_mode,
+        Some(ImportMode::UpdateTwinIfMatchETag)
+    );
+    assert_eq!(
+        run.line("desired-at-limit").import_mode,
+        Some(ImportMode::Create)
+    );
+}
+
+#[test]
+fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    // `a-stale` sorts before `gw` and carries a scope the gateway no longer has.
+    let base = [behind(device("a-stale"), "gw", 1), edge("gw", 1)];
+    let primary = [behind(device("a-stale"), "gw", 0), edge("gw", 1)];
+    let secondary = [
+        behind(device("a-stale"), "gw", 2),
+        edge("gw", 2),
+        behind(device("new-leaf"), "gw", 2),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let own = Some("ms-azure-iot-edge://gw-1");
+    assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
+    let merged = |id: &str| {
+        let key = parse_key(id);
+        let line = run.plan.merged.iter().find(|l| l.key == key);
+        line.and_then(|l| l.device_scope.clone())
+    };
+    assert_eq!(merged("a-stale").as_deref(), own);
+
+    // Only where the gateway's own line has no scope is a child's line the evidence.
+    let primary = [
+        behind(device("a-stale"), "gw", 1),
+        set(edge("gw", 1), "/deviceScope", Value::Null),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
+}
+
+/// `value` without its top-level `field`.
+fn without(mut value: Value, field: &str) -> Value {
+    value.as_object_mut().expect("an object").remove(field);
+    value
+}
+
+#[test]
+fn lines_whose_etag_the_primary_export_lacks_are_blocked() {
+    let base = [
+        device("update"),
+        device("twin"),
+        device("delete"),
+        device("twin-only"),
+    ];
+    let primary = [
+        without(device("update"), "eTag"),
+        without(device("twin"), "twinETag"),
+        without(device("delete"), "eTag"),
+        // A twin update needs the twinETag alone.
+        without(device("twin-only"), "eTag"),
+    ];
+    let secondary = [
+        set(device("update"), "/status", json!("disabled")),
+        set(device("twin"), "/tags/floor", json!(2)),
+        set(device("twin-only"), "/tags/floor", json!(2)),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let blocked: Vec<(String, &str)> = run
+        .plan
+        .blocked
+        .iter()
+        .map(|b| (b.key.to_string(), b.reason.as_str()))
+        .collect();
+    let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["delete", "twin", "update"]);
+    for (id, reason) in &blocked {
+        assert!(run.lines(id).is_empty(), "{id}");
+        assert!(reason.contains("re-export the primary"), "{id}: {reason}");
+    }
+    assert!(blocked[0].1.contains("deletes it") && blocked[0].1.contains("eTag"));
+    assert!(blocked[1].1.contains("no twinETag") && blocked[1].1.contains("updateTwinIfMatchETag"));
+    assert!(blocked[2].1.contains("no eTag") && blocked[2].1.contains("updateIfMatchETag"));
+    assert!(
+        run.live("delete").is_none(),
+        "still deleted in the merged registry"
+    );
+    let line = run.line("twin-only");
+    assert_eq!(
+        (line.import_mode, line.twin_e_tag.as_deref()),
+        (Some(ImportMode::UpdateTwinIfMatchETag), Some("t-twin-only"))
+    );
 }
 
 /// `(id, moduleId)` in byte order, a device before its modules.

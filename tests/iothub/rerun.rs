@@ -81,6 +81,92 @@ fn completed(run: &Run) -> Vec<(ExportLine, Option<DeviceId>)> {
         .collect()
 }
 
+/// The primary hub: the import simulator, and what IoT Hub does beside an import. Creating an
+/// edge device creates its system modules (`$edgeAgent`, `$edgeHub`) with keys of the hub's own
+/// making, and deleting a device deletes them with it. An import line naming a system module is
+/// refused: the plan must never write one (the edge runtime and the hub manage them).
+#[derive(Clone, Debug)]
+struct Primary {
+    hub: Hub,
+    /// The system modules the hub created beside the import, by key.
+    runtime: BTreeMap<DeviceKey, ExportLine>,
+    /// Source of the runtime modules' ETags.
+    made: u64,
+}
+
+impl Primary {
+    fn new(export: &[ExportLine]) -> Primary {
+        Primary {
+            hub: Hub::new(export),
+            runtime: BTreeMap::new(),
+            made: 0,
+        }
+    }
+
+    /// Applies every line in order; the first refused line fails with its index.
+    fn import(&mut self, lines: &[ExportLine]) -> Result<(), String> {
+        for (at, line) in lines.iter().enumerate() {
+            self.apply(line)
+                .map_err(|e| format!("import line {} ({}): {e}", at + 1, line.to_json()))?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, line: &ExportLine) -> Result<(), String> {
+        if line.key.module.as_ref().is_some_and(|m| m.is_system()) {
+            return Err("writes an IoT Edge system module, which the edge runtime manages".into());
+        }
+        self.hub.apply(line)?;
+        let device = &line.key.device;
+        match line.import_mode {
+            Some(ImportMode::Create)
+                if line.key.module.is_none() && line.capabilities.is_some_and(|c| c.iot_edge) =>
+            {
+                // Keys of the hub's making: none of the edge cases' exports holds them.
+                for (module, [primary, secondary]) in
+                    [("$edgeAgent", [K[6], K[7]]), ("$edgeHub", [K[7], K[6]])]
+                {
+                    self.made += 1;
+                    let key = DeviceKey::module(device.as_str(), module).expect("a valid key");
+                    let text = json!({
+                        "id": device.as_str(),
+                        "moduleId": module,
+                        "eTag": format!("runtime-etag-{}", self.made),
+                        "status": "enabled",
+                        "authentication": {
+                            "symmetricKey": {"primaryKey": primary, "secondaryKey": secondary},
+                            "type": "sas"
+                        },
+                        "twinETag": format!("runtime-twin-{}", self.made),
+                    });
+                    self.runtime.insert(key, export(&[text]).remove(0));
+                }
+            }
+            Some(ImportMode::DeleteIfMatchETag) if line.key.module.is_none() => {
+                self.runtime.retain(|k, _| k.device != *device);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The hub's export now, system modules the hub created included.
+    fn export(&self) -> Vec<ExportLine> {
+        let mut lines: BTreeMap<DeviceKey, ExportLine> = self
+            .hub
+            .export()
+            .into_iter()
+            .map(|l| (l.key.clone(), l))
+            .collect();
+        lines.extend(self.runtime.clone());
+        lines.into_values().collect()
+    }
+}
+
+fn is_system(key: &DeviceKey) -> bool {
+    key.module.as_ref().is_some_and(|m| m.is_system())
+}
+
 /// Asserts two multi-line texts are equal, showing only the lines that differ.
 #[track_caller]
 fn assert_same_lines(actual: &str, expected: &str, context: &str) {
@@ -106,6 +192,10 @@ fn assert_same_lines(actual: &str, expected: &str, context: &str) {
 /// devices whose parent was pending, and the merged registry is the same. One more round
 /// (completing them) leaves nothing at all, and the hub then holds the merged registry, except
 /// what the plan must not write (reported properties, blocked devices, system modules).
+///
+/// System modules are compared nowhere: the hub makes its own for the edge devices the plan
+/// creates, so their merged lines may change once it has (the preferred side's keys win), and
+/// the simulator refuses any line for one.
 fn check_plan_then_rerun(
     base: &[ExportLine],
     primary: &[ExportLine],
@@ -114,7 +204,7 @@ fn check_plan_then_rerun(
 ) {
     let first = run(base, primary, secondary, prefer);
     let pending: BTreeSet<DeviceKey> = first.plan.pending_parent.iter().cloned().collect();
-    let mut hub = Hub::new(primary);
+    let mut hub = Primary::new(primary);
     hub.import(&first.plan.import)
         .unwrap_or_else(|e| panic!("first plan: {e}"));
     let primary2 = hub.export();
@@ -127,7 +217,7 @@ fn check_plan_then_rerun(
         );
     }
     let text = |lines: &[ExportLine], keep: &dyn Fn(&DeviceKey) -> bool| -> String {
-        let kept = lines.iter().filter(|l| keep(&l.key));
+        let kept = lines.iter().filter(|l| keep(&l.key) && !is_system(&l.key));
         kept.map(|l| comparable(l) + "\n").collect()
     };
     let settled = |key: &DeviceKey| !pending.contains(key);
@@ -138,6 +228,7 @@ fn check_plan_then_rerun(
     );
     let completed_text: String = completed(&first)
         .iter()
+        .filter(|(line, _)| !is_system(&line.key))
         .map(|(line, parent)| comparable_with(line, parent.clone()) + "\n")
         .collect();
     assert_same_lines(
@@ -172,7 +263,7 @@ fn check_plan_then_rerun(
     let without = |lines: Vec<(ExportLine, Option<DeviceId>)>| -> String {
         let kept = lines
             .into_iter()
-            .filter(|(l, _)| !unwritten.contains(&l.key));
+            .filter(|(l, _)| !unwritten.contains(&l.key) && !is_system(&l.key));
         kept.map(|(l, parent)| as_written(&l, parent) + "\n")
             .collect()
     };
@@ -271,6 +362,91 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 export(&[device("d"), module("d", "late")]),
             ],
         ),
+        (
+            // A gateway created during the outage, with its system modules: the hub makes its
+            // own when the plan creates the gateway, and the next runs write none of them.
+            "new gateway with its system modules",
+            [
+                export(&[]),
+                export(&[]),
+                export(&[
+                    edge("gw", 2),
+                    module("gw", "$edgeAgent"),
+                    module("gw", "$edgeHub"),
+                    module("gw", "reader"),
+                ]),
+            ],
+        ),
+        (
+            // The secondary's runtime re-keyed a system module; a user module was re-keyed too.
+            "system module re-keyed on the secondary",
+            [
+                export(&[
+                    edge("gw", 1),
+                    module("gw", "$edgeAgent"),
+                    module("gw", "reader"),
+                ]),
+                export(&[
+                    edge("gw", 1),
+                    module("gw", "$edgeAgent"),
+                    module("gw", "reader"),
+                ]),
+                export(&[
+                    edge("gw", 2),
+                    keys(module("gw", "$edgeAgent"), K[4], K[5]),
+                    keys(module("gw", "reader"), K[4], K[5]),
+                ]),
+            ],
+        ),
+        (
+            // The secondary turned a gateway into a plain device, its system modules gone.
+            "gateway no longer an edge device",
+            [
+                export(&[
+                    edge("gw", 1),
+                    module("gw", "$edgeAgent"),
+                    module("gw", "$edgeHub"),
+                ]),
+                export(&[
+                    edge("gw", 1),
+                    module("gw", "$edgeAgent"),
+                    module("gw", "$edgeHub"),
+                ]),
+                export(&[device("gw")]),
+            ],
+        ),
+        (
+            // A leaf's line in the primary carries a scope its gateway no longer has; a new
+            // leaf must get the gateway's own (the simulator refuses any other).
+            "stale scope on another leaf",
+            [
+                export(&[edge("gw", 1), set(leaf("gw", 1), "/id", json!("a-leaf"))]),
+                export(&[edge("gw", 1), set(leaf("gw", 0), "/id", json!("a-leaf"))]),
+                export(&[
+                    edge("gw", 2),
+                    set(leaf("gw", 2), "/id", json!("a-leaf")),
+                    set(leaf("gw", 2), "/id", json!("new-leaf")),
+                ]),
+            ],
+        ),
+        (
+            // Lines the hub would refuse: no ETags in the primary's export, twin sections over
+            // IoT Hub's limits. Blocked, and the rest is planned around them.
+            "no ETags, oversized twins",
+            [
+                export(&[device("no-etag"), device("big"), device("fine")]),
+                export(&[
+                    set(device("no-etag"), "/eTag", Value::Null),
+                    device("big"),
+                    device("fine"),
+                ]),
+                export(&[
+                    disabled(device("no-etag")),
+                    set(device("big"), "/tags/big", json!("x".repeat(9000))),
+                    disabled(device("fine")),
+                ]),
+            ],
+        ),
     ]
 }
 
@@ -281,6 +457,38 @@ fn edge_case_plans_applied_then_rerun_are_empty() {
             eprintln!("{name}, prefer {prefer:?}");
             check_plan_then_rerun(&b, &p, &s, prefer);
         }
+    }
+}
+
+#[test]
+fn system_modules_the_hub_makes_for_a_new_gateway_are_never_written_on_rerun() {
+    // Without desired properties, as the hub makes them: only the keys differ.
+    let bare = |m: &str| set(module("gw", m), "/properties", json!({}));
+    let secondary = export(&[edge("gw", 2), bare("$edgeAgent"), bare("$edgeHub")]);
+    for prefer in BOTH {
+        let first = run(&[], &[], &secondary, prefer);
+        let mut hub = Primary::new(&[]);
+        hub.import(&first.plan.import).expect("first plan");
+        let held: Vec<String> = hub.export().iter().map(|l| l.key.to_string()).collect();
+        assert_eq!(held, ["gw", "gw/$edgeAgent", "gw/$edgeHub"]);
+        // The hub's keys and the secondary's now differ: listed while the secondary's are
+        // preferred, agreed once the primary's are; never written either way.
+        let second = run(&[], &hub.export(), &secondary, prefer);
+        assert!(
+            second.plan.import.is_empty(),
+            "prefer {prefer:?}: {}",
+            json_lines(&second.plan.import)
+        );
+        let listed = match prefer {
+            Side::Primary => 0,
+            _ => 2,
+        };
+        assert_eq!(
+            second.plan.system_modules.len(),
+            listed,
+            "prefer {prefer:?}: {:?}",
+            second.plan.system_modules
+        );
     }
 }
 
@@ -310,7 +518,7 @@ fn check_interrupted(
     let first = run(base, primary, secondary, prefer);
     let k = k.min(first.plan.import.len());
     let pending: BTreeSet<&DeviceKey> = first.plan.pending_parent.iter().collect();
-    let mut hub = Hub::new(primary);
+    let mut hub = Primary::new(primary);
     hub.import(&first.plan.import[..k])
         .unwrap_or_else(|e| panic!("prefix: {e}"));
     let second = run(base, &hub.export(), secondary, prefer);
