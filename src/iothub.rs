@@ -53,6 +53,7 @@ mod line;
 mod plan;
 mod reader;
 mod summary;
+mod writable;
 
 pub use atomic::{refuse_inputs, write_atomically};
 pub use export::{Export, ExportReader, read_export, read_export_from};

@@ -1,0 +1,116 @@
+//! Why an import line cannot be written: the checks that leave a device out of the plan
+//! ([`Blocked`](super::Blocked)) rather than write a line that would make the hub generate
+//! keys, restore a rotated-out one, or be refused on every run.
+
+use crate::credentials::{AuthType, Authentication};
+use crate::iothub::import_mode::ImportMode;
+use crate::iothub::lift::PrimaryLine;
+use crate::iothub::line::ExportLine;
+use crate::policy::Rule;
+use crate::view::Device;
+
+/// Why no rule could settle `device`'s credentials, if so.
+pub(super) fn resolved(device: &Device) -> Result<(), String> {
+    if device
+        .conflicts
+        .iter()
+        .any(|c| c.field == "authentication" && c.rule == Rule::RetiredCredentialUnresolved)
+    {
+        return Err("concurrent credential rotations on both sides: every value holds a key or \
+                    thumbprint the other side rotated out; choose the credentials and import by hand"
+            .into());
+    }
+    Ok(())
+}
+
+/// Why a create or full update of `device` cannot be written without making the hub generate
+/// credentials or restore a rotated-out one.
+pub(super) fn usable(device: &Device) -> Result<(), String> {
+    resolved(device)?;
+    let auth: &Authentication = &device.authentication;
+    match auth.kind {
+        AuthType::Sas => match &auth.keys {
+            Some(keys) if keys.primary.is_some() && keys.secondary.is_some() => Ok(()),
+            Some(_) => Err(
+                "symmetric keys are empty: importing would make the hub generate new ones".into(),
+            ),
+            None => {
+                Err("symmetric keys unknown (exported without keys): re-export with keys".into())
+            }
+        },
+        AuthType::SelfSigned => match &auth.thumbprints {
+            Some(t) if t.primary.is_some() => Ok(()),
+            Some(_) => Err("no primary thumbprint: the device could not authenticate".into()),
+            None => Err("thumbprints unknown (exported without keys): re-export with keys".into()),
+        },
+        AuthType::CertificateAuthority | AuthType::None => Ok(()),
+    }
+}
+
+/// Why a full update cannot be written over the primary's line `was`, if it cannot. A full
+/// update replaces the identity's authentication whole. Over a primary exported without keys,
+/// the merged credentials are the base's (lift takes known over unknown) or the secondary's,
+/// while the primary may have rotated its keys during the outage: writing them would restore
+/// a rotated-out key. A twin update carries no credentials, a delete and a create replace none
+/// the primary holds: they need no such check.
+pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
+    if was.credentials_known {
+        return Ok(());
+    }
+    Err(
+        "the primary was exported without keys, and a full update replaces its credentials \
+         (it could restore a key the primary rotated out): re-export the primary with keys and \
+         run again"
+            .into(),
+    )
+}
+
+/// Why an `*IfMatchETag` line for `mode` cannot be written without the primary's `etag`
+/// (`field` names it), if it cannot.
+///
+/// IOTHUB.md does not say how the hub treats such a line without its ETag. Leaving the device
+/// out is the conservative choice: the line would most likely be refused on every run, and
+/// writing it in a mode that checks no ETag instead would overwrite whatever changed on the
+/// primary since its export.
+pub(super) fn has_etag(etag: Option<&String>, field: &str, mode: ImportMode) -> Result<(), String> {
+    match etag {
+        Some(_) => Ok(()),
+        None => Err(format!(
+            "the primary's export has no {field} for it, which {mode} needs: re-export the \
+             primary and run again"
+        )),
+    }
+}
+
+/// IoT Hub's size limits for the twin sections an import line writes (IOTHUB.md: tags 8 KB,
+/// desired 32 KB), a kilobyte taken as 1,024 bytes.
+const TAGS_LIMIT: usize = 8 * 1024;
+const DESIRED_LIMIT: usize = 32 * 1024;
+
+/// Why the hub would refuse `line` for the size of a twin section it carries, if it would: the
+/// hub refuses it on every run, so the device is left out with the section and its size.
+///
+/// A section is measured as the compact JSON text the line carries for it (`{…}`, keys
+/// sorted, serde_json's escapes), in UTF-8 bytes. That is an approximation: IOTHUB.md gives the
+/// limits but not how the hub counts, so a section close to a limit may still be refused, or
+/// pass where this counts it over.
+pub(super) fn fits(line: &ExportLine) -> Result<(), String> {
+    let sections = [
+        ("tags", &line.tags, TAGS_LIMIT),
+        ("desired properties", &line.desired, DESIRED_LIMIT),
+    ];
+    for (name, section, limit) in sections {
+        let Some(section) = section else { continue };
+        let mut text = crate::iothub::json::Writer::default();
+        text.map(section);
+        let size = text.into_string().len();
+        if size > limit {
+            return Err(format!(
+                "merged {name} are {size} bytes as compact JSON, over IoT Hub's limit of \
+                 {limit}: the hub would refuse the line; shrink them on either hub, export \
+                 again and run again"
+            ));
+        }
+    }
+    Ok(())
+}
