@@ -94,7 +94,10 @@ pub enum Rule {
     Agreed,
     /// A disable beat a concurrent enable.
     DisableWins,
-    /// A delete beat concurrent updates of the same incarnation.
+    /// A delete beat concurrent updates of the same incarnation. When the delete arrives as
+    /// a delta rather than in a whole state, an update its author had seen and overwritten
+    /// before deleting can be listed too: a delete's delta names the writes it removed, not
+    /// those they had overwritten. The merged state is the same either way.
     DeleteWins,
     /// Candidates holding a credential rotated out by a concurrent write were excluded.
     RetiredCredentialExcluded,

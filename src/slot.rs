@@ -375,6 +375,12 @@ fn take_incarnation(
 /// Reports a delete that removed writes its author had not seen: delete wins, and the lost
 /// updates are named. The tombstone is always there: a stable (compacted) delete has been seen
 /// by every replica, this one included, so it could not still hold the incarnation.
+///
+/// "Had not seen" is judged by `other_ctx`. A whole state's context holds every write its
+/// author saw; a delete's delta holds only the dots it removed, not the registers' pasts, so an
+/// update overwritten before the delete is named too (review, 2026-11-22). Claiming more dots
+/// in the delta would be unsound (a delta's context may only claim what it carries the effect
+/// of); carrying each register's past in the tombstone would fix it, and is not done.
 fn report_delete_win(
     key: &DeviceKey,
     record: &DeviceRecord,
