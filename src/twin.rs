@@ -213,15 +213,45 @@ pub(crate) fn flatten(
     section: Section,
     object: &Map<String, Value>,
 ) -> Result<Vec<(TwinPath, Value)>> {
-    fn walk(
+    let mut out: Vec<(TwinPath, Value)> = walk(section, object, &HUB_MANAGED)?
+        .into_iter()
+        .filter_map(|(path, value)| Some((path, value?)))
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// The writes of a JSON merge patch to a twin section, by path, in the patch's order: a leaf
+/// (or an empty object) is set, a `null` removes. Every key is checked as [`TwinPath::new`]
+/// checks one, before anything is written: a patch is applied whole or not at all.
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the patch is too deep.
+pub(crate) fn patch_writes(
+    section: Section,
+    patch: &Map<String, Value>,
+) -> Result<Vec<(TwinPath, Option<Value>)>> {
+    walk(section, patch, &[])
+}
+
+/// The leaves of `object` in its order, each key checked (a key in `skip` is passed over with
+/// what it holds), a `null` as `None`: what [`flatten`] and [`patch_writes`] both read.
+fn walk(
+    section: Section,
+    object: &Map<String, Value>,
+    skip: &[&str],
+) -> Result<Vec<(TwinPath, Option<Value>)>> {
+    fn go(
         section: Section,
         prefix: &str,
         object: &Map<String, Value>,
         depth: usize,
-        out: &mut Vec<(TwinPath, Value)>,
+        skip: &[&str],
+        out: &mut Vec<(TwinPath, Option<Value>)>,
     ) -> Result<()> {
         for (key, value) in object {
-            if HUB_MANAGED.contains(&key.as_str()) {
+            if skip.contains(&key.as_str()) {
                 continue;
             }
             let path = if prefix.is_empty() {
@@ -238,75 +268,22 @@ pub(crate) fn flatten(
             }
             check_key(key).map_err(|reason| invalid(section, &path, reason))?;
             match value {
-                Value::Null => {}
                 Value::Object(inner) if !inner.is_empty() => {
-                    walk(section, &path, inner, depth + 1, out)?
+                    go(section, &path, inner, depth + 1, skip, out)?
                 }
                 leaf => out.push((
                     TwinPath {
                         section,
                         path: path.into(),
                     },
-                    leaf.clone(),
+                    (!leaf.is_null()).then(|| leaf.clone()),
                 )),
             }
         }
         Ok(())
     }
     let mut out = Vec::new();
-    walk(section, "", object, 1, &mut out)?;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// The writes of a JSON merge patch to a twin section, by path, in the patch's order: a leaf
-/// (or an empty object) is set, a `null` removes. Every key is checked as [`TwinPath::new`]
-/// checks one, before anything is written: a patch is applied whole or not at all.
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the patch is too deep.
-pub(crate) fn patch_writes(
-    section: Section,
-    patch: &Map<String, Value>,
-) -> Result<Vec<(TwinPath, Option<Value>)>> {
-    fn walk(
-        section: Section,
-        prefix: &str,
-        patch: &Map<String, Value>,
-        depth: usize,
-        out: &mut Vec<(TwinPath, Option<Value>)>,
-    ) -> Result<()> {
-        for (key, value) in patch {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            if depth > MAX_DEPTH {
-                return Err(invalid(
-                    section,
-                    &path,
-                    format!("deeper than {MAX_DEPTH} levels"),
-                ));
-            }
-            check_key(key).map_err(|reason| invalid(section, &path, reason))?;
-            let path = TwinPath {
-                section,
-                path: path.into(),
-            };
-            match value {
-                Value::Null => out.push((path, None)),
-                Value::Object(inner) if !inner.is_empty() => {
-                    walk(section, &path.path, inner, depth + 1, out)?
-                }
-                leaf => out.push((path, Some(leaf.clone()))),
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(section, "", patch, 1, &mut out)?;
+    go(section, "", object, 1, skip, &mut out)?;
     Ok(out)
 }
 

@@ -116,6 +116,15 @@ impl Run {
         }
     }
 
+    /// The devices the plan left out, as `device` or `device/module`, with why.
+    fn blocked(&self) -> Vec<(String, &str)> {
+        self.plan
+            .blocked
+            .iter()
+            .map(|b| (b.key.to_string(), b.reason.as_str()))
+            .collect()
+    }
+
     fn conflicts(&self, id: &str) -> Vec<&ConflictEntry> {
         let key = parse_key(id);
         self.summary

@@ -463,12 +463,7 @@ fn twin_sections_over_iot_hub_limits_are_blocked() {
         set(device("desired-over"), "/properties/desired", big(32769)),
     ];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
-    let blocked: Vec<(String, &str)> = run
-        .plan
-        .blocked
-        .iter()
-        .map(|b| (b.key.to_string(), b.reason.as_str()))
-        .collect();
+    let blocked = run.blocked();
     let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(
         ids,
@@ -556,12 +551,7 @@ fn lines_whose_etag_the_primary_export_lacks_are_blocked() {
         set(device("twin-only"), "/tags/floor", json!(2)),
     ];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
-    let blocked: Vec<(String, &str)> = run
-        .plan
-        .blocked
-        .iter()
-        .map(|b| (b.key.to_string(), b.reason.as_str()))
-        .collect();
+    let blocked = run.blocked();
     let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
     assert_eq!(ids, ["delete", "twin", "update"]);
     for (id, reason) in &blocked {
