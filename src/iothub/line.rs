@@ -230,7 +230,8 @@ pub(super) fn authentication(
     cx: &Context<'_>,
     raw: Option<Raw<'_>>,
 ) -> Result<Option<Authentication>> {
-    let Some(members) = cx.object("authentication", raw)? else {
+    let known = ["type", "symmetricKey", "x509Thumbprint"];
+    let Some(members) = cx.object("authentication", raw, &known)? else {
         return Ok(None);
     };
     let kind = match cx.string("authentication.type", json::find(&members, "type"))? {
@@ -308,12 +309,12 @@ fn pair<T>(
     paths: [&str; 2],
     validate: fn(String) -> Result<T>,
 ) -> Result<Option<(Pair<T>, usize)>> {
-    let Some(members) = cx.object(field, raw)? else {
+    let names = paths.map(|path| path.rsplit('.').next().unwrap_or(path));
+    let Some(members) = cx.object(field, raw, &names)? else {
         return Ok(None);
     };
     let mut values = [None, None];
-    for (slot, path) in values.iter_mut().zip(paths) {
-        let name = path.rsplit('.').next().unwrap_or(path);
+    for ((slot, path), name) in values.iter_mut().zip(paths).zip(names) {
         if let Some((text, at)) = cx.string(path, json::find(&members, name))? {
             *slot = Some(validate(text.into_owned()).map_err(|err| cx.lift(at, path, err))?);
         }
@@ -327,7 +328,7 @@ fn pair<T>(
 
 /// `capabilities`; `iotEdge` is false when null or absent.
 pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Option<Capabilities>> {
-    let Some(members) = cx.object("capabilities", raw)? else {
+    let Some(members) = cx.object("capabilities", raw, &["iotEdge"])? else {
         return Ok(None);
     };
     let iot_edge = match json::find(&members, "iotEdge") {

@@ -60,7 +60,9 @@ pub enum Parsed {
 /// [`Error::Parse`] with the 1-based byte column of the offending key or value, for: a line
 /// over 1 MiB; nesting deeper than 64 levels; invalid JSON (serde_json's column); a value that
 /// is not an object; a duplicate key in the line's object, `authentication`, `symmetricKey`,
-/// `x509Thumbprint`, `capabilities` or `properties`; a missing or invalid `id` or `moduleId`
+/// `x509Thumbprint`, `capabilities` or `properties`; a field read from any of these objects
+/// spelled in another letter case (`Tags`, `PrimaryKey`) with a value that is not `null`,
+/// which would otherwise be ignored; a missing or invalid `id` or `moduleId`
 /// (an object with a field of the line format, such as `moduleId`, `eTag` or `Id`, but no `id`
 /// is a damaged line, not a warning); a missing or unknown `status` on a device line, and
 /// `disabled` on a module line (modules cannot be disabled); a twin key IoT Hub refuses (empty,
@@ -119,6 +121,23 @@ const LINE_FIELDS: &[&str] = &[
     "capabilities",
     "deviceScope",
     "parentScopes",
+];
+
+/// The top-level fields this reader reads: [`LINE_FIELDS`] but `parentScopes`, which the hub
+/// derives from `deviceScope`.
+const READ_FIELDS: &[&str] = &[
+    "id",
+    "moduleId",
+    "eTag",
+    "importMode",
+    "status",
+    "statusReason",
+    "authentication",
+    "twinETag",
+    "tags",
+    "properties",
+    "capabilities",
+    "deviceScope",
 ];
 
 /// The top-level fields of a line, each as found in the text.
@@ -236,6 +255,7 @@ impl Context<'_> {
         let Some((id, id_at)) = id else {
             return self.without_id(root, members);
         };
+        self.spelled("the line's object", members, READ_FIELDS)?;
         let device = DeviceId::new(id).map_err(|err| self.lift(id_at, "id", err))?;
         let module = match self.string("moduleId", fields.module_id)? {
             Some((module, at)) => {
@@ -281,7 +301,7 @@ impl Context<'_> {
         };
         let (parent, device_scope) = line::scope(self, fields.device_scope)?;
         let properties = self
-            .object("properties", fields.properties)?
+            .object("properties", fields.properties, &["desired", "reported"])?
             .unwrap_or_default();
         Ok(Parsed::Device(ExportLine {
             key: DeviceKey { device, module },
@@ -364,16 +384,45 @@ impl Context<'_> {
         Ok(members)
     }
 
-    /// An object field's members, or `None` when it is absent or `null`.
+    /// Refuses a member spelled as one of the `known` keys in another letter case (`Tags`,
+    /// `PrimaryKey`), unless its value is `null`. Keys are case-sensitive, so it would be read
+    /// as an unknown key and ignored: a line from another serializer would lose its tags or
+    /// keys without a word. (Enum *values* are another matter: they are read in any case.)
+    fn spelled(&self, name: &str, members: &[Member<'_>], known: &[&str]) -> Result<()> {
+        for member in members {
+            if member.value.kind == Kind::Null || known.contains(&&*member.key) {
+                continue;
+            }
+            if let Some(spelling) = known.iter().find(|k| k.eq_ignore_ascii_case(&member.key)) {
+                let shown: String = member.key.chars().take(64).collect();
+                return Err(self.error(
+                    member.key_start,
+                    format!(
+                        "found {shown:?} in {name}, but the line format spells it \
+                         {spelling:?}; keys are case-sensitive, so its value would be ignored"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An object field's members, or `None` when it is absent or `null`; a member spelled as
+    /// one of the `known` keys in another letter case is refused ([`spelled`](Self::spelled)).
     pub(super) fn object<'a>(
         &self,
         field: &str,
         raw: Option<Raw<'a>>,
+        known: &[&str],
     ) -> Result<Option<Vec<Member<'a>>>> {
         match raw {
             None => Ok(None),
             Some(raw) if raw.kind == Kind::Null => Ok(None),
-            Some(raw) if raw.kind == Kind::Object => self.members(field, raw).map(Some),
+            Some(raw) if raw.kind == Kind::Object => {
+                let members = self.members(field, raw)?;
+                self.spelled(field, &members, known)?;
+                Ok(Some(members))
+            }
             Some(raw) => Err(self.wrong_type(field, "an object or null", raw)),
         }
     }
@@ -540,6 +589,32 @@ pub(super) mod tests {
         }
         // Twin sections are data, not security fields: serde_json's last-one-wins applies.
         assert_eq!(device(&with(r#""tags":{"a":1,"a":2}"#)).tags.expect("tags")["a"], 2);
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn a_field_in_another_letter_case_is_refused_not_ignored() {
+        for (extra, found, level) in [
+            (r#""Tags":{"site":"x"}"#, "Tags", "the line's object"),
+            (r#""StatusReason":"lost""#, "StatusReason", "the line's object"),
+            (r#""authentication":{"SymmetricKey":{}}"#, "SymmetricKey", "authentication"),
+            (r#""authentication":{"symmetricKey":{"PrimaryKey":"x"}}"#, "PrimaryKey", "authentication.symmetricKey"),
+            (r#""authentication":{"x509Thumbprint":{"secondarythumbprint":"x"}}"#, "secondarythumbprint", "authentication.x509Thumbprint"),
+            (r#""capabilities":{"IotEdge":true}"#, "IotEdge", "capabilities"),
+            (r#""properties":{"Desired":{"a":1}}"#, "Desired", "properties"),
+        ] {
+            let text = with(extra);
+            let (column, message) = error(&text);
+            assert_eq!(Some(column), text.find(&format!("\"{found}\"")).map(|at| at as u64 + 1), "{text}");
+            assert!(message.starts_with(&format!("found {found:?} in {level}, but the line format spells it")), "{message}");
+        }
+        // Before the missing field it stands for, and nothing to lose when null.
+        let (_, message) = error(r#"{"id":"a","Status":"disabled"}"#);
+        assert!(message.starts_with(r#"found "Status" in the line's object"#), "{message}");
+        assert!(device(&with(r#""Tags":null,"ParentScopes":["x"],"tagsExtra":{}"#)).tags.is_none());
+        // Without an id, the missing id is what the line lacks.
+        let (_, message) = error(r#"{"Id":"a","status":"enabled"}"#);
+        assert!(message.starts_with(r#"found "Id" but no "id""#), "{message}");
     }
 
     #[test]
