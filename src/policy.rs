@@ -99,7 +99,10 @@ pub enum Rule {
     /// before deleting can be listed too: a delete's delta names the writes it removed, not
     /// those they had overwritten. The merged state is the same either way.
     DeleteWins,
-    /// Candidates holding a credential rotated out by a concurrent write were excluded.
+    /// Candidates holding a credential rotated out by a concurrent write were excluded. A
+    /// credential write rotates out what its writer saw and no longer holds, and always the
+    /// credentials of its incarnation's creation that it does not hold, even when its writer
+    /// had not received the creation yet.
     RetiredCredentialExcluded,
     /// Every candidate held a credential another rotated out; the preference picked one,
     /// shown with every credential another write retired blanked (a rotated-out credential

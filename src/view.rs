@@ -261,6 +261,43 @@ impl Resolver<'_> {
     }
 }
 
+/// For each credential write to an incarnation, the credentials of that incarnation's
+/// creation it does not keep: it replaced them, whether or not its writer saw them.
+///
+/// A writer retires what it saw (`DeviceRecord::set_authentication`), but a writer holding a
+/// *pending* record (a later write arrived before the creation) never saw the creation's keys,
+/// so its rotation retired none of them; a stale replica's concurrent write still holding the
+/// creation's key then won as an ordinary conflict, and the key the rotation replaced was
+/// back in use (2026-11, found in review). Every credential write to an incarnation overwrites
+/// its creation's value, so these retirements follow from the state alone, which keeps the
+/// read a function of the state and the merge's laws untouched. For a writer that saw the
+/// creation they repeat what it retired.
+fn superseded_creations(records: &[DeviceRecord]) -> Vec<(Dot, Vec<Fingerprint>)> {
+    let mut out = Vec::new();
+    for record in records {
+        let written = &record.written().authentication;
+        let Some(created) = record.creation().filter(|_| !written.is_empty()) else {
+            continue;
+        };
+        let initial = created.identity.authentication.fingerprints();
+        if initial.is_empty() {
+            continue;
+        }
+        for entry in written.entries() {
+            let kept = entry.value.fingerprints();
+            let gone: Vec<Fingerprint> = initial
+                .iter()
+                .copied()
+                .filter(|f| kept.binary_search(f).is_err())
+                .collect();
+            if !gone.is_empty() {
+                out.push((entry.dot, gone));
+            }
+        }
+    }
+    out
+}
+
 /// `auth` with every key and thumbprint whose fingerprint is in `gone` removed.
 fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
     let mut out = auth.clone();
@@ -391,10 +428,12 @@ fn settle_fields<'a>(
         conflicts: Vec::new(),
     };
     let status = resolver.status(&candidates(records, |r| &r.written().status, |i| &i.status));
+    let superseded = superseded_creations(records);
     let retired: Vec<(Dot, &[Fingerprint])> = records
         .iter()
         .flat_map(|r| r.written().retired.entries())
         .map(|e| (e.dot, &*e.value))
+        .chain(superseded.iter().map(|(dot, gone)| (*dot, &gone[..])))
         .collect();
     let authentication = resolver.authentication(
         &candidates(

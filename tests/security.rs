@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 
 use common::{Fork, authentication, bytes, fork_plan};
 use failback::{
-    Authentication, Capabilities, DeviceKey, Dot, Fingerprint, Identity, Pair, Policy, Registry,
-    Rejection, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
+    Authentication, Capabilities, DeviceKey, Dot, Event, EventId, Fingerprint, Identity, Ingest,
+    Pair, Policy, Registry, Rejection, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue,
+    SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -380,6 +381,59 @@ fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
             .find(|c| c.field == "authentication")
             .expect("listed");
         assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
+    }
+}
+
+#[test]
+fn a_rotation_on_a_record_whose_creation_had_not_arrived_still_replaces_its_keys() {
+    const C: ReplicaId = ReplicaId::from_u128(3);
+    let mut origin = Registry::new();
+    let create = origin
+        .writer(A, Stamp::new(1, 0))
+        .create(&key(), Identity::default().with_authentication(sas(K0, K0)))
+        .expect("fresh");
+    let tag = origin
+        .writer(A, Stamp::new(2, 0))
+        .set_twin(&key(), Section::Tags, "site", Some(json!("x")))
+        .expect("live");
+    // B got the tag before the creation: its record is pending, the creation's keys unknown
+    // to it, and it rotates the credentials.
+    let mut ingest = Ingest::new(Registry::new());
+    ingest
+        .apply(&Event::new(EventId::new("tag"), tag.clone()).expect("a write"))
+        .expect("applies");
+    let mut b = ingest.into_registry();
+    assert!(b.device(&key(), &Policy::default()).expect("live").pending);
+    let rotation = b
+        .writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K1, K1))
+        .expect("live");
+    // C has only the creation and, later by the clock, changes the secondary key only.
+    let mut c = Registry::new();
+    c.merge(&create);
+    let stale = c
+        .writer(C, Stamp::new(4, 0))
+        .set_authentication(&key(), sas(K0, K3))
+        .expect("live");
+
+    let old = SymmetricKey::new(K0).expect("valid").fingerprint();
+    let deltas = [&create, &tag, &rotation, &stale];
+    for order in [[0, 1, 2, 3], [3, 2, 1, 0], [2, 3, 0, 1]] {
+        let mut merged = Registry::new();
+        order.iter().for_each(|&i| {
+            merged.merge(deltas[i]);
+        });
+        for policy in [Policy::default(), Policy::prefer(B), Policy::prefer(C)] {
+            let device = merged.device(&key(), &policy).expect("live");
+            assert_eq!(device.authentication, sas(K1, K1), "{order:?} {policy:?}");
+            assert!(!device.authentication.fingerprints().contains(&old));
+            let conflict = device
+                .conflicts
+                .iter()
+                .find(|c| c.field == "authentication")
+                .expect("listed");
+            assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
+        }
     }
 }
 
