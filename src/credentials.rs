@@ -5,11 +5,14 @@
 //! show a [`Fingerprint`], so a key cannot leak into a log, an error or a report by accident.
 
 use std::fmt;
+use std::marker::PhantomData;
 
-use serde::{Deserialize, Serialize};
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{self, MapAccess, SeqAccess, Unexpected, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quoted_name};
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -122,7 +125,8 @@ impl std::str::FromStr for AuthType {
             _ => Err(Error::InvalidValue {
                 field: "authentication.type".into(),
                 reason: format!(
-                    "unknown type {s:?}; expected sas, selfSigned, certificateAuthority or none"
+                    "unknown type {}; expected sas, selfSigned, certificateAuthority or none",
+                    quoted_name(s)
                 ),
             }),
         }
@@ -341,12 +345,26 @@ serde_as_text!(Thumbprint, |thumbprint| &thumbprint.0, Thumbprint::new);
 /// assert!(Pair::<Thumbprint>::default().is_empty());
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Pair<T> {
     /// The primary value.
     pub primary: Option<T>,
     /// The secondary value.
     pub secondary: Option<T>,
+}
+
+/// [`Pair`] as it travels; read through [`without_echo`].
+#[derive(Deserialize)]
+struct PairWire<T> {
+    primary: Option<T>,
+    secondary: Option<T>,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Pair<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let PairWire { primary, secondary } = without_echo(d, "Pair")?;
+        Ok(Self { primary, secondary })
+    }
 }
 
 impl<T> Default for Pair<T> {
@@ -414,7 +432,7 @@ impl<T> Pair<T> {
 /// assert_eq!(auth.fingerprints().len(), 2);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Authentication {
     /// How the device authenticates.
     #[serde(rename = "type")]
@@ -423,6 +441,71 @@ pub struct Authentication {
     pub keys: Option<Pair<SymmetricKey>>,
     /// X.509 thumbprints; `None` when unknown.
     pub thumbprints: Option<Pair<Thumbprint>>,
+}
+
+/// [`Authentication`] as it travels; read through [`without_echo`].
+#[derive(Deserialize)]
+struct AuthenticationWire {
+    #[serde(rename = "type")]
+    kind: AuthType,
+    keys: Option<Pair<SymmetricKey>>,
+    thumbprints: Option<Pair<Thumbprint>>,
+}
+
+impl<'de> Deserialize<'de> for Authentication {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let AuthenticationWire {
+            kind,
+            keys,
+            thumbprints,
+        } = without_echo(d, "Authentication")?;
+        Ok(Self {
+            kind,
+            keys,
+            thumbprints,
+        })
+    }
+}
+
+/// Reads the struct `name` as its wire form `W`, but refuses a string in its place without
+/// quoting it. serde's message for a value of the wrong type quotes the string it found, and a
+/// string standing where a pair of keys or a device's authentication belongs is most likely a
+/// key (2026-11, found in review: a key moved one level up in a stored registry was shown in
+/// full by the error).
+///
+/// It asks for any value, not a struct, because serde_json builds its own wrong-type error
+/// for a struct, quoting the string, without asking the visitor. So these types read from
+/// self-describing formats only, as the identity holding them does already (its twins are
+/// JSON values).
+fn without_echo<'de, D, W>(d: D, name: &'static str) -> std::result::Result<W, D::Error>
+where
+    D: Deserializer<'de>,
+    W: Deserialize<'de>,
+{
+    struct Shape<W>(&'static str, PhantomData<W>);
+
+    impl<'de, W: Deserialize<'de>> Visitor<'de> for Shape<W> {
+        type Value = W;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "struct {}", self.0)
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<W, A::Error> {
+            W::deserialize(MapAccessDeserializer::new(map))
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> std::result::Result<W, A::Error> {
+            W::deserialize(SeqAccessDeserializer::new(seq))
+        }
+
+        fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<W, E> {
+            let found = Unexpected::Other("a string (not shown: it may be a key)");
+            Err(E::invalid_type(found, &self))
+        }
+    }
+
+    d.deserialize_any(Shape(name, PhantomData))
 }
 
 impl Authentication {
@@ -541,6 +624,41 @@ impl fmt::Display for Authentication {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_where_credentials_belong_is_refused_without_being_shown() {
+        let secret = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        for text in [
+            format!(r#""{secret}""#),
+            format!(r#"{{"type":"sas","keys":"{secret}","thumbprints":null}}"#),
+            format!(r#"{{"type":"{secret}","keys":null,"thumbprints":null}}"#),
+            format!(r#"{{"type":"sas","keys":{{"primary":"{secret}x","secondary":null}}}}"#),
+        ] {
+            let err = serde_json::from_str::<Authentication>(&text)
+                .expect_err("refused")
+                .to_string();
+            assert!(!err.contains(secret), "{err}");
+        }
+        let err = serde_json::from_str::<Authentication>(&format!(r#""{secret}""#))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.starts_with("invalid type: a string (not shown"),
+            "{err}"
+        );
+        // Every shape serde reads a struct from still reads.
+        let key = SymmetricKey::new(secret).expect("valid");
+        let auth = Authentication::sas(Pair::new(Some(key.clone()), Some(key)));
+        let text = serde_json::to_string(&auth).expect("writes");
+        assert_eq!(
+            serde_json::from_str::<Authentication>(&text).ok(),
+            Some(auth)
+        );
+        let array = format!(r#"["sas",["{secret}",null],null]"#);
+        let read = serde_json::from_str::<Authentication>(&array).expect("reads");
+        assert_eq!(read.fingerprints().len(), 1);
+        assert!(serde_json::from_str::<Authentication>(r#"{"type":"none"}"#).is_ok());
+    }
 
     #[test]
     fn base64_lengths() {

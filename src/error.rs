@@ -9,6 +9,34 @@ use crate::clock::Dot;
 use crate::ingest::EventId;
 use crate::key::DeviceKey;
 
+/// `value` quoted, for a message about a name that is not one of a few (a status, an import
+/// mode, an authentication type); only its length when it is long enough to be a key (a
+/// symmetric key is at least 24 base64 characters): the value of a field in a damaged or
+/// shifted file may be a secret that belongs elsewhere, and messages never show one.
+pub(crate) fn quoted_name(value: &str) -> String {
+    if value.len() < 24 {
+        format!("{value:?}")
+    } else {
+        let n = value.chars().count();
+        format!("of {n} characters (not shown: it may be a key)")
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn names_are_quoted_and_what_could_be_a_key_is_not() {
+    assert_eq!(quoted_name("Enabeld"), r#""Enabeld""#);
+    assert_eq!(
+        quoted_name(&"x".repeat(23)),
+        format!("{:?}", "x".repeat(23))
+    );
+    let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    assert_eq!(
+        quoted_name(key),
+        "of 24 characters (not shown: it may be a key)"
+    );
+}
+
 /// A specialised `Result` whose error is [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credentials::Authentication;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quoted_name};
 use crate::key::DeviceId;
 use crate::serde_text::serde_as_text;
 use crate::twin::{self, Section, TwinPath};
@@ -208,7 +208,10 @@ impl std::str::FromStr for Status {
         } else {
             Err(Error::InvalidValue {
                 field: "status".into(),
-                reason: format!("unknown status {s:?}; expected enabled or disabled"),
+                reason: format!(
+                    "unknown status {}; expected enabled or disabled",
+                    quoted_name(s)
+                ),
             })
         }
     }

@@ -36,6 +36,11 @@ use crate::view::{self, Device};
 /// A **delta** is a `Registry` too: small, holding just what some writes changed, and merged
 /// exactly like a full state.
 ///
+/// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
+/// merge makes (a device listed twice, a write or stable vector beyond the context), but it
+/// cannot tell a register's record of overwritten writes from a forged one: load registries
+/// only from where their replica alone writes them.
+///
 /// # Examples
 ///
 /// ```
@@ -186,8 +191,16 @@ struct WireSlot {
 }
 
 /// Read as only a writer and merges make a registry: each key once (a device listed twice
-/// would otherwise lose one of its two entries without a word), and every write held seen
-/// by the context (see `Slot::write_unseen_by`).
+/// would otherwise lose one of its two entries without a word), every write held seen by the
+/// context (see `Slot::write_unseen_by`), and a stable vector the context has reached
+/// (`compact` caps it there; beyond, it would purge tombstones of deletes not yet seen).
+///
+/// What it cannot check: a register's past (the writes it says it overwrote) may name dots
+/// beyond the context in states merges make (a delta's context holds its own dots and those
+/// it overwrote directly, its registers' pasts more), so a past claiming writes that were
+/// never overwritten reads as valid, and such a state can break the merge's laws. A
+/// registry's text is trusted as much as the replica that wrote it; keep it where only that
+/// replica writes.
 impl TryFrom<Wire> for Registry {
     type Error = String;
 
@@ -202,6 +215,13 @@ impl TryFrom<Wire> for Registry {
             if let Some(twice) = devices.windows(2).find(|w| w[0].key == w[1].key) {
                 return Err(format!("device {} is listed twice", twice[0].key));
             }
+        }
+        let reached = context.vector();
+        if let Some((r, n)) = stable.iter().find(|&(r, n)| reached.get(r) < n) {
+            return Err(format!(
+                "the stable vector reaches {}, beyond the registry's context",
+                Dot::new(r, n)
+            ));
         }
         if let Some((key, dot)) = devices
             .iter()
@@ -660,7 +680,8 @@ mod tests {
 
     /// A registry read from text must be one a writer and merges could have made.
     #[test]
-    fn a_registry_listing_a_device_twice_or_holding_an_unseen_write_is_refused() -> Result<()> {
+    fn a_registry_listing_a_device_twice_or_holding_an_unseen_write_or_stable_is_refused()
+    -> Result<()> {
         let r = ReplicaId::from_u128(1);
         let mut reg = Registry::new();
         let mut w = reg.writer(r, Stamp::new(1, 0));
@@ -692,6 +713,23 @@ mod tests {
                 .contains(&format!("device b holds write {}", Dot::new(r, 2))),
             "{unseen}"
         );
+
+        // A stable vector past the context: compaction caps it, and past it tombstones of
+        // deletes not yet seen would be purged.
+        wire["context"] = serde_json::to_value(reg.context()).expect("serializes");
+        wire["stable"] =
+            serde_json::to_value(VersionVector::from_iter([(r, 3)])).expect("serializes");
+        let beyond = read(&wire).expect_err("a stable vector beyond the context");
+        assert!(
+            beyond.to_string().contains(&format!(
+                "the stable vector reaches {}, beyond",
+                Dot::new(r, 3)
+            )),
+            "{beyond}"
+        );
+        wire["stable"] =
+            serde_json::to_value(VersionVector::from_iter([(r, 2)])).expect("serializes");
+        assert!(read(&wire).is_ok());
         Ok(())
     }
 

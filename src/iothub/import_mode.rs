@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, quoted_name};
 use crate::serde_text::serde_as_text;
 
 /// What an import does with a line (`importMode`); an absent mode means
@@ -91,7 +91,8 @@ impl std::str::FromStr for ImportMode {
             .ok_or_else(|| Error::InvalidValue {
                 field: "importMode".into(),
                 reason: format!(
-                    "unknown import mode {s:?}; expected one of {}",
+                    "unknown import mode {}; expected one of {}",
+                    quoted_name(s),
                     Self::ALL.map(Self::as_str).join(", ")
                 ),
             })
