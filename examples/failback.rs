@@ -160,6 +160,13 @@ fn merge(
     for output in &outputs {
         refuse_inputs(output, &inputs)?;
     }
+    // The three outputs are one set, and this run's or none: an earlier run's are removed
+    // before the inputs are read, so a run that fails on a bad line does not leave the last
+    // run's import plan for an operator to submit, and this run's are removed again if a later
+    // one fails, so the directory never holds a new merged registry beside an old plan. The
+    // report is written last: a set without it is one a crash interrupted.
+    let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
+    removed.into_iter().collect::<Result<(), Error>>()?;
     let progress = io::stderr().is_terminal();
     let side = match prefer {
         Prefer::Primary => Side::Primary,
@@ -197,12 +204,6 @@ fn merge(
         path: out_dir.to_owned(),
         source,
     })?;
-    // The three outputs are one set: an earlier run's are removed before any is written, and
-    // this run's are removed again if a later one fails, so the directory never holds, say, a
-    // new merged registry beside an old import plan that an operator might submit. The report
-    // is written last: a set without it is one a crash interrupted.
-    let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
-    removed.into_iter().collect::<Result<(), Error>>()?;
     write_outputs(&outputs, &inputs, &failback, inputs_stats).inspect_err(|_| {
         for output in &outputs {
             // Best effort: the write's error is the one to report.

@@ -765,6 +765,25 @@ fn a_failed_run_leaves_no_earlier_output_beside_its_own() {
     }
 }
 
+/// A run refused for a bad input line leaves no output at all: the earlier run's plan, left
+/// beside the error, is one an operator might submit believing it the new one.
+#[test]
+fn a_run_refused_for_its_input_leaves_no_earlier_output() {
+    let scratch = Scratch::new("refused-input");
+    let inputs = scratch.shipped();
+    let out = scratch.path("out");
+    assert_exit(&merge(&inputs, &out, &[]), 0);
+    let mut secondary = fs::read_to_string(&inputs[2]).expect("read");
+    secondary.push_str("{\"id\":\"late\",\"status\":\"enabled\",}\n");
+    fs::write(&inputs[2], secondary).expect("write");
+    let output = merge(&inputs, &out, &[]);
+    assert_exit(&output, 2);
+    assert!(stderr(&output).contains("invalid JSON"), "{}", stderr(&output));
+    for name in ["merged.jsonl", "import.jsonl", "report.json"] {
+        assert!(!out.join(name).exists(), "{name} left behind");
+    }
+}
+
 #[test]
 fn inputs_are_never_modified() {
     let scratch = Scratch::new("inputs");
