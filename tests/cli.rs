@@ -778,7 +778,11 @@ fn a_run_refused_for_its_input_leaves_no_earlier_output() {
     fs::write(&inputs[2], secondary).expect("write");
     let output = merge(&inputs, &out, &[]);
     assert_exit(&output, 2);
-    assert!(stderr(&output).contains("invalid JSON"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("invalid JSON"),
+        "{}",
+        stderr(&output)
+    );
     for name in ["merged.jsonl", "import.jsonl", "report.json"] {
         assert!(!out.join(name).exists(), "{name} left behind");
     }
