@@ -267,14 +267,15 @@ fn write_outputs(
         summary.inputs[2].devices
     );
     println!(
-        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope",
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} kept under their parent as the merged one is deleted",
         summary.plan.create,
         summary.plan.update,
         summary.plan.update_twin,
         summary.plan.delete,
         summary.blocked.len(),
         summary.system_modules.len(),
-        summary.pending_parent.len()
+        summary.pending_parent.len(),
+        summary.parent_deleted.len()
     );
     println!(
         "conflicts: {} ({} security), preferring the {} where no security rule decides",

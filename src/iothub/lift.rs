@@ -190,14 +190,7 @@ impl PrimaryLine {
             device_scope: line.device_scope.clone(),
             scope_owner: line.parent.clone(),
             status: line.status,
-            credentials_known: line
-                .authentication
-                .as_ref()
-                .is_some_and(|auth| match auth.kind {
-                    AuthType::Sas => auth.keys.is_some(),
-                    AuthType::SelfSigned => auth.thumbprints.is_some(),
-                    AuthType::CertificateAuthority | AuthType::None => true,
-                }),
+            credentials_known: holds_credentials(line.authentication.as_ref()),
         }
     }
 }
@@ -380,6 +373,13 @@ impl Failback {
         })
     }
 
+    /// Whether the base's line for `key` held the device's credentials; true for a key the base
+    /// lacks (there is nothing to know).
+    pub(crate) fn base_credentials_known(&self, key: &DeviceKey) -> bool {
+        let creation = self.base.records(key).first().and_then(|r| r.creation());
+        creation.is_none_or(|c| holds_credentials(Some(&c.identity.authentication)))
+    }
+
     /// The merged registry.
     ///
     /// # Examples
@@ -498,6 +498,16 @@ fn with_device(error: Error, key: &DeviceKey) -> Error {
         },
         other => other,
     }
+}
+
+/// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
+/// for self-signed); an export taken without keys holds none for a device that uses them.
+pub(crate) fn holds_credentials(auth: Option<&Authentication>) -> bool {
+    auth.is_some_and(|auth| match auth.kind {
+        AuthType::Sas => auth.keys.is_some(),
+        AuthType::SelfSigned => auth.thumbprints.is_some(),
+        AuthType::CertificateAuthority | AuthType::None => true,
+    })
 }
 
 /// The side's credentials with what it does not know taken from the base: unknown is never a

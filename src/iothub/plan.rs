@@ -40,7 +40,9 @@ use crate::error::Result;
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
-use crate::iothub::writable::{fits, has_etag, replaces_known, resolved, usable};
+use crate::iothub::writable::{
+    base_decides_credentials, fits, has_etag, replaces_known, resolved, usable,
+};
 use crate::key::{DeviceId, DeviceKey};
 use crate::report::Conflict;
 use crate::view::Device;
@@ -103,6 +105,12 @@ pub struct Plan {
     /// current parent, until the hub has given the parent its scope; the next run completes
     /// them.
     pub pending_parent: Vec<DeviceKey>,
+    /// Devices the merge moved under an edge parent that is gone from the merged registry (one
+    /// side moved or created the device under a gateway the other deleted), sorted, for an
+    /// operator to choose a parent. No scope can name a deleted device, so each is written
+    /// with the parent it has in the primary while that one lives, else with none, and its
+    /// other changes are written as usual.
+    pub parent_deleted: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
     pub merged_devices: u64,
@@ -279,11 +287,12 @@ impl Plan {
         self.blocked.extend(later.blocked);
         self.system_modules.extend(later.system_modules);
         self.pending_parent.extend(later.pending_parent);
+        self.parent_deleted.extend(later.parent_deleted);
         self.merged_devices += later.merged_devices;
         self.conflicts.extend(later.conflicts);
     }
 
-    fn create(&mut self, device: &Device, line: &ExportLine, waits: bool) -> bool {
+    fn create(&mut self, device: &Device, line: &ExportLine, parent: Parent) -> bool {
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
             self.system_modules.push(device.key.clone());
             return false;
@@ -295,7 +304,7 @@ impl Plan {
         // Created without its parent, the device would read on the next run as the primary's
         // own parentless creation, a concurrent write that the preference could let win over
         // the parent for good. The next run creates it whole, once the parent has its scope.
-        if waits {
+        if parent == Parent::Pending {
             return false;
         }
         self.import.push(ExportLine {
@@ -347,14 +356,24 @@ impl Plan {
         now: &Device,
         was: &PrimaryLine,
         line: &ExportLine,
-        waits: bool,
+        parent: Parent,
+        base_known: bool,
     ) {
+        // What the line can say of the parent: the merged one; while its scope is pending, the
+        // primary's (written back unchanged below); once it is deleted, what the line carries
+        // (see `merged_line`). Compared with the merged parent there, it would differ on every
+        // run, and every run would write the device again.
+        let parent_differs = match parent {
+            Parent::Written => device.parent != now.parent,
+            Parent::Pending => false,
+            Parent::Deleted => line.parent != now.parent,
+        };
         // `now` is the primary's replica: its own line, with credentials its export left out
         // taken from the base (unknown is never a change).
         let identity_differs = device.status != now.status
             || device.authentication != now.authentication
             || device.capabilities != now.capabilities
-            || (device.parent != now.parent && !waits);
+            || parent_differs;
         let twin_differs = device.tags != now.tags || device.desired != now.desired;
         // The runtime's: an update would put the secondary's keys over those the hub made for
         // the primary's runtime, and the edge device would stop connecting.
@@ -373,6 +392,7 @@ impl Plan {
         if identity_differs {
             let writable = usable(device)
                 .and_then(|()| replaces_known(was))
+                .and_then(|()| base_decides_credentials(device, now, base_known))
                 .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
                 .and_then(|()| fits(line));
             if let Err(reason) = writable {
@@ -387,7 +407,7 @@ impl Plan {
             };
             // Detached now, the device would read on the next run as the primary's own move to
             // no parent, which the preference could let win over the new parent for good.
-            if waits {
+            if parent == Parent::Pending {
                 update.device_scope.clone_from(&was.device_scope);
                 update.parent.clone_from(&was.scope_owner);
             }
@@ -529,11 +549,14 @@ impl<'f> Planner<'f> {
                 }
                 continue;
             };
-            let (line, pending) = merged_line(&device, was, scopes, failback);
+            let (line, mut parent) = merged_line(&device, was, scopes, failback);
             plan.merged_devices += 1;
-            let mut waits = pending;
-            if pending {
+            if parent == Parent::Pending {
                 plan.pending_parent.push(key.clone());
+            }
+            // Listed where the merge, not the primary, put the device under the deleted parent.
+            if parent == Parent::Deleted && was.is_none_or(|was| was.scope_owner != device.parent) {
+                plan.parent_deleted.push(key.clone());
             }
             if key.module.is_some() {
                 let device_key = device_of(key);
@@ -565,11 +588,13 @@ impl<'f> Planner<'f> {
                         continue;
                     }
                 }
-                waits |= plan.pending_parent.binary_search(key).is_ok();
+                if plan.pending_parent.binary_search(key).is_ok() {
+                    parent = Parent::Pending;
+                }
             }
             match was {
                 None => {
-                    if plan.create(&device, &line, waits) && key.module.is_none() {
+                    if plan.create(&device, &line, parent) && key.module.is_none() {
                         created.insert(key.device.clone());
                     }
                 }
@@ -577,7 +602,8 @@ impl<'f> Planner<'f> {
                 // device as it is: nothing to write.
                 Some(was) if !merged.shares_slot(primary, key) => {
                     if let Some(now) = primary.device(key, policy) {
-                        plan.update(&device, &now, was, &line, waits);
+                        let base_known = failback.base_credentials_known(key);
+                        plan.update(&device, &now, was, &line, parent, base_known);
                     }
                 }
                 Some(_) => {}
@@ -615,12 +641,25 @@ fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String
         .collect()
 }
 
+/// What became of a merged line's edge parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parent {
+    /// Its scope is in the line, or there is no parent.
+    Written,
+    /// The parent is created by this plan: the hub gives it a scope, and the next run writes
+    /// it.
+    Pending,
+    /// The parent is gone from the merged registry: no scope will come. The line carries the
+    /// primary's parent while that one lives, else none.
+    Deleted,
+}
+
 fn merged_line(
     device: &Device,
     primary: Option<&PrimaryLine>,
     scopes: &BTreeMap<DeviceId, String>,
     failback: &Failback,
-) -> (ExportLine, bool) {
+) -> (ExportLine, Parent) {
     let mut line = ExportLine::new(device.key.clone(), device.status.status);
     line.status_reason.clone_from(&device.status.reason);
     line.authentication = Some(match resolved(device) {
@@ -646,7 +685,7 @@ fn merged_line(
         line.e_tag.clone_from(&primary.e_tag);
         line.twin_e_tag.clone_from(&primary.twin_e_tag);
     }
-    let mut pending = false;
+    let mut parent = Parent::Written;
     let scope_owner = if device.key.module.is_some() {
         None
     } else if device.capabilities.iot_edge {
@@ -673,8 +712,30 @@ fn merged_line(
                 line.parent = Some(owner);
             }
             // A new edge device gets its scope from the hub on creation: nothing to wait for.
-            None if live => pending = !own,
-            _ => {}
+            None if live => {
+                if !own {
+                    parent = Parent::Pending;
+                }
+            }
+            _ => {
+                parent = Parent::Deleted;
+                // The primary's own parent, if it lives, rather than none: detached, the device
+                // would lose the parent both sides still agree exists.
+                let kept = primary
+                    .and_then(|p| p.scope_owner.as_ref())
+                    .filter(|owner| {
+                        let key = DeviceKey {
+                            device: (*owner).clone(),
+                            module: None,
+                        };
+                        is_live(failback, &key)
+                    })
+                    .and_then(|owner| Some((owner, scopes.get(owner)?)));
+                if let Some((owner, scope)) = kept {
+                    line.device_scope = Some(scope.clone());
+                    line.parent = Some(owner.clone());
+                }
+            }
         }
     }
     if device.key.module.is_some() {
@@ -683,7 +744,7 @@ fn merged_line(
             line.parent.clone_from(&primary.scope_owner);
         }
     }
-    (line, pending)
+    (line, parent)
 }
 
 /// The key of the device a module belongs to (the key itself for a device).

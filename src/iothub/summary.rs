@@ -145,6 +145,9 @@ pub struct Summary {
     pub system_modules: Vec<DeviceKey>,
     /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,
+    /// Devices the merge moved under an edge parent it deleted: updated keeping their current
+    /// parent, for an operator to choose one ([`Plan::parent_deleted`]).
+    pub parent_deleted: Vec<DeviceKey>,
     /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
     pub rejected: Vec<RejectedWrite>,
 }
@@ -190,6 +193,7 @@ impl Summary {
             blocked: plan.blocked.clone(),
             system_modules: plan.system_modules.clone(),
             pending_parent: plan.pending_parent.clone(),
+            parent_deleted: plan.parent_deleted.clone(),
             rejected: {
                 let mut rejected: Vec<RejectedWrite> = failback
                     .merge_report()

@@ -65,6 +65,28 @@ pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
     )
 }
 
+/// Why a full update cannot write `device`'s credentials over the primary's (`now`'s) when the
+/// base was exported without them (`base_known` false), if it cannot. Against unknown base
+/// credentials, each side's known ones read as a change, so two that differ met as a conflict
+/// the preference settled, though perhaps only one side changed them: if the primary rotated
+/// a key out, the preferred secondary still holds it, and writing its keys would restore it.
+/// Which side changed them is not in the files, so the device is left to an operator.
+pub(super) fn base_decides_credentials(
+    device: &Device,
+    now: &Device,
+    base_known: bool,
+) -> Result<(), String> {
+    if base_known || device.authentication == now.authentication {
+        return Ok(());
+    }
+    Err(
+        "the base was exported without keys, so which side changed the credentials is unknown, \
+         and writing the merged ones over the primary's could restore a key the primary rotated \
+         out: re-export the base with keys and run again, or settle the credentials by hand"
+            .into(),
+    )
+}
+
 /// Why an `*IfMatchETag` line for `mode` cannot be written without the primary's `etag`
 /// (`field` names it), if it cannot.
 ///

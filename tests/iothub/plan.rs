@@ -421,6 +421,61 @@ fn a_full_update_over_a_primary_exported_without_keys_is_blocked() {
 }
 
 #[test]
+fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_blocked() {
+    // Against unknown base keys, both sides' keys read as changes: if the real base held
+    // K0/K1 and the primary rotated K0 out, the secondary still holds it, and the preference
+    // alone would decide whether it comes back. Which side changed them is not in the files.
+    let no_keys = |v: Value| set(v, "/authentication/symmetricKey", Value::Null);
+    let ids = ["rekeyed", "agreed", "disabled", "twin"];
+    let base: Vec<Value> = ids.iter().map(|id| no_keys(device(id))).collect();
+    let primary = [
+        keys(device("rekeyed"), K[2], K[1]),
+        device("agreed"),
+        device("disabled"),
+        device("twin"),
+    ];
+    let secondary = [
+        keys(device("rekeyed"), K[0], K[1]),
+        device("agreed"),
+        set(device("disabled"), "/status", json!("disabled")),
+        set(device("twin"), "/tags/floor", json!(3)),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+        // Preferring the primary, its own keys are the merged ones: nothing to write over them.
+        let expected: &[&str] = if prefer == Side::Primary {
+            &[]
+        } else {
+            &["rekeyed"]
+        };
+        assert_eq!(blocked, expected, "prefer {prefer:?}");
+        for b in &run.plan.blocked {
+            assert!(
+                b.reason.contains("the base was exported without keys"),
+                "{b:?}"
+            );
+            assert!(run.lines(&b.key.to_string()).is_empty());
+        }
+        // Where both sides agree, or only other fields changed, the device is written.
+        let modes: Vec<(String, Option<ImportMode>)> = run
+            .plan
+            .import
+            .iter()
+            .map(|l| (l.key.to_string(), l.import_mode))
+            .collect();
+        assert_eq!(
+            modes,
+            [
+                ("disabled".to_owned(), Some(ImportMode::UpdateIfMatchETag)),
+                ("twin".to_owned(), Some(ImportMode::UpdateTwinIfMatchETag)),
+            ],
+            "prefer {prefer:?}"
+        );
+    }
+}
+
+#[test]
 fn twin_sections_over_iot_hub_limits_are_blocked() {
     // `{"big":"x…"}` as compact JSON is the string's length plus 10 bytes.
     let big = |bytes: usize| json!({"big": "x".repeat(bytes - 10)});

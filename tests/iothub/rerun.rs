@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use failback::iothub::{ExportLine, Generate, ImportMode, Side};
-use failback::{DeviceId, DeviceKey};
+use failback::{DeviceId, DeviceKey, Status};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -430,6 +430,24 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The secondary moved a leaf behind a gateway the primary deleted (and disabled it),
+            // and created another leaf there: no scope can name the deleted gateway, so the
+            // first keeps its parent (its disable written) and the second is created with none.
+            // Detached, the first would read on the next run as the primary's own move, and be
+            // written again on every run.
+            "leaf moved behind a gateway the other side deleted",
+            [
+                export(&[edge("gw-a", 1), edge("gw-b", 1), leaf("gw-a", 1)]),
+                export(&[edge("gw-a", 1), leaf("gw-a", 1)]),
+                export(&[
+                    edge("gw-a", 2),
+                    edge("gw-b", 2),
+                    disabled(leaf("gw-b", 2)),
+                    set(leaf("gw-b", 2), "/id", json!("new-leaf")),
+                ]),
+            ],
+        ),
+        (
             // Lines the hub would refuse: no ETags in the primary's export, twin sections over
             // IoT Hub's limits. Blocked, and the rest is planned around them.
             "no ETags, oversized twins",
@@ -448,6 +466,30 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
     ]
+}
+
+#[test]
+fn a_leaf_moved_behind_a_deleted_gateway_keeps_its_parent_and_is_listed() {
+    let (_, [b, p, s]) = edge_cases()
+        .into_iter()
+        .find(|(name, _)| name.starts_with("leaf moved behind a gateway"))
+        .expect("the case");
+    let [leaf, new_leaf] = ["leaf", "new-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.parent_deleted, [leaf.clone(), new_leaf.clone()]);
+        let line = |key: &DeviceKey| run.plan.import.iter().find(|l| l.key == *key);
+        let update = line(&leaf).expect("updated");
+        assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(
+            parent_of(update).map(|p| p.to_string()),
+            Some("gw-a".into())
+        );
+        let create = line(&new_leaf).expect("created");
+        assert_eq!(create.import_mode, Some(ImportMode::Create));
+        assert_eq!(create.device_scope, None);
+    }
 }
 
 #[test]
