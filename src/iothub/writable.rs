@@ -109,14 +109,31 @@ pub(super) fn has_etag(etag: Option<&String>, field: &str, mode: ImportMode) -> 
 const TAGS_LIMIT: usize = 8 * 1024;
 const DESIRED_LIMIT: usize = 32 * 1024;
 
-/// Why the hub would refuse `line` for the size of a twin section it carries, if it would: the
-/// hub refuses it on every run, so the device is left out with the section and its size.
+/// IoT Hub's limit on `statusReason` (IOTHUB.md: up to 128 characters).
+const STATUS_REASON_LIMIT: usize = 128;
+
+/// Why the hub would refuse `line` for the size of its status reason or of a twin section it
+/// carries, if it would: the hub refuses it on every run, so the device is left out with the
+/// field and its size. The reader refuses a longer reason in an export; a registry built
+/// through the library can still hold one.
 ///
 /// A section is measured as the compact JSON text the line carries for it (`{…}`, keys
 /// sorted, serde_json's escapes), in UTF-8 bytes. That is an approximation: IOTHUB.md gives the
 /// limits but not how the hub counts, so a section close to a limit may still be refused, or
 /// pass where this counts it over.
 pub(super) fn fits(line: &ExportLine) -> Result<(), String> {
+    // Characters, as IOTHUB.md counts them; whether the hub counts UTF-16 units is not known.
+    let reason = line
+        .status_reason
+        .as_deref()
+        .map_or(0, |r| r.chars().count());
+    if reason > STATUS_REASON_LIMIT {
+        return Err(format!(
+            "the merged status reason is {reason} characters, over IoT Hub's limit of \
+             {STATUS_REASON_LIMIT}: the hub would refuse the line; shorten it on either hub, \
+             export again and run again"
+        ));
+    }
     let sections = [
         ("tags", &line.tags, TAGS_LIMIT),
         ("desired properties", &line.desired, DESIRED_LIMIT),

@@ -476,6 +476,28 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
 }
 
 #[test]
+fn a_status_reason_over_iot_hubs_limit_is_blocked() {
+    // The reader refuses such a reason in an export; lines built through the library can
+    // still carry one, and the hub would refuse the plan's line on every run.
+    let [base, primary] = [0, 1].map(|_| export(&[device("long"), device("at-limit")]));
+    let mut secondary = export(&rehome(&[device("long"), device("at-limit")]));
+    for (line, length) in secondary.iter_mut().zip([129, 128]) {
+        line.status = Status::Disabled;
+        line.status_reason = Some("é".repeat(length));
+    }
+    let run = run(&base, &primary, &secondary, Side::Secondary);
+    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    assert_eq!(blocked, ["long"]);
+    let reason = &run.plan.blocked[0].reason;
+    assert!(
+        reason.contains("129 characters, over IoT Hub's limit of 128"),
+        "{reason}"
+    );
+    assert!(run.lines("long").is_empty());
+    assert_eq!(run.lines("at-limit").len(), 1);
+}
+
+#[test]
 fn twin_sections_over_iot_hub_limits_are_blocked() {
     // `{"big":"x…"}` as compact JSON is the string's length plus 10 bytes.
     let big = |bytes: usize| json!({"big": "x".repeat(bytes - 10)});
