@@ -405,6 +405,15 @@ impl Plan {
                 reported: None,
                 ..line.clone()
             };
+            // The merged line leaves an empty section out. IOTHUB.md says an update overwrites,
+            // not whether an absent section is cleared or kept: one the merge emptied is written
+            // empty, so that the primary's is cleared either way.
+            if device.tags.is_empty() && !now.tags.is_empty() {
+                update.tags = Some(serde_json::Map::new());
+            }
+            if device.desired.is_empty() && !now.desired.is_empty() {
+                update.desired = Some(serde_json::Map::new());
+            }
             // Detached now, the device would read on the next run as the primary's own move to
             // no parent, which the preference could let win over the new parent for good.
             if parent == Parent::Pending {

@@ -476,6 +476,35 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
 }
 
 #[test]
+fn a_full_update_writes_a_section_the_merge_emptied_as_empty() {
+    // Whether the hub keeps a section an update leaves out is not documented: written empty,
+    // it is cleared either way.
+    let emptied = |v: Value| {
+        let v = set(v, "/status", json!("disabled"));
+        let v = set(v, "/tags", json!({}));
+        set(v, "/properties/desired", json!({}))
+    };
+    let run = merge(
+        &[device("d"), device("kept")],
+        &[device("d"), device("kept")],
+        &[
+            emptied(device("d")),
+            set(device("kept"), "/status", json!("disabled")),
+        ],
+        Side::Secondary,
+    );
+    let lines = run.lines("d");
+    let text = lines[0].to_json();
+    assert!(
+        text.contains(r#""tags":{},"properties":{"desired":{}}"#),
+        "{text}"
+    );
+    // Sections the merge kept are written as they are.
+    let text = run.lines("kept")[0].to_json();
+    assert!(text.contains(r#""tags":{"site":"berlin"}"#), "{text}");
+}
+
+#[test]
 fn a_status_reason_over_iot_hubs_limit_is_blocked() {
     // The reader refuses such a reason in an export; lines built through the library can
     // still carry one, and the hub would refuse the plan's line on every run.
