@@ -50,6 +50,7 @@ mod import_mode;
 mod json;
 mod lift;
 mod line;
+mod number;
 mod plan;
 mod reader;
 mod summary;

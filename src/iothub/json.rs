@@ -8,7 +8,7 @@
 //! [`Malformed`] offset on anything it cannot walk.
 
 use std::borrow::Cow;
-use std::fmt::{self, Write as _};
+use std::fmt::{self, Write};
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
@@ -119,11 +119,7 @@ impl<'a> Scanned<'a> {
             Some(b't') => literal(b"true", Kind::Bool)?,
             Some(b'f') => literal(b"false", Kind::Bool)?,
             Some(b'n') => literal(b"null", Kind::Null)?,
-            Some(b'-' | b'0'..=b'9') => {
-                let digits = bytes.get(start..).unwrap_or_default().iter();
-                let number = |b: &&u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
-                (Kind::Number, start + digits.take_while(number).count())
-            }
+            Some(b'-' | b'0'..=b'9') => (Kind::Number, number_end(bytes, start)),
             _ => return Err(Malformed::at(start)),
         };
         let doc = self;
@@ -179,6 +175,30 @@ impl<'a> Raw<'a> {
         }
     }
 
+    /// Every number in the value, at any depth, with its offset: the numbers of an array or
+    /// object, or the value itself if it is one. Strings are skipped whole, so a digit in a key
+    /// or string never counts; outside strings, only a number starts with `-` or a digit.
+    pub(crate) fn numbers(&self) -> impl Iterator<Item = (usize, &'a str)> + use<'a> {
+        let text = self.doc.text;
+        let bytes = text.as_bytes();
+        let end = self.end;
+        let mut at = self.start;
+        std::iter::from_fn(move || {
+            while at < end {
+                match bytes.get(at)? {
+                    b'"' => at = string_end(bytes, at).unwrap_or(end),
+                    b'-' | b'0'..=b'9' => {
+                        let start = at;
+                        at = number_end(bytes, start);
+                        return Some((start, text.get(start..at).unwrap_or_default()));
+                    }
+                    _ => at += 1,
+                }
+            }
+            None
+        })
+    }
+
     /// The boolean; `None` unless the value is `true` or `false`.
     pub(crate) fn boolean(&self) -> Option<bool> {
         match (self.kind, self.text()) {
@@ -230,6 +250,13 @@ impl<'a> Raw<'a> {
 /// The value of the first member named `key`; callers refuse duplicates before asking.
 pub(crate) fn find<'a>(members: &[Member<'a>], key: &str) -> Option<Raw<'a>> {
     members.iter().find(|m| m.key == key).map(|m| m.value)
+}
+
+/// Offset just past the number starting at `start`.
+fn number_end(bytes: &[u8], start: usize) -> usize {
+    let rest = bytes.get(start..).unwrap_or_default().iter();
+    let number = |b: &&u8| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E');
+    start + rest.take_while(number).count()
 }
 
 fn skip_whitespace(bytes: &[u8], mut at: usize) -> usize {
@@ -572,6 +599,23 @@ mod tests {
         let expected = serde_json::json!({"a": {"b": [{"c": 4}]}, "d": "$v"});
         assert_eq!(Value::Object(map), expected);
         assert!(object_without("[1]", &["$v"]).is_err());
+    }
+
+    #[test]
+    fn numbers_are_found_outside_strings_at_any_depth() {
+        let text = r#"{"a":[1,"2 -3",{"k4":-4.5e+6}],"b":true,"c":null,"d":0}"#;
+        let scanned = Scanned::new(text, 64).expect("shallow");
+        let root = scanned.root().expect("root");
+        let found: Vec<_> = root.numbers().collect();
+        let at = |needle: &str| text.find(needle).expect("in text");
+        assert_eq!(
+            found,
+            [(at("1"), "1"), (at("-4"), "-4.5e+6"), (at("0"), "0")]
+        );
+        let members = root.members().expect("members");
+        let last: Vec<_> = members[3].value.numbers().collect();
+        assert_eq!(last, [(at("0"), "0")]);
+        assert_eq!(members[1].value.numbers().count(), 0);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Raw, Writer};
+use super::number::{Held, held};
 use super::reader::Context;
 use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprint};
 use crate::error::Result;
@@ -38,7 +39,8 @@ const TWIN_KEY_BYTES: usize = 1024;
 /// Twin `$metadata` and `$version` are dropped on reading, in every section: they are hub-local
 /// counters and timestamps, never compared and never written back (an import that carries
 /// `$metadata` overwrites the target hub's timestamps). Any other twin key IoT Hub would refuse
-/// is an error when reading.
+/// is an error when reading, and so is a twin number that could not be written back as the
+/// same value (an integer beyond 64 bits, a decimal with more digits than a double keeps).
 ///
 /// # Examples
 ///
@@ -354,7 +356,7 @@ pub(super) fn twin(
         }
         _ => return Ok(None),
     };
-    twin_keys(cx, field, raw, 1)?;
+    check_twin(cx, field, raw, 1)?;
     let built = json::object_without(raw.text(), HUB_COUNTERS);
     built.map(Some).map_err(|err| {
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
@@ -363,14 +365,16 @@ pub(super) fn twin(
 }
 
 /// Refuses, at the key, a twin key IoT Hub would not store, or one nested deeper than it
-/// allows, in `object` at `depth` (a section's own keys are at 1).
+/// allows, in `object` at `depth` (a section's own keys are at 1); and, at the number, a number
+/// serde_json would not hold exactly (see [`exact_number`]).
 ///
 /// Checked here, where the line's text and positions are at hand, because a key the hub refuses
 /// can only mean a damaged or hand-made export: a `.` would otherwise become nesting once the
 /// twin is split into dotted paths, and a `$` key would be skipped as the hub's own. The walk
-/// follows objects only: an array is one value to the merge, kept and written back whole. It
-/// never goes past level 11, well within the reader's depth limit.
-fn twin_keys(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> Result<()> {
+/// follows objects only: an array is one value to the merge, kept and written back whole, so
+/// only its numbers are checked. It never goes past level 11, well within the reader's depth
+/// limit. `$metadata` and `$version` are not checked at all: they are dropped.
+fn check_twin(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> Result<()> {
     let members = object.members().map_err(|err| cx.malformed(err))?;
     for member in members {
         let key = &*member.key;
@@ -409,11 +413,46 @@ fn twin_keys(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> Re
                 ),
             ));
         }
-        if member.value.kind == Kind::Object {
-            twin_keys(cx, field, member.value, depth + 1)?;
+        match member.value.kind {
+            Kind::Object => check_twin(cx, field, member.value, depth + 1)?,
+            Kind::Number | Kind::Array => {
+                for (at, number) in member.value.numbers() {
+                    exact_number(cx, field, number, at)?;
+                }
+            }
+            Kind::Null | Kind::Bool | Kind::String => {}
         }
     }
     Ok(())
+}
+
+/// Refuses, at the number, a twin number that would come out of the merge as another value.
+///
+/// The crate holds twins as `serde_json` values without its `arbitrary_precision` feature: an
+/// integer beyond 64 bits or a decimal with more digits than a double keeps would be written
+/// back rounded (`3.141592653589793238` as `3.141592653589793`) though neither hub changed it,
+/// and an import plan would then rewrite the device's twin with the rounded value.
+fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Result<()> {
+    // A long number is not shown whole: a message stays one readable line.
+    let what = if number.len() <= 40 {
+        format!("number {number}")
+    } else {
+        format!("a number of {} characters", number.len())
+    };
+    let problem = match held(number) {
+        Held::Exactly => return Ok(()),
+        Held::Rewritten(written) => {
+            format!("cannot be held exactly and would be rewritten as {written}")
+        }
+        Held::OutOfRange => "is beyond the range of a double and cannot be held".to_owned(),
+    };
+    Err(cx.error(
+        at,
+        format!(
+            "{what} in {field} {problem}; twin numbers are read as 64-bit integers or doubles, \
+             so store it as a string in the hub to keep every digit"
+        ),
+    ))
 }
 
 /// `deviceScope` and the edge device it names. The generation id is what follows the last `-`:
@@ -650,11 +689,20 @@ mod tests {
             let text = with(&format!(r#""deviceScope":"{scope}""#));
             let (column, message) = error(&text);
             assert_eq!(column, col(&text, scope) - 1, "{scope}");
-            assert!(message.starts_with("deviceScope must look like ms-azure-iot-edge://"));
+            assert!(
+                message.starts_with(
+                    r#"device "dev-1": deviceScope must look like ms-azure-iot-edge://"#
+                ),
+                "{message}"
+            );
         }
         let text = with(r#""deviceScope":"ms-azure-iot-edge://a b-1""#);
         assert_eq!(error(&text).0, col(&text, r#""ms-"#));
-        assert!(error(&text).1.starts_with(r#"invalid device id "a b""#));
+        assert!(
+            error(&text)
+                .1
+                .starts_with(r#"device "dev-1": invalid device id "a b""#)
+        );
     }
 
     #[test]
@@ -673,10 +721,82 @@ mod tests {
             let text = with(&format!(r#""authentication":{auth}"#));
             let (column, message) = error(&text);
             assert_eq!(column, col(&text, at), "{text}");
-            assert!(message.starts_with(expected), "{message}");
+            assert!(message.strip_prefix(r#"device "dev-1": "#).is_some_and(|m| m.starts_with(expected)), "{message}");
             assert!(!message.contains("c2VjcmV0") && !message.contains(KEY_A) && !message.contains(KEY_B));
         }
         assert!(matches!(parse(&with(r#""authentication":{"type":"none"}"#)), Ok(Parsed::Device(_))));
+    }
+
+    #[test]
+    fn twin_numbers_are_read_when_written_back_as_the_same_value() {
+        let ten_to_the_40 = format!("1{}", "0".repeat(40));
+        for (number, written) in [
+            ("0", "0"),
+            ("-0", "-0.0"),
+            ("-0.0", "-0.0"),
+            ("1.50", "1.5"),
+            ("1e2", "100.0"),
+            ("100.0", "100.0"),
+            ("0.1", "0.1"),
+            ("1E-7", "1e-7"),
+            ("-9223372036854775808", "-9223372036854775808"),
+            ("18446744073709551615", "18446744073709551615"),
+            ("1e40", "1e+40"),
+            // Beyond 64 bits, but a double's shortest text is the same decimal.
+            (ten_to_the_40.as_str(), "1e+40"),
+            ("5e-324", "5e-324"),
+        ] {
+            for twin in [
+                format!(r#""tags":{{"n":{number}}}"#),
+                format!(r#""properties":{{"desired":{{"a":{{"n":{number}}}}}}}"#),
+                format!(r#""properties":{{"reported":{{"a":[{{"n":{number}}}]}}}}"#),
+            ] {
+                let line = device(&with(&twin));
+                let text = line.to_json();
+                assert!(
+                    text.contains(&format!(r#""n":{written}}}"#)),
+                    "{number}: {text}"
+                );
+                assert_eq!(device(&text), line, "{number}");
+            }
+        }
+    }
+
+    #[test]
+    #[rustfmt::skip]
+    fn twin_numbers_that_would_be_rewritten_are_refused_at_the_number() {
+        let long = format!("1{}1", "0".repeat(40));
+        let cases = [
+            ("123456789012345678901234567890", "number 123456789012345678901234567890", "cannot be held exactly and would be rewritten as 1.2345678901234568e+29"),
+            ("3.141592653589793238462643383279", "number 3.141592653589793238462643383279", "cannot be held exactly and would be rewritten as 3.141592653589793"),
+            // 2^70: the double holds it exactly, but writes it as another decimal.
+            ("1180591620717411303424", "number 1180591620717411303424", "would be rewritten as 1.1805916207174113e+21"),
+            ("18446744073709551616", "number 18446744073709551616", "would be rewritten as 1.8446744073709552e+19"),
+            ("-9223372036854775809", "number -9223372036854775809", "would be rewritten as -9.223372036854776e+18"),
+            ("1e-400", "number 1e-400", "would be rewritten as 0.0"),
+            ("1e400", "number 1e400", "is beyond the range of a double and cannot be held"),
+            (long.as_str(), "a number of 42 characters", "would be rewritten as 1e+41"),
+        ];
+        for (number, what, problem) in cases {
+            for (twin, field) in [
+                (format!(r#""tags":{{"ok":1.5,"n":{number}}}"#), "tags"),
+                (format!(r#""properties":{{"desired":{{"a":{{"n":{number}}}}}}}"#), "properties.desired"),
+                (format!(r#""properties":{{"reported":{{"a":["{number}",[{{"n":{number}}}]]}}}}"#), "properties.reported"),
+            ] {
+                let text = with(&twin);
+                let (column, message) = error(&text);
+                assert_eq!(Some(column), text.rfind(&format!(":{number}")).map(|at| at as u64 + 2), "{text}");
+                let expected = format!(r#"device "dev-1": {what} in {field} "#);
+                assert!(message.starts_with(&expected) && message.contains(problem), "{message}");
+            }
+        }
+        // Digits in keys and strings are not numbers, and the hub's counters are dropped unread.
+        let line = device(&with(concat!(
+            r#""tags":{"123456789012345678901234567890":"3.141592653589793238462643383279"},"#,
+            r#""properties":{"desired":{"$version":123456789012345678901234567890,"#,
+            r#""$metadata":{"x":[0.123456789012345678901234567890]}}}"#
+        )));
+        assert_eq!(line.desired, Some(Map::new()));
     }
 
     #[test]

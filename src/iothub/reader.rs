@@ -25,6 +25,9 @@ pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
 /// 64 leaves room for drift while keeping serde_json far from its own recursion limit.
 pub(crate) const MAX_DEPTH: usize = 64;
 
+/// IoT Hub's limit on `statusReason`, in characters.
+const MAX_STATUS_REASON_CHARS: usize = 128;
+
 /// What one line of an export file holds.
 ///
 /// # Examples
@@ -65,14 +68,21 @@ pub enum Parsed {
 /// which would otherwise be ignored; a missing or invalid `id` or `moduleId`
 /// (an object with a field of the line format, such as `moduleId`, `eTag` or `Id`, but no `id`
 /// is a damaged line, not a warning); a missing or unknown `status` on a device line, and
-/// `disabled` on a module line (modules cannot be disabled); a twin key IoT Hub refuses (empty,
-/// over 1 KB, holding `.`, `$`, a space or a control character, or deeper than 10 levels; only
-/// the hub's own `$metadata` and `$version` are read, and dropped); an unknown `importMode` or
-/// `authentication.type`; a symmetric key that is not base64 of 16 to 64 bytes, or only one of
-/// the two keys; a thumbprint that is not 40 or 64 hex digits, or two of different lengths; a
-/// `deviceScope` not of the form `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a
-/// value of the wrong JSON type for any of these fields. Messages never contain a key, only its
-/// [`Fingerprint`](crate::Fingerprint).
+/// `disabled` on a module line (modules cannot be disabled); a `statusReason` over 128
+/// characters (the message gives its length, never its text); a twin key IoT Hub refuses
+/// (empty, over 1 KB, holding `.`, `$`, a space or a control character, or deeper than 10
+/// levels; only the hub's own `$metadata` and `$version` are read, and dropped); a twin number
+/// that would be written back as another value, being held as an `i64`, `u64` or double (an
+/// integer beyond 64 bits such as `123456789012345678901234567890`, a decimal with more digits
+/// than a double keeps such as `3.141592653589793238462643383279`, or one beyond a double's
+/// range), at the number; an unknown `importMode` or `authentication.type`; a symmetric key
+/// that is not base64 of 16 to 64 bytes, or only one of the two keys; a thumbprint that is not
+/// 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
+/// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a value of the wrong JSON type for
+/// any of these fields. Messages never contain a key, only its
+/// [`Fingerprint`](crate::Fingerprint). Once the line's `id` is read and valid, every further
+/// message starts with the device it is about, `device "d7": `, or, once `moduleId` is read
+/// too, the module, `module "m1" of device "d7": `.
 ///
 /// # Examples
 ///
@@ -82,7 +92,7 @@ pub enum Parsed {
 ///
 /// let err = parse_line(Path::new("devices.txt"), 7, r#"{"id":"a","status":"on"}"#).unwrap_err();
 /// assert!(matches!(err, Error::Parse { line: 7, column: 20, .. }));
-/// assert!(err.to_string().contains("expected enabled or disabled"));
+/// assert!(err.to_string().starts_with(r#"devices.txt:7:20: device "a": invalid status"#));
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub fn parse_line(path: &Path, line_no: u64, text: &str) -> Result<Parsed> {
@@ -250,41 +260,54 @@ impl Context<'_> {
         members: &[Member<'_>],
         fields: Fields<'_>,
     ) -> Result<Parsed> {
-        let id = self.string("id", fields.id)?;
-        let status = self.string("status", fields.status)?;
-        let Some((id, id_at)) = id else {
+        let Some((id, id_at)) = self.string("id", fields.id)? else {
             return self.without_id(root, members);
         };
-        self.spelled("the line's object", members, READ_FIELDS)?;
         let device = DeviceId::new(id).map_err(|err| self.lift(id_at, "id", err))?;
-        let module = match self.string("moduleId", fields.module_id)? {
-            Some((module, at)) => {
-                Some(ModuleId::new(module).map_err(|err| self.lift(at, "moduleId", err))?)
-            }
-            None => None,
+        // Filled in field by field, so that an error can name the device (or module) it is
+        // about: in a file of a million lines, the id says which device to fix in the hub.
+        let key = DeviceKey {
+            device,
+            module: None,
         };
-        let status = match status {
+        let mut line = ExportLine::new(key, Status::Enabled);
+        self.fields_into(&mut line, root, members, fields)
+            .map_err(|err| about(&line.key, err))?;
+        Ok(Parsed::Device(line))
+    }
+
+    /// Reads every field but `id` into `line`, `moduleId` first.
+    fn fields_into(
+        &self,
+        line: &mut ExportLine,
+        root: Raw<'_>,
+        members: &[Member<'_>],
+        fields: Fields<'_>,
+    ) -> Result<()> {
+        if let Some((module, at)) = self.string("moduleId", fields.module_id)? {
+            let module = ModuleId::new(module).map_err(|err| self.lift(at, "moduleId", err))?;
+            line.key.module = Some(module);
+        }
+        self.spelled("the line's object", members, READ_FIELDS)?;
+        let is_module = line.key.module.is_some();
+        line.status = match self.string("status", fields.status)? {
             Some((status, at)) => {
                 let status = status
                     .parse::<Status>()
                     .map_err(|err| self.lift(at, "status", err))?;
                 // IoT Hub keeps no status for a module: an import would leave it enabled, and a
                 // plan built on the line would count a disable that never happens.
-                if let (Some(module), Status::Disabled) = (&module, status) {
+                if is_module && status == Status::Disabled {
                     return Err(self.error(
                         at,
-                        format!(
-                            "module {:?} of device {:?} is disabled, but IoT Hub modules cannot \
-                             be disabled; disable the device to block it",
-                            module.as_str(),
-                            device.as_str()
-                        ),
+                        "status is disabled, but IoT Hub modules cannot be disabled; disable the \
+                         device to block it",
                     ));
                 }
                 status
             }
             // Modules cannot be disabled, so a module line may leave status out.
-            None if module.is_some() => Status::Enabled,
+            None if is_module => Status::Enabled,
             None => {
                 return Err(self.error(
                     root.start,
@@ -292,40 +315,51 @@ impl Context<'_> {
                 ));
             }
         };
-        let import_mode = match self.string("importMode", fields.import_mode)? {
-            Some((mode, at)) => Some(
-                mode.parse::<ImportMode>()
-                    .map_err(|err| self.lift(at, "importMode", err))?,
-            ),
-            None => None,
-        };
-        let (parent, device_scope) = line::scope(self, fields.device_scope)?;
+        if let Some((mode, at)) = self.string("importMode", fields.import_mode)? {
+            let mode = mode.parse::<ImportMode>();
+            line.import_mode = Some(mode.map_err(|err| self.lift(at, "importMode", err))?);
+        }
+        (line.parent, line.device_scope) = line::scope(self, fields.device_scope)?;
         let properties = self
             .object("properties", fields.properties, &["desired", "reported"])?
             .unwrap_or_default();
-        Ok(Parsed::Device(ExportLine {
-            key: DeviceKey { device, module },
-            e_tag: self.owned("eTag", fields.e_tag)?,
-            import_mode,
-            status,
-            status_reason: self.owned("statusReason", fields.status_reason)?,
-            authentication: line::authentication(self, fields.authentication)?,
-            twin_e_tag: self.owned("twinETag", fields.twin_e_tag)?,
-            tags: line::twin(self, "tags", fields.tags)?,
-            desired: line::twin(
-                self,
-                "properties.desired",
-                json::find(&properties, "desired"),
-            )?,
-            reported: line::twin(
-                self,
-                "properties.reported",
-                json::find(&properties, "reported"),
-            )?,
-            capabilities: line::capabilities(self, fields.capabilities)?,
-            parent,
-            device_scope,
-        }))
+        line.e_tag = self.owned("eTag", fields.e_tag)?;
+        line.status_reason = self.status_reason(fields.status_reason)?;
+        line.authentication = line::authentication(self, fields.authentication)?;
+        line.twin_e_tag = self.owned("twinETag", fields.twin_e_tag)?;
+        line.tags = line::twin(self, "tags", fields.tags)?;
+        let desired = json::find(&properties, "desired");
+        line.desired = line::twin(self, "properties.desired", desired)?;
+        let reported = json::find(&properties, "reported");
+        line.reported = line::twin(self, "properties.reported", reported)?;
+        line.capabilities = line::capabilities(self, fields.capabilities)?;
+        Ok(())
+    }
+
+    /// `statusReason`, refused over IoT Hub's limit: the hub refuses such a line on import, so
+    /// an import plan carrying it would fail on every run.
+    fn status_reason(&self, raw: Option<Raw<'_>>) -> Result<Option<String>> {
+        let Some((reason, at)) = self.string("statusReason", raw)? else {
+            return Ok(None);
+        };
+        // The docs say "characters" without saying which; Unicode characters (escapes decoded)
+        // is an inference. A reason within the limit in bytes is within it in characters,
+        // which spares counting almost every reason.
+        if reason.len() > MAX_STATUS_REASON_CHARS {
+            let length = reason.chars().count();
+            if length > MAX_STATUS_REASON_CHARS {
+                // The text is not shown: it is long, and a free-text field may hold anything.
+                return Err(self.error(
+                    at,
+                    format!(
+                        "statusReason is {length} characters long, but IoT Hub takes at most \
+                         {MAX_STATUS_REASON_CHARS}, so an import plan carrying it would be \
+                         refused on every run; shorten it"
+                    ),
+                ));
+            }
+        }
+        Ok(Some(reason.into_owned()))
     }
 
     /// A line without `id` (absent or `null`): a hub warning when it carries no field of the
@@ -454,6 +488,35 @@ impl Context<'_> {
     }
 }
 
+/// `err` with the device or module it is about named first, as other messages of this reader
+/// name them (`device "d7": …`, `module "m1" of device "d7": …`).
+fn about(key: &DeviceKey, err: Error) -> Error {
+    match err {
+        Error::Parse {
+            path,
+            line,
+            column,
+            message,
+        } => {
+            let message = match &key.module {
+                Some(module) => format!(
+                    "module {:?} of device {:?}: {message}",
+                    module.as_str(),
+                    key.device.as_str()
+                ),
+                None => format!("device {:?}: {message}", key.device.as_str()),
+            };
+            Error::Parse {
+                path,
+                line,
+                column,
+                message,
+            }
+        }
+        other => other,
+    }
+}
+
 /// Helpers shared with the tests of [`line`](super::line), which check fields through lines.
 #[cfg(test)]
 pub(super) mod tests {
@@ -526,7 +589,11 @@ pub(super) mod tests {
         let text = r#"{"id":"a","status":"enabled","eTag":"\ud800"}"#;
         let (column, message) = error(text);
         assert_eq!(column, col(text, r#""\ud800""#), "{message}");
-        assert!(message.starts_with("invalid JSON string: "), "{message}");
+        // Found reading eTag, once the id is known.
+        assert!(
+            message.starts_with(r#"device "a": invalid JSON string: "#),
+            "{message}"
+        );
     }
 
     #[test]
@@ -606,11 +673,11 @@ pub(super) mod tests {
             let text = with(extra);
             let (column, message) = error(&text);
             assert_eq!(Some(column), text.find(&format!("\"{found}\"")).map(|at| at as u64 + 1), "{text}");
-            assert!(message.starts_with(&format!("found {found:?} in {level}, but the line format spells it")), "{message}");
+            assert!(message.starts_with(&format!(r#"device "dev-1": found {found:?} in {level}, but the line format spells it"#)), "{message}");
         }
         // Before the missing field it stands for, and nothing to lose when null.
         let (_, message) = error(r#"{"id":"a","Status":"disabled"}"#);
-        assert!(message.starts_with(r#"found "Status" in the line's object"#), "{message}");
+        assert!(message.starts_with(r#"device "a": found "Status" in the line's object"#), "{message}");
         assert!(device(&with(r#""Tags":null,"ParentScopes":["x"],"tagsExtra":{}"#)).tags.is_none());
         // Without an id, the missing id is what the line lacks.
         let (_, message) = error(r#"{"Id":"a","status":"enabled"}"#);
@@ -636,21 +703,96 @@ pub(super) mod tests {
         assert_eq!(error(text).0, col(text, r#""""#));
         let (column, message) = error(r#" {"id":"a"}"#);
         assert_eq!(column, 2);
-        assert!(message.starts_with(r#"missing "status""#), "{message}");
+        assert!(
+            message.starts_with(r#"device "a": missing "status""#),
+            "{message}"
+        );
         let text = r#"{"id":"a","status":"on"}"#;
         let (column, message) = error(text);
         assert_eq!(column, col(text, r#""on""#));
-        assert!(
-            message.ends_with("expected enabled or disabled"),
-            "{message}"
+        assert_eq!(
+            message,
+            r#"device "a": invalid status: unknown status "on"; expected enabled or disabled"#
         );
         let text = r#"{"id":"a","status":"enabled","importMode":"merge"}"#;
         let (column, message) = error(text);
         assert_eq!(column, col(text, r#""merge""#));
         assert!(
-            message.starts_with("invalid importMode: unknown import mode"),
+            message.starts_with(r#"device "a": invalid importMode: unknown import mode"#),
             "{message}"
         );
+    }
+
+    #[test]
+    fn errors_after_the_id_name_the_device_or_module() {
+        let text = r#"{"id":"d7","status":"on"}"#;
+        let expected =
+            r#"device "d7": invalid status: unknown status "on"; expected enabled or disabled"#;
+        assert_eq!(error(text), (col(text, r#""on""#), expected.into()));
+        let text = r#"{"id":"d7","moduleId":"m1","tags":{"a.b":1}}"#;
+        let (column, message) = error(text);
+        assert_eq!(column, col(text, r#""a.b""#));
+        assert!(
+            message.starts_with(r#"module "m1" of device "d7": twin key "a.b" in tags holds '.'"#),
+            "{message}"
+        );
+        let text = r#"{"id":"d7","moduleId":"m1","status":"enabled","statusReason":1}"#;
+        assert!(
+            error(text)
+                .1
+                .starts_with(r#"module "m1" of device "d7": statusReason must be a string"#)
+        );
+        // A module id that is not one leaves the device as what is known.
+        let text = r#"{"id":"d7","moduleId":"m 1","status":"enabled"}"#;
+        assert!(
+            error(text)
+                .1
+                .starts_with(r#"device "d7": invalid module id "m 1""#)
+        );
+        // Before the id is read, or when it is not one, there is no device to name.
+        for (text, start) in [
+            (
+                r#"{"id":"d 7","status":"on"}"#,
+                r#"invalid device id "d 7""#,
+            ),
+            (
+                r#"{"id":"d7","status":"on","status":"on"}"#,
+                "duplicate key",
+            ),
+            (r#"{"id":"d7","status":"on",}"#, "invalid JSON"),
+            (r#"{"status":"on","statusReason":"x"}"#, r#"missing "id""#),
+        ] {
+            let message = error(text).1;
+            assert!(message.starts_with(start), "{message}");
+        }
+    }
+
+    #[test]
+    fn status_reasons_over_128_characters_are_refused_at_the_value_without_showing_them() {
+        let reason = |text: &str| with(&format!(r#""statusReason":"{text}""#));
+        // Over the limit in bytes, within it in characters.
+        let line = device(&reason(&"é".repeat(128)));
+        assert_eq!(line.status_reason, Some("é".repeat(128)));
+        // An escape is the one character it stands for.
+        let line = device(&reason(&r"\u00e9".repeat(128)));
+        assert_eq!(line.status_reason, Some("é".repeat(128)));
+        for (long, length) in [
+            ("x".repeat(129), 129),
+            ("é".repeat(129), 129),
+            ("😀".repeat(200), 200),
+            (r"\n".repeat(129), 129),
+        ] {
+            let text = reason(&long);
+            let (column, message) = error(&text);
+            assert_eq!(column, col(&text, r#""statusReason""#) + 15, "{message}");
+            let expected = format!(
+                "device \"dev-1\": statusReason is {length} characters long, but IoT Hub takes \
+                 at most 128, so an import plan carrying it would be refused on every run"
+            );
+            assert!(message.starts_with(&expected), "{message}");
+            let excerpt: String = long.chars().take(4).collect();
+            assert!(!message.contains(&excerpt), "{message}");
+        }
     }
 
     #[test]
@@ -680,12 +822,12 @@ pub(super) mod tests {
             let (column, message) = error(&text);
             // Every bad value here follows the last colon of its line.
             assert_eq!(Some(column), text.rfind(':').map(|at| at as u64 + 2), "{text}");
-            assert!(message.starts_with(expected), "{message}");
+            assert!(message.strip_prefix(r#"device "dev-1": "#).is_some_and(|m| m.starts_with(expected)), "{message}");
         }
         let text = r#"{"id":1,"status":"enabled"}"#;
         assert_eq!(error(text), (col(text, "1"), "id must be a string or null, found a number".into()));
         let text = r#"{"id":"a","status":false}"#;
-        assert_eq!(error(text), (col(text, "false"), "status must be a string or null, found a boolean".into()));
+        assert_eq!(error(text), (col(text, "false"), r#"device "a": status must be a string or null, found a boolean"#.into()));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the export reader refuses before a merge sees it: twin keys IoT Hub would not store,
-//! disabled modules, damaged lines that look like hub warnings, module lines without their
-//! device, and exports without devices. Each is an `Error::Parse` at its file, line and column.
+//! twin numbers that would be written back as other values, disabled modules, damaged lines
+//! that look like hub warnings, module lines without their device, and exports without
+//! devices. Each is an `Error::Parse` at its file, line and column.
 
 use failback::Error;
 use failback::iothub::{ExportLine, ExportReader, Parsed, parse_line};
@@ -124,7 +125,7 @@ fn a_twin_nested_deeper_than_ten_levels_is_an_error_at_the_eleventh_key() {
         assert_eq!((at, col), (1, column(&line, r#""leaf""#)), "{section}");
         assert!(
             message.starts_with(&format!(
-                r#"{name} nests deeper than 10 levels at key "leaf""#
+                r#"device "d": {name} nests deeper than 10 levels at key "leaf""#
             )),
             "{message}"
         );
@@ -132,6 +133,37 @@ fn a_twin_nested_deeper_than_ten_levels_is_an_error_at_the_eleventh_key() {
     // Arrays are one value to the merge: what they hold is not walked.
     let line = with_twin("/tags", json!({"list": [{"a b": {"c.d": 1}}]}));
     assert!(read(&line).is_ok());
+}
+
+#[test]
+fn a_twin_number_that_would_be_rewritten_is_an_error_at_the_number() {
+    // A `Value` cannot hold these numbers, so they are spliced into the line as text.
+    let number_in = |section: &str, number: &str| {
+        with_twin(section, json!({"ok": 1.5, "n": "N"})).replace(r#""N""#, number)
+    };
+    for (section, name) in SECTIONS {
+        for number in [
+            "123456789012345678901234567890",
+            "3.141592653589793238462643383279",
+        ] {
+            let line = number_in(section, number);
+            let (at, col, message) = refused(&second(&line));
+            assert_eq!((at, col), (2, column(&line, number)), "{line}");
+            let expected = format!(
+                r#"device "d": number {number} in {name} cannot be held exactly and would be rewritten as "#
+            );
+            assert!(message.starts_with(&expected), "{message}");
+        }
+    }
+    // Numbers written back as the same decimal are read, whatever their spelling.
+    let line = number_in("/tags", "[1.50,1e2,-0.0,0.1,1E-7,18446744073709551615]");
+    let lines = match read(&line) {
+        Ok(lines) => lines,
+        Err(err) => panic!("{err}"),
+    };
+    let written = lines[0].to_json();
+    let expected = r#""n":[1.5,100.0,-0.0,0.1,1e-7,18446744073709551615]"#;
+    assert!(written.contains(expected), "{written}");
 }
 
 #[test]
@@ -165,7 +197,9 @@ fn a_module_line_cannot_disable_the_module() {
         let value = format!(r#""{status}""#);
         assert_eq!((at, col), (2, column(&module_line, &value)), "{status}");
         assert!(
-            message.starts_with(r#"module "m" of device "d" is disabled, but IoT Hub modules"#),
+            message.starts_with(
+                r#"module "m" of device "d": status is disabled, but IoT Hub modules"#
+            ),
             "{message}"
         );
     }
