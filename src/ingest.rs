@@ -281,7 +281,8 @@ impl From<Ingest> for IngestWire {
 }
 
 /// Restoring checks what [`Ingest::apply`] relies on: the registry's context has seen every
-/// write of every event remembered, as it has after applying them.
+/// write of every event remembered, as it has after applying them, and no two events wrote
+/// the same dot.
 impl TryFrom<IngestWire> for Ingest {
     type Error = Error;
 
@@ -297,7 +298,15 @@ impl TryFrom<IngestWire> for Ingest {
                         ),
                     });
                 }
-                owners.insert(dot, id.clone());
+                // Two events writing one dot is what `apply` refuses (`DotReused`): a wire
+                // form holding both was not written by an ingest.
+                if let Some(first) = owners.insert(dot, id.clone()) {
+                    return Err(Error::DotReused {
+                        dot,
+                        first,
+                        second: id.clone(),
+                    });
+                }
             }
         }
         let mut events = Applied::default();
@@ -641,8 +650,15 @@ mod tests {
                 reason: e.to_string(),
             })?;
         assert_eq!(restored, ingest);
-        let reused = restored.apply(&Event::new(EventId::new("b"), other)?);
+        let other = Event::new(EventId::new("b"), other)?;
+        let reused = restored.apply(&other);
         assert!(matches!(reused, Err(Error::DotReused { .. })));
+
+        // A wire form remembering both events, as no ingest writes one, is refused.
+        let mut wire = serde_json::to_value(&ingest).map_err(json_error)?;
+        wire["events"]["b"] = serde_json::to_value(other.delta()).map_err(json_error)?;
+        let both = serde_json::from_value::<Ingest>(wire).expect_err("two events, one dot");
+        assert!(both.to_string().contains(&Dot::new(r, 1).to_string()), "{both}");
         Ok(())
     }
 }
