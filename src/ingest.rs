@@ -658,7 +658,10 @@ mod tests {
         let mut wire = serde_json::to_value(&ingest).map_err(json_error)?;
         wire["events"]["b"] = serde_json::to_value(other.delta()).map_err(json_error)?;
         let both = serde_json::from_value::<Ingest>(wire).expect_err("two events, one dot");
-        assert!(both.to_string().contains(&Dot::new(r, 1).to_string()), "{both}");
+        assert!(
+            both.to_string().contains(&Dot::new(r, 1).to_string()),
+            "{both}"
+        );
         Ok(())
     }
 }
