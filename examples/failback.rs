@@ -267,7 +267,7 @@ fn write_outputs(
         summary.inputs[2].devices
     );
     println!(
-        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} kept under their parent as the merged one is deleted",
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} whose merged parent is deleted or no longer an edge device",
         summary.plan.create,
         summary.plan.update,
         summary.plan.update_twin,
@@ -275,7 +275,7 @@ fn write_outputs(
         summary.blocked.len(),
         summary.system_modules.len(),
         summary.pending_parent.len(),
-        summary.parent_deleted.len()
+        summary.parent_gone.len()
     );
     println!(
         "conflicts: {} ({} security), preferring the {} where no security rule decides",

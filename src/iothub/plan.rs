@@ -105,12 +105,12 @@ pub struct Plan {
     /// current parent, until the hub has given the parent its scope; the next run completes
     /// them.
     pub pending_parent: Vec<DeviceKey>,
-    /// Devices the merge moved under an edge parent that is gone from the merged registry (one
-    /// side moved or created the device under a gateway the other deleted), sorted, for an
-    /// operator to choose a parent. No scope can name a deleted device, so each is written
-    /// with the parent it has in the primary while that one lives, else with none, and its
-    /// other changes are written as usual.
-    pub parent_deleted: Vec<DeviceKey>,
+    /// Devices whose merged edge parent no scope can name, sorted, for an operator to choose a
+    /// parent: the parent is deleted from the merged registry or is a plain device there (one
+    /// side moved or created the device behind a gateway the other deleted or made plain).
+    /// Each is written with the parent it has in the primary while that one can still be a
+    /// parent, else with none, and its other changes are written as usual.
+    pub parent_gone: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
     pub merged_devices: u64,
@@ -287,7 +287,7 @@ impl Plan {
         self.blocked.extend(later.blocked);
         self.system_modules.extend(later.system_modules);
         self.pending_parent.extend(later.pending_parent);
-        self.parent_deleted.extend(later.parent_deleted);
+        self.parent_gone.extend(later.parent_gone);
         self.merged_devices += later.merged_devices;
         self.conflicts.extend(later.conflicts);
     }
@@ -366,7 +366,7 @@ impl Plan {
         let parent_differs = match parent {
             Parent::Written => device.parent != now.parent,
             Parent::Pending => false,
-            Parent::Deleted => line.parent != now.parent,
+            Parent::Gone => line.parent != now.parent,
         };
         // `now` is the primary's replica: its own line, with credentials its export left out
         // taken from the base (unknown is never a change).
@@ -563,9 +563,8 @@ impl<'f> Planner<'f> {
             if parent == Parent::Pending {
                 plan.pending_parent.push(key.clone());
             }
-            // Listed where the merge, not the primary, put the device under the deleted parent.
-            if parent == Parent::Deleted && was.is_none_or(|was| was.scope_owner != device.parent) {
-                plan.parent_deleted.push(key.clone());
+            if parent == Parent::Gone {
+                plan.parent_gone.push(key.clone());
             }
             if key.module.is_some() {
                 let device_key = device_of(key);
@@ -608,8 +607,9 @@ impl<'f> Planner<'f> {
                     }
                 }
                 // A slot the merge left shared with the primary's replica holds the primary's
-                // device as it is: nothing to write.
-                Some(was) if !merged.shares_slot(primary, key) => {
+                // device as it is: nothing to write, unless its parent is one the other side
+                // deleted or made plain, which its line can no longer name.
+                Some(was) if parent == Parent::Gone || !merged.shares_slot(primary, key) => {
                     if let Some(now) = primary.device(key, policy) {
                         let base_known = failback.base_credentials_known(key);
                         plan.update(&device, &now, was, &line, parent, base_known);
@@ -658,9 +658,10 @@ enum Parent {
     /// The parent is created by this plan: the hub gives it a scope, and the next run writes
     /// it.
     Pending,
-    /// The parent is gone from the merged registry: no scope will come. The line carries the
-    /// primary's parent while that one lives, else none.
-    Deleted,
+    /// The parent is deleted from the merged registry or a plain device there: no scope will
+    /// come. The line carries the primary's parent while that one can still be a parent, else
+    /// none.
+    Gone,
 }
 
 fn merged_line(
@@ -704,41 +705,29 @@ fn merged_line(
     };
     if let Some(owner) = scope_owner {
         let own = owner == device.key.device;
-        // A parent deleted from the merged registry has no scope to give and none will come:
-        // a scope its children still carry in the primary names a device the import removes
-        // (or the primary already removed), and IoT Hub refuses a scope of no edge device.
-        let live = own
-            || is_live(
-                failback,
-                &DeviceKey {
-                    device: owner.clone(),
-                    module: None,
-                },
-            );
+        // A parent deleted from the merged registry, or a plain device there, has no scope to
+        // give and none will come: a scope its children still carry in the primary names a
+        // device the import removes or makes plain (or the primary already did), and IoT Hub
+        // refuses a scope of no edge device.
+        let can_parent = own || is_edge(failback, &owner);
         match scopes.get(&owner) {
-            Some(scope) if live => {
+            Some(scope) if can_parent => {
                 line.device_scope = Some(scope.clone());
                 line.parent = Some(owner);
             }
             // A new edge device gets its scope from the hub on creation: nothing to wait for.
-            None if live => {
+            None if can_parent => {
                 if !own {
                     parent = Parent::Pending;
                 }
             }
             _ => {
-                parent = Parent::Deleted;
-                // The primary's own parent, if it lives, rather than none: detached, the device
-                // would lose the parent both sides still agree exists.
+                parent = Parent::Gone;
+                // The primary's own parent while it can still be one, rather than none:
+                // detached, the device would lose the parent both sides still agree on.
                 let kept = primary
                     .and_then(|p| p.scope_owner.as_ref())
-                    .filter(|owner| {
-                        let key = DeviceKey {
-                            device: (*owner).clone(),
-                            module: None,
-                        };
-                        is_live(failback, &key)
-                    })
+                    .filter(|owner| is_edge(failback, owner))
                     .and_then(|owner| Some((owner, scopes.get(owner)?)));
                 if let Some((owner, scope)) = kept {
                     line.device_scope = Some(scope.clone());
@@ -762,6 +751,36 @@ fn device_of(key: &DeviceKey) -> DeviceKey {
         device: key.device.clone(),
         module: None,
     }
+}
+
+/// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent.
+///
+/// Read from its records' capabilities rather than from the whole device, which settling would
+/// build with its twin parsed, for every leaf: the policy is asked only when they disagree.
+fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
+    let key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    let records = failback.merged().records(&key);
+    let mut values = records.iter().flat_map(|record| {
+        let written = &record.written().capabilities;
+        let created = record.creation().filter(|_| written.is_empty());
+        let created = created.map(|c| c.identity.capabilities.iot_edge);
+        written
+            .entries()
+            .iter()
+            .map(|e| e.value.iot_edge)
+            .chain(created)
+    });
+    let Some(first) = values.next() else {
+        return false;
+    };
+    if values.all(|edge| edge == first) {
+        return first;
+    }
+    let settled = failback.merged().device(&key, failback.policy());
+    settled.is_some_and(|device| device.capabilities.iot_edge)
 }
 
 /// Whether `key` has a live incarnation in the merged registry.

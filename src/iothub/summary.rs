@@ -145,9 +145,9 @@ pub struct Summary {
     pub system_modules: Vec<DeviceKey>,
     /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,
-    /// Devices the merge moved under an edge parent it deleted: updated keeping their current
-    /// parent, for an operator to choose one ([`Plan::parent_deleted`]).
-    pub parent_deleted: Vec<DeviceKey>,
+    /// Devices whose merged edge parent is deleted or no longer an edge device, for an operator
+    /// to choose one ([`Plan::parent_gone`]).
+    pub parent_gone: Vec<DeviceKey>,
     /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
     pub rejected: Vec<RejectedWrite>,
 }
@@ -193,7 +193,7 @@ impl Summary {
             blocked: plan.blocked.clone(),
             system_modules: plan.system_modules.clone(),
             pending_parent: plan.pending_parent.clone(),
-            parent_deleted: plan.parent_deleted.clone(),
+            parent_gone: plan.parent_gone.clone(),
             rejected: {
                 let mut rejected: Vec<RejectedWrite> = failback
                     .merge_report()

@@ -448,6 +448,17 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The primary moved a leaf behind a gateway the secondary made a plain device: no
+            // scope can name a device that is no longer an edge device, so the leaf is
+            // detached, and listed.
+            "leaf moved behind a gateway the other side made plain",
+            [
+                export(&[edge("gw", 1), device("leaf")]),
+                export(&[edge("gw", 1), leaf("gw", 1)]),
+                export(&[device("gw"), device("leaf")]),
+            ],
+        ),
+        (
             // Lines the hub would refuse: no ETags in the primary's export, twin sections over
             // IoT Hub's limits. Blocked, and the rest is planned around them.
             "no ETags, oversized twins",
@@ -469,15 +480,27 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
 }
 
 #[test]
-fn a_leaf_moved_behind_a_deleted_gateway_keeps_its_parent_and_is_listed() {
-    let (_, [b, p, s]) = edge_cases()
-        .into_iter()
-        .find(|(name, _)| name.starts_with("leaf moved behind a gateway"))
-        .expect("the case");
+fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_it() {
+    let case = |wanted: &str| {
+        let found = edge_cases().into_iter().find(|(name, _)| *name == wanted);
+        found.expect("the case").1
+    };
     let [leaf, new_leaf] = ["leaf", "new-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
+    // Made plain: the leaf the primary moved there is detached.
+    let [b, p, s] = case("leaf moved behind a gateway the other side made plain");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
-        assert_eq!(run.plan.parent_deleted, [leaf.clone(), new_leaf.clone()]);
+        assert_eq!(run.plan.parent_gone, std::slice::from_ref(&leaf));
+        let update = run.plan.import.iter().find(|l| l.key == leaf);
+        let update = update.expect("updated");
+        assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(update.device_scope, None);
+    }
+    // Deleted: the leaf keeps the primary's gateway, and the new one is created without one.
+    let [b, p, s] = case("leaf moved behind a gateway the other side deleted");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.parent_gone, [leaf.clone(), new_leaf.clone()]);
         let line = |key: &DeviceKey| run.plan.import.iter().find(|l| l.key == *key);
         let update = line(&leaf).expect("updated");
         assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
