@@ -39,8 +39,8 @@ const TWIN_KEY_BYTES: usize = 1024;
 /// Twin `$metadata` and `$version` are dropped on reading, in every section: they are hub-local
 /// counters and timestamps, never compared and never written back (an import that carries
 /// `$metadata` overwrites the target hub's timestamps). Any other twin key IoT Hub would refuse
-/// is an error when reading, and so is a twin number that could not be written back as the
-/// same value (an integer beyond 64 bits, a decimal with more digits than a double keeps).
+/// is an error when reading, and so is a number in tags or desired properties that could not be
+/// written back as the same value (an integer beyond 64 bits).
 ///
 /// # Examples
 ///
@@ -356,7 +356,11 @@ pub(super) fn twin(
         }
         _ => return Ok(None),
     };
-    check_twin(cx, field, raw, 1)?;
+    // Reported properties are never written to a hub (the device owns them), so a number
+    // there that would come back as another value changes nothing a plan writes: refusing the
+    // whole file over one device's reading would stop the failback for nothing.
+    let numbers = field != "properties.reported";
+    check_twin(cx, field, raw, 1, numbers)?;
     let built = json::object_without(raw.text(), HUB_COUNTERS);
     built.map(Some).map_err(|err| {
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
@@ -365,8 +369,8 @@ pub(super) fn twin(
 }
 
 /// Refuses, at the key, a twin key IoT Hub would not store, or one nested deeper than it
-/// allows, in `object` at `depth` (a section's own keys are at 1); and, at the number, a number
-/// serde_json would not hold exactly (see [`exact_number`]).
+/// allows, in `object` at `depth` (a section's own keys are at 1); and, with `numbers`, at the
+/// number, a number that would be written back as another value (see [`exact_number`]).
 ///
 /// Checked here, where the line's text and positions are at hand, because a key the hub refuses
 /// can only mean a damaged or hand-made export: a `.` would otherwise become nesting once the
@@ -374,7 +378,13 @@ pub(super) fn twin(
 /// follows objects only: an array is one value to the merge, kept and written back whole, so
 /// only its numbers are checked. It never goes past level 11, well within the reader's depth
 /// limit. `$metadata` and `$version` are not checked at all: they are dropped.
-fn check_twin(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> Result<()> {
+fn check_twin(
+    cx: &Context<'_>,
+    field: &str,
+    object: Raw<'_>,
+    depth: usize,
+    numbers: bool,
+) -> Result<()> {
     let members = object.members().map_err(|err| cx.malformed(err))?;
     for member in members {
         let key = &*member.key;
@@ -414,24 +424,21 @@ fn check_twin(cx: &Context<'_>, field: &str, object: Raw<'_>, depth: usize) -> R
             ));
         }
         match member.value.kind {
-            Kind::Object => check_twin(cx, field, member.value, depth + 1)?,
-            Kind::Number | Kind::Array => {
+            Kind::Object => check_twin(cx, field, member.value, depth + 1, numbers)?,
+            Kind::Number | Kind::Array if numbers => {
                 for (at, number) in member.value.numbers() {
                     exact_number(cx, field, number, at)?;
                 }
             }
-            Kind::Null | Kind::Bool | Kind::String => {}
+            _ => {}
         }
     }
     Ok(())
 }
 
-/// Refuses, at the number, a twin number that would come out of the merge as another value.
-///
-/// The crate holds twins as `serde_json` values without its `arbitrary_precision` feature: an
-/// integer beyond 64 bits or a decimal with more digits than a double keeps would be written
-/// back rounded (`3.141592653589793238` as `3.141592653589793`) though neither hub changed it,
-/// and an import plan would then rewrite the device's twin with the rounded value.
+/// Refuses, at the number, a twin number that would come out of the merge as another value: an
+/// integer beyond 64 bits, which the hub keeps whole and the crate would write back as a
+/// rounded double, though neither hub changed it (see [`held`]).
 fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Result<()> {
     // A long number is not shown whole: a message stays one readable line.
     let what = if number.len() <= 40 {
@@ -442,7 +449,7 @@ fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Resul
     let problem = match held(number) {
         Held::Exactly => return Ok(()),
         Held::Rewritten(written) => {
-            format!("cannot be held exactly and would be rewritten as {written}")
+            format!("is beyond 64 bits and would be rewritten as {written}")
         }
         Held::OutOfRange => "is beyond the range of a double and cannot be held".to_owned(),
     };
@@ -729,7 +736,6 @@ mod tests {
 
     #[test]
     fn twin_numbers_are_read_when_written_back_as_the_same_value() {
-        let ten_to_the_40 = format!("1{}", "0".repeat(40));
         for (number, written) in [
             ("0", "0"),
             ("-0", "-0.0"),
@@ -739,11 +745,14 @@ mod tests {
             ("100.0", "100.0"),
             ("0.1", "0.1"),
             ("1E-7", "1e-7"),
+            // Seventeen digits, as C's %.17g writes: the same double as its shortest text.
+            ("0.79999999999999993", "0.7999999999999999"),
+            ("0.10000000000000001", "0.1"),
+            // More digits than a double keeps: the hub holds the double too.
+            ("3.141592653589793238462643383279", "3.141592653589793"),
             ("-9223372036854775808", "-9223372036854775808"),
             ("18446744073709551615", "18446744073709551615"),
             ("1e40", "1e+40"),
-            // Beyond 64 bits, but a double's shortest text is the same decimal.
-            (ten_to_the_40.as_str(), "1e+40"),
             ("5e-324", "5e-324"),
         ] {
             for twin in [
@@ -767,21 +776,18 @@ mod tests {
     fn twin_numbers_that_would_be_rewritten_are_refused_at_the_number() {
         let long = format!("1{}1", "0".repeat(40));
         let cases = [
-            ("123456789012345678901234567890", "number 123456789012345678901234567890", "cannot be held exactly and would be rewritten as 1.2345678901234568e+29"),
-            ("3.141592653589793238462643383279", "number 3.141592653589793238462643383279", "cannot be held exactly and would be rewritten as 3.141592653589793"),
+            ("123456789012345678901234567890", "number 123456789012345678901234567890", "is beyond 64 bits and would be rewritten as 1.2345678901234568e+29"),
             // 2^70: the double holds it exactly, but writes it as another decimal.
             ("1180591620717411303424", "number 1180591620717411303424", "would be rewritten as 1.1805916207174113e+21"),
             ("18446744073709551616", "number 18446744073709551616", "would be rewritten as 1.8446744073709552e+19"),
             ("-9223372036854775809", "number -9223372036854775809", "would be rewritten as -9.223372036854776e+18"),
-            ("1e-400", "number 1e-400", "would be rewritten as 0.0"),
             ("1e400", "number 1e400", "is beyond the range of a double and cannot be held"),
             (long.as_str(), "a number of 42 characters", "would be rewritten as 1e+41"),
         ];
         for (number, what, problem) in cases {
             for (twin, field) in [
                 (format!(r#""tags":{{"ok":1.5,"n":{number}}}"#), "tags"),
-                (format!(r#""properties":{{"desired":{{"a":{{"n":{number}}}}}}}"#), "properties.desired"),
-                (format!(r#""properties":{{"reported":{{"a":["{number}",[{{"n":{number}}}]]}}}}"#), "properties.reported"),
+                (format!(r#""properties":{{"desired":{{"a":["{number}",[{{"n":{number}}}]]}}}}"#), "properties.desired"),
             ] {
                 let text = with(&twin);
                 let (column, message) = error(&text);
@@ -790,6 +796,10 @@ mod tests {
                 assert!(message.starts_with(&expected) && message.contains(problem), "{message}");
             }
         }
+        // Reported properties are never written: a long integer there is read as serde_json
+        // holds it, and written back so in the merged registry.
+        let reported = device(&with(r#""properties":{"reported":{"n":123456789012345678901234567890}}"#));
+        assert_eq!(reported.reported.expect("reported")["n"], serde_json::json!(1.2345678901234568e29));
         // Digits in keys and strings are not numbers, and the hub's counters are dropped unread.
         let line = device(&with(concat!(
             r#""tags":{"123456789012345678901234567890":"3.141592653589793238462643383279"},"#,

@@ -71,11 +71,10 @@ pub enum Parsed {
 /// `disabled` on a module line (modules cannot be disabled); a `statusReason` over 128
 /// characters (the message gives its length, never its text); a twin key IoT Hub refuses
 /// (empty, over 1 KB, holding `.`, `$`, a space or a control character, or deeper than 10
-/// levels; only the hub's own `$metadata` and `$version` are read, and dropped); a twin number
-/// that would be written back as another value, being held as an `i64`, `u64` or double (an
-/// integer beyond 64 bits such as `123456789012345678901234567890`, a decimal with more digits
-/// than a double keeps such as `3.141592653589793238462643383279`, or one beyond a double's
-/// range), at the number; an unknown `importMode` or `authentication.type`; a symmetric key
+/// levels; only the hub's own `$metadata` and `$version` are read, and dropped); a number in
+/// tags or desired properties that would be written back as another value (an integer beyond
+/// 64 bits such as `123456789012345678901234567890`, which the hub keeps whole and this crate
+/// holds as a double) or that no double holds, at the number; an unknown `importMode` or `authentication.type`; a symmetric key
 /// that is not base64 of 16 to 64 bytes, or only one of the two keys; a thumbprint that is not
 /// 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a value of the wrong JSON type for
