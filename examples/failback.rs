@@ -267,7 +267,7 @@ fn write_outputs(
         summary.inputs[2].devices
     );
     println!(
-        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} whose merged parent is deleted or no longer an edge device",
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} moved behind a gateway deleted or made plain",
         summary.plan.create,
         summary.plan.update,
         summary.plan.update_twin,

@@ -373,11 +373,17 @@ impl Failback {
         })
     }
 
+    /// The identity the base's line for `key` describes, if the base has it.
+    pub(crate) fn base_identity(&self, key: &DeviceKey) -> Option<&Identity> {
+        let creation = self.base.records(key).first().and_then(|r| r.creation());
+        creation.map(|c| &c.identity)
+    }
+
     /// Whether the base's line for `key` held the device's credentials; true for a key the base
     /// lacks (there is nothing to know).
     pub(crate) fn base_credentials_known(&self, key: &DeviceKey) -> bool {
-        let creation = self.base.records(key).first().and_then(|r| r.creation());
-        creation.is_none_or(|c| holds_credentials(Some(&c.identity.authentication)))
+        let identity = self.base_identity(key);
+        identity.is_none_or(|identity| holds_credentials(Some(&identity.authentication)))
     }
 
     /// The merged registry.

@@ -105,11 +105,10 @@ pub struct Plan {
     /// current parent, until the hub has given the parent its scope; the next run completes
     /// them.
     pub pending_parent: Vec<DeviceKey>,
-    /// Devices whose merged edge parent no scope can name, sorted, for an operator to choose a
-    /// parent: the parent is deleted from the merged registry or is a plain device there (one
-    /// side moved or created the device behind a gateway the other deleted or made plain).
-    /// Each is written with the parent it has in the primary while that one can still be a
-    /// parent, else with none, and its other changes are written as usual.
+    /// Devices one side moved or created behind an edge parent the other deleted or made a
+    /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each
+    /// keeps the parent it has in the primary while that one can still be a parent, else has
+    /// none; its other changes are written as usual (a full update then carries that parent).
     pub parent_gone: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
@@ -359,14 +358,16 @@ impl Plan {
         parent: Parent,
         base_known: bool,
     ) {
-        // What the line can say of the parent: the merged one; while its scope is pending, the
-        // primary's (written back unchanged below); once it is deleted, what the line carries
-        // (see `merged_line`). Compared with the merged parent there, it would differ on every
-        // run, and every run would write the device again.
+        // Only a parent the line can write is a reason to write the device. While the merged
+        // parent's scope is pending, the line keeps the primary's (written back unchanged
+        // below). Once it is gone, the line keeps the primary's if that one can still be a
+        // parent, else none: compared with the merged parent, it would differ on every run and
+        // be written again on every run, and a leaf whose gateway is deleted is left to the hub
+        // unless something else of it changed (a full update then carries no scope, since the
+        // hub refuses one naming no edge device).
         let parent_differs = match parent {
             Parent::Written => device.parent != now.parent,
-            Parent::Pending => false,
-            Parent::Gone => line.parent != now.parent,
+            Parent::Pending | Parent::Gone => false,
         };
         // `now` is the primary's replica: its own line, with credentials its export left out
         // taken from the base (unknown is never a change).
@@ -563,7 +564,14 @@ impl<'f> Planner<'f> {
             if parent == Parent::Pending {
                 plan.pending_parent.push(key.clone());
             }
-            if parent == Parent::Gone {
+            // Listed where a side moved the device behind that parent (or created it there),
+            // whichever side: what it asked for, the plan cannot write. Leaves the base already
+            // had behind a gateway one side deleted are left to the hub, unlisted.
+            let moved = || {
+                let base = failback.base_identity(key);
+                base.is_none_or(|base| base.parent != device.parent)
+            };
+            if parent == Parent::Gone && moved() {
                 plan.parent_gone.push(key.clone());
             }
             if key.module.is_some() {
@@ -607,9 +615,9 @@ impl<'f> Planner<'f> {
                     }
                 }
                 // A slot the merge left shared with the primary's replica holds the primary's
-                // device as it is: nothing to write, unless its parent is one the other side
-                // deleted or made plain, which its line can no longer name.
-                Some(was) if parent == Parent::Gone || !merged.shares_slot(primary, key) => {
+                // device as it is: nothing to write. (A leaf whose gateway this plan deletes or
+                // makes plain is left to the hub, like the children of a gateway deleted there.)
+                Some(was) if !merged.shares_slot(primary, key) => {
                     if let Some(now) = primary.device(key, policy) {
                         let base_known = failback.base_credentials_known(key);
                         plan.update(&device, &now, was, &line, parent, base_known);

@@ -145,8 +145,8 @@ pub struct Summary {
     pub system_modules: Vec<DeviceKey>,
     /// Devices waiting for their new parent's scope: the next run completes them.
     pub pending_parent: Vec<DeviceKey>,
-    /// Devices whose merged edge parent is deleted or no longer an edge device, for an operator
-    /// to choose one ([`Plan::parent_gone`]).
+    /// Devices one side moved behind an edge parent the other deleted or made plain, for an
+    /// operator to choose a parent ([`Plan::parent_gone`]).
     pub parent_gone: Vec<DeviceKey>,
     /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
     pub rejected: Vec<RejectedWrite>,

@@ -448,14 +448,29 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
-            // The primary moved a leaf behind a gateway the secondary made a plain device: no
-            // scope can name a device that is no longer an edge device, so the leaf is
-            // detached, and listed.
+            // The primary moved two leaves behind a gateway the secondary deleted, and the
+            // secondary disabled one: listed both, the disabled one written without a parent
+            // (no scope can name a deleted device), the other left to the hub.
+            "leaves the primary moved behind a gateway the other side deleted",
+            [
+                export(&[edge("gw", 1), device("leaf"), device("leaf-2")]),
+                export(&[
+                    edge("gw", 1),
+                    leaf("gw", 1),
+                    set(leaf("gw", 1), "/id", json!("leaf-2")),
+                ]),
+                export(&[device("leaf"), disabled(device("leaf-2"))]),
+            ],
+        ),
+        (
+            // The secondary moved a leaf behind a gateway the primary made a plain device (and
+            // disabled the leaf): no scope can name a device that is no longer an edge device,
+            // so the leaf stays without a parent, its disable written, and is listed.
             "leaf moved behind a gateway the other side made plain",
             [
                 export(&[edge("gw", 1), device("leaf")]),
-                export(&[edge("gw", 1), leaf("gw", 1)]),
                 export(&[device("gw"), device("leaf")]),
+                export(&[edge("gw", 2), disabled(leaf("gw", 2))]),
             ],
         ),
         (
@@ -486,7 +501,7 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         found.expect("the case").1
     };
     let [leaf, new_leaf] = ["leaf", "new-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
-    // Made plain: the leaf the primary moved there is detached.
+    // Made plain: the leaf stays without a parent.
     let [b, p, s] = case("leaf moved behind a gateway the other side made plain");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
@@ -494,7 +509,21 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         let update = run.plan.import.iter().find(|l| l.key == leaf);
         let update = update.expect("updated");
         assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(update.status, Status::Disabled);
         assert_eq!(update.device_scope, None);
+    }
+    // Moved by the primary, the gateway deleted by the secondary: both listed, whichever side
+    // moved them; the one with another change written without a parent.
+    let leaf_2 = DeviceKey::device("leaf-2").expect("valid");
+    let [b, p, s] = case("leaves the primary moved behind a gateway the other side deleted");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.parent_gone, [leaf.clone(), leaf_2.clone()]);
+        let update = run.plan.import.iter().find(|l| l.key == leaf_2);
+        let update = update.expect("updated");
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(update.device_scope, None);
+        assert!(run.plan.import.iter().all(|l| l.key != leaf));
     }
     // Deleted: the leaf keeps the primary's gateway, and the new one is created without one.
     let [b, p, s] = case("leaf moved behind a gateway the other side deleted");
