@@ -385,15 +385,16 @@ impl Plan {
             return;
         }
         // Crossed rotations leave the device to an operator whichever side won: even when the
-        // primary already holds the winner, it holds a key the other side rotated out.
-        if let Err(reason) = resolved(device) {
+        // primary already holds the winner, it holds a key the other side rotated out. So do
+        // credentials the two sides hold differently over a base exported without them.
+        let settled = resolved(device).and_then(|()| base_decides_credentials(device, base_known));
+        if let Err(reason) = settled {
             self.block(&device.key, reason);
             return;
         }
         if identity_differs {
             let writable = usable(device)
                 .and_then(|()| replaces_known(was))
-                .and_then(|()| base_decides_credentials(device, now, base_known))
                 .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
                 .and_then(|()| fits(line));
             if let Err(reason) = writable {

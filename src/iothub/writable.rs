@@ -7,6 +7,7 @@ use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::PrimaryLine;
 use crate::iothub::line::ExportLine;
 use crate::policy::Rule;
+use crate::report::Conflict;
 use crate::view::Device;
 
 /// Why no rule could settle `device`'s credentials, if so.
@@ -65,24 +66,22 @@ pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
     )
 }
 
-/// Why a full update cannot write `device`'s credentials over the primary's (`now`'s) when the
-/// base was exported without them (`base_known` false), if it cannot. Against unknown base
-/// credentials, each side's known ones read as a change, so two that differ met as a conflict
-/// the preference settled, though perhaps only one side changed them: if the primary rotated
-/// a key out, the preferred secondary still holds it, and writing its keys would restore it.
-/// Which side changed them is not in the files, so the device is left to an operator.
-pub(super) fn base_decides_credentials(
-    device: &Device,
-    now: &Device,
-    base_known: bool,
-) -> Result<(), String> {
-    if base_known || device.authentication == now.authentication {
+/// Why the two sides' credentials for `device` cannot be settled when the base was exported
+/// without them (`base_known` false), if they cannot. Against unknown base credentials, each
+/// side's known ones read as a change, so two that differ met as a conflict the preference
+/// settled, though perhaps only one side changed them: whichever side lost may have rotated
+/// out a key the winner still holds. Which side changed them is not in the files, so the device
+/// is left to an operator, whichever side the preference picked, and even when the primary
+/// already holds the winner.
+pub(super) fn base_decides_credentials(device: &Device, base_known: bool) -> Result<(), String> {
+    let differ = |c: &Conflict| c.field == "authentication" && c.rule != Rule::Agreed;
+    if base_known || !device.conflicts.iter().any(differ) {
         return Ok(());
     }
     Err(
-        "the base was exported without keys, so which side changed the credentials is unknown, \
-         and writing the merged ones over the primary's could restore a key the primary rotated \
-         out: re-export the base with keys and run again, or settle the credentials by hand"
+        "the two hubs hold different credentials and the base was exported without keys, so \
+         which side changed them is unknown, and either may hold a key the other rotated out: \
+         re-export the base with keys and run again, or settle the credentials by hand"
             .into(),
     )
 }
