@@ -22,6 +22,60 @@ pub(crate) fn quoted_name(value: &str) -> String {
     }
 }
 
+/// `message` with each string serde quoted in it (`string "…"`, as in `invalid type: string
+/// "…", expected …`) that is long enough to be a key replaced by its length; `None` when there
+/// is none. serde's messages quote the value found, so a key stored one level off in a
+/// registry's text would be shown whole by the error of whichever type expected something
+/// else there.
+pub(crate) fn without_quoted_keys(message: &str) -> Option<String> {
+    const OPEN: &str = "string \"";
+    let mut out = String::new();
+    let mut rest = message;
+    let mut redacted = false;
+    while let Some(at) = rest.find(OPEN) {
+        let body = &rest[at + OPEN.len()..];
+        // The quoted text ends at the first quote not escaped (Debug escapes `"` and `\`).
+        let mut escaped = false;
+        let end = body.char_indices().find_map(|(i, c)| {
+            let closes = c == '"' && !escaped;
+            escaped = c == '\\' && !escaped;
+            closes.then_some(i)
+        });
+        let Some(end) = end else { break };
+        out.push_str(&rest[..at]);
+        let quoted = &body[..end];
+        if quoted.len() >= 24 {
+            let n = quoted.chars().count();
+            out.push_str(&format!(
+                "a string of {n} characters (not shown: it may be a key)"
+            ));
+            redacted = true;
+        } else {
+            out.push_str(&rest[at..at + OPEN.len() + end + 1]);
+        }
+        rest = &body[end + 1..];
+    }
+    out.push_str(rest);
+    redacted.then_some(out)
+}
+
+#[cfg(test)]
+#[test]
+fn strings_serde_quotes_are_shown_unless_they_could_be_keys() {
+    let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    let message = format!(
+        r#"invalid type: string "{key}", expected struct Entry; found string "on", string "a\"b""#
+    );
+    let shown = without_quoted_keys(&message).expect("a key to hide");
+    assert!(!shown.contains(key), "{shown}");
+    assert_eq!(
+        shown,
+        r#"invalid type: a string of 24 characters (not shown: it may be a key), expected struct Entry; found string "on", string "a\"b""#
+    );
+    assert_eq!(without_quoted_keys(r#"unknown variant "x""#), None);
+    assert_eq!(without_quoted_keys(r#"string "unterminated"#), None);
+}
+
 #[cfg(test)]
 #[test]
 fn names_are_quoted_and_what_could_be_a_key_is_not() {

@@ -17,11 +17,12 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::device::DeviceRecord;
-use crate::error::Result;
+use crate::error::{Result, without_quoted_keys};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -63,8 +64,8 @@ use crate::view::{self, Device};
 /// assert_eq!(report.conflicts[0].rule, failback::Rule::DisableWins);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "Wire", into = "Wire")]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(into = "Wire")]
 pub struct Registry {
     pub(crate) context: CausalContext,
     pub(crate) stable: VersionVector,
@@ -171,6 +172,20 @@ fn debug_assert_general_join(
             "shortcut disagrees with the join for {key}"
         );
         debug_assert_eq!(general, shortcut, "shortcut reports otherwise for {key}");
+    }
+}
+
+/// Read through [`Wire`], and checked as `TryFrom<Wire>` says. serde's messages quote a string
+/// found where something else belongs, which for a key stored one level off would show it
+/// whole: such strings are replaced by their length ([`without_quoted_keys`]).
+impl<'de> Deserialize<'de> for Registry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire =
+            Wire::deserialize(d).map_err(|err| match without_quoted_keys(&err.to_string()) {
+                Some(message) => D::Error::custom(message),
+                None => err,
+            })?;
+        Self::try_from(wire).map_err(D::Error::custom)
     }
 }
 
@@ -730,6 +745,44 @@ mod tests {
         wire["stable"] =
             serde_json::to_value(VersionVector::from_iter([(r, 2)])).expect("serializes");
         assert!(read(&wire).is_ok());
+        Ok(())
+    }
+
+    /// A key stored where another value belongs is refused without being shown, wherever it
+    /// stands (serde quotes the string it found).
+    #[test]
+    fn a_key_out_of_place_in_a_registry_is_never_shown_by_the_error() -> Result<()> {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let symmetric = crate::credentials::SymmetricKey::new(key)?;
+        let auth = crate::credentials::Authentication::sas(crate::credentials::Pair::new(
+            Some(symmetric.clone()),
+            Some(symmetric),
+        ));
+        let mut reg = Registry::new();
+        let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+        let device = DeviceKey::device("d")?;
+        w.create(
+            &device,
+            Identity::default().with_authentication(auth.clone()),
+        )?;
+        w.set_authentication(&device, auth)?;
+        let wire = serde_json::to_value(&reg).expect("serializes");
+        let record = "/devices/0/live/0";
+        for at in [
+            "/authentication/entries/0",
+            "/authentication",
+            "/created/identity",
+            "/created/identity/status",
+            "/created/identity/capabilities",
+        ] {
+            let mut wire = wire.clone();
+            let path = format!("{record}{at}");
+            *wire.pointer_mut(&path).unwrap_or_else(|| panic!("{path}")) = key.into();
+            let err = serde_json::from_value::<Registry>(wire).expect_err("refused");
+            let err = err.to_string();
+            assert!(!err.contains(key), "{path}: {err}");
+            assert!(err.contains("a string of 24 characters"), "{path}: {err}");
+        }
         Ok(())
     }
 
