@@ -59,6 +59,11 @@ enum Command {
         /// The side that wins conflicts no security rule settles.
         #[arg(long, value_enum, default_value_t = Prefer::Secondary)]
         prefer: Prefer,
+        /// Accept this input listing no device (repeat for more than one): a hub that really
+        /// has none, such as a primary recreated empty. Without it an empty export is refused,
+        /// since merged it means every device of the others was deleted.
+        #[arg(long, value_enum)]
+        allow_empty: Vec<Input>,
     },
     /// Parse export files as merge reads them, one after the other, and count their lines:
     /// finds a malformed line without merging, and times parsing alone (the floor that
@@ -84,6 +89,14 @@ enum Command {
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Prefer {
+    Primary,
+    Secondary,
+}
+
+/// One of the three inputs of a merge.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Input {
+    Base,
     Primary,
     Secondary,
 }
@@ -126,7 +139,8 @@ fn main() -> ExitCode {
             secondary,
             out_dir,
             prefer,
-        } => merge(&base, &primary, &secondary, &out_dir, prefer),
+            allow_empty,
+        } => merge(&base, &primary, &secondary, &out_dir, prefer, &allow_empty),
         Command::Parse { files } => parse(&files),
         Command::Generate {
             devices,
@@ -153,6 +167,7 @@ fn merge(
     secondary: &Path,
     out_dir: &Path,
     prefer: Prefer,
+    allow_empty: &[Input],
 ) -> Result<(), Failure> {
     let inputs = [base, primary, secondary];
     let outputs = ["merged.jsonl", "import.jsonl", "report.json"].map(|name| out_dir.join(name));
@@ -174,10 +189,18 @@ fn merge(
     };
     // Inputs are streamed, never held whole: the base first, then the primary and the
     // secondary at once (the library reads them on two threads).
+    let open = |path, input| {
+        let reader = open(path, progress)?;
+        Ok::<_, Error>(if allow_empty.contains(&input) {
+            reader.allowing_empty()
+        } else {
+            reader
+        })
+    };
     let (mut base_lines, mut primary_lines, mut secondary_lines) = (
-        open(base, progress)?,
-        open(primary, progress)?,
-        open(secondary, progress)?,
+        open(base, Input::Base)?,
+        open(primary, Input::Primary)?,
+        open(secondary, Input::Secondary)?,
     );
     let mut devices = [0u64; 3];
     let [base_count, primary_count, secondary_count] = &mut devices;

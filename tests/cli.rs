@@ -788,6 +788,44 @@ fn a_run_refused_for_its_input_leaves_no_earlier_output() {
     }
 }
 
+/// A primary recreated empty after the disaster, with an empty base: refused unless both are
+/// declared empty, and then every device of the secondary is created.
+#[test]
+fn an_empty_export_is_merged_only_when_declared_so() {
+    let scratch = Scratch::new("allow-empty");
+    let inputs = scratch.shipped();
+    for empty in &inputs[..2] {
+        fs::write(empty, "").expect("empty the export");
+    }
+    let out = scratch.path("out");
+    let refused = merge(&inputs, &out, &[]);
+    assert_exit(&refused, 2);
+    assert!(
+        stderr(&refused).contains("base.jsonl:1:1: no device lines"),
+        "{}",
+        stderr(&refused)
+    );
+    let one = merge(&inputs, &out, &["--allow-empty", "base"]);
+    assert_exit(&one, 2);
+    assert!(stderr(&one).contains("primary.jsonl:1:1: no device lines"));
+    let both = ["--allow-empty", "base", "--allow-empty", "primary"];
+    assert_exit(&merge(&inputs, &out, &both), 0);
+    let secondary = fs::read_to_string(&inputs[2]).expect("read");
+    let devices = secondary.lines().filter(|l| l.contains("\"id\"")).count();
+    let import = fs::read_to_string(out.join("import.jsonl")).expect("read");
+    assert!(
+        import.lines().all(|l| l.contains(r#""importMode":"create""#)),
+        "{import}"
+    );
+    // Every device and module is created but those the plan may not write yet or at all.
+    let report: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("report.json")).expect("read"))
+            .expect("json");
+    let listed = |name: &str| report[name].as_array().map_or(0, Vec::len);
+    let left_out = listed("blocked") + listed("systemModules") + listed("pendingParent");
+    assert_eq!(import.lines().count() + left_out, devices, "{report}");
+}
+
 #[test]
 fn inputs_are_never_modified() {
     let scratch = Scratch::new("inputs");

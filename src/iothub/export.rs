@@ -130,6 +130,8 @@ pub struct ExportReader<R> {
     devices: u64,
     /// Whether the input must be a hub's whole export, checked at its end.
     whole: bool,
+    /// Whether a whole export may list no device (see [`allowing_empty`](Self::allowing_empty)).
+    empty_allowed: bool,
     /// Set after the first error, or at the end of the input: nothing more is read.
     done: bool,
 }
@@ -175,8 +177,26 @@ impl<R: BufRead> ExportReader<R> {
             seen: HashMap::new(),
             devices: 0,
             whole: false,
+            empty_allowed: false,
             done: false,
         }
+    }
+
+    /// Accepts a whole export that lists no device: a hub that really has none (a base taken
+    /// before any device was registered, a primary recreated empty after the disaster). Read
+    /// without this, such an export is refused, because merged against a base with devices it
+    /// means that every one of them was deleted; with it, that is what it means.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::ExportReader;
+    /// let mut reader = ExportReader::new("empty.jsonl", &b""[..]).allowing_empty();
+    /// assert!(reader.next().is_none());
+    /// ```
+    pub fn allowing_empty(mut self) -> Self {
+        self.empty_allowed = true;
+        self
     }
 
     /// Hub warning lines skipped so far.
@@ -278,7 +298,7 @@ impl<R: BufRead> ExportReader<R> {
             line,
             offset: 0,
         };
-        if self.devices == 0 {
+        if self.devices == 0 && !self.empty_allowed {
             let modules = self.seen.len();
             let skipped = self.skipped;
             return Err(at(1).error(
@@ -286,7 +306,8 @@ impl<R: BufRead> ExportReader<R> {
                 format!(
                     "no device lines in this export (module lines: {modules}, hub warnings: \
                      {skipped}); an IoT Hub export lists every device of its hub, so merged, this \
-                     one would mean every device was deleted: export the hub again"
+                     one would mean every device was deleted: export the hub again, or, if the \
+                     hub really has none, allow it to be empty"
                 ),
             ));
         }
