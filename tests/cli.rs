@@ -814,7 +814,9 @@ fn an_empty_export_is_merged_only_when_declared_so() {
     let devices = secondary.lines().filter(|l| l.contains("\"id\"")).count();
     let import = fs::read_to_string(out.join("import.jsonl")).expect("read");
     assert!(
-        import.lines().all(|l| l.contains(r#""importMode":"create""#)),
+        import
+            .lines()
+            .all(|l| l.contains(r#""importMode":"create""#)),
         "{import}"
     );
     // Every device and module is created but those the plan may not write yet or at all.
