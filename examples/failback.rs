@@ -67,11 +67,14 @@ enum Command {
     },
     /// Parse export files as merge reads them, one after the other, and count their lines:
     /// finds a malformed line without merging, and times parsing alone (the floor that
-    /// BENCHMARKS.md measures merge against). A device twice in one file is found by merge.
+    /// BENCHMARKS.md measures merge against).
     Parse {
         /// Export files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Accept files listing no device, as merge's --allow-empty does.
+        #[arg(long)]
+        allow_empty: bool,
     },
     /// Write a realistic base/primary/secondary triple for demos, tests and benchmarks.
     Generate {
@@ -141,7 +144,7 @@ fn main() -> ExitCode {
             prefer,
             allow_empty,
         } => merge(&base, &primary, &secondary, &out_dir, prefer, &allow_empty),
-        Command::Parse { files } => parse(&files),
+        Command::Parse { files, allow_empty } => parse(&files, allow_empty),
         Command::Generate {
             devices,
             out_dir,
@@ -315,11 +318,14 @@ fn write_outputs(
 }
 
 /// Parses each of `files` in turn, each line dropped once parsed, and prints its counts.
-fn parse(files: &[PathBuf]) -> Result<(), Failure> {
+fn parse(files: &[PathBuf], allow_empty: bool) -> Result<(), Failure> {
     let progress = io::stderr().is_terminal();
     let mut counts = Vec::with_capacity(files.len());
     for file in files {
         let mut lines = open(file, progress)?;
+        if allow_empty {
+            lines = lines.allowing_empty();
+        }
         let mut devices = 0u64;
         for line in counted(lines.by_ref(), &mut devices) {
             line?;

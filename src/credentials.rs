@@ -156,6 +156,13 @@ fn base64_len(text: &str) -> Option<usize> {
     body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
 }
 
+/// Whether `text` has the shape of a symmetric key (base64 of 16 to 64 bytes): text that a
+/// damaged or shifted file may have moved into another field, which a message about that field
+/// must then not show.
+pub(crate) fn reads_as_key(text: &str) -> bool {
+    base64_len(text).is_some_and(|n| (16..=64).contains(&n))
+}
+
 /// A SAS symmetric key: base64 of 16 to 64 bytes. A secret: shown only as its fingerprint.
 ///
 /// # Examples

@@ -273,6 +273,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::property::config())]
+
         #[test]
         fn behaves_as_an_ordered_set_of_dots(ops in proptest::collection::vec(op(), 0..60)) {
             let (mut cloud, mut set) = (DotCloud::new(), BTreeSet::new());

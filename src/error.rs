@@ -128,7 +128,8 @@ pub enum Error {
     InvalidId {
         /// `device` or `module`.
         kind: &'static str,
-        /// The offending id (ids are not secrets).
+        /// The offending id (ids are not secrets), or, when it reads as a symmetric key (a key
+        /// a damaged line moved into the id's place), a note with its fingerprint instead.
         id: String,
         /// Which rule it breaks.
         reason: String,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::credentials::{Fingerprint, reads_as_key};
 use crate::error::{Error, Result};
 use crate::serde_text::serde_as_text;
 use crate::text::Text;
@@ -19,9 +20,15 @@ fn is_id_char(c: u8) -> bool {
 }
 
 fn validate(kind: &'static str, id: &str) -> Result<()> {
+    // Ids are not secrets, but an invalid one with a key's shape (a `/` is the one base64
+    // character ids refuse) is most likely a key that a damaged line moved into the id.
     let invalid = |reason: String| Error::InvalidId {
         kind,
-        id: id.to_owned(),
+        id: if reads_as_key(id) {
+            format!("(not shown: it reads as a key, {})", Fingerprint::of(id))
+        } else {
+            id.to_owned()
+        },
         reason,
     };
     if id.is_empty() {
@@ -246,6 +253,25 @@ mod tests {
         assert!(DeviceId::new("caf\u{e9}").is_err());
         assert!(DeviceId::new("a b").is_err());
         assert!(DeviceId::new("a/b").is_err());
+    }
+
+    #[test]
+    fn an_invalid_id_shaped_like_a_key_is_not_shown() {
+        let key = "ab/cdEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop=";
+        for err in [
+            DeviceId::new(key).map(|_| ()),
+            ModuleId::new(key).map(|_| ()),
+        ] {
+            let message = err.expect_err("'/' is refused").to_string();
+            assert!(!message.contains(key), "{message}");
+            assert!(
+                message.contains(&Fingerprint::of(key).to_string()),
+                "{message}"
+            );
+        }
+        // Other invalid ids are shown, to be found and fixed.
+        let message = DeviceId::new("a b").expect_err("space").to_string();
+        assert!(message.contains(r#""a b""#), "{message}");
     }
 
     #[test]

@@ -103,6 +103,8 @@ mod ingest;
 pub mod iothub;
 mod key;
 mod policy;
+#[cfg(test)]
+mod property;
 mod register;
 mod register_map;
 mod registry;

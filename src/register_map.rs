@@ -283,6 +283,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::property::config())]
+
         #[test]
         fn joins_as_the_ordered_map_did(mine in map(), theirs in map()) {
             let (ctx, other_ctx) = (context(&mine), context(&theirs));

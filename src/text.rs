@@ -90,6 +90,8 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        #![proptest_config(crate::property::config())]
+
         /// Texts order and compare equal exactly as `str` does, whatever their length around
         /// the inline prefix, whether or not they share their text, zero bytes included. A
         /// small alphabet and common starts make long shared beginnings likely.
