@@ -1,8 +1,8 @@
 //! Realistic export triples (base, primary, secondary) for demos, tests and benchmarks.
 //!
 //! Seeded and deterministic: the same options give the same lines on every machine. The
-//! workload is the one the benchmarks document: every device has keys or thumbprints, tags,
-//! desired and reported properties; about 5% are IoT Edge devices with system and custom
+//! workload is the one the benchmarks document: devices have keys or thumbprints (about 5%
+//! authenticate by certificate authority, with neither), tags, desired and reported properties; about 5% are IoT Edge devices with system and custom
 //! modules and about a quarter of the rest sit behind one. From one base, the secondary then
 //! updates 10% of the devices (tags, desired properties, disables, re-keys), creates 1% and
 //! deletes 0.5%; the primary updates 2%, a quarter of which collide with the secondary's
