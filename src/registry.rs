@@ -175,9 +175,9 @@ fn debug_assert_general_join(
     }
 }
 
-/// Read through [`Wire`], and checked as `TryFrom<Wire>` says. serde's messages quote a string
-/// found where something else belongs, which for a key stored one level off would show it
-/// whole: such strings are replaced by their length ([`without_quoted_keys`]).
+/// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
+/// string found where something else belongs, which for a key stored one level off would show
+/// it whole: such strings are replaced by their length (`without_quoted_keys`).
 impl<'de> Deserialize<'de> for Registry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let wire =
