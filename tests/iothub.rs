@@ -22,7 +22,8 @@ mod reading;
 mod rerun;
 
 use failback::iothub::{
-    ConflictEntry, ExportLine, Failback, InputStats, Plan, Side, Summary, read_export_from,
+    ConflictEntry, ExportLine, Failback, ImportMode, InputStats, Plan, Side, Summary,
+    read_export_from,
 };
 use failback::{Device, DeviceKey};
 use serde_json::{Value, json};
@@ -117,6 +118,21 @@ impl Run {
     }
 
     /// The devices the plan left out, as `device` or `device/module`, with why.
+    /// The ids of the devices left out, in order.
+    fn blocked_ids(&self) -> Vec<String> {
+        self.plan
+            .blocked
+            .iter()
+            .map(|b| b.key.to_string())
+            .collect()
+    }
+
+    /// Each import line's id and mode, in order.
+    fn modes(&self) -> Vec<(String, Option<ImportMode>)> {
+        let lines = self.plan.import.iter();
+        lines.map(|l| (l.key.to_string(), l.import_mode)).collect()
+    }
+
     fn blocked(&self) -> Vec<(String, &str)> {
         self.plan
             .blocked

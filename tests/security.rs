@@ -12,9 +12,9 @@ use std::collections::BTreeSet;
 
 use common::{Fork, authentication, bytes, fork_plan};
 use failback::{
-    Authentication, Capabilities, DeviceKey, Dot, Event, EventId, Fingerprint, Identity, Ingest,
-    Pair, Policy, Registry, Rejection, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue,
-    SymmetricKey,
+    Authentication, Capabilities, Conflict, DeviceKey, Dot, Event, EventId, Fingerprint, Identity,
+    Ingest, Pair, Policy, Registry, Rejection, ReplicaId, Rule, Section, Stale, Stamp, Status,
+    StatusValue, SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -158,6 +158,12 @@ const K0: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
 const K1: &str = "YWJjZGVmZ2hpamtsbW5vcA==";
 const K2: &str = "cXJzdHV2d3h5ejAxMjM0NQ==";
 const K3: &str = "QUJDREVGR0hJSktMTU5PUA==";
+
+/// The conflict over `authentication` among `conflicts`, which must list one.
+fn authentication_conflict(conflicts: &[Conflict]) -> &Conflict {
+    let found = conflicts.iter().find(|c| c.field == "authentication");
+    found.expect("an authentication conflict is listed")
+}
 
 /// A registry holding one device created by A, and a copy of it for B.
 fn base(identity: Identity) -> (Registry, Registry) {
@@ -338,11 +344,7 @@ fn concurrent_credential_change_is_settled_by_preference_and_reported() {
         "latest stamp"
     );
 
-    let conflict = report
-        .conflicts
-        .iter()
-        .find(|c| c.field == "authentication")
-        .expect("reported");
+    let conflict = authentication_conflict(&report.conflicts);
     assert!(conflict.security);
     assert_eq!(conflict.rule, Rule::LatestStamp);
     let shown = serde_json::to_string(&report).expect("serializes");
@@ -353,11 +355,7 @@ fn concurrent_credential_change_is_settled_by_preference_and_reported() {
         );
     }
     let device = merged.device(&key(), &Policy::prefer(B)).expect("live");
-    let by_preference = device
-        .conflicts
-        .iter()
-        .find(|c| c.field == "authentication")
-        .expect("listed");
+    let by_preference = authentication_conflict(&device.conflicts);
     assert_eq!(by_preference.rule, Rule::PreferredReplica);
 }
 
@@ -375,11 +373,7 @@ fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
         into.merge(from);
         let device = into.device(&key(), &Policy::prefer(B)).expect("live");
         assert_eq!(device.authentication, sas(K2, K3));
-        let conflict = device
-            .conflicts
-            .iter()
-            .find(|c| c.field == "authentication")
-            .expect("listed");
+        let conflict = authentication_conflict(&device.conflicts);
         assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
     }
 }
@@ -427,11 +421,7 @@ fn a_rotation_on_a_record_whose_creation_had_not_arrived_still_replaces_its_keys
             let device = merged.device(&key(), &policy).expect("live");
             assert_eq!(device.authentication, sas(K1, K1), "{order:?} {policy:?}");
             assert!(!device.authentication.fingerprints().contains(&old));
-            let conflict = device
-                .conflicts
-                .iter()
-                .find(|c| c.field == "authentication")
-                .expect("listed");
+            let conflict = authentication_conflict(&device.conflicts);
             assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
         }
     }
@@ -459,11 +449,7 @@ fn crossed_rotations_never_show_a_key_either_side_retired() {
             "{} under {policy:?}",
             device.authentication
         );
-        let conflict = device
-            .conflicts
-            .iter()
-            .find(|c| c.field == "authentication")
-            .expect("listed");
+        let conflict = authentication_conflict(&device.conflicts);
         assert_eq!(conflict.rule, Rule::RetiredCredentialUnresolved);
     }
 }

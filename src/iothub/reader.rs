@@ -115,7 +115,7 @@ pub(super) struct Context<'p> {
 /// The fields of the line format (`ExportImportDevice`), the ones read and the ones ignored.
 /// An object without `id` that carries one of them, in any letter case, is a device or module
 /// line damaged or written by another serializer, never a hub warning: skipping it would lose a
-/// device without a word.
+/// device without a word. `parentScopes`, last, is the one not read ([`READ_FIELDS`]).
 const LINE_FIELDS: &[&str] = &[
     "id",
     "moduleId",
@@ -132,22 +132,12 @@ const LINE_FIELDS: &[&str] = &[
     "parentScopes",
 ];
 
-/// The top-level fields this reader reads: [`LINE_FIELDS`] but `parentScopes`, which the hub
-/// derives from `deviceScope`.
-const READ_FIELDS: &[&str] = &[
-    "id",
-    "moduleId",
-    "eTag",
-    "importMode",
-    "status",
-    "statusReason",
-    "authentication",
-    "twinETag",
-    "tags",
-    "properties",
-    "capabilities",
-    "deviceScope",
-];
+/// The top-level fields this reader reads: [`LINE_FIELDS`] but the last, `parentScopes`,
+/// which the hub derives from `deviceScope`.
+const READ_FIELDS: &[&str] = match LINE_FIELDS.split_last() {
+    Some((_, read)) => read,
+    None => &[],
+};
 
 /// The top-level fields of a line, each as found in the text.
 #[derive(Default)]

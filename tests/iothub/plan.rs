@@ -155,7 +155,7 @@ fn devices_whose_credentials_are_unknown_are_blocked_not_imported() {
         ),
     ];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
-    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    let blocked = run.blocked_ids();
     assert_eq!(blocked, ["created", "disable", "x509-created"]);
     for b in &run.plan.blocked {
         assert!(b.reason.contains("unknown"), "{b:?}");
@@ -271,7 +271,7 @@ fn a_module_waits_or_is_blocked_with_its_device() {
         .map(ToString::to_string)
         .collect();
     assert_eq!(pending, ["leaf", "leaf/probe"]);
-    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    let blocked = run.blocked_ids();
     assert_eq!(blocked, ["keyless", "keyless/m"]);
     assert!(
         run.plan.blocked[1]
@@ -327,12 +327,7 @@ fn iot_edge_system_modules_are_never_written() {
     ];
     for prefer in BOTH {
         let run = merge(&base, &base, &secondary, prefer);
-        let planned: Vec<(String, Option<ImportMode>)> = run
-            .plan
-            .import
-            .iter()
-            .map(|l| (l.key.to_string(), l.import_mode))
-            .collect();
+        let planned = run.modes();
         let update = Some(ImportMode::UpdateIfMatchETag);
         assert_eq!(
             planned,
@@ -389,7 +384,7 @@ fn a_full_update_over_a_primary_exported_without_keys_is_blocked() {
     ];
     for prefer in BOTH {
         let run = merge(&base, &primary, &secondary, prefer);
-        let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+        let blocked = run.blocked_ids();
         assert_eq!(
             blocked,
             ["disabled", "null-keys", "rekeyed"],
@@ -402,12 +397,7 @@ fn a_full_update_over_a_primary_exported_without_keys_is_blocked() {
             );
             assert!(run.lines(&b.key.to_string()).is_empty());
         }
-        let modes: Vec<(String, Option<ImportMode>)> = run
-            .plan
-            .import
-            .iter()
-            .map(|l| (l.key.to_string(), l.import_mode))
-            .collect();
+        let modes = run.modes();
         assert_eq!(
             modes,
             [
@@ -443,7 +433,7 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
     ];
     for prefer in BOTH {
         let run = merge(&base, &primary, &secondary, prefer);
-        let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+        let blocked = run.blocked_ids();
         // Preferring the primary too: its keys may be the ones the secondary rotated out.
         assert_eq!(blocked, ["rekeyed"], "prefer {prefer:?}");
         for b in &run.plan.blocked {
@@ -454,12 +444,7 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
             assert!(run.lines(&b.key.to_string()).is_empty());
         }
         // Where both sides agree, or only other fields changed, the device is written.
-        let modes: Vec<(String, Option<ImportMode>)> = run
-            .plan
-            .import
-            .iter()
-            .map(|l| (l.key.to_string(), l.import_mode))
-            .collect();
+        let modes = run.modes();
         assert_eq!(
             modes,
             [
@@ -511,7 +496,7 @@ fn a_status_reason_over_iot_hubs_limit_is_blocked() {
         line.status_reason = Some("é".repeat(length));
     }
     let run = run(&base, &primary, &secondary, Side::Secondary);
-    let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+    let blocked = run.blocked_ids();
     assert_eq!(blocked, ["long"]);
     let reason = &run.plan.blocked[0].reason;
     assert!(
