@@ -148,6 +148,17 @@ pub enum Error {
         /// The device that was addressed.
         key: DeviceKey,
     },
+    /// A write named a device whose creation this registry has not received: a later write
+    /// to it arrived first. The write could not know the values it would replace (a status
+    /// the creation set to disabled, keys it held), so it is refused until the creation is
+    /// merged.
+    #[error(
+        "device {key} is pending: a later write to it arrived before its creation; merge the creation first"
+    )]
+    PendingDevice {
+        /// The device that was addressed.
+        key: DeviceKey,
+    },
     /// A write tried to create a device that already exists.
     #[error("device {key} already exists; delete it first to re-create it")]
     DeviceExists {

@@ -272,6 +272,10 @@ impl Resolver<'_> {
 /// its creation's value, so these retirements follow from the state alone, which keeps the
 /// read a function of the state and the merge's laws untouched. For a writer that saw the
 /// creation they repeat what it retired.
+///
+/// Writers now refuse a pending record ([`Error::PendingDevice`](crate::Error::PendingDevice)),
+/// which closes the cause for every field; this stays for states read from text, whose
+/// credential writes the reader cannot tell from a writer's.
 fn superseded_creations(records: &[DeviceRecord]) -> Vec<(Dot, Vec<Fingerprint>)> {
     let mut out = Vec::new();
     for record in records {

@@ -129,6 +129,10 @@ impl Writer<'_> {
     /// Deletes every live incarnation of `key`. A later [`create`](Self::create) makes a new
     /// incarnation that no write for these can touch.
     ///
+    /// Unlike the other writes, a delete may remove an incarnation whose creation has not
+    /// arrived here (see [`Error::PendingDevice`]): it replaces no value, and the creation,
+    /// when it comes, is recognised as deleted.
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
@@ -188,10 +192,17 @@ impl Writer<'_> {
         key: &DeviceKey,
         mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
     ) -> Result<Registry> {
-        let count = self.registry.records(key).len();
-        if count == 0 {
+        let records = self.registry.records(key);
+        if records.is_empty() {
             return Err(Error::UnknownDevice { key: key.clone() });
         }
+        // A register write overwrites its field's creation value (`device.rs`), which holds
+        // only if the writer saw the creation: written over a pending record, an enable would
+        // silently replace a creation's `disabled` it never saw (2026-11, found in review).
+        if records.iter().any(|record| !record.is_created()) {
+            return Err(Error::PendingDevice { key: key.clone() });
+        }
+        let count = records.len();
         let dots = self.take_dots(count)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
@@ -209,7 +220,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
+    /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///
@@ -238,7 +250,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
+    /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///
@@ -279,7 +292,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
+    /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///
@@ -306,7 +320,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
+    /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///
@@ -335,7 +350,8 @@ impl Writer<'_> {
     /// # Errors
     ///
     /// [`Error::InvalidValue`] for a bad path or an object value; [`Error::UnknownDevice`] if
-    /// `key` has no live incarnation here.
+    /// `key` has no live incarnation here; [`Error::PendingDevice`] if one has not
+    /// received its creation yet.
     ///
     /// # Examples
     ///
@@ -392,7 +408,8 @@ impl Writer<'_> {
     /// # Errors
     ///
     /// [`Error::InvalidValue`] for a key breaking IoT Hub's rules; [`Error::UnknownDevice`] if
-    /// `key` has no live incarnation here.
+    /// `key` has no live incarnation here; [`Error::PendingDevice`] if one has not
+    /// received its creation yet.
     ///
     /// # Examples
     ///
@@ -430,7 +447,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
+    /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///

@@ -378,30 +378,105 @@ fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
     }
 }
 
-#[test]
-fn a_rotation_on_a_record_whose_creation_had_not_arrived_still_replaces_its_keys() {
-    const C: ReplicaId = ReplicaId::from_u128(3);
+/// The creation of a device disabled with keys `K0`, and a later tag write to it, made by A;
+/// and B's registry, which received the tag first: its record is pending.
+fn pending_at_b() -> (Registry, Registry, Registry) {
     let mut origin = Registry::new();
+    let disabled = StatusValue::new(Status::Disabled, Some("stolen".into()));
     let create = origin
         .writer(A, Stamp::new(1, 0))
-        .create(&key(), Identity::default().with_authentication(sas(K0, K0)))
+        .create(
+            &key(),
+            Identity::default()
+                .with_authentication(sas(K0, K0))
+                .with_status(disabled),
+        )
         .expect("fresh");
     let tag = origin
         .writer(A, Stamp::new(2, 0))
         .set_twin(&key(), Section::Tags, "site", Some(json!("x")))
         .expect("live");
-    // B got the tag before the creation: its record is pending, the creation's keys unknown
-    // to it, and it rotates the credentials.
     let mut ingest = Ingest::new(Registry::new());
     ingest
         .apply(&Event::new(EventId::new("tag"), tag.clone()).expect("a write"))
         .expect("applies");
-    let mut b = ingest.into_registry();
+    let b = ingest.into_registry();
     assert!(b.device(&key(), &Policy::default()).expect("live").pending);
+    (create, tag, b)
+}
+
+#[test]
+fn a_write_to_a_record_whose_creation_has_not_arrived_is_refused() {
+    // Written over a pending record, B's enable would replace the creation's `disabled`,
+    // which it never saw, as if it followed it: a silent re-enable (found in review).
+    let (create, _, mut b) = pending_at_b();
+    let before = b.clone();
+    let enabled = StatusValue::new(Status::Enabled, None);
+    let mut w = b.writer(B, Stamp::new(3, 0));
+    let refusals = [
+        w.set_status(&key(), enabled.clone()),
+        w.set_authentication(&key(), sas(K1, K1)),
+        w.set_capabilities(&key(), Capabilities { iot_edge: true }),
+        w.set_parent(&key(), None),
+        w.set_twin(&key(), Section::Desired, "mode", Some(json!("on"))),
+        w.patch_twin(
+            &key(),
+            Section::Desired,
+            json!({"mode": "on"}).as_object().expect("object"),
+        ),
+        w.set_metadata(&key(), "owner", Some(json!("ops"))),
+    ];
+    for refused in refusals {
+        assert!(
+            matches!(&refused, Err(failback::Error::PendingDevice { key: k }) if *k == key()),
+            "{refused:?}"
+        );
+    }
+    // Refused whole: no dot taken, nothing written.
+    assert_eq!(b, before);
+
+    // Once the creation is in, B sees the disable, and its enable stands as a decision.
+    b.merge(&create);
+    let enable = b
+        .writer(B, Stamp::new(3, 0))
+        .set_status(&key(), enabled)
+        .expect("created");
+    let mut merged = create.clone();
+    merged.merge(&enable);
+    let device = merged.device(&key(), &Policy::default()).expect("live");
+    assert_eq!(device.status.status, Status::Enabled);
+}
+
+#[test]
+fn a_delete_of_a_record_whose_creation_has_not_arrived_wins_over_it() {
+    let (create, tag, mut b) = pending_at_b();
+    let delete = b.writer(B, Stamp::new(3, 0)).delete(&key()).expect("live");
+    for deltas in [[&create, &tag, &delete], [&delete, &tag, &create]] {
+        let mut merged = Registry::new();
+        deltas.iter().for_each(|d| {
+            merged.merge(d);
+        });
+        assert!(merged.records(&key()).is_empty(), "{merged:?}");
+    }
+}
+
+#[test]
+fn a_rotation_read_without_its_retirements_still_replaces_the_creations_keys() {
+    // Before writers refused pending records, B could rotate a record whose creation it had
+    // not received; its write then retired none of the creation's keys. A state holding such a
+    // write can still be read from text: the read retires them anyway.
+    const C: ReplicaId = ReplicaId::from_u128(3);
+    let (create, tag, _) = pending_at_b();
+    let mut b = create.clone();
     let rotation = b
         .writer(B, Stamp::new(3, 0))
         .set_authentication(&key(), sas(K1, K1))
         .expect("live");
+    let mut wire = serde_json::to_value(&rotation).expect("serializes");
+    let record = &mut wire["devices"][0]["live"][0];
+    assert!(record["retired"].is_object(), "{record}");
+    record.as_object_mut().expect("a record").remove("retired");
+    let rotation: Registry = serde_json::from_value(wire).expect("reads");
     // C has only the creation and, later by the clock, changes the secondary key only.
     let mut c = Registry::new();
     c.merge(&create);

@@ -252,11 +252,35 @@ pub fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
 }
 
 /// Applies `op` at replica `r`, redirected by [`choose`]; returns the delta.
+/// A write other than a create or a delete on a pending key (a later write arrived before
+/// its creation: `Error::PendingDevice`) goes to a key that is not pending, or becomes that
+/// key's delete when every live key is pending.
 pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op) -> Registry {
     let live: Vec<DeviceKey> = registry.keys().cloned().collect();
-    let (target, op) = choose(&live, k, op);
+    let (mut target, mut op) = choose(&live, k, op);
+    if !matches!(op, Op::Create(_) | Op::Delete) && is_pending(registry, &target) {
+        let writable = writable_keys(registry);
+        match writable.get(k % writable.len().max(1)) {
+            Some(other) => target = other.clone(),
+            None => op = Op::Delete,
+        }
+    }
     perform(&mut registry.writer(replica(r), stamp), &target, &op)
         .expect("a write chosen for the replica's current state is valid")
+}
+
+/// Whether a live incarnation of `key` has not received its creation.
+pub fn is_pending(registry: &Registry, key: &DeviceKey) -> bool {
+    registry.records(key).iter().any(|r| !r.is_created())
+}
+
+/// The live keys every write can address: none of their incarnations is pending.
+pub fn writable_keys(registry: &Registry) -> Vec<DeviceKey> {
+    registry
+        .keys()
+        .filter(|k| !is_pending(registry, k))
+        .cloned()
+        .collect()
 }
 
 /// Applies `op` to `key` as it is (no redirection).
@@ -524,16 +548,23 @@ impl ForkPlan {
         let mut world = self.base.run().world;
         let n = self.base.replicas;
         let actor = self.actor % n;
-        let live: Vec<DeviceKey> = world.replicas[actor].keys().cloned().collect();
-        let key = if live.is_empty() {
-            let k = key(self.key);
-            world.replicas[actor]
-                .writer(replica(actor), self.stamp)
-                .create(&k, self.create.clone())
-                .expect("no live key");
+        let writable = writable_keys(&world.replicas[actor]);
+        let key = if writable.is_empty() {
+            let registry = &mut world.replicas[actor];
+            let k = (0..KEYS)
+                .map(|i| key(self.key + i))
+                .find(|k| registry.records(k).is_empty())
+                .unwrap_or_else(|| key(self.key));
+            let all_pending = !registry.records(&k).is_empty();
+            let mut w = registry.writer(replica(actor), self.stamp);
+            // Every key pending: end one (a delete needs no creation) and create it anew.
+            if all_pending {
+                w.delete(&k).expect("live");
+            }
+            w.create(&k, self.create.clone()).expect("no live key");
             k
         } else {
-            live[self.key % live.len()].clone()
+            writable[self.key % writable.len()].clone()
         };
         let snapshot = world.replicas[actor].clone();
         let stale_ids: Vec<usize> = (0..n).filter(|&i| i != actor).collect();
