@@ -24,6 +24,7 @@ use crate::identity::{Capabilities, Identity, StatusValue};
 use crate::key::DeviceId;
 use crate::register::{Entry, MvRegister};
 use crate::register_map::RegisterMap;
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 use crate::twin::{self, TwinPath};
 use crate::twin_text::TwinText;
@@ -95,6 +96,7 @@ impl From<Creation> for CreationWire {
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct DeviceRecord {
     #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
     pub(crate) incarnation: Dot,
@@ -107,6 +109,8 @@ pub struct DeviceRecord {
     #[serde(flatten)]
     registers: Registers,
 }
+
+serde_redacting!(DeviceRecord);
 
 /// A record's registers, out of line and absent until the first write (2026-11): most
 /// records are never written after their creation, and seven empty registers inline made

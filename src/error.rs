@@ -23,22 +23,28 @@ pub(crate) fn quoted_name(value: &str) -> String {
 }
 
 /// `message` with each string serde quoted in it (`string "…"`, as in `invalid type: string
-/// "…", expected …`) that is long enough to be a key replaced by its length; `None` when there
-/// is none. serde's messages quote the value found, so a key stored one level off in a
-/// registry's text would be shown whole by the error of whichever type expected something
-/// else there.
+/// "…", expected …`, and `` `…` ``, as in ``unknown variant `…` ``) that is long enough to be a
+/// key replaced by its length; `None` when there is none. serde's messages quote the value
+/// found, so a key stored one level off in a registry's text would be shown whole by the error
+/// of whichever type expected something else there.
 pub(crate) fn without_quoted_keys(message: &str) -> Option<String> {
-    const OPEN: &str = "string \"";
+    const STRING: &str = "string \"";
     let mut out = String::new();
     let mut rest = message;
     let mut redacted = false;
-    while let Some(at) = rest.find(OPEN) {
-        let body = &rest[at + OPEN.len()..];
-        // The quoted text ends at the first quote not escaped (Debug escapes `"` and `\`).
+    loop {
+        let string = rest.find(STRING).map(|at| (at, STRING.len(), '"'));
+        let tick = rest.find('`').map(|at| (at, 1, '`'));
+        let Some((at, open, close)) = [string, tick].into_iter().flatten().min() else {
+            break;
+        };
+        let body = &rest[at + open..];
+        // The quoted text ends at the first closing quote not escaped (Debug escapes `"` and
+        // `\`; serde's backticks quote the text as it is).
         let mut escaped = false;
         let end = body.char_indices().find_map(|(i, c)| {
-            let closes = c == '"' && !escaped;
-            escaped = c == '\\' && !escaped;
+            let closes = c == close && !escaped;
+            escaped = close == '"' && c == '\\' && !escaped;
             closes.then_some(i)
         });
         let Some(end) = end else { break };
@@ -51,12 +57,22 @@ pub(crate) fn without_quoted_keys(message: &str) -> Option<String> {
             ));
             redacted = true;
         } else {
-            out.push_str(&rest[at..at + OPEN.len() + end + 1]);
+            out.push_str(&rest[at..at + open + end + 1]);
         }
         rest = &body[end + 1..];
     }
     out.push_str(rest);
     redacted.then_some(out)
+}
+
+/// `err` with its quoted strings that could be keys hidden (`without_quoted_keys`): for the
+/// reader of a type whose text holds keys (a registry, an ingest, an event, a record, an
+/// identity), around everything it reads.
+pub(crate) fn redacted<E: serde::de::Error>(err: E) -> E {
+    match without_quoted_keys(&err.to_string()) {
+        Some(message) => E::custom(message),
+        None => err,
+    }
 }
 
 #[cfg(test)]
@@ -74,6 +90,14 @@ fn strings_serde_quotes_are_shown_unless_they_could_be_keys() {
     );
     assert_eq!(without_quoted_keys(r#"unknown variant "x""#), None);
     assert_eq!(without_quoted_keys(r#"string "unterminated"#), None);
+    let variant = format!("unknown variant `{key}`, expected `preferred` or `latestStamp`");
+    assert_eq!(
+        without_quoted_keys(&variant).as_deref(),
+        Some(
+            "unknown variant a string of 24 characters (not shown: it may be a key), expected `preferred` or `latestStamp`"
+        )
+    );
+    assert_eq!(without_quoted_keys("unknown field `site`"), None);
 }
 
 #[cfg(test)]

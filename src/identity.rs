@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use crate::credentials::Authentication;
 use crate::error::{Error, Result, quoted_name};
 use crate::key::DeviceId;
-use crate::serde_text::serde_as_text;
+use crate::serde_text::{serde_as_text, serde_redacting};
 use crate::twin::{self, Section, TwinPath};
 
 /// A device's whole state as a create writes it.
@@ -28,6 +28,7 @@ use crate::twin::{self, Section, TwinPath};
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct Identity {
     /// Status and reason.
     pub status: StatusValue,
@@ -43,6 +44,8 @@ pub struct Identity {
     /// Application metadata by key.
     pub metadata: BTreeMap<String, Value>,
 }
+
+serde_redacting!(Identity);
 
 impl Identity {
     /// With this status.

@@ -5,11 +5,12 @@ use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::applied::{Applied, Lookup};
 use crate::clock::{Dot, VersionVector};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, redacted};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::registry::Registry;
@@ -88,8 +89,7 @@ impl fmt::Debug for EventId {
 /// assert_eq!(event.dots().len(), 1);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "EventWire")]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Event {
     id: EventId,
     /// Shared with every [`Ingest`] that applied the event, which keeps it to recognise a
@@ -216,8 +216,8 @@ impl Event {
 /// assert_eq!(ingest.registry(), &source);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Default, Serialize, Deserialize)]
-#[serde(try_from = "IngestWire", into = "IngestWire")]
+#[derive(Clone, Default, Serialize)]
+#[serde(into = "IngestWire")]
 pub struct Ingest {
     registry: Registry,
     policy: Policy,
@@ -280,6 +280,15 @@ impl From<Ingest> for IngestWire {
     }
 }
 
+/// Read through the wire layout, checked as `TryFrom<IngestWire>` says, with serde's quotes of
+/// strings that could be keys hidden (`redacted`): an ingest's text holds its events' keys.
+impl<'de> Deserialize<'de> for Ingest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let wire = IngestWire::deserialize(d).map_err(redacted)?;
+        Self::try_from(wire).map_err(D::Error::custom)
+    }
+}
+
 /// Restoring checks what [`Ingest::apply`] relies on: the registry's context has seen every
 /// write of every event remembered, as it has after applying them, and no two events wrote
 /// the same dot.
@@ -331,6 +340,14 @@ struct EventWire {
     delta: Registry,
 }
 
+/// Read as [`Event::new`] checks one, with serde's quotes of strings that could be keys hidden.
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let wire = EventWire::deserialize(d).map_err(redacted)?;
+        Self::try_from(wire).map_err(D::Error::custom)
+    }
+}
+
 impl TryFrom<EventWire> for Event {
     type Error = Error;
 
@@ -341,6 +358,10 @@ impl TryFrom<EventWire> for Event {
 
 impl Ingest {
     /// Ingests into `registry`, reporting conflicts under the default [`Policy`].
+    ///
+    /// The writes `registry` already holds came from no event this ingest applied: an event
+    /// writing one of their dots again is not refused as [`Error::DotReused`] (no event owns
+    /// the dot), and what it wrote under that dot is lost without an error.
     ///
     /// # Examples
     ///
@@ -466,9 +487,15 @@ impl Ingest {
         Ok(report)
     }
 
-    /// Forgets the events whose every dot `stable` covers. They can still arrive again and
-    /// are still no-ops (their dots are in the context), but a reused id among them is no
-    /// longer detected. Bounds memory on long-running ingestion.
+    /// Forgets the events whose every dot `stable` covers. Bounds memory on long-running
+    /// ingestion.
+    ///
+    /// They can still arrive again and are still no-ops (their dots are in the context), but
+    /// neither of the two reuses [`apply`](Self::apply) refuses is detected for them any more:
+    /// a new event under one of their ids, or a new event writing one of their dots, is
+    /// merged as if it were the write already applied, and what it wrote under that dot is
+    /// lost without an error. Pass a vector no source will issue a dot below (every source's
+    /// writes up to it delivered, and its replica ids never reused).
     ///
     /// # Examples
     ///

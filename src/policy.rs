@@ -22,6 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Dot, ReplicaId};
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 
 /// Whose value wins a concurrent conflict that no security rule settles.
@@ -54,6 +55,7 @@ pub enum Preference {
 /// assert_eq!(Policy::default().fields, Preference::LatestStamp);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct Policy {
     /// For status reasons between concurrent disables, capabilities, edge parent, twin leaves
     /// and metadata.
@@ -61,6 +63,8 @@ pub struct Policy {
     /// For concurrent credential changes that no rotation rule settles.
     pub credentials: Preference,
 }
+
+serde_redacting!(Policy);
 
 impl Policy {
     /// Prefer `replica` for every field and for credentials.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::device::DeviceRecord;
-use crate::error::{Result, without_quoted_keys};
+use crate::error::{Result, redacted};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -177,14 +177,10 @@ fn debug_assert_general_join(
 
 /// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
 /// string found where something else belongs, which for a key stored one level off would show
-/// it whole: such strings are replaced by their length (`without_quoted_keys`).
+/// it whole: such strings are replaced by their length (`redacted`).
 impl<'de> Deserialize<'de> for Registry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let wire =
-            Wire::deserialize(d).map_err(|err| match without_quoted_keys(&err.to_string()) {
-                Some(message) => D::Error::custom(message),
-                None => err,
-            })?;
+        let wire = Wire::deserialize(d).map_err(redacted)?;
         Self::try_from(wire).map_err(D::Error::custom)
     }
 }

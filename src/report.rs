@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::clock::{Dot, ReplicaId};
 use crate::key::DeviceKey;
 use crate::policy::Rule;
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 
 /// One concurrent value in a conflict, rendered safe to show.
@@ -148,6 +149,7 @@ impl fmt::Display for Rejection {
 /// assert_eq!((combined.added, combined.updated), (1, 2));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct Report {
     /// Devices that exist after the merge and did not before.
     pub added: u64,
@@ -169,6 +171,8 @@ pub struct Report {
     /// that came with a change. Either way the value is refused.
     pub rejected: Vec<Rejection>,
 }
+
+serde_redacting!(Report);
 
 impl Report {
     /// The report of merging both key sets: counts add up, lists merge in order.

@@ -1,4 +1,5 @@
-//! Serde for the types written as one string: their text out, their checking constructor in.
+//! Serde for the types written as one string: their text out, their checking constructor in;
+//! and for the types whose text may hold keys, a reader that does not show them.
 
 /// Implements `Serialize` as the string `$text(self)` and `Deserialize` as a string passed
 /// through `$from` (without it: the type's `FromStr`), whose error (any `Display`) becomes the
@@ -33,3 +34,31 @@ macro_rules! serde_as_text {
 }
 
 pub(crate) use serde_as_text;
+
+/// For a type deriving serde with `#[serde(remote = "Self")]` (the derived code as inherent
+/// functions): `Serialize` as derived, and `Deserialize` as derived with serde's quotes of
+/// strings that could be keys hidden (`crate::error::redacted`). serde's messages quote the
+/// value found where another belongs, so a key one level off in a damaged text (a record's,
+/// an identity's, a device's, a report's) would be shown whole by the error.
+macro_rules! serde_redacting {
+    ($ty:ty) => {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                <$ty>::serialize(self, s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                <$ty>::deserialize(d).map_err(crate::error::redacted)
+            }
+        }
+    };
+}
+
+pub(crate) use serde_redacting;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::credentials::{Fingerprint, reads_as_key};
 use crate::error::{Error, Result};
 
 /// IoT Hub's limit on twin object depth.
@@ -62,6 +63,11 @@ impl Section {
 
 /// The address of one twin leaf: a section and a dotted path inside it.
 ///
+/// Only [`new`](Self::new) makes one (reading one checks the same), so every path a registry
+/// holds is one IoT Hub accepts and the registry's own reader takes back: with public fields,
+/// an identity could be created under a path the reader then refused, and a replica could not
+/// load the state it had saved (found in review).
+///
 /// # Examples
 ///
 /// ```
@@ -72,13 +78,28 @@ impl Section {
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "TwinPathWire")]
 pub struct TwinPath {
-    /// The section.
-    pub section: Section,
+    pub(crate) section: Section,
     /// Keys from the section's root, joined by `.`. Shared: a path is cloned into every
     /// record and delta that writes it, and an ingested event's register joins a record's map
     /// under a clone of its path (an allocation and a copy each, when this was a `Box`).
-    pub path: Arc<str>,
+    pub(crate) path: Arc<str>,
+}
+
+/// A path as read, checked as [`TwinPath::new`] checks it.
+#[derive(Deserialize)]
+struct TwinPathWire {
+    section: Section,
+    path: String,
+}
+
+impl TryFrom<TwinPathWire> for TwinPath {
+    type Error = Error;
+
+    fn try_from(wire: TwinPathWire) -> Result<Self> {
+        Self::new(wire.section, &wire.path)
+    }
 }
 
 impl TwinPath {
@@ -115,8 +136,34 @@ impl TwinPath {
         })
     }
 
-    /// A path read back, as it was, from text the crate wrote from a `TwinPath` (whose
-    /// public fields may hold what [`new`](Self::new) would refuse: kept, not judged again).
+    /// The section.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Section, TwinPath};
+    /// assert_eq!(TwinPath::new(Section::Desired, "fw.version")?.section(), Section::Desired);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn section(&self) -> Section {
+        self.section
+    }
+
+    /// The keys from the section's root, joined by `.`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Section, TwinPath};
+    /// assert_eq!(TwinPath::new(Section::Desired, "fw.version")?.path(), "fw.version");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// A path read back from text the crate wrote from a `TwinPath` (so one [`new`](Self::new)
+    /// made): not checked again.
     pub(crate) fn trusted(section: Section, path: &str) -> Self {
         Self {
             section,
@@ -169,9 +216,25 @@ impl fmt::Debug for TwinPath {
 
 fn invalid(section: Section, path: &str, reason: String) -> Error {
     Error::InvalidValue {
-        field: format!("{}.{path}", section.as_str()),
+        field: format!("{}.{}", section.as_str(), shown(path)),
         reason,
     }
+}
+
+/// `path` as a message shows it: each key with a symmetric key's shape by its fingerprint.
+/// Twin keys are not secrets, but a refused path may hold a key that damaged text moved into a
+/// twin's place (a registry's, an export line's), and messages never show one.
+pub(crate) fn shown(path: &str) -> String {
+    path.split('.')
+        .map(|key| {
+            if reads_as_key(key) {
+                format!("<{}>", Fingerprint::of(key))
+            } else {
+                key.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 fn check_key(key: &str) -> std::result::Result<(), String> {
@@ -351,7 +414,7 @@ pub(crate) mod text_keys {
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-    use crate::twin::{TwinPath, split_section};
+    use crate::twin::{TwinPath, shown, split_section};
 
     /// Any map from paths (a `BTreeMap`, a record's `RegisterMap`), as a map from text.
     pub(crate) fn serialize<'a, S, M, V>(map: &'a M, serializer: S) -> Result<S::Ok, S::Error>
@@ -383,7 +446,8 @@ pub(crate) mod text_keys {
             .map(|(section, rest)| TwinPath::new(section, rest).map_err(|e| e.to_string()))
             .unwrap_or_else(|| {
                 Err(format!(
-                    "twin path {text:?} must start with tags., properties.desired. or properties.reported."
+                    "twin path {:?} must start with tags., properties.desired. or properties.reported.",
+                    shown(text)
                 ))
             })
     }
@@ -412,6 +476,28 @@ mod tests {
             Value::Object(back),
             json!({"a": {"b": 1, "c": {}}, "d": [1, 2]})
         );
+    }
+
+    #[test]
+    fn a_path_read_is_checked_as_new_checks_it() {
+        let read = |path: &str| {
+            serde_json::from_value::<TwinPath>(json!({"section": "desired", "path": path}))
+        };
+        let path = TwinPath::new(Section::Desired, "fw.version").ok();
+        assert_eq!(read("fw.version").ok(), path);
+        assert_eq!(
+            path.map(|p| serde_json::to_value(&p).ok()),
+            Some(Some(json!({"section": "desired", "path": "fw.version"})))
+        );
+        for bad in [
+            "",
+            "$version",
+            "a b",
+            "a..b",
+            &["k"; MAX_DEPTH + 1].join("."),
+        ] {
+            assert!(read(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Candidate, Policy, Rule, by_preference};
 use crate::register::MvRegister;
 use crate::report::{Conflict, ConflictValue};
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
 
@@ -38,6 +39,7 @@ use crate::twin::{self, Section, TwinPath};
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct Device {
     /// The device's key.
     pub key: DeviceKey,
@@ -65,6 +67,8 @@ pub struct Device {
     /// Every field with concurrent values, and how it was settled.
     pub conflicts: Vec<Conflict>,
 }
+
+serde_redacting!(Device);
 
 impl Device {
     /// A twin section.

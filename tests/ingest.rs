@@ -201,6 +201,7 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
         .writer(r, Stamp::new(2, 0))
         .set_metadata(&key, "rack", Some(json!(7)))
         .expect("live");
+    let reused = second.clone();
 
     let mut ingest = Ingest::new(base);
     ingest
@@ -208,12 +209,22 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
         .expect("first use of the dot");
     let before = ingest.registry().clone();
     let err = ingest
-        .apply(&Event::new(EventId::new("second"), second).expect("a write"))
+        .apply(&Event::new(EventId::new("second"), reused).expect("a write"))
         .expect_err("the dot is taken");
     assert!(matches!(err, Error::DotReused { .. }), "{err}");
     assert!(
         err.to_string().contains("first") && err.to_string().contains("second"),
         "{err}"
     );
+    assert_eq!(ingest.registry(), &before);
+
+    // Once the first event is forgotten, no event owns the dot: the reuse is not detected,
+    // as `Ingest::forget` says, and the second write is lost, not applied.
+    let stable = ingest.registry().context().vector().clone();
+    ingest.forget(&stable);
+    assert_eq!(ingest.remembered(), 0);
+    ingest
+        .apply(&Event::new(EventId::new("second"), second).expect("a write"))
+        .expect("no owner left to compare with");
     assert_eq!(ingest.registry(), &before);
 }
