@@ -293,7 +293,7 @@ fn write_outputs(
         summary.inputs[2].devices
     );
     println!(
-        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} moved behind a gateway deleted or made plain",
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} moved behind a gateway deleted or made plain, {} with a parent no line can carry",
         summary.plan.create,
         summary.plan.update,
         summary.plan.update_twin,
@@ -301,7 +301,8 @@ fn write_outputs(
         summary.blocked.len(),
         summary.system_modules.len(),
         summary.pending_parent.len(),
-        summary.parent_gone.len()
+        summary.parent_gone.len(),
+        summary.parent_unwritable.len()
     );
     println!(
         "conflicts: {} ({} security), preferring the {} where no security rule decides",

@@ -139,8 +139,12 @@ id_type!(
 );
 
 impl ModuleId {
-    /// Whether this is an IoT Edge system module (`$edgeAgent`, `$edgeHub`, …), which the edge
-    /// runtime manages and an import can never create.
+    /// Whether this is one of IoT Edge's system modules, `$edgeAgent` and `$edgeHub`, which
+    /// the edge runtime manages and an import can never create.
+    ///
+    /// Those two by name, not every id starting with `$`: the id alphabet allows `$`
+    /// anywhere, and IOTHUB.md names no other system module, so a `$metrics` module is the
+    /// application's and is merged and written like any other (found in review).
     ///
     /// # Examples
     ///
@@ -148,10 +152,11 @@ impl ModuleId {
     /// use failback::ModuleId;
     /// assert!(ModuleId::new("$edgeHub")?.is_system());
     /// assert!(!ModuleId::new("reader")?.is_system());
+    /// assert!(!ModuleId::new("$metrics")?.is_system());
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn is_system(&self) -> bool {
-        self.as_str().starts_with('$')
+        matches!(self.as_str(), "$edgeAgent" | "$edgeHub")
     }
 }
 

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use super::line::ExportLine;
-use super::reader::{Context, MAX_LINE_BYTES, Parsed};
+use super::reader::{Context, MAX_LINE_BYTES, Parsed, named};
 use crate::error::{Error, Result};
 use crate::key::DeviceKey;
 
@@ -236,6 +236,7 @@ impl<R: BufRead> ExportReader<R> {
                 path: &self.path,
                 line: self.line_no,
                 offset: 0,
+                export: self.whole,
             };
             if bytes.len() > MAX_LINE_BYTES {
                 return Err(at.too_long());
@@ -248,9 +249,13 @@ impl<R: BufRead> ExportReader<R> {
                 }
             }
             let text = std::str::from_utf8(bytes).map_err(|err| {
-                at.error(
-                    offset + err.valid_up_to(),
-                    "line is not valid UTF-8; export files are UTF-8 JSON",
+                let valid = &bytes[..err.valid_up_to()];
+                named(
+                    std::str::from_utf8(valid).unwrap_or_default(),
+                    at.error(
+                        offset + err.valid_up_to(),
+                        "line is not valid UTF-8; export files are UTF-8 JSON",
+                    ),
                 )
             })?;
             if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
@@ -297,6 +302,7 @@ impl<R: BufRead> ExportReader<R> {
             path: &self.path,
             line,
             offset: 0,
+            export: true,
         };
         if self.devices == 0 && !self.empty_allowed {
             let modules = self.seen.len();

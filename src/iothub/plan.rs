@@ -30,6 +30,11 @@
 //! keeping its current parent, and the next run completes it. Writing it without a parent
 //! instead would look, on that next run, like the primary's own concurrent change of parent,
 //! and with `--prefer primary` the device would lose its parent for good.
+//!
+//! A parent that no run of the plan can write is never a reason to write a device: one deleted
+//! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
+//! an edge device's parent, a gateway the primary exports without a scope, a new gateway the
+//! plan blocks). Compared with the primary's, it would be written again on every run.
 
 use std::collections::BTreeMap;
 
@@ -110,6 +115,14 @@ pub struct Plan {
     /// keeps the parent it has in the primary while that one can still be a parent, else has
     /// none; its other changes are written as usual (a full update then carries that parent).
     pub parent_gone: Vec<DeviceKey>,
+    /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
+    /// set by hand: an IoT Edge device one side put behind another (its line carries its own
+    /// scope; a parent of an edge device travels in `parentScopes`, which the line format
+    /// leaves out), a parent the primary holds without a scope in its export, or a parent this
+    /// plan blocks. Each keeps the parent it has in the primary while that one can still be a
+    /// parent; its other changes are written as usual. A new device behind a blocked parent is
+    /// blocked with it.
+    pub parent_unwritable: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
     pub merged_devices: u64,
@@ -287,6 +300,7 @@ impl Plan {
         self.system_modules.extend(later.system_modules);
         self.pending_parent.extend(later.pending_parent);
         self.parent_gone.extend(later.parent_gone);
+        self.parent_unwritable.extend(later.parent_unwritable);
         self.merged_devices += later.merged_devices;
         self.conflicts.extend(later.conflicts);
     }
@@ -367,7 +381,7 @@ impl Plan {
         // hub refuses one naming no edge device).
         let parent_differs = match parent {
             Parent::Written => device.parent != now.parent,
-            Parent::Pending | Parent::Gone => false,
+            Parent::Pending | Parent::Gone | Parent::Unwritable | Parent::Blocked => false,
         };
         // `now` is the primary's replica: its own line, with credentials its export left out
         // taken from the base (unknown is never a change).
@@ -575,6 +589,17 @@ impl<'f> Planner<'f> {
             if parent == Parent::Gone && moved() {
                 plan.parent_gone.push(key.clone());
             }
+            // Listed where the primary does not already hold the merged parent: what the merge
+            // asks for, no line can write.
+            let blocked_with_parent = parent == Parent::Blocked && was.is_none();
+            if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
+                let held = was
+                    .and_then(|was| was.scope_owner.as_ref())
+                    .filter(|owner| **owner != key.device);
+                if held != device.parent.as_ref() {
+                    plan.parent_unwritable.push(key.clone());
+                }
+            }
             if key.module.is_some() {
                 let device_key = device_of(key);
                 // A module of a device that is neither in the primary nor created now cannot be
@@ -610,6 +635,16 @@ impl<'f> Planner<'f> {
                 }
             }
             match was {
+                // Created without it, the device would read on the next run as the primary's
+                // own parentless creation (see `Parent::Pending`); it waits with its parent.
+                None if parent == Parent::Blocked => {
+                    let owner = device.parent.as_ref().map_or("", DeviceId::as_str);
+                    let reason = format!(
+                        "its edge parent {owner:?} is blocked (see its entry), and the hub \
+                         gives a leaf the scope of a parent it holds: resolve the parent first"
+                    );
+                    plan.block(key, reason);
+                }
                 None => {
                     if plan.create(&device, &line, parent) && key.module.is_none() {
                         created.insert(key.device.clone());
@@ -671,6 +706,14 @@ enum Parent {
     /// come. The line carries the primary's parent while that one can still be a parent, else
     /// none.
     Gone,
+    /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
+    /// line carries its own scope), or the parent is in the primary without a scope in its
+    /// export. The line carries what `Gone` carries.
+    Unwritable,
+    /// The parent is new to the primary, and this plan blocks it: no scope will come until an
+    /// operator resolves it. An existing device's line carries what `Gone` carries; a new
+    /// device is blocked with its parent.
+    Blocked,
 }
 
 fn merged_line(
@@ -727,23 +770,35 @@ fn merged_line(
             // A new edge device gets its scope from the hub on creation: nothing to wait for.
             None if can_parent => {
                 if !own {
-                    parent = Parent::Pending;
+                    parent = parent_without_scope(failback, scopes, &owner);
                 }
             }
-            _ => {
-                parent = Parent::Gone;
-                // The primary's own parent while it can still be one, rather than none:
-                // detached, the device would lose the parent both sides still agree on.
-                let kept = primary
-                    .and_then(|p| p.scope_owner.as_ref())
-                    .filter(|owner| is_edge(failback, owner))
-                    .and_then(|owner| Some((owner, scopes.get(owner)?)));
-                if let Some((owner, scope)) = kept {
-                    line.device_scope = Some(scope.clone());
-                    line.parent = Some(owner.clone());
-                }
+            _ => parent = Parent::Gone,
+        }
+        if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
+            // The primary's own parent while it can still be one, rather than none:
+            // detached, the device would lose the parent both sides still agree on.
+            let kept = primary
+                .and_then(|p| p.scope_owner.as_ref())
+                .filter(|owner| is_edge(failback, owner))
+                .and_then(|owner| Some((owner, scopes.get(owner)?)));
+            if let Some((owner, scope)) = kept {
+                line.device_scope = Some(scope.clone());
+                line.parent = Some(owner.clone());
             }
         }
+    }
+    // An edge device's line carries its own scope, so a parent one side gave it (making it
+    // an edge device while the other put it behind a gateway, say) cannot be written: compared
+    // with the primary's, it would be written again, unchanged, on every run (found in review).
+    let edge_with_parent = device.key.module.is_none()
+        && device.capabilities.iot_edge
+        && device
+            .parent
+            .as_ref()
+            .is_some_and(|p| *p != device.key.device);
+    if edge_with_parent {
+        parent = Parent::Unwritable;
     }
     if device.key.module.is_some() {
         if let Some(primary) = primary {
@@ -752,6 +807,38 @@ fn merged_line(
         }
     }
     (line, parent)
+}
+
+/// What becomes of a device's parent `owner`, an edge device the primary's export gives no
+/// scope: it waits for the scope the hub gives the parent when this plan creates it; but a
+/// parent the primary already holds (its line without a scope), or one this plan blocks,
+/// will get none from this plan, and waiting would last for ever (found in review).
+fn parent_without_scope(
+    failback: &Failback,
+    scopes: &BTreeMap<DeviceId, String>,
+    owner: &DeviceId,
+) -> Parent {
+    let key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    if failback.primary_lines.contains_key(&key) {
+        return Parent::Unwritable;
+    }
+    // What `Plan::create` checks before writing a device. The parent is an edge device, whose
+    // line names its own scope, so this does not come back here.
+    let created = failback
+        .merged()
+        .device(&key, failback.policy())
+        .is_some_and(|parent| {
+            let (line, _) = merged_line(&parent, None, scopes, failback);
+            usable(&parent).and_then(|()| fits(&line)).is_ok()
+        });
+    if created {
+        Parent::Pending
+    } else {
+        Parent::Blocked
+    }
 }
 
 /// The key of the device a module belongs to (the key itself for a device).

@@ -99,17 +99,22 @@ pub fn parse_line(path: &Path, line_no: u64, text: &str) -> Result<Parsed> {
         path,
         line: line_no,
         offset: 0,
+        export: false,
     }
     .parse(text)
 }
 
 /// Where errors of one line point: the file, the line, and how many bytes precede the text
-/// being parsed (a byte order mark).
+/// being parsed (a byte order mark); and whether the line is a hub's export's.
 #[derive(Clone, Copy)]
 pub(super) struct Context<'p> {
     pub(super) path: &'p Path,
     pub(super) line: u64,
     pub(super) offset: usize,
+    /// A hub's export line, which never holds `importMode`: one that does is an import file's
+    /// line given as an export, whose absent fields would read as the device's values (a
+    /// `deleteIfMatchETag` line as a live device with no tags).
+    pub(super) export: bool,
 }
 
 /// The fields of the line format (`ExportImportDevice`), the ones read and the ones ignored.
@@ -210,7 +215,10 @@ impl Context<'_> {
                 "invalid JSON: {}; expected one JSON object per line",
                 json::without_position(&err)
             );
-            return Err(self.error(err.column().saturating_sub(1), message));
+            return Err(named(
+                text,
+                self.error(err.column().saturating_sub(1), message),
+            ));
         }
         let root = scanned.root().map_err(|err| self.malformed(err))?;
         if root.kind != Kind::Object {
@@ -305,6 +313,12 @@ impl Context<'_> {
             }
         };
         if let Some((mode, at)) = self.string("importMode", fields.import_mode)? {
+            if self.export {
+                return Err(self.error(
+                    at,
+                    "importMode is a field of import files, and a hub's export never holds                      one: this is an import file's line (such as a plan's import.jsonl) given                      as an export; give the hub's export",
+                ));
+            }
             let mode = mode.parse::<ImportMode>();
             line.import_mode = Some(mode.map_err(|err| self.lift(at, "importMode", err))?);
         }
@@ -479,6 +493,36 @@ impl Context<'_> {
 
 /// `err` with the device or module it is about named first, as other messages of this reader
 /// name them (`device "d7": …`, `module "m1" of device "d7": …`).
+/// `err` about a line that is not valid JSON (or not UTF-8 past `text`), naming the device it
+/// is about when the line starts as IoT Hub writes one, `{"id":"…"` (then `,"moduleId":"…"`):
+/// a line cut short, the most common damage, still says which device to export again.
+pub(super) fn named(text: &str, err: Error) -> Error {
+    /// The string after `"name":` at the start of `rest` (no escapes), and what follows it.
+    fn member<'t>(rest: &'t str, name: &str) -> Option<(&'t str, &'t str)> {
+        let rest = rest.trim_start().strip_prefix('"')?.strip_prefix(name)?;
+        let rest = rest.strip_prefix('"')?.trim_start().strip_prefix(':')?;
+        let rest = rest.trim_start().strip_prefix('"')?;
+        let end = rest.find(['"', '\\'])?;
+        rest[end..]
+            .starts_with('"')
+            .then(|| (&rest[..end], &rest[end + 1..]))
+    }
+    let leading = text.trim_start().strip_prefix('{').and_then(|rest| {
+        let (id, rest) = member(rest, "id")?;
+        let device = DeviceId::new(id).ok()?;
+        let module = rest
+            .trim_start()
+            .strip_prefix(',')
+            .and_then(|rest| member(rest, "moduleId"))
+            .and_then(|(module, _)| ModuleId::new(module).ok());
+        Some(DeviceKey { device, module })
+    });
+    match leading {
+        Some(key) => about(&key, err),
+        None => err,
+    }
+}
+
 fn about(key: &DeviceKey, err: Error) -> Error {
     match err {
         Error::Parse {
@@ -510,7 +554,7 @@ fn about(key: &DeviceKey, err: Error) -> Error {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::iothub::{read_export, read_export_from};
+    use crate::iothub::{ExportReader, read_export, read_export_from};
 
     pub(crate) fn parse(text: &str) -> Result<Parsed> {
         parse_line(Path::new("devices.txt"), 9, text)
@@ -570,7 +614,11 @@ pub(super) mod tests {
     #[test]
     fn syntax_errors_point_where_serde_json_does() {
         let expected = "invalid JSON: key must be a string; expected one JSON object per line";
-        assert_eq!(error(r#"{"id":"a",}"#), (11, expected.into()));
+        assert_eq!(
+            error(r#"{"id":"a",}"#).1,
+            format!("device \"a\": {expected}")
+        );
+        assert_eq!(error(r#"{"eTag":"x",}"#), (13, expected.into()));
         assert_eq!(error(r#"{"id":"a" "#).0, 10);
         let (column, message) = error("");
         assert_eq!(column, 1);
@@ -748,7 +796,10 @@ pub(super) mod tests {
                 r#"{"id":"d7","status":"on","status":"on"}"#,
                 "duplicate key",
             ),
-            (r#"{"id":"d7","status":"on",}"#, "invalid JSON"),
+            (
+                r#"{"id":"d7","status":"on",}"#,
+                r#"device "d7": invalid JSON"#,
+            ),
             (r#"{"status":"on","statusReason":"x"}"#, r#"missing "id""#),
         ] {
             let message = error(text).1;
@@ -817,6 +868,73 @@ pub(super) mod tests {
         assert_eq!(error(text), (col(text, "1"), "id must be a string or null, found a number".into()));
         let text = r#"{"id":"a","status":false}"#;
         assert_eq!(error(text), (col(text, "false"), r#"device "a": status must be a string or null, found a boolean"#.into()));
+    }
+
+    #[test]
+    fn a_line_cut_short_or_not_utf8_still_names_its_device() {
+        // Cut short, as damaged files most often are: the id at the start names the device.
+        let (_, message) = error(r#"{"id":"d7","moduleId":"m1","eTag":"ZXRh"#);
+        assert!(
+            message.starts_with(r#"module "m1" of device "d7": invalid JSON: EOF"#),
+            "{message}"
+        );
+        let (_, message) = error(r#" { "id" : "d7" , "status":"enab"#);
+        assert!(
+            message.starts_with(r#"device "d7": invalid JSON"#),
+            "{message}"
+        );
+        // Nothing to name: the id not first, not a valid id, or not closed.
+        for text in [
+            r#"{"status":"enabled","id":"d7""#,
+            r#"{"id":"has space","#,
+            r#"{"id":"d7"#,
+            r#"{"id":"d\u0037","#,
+        ] {
+            let (_, message) = error(text);
+            assert!(message.starts_with("invalid JSON"), "{text}: {message}");
+        }
+        let file = b"{\"id\":\"dev-7\",\"status\":\"enabled\",\"statusReason\":\"caf\xe9\"}\n";
+        match read_export_from(Path::new("f"), &file[..]) {
+            Err(Error::Parse {
+                column, message, ..
+            }) => {
+                assert_eq!(column, 53);
+                assert!(
+                    message.starts_with(r#"device "dev-7": line is not valid UTF-8"#),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_import_line_given_as_an_export_is_refused_at_its_mode() {
+        let text = r#"{"id":"x","eTag":"p1","importMode":"deleteIfMatchETag","status":"enabled"}"#;
+        let whole =
+            ExportReader::new("secondary.jsonl", text.as_bytes()).collect::<Result<Vec<_>>>();
+        match whole {
+            Err(Error::Parse {
+                line: 1,
+                column,
+                message,
+                ..
+            }) => {
+                assert_eq!(column, col(text, r#""deleteIfMatchETag""#));
+                assert!(
+                    message.starts_with(r#"device "x": importMode"#),
+                    "{message}"
+                );
+                assert!(message.contains("import file"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An import file read as one keeps its modes.
+        let import = read_export_from(Path::new("import.jsonl"), text.as_bytes()).expect("reads");
+        assert_eq!(
+            import.lines[0].import_mode,
+            Some(ImportMode::DeleteIfMatchETag)
+        );
     }
 
     #[test]

@@ -70,14 +70,14 @@ pub struct ConflictEntry {
     pub security: bool,
 }
 
-/// A stale write the merge refused, by the side that held it.
+/// A stale write a hub made, which the merge refused.
 ///
 /// # Examples
 ///
 /// ```
 /// use failback::{DeviceKey, Stale, iothub::{RejectedWrite, Side}};
-/// let r = RejectedWrite { key: DeviceKey::device("d")?, kind: Stale::Resurrection, side: Side::Base };
-/// assert_eq!(r.side, Side::Base);
+/// let r = RejectedWrite { key: DeviceKey::device("d")?, kind: Stale::Reenable, side: Side::Secondary };
+/// assert_eq!(r.side, Side::Secondary);
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -87,8 +87,7 @@ pub struct RejectedWrite {
     pub key: DeviceKey,
     /// What it would have done.
     pub kind: Stale,
-    /// The replica that wrote it, as a side: for a resurrection, the side whose creation of
-    /// the incarnation (usually the base) was deleted.
+    /// The hub that wrote it (for a resurrection, the one that created the incarnation).
     pub side: Side,
 }
 
@@ -148,7 +147,13 @@ pub struct Summary {
     /// Devices one side moved behind an edge parent the other deleted or made plain, for an
     /// operator to choose a parent ([`Plan::parent_gone`]).
     pub parent_gone: Vec<DeviceKey>,
-    /// Writes the merge refused as stale (a deleted device's incarnation still held elsewhere).
+    /// Devices whose merged edge parent no import line can carry, for an operator to set by
+    /// hand ([`Plan::parent_unwritable`]).
+    pub parent_unwritable: Vec<DeviceKey>,
+    /// Writes a hub made that the merge refused as stale. A device one side deleted and the
+    /// other still holds as the base had it is not listed: that copy is no hub's write, and
+    /// the delete is the change (a delete line, or a delete-wins conflict where the other side
+    /// changed the device).
     pub rejected: Vec<RejectedWrite>,
 }
 
@@ -194,16 +199,23 @@ impl Summary {
             system_modules: plan.system_modules.clone(),
             pending_parent: plan.pending_parent.clone(),
             parent_gone: plan.parent_gone.clone(),
+            parent_unwritable: plan.parent_unwritable.clone(),
             rejected: {
                 let mut rejected: Vec<RejectedWrite> = failback
                     .merge_report()
                     .rejected
                     .iter()
                     .filter_map(|r| {
+                        // The base's copy of a device one side deleted, still held by the other,
+                        // is no hub's write: the delete is the change (a delete line, or a
+                        // delete-wins conflict where the other side changed the device). Listed,
+                        // it came and went with the direction of the merge and with whether the
+                        // holding side wrote anything at all, elsewhere (found in review).
+                        let side = Side::of(r.dot.replica).filter(|&side| side != Side::Base)?;
                         Some(RejectedWrite {
                             key: r.key.clone(),
                             kind: r.kind,
-                            side: Side::of(r.dot.replica)?,
+                            side,
                         })
                     })
                     .collect();

@@ -424,6 +424,36 @@ fn a_device_deleted_on_either_side_stays_deleted_and_is_reported() {
             planned,
             vec![delete("del-s-only"), delete("del-s-upd-p"), delete("gw")]
         );
+        // The base's copy the other side still holds is no hub's write: nothing is listed as
+        // refused, whichever side deleted (the existence conflicts say what was lost).
+        assert_eq!(run.summary.rejected, [], "prefer {prefer:?}");
+    }
+}
+
+#[test]
+fn a_delete_against_the_bases_copy_is_never_a_refused_write() {
+    // Listed once as a resurrection the base wrote, but only when the side still holding the
+    // copy had written something elsewhere (its state then not included in the other's), and
+    // only for the primary's deletes (found in review).
+    let ids = ["d", "e", "f"];
+    let base: Vec<Value> = ids.iter().map(|id| device(id)).collect();
+    let without_e = vec![device("d"), device("f")];
+    let tagged = vec![
+        set(device("d"), "/tags/owner", json!("new")),
+        device("e"),
+        device("f"),
+    ];
+    for prefer in BOTH {
+        for (primary, secondary) in [
+            (&without_e, &base),
+            (&without_e, &tagged),
+            (&base, &without_e),
+            (&tagged, &without_e),
+        ] {
+            let run = merge(&base, primary, secondary, prefer);
+            assert!(run.live("e").is_none());
+            assert_eq!(run.summary.rejected, [], "prefer {prefer:?}");
+        }
     }
 }
 

@@ -491,7 +491,105 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 ]),
             ],
         ),
+        (
+            // The primary makes the leaf an edge device, the secondary moves it behind another
+            // gateway: no line carries an edge device's parent.
+            "leaf made an edge device on one side, moved behind a gateway on the other",
+            [
+                export(&[edge("gw-a", 1), edge("gw-b", 1), leaf("gw-a", 1)]),
+                export(&[edge("gw-a", 1), edge("gw-b", 1), edge("leaf", 1)]),
+                export(&[edge("gw-a", 2), edge("gw-b", 2), leaf("gw-b", 2)]),
+            ],
+        ),
+        (
+            // The primary's export holds the gateway without a scope: no line can name it, and
+            // no run of this plan gives it one.
+            "leaf moved behind a gateway the primary exports without a scope",
+            [
+                export(&[edge("gw", 1), device("leaf")]),
+                export(&[
+                    set(edge("gw", 1), "/deviceScope", Value::Null),
+                    device("leaf"),
+                ]),
+                export(&[edge("gw", 2), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // Created during the outage: a gateway exported without keys (blocked), a leaf
+            // behind it with a module, and a leaf that exists moved behind it.
+            "leaves behind a new gateway the plan blocks",
+            [
+                export(&[device("old-leaf")]),
+                export(&[device("old-leaf")]),
+                export(&[
+                    set(edge("gw", 2), "/authentication", Value::Null),
+                    leaf("gw", 2),
+                    module("leaf", "probe"),
+                    disabled(set(
+                        device("old-leaf"),
+                        "/deviceScope",
+                        json!("ms-azure-iot-edge://gw-2"),
+                    )),
+                ]),
+            ],
+        ),
     ]
+}
+
+#[test]
+fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run() {
+    let case = |wanted: &str| {
+        let found = edge_cases().into_iter().find(|(name, _)| *name == wanted);
+        found.expect("the case").1
+    };
+    let [leaf, old_leaf] = ["leaf", "old-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
+    let [b, p, s] =
+        case("leaf made an edge device on one side, moved behind a gateway on the other");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        // The primary already holds the leaf as an edge device: nothing to write.
+        assert!(
+            run.plan.import.iter().all(|l| l.key != leaf),
+            "prefer {prefer:?}: {}",
+            json_lines(&run.plan.import)
+        );
+        let merged = run.failback.merged().device(&leaf, run.failback.policy());
+        let parent = merged.and_then(|d| d.parent).map(|p| p.to_string());
+        // The parent conflict goes to the preferred side; only the secondary's needs a hand.
+        let expected: &[DeviceKey] = match prefer {
+            Side::Primary => &[],
+            _ => std::slice::from_ref(&leaf),
+        };
+        assert_eq!(parent.is_some(), !expected.is_empty(), "prefer {prefer:?}");
+        assert_eq!(run.plan.parent_unwritable, expected, "prefer {prefer:?}");
+    }
+    let [b, p, s] = case("leaf moved behind a gateway the primary exports without a scope");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        assert_eq!(run.plan.parent_unwritable, std::slice::from_ref(&leaf));
+        // Its disable is written, without a parent.
+        let update = run.plan.import.iter().find(|l| l.key == leaf);
+        let update = update.expect("updated");
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(update.device_scope, None);
+    }
+    let [b, p, s] = case("leaves behind a new gateway the plan blocks");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        let blocked: Vec<String> = run.plan.blocked.iter().map(|b| b.key.to_string()).collect();
+        assert_eq!(blocked, ["gw", "leaf", "leaf/probe"], "prefer {prefer:?}");
+        assert!(
+            run.plan.blocked[1]
+                .reason
+                .contains("edge parent \"gw\" is blocked")
+        );
+        // The existing leaf's disable is written, keeping its place.
+        assert_eq!(run.plan.parent_unwritable, std::slice::from_ref(&old_leaf));
+        let update = run.plan.import.iter().find(|l| l.key == old_leaf);
+        assert_eq!(update.map(|l| l.status), Some(Status::Disabled));
+    }
 }
 
 #[test]
