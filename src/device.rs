@@ -5,8 +5,10 @@
 //! written still has its creation value (a twin register cleared by a related write was, and
 //! keeps hiding it). Every write to a record follows its creation causally (you
 //! cannot update what you have not seen: a writer refuses a record whose creation has not
-//! arrived, [`Error::PendingDevice`](crate::Error::PendingDevice)), so a register write always
-//! overwrites the creation value of its field and never needs that value's dot in its context. This keeps a device
+//! arrived, [`Error::PendingDevice`](crate::Error::PendingDevice), but for a disable, which
+//! wins whatever it replaces, and a credential change, whose retirements the read completes),
+//! so a register write always overwrites the creation value of its field and never needs that
+//! value's dot in its context. This keeps a device
 //! that was never touched after creation at one dot, whatever its number of twin leaves.
 //!
 //! Deleting a device removes its incarnation; re-creating it makes a new one. No write for an

@@ -173,9 +173,10 @@ pub enum Error {
         key: DeviceKey,
     },
     /// A write named a device whose creation this registry has not received: a later write
-    /// to it arrived first. The write could not know the values it would replace (a status
-    /// the creation set to disabled, keys it held), so it is refused until the creation is
-    /// merged.
+    /// to it arrived first. The write could not know the value it would replace (a status
+    /// the creation set to disabled, a twin leaf or metadata value written concurrently), so
+    /// it is refused until the creation is merged. A disable, a credential change and a
+    /// delete are taken: each wins over, or retires, what it did not see.
     #[error(
         "device {key} is pending: a later write to it arrived before its creation; merge the creation first"
     )]

@@ -277,9 +277,10 @@ impl Resolver<'_> {
 /// read a function of the state and the merge's laws untouched. For a writer that saw the
 /// creation they repeat what it retired.
 ///
-/// Writers now refuse a pending record ([`Error::PendingDevice`](crate::Error::PendingDevice)),
-/// which closes the cause for every field; this stays for states read from text, whose
-/// credential writes the reader cannot tell from a writer's.
+/// Writers refuse most writes over a pending record
+/// ([`Error::PendingDevice`](crate::Error::PendingDevice)), but not a credential change: a
+/// rotation must not wait for a creation that may be slow to arrive, and this is what makes it
+/// safe.
 fn superseded_creations(records: &[DeviceRecord]) -> Vec<(Dot, Vec<Fingerprint>)> {
     let mut out = Vec::new();
     for record in records {

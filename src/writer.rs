@@ -7,7 +7,7 @@ use crate::credentials::{Authentication, Fingerprint};
 use crate::device::DeviceRecord;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::identity::{Capabilities, StatusValue};
+use crate::identity::{Capabilities, Status, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;
 use crate::registry::Registry;
@@ -187,9 +187,13 @@ impl Writer<'_> {
     /// returns the dots it overwrote and fills the delta record with the registers it wrote,
     /// whole: their past travels with the write (see [`MvRegister`](crate::MvRegister)), so
     /// a receiver that sees this write also knows every older write it superseded.
+    ///
+    /// A record whose creation has not arrived (pending) takes the write only when
+    /// `over_pending` says it may (see [`Error::PendingDevice`]).
     fn write_each(
         &mut self,
         key: &DeviceKey,
+        over_pending: bool,
         mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
     ) -> Result<Registry> {
         let records = self.registry.records(key);
@@ -199,7 +203,10 @@ impl Writer<'_> {
         // A register write overwrites its field's creation value (`device.rs`), which holds
         // only if the writer saw the creation: written over a pending record, an enable would
         // silently replace a creation's `disabled` it never saw (2026-11, found in review).
-        if records.iter().any(|record| !record.is_created()) {
+        // A disable and a credential change stay open: they are how an operator blocks a
+        // compromised device, a disable wins anyway, and a credential write retires the
+        // creation's credentials it does not keep whether or not it saw them (`view.rs`).
+        if !over_pending && records.iter().any(|record| !record.is_created()) {
             return Err(Error::PendingDevice { key: key.clone() });
         }
         let count = records.len();
@@ -221,7 +228,8 @@ impl Writer<'_> {
     /// # Errors
     ///
     /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
-    /// [`Error::PendingDevice`] if one has not received its creation yet.
+    /// [`Error::PendingDevice`] if one has not received its creation yet and `value` enables the
+    /// device (a disable is taken: it wins whatever it replaces).
     ///
     /// # Examples
     ///
@@ -236,7 +244,8 @@ impl Writer<'_> {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_status(&mut self, key: &DeviceKey, value: StatusValue) -> Result<Registry> {
-        self.write_each(key, |record, out, dot, stamp| {
+        let disables = value.status == Status::Disabled;
+        self.write_each(key, disables, |record, out, dot, stamp| {
             let overwritten = record.set_status(dot, stamp, value.clone());
             out.written_mut()
                 .status
@@ -250,8 +259,9 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
-    /// [`Error::PendingDevice`] if one has not received its creation yet.
+    /// [`Error::UnknownDevice`] if `key` has no live incarnation here. Taken over an incarnation
+    /// whose creation has not arrived too (a rotation must not wait): the creation's keys and
+    /// thumbprints it does not keep are retired all the same.
     ///
     /// # Examples
     ///
@@ -276,7 +286,7 @@ impl Writer<'_> {
             .iter()
             .flat_map(DeviceRecord::credentials)
             .collect();
-        self.write_each(key, |record, out, dot, stamp| {
+        self.write_each(key, true, |record, out, dot, stamp| {
             let overwritten = record.set_authentication(dot, stamp, value.clone(), &replaced);
             out.written_mut()
                 .authentication
@@ -307,7 +317,7 @@ impl Writer<'_> {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_capabilities(&mut self, key: &DeviceKey, value: Capabilities) -> Result<Registry> {
-        self.write_each(key, |record, out, dot, stamp| {
+        self.write_each(key, false, |record, out, dot, stamp| {
             let overwritten = record.set_capabilities(dot, stamp, value);
             out.written_mut()
                 .capabilities
@@ -335,7 +345,7 @@ impl Writer<'_> {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
-        self.write_each(key, |record, out, dot, stamp| {
+        self.write_each(key, false, |record, out, dot, stamp| {
             let overwritten = record.set_parent(dot, stamp, parent.clone());
             out.written_mut()
                 .parent
@@ -384,7 +394,7 @@ impl Writer<'_> {
         path: TwinPath,
         value: Option<Value>,
     ) -> Result<Registry> {
-        self.write_each(key, |record, out, dot, stamp| {
+        self.write_each(key, false, |record, out, dot, stamp| {
             let write = record.set_twin(path.clone(), dot, stamp, value.clone());
             for p in write.written {
                 if let Some(reg) = record.written().twin.get(&p) {
@@ -468,7 +478,7 @@ impl Writer<'_> {
         name: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
-        self.write_each(key, |record, out, dot, stamp| {
+        self.write_each(key, false, |record, out, dot, stamp| {
             let overwritten = record.set_metadata(name.to_owned(), dot, stamp, value.clone());
             if let Some(reg) = record.written().metadata.get(name) {
                 out.written_mut()

@@ -589,14 +589,13 @@ impl<'f> Planner<'f> {
             if parent == Parent::Gone && moved() {
                 plan.parent_gone.push(key.clone());
             }
-            // Listed where the primary does not already hold the merged parent: what the merge
-            // asks for, no line can write.
+            // Listed where the line does not carry the merged parent: what the merge asks for,
+            // no line can write (an edge device's line carries its own scope, so an update
+            // making a leaf an edge device drops the parent the primary held).
             let blocked_with_parent = parent == Parent::Blocked && was.is_none();
             if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
-                let held = was
-                    .and_then(|was| was.scope_owner.as_ref())
-                    .filter(|owner| **owner != key.device);
-                if held != device.parent.as_ref() {
+                let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
+                if carried != device.parent.as_ref() {
                     plan.parent_unwritable.push(key.clone());
                 }
             }
@@ -810,9 +809,10 @@ fn merged_line(
 }
 
 /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
-/// scope: it waits for the scope the hub gives the parent when this plan creates it; but a
-/// parent the primary already holds (its line without a scope), or one this plan blocks,
-/// will get none from this plan, and waiting would last for ever (found in review).
+/// scope: it waits for the scope the hub gives the parent when this plan creates it or makes
+/// it an edge device; but a parent the primary already holds as an edge device (its line
+/// without a scope), or one this plan blocks, will get none from this plan, and waiting would
+/// last for ever (found in review).
 fn parent_without_scope(
     failback: &Failback,
     scopes: &BTreeMap<DeviceId, String>,
@@ -822,14 +822,20 @@ fn parent_without_scope(
         device: owner.clone(),
         module: None,
     };
-    if failback.primary_lines.contains_key(&key) {
+    // Held as an edge device, the parent has a scope the export left out, which no line can
+    // name. Held as a plain device, it is made an edge device by this plan, and the hub gives
+    // it a scope then, as on a creation.
+    let policy = failback.policy();
+    let held = failback.replica(Side::Primary).device(&key, policy);
+    if held.is_some_and(|held| held.capabilities.iot_edge) {
         return Parent::Unwritable;
     }
-    // What `Plan::create` checks before writing a device. The parent is an edge device, whose
-    // line names its own scope, so this does not come back here.
+    // What `Plan::create` checks before writing a device (an update checks these and more).
+    // The parent is an edge device, whose line names its own scope, so this does not come
+    // back here.
     let created = failback
         .merged()
-        .device(&key, failback.policy())
+        .device(&key, policy)
         .is_some_and(|parent| {
             let (line, _) = merged_line(&parent, None, scopes, failback);
             usable(&parent).and_then(|()| fits(&line)).is_ok()

@@ -316,7 +316,9 @@ impl Context<'_> {
             if self.export {
                 return Err(self.error(
                     at,
-                    "importMode is a field of import files, and a hub's export never holds                      one: this is an import file's line (such as a plan's import.jsonl) given                      as an export; give the hub's export",
+                    "importMode is a field of import files, and a hub's export never holds \
+                     one: this is an import file's line (such as a plan's import.jsonl) given \
+                     as an export; give the hub's export",
                 ));
             }
             let mode = mode.parse::<ImportMode>();
@@ -491,8 +493,6 @@ impl Context<'_> {
     }
 }
 
-/// `err` with the device or module it is about named first, as other messages of this reader
-/// name them (`device "d7": …`, `module "m1" of device "d7": …`).
 /// `err` about a line that is not valid JSON (or not UTF-8 past `text`), naming the device it
 /// is about when the line starts as IoT Hub writes one, `{"id":"…"` (then `,"moduleId":"…"`):
 /// a line cut short, the most common damage, still says which device to export again.
@@ -510,11 +510,14 @@ pub(super) fn named(text: &str, err: Error) -> Error {
     let leading = text.trim_start().strip_prefix('{').and_then(|rest| {
         let (id, rest) = member(rest, "id")?;
         let device = DeviceId::new(id).ok()?;
-        let module = rest
-            .trim_start()
-            .strip_prefix(',')
-            .and_then(|rest| member(rest, "moduleId"))
-            .and_then(|(module, _)| ModuleId::new(module).ok());
+        let next = rest.trim_start().strip_prefix(',').unwrap_or_default();
+        // A module line cut inside its module id is not its device's line: named as neither.
+        let module = if next.trim_start().starts_with("\"moduleId\"") {
+            let (module, _) = member(next, "moduleId")?;
+            Some(ModuleId::new(module).ok()?)
+        } else {
+            None
+        };
         Some(DeviceKey { device, module })
     });
     match leading {
@@ -523,6 +526,8 @@ pub(super) fn named(text: &str, err: Error) -> Error {
     }
 }
 
+/// `err` with the device or module it is about named first, as other messages of this reader
+/// name them (`device "d7": …`, `module "m1" of device "d7": …`).
 fn about(key: &DeviceKey, err: Error) -> Error {
     match err {
         Error::Parse {
@@ -885,6 +890,7 @@ pub(super) mod tests {
         );
         // Nothing to name: the id not first, not a valid id, or not closed.
         for text in [
+            r#"{"id":"d7","moduleId":"m"#,
             r#"{"status":"enabled","id":"d7""#,
             r#"{"id":"has space","#,
             r#"{"id":"d7"#,
@@ -926,6 +932,7 @@ pub(super) mod tests {
                     "{message}"
                 );
                 assert!(message.contains("import file"), "{message}");
+                assert!(!message.contains("  "), "{message}");
             }
             other => panic!("{other:?}"),
         }

@@ -252,13 +252,19 @@ pub fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
 }
 
 /// Applies `op` at replica `r`, redirected by [`choose`]; returns the delta.
-/// A write other than a create or a delete on a pending key (a later write arrived before
-/// its creation: `Error::PendingDevice`) goes to a key that is not pending, or becomes that
-/// key's delete when every live key is pending.
+/// A write that needs the creation it follows (any but a create, a delete, a disable and a
+/// credential change: `Error::PendingDevice`) on a pending key (a later write arrived before
+/// its creation) goes to a key that is not pending, or becomes that key's delete when every
+/// live key is pending.
 pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op) -> Registry {
     let live: Vec<DeviceKey> = registry.keys().cloned().collect();
     let (mut target, mut op) = choose(&live, k, op);
-    if !matches!(op, Op::Create(_) | Op::Delete) && is_pending(registry, &target) {
+    let over_pending = match &op {
+        Op::Create(_) | Op::Delete | Op::Authentication(_) => true,
+        Op::Status(value) => value.status == failback::Status::Disabled,
+        _ => false,
+    };
+    if !over_pending && is_pending(registry, &target) {
         let writable = writable_keys(registry);
         match writable.get(k % writable.len().max(1)) {
             Some(other) => target = other.clone(),

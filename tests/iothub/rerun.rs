@@ -515,6 +515,25 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The secondary makes a plain device a gateway and puts a new leaf and an existing
+            // one behind it: the plan's update makes it an edge device, the hub gives it a
+            // scope, and the next run completes both leaves.
+            "leaves behind a device the secondary made a gateway",
+            [
+                export(&[device("gw"), device("old-leaf")]),
+                export(&[device("gw"), device("old-leaf")]),
+                export(&[
+                    edge("gw", 2),
+                    leaf("gw", 2),
+                    set(
+                        device("old-leaf"),
+                        "/deviceScope",
+                        json!("ms-azure-iot-edge://gw-2"),
+                    ),
+                ]),
+            ],
+        ),
+        (
             // Created during the outage: a gateway exported without keys (blocked), a leaf
             // behind it with a module, and a leaf that exists moved behind it.
             "leaves behind a new gateway the plan blocks",
@@ -573,6 +592,12 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
         let update = update.expect("updated");
         assert_eq!(update.status, Status::Disabled);
         assert_eq!(update.device_scope, None);
+    }
+    let [b, p, s] = case("leaves behind a device the secondary made a gateway");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.pending_parent, [leaf.clone(), old_leaf.clone()]);
+        assert!(run.plan.parent_unwritable.is_empty(), "prefer {prefer:?}");
     }
     let [b, p, s] = case("leaves behind a new gateway the plan blocks");
     for prefer in BOTH {
