@@ -118,7 +118,7 @@ pub struct Plan {
     /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
     /// set by hand: an IoT Edge device one side put behind another (its line carries its own
     /// scope; a parent of an edge device travels in `parentScopes`, which the line format
-    /// leaves out), a parent the primary holds without a scope in its export, or a parent this
+    /// leaves out), a parent the primary holds as an edge device without a scope in its export, or a parent this
     /// plan blocks. Each keeps the parent it has in the primary while that one can still be a
     /// parent; its other changes are written as usual. A new device behind a blocked parent is
     /// blocked with it.
