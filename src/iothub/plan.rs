@@ -105,8 +105,8 @@ pub struct Plan {
     /// from it, changed, or gone from the merged registry), sorted: the plan writes no line for
     /// any system module, since the edge runtime and the hub manage them.
     pub system_modules: Vec<DeviceKey>,
-    /// Devices whose edge parent has no scope in the primary yet (it is created by this
-    /// plan), and the modules of those not created yet: not created, or updated keeping their
+    /// Devices whose edge parent has no scope in the primary yet (this plan creates it, or
+    /// makes it an edge device), and the modules of those not created yet: not created, or updated keeping their
     /// current parent, until the hub has given the parent its scope; the next run completes
     /// them.
     pub pending_parent: Vec<DeviceKey>,
@@ -118,10 +118,10 @@ pub struct Plan {
     /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
     /// set by hand: an IoT Edge device one side put behind another (its line carries its own
     /// scope; a parent of an edge device travels in `parentScopes`, which the line format
-    /// leaves out), a parent the primary holds as an edge device without a scope in its export, or a parent this
-    /// plan blocks. Each keeps the parent it has in the primary while that one can still be a
-    /// parent; its other changes are written as usual. A new device behind a blocked parent is
-    /// blocked with it.
+    /// leaves out), a parent the primary holds as an edge device without a scope in its
+    /// export, or a parent this plan blocks. Each keeps the parent it has in the primary while
+    /// that one can still be a parent; its other changes are written as usual. A new device
+    /// behind a blocked parent is blocked with it.
     pub parent_unwritable: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
