@@ -33,8 +33,8 @@
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
-//! an edge device's parent, a gateway the primary exports without a scope, a new gateway the
-//! plan blocks). Compared with the primary's, it would be written again on every run.
+//! an edge device's parent, a gateway the primary holds as an edge device but exports without
+//! a scope, a gateway the plan blocks). Compared with the primary's, it would be written again on every run.
 
 use std::collections::BTreeMap;
 
@@ -106,9 +106,9 @@ pub struct Plan {
     /// any system module, since the edge runtime and the hub manage them.
     pub system_modules: Vec<DeviceKey>,
     /// Devices whose edge parent has no scope in the primary yet (this plan creates it, or
-    /// makes it an edge device), and the modules of those not created yet: not created, or updated keeping their
-    /// current parent, until the hub has given the parent its scope; the next run completes
-    /// them.
+    /// makes it an edge device), and the modules of those not created yet: not created, or
+    /// updated keeping their current parent, until the hub has given the parent its scope; the
+    /// next run completes them.
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved or created behind an edge parent the other deleted or made a
     /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each
@@ -706,11 +706,11 @@ enum Parent {
     /// none.
     Gone,
     /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
-    /// line carries its own scope), or the parent is in the primary without a scope in its
-    /// export. The line carries what `Gone` carries.
+    /// line carries its own scope), or the parent is an edge device in the primary without a
+    /// scope in its export. The line carries what `Gone` carries.
     Unwritable,
-    /// The parent is new to the primary, and this plan blocks it: no scope will come until an
-    /// operator resolves it. An existing device's line carries what `Gone` carries; a new
+    /// The parent is new to the primary (or plain there), and this plan blocks it: no scope
+    /// will come until an operator resolves it. An existing device's line carries what `Gone` carries; a new
     /// device is blocked with its parent.
     Blocked,
 }
