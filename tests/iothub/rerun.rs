@@ -555,15 +555,17 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
     ]
 }
 
+/// The edge case named `wanted`.
+fn edge_case(wanted: &str) -> [Vec<ExportLine>; 3] {
+    let found = edge_cases().into_iter().find(|(name, _)| *name == wanted);
+    found.expect("the case").1
+}
+
 #[test]
 fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run() {
-    let case = |wanted: &str| {
-        let found = edge_cases().into_iter().find(|(name, _)| *name == wanted);
-        found.expect("the case").1
-    };
     let [leaf, old_leaf] = ["leaf", "old-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
     let [b, p, s] =
-        case("leaf made an edge device on one side, moved behind a gateway on the other");
+        edge_case("leaf made an edge device on one side, moved behind a gateway on the other");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         // The primary already holds the leaf as an edge device: nothing to write.
@@ -582,7 +584,7 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
         assert_eq!(parent.is_some(), !expected.is_empty(), "prefer {prefer:?}");
         assert_eq!(run.plan.parent_unwritable, expected, "prefer {prefer:?}");
     }
-    let [b, p, s] = case("leaf moved behind a gateway the primary exports without a scope");
+    let [b, p, s] = edge_case("leaf moved behind a gateway the primary exports without a scope");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
@@ -593,13 +595,13 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
         assert_eq!(update.status, Status::Disabled);
         assert_eq!(update.device_scope, None);
     }
-    let [b, p, s] = case("leaves behind a device the secondary made a gateway");
+    let [b, p, s] = edge_case("leaves behind a device the secondary made a gateway");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert_eq!(run.plan.pending_parent, [leaf.clone(), old_leaf.clone()]);
         assert!(run.plan.parent_unwritable.is_empty(), "prefer {prefer:?}");
     }
-    let [b, p, s] = case("leaves behind a new gateway the plan blocks");
+    let [b, p, s] = edge_case("leaves behind a new gateway the plan blocks");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
@@ -619,13 +621,9 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
 
 #[test]
 fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_it() {
-    let case = |wanted: &str| {
-        let found = edge_cases().into_iter().find(|(name, _)| *name == wanted);
-        found.expect("the case").1
-    };
     let [leaf, new_leaf] = ["leaf", "new-leaf"].map(|id| DeviceKey::device(id).expect("valid"));
     // Made plain: the leaf stays without a parent.
-    let [b, p, s] = case("leaf moved behind a gateway the other side made plain");
+    let [b, p, s] = edge_case("leaf moved behind a gateway the other side made plain");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert_eq!(run.plan.parent_gone, std::slice::from_ref(&leaf));
@@ -638,7 +636,7 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
     // Moved by the primary, the gateway deleted by the secondary: both listed, whichever side
     // moved them; the one with another change written without a parent.
     let leaf_2 = DeviceKey::device("leaf-2").expect("valid");
-    let [b, p, s] = case("leaves the primary moved behind a gateway the other side deleted");
+    let [b, p, s] = edge_case("leaves the primary moved behind a gateway the other side deleted");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert_eq!(run.plan.parent_gone, [leaf.clone(), leaf_2.clone()]);
@@ -649,7 +647,7 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         assert!(run.plan.import.iter().all(|l| l.key != leaf));
     }
     // Deleted: the leaf keeps the primary's gateway, and the new one is created without one.
-    let [b, p, s] = case("leaf moved behind a gateway the other side deleted");
+    let [b, p, s] = edge_case("leaf moved behind a gateway the other side deleted");
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert_eq!(run.plan.parent_gone, [leaf.clone(), new_leaf.clone()]);
