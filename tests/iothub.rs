@@ -127,6 +127,15 @@ impl Run {
             .collect()
     }
 
+    /// Asserts every blocked device is blocked for a reason saying `why`, and has no line.
+    #[track_caller]
+    fn assert_each_blocked_for(&self, why: &str) {
+        for b in &self.plan.blocked {
+            assert!(b.reason.contains(why), "{b:?}");
+            assert!(self.lines(&b.key.to_string()).is_empty());
+        }
+    }
+
     /// Each import line's id and mode, in order.
     fn modes(&self) -> Vec<(String, Option<ImportMode>)> {
         let lines = self.plan.import.iter();

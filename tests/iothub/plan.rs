@@ -157,10 +157,7 @@ fn devices_whose_credentials_are_unknown_are_blocked_not_imported() {
     let run = merge(&base, &primary, &secondary, Side::Secondary);
     let blocked = run.blocked_ids();
     assert_eq!(blocked, ["created", "disable", "x509-created"]);
-    for b in &run.plan.blocked {
-        assert!(b.reason.contains("unknown"), "{b:?}");
-        assert!(run.lines(&b.key.to_string()).is_empty());
-    }
+    run.assert_each_blocked_for("unknown");
     assert_eq!(
         run.line("twin").import_mode,
         Some(ImportMode::UpdateTwinIfMatchETag)
@@ -390,13 +387,7 @@ fn a_full_update_over_a_primary_exported_without_keys_is_blocked() {
             ["disabled", "null-keys", "rekeyed"],
             "prefer {prefer:?}"
         );
-        for b in &run.plan.blocked {
-            assert!(
-                b.reason.contains("re-export the primary with keys"),
-                "{b:?}"
-            );
-            assert!(run.lines(&b.key.to_string()).is_empty());
-        }
+        run.assert_each_blocked_for("re-export the primary with keys");
         let modes = run.modes();
         assert_eq!(
             modes,
@@ -436,13 +427,7 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
         let blocked = run.blocked_ids();
         // Preferring the primary too: its keys may be the ones the secondary rotated out.
         assert_eq!(blocked, ["rekeyed"], "prefer {prefer:?}");
-        for b in &run.plan.blocked {
-            assert!(
-                b.reason.contains("the base was exported without keys"),
-                "{b:?}"
-            );
-            assert!(run.lines(&b.key.to_string()).is_empty());
-        }
+        run.assert_each_blocked_for("the base was exported without keys");
         // Where both sides agree, or only other fields changed, the device is written.
         let modes = run.modes();
         assert_eq!(
