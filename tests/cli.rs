@@ -92,6 +92,13 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The run's stderr mentions `needle`; on failure, shows the whole of it.
+#[track_caller]
+fn assert_stderr_contains(output: &Output, needle: &str) {
+    let err = stderr(output);
+    assert!(err.contains(needle), "stderr lacks {needle:?}:\n{err}");
+}
+
 #[track_caller]
 fn assert_exit(output: &Output, code: i32) {
     assert_eq!(
@@ -431,7 +438,7 @@ fn generate_never_replaces_a_file() {
         scratch.0.as_os_str(),
     ]);
     assert_exit(&output, 1);
-    assert!(stderr(&output).contains("exists"), "{}", stderr(&output));
+    assert_stderr_contains(&output, "exists");
     assert_eq!(read(&inputs[1]), before);
 }
 
@@ -658,11 +665,7 @@ fn a_missing_input_exits_2_and_writes_nothing() {
     let out = scratch.path("out");
     let output = merge(&inputs, &out, &[]);
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("nope.jsonl"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "nope.jsonl");
     assert!(!out.exists());
 }
 
@@ -676,11 +679,7 @@ fn usage_errors_exit_1() {
     let out = scratch.path("out");
     let unknown_flag = merge(&inputs, &out, &["--frobnicate"]);
     assert_exit(&unknown_flag, 1);
-    assert!(
-        stderr(&unknown_flag).contains("--frobnicate"),
-        "{}",
-        stderr(&unknown_flag)
-    );
+    assert_stderr_contains(&unknown_flag, "--frobnicate");
     let bad_prefer = merge(&inputs, &out, &["--prefer", "both"]);
     assert_exit(&bad_prefer, 1);
     let missing_base = failback([
@@ -693,11 +692,7 @@ fn usage_errors_exit_1() {
         out.as_os_str(),
     ]);
     assert_exit(&missing_base, 1);
-    assert!(
-        stderr(&missing_base).contains("--base"),
-        "{}",
-        stderr(&missing_base)
-    );
+    assert_stderr_contains(&missing_base, "--base");
     assert_exit(&failback(["frobnicate"]), 1);
     assert_exit(&failback::<[&str; 0], &str>([]), 1);
     assert!(!out.exists(), "a usage error wrote output");
@@ -717,11 +712,7 @@ fn an_output_that_is_an_input_is_refused_with_exit_1() {
         let before: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
         let output = merge(&inputs, &scratch.0, &[]);
         assert_exit(&output, 1);
-        assert!(
-            stderr(&output).contains("refusing to overwrite an input"),
-            "{}",
-            stderr(&output)
-        );
+        assert_stderr_contains(&output, "refusing to overwrite an input");
         let after: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
         assert!(before == after, "{name}: an input was modified");
         for other in OUTPUTS.iter().filter(|o| *o != name) {
@@ -755,11 +746,7 @@ fn a_failed_run_leaves_no_earlier_output_beside_its_own() {
     fs::create_dir_all(import.join("in-the-way")).expect("a directory where the plan goes");
     let output = merge(&inputs, &out, &[]);
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("import.jsonl"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "import.jsonl");
     for name in ["merged.jsonl", "report.json"] {
         assert!(!out.join(name).exists(), "{name} left behind");
     }
@@ -778,11 +765,7 @@ fn a_run_refused_for_its_input_leaves_no_earlier_output() {
     fs::write(&inputs[2], secondary).expect("write");
     let output = merge(&inputs, &out, &[]);
     assert_exit(&output, 2);
-    assert!(
-        stderr(&output).contains("invalid JSON"),
-        "{}",
-        stderr(&output)
-    );
+    assert_stderr_contains(&output, "invalid JSON");
     for name in ["merged.jsonl", "import.jsonl", "report.json"] {
         assert!(!out.join(name).exists(), "{name} left behind");
     }
@@ -800,14 +783,10 @@ fn an_empty_export_is_merged_only_when_declared_so() {
     let out = scratch.path("out");
     let refused = merge(&inputs, &out, &[]);
     assert_exit(&refused, 2);
-    assert!(
-        stderr(&refused).contains("base.jsonl:1:1: no device lines"),
-        "{}",
-        stderr(&refused)
-    );
+    assert_stderr_contains(&refused, "base.jsonl:1:1: no device lines");
     let one = merge(&inputs, &out, &["--allow-empty", "base"]);
     assert_exit(&one, 2);
-    assert!(stderr(&one).contains("primary.jsonl:1:1: no device lines"));
+    assert_stderr_contains(&one, "primary.jsonl:1:1: no device lines");
     let both = ["--allow-empty", "base", "--allow-empty", "primary"];
     assert_exit(&merge(&inputs, &out, &both), 0);
     let secondary = fs::read_to_string(&inputs[2]).expect("read");
