@@ -179,6 +179,34 @@ proptest! {
         }
     }
 
+    /// A conflict over a device field names as its winner the value a read shows. (Crossed
+    /// rotations, whose winner is shown blanked, are too rare here: `tests/security.rs` pins
+    /// them.)
+    #[test]
+    fn a_conflicts_winner_is_the_value_a_read_shows(h in history(), seed in any::<u64>()) {
+        let states = h.states();
+        let mut rng = Rng(seed);
+        let (x, y) = (rng.below(states.len()), rng.below(states.len()));
+        let mut merged = states[x].clone();
+        merged.merge(&states[y]);
+        for policy in [Policy::default(), Policy::prefer(common::replica(y))] {
+            for key in merged.keys() {
+                let Some(device) = merged.device(key, &policy) else { continue };
+                for conflict in &device.conflicts {
+                    let held = match conflict.field.as_str() {
+                        "status" => device.status.to_string(),
+                        "authentication" => device.authentication.to_string(),
+                        "capabilities" => device.capabilities.to_string(),
+                        _ => continue,
+                    };
+                    prop_assert_eq!(
+                        &conflict.values[conflict.winner].value, &held, "{}", conflict
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn every_state_round_trips_through_serde(h in history()) {
         for state in h.states() {
