@@ -65,6 +65,20 @@ pub(crate) fn without_quoted_keys(message: &str) -> Option<String> {
     redacted.then_some(out)
 }
 
+impl Error {
+    /// The error with the device it concerns named in its field, for a value checked without
+    /// knowing whose it is (a twin path, a key) and refused on behalf of a device.
+    pub(crate) fn of_device(self, key: &DeviceKey) -> Self {
+        match self {
+            Error::InvalidValue { field, reason } => Error::InvalidValue {
+                field: format!("{field} of {key}"),
+                reason,
+            },
+            other => other,
+        }
+    }
+}
+
 /// `err` with its quoted strings that could be keys hidden (`without_quoted_keys`): for the
 /// reader of a type whose text holds keys (a registry, an ingest, an event, a record, an
 /// identity), around everything it reads.
@@ -199,7 +213,7 @@ pub enum Error {
         key: Option<DeviceKey>,
     },
     /// Two different events claim the same dot: one replica issued one write identity twice.
-    #[error("dot {dot} of event {second} was already used by event {first}")]
+    #[error("dot {dot} of event {second} (device {}) was already used by event {first}", key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     DotReused {
         /// The reused dot.
         dot: Dot,
@@ -207,6 +221,17 @@ pub enum Error {
         first: EventId,
         /// The event that used it again.
         second: EventId,
+        /// The device the second event addressed (boxed: the error stays small).
+        key: Option<Box<DeviceKey>>,
+    },
+    /// A device or module appears twice in one snapshot of a hub: no reader can tell which
+    /// copy is the device.
+    #[error("{key} appears twice in the {snapshot} export; each device or module has one line")]
+    DuplicateDevice {
+        /// The device or module.
+        key: DeviceKey,
+        /// The snapshot (`base`, `primary` or `secondary`).
+        snapshot: &'static str,
     },
     /// A file could not be read or written.
     #[error("{}: {source}", path.display())]

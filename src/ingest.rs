@@ -314,6 +314,7 @@ impl TryFrom<IngestWire> for Ingest {
                         dot,
                         first,
                         second: id.clone(),
+                        key: delta.slots.keys().next().cloned().map(Box::new),
                     });
                 }
             }
@@ -471,6 +472,7 @@ impl Ingest {
                     dot,
                     first: first.clone(),
                     second: event.id.clone(),
+                    key: event.first_key().cloned().map(Box::new),
                 });
             }
         }
@@ -629,7 +631,9 @@ mod tests {
         let reused = |ingest: &mut Ingest, i: usize| -> Result<(Dot, EventId)> {
             let event = Event::new(EventId::new(format!("f{i}")), theirs[i].clone())?;
             match ingest.apply(&event) {
-                Err(Error::DotReused { dot, first, second }) => {
+                Err(Error::DotReused {
+                    dot, first, second, ..
+                }) => {
                     assert_eq!(second, *event.id());
                     Ok((dot, first))
                 }

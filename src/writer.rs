@@ -183,19 +183,9 @@ impl Writer<'_> {
         Ok(delta(key, delta_slot, seen))
     }
 
-    /// Applies `write` to every live incarnation of `key`, each with its own dot; `write`
-    /// returns the dots it overwrote and fills the delta record with the registers it wrote,
-    /// whole: their past travels with the write (see [`MvRegister`](crate::MvRegister)), so
-    /// a receiver that sees this write also knows every older write it superseded.
-    ///
-    /// A record whose creation has not arrived (pending) takes the write only when
-    /// `over_pending` says it may (see [`Error::PendingDevice`]).
-    fn write_each(
-        &mut self,
-        key: &DeviceKey,
-        over_pending: bool,
-        mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
-    ) -> Result<Registry> {
+    /// Whether `key` takes a write: it has a live incarnation here and, unless `over_pending`,
+    /// none of them waits for its creation. Returns how many live incarnations it has.
+    fn check_writable(&self, key: &DeviceKey, over_pending: bool) -> Result<usize> {
         let records = self.registry.records(key);
         if records.is_empty() {
             return Err(Error::UnknownDevice { key: key.clone() });
@@ -209,7 +199,23 @@ impl Writer<'_> {
         if !over_pending && records.iter().any(|record| !record.is_created()) {
             return Err(Error::PendingDevice { key: key.clone() });
         }
-        let count = records.len();
+        Ok(records.len())
+    }
+
+    /// Applies `write` to every live incarnation of `key`, each with its own dot; `write`
+    /// returns the dots it overwrote and fills the delta record with the registers it wrote,
+    /// whole: their past travels with the write (see [`MvRegister`](crate::MvRegister)), so
+    /// a receiver that sees this write also knows every older write it superseded.
+    ///
+    /// A record whose creation has not arrived (pending) takes the write only when
+    /// `over_pending` says it may (see [`Error::PendingDevice`]).
+    fn write_each(
+        &mut self,
+        key: &DeviceKey,
+        over_pending: bool,
+        mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
+    ) -> Result<Registry> {
+        let count = self.check_writable(key, over_pending)?;
         let dots = self.take_dots(count)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
@@ -383,7 +389,7 @@ impl Writer<'_> {
         path: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
-        let path = twin_leaf_write(section, path, value.as_ref())?;
+        let path = twin_leaf_write(section, path, value.as_ref()).map_err(|e| e.of_device(key))?;
         self.write_twin(key, path, value)
     }
 
@@ -445,7 +451,9 @@ impl Writer<'_> {
         // Every key is checked before the first leaf is written: a bad key found halfway
         // would leave the earlier leaves written here, their dots taken, and no delta returned
         // to ship them, so no peer would ever see those writes.
-        let writes = twin::patch_writes(section, patch)?;
+        let writes = twin::patch_writes(section, patch).map_err(|e| e.of_device(key))?;
+        // An empty patch writes nothing, but still names a device that must take writes.
+        self.check_writable(key, false)?;
         let mut out = Registry::new();
         for (path, value) in writes {
             out.merge(&self.write_twin(key, path, value)?);
@@ -520,4 +528,47 @@ fn delta(key: &DeviceKey, slot: Slot, seen: impl IntoIterator<Item = Dot>) -> Re
         .slots
         .insert(key.clone(), std::sync::Arc::new(slot));
     registry
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Map, json};
+
+    use crate::{DeviceKey, Error, Identity, Registry, ReplicaId, Section, Stamp};
+
+    const R: ReplicaId = ReplicaId::from_u128(1);
+
+    #[test]
+    fn a_refused_twin_path_names_the_device() -> crate::Result<()> {
+        let mut registry = Registry::new();
+        let key = DeviceKey::device("pump-17")?;
+        let mut writer = registry.writer(R, Stamp::default());
+        writer.create(&key, Identity::default())?;
+        let set = writer.set_twin(&key, Section::Tags, "bad key", Some(json!(1)));
+        let patch = json!({"ok": 1, "bad key": 2});
+        let patched = writer.patch_twin(&key, Section::Tags, patch.as_object().expect("object"));
+        for err in [set, patched].map(|r| r.expect_err("refused")) {
+            assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+            assert!(err.to_string().contains("tags.bad key of pump-17"), "{err}");
+        }
+        Ok(())
+    }
+
+    /// An empty patch writes nothing, but is refused as any write would be: a caller learns
+    /// that the device it names is not here (found in review: it returned an empty delta).
+    #[test]
+    fn an_empty_patch_to_a_device_not_here_is_refused() -> crate::Result<()> {
+        let mut registry = Registry::new();
+        let key = DeviceKey::device("ghost")?;
+        let patched =
+            registry
+                .writer(R, Stamp::default())
+                .patch_twin(&key, Section::Tags, &Map::new());
+        assert!(
+            matches!(patched, Err(Error::UnknownDevice { .. })),
+            "{patched:?}"
+        );
+        assert_eq!(registry, Registry::new());
+        Ok(())
+    }
 }

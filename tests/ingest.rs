@@ -129,7 +129,10 @@ proptest! {
         let before = bytes(ingest.registry());
         let err = ingest.apply(&b).expect_err("second use of the dot");
         prop_assert!(
-            matches!(&err, Error::DotReused { dot, first, second } if *dot == shared && first.as_str() == "a" && second.as_str() == "b"),
+            matches!(&err, Error::DotReused { dot, first, second, key: Some(k) }
+                if *dot == shared && first.as_str() == "a" && second.as_str() == "b"
+                    && err.to_string().contains(&format!("(device {k})"))
+                    && b.delta().keys().chain(b.delta().deleted().map(|(k, _)| k)).any(|d| d == &**k)),
             "{err}"
         );
         prop_assert_eq!(&bytes(ingest.registry()), &before);

@@ -212,7 +212,7 @@ impl Failback {
     /// # Errors
     ///
     /// [`Error::InvalidValue`] when a line holds a twin key IoT Hub does not allow, or
-    /// [`Error::InvalidId`] naming a key that appears twice in one snapshot.
+    /// [`Error::DuplicateDevice`] naming a key that appears twice in one snapshot.
     ///
     /// # Examples
     ///
@@ -240,7 +240,7 @@ impl Failback {
     /// # Errors
     ///
     /// The first error a stream yields; [`Error::InvalidValue`] when a line holds a twin key
-    /// IoT Hub does not allow; [`Error::InvalidId`] naming a key that appears twice in one
+    /// IoT Hub does not allow; [`Error::DuplicateDevice`] naming a key that appears twice in one
     /// snapshot.
     ///
     /// # Examples
@@ -449,14 +449,9 @@ impl Failback {
 
 /// A key twice in one snapshot: which copy would be the device?
 fn twice(key: &DeviceKey, side: Side) -> Error {
-    Error::InvalidId {
-        kind: if key.module.is_some() {
-            "module"
-        } else {
-            "device"
-        },
-        id: key.to_string(),
-        reason: format!("appears twice in the {} export", side.as_str()),
+    Error::DuplicateDevice {
+        key: key.clone(),
+        snapshot: side.as_str(),
     }
 }
 
@@ -490,20 +485,10 @@ fn twin_of(line: &ExportLine) -> Result<BTreeMap<TwinPath, Value>> {
     let mut twin = BTreeMap::new();
     for (section, object) in sections {
         if let Some(object) = object {
-            twin.extend(twin::flatten(section, object).map_err(|e| with_device(e, &line.key))?);
+            twin.extend(twin::flatten(section, object).map_err(|e| e.of_device(&line.key))?);
         }
     }
     Ok(twin)
-}
-
-fn with_device(error: Error, key: &DeviceKey) -> Error {
-    match error {
-        Error::InvalidValue { field, reason } => Error::InvalidValue {
-            field: format!("{field} of {key}"),
-            reason,
-        },
-        other => other,
-    }
 }
 
 /// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
