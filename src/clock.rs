@@ -600,6 +600,36 @@ impl CausalContext {
         });
     }
 
+    /// The dots seen here that `vector` does not cover, or `None` when they would take more
+    /// than `limit` counters written out beyond a gap (a context read from text may claim
+    /// counters in the billions).
+    ///
+    /// What a peer at `vector` has not seen, as a context: `d ∈ beyond(c, v) ⇔ d ∈ c ∧ d ∉ v`.
+    pub(crate) fn beyond(&self, vector: &VersionVector, limit: u64) -> Option<Self> {
+        let mut out = Self::new();
+        let mut spent = 0u64;
+        for (replica, top) in self.vector.iter() {
+            let seen = vector.get(replica);
+            if seen == 0 {
+                // Nothing of this replica's is covered: its run from 1 stays a run.
+                out.vector.advance(Dot::new(replica, top));
+            } else if seen < top {
+                spent = spent.saturating_add(top - seen);
+                if spent > limit {
+                    return None;
+                }
+                out.cloud.insert_range(replica, seen + 1, top);
+            }
+        }
+        self.cloud.all(|dot| {
+            if !vector.contains(dot) {
+                out.cloud.insert(dot);
+            }
+            true
+        });
+        Some(out)
+    }
+
     /// Whether every dot of `other` has been seen here (`other ≤ self`); linear in the number of
     /// replicas and cloud dots, never in the size of the state.
     ///
@@ -693,6 +723,27 @@ mod tests {
                 assert_eq!(ReplicaId::new(a).cmp(&ReplicaId::new(b)), a.cmp(&b));
             }
         }
+    }
+
+    /// `beyond` is the set difference, normalised as any context is: the same value as the
+    /// context built from the difference's dots one at a time.
+    #[test]
+    fn beyond_a_vector_is_the_dots_it_does_not_cover() {
+        // Runs from 1, runs after gaps crossing 64-counter words, and lone dots.
+        let dots = (1..=70)
+            .chain([75, 128, 129, 200])
+            .map(|n| Dot::new(r(1), n))
+            .chain((1..=3).map(|n| Dot::new(r(2), n)))
+            .chain([Dot::new(r(3), 9)]);
+        let ctx = CausalContext::from_iter(dots.clone());
+        for (one, two, three) in [(0, 0, 0), (1, 3, 0), (63, 1, 9), (64, 0, 10), (130, 3, 1)] {
+            let vector = VersionVector::from_iter([(r(1), one), (r(2), two), (r(3), three)]);
+            let expected: CausalContext = dots.clone().filter(|d| !vector.contains(*d)).collect();
+            assert_eq!(ctx.beyond(&vector, u64::MAX), Some(expected), "{vector:?}");
+        }
+        let vector = VersionVector::from_iter([(r(1), 1)]);
+        assert_eq!(ctx.beyond(&vector, 68), None, "69 counters written out");
+        assert!(ctx.beyond(&vector, 69).is_some());
     }
 
     #[test]

@@ -75,6 +75,33 @@ impl DotCloud {
         new
     }
 
+    /// Adds `replica`'s counters `from..=to` (none when `from > to`), a word at a time.
+    pub(crate) fn insert_range(&mut self, replica: ReplicaId, from: u64, to: u64) {
+        if from > to {
+            return;
+        }
+        let at = match self.position(replica) {
+            Ok(at) => at,
+            Err(at) => {
+                self.replicas.insert(at, (replica, Words::new()));
+                at
+            }
+        };
+        let words = &mut self.replicas[at].1;
+        let (first, low) = word(from);
+        let (last, high) = word(to);
+        for w in first..=last {
+            let mut bits = u64::MAX;
+            if w == first {
+                bits &= u64::MAX << low;
+            }
+            if w == last {
+                bits &= u64::MAX >> (63 - high);
+            }
+            *words.entry(w).or_insert(0) |= bits;
+        }
+    }
+
     /// Removes and counts the run of `replica`'s counters that starts at `from` and has no gap.
     pub(crate) fn take_run(&mut self, replica: ReplicaId, from: u64) -> u64 {
         let Ok(at) = self.position(replica) else {

@@ -46,7 +46,8 @@
 //! A stale replica never resurrects a deleted device, re-enables a disabled one, or restores a
 //! rotated-out credential: such writes are refused and listed in the [`Report`]. Tombstones are
 //! kept until [`Registry::compact`] is given a version vector every replica has reached;
-//! compaction never changes what a merge produces afterwards. Merging a state or delta whose
+//! compaction never changes what a merge produces afterwards (a replica restored from an
+//! older backup included). Merging a state or delta whose
 //! context is already included costs no per-record work and changes nothing.
 //!
 //! [`Ingest`] applies [`Event`]s delivered at least once, in any order: duplicates are no-ops,

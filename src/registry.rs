@@ -492,10 +492,28 @@ impl Registry {
                         .map_or(Joined::Dropped, Joined::Added),
                 },
             );
-        let report = parts
+        let mut report = parts
             .into_iter()
             .reduce(Report::combine)
             .unwrap_or_default();
+        // The walk above visits only the keys `other` holds, which is enough unless `other`
+        // has compacted away deletes this side has not seen (this side is behind its stable
+        // vector: a replica restored from a backup). Then `other` holds neither the deleted
+        // device nor its tombstone, only its context claims them, and every key held here
+        // alone must be joined with nothing to drop what `other` removed (2026-11-22, found
+        // in review: the restored replica kept the device for ever, while every other
+        // replica had it deleted).
+        if !context.vector().includes(&other.stable) {
+            let mut removed = Report::default();
+            let nothing = Arc::new(Slot::default());
+            slots.retain(|key, mine| {
+                other.slots.get(key).is_some()
+                    || !join_slot(key, mine, &nothing, ctxs, stable, policy, &mut removed)
+            });
+            // Only what changed is counted: the keys walked were not the incoming side's.
+            removed.unchanged = 0;
+            report = report.combine(removed);
+        }
         self.context.join(&other.context);
         if !self.stable.includes(&other.stable) {
             self.stable.join(&other.stable);
@@ -505,8 +523,21 @@ impl Registry {
     }
 
     /// What a peer whose version vector is `vector` has not seen: every key holding a write or
-    /// a delete beyond `vector`, whole, with this registry's context. Merging it into that
-    /// peer gives the same state as merging this whole registry.
+    /// a delete beyond `vector`, whole. Merging it into that peer gives the same state as
+    /// merging this whole registry.
+    ///
+    /// The delta is a state like any other (`delta ≤ self`), so it may also be merged into
+    /// other replicas, joined with further deltas before it is sent, or wrapped in an
+    /// [`Event`](crate::Event): its context claims only the writes it holds and those seen
+    /// here beyond `vector`, whose absence from it means they were overwritten or deleted
+    /// here. A context claiming everything seen here would tell a replica merged with it
+    /// that every device left out had been deleted (2026-11-22, found in review: merged
+    /// into the delta, the peer's own devices were dropped, and a disable joined into it
+    /// was erased). Two cases send the whole state instead: a peer behind this registry's
+    /// stable vector (a replica restored from a backup), which may still hold devices whose
+    /// tombstones [`compact`](Self::compact) dropped here, so only a context claiming them
+    /// can remove them; and a context whose unseen part would take more than 2²⁶ counters
+    /// written out.
     ///
     /// # Examples
     ///
@@ -520,27 +551,61 @@ impl Registry {
     ///
     /// let delta = a.delta_since(peer.context().vector());
     /// assert_eq!(delta.keys().count(), 1);
+    /// // The peer's own devices stay when the peer is merged into the delta, too.
+    /// let mut other_way = delta.clone();
+    /// other_way.merge(&peer);
     /// peer.merge(&delta);
     /// assert_eq!(peer, a);
+    /// assert_eq!(other_way, a);
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn delta_since(&self, vector: &VersionVector) -> Registry {
+        /// Counters beyond a gap a delta's context may write out (8 MiB of bitmap).
+        const MAX_UNSEEN: u64 = 1 << 26;
+        if !vector.includes(&self.stable) {
+            return self.clone();
+        }
+        let Some(mut context) = self.context.beyond(vector, MAX_UNSEEN) else {
+            return self.clone();
+        };
+        // A key with a tombstone goes too, seen or not: the writes its delete removed are
+        // held nowhere, so a context claiming them (beyond `vector`, the peer may have seen
+        // them only out of order) would have nothing that says where they were, and a
+        // replica merged with the delta would keep them under a key the delta lacks.
+        let slots: SlotMap = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| !slot.tombstones.is_empty() || !slot.is_known_to(vector))
+            .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
+            .collect();
+        // The writes the delta holds that the peer has seen (a device's creation, say, under
+        // an update the peer has not): claimed, as in any state that holds them.
+        for slot in slots.values() {
+            let held = slot.live.iter().flat_map(|r| r.dots()).chain(
+                slot.tombstones
+                    .iter()
+                    .flat_map(|t| [t.incarnation, t.deleted]),
+            );
+            for dot in held {
+                if vector.contains(dot) && self.context.contains(dot) {
+                    context.insert(dot);
+                }
+            }
+        }
         Registry {
-            context: self.context.clone(),
+            context,
             stable: self.stable.clone(),
-            slots: self
-                .slots
-                .iter()
-                .filter(|(_, slot)| !slot.is_known_to(vector))
-                .map(|(key, slot)| (key.clone(), Arc::clone(slot)))
-                .collect(),
+            slots,
         }
     }
 
     /// Drops the tombstones of deletes that every replica has seen. `stable` is a version
     /// vector every replica has reached (the [`VersionVector::meet`] of theirs); it is capped
     /// at what this registry has seen itself. Merge results afterwards are those without
-    /// compaction, less the stable tombstones.
+    /// compaction, less the stable tombstones: a state that has not seen a compacted delete
+    /// (a replica restored from an older backup) loses the device when merged with this one,
+    /// in either direction (merging this one into it walks every key it holds that this one
+    /// lacks, the one merge that does).
     ///
     /// # Examples
     ///

@@ -348,3 +348,101 @@ fn a_child_beats_a_concurrent_scalar_with_a_sibling_sorting_between() {
     assert_eq!(fields, [("tags.a", failback::Rule::ChildBeatsScalar)]);
     assert_eq!(device.conflicts, report.conflicts);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deltas merged with anything, and compacted states merged with a restored backup (review,
+// 2026-11-22: a delta's context claimed every write its source had seen, and a merge read the
+// devices it left out as deleted).
+
+const A: ReplicaId = ReplicaId::from_u128(1);
+const P: ReplicaId = ReplicaId::from_u128(2);
+
+fn named(id: &str) -> DeviceKey {
+    DeviceKey::device(id).expect("valid")
+}
+
+/// A holds `x`, which its peer P has seen, and `y`, which P has not; `outbox` is what A would
+/// send P, `A.delta_since(P's vector)`.
+fn outbox() -> (Registry, Registry, Registry) {
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&named("x"), Identity::default())
+        .expect("fresh");
+    let p = a.clone();
+    a.writer(A, Stamp::new(2, 0))
+        .create(&named("y"), Identity::default())
+        .expect("fresh");
+    let outbox = a.delta_since(p.context().vector());
+    (a, p, outbox)
+}
+
+/// A write joined into a delta before it is sent (a delta group) reaches the peer, and the
+/// peer's state, merged back, never undoes it.
+#[test]
+fn a_disable_joined_into_an_outbox_delta_reaches_the_peer_and_stays() {
+    use failback::{Status, StatusValue};
+    let (mut a, mut p, mut outbox) = outbox();
+    let disable = a
+        .writer(A, Stamp::new(3, 0))
+        .set_status(&named("x"), StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let joined = outbox.merge(&disable);
+    assert!(joined.rejected.is_empty(), "{joined:?}");
+    p.merge(&outbox);
+    p.writer(P, Stamp::new(4, 0))
+        .set_twin(&named("y"), Section::Tags, "owner", Some(json!("ops")))
+        .expect("live");
+    let status = |r: &Registry| {
+        r.device(&named("x"), &Policy::default())
+            .map(|d| d.status.status)
+    };
+    assert_eq!(status(&p), Some(Status::Disabled));
+    let report = a.merge(&p);
+    assert_eq!(status(&a), Some(Status::Disabled), "{report}");
+}
+
+/// `D ⊔ P = P ⊔ D` for the very peer the delta was made for, and nothing the delta left out
+/// is lost.
+#[test]
+fn a_delta_merged_with_its_peer_in_either_order_keeps_every_device() {
+    let (a, p, delta) = outbox();
+    let mut p_d = p.clone();
+    p_d.merge(&delta);
+    let mut d_p = delta.clone();
+    d_p.merge(&p);
+    assert_eq!(bytes(&d_p), bytes(&p_d));
+    assert_eq!(bytes(&p_d), bytes(&a));
+    assert_eq!(d_p.keys().count(), 2);
+}
+
+/// A replica restored from a backup taken before a delete, catching up from a peer that has
+/// since compacted the delete's tombstone, loses the device as every other replica did
+/// (whether it merges the peer's state or asks it for a delta).
+#[test]
+fn a_restored_backup_merged_with_a_compacted_peer_keeps_the_delete() {
+    let x = named("x");
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&x, Identity::default())
+        .expect("fresh");
+    let mut b = a.clone();
+    let backup = b.clone();
+    a.writer(A, Stamp::new(2, 0)).delete(&x).expect("live");
+    b.merge(&a);
+    let mut stable = a.context().vector().clone();
+    stable.meet(b.context().vector());
+    a.compact(&stable);
+    assert!(a.tombstones(&x).is_empty(), "compacted");
+
+    let mut by_delta = backup.clone();
+    by_delta.merge(&a.delta_since(backup.context().vector()));
+    let mut by_state = backup.clone();
+    let report = by_state.merge(&a);
+    assert_eq!(report.deleted, 1, "{report}");
+    let mut other_way = a.clone();
+    other_way.merge(&backup);
+    for state in [&by_delta, &by_state, &other_way] {
+        assert!(state.device(&x, &Policy::default()).is_none());
+        assert_eq!(bytes(state), bytes(&a));
+    }
+}

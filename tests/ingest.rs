@@ -231,3 +231,37 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
         .expect("no owner left to compare with");
     assert_eq!(ingest.registry(), &before);
 }
+
+/// An event may carry any delta, a peer's `delta_since` included: events for the devices it
+/// left out still apply (review, 2026-11-22: its context claimed them, and a later creation
+/// of one was accepted and dropped as already deleted).
+#[test]
+fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applicable() {
+    use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    let r = ReplicaId::from_u128(1);
+    let (x, y) = (
+        DeviceKey::device("x").expect("valid"),
+        DeviceKey::device("y").expect("valid"),
+    );
+    let mut source = Registry::new();
+    let create_x = source
+        .writer(r, Stamp::new(1, 0))
+        .create(&x, Identity::default())
+        .expect("fresh");
+    let peer = source.clone();
+    source
+        .writer(r, Stamp::new(2, 0))
+        .create(&y, Identity::default())
+        .expect("fresh");
+    let sync = source.delta_since(peer.context().vector());
+    let mut ingest = Ingest::new(Registry::new());
+    ingest
+        .apply(&Event::new(EventId::new("sync-1"), sync).expect("a delta"))
+        .expect("applies");
+    let report = ingest
+        .apply(&Event::new(EventId::new("create-x"), create_x).expect("a write"))
+        .expect("applies");
+    assert_eq!(report.added, 1, "{report}");
+    assert!(ingest.registry().device(&x, &Policy::default()).is_some());
+    assert_eq!(bytes(ingest.registry()), bytes(&source));
+}
