@@ -723,7 +723,7 @@ mod tests {
             .map(|_| ())
             .unwrap_err();
         assert_eq!(threaded.to_string(), alone.to_string());
-        assert!(matches!(alone, Error::InvalidId { .. }), "{alone}");
+        assert!(matches!(alone, Error::DuplicateDevice { .. }), "{alone}");
         Ok(())
     }
 }
