@@ -31,6 +31,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::{CausalContext, Dot, ReplicaId, VersionVector};
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 
 /// One write held by a register: its dot, its stamp and its value.
@@ -43,6 +44,7 @@ use crate::stamp::Stamp;
 /// assert_eq!(entry.value, "on");
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct Entry<T> {
     /// The write's identity.
     #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
@@ -52,6 +54,9 @@ pub struct Entry<T> {
     /// The value written.
     pub value: T,
 }
+
+// Entries and registers of credentials hold keys: serde's quotes of what it found are hidden.
+serde_redacting!(Entry<T>);
 
 impl<T> Entry<T> {
     /// An entry.
@@ -86,7 +91,7 @@ impl<T> Entry<T> {
 /// left.join(&left_ctx, &right, &right_ctx, |_| {});
 /// assert_eq!(left.len(), 2); // concurrent: both kept
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct MvRegister<T> {
     #[serde(default, skip_serializing_if = "Entries::is_none")]
     entries: Entries<T>,
@@ -94,6 +99,29 @@ pub struct MvRegister<T> {
     /// kept only where it exceeds that replica's held entries (so equal states are equal).
     #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
     past: VersionVector,
+}
+
+/// A register as text holds it. (The bound is stated: serde would ask `T: Default` for the
+/// defaulted `entries`, whose default holds no `T`.)
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct MvRegisterWire<T> {
+    #[serde(default)]
+    entries: Entries<T>,
+    #[serde(default)]
+    past: VersionVector,
+}
+
+/// As derived, with serde's quotes of what it found hidden: a register of credentials holds
+/// keys, and one a step off in damaged text would be quoted whole. (Not `serde_redacting!`,
+/// as on [`Entry`]: a derived reader here would ask `T: Default`, which that macro's impl does
+/// not, so its call would resolve to itself.)
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for MvRegister<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let MvRegisterWire { entries, past } =
+            MvRegisterWire::deserialize(deserializer).map_err(crate::error::redacted)?;
+        Ok(Self { entries, past })
+    }
 }
 
 impl<T> Default for MvRegister<T> {

@@ -39,8 +39,27 @@ pub(crate) use serde_as_text;
 /// functions): `Serialize` as derived, and `Deserialize` as derived with serde's quotes of
 /// strings that could be keys hidden (`crate::error::redacted`). serde's messages quote the
 /// value found where another belongs, so a key one level off in a damaged text (a record's,
-/// an identity's, a device's, a report's) would be shown whole by the error.
+/// an identity's, a device's, a report's) would be shown whole by the error. `Name<T>` for a
+/// type generic in its value (a register's entry).
 macro_rules! serde_redacting {
+    ($ty:ident<$t:ident>) => {
+        impl<$t: serde::Serialize> serde::Serialize for $ty<$t> {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                s: S,
+            ) -> std::result::Result<S::Ok, S::Error> {
+                <$ty<$t>>::serialize(self, s)
+            }
+        }
+
+        impl<'de, $t: serde::Deserialize<'de>> serde::Deserialize<'de> for $ty<$t> {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                d: D,
+            ) -> std::result::Result<Self, D::Error> {
+                <$ty<$t>>::deserialize(d).map_err(crate::error::redacted)
+            }
+        }
+    };
     ($ty:ty) => {
         impl serde::Serialize for $ty {
             fn serialize<S: serde::Serializer>(

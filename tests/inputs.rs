@@ -565,5 +565,17 @@ fn no_reader_shows_a_key_found_where_something_else_belongs() {
     shown.extend(shown_keys::<Device>(&device));
     shown.extend(shown_keys::<Report>(&report));
     shown.extend(shown_keys::<Policy>(&policy));
+    // The public registers of credentials (found in review, 2026-11-22: not redacted).
+    let entry = failback::Entry::new(
+        failback::Dot::new(a, 9),
+        Stamp::new(4, 0),
+        sas("ZmVkY2JhOTg3NjU0MzIxMA=="),
+    );
+    let mut register = failback::MvRegister::new();
+    register.write(entry.dot, entry.stamp, entry.value.clone());
+    shown.extend(shown_keys::<failback::Entry<Authentication>>(&entry));
+    shown.extend(shown_keys::<failback::MvRegister<Authentication>>(
+        &register,
+    ));
     assert!(shown.is_empty(), "{}", shown.join("\n"));
 }
