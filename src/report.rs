@@ -51,9 +51,12 @@ pub struct Conflict {
     /// The field: `status`, `authentication`, `capabilities`, `parent`, `existence`, a twin
     /// path such as `tags.site`, or `metadata.KEY`.
     pub field: String,
-    /// The concurrent values, in dot order.
+    /// The concurrent values, in dot order, each as its write made it.
     pub values: Vec<ConflictValue>,
-    /// Index of the winner in `values`.
+    /// Index of the winner in `values`: the value a read shows, but under
+    /// [`Rule::RetiredCredentialUnresolved`], where a read shows it with every credential
+    /// another of these writes retired blanked (the values stay as written, so that an
+    /// operator sees what each side holds and what it rotated out).
     pub winner: usize,
     /// The rule that picked it.
     pub rule: Rule,

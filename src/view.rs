@@ -239,7 +239,6 @@ impl Resolver<'_> {
             },
         };
         let unresolved = outcome.1 == Rule::RetiredCredentialUnresolved;
-        let reported = self.conflicts.len();
         let i = self.settle(
             || "authentication".into(),
             candidates,
@@ -262,14 +261,7 @@ impl Resolver<'_> {
             .filter(|(dot, _)| *dot != winner.dot)
             .flat_map(|(_, gone)| gone.iter().copied())
             .collect();
-        let shown = without(winner.value, &gone);
-        // The report names the value the device holds: the winner as blanked, not as written.
-        if let Some(conflict) = self.conflicts.get_mut(reported) {
-            if let Some(value) = conflict.values.get_mut(conflict.winner) {
-                value.value = shown.to_string();
-            }
-        }
-        Some(shown)
+        Some(without(winner.value, &gone))
     }
 }
 
