@@ -130,6 +130,16 @@ fn names_are_quoted_and_what_could_be_a_key_is_not() {
 }
 
 /// A specialised `Result` whose error is [`Error`].
+///
+/// # Examples
+///
+/// ```
+/// fn parse(id: &str) -> failback::Result<failback::DeviceId> {
+///     failback::DeviceId::new(id)
+/// }
+/// assert!(parse("pump-17").is_ok());
+/// assert!(parse("has space").is_err());
+/// ```
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong at the crate's boundaries.

@@ -382,9 +382,23 @@ impl Ingest {
     /// # Examples
     ///
     /// ```
-    /// use failback::{Ingest, Policy, Registry, ReplicaId};
-    /// let ingest = Ingest::new(Registry::new()).with_policy(Policy::prefer(ReplicaId::from_u128(2)));
-    /// # let _ = ingest;
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp};
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let key = DeviceKey::device("d")?;
+    /// let mut base = Registry::new();
+    /// base.writer(a, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let (mut one, mut two) = (base.clone(), base.clone());
+    /// let site = |r: &mut Registry, by, at, value: &str| {
+    ///     r.writer(by, Stamp::new(at, 0)).set_twin(&key, Section::Tags, "site", Some(value.into()))
+    /// };
+    /// let (x, y) = (site(&mut one, a, 3, "x")?, site(&mut two, b, 2, "y")?);
+    ///
+    /// let mut ingest = Ingest::new(base).with_policy(Policy::prefer(b));
+    /// ingest.apply(&Event::new(EventId::new("1"), x)?)?;
+    /// let report = ingest.apply(&Event::new(EventId::new("2"), y)?)?;
+    /// let conflict = &report.conflicts[0];
+    /// assert_eq!(conflict.values[conflict.winner].replica, b); // preferred, though older
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn with_policy(mut self, policy: Policy) -> Self {
         self.policy = policy;

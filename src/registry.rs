@@ -42,6 +42,11 @@ use crate::view::{self, Device};
 /// cannot tell a register's record of overwritten writes from a forged one: load registries
 /// only from where their replica alone writes them.
 ///
+/// The serialized form is for a self-describing format such as JSON (the one tested):
+/// readers look at what they find before they accept it, and some fields are told apart by
+/// shape. A format that needs the schema to read (bincode, postcard) fails with an error,
+/// never with a wrong value.
+///
 /// # Examples
 ///
 /// ```

@@ -43,6 +43,14 @@ pub enum Section {
 
 impl Section {
     /// Every section, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::Section;
+    /// let names: Vec<&str> = Section::ALL.iter().map(|s| s.as_str()).collect();
+    /// assert_eq!(names, ["tags", "properties.desired", "properties.reported"]);
+    /// ```
     pub const ALL: [Section; 3] = [Section::Tags, Section::Desired, Section::Reported];
 
     /// Where the section sits in an export line.

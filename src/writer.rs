@@ -52,9 +52,15 @@ impl Registry {
     /// # Examples
     ///
     /// ```
-    /// use failback::{Registry, ReplicaId, Stamp};
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
     /// let mut registry = Registry::new();
-    /// let _writer = registry.writer(ReplicaId::from_u128(1), Stamp::new(1_700_000_000_000, 0));
+    /// let replica = ReplicaId::from_u128(1);
+    /// let mut writer = registry.writer(replica, Stamp::new(1_700_000_000_000, 0));
+    /// writer.create(&DeviceKey::device("a")?, Identity::default())?;
+    /// writer.create(&DeviceKey::device("b")?, Identity::default())?;
+    /// // Each write took the replica's next dot.
+    /// assert_eq!(registry.context().vector().get(replica), 2);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn writer(&mut self, replica: ReplicaId, stamp: Stamp) -> Writer<'_> {
         Writer {
@@ -272,13 +278,19 @@ impl Writer<'_> {
     /// # Examples
     ///
     /// ```
-    /// use failback::{Authentication, DeviceKey, Identity, Pair, Registry, ReplicaId, Stamp, SymmetricKey};
-    /// let mut reg = Registry::new();
-    /// let key = DeviceKey::device("d")?;
-    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
-    /// w.create(&key, Identity::default())?;
+    /// use failback::{Authentication, DeviceKey, Identity, Pair, Policy, Registry, ReplicaId, Stamp, SymmetricKey};
+    /// let sas = |k: &SymmetricKey| Authentication::sas(Pair::new(Some(k.clone()), Some(k.clone())));
+    /// let old = SymmetricKey::new("b2xkLWtleS0xMjM0NTY3OA==")?;
     /// let fresh = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?;
-    /// w.set_authentication(&key, Authentication::sas(Pair::new(Some(fresh.clone()), Some(fresh))))?;
+    /// let key = DeviceKey::device("d")?;
+    /// let mut reg = Registry::new();
+    /// reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0))
+    ///     .create(&key, Identity::default().with_authentication(sas(&old)))?;
+    /// let stale = reg.clone();
+    /// reg.writer(ReplicaId::from_u128(1), Stamp::new(2, 0)).set_authentication(&key, sas(&fresh))?;
+    /// // A replica that missed the rotation still holds the old key; merged, it never returns.
+    /// reg.merge(&stale);
+    /// assert_eq!(reg.device(&key, &Policy::default()).map(|d| d.authentication), Some(sas(&fresh)));
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_authentication(
@@ -314,12 +326,14 @@ impl Writer<'_> {
     /// # Examples
     ///
     /// ```
-    /// use failback::{Capabilities, DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// use failback::{Capabilities, DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
     /// let mut reg = Registry::new();
     /// let key = DeviceKey::device("gw")?;
     /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
     /// w.create(&key, Identity::default())?;
-    /// w.set_capabilities(&key, Capabilities { iot_edge: true })?;
+    /// let delta = w.set_capabilities(&key, Capabilities { iot_edge: true })?;
+    /// assert!(reg.device(&key, &Policy::default()).is_some_and(|d| d.capabilities.iot_edge));
+    /// assert_eq!(delta.keys().collect::<Vec<_>>(), [&key]); // what to ship to peers
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_capabilities(&mut self, key: &DeviceKey, value: Capabilities) -> Result<Registry> {
@@ -342,12 +356,14 @@ impl Writer<'_> {
     /// # Examples
     ///
     /// ```
-    /// use failback::{DeviceId, DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// use failback::{DeviceId, DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
     /// let mut reg = Registry::new();
     /// let key = DeviceKey::device("leaf")?;
     /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
     /// w.create(&key, Identity::default())?;
     /// w.set_parent(&key, Some(DeviceId::new("gw")?))?;
+    /// let parent = reg.device(&key, &Policy::default()).and_then(|d| d.parent);
+    /// assert_eq!(parent.as_ref().map(DeviceId::as_str), Some("gw"));
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
