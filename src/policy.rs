@@ -35,6 +35,7 @@ use crate::stamp::Stamp;
 /// assert_ne!(secondary, Preference::LatestStamp);
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive] // more ways to settle a conflict may come
 pub enum Preference {
     /// The highest stamp, ties broken by dot.
     #[default]

@@ -153,6 +153,7 @@ impl fmt::Display for Rejection {
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
+#[non_exhaustive] // grows with the crate: built by it, read by callers
 pub struct Report {
     /// Devices that exist after the merge and did not before.
     pub added: u64,

@@ -40,6 +40,7 @@ use crate::twin::{self, Section, TwinPath};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
+#[non_exhaustive] // grows with the crate: built by it, read by callers
 pub struct Device {
     /// The device's key.
     pub key: DeviceKey,
