@@ -1,6 +1,7 @@
 //! Export files as a whole: read line by line, never more than one line in memory.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -114,7 +115,6 @@ pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
 /// assert_eq!(reader.skipped(), 1);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Debug)]
 pub struct ExportReader<R> {
     path: PathBuf,
     reader: R,
@@ -344,6 +344,23 @@ impl<R: BufRead> ExportReader<R> {
     }
 }
 
+/// Where the reader is, never what it read: its buffer holds the last line's bytes (a device's
+/// keys among them), and the keys it has seen sit in a hash map, whose order changes from run
+/// to run.
+impl<R> fmt::Debug for ExportReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExportReader")
+            .field("path", &self.path)
+            .field("line", &self.line_no)
+            .field("skipped", &self.skipped)
+            .field("devices", &self.devices)
+            .field("whole", &self.whole)
+            .field("empty_allowed", &self.empty_allowed)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<R: BufRead> Iterator for ExportReader<R> {
     type Item = Result<ExportLine>;
 
@@ -356,5 +373,42 @@ impl<R: BufRead> Iterator for ExportReader<R> {
             self.done = true;
         }
         next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMA==";
+
+    #[test]
+    fn debug_shows_where_the_reader_is_never_what_it_read() {
+        let line = |id: &str| {
+            format!(
+                r#"{{"id":"{id}","status":"enabled","authentication":{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":"{KEY_B}"}}}}}}"#
+            )
+        };
+        let ids = ["sensor-0042", "sensor-0043", "sensor-0044"];
+        let text: String = ids.iter().map(|id| line(id) + "\n").collect();
+        let mut reader = ExportReader::new("devices.jsonl", text.as_bytes());
+        assert!(matches!(reader.next(), Some(Ok(_))));
+        let shown = format!("{reader:?}");
+        assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
+        assert!(!shown.contains("sensor-0042"), "{shown}");
+        // Keys read in another order leave the same text: no hash order in it.
+        let read_all = |ids: &[&str]| {
+            let text: String = ids.iter().map(|id| line(id) + "\n").collect();
+            let mut reader = ExportReader::new("devices.jsonl", text.as_bytes());
+            assert!(reader.by_ref().all(|line| line.is_ok()));
+            format!("{reader:?}")
+        };
+        let shown = read_all(&ids);
+        assert_eq!(shown, read_all(&[ids[2], ids[0], ids[1]]));
+        assert_eq!(
+            shown,
+            r#"ExportReader { path: "devices.jsonl", line: 3, skipped: 0, devices: 3, whole: true, empty_allowed: false, done: true, .. }"#
+        );
     }
 }
