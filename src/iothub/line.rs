@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Raw, Writer};
 use super::number::{Held, held};
-use super::reader::Context;
+use super::reader::{Context, shown_name};
 use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprint};
 use crate::error::Result;
 use crate::identity::{Capabilities, Status};
@@ -391,12 +391,12 @@ fn check_twin(
         if HUB_COUNTERS.contains(&key) {
             continue;
         }
-        let shown: String = key.chars().take(64).collect();
+        let shown = shown_name(key);
         if depth > TWIN_DEPTH {
             return Err(cx.error(
                 member.key_start,
                 format!(
-                    "{field} nests deeper than {TWIN_DEPTH} levels at key {shown:?}; IoT Hub \
+                    "{field} nests deeper than {TWIN_DEPTH} levels at key {shown}; IoT Hub \
                      twins nest at most {TWIN_DEPTH} levels"
                 ),
             ));
@@ -417,7 +417,7 @@ fn check_twin(
             return Err(cx.error(
                 member.key_start,
                 format!(
-                    "twin key {shown:?} in {field} {problem}; IoT Hub twin keys are 1 to \
+                    "twin key {shown} in {field} {problem}; IoT Hub twin keys are 1 to \
                      {TWIN_KEY_BYTES} bytes without '.', '$', spaces or control characters \
                      (its own $metadata and $version aside)"
                 ),

@@ -13,9 +13,11 @@ use std::path::Path;
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
 use super::line::{self, ExportLine};
+use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::{DeviceId, DeviceKey, ModuleId};
+use crate::twin;
 
 /// The longest line read, in bytes. Real lines are a few KiB (twin sections are capped at
 /// 8 + 32 + 32 KB); the limit stops a file that is not an export from being buffered whole.
@@ -384,21 +386,21 @@ impl Context<'_> {
             .chain(fields)
             .find(|member| member.key.eq_ignore_ascii_case("id"))
         {
-            let shown: String = id.key.chars().take(64).collect();
+            let shown = shown_name(&id.key);
             return Err(self.error(
                 id.key_start,
                 format!(
-                    "found {shown:?} but no \"id\"; keys are case-sensitive, and every device or \
+                    "found {shown} but no \"id\"; keys are case-sensitive, and every device or \
                      module line needs its device id in \"id\""
                 ),
             ));
         }
-        let shown: String = first.key.chars().take(64).collect();
+        let shown = shown_name(&first.key);
         Err(self.error(
             root.start,
             format!(
                 "missing \"id\"; every device or module line needs its device id (this object \
-                 carries {shown:?}, a field of device lines, so it is not a hub warning)"
+                 carries {shown}, a field of device lines, so it is not a hub warning)"
             ),
         ))
     }
@@ -410,11 +412,11 @@ impl Context<'_> {
         let members = object.members().map_err(|err| self.malformed(err))?;
         for (i, member) in members.iter().enumerate() {
             if members[..i].iter().any(|earlier| earlier.key == member.key) {
-                let shown: String = member.key.chars().take(64).collect();
+                let shown = shown_name(&member.key);
                 return Err(self.error(
                     member.key_start,
                     format!(
-                        "duplicate key {shown:?} in {name}; each key may appear once, because \
+                        "duplicate key {shown} in {name}; each key may appear once, because \
                          readers disagree on which copy wins"
                     ),
                 ));
@@ -433,11 +435,11 @@ impl Context<'_> {
                 continue;
             }
             if let Some(spelling) = known.iter().find(|k| k.eq_ignore_ascii_case(&member.key)) {
-                let shown: String = member.key.chars().take(64).collect();
+                let shown = shown_name(&member.key);
                 return Err(self.error(
                     member.key_start,
                     format!(
-                        "found {shown:?} in {name}, but the line format spells it \
+                        "found {shown} in {name}, but the line format spells it \
                          {spelling:?}; keys are case-sensitive, so its value would be ignored"
                     ),
                 ));
@@ -552,6 +554,26 @@ fn about(key: &DeviceKey, err: Error) -> Error {
             }
         }
         other => other,
+    }
+}
+
+/// The longest member name a message shows; a longer one is shown by its length and
+/// fingerprint, since any prefix of it could be most of a key.
+const MAX_SHOWN_NAME_CHARS: usize = 64;
+
+/// A member's name as a message shows it, quoted: each `.`-separated part with a symmetric
+/// key's shape by its fingerprint, as a refused twin path shows it ([`twin::shown`]), and a
+/// name over 64 characters by its length and fingerprint. Names are not secrets, but a damaged
+/// line may hold a key where a name belongs (a twin key, an object's member), and messages
+/// never show one.
+pub(super) fn shown_name(name: &str) -> String {
+    let shown = twin::shown(name);
+    let n = shown.chars().count();
+    if n <= MAX_SHOWN_NAME_CHARS {
+        format!("{shown:?}")
+    } else {
+        let n = name.chars().count();
+        format!("\"<{n} characters, {}>\"", Fingerprint::of(name))
     }
 }
 
@@ -698,6 +720,51 @@ pub(super) mod tests {
         }
         // Twin sections are data, not security fields: serde_json's last-one-wins applies.
         assert_eq!(device(&with(r#""tags":{"a":1,"a":2}"#)).tags.expect("tags")["a"], 2);
+    }
+
+    #[test]
+    fn member_names_shaped_like_keys_are_shown_by_fingerprint() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let fingerprint = crate::Fingerprint::of(key).to_string();
+        let nested = |levels: usize| {
+            let mut twin = format!(r#"{{"{key}":1}}"#);
+            for _ in 1..levels {
+                twin = format!(r#"{{"n":{twin}}}"#);
+            }
+            twin
+        };
+        for (extra, start) in [
+            (format!(r#""{key}":1,"{key}":2"#), "duplicate key \"<"),
+            (
+                format!(r#""tags":{{"a":{{"{key}":1,"{key}":2}}}},"tags":{{}}"#),
+                "duplicate key \"tags\"",
+            ),
+            (
+                format!(r#""authentication":{{"{key}":1,"{key}":2}}"#),
+                "duplicate key \"<",
+            ),
+            (format!(r#""tags":{}"#, nested(11)), "tags nests deeper"),
+            (format!(r#""tags":{{"x.{key}":1}}"#), "twin key \"x.<"),
+        ] {
+            let (_, message) = error(&with(&extra));
+            assert!(!message.contains(key), "{message}");
+            assert!(message.contains(start), "{message}");
+            if !start.ends_with("\"tags\"") {
+                assert!(message.contains(&fingerprint), "{message}");
+            }
+        }
+        // A long name is shown by its length and fingerprint: any prefix may be most of a key.
+        let long = format!("{key}{key}{key}x");
+        let (_, message) = error(&with(&format!(r#""{long}":1,"{long}":2"#)));
+        assert!(!message.contains(&key[..8]), "{message}");
+        let expected = format!(
+            "duplicate key \"<73 characters, {}>\" in the line's object",
+            crate::Fingerprint::of(&long)
+        );
+        assert!(message.contains(&expected), "{message}");
+        // Other names are shown as they are.
+        let (_, message) = error(&with(r#""tags":{"a":{"b c":1}}"#));
+        assert!(message.contains(r#"twin key "b c" in tags"#), "{message}");
     }
 
     #[test]
