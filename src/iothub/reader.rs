@@ -83,7 +83,9 @@ pub enum Parsed {
 /// any of these fields. Messages never contain a key, only its
 /// [`Fingerprint`](crate::Fingerprint). Once the line's `id` is read and valid, every further
 /// message starts with the device it is about, `device "d7": `, or, once `moduleId` is read
-/// too, the module, `module "m1" of device "d7": `.
+/// too, the module, `module "m1" of device "d7": `. So does a duplicate key in the line's
+/// object, wherever the line holds its one `id`; invalid JSON, and JSON nested too deep, name
+/// the device only when the line starts with its `id`, as IoT Hub writes lines.
 ///
 /// # Examples
 ///
@@ -210,7 +212,8 @@ impl Context<'_> {
                 "JSON nested deeper than {MAX_DEPTH} levels; twins nest at most 10, so this is \
                  not an IoT Hub export line"
             );
-            self.error(at, message)
+            // Not yet known to be JSON: only an id at its start, as IoT Hub writes it, names it.
+            named(text, self.error(at, message))
         })?;
         if let Err(err) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
             let message = format!(
@@ -229,7 +232,14 @@ impl Context<'_> {
                 format!("expected a JSON object (one device or module per line), found {found}");
             return Err(self.error(root.start, message));
         }
-        let members = self.members("the line's object", root)?;
+        let members = root.members().map_err(|err| self.malformed(err))?;
+        // serde_json has checked the line: its members are known, so a doubled key is refused
+        // naming the device whose line it is, wherever the line holds its id.
+        self.unique("the line's object", &members)
+            .map_err(|err| match key_in(&members) {
+                Some(key) => about(&key, err),
+                None => err,
+            })?;
         let mut fields = Fields::default();
         for member in &members {
             let slot = match &*member.key {
@@ -410,6 +420,13 @@ impl Context<'_> {
     /// could mean one thing to this crate and another to IoT Hub.
     fn members<'a>(&self, name: &str, object: Raw<'a>) -> Result<Vec<Member<'a>>> {
         let members = object.members().map_err(|err| self.malformed(err))?;
+        self.unique(name, &members)?;
+        Ok(members)
+    }
+
+    /// Refuses the first member (by position) of the object `name` whose key an earlier member
+    /// has.
+    fn unique(&self, name: &str, members: &[Member<'_>]) -> Result<()> {
         for (i, member) in members.iter().enumerate() {
             if members[..i].iter().any(|earlier| earlier.key == member.key) {
                 let shown = shown_name(&member.key);
@@ -422,7 +439,7 @@ impl Context<'_> {
                 ));
             }
         }
-        Ok(members)
+        Ok(())
     }
 
     /// Refuses a member spelled as one of the `known` keys in another letter case (`Tags`,
@@ -526,6 +543,23 @@ pub(super) fn named(text: &str, err: Error) -> Error {
         Some(key) => about(&key, err),
         None => err,
     }
+}
+
+/// The device a line's `members` name, for an error found before they are read: its one `id`,
+/// if a valid device id, and its one `moduleId`, if a valid module id (else the device alone,
+/// as a line whose module id is refused is named). A doubled `id` names no device: which copy
+/// is the line's is the question.
+fn key_in(members: &[Member<'_>]) -> Option<DeviceKey> {
+    let single = |name: &str| {
+        let mut found = members.iter().filter(|member| member.key == name);
+        match (found.next(), found.next()) {
+            (Some(member), None) => member.value.string().ok().flatten(),
+            _ => None,
+        }
+    };
+    let device = DeviceId::new(single("id")?).ok()?;
+    let module = single("moduleId").and_then(|module| ModuleId::new(module).ok());
+    Some(DeviceKey { device, module })
 }
 
 /// `err` with the device or module it is about named first, as other messages of this reader
@@ -702,7 +736,7 @@ pub(super) mod tests {
     fn duplicate_keys_are_refused_at_every_security_level() {
         let (column, message) = error(r#"{"id":"a","status":"enabled","status":"disabled"}"#);
         assert_eq!(column, 30);
-        assert!(message.starts_with(r#"duplicate key "status" in the line's object;"#), "{message}");
+        assert!(message.starts_with(r#"device "a": duplicate key "status" in the line's object;"#), "{message}");
         assert_eq!(error(r#"{"id":"a","status":"enabled","st\u0061tus":"disabled"}"#).0, 30);
         for (extra, level) in [
             (r#""authentication":{"type":"sas","type":"none"}"#, "authentication"),
@@ -865,10 +899,6 @@ pub(super) mod tests {
                 r#"invalid device id "d 7""#,
             ),
             (
-                r#"{"id":"d7","status":"on","status":"on"}"#,
-                "duplicate key",
-            ),
-            (
                 r#"{"id":"d7","status":"on",}"#,
                 r#"device "d7": invalid JSON"#,
             ),
@@ -877,6 +907,56 @@ pub(super) mod tests {
             let message = error(text).1;
             assert!(message.starts_with(start), "{message}");
         }
+    }
+
+    #[test]
+    fn errors_found_before_the_fields_are_read_name_the_device_whose_id_the_line_holds() {
+        for (text, at, start) in [
+            (
+                r#"{"id":"sensor-0042","status":"enabled","status":"disabled"}"#,
+                r#""status":"disabled""#,
+                r#"device "sensor-0042": duplicate key "status" in the line's object"#,
+            ),
+            (
+                r#"{"eTag":"AAA=","eTag":"AAB=","id":"sensor-0042","status":"enabled"}"#,
+                r#""eTag":"AAB=""#,
+                r#"device "sensor-0042": duplicate key "eTag" in the line's object"#,
+            ),
+            (
+                r#"{"status":"enabled","moduleId":"m1","id":"d\u0037","x":1,"x":2}"#,
+                r#""x":2"#,
+                r#"module "m1" of device "d7": duplicate key "x""#,
+            ),
+            // A module id that is not one leaves the device; an id twice names no device.
+            (
+                r#"{"id":"d7","moduleId":"m 1","x":1,"x":2}"#,
+                r#""x":2"#,
+                r#"device "d7": duplicate key "x""#,
+            ),
+            (
+                r#"{"id":"d7","id":"d8","status":"enabled"}"#,
+                r#""id":"d8""#,
+                r#"duplicate key "id""#,
+            ),
+            (
+                r#"{"id":"d 7","status":"enabled","status":"disabled"}"#,
+                r#""status":"disabled""#,
+                r#"duplicate key "status""#,
+            ),
+        ] {
+            let (column, message) = error(text);
+            assert_eq!(column, col(text, at), "{text}");
+            assert!(message.starts_with(start), "{text}: {message}");
+        }
+        // Too deep to be scanned: an id at the start, as IoT Hub writes lines, names it.
+        let deep = |start: &str| format!(r#"{start}"tags":{{"x":{}}}}}"#, "[".repeat(70));
+        let (_, message) = error(&deep(r#"{"id":"sensor-0042","status":"enabled","#));
+        assert!(
+            message.starts_with(r#"device "sensor-0042": JSON nested deeper than 64 levels"#),
+            "{message}"
+        );
+        let (_, message) = error(&deep(r#"{"status":"enabled","#));
+        assert!(message.starts_with("JSON nested deeper"), "{message}");
     }
 
     #[test]
