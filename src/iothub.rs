@@ -57,7 +57,9 @@ mod summary;
 mod writable;
 
 pub use atomic::{refuse_inputs, write_atomically};
-pub use export::{Export, ExportReader, read_export, read_export_from};
+pub use export::{
+    Export, ExportReader, read_export, read_export_from, read_import, read_import_from,
+};
 pub use generate::{Generate, Triple};
 pub use import_mode::ImportMode;
 pub use lift::{BASE, Failback, PRIMARY, SECONDARY, Side};

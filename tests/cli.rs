@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::SystemTime;
 
 use data::{Rng, shipped_paths};
+use failback::iothub::{Export, read_export, read_import};
 
 // ---------------------------------------------------------------------------------------------
 // Running the tool
@@ -273,10 +274,11 @@ fn merge_on_the_shipped_data_matches_the_golden_files() {
     }
     // Both line files are exports the strict reader takes back (the next failback's input,
     // an import job's file).
-    for name in ["merged.jsonl", "import.jsonl"] {
-        if let Err(err) = failback::iothub::read_export(&out.join(name)) {
-            panic!("{name} does not read back: {err}");
-        }
+    if let Err(err) = read_export(&out.join("merged.jsonl")) {
+        panic!("merged.jsonl does not read back as an export: {err}");
+    }
+    if let Err(err) = read_import(&out.join("import.jsonl")) {
+        panic!("import.jsonl does not read back as an import file: {err}");
     }
 }
 
@@ -321,16 +323,16 @@ fn applying_the_written_plan_and_merging_again_converges() {
     // completes devices whose gateway the first created), then nothing is left to do.
     let scratch = Scratch::new("converge");
     let inputs = scratch.shipped();
-    let read_lines = |path: &Path| match failback::iothub::read_export(path) {
+    let read_lines = |read: fn(&Path) -> failback::Result<Export>, path: &Path| match read(path) {
         Ok(export) => export.lines,
         Err(err) => panic!("{err}"),
     };
-    let mut hub = hub::Hub::new(&read_lines(&inputs[1]));
+    let mut hub = hub::Hub::new(&read_lines(read_export, &inputs[1]));
     let mut planned = Vec::new();
     for round in 0..3 {
         let out = scratch.path(&format!("out-{round}"));
         assert_exit(&merge(&inputs, &out, &[]), 0);
-        let import = read_lines(&out.join("import.jsonl"));
+        let import = read_lines(read_import, &out.join("import.jsonl"));
         planned.push(import.len());
         hub.import(&import)
             .unwrap_or_else(|e| panic!("round {round}: {e}"));

@@ -22,8 +22,8 @@ mod reading;
 mod rerun;
 
 use failback::iothub::{
-    ConflictEntry, ExportLine, Failback, ImportMode, InputStats, Plan, Side, Summary,
-    read_export_from,
+    ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, Parsed, Plan, Side,
+    Summary, parse_line, read_import_from,
 };
 use failback::{Device, DeviceKey};
 use serde_json::{Value, json};
@@ -258,11 +258,31 @@ fn keys(value: Value, primary: &str, secondary: &str) -> Value {
     )
 }
 
-/// Lines written as an export file and read back.
+/// Lines written as a hub's export file and read back as one; no line is a hub without
+/// devices.
 fn export(values: &[Value]) -> Vec<ExportLine> {
     let text: String = values.iter().map(|v| format!("{v}\n")).collect();
-    match read_export_from("test.jsonl".as_ref(), text.as_bytes()) {
-        Ok(export) => export.lines,
+    let reader = ExportReader::new("test.jsonl", text.as_bytes()).allowing_empty();
+    match reader.collect() {
+        Ok(lines) => lines,
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// One line read on its own: a module line of the hub's, say, which a whole export holds with its
+/// device's.
+fn line_of(value: &Value) -> ExportLine {
+    match parse_line("test.jsonl".as_ref(), 1, &value.to_string()) {
+        Ok(Parsed::Device(line)) => line,
+        other => panic!("{value}: {other:?}"),
+    }
+}
+
+/// Lines written as an import file (which may carry `importMode`) and read back.
+fn import(values: &[Value]) -> Vec<ExportLine> {
+    let text: String = values.iter().map(|v| format!("{v}\n")).collect();
+    match read_import_from("import.jsonl".as_ref(), text.as_bytes()) {
+        Ok(import) => import.lines,
         Err(err) => panic!("{err}"),
     }
 }

@@ -11,7 +11,7 @@ use super::reader::{Context, MAX_LINE_BYTES, Parsed, named};
 use crate::error::{Error, Result};
 use crate::key::DeviceKey;
 
-/// The device and module lines of an export file.
+/// The device and module lines of an export or import file.
 ///
 /// # Examples
 ///
@@ -31,16 +31,19 @@ pub struct Export {
     pub skipped: u64,
 }
 
-/// Reads a file of export lines at `path`: an export, or an import file a plan wrote.
-///
-/// Every line is checked, and each device or module may appear once. Whether the file is a
-/// hub's whole export is not: an import file may be empty, or update a module without its
-/// device. [`ExportReader::new`], the reader for a merge's inputs, checks that too.
+/// Reads a hub's whole export at `path`, as [`ExportReader::new`] does: every line is checked,
+/// each device or module may appear once, and the file must be a whole export, with at least
+/// one device line and a device line for every module line. An export without devices would
+/// merge as a hub whose devices were all deleted; a hub that really has none is read with
+/// [`ExportReader::allowing_empty`]. An import file (a plan's `import.jsonl`) is read with
+/// [`read_import`].
 ///
 /// # Errors
 ///
 /// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
-/// valid export line (see [`parse_line`](super::parse_line)) or not UTF-8.
+/// valid export line (see [`parse_line`](super::parse_line)) or not UTF-8, or that holds
+/// `importMode` (an import file's line); [`Error::Parse`] at line 1, column 1 if the file has
+/// no device line, or at the first module line whose device has none.
 ///
 /// # Examples
 ///
@@ -53,22 +56,18 @@ pub struct Export {
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub fn read_export(path: &Path) -> Result<Export> {
-    let file = File::open(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    read_export_from(path, BufReader::with_capacity(1 << 16, file))
+    read_export_from(path, open(path)?)
 }
 
-/// Reads export lines from `reader`; `path` only names the source in errors. Collects an
-/// [`ExportReader::lines`]: like [`read_export`], it takes an import file as well as an
-/// export, so it accepts an empty input and a module line without its device.
+/// Reads a hub's whole export from `reader`, as [`read_export`] does; `path` only names the
+/// source in errors.
 ///
 /// # Errors
 ///
-/// As [`ExportReader`] yields them: [`Error::Io`] if reading fails, [`Error::Parse`] for the
-/// first line that is not a valid export line or not UTF-8, or whose device or module
-/// appeared on an earlier line (at column 1).
+/// As [`ExportReader::new`] yields them: [`Error::Io`] if reading fails, [`Error::Parse`] for
+/// the first line that is not a valid export line or not UTF-8, or whose device or module
+/// appeared on an earlier line (at column 1), and, at its end, for an input that is not a whole
+/// export (no device line, or a module line without its device's).
 ///
 /// # Examples
 ///
@@ -78,10 +77,72 @@ pub fn read_export(path: &Path) -> Result<Export> {
 /// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\r\n{\"id\":\"b\"}\r\n";
 /// let err = read_export_from("devices.txt".as_ref(), text.as_bytes()).unwrap_err();
 /// assert!(matches!(err, Error::Parse { line: 2, column: 1, .. }));
+/// // Merged, an export without devices would delete every device of the hub.
+/// let err = read_export_from("devices.txt".as_ref(), &b"{\"warning\":1}\n"[..]).unwrap_err();
+/// assert!(err.to_string().contains("no device lines"));
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
-    let mut lines = ExportReader::lines(path, reader);
+    collect(ExportReader::new(path, reader))
+}
+
+/// Reads an import file at `path` (a plan's `import.jsonl`, say), as [`ExportReader::lines`]
+/// does: every line is checked, and each device or module may appear once, but the file need
+/// not be a whole export: it may be empty, update a module without its device, and carry
+/// `importMode`.
+///
+/// # Errors
+///
+/// [`Error::Io`] if the file cannot be read, [`Error::Parse`] for the first line that is not a
+/// valid line (see [`parse_line`](super::parse_line)) or not UTF-8.
+///
+/// # Examples
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("failback-doc-import-{}.txt", std::process::id()));
+/// std::fs::write(&path, "{\"id\":\"a\",\"importMode\":\"delete\",\"status\":\"enabled\"}\n").map_err(|e| failback::Error::Io { path: path.clone(), source: e })?;
+/// let import = failback::iothub::read_import(&path)?;
+/// assert_eq!(import.lines[0].import_mode, Some(failback::iothub::ImportMode::Delete));
+/// # std::fs::remove_file(&path).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_import(path: &Path) -> Result<Export> {
+    read_import_from(path, open(path)?)
+}
+
+/// Reads an import file from `reader`, as [`read_import`] does; `path` only names the source
+/// in errors.
+///
+/// # Errors
+///
+/// As [`ExportReader::lines`] yields them: [`Error::Io`] if reading fails, [`Error::Parse`] for
+/// the first line that is not a valid line or not UTF-8, or whose device or module appeared on
+/// an earlier line (at column 1).
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::read_import_from;
+///
+/// // An empty plan, and a module updated without its device: an import file, not an export.
+/// assert!(read_import_from("import.jsonl".as_ref(), &b""[..])?.lines.is_empty());
+/// let text = "{\"id\":\"gw\",\"moduleId\":\"reader\",\"importMode\":\"updateTwin\"}\n";
+/// assert_eq!(read_import_from("import.jsonl".as_ref(), text.as_bytes())?.lines.len(), 1);
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn read_import_from(path: &Path, reader: impl BufRead) -> Result<Export> {
+    collect(ExportReader::lines(path, reader))
+}
+
+fn open(path: &Path) -> Result<BufReader<File>> {
+    let file = File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(BufReader::with_capacity(1 << 16, file))
+}
+
+fn collect(mut lines: ExportReader<impl BufRead>) -> Result<Export> {
     let collected = lines.by_ref().collect::<Result<Vec<_>>>()?;
     Ok(Export {
         lines: collected,
@@ -101,7 +162,7 @@ pub fn read_export_from(path: &Path, reader: impl BufRead) -> Result<Export> {
 /// devices were all deleted, and a module line without its device's line (IoT Hub exports a
 /// module with its device) is a damaged export whose module a merge would drop. Either is an
 /// error, the last item the reader yields. [`lines`](Self::lines) skips these checks, for
-/// import files.
+/// import files. [`read_export`] and [`read_import`] collect the one and the other.
 ///
 /// # Examples
 ///
@@ -410,5 +471,41 @@ mod tests {
             shown,
             r#"ExportReader { path: "devices.jsonl", line: 3, skipped: 0, devices: 3, whole: true, empty_allowed: false, done: true, .. }"#
         );
+    }
+
+    #[test]
+    fn read_export_reads_a_whole_export_and_read_import_an_import_file() {
+        let device = r#"{"id":"d","status":"enabled"}"#;
+        let module = r#"{"id":"gone","moduleId":"m"}"#;
+        let mode = r#"{"id":"d","importMode":"delete","status":"enabled"}"#;
+        let path = Path::new("in.jsonl");
+        for (text, problem) in [
+            (String::new(), "no device lines in this export"),
+            (
+                "{\"warning\":1}\n".to_owned(),
+                "no device lines in this export",
+            ),
+            (
+                format!("{device}\n{module}\n"),
+                "has no device line in this export",
+            ),
+            (format!("{mode}\n"), "importMode is a field of import files"),
+        ] {
+            // Read as an export, fed to a merge as a side, the first two planned deleting
+            // every device of the hub.
+            match read_export_from(path, text.as_bytes()) {
+                Err(Error::Parse { message, .. }) => {
+                    assert!(message.contains(problem), "{message}")
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+            let import = read_import_from(path, text.as_bytes());
+            assert!(import.is_ok(), "{text:?}: {import:?}");
+        }
+        let whole = read_export_from(path, format!("{module}\n{device}\n").as_bytes());
+        assert!(whole.is_err());
+        let whole = format!("{device}\n{{\"id\":\"d\",\"moduleId\":\"m\"}}\n");
+        let export = read_export_from(path, whole.as_bytes()).map(|e| e.lines.len());
+        assert_eq!(export.ok(), Some(2));
     }
 }

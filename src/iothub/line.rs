@@ -31,7 +31,8 @@ const TWIN_KEY_BYTES: usize = 1024;
 
 /// One device or module line of a bulk export or import file, typed.
 ///
-/// Read lines with [`parse_line`](super::parse_line) or [`read_export`](super::read_export);
+/// Read lines with [`parse_line`](super::parse_line), [`read_export`](super::read_export) or
+/// [`read_import`](super::read_import);
 /// write them with [`to_json`](Self::to_json). `None` means the line did not carry the field
 /// (or carried `null`). In [`authentication`](Self::authentication), `keys: None` and
 /// `thumbprints: None` mean *unknown* (an export taken with `excludeKeysInExport`), never empty.

@@ -636,7 +636,7 @@ pub(super) fn shown_name(name: &str) -> String {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::iothub::{ExportReader, read_export, read_export_from};
+    use crate::iothub::{ExportReader, read_export, read_export_from, read_import_from};
 
     pub(crate) fn parse(text: &str) -> Result<Parsed> {
         parse_line(Path::new("devices.txt"), 9, text)
@@ -1150,7 +1150,7 @@ pub(super) mod tests {
             other => panic!("{other:?}"),
         }
         // An import file read as one keeps its modes.
-        let import = read_export_from(Path::new("import.jsonl"), text.as_bytes()).expect("reads");
+        let import = read_import_from(Path::new("import.jsonl"), text.as_bytes()).expect("reads");
         assert_eq!(
             import.lines[0].import_mode,
             Some(ImportMode::DeleteIfMatchETag)

@@ -771,7 +771,7 @@ fn merged_and_import_lines_read_back_as_export_lines() {
 fn simulator_refuses_what_iot_hub_refuses() {
     let primary = export(&[device("a"), edge("gw", 7), module("gw", "$edgeAgent")]);
     let line = |v: Value, mode: &str| {
-        let mut l = export(&[set(v, "/importMode", json!(mode))]).remove(0);
+        let mut l = import(&[set(v, "/importMode", json!(mode))]).remove(0);
         l.reported = None;
         l
     };
@@ -802,7 +802,7 @@ fn simulator_refuses_what_iot_hub_refuses() {
             "create",
         ),
         line(device("a"), "createOrUpdate"),
-        export(&[set(device("c"), "/importMode", json!("create"))]).remove(0), // writes reported
+        import(&[set(device("c"), "/importMode", json!("create"))]).remove(0), // writes reported
     ];
     for bad in refused {
         let mut hub = Hub::new(&primary);

@@ -4,7 +4,9 @@
 //! devices. Each is an `Error::Parse` at its file, line and column.
 
 use failback::Error;
-use failback::iothub::{ExportLine, ExportReader, Parsed, parse_line};
+use failback::iothub::{
+    ExportLine, ExportReader, Parsed, parse_line, read_export_from, read_import_from,
+};
 
 use super::*;
 
@@ -323,7 +325,20 @@ fn a_module_line_without_its_device_line_is_refused_at_the_module_line() {
     // An import file may update a module without its device: the lines reader takes it.
     let lines: Result<Vec<_>, _> = ExportReader::lines("import.jsonl", text.as_bytes()).collect();
     assert_eq!(lines.map(|l| l.len()).ok(), Some(5));
-    assert!(read_export_from("import.jsonl".as_ref(), text.as_bytes()).is_ok());
+    assert!(read_import_from("import.jsonl".as_ref(), text.as_bytes()).is_ok());
+    // Read as an export, it is refused as the whole export reader refuses it.
+    let export = read_export_from("in.jsonl".as_ref(), text.as_bytes());
+    assert!(
+        matches!(
+            &export,
+            Err(Error::Parse {
+                line: 3,
+                column: 1,
+                ..
+            })
+        ),
+        "{export:?}"
+    );
 }
 
 #[test]
@@ -366,6 +381,19 @@ fn an_export_without_device_lines_is_refused() {
         );
     }
     // The lines reader, for import files (an empty plan is a file of no lines), takes them.
-    let plan = read_export_from("import.jsonl".as_ref(), &b""[..]);
+    let plan = read_import_from("import.jsonl".as_ref(), &b""[..]);
     assert_eq!(plan.map(|export| export.lines.len()).ok(), Some(0));
+    // read_export, named for exports, reads them as exports.
+    let export = read_export_from("in.jsonl".as_ref(), &b""[..]);
+    assert!(
+        matches!(
+            &export,
+            Err(Error::Parse {
+                line: 1,
+                column: 1,
+                ..
+            })
+        ),
+        "{export:?}"
+    );
 }

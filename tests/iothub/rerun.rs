@@ -139,7 +139,7 @@ impl Primary {
                         },
                         "twinETag": format!("runtime-twin-{}", self.made),
                     });
-                    self.runtime.insert(key, export(&[text]).remove(0));
+                    self.runtime.insert(key, line_of(&text));
                 }
             }
             Some(ImportMode::DeleteIfMatchETag) if line.key.module.is_none() => {
