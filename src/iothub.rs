@@ -44,6 +44,7 @@
 //! ```
 
 mod atomic;
+mod check;
 mod export;
 mod generate;
 mod import_mode;

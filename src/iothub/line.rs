@@ -3,17 +3,15 @@
 
 use serde_json::{Map, Value};
 
+use super::check::scope_owner;
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Raw, Writer};
 use super::number::{Held, held};
-use super::reader::{Context, shown_name};
+use super::reader::Context;
 use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprint};
 use crate::error::Result;
 use crate::identity::{Capabilities, Status};
 use crate::key::{DeviceId, DeviceKey};
-
-/// What every `deviceScope` starts with.
-const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
 
 /// Twin keys dropped at every level of every section when reading: hub-local timestamps and
 /// counters, meaningless in another hub and never compared. IoT Hub writes them in desired and
@@ -21,13 +19,7 @@ const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
 /// with it); tags carry none, but the merge has always skipped them there too, so a tag of
 /// either name is dropped rather than refused. Any other key holding `$` is refused: twin keys
 /// cannot hold `$`, so such a key is neither a property nor a counter of the hub's.
-const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
-
-/// IoT Hub's limit on the nesting of twin objects: a section's own keys are level 1.
-const TWIN_DEPTH: usize = 10;
-
-/// IoT Hub's limit on a twin key, in bytes.
-const TWIN_KEY_BYTES: usize = 1024;
+pub(super) const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
 
 /// One device or module line of a bulk export or import file, typed.
 ///
@@ -41,7 +33,11 @@ const TWIN_KEY_BYTES: usize = 1024;
 /// counters and timestamps, never compared and never written back (an import that carries
 /// `$metadata` overwrites the target hub's timestamps). Any other twin key IoT Hub would refuse
 /// is an error when reading, and so is a number in tags or desired properties that could not be
-/// written back as the same value (an integer beyond 64 bits).
+/// written back as the same value (an integer beyond 64 bits). A line built through these
+/// fields is held to the same rules on its values by [`Failback::lift`](super::Failback::lift)
+/// (a disabled module, one key of two, thumbprints of two lengths, a long `statusReason`, a
+/// twin key the hub refuses, a [`parent`](Self::parent) other than the edge device its scope
+/// names), which also refuses one that carries an [`import_mode`](Self::import_mode).
 ///
 /// # Examples
 ///
@@ -255,15 +251,6 @@ pub(super) fn authentication(
         names,
         SymmetricKey::new,
     )?;
-    if let Some((Pair { primary, secondary }, at)) = &keys {
-        if primary.is_some() != secondary.is_some() {
-            return Err(cx.error(
-                *at,
-                "only one of primaryKey and secondaryKey is set; IoT Hub needs both keys set or \
-                 both null",
-            ));
-        }
-    }
     let raw = json::find(&members, "x509Thumbprint");
     let names = [
         "authentication.x509Thumbprint.primaryThumbprint",
@@ -276,42 +263,24 @@ pub(super) fn authentication(
         names,
         Thumbprint::new,
     )?;
-    if let Some((
-        Pair {
-            primary: Some(a),
-            secondary: Some(b),
-        },
-        at,
-    )) = &thumbprints
-    {
-        let (a, b) = (a.as_str().len(), b.as_str().len());
-        if a != b {
-            return Err(cx.error(
-                *at,
-                format!(
-                    "primaryThumbprint has {a} hex digits and secondaryThumbprint {b}; IoT Hub \
-                     needs both SHA-1 (40) or both SHA-256 (64)"
-                ),
-            ));
-        }
-    }
+    // One key of two, or thumbprints of two lengths, are refused by the line's check.
     Ok(Some(Authentication {
         kind,
-        keys: keys.map(|(pair, _)| pair),
-        thumbprints: thumbprints.map(|(pair, _)| pair),
+        keys,
+        thumbprints,
     }))
 }
 
-/// A primary/secondary object and its offset. `None` when the object is absent or `null`, or
-/// when both values are: that is what an export with `excludeKeysInExport` writes, so it means
-/// unknown, never empty.
+/// A primary/secondary object. `None` when the object is absent or `null`, or when both values
+/// are: that is what an export with `excludeKeysInExport` writes, so it means unknown, never
+/// empty.
 fn pair<T>(
     cx: &Context<'_>,
     field: &str,
     raw: Option<Raw<'_>>,
     paths: [&str; 2],
     validate: fn(String) -> Result<T>,
-) -> Result<Option<(Pair<T>, usize)>> {
+) -> Result<Option<Pair<T>>> {
     let names = paths.map(|path| path.rsplit('.').next().unwrap_or(path));
     let Some(members) = cx.object(field, raw, &names)? else {
         return Ok(None);
@@ -322,10 +291,9 @@ fn pair<T>(
             *slot = Some(validate(text.into_owned()).map_err(|err| cx.lift(at, path, err))?);
         }
     }
-    let at = raw.map_or(0, |raw| raw.start);
     Ok(match values {
         [None, None] => None,
-        [primary, secondary] => Some((Pair { primary, secondary }, at)),
+        [primary, secondary] => Some(Pair { primary, secondary }),
     })
 }
 
@@ -343,8 +311,9 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
     Ok(Some(Capabilities { iot_edge }))
 }
 
-/// A twin section (`tags`, `properties.desired`, `properties.reported`), its keys checked
-/// against IoT Hub's rules.
+/// A twin section (`tags`, `properties.desired`, `properties.reported`), its numbers checked
+/// here, where their text is at hand; its keys are checked with the line's other values
+/// ([`ExportLine::check`]).
 pub(super) fn twin(
     cx: &Context<'_>,
     field: &str,
@@ -360,8 +329,9 @@ pub(super) fn twin(
     // Reported properties are never written to a hub (the device owns them), so a number
     // there that would come back as another value changes nothing a plan writes: refusing the
     // whole file over one device's reading would stop the failback for nothing.
-    let numbers = field != "properties.reported";
-    check_twin(cx, field, raw, 1, numbers)?;
+    if field != "properties.reported" {
+        check_numbers(cx, field, raw)?;
+    }
     let built = json::object_without(raw.text(), HUB_COUNTERS);
     built.map(Some).map_err(|err| {
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
@@ -369,64 +339,21 @@ pub(super) fn twin(
     })
 }
 
-/// Refuses, at the key, a twin key IoT Hub would not store, or one nested deeper than it
-/// allows, in `object` at `depth` (a section's own keys are at 1); and, with `numbers`, at the
-/// number, a number that would be written back as another value (see [`exact_number`]).
+/// Refuses, at the number, a number in `object` that would be written back as another value
+/// (see [`exact_number`]). Only the text tells: read, the number is already the double.
 ///
-/// Checked here, where the line's text and positions are at hand, because a key the hub refuses
-/// can only mean a damaged or hand-made export: a `.` would otherwise become nesting once the
-/// twin is split into dotted paths, and a `$` key would be skipped as the hub's own. The walk
-/// follows objects only: an array is one value to the merge, kept and written back whole, so
-/// only its numbers are checked. It never goes past level 11, well within the reader's depth
-/// limit. `$metadata` and `$version` are not checked at all: they are dropped.
-fn check_twin(
-    cx: &Context<'_>,
-    field: &str,
-    object: Raw<'_>,
-    depth: usize,
-    numbers: bool,
-) -> Result<()> {
+/// The walk follows objects, as the keys' check does: an array is one value to the merge, kept
+/// and written back whole, so only its numbers are checked. `$metadata` and `$version` are not
+/// checked at all: they are dropped.
+fn check_numbers(cx: &Context<'_>, field: &str, object: Raw<'_>) -> Result<()> {
     let members = object.members().map_err(|err| cx.malformed(err))?;
     for member in members {
-        let key = &*member.key;
-        if HUB_COUNTERS.contains(&key) {
+        if HUB_COUNTERS.contains(&&*member.key) {
             continue;
         }
-        let shown = shown_name(key);
-        if depth > TWIN_DEPTH {
-            return Err(cx.error(
-                member.key_start,
-                format!(
-                    "{field} nests deeper than {TWIN_DEPTH} levels at key {shown}; IoT Hub \
-                     twins nest at most {TWIN_DEPTH} levels"
-                ),
-            ));
-        }
-        let problem = if key.is_empty() {
-            Some("is empty".to_owned())
-        } else if key.len() > TWIN_KEY_BYTES {
-            Some(format!(
-                "is {} bytes long, at most {TWIN_KEY_BYTES}",
-                key.len()
-            ))
-        } else {
-            key.chars()
-                .find(|&c| matches!(c, '.' | '$' | ' ') || c.is_control())
-                .map(|c| format!("holds {c:?}"))
-        };
-        if let Some(problem) = problem {
-            return Err(cx.error(
-                member.key_start,
-                format!(
-                    "twin key {shown} in {field} {problem}; IoT Hub twin keys are 1 to \
-                     {TWIN_KEY_BYTES} bytes without '.', '$', spaces or control characters \
-                     (its own $metadata and $version aside)"
-                ),
-            ));
-        }
         match member.value.kind {
-            Kind::Object => check_twin(cx, field, member.value, depth + 1, numbers)?,
-            Kind::Number | Kind::Array if numbers => {
+            Kind::Object => check_numbers(cx, field, member.value)?,
+            Kind::Number | Kind::Array => {
                 for (at, number) in member.value.numbers() {
                     exact_number(cx, field, number, at)?;
                 }
@@ -463,8 +390,7 @@ fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Resul
     ))
 }
 
-/// `deviceScope` and the edge device it names. The generation id is what follows the last `-`:
-/// device ids may contain `-`, generation ids do not.
+/// `deviceScope` and the edge device it names ([`scope_owner`]); an empty scope is none.
 pub(super) fn scope(
     cx: &Context<'_>,
     raw: Option<Raw<'_>>,
@@ -472,23 +398,10 @@ pub(super) fn scope(
     let Some((scope, at)) = cx.string("deviceScope", raw)? else {
         return Ok((None, None));
     };
-    // A device without a parent may carry an empty scope, which means none (inference from the
-    // service API, which returns "" rather than omitting the field).
-    if scope.is_empty() {
-        return Ok((None, None));
+    match scope_owner(&scope).map_err(|message| cx.error(at, message))? {
+        Some(parent) => Ok((Some(parent), Some(scope.into_owned()))),
+        None => Ok((None, None)),
     }
-    let parts = scope
-        .strip_prefix(SCOPE_PREFIX)
-        .and_then(|rest| rest.rsplit_once('-'))
-        .filter(|(device, generation)| !device.is_empty() && !generation.is_empty());
-    let Some((device, _generation)) = parts else {
-        return Err(cx.error(
-            at,
-            "deviceScope must look like ms-azure-iot-edge://{edgeDeviceId}-{generationId}",
-        ));
-    };
-    let parent = DeviceId::new(device).map_err(|err| cx.lift(at, "deviceScope", err))?;
-    Ok((Some(parent), Some(scope.into_owned())))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::check::Place;
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
 use super::line::{self, ExportLine};
@@ -27,9 +28,6 @@ pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
 /// The deepest nesting accepted. Twins nest at most 10 levels below three wrapper levels;
 /// 64 leaves room for drift while keeping serde_json far from its own recursion limit.
 pub(crate) const MAX_DEPTH: usize = 64;
-
-/// IoT Hub's limit on `statusReason`, in characters.
-const MAX_STATUS_REASON_CHARS: usize = 128;
 
 /// What one line of an export file holds.
 ///
@@ -150,7 +148,7 @@ const READ_FIELDS: &[&str] = match LINE_FIELDS.split_last() {
 };
 
 /// The top-level fields of a line, each as found in the text.
-#[derive(Default)]
+#[derive(Clone, Copy, Default)]
 struct Fields<'a> {
     id: Option<Raw<'a>>,
     module_id: Option<Raw<'a>>,
@@ -282,6 +280,12 @@ impl Context<'_> {
         };
         let mut line = ExportLine::new(key, Status::Enabled);
         self.fields_into(&mut line, root, members, fields)
+            .and_then(|()| {
+                // The rules on the values read, shared with lines built in code.
+                line.check().map_err(|refused| {
+                    self.error(at(root, fields, &refused.place), refused.message)
+                })
+            })
             .map_err(|err| about(&line.key, err))?;
         Ok(Parsed::Device(line))
     }
@@ -301,21 +305,9 @@ impl Context<'_> {
         self.spelled("the line's object", members, READ_FIELDS)?;
         let is_module = line.key.module.is_some();
         line.status = match self.string("status", fields.status)? {
-            Some((status, at)) => {
-                let status = status
-                    .parse::<Status>()
-                    .map_err(|err| self.lift(at, "status", err))?;
-                // IoT Hub keeps no status for a module: an import would leave it enabled, and a
-                // plan built on the line would count a disable that never happens.
-                if is_module && status == Status::Disabled {
-                    return Err(self.error(
-                        at,
-                        "status is disabled, but IoT Hub modules cannot be disabled; disable the \
-                         device to block it",
-                    ));
-                }
-                status
-            }
+            Some((status, at)) => status
+                .parse::<Status>()
+                .map_err(|err| self.lift(at, "status", err))?,
             // Modules cannot be disabled, so a module line may leave status out.
             None if is_module => Status::Enabled,
             None => {
@@ -342,7 +334,7 @@ impl Context<'_> {
             .object("properties", fields.properties, &["desired", "reported"])?
             .unwrap_or_default();
         line.e_tag = self.owned("eTag", fields.e_tag)?;
-        line.status_reason = self.status_reason(fields.status_reason)?;
+        line.status_reason = self.owned("statusReason", fields.status_reason)?;
         line.authentication = line::authentication(self, fields.authentication)?;
         line.twin_e_tag = self.owned("twinETag", fields.twin_e_tag)?;
         line.tags = line::twin(self, "tags", fields.tags)?;
@@ -352,32 +344,6 @@ impl Context<'_> {
         line.reported = line::twin(self, "properties.reported", reported)?;
         line.capabilities = line::capabilities(self, fields.capabilities)?;
         Ok(())
-    }
-
-    /// `statusReason`, refused over IoT Hub's limit: the hub refuses such a line on import, so
-    /// an import plan carrying it would fail on every run.
-    fn status_reason(&self, raw: Option<Raw<'_>>) -> Result<Option<String>> {
-        let Some((reason, at)) = self.string("statusReason", raw)? else {
-            return Ok(None);
-        };
-        // The docs say "characters" without saying which; Unicode characters (escapes decoded)
-        // is an inference. A reason within the limit in bytes is within it in characters,
-        // which spares counting almost every reason.
-        if reason.len() > MAX_STATUS_REASON_CHARS {
-            let length = reason.chars().count();
-            if length > MAX_STATUS_REASON_CHARS {
-                // The text is not shown: it is long, and a free-text field may hold anything.
-                return Err(self.error(
-                    at,
-                    format!(
-                        "statusReason is {length} characters long, but IoT Hub takes at most \
-                         {MAX_STATUS_REASON_CHARS}, so an import plan carrying it would be \
-                         refused on every run; shorten it"
-                    ),
-                ));
-            }
-        }
-        Ok(Some(reason.into_owned()))
     }
 
     /// A line without `id` (absent or `null`): a hub warning when it carries no field of the
@@ -542,6 +508,46 @@ pub(super) fn named(text: &str, err: Error) -> Error {
         Some(key) => about(&key, err),
         None => err,
     }
+}
+
+/// Where in the line the value a line's check refused stands: the field's value, or, for a twin
+/// key, the key (the last of its name at each level, the copy a twin keeps).
+fn at<'a>(root: Raw<'a>, fields: Fields<'a>, place: &Place) -> usize {
+    fn member<'a>(object: Option<Raw<'a>>, name: &str) -> Option<Raw<'a>> {
+        let members = object?.members().ok()?;
+        members
+            .iter()
+            .rev()
+            .find(|m| m.key == name)
+            .map(|m| m.value)
+    }
+    let value = match place {
+        Place::Status => fields.status,
+        Place::StatusReason => fields.status_reason,
+        Place::Keys => member(fields.authentication, "symmetricKey"),
+        Place::Thumbprints => member(fields.authentication, "x509Thumbprint"),
+        Place::DeviceScope => fields.device_scope,
+        Place::Twin { section, path } => {
+            let mut object = match *section {
+                "tags" => fields.tags,
+                "properties.desired" => member(fields.properties, "desired"),
+                _ => member(fields.properties, "reported"),
+            };
+            let mut key_at = object.map(|raw| raw.start);
+            for name in path {
+                let Some(members) = object.and_then(|raw| raw.members().ok()) else {
+                    break;
+                };
+                let Some(found) = members.iter().rev().find(|m| m.key == *name) else {
+                    break;
+                };
+                key_at = Some(found.key_start);
+                object = Some(found.value);
+            }
+            return key_at.unwrap_or(root.start);
+        }
+    };
+    value.map_or(root.start, |raw| raw.start)
 }
 
 /// Objects up to this many members are checked for a repeated key pair by pair: every object of

@@ -471,24 +471,23 @@ fn a_full_update_writes_a_section_the_merge_emptied_as_empty() {
 }
 
 #[test]
-fn a_status_reason_over_iot_hubs_limit_is_blocked() {
-    // The reader refuses such a reason in an export; lines built through the library can
-    // still carry one, and the hub would refuse the plan's line on every run.
+fn a_status_reason_over_iot_hubs_limit_is_refused_before_planning() {
+    // The reader refuses such a reason in an export, and lift one in a line built through the
+    // library: the hub would refuse the plan's line on every run.
     let [base, primary] = [0, 1].map(|_| export(&[device("long"), device("at-limit")]));
     let mut secondary = export(&rehome(&[device("long"), device("at-limit")]));
     for (line, length) in secondary.iter_mut().zip([129, 128]) {
         line.status = Status::Disabled;
         line.status_reason = Some("é".repeat(length));
     }
-    let run = run(&base, &primary, &secondary, Side::Secondary);
-    let blocked = run.blocked_ids();
-    assert_eq!(blocked, ["long"]);
-    let reason = &run.plan.blocked[0].reason;
-    assert!(
-        reason.contains("129 characters, over IoT Hub's limit of 128"),
-        "{reason}"
-    );
-    assert!(run.lines("long").is_empty());
+    let lifted = Failback::lift(&base, &primary, &secondary, Side::Secondary);
+    let err = lifted.map(|_| ()).expect_err("a reason of 129 characters");
+    let expected = "invalid statusReason of long in the secondary export: statusReason is 129 \
+                    characters long, but IoT Hub takes at most 128";
+    assert!(err.to_string().starts_with(expected), "{err}");
+    // At the limit, the line is planned.
+    let run = run(&base[1..], &primary[1..], &secondary[1..], Side::Secondary);
+    assert!(run.plan.blocked.is_empty());
     assert_eq!(run.lines("at-limit").len(), 1);
 }
 
