@@ -288,6 +288,19 @@ fn pair<T>(
     let mut values = [None, None];
     for ((slot, path), name) in values.iter_mut().zip(paths).zip(names) {
         if let Some((text, at)) = cx.string(path, json::find(&members, name))? {
+            // IOTHUB.md's "both set or both empty" is about the pair, not a form of the value:
+            // what an export does not hold it writes null. An empty string is no documented
+            // form, so it is refused as empty, not read as unknown (nor shown as the
+            // fingerprint of "", which says nothing).
+            if text.is_empty() {
+                return Err(cx.error(
+                    at,
+                    format!(
+                        "{path} is empty; IoT Hub writes a key or thumbprint it does not export \
+                         as null, never \"\": write null (unknown), or the value"
+                    ),
+                ));
+            }
             *slot = Some(validate(text.into_owned()).map_err(|err| cx.lift(at, path, err))?);
         }
     }
@@ -646,6 +659,34 @@ mod tests {
             assert!(!message.contains("c2VjcmV0") && !message.contains(KEY_A) && !message.contains(KEY_B));
         }
         assert!(matches!(parse(&with(r#""authentication":{"type":"none"}"#)), Ok(Parsed::Device(_))));
+    }
+
+    #[test]
+    fn empty_keys_and_thumbprints_are_refused_as_empty() {
+        for (auth, at, path) in [
+            (
+                r#"{"symmetricKey":{"primaryKey":"","secondaryKey":""}}"#.to_owned(),
+                r#""""#,
+                "authentication.symmetricKey.primaryKey",
+            ),
+            (
+                format!(r#"{{"symmetricKey":{{"primaryKey":"{KEY_A}","secondaryKey":""}}}}"#),
+                r#""""#,
+                "authentication.symmetricKey.secondaryKey",
+            ),
+            (
+                r#"{"x509Thumbprint":{"primaryThumbprint":"","secondaryThumbprint":null},"type":"selfSigned"}"#.to_owned(),
+                r#""""#,
+                "authentication.x509Thumbprint.primaryThumbprint",
+            ),
+        ] {
+            let text = with(&format!(r#""authentication":{auth}"#));
+            let (column, message) = error(&text);
+            assert_eq!(column, col(&text, at), "{text}");
+            let expected = format!(r#"device "dev-1": {path} is empty; IoT Hub writes"#);
+            assert!(message.starts_with(&expected), "{message}");
+            assert!(!message.contains("sha256:") && !message.contains(KEY_A), "{message}");
+        }
     }
 
     #[test]
