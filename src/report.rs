@@ -186,7 +186,8 @@ impl Report {
     ///
     /// ```
     /// use failback::Report;
-    /// let a = Report { deleted: 1, ..Report::default() };
+    /// let mut a = Report::default();
+    /// a.deleted = 1;
     /// assert_eq!(a.clone().combine(Report::default()), a);
     /// ```
     pub fn combine(mut self, other: Report) -> Report {
