@@ -9,6 +9,8 @@
 //!
 //! Unknown credentials (an export taken without keys) never count as a change: a side whose
 //! keys are unknown keeps the base's, and a known value is never overwritten by an unknown one.
+//! Unknown capabilities (a device line whose `capabilities` are null or absent) are read the
+//! same way ([`stated_capabilities`]).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -19,8 +21,8 @@ use crate::clock::ReplicaId;
 use crate::credentials::{AuthType, Authentication};
 use crate::device::Creation;
 use crate::error::{Error, Result};
-use crate::identity::Identity;
 use crate::identity::StatusValue;
+use crate::identity::{Capabilities, Identity};
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Policy, Preference};
@@ -180,6 +182,9 @@ pub(crate) struct PrimaryLine {
     /// thumbprints for self-signed): a full update replaces them, so the plan writes one only
     /// over credentials it has seen.
     pub(crate) credentials_known: bool,
+    /// Whether the line stated the device's capabilities ([`stated_capabilities`]); true for a
+    /// module, which has none.
+    pub(crate) capabilities_known: bool,
 }
 
 impl PrimaryLine {
@@ -191,6 +196,7 @@ impl PrimaryLine {
             scope_owner: line.parent.clone(),
             status: line.status,
             credentials_known: holds_credentials(line.authentication.as_ref()),
+            capabilities_known: line.key.module.is_some() || stated_capabilities(line).is_some(),
         }
     }
 }
@@ -466,12 +472,32 @@ pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
     line.parent.clone().filter(|p| *p != line.key.device)
 }
 
-/// The identity a line describes.
+/// The capabilities a device line states, `None` when they are unknown.
+///
+/// IOTHUB.md lists `capabilities` as `{iotEdge: bool}` and says nothing of a line where they
+/// are null or absent; IoT Hub's own exports write them on every device line. As with keys
+/// left out of an export, a missing value is read as unknown, never as `iotEdge: false`: read
+/// as false, a side that merely omitted them would demote an IoT Edge gateway, and the plan
+/// would write it back as a plain device, stranding its leaves (found in review). The line's
+/// scope is evidence, though: an edge device's scope names the device itself (IOTHUB.md:
+/// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which no other device's does, so
+/// such a line states an edge device. A stated `iotEdge: false` beside such a scope is taken
+/// as stated. (2026-11-24)
+pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
+    if line.capabilities.is_some() {
+        return line.capabilities;
+    }
+    let own_scope = line.key.module.is_none() && line.parent.as_ref() == Some(&line.key.device);
+    own_scope.then_some(Capabilities { iot_edge: true })
+}
+
+/// The identity a line describes. Capabilities it does not state ([`stated_capabilities`])
+/// are a plain device's: the base, or a device only one side created, has no other evidence.
 pub(crate) fn identity(line: &ExportLine) -> Result<Identity> {
     let mut identity = Identity::default()
         .with_status(StatusValue::new(line.status, line.status_reason.clone()))
         .with_authentication(relevant(line.authentication.clone().unwrap_or_default()))
-        .with_capabilities(line.capabilities.unwrap_or_default())
+        .with_capabilities(stated_capabilities(line).unwrap_or_default())
         .with_parent(parent_of(line));
     identity.twin = twin_of(line)?;
     Ok(identity)
@@ -598,12 +624,17 @@ fn create_side(
         // Created on both sides, there is no base to take unknown credentials from; the
         // other side's line is the only evidence. Unknown is not a value: it must not
         // compete with (and, preferred, replace) the keys the other side knows.
-        if let Some(known) = other_created
-            .get(key)
-            .and_then(|l| l.authentication.as_ref())
-        {
+        let other = other_created.get(key);
+        if let Some(known) = other.and_then(|l| l.authentication.as_ref()) {
             created.authentication =
                 known_over(line.authentication.as_ref(), &relevant(known.clone()));
+        }
+        // Capabilities too: unknown ones must not read as a plain device beside the other
+        // side's edge device.
+        if stated_capabilities(line).is_none() {
+            if let Some(known) = other.and_then(stated_capabilities) {
+                created.capabilities = known;
+            }
         }
         writer.create(key, created)?;
         side.changes.insert(key.clone(), Change::Created);
@@ -629,7 +660,8 @@ fn write_changes(
         writer.set_authentication(key, authentication)?;
         changed = true;
     }
-    let capabilities = line.capabilities.unwrap_or_default();
+    // Unknown capabilities are no change: the side keeps the base's.
+    let capabilities = stated_capabilities(line).unwrap_or(was.capabilities);
     if capabilities != was.capabilities {
         writer.set_capabilities(key, capabilities)?;
         changed = true;

@@ -13,7 +13,9 @@
 //! whose line the hub would refuse on every run: an `*IfMatchETag` line whose ETag the
 //! primary's export lacks, or twin sections over IoT Hub's size limits. So is a full update
 //! over a primary exported without keys: it would put back the keys the merge took from the
-//! base, which the primary may have rotated out.
+//! base, which the primary may have rotated out. So is a full update writing a device as plain
+//! over a primary line without capabilities that a leaf's scope names as its gateway: it would
+//! demote an IoT Edge device the export merely did not describe.
 //!
 //! IoT Edge system modules (`$edgeAgent`, `$edgeHub`) are never written, neither created,
 //! updated nor deleted: the edge runtime and the hub manage them (the hub creates them, with
@@ -46,7 +48,7 @@ use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::{
-    base_decides_credentials, fits, has_etag, replaces_known, resolved, usable,
+    base_decides_credentials, fits, has_etag, keeps_edge, replaces_known, resolved, usable,
 };
 use crate::key::{DeviceId, DeviceKey};
 use crate::report::Conflict;
@@ -370,7 +372,7 @@ impl Plan {
         was: &PrimaryLine,
         line: &ExportLine,
         parent: Parent,
-        base_known: bool,
+        known: Known,
     ) {
         // Only a parent the line can write is a reason to write the device. While the merged
         // parent's scope is pending, the line keeps the primary's (written back unchanged
@@ -401,7 +403,8 @@ impl Plan {
         // Crossed rotations leave the device to an operator whichever side won: even when the
         // primary already holds the winner, it holds a key the other side rotated out. So do
         // credentials the two sides hold differently over a base exported without them.
-        let settled = resolved(device).and_then(|()| base_decides_credentials(device, base_known));
+        let settled = resolved(device)
+            .and_then(|()| base_decides_credentials(device, known.base_credentials));
         if let Err(reason) = settled {
             self.block(&device.key, reason);
             return;
@@ -409,6 +412,7 @@ impl Plan {
         if identity_differs {
             let writable = usable(device)
                 .and_then(|()| replaces_known(was))
+                .and_then(|()| keeps_edge(device, was, known.named_parent))
                 .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
                 .and_then(|()| fits(line));
             if let Err(reason) = writable {
@@ -453,6 +457,26 @@ impl Plan {
                 Ok(()) => self.import.push(twin),
                 Err(reason) => self.block(&device.key, reason),
             }
+        }
+    }
+}
+
+/// What the plan knows of a device beyond its merged value and the primary's line, for the
+/// checks of an update.
+#[derive(Clone, Copy, Debug)]
+struct Known {
+    /// Whether the base's line held the device's credentials.
+    base_credentials: bool,
+    /// Whether a line of the primary's export names the device as an edge parent (its scope
+    /// names it), so that the primary holds it as an IoT Edge device.
+    named_parent: bool,
+}
+
+impl Known {
+    fn of(failback: &Failback, scopes: &BTreeMap<DeviceId, String>, key: &DeviceKey) -> Known {
+        Known {
+            base_credentials: failback.base_credentials_known(key),
+            named_parent: key.module.is_none() && scopes.contains_key(&key.device),
         }
     }
 }
@@ -654,8 +678,8 @@ impl<'f> Planner<'f> {
                 // makes plain is left to the hub, like the children of a gateway deleted there.)
                 Some(was) if !merged.shares_slot(primary, key) => {
                     if let Some(now) = primary.device(key, policy) {
-                        let base_known = failback.base_credentials_known(key);
-                        plan.update(&device, &now, was, &line, parent, base_known);
+                        let known = Known::of(failback, scopes, key);
+                        plan.update(&device, &now, was, &line, parent, known);
                     }
                 }
                 Some(_) => {}

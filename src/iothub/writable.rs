@@ -66,6 +66,28 @@ pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
     )
 }
 
+/// Why a full update cannot write `device`'s capabilities over the primary's line `was`, if
+/// it cannot: the line did not state them (null or absent, its scope not its own), yet the
+/// primary's export names the device as an edge parent (`named_parent`: a leaf's scope names
+/// it), so the primary holds it as an IoT Edge device. The merge read the unknown capabilities
+/// as the base's, a plain device's, and a full update writing `iotEdge: false` would demote the
+/// gateway and strand its leaves. Unknown is never a change, so it must not become one here.
+pub(super) fn keeps_edge(
+    device: &Device,
+    was: &PrimaryLine,
+    named_parent: bool,
+) -> Result<(), String> {
+    if was.capabilities_known || !named_parent || device.capabilities.iot_edge {
+        return Ok(());
+    }
+    Err(
+        "the primary's export gives no capabilities for it, yet names it as a leaf's edge \
+         parent, and a full update would write it as a plain device (demoting the gateway): \
+         re-export the primary with its capabilities and run again"
+            .into(),
+    )
+}
+
 /// Why the two sides' credentials for `device` cannot be settled when the base was exported
 /// without them (`base_known` false), if they cannot. Against unknown base credentials, each
 /// side's known ones read as a change, so two that differ met as a conflict the preference

@@ -823,3 +823,108 @@ fn simulator_refuses_what_iot_hub_refuses() {
     let left: Vec<String> = hub.export().iter().map(|l| l.key.to_string()).collect();
     assert_eq!(left, ["a", "leaf"]);
 }
+
+#[test]
+fn capabilities_an_export_leaves_out_are_unknown_never_a_plain_device() {
+    // A gateway's line with `capabilities` null or absent, but its own scope: only an IoT Edge
+    // device's scope names itself. Read as `iotEdge: false`, it was a change on that side; the
+    // plan then wrote the gateway back as a plain device and stranded its leaf, unreported.
+    let scoped = |v: Value, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://gw-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    let base = [edge("gw", 637), scoped(device("leaf"), 637)];
+    let omitted = [
+        set(edge("gw", 637), "/capabilities", Value::Null),
+        without(edge("gw", 637), "capabilities"),
+    ];
+    for gw in omitted {
+        // The primary leaves them out; then the secondary, the primary stating them.
+        let primary = [gw.clone(), scoped(device("leaf"), 637)];
+        let disabled = set(gw.clone(), "/status", json!("disabled"));
+        let secondary = [
+            scoped(set(edge("gw", 900), "/status", json!("disabled")), 900),
+            scoped(device("leaf"), 900),
+        ];
+        let secondary_omitting = [scoped(disabled, 900), scoped(device("leaf"), 900)];
+        for (primary, secondary) in [
+            (&primary[..], &secondary[..]),
+            (&base[..], &secondary_omitting[..]),
+        ] {
+            for prefer in BOTH {
+                let run = merge(&base, primary, secondary, prefer);
+                assert!(run.device("gw").capabilities.iot_edge, "prefer {prefer:?}");
+                assert_eq!(run.device("leaf").parent, Some(parse_key("gw").device));
+                assert!(run.plan.blocked.is_empty(), "{:?}", run.plan.blocked);
+                let line = run.line("gw");
+                assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+                assert_eq!(line.status, Status::Disabled);
+                assert!(
+                    line.capabilities.is_some_and(|c| c.iot_edge),
+                    "{}",
+                    line.to_json()
+                );
+                assert_eq!(
+                    line.device_scope.as_deref(),
+                    Some("ms-azure-iot-edge://gw-637")
+                );
+                assert!(run.lines("leaf").is_empty());
+                // The hub as it is: its export left the gateway's capabilities out.
+                let mut hub = Hub::new(&export(&base));
+                hub.import(&run.plan.import).expect("the plan applies");
+                let after = hub.export();
+                let leaf = after.iter().find(|l| l.key == parse_key("leaf"));
+                let gw = after.iter().find(|l| l.key == parse_key("gw"));
+                assert!(gw.is_some_and(|l| l.capabilities.is_some_and(|c| c.iot_edge)));
+                assert_eq!(
+                    leaf.and_then(|l| l.device_scope.clone()),
+                    gw.and_then(|l| l.device_scope.clone())
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_full_update_never_demotes_a_gateway_whose_capabilities_the_primary_left_out() {
+    // No scope of its own in the primary's line and no capabilities, but the primary's leaf
+    // names it as its gateway: the primary holds it as an IoT Edge device. The merge reads the
+    // unknown capabilities as the base's (plain); a full update would write that.
+    let base = [device("gw"), device("leaf")];
+    let primary = [
+        without(device("gw"), "capabilities"),
+        set(
+            device("leaf"),
+            "/deviceScope",
+            json!("ms-azure-iot-edge://gw-637"),
+        ),
+    ];
+    let secondary = [
+        set(device("gw"), "/status", json!("disabled")),
+        device("leaf"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
+        run.assert_each_blocked_for("re-export the primary with its capabilities");
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+    }
+    // Stated plain, it is written as such.
+    let primary = [device("gw"), primary[1].clone()];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    assert_eq!(run.line("gw").status, Status::Disabled);
+}
+
+#[test]
+fn a_device_created_on_both_sides_takes_the_capabilities_one_side_states() {
+    let secondary = [set(edge("gw", 900), "/deviceScope", Value::Null)];
+    let primary = [without(
+        set(edge("gw", 637), "/deviceScope", Value::Null),
+        "capabilities",
+    )];
+    for prefer in BOTH {
+        let run = merge(&[], &primary, &secondary, prefer);
+        assert!(run.device("gw").capabilities.iot_edge, "prefer {prefer:?}");
+        assert!(run.conflicts("gw").is_empty(), "{:?}", run.conflicts("gw"));
+    }
+}
