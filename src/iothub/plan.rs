@@ -27,8 +27,9 @@
 //! Lines are sorted by id, then module id, so an interrupted import resumes where it stopped:
 //! run the merge again and the plan is what is left.
 //!
-//! A device whose new edge parent is created by this very plan cannot be given the parent's
-//! scope yet (the hub assigns it on creation). It waits: it is not created yet, or is updated
+//! A device whose new edge parent is created by this very plan (or made an edge device by its
+//! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
+//! where the parent's own line is written by this plan: it is not created yet, or is updated
 //! keeping its current parent, and the next run completes it. Writing it without a parent
 //! instead would look, on that next run, like the primary's own concurrent change of parent,
 //! and with `--prefer primary` the device would lose its parent for good.
@@ -107,10 +108,12 @@ pub struct Plan {
     /// from it, changed, or gone from the merged registry), sorted: the plan writes no line for
     /// any system module, since the edge runtime and the hub manage them.
     pub system_modules: Vec<DeviceKey>,
-    /// Devices whose edge parent has no scope in the primary yet (this plan creates it, or
-    /// makes it an edge device), and the modules of those not created yet: not created, or
-    /// updated keeping their current parent, until the hub has given the parent its scope; the
-    /// next run completes them.
+    /// Devices whose edge parent has no scope in the primary yet, but gets one from a line of
+    /// this plan (which creates it, or makes it an edge device), and the modules of those not
+    /// created yet: not created, or updated keeping their current parent, until the hub has
+    /// given the parent its scope; the next run completes them. A parent whose line the plan
+    /// blocks gives no scope: its devices are under [`parent_unwritable`](Self::parent_unwritable)
+    /// or blocked, never here.
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved or created behind an edge parent the other deleted or made a
     /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each
@@ -121,9 +124,10 @@ pub struct Plan {
     /// set by hand: an IoT Edge device one side put behind another (its line carries its own
     /// scope; a parent of an edge device travels in `parentScopes`, which the line format
     /// leaves out), a parent the primary holds as an edge device without a scope in its
-    /// export, or a parent this plan blocks. Each keeps the parent it has in the primary while
-    /// that one can still be a parent; its other changes are written as usual. A new device
-    /// behind a blocked parent is blocked with it.
+    /// export, or a parent this plan blocks (new to the primary, or plain there and made an
+    /// edge device). Each keeps the parent it has in the primary while that one can still be a
+    /// parent; its other changes are written as usual. A new device behind a blocked parent is
+    /// blocked with it.
     pub parent_unwritable: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
@@ -312,7 +316,7 @@ impl Plan {
             self.system_modules.push(device.key.clone());
             return false;
         }
-        if let Err(reason) = usable(device).and_then(|()| fits(line)) {
+        if let Err(reason) = creatable(device, line) {
             self.block(&device.key, reason);
             return false;
         }
@@ -403,19 +407,12 @@ impl Plan {
         // Crossed rotations leave the device to an operator whichever side won: even when the
         // primary already holds the winner, it holds a key the other side rotated out. So do
         // credentials the two sides hold differently over a base exported without them.
-        let settled = resolved(device)
-            .and_then(|()| base_decides_credentials(device, known.base_credentials));
-        if let Err(reason) = settled {
+        if let Err(reason) = settled(device, known) {
             self.block(&device.key, reason);
             return;
         }
         if identity_differs {
-            let writable = usable(device)
-                .and_then(|()| replaces_known(was))
-                .and_then(|()| keeps_edge(device, was, known.named_parent))
-                .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
-                .and_then(|()| fits(line));
-            if let Err(reason) = writable {
+            if let Err(reason) = updatable(device, was, line, known) {
                 self.block(&device.key, reason);
                 return;
             }
@@ -459,6 +456,35 @@ impl Plan {
             }
         }
     }
+}
+
+/// Why the plan cannot create `device` (its merged line `line`), if it cannot: the checks
+/// [`Plan::create`] makes, which [`parent_without_scope`] makes of a new gateway too.
+fn creatable(device: &Device, line: &ExportLine) -> std::result::Result<(), String> {
+    usable(device).and_then(|()| fits(line))
+}
+
+/// Why no rule settled `device`'s credentials, if none did: [`Plan::update`] then writes no
+/// line at all for it.
+fn settled(device: &Device, known: Known) -> std::result::Result<(), String> {
+    resolved(device).and_then(|()| base_decides_credentials(device, known.base_credentials))
+}
+
+/// Why the plan cannot write `device`'s full update (`updateIfMatchETag`, its merged line
+/// `line`) over the primary's line `was`, if it cannot: the checks [`Plan::update`] makes once
+/// the credentials are [`settled`], which [`parent_without_scope`] makes of a gateway the plan
+/// makes an edge device too.
+fn updatable(
+    device: &Device,
+    was: &PrimaryLine,
+    line: &ExportLine,
+    known: Known,
+) -> std::result::Result<(), String> {
+    usable(device)
+        .and_then(|()| replaces_known(was))
+        .and_then(|()| keeps_edge(device, was, known.named_parent))
+        .and_then(|()| has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag))
+        .and_then(|()| fits(line))
 }
 
 /// What the plan knows of a device beyond its merged value and the primary's line, for the
@@ -733,9 +759,10 @@ enum Parent {
     /// line carries its own scope), or the parent is an edge device in the primary without a
     /// scope in its export. The line carries what `Gone` carries.
     Unwritable,
-    /// The parent is new to the primary (or plain there), and this plan blocks it: no scope
-    /// will come until an operator resolves it. An existing device's line carries what `Gone` carries; a new
-    /// device is blocked with its parent.
+    /// The parent is new to the primary (or plain there), and this plan blocks its line (the
+    /// checks of its create, or of the full update making it an edge device): no scope will
+    /// come until an operator resolves it. An existing device's line carries what `Gone`
+    /// carries; a new device is blocked with its parent.
     Blocked,
 }
 
@@ -833,10 +860,12 @@ fn merged_line(
 }
 
 /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
-/// scope: it waits for the scope the hub gives the parent when this plan creates it or makes
-/// it an edge device; but a parent the primary already holds as an edge device (its line
-/// without a scope), or one this plan blocks, will get none from this plan, and waiting would
-/// last for ever (found in review).
+/// scope: it waits for the scope the hub gives the parent when this plan's line for it is
+/// written, a create or a full update making it an edge device. A parent the primary already
+/// holds as an edge device (its line without a scope) gets no line that gives it one, and one
+/// whose line this plan blocks gets none until an operator acts: waiting for either would last
+/// for ever (found in review, for a parent held plain whose update was blocked while its
+/// leaves waited on every run). So the checks are those the parent's own line meets.
 fn parent_without_scope(
     failback: &Failback,
     scopes: &BTreeMap<DeviceId, String>,
@@ -854,17 +883,23 @@ fn parent_without_scope(
     if held.is_some_and(|held| held.capabilities.iot_edge) {
         return Parent::Unwritable;
     }
-    // What `Plan::create` checks before writing a device (an update checks these and more).
-    // The parent is an edge device, whose line names its own scope, so this does not come
-    // back here.
-    let created = failback
-        .merged()
-        .device(&key, policy)
-        .is_some_and(|parent| {
-            let (line, _) = merged_line(&parent, None, scopes, failback);
-            usable(&parent).and_then(|()| fits(&line)).is_ok()
-        });
-    if created {
+    let Some(parent) = failback.merged().device(&key, policy) else {
+        return Parent::Blocked;
+    };
+    // The parent is an edge device, whose line names its own scope, so this does not come back
+    // here.
+    let was = failback.primary_lines.get(&key);
+    let (line, _) = merged_line(&parent, was, scopes, failback);
+    let written = match was {
+        None => creatable(&parent, &line),
+        // Plain in the primary and an edge device merged: its capabilities differ, so the plan
+        // writes a full update, if its checks pass.
+        Some(was) => {
+            let known = Known::of(failback, scopes, &key);
+            settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
+        }
+    };
+    if written.is_ok() {
         Parent::Pending
     } else {
         Parent::Blocked

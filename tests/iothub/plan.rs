@@ -928,3 +928,76 @@ fn a_device_created_on_both_sides_takes_the_capabilities_one_side_states() {
         assert!(run.conflicts("gw").is_empty(), "{:?}", run.conflicts("gw"));
     }
 }
+
+#[test]
+fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
+    // A gateway plain in the primary, made an edge device by the secondary, gets a full update;
+    // where a check blocks it, no scope comes, and its leaves waited on every run.
+    let behind_new = |v: Value| set(v, "/deviceScope", json!("ms-azure-iot-edge://gw-900"));
+    let unknown = |v: Value| set(v, "/authentication", Value::Null);
+    // The primary's gateway line has no eTag: updateIfMatchETag cannot be written. The leaf
+    // exists: it keeps its place, listed as one whose parent no line carries.
+    let base = [device("gw"), device("leaf")];
+    let primary = [without(device("gw"), "eTag"), device("leaf")];
+    let secondary = [edge("gw", 900), behind_new(device("leaf"))];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        let unwritable: Vec<String> = run
+            .plan
+            .parent_unwritable
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(unwritable, ["leaf"], "prefer {prefer:?}");
+        assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
+    }
+
+    // The primary exported the gateway without keys: a full update would restore the base's.
+    // The new leaf and its module are blocked with it, as behind a new gateway the plan blocks.
+    let base = [device("gw")];
+    let primary = [unknown(device("gw"))];
+    let secondary = [
+        edge("gw", 900),
+        behind_new(device("leaf")),
+        module("leaf", "m"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(
+            run.blocked_ids(),
+            ["gw", "leaf", "leaf/m"],
+            "prefer {prefer:?}"
+        );
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+        for id in ["leaf", "leaf/m"] {
+            let reason = run
+                .blocked()
+                .into_iter()
+                .find(|(b, _)| b == id)
+                .map(|(_, r)| r);
+            assert!(
+                reason.is_some_and(|r| r.contains("its edge parent \"gw\" is blocked")),
+                "{id}: {reason:?}"
+            );
+        }
+    }
+
+    // With its eTag and keys, the update is written and the leaves wait for its scope.
+    let primary = [device("gw")];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let pending: Vec<String> = run
+        .plan
+        .pending_parent
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(pending, ["leaf", "leaf/m"]);
+    assert_eq!(
+        run.line("gw").import_mode,
+        Some(ImportMode::UpdateIfMatchETag)
+    );
+}
