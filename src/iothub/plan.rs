@@ -17,6 +17,15 @@
 //! over a primary line without capabilities that a leaf's scope names as its gateway: it would
 //! demote an IoT Edge device the export merely did not describe.
 //!
+//! A hub holds at most [`IDENTITY_LIMIT`] devices plus modules, and the plan keeps the primary
+//! within it: creations that would take it past are blocked, the last in id order first, a
+//! device with its modules. The count is the primary's export lines plus the plan's creations
+//! (a new IoT Edge device with the two system modules the hub creates with it). Deletes are not
+//! counted as room: IOTHUB.md does not say that the hub applies an import's lines in order, and
+//! these are sorted by id, so a create may precede a delete; the next run, once the deletes are
+//! done, creates what fits then. An update making a device an IoT Edge device is not counted
+//! (IOTHUB.md does not say whether the hub then creates system modules).
+//!
 //! IoT Edge system modules (`$edgeAgent`, `$edgeHub`) are never written, neither created,
 //! updated nor deleted: the edge runtime and the hub manage them (the hub creates them, with
 //! keys of its own, when it creates an edge device). Where the merged registry differs from the
@@ -39,7 +48,7 @@
 //! an edge device's parent, a gateway the primary holds as an edge device but exports without
 //! a scope, a gateway the plan blocks). Compared with the primary's, it would be written again on every run.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -179,11 +188,18 @@ impl Plan {
     /// assert_eq!((lines, plan.merged_devices), (0, 0));
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn stream(
+    pub fn stream(failback: &Failback, sink: impl FnMut(ExportLine) -> Result<()>) -> Result<Plan> {
+        Self::stream_limited(failback, IDENTITY_LIMIT, sink)
+    }
+
+    /// [`stream`](Self::stream), keeping the primary within `limit` identities: tests plan
+    /// at a small limit what the shipped one, [`IDENTITY_LIMIT`], does at a million.
+    fn stream_limited(
         failback: &Failback,
+        limit: u64,
         mut sink: impl FnMut(ExportLine) -> Result<()>,
     ) -> Result<Plan> {
-        let planner = Planner::new(failback);
+        let planner = Planner::new(failback, limit, 1);
         let mut plan = Plan::default();
         planner.plan(planner.keys(), &mut plan, &mut sink)?;
         plan.pending_parent.sort();
@@ -220,17 +236,18 @@ impl Plan {
     /// ```
     pub fn stream_json(failback: &Failback, sink: impl FnMut(&str) -> Result<()>) -> Result<Plan> {
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        Self::stream_json_on(failback, cores.min(WORKERS), BLOCK, sink)
+        Self::stream_json_on(failback, IDENTITY_LIMIT, cores.min(WORKERS), BLOCK, sink)
     }
 
     /// [`stream_json`](Self::stream_json) on `workers` helper threads (one: on the calling
-    /// thread alone), in blocks of about `block` keys.
+    /// thread alone), in blocks of about `block` keys, keeping the primary within `limit`
+    /// identities.
     ///
     /// Why blocks planned apart add up to the sequential plan: a key's decisions read only
-    /// the failback (shared, read-only) and what the plan decided for its own device id (its
-    /// device created, blocked or waiting), and a block never splits a device id. So each
-    /// block is planned from an empty plan, and the blocks' plans, appended in key order, are
-    /// the one plan.
+    /// the failback and the creations the limit leaves out, decided before any block (shared,
+    /// read-only), and what the plan decided for its own device id (its device created,
+    /// blocked or waiting), and a block never splits a device id. So each block is planned
+    /// from an empty plan, and the blocks' plans, appended in key order, are the one plan.
     ///
     /// Each worker takes every `workers`-th block and hands it over through a channel of its
     /// own, which the calling thread reads in turn: blocks come back in order, none waits for
@@ -240,59 +257,15 @@ impl Plan {
     /// in 2026-11, where handing lines to a writing thread made the run slower).
     fn stream_json_on(
         failback: &Failback,
+        limit: u64,
         workers: usize,
         block: usize,
-        mut sink: impl FnMut(&str) -> Result<()>,
+        sink: impl FnMut(&str) -> Result<()>,
     ) -> Result<Plan> {
-        let planner = Planner::new(failback);
+        let planner = Planner::new(failback, limit, workers);
         let keys: Vec<&DeviceKey> = planner.keys().collect();
         let blocks: Vec<&[&DeviceKey]> = blocks(&keys, block).collect();
-        // One worker is the calling thread itself, which then needs no helper.
-        let helpers = if workers > 1 && blocks.len() > 1 {
-            workers
-        } else {
-            0
-        };
-        let mut plan = Plan::default();
-        std::thread::scope(|scope| {
-            let planner = &planner;
-            let blocks = &blocks;
-            // A helper the OS refuses to start has no inbox, and with no helpers at all there
-            // is one empty inbox: the calling thread plans those blocks itself, in turn
-            // (`src/spawn.rs`).
-            let mut inboxes: Vec<_> = (0..helpers)
-                .map(|first| {
-                    let (send, inbox) = std::sync::mpsc::sync_channel(1);
-                    crate::spawn::try_spawn(scope, move || {
-                        for keys in blocks.iter().skip(first).step_by(helpers) {
-                            // The calling thread has stopped reading: a sink failed.
-                            if send.send(planner.plan_block(keys)).is_err() {
-                                break;
-                            }
-                        }
-                    })
-                    .map(|_| inbox)
-                })
-                .collect();
-            if inboxes.is_empty() {
-                inboxes.push(None);
-            }
-            for (inbox, keys) in inboxes.iter().cycle().zip(blocks.iter()) {
-                let planned = match inbox {
-                    Some(inbox) => inbox.recv(),
-                    None => Ok(planner.plan_block(keys)),
-                };
-                // A helper gone without its block panicked: the scope rethrows it.
-                let Ok((part, text)) = planned else {
-                    break;
-                };
-                if !text.is_empty() {
-                    sink(&text)?;
-                }
-                plan.append(part);
-            }
-            Ok::<(), crate::Error>(())
-        })?;
+        let mut plan = planner.plan_blocks(&blocks, workers, true, sink)?;
         plan.pending_parent.sort();
         plan.pending_parent.dedup();
         Ok(plan)
@@ -311,7 +284,13 @@ impl Plan {
         self.conflicts.extend(later.conflicts);
     }
 
-    fn create(&mut self, device: &Device, line: &ExportLine, parent: Parent) -> bool {
+    fn create(
+        &mut self,
+        device: &Device,
+        line: &ExportLine,
+        parent: Parent,
+        capped: Option<&str>,
+    ) -> bool {
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
             self.system_modules.push(device.key.clone());
             return false;
@@ -324,6 +303,10 @@ impl Plan {
         // own parentless creation, a concurrent write that the preference could let win over
         // the parent for good. The next run creates it whole, once the parent has its scope.
         if parent == Parent::Pending {
+            return false;
+        }
+        if let Some(reason) = capped {
+            self.block(&device.key, reason.to_owned());
             return false;
         }
         self.import.push(ExportLine {
@@ -515,6 +498,20 @@ const BLOCK: usize = 4096;
 /// At most this many threads plan one registry.
 const WORKERS: usize = 8;
 
+/// The IoT Edge system modules (`$edgeAgent`, `$edgeHub`) the hub creates with an edge device.
+const SYSTEM_MODULES: u64 = 2;
+
+/// The most identities (devices plus modules) an IoT hub holds (IOTHUB.md). The plan keeps the
+/// primary within it: creations that would take the primary past it are blocked, the last in
+/// id order first ([`Plan`] says how they are counted).
+///
+/// # Examples
+///
+/// ```
+/// assert_eq!(failback::iothub::IDENTITY_LIMIT, 1_000_000);
+/// ```
+pub const IDENTITY_LIMIT: u64 = 1_000_000;
+
 /// Consecutive blocks of about `size` keys, none splitting a device id (a module's decisions
 /// read its device's, see [`Plan::stream_json_on`]).
 fn blocks<'k>(
@@ -544,17 +541,129 @@ struct Planner<'f> {
     primary: &'f crate::registry::Registry,
     /// Each edge device's scope in the primary (see [`scopes`]).
     scopes: BTreeMap<DeviceId, String>,
+    /// Device ids whose creations the plan blocks, lest the primary hold more identities than
+    /// IoT Hub allows (see [`Planner::over_limit`]), and why.
+    capped: BTreeSet<DeviceId>,
+    capped_reason: String,
 }
 
 impl<'f> Planner<'f> {
-    fn new(failback: &'f Failback) -> Self {
-        Planner {
+    /// The planner for `failback`, keeping the primary within `limit` identities; a plan run
+    /// to find which creations the limit blocks, if any, runs on `workers` threads.
+    fn new(failback: &'f Failback, limit: u64, workers: usize) -> Self {
+        let mut planner = Planner {
             failback,
             policy: failback.policy(),
             merged: failback.merged(),
             primary: failback.replica(Side::Primary),
             scopes: scopes(&failback.primary_lines),
+            capped: BTreeSet::new(),
+            capped_reason: String::new(),
+        };
+        let (capped, reason) = planner.over_limit(limit, workers);
+        (planner.capped, planner.capped_reason) = (capped, reason);
+        planner
+    }
+
+    /// The device ids whose creations this plan must leave out to keep the primary within
+    /// `limit` identities (IOTHUB.md: "a hub holds at most 1,000,000 devices plus modules"),
+    /// and why: the last in key order, each device id with every creation under it (the device
+    /// and its modules), until what the primary holds plus what the plan creates fits.
+    ///
+    /// What the primary holds is its export's lines. What the plan creates is its `create`
+    /// lines, and for each new IoT Edge device the two system modules the hub creates with it.
+    /// Deletes are not counted as room: IOTHUB.md does not say that the hub applies an import's
+    /// lines in order, and the plan's are sorted by id, so a create may come before the delete
+    /// that would have made room for it. The next run, once this import's deletes are done,
+    /// creates what fits then. An update making a device an IoT Edge device is not counted:
+    /// IOTHUB.md does not say whether the hub then creates system modules; and it cannot be
+    /// left out for the limit without leaving out the rest of the device's update.
+    ///
+    /// Which creations the plan makes depends on the whole plan (a blocked device, a leaf
+    /// waiting for its gateway), so when neither a full primary nor a cheap bound settles it,
+    /// the plan is run once without a limit, its lines not written. Leaving a creation out
+    /// never adds another: a new leaf of a gateway left out was waiting and is blocked
+    /// instead, a module of a device left out is blocked with it. So the run without a limit
+    /// counts every creation the limited plan can make.
+    fn over_limit(&self, limit: u64, workers: usize) -> (BTreeSet<DeviceId>, String) {
+        let held = u64::try_from(self.failback.primary_lines.len()).unwrap_or(u64::MAX);
+        let reason = |kept: u64| {
+            format!(
+                "creating it (with its modules) would take the primary past IoT Hub's limit of \
+                 {limit} devices plus modules: it holds {held}, and this plan creates {kept} \
+                 before it in id order. Deletes are not counted as room (the order in which the \
+                 hub applies an import's lines is not documented): run again once this import \
+                 is done, or make room on the primary first"
+            )
+        };
+        // Full already: every creation is left out, whichever the plan would make, without
+        // planning twice (a generated export of a million devices holds more, with modules).
+        if held >= limit {
+            let capped = self.new_keys().map(|key| key.device.clone()).collect();
+            return (capped, reason(0));
         }
+        // At most: every merged key the primary lacks, a device with its system modules.
+        let bound = self
+            .new_keys()
+            .map(|key| {
+                if key.module.is_none() {
+                    1 + SYSTEM_MODULES
+                } else {
+                    1
+                }
+            })
+            .fold(held, u64::saturating_add);
+        if bound <= limit {
+            return (BTreeSet::new(), String::new());
+        }
+        let keys: Vec<&DeviceKey> = self.keys().collect();
+        let blocks: Vec<&[&DeviceKey]> = blocks(&keys, BLOCK).collect();
+        // The sink never fails, so neither does the plan.
+        let unlimited = self
+            .plan_blocks(&blocks, workers, false, |_| Ok(()))
+            .unwrap_or_default();
+        // Identities each device id's creations add, in key order.
+        let mut created: Vec<(&DeviceId, u64)> = Vec::new();
+        for line in &unlimited.import {
+            if line.import_mode != Some(ImportMode::Create) {
+                continue;
+            }
+            let edge = line.key.module.is_none() && line.capabilities.is_some_and(|c| c.iot_edge);
+            let adds = if edge { 1 + SYSTEM_MODULES } else { 1 };
+            match created.last_mut() {
+                Some((device, count)) if **device == line.key.device => *count += adds,
+                _ => created.push((&line.key.device, adds)),
+            }
+        }
+        let mut total = created
+            .iter()
+            .fold(held, |total, (_, adds)| total.saturating_add(*adds));
+        let mut capped = BTreeSet::new();
+        while total > limit {
+            let Some((device, adds)) = created.pop() else {
+                break;
+            };
+            total -= adds;
+            capped.insert(device.clone());
+        }
+        (capped, reason(total.saturating_sub(held)))
+    }
+
+    /// The keys of the merged registry the primary's export lacks, in order: those the plan
+    /// may create. One walk over both sorted maps, no lookups.
+    fn new_keys(&self) -> impl Iterator<Item = &'f DeviceKey> + 'f {
+        let mut held = self.failback.primary_lines.keys().peekable();
+        self.merged.keys().filter(move |key| {
+            while held.next_if(|was| was < key).is_some() {}
+            held.peek() != Some(key)
+        })
+    }
+
+    /// Why the creation of `key` is left out for the limit on identities, if it is.
+    fn capped(&self, key: &DeviceKey) -> Option<&str> {
+        self.capped
+            .contains(&key.device)
+            .then_some(self.capped_reason.as_str())
     }
 
     /// Every key of the merged registry or of the primary's export, in order, once.
@@ -574,18 +683,79 @@ impl<'f> Planner<'f> {
         })
     }
 
-    /// Plans `keys` from an empty plan, writing their merged lines as JSON text.
-    fn plan_block(&self, keys: &[&DeviceKey]) -> (Plan, String) {
+    /// Plans `blocks` (consecutive, none splitting a device id) on `workers` threads, handing
+    /// `sink` each block's merged lines as JSON text, in order, when `text` is set (see
+    /// [`Plan::stream_json_on`]).
+    fn plan_blocks(
+        &self,
+        blocks: &[&[&DeviceKey]],
+        workers: usize,
+        text: bool,
+        mut sink: impl FnMut(&str) -> Result<()>,
+    ) -> Result<Plan> {
+        // One worker is the calling thread itself, which then needs no helper.
+        let helpers = if workers > 1 && blocks.len() > 1 {
+            workers
+        } else {
+            0
+        };
         let mut plan = Plan::default();
-        let mut text = String::new();
+        std::thread::scope(|scope| {
+            let planner = self;
+            // A helper the OS refuses to start has no inbox, and with no helpers at all there
+            // is one empty inbox: the calling thread plans those blocks itself, in turn
+            // (`src/spawn.rs`).
+            let mut inboxes: Vec<_> = (0..helpers)
+                .map(|first| {
+                    let (send, inbox) = std::sync::mpsc::sync_channel(1);
+                    crate::spawn::try_spawn(scope, move || {
+                        for keys in blocks.iter().skip(first).step_by(helpers) {
+                            // The calling thread has stopped reading: a sink failed.
+                            if send.send(planner.plan_block(keys, text)).is_err() {
+                                break;
+                            }
+                        }
+                    })
+                    .map(|_| inbox)
+                })
+                .collect();
+            if inboxes.is_empty() {
+                inboxes.push(None);
+            }
+            for (inbox, keys) in inboxes.iter().cycle().zip(blocks.iter()) {
+                let planned = match inbox {
+                    Some(inbox) => inbox.recv(),
+                    None => Ok(planner.plan_block(keys, text)),
+                };
+                // A helper gone without its block panicked: the scope rethrows it.
+                let Ok((part, lines)) = planned else {
+                    break;
+                };
+                if !lines.is_empty() {
+                    sink(&lines)?;
+                }
+                plan.append(part);
+            }
+            Ok::<(), crate::Error>(())
+        })?;
+        Ok(plan)
+    }
+
+    /// Plans `keys` from an empty plan, writing their merged lines as JSON text when `text`
+    /// is set.
+    fn plan_block(&self, keys: &[&DeviceKey], text: bool) -> (Plan, String) {
+        let mut plan = Plan::default();
+        let mut out = String::new();
         let written = self.plan(keys.iter().copied(), &mut plan, &mut |line| {
-            line.write_json(&mut text);
-            text.push('\n');
+            if text {
+                line.write_json(&mut out);
+                out.push('\n');
+            }
             Ok(())
         });
         // The sink above cannot fail.
         debug_assert!(written.is_ok());
-        (plan, text)
+        (plan, out)
     }
 
     /// Plans `keys`, in order, into `plan`, handing each merged line to `sink`. Every key of
@@ -602,11 +772,12 @@ impl<'f> Planner<'f> {
             merged,
             primary,
             ref scopes,
+            ..
         } = *self;
         let primary_lines = &failback.primary_lines;
         // Devices this plan creates. Keys come in order, a device before its modules, so a
         // module's device is settled before the module.
-        let mut created = std::collections::BTreeSet::new();
+        let mut created = BTreeSet::new();
         for key in keys {
             let device = merged.device(key, policy);
             if let Some(device) = &device {
@@ -624,7 +795,7 @@ impl<'f> Planner<'f> {
                 }
                 continue;
             };
-            let (line, mut parent) = merged_line(&device, was, scopes, failback);
+            let (line, mut parent) = self.merged_line(&device, was);
             plan.merged_devices += 1;
             if parent == Parent::Pending {
                 plan.pending_parent.push(key.clone());
@@ -695,7 +866,8 @@ impl<'f> Planner<'f> {
                     plan.block(key, reason);
                 }
                 None => {
-                    if plan.create(&device, &line, parent) && key.module.is_none() {
+                    let capped = self.capped(key);
+                    if plan.create(&device, &line, parent, capped) && key.module.is_none() {
                         created.insert(key.device.clone());
                     }
                 }
@@ -766,143 +938,142 @@ enum Parent {
     Blocked,
 }
 
-fn merged_line(
-    device: &Device,
-    primary: Option<&PrimaryLine>,
-    scopes: &BTreeMap<DeviceId, String>,
-    failback: &Failback,
-) -> (ExportLine, Parent) {
-    let mut line = ExportLine::new(device.key.clone(), device.status.status);
-    line.status_reason.clone_from(&device.status.reason);
-    line.authentication = Some(match resolved(device) {
-        Ok(()) => device.authentication.clone(),
-        // No rule settled them, so the merged registry does not know them: what is left once
-        // rotated-out values are blanked can be half a key pair, which no export line may hold.
-        Err(_) => Authentication {
-            kind: device.authentication.kind,
-            keys: None,
-            thumbprints: None,
-        },
-    });
-    // Capabilities are a device's; module lines carry none.
-    if device.key.module.is_none() {
-        line.capabilities = Some(device.capabilities);
-    }
-    let non_empty =
-        |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
-    line.tags = non_empty(&device.tags);
-    line.desired = non_empty(&device.desired);
-    line.reported = non_empty(&device.reported);
-    if let Some(primary) = primary {
-        line.e_tag.clone_from(&primary.e_tag);
-        line.twin_e_tag.clone_from(&primary.twin_e_tag);
-    }
-    let mut parent = Parent::Written;
-    let scope_owner = if device.key.module.is_some() {
-        None
-    } else if device.capabilities.iot_edge {
-        Some(device.key.device.clone())
-    } else {
-        device.parent.clone()
-    };
-    if let Some(owner) = scope_owner {
-        let own = owner == device.key.device;
-        // A parent deleted from the merged registry, or a plain device there, has no scope to
-        // give and none will come: a scope its children still carry in the primary names a
-        // device the import removes or makes plain (or the primary already did), and IoT Hub
-        // refuses a scope of no edge device.
-        let can_parent = own || is_edge(failback, &owner);
-        match scopes.get(&owner) {
-            Some(scope) if can_parent => {
-                line.device_scope = Some(scope.clone());
-                line.parent = Some(owner);
+impl Planner<'_> {
+    /// The merged line of `device`, with the primary's line `primary` where it has one, and what
+    /// became of its edge parent.
+    fn merged_line(&self, device: &Device, primary: Option<&PrimaryLine>) -> (ExportLine, Parent) {
+        let (failback, scopes) = (self.failback, &self.scopes);
+        let mut line = ExportLine::new(device.key.clone(), device.status.status);
+        line.status_reason.clone_from(&device.status.reason);
+        line.authentication = Some(match resolved(device) {
+            Ok(()) => device.authentication.clone(),
+            // No rule settled them, so the merged registry does not know them: what is left once
+            // rotated-out values are blanked can be half a key pair, which no export line may hold.
+            Err(_) => Authentication {
+                kind: device.authentication.kind,
+                keys: None,
+                thumbprints: None,
+            },
+        });
+        // Capabilities are a device's; module lines carry none.
+        if device.key.module.is_none() {
+            line.capabilities = Some(device.capabilities);
+        }
+        let non_empty =
+            |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
+        line.tags = non_empty(&device.tags);
+        line.desired = non_empty(&device.desired);
+        line.reported = non_empty(&device.reported);
+        if let Some(primary) = primary {
+            line.e_tag.clone_from(&primary.e_tag);
+            line.twin_e_tag.clone_from(&primary.twin_e_tag);
+        }
+        let mut parent = Parent::Written;
+        let scope_owner = if device.key.module.is_some() {
+            None
+        } else if device.capabilities.iot_edge {
+            Some(device.key.device.clone())
+        } else {
+            device.parent.clone()
+        };
+        if let Some(owner) = scope_owner {
+            let own = owner == device.key.device;
+            // A parent deleted from the merged registry, or a plain device there, has no scope to
+            // give and none will come: a scope its children still carry in the primary names a
+            // device the import removes or makes plain (or the primary already did), and IoT Hub
+            // refuses a scope of no edge device.
+            let can_parent = own || is_edge(failback, &owner);
+            match scopes.get(&owner) {
+                Some(scope) if can_parent => {
+                    line.device_scope = Some(scope.clone());
+                    line.parent = Some(owner);
+                }
+                // A new edge device gets its scope from the hub on creation: nothing to wait for.
+                None if can_parent => {
+                    if !own {
+                        parent = self.parent_without_scope(&owner);
+                    }
+                }
+                _ => parent = Parent::Gone,
             }
-            // A new edge device gets its scope from the hub on creation: nothing to wait for.
-            None if can_parent => {
-                if !own {
-                    parent = parent_without_scope(failback, scopes, &owner);
+            if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
+                // The primary's own parent while it can still be one, rather than none:
+                // detached, the device would lose the parent both sides still agree on.
+                let kept = primary
+                    .and_then(|p| p.scope_owner.as_ref())
+                    .filter(|owner| is_edge(failback, owner))
+                    .and_then(|owner| Some((owner, scopes.get(owner)?)));
+                if let Some((owner, scope)) = kept {
+                    line.device_scope = Some(scope.clone());
+                    line.parent = Some(owner.clone());
                 }
             }
-            _ => parent = Parent::Gone,
         }
-        if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
-            // The primary's own parent while it can still be one, rather than none:
-            // detached, the device would lose the parent both sides still agree on.
-            let kept = primary
-                .and_then(|p| p.scope_owner.as_ref())
-                .filter(|owner| is_edge(failback, owner))
-                .and_then(|owner| Some((owner, scopes.get(owner)?)));
-            if let Some((owner, scope)) = kept {
-                line.device_scope = Some(scope.clone());
-                line.parent = Some(owner.clone());
+        // An edge device's line carries its own scope, so a parent one side gave it (making it
+        // an edge device while the other put it behind a gateway, say) cannot be written: compared
+        // with the primary's, it would be written again, unchanged, on every run (found in review).
+        let edge_with_parent = device.key.module.is_none()
+            && device.capabilities.iot_edge
+            && device
+                .parent
+                .as_ref()
+                .is_some_and(|p| *p != device.key.device);
+        if edge_with_parent {
+            parent = Parent::Unwritable;
+        }
+        if device.key.module.is_some() {
+            if let Some(primary) = primary {
+                line.device_scope.clone_from(&primary.device_scope);
+                line.parent.clone_from(&primary.scope_owner);
             }
         }
+        (line, parent)
     }
-    // An edge device's line carries its own scope, so a parent one side gave it (making it
-    // an edge device while the other put it behind a gateway, say) cannot be written: compared
-    // with the primary's, it would be written again, unchanged, on every run (found in review).
-    let edge_with_parent = device.key.module.is_none()
-        && device.capabilities.iot_edge
-        && device
-            .parent
-            .as_ref()
-            .is_some_and(|p| *p != device.key.device);
-    if edge_with_parent {
-        parent = Parent::Unwritable;
-    }
-    if device.key.module.is_some() {
-        if let Some(primary) = primary {
-            line.device_scope.clone_from(&primary.device_scope);
-            line.parent.clone_from(&primary.scope_owner);
-        }
-    }
-    (line, parent)
-}
 
-/// What becomes of a device's parent `owner`, an edge device the primary's export gives no
-/// scope: it waits for the scope the hub gives the parent when this plan's line for it is
-/// written, a create or a full update making it an edge device. A parent the primary already
-/// holds as an edge device (its line without a scope) gets no line that gives it one, and one
-/// whose line this plan blocks gets none until an operator acts: waiting for either would last
-/// for ever (found in review, for a parent held plain whose update was blocked while its
-/// leaves waited on every run). So the checks are those the parent's own line meets.
-fn parent_without_scope(
-    failback: &Failback,
-    scopes: &BTreeMap<DeviceId, String>,
-    owner: &DeviceId,
-) -> Parent {
-    let key = DeviceKey {
-        device: owner.clone(),
-        module: None,
-    };
-    // Held as an edge device, the parent has a scope the export left out, which no line can
-    // name. Held as a plain device, it is made an edge device by this plan, and the hub gives
-    // it a scope then, as on a creation.
-    let policy = failback.policy();
-    let held = failback.replica(Side::Primary).device(&key, policy);
-    if held.is_some_and(|held| held.capabilities.iot_edge) {
-        return Parent::Unwritable;
-    }
-    let Some(parent) = failback.merged().device(&key, policy) else {
-        return Parent::Blocked;
-    };
-    // The parent is an edge device, whose line names its own scope, so this does not come back
-    // here.
-    let was = failback.primary_lines.get(&key);
-    let (line, _) = merged_line(&parent, was, scopes, failback);
-    let written = match was {
-        None => creatable(&parent, &line),
-        // Plain in the primary and an edge device merged: its capabilities differ, so the plan
-        // writes a full update, if its checks pass.
-        Some(was) => {
-            let known = Known::of(failback, scopes, &key);
-            settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
+    /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
+    /// scope: it waits for the scope the hub gives the parent when this plan's line for it is
+    /// written, a create or a full update making it an edge device. A parent the primary already
+    /// holds as an edge device (its line without a scope) gets no line that gives it one, and one
+    /// whose line this plan blocks gets none until an operator acts: waiting for either would last
+    /// for ever (found in review, for a parent held plain whose update was blocked while its
+    /// leaves waited on every run). So the checks are those the parent's own line meets.
+    fn parent_without_scope(&self, owner: &DeviceId) -> Parent {
+        let failback = self.failback;
+        let key = DeviceKey {
+            device: owner.clone(),
+            module: None,
+        };
+        // Held as an edge device, the parent has a scope the export left out, which no line can
+        // name. Held as a plain device, it is made an edge device by this plan, and the hub gives
+        // it a scope then, as on a creation.
+        let policy = failback.policy();
+        let held = failback.replica(Side::Primary).device(&key, policy);
+        if held.is_some_and(|held| held.capabilities.iot_edge) {
+            return Parent::Unwritable;
         }
-    };
-    if written.is_ok() {
-        Parent::Pending
-    } else {
-        Parent::Blocked
+        let Some(parent) = failback.merged().device(&key, policy) else {
+            return Parent::Blocked;
+        };
+        // The parent is an edge device, whose line names its own scope, so this does not come back
+        // here.
+        let was = failback.primary_lines.get(&key);
+        let (line, _) = self.merged_line(&parent, was);
+        let written = match was {
+            // A creation the limit on identities blocks gives no scope either.
+            None if self.capped.contains(owner) => Err(String::new()),
+            None => creatable(&parent, &line),
+            // Plain in the primary and an edge device merged: its capabilities differ, so the plan
+            // writes a full update, if its checks pass.
+            Some(was) => {
+                let known = Known::of(failback, &self.scopes, &key);
+                settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
+            }
+        };
+        if written.is_ok() {
+            Parent::Pending
+        } else {
+            Parent::Blocked
+        }
     }
 }
 
@@ -1044,7 +1215,7 @@ mod tests {
                 let mut written = String::new();
                 let mut calls = 0;
                 let mut run = || {
-                    Plan::stream_json_on(&failback, workers, block, |part| {
+                    Plan::stream_json_on(&failback, IDENTITY_LIMIT, workers, block, |part| {
                         assert!(part.ends_with('\n'));
                         written.push_str(part);
                         calls += 1;
@@ -1073,7 +1244,7 @@ mod tests {
         let failback = generated(200, 3);
         for workers in [1, 2, 3] {
             let mut calls = 0;
-            let outcome = Plan::stream_json_on(&failback, workers, 5, |_| {
+            let outcome = Plan::stream_json_on(&failback, IDENTITY_LIMIT, workers, 5, |_| {
                 calls += 1;
                 if calls == 3 {
                     return Err(crate::Error::Io {
@@ -1088,6 +1259,165 @@ mod tests {
                 "{workers} workers: {outcome:?}"
             );
             assert_eq!(calls, 3, "{workers} workers");
+        }
+    }
+
+    /// Export lines from their JSON texts.
+    fn parsed(texts: &[String]) -> Vec<ExportLine> {
+        texts
+            .iter()
+            .map(
+                |text| match crate::iothub::parse_line(std::path::Path::new("t"), 1, text) {
+                    Ok(crate::iothub::Parsed::Device(line)) => line,
+                    other => panic!("{text}: {other:?}"),
+                },
+            )
+            .collect()
+    }
+
+    /// A primary holding 8 identities (the base's), and a secondary that deletes one and
+    /// creates 9 more: a module of an existing device (1), a device with a module (2), a new
+    /// gateway (1, and 2 system modules the hub creates with it), a leaf of that gateway with a
+    /// module (waiting for its scope: not created by this plan) and a plain device (1).
+    fn near_the_limit() -> Failback {
+        let keys = r#""authentication":{"symmetricKey":{"primaryKey":"MDEyMzQ1Njc4OWFiY2RlZg==","secondaryKey":"ZmVkY2JhOTg3NjU0MzIxMA=="},"type":"sas"}"#;
+        let device = |id: &str| {
+            format!(r#"{{"id":"{id}","eTag":"e","status":"enabled",{keys},"twinETag":"t"}}"#)
+        };
+        let module = |id: &str, m: &str| {
+            format!(
+                r#"{{"id":"{id}","moduleId":"{m}","eTag":"e","status":"enabled",{keys},"twinETag":"t"}}"#
+            )
+        };
+        let mut base = vec![
+            device("d1"),
+            module("d1", "m1"),
+            device("d2"),
+            module("d2", "m1"),
+        ];
+        base.extend(["d3", "d4", "d5", "d6"].map(device));
+        let mut secondary: Vec<String> =
+            base.iter().filter(|l| !l.contains("d5")).cloned().collect();
+        secondary.extend([
+            module("d1", "new"),
+            device("n1"),
+            module("n1", "m"),
+            format!(
+                r#"{{"id":"n2-gw","status":"enabled",{keys},"capabilities":{{"iotEdge":true}},"deviceScope":"ms-azure-iot-edge://n2-gw-1"}}"#
+            ),
+            format!(
+                r#"{{"id":"n3","status":"enabled",{keys},"deviceScope":"ms-azure-iot-edge://n2-gw-1"}}"#
+            ),
+            module("n3", "m"),
+            device("n4"),
+        ]);
+        let base = parsed(&base);
+        Failback::lift(&base, &base, &parsed(&secondary), Side::Secondary).expect("lifts")
+    }
+
+    fn ids(keys: impl IntoIterator<Item = DeviceKey>) -> Vec<String> {
+        keys.into_iter().map(|k| k.to_string()).collect()
+    }
+
+    fn limited(failback: &Failback, limit: u64) -> Plan {
+        Plan::stream_limited(failback, limit, |_| Ok(())).expect("the sink never fails")
+    }
+
+    #[test]
+    fn creations_past_the_identity_limit_are_blocked_last_first_a_device_with_its_modules() {
+        let failback = near_the_limit();
+        let creates = |plan: &Plan| {
+            let lines = plan.import.iter();
+            let created = lines.filter(|l| l.import_mode == Some(ImportMode::Create));
+            ids(created.map(|l| l.key.clone()))
+        };
+        let blocked = |plan: &Plan| ids(plan.blocked.iter().map(|b| b.key.clone()));
+        // 8 held, 7 created with the gateway's system modules: 15 fits; the delete is no room.
+        for limit in [15, IDENTITY_LIMIT] {
+            let plan = limited(&failback, limit);
+            assert_eq!(creates(&plan), ["d1/new", "n1", "n1/m", "n2-gw", "n4"]);
+            assert!(plan.blocked.is_empty(), "{:?}", plan.blocked);
+            assert_eq!(ids(plan.pending_parent.clone()), ["n3", "n3/m"]);
+            assert!(
+                plan.import
+                    .iter()
+                    .any(|l| l.import_mode == Some(ImportMode::DeleteIfMatchETag))
+            );
+        }
+        assert_eq!(
+            limited(&failback, IDENTITY_LIMIT),
+            Plan::stream(&failback, |_| Ok(())).expect("plans")
+        );
+        let plan = limited(&failback, 14);
+        assert_eq!(creates(&plan), ["d1/new", "n1", "n1/m", "n2-gw"]);
+        assert_eq!(blocked(&plan), ["n4"]);
+        // The gateway goes with its system modules; its leaf cannot wait for a scope that will
+        // not come, and is blocked with its module.
+        let plan = limited(&failback, 13);
+        assert_eq!(creates(&plan), ["d1/new", "n1", "n1/m"]);
+        assert_eq!(blocked(&plan), ["n2-gw", "n3", "n3/m", "n4"]);
+        assert!(plan.pending_parent.is_empty(), "{:?}", plan.pending_parent);
+        let reason = &plan.blocked[0].reason;
+        assert!(
+            reason
+                .contains("limit of 13 devices plus modules: it holds 8, and this plan creates 3"),
+            "{reason}"
+        );
+        assert!(
+            plan.blocked[1]
+                .reason
+                .contains("its edge parent \"n2-gw\" is blocked")
+        );
+        assert_eq!(plan.blocked[3].reason, *reason);
+        // Over the limit already, or at it: nothing is created, a module of an existing device
+        // included, and nothing panics.
+        let plan = limited(&failback, 9);
+        assert_eq!(creates(&plan), ["d1/new"]);
+        for limit in [8, 7, 0] {
+            let plan = limited(&failback, limit);
+            assert_eq!(creates(&plan), Vec::<String>::new(), "limit {limit}");
+            assert_eq!(
+                blocked(&plan),
+                ["d1/new", "n1", "n1/m", "n2-gw", "n3", "n3/m", "n4"]
+            );
+            assert_eq!(
+                plan.blocked[2].reason,
+                format!("its device is blocked: {}", plan.blocked[1].reason)
+            );
+        }
+    }
+
+    #[test]
+    fn the_identity_limit_gives_the_same_plan_on_any_number_of_threads() {
+        let failback = near_the_limit();
+        for limit in [0, 9, 13, 14, 15] {
+            let mut text = String::new();
+            let expected = Plan::stream_limited(&failback, limit, |line| {
+                text.push_str(&line.to_json());
+                text.push('\n');
+                Ok(())
+            })
+            .expect("plans");
+            for workers in 1..=3 {
+                for block in [1, 2, 3, 100] {
+                    let mut written = String::new();
+                    let plan = Plan::stream_json_on(&failback, limit, workers, block, |part| {
+                        written.push_str(part);
+                        Ok(())
+                    })
+                    .expect("plans");
+                    let context = format!("limit {limit}, {workers} workers, blocks of {block}");
+                    assert_eq!(
+                        plan,
+                        Plan {
+                            merged: Vec::new(),
+                            ..expected.clone()
+                        },
+                        "{context}"
+                    );
+                    assert!(written == text, "{context}");
+                }
+            }
         }
     }
 }
