@@ -78,7 +78,7 @@ enum Command {
     },
     /// Write a realistic base/primary/secondary triple for demos, tests and benchmarks.
     Generate {
-        /// Device identities in the base.
+        /// Device identities in the base (at least 1).
         #[arg(long)]
         devices: usize,
         /// Where to write base.jsonl, primary.jsonl and secondary.jsonl.
@@ -443,6 +443,14 @@ fn write_lines(path: &Path, inputs: &[&Path], lines: &[ExportLine]) -> Result<()
 }
 
 fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
+    // Fewer make an export with no device line, which merge refuses.
+    if devices < Generate::MIN_DEVICES {
+        return Err(Failure::Usage(format!(
+            "--devices must be at least {}: with {devices}, an export would hold no device, \
+             which merge refuses",
+            Generate::MIN_DEVICES
+        )));
+    }
     // Demo data goes only into new files: `--out-dir` pointed by mistake at a directory of
     // real exports, whose names these are, must not replace them.
     let names = ["base.jsonl", "primary.jsonl", "secondary.jsonl"];

@@ -823,3 +823,31 @@ fn inputs_are_never_modified() {
     let after: Vec<_> = inputs.iter().map(|p| fingerprint(p)).collect();
     assert!(before == after, "an input was modified");
 }
+
+/// Every triple `generate` writes is one `merge` accepts, down to a single device; fewer is a
+/// usage error, not a panic.
+#[test]
+fn generate_writes_a_triple_merge_accepts_or_refuses_too_few_devices() {
+    let scratch = Scratch::new("generate-small");
+    let generate = |devices: &str, out: &Path| {
+        failback([
+            "generate".as_ref(),
+            "--devices".as_ref(),
+            devices.as_ref(),
+            "--out-dir".as_ref(),
+            out.as_os_str(),
+        ])
+    };
+    let none = scratch.path("none");
+    let output = generate("0", &none);
+    assert_exit(&output, 1);
+    assert_stderr_contains(&output, "--devices must be at least 1");
+    assert!(!none.exists(), "a refused generate wrote output");
+    for devices in ["1", "2", "3"] {
+        let dir = scratch.path(&format!("in-{devices}"));
+        assert_exit(&generate(devices, &dir), 0);
+        let inputs = ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| dir.join(n));
+        let output = merge(&inputs, &scratch.path(&format!("out-{devices}")), &[]);
+        assert_exit(&output, 0);
+    }
+}

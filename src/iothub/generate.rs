@@ -17,6 +17,10 @@ use crate::key::{DeviceId, DeviceKey, ModuleId};
 
 /// What to generate.
 ///
+/// From [`MIN_DEVICES`](Self::MIN_DEVICES) devices up, every export of the triple holds a
+/// device (`merge` refuses one with none unless told it is empty); zero devices make three
+/// empty exports.
+///
 /// # Examples
 ///
 /// ```
@@ -126,7 +130,20 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 impl Generate {
-    /// Generates the triple.
+    /// The fewest devices whose triple `merge` accepts as it is: each export then holds at
+    /// least one device line.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::Generate;
+    /// let triple = Generate { devices: Generate::MIN_DEVICES, seed: 9 }.run();
+    /// assert!(!triple.base.is_empty() && !triple.primary.is_empty() && !triple.secondary.is_empty());
+    /// assert!(Generate { devices: 0, seed: 9 }.run().base.is_empty());
+    /// ```
+    pub const MIN_DEVICES: usize = 1;
+
+    /// Generates the triple: three empty exports for no device, never a panic.
     ///
     /// # Examples
     ///
@@ -136,6 +153,11 @@ impl Generate {
     /// assert_eq!(a, b);
     /// ```
     pub fn run(&self) -> Triple {
+        // Every step below picks devices from the base; with none there is nothing to update,
+        // delete or create beside.
+        if self.devices == 0 {
+            return Triple::default();
+        }
         let mut rng = Rng(self.seed ^ 0x5eed_fa11_bacc);
         let mut base = Vec::with_capacity(self.devices * 11 / 10);
         let mut edges: Vec<(DeviceId, String)> = Vec::new();
@@ -262,7 +284,9 @@ impl Generate {
         }
         secondary.retain(|l| !gone.contains(&l.key.device));
         let mut gone = std::collections::BTreeSet::new();
-        for _ in 0..(len / 1000).max(1) {
+        // The primary keeps at least one device: an export with none is refused by `merge`
+        // (which would read it as every device deleted).
+        for _ in 0..(len / 1000).max(1).min(len - 1) {
             gone.insert(
                 base[rng.below(base.len() as u64) as usize]
                     .key
@@ -352,6 +376,41 @@ fn change(line: &mut ExportLine, kind: u64, rng: &mut Rng) {
                     }
                     _ => {}
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::iothub::{ExportReader, Failback, Side};
+
+    /// Each export as `merge` reads it: written as text and read back, an empty one refused.
+    fn read(lines: &[ExportLine]) -> crate::Result<Vec<ExportLine>> {
+        let text: String = lines.iter().map(|l| l.to_json() + "\n").collect();
+        ExportReader::new("generated.jsonl", text.as_bytes()).collect()
+    }
+
+    #[test]
+    fn small_counts_make_a_triple_merge_accepts_and_zero_makes_empty_exports() {
+        assert_eq!(
+            Generate {
+                devices: 0,
+                seed: 1
+            }
+            .run(),
+            Triple::default()
+        );
+        for devices in Generate::MIN_DEVICES..=4 {
+            for seed in 0..50 {
+                let triple = Generate { devices, seed }.run();
+                let [base, primary, secondary] = [&triple.base, &triple.primary, &triple.secondary]
+                    .map(|lines| {
+                        read(lines).unwrap_or_else(|e| panic!("{devices}, seed {seed}: {e}"))
+                    });
+                Failback::lift(&base, &primary, &secondary, Side::Secondary)
+                    .unwrap_or_else(|e| panic!("{devices}, seed {seed}: {e}"));
             }
         }
     }
