@@ -263,7 +263,8 @@ fn write_outputs(
     inputs_stats: [InputStats; 3],
 ) -> Result<(), Error> {
     // The merged registry goes to disk as the plan reads it, a block of lines at a time,
-    // planned on every core.
+    // planned on every core. The sink's error names the file; write_atomically hands such an
+    // error back as it is, not named a second time.
     let mut planned = None;
     write_atomically(&outputs[0], inputs, |out| {
         let plan = Plan::stream_json(failback, |text| {

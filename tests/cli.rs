@@ -754,6 +754,41 @@ fn a_failed_run_leaves_no_earlier_output_beside_its_own() {
     }
 }
 
+/// A write that fails while the plan streams the merged registry names the file once (it was
+/// wrapped twice: `…/merged.jsonl: …/merged.jsonl: No space left on device`). A full disk is
+/// stood in for by a file size limit (`ulimit -f`, 1 KiB or 2 in the shell's blocks; the
+/// shipped merged registry is 16 KB), with SIGXFSZ ignored so that the write fails with EFBIG
+/// instead of killing the tool: an ignored signal stays ignored across `exec`.
+#[cfg(unix)]
+#[test]
+fn a_failed_write_names_the_output_once_and_leaves_nothing() {
+    let scratch = Scratch::new("write-fails");
+    let inputs = scratch.shipped();
+    let out = scratch.path("out");
+    let mut args: Vec<std::ffi::OsString> = vec!["merge".into()];
+    for (flag, path) in ["--base", "--primary", "--secondary"].iter().zip(&inputs) {
+        args.push(flag.into());
+        args.push(path.into());
+    }
+    args.push("--out-dir".into());
+    args.push(out.clone().into());
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(r#"ulimit -f 2 && trap '' XFSZ && exec "$0" "$@""#)
+        .arg(tool())
+        .args(&args)
+        .output()
+        .expect("sh runs");
+    assert_exit(&output, 2);
+    let err = stderr(&output);
+    let merged = out.join("merged.jsonl").display().to_string();
+    assert_eq!(err.matches(&merged).count(), 1, "{err}");
+    let entries: Vec<_> = fs::read_dir(&out)
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(entries.is_empty(), "left behind: {entries:?}");
+}
+
 /// A run refused for a bad input line leaves no output at all: the earlier run's plan, left
 /// beside the error, is one an operator might submit believing it the new one.
 #[test]

@@ -23,7 +23,10 @@ use crate::error::{Error, Result};
 /// path, or same file by metadata, which catches hard links); [`Error::Io`] with `path` if
 /// creating, writing (including an error returned by `write`), syncing or renaming fails, or
 /// with the directory if syncing the directory fails (the output is then in place but its
-/// durability unknown).
+/// durability unknown). An error of this crate that `write` returns wrapped in an
+/// [`io::Error`] (`io::Error::other(error)`, say an [`Error::Io`] naming `path` from a sink of
+/// [`Plan::stream_json`](crate::iothub::Plan::stream_json)) is returned as it is: it says
+/// what failed already.
 ///
 /// # Examples
 ///
@@ -55,7 +58,7 @@ pub fn write_atomically(
     let (temp, file) = create_temp(path).map_err(io_error)?;
     let mut guard = RemoveOnDrop(Some(temp));
     let mut out = BufWriter::new(file);
-    write(&mut out).map_err(io_error)?;
+    write(&mut out).map_err(|err| own_error(err).unwrap_or_else(io_error))?;
     let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
     file.sync_all().map_err(io_error)?;
     drop(file);
@@ -65,6 +68,22 @@ pub fn write_atomically(
     // Renamed: there is no temporary file left to remove.
     guard.0 = None;
     sync_directory(&directory_of(path))
+}
+
+/// The error of this crate that `err` wraps, if it wraps one, else `err`. Wrapped again in an
+/// [`Error::Io`] naming the output, an error naming it already showed it twice (found in
+/// review: a full disk printed `…/merged.jsonl: …/merged.jsonl: No space left on device`).
+fn own_error(err: io::Error) -> std::result::Result<Error, io::Error> {
+    if !err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        return Err(err);
+    }
+    let kind = err.kind();
+    match err.into_inner().map(|inner| inner.downcast::<Error>()) {
+        Some(Ok(own)) => Ok(*own),
+        // Checked above: neither happens.
+        Some(Err(other)) => Err(io::Error::new(kind, other)),
+        None => Err(io::Error::from(kind)),
+    }
 }
 
 /// Removes the temporary file unless disarmed, so neither an error nor a panic in the caller's
@@ -258,6 +277,34 @@ mod tests {
         );
         assert_eq!(fs::read_to_string(&out).expect("read"), "old");
         assert_eq!(dir.entries(), ["merged.jsonl"]);
+    }
+
+    #[test]
+    fn an_error_of_this_crate_from_the_write_names_its_file_once() {
+        // What the tool does: the plan's sink names the output in an `Error::Io`, which the
+        // write hands back as an `io::Error`.
+        let dir = TempDir::new("own-error");
+        let out = dir.0.join("merged.jsonl");
+        let err = write_atomically(&out, &[], |w| {
+            w.write_all(b"partial")?;
+            let full = io::Error::from(io::ErrorKind::StorageFull);
+            Err(io::Error::other(Error::Io {
+                path: out.clone(),
+                source: full,
+            }))
+        })
+        .expect_err("the write fails");
+        assert!(
+            matches!(&err, Error::Io { path, source } if path == &out && source.kind() == io::ErrorKind::StorageFull),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert_eq!(text.matches("merged.jsonl").count(), 1, "{text}");
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+        // Any other error is still named with the output.
+        let err = write_atomically(&out, &[], |_| Err(io::Error::other("disk full")))
+            .expect_err("the write fails");
+        assert_eq!(err.to_string(), format!("{}: disk full", out.display()));
     }
 
     #[test]
