@@ -7,6 +7,9 @@
 //! | status, reason, credentials, capabilities or parent differ | `updateIfMatchETag` with the primary's `eTag`, full identity, tags and desired |
 //! | only tags or desired properties differ | `updateTwinIfMatchETag` with the primary's `twinETag` |
 //!
+//! A full update (`updateIfMatchETag`) carries the twin too, guarded by the device `eTag`
+//! alone; see [`Plan`] for the window that leaves.
+//!
 //! Reported properties are never written: devices own them. No line ever makes the hub
 //! generate keys: where a line would need credentials the merge does not know (or a rotation
 //! conflict no rule could settle), the device is left out and listed as blocked. So is a device
@@ -84,6 +87,20 @@ pub struct Blocked {
 }
 
 /// The merged registry as export lines, the import plan, and what the plan left out.
+///
+/// # Twins in a full update
+///
+/// An `updateIfMatchETag` line (a device whose status, credentials, capabilities or parent
+/// change) carries the merged tags and desired properties with the identity, and IoT Hub checks
+/// it against the device `eTag` only, which IOTHUB.md says is independent of the twin ETag. A
+/// tag or desired property a back end changes on the primary between its export and the import
+/// is therefore overwritten without a refusal, and the next run cannot tell it was lost. A
+/// guarded twin line (`updateTwinIfMatchETag`, checked against the `twinETag`) cannot take the
+/// twin over: IOTHUB.md does not say whether an update leaving the twin out keeps it or clears
+/// it, nor that the hub applies two lines of one device in order, and no import mode checks
+/// both ETags. So the window stays, and is the operator's to close: no twin writes to the
+/// primary between its export and the import, or a fresh export just before. A twin-only change
+/// is guarded.
 ///
 /// # Examples
 ///
