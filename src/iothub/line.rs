@@ -315,11 +315,13 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
     let Some(members) = cx.object("capabilities", raw, &["iotEdge"])? else {
         return Ok(None);
     };
+    // `iotEdge` null or absent states nothing, as `capabilities` null does: unknown, never
+    // `false`, which would demote a gateway (review, 2026-11-22).
     let iot_edge = match json::find(&members, "iotEdge") {
         Some(raw) if raw.kind != Kind::Null => raw
             .boolean()
             .ok_or_else(|| cx.wrong_type("capabilities.iotEdge", "a boolean or null", raw))?,
-        _ => false,
+        _ => return Ok(None),
     };
     Ok(Some(Capabilities { iot_edge }))
 }
