@@ -33,10 +33,36 @@ use crate::twin::{self, Section, TwinPath};
 use crate::twin_text::TwinText;
 
 /// The replica that writes the base snapshot.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::{Failback, Side, BASE};
+/// let failback = Failback::lift(&[], &[], &[], Side::Primary)?;
+/// assert!(failback.replica(Side::Base).context().vector().get(BASE) == 0); // nothing read
+/// assert_eq!(Side::of(BASE), Some(Side::Base));
+/// # Ok::<(), failback::Error>(())
+/// ```
 pub const BASE: ReplicaId = ReplicaId::from_u128(0xba5e);
 /// The replica that writes the primary's changes.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::{Side, PRIMARY, SECONDARY};
+/// assert_eq!(Side::of(PRIMARY), Some(Side::Primary));
+/// assert_ne!(PRIMARY, SECONDARY);
+/// ```
 pub const PRIMARY: ReplicaId = ReplicaId::from_u128(0x9c1);
 /// The replica that writes the secondary's changes.
+///
+/// # Examples
+///
+/// ```
+/// use failback::iothub::{Side, SECONDARY};
+/// assert_eq!(Side::of(SECONDARY), Some(Side::Secondary));
+/// assert_eq!(Side::Secondary.replica(), SECONDARY);
+/// ```
 pub const SECONDARY: ReplicaId = ReplicaId::from_u128(0x5ec);
 
 /// Base lines handed from the parsing thread to the writing one at a time.

@@ -62,7 +62,9 @@ pub struct ConflictEntry {
     pub field: String,
     /// Each side's value.
     pub values: Vec<SideValue>,
-    /// The side whose value the merged registry holds.
+    /// The side whose value the merged registry holds; under `retired-credential-unresolved`,
+    /// holds with every credential the other side rotated out blanked (the values stay as
+    /// each side wrote them), and the device is blocked for an operator.
     pub winner: Side,
     /// The rule that decided.
     pub rule: Rule,
