@@ -528,8 +528,8 @@ impl Registry {
     }
 
     /// What a peer whose version vector is `vector` has not seen: every key holding a write or
-    /// a delete beyond `vector`, whole. Merging it into that peer gives the same state as
-    /// merging this whole registry.
+    /// a delete beyond `vector`, and every key holding a tombstone, whole. Merging it into
+    /// that peer gives the same state as merging this whole registry.
     ///
     /// The delta is a state like any other (`delta ≤ self`), so it may also be merged into
     /// other replicas, joined with further deltas before it is sent, or wrapped in an
