@@ -179,6 +179,12 @@ impl Run {
     }
 }
 
+/// Keys as their ids (`device` or `device/module`), in the order given: how a plan's lists
+/// are compared with the ids a test expects.
+fn shown(keys: &[DeviceKey]) -> Vec<String> {
+    keys.iter().map(ToString::to_string).collect()
+}
+
 fn parse_key(id: &str) -> DeviceKey {
     let key = match id.split_once('/') {
         Some((device, module)) => DeviceKey::module(device, module),

@@ -281,35 +281,12 @@ fn nests_within(value: &Value, level: usize) -> bool {
     }
 }
 
-/// The three snapshots a failback lifts, each line held to the reader's rules ([`ExportLine::check`])
-/// and refused if it carries an import mode: a line built in code is refused as the reader
-/// refuses it when read, and an import file's line (a plan's, with `deleteIfMatchETag`, say)
-/// is not a hub's export, whose absent fields would read as the device's values.
-pub(super) fn snapshots<B, P, S>(
-    base: B,
-    primary: P,
-    secondary: S,
-) -> (
-    impl Iterator<Item = Result<ExportLine>> + Send,
-    impl Iterator<Item = Result<ExportLine>> + Send,
-    impl Iterator<Item = Result<ExportLine>> + Send,
-)
-where
-    B: IntoIterator<Item = Result<ExportLine>>,
-    B::IntoIter: Send,
-    P: IntoIterator<Item = Result<ExportLine>>,
-    P::IntoIter: Send,
-    S: IntoIterator<Item = Result<ExportLine>>,
-    S::IntoIter: Send,
-{
-    (
-        checked(base, Side::Base),
-        checked(primary, Side::Primary),
-        checked(secondary, Side::Secondary),
-    )
-}
-
-fn checked<L>(lines: L, side: Side) -> impl Iterator<Item = Result<ExportLine>> + Send
+/// The lines of one snapshot a failback lifts (`side`'s), each held to the reader's rules
+/// ([`ExportLine::check`]) and refused if it carries an import mode: a line built in code is
+/// refused as the reader refuses it when read, and an import file's line (a plan's, with
+/// `deleteIfMatchETag`, say) is not a hub's export, whose absent fields would read as the
+/// device's values.
+pub(super) fn checked<L>(lines: L, side: Side) -> impl Iterator<Item = Result<ExportLine>> + Send
 where
     L: IntoIterator<Item = Result<ExportLine>>,
     L::IntoIter: Send,

@@ -23,6 +23,7 @@ use crate::device::Creation;
 use crate::error::{Error, Result};
 use crate::identity::StatusValue;
 use crate::identity::{Capabilities, Identity};
+use crate::iothub::check::checked;
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Policy, Preference};
@@ -301,7 +302,11 @@ impl Failback {
         S::IntoIter: Send,
     {
         // Every line is held to its reader's rules, read or built in code (src/iothub/check.rs).
-        let (base, primary, secondary) = super::check::snapshots(base, primary, secondary);
+        let base = checked(base, Side::Base);
+        let (primary, secondary) = (
+            checked(primary, Side::Primary),
+            checked(secondary, Side::Secondary),
+        );
         // The base is parsed on one thread and written on another, overlapping the two. Each
         // parsed line is freed here once written. Handing the lines back to the parsing thread
         // to be freed was 10% faster under glibc's malloc, where a free from another thread

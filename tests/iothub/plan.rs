@@ -204,12 +204,7 @@ fn a_leaf_whose_new_gateway_the_plan_creates_waits_for_the_next_run() {
             behind(device("born"), "gw-new", 2),
         ];
         let run = merge(&base, &base, &secondary, prefer);
-        let pending: Vec<String> = run
-            .plan
-            .pending_parent
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let pending = shown(&run.plan.pending_parent);
         assert_eq!(pending, ["born", "moved"]);
         // Not created yet; updated (disabled) but kept behind its current gateway for now.
         assert!(run.lines("born").is_empty());
@@ -261,12 +256,7 @@ fn a_module_waits_or_is_blocked_with_its_device() {
     let run = merge(&[], &[], &secondary, Side::Secondary);
     let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
     assert_eq!(planned, ["gw"]);
-    let pending: Vec<String> = run
-        .plan
-        .pending_parent
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let pending = shown(&run.plan.pending_parent);
     assert_eq!(pending, ["leaf", "leaf/probe"]);
     let blocked = run.blocked_ids();
     assert_eq!(blocked, ["keyless", "keyless/m"]);
@@ -289,12 +279,7 @@ fn iot_edge_system_modules_are_never_written() {
     let run = merge(&[], &[], &secondary, Side::Secondary);
     let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
     assert_eq!(planned, ["gw-new", "gw-new/reader"]);
-    let system: Vec<String> = run
-        .plan
-        .system_modules
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let system = shown(&run.plan.system_modules);
     assert_eq!(system, ["gw-new/$edgeAgent", "gw-new/$edgeHub"]);
     // The new edge device is created without the secondary hub's scope: IoT Hub assigns it.
     assert_eq!(run.line("gw-new").device_scope, None);
@@ -334,12 +319,7 @@ fn iot_edge_system_modules_are_never_written() {
             ],
             "prefer {prefer:?}"
         );
-        let system: Vec<String> = run
-            .plan
-            .system_modules
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let system = shown(&run.plan.system_modules);
         assert_eq!(
             system,
             [
@@ -947,12 +927,7 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
         assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
         assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
         assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
-        let unwritable: Vec<String> = run
-            .plan
-            .parent_unwritable
-            .iter()
-            .map(ToString::to_string)
-            .collect();
+        let unwritable = shown(&run.plan.parent_unwritable);
         assert_eq!(unwritable, ["leaf"], "prefer {prefer:?}");
         assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
     }
@@ -991,12 +966,7 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
     // With its eTag and keys, the update is written and the leaves wait for its scope.
     let primary = [device("gw")];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
-    let pending: Vec<String> = run
-        .plan
-        .pending_parent
-        .iter()
-        .map(ToString::to_string)
-        .collect();
+    let pending = shown(&run.plan.pending_parent);
     assert_eq!(pending, ["leaf", "leaf/m"]);
     assert_eq!(
         run.line("gw").import_mode,
