@@ -206,6 +206,26 @@ pub(crate) fn by_preference<T: PartialEq>(
 mod tests {
     use super::*;
 
+    /// Reports write a rule's name in JSON (serde's kebab case) and in text (`as_str`): the
+    /// two must agree for every rule.
+    #[test]
+    fn rules_are_written_as_they_display() {
+        let rules = [
+            Rule::Agreed,
+            Rule::DisableWins,
+            Rule::DeleteWins,
+            Rule::RetiredCredentialExcluded,
+            Rule::RetiredCredentialUnresolved,
+            Rule::PreferredReplica,
+            Rule::LatestStamp,
+            Rule::ChildBeatsScalar,
+        ];
+        for rule in rules {
+            let json = serde_json::to_string(&rule).expect("serializable");
+            assert_eq!(json, format!("\"{}\"", rule.as_str()));
+        }
+    }
+
     fn cand(r: u128, millis: u64, value: &u8) -> Candidate<'_, u8> {
         Candidate {
             dot: Dot::new(ReplicaId::from_u128(r), 1),

@@ -19,11 +19,23 @@ use crate::stamp::Stamp;
 /// # Examples
 ///
 /// ```
-/// use failback::{ConflictValue, ReplicaId, Stamp};
-/// let v = ConflictValue { replica: ReplicaId::from_u128(1), stamp: Stamp::default(), value: "disabled".into() };
-/// assert_eq!(v.value, "disabled");
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Section, Stamp};
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let key = DeviceKey::device("d")?;
+/// let mut one = Registry::new();
+/// one.writer(a, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let mut two = one.clone();
+/// one.writer(a, Stamp::new(2, 0)).set_twin(&key, Section::Tags, "site", Some("oslo".into()))?;
+/// two.writer(b, Stamp::new(3, 0)).set_twin(&key, Section::Tags, "site", Some("bergen".into()))?;
+///
+/// let report = one.merge(&two);
+/// let values = &report.conflicts[0].values;
+/// assert_eq!((values[0].replica, values[0].value.as_str()), (a, "\"oslo\""));
+/// assert_eq!((values[1].stamp, values[1].value.as_str()), (Stamp::new(3, 0), "\"bergen\""));
+/// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConflictValue {
     /// The replica that wrote it.
     pub replica: ReplicaId,
@@ -38,13 +50,23 @@ pub struct ConflictValue {
 /// # Examples
 ///
 /// ```
-/// use failback::{Conflict, DeviceKey, Rule};
-/// let c = Conflict { key: DeviceKey::device("d")?, field: "status".into(), values: vec![],
-///                    winner: 0, rule: Rule::DisableWins, security: true };
-/// assert!(c.to_string().starts_with("d status: disable-wins"));
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Rule, Stamp, Status, StatusValue};
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let key = DeviceKey::device("d")?;
+/// let mut one = Registry::new();
+/// one.writer(a, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let mut two = one.clone();
+/// one.writer(a, Stamp::new(9, 0)).set_status(&key, StatusValue::new(Status::Enabled, None))?;
+/// two.writer(b, Stamp::new(5, 0)).set_status(&key, StatusValue::new(Status::Disabled, None))?;
+///
+/// let conflict = &one.merge(&two).conflicts[0];
+/// assert_eq!((conflict.field.as_str(), conflict.rule, conflict.security), ("status", Rule::DisableWins, true));
+/// assert_eq!(conflict.values[conflict.winner].replica, b); // disabled, though older
+/// assert!(conflict.to_string().starts_with("d status: disable-wins"));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Conflict {
     /// The device.
     pub key: DeviceKey,
@@ -88,6 +110,10 @@ pub enum Stale {
     /// It would have brought back a deleted incarnation.
     Resurrection,
     /// It would have enabled a device that a later write disabled.
+    ///
+    /// `re-enable` in serde forms too, as it displays (kebab case alone would make it
+    /// `reenable`); `reenable`, which reports written before that said, is still read.
+    #[serde(rename = "re-enable", alias = "reenable")]
     Reenable,
     /// It would have restored a key or thumbprint that a later write rotated out.
     CredentialRestore,
@@ -108,13 +134,26 @@ impl fmt::Display for Stale {
 /// # Examples
 ///
 /// ```
-/// use failback::{DeviceKey, Dot, Rejection, ReplicaId, Stale};
-/// let r = Rejection { key: DeviceKey::device("d")?, kind: Stale::Resurrection,
-///                     dot: Dot::new(ReplicaId::from_u128(1), 4) };
-/// assert!(r.to_string().contains("resurrection"));
+/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Section, Stale, Stamp};
+/// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+/// let key = DeviceKey::device("d")?;
+/// let mut primary = Registry::new();
+/// primary.writer(a, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// let mut stale = primary.clone();
+/// primary.writer(a, Stamp::new(2, 0)).delete(&key)?;
+/// // A replica that missed the delete keeps writing to the device.
+/// stale.writer(b, Stamp::new(3, 0)).set_twin(&key, Section::Tags, "site", Some("oslo".into()))?;
+///
+/// let report = primary.merge(&stale);
+/// assert!(primary.device(&key, &Default::default()).is_none()); // still deleted
+/// let rejection = &report.rejected[0];
+/// assert_eq!((&rejection.key, rejection.kind), (&key, Stale::Resurrection));
+/// assert_eq!(rejection.dot, primary.tombstones(&key)[0].incarnation);
+/// assert!(rejection.to_string().contains("resurrection"));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Rejection {
     /// The device.
     pub key: DeviceKey,
@@ -226,5 +265,30 @@ impl fmt::Display for Report {
             self.conflicts.len(),
             self.rejected.len()
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A report's JSON and its text name a refusal alike (`reenable` in JSON and `re-enable`
+    /// in text before this was checked).
+    #[test]
+    fn stale_kinds_are_written_as_they_display() {
+        for kind in [
+            Stale::Resurrection,
+            Stale::Reenable,
+            Stale::CredentialRestore,
+        ] {
+            let json = serde_json::to_string(&kind).expect("serializable");
+            assert_eq!(json, format!("\"{kind}\""));
+            assert_eq!(
+                serde_json::from_str::<Stale>(&json).expect("readable"),
+                kind
+            );
+        }
+        let old: Stale = serde_json::from_str("\"reenable\"").expect("the earlier name");
+        assert_eq!(old, Stale::Reenable);
     }
 }

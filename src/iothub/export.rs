@@ -24,6 +24,7 @@ use crate::key::DeviceKey;
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Export {
     /// The device and module lines, in file order.
     pub lines: Vec<ExportLine>,

@@ -45,6 +45,7 @@ pub struct Generate {
 /// assert_ne!(triple.primary, triple.secondary);
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Triple {
     /// The backup both sides started from (taken from the primary).
     pub base: Vec<ExportLine>,

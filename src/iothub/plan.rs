@@ -72,12 +72,19 @@ use crate::view::Device;
 /// # Examples
 ///
 /// ```
-/// use failback::{DeviceKey, iothub::Blocked};
-/// let b = Blocked { key: DeviceKey::device("d")?, reason: "keys unknown".into() };
-/// assert_eq!(b.reason, "keys unknown");
+/// use failback::DeviceKey;
+/// use failback::iothub::{read_export_from, Failback, Plan, Side};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let base = export(r#"{"id":"d","status":"enabled","tags":{"site":"oslo"}}"#)?;
+/// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+/// // The primary was exported without its ETags: no guarded line can be written.
+/// let plan = Plan::new(&Failback::lift(&base, &base, &secondary, Side::Secondary)?);
+/// assert_eq!(plan.blocked[0].key, DeviceKey::device("d")?);
+/// assert!(plan.blocked[0].reason.contains("twinETag"));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Blocked {
     /// The device.
     #[serde(flatten)]
@@ -122,6 +129,7 @@ pub struct Blocked {
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Plan {
     /// The merged registry in export format, canonical: sorted, no `importMode`, `eTag` and
     /// `twinETag` from the primary where it has the device.

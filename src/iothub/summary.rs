@@ -30,11 +30,21 @@ pub struct InputStats {
 /// # Examples
 ///
 /// ```
-/// use failback::iothub::{Side, SideValue};
-/// let v = SideValue { side: Side::Secondary, value: "disabled".into() };
-/// assert_eq!(v.side, Side::Secondary);
+/// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let base = export(r#"{"id":"d","status":"enabled","tags":{"site":"oslo"}}"#)?;
+/// let primary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+/// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"tromso"}}"#)?;
+/// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
+/// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+///
+/// let values = &summary.conflicts[0].values;
+/// assert_eq!((values[0].side, values[0].value.as_str()), (Side::Primary, "\"bergen\""));
+/// assert_eq!((values[1].side, values[1].value.as_str()), (Side::Secondary, "\"tromso\""));
+/// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct SideValue {
     /// Where the value came from.
     pub side: Side,
@@ -47,13 +57,23 @@ pub struct SideValue {
 /// # Examples
 ///
 /// ```
-/// use failback::{DeviceKey, Rule, iothub::{ConflictEntry, Side}};
-/// let c = ConflictEntry { key: DeviceKey::device("d")?, field: "status".into(), values: vec![],
-///                         winner: Side::Secondary, rule: Rule::DisableWins, security: true };
-/// assert!(c.security);
+/// use failback::Rule;
+/// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let base = export(r#"{"id":"d","status":"enabled","tags":{"site":"oslo"}}"#)?;
+/// let primary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+/// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"tromso"}}"#)?;
+/// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
+/// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+///
+/// // Both hubs moved the device to another site: the preferred side's value stands.
+/// let conflict = &summary.conflicts[0];
+/// assert_eq!((conflict.field.as_str(), conflict.winner), ("tags.site", Side::Secondary));
+/// assert_eq!((conflict.rule, conflict.security), (Rule::PreferredReplica, false));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ConflictEntry {
     /// The device.
     #[serde(flatten)]
@@ -76,13 +96,19 @@ pub struct ConflictEntry {
 ///
 /// # Examples
 ///
+/// As `report.json` lists it:
+///
 /// ```
 /// use failback::{DeviceKey, Stale, iothub::{RejectedWrite, Side}};
-/// let r = RejectedWrite { key: DeviceKey::device("d")?, kind: Stale::Reenable, side: Side::Secondary };
-/// assert_eq!(r.side, Side::Secondary);
+/// let text = r#"{"device":"d","kind":"re-enable","side":"secondary"}"#;
+/// let rejected: RejectedWrite = serde_json::from_str(text).expect("a rejected write");
+/// assert_eq!(rejected.key, DeviceKey::device("d")?);
+/// assert_eq!((rejected.kind, rejected.side), (Stale::Reenable, Side::Secondary));
+/// assert_eq!(serde_json::to_string(&rejected).expect("serializable"), text);
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RejectedWrite {
     /// The device.
     #[serde(flatten)]
@@ -102,6 +128,7 @@ pub struct RejectedWrite {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct PlanCounts {
     /// `create` lines.
     pub create: u64,
@@ -127,6 +154,7 @@ pub struct PlanCounts {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct Summary {
     /// The side preferred where no security rule decides.
     pub prefer: Side,
