@@ -529,7 +529,12 @@ impl Registry {
 
     /// What a peer whose version vector is `vector` has not seen: every key holding a write or
     /// a delete beyond `vector`, and every key holding a tombstone, whole. Merging it into
-    /// that peer gives the same state as merging this whole registry.
+    /// that peer gives the same state as merging this whole registry, but for compaction:
+    /// the delta does not carry this registry's stable vector (beyond what its own context
+    /// reaches), so the peer keeps the tombstones [`compact`](Self::compact) dropped here
+    /// until it compacts itself. Merged into a replica that has not seen everything up to
+    /// `vector`, it brings what it holds and no more: it is not that replica's catch-up (a
+    /// delete compacted here, for one, reaches such a replica only in a whole state).
     ///
     /// The delta is a state like any other (`delta ≤ self`), so it may also be merged into
     /// other replicas, joined with further deltas before it is sent, or wrapped in an
@@ -597,9 +602,16 @@ impl Registry {
                 }
             }
         }
+        // Only the part of the stable vector the delta's own context reaches goes with it: a
+        // state is refused (and could not be read back) with a stable vector beyond its
+        // context, and every replica merging the delta would take that vector on (2026-11-22,
+        // found in review). So a compaction here does not travel with a delta: the peer keeps
+        // the tombstones it dropped until the peer compacts, or merges a whole state.
+        let mut stable = self.stable.clone();
+        stable.meet(context.vector());
         Registry {
             context,
-            stable: self.stable.clone(),
+            stable,
             slots,
         }
     }

@@ -7,7 +7,8 @@ mod common;
 
 use common::{Rng, bytes, history};
 use failback::{
-    DeviceKey, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp, VersionVector,
+    DeviceKey, Event, EventId, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp,
+    VersionVector,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -447,4 +448,103 @@ fn a_restored_backup_merged_with_a_compacted_peer_keeps_the_delete() {
         assert!(state.device(&x, &Policy::default()).is_none());
         assert_eq!(bytes(state), bytes(&a));
     }
+}
+
+/// A creates and deletes `k`, every replica sees it, then A creates `l` and compacts against
+/// what everyone reached. Returns A compacted, A uncompacted, a backup taken before the
+/// delete, and a peer that saw the delete.
+fn compacted_source() -> (Registry, Registry, Registry, Registry) {
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&named("k"), Identity::default())
+        .expect("fresh");
+    let backup = a.clone();
+    a.writer(A, Stamp::new(2, 0))
+        .delete(&named("k"))
+        .expect("live");
+    let peer = a.clone();
+    let stable = a.context().vector().clone();
+    a.writer(A, Stamp::new(3, 0))
+        .create(&named("l"), Identity::default())
+        .expect("fresh");
+    let uncompacted = a.clone();
+    a.compact(&stable);
+    assert!(a.tombstones(&named("k")).is_empty(), "compacted");
+    (a, uncompacted, backup, peer)
+}
+
+/// A delta from a compacted registry is a state like any other: it reads back, alone or in
+/// an event, and so does a replica that merged it. It carried the stable vector its context
+/// does not reach, which the reader refuses, and every replica merging it took that vector on
+/// (2026-11-22, found in review).
+#[test]
+fn a_delta_from_a_compacted_registry_and_its_receivers_read_back() {
+    let (a, _, _, peer) = compacted_source();
+    let delta = a.delta_since(peer.context().vector());
+    let text = serde_json::to_string(&delta).expect("serializable");
+    assert_eq!(
+        serde_json::from_str::<Registry>(&text).expect("a state"),
+        delta
+    );
+
+    let event = Event::new(EventId::new("sync"), delta.clone()).expect("a delta");
+    let text = serde_json::to_string(&event).expect("serializable");
+    assert_eq!(
+        serde_json::from_str::<Event>(&text).expect("an event"),
+        event
+    );
+
+    let mut fresh = Registry::new();
+    fresh.merge(&delta);
+    let text = serde_json::to_string(&fresh).expect("serializable");
+    assert_eq!(
+        serde_json::from_str::<Registry>(&text).expect("a state"),
+        fresh
+    );
+}
+
+/// Merged into its peer, a delta from a compacted registry gives what the whole state gives
+/// but for the compaction, which the peer catches up with by compacting itself.
+#[test]
+fn a_compacted_delta_gives_its_peer_the_whole_state_less_the_compaction() {
+    let (a, _, _, peer) = compacted_source();
+    let k = named("k");
+    let mut by_delta = peer.clone();
+    by_delta.merge(&a.delta_since(peer.context().vector()));
+    let mut by_state = peer.clone();
+    by_state.merge(&a);
+    assert!(
+        !by_delta.tombstones(&k).is_empty(),
+        "kept until the peer compacts"
+    );
+    assert!(by_state.tombstones(&k).is_empty());
+    by_delta.compact(a.stable());
+    assert_eq!(bytes(&by_delta), bytes(&by_state));
+}
+
+/// A delta is its peer's catch-up, not a replica's that is further behind: a backup from
+/// before a delete compacted at the source gets no word of the delete from a delta made for a
+/// peer that saw it (an uncompacted source still sends the tombstone), and loses the device
+/// when it merges the source's whole state.
+#[test]
+fn a_compacted_delta_is_no_catch_up_for_a_replica_behind_its_peer() {
+    let (a, uncompacted, backup, peer) = compacted_source();
+    let (k, v) = (named("k"), peer.context().vector());
+
+    let mut with_uncompacted = backup.clone();
+    with_uncompacted.merge(&uncompacted.delta_since(v));
+    assert!(with_uncompacted.device(&k, &Policy::default()).is_none());
+
+    let mut with_compacted = backup.clone();
+    with_compacted.merge(&a.delta_since(v));
+    assert!(with_compacted.device(&k, &Policy::default()).is_some());
+    assert!(
+        with_compacted
+            .device(&named("l"), &Policy::default())
+            .is_some()
+    );
+    let report = with_compacted.merge(&a);
+    assert_eq!(report.deleted, 1, "{report}");
+    assert!(with_compacted.device(&k, &Policy::default()).is_none());
+    assert_eq!(bytes(&with_compacted), bytes(&a));
 }
