@@ -107,7 +107,9 @@ impl fmt::Display for Conflict {
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum Stale {
-    /// It would have brought back a deleted incarnation.
+    /// It would have brought back a deleted incarnation: one arriving from a replica that
+    /// missed its delete, or one held here, with writes the deleter had not seen, when the
+    /// delete arrives without its tombstone (compacted away: the writes are lost to it).
     Resurrection,
     /// It would have enabled a device that a later write disabled.
     ///

@@ -373,8 +373,11 @@ fn take_incarnation(
 }
 
 /// Reports a delete that removed writes its author had not seen: delete wins, and the lost
-/// updates are named. The tombstone is always there: a stable (compacted) delete has been seen
-/// by every replica, this one included, so it could not still hold the incarnation.
+/// updates are named. Without the tombstone (compacted away on the other side, which a replica
+/// restored from an older backup meets, having written since under a new id) the delete's
+/// author and stamp are unknown, so the loss is reported as the refused incarnation
+/// ([`Stale::Resurrection`]), as the merge in the other direction reports it; it had been
+/// dropped without a word (2026-11-22, found in review).
 ///
 /// "Had not seen" is judged by `other_ctx`. A whole state's context holds every write its
 /// author saw; a delete's delta holds only the dots it removed, not the registers' pasts, so an
@@ -388,13 +391,6 @@ fn report_delete_win(
     theirs: &Slot,
     report: &mut Report,
 ) {
-    let Some(delete) = theirs
-        .tombstones
-        .iter()
-        .find(|t| t.incarnation == record.incarnation)
-    else {
-        return;
-    };
     let mut values: Vec<ConflictValue> = record
         .writes()
         .into_iter()
@@ -408,6 +404,16 @@ fn report_delete_win(
     if values.is_empty() {
         return;
     }
+    let Some(delete) = theirs
+        .tombstones
+        .iter()
+        .find(|t| t.incarnation == record.incarnation)
+    else {
+        report
+            .rejected
+            .push(rejection(key, Stale::Resurrection, record.incarnation));
+        return;
+    };
     values.push(ConflictValue {
         replica: delete.deleted.replica,
         stamp: delete.stamp,

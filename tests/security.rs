@@ -618,3 +618,56 @@ fn a_rotation_retires_what_any_incarnation_showed() {
         assert_eq!(device.authentication, sas(K2, K3), "under {policy:?}");
     }
 }
+
+/// A replica restored from a backup writes, under a new id, to a device deleted meanwhile,
+/// then merges the state where the delete was compacted: the delete wins, and the lost write
+/// is reported. With the tombstone gone the report had said nothing (2026-11-22, found in
+/// review); the incarnation is refused as a resurrection, as the other direction reports it.
+#[test]
+fn an_update_lost_to_a_compacted_delete_is_reported() {
+    let mut a = Registry::new();
+    a.writer(A, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let mut backup = a.clone();
+    a.writer(A, Stamp::new(2, 0)).delete(&key()).expect("live");
+    let incarnation = a.tombstones(&key())[0].incarnation;
+    let everyone = a.context().vector().clone();
+    a.compact(&everyone);
+    backup
+        .writer(B, Stamp::new(3, 0))
+        .set_status(
+            &key(),
+            StatusValue::new(Status::Disabled, Some("stolen".into())),
+        )
+        .expect("live");
+
+    let mut restored = backup.clone();
+    let report = restored.merge(&a);
+    assert!(restored.device(&key(), &Policy::default()).is_none());
+    assert_eq!(report.deleted, 1, "{report}");
+    let lost = |report: &failback::Report| {
+        report
+            .rejected
+            .iter()
+            .any(|r| (&r.key, r.kind, r.dot) == (&key(), Stale::Resurrection, incarnation))
+    };
+    assert!(lost(&report), "{:?}", report.rejected);
+    let mut other_way = a.clone();
+    assert!(lost(&other_way.merge(&backup)));
+    assert_eq!(bytes(&restored), bytes(&other_way));
+
+    // A backup that wrote nothing since lost nothing: the delete alone, no refusal.
+    let mut quiet = a.clone();
+    quiet
+        .writer(A, Stamp::new(4, 0))
+        .create(&DeviceKey::device("n").expect("valid"), Identity::default())
+        .expect("fresh");
+    let mut untouched = Registry::new();
+    untouched
+        .writer(A, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let report = untouched.merge(&quiet);
+    assert_eq!((report.deleted, report.rejected.len()), (1, 0), "{report}");
+}
