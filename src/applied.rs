@@ -14,7 +14,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use hashbrown::HashTable;
-use hashbrown::hash_table::{Entry, VacantEntry};
+use hashbrown::hash_table::Entry;
 
 use crate::ingest::EventId;
 use crate::registry::Registry;
@@ -36,29 +36,16 @@ struct Remembered {
 
 /// What the table knows of an id ([`Applied::lookup`]).
 pub(crate) enum Lookup<'a> {
-    /// Not applied yet; [`Unseen::remember`] records it.
-    Unseen(Unseen<'a>),
+    /// Not applied yet; [`Applied::remember`] records it.
+    Unseen(Unseen),
     /// Applied, with this delta.
-    Applied(&'a mut Arc<Registry>),
+    Applied(&'a Arc<Registry>),
 }
 
-/// Where an id not applied yet goes.
-pub(crate) struct Unseen<'a> {
-    entry: VacantEntry<'a, Remembered>,
+/// An id not applied yet, hashed: the table is not borrowed meanwhile, so an ingest can read
+/// other events' deltas before it records this one.
+pub(crate) struct Unseen {
     hash: u64,
-    id: &'a EventId,
-}
-
-impl Unseen<'_> {
-    /// Records the id as applied with `delta`.
-    pub(crate) fn remember(self, delta: Arc<Registry>) {
-        let id = self.id.clone();
-        self.entry.insert(Remembered {
-            hash: self.hash,
-            id,
-            delta,
-        });
-    }
 }
 
 impl Applied {
@@ -66,16 +53,27 @@ impl Applied {
         self.table.len()
     }
 
-    /// Whether `id` was applied, and with which delta; if not, where it goes.
-    pub(crate) fn lookup<'a>(&'a mut self, id: &'a EventId) -> Lookup<'a> {
+    /// Whether `id` was applied, and with which delta.
+    pub(crate) fn lookup(&self, id: &EventId) -> Lookup<'_> {
         let hash = self.keys.hash_one(id);
-        match self
-            .table
-            .entry(hash, |r| r.id == *id, |r: &Remembered| r.hash)
-        {
-            Entry::Occupied(seen) => Lookup::Applied(&mut seen.into_mut().delta),
-            Entry::Vacant(entry) => Lookup::Unseen(Unseen { entry, hash, id }),
+        match self.table.find(hash, |r| r.id == *id) {
+            Some(seen) => Lookup::Applied(&seen.delta),
+            None => Lookup::Unseen(Unseen { hash }),
         }
+    }
+
+    /// Records `id`, which [`lookup`](Self::lookup) found `unseen` (and nothing recorded
+    /// since), as applied with `delta`.
+    pub(crate) fn remember(&mut self, unseen: Unseen, id: EventId, delta: Arc<Registry>) {
+        self.table.insert_unique(
+            unseen.hash,
+            Remembered {
+                hash: unseen.hash,
+                id,
+                delta,
+            },
+            |r| r.hash,
+        );
     }
 
     /// The delta applied under `id`.
@@ -86,9 +84,15 @@ impl Applied {
 
     /// Records `id` as applied with `delta`, replacing what it held (restoring an ingest).
     pub(crate) fn insert(&mut self, id: EventId, delta: Arc<Registry>) {
-        match self.lookup(&id) {
-            Lookup::Unseen(unseen) => unseen.remember(delta),
-            Lookup::Applied(held) => *held = delta,
+        let hash = self.keys.hash_one(&id);
+        match self
+            .table
+            .entry(hash, |r| r.id == id, |r: &Remembered| r.hash)
+        {
+            Entry::Occupied(held) => held.into_mut().delta = delta,
+            Entry::Vacant(entry) => {
+                entry.insert(Remembered { hash, id, delta });
+            }
         }
     }
 
@@ -137,7 +141,7 @@ mod tests {
         let delta = Arc::new(Registry::new());
         for n in 0..1000 {
             match applied.lookup(&id(n)) {
-                Lookup::Unseen(unseen) => unseen.remember(Arc::clone(&delta)),
+                Lookup::Unseen(unseen) => applied.remember(unseen, id(n), Arc::clone(&delta)),
                 Lookup::Applied(_) => panic!("evt-{n} reported applied before it was"),
             }
         }

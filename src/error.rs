@@ -222,7 +222,9 @@ pub enum Error {
         /// The device the new payload addressed.
         key: Option<DeviceKey>,
     },
-    /// Two different events claim the same dot: one replica issued one write identity twice.
+    /// Two events carry different writes under the same dot: one replica issued one write
+    /// identity twice. (Two events carrying the same write, a sync repeating an earlier
+    /// event, are not this.)
     #[error("dot {dot} of event {second} (device {}) was already used by event {first}", key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     DotReused {
         /// The reused dot.

@@ -15,6 +15,7 @@ use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::report::Report;
+use crate::same_write;
 use crate::serde_text::serde_as_text;
 use crate::text::Text;
 
@@ -193,9 +194,9 @@ impl Event {
 /// - A duplicate (same id, same payload) is a no-op.
 /// - Out-of-order arrival converges to the in-order result: the causal context remembers dots
 ///   seen beyond a gap, so an early op 3 neither hides ops 1 and 2 nor claims them.
-/// - The same id with a different payload is [`Error::ConflictingEvent`]; a dot claimed by two
-///   different events is [`Error::DotReused`]. Either leaves the registry unchanged: a write is
-///   never lost silently.
+/// - The same id with a different payload is [`Error::ConflictingEvent`]; a dot under which
+///   two events carry different writes is [`Error::DotReused`]. Either leaves the registry
+///   unchanged: a write is never lost silently.
 ///
 /// # Examples
 ///
@@ -307,15 +308,22 @@ impl TryFrom<IngestWire> for Ingest {
                         ),
                     });
                 }
-                // Two events writing one dot is what `apply` refuses (`DotReused`): a wire
-                // form holding both was not written by an ingest.
-                if let Some(first) = owners.insert(dot, id.clone()) {
-                    return Err(Error::DotReused {
-                        dot,
-                        first,
-                        second: id.clone(),
-                        key: delta.slots.keys().next().cloned().map(Box::new),
-                    });
+                // Two events writing different writes under one dot is what `apply` refuses
+                // (`DotReused`): a wire form holding both was not written by an ingest. Two
+                // carrying one write (a sync repeating an event) are what it accepts.
+                match owners.get(&dot) {
+                    None => {
+                        owners.insert(dot, id.clone());
+                    }
+                    Some(first) if same_write::disagree(&wire.events[first], delta, dot) => {
+                        return Err(Error::DotReused {
+                            dot,
+                            first: first.clone(),
+                            second: id.clone(),
+                            key: delta.slots.keys().next().cloned().map(Box::new),
+                        });
+                    }
+                    Some(_) => {}
                 }
             }
         }
@@ -432,8 +440,12 @@ impl Ingest {
     /// # Errors
     ///
     /// [`Error::ConflictingEvent`] if `event`'s id was applied with another payload;
-    /// [`Error::DotReused`] if another event already wrote one of its dots. The registry is
-    /// unchanged in both cases.
+    /// [`Error::DotReused`] if another event wrote something else under one of its dots. The
+    /// same write carried again (a `delta_since` repeats the events before it, and every
+    /// tombstone) is accepted: held at the same device and incarnation, at one field at least
+    /// that both hold, and equal wherever both hold it. What is left of one write after
+    /// different later writes overwrote different parts of it cannot be told from a reuse,
+    /// and is refused. The registry is unchanged in both cases.
     ///
     /// # Examples
     ///
@@ -481,7 +493,13 @@ impl Ingest {
                 continue;
             }
             index(&mut self.owners, &mut self.unindexed);
-            if let Some(first) = self.owners.get(&dot) {
+            // The same write carried again (a sync repeating an earlier event) is no reuse.
+            let reused = self.owners.get(&dot).filter(|first| {
+                self.events
+                    .get(first)
+                    .is_none_or(|delta| same_write::disagree(delta, &event.delta, dot))
+            });
+            if let Some(first) = reused {
                 return Err(Error::DotReused {
                     dot,
                     first: first.clone(),
@@ -499,7 +517,8 @@ impl Ingest {
         };
         self.unindexed
             .push((event.id.clone(), Arc::clone(&event.dots)));
-        unseen.remember(Arc::clone(&event.delta));
+        self.events
+            .remember(unseen, event.id.clone(), Arc::clone(&event.delta));
         Ok(report)
     }
 
@@ -523,13 +542,15 @@ impl Ingest {
     pub fn forget(&mut self, stable: &VersionVector) {
         index(&mut self.owners, &mut self.unindexed);
         let owners = &mut self.owners;
-        self.events.retain(|_, delta| {
+        self.events.retain(|id, delta| {
             let dots = delta.store_dots();
             let done = dots.iter().all(|d| stable.contains(*d));
             if done {
-                dots.iter().for_each(|d| {
-                    owners.remove(d);
-                });
+                for dot in &dots {
+                    if owners.get(dot) == Some(id) {
+                        owners.remove(dot);
+                    }
+                }
             }
             !done
         });
@@ -551,7 +572,8 @@ impl Ingest {
 fn index(owners: &mut HashMap<Dot, EventId>, unindexed: &mut Vec<(EventId, Arc<[Dot]>)>) {
     for (id, dots) in unindexed.drain(..) {
         for &dot in dots.iter() {
-            owners.insert(dot, id.clone());
+            // A dot several events carried (one write, repeated) stays its first event's.
+            owners.entry(dot).or_insert_with(|| id.clone());
         }
     }
 }

@@ -110,6 +110,7 @@ mod register;
 mod register_map;
 mod registry;
 mod report;
+mod same_write;
 mod serde_text;
 mod slot;
 mod slot_map;

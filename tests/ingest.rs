@@ -127,6 +127,13 @@ proptest! {
         let mut ingest = ingest_all(&events);
         ingest.apply(&a).expect("first use of the dot");
         let before = bytes(ingest.registry());
+        if a.delta() == b.delta() {
+            // The same write (two deletes, say) under two ids: nothing to lose, accepted.
+            let report = ingest.apply(&b).expect("the same write again");
+            prop_assert!(report.is_unchanged());
+            prop_assert_eq!(&bytes(ingest.registry()), &before);
+            return Ok(());
+        }
         let err = ingest.apply(&b).expect_err("second use of the dot");
         prop_assert!(
             matches!(&err, Error::DotReused { dot, first, second, key: Some(k) }
@@ -264,4 +271,107 @@ fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applica
     assert_eq!(report.added, 1, "{report}");
     assert!(ingest.registry().device(&x, &Policy::default()).is_some());
     assert_eq!(bytes(ingest.registry()), bytes(&source));
+}
+
+/// A sync (`delta_since`) repeats the writes of events before it; the same write under its
+/// dot again is no reuse (2026-11-22, found in review: the sync was refused as `DotReused`,
+/// and its new writes never applied).
+#[test]
+fn a_sync_repeating_earlier_events_is_applied() {
+    let r = ReplicaId::from_u128(1);
+    let k = DeviceKey::device("k").expect("valid");
+    let mut source = Registry::new();
+    let create = source
+        .writer(r, Stamp::new(1, 0))
+        .create(&k, Identity::default())
+        .expect("fresh");
+    source
+        .writer(r, Stamp::new(2, 0))
+        .set_status(&k, StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let sync = source.delta_since(Registry::new().context().vector());
+
+    let mut ingest = Ingest::default();
+    ingest
+        .apply(&Event::new(EventId::new("create"), create).expect("a write"))
+        .expect("applies");
+    ingest
+        .apply(&Event::new(EventId::new("sync"), sync).expect("a delta"))
+        .expect("the same creation, and a new write");
+    assert_eq!(ingest.registry(), &source);
+    assert_eq!(
+        ingest
+            .registry()
+            .device(&k, &Policy::default())
+            .map(|d| d.status.status),
+        Some(Status::Disabled)
+    );
+    // Restored from its text, the ingest holds both events, and both hold the creation.
+    let text = serde_json::to_string(&ingest).expect("serializable");
+    assert_eq!(
+        serde_json::from_str::<Ingest>(&text).expect("restorable"),
+        ingest
+    );
+}
+
+/// Every sync sends every key holding a tombstone, so successive syncs share the delete's dot.
+#[test]
+fn successive_syncs_sharing_a_tombstone_are_applied() {
+    let r = ReplicaId::from_u128(1);
+    let (k, l) = (
+        DeviceKey::device("k").expect("valid"),
+        DeviceKey::device("l").expect("valid"),
+    );
+    let mut source = Registry::new();
+    let mut w = source.writer(r, Stamp::new(1, 0));
+    w.create(&k, Identity::default()).expect("fresh");
+    w.delete(&k).expect("live");
+    let first = source.delta_since(Registry::new().context().vector());
+    let seen = source.context().vector().clone();
+    source
+        .writer(r, Stamp::new(2, 0))
+        .create(&l, Identity::default())
+        .expect("fresh");
+    let second = source.delta_since(&seen);
+    assert!(
+        !second.tombstones(&k).is_empty(),
+        "the tombstone goes again"
+    );
+
+    let mut ingest = Ingest::default();
+    for (id, delta) in [("sync-1", first), ("sync-2", second)] {
+        ingest
+            .apply(&Event::new(EventId::new(id), delta).expect("a delta"))
+            .expect("applies");
+    }
+    assert_eq!(ingest.registry(), &source);
+}
+
+/// What a sync repeats must be what the earlier event wrote: another write under that dot, at
+/// the same device, is refused as before.
+#[test]
+fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
+    let r = ReplicaId::from_u128(1);
+    let k = DeviceKey::device("k").expect("valid");
+    let mut one = Registry::new();
+    let create = one
+        .writer(r, Stamp::new(1, 0))
+        .create(&k, Identity::default())
+        .expect("fresh");
+    // Another registry writing under the same replica id: its first dot names another write.
+    let mut two = Registry::new();
+    two.writer(r, Stamp::new(1, 0))
+        .create(&k, Identity::default().with_metadata("site", json!("oslo")))
+        .expect("fresh");
+    let mut ingest = Ingest::default();
+    ingest
+        .apply(&Event::new(EventId::new("create"), create).expect("a write"))
+        .expect("applies");
+    let before = ingest.clone();
+    let sync = two.delta_since(Registry::new().context().vector());
+    let err = ingest
+        .apply(&Event::new(EventId::new("sync"), sync).expect("a delta"))
+        .expect_err("another creation under dot r:1");
+    assert!(matches!(err, Error::DotReused { .. }), "{err}");
+    assert_eq!(ingest, before);
 }

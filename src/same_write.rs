@@ -1,0 +1,140 @@
+//! Whether two deltas hold one write, or two writes under one dot.
+//!
+//! An [`Ingest`](crate::Ingest) refuses an event writing a dot another event already wrote
+//! ([`Error::DotReused`](crate::Error::DotReused)): a merge keeps one of two writes under one
+//! dot and drops the other silently. But one write may travel in several events: a
+//! `delta_since` carries every write its peer has not seen, whole slots, so a sync repeats the
+//! single-write events before it, and every sync repeats the tombstones it holds. Those are
+//! the same write, not a reuse (2026-11-22, found in review: two successive syncs from one
+//! source were refused).
+//!
+//! A write is what a delta holds under its dot, place by place: the creation, an entry of a
+//! register (a twin path's or metadata key's among them), a tombstone; all of one key and
+//! incarnation. Two deltas hold the same write under a dot when they hold it at the same key
+//! and incarnation, at one place at least in common, and equal at every place in common. A
+//! place only one of them holds tells nothing either way: a later delta holds what is left of
+//! a write after later writes overwrote part of it.
+
+use serde_json::Value;
+
+use crate::clock::Dot;
+use crate::credentials::{Authentication, Fingerprint};
+use crate::device::{Creation, DeviceRecord};
+use crate::identity::{Capabilities, StatusValue};
+use crate::key::{DeviceId, DeviceKey};
+use crate::register::{Entry, MvRegister};
+use crate::registry::Registry;
+use crate::slot::Tombstone;
+use crate::twin::TwinPath;
+
+/// What a delta holds under one dot at one place.
+#[derive(PartialEq)]
+enum Held<'a> {
+    Creation(&'a Creation),
+    Status(&'a Entry<StatusValue>),
+    Authentication(&'a Entry<Authentication>),
+    Retired(&'a Entry<Box<[Fingerprint]>>),
+    Capabilities(&'a Entry<Capabilities>),
+    Parent(&'a Entry<Option<DeviceId>>),
+    Twin(&'a TwinPath, &'a Entry<Option<Value>>),
+    Metadata(&'a String, &'a Entry<Option<Value>>),
+    Tombstone(&'a Tombstone),
+}
+
+impl Held<'_> {
+    /// Whether the two are held at one place of one incarnation (their values aside).
+    fn same_place(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Twin(a, _), Self::Twin(b, _)) => a == b,
+            (Self::Metadata(a, _), Self::Metadata(b, _)) => a == b,
+            (Self::Tombstone(a), Self::Tombstone(b)) => a.incarnation == b.incarnation,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+/// Whether `a` and `b` hold different writes under `dot`, or cannot be told to hold the same
+/// one: it is held at other keys or incarnations, or at no place both hold, or at a place both
+/// hold with two different entries. A write names one key and incarnation; two deltas holding
+/// what is left of one write after different later writes (two relays, each overwriting part
+/// of it) share no place, and are refused with the reuses: refusing is seen, losing is not.
+pub(crate) fn disagree(a: &Registry, b: &Registry, dot: Dot) -> bool {
+    let (a, b) = (held(a, dot), held(b, dot));
+    if targets(&a) != targets(&b) {
+        return true;
+    }
+    let mut shared = false;
+    for (key, incarnation, x) in &a {
+        for (_, _, y) in b
+            .iter()
+            .filter(|(k, i, y)| k == key && i == incarnation && x.same_place(y))
+        {
+            if x != y {
+                return true;
+            }
+            shared = true;
+        }
+    }
+    !shared
+}
+
+/// The keys and incarnations a write is held at, sorted.
+fn targets<'a>(held: &[(&'a DeviceKey, Dot, Held<'_>)]) -> Vec<(&'a DeviceKey, Dot)> {
+    let mut targets: Vec<(&DeviceKey, Dot)> = held.iter().map(|(k, i, _)| (*k, *i)).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    targets
+}
+
+/// Everything `registry` holds under `dot`, with its key and incarnation.
+fn held(registry: &Registry, dot: Dot) -> Vec<(&DeviceKey, Dot, Held<'_>)> {
+    let mut out = Vec::new();
+    for (key, slot) in registry.slots.iter() {
+        for record in &slot.live {
+            record_held(record, dot, &mut |held| {
+                out.push((key, record.incarnation, held));
+            });
+        }
+        for tombstone in slot.tombstones.iter().filter(|t| t.deleted == dot) {
+            out.push((key, tombstone.incarnation, Held::Tombstone(tombstone)));
+        }
+    }
+    out
+}
+
+fn record_held<'a>(record: &'a DeviceRecord, dot: Dot, push: &mut impl FnMut(Held<'a>)) {
+    fn at<T: Clone>(reg: &MvRegister<T>, dot: Dot) -> Option<&Entry<T>> {
+        reg.entries().iter().find(|e| e.dot == dot)
+    }
+    if record.incarnation == dot {
+        if let Some(creation) = &record.created {
+            push(Held::Creation(creation));
+        }
+    }
+    let written = record.written();
+    if let Some(entry) = at(&written.status, dot) {
+        push(Held::Status(entry));
+    }
+    if let Some(entry) = at(&written.authentication, dot) {
+        push(Held::Authentication(entry));
+    }
+    if let Some(entry) = at(&written.retired, dot) {
+        push(Held::Retired(entry));
+    }
+    if let Some(entry) = at(&written.capabilities, dot) {
+        push(Held::Capabilities(entry));
+    }
+    if let Some(entry) = at(&written.parent, dot) {
+        push(Held::Parent(entry));
+    }
+    for (path, reg) in written.twin.iter() {
+        if let Some(entry) = at(reg, dot) {
+            push(Held::Twin(path, entry));
+        }
+    }
+    for (name, reg) in written.metadata.iter() {
+        if let Some(entry) = at(reg, dot) {
+            push(Held::Metadata(name, entry));
+        }
+    }
+}
