@@ -8,8 +8,8 @@
 //! cargo run --release --example failback -- generate --devices 1000 --out-dir demo
 //! ```
 //!
-//! Exit status: 0 on success (conflicts included), 1 for a usage error, 2 for bad input or an
-//! I/O failure, with `FILE:LINE:COLUMN: message` on stderr. No output file is left behind on
+//! Exit status: 0 on success (conflicts included), 1 for a usage error, 2 for bad input
+//! (`FILE:LINE:COLUMN: message` on stderr) or an I/O failure (`PATH: message`). No output file is left behind on
 //! failure: every output is written to a temporary file, synced, then renamed into place, and
 //! the three are one set (an earlier run's are removed first, this run's again if one fails).
 
