@@ -173,6 +173,19 @@ fn merge(
     allow_empty: &[Input],
 ) -> Result<(), Failure> {
     let inputs = [base, primary, secondary];
+    // Three names for two files is a slip of the hand, and merged it reads as a hub with no
+    // changes: every change the other side made would be planned away without a word.
+    let flags = ["--base", "--primary", "--secondary"];
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        if refuse_inputs(inputs[j], &[inputs[i]]).is_err() {
+            return Err(Failure::Usage(format!(
+                "{} and {} name the same file ({}): give each its own export",
+                flags[i],
+                flags[j],
+                inputs[j].display()
+            )));
+        }
+    }
     let outputs = ["merged.jsonl", "import.jsonl", "report.json"].map(|name| out_dir.join(name));
     // Refuse before any work: an output that is an input would destroy it.
     for output in &outputs {
@@ -455,7 +468,9 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
     // Demo data goes only into new files: `--out-dir` pointed by mistake at a directory of
     // real exports, whose names these are, must not replace them.
     let names = ["base.jsonl", "primary.jsonl", "secondary.jsonl"];
-    if let Some(existing) = names.iter().map(|n| out_dir.join(n)).find(|p| p.exists()) {
+    // `symlink_metadata`, not `exists`: a link, even one pointing nowhere, is not new either.
+    let taken = |path: &PathBuf| std::fs::symlink_metadata(path).is_ok();
+    if let Some(existing) = names.iter().map(|n| out_dir.join(n)).find(taken) {
         return Err(Failure::Usage(format!(
             "{} exists; generate writes only new files: choose another --out-dir",
             existing.display()
@@ -466,12 +481,27 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
         path: out_dir.to_owned(),
         source,
     })?;
+    // The three files are one set: when one cannot be written, those written before it are
+    // removed (they are this run's, the names were free), so a failed run leaves nothing to
+    // clean up and nothing a rerun would refuse.
+    let mut written: Vec<PathBuf> = Vec::new();
     for (name, lines) in names
         .into_iter()
         .zip([&triple.base, &triple.primary, &triple.secondary])
     {
         let path = out_dir.join(name);
-        write_lines(&path, &[], lines)?;
+        if let Err(error) = write_lines(&path, &[], lines) {
+            for done in &written {
+                let _ = std::fs::remove_file(done);
+            }
+            return Err(error.into());
+        }
+        written.push(path);
+    }
+    for (path, lines) in written
+        .iter()
+        .zip([&triple.base, &triple.primary, &triple.secondary])
+    {
         println!("wrote {} ({} lines)", path.display(), lines.len());
     }
     Ok(())

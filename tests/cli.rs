@@ -444,6 +444,48 @@ fn generate_never_replaces_a_file() {
     assert_eq!(read(&inputs[1]), before);
 }
 
+/// A link in the way, even one pointing nowhere, is not a new file either: it was followed,
+/// found missing, and replaced (found in review).
+#[cfg(unix)]
+#[test]
+fn generate_never_replaces_a_dangling_link() {
+    let scratch = Scratch::new("generate-link");
+    let link = scratch.path("base.jsonl");
+    std::os::unix::fs::symlink(scratch.path("nowhere"), &link).expect("a link");
+    let output = failback([
+        "generate".as_ref(),
+        "--devices".as_ref(),
+        "10".as_ref(),
+        "--out-dir".as_ref(),
+        scratch.0.as_os_str(),
+    ]);
+    assert_exit(&output, 1);
+    assert_stderr_contains(&output, "exists");
+    let still = fs::symlink_metadata(&link).expect("the link stays");
+    assert!(still.file_type().is_symlink());
+    assert!(!scratch.path("primary.jsonl").exists());
+}
+
+/// One export given for two hubs merges as a hub that changed nothing, and plans away every
+/// change of the other without a word: refused before anything is read or written (found in
+/// review).
+#[test]
+fn the_same_file_for_two_inputs_is_refused_with_exit_1() {
+    for (i, j, flags) in [
+        (0, 1, "--base and --primary"),
+        (0, 2, "--base and --secondary"),
+        (1, 2, "--primary and --secondary"),
+    ] {
+        let scratch = Scratch::new("same-input");
+        let mut inputs = scratch.shipped();
+        inputs[j] = inputs[i].clone();
+        let output = merge(&inputs, &scratch.path("out"), &[]);
+        assert_exit(&output, 1);
+        assert_stderr_contains(&output, &format!("{flags} name the same file"));
+        assert!(!scratch.path("out").exists(), "{flags}: wrote something");
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Bad input: exit 2, `FILE:LINE:COLUMN: message`, no output
 
