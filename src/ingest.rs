@@ -315,7 +315,7 @@ impl TryFrom<IngestWire> for Ingest {
                     None => {
                         owners.insert(dot, id.clone());
                     }
-                    Some(first) if same_write::disagree(&wire.events[first], delta, dot) => {
+                    Some(first) if same_write::brings_more(&wire.events[first], delta, dot) => {
                         return Err(Error::DotReused {
                             dot,
                             first: first.clone(),
@@ -442,10 +442,12 @@ impl Ingest {
     /// [`Error::ConflictingEvent`] if `event`'s id was applied with another payload;
     /// [`Error::DotReused`] if another event wrote something else under one of its dots. The
     /// same write carried again (a `delta_since` repeats the events before it, and every
-    /// tombstone) is accepted: held at the same device and incarnation, at one field at least
-    /// that both hold, and equal wherever both hold it. What is left of one write after
-    /// different later writes overwrote different parts of it cannot be told from a reuse,
-    /// and is refused. The registry is unchanged in both cases.
+    /// tombstone) is accepted: everything the event holds under the dot, the first event to
+    /// write it held too, unchanged, at the same field of the same device. An event holding
+    /// more of the write than the first did (the original write delivered after a sync that
+    /// carried what was left of it) is refused: its extra part cannot be told from another
+    /// write under the dot, and merged it would be dropped unseen. The registry is unchanged
+    /// in both cases.
     ///
     /// # Examples
     ///
@@ -497,7 +499,7 @@ impl Ingest {
             let reused = self.owners.get(&dot).filter(|first| {
                 self.events
                     .get(first)
-                    .is_none_or(|delta| same_write::disagree(delta, &event.delta, dot))
+                    .is_none_or(|delta| same_write::brings_more(delta, &event.delta, dot))
             });
             if let Some(first) = reused {
                 return Err(Error::DotReused {

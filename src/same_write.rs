@@ -9,11 +9,12 @@
 //! source were refused).
 //!
 //! A write is what a delta holds under its dot, place by place: the creation, an entry of a
-//! register (a twin path's or metadata key's among them), a tombstone; all of one key and
-//! incarnation. Two deltas hold the same write under a dot when they hold it at the same key
-//! and incarnation, at one place at least in common, and equal at every place in common. A
-//! place only one of them holds tells nothing either way: a later delta holds what is left of
-//! a write after later writes overwrote part of it.
+//! register (a twin path's or metadata key's among them), a tombstone. A later event carries
+//! the same write when everything it holds under the dot, the first event to write the dot
+//! held too, equal, at the same place: a sync holds what is left of a write after later writes
+//! overwrote part of it, never more. The other way round, a fuller copy after a remnant (the
+//! original event delivered after a sync that carried part of it), is refused: its extra part
+//! cannot be told from another write under the dot, and would be dropped unseen.
 
 use serde_json::Value;
 
@@ -53,37 +54,18 @@ impl Held<'_> {
     }
 }
 
-/// Whether `a` and `b` hold different writes under `dot`, or cannot be told to hold the same
-/// one: it is held at other keys or incarnations, or at no place both hold, or at a place both
-/// hold with two different entries. A write names one key and incarnation; two deltas holding
-/// what is left of one write after different later writes (two relays, each overwriting part
-/// of it) share no place, and are refused with the reuses: refusing is seen, losing is not.
-pub(crate) fn disagree(a: &Registry, b: &Registry, dot: Dot) -> bool {
-    let (a, b) = (held(a, dot), held(b, dot));
-    if targets(&a) != targets(&b) {
-        return true;
-    }
-    let mut shared = false;
-    for (key, incarnation, x) in &a {
-        for (_, _, y) in b
+/// Whether `later` holds under `dot` anything `first` does not hold, equal, at the same place:
+/// then it is another write, or more of the write than `first` carried, which cannot be told
+/// apart. Merged, the part `first` lacks would be dropped without a word (the receiver has
+/// seen `dot`, so it reads the part as overwritten), so it is refused. What `later` holds
+/// that `first` holds too is the same write carried again.
+pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
+    let first = held(first, dot);
+    held(later, dot).iter().any(|(key, incarnation, x)| {
+        !first
             .iter()
-            .filter(|(k, i, y)| k == key && i == incarnation && x.same_place(y))
-        {
-            if x != y {
-                return true;
-            }
-            shared = true;
-        }
-    }
-    !shared
-}
-
-/// The keys and incarnations a write is held at, sorted.
-fn targets<'a>(held: &[(&'a DeviceKey, Dot, Held<'_>)]) -> Vec<(&'a DeviceKey, Dot)> {
-    let mut targets: Vec<(&DeviceKey, Dot)> = held.iter().map(|(k, i, _)| (*k, *i)).collect();
-    targets.sort_unstable();
-    targets.dedup();
-    targets
+            .any(|(k, i, y)| k == key && i == incarnation && x.same_place(y) && x == y)
+    })
 }
 
 /// Everything `registry` holds under `dot`, with its key and incarnation.

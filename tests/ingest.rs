@@ -124,26 +124,86 @@ proptest! {
         let (a, b) = (Event::new(EventId::new("a"), a).expect("a write"), Event::new(EventId::new("b"), b).expect("a write"));
         let shared = a.dots().iter().find(|d| b.dots().contains(d)).copied().expect("the same next dot");
 
-        let mut ingest = ingest_all(&events);
-        ingest.apply(&a).expect("first use of the dot");
-        let before = bytes(ingest.registry());
-        if a.delta() == b.delta() {
-            // The same write (two deletes, say) under two ids: nothing to lose, accepted.
-            let report = ingest.apply(&b).expect("the same write again");
-            prop_assert!(report.is_unchanged());
-            prop_assert_eq!(&bytes(ingest.registry()), &before);
-            return Ok(());
+        // Each order: the first event applies; the second is taken only when all it holds
+        // under the dot, the first held too (the same write, or what is left of it), and is
+        // refused otherwise, changing nothing: merged, what the first lacks would be dropped
+        // unseen (the registry has seen the dot).
+        let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
+        for (one, other, first_held, other_held) in [(&a, &b, &held_a, &held_b), (&b, &a, &held_b, &held_a)] {
+            let mut ingest = ingest_all(&events);
+            ingest.apply(one).expect("first use of the dot");
+            let before = bytes(ingest.registry());
+            let carried_before = other_held.iter().all(|h| first_held.contains(h));
+            match ingest.apply(other) {
+                Ok(_) => prop_assert!(carried_before, "{} taken, bringing more under {shared}", other.id()),
+                Err(err) => {
+                    prop_assert!(!carried_before, "{} refused, the same write: {err}", other.id());
+                    prop_assert!(
+                        matches!(&err, Error::DotReused { dot, first, second, key: Some(k) }
+                            if *dot == shared && first == one.id() && second == other.id()
+                                && err.to_string().contains(&format!("(device {k})"))
+                                && other.delta().keys().chain(other.delta().deleted().map(|(k, _)| k)).any(|d| d == &**k)),
+                        "{err}"
+                    );
+                    prop_assert_eq!(&bytes(ingest.registry()), &before);
+                }
+            }
         }
-        let err = ingest.apply(&b).expect_err("second use of the dot");
-        prop_assert!(
-            matches!(&err, Error::DotReused { dot, first, second, key: Some(k) }
-                if *dot == shared && first.as_str() == "a" && second.as_str() == "b"
-                    && err.to_string().contains(&format!("(device {k})"))
-                    && b.delta().keys().chain(b.delta().deleted().map(|(k, _)| k)).any(|d| d == &**k)),
-            "{err}"
-        );
-        prop_assert_eq!(&bytes(ingest.registry()), &before);
     }
+}
+
+/// What `delta` holds under `dot`, read from its JSON (independently of the crate's own
+/// reading): each entry, creation or tombstone carrying the dot, with its device and the field
+/// names leading to it.
+fn held_under(delta: &Registry, dot: failback::Dot) -> Vec<String> {
+    fn walk(value: &serde_json::Value, path: &str, dot: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                let carries = map.get("dot") == Some(dot)
+                    || map.get("deleted") == Some(dot)
+                    || (map.get("incarnation") == Some(dot) && map.contains_key("created"));
+                if carries {
+                    let mut held = map.clone();
+                    if map.get("incarnation") == Some(dot) && !map.contains_key("deleted") {
+                        // A record: its creation is what the dot wrote, not its registers.
+                        held = serde_json::Map::from_iter(
+                            map.get_key_value("created")
+                                .map(|(k, v)| (k.clone(), v.clone())),
+                        );
+                    }
+                    out.push(format!("{path} {}", serde_json::Value::Object(held)));
+                }
+                for (name, inner) in map {
+                    let path = if name == "key" {
+                        format!("{path}/{inner}")
+                    } else {
+                        format!("{path}/{name}")
+                    };
+                    walk(inner, &path, dot, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                // Devices are told apart by their key and records by their incarnation, kept
+                // in the path; other arrays' items by nothing.
+                for item in items {
+                    let key = item.get("key").or_else(|| item.get("incarnation"));
+                    let key = key.map(ToString::to_string).unwrap_or_default();
+                    walk(item, &format!("{path}{key}"), dot, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let dot = serde_json::to_value(dot).expect("serializable");
+    let mut out = Vec::new();
+    walk(
+        &serde_json::to_value(delta).expect("serializable"),
+        "",
+        &dot,
+        &mut out,
+    );
+    out.sort();
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
