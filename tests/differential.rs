@@ -221,6 +221,7 @@ fn model_op() -> impl Strategy<Value = Op> {
         2 => flat_identity().prop_map(|i| Op::Create(Box::new(i))),
         2 => status().prop_map(Op::Status),
         2 => authentication().prop_map(Op::Authentication),
+        2 => common::rotate(),
         1 => any::<bool>().prop_map(Op::Capabilities),
         1 => parent().prop_map(Op::Parent),
         3 => (section(), proptest::sample::select(&FLAT_PATHS[..]), common::maybe_leaf())
@@ -321,6 +322,7 @@ fn apply_to_model(model: &mut Model, actor: u8, key: &DeviceKey, op: &Op) {
             show(value.as_ref()),
         ),
         Op::Delete | Op::Patch(..) => unreachable!("not generated for the model"),
+        Op::Rotate { .. } => unreachable!("made concrete before it is applied"),
     }
 }
 
@@ -383,6 +385,7 @@ proptest! {
                     let r = r % n;
                     let live: Vec<DeviceKey> = registries[r].keys().cloned().collect();
                     let (target, op) = choose(&live, *key, op);
+                    let op = common::concrete(&registries[r], &target, op);
                     common::perform(&mut registries[r].writer(replica(r), *stamp), &target, &op)
                         .expect("valid by construction");
                     let actor = u8::try_from(r + 1).expect("few replicas");

@@ -131,6 +131,7 @@ fn apply(model: &mut BTreeMap<DeviceKey, Document>, key: &DeviceKey, op: &Op) {
             doc.metadata.remove(*name);
         }
         Op::Create(_) | Op::Delete => unreachable!("handled above"),
+        Op::Rotate { .. } => unreachable!("made concrete before it is applied"),
     }
 }
 
@@ -179,6 +180,7 @@ proptest! {
         for (r, k, stamp, op, whole) in steps {
             let live: Vec<DeviceKey> = replicas[r].keys().cloned().collect();
             let (target, op) = choose(&live, k, &op);
+            let op = common::concrete(&replicas[r], &target, op);
             let delta = common::perform(&mut replicas[r].writer(replica(r), stamp), &target, &op)
                 .expect("valid by construction");
             apply(&mut model, &target, &op);

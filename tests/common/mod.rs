@@ -4,9 +4,18 @@
 //! steps, and [`World::apply`] turns each into a write that is valid for the acting replica's
 //! *current* state (a create lands on a key that is not live there, every other write on a key
 //! that is), or into a merge of another replica's state or of the delta it would send. Pools
-//! are tiny on purpose: three device keys, three symmetric keys, two thumbprints, nested twin
-//! paths and stamps from a handful of values, so that collisions, prefix shapes, key reuse by
-//! a stale replica and stamp ties are the common case rather than the rare one.
+//! are tiny on purpose: three device keys, three symmetric keys, three thumbprints, nested
+//! twin paths and stamps from a handful of values, so that collisions, prefix shapes, key reuse
+//! by a stale replica and stamp ties are the common case rather than the rare one.
+//!
+//! Credential writes come in two kinds: a value drawn from the pools ([`Op::Authentication`]),
+//! and a rotation relative to what the writing replica reads ([`Op::Rotate`]: keep one of the
+//! device's two credentials, replace the other with one it does not hold). Two replicas
+//! rotating the same device concurrently, each keeping the credential the other replaces, is
+//! what reaches the crossed-rotation rules (`RetiredCredentialExcluded`,
+//! `RetiredCredentialUnresolved`); drawn values alone almost never did (found in review: 0 of
+//! 1,000 histories reached `RetiredCredentialUnresolved`). `tests/generators.rs` holds the
+//! generators to a minimum rate of both.
 
 #![allow(dead_code)] // every test binary uses its own part of this module
 
@@ -60,8 +69,16 @@ pub fn symmetric(i: usize) -> SymmetricKey {
     SymmetricKey::new(SECRETS[i % SECRETS.len()]).expect("valid pool secret")
 }
 
+/// Thumbprints in the pool (one SHA-256, two SHA-1).
+pub const THUMBPRINTS: usize = 3;
+
 pub fn thumbprint(i: usize) -> Thumbprint {
-    Thumbprint::new(["A".repeat(40), "b".repeat(40)][i % 2].clone()).expect("valid pool thumbprint")
+    let text = match i % THUMBPRINTS {
+        0 => "A".repeat(40),
+        1 => "b".repeat(40),
+        _ => "C".repeat(64),
+    };
+    Thumbprint::new(text).expect("valid pool thumbprint")
 }
 
 /// Nested on purpose: `a` is an ancestor of `a.b` and `a.b.x`, `a.c` a sibling of `a.b`.
@@ -79,6 +96,15 @@ pub enum Op {
     Delete,
     Status(StatusValue),
     Authentication(Authentication),
+    /// A credential rotation as the writing replica reads the device: the credential in slot
+    /// `keep` (0 primary, 1 secondary; an empty slot stays empty) of its keys, or of its
+    /// thumbprints for a self-signed device, is kept and the other slot gets the first pool
+    /// credential from `with` on that the device does not hold. [`write`] makes it an
+    /// [`Op::Authentication`] ([`concrete`]) before it is performed.
+    Rotate {
+        keep: usize,
+        with: usize,
+    },
     Capabilities(bool),
     Parent(Option<DeviceId>),
     Twin(Section, &'static str, Option<Value>),
@@ -100,6 +126,17 @@ pub enum Step {
     /// `to` merges the delta of one earlier write, whatever it has seen: out of order, twice,
     /// ahead of the creation it updates.
     Deliver { to: usize, which: usize },
+    /// Two replicas rotate the same key's credentials concurrently (neither has seen the
+    /// other's rotation): the first keeps slot `keep`, the second the other slot, each
+    /// replacing the rest ([`Op::Rotate`]). When both read the same two credentials, each keeps
+    /// the one the other retires: crossed rotations. Two writes, as two `Write` steps would be.
+    Rotations {
+        replicas: (usize, usize),
+        key: usize,
+        stamps: (Stamp, Stamp),
+        keep: usize,
+        with: usize,
+    },
 }
 
 /// A history to run: how many replicas, and the steps.
@@ -230,6 +267,32 @@ impl World {
                 self.replicas[to].merge(&delta);
                 self.snapshots.push(self.replicas[to].clone());
             }
+            Step::Rotations {
+                replicas: (first, second),
+                key,
+                stamps,
+                keep,
+                with,
+            } => {
+                let first_at = first % among.len();
+                let mut second_at = second % among.len();
+                if second_at == first_at {
+                    second_at = (second_at + 1) % among.len();
+                }
+                let writes = [(first_at, stamps.0, *keep), (second_at, stamps.1, keep + 1)];
+                for (at, stamp, keep) in writes {
+                    let op = Op::Rotate { keep, with: *with };
+                    self.apply(
+                        &Step::Write {
+                            replica: at,
+                            key: *key,
+                            stamp,
+                            op,
+                        },
+                        among,
+                    );
+                }
+            }
         }
     }
 }
@@ -260,7 +323,7 @@ pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op)
     let live: Vec<DeviceKey> = registry.keys().cloned().collect();
     let (mut target, mut op) = choose(&live, k, op);
     let over_pending = match &op {
-        Op::Create(_) | Op::Delete | Op::Authentication(_) => true,
+        Op::Create(_) | Op::Delete | Op::Authentication(_) | Op::Rotate { .. } => true,
         Op::Status(value) => value.status == failback::Status::Disabled,
         _ => false,
     };
@@ -271,8 +334,51 @@ pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op)
             None => op = Op::Delete,
         }
     }
+    let op = concrete(registry, &target, op);
     perform(&mut registry.writer(replica(r), stamp), &target, &op)
         .expect("a write chosen for the replica's current state is valid")
+}
+
+/// `op` as written to `key` of `registry`: an [`Op::Rotate`] becomes the credential value it
+/// writes there ([`rotation`] of what a default reader sees), any other op is itself.
+pub fn concrete(registry: &Registry, key: &DeviceKey, op: Op) -> Op {
+    match op {
+        Op::Rotate { keep, with } => {
+            let current = registry
+                .device(key, &failback::Policy::default())
+                .map(|d| d.authentication)
+                .unwrap_or_default();
+            Op::Authentication(rotation(&current, keep, with))
+        }
+        op => op,
+    }
+}
+
+/// `current` rotated: keeps the credential in slot `keep` of its keys (of its thumbprints if
+/// it is self-signed; unknown counts as empty) and puts in the other slot the first pool
+/// credential from `with` on that `current` does not hold, retiring what that slot held.
+pub fn rotation(current: &Authentication, keep: usize, with: usize) -> Authentication {
+    fn rotate<T: Clone + PartialEq>(
+        pair: Option<&Pair<T>>,
+        keep: usize,
+        fresh: impl Iterator<Item = T>,
+    ) -> Pair<T> {
+        let pair = pair.cloned().unwrap_or_default();
+        let mut fresh = fresh.filter(|c| pair.iter().all(|held| held != c));
+        let new = fresh.next().expect("a pool larger than a pair");
+        if keep % 2 == 0 {
+            Pair::new(pair.primary, Some(new))
+        } else {
+            Pair::new(Some(new), pair.secondary)
+        }
+    }
+    if current.kind == AuthType::SelfSigned {
+        let pool = (with..with + THUMBPRINTS).map(thumbprint);
+        Authentication::self_signed(rotate(current.thumbprints.as_ref(), keep, pool))
+    } else {
+        let pool = (with..with + SECRETS.len()).map(symmetric);
+        Authentication::sas(rotate(current.keys.as_ref(), keep, pool))
+    }
 }
 
 /// Whether a live incarnation of `key` has not received its creation.
@@ -296,6 +402,7 @@ pub fn perform(w: &mut Writer<'_>, key: &DeviceKey, op: &Op) -> failback::Result
         Op::Delete => w.delete(key),
         Op::Status(v) => w.set_status(key, v.clone()),
         Op::Authentication(a) => w.set_authentication(key, a.clone()),
+        Op::Rotate { .. } => unreachable!("a rotation is made concrete first (`concrete`)"),
         Op::Capabilities(edge) => w.set_capabilities(key, Capabilities { iot_edge: *edge }),
         Op::Parent(p) => w.set_parent(key, p.clone()),
         Op::Twin(section, path, value) => w.set_twin(key, *section, path, value.clone()),
@@ -343,7 +450,7 @@ fn pool_key() -> impl Strategy<Value = Option<SymmetricKey>> {
 }
 
 fn pool_thumbprint() -> impl Strategy<Value = Option<Thumbprint>> {
-    prop_oneof![1 => Just(None), 3 => (0..2usize).prop_map(|i| Some(thumbprint(i)))]
+    prop_oneof![1 => Just(None), 3 => (0..THUMBPRINTS).prop_map(|i| Some(thumbprint(i)))]
 }
 
 /// Credentials from the tiny pools, so a rotated-out key is often written again.
@@ -453,6 +560,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Delete),
         2 => status().prop_map(Op::Status),
         2 => authentication().prop_map(Op::Authentication),
+        1 => rotate(),
         1 => any::<bool>().prop_map(Op::Capabilities),
         1 => parent().prop_map(Op::Parent),
         3 => (section(), twin_path(), maybe_leaf()).prop_map(|(s, p, v)| Op::Twin(s, p, v)),
@@ -462,16 +570,24 @@ pub fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
+/// A rotation ([`Op::Rotate`]).
+pub fn rotate() -> impl Strategy<Value = Op> {
+    (0..2usize, 0..SECRETS.len().max(THUMBPRINTS))
+        .prop_map(|(keep, with)| Op::Rotate { keep, with })
+}
+
 pub fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        2 => (0..8usize, 0..KEYS, stamp(), op()).prop_map(|(replica, key, stamp, op)| Step::Write {
+        5 => (0..8usize, 0..KEYS, stamp(), op()).prop_map(|(replica, key, stamp, op)| Step::Write {
             replica,
             key,
             stamp,
             op,
         }),
-        1 => (0..8usize, 0..8usize, any::<bool>()).prop_map(|(to, from, delta)| Step::Merge { to, from, delta }),
-        1 => (0..8usize, 0..32usize).prop_map(|(to, which)| Step::Deliver { to, which }),
+        2 => (0..8usize, 0..8usize, any::<bool>()).prop_map(|(to, from, delta)| Step::Merge { to, from, delta }),
+        2 => (0..8usize, 0..32usize).prop_map(|(to, which)| Step::Deliver { to, which }),
+        1 => ((0..8usize, 0..8usize), 0..KEYS, (stamp(), stamp()), 0..2usize, 0..SECRETS.len())
+            .prop_map(|(replicas, key, stamps, keep, with)| Step::Rotations { replicas, key, stamps, keep, with }),
     ]
 }
 
@@ -500,6 +616,11 @@ pub struct ForkPlan {
     /// Which stale replicas merge the actor's pre-action snapshot before the action.
     pub sees: Vec<bool>,
     pub stamp: Stamp,
+    /// Writes stale replicas make to the acted-on key right after the action (numbers taken
+    /// modulo the stale replicas): the stale writes each rule must refuse or settle, which
+    /// steps on a key drawn from the pool rarely made. Mostly rotations, so that a replica
+    /// that saw the actor's snapshot often keeps a credential the actor's rotation retires.
+    pub on_key: Vec<(usize, Stamp, Op)>,
     pub stale: Vec<Step>,
     pub seed: u64,
 }
@@ -512,17 +633,22 @@ pub fn fork_plan() -> impl Strategy<Value = ForkPlan> {
         identity(),
         vec(any::<bool>(), 5),
         stamp(),
+        vec(
+            (0..8usize, stamp(), prop_oneof![2 => rotate(), 1 => op()]),
+            0..=3,
+        ),
         vec(step(), 0..=15),
         any::<u64>(),
     )
         .prop_map(
-            |(base, actor, key, create, sees, stamp, stale, seed)| ForkPlan {
+            |(base, actor, key, create, sees, stamp, on_key, stale, seed)| ForkPlan {
                 base,
                 actor,
                 key,
                 create,
                 sees,
                 stamp,
+                on_key,
                 stale,
                 seed,
             },
@@ -589,6 +715,18 @@ impl ForkPlan {
             action(&mut w, &key).expect("the action is valid on a live key");
         }
         let after = world.replicas[actor].clone();
+        let at = (0..KEYS)
+            .find(|&i| self::key(i) == key)
+            .expect("a pool key");
+        for (r, stamp, op) in &self.on_key {
+            let step = Step::Write {
+                replica: *r,
+                key: at,
+                stamp: *stamp,
+                op: op.clone(),
+            };
+            world.apply(&step, &stale_ids);
+        }
         self.stale.iter().for_each(|s| world.apply(s, &stale_ids));
 
         let mut rng = Rng(self.seed);
