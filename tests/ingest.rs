@@ -6,12 +6,12 @@ mod common;
 
 use common::{History, Rng, bytes, history, op, stamp};
 use failback::{
-    DeviceKey, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Stamp, Status,
-    StatusValue,
+    DeviceKey, Dot, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Section,
+    Stamp, Status, StatusValue,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// One event per write of the history, with ids `e0`, `e1`, … in write order.
 fn events(h: &History) -> Vec<Event> {
@@ -155,7 +155,7 @@ proptest! {
 /// What `delta` holds under `dot`, read from its JSON (independently of the crate's own
 /// reading): each entry, creation or tombstone carrying the dot, with its device and the field
 /// names leading to it.
-fn held_under(delta: &Registry, dot: failback::Dot) -> Vec<String> {
+fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
     fn walk(value: &serde_json::Value, path: &str, dot: &serde_json::Value, out: &mut Vec<String>) {
         match value {
             serde_json::Value::Object(map) => {
@@ -434,4 +434,55 @@ fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
         .expect_err("another creation under dot r:1");
     assert!(matches!(err, Error::DotReused { .. }), "{err}");
     assert_eq!(ingest, before);
+}
+
+/// Two patches from one replica state: a patch gives each leaf its own dot, so `{"a":1}` takes
+/// r:2 and `{"a":1,"b":0}` takes r:2 and r:3. Under r:2 both hold the same leaf, equal: one
+/// write twice, not a reuse, and r:3 is new. Taken in either order, and nothing is lost: both
+/// leaves stand. (Found by the helper that widened the generators, against the looser rule,
+/// which took a fuller copy under one dot too; this case is the one that rule got right.)
+#[test]
+fn two_patches_sharing_one_equal_leaf_are_both_taken() {
+    let r = ReplicaId::from_u128(1);
+    let k = DeviceKey::device("k").expect("valid");
+    let mut source = Registry::new();
+    let create = source
+        .writer(r, Stamp::new(1, 0))
+        .create(&k, Identity::default())
+        .expect("fresh");
+    let (mut one, mut two) = (source.clone(), source);
+    let patch = |v: Value| v.as_object().cloned().expect("an object");
+    let a = one
+        .writer(r, Stamp::new(2, 0))
+        .patch_twin(&k, Section::Tags, &patch(json!({"a": 1})))
+        .expect("live");
+    let b = two
+        .writer(r, Stamp::new(2, 0))
+        .patch_twin(&k, Section::Tags, &patch(json!({"a": 1, "b": 0})))
+        .expect("live");
+    let create = Event::new(EventId::new("create"), create).expect("a write");
+    let (a, b) = (
+        Event::new(EventId::new("a"), a).expect("a write"),
+        Event::new(EventId::new("b"), b).expect("a write"),
+    );
+    assert_eq!(a.dots(), [Dot::new(r, 2)]);
+    assert_eq!(b.dots(), [Dot::new(r, 2), Dot::new(r, 3)]);
+    for order in [[&a, &b], [&b, &a]] {
+        let mut ingest = Ingest::default();
+        ingest.apply(&create).expect("applies");
+        for event in order {
+            ingest
+                .apply(event)
+                .expect("the same leaf under r:2, and a new one");
+        }
+        let tags = ingest
+            .registry()
+            .device(&k, &Policy::default())
+            .expect("live")
+            .tags;
+        assert_eq!(
+            Value::Object(tags.into_iter().collect()),
+            json!({"a": 1, "b": 0})
+        );
+    }
 }
