@@ -124,6 +124,17 @@ fn merge(inputs: &[PathBuf; 3], out: &Path, extra: &[&str]) -> Output {
     failback(args)
 }
 
+/// Runs `generate --devices DEVICES [--seed SEED] --out-dir OUT`.
+fn generate(devices: &str, seed: Option<&str>, out: &Path) -> Output {
+    let mut args: Vec<&std::ffi::OsStr> =
+        vec!["generate".as_ref(), "--devices".as_ref(), devices.as_ref()];
+    if let Some(seed) = seed {
+        args.extend::<[&std::ffi::OsStr; 2]>(["--seed".as_ref(), seed.as_ref()]);
+    }
+    args.extend::<[&std::ffi::OsStr; 2]>(["--out-dir".as_ref(), out.as_os_str()]);
+    failback(args)
+}
+
 /// A fresh directory under the system's temporary directory, removed when dropped.
 struct Scratch(PathBuf);
 
@@ -359,15 +370,7 @@ fn shuffle_file(from: &Path, to: &Path, rng: &mut Rng) {
 fn generate_then_merge_gives_the_same_bytes_whatever_the_line_order() {
     let scratch = Scratch::new("generated");
     let data = scratch.path("data");
-    let output = failback([
-        "generate".as_ref(),
-        "--devices".as_ref(),
-        "2000".as_ref(),
-        "--seed".as_ref(),
-        "7".as_ref(),
-        "--out-dir".as_ref(),
-        data.as_os_str(),
-    ]);
+    let output = generate("2000", Some("7"), &data);
     assert_exit(&output, 0);
     let inputs = ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| data.join(n));
     for input in &inputs {
@@ -410,15 +413,7 @@ fn generate_is_deterministic_per_seed() {
     let scratch = Scratch::new("seeded");
     let run = |dir: &str, seed: &str| {
         let out = scratch.path(dir);
-        let output = failback([
-            "generate".as_ref(),
-            "--devices".as_ref(),
-            "200".as_ref(),
-            "--seed".as_ref(),
-            seed.as_ref(),
-            "--out-dir".as_ref(),
-            out.as_os_str(),
-        ]);
+        let output = generate("200", Some(seed), &out);
         assert_exit(&output, 0);
         read(&out.join("secondary.jsonl"))
     };
@@ -432,13 +427,7 @@ fn generate_never_replaces_a_file() {
     let scratch = Scratch::new("generate-existing");
     let inputs = scratch.shipped();
     let before = read(&inputs[1]);
-    let output = failback([
-        "generate".as_ref(),
-        "--devices".as_ref(),
-        "10".as_ref(),
-        "--out-dir".as_ref(),
-        scratch.0.as_os_str(),
-    ]);
+    let output = generate("10", None, &scratch.0);
     assert_exit(&output, 1);
     assert_stderr_contains(&output, "exists");
     assert_eq!(read(&inputs[1]), before);
@@ -452,13 +441,7 @@ fn generate_never_replaces_a_dangling_link() {
     let scratch = Scratch::new("generate-link");
     let link = scratch.path("base.jsonl");
     std::os::unix::fs::symlink(scratch.path("nowhere"), &link).expect("a link");
-    let output = failback([
-        "generate".as_ref(),
-        "--devices".as_ref(),
-        "10".as_ref(),
-        "--out-dir".as_ref(),
-        scratch.0.as_os_str(),
-    ]);
+    let output = generate("10", None, &scratch.0);
     assert_exit(&output, 1);
     assert_stderr_contains(&output, "exists");
     let still = fs::symlink_metadata(&link).expect("the link stays");
@@ -906,23 +889,14 @@ fn inputs_are_never_modified() {
 #[test]
 fn generate_writes_a_triple_merge_accepts_or_refuses_too_few_devices() {
     let scratch = Scratch::new("generate-small");
-    let generate = |devices: &str, out: &Path| {
-        failback([
-            "generate".as_ref(),
-            "--devices".as_ref(),
-            devices.as_ref(),
-            "--out-dir".as_ref(),
-            out.as_os_str(),
-        ])
-    };
     let none = scratch.path("none");
-    let output = generate("0", &none);
+    let output = generate("0", None, &none);
     assert_exit(&output, 1);
     assert_stderr_contains(&output, "--devices must be at least 1");
     assert!(!none.exists(), "a refused generate wrote output");
     for devices in ["1", "2", "3"] {
         let dir = scratch.path(&format!("in-{devices}"));
-        assert_exit(&generate(devices, &dir), 0);
+        assert_exit(&generate(devices, None, &dir), 0);
         let inputs = ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| dir.join(n));
         let output = merge(&inputs, &scratch.path(&format!("out-{devices}")), &[]);
         assert_exit(&output, 0);
