@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Rng, bytes, history};
+use common::{Rng, bytes, history, named};
 use failback::{
     DeviceKey, Event, EventId, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp,
     VersionVector,
@@ -359,10 +359,6 @@ fn a_child_beats_a_concurrent_scalar_with_a_sibling_sorting_between() {
 
 const A: ReplicaId = ReplicaId::from_u128(1);
 const P: ReplicaId = ReplicaId::from_u128(2);
-
-fn named(id: &str) -> DeviceKey {
-    DeviceKey::device(id).expect("valid")
-}
 
 /// A holds `x`, which its peer P has seen, and `y`, which P has not; `outbox` is what A would
 /// send P, `A.delta_since(P's vector)`.

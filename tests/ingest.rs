@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{History, Rng, bytes, history, op, stamp};
+use common::{History, Rng, bytes, history, named, op, stamp};
 use failback::{
     DeviceKey, Dot, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Section,
     Stamp, Status, StatusValue,
@@ -211,7 +211,7 @@ fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
 
 fn three_writes() -> (DeviceKey, Registry, [Event; 3]) {
     let r = ReplicaId::from_u128(1);
-    let key = DeviceKey::device("d").expect("valid");
+    let key = named("d");
     let mut source = Registry::new();
     let mut w = source.writer(r, Stamp::new(1, 0));
     let op1 = w.create(&key, Identity::default()).expect("fresh");
@@ -257,7 +257,7 @@ fn op_3_before_ops_1_and_2_still_applies_all_three() {
 #[test]
 fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
     let r = ReplicaId::from_u128(1);
-    let key = DeviceKey::device("d").expect("valid");
+    let key = named("d");
     let mut base = Registry::new();
     base.writer(r, Stamp::new(1, 0))
         .create(&key, Identity::default())
@@ -304,12 +304,9 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
 /// of one was accepted and dropped as already deleted).
 #[test]
 fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applicable() {
-    use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    use failback::{Identity, Policy, Registry, ReplicaId, Stamp};
     let r = ReplicaId::from_u128(1);
-    let (x, y) = (
-        DeviceKey::device("x").expect("valid"),
-        DeviceKey::device("y").expect("valid"),
-    );
+    let (x, y) = (named("x"), named("y"));
     let mut source = Registry::new();
     let create_x = source
         .writer(r, Stamp::new(1, 0))
@@ -339,7 +336,7 @@ fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applica
 #[test]
 fn a_sync_repeating_earlier_events_is_applied() {
     let r = ReplicaId::from_u128(1);
-    let k = DeviceKey::device("k").expect("valid");
+    let k = named("k");
     let mut source = Registry::new();
     let create = source
         .writer(r, Stamp::new(1, 0))
@@ -378,10 +375,7 @@ fn a_sync_repeating_earlier_events_is_applied() {
 #[test]
 fn successive_syncs_sharing_a_tombstone_are_applied() {
     let r = ReplicaId::from_u128(1);
-    let (k, l) = (
-        DeviceKey::device("k").expect("valid"),
-        DeviceKey::device("l").expect("valid"),
-    );
+    let (k, l) = (named("k"), named("l"));
     let mut source = Registry::new();
     let mut w = source.writer(r, Stamp::new(1, 0));
     w.create(&k, Identity::default()).expect("fresh");
@@ -412,7 +406,7 @@ fn successive_syncs_sharing_a_tombstone_are_applied() {
 #[test]
 fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
     let r = ReplicaId::from_u128(1);
-    let k = DeviceKey::device("k").expect("valid");
+    let k = named("k");
     let mut one = Registry::new();
     let create = one
         .writer(r, Stamp::new(1, 0))
@@ -444,7 +438,7 @@ fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
 #[test]
 fn two_patches_sharing_one_equal_leaf_are_both_taken() {
     let r = ReplicaId::from_u128(1);
-    let k = DeviceKey::device("k").expect("valid");
+    let k = named("k");
     let mut source = Registry::new();
     let create = source
         .writer(r, Stamp::new(1, 0))

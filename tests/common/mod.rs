@@ -47,6 +47,11 @@ pub fn replica(i: usize) -> ReplicaId {
     ReplicaId::from_u128(i as u128 + 1)
 }
 
+/// The device named `id`, for tests that name their devices.
+pub fn named(id: &str) -> DeviceKey {
+    DeviceKey::device(id).expect("valid")
+}
+
 /// The key pool: three keys, one of them a module of another's device.
 pub const KEYS: usize = 3;
 
