@@ -42,9 +42,11 @@
 //! A device whose new edge parent is created by this very plan (or made an edge device by its
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
-//! keeping its current parent, and the next run completes it. Writing it without a parent
-//! instead would look, on that next run, like the primary's own concurrent change of parent,
-//! and with `--prefer primary` the device would lose its parent for good.
+//! keeping its current parent (not updated yet where this plan deletes that parent or makes it
+//! plain: the hub refuses a scope naming no edge device), and the next run completes it.
+//! Writing it without a parent instead would look, on that next run, like the primary's own
+//! concurrent change of parent, and with `--prefer primary` the device would lose its parent
+//! for good.
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
@@ -144,8 +146,9 @@ pub struct Plan {
     pub system_modules: Vec<DeviceKey>,
     /// Devices whose edge parent has no scope in the primary yet, but gets one from a line of
     /// this plan (which creates it, or makes it an edge device), and the modules of those not
-    /// created yet: not created, or updated keeping their current parent, until the hub has
-    /// given the parent its scope; the next run completes them. A parent whose line the plan
+    /// created yet: not created, or updated keeping their current parent (not updated, where
+    /// this plan deletes that parent or makes it plain), until the hub has given the parent its
+    /// scope; the next run completes them. A parent whose line the plan
     /// blocks gives no scope: its devices are under [`parent_unwritable`](Self::parent_unwritable)
     /// or blocked, never here.
     pub pending_parent: Vec<DeviceKey>,
@@ -442,6 +445,14 @@ impl Plan {
             // Detached now, the device would read on the next run as the primary's own move to
             // no parent, which the preference could let win over the new parent for good.
             if parent == Parent::Pending {
+                // Nor can it keep a gateway this plan deletes or makes plain: the hub refuses a
+                // scope naming no edge device, and the line, its other changes with it, would
+                // fail (found in review: a leaf moved off a replaced gateway and disabled). It
+                // waits whole, as a creation does, and the next run writes it with the new
+                // gateway's scope.
+                if !known.primary_parent_stays {
+                    return;
+                }
                 update.device_scope.clone_from(&was.device_scope);
                 update.parent.clone_from(&was.scope_owner);
             }
@@ -504,6 +515,10 @@ struct Known {
     /// Whether a line of the primary's export names the device as an edge parent (its scope
     /// names it), so that the primary holds it as an IoT Edge device.
     named_parent: bool,
+    /// Whether the edge parent the primary's line names (if any) is still an IoT Edge device
+    /// in the merged registry, so that a line may keep its scope: not one the plan deletes or
+    /// makes plain.
+    primary_parent_stays: bool,
 }
 
 impl Known {
@@ -511,6 +526,12 @@ impl Known {
         Known {
             base_credentials: failback.base_credentials_known(key),
             named_parent: key.module.is_none() && scopes.contains_key(&key.device),
+            primary_parent_stays: failback
+                .primary_lines
+                .get(key)
+                .and_then(|line| line.scope_owner.as_ref())
+                .filter(|owner| **owner != key.device)
+                .is_none_or(|owner| is_edge(failback, owner)),
         }
     }
 }

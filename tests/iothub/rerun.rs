@@ -311,6 +311,17 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The secondary replaced a gateway: deleted the old one, created a new one, moved a
+            // leaf behind it and disabled the leaf. The new scope is pending, and the old one
+            // names a gateway the same plan deletes.
+            "leaf disabled and moved from a deleted gateway to a new one",
+            [
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-new", 2), disabled(leaf("gw-new", 2))]),
+            ],
+        ),
+        (
             // The primary deleted a gateway; the secondary disabled one of its leaves.
             "gateway deleted, leaf disabled",
             [
@@ -662,6 +673,35 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         let create = line(&new_leaf).expect("created");
         assert_eq!(create.import_mode, Some(ImportMode::Create));
         assert_eq!(create.device_scope, None);
+    }
+}
+
+#[test]
+fn a_pending_leaf_never_keeps_the_scope_of_a_gateway_the_plan_deletes() {
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    let [b, p, s] = edge_case("leaf disabled and moved from a deleted gateway to a new one");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
+        let deleted = run
+            .plan
+            .import
+            .iter()
+            .find(|l| l.key.device.as_str() == "gw-old");
+        assert_eq!(
+            deleted.and_then(|l| l.import_mode),
+            Some(ImportMode::DeleteIfMatchETag)
+        );
+        // IoT Hub refuses a scope naming no edge device: the leaf's line, written with the
+        // old gateway's scope, would fail and its disable with it.
+        for line in &run.plan.import {
+            assert_ne!(
+                line.device_scope.as_deref(),
+                Some("ms-azure-iot-edge://gw-old-1"),
+                "prefer {prefer:?}: {}",
+                line.to_json()
+            );
+        }
     }
 }
 
