@@ -514,7 +514,14 @@ pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which no other device's does, so
 /// such a line states an edge device. A stated `iotEdge: false` beside such a scope is taken
 /// as stated. (2026-11-24)
+///
+/// A module line states none, whatever it holds: capabilities are a device's, and no import
+/// line for a module carries them, so a module's read as a change was planned again on every
+/// run (found in review).
 pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
+    if line.key.module.is_some() {
+        return None;
+    }
     if line.capabilities.is_some() {
         return line.capabilities;
     }

@@ -322,6 +322,19 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // A module line stating capabilities, which modules do not have: no line can write
+            // them, so they are no change to write.
+            "module line with capabilities",
+            [
+                export(&[device("d"), module("d", "m")]),
+                export(&[device("d"), module("d", "m")]),
+                export(&[
+                    device("d"),
+                    set(module("d", "m"), "/capabilities", json!({"iotEdge": true})),
+                ]),
+            ],
+        ),
+        (
             // The primary deleted a gateway; the secondary disabled one of its leaves.
             "gateway deleted, leaf disabled",
             [
@@ -702,6 +715,22 @@ fn a_pending_leaf_never_keeps_the_scope_of_a_gateway_the_plan_deletes() {
                 line.to_json()
             );
         }
+    }
+}
+
+#[test]
+fn capabilities_on_a_module_line_are_no_change_to_write() {
+    let [b, p, s] = edge_case("module line with capabilities");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        // A module line carries no capabilities: an update for them would change nothing in
+        // the hub and be planned again on every run.
+        assert!(
+            run.plan.import.is_empty(),
+            "prefer {prefer:?}: {}",
+            json_lines(&run.plan.import)
+        );
+        assert!(run.summary.conflicts.is_empty(), "prefer {prefer:?}");
     }
 }
 
