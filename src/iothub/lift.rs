@@ -513,7 +513,7 @@ pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
 /// scope is evidence, though: an edge device's scope names the device itself (IOTHUB.md:
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which no other device's does, so
 /// such a line states an edge device. A stated `iotEdge: false` beside such a scope is taken
-/// as stated. (2026-11-24)
+/// as stated (2026-11-22).
 ///
 /// A module line states none, whatever it holds: capabilities are a device's, and no import
 /// line for a module carries them, so a module's read as a change was planned again on every
