@@ -156,6 +156,10 @@ pub struct Plan {
 pub struct Delta {
     pub origin: usize,
     pub registry: Registry,
+    /// The write's own dots (one per incarnation it wrote).
+    pub own: Vec<failback::Dot>,
+    /// What its writer had seen when it wrote: its causal past.
+    pub past: failback::CausalContext,
 }
 
 /// Replicas, and everything their writes produced.
@@ -166,6 +170,8 @@ pub struct World {
     pub deltas: Vec<Delta>,
     /// The acting replica's state after every step (older states for staleness and laws).
     pub snapshots: Vec<Registry>,
+    /// The report of every merge the history made, in order.
+    pub reports: Vec<failback::Report>,
 }
 
 /// A history that has been run. Shown as its plan when a property fails.
@@ -238,10 +244,17 @@ impl World {
                 op,
             } => {
                 let r = among[r % among.len()];
+                let before = self.replicas[r].context().clone();
                 let delta = write(&mut self.replicas[r], r, *k, *stamp, op);
+                let own = context_dots(delta.context())
+                    .into_iter()
+                    .filter(|&d| d.replica == replica(r) && !before.contains(d))
+                    .collect();
                 self.deltas.push(Delta {
                     origin: r,
                     registry: delta,
+                    own,
+                    past: before,
                 });
                 self.snapshots.push(self.replicas[r].clone());
             }
@@ -260,7 +273,8 @@ impl World {
                 } else {
                     self.replicas[from].clone()
                 };
-                self.replicas[to].merge(&incoming);
+                let report = self.replicas[to].merge(&incoming);
+                self.reports.push(report);
                 self.snapshots.push(self.replicas[to].clone());
             }
             Step::Deliver { to, which } => {
@@ -269,7 +283,8 @@ impl World {
                 }
                 let to = among[to % among.len()];
                 let delta = self.deltas[which % self.deltas.len()].registry.clone();
-                self.replicas[to].merge(&delta);
+                let report = self.replicas[to].merge(&delta);
+                self.reports.push(report);
                 self.snapshots.push(self.replicas[to].clone());
             }
             Step::Rotations {
@@ -300,6 +315,19 @@ impl World {
             }
         }
     }
+}
+
+/// Every dot a context has seen, in order.
+pub fn context_dots(context: &failback::CausalContext) -> Vec<failback::Dot> {
+    let mut dots: Vec<failback::Dot> = context
+        .vector()
+        .iter()
+        .flat_map(|(r, n)| (1..=n).map(move |c| failback::Dot::new(r, c)))
+        .chain(context.cloud())
+        .collect();
+    dots.sort_unstable();
+    dots.dedup();
+    dots
 }
 
 /// Where `op` lands for a replica whose live keys are `live`, and what it becomes there: a

@@ -1,0 +1,253 @@
+//! No change is lost silently: every write a merge drops was either overwritten or deleted by
+//! a write whose writer had seen it, or is named in a report (a refusal, or a delete-wins
+//! conflict naming the update).
+//!
+//! Writes are told apart by their dots, read from the states' JSON (independently of the
+//! crate's reading). "Seen by the writer of what replaced it" is read from the histories
+//! themselves: a write's delta claims, in its context, the dots it overwrote (or deleted),
+//! which its writer held when it wrote.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{Rng, context_dots, history};
+use failback::{CausalContext, Dot, Registry, Report, Rule, Stale};
+use proptest::prelude::*;
+use proptest::sample::Index;
+use serde_json::Value;
+
+/// A write held in a state: its device (as JSON text), its incarnation, its dot.
+type Held = (String, Dot, Dot);
+
+/// Every write `registry` holds: each live record's creation and register entries, and each
+/// tombstone's delete.
+fn held(registry: &Registry) -> BTreeSet<Held> {
+    fn dots_in(value: &Value, out: &mut Vec<Dot>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(dot) = map.get("dot") {
+                    out.push(serde_json::from_value(dot.clone()).expect("a dot"));
+                }
+                map.values().for_each(|v| dots_in(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| dots_in(v, out)),
+            _ => {}
+        }
+    }
+    let wire = serde_json::to_value(registry).expect("serializes");
+    let mut out = BTreeSet::new();
+    for device in wire["devices"].as_array().expect("a list") {
+        let key = device["key"].to_string();
+        for record in device["live"].as_array().into_iter().flatten() {
+            let incarnation: Dot =
+                serde_json::from_value(record["incarnation"].clone()).expect("a dot");
+            if record.get("created").is_some() {
+                out.insert((key.clone(), incarnation, incarnation));
+            }
+            let mut dots = Vec::new();
+            dots_in(record, &mut dots);
+            out.extend(dots.into_iter().map(|d| (key.clone(), incarnation, d)));
+        }
+        for tombstone in device["tombstones"].as_array().into_iter().flatten() {
+            let incarnation: Dot =
+                serde_json::from_value(tombstone["incarnation"].clone()).expect("a dot");
+            let deleted: Dot = serde_json::from_value(tombstone["deleted"].clone()).expect("a dot");
+            out.insert((key.clone(), incarnation, deleted));
+        }
+    }
+    out
+}
+
+/// One write of a history: its own dots, what its writer had seen, and the dots its delta
+/// claims it overwrote or deleted.
+struct Write {
+    own: Vec<Dot>,
+    past: CausalContext,
+    claimed: BTreeSet<Dot>,
+}
+
+fn writes(h: &common::History) -> Vec<Write> {
+    h.deltas()
+        .iter()
+        .map(|d| Write {
+            own: d.own.clone(),
+            past: d.past.clone(),
+            claimed: context_dots(d.registry.context())
+                .into_iter()
+                .filter(|dot| !d.own.contains(dot))
+                .collect(),
+        })
+        .collect()
+}
+
+/// What a report names as lost: refused writes (an incarnation refused as a resurrection
+/// names every write under it) and the updates of delete-wins conflicts.
+#[derive(Default)]
+struct Named {
+    dots: BTreeSet<(String, Dot)>,
+    incarnations: BTreeSet<(String, Dot)>,
+    updates: BTreeSet<(String, String)>,
+}
+
+impl Named {
+    fn add(&mut self, report: &Report) {
+        for r in &report.rejected {
+            let key = serde_json::to_value(&r.key).expect("a key").to_string();
+            if r.kind == Stale::Resurrection {
+                self.incarnations.insert((key.clone(), r.dot));
+            }
+            self.dots.insert((key, r.dot));
+        }
+        for c in &report.conflicts {
+            if c.rule == Rule::DeleteWins {
+                let key = serde_json::to_value(&c.key).expect("a key").to_string();
+                for v in &c.values {
+                    self.updates.insert((key.clone(), v.value.clone()));
+                }
+            }
+        }
+    }
+
+    fn names(&self, (key, incarnation, dot): &Held) -> bool {
+        self.dots.contains(&(key.clone(), *dot))
+            || self.incarnations.contains(&(key.clone(), *incarnation))
+            || self
+                .updates
+                .contains(&(key.clone(), format!("update {dot}")))
+    }
+}
+
+/// The writes `held` lost in `merged` that no write seen by `seen` overwrote and `named` does
+/// not name.
+fn unaccounted(
+    before: &BTreeSet<Held>,
+    merged: &Registry,
+    seen: &CausalContext,
+    writes: &[Write],
+    named: &Named,
+) -> Vec<Held> {
+    let after = held(merged);
+    // Everything the merged sides have seen: their contexts, and the causal past of each
+    // write they saw.
+    let mut known = seen.clone();
+    for w in writes {
+        if w.own.iter().any(|&d| seen.contains(d)) {
+            known.join(&w.past);
+        }
+    }
+    let overwritten: BTreeSet<Dot> = writes
+        .iter()
+        .filter(|w| w.own.iter().any(|&d| known.contains(d)))
+        .flat_map(|w| w.claimed.iter().copied())
+        .collect();
+    before
+        .iter()
+        .filter(|w| !after.contains(w))
+        .filter(|w| !overwritten.contains(&w.2))
+        .filter(|w| !named.names(w))
+        .cloned()
+        .collect()
+}
+
+fn pick(states: &[Registry], i: &Index) -> Registry {
+    states[i.index(states.len())].clone()
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    /// Joined whole, a history keeps every write ever made, but those overwritten or deleted
+    /// by a writer that had seen them and those its merges named.
+    #[test]
+    fn the_join_of_a_history_loses_no_write_silently(h in history()) {
+        let writes = writes(&h);
+        let mut named = Named::default();
+        h.world.reports.iter().for_each(|r| named.add(r));
+        let mut all = Registry::new();
+        let mut before = BTreeSet::new();
+        for state in h.states() {
+            before.extend(held(&state));
+            let report = all.merge(&state);
+            named.add(&report);
+        }
+        let lost = unaccounted(&before, &all, all.context(), &writes, &named);
+        prop_assert!(lost.is_empty(), "lost silently: {:?}", lost);
+    }
+
+    /// One merge of any two states of a history: what it drops was overwritten by a write one
+    /// of them had seen, or is named by its report (or by an earlier merge's, which the side
+    /// that no longer holds it went through).
+    #[test]
+    fn a_merge_loses_no_write_silently(
+        h in history(),
+        (i, j) in any::<(Index, Index)>(),
+        seed in any::<u64>(),
+    ) {
+        let writes = writes(&h);
+        let mut states = h.states();
+        for from in h.replicas() {
+            for to in h.replicas() {
+                states.push(from.delta_since(to.context().vector()));
+            }
+        }
+        let mut earlier = Named::default();
+        h.world.reports.iter().for_each(|r| earlier.add(r));
+        let (a, b) = (pick(&states, &i), pick(&states, &j));
+        let mut rng = Rng(seed);
+        let (a, b) = if rng.below(2) == 0 { (a, b) } else { (b, a) };
+        let mut merged = a.clone();
+        let report = merged.merge(&b);
+        earlier.add(&report);
+        let mut seen = a.context().clone();
+        seen.join(b.context());
+        let before: BTreeSet<Held> = held(&a).union(&held(&b)).cloned().collect();
+        let lost = unaccounted(&before, &merged, &seen, &writes, &earlier);
+        prop_assert!(lost.is_empty(), "lost silently: {:?}\nreport {:?}", lost, report);
+    }
+
+    /// The same with compaction: states compacted against what every replica has reached,
+    /// merged with any state of the history (an older one is a replica restored from a
+    /// backup). A compacted delete's tombstone is gone on purpose; every other write is kept,
+    /// overwritten by a write seen, or named.
+    #[test]
+    fn a_merge_with_a_compacted_state_loses_no_write_silently(
+        h in history(),
+        (i, j) in any::<(Index, Index)>(),
+        seed in any::<u64>(),
+    ) {
+        let writes = writes(&h);
+        let states = h.states();
+        let mut stable = h.replicas()[0].context().vector().clone();
+        h.replicas().iter().for_each(|r| stable.meet(r.context().vector()));
+        let mut earlier = Named::default();
+        h.world.reports.iter().for_each(|r| earlier.add(r));
+        let mut compacted = pick(&states, &i);
+        compacted.compact(&stable);
+        let other = pick(&states, &j);
+        let mut rng = Rng(seed);
+        let (a, b) = if rng.below(2) == 0 { (compacted, other) } else { (other, compacted) };
+        let mut merged = a.clone();
+        let report = merged.merge(&b);
+        earlier.add(&report);
+        let mut seen = a.context().clone();
+        seen.join(b.context());
+        // Tombstones under the stable vector are what compaction drops.
+        let compactable: BTreeSet<Held> = [&a, &b]
+            .into_iter()
+            .flat_map(|s| s.deleted())
+            .flat_map(|(key, tombstones)| {
+                let key = serde_json::to_value(key).expect("a key").to_string();
+                tombstones.iter().map(move |t| (key.clone(), t.incarnation, t.deleted))
+            })
+            .filter(|(_, incarnation, deleted)| stable.contains(*incarnation) && stable.contains(*deleted))
+            .collect();
+        let before: BTreeSet<Held> = held(&a)
+            .union(&held(&b))
+            .filter(|w| !compactable.contains(*w))
+            .cloned()
+            .collect();
+        let lost = unaccounted(&before, &merged, &seen, &writes, &earlier);
+        prop_assert!(lost.is_empty(), "lost silently: {:?}\nreport {:?}", lost, report);
+    }
+}
