@@ -520,8 +520,8 @@ fn ingest(c: &mut Criterion) {
     // The baseline: `crdts` applies ops in causal order only (an op beyond a gap moves its
     // clock past the ops missing before it, which are then dropped as seen), so it gets the
     // same writes in the order they were made, the same three in seven delivered again at a
-    // random later point, where its clock drops it. Shuffled delivery, and telling a redelivery from an id
-    // reused with another payload, have no equivalent there.
+    // random later point, where its clock drops it. Shuffled delivery, and telling a redelivery
+    // from an id reused with another payload, have no equivalent there.
     let BaselineWorkload {
         primary,
         secondary,
