@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{Rng, bytes, history, named};
+use common::{Rng, bytes, event, history, named};
 use failback::{
-    DeviceKey, Event, EventId, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp,
-    VersionVector,
+    DeviceKey, Event, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp, VersionVector,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -483,7 +482,7 @@ fn a_delta_from_a_compacted_registry_and_its_receivers_read_back() {
         delta
     );
 
-    let event = Event::new(EventId::new("sync"), delta.clone()).expect("a delta");
+    let event = event("sync", delta.clone());
     let text = serde_json::to_string(&event).expect("serializable");
     assert_eq!(
         serde_json::from_str::<Event>(&text).expect("an event"),

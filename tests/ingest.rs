@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{History, Rng, bytes, history, named, op, stamp};
+use common::{History, Rng, bytes, event, history, named, op, stamp};
 use failback::{
-    DeviceKey, Dot, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Section,
-    Stamp, Status, StatusValue,
+    DeviceKey, Dot, Error, Event, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp,
+    Status, StatusValue,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -18,9 +18,7 @@ fn events(h: &History) -> Vec<Event> {
     h.deltas()
         .iter()
         .enumerate()
-        .map(|(i, d)| {
-            Event::new(EventId::new(format!("e{i}")), d.registry.clone()).expect("a write")
-        })
+        .map(|(i, d)| event(format!("e{i}"), d.registry.clone()))
         .collect()
 }
 
@@ -81,7 +79,7 @@ proptest! {
                 .writer(ReplicaId::from_u128(90 + u128::from(i)), Stamp::default())
                 .create(&DeviceKey::device(format!("outsider-{i}")).expect("valid"), Identity::default())
                 .expect("fresh");
-            events.push(Event::new(EventId::new(format!("outside-{i}")), outside).expect("a write"));
+            events.push(event(format!("outside-{i}"), outside));
         }
         let prefix = 1 + applied.index(events.len() - 1);
         let mut ingest = ingest_all(&events[..prefix]);
@@ -121,7 +119,7 @@ proptest! {
         let mut two = one.clone();
         let a = common::write(&mut one, r, key, stamp, &first);
         let b = common::write(&mut two, r, key, stamp, &second);
-        let (a, b) = (Event::new(EventId::new("a"), a).expect("a write"), Event::new(EventId::new("b"), b).expect("a write"));
+        let (a, b) = (event("a", a), event("b", b));
         let shared = a.dots().iter().find(|d| b.dots().contains(d)).copied().expect("the same next dot");
 
         // Each order: the first event applies; the second is taken only when all it holds
@@ -224,7 +222,7 @@ fn three_writes() -> (DeviceKey, Registry, [Event; 3]) {
     let events = [op1, op2, op3]
         .into_iter()
         .enumerate()
-        .map(|(i, d)| Event::new(EventId::new(format!("op{}", i + 1)), d).expect("a write"));
+        .map(|(i, d)| event(format!("op{}", i + 1), d));
     let events: Vec<Event> = events.collect();
     (key, source, events.try_into().expect("three"))
 }
@@ -275,11 +273,11 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
 
     let mut ingest = Ingest::new(base);
     ingest
-        .apply(&Event::new(EventId::new("first"), first).expect("a write"))
+        .apply(&event("first", first))
         .expect("first use of the dot");
     let before = ingest.registry().clone();
     let err = ingest
-        .apply(&Event::new(EventId::new("second"), reused).expect("a write"))
+        .apply(&event("second", reused))
         .expect_err("the dot is taken");
     assert!(matches!(err, Error::DotReused { .. }), "{err}");
     assert!(
@@ -294,7 +292,7 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
     ingest.forget(&stable);
     assert_eq!(ingest.remembered(), 0);
     ingest
-        .apply(&Event::new(EventId::new("second"), second).expect("a write"))
+        .apply(&event("second", second))
         .expect("no owner left to compare with");
     assert_eq!(ingest.registry(), &before);
 }
@@ -319,12 +317,8 @@ fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applica
         .expect("fresh");
     let sync = source.delta_since(peer.context().vector());
     let mut ingest = Ingest::new(Registry::new());
-    ingest
-        .apply(&Event::new(EventId::new("sync-1"), sync).expect("a delta"))
-        .expect("applies");
-    let report = ingest
-        .apply(&Event::new(EventId::new("create-x"), create_x).expect("a write"))
-        .expect("applies");
+    ingest.apply(&event("sync-1", sync)).expect("applies");
+    let report = ingest.apply(&event("create-x", create_x)).expect("applies");
     assert_eq!(report.added, 1, "{report}");
     assert!(ingest.registry().device(&x, &Policy::default()).is_some());
     assert_eq!(bytes(ingest.registry()), bytes(&source));
@@ -349,11 +343,9 @@ fn a_sync_repeating_earlier_events_is_applied() {
     let sync = source.delta_since(Registry::new().context().vector());
 
     let mut ingest = Ingest::default();
+    ingest.apply(&event("create", create)).expect("applies");
     ingest
-        .apply(&Event::new(EventId::new("create"), create).expect("a write"))
-        .expect("applies");
-    ingest
-        .apply(&Event::new(EventId::new("sync"), sync).expect("a delta"))
+        .apply(&event("sync", sync))
         .expect("the same creation, and a new write");
     assert_eq!(ingest.registry(), &source);
     assert_eq!(
@@ -394,9 +386,7 @@ fn successive_syncs_sharing_a_tombstone_are_applied() {
 
     let mut ingest = Ingest::default();
     for (id, delta) in [("sync-1", first), ("sync-2", second)] {
-        ingest
-            .apply(&Event::new(EventId::new(id), delta).expect("a delta"))
-            .expect("applies");
+        ingest.apply(&event(id, delta)).expect("applies");
     }
     assert_eq!(ingest.registry(), &source);
 }
@@ -418,13 +408,11 @@ fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
         .create(&k, Identity::default().with_metadata("site", json!("oslo")))
         .expect("fresh");
     let mut ingest = Ingest::default();
-    ingest
-        .apply(&Event::new(EventId::new("create"), create).expect("a write"))
-        .expect("applies");
+    ingest.apply(&event("create", create)).expect("applies");
     let before = ingest.clone();
     let sync = two.delta_since(Registry::new().context().vector());
     let err = ingest
-        .apply(&Event::new(EventId::new("sync"), sync).expect("a delta"))
+        .apply(&event("sync", sync))
         .expect_err("another creation under dot r:1");
     assert!(matches!(err, Error::DotReused { .. }), "{err}");
     assert_eq!(ingest, before);
@@ -454,11 +442,8 @@ fn two_patches_sharing_one_equal_leaf_are_both_taken() {
         .writer(r, Stamp::new(2, 0))
         .patch_twin(&k, Section::Tags, &patch(json!({"a": 1, "b": 0})))
         .expect("live");
-    let create = Event::new(EventId::new("create"), create).expect("a write");
-    let (a, b) = (
-        Event::new(EventId::new("a"), a).expect("a write"),
-        Event::new(EventId::new("b"), b).expect("a write"),
-    );
+    let create = event("create", create);
+    let (a, b) = (event("a", a), event("b", b));
     assert_eq!(a.dots(), [Dot::new(r, 2)]);
     assert_eq!(b.dots(), [Dot::new(r, 2), Dot::new(r, 3)]);
     for order in [[&a, &b], [&b, &a]] {

@@ -14,9 +14,9 @@ mod common;
 use std::path::Path;
 use std::sync::OnceLock;
 
-use common::{History, history};
+use common::{History, event, history};
 use failback::iothub::{ExportReader, parse_line};
-use failback::{Error, Event, EventId, Identity, Ingest, Registry, Stamp};
+use failback::{Error, Event, Identity, Ingest, Registry, Stamp};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -351,8 +351,7 @@ proptest! {
         in_tree in any::<bool>(),
     ) {
         for (i, delta) in h.deltas().iter().enumerate().take(3) {
-            let event = Event::new(EventId::new(format!("e{i}")), delta.registry.clone())
-                .expect("a writer's delta is an event");
+            let event = event(format!("e{i}"), delta.registry.clone());
             let text = serde_json::to_string(&event).expect("an event serialises");
             if let Ok(event) = serde_json::from_str::<Event>(&damaged_wire(&text, &damages, in_tree)) {
                 // A damaged event that still reads is a valid event: it applies or is
@@ -364,8 +363,7 @@ proptest! {
         }
         let mut ingest = Ingest::new(Registry::new());
         for (i, delta) in h.deltas().iter().enumerate() {
-            let event = Event::new(EventId::new(format!("e{i}")), delta.registry.clone())
-                .expect("a writer's delta is an event");
+            let event = event(format!("e{i}"), delta.registry.clone());
             ingest.apply(&event).expect("a writer's deltas ingest in order");
         }
         let text = serde_json::to_string(&ingest).expect("an ingest serialises");
@@ -553,7 +551,7 @@ fn no_reader_shows_a_key_found_where_something_else_belongs() {
     let report: Report = registry.merge(&other);
     let policy = Policy::prefer(b);
     let device: Device = registry.device(&key, &policy).expect("live");
-    let event = Event::new(EventId::new("e"), disable).expect("a write");
+    let event = event("e", disable);
     let mut ingest = Ingest::new(Registry::new()).with_policy(policy);
     ingest.apply(&event).expect("applies");
 

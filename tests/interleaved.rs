@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::{Plan, Rng, World, history, plan, same_bytes};
+use common::{Plan, Rng, World, event, history, plan, same_bytes};
 use failback::{Event, EventId, Ingest, Policy, Registry, VersionVector};
 use proptest::prelude::*;
 
@@ -83,7 +83,7 @@ proptest! {
             .deltas()
             .iter()
             .enumerate()
-            .map(|(i, d)| Event::new(EventId::new(format!("w{i}")), d.registry.clone()).expect("a write"))
+            .map(|(i, d)| event(format!("w{i}"), d.registry.clone()))
             .collect();
         let states = h.states();
         let mut syncs = Vec::new();

@@ -10,11 +10,10 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Fork, authentication, bytes, fork_plan};
+use common::{Fork, authentication, bytes, event, fork_plan};
 use failback::{
-    Authentication, Capabilities, Conflict, DeviceKey, Dot, Event, EventId, Fingerprint, Identity,
-    Ingest, Pair, Policy, Registry, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue,
-    SymmetricKey,
+    Authentication, Capabilities, Conflict, DeviceKey, Dot, Fingerprint, Identity, Ingest, Pair,
+    Policy, Registry, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -401,9 +400,7 @@ fn pending_at_b() -> (Registry, Registry, Registry) {
         .set_twin(&key(), Section::Tags, "site", Some(json!("x")))
         .expect("live");
     let mut ingest = Ingest::new(Registry::new());
-    ingest
-        .apply(&Event::new(EventId::new("tag"), tag.clone()).expect("a write"))
-        .expect("applies");
+    ingest.apply(&event("tag", tag.clone())).expect("applies");
     let b = ingest.into_registry();
     assert!(b.device(&key(), &Policy::default()).expect("live").pending);
     (create, tag, b)

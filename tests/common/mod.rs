@@ -22,8 +22,8 @@
 use std::fmt;
 
 use failback::{
-    AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Identity, Pair, Registry,
-    ReplicaId, Section, Stamp, Status, StatusValue, SymmetricKey, Thumbprint, Writer,
+    AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Event, EventId, Identity, Pair,
+    Registry, ReplicaId, Section, Stamp, Status, StatusValue, SymmetricKey, Thumbprint, Writer,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -50,6 +50,12 @@ pub fn replica(i: usize) -> ReplicaId {
 /// The device named `id`, for tests that name their devices.
 pub fn named(id: &str) -> DeviceKey {
     DeviceKey::device(id).expect("valid")
+}
+
+/// The event `id` carrying `delta`, which a writer made (or `delta_since` did): such a delta is
+/// always an event.
+pub fn event(id: impl Into<String>, delta: Registry) -> Event {
+    Event::new(EventId::new(id), delta).expect("a writer's or a sync's delta is an event")
 }
 
 /// The key pool: three keys, one of them a module of another's device.
