@@ -91,6 +91,13 @@ struct Named {
 }
 
 impl Named {
+    /// What every merge of `h` named.
+    fn of(h: &common::History) -> Self {
+        let mut named = Self::default();
+        h.world.reports.iter().for_each(|r| named.add(r));
+        named
+    }
+
     fn add(&mut self, report: &Report) {
         for r in &report.rejected {
             let key = serde_json::to_value(&r.key).expect("a key").to_string();
@@ -150,6 +157,34 @@ fn unaccounted(
         .collect()
 }
 
+/// One merge of two states, in the order `seed` picks: the two sides as merged (into the
+/// first), the result, its report (added to `named`), and what the two had seen together.
+struct OneMerge {
+    sides: [Registry; 2],
+    merged: Registry,
+    report: Report,
+    seen: CausalContext,
+}
+
+fn merge_in_either_order(x: Registry, y: Registry, seed: u64, named: &mut Named) -> OneMerge {
+    let [a, b] = if Rng(seed).below(2) == 0 {
+        [x, y]
+    } else {
+        [y, x]
+    };
+    let mut merged = a.clone();
+    let report = merged.merge(&b);
+    named.add(&report);
+    let mut seen = a.context().clone();
+    seen.join(b.context());
+    OneMerge {
+        sides: [a, b],
+        merged,
+        report,
+        seen,
+    }
+}
+
 fn pick(states: &[Registry], i: &Index) -> Registry {
     states[i.index(states.len())].clone()
 }
@@ -162,8 +197,7 @@ proptest! {
     #[test]
     fn the_join_of_a_history_loses_no_write_silently(h in history()) {
         let writes = writes(&h);
-        let mut named = Named::default();
-        h.world.reports.iter().for_each(|r| named.add(r));
+        let mut named = Named::of(&h);
         let mut all = Registry::new();
         let mut before = BTreeSet::new();
         for state in h.states() {
@@ -191,16 +225,9 @@ proptest! {
                 states.push(from.delta_since(to.context().vector()));
             }
         }
-        let mut earlier = Named::default();
-        h.world.reports.iter().for_each(|r| earlier.add(r));
-        let (a, b) = (pick(&states, &i), pick(&states, &j));
-        let mut rng = Rng(seed);
-        let (a, b) = if rng.below(2) == 0 { (a, b) } else { (b, a) };
-        let mut merged = a.clone();
-        let report = merged.merge(&b);
-        earlier.add(&report);
-        let mut seen = a.context().clone();
-        seen.join(b.context());
+        let mut earlier = Named::of(&h);
+        let OneMerge { sides: [a, b], merged, report, seen } =
+            merge_in_either_order(pick(&states, &i), pick(&states, &j), seed, &mut earlier);
         let before: BTreeSet<Held> = held(&a).union(&held(&b)).cloned().collect();
         let lost = unaccounted(&before, &merged, &seen, &writes, &earlier);
         prop_assert!(lost.is_empty(), "lost silently: {:?}\nreport {:?}", lost, report);
@@ -220,18 +247,11 @@ proptest! {
         let states = h.states();
         let mut stable = h.replicas()[0].context().vector().clone();
         h.replicas().iter().for_each(|r| stable.meet(r.context().vector()));
-        let mut earlier = Named::default();
-        h.world.reports.iter().for_each(|r| earlier.add(r));
+        let mut earlier = Named::of(&h);
         let mut compacted = pick(&states, &i);
         compacted.compact(&stable);
-        let other = pick(&states, &j);
-        let mut rng = Rng(seed);
-        let (a, b) = if rng.below(2) == 0 { (compacted, other) } else { (other, compacted) };
-        let mut merged = a.clone();
-        let report = merged.merge(&b);
-        earlier.add(&report);
-        let mut seen = a.context().clone();
-        seen.join(b.context());
+        let OneMerge { sides: [a, b], merged, report, seen } =
+            merge_in_either_order(compacted, pick(&states, &j), seed, &mut earlier);
         // Tombstones under the stable vector are what compaction drops.
         let compactable: BTreeSet<Held> = [&a, &b]
             .into_iter()
