@@ -522,14 +522,19 @@ struct Known {
 }
 
 impl Known {
-    fn of(failback: &Failback, scopes: &BTreeMap<DeviceId, String>, key: &DeviceKey) -> Known {
+    /// What is known of `key`, whose line in the primary's export is `was`.
+    fn of(
+        failback: &Failback,
+        scopes: &BTreeMap<DeviceId, String>,
+        key: &DeviceKey,
+        was: &PrimaryLine,
+    ) -> Known {
         Known {
             base_credentials: failback.base_credentials_known(key),
             named_parent: key.module.is_none() && scopes.contains_key(&key.device),
-            primary_parent_stays: failback
-                .primary_lines
-                .get(key)
-                .and_then(|line| line.scope_owner.as_ref())
+            primary_parent_stays: was
+                .scope_owner
+                .as_ref()
                 .filter(|owner| **owner != key.device)
                 .is_none_or(|owner| is_edge(failback, owner)),
         }
@@ -922,7 +927,7 @@ impl<'f> Planner<'f> {
                 // makes plain is left to the hub, like the children of a gateway deleted there.)
                 Some(was) if !merged.shares_slot(primary, key) => {
                     if let Some(now) = primary.device(key, policy) {
-                        let known = Known::of(failback, scopes, key);
+                        let known = Known::of(failback, scopes, key, was);
                         plan.update(&device, &now, was, &line, parent, known);
                     }
                 }
@@ -1111,7 +1116,7 @@ impl Planner<'_> {
             // Plain in the primary and an edge device merged: its capabilities differ, so the plan
             // writes a full update, if its checks pass.
             Some(was) => {
-                let known = Known::of(failback, &self.scopes, &key);
+                let known = Known::of(failback, &self.scopes, &key, was);
                 settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
             }
         };
