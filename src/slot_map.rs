@@ -267,24 +267,49 @@ impl SlotMap {
         // chunk in its place, and both keep the previous chunk's index a lower bound.
         let mut from = 0;
         for (key, theirs) in other.iter() {
-            let (c, at) = self.find_from(from, key);
-            from = c;
-            match at {
-                Ok(i) => {
-                    if let Joined::Dropped =
-                        join(&mut acc, key, Some(&mut self.chunks[c][i].1), theirs)
-                    {
-                        self.remove_at(c, i);
-                    }
+            from = self.join_at(from, &mut acc, key, theirs, join);
+        }
+        acc
+    }
+
+    /// [`join_with`](Self::join_with) a map holding only `key` and `theirs`, for a caller
+    /// that holds them apart from any map (an event's one write): the join does not read a
+    /// map's chunks to find them.
+    pub(crate) fn join_one<A: Default>(
+        &mut self,
+        key: &DeviceKey,
+        theirs: &Arc<Slot>,
+        join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
+    ) -> A {
+        let mut acc = A::default();
+        self.join_at(0, &mut acc, key, theirs, &join);
+        acc
+    }
+
+    /// Looks `key` up from chunk `from` on and joins `theirs` there; returns the chunk the
+    /// key was found in or would go to, a lower bound for the next key in order.
+    fn join_at<A>(
+        &mut self,
+        from: usize,
+        acc: &mut A,
+        key: &DeviceKey,
+        theirs: &Arc<Slot>,
+        join: &impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined,
+    ) -> usize {
+        let (c, at) = self.find_from(from, key);
+        match at {
+            Ok(i) => {
+                if let Joined::Dropped = join(acc, key, Some(&mut self.chunks[c][i].1), theirs) {
+                    self.remove_at(c, i);
                 }
-                Err(i) => {
-                    if let Joined::Added(slot) = join(&mut acc, key, None, theirs) {
-                        self.insert_at(c, i, key.clone(), slot);
-                    }
+            }
+            Err(i) => {
+                if let Joined::Added(slot) = join(acc, key, None, theirs) {
+                    self.insert_at(c, i, key.clone(), slot);
                 }
             }
         }
-        acc
+        c
     }
 
     /// Walks both maps together, in shards on at most `cores` threads.
