@@ -17,6 +17,7 @@ use crate::policy::{Policy, Rule};
 use crate::register::Entry;
 use crate::report::{Conflict, ConflictValue, Rejection, Report, Stale};
 use crate::stamp::Stamp;
+use crate::twin::TwinPath;
 use crate::view;
 
 /// The record of a delete: which incarnation it removed, and when.
@@ -333,12 +334,12 @@ fn may_conflict(records: &[DeviceRecord]) -> bool {
             || r.parent.len() > 1
             || r.metadata.values().any(|reg| reg.len() > 1)
             || r.twin.values().any(|reg| reg.len() > 1)
-            || r.twin.iter().any(|(path, reg)| {
-                !reg.is_empty()
-                    && path
-                        .ancestors()
-                        .any(|a| r.twin.get(&a).is_some_and(|reg| !reg.is_empty()))
-            })
+            || TwinPath::any_nested(
+                r.twin
+                    .iter()
+                    .filter(|(_, reg)| !reg.is_empty())
+                    .map(|(path, _)| path),
+            )
     })
 }
 

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use smallvec::SmallVec;
 
 use crate::credentials::{Fingerprint, reads_as_key};
 use crate::error::{Error, Result};
@@ -197,6 +198,35 @@ impl TwinPath {
                 section: self.section,
                 path: self.path[..i].into(),
             })
+    }
+
+    /// Whether one of `paths`, given in their order, is an ancestor of another, in one pass
+    /// and without building a path.
+    ///
+    /// In order, an ancestor `q` comes before its descendant `p`, and every path between them
+    /// starts with `q`'s text (`q < r < p` and `q` a prefix of `p` make it one of `r`). So a
+    /// stack of the paths seen that are text prefixes of the current one, popped down to the
+    /// first that is a prefix of the next, holds every ancestor of each path when it comes:
+    /// `∃ q, p ∈ paths: q ancestor of p ⇔ some p meets an ancestor in the stack`.
+    ///
+    /// Why not look each ancestor up (2026-11-22): a conflict check of every changed record
+    /// built each ancestor as a new path (an allocation) and searched the record's paths for
+    /// it, reading their text, cold, at every probe.
+    pub(crate) fn any_nested<'a>(paths: impl IntoIterator<Item = &'a TwinPath>) -> bool {
+        let mut prefixes: SmallVec<[&TwinPath; 8]> = SmallVec::new();
+        for path in paths {
+            while prefixes
+                .last()
+                .is_some_and(|q| q.section != path.section || !path.path.starts_with(&*q.path))
+            {
+                prefixes.pop();
+            }
+            if prefixes.iter().any(|q| q.is_ancestor_of(path)) {
+                return true;
+            }
+            prefixes.push(path);
+        }
+        false
     }
 
     /// The smallest and just-past-largest paths that can be descendants of this one, for a
@@ -471,6 +501,34 @@ mod tests {
             Value::Object(m) => m,
             _ => Map::new(),
         }
+    }
+
+    /// The one pass agrees with asking every pair, on paths whose order puts other text
+    /// (`a-x`, `a/b`, `ab`) between an ancestor and its descendant.
+    #[test]
+    fn any_nested_agrees_with_every_pair() -> Result<()> {
+        let names = ["a", "a-x", "a.b", "a.b.c", "a/b", "ab", "ab.c", "b", "b.a"];
+        let all: Vec<TwinPath> = [Section::Tags, Section::Desired]
+            .into_iter()
+            .flat_map(|section| names.map(|name| TwinPath::new(section, name)))
+            .collect::<Result<_>>()?;
+        // Every subset of the first 12 paths, in order (the map's), against every pair.
+        for mask in 0u32..1 << 12 {
+            let mut subset: Vec<&TwinPath> = (0..12)
+                .filter(|i| mask & (1 << i) != 0)
+                .map(|i| &all[i])
+                .collect();
+            subset.sort();
+            let pairwise = subset
+                .iter()
+                .any(|q| subset.iter().any(|p| q.is_ancestor_of(p)));
+            assert_eq!(
+                TwinPath::any_nested(subset.iter().copied()),
+                pairwise,
+                "{subset:?}"
+            );
+        }
+        Ok(())
     }
 
     #[test]
