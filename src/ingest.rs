@@ -102,8 +102,8 @@ pub struct Event {
     /// duplicate: a delivery of the same event is then a pointer comparison.
     delta: Arc<Registry>,
     /// The dots the delta writes, sorted: the event's identity in the causal order. Held in
-    /// the event, not behind a pointer: a write mostly has one, and apply reads them first, where a
-    /// separate allocation was a cold miss of every event (perf, 2026-11-22).
+    /// the event, not behind a pointer: a write mostly has one, and `apply` reads them
+    /// first, where a separate allocation was a cold miss of every event (perf, 2026-11-22).
     dots: Dots,
     /// The delta's key and slot when it holds one key, as every [`Writer`](crate::Writer)'s
     /// delta does: applying the event joins them without reading the delta's map, whose
