@@ -217,10 +217,7 @@ impl Event {
     }
 
     fn first_key(&self) -> Option<&DeviceKey> {
-        match &self.only {
-            Some((key, _)) => Some(key),
-            None => self.delta.slots.keys().next(),
-        }
+        self.delta.slots.keys().next()
     }
 }
 
