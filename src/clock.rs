@@ -600,6 +600,28 @@ impl CausalContext {
         });
     }
 
+    /// Every dot seen here but those of `known`, when they are at most `limit`; else
+    /// `None`. With `known ⊆ self`, inserting `known` and these one by one into a context `d`
+    /// is the join `d ⊔ self`: it needs nothing else of this context read again.
+    pub(crate) fn dots_besides(&self, known: &[Dot], limit: usize) -> Option<Vec<Dot>> {
+        let mut out = Vec::new();
+        for (replica, top) in self.vector.iter() {
+            if top > limit as u64 {
+                return None;
+            }
+            out.extend((1..=top).map(|counter| Dot::new(replica, counter)));
+            if out.len() > limit + known.len() {
+                return None;
+            }
+        }
+        let fits = self.cloud.all(|dot| {
+            out.push(dot);
+            out.len() <= limit + known.len()
+        });
+        out.retain(|dot| !known.contains(dot));
+        (fits && out.len() <= limit).then_some(out)
+    }
+
     /// The dots seen here that `vector` does not cover, or `None` when they would take more
     /// than `limit` counters written out beyond a gap (a context read from text may claim
     /// counters in the billions).
@@ -744,6 +766,50 @@ mod tests {
         let vector = VersionVector::from_iter([(r(1), 1)]);
         assert_eq!(ctx.beyond(&vector, 68), None, "69 counters written out");
         assert!(ctx.beyond(&vector, 69).is_some());
+    }
+
+    /// `dots_besides` is the context's dots less `known`, up to its limit; `known` and those
+    /// inserted one by one into any context is that context's join with this one.
+    #[test]
+    fn a_context_written_out_as_dots_joins_as_the_context_does() {
+        let known = [Dot::new(r(2), 9)];
+        let dots = [(1, 1), (1, 2), (2, 5), (2, 9), (3, 70)].map(|(a, n)| Dot::new(r(a), n));
+        let ctx = CausalContext::from_iter(dots);
+        let besides = ctx
+            .dots_besides(&known, 4)
+            .expect("four dots besides the known one");
+        let mut expected: Vec<Dot> = dots.into_iter().filter(|d| d != &known[0]).collect();
+        let mut sorted = besides.clone();
+        sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+        assert_eq!(ctx.dots_besides(&known, 3), None, "over the limit");
+        assert_eq!(
+            ctx.dots_besides(&[], 4),
+            None,
+            "the known dot counts when not given"
+        );
+        let wide = CausalContext::from_iter((1..=1_000).map(|n| Dot::new(r(1), n)));
+        assert_eq!(
+            wide.dots_besides(&[], 999),
+            None,
+            "a long run is never written out"
+        );
+
+        let others = [
+            CausalContext::new(),
+            CausalContext::from_iter([Dot::new(r(1), 3), Dot::new(r(3), 69)]),
+            CausalContext::from_iter((1..=80).map(|n| Dot::new(r(2), n))),
+        ];
+        for other in others {
+            let mut joined = other.clone();
+            joined.join(&ctx);
+            let mut inserted = other;
+            for &dot in known.iter().chain(&besides) {
+                inserted.insert(dot);
+            }
+            assert_eq!(inserted, joined);
+        }
     }
 
     #[test]

@@ -111,7 +111,20 @@ pub struct Event {
     /// the delta, so not sent.
     #[serde(skip)]
     only: Option<(DeviceKey, Arc<Slot>)>,
+    /// The dots the delta's context holds besides `dots` (those its writes overwrote or
+    /// removed), when they are a handful and the delta carries no stable vector, as every
+    /// [`Writer`](crate::Writer)'s delta does: applying the event then joins the context by
+    /// inserting `dots` and these, without reading the delta, whose context's cloud was two
+    /// or three dependent cache misses of every event applied: 0.82 to 0.83 of the time by
+    /// the medians of three alternated runs (2026-11-22). Derived from the delta, so not sent.
+    #[serde(skip)]
+    context_rest: Option<Dots>,
 }
+
+/// How many dots besides its own an event's context may hold to be joined from the event
+/// ([`Event::context_rest`]): a write's context holds its dots and those it overwrote, one
+/// or two; a larger context is joined from the delta.
+const CONTEXT_HELD_APART: usize = 4;
 
 /// The id, the delta and its dots: the one key held apart is the delta's own.
 impl fmt::Debug for Event {
@@ -160,11 +173,18 @@ impl Event {
                 .map(|(key, slot)| (key.clone(), Arc::clone(slot))),
             _ => None,
         };
+        let context_rest = delta
+            .stable
+            .is_empty()
+            .then(|| delta.context.dots_besides(&dots, CONTEXT_HELD_APART))
+            .flatten()
+            .map(Dots::from_iter);
         Ok(Self {
             id,
             delta: Arc::new(delta),
             dots: dots.into_iter().collect(),
             only,
+            context_rest,
         })
     }
 
@@ -546,8 +566,12 @@ impl Ingest {
         // dots), which is all the merge's first check would find out.
         let report = if unseen_dot {
             let only = event.only.as_ref().map(|(key, slot)| (key, slot));
+            let context = event
+                .context_rest
+                .as_deref()
+                .map(|rest| [&event.dots[..], rest]);
             self.registry
-                .join_unincluded(&event.delta, only, &self.policy)
+                .join_unincluded(&event.delta, only, context, &self.policy)
         } else {
             self.registry.merge_with(&event.delta, &self.policy)
         };

@@ -466,7 +466,7 @@ impl Registry {
                 ..Report::default()
             };
         }
-        self.join_unincluded(other, None, policy)
+        self.join_unincluded(other, None, None, policy)
     }
 
     /// [`merge_with`](Self::merge_with) for a caller that knows this registry's context does
@@ -477,15 +477,31 @@ impl Registry {
     /// `only`, when given, is `other`'s one key and its slot, held apart from `other`'s map
     /// (an [`Event`](crate::Event) keeps them): the join then does not read that map, whose
     /// list of chunks and one chunk were two dependent cache misses of every event applied.
+    ///
+    /// `held_apart`, when given, is `other`'s whole context as dots, in two parts, and `other`
+    /// carries no stable vector (an event holds them for a write's delta): the join inserts
+    /// those dots, and reads neither `other`'s context nor its stable vector. Inserting every
+    /// dot of a context is joining it: `c ⊔ d = c ∪ d` as sets of dots, whatever the order.
     pub(crate) fn join_unincluded(
         &mut self,
         other: &Registry,
         only: Option<(&DeviceKey, &Arc<Slot>)>,
+        held_apart: Option<[&[Dot]; 2]>,
         policy: &Policy,
     ) -> Report {
         debug_assert!(only.is_none_or(|(key, slot)| {
             other.slots.len() == 1 && other.slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot))
         }));
+        debug_assert!(held_apart.is_none_or(|parts| {
+            let held: CausalContext = parts.iter().flat_map(|part| part.iter().copied()).collect();
+            other.stable.is_empty() && held == other.context
+        }));
+        #[cfg(debug_assertions)]
+        let joined = {
+            let mut joined = self.context.clone();
+            joined.join(&other.context);
+            joined
+        };
         let Registry {
             context,
             stable,
@@ -523,7 +539,8 @@ impl Registry {
         // alone must be joined with nothing to drop what `other` removed (2026-11-22, found
         // in review: the restored replica kept the device for ever, while every other
         // replica had it deleted).
-        if !context.vector().includes(&other.stable) {
+        // (`held_apart` comes with no stable vector, which every vector includes.)
+        if held_apart.is_none() && !context.vector().includes(&other.stable) {
             let mut removed = Report::default();
             let nothing = Arc::new(Slot::default());
             slots.retain(|key, mine| {
@@ -534,11 +551,20 @@ impl Registry {
             removed.unchanged = 0;
             report = report.combine(removed);
         }
-        self.context.join(&other.context);
-        if !self.stable.includes(&other.stable) {
-            self.stable.join(&other.stable);
-            self.purge();
+        match held_apart {
+            Some(parts) => parts.iter().flat_map(|part| part.iter()).for_each(|&dot| {
+                self.context.insert(dot);
+            }),
+            None => {
+                self.context.join(&other.context);
+                if !self.stable.includes(&other.stable) {
+                    self.stable.join(&other.stable);
+                    self.purge();
+                }
+            }
         }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(self.context, joined);
         report
     }
 
