@@ -357,6 +357,21 @@ impl DeviceRecord {
         self.written().is_void()
     }
 
+    /// Whether a record of this incarnation that wrote nothing, joining this one under
+    /// `ctx`, takes its registers whole (see [`join`](Self::join)).
+    pub(crate) fn registers_taken_whole_under(&self, ctx: &CausalContext) -> bool {
+        self.registers
+            .0
+            .as_ref()
+            .is_some_and(|written| written.is_taken_whole_under(ctx))
+    }
+
+    /// Takes `other`'s registers, shared: the join of a record that wrote nothing with
+    /// `other` where [`registers_taken_whole_under`](Self::registers_taken_whole_under) holds.
+    pub(crate) fn take_registers(&mut self, other: &Self) {
+        self.registers = other.registers.clone();
+    }
+
     /// A new incarnation.
     pub(crate) fn created(incarnation: Dot, stamp: Stamp, identity: Identity) -> Self {
         let mut record = Self::empty(incarnation);

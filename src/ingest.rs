@@ -14,11 +14,11 @@ use crate::clock::{Dot, VersionVector};
 use crate::error::{Error, Result, redacted};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
-use crate::registry::Registry;
+use crate::registry::{Lone, Registry};
 use crate::report::Report;
 use crate::same_write;
 use crate::serde_text::serde_as_text;
-use crate::slot::Slot;
+use crate::slot::{FirstWrite, Slot};
 use crate::text::Text;
 
 /// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
@@ -111,6 +111,11 @@ pub struct Event {
     /// the delta, so not sent.
     #[serde(skip)]
     only: Option<(DeviceKey, Arc<Slot>)>,
+    /// That slot's record when it can be a record's first write ([`FirstWrite`]): applied to
+    /// a device that wrote nothing since its creation, the event then reads nothing of its
+    /// slot. Derived from the delta, so not sent.
+    #[serde(skip)]
+    first_write: Option<FirstWrite>,
     /// The dots the delta's context holds besides `dots` (those its writes overwrote or
     /// removed), when they are a handful and the delta carries no stable vector, as every
     /// [`Writer`](crate::Writer)'s delta does: applying the event then joins the context by
@@ -173,6 +178,7 @@ impl Event {
                 .map(|(key, slot)| (key.clone(), Arc::clone(slot))),
             _ => None,
         };
+        let first_write = only.as_ref().and_then(|(_, slot)| FirstWrite::of(slot));
         let context_rest = delta
             .stable
             .is_empty()
@@ -184,6 +190,7 @@ impl Event {
             delta: Arc::new(delta),
             dots: dots.into_iter().collect(),
             only,
+            first_write,
             context_rest,
         })
     }
@@ -546,12 +553,13 @@ impl Ingest {
         // has seen its dots, `Event::new` checks it, and the merge joins that context in), so a
         // dot the context has not seen needs no search among the owners: a new event's never
         // has.
-        let mut unseen_dot = false;
+        let (mut unseen_dot, mut all_unseen) = (false, true);
         for &dot in event.dots.iter() {
             if !self.registry.context.contains(dot) {
                 unseen_dot = true;
                 continue;
             }
+            all_unseen = false;
             index(&mut self.owners, &mut self.unindexed);
             // The same write carried again (a sync repeating an earlier event) is no reuse.
             let reused = self.owners.get(&dot).filter(|first| {
@@ -571,7 +579,13 @@ impl Ingest {
         // A dot unseen means the event's context is not included (it has seen its own
         // dots), which is all the merge's first check would find out.
         let report = if unseen_dot {
-            let only = event.only.as_ref().map(|(key, slot)| (key, slot));
+            // A first write applies where the registry has seen none of its writes: then no
+            // record holds them, and one that wrote nothing takes them whole.
+            let only = event.only.as_ref().map(|(key, slot)| Lone {
+                key,
+                slot,
+                first_write: event.first_write.as_ref().filter(|_| all_unseen),
+            });
             let context = event
                 .context_rest
                 .as_deref()
@@ -649,6 +663,7 @@ mod tests {
     use crate::clock::{CausalContext, ReplicaId};
     use crate::identity::Identity;
     use crate::stamp::Stamp;
+    use crate::twin::Section;
 
     fn json_error(e: serde_json::Error) -> Error {
         Error::InvalidValue {
@@ -756,6 +771,34 @@ mod tests {
             reused(&mut ingest, 0)?,
             (Dot::new(r, 1), EventId::new("e0"))
         );
+        Ok(())
+    }
+
+    /// An event joining two concurrent writes (deltas joined before they were sent) into a
+    /// device that wrote nothing is a first write that holds a conflict: it is reported as
+    /// the general merge reports it.
+    #[test]
+    fn a_first_write_holding_concurrent_values_reports_their_conflict() -> Result<()> {
+        let key = DeviceKey::device("d")?;
+        let mut base = Registry::new();
+        base.writer(ReplicaId::from_u128(1), Stamp::new(1, 0))
+            .create(&key, Identity::default())?;
+        let site = |by: u128, value: &str| {
+            base.clone()
+                .writer(ReplicaId::from_u128(by), Stamp::new(2, 0))
+                .set_twin(&key, Section::Tags, "site", Some(value.into()))
+        };
+        let mut both = site(2, "x")?;
+        both.merge_with(&site(3, "y")?, &Policy::default());
+        let event = Event::new(EventId::new("both"), both.clone())?;
+        assert!(event.first_write.is_some());
+
+        let mut ingest = Ingest::new(base.clone());
+        let report = ingest.apply(&event)?;
+        let mut merged = base;
+        let general = merged.merge_with(&both, &Policy::default());
+        assert_eq!((ingest.registry(), &report), (&merged, &general));
+        assert_eq!((report.updated, report.conflicts.len()), (1, 1));
         Ok(())
     }
 

@@ -26,7 +26,7 @@ use crate::error::{Result, redacted};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
-use crate::slot::{Slot, Tombstone, merge_slot, report_adopted};
+use crate::slot::{FirstWrite, Slot, Tombstone, merge_slot, report_adopted};
 use crate::slot_map::{Joined, SlotMap};
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
@@ -78,6 +78,15 @@ pub struct Registry {
     /// shares every slot neither has written since, and merging a shared slot is a pointer
     /// comparison. That is what makes a failback merge cost what changed, not what exists.
     pub(crate) slots: SlotMap,
+}
+
+/// An incoming registry's one key and its slot, held apart from its map (an
+/// [`Event`](crate::Event) keeps them), and the slot's record as a first write
+/// ([`FirstWrite`]) when the registry joining it has seen none of its dots.
+pub(crate) struct Lone<'a> {
+    pub(crate) key: &'a DeviceKey,
+    pub(crate) slot: &'a Arc<Slot>,
+    pub(crate) first_write: Option<&'a FirstWrite>,
 }
 
 /// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
@@ -477,6 +486,8 @@ impl Registry {
     /// `only`, when given, is `other`'s one key and its slot, held apart from `other`'s map
     /// (an [`Event`](crate::Event) keeps them): the join then does not read that map, whose
     /// list of chunks and one chunk were two dependent cache misses of every event applied.
+    /// With it may come the slot's record as a [`FirstWrite`], which joins a record that has
+    /// written nothing without reading the slot.
     ///
     /// `held_apart`, when given, is `other`'s whole context as dots, in two parts, and `other`
     /// carries no stable vector (an event holds them for a write's delta): the join inserts
@@ -485,13 +496,25 @@ impl Registry {
     pub(crate) fn join_unincluded(
         &mut self,
         other: &Registry,
-        only: Option<(&DeviceKey, &Arc<Slot>)>,
+        only: Option<Lone<'_>>,
         held_apart: Option<[&[Dot]; 2]>,
         policy: &Policy,
     ) -> Report {
-        debug_assert!(only.is_none_or(|(key, slot)| {
-            other.slots.len() == 1 && other.slots.get(key).is_some_and(|s| Arc::ptr_eq(s, slot))
+        debug_assert!(only.as_ref().is_none_or(|lone| {
+            other.slots.len() == 1
+                && other
+                    .slots
+                    .get(lone.key)
+                    .is_some_and(|s| Arc::ptr_eq(s, lone.slot))
+                && lone.first_write.is_none_or(|write| {
+                    Some(write) == FirstWrite::of(lone.slot).as_ref()
+                        && other
+                            .store_dots()
+                            .iter()
+                            .all(|&d| !self.context.contains(d))
+                })
         }));
+        let first_write = only.as_ref().and_then(|lone| lone.first_write);
         debug_assert!(held_apart.is_none_or(|parts| {
             let held: CausalContext = parts.iter().flat_map(|part| part.iter().copied()).collect();
             other.stable.is_empty() && held == other.context
@@ -515,6 +538,29 @@ impl Registry {
                     mine: Option<&mut Arc<Slot>>,
                     theirs: &Arc<Slot>| match mine {
             Some(mine) => {
+                if let Some(write) = first_write {
+                    #[cfg(debug_assertions)]
+                    let before = (Slot::clone(mine), report.clone());
+                    if write.join_into(key, mine, policy, report) {
+                        // Checked against the general join, which it must equal.
+                        #[cfg(debug_assertions)]
+                        {
+                            let (mut joined, mut general) = before;
+                            merge_slot(
+                                key,
+                                &mut joined,
+                                theirs,
+                                ctxs,
+                                stable,
+                                policy,
+                                &mut general,
+                            );
+                            debug_assert_eq!(joined, **mine, "first write disagrees for {key}");
+                            debug_assert_eq!(general, *report, "first write reports otherwise");
+                        }
+                        return Joined::Kept;
+                    }
+                }
                 if join_slot(key, mine, theirs, ctxs, stable, policy, report) {
                     Joined::Dropped
                 } else {
@@ -525,7 +571,7 @@ impl Registry {
                 .map_or(Joined::Dropped, Joined::Added),
         };
         let mut report = match only {
-            Some((key, theirs)) => slots.join_one(key, theirs, join),
+            Some(Lone { key, slot, .. }) => slots.join_one(key, slot, join),
             None => slots
                 .join_with(&other.slots, join)
                 .into_iter()
