@@ -297,6 +297,16 @@ fn two_ops_built_from_one_dot_refuse_the_second_instead_of_losing_it() {
     assert_eq!(ingest.registry(), &before);
 }
 
+/// A source that created `key` as `r`'s first write, and that creation's delta.
+fn created(r: ReplicaId, key: &DeviceKey) -> (Registry, Registry) {
+    let mut source = Registry::new();
+    let create = source
+        .writer(r, Stamp::new(1, 0))
+        .create(key, Identity::default())
+        .expect("fresh");
+    (source, create)
+}
+
 /// An event may carry any delta, a peer's `delta_since` included: events for the devices it
 /// left out still apply (review, 2026-11-22: its context claimed them, and a later creation
 /// of one was accepted and dropped as already deleted).
@@ -305,11 +315,7 @@ fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applica
     use failback::{Identity, Policy, Registry, ReplicaId, Stamp};
     let r = ReplicaId::from_u128(1);
     let (x, y) = (named("x"), named("y"));
-    let mut source = Registry::new();
-    let create_x = source
-        .writer(r, Stamp::new(1, 0))
-        .create(&x, Identity::default())
-        .expect("fresh");
+    let (mut source, create_x) = created(r, &x);
     let peer = source.clone();
     source
         .writer(r, Stamp::new(2, 0))
@@ -331,11 +337,7 @@ fn an_event_carrying_a_delta_since_leaves_later_events_for_other_devices_applica
 fn a_sync_repeating_earlier_events_is_applied() {
     let r = ReplicaId::from_u128(1);
     let k = named("k");
-    let mut source = Registry::new();
-    let create = source
-        .writer(r, Stamp::new(1, 0))
-        .create(&k, Identity::default())
-        .expect("fresh");
+    let (mut source, create) = created(r, &k);
     source
         .writer(r, Stamp::new(2, 0))
         .set_status(&k, StatusValue::new(Status::Disabled, None))
@@ -427,11 +429,7 @@ fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
 fn two_patches_sharing_one_equal_leaf_are_both_taken() {
     let r = ReplicaId::from_u128(1);
     let k = named("k");
-    let mut source = Registry::new();
-    let create = source
-        .writer(r, Stamp::new(1, 0))
-        .create(&k, Identity::default())
-        .expect("fresh");
+    let (source, create) = created(r, &k);
     let (mut one, mut two) = (source.clone(), source);
     let patch = |v: Value| v.as_object().cloned().expect("an object");
     let a = one
