@@ -467,9 +467,9 @@ impl DeviceRecord {
             (None, None) => return changed,
             // ∅ ⊔ t = t: this side wrote nothing and has seen none of the other side's
             // writes, so their registers are taken whole, a pointer copy.
-            (None, Some(theirs)) if theirs.is_taken_whole_under(ctx) => {
+            (None, Some(theirs)) if other.registers_taken_whole_under(ctx) => {
                 debug_assert_takes_whole(theirs, ctx, other_ctx);
-                self.registers.0 = Some(Arc::clone(theirs));
+                self.take_registers(other);
                 return true;
             }
             _ => other.written(),
