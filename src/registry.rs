@@ -189,6 +189,27 @@ fn debug_assert_general_join(
     }
 }
 
+/// In debug builds, checks a first write ([`FirstWrite::join_into`]) against the general join
+/// of the two slots: `before` is this side's slot and the report as they were before it.
+fn debug_assert_first_write(
+    key: &DeviceKey,
+    before: Option<(Slot, Report)>,
+    (mine, theirs): (&Slot, &Slot),
+    report: &Report,
+    ctxs: (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+) {
+    if let Some((mut joined, mut general)) = before {
+        merge_slot(key, &mut joined, theirs, ctxs, stable, policy, &mut general);
+        debug_assert_eq!(
+            joined, *mine,
+            "first write disagrees with the join for {key}"
+        );
+        debug_assert_eq!(general, *report, "first write reports otherwise for {key}");
+    }
+}
+
 /// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
 /// string found where something else belongs, which for a key stored one level off would show
 /// it whole: such strings are replaced by their length (`redacted`).
@@ -539,25 +560,18 @@ impl Registry {
                     theirs: &Arc<Slot>| match mine {
             Some(mine) => {
                 if let Some(write) = first_write {
-                    #[cfg(debug_assertions)]
-                    let before = (Slot::clone(mine), report.clone());
+                    let before =
+                        cfg!(debug_assertions).then(|| (Slot::clone(mine), report.clone()));
                     if write.join_into(key, mine, policy, report) {
-                        // Checked against the general join, which it must equal.
-                        #[cfg(debug_assertions)]
-                        {
-                            let (mut joined, mut general) = before;
-                            merge_slot(
-                                key,
-                                &mut joined,
-                                theirs,
-                                ctxs,
-                                stable,
-                                policy,
-                                &mut general,
-                            );
-                            debug_assert_eq!(joined, **mine, "first write disagrees for {key}");
-                            debug_assert_eq!(general, *report, "first write reports otherwise");
-                        }
+                        debug_assert_first_write(
+                            key,
+                            before,
+                            (mine, theirs),
+                            report,
+                            ctxs,
+                            stable,
+                            policy,
+                        );
                         return Joined::Kept;
                     }
                 }
