@@ -1,5 +1,6 @@
 //! Criterion benches on the merge hot path, each beside a reference measured in the same run:
 //! the `crdts` baseline for merges and ingestion, the parse-only floor for the IoT Hub pipeline.
+//! The 1% delta also has the memory's floor beside it: one random read per key it holds.
 //!
 //! One workload for every group, so figures compare: N devices with keys, tags, desired and
 //! reported properties; both replicas start from one base; the secondary then updates 10% of
@@ -386,9 +387,11 @@ fn registry_merge(c: &mut Criterion) {
     for n in sizes(&[1_000_000]) {
         // The documented workload (11.5% of the keys changed by the secondary), and one where
         // the secondary changed 1% of the devices.
+        let mut one_percent_keys = 0;
         for (name, updates) in [("failback", 100), ("failback-1pct", 10)] {
             let w = workload_with(n, updates);
             let delta = w.secondary.delta_since(w.primary.context().vector());
+            one_percent_keys = delta.len();
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(
                 BenchmarkId::new(name, label(n)),
@@ -438,6 +441,24 @@ fn registry_merge(c: &mut Criterion) {
                 },
             );
         }
+        // The memory's floor under the 1% delta, in the same run: one read for each of its
+        // keys at a random place in a gibibyte (the merged registry's heap at 1M is about
+        // that). Each key's merge reads at least its map entry and its slot, which lie
+        // anywhere in it.
+        let memory = Memory::new(1 << 27);
+        for (name, dependent) in [
+            ("memory-floor-dependent", true),
+            ("memory-floor-independent", false),
+        ] {
+            group.bench_function(BenchmarkId::new(name, label(n)), |b| {
+                // A new walk each iteration: the same one again would find its lines cached.
+                let mut seed = 0;
+                b.iter(|| {
+                    seed += 1;
+                    black_box(memory.read(one_percent_keys, seed, dependent))
+                });
+            });
+        }
     }
     group.finish();
 
@@ -474,6 +495,44 @@ fn registry_merge(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// Random words to read, for the delta's memory floor.
+struct Memory {
+    words: Vec<u64>,
+}
+
+impl Memory {
+    /// `len` words (a power of two), seeded.
+    fn new(len: usize) -> Self {
+        let mut rng = Rng(7);
+        Memory {
+            words: (0..len).map(|_| rng.next()).collect(),
+        }
+    }
+
+    /// Reads `count` words at random places from `seed`. `dependent`: each word read is the
+    /// next one's address, so the reads wait for each other, as a lookup's steps do. Else the
+    /// addresses come from the seed alone, and the core keeps as many reads in flight as it
+    /// can.
+    ///
+    /// Two loops, not one choosing the next address: a conditional move would make every
+    /// address wait for the word read before it.
+    fn read(&self, count: usize, seed: u64, dependent: bool) -> u64 {
+        let mask = self.words.len() - 1;
+        let mut rng = Rng(seed);
+        if dependent {
+            let mut at = rng.next();
+            for _ in 0..count {
+                at = self.words[at as usize & mask];
+            }
+            at
+        } else {
+            (0..count).fold(0, |sum: u64, _| {
+                sum.wrapping_add(self.words[rng.next() as usize & mask])
+            })
+        }
+    }
 }
 
 /// Whether the `i`-th write is delivered twice: three in seven, so that duplicates are 30% of
