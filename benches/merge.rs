@@ -392,12 +392,14 @@ fn registry_merge(c: &mut Criterion) {
         for (name, updates) in [("failback", 100), ("failback-1pct", 10)] {
             let w = workload_with(n, updates);
             let delta = w.secondary.delta_since(w.primary.context().vector());
-            // Every key it holds, live or deleted (`len` counts only the live ones).
-            one_percent_keys = delta
-                .keys()
-                .chain(delta.deleted().map(|(key, _)| key))
-                .collect::<BTreeSet<_>>()
-                .len();
+            if updates == 10 {
+                // Every key it holds, live or deleted (`len` counts only the live ones).
+                one_percent_keys = delta
+                    .keys()
+                    .chain(delta.deleted().map(|(key, _)| key))
+                    .collect::<BTreeSet<_>>()
+                    .len();
+            }
             group.throughput(Throughput::Elements(n as u64));
             group.bench_with_input(
                 BenchmarkId::new(name, label(n)),
@@ -450,8 +452,9 @@ fn registry_merge(c: &mut Criterion) {
         // The memory's floor under the 1% delta, in the same run: one read for each of its
         // keys at a random place in a gibibyte (the merged registry's heap at 1M is about
         // that). Each key's merge reads at least its map entry and its slot, which lie
-        // anywhere in it.
+        // anywhere in it. Throughput here counts reads.
         let memory = Memory::new(1 << 27);
+        group.throughput(Throughput::Elements(one_percent_keys as u64));
         for (name, dependent) in [
             ("memory-floor-dependent", true),
             ("memory-floor-independent", false),
@@ -511,6 +514,7 @@ struct Memory {
 impl Memory {
     /// `len` words (a power of two), seeded.
     fn new(len: usize) -> Self {
+        assert!(len.is_power_of_two(), "addresses are masked");
         let mut rng = Rng(7);
         Memory {
             words: (0..len).map(|_| rng.next()).collect(),
