@@ -244,13 +244,9 @@ impl FirstWrite {
         let slot = Arc::make_mut(mine);
         slot.live[0].take_registers(&self.record);
         if self.may_conflict {
-            if let Some(device) = view::settle(key, &slot.live, policy) {
-                let first = report.conflicts.len();
-                report.conflicts.extend(device.conflicts);
-                report.conflicts[first..].sort_unstable();
-            }
+            report_conflicts(key, &slot.live, policy, report);
         }
-        report.updated += 1;
+        tally(true, true, true, report);
         true
     }
 }
@@ -378,11 +374,17 @@ pub(crate) fn report_adopted(
 ) {
     let is_live = !theirs.live.is_empty();
     if is_live && may_conflict(&theirs.live) {
-        if let Some(settled) = view::settle(key, &theirs.live, policy) {
-            report.conflicts.extend(settled.conflicts);
-        }
+        report_conflicts(key, &theirs.live, policy, report);
     }
     tally(!mine.live.is_empty(), is_live, true, report);
+}
+
+/// Adds the conflicts a read of `live` meets to the report, in order: [`view::settle`]
+/// sorts them.
+fn report_conflicts(key: &DeviceKey, live: &[DeviceRecord], policy: &Policy, report: &mut Report) {
+    if let Some(settled) = view::settle(key, live, policy) {
+        report.conflicts.extend(settled.conflicts);
+    }
 }
 
 fn tally(was_live: bool, is_live: bool, changed: bool, report: &mut Report) {
