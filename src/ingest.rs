@@ -1,5 +1,6 @@
 //! Events: writes that arrive with an id, at least once and in any order.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::fmt;
@@ -350,8 +351,9 @@ impl<'de> Deserialize<'de> for Ingest {
 }
 
 /// Restoring checks what [`Ingest::apply`] relies on: the registry's context has seen every
-/// write of every event remembered, as it has after applying them, and no two events wrote
-/// the same dot.
+/// write of every event remembered, as it has after applying them, and the events holding one
+/// dot hold one write under it: one of them holds it whole, the others part of it (a sync
+/// repeats what is left of an event's write), and that one is the dot's first.
 impl TryFrom<IngestWire> for Ingest {
     type Error = Error;
 
@@ -367,22 +369,28 @@ impl TryFrom<IngestWire> for Ingest {
                         ),
                     });
                 }
-                // Two events writing different writes under one dot is what `apply` refuses
-                // (`DotReused`): a wire form holding both was not written by an ingest. Two
-                // carrying one write (a sync repeating an event) are what it accepts.
-                match owners.get(&dot) {
-                    None => {
-                        owners.insert(dot, id.clone());
+                // A wire form holding a reuse `apply` refuses was not written by an ingest.
+                match owners.entry(dot) {
+                    Entry::Vacant(owner) => {
+                        owner.insert(id.clone());
                     }
-                    Some(first) if same_write::brings_more(&wire.events[first], delta, dot) => {
-                        return Err(Error::DotReused {
-                            dot,
-                            first: first.clone(),
-                            second: id.clone(),
-                            key: delta.slots.keys().next().cloned().map(Box::new),
-                        });
+                    Entry::Occupied(mut owner) => {
+                        // `apply` takes a part of a write after the whole, never before it,
+                        // but the events are read here in the order of their ids: of two
+                        // holding one write, the fuller is the dot's first, whichever id sorts
+                        // first (2026-11-23, found in review: the restore refused the whole
+                        // write after its part). A part of a part is a part of the whole, so
+                        // every event read holds a part of the first's write.
+                        let first_delta = wire.events.get(owner.get());
+                        if let Some(reuse) = reused(dot, owner.get(), first_delta, id, delta) {
+                            if first_delta
+                                .is_none_or(|first| same_write::brings_more(delta, first, dot))
+                            {
+                                return Err(reuse);
+                            }
+                            owner.insert(id.clone());
+                        }
                     }
-                    Some(_) => {}
                 }
             }
         }
@@ -561,19 +569,11 @@ impl Ingest {
             }
             all_unseen = false;
             index(&mut self.owners, &mut self.unindexed);
-            // The same write carried again (a sync repeating an earlier event) is no reuse.
-            let reused = self.owners.get(&dot).filter(|first| {
-                self.events
-                    .get(first)
-                    .is_none_or(|delta| same_write::brings_more(delta, &event.delta, dot))
-            });
-            if let Some(first) = reused {
-                return Err(Error::DotReused {
-                    dot,
-                    first: first.clone(),
-                    second: event.id.clone(),
-                    key: event.first_key().cloned().map(Box::new),
-                });
+            if let Some(first) = self.owners.get(&dot) {
+                let first_delta = self.events.get(first);
+                if let Some(reuse) = reused(dot, first, first_delta, &event.id, &event.delta) {
+                    return Err(reuse);
+                }
             }
         }
         // A dot unseen means the event's context is not included (it has seen its own
@@ -645,6 +645,29 @@ impl Ingest {
     pub fn remembered(&self) -> usize {
         self.events.len()
     }
+}
+
+/// [`Error::DotReused`] when event `second`, holding `delta`, writes `dot`, which event `first`
+/// wrote before it (holding `first_delta`, or forgotten): unless `delta` carries the same
+/// write again, as a sync repeating an earlier event does, it carries another write under the
+/// dot, or more of the write than `first` did, and merged, what `first` lacks would be lost
+/// unseen (`same_write` says why the two cannot be told apart). Both [`Ingest::apply`] and a
+/// restore refuse it.
+fn reused(
+    dot: Dot,
+    first: &EventId,
+    first_delta: Option<&Arc<Registry>>,
+    second: &EventId,
+    delta: &Registry,
+) -> Option<Error> {
+    first_delta
+        .is_none_or(|first_delta| same_write::brings_more(first_delta, delta, dot))
+        .then(|| Error::DotReused {
+            dot,
+            first: first.clone(),
+            second: second.clone(),
+            key: delta.slots.keys().next().cloned().map(Box::new),
+        })
 }
 
 /// Records which event wrote each dot of the events applied since the last call.

@@ -7,7 +7,7 @@ mod common;
 use common::{History, Rng, bytes, event, history, named, op, stamp};
 use failback::{
     DeviceKey, Dot, Error, Event, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp,
-    Status, StatusValue,
+    Status, StatusValue, VersionVector,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -363,6 +363,58 @@ fn a_sync_repeating_earlier_events_is_applied() {
         serde_json::from_str::<Ingest>(&text).expect("restorable"),
         ingest
     );
+}
+
+/// A sync may carry part of a write an event carried whole: one delete removes both
+/// incarnations of a device created on two replicas at once (two tombstones under its dot),
+/// and compaction drops one tombstone before the other when the replicas' meet has reached one
+/// creation but not the other. Applied after the whole delete, the remnant is the same write.
+/// Restored from its text, whatever the order of the events' ids, the ingest holds both
+/// (2026-11-23, found in review: the restore took the event with the lower id as the dot's
+/// first, and refused the whole delete as bringing more than the remnant).
+#[test]
+fn a_sync_holding_a_remnant_of_an_applied_delete_is_applied_and_restored() {
+    let (a, b, r) = (
+        ReplicaId::from_u128(1),
+        ReplicaId::from_u128(2),
+        ReplicaId::from_u128(3),
+    );
+    let k = named("k");
+    let (on_a, _) = created(a, &k);
+    // b creates k as its fifth write.
+    let mut on_b = Registry::new();
+    for other in ["w", "x", "y", "z"] {
+        on_b.writer(b, Stamp::new(1, 0))
+            .create(&named(other), Identity::default())
+            .expect("fresh");
+    }
+    on_b.writer(b, Stamp::new(1, 0))
+        .create(&k, Identity::default())
+        .expect("fresh");
+    let mut source = on_a;
+    source.merge(&on_b);
+    let delete = source.writer(r, Stamp::new(2, 0)).delete(&k).expect("live");
+    assert_eq!(delete.tombstones(&k).len(), 2, "one delete, two tombstones");
+    // Every replica has seen a's creation and the delete; one has not seen b's first writes
+    // (b:5 beyond a gap in its context), so the replicas' meet stops short of b's creation.
+    let meet: VersionVector = [(a, 1), (r, 1)].into_iter().collect();
+    source.compact(&meet);
+    assert_eq!(
+        source.tombstones(&k).len(),
+        1,
+        "a's tombstone is stable, b's is not"
+    );
+    let sync = source.delta_since(&meet);
+    assert_eq!(sync.tombstones(&k).len(), 1);
+
+    let mut ingest = Ingest::default();
+    // The sync's id sorts first, the whole delete's last.
+    for (id, delta) in [("z-delete", delete), ("a-sync", sync)] {
+        ingest.apply(&event(id, delta)).expect("applies");
+    }
+    let text = serde_json::to_string(&ingest).expect("serializable");
+    let restored = serde_json::from_str::<Ingest>(&text).expect("restorable");
+    assert_eq!(restored, ingest);
 }
 
 /// Every sync sends every key holding a tombstone, so successive syncs share the delete's dot.
