@@ -62,6 +62,10 @@ proptest! {
         let shuffled = ingest_all(deliveries);
         common::same_bytes(shuffled.registry(), in_order.registry())?;
         common::same_bytes(in_order.registry(), &h.join())?;
+        // Restored from its text, which lists the events by id, not in the order applied.
+        let text = serde_json::to_string(&shuffled).expect("serializable");
+        let restored = serde_json::from_str::<Ingest>(&text);
+        prop_assert!(restored.as_ref().is_ok_and(|r| *r == shuffled), "{restored:?}");
     }
 
     #[test]
