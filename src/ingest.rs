@@ -651,8 +651,9 @@ impl Ingest {
 /// wrote before it (holding `first_delta`, or forgotten): unless `delta` carries the same
 /// write again, as a sync repeating an earlier event does, it carries another write under the
 /// dot, or more of the write than `first` did, and merged, what `first` lacks would be lost
-/// unseen (`same_write` says why the two cannot be told apart). Both [`Ingest::apply`] and a
-/// restore refuse it.
+/// unseen (`same_write` says why the two cannot be told apart). [`Ingest::apply`] refuses
+/// it; a restore, which reads the events in the order of their ids rather than in the order
+/// applied, refuses it unless `first`'s write is the part of `second`'s.
 fn reused(
     dot: Dot,
     first: &EventId,
