@@ -20,8 +20,9 @@ use failback::iothub::{ExportReader, Failback, Generate, Plan, Side, parse_line}
 use failback::{Event, EventId, Ingest, Policy, ReplicaId};
 
 mod support;
+use support::rng::Rng;
 use support::workload::{
-    Baseline, BaselineOp, BaselineWorkload, Record, Rng, baseline, baseline_with, workload,
+    Baseline, BaselineOp, BaselineWorkload, Record, baseline, baseline_with, workload,
     workload_with,
 };
 use support::{label, sizes};
@@ -286,9 +287,7 @@ fn ingest(c: &mut Criterion) {
         .collect();
     events.extend(extra);
     let mut rng = Rng(99);
-    for i in (1..events.len()).rev() {
-        events.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-    }
+    rng.shuffle(&mut events);
     group.throughput(Throughput::Elements(events.len() as u64));
     group.bench_function("events", |b| {
         b.iter_batched(
@@ -320,7 +319,7 @@ fn ingest(c: &mut Criterion) {
             .enumerate()
             .filter(|&(i, _)| redelivered(i))
             .map(|(i, op)| {
-                let at = i + 1 + (rng.next() % (len - i) as u64) as usize;
+                let at = i + 1 + rng.below(len - i);
                 (at, op.clone())
             }),
     );

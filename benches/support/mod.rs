@@ -29,4 +29,7 @@ pub fn label(n: usize) -> String {
     }
 }
 
+/// The tests' seeded generator (SplitMix64), so benches and tests draw alike.
+#[path = "../../tests/support/rng.rs"]
+pub mod rng;
 pub mod workload;

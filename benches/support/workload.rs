@@ -11,23 +11,15 @@ use failback::{
 };
 use serde_json::json;
 
+use super::rng::Rng;
+
 pub const BASE: ReplicaId = ReplicaId::from_u128(1);
 pub const PRIMARY: ReplicaId = ReplicaId::from_u128(2);
 pub const SECONDARY: ReplicaId = ReplicaId::from_u128(3);
 
-/// SplitMix64, for seeded choices.
-pub struct Rng(pub u64);
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn per_mille(&mut self, p: u64) -> bool {
-        self.next() % 1000 < p
-    }
+/// A seeded draw, true `p` times in a thousand.
+fn per_mille(rng: &mut Rng, p: u64) -> bool {
+    rng.below(1000) < p as usize
 }
 
 pub fn key_text(n: u64) -> String {
@@ -104,18 +96,18 @@ pub fn changes(n: usize, updates: u64) -> Changes {
     let mut rng = Rng(42);
     let (mut secondary, mut collided) = (Vec::new(), Vec::new());
     for i in 0..n {
-        if rng.per_mille(updates) {
+        if per_mille(&mut rng, updates) {
             secondary.push((i, Change::Move(format!("moved-{}", rng.next() % 10))));
-            if rng.per_mille(50) {
+            if per_mille(&mut rng, 50) {
                 collided.push(i);
             }
-        } else if rng.per_mille(5) {
+        } else if per_mille(&mut rng, 5) {
             secondary.push((i, Change::Delete));
         }
     }
     let mut rng = Rng(7);
     let disabled = (0..n)
-        .filter(|i| collided.binary_search(i).is_err() && rng.per_mille(15))
+        .filter(|i| collided.binary_search(i).is_err() && per_mille(&mut rng, 15))
         .collect();
     Changes {
         secondary,

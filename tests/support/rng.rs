@@ -1,5 +1,6 @@
 //! SplitMix64: the one seeded source of the tests' shuffles, copies and partitions, so they are
-//! the same on every machine and every run. Shared by `tests/common` and `tests/support/data.rs`.
+//! the same on every machine and every run. Shared by `tests/common`, `tests/support/data.rs`
+//! and the benches (`benches/support`).
 
 #![allow(dead_code)] // each test crate uses part of it
 
