@@ -511,10 +511,12 @@ impl Ingest {
     /// same write carried again (a `delta_since` repeats the events before it, and every
     /// tombstone) is accepted: everything the event holds under the dot, the first event to
     /// write it held too, unchanged, at the same field of the same device. An event holding
-    /// more of the write than the first did (the original write delivered after a sync that
-    /// carried what was left of it) is refused: its extra part cannot be told from another
-    /// write under the dot, and merged it would be dropped unseen. The registry is unchanged
-    /// in both cases.
+    /// more of a creation or of registers' writes than the first did (the original write
+    /// delivered after a sync that carried what was left of it) is refused: its extra part
+    /// cannot be told from another write under the dot, and merged it would be dropped unseen.
+    /// The registry is unchanged in both cases. More of a delete (a tombstone the first's
+    /// copy had lost, of a device it held a tombstone of) is taken: tombstones are joined as
+    /// a set, so nothing is dropped.
     ///
     /// # Examples
     ///

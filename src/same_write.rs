@@ -13,8 +13,15 @@
 //! the same write when everything it holds under the dot, the first event to write the dot
 //! held too, equal, at the same place: a sync holds what is left of a write after later writes
 //! overwrote part of it, never more. The other way round, a fuller copy after a remnant (the
-//! original event delivered after a sync that carried part of it), is refused: its extra part
-//! cannot be told from another write under the dot, and would be dropped unseen.
+//! original event delivered after a sync that carried part of it), is refused where its extra
+//! part is a creation or a register entry: that cannot be told from another write under the
+//! dot, and the receiver, having seen the dot, would drop it unseen as overwritten.
+//!
+//! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so
+//! an extra tombstone of a device the first event's copy of the delete held a tombstone of is
+//! applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
+//! whose tombstones compaction dropped before a sync carried the other, failed with
+//! `DotReused` when the sync arrived before the delete's own event).
 
 use serde_json::Value;
 
@@ -54,18 +61,28 @@ impl Held<'_> {
     }
 }
 
-/// Whether `later` holds under `dot` anything `first` does not hold, equal, at the same place:
-/// then it is another write, or more of the write than `first` carried, which cannot be told
-/// apart. Merged, the part `first` lacks would be dropped without a word (the receiver has
-/// seen `dot`, so it reads the part as overwritten), so it is refused. What `later` holds
-/// that `first` holds too is the same write carried again.
+/// Whether `later` holds under `dot` a creation or a register entry that `first` does not
+/// hold, equal, at the same place: then it is another write, or more of the write than `first`
+/// carried, which cannot be told apart. Merged, the part `first` lacks would be dropped without
+/// a word (the receiver has seen `dot`, so it reads the part as overwritten), so it is refused.
+/// What `later` holds that `first` holds too is the same write carried again. So is a
+/// tombstone `first` lacks where `first` holds a tombstone of the same device: a delete of
+/// several incarnations whose copy in `first` had lost some, and slots join tombstones as a
+/// set, so the extra one is applied, not dropped. A tombstone where `first` holds none is
+/// another write (a delete and an update under one dot) and is refused.
 pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
     let first = held(first, dot);
-    held(later, dot).iter().any(|(key, incarnation, x)| {
-        !first
-            .iter()
-            .any(|(k, i, y)| k == key && i == incarnation && x.same_place(y) && x == y)
-    })
+    held(later, dot)
+        .iter()
+        .any(|(key, incarnation, x)| match x {
+            // One delete of the device, of an incarnation the first's copy had lost.
+            Held::Tombstone(_) => !first
+                .iter()
+                .any(|(k, _, y)| k == key && matches!(y, Held::Tombstone(_))),
+            _ => !first
+                .iter()
+                .any(|(k, i, y)| k == key && i == incarnation && x.same_place(y) && x == y),
+        })
 }
 
 /// Everything `registry` holds under `dot`, with its key and incarnation.

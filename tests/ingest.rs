@@ -127,15 +127,21 @@ proptest! {
         let shared = a.dots().iter().find(|d| b.dots().contains(d)).copied().expect("the same next dot");
 
         // Each order: the first event applies; the second is taken only when all it holds
-        // under the dot, the first held too (the same write, or what is left of it), and is
-        // refused otherwise, changing nothing: merged, what the first lacks would be dropped
-        // unseen (the registry has seen the dot).
+        // under the dot, the first held too (the same write, or what is left of it), but for
+        // tombstones of a device the first held a tombstone of (more of one delete, joined as
+        // a set); it is refused otherwise, changing nothing: merged, what the first lacks
+        // would be dropped unseen (the registry has seen the dot).
         let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
         for (one, other, first_held, other_held) in [(&a, &b, &held_a, &held_b), (&b, &a, &held_b, &held_a)] {
             let mut ingest = ingest_all(&events);
             ingest.apply(one).expect("first use of the dot");
             let before = bytes(ingest.registry());
-            let carried_before = other_held.iter().all(|h| first_held.contains(h));
+            let carried_before = other_held.iter().all(|h| {
+                first_held.contains(h)
+                    || tombstone_of(h).is_some_and(|device| {
+                        first_held.iter().any(|f| tombstone_of(f) == Some(device))
+                    })
+            });
             match ingest.apply(other) {
                 Ok(_) => prop_assert!(carried_before, "{} taken, bringing more under {shared}", other.id()),
                 Err(err) => {
@@ -206,6 +212,11 @@ fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
     );
     out.sort();
     out
+}
+
+/// The device a tombstone [`held_under`] lists belongs to, or `None` for anything else held.
+fn tombstone_of(held: &str) -> Option<&str> {
+    held.split_once("/tombstones").map(|(device, _)| device)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,12 +383,13 @@ fn a_sync_repeating_earlier_events_is_applied() {
 /// A sync may carry part of a write an event carried whole: one delete removes both
 /// incarnations of a device created on two replicas at once (two tombstones under its dot),
 /// and compaction drops one tombstone before the other when the replicas' meet has reached one
-/// creation but not the other. Applied after the whole delete, the remnant is the same write.
-/// Restored from its text, whatever the order of the events' ids, the ingest holds both
-/// (2026-11-23, found in review: the restore took the event with the lower id as the dot's
-/// first, and refused the whole delete as bringing more than the remnant).
+/// creation but not the other. The remnant and the whole delete are one write, applied in
+/// either order to the same registry, and restored from its text, whatever the order of the
+/// events' ids, the ingest holds both (2026-11-23, found in review: the restore took the event
+/// with the lower id as the dot's first, and refused the whole delete as bringing more than the
+/// remnant; and `apply`, given the remnant first, refused the whole delete the same way).
 #[test]
-fn a_sync_holding_a_remnant_of_an_applied_delete_is_applied_and_restored() {
+fn a_sync_holding_a_remnant_of_a_delete_is_applied_before_or_after_it_and_restored() {
     let (a, b, r) = (
         ReplicaId::from_u128(1),
         ReplicaId::from_u128(2),
@@ -411,14 +423,52 @@ fn a_sync_holding_a_remnant_of_an_applied_delete_is_applied_and_restored() {
     let sync = source.delta_since(&meet);
     assert_eq!(sync.tombstones(&k).len(), 1);
 
-    let mut ingest = Ingest::default();
     // The sync's id sorts first, the whole delete's last.
-    for (id, delta) in [("z-delete", delete), ("a-sync", sync)] {
-        ingest.apply(&event(id, delta)).expect("applies");
+    let (sync, delete) = (event("a-sync", sync), event("z-delete", delete));
+    let mut orders = Vec::new();
+    for order in [[&delete, &sync], [&sync, &delete]] {
+        let mut ingest = Ingest::default();
+        for e in order {
+            ingest.apply(e).expect("one write, whole or in part");
+        }
+        assert!(ingest.registry().records(&k).is_empty(), "deleted");
+        assert_eq!(ingest.registry().tombstones(&k).len(), 2);
+        let text = serde_json::to_string(&ingest).expect("serializable");
+        let restored = serde_json::from_str::<Ingest>(&text).expect("restorable");
+        assert_eq!(restored, ingest);
+        orders.push(bytes(ingest.registry()));
     }
-    let text = serde_json::to_string(&ingest).expect("serializable");
-    let restored = serde_json::from_str::<Ingest>(&text).expect("restorable");
-    assert_eq!(restored, ingest);
+    assert_eq!(orders[0], orders[1], "either order, one registry");
+}
+
+/// A delete and an update made from one replica state take one dot: the delete's tombstone is
+/// another write than the update, not what is left of it, and is refused after it, as the
+/// update is after the delete.
+#[test]
+fn a_delete_under_an_updates_dot_is_refused() {
+    let r = ReplicaId::from_u128(1);
+    let k = named("k");
+    let (source, create) = created(r, &k);
+    let (mut one, mut two) = (source.clone(), source);
+    let disable = one
+        .writer(r, Stamp::new(2, 0))
+        .set_status(&k, StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let delete = two.writer(r, Stamp::new(2, 0)).delete(&k).expect("live");
+    let (create, disable, delete) = (
+        event("create", create),
+        event("disable", disable),
+        event("delete", delete),
+    );
+    for (first, second) in [(&disable, &delete), (&delete, &disable)] {
+        let mut ingest = Ingest::default();
+        ingest.apply(&create).expect("applies");
+        ingest.apply(first).expect("first use of r:2");
+        let before = ingest.clone();
+        let err = ingest.apply(second).expect_err("another write under r:2");
+        assert!(matches!(err, Error::DotReused { .. }), "{err}");
+        assert_eq!(ingest, before);
+    }
 }
 
 /// Every sync sends every key holding a tombstone, so successive syncs share the delete's dot.
