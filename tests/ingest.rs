@@ -69,6 +69,54 @@ proptest! {
     }
 
     #[test]
+    fn writes_and_syncs_in_any_order_with_duplicates_are_all_applied(
+        h in history(),
+        syncs in proptest::collection::vec(any::<(Index, Index, bool)>(), 1..4),
+        seed in any::<u64>(),
+    ) {
+        // Besides every write's event, syncs as replicas send them: a replica's final state,
+        // compacted or not with the meet of every replica's vector, since the vector of a
+        // state the history passed through. A sync repeats writes the events carry, or what
+        // is left of them (a delete's tombstones, some compacted away): the same writes.
+        let replicas = h.replicas();
+        let mut stable = replicas[0].context().vector().clone();
+        replicas.iter().for_each(|r| stable.meet(r.context().vector()));
+        let states = h.states();
+        let mut events = events(&h);
+        for (i, (from, since, compacted)) in syncs.iter().enumerate() {
+            let mut source = replicas[from.index(replicas.len())].clone();
+            if *compacted {
+                source.compact(&stable);
+            }
+            let sync = source.delta_since(states[since.index(states.len())].context().vector());
+            if !sync.is_empty() {
+                events.push(event(format!("sync-{i}"), sync));
+            }
+        }
+        let mut rng = Rng(seed);
+        let mut deliveries: Vec<&Event> = Vec::new();
+        for e in &events {
+            deliveries.extend(std::iter::repeat_n(e, 1 + rng.below(3)));
+        }
+        rng.shuffle(&mut deliveries);
+        let mut ingest = Ingest::default();
+        for e in deliveries {
+            if let Err(err) = ingest.apply(e) {
+                prop_assert!(false, "{} refused: {err}", e.id());
+            }
+        }
+        // What the ingest holds is the join of every payload.
+        let mut joined = Registry::new();
+        events.iter().for_each(|e| {
+            joined.merge(e.delta());
+        });
+        common::same_bytes(ingest.registry(), &joined)?;
+        let text = serde_json::to_string(&ingest).expect("serializable");
+        let restored = serde_json::from_str::<Ingest>(&text);
+        prop_assert!(restored.as_ref().is_ok_and(|r| *r == ingest), "{restored:?}");
+    }
+
+    #[test]
     fn conflicting_payload_under_a_seen_id_errors_and_changes_nothing(
         h in history(),
         (applied, reused, other) in any::<(Index, Index, Index)>(),
