@@ -18,8 +18,8 @@
 //! dot, and the receiver, having seen the dot, would drop it unseen as overwritten.
 //!
 //! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so
-//! an extra tombstone of a device the first event's copy of the delete held a tombstone of is
-//! applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
+//! an extra tombstone of the delete the first event held part of (a tombstone of the same
+//! device, with the same stamp) is applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
 //! whose tombstones compaction dropped before a sync carried the other, failed with
 //! `DotReused` when the sync arrived before the delete's own event).
 
@@ -61,24 +61,38 @@ impl Held<'_> {
     }
 }
 
-/// Whether `later` holds under `dot` a creation or a register entry that `first` does not
-/// hold, equal, at the same place: then it is another write, or more of the write than `first`
-/// carried, which cannot be told apart. Merged, the part `first` lacks would be dropped without
-/// a word (the receiver has seen `dot`, so it reads the part as overwritten), so it is refused.
-/// What `later` holds that `first` holds too is the same write carried again. So is a
-/// tombstone `first` lacks where `first` holds a tombstone of the same device: a delete of
-/// several incarnations whose copy in `first` had lost some, and slots join tombstones as a
-/// set, so the extra one is applied, not dropped. A tombstone where `first` holds none is
-/// another write (a delete and an update under one dot) and is refused.
+/// Whether `later` holds under `dot` anything that `first` does not hold, equal, at the same
+/// place: then it is another write, or more of the write than `first` carried, which cannot be
+/// told apart. Merged, the part `first` lacks would be dropped without a word (the receiver
+/// has seen `dot`, so it reads the part as overwritten), so it is refused. What `later` holds
+/// that `first` holds too is the same write carried again.
+///
+/// A tombstone is the exception: one `first` lacks, of an incarnation `first` holds no
+/// tombstone of, is more of the same delete when `first` holds a tombstone of the device with
+/// the same stamp (one delete stamps all its tombstones alike), and slots join tombstones as a
+/// set, so it is applied, not dropped. Without such a tombstone in `first` it is another
+/// write (a delete and an update under one dot), and refused.
 pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
     let first = held(first, dot);
+    let tombstones_of = |key: &DeviceKey| -> Vec<&Tombstone> {
+        first
+            .iter()
+            .filter_map(|(k, _, y)| match y {
+                Held::Tombstone(t) if *k == key => Some(*t),
+                _ => None,
+            })
+            .collect()
+    };
     held(later, dot)
         .iter()
         .any(|(key, incarnation, x)| match x {
-            // One delete of the device, of an incarnation the first's copy had lost.
-            Held::Tombstone(_) => !first
-                .iter()
-                .any(|(k, _, y)| k == key && matches!(y, Held::Tombstone(_))),
+            Held::Tombstone(t) => {
+                let ours = tombstones_of(key);
+                match ours.iter().find(|u| u.incarnation == t.incarnation) {
+                    Some(u) => u != t,
+                    None => !ours.iter().any(|u| u.stamp == t.stamp),
+                }
+            }
             _ => !first
                 .iter()
                 .any(|(k, i, y)| k == key && i == incarnation && x.same_place(y) && x == y),

@@ -176,9 +176,10 @@ proptest! {
 
         // Each order: the first event applies; the second is taken only when all it holds
         // under the dot, the first held too (the same write, or what is left of it), but for
-        // tombstones of a device the first held a tombstone of (more of one delete, joined as
-        // a set); it is refused otherwise, changing nothing: merged, what the first lacks
-        // would be dropped unseen (the registry has seen the dot).
+        // a tombstone of another incarnation of a device the first held a tombstone of, with
+        // the same stamp (more of one delete, joined as a set); it is refused otherwise,
+        // changing nothing: merged, what the first lacks would be dropped unseen (the
+        // registry has seen the dot).
         let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
         for (one, other, first_held, other_held) in [(&a, &b, &held_a, &held_b), (&b, &a, &held_b, &held_a)] {
             let mut ingest = ingest_all(&events);
@@ -186,8 +187,10 @@ proptest! {
             let before = bytes(ingest.registry());
             let carried_before = other_held.iter().all(|h| {
                 first_held.contains(h)
-                    || tombstone_of(h).is_some_and(|device| {
-                        first_held.iter().any(|f| tombstone_of(f) == Some(device))
+                    || tombstone_of(h).is_some_and(|(device, place, stamp)| {
+                        let firsts: Vec<_> = first_held.iter().filter_map(|f| tombstone_of(f)).collect();
+                        firsts.iter().all(|(_, p, _)| *p != place)
+                            && firsts.iter().any(|(d, _, s)| *d == device && *s == stamp)
                     })
             });
             match ingest.apply(other) {
@@ -262,9 +265,13 @@ fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
     out
 }
 
-/// The device a tombstone [`held_under`] lists belongs to, or `None` for anything else held.
-fn tombstone_of(held: &str) -> Option<&str> {
-    held.split_once("/tombstones").map(|(device, _)| device)
+/// Of a tombstone [`held_under`] lists: its device, its place (the device and incarnation) and
+/// its stamp; `None` for anything else held.
+fn tombstone_of(held: &str) -> Option<(&str, &str, Value)> {
+    let (place, value) = held.split_once(' ')?;
+    let (device, _) = place.split_once("/tombstones")?;
+    let value: Value = serde_json::from_str(value).expect("held_under writes JSON");
+    Some((device, place, value.get("stamp")?.clone()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,26 +496,33 @@ fn a_sync_holding_a_remnant_of_a_delete_is_applied_before_or_after_it_and_restor
     assert_eq!(orders[0], orders[1], "either order, one registry");
 }
 
-/// A delete and an update made from one replica state take one dot: the delete's tombstone is
-/// another write than the update, not what is left of it, and is refused after it, as the
-/// update is after the delete.
+/// A delete and another write made from one replica state take one dot: an update, or a
+/// delete stamped otherwise. Its tombstone is another write than the first, not what is left
+/// of it, and each is refused after the other.
 #[test]
-fn a_delete_under_an_updates_dot_is_refused() {
+fn a_delete_under_another_writes_dot_is_refused() {
     let r = ReplicaId::from_u128(1);
     let k = named("k");
     let (source, create) = created(r, &k);
-    let (mut one, mut two) = (source.clone(), source);
+    let (mut one, mut two, mut three) = (source.clone(), source.clone(), source);
     let disable = one
         .writer(r, Stamp::new(2, 0))
         .set_status(&k, StatusValue::new(Status::Disabled, None))
         .expect("live");
     let delete = two.writer(r, Stamp::new(2, 0)).delete(&k).expect("live");
-    let (create, disable, delete) = (
+    let later_delete = three.writer(r, Stamp::new(3, 0)).delete(&k).expect("live");
+    let (create, disable, delete, later_delete) = (
         event("create", create),
         event("disable", disable),
         event("delete", delete),
+        event("later-delete", later_delete),
     );
-    for (first, second) in [(&disable, &delete), (&delete, &disable)] {
+    for (first, second) in [
+        (&disable, &delete),
+        (&delete, &disable),
+        (&delete, &later_delete),
+        (&later_delete, &delete),
+    ] {
         let mut ingest = Ingest::default();
         ingest.apply(&create).expect("applies");
         ingest.apply(first).expect("first use of r:2");
