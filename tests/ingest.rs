@@ -185,12 +185,12 @@ proptest! {
             let mut ingest = ingest_all(&events);
             ingest.apply(one).expect("first use of the dot");
             let before = bytes(ingest.registry());
+            let first_tombstones: Vec<_> = first_held.iter().filter_map(|f| tombstone_of(f)).collect();
             let carried_before = other_held.iter().all(|h| {
                 first_held.contains(h)
                     || tombstone_of(h).is_some_and(|(device, place, stamp)| {
-                        let firsts: Vec<_> = first_held.iter().filter_map(|f| tombstone_of(f)).collect();
-                        firsts.iter().all(|(_, p, _)| *p != place)
-                            && firsts.iter().any(|(d, _, s)| *d == device && *s == stamp)
+                        first_tombstones.iter().all(|(_, p, _)| *p != place)
+                            && first_tombstones.iter().any(|(d, _, s)| *d == device && *s == stamp)
                     })
             });
             match ingest.apply(other) {
