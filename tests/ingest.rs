@@ -30,6 +30,26 @@ fn ingest_all<'a>(events: impl IntoIterator<Item = &'a Event>) -> Ingest {
     ingest
 }
 
+/// Every event delivered one to three times, shuffled.
+fn deliveries(events: &[Event], seed: u64) -> Vec<&Event> {
+    let mut rng = Rng(seed);
+    let mut out: Vec<&Event> = Vec::new();
+    for e in events {
+        out.extend(std::iter::repeat_n(e, 1 + rng.below(3)));
+    }
+    rng.shuffle(&mut out);
+    out
+}
+
+/// Restored from its text, which lists the events by id, not in the order applied, `ingest`
+/// is the same.
+fn restores(ingest: &Ingest) -> Result<(), TestCaseError> {
+    let text = serde_json::to_string(ingest).expect("serializable");
+    let restored = serde_json::from_str::<Ingest>(&text);
+    prop_assert!(restored.as_ref().is_ok_and(|r| r == ingest), "{restored:?}");
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(common::config())]
 
@@ -53,19 +73,10 @@ proptest! {
     fn any_permutation_with_duplicates_converges_to_the_in_order_result(h in history(), seed in any::<u64>()) {
         let events = events(&h);
         let in_order = ingest_all(&events);
-        let mut rng = Rng(seed);
-        let mut deliveries: Vec<&Event> = Vec::new();
-        for e in &events {
-            deliveries.extend(std::iter::repeat_n(e, 1 + rng.below(3)));
-        }
-        rng.shuffle(&mut deliveries);
-        let shuffled = ingest_all(deliveries);
+        let shuffled = ingest_all(deliveries(&events, seed));
         common::same_bytes(shuffled.registry(), in_order.registry())?;
         common::same_bytes(in_order.registry(), &h.join())?;
-        // Restored from its text, which lists the events by id, not in the order applied.
-        let text = serde_json::to_string(&shuffled).expect("serializable");
-        let restored = serde_json::from_str::<Ingest>(&text);
-        prop_assert!(restored.as_ref().is_ok_and(|r| *r == shuffled), "{restored:?}");
+        restores(&shuffled)?;
     }
 
     #[test]
@@ -93,14 +104,8 @@ proptest! {
                 events.push(event(format!("sync-{i}"), sync));
             }
         }
-        let mut rng = Rng(seed);
-        let mut deliveries: Vec<&Event> = Vec::new();
-        for e in &events {
-            deliveries.extend(std::iter::repeat_n(e, 1 + rng.below(3)));
-        }
-        rng.shuffle(&mut deliveries);
         let mut ingest = Ingest::default();
-        for e in deliveries {
+        for e in deliveries(&events, seed) {
             if let Err(err) = ingest.apply(e) {
                 prop_assert!(false, "{} refused: {err}", e.id());
             }
@@ -111,9 +116,7 @@ proptest! {
             joined.merge(e.delta());
         });
         common::same_bytes(ingest.registry(), &joined)?;
-        let text = serde_json::to_string(&ingest).expect("serializable");
-        let restored = serde_json::from_str::<Ingest>(&text);
-        prop_assert!(restored.as_ref().is_ok_and(|r| *r == ingest), "{restored:?}");
+        restores(&ingest)?;
     }
 
     #[test]
