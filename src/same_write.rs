@@ -19,7 +19,7 @@
 //!
 //! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so
 //! an extra tombstone of the delete the first event held part of (a tombstone of the same
-//! device, with the same stamp) is applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
+//! device, with the same stamp and seen vector) is applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
 //! whose tombstones compaction dropped before a sync carried the other, failed with
 //! `DotReused` when the sync arrived before the delete's own event).
 
@@ -69,8 +69,8 @@ impl Held<'_> {
 ///
 /// A tombstone is the exception: one `first` lacks, of an incarnation `first` holds no
 /// tombstone of, is more of the same delete when `first` holds a tombstone of the device with
-/// the same stamp (one delete stamps all its tombstones alike), and slots join tombstones as a
-/// set, so it is applied, not dropped. Without such a tombstone in `first` it is another
+/// the same stamp and the same [`seen`](Tombstone::seen) vector (one delete gives all its
+/// tombstones both alike), and slots join tombstones as a set, so it is applied, not dropped. Without such a tombstone in `first` it is another
 /// write (a delete and an update under one dot), and refused.
 pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
     let first = held(first, dot);
@@ -90,7 +90,7 @@ pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool 
                 let ours = tombstones_of(key);
                 match ours.iter().find(|u| u.incarnation == t.incarnation) {
                     Some(u) => u != t,
-                    None => !ours.iter().any(|u| u.stamp == t.stamp),
+                    None => !ours.iter().any(|u| u.stamp == t.stamp && u.seen == t.seen),
                 }
             }
             _ => !first

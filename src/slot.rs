@@ -22,12 +22,12 @@ use crate::stamp::Stamp;
 use crate::twin::TwinPath;
 use crate::view;
 
-/// The record of a delete: which incarnation it removed, and when.
+/// The record of a delete: which incarnation it removed, when, and what its writer had seen.
 ///
 /// # Examples
 ///
 /// ```
-/// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+/// use failback::{Dot, DeviceKey, Identity, Registry, ReplicaId, Stamp};
 /// let r = ReplicaId::from_u128(1);
 /// let mut registry = Registry::new();
 /// let key = DeviceKey::device("d")?;
@@ -35,9 +35,12 @@ use crate::view;
 /// registry.writer(r, Stamp::new(2, 0)).delete(&key)?;
 /// let tombstone = &registry.tombstones(&key)[0];
 /// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
+/// // The deleter had seen the creation, and not yet its own delete.
+/// assert!(tombstone.seen.contains(Dot::new(r, 1)));
+/// assert!(!tombstone.seen.contains(tombstone.deleted));
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Tombstone {
     /// The incarnation removed.
     #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
@@ -47,6 +50,42 @@ pub struct Tombstone {
     pub deleted: Dot,
     /// The delete's stamp.
     pub stamp: Stamp,
+    /// The deleter's version vector just before the delete: the writes it had seen, so knew it
+    /// was removing (or had seen overwritten). Only reports read it: a delete-wins conflict
+    /// names the updates neither this nor the merged side had seen. It is what a delete's
+    /// delta cannot say otherwise: the delta's context claims the dots the delete removed,
+    /// while the register writes those overwrote are held nowhere, so a replica still holding
+    /// one could not tell it from an update made concurrently (2026-11-23, an open item since
+    /// review on 2026-11-22). Empty in states written before it was kept: every update the
+    /// merged side had not seen is then named, as it was.
+    ///
+    /// Shared: all of one delete's tombstones hold one vector, and a merge that takes a
+    /// tombstone copies a pointer, not the vector (copying it cost a delta merge 3% more
+    /// instructions, an allocation for each delete it took).
+    #[serde(default, skip_serializing_if = "nothing_seen")]
+    pub seen: Arc<VersionVector>,
+}
+
+/// Whether a tombstone's `seen` is empty (a state written before it was kept): then left out.
+fn nothing_seen(seen: &Arc<VersionVector>) -> bool {
+    seen.is_empty()
+}
+
+/// Ordered by what names the delete (incarnation, dot, stamp), then by `seen`, entry by entry:
+/// slots keep tombstones sorted and searched, and two copies of one delete read from different
+/// sources (one written before `seen` was kept) stay apart rather than one of them dropped.
+impl Ord for Tombstone {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.incarnation, self.deleted, self.stamp)
+            .cmp(&(other.incarnation, other.deleted, other.stamp))
+            .then_with(|| self.seen.iter().cmp(other.seen.iter()))
+    }
+}
+
+impl PartialOrd for Tombstone {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 /// A key's live incarnations.
@@ -312,7 +351,7 @@ pub(crate) fn merge_slot(
     mine.live = live;
 
     let before = mine.tombstones.len();
-    mine.tombstones.extend(theirs.tombstones.iter().copied());
+    mine.tombstones.extend(theirs.tombstones.iter().cloned());
     mine.tombstones.sort_unstable();
     mine.tombstones.dedup();
     changed |= mine.tombstones.len() != before;
@@ -456,11 +495,13 @@ fn take_incarnation(
 /// ([`Stale::Resurrection`]), as the merge in the other direction reports it; it had been
 /// dropped without a word (2026-11-22, found in review).
 ///
-/// "Had not seen" is judged by `other_ctx`. A whole state's context holds every write its
-/// author saw; a delete's delta holds only the dots it removed, not the registers' pasts, so an
-/// update overwritten before the delete is named too (review, 2026-11-22). Claiming more dots
-/// in the delta would be unsound (a delta's context may only claim what it carries the effect
-/// of); carrying each register's past in the tombstone would fix it, and is not done.
+/// An update is lost when neither the other side (`other_ctx`) nor any delete of the
+/// incarnation ([`Tombstone::seen`]) had seen it. The context alone is not enough: a whole
+/// state's holds every write its author saw, but a delete's delta holds only the dots it
+/// removed, not the registers' pasts, so an update the deleter had seen overwritten was named
+/// too (review, 2026-11-22). A write the deleter saw only out of order (beyond a gap in its
+/// context, which a version vector does not hold) is still named: the report errs towards
+/// naming.
 fn report_delete_win(
     key: &DeviceKey,
     record: &DeviceRecord,
@@ -468,10 +509,16 @@ fn report_delete_win(
     theirs: &Slot,
     report: &mut Report,
 ) {
+    let deletes = || {
+        theirs
+            .tombstones
+            .iter()
+            .filter(|t| t.incarnation == record.incarnation)
+    };
     let mut values: Vec<ConflictValue> = record
         .writes()
         .into_iter()
-        .filter(|(dot, _)| !other_ctx.contains(*dot))
+        .filter(|(dot, _)| !other_ctx.contains(*dot) && !deletes().any(|t| t.seen.contains(*dot)))
         .map(|(dot, stamp)| ConflictValue {
             replica: dot.replica,
             stamp,
@@ -481,11 +528,7 @@ fn report_delete_win(
     if values.is_empty() {
         return;
     }
-    let Some(delete) = theirs
-        .tombstones
-        .iter()
-        .find(|t| t.incarnation == record.incarnation)
-    else {
+    let Some(delete) = deletes().next() else {
         report
             .rejected
             .push(rejection(key, Stale::Resurrection, record.incarnation));

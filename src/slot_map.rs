@@ -585,6 +585,7 @@ mod tests {
             ),
             deleted: crate::clock::Dot::new(crate::clock::ReplicaId::from_u128(1), n as u64 + 2),
             stamp: crate::stamp::Stamp::default(),
+            seen: Arc::default(),
         });
         Arc::new(slot)
     }

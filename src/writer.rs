@@ -1,5 +1,7 @@
 //! Local writes: each mutation takes fresh dots, applies to the registry, and returns its delta.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use crate::clock::{CausalContext, Dot, ReplicaId};
@@ -159,6 +161,8 @@ impl Writer<'_> {
         if self.registry.records(key).is_empty() {
             return Err(Error::UnknownDevice { key: key.clone() });
         }
+        // Taken before the delete's own dot: what the deleter knew it was removing.
+        let before = Arc::new(self.registry.context.vector().clone());
         let dot = self.take_dot()?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
@@ -173,6 +177,7 @@ impl Writer<'_> {
                 incarnation: record.incarnation,
                 deleted: dot,
                 stamp,
+                seen: Arc::clone(&before),
             });
         }
         slot.tombstones.sort_unstable();
@@ -182,7 +187,7 @@ impl Writer<'_> {
                 .tombstones
                 .iter()
                 .filter(|t| t.deleted == dot)
-                .copied()
+                .cloned()
                 .collect(),
         };
         self.registry.context.extend(seen.iter().copied());

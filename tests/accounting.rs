@@ -1,6 +1,7 @@
 //! No change is lost silently: every write a merge drops was either overwritten or deleted by
 //! a write whose writer had seen it, or is named in a report (a refusal, or a delete-wins
-//! conflict naming the update).
+//! conflict naming the update). And the converse for delete-wins: an update it names as lost
+//! is one a delete of its incarnation had not seen.
 //!
 //! Writes are told apart by their dots, read from the states' JSON (independently of the
 //! crate's reading). "Seen by the writer of what replaced it" is read from the histories
@@ -9,10 +10,10 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Rng, context_dots, history};
-use failback::{CausalContext, Dot, Registry, Report, Rule, Stale};
+use failback::{CausalContext, Dot, Registry, Report, Rule, Stale, VersionVector};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
@@ -269,5 +270,55 @@ proptest! {
             .collect();
         let lost = unaccounted(&before, &merged, &seen, &writes, &earlier);
         prop_assert!(lost.is_empty(), "lost silently: {:?}\nreport {:?}", lost, report);
+    }
+
+    /// Every update a delete-wins conflict names, in the history's merges and in one more
+    /// merge of any two of its states (`delta_since` ones among them), is one that a delete of
+    /// its incarnation had not seen: named by the delete's writer's version vector when it
+    /// wrote, read from the history rather than from the tombstone. (A write that writer saw
+    /// only beyond a gap may be named: the report errs towards naming.)
+    #[test]
+    fn a_delete_wins_conflict_names_no_update_its_deleter_had_seen(
+        h in history(),
+        (i, j) in any::<(Index, Index)>(),
+        seed in any::<u64>(),
+    ) {
+        let mut states = h.states();
+        for from in h.replicas() {
+            for to in h.replicas() {
+                states.push(from.delta_since(to.context().vector()));
+            }
+        }
+        // Where each update is held: its key and incarnation, by the text a report names it by.
+        let place: BTreeMap<(String, String), (Dot, Dot)> = states
+            .iter()
+            .flat_map(held)
+            .map(|(key, incarnation, dot)| ((key, format!("update {dot}")), (incarnation, dot)))
+            .collect();
+        // What each delete's writer had seen, by key and incarnation.
+        let mut deletes: BTreeMap<(String, Dot), Vec<&VersionVector>> = BTreeMap::new();
+        for d in h.deltas() {
+            for (key, tombstones) in d.registry.deleted() {
+                let key = serde_json::to_value(key).expect("a key").to_string();
+                for t in tombstones.iter().filter(|t| d.own.contains(&t.deleted)) {
+                    deletes.entry((key.clone(), t.incarnation)).or_default().push(d.past.vector());
+                }
+            }
+        }
+        let mut reports = h.world.reports.clone();
+        let mut ignored = Named::default();
+        reports.push(
+            merge_in_either_order(pick(&states, &i), pick(&states, &j), seed, &mut ignored).report,
+        );
+        for c in reports.iter().flat_map(|r| &r.conflicts).filter(|c| c.rule == Rule::DeleteWins) {
+            let key = serde_json::to_value(&c.key).expect("a key").to_string();
+            for v in c.values.iter().filter(|v| v.value.starts_with("update ")) {
+                let (incarnation, dot) = place[&(key.clone(), v.value.clone())];
+                let unseen = deletes
+                    .get(&(key.clone(), incarnation))
+                    .is_some_and(|seen| seen.iter().any(|s| !s.contains(dot)));
+                prop_assert!(unseen, "{} {} named, though every delete of {} had seen it", key, v.value, incarnation);
+            }
+        }
     }
 }

@@ -180,7 +180,7 @@ proptest! {
         // Each order: the first event applies; the second is taken only when all it holds
         // under the dot, the first held too (the same write, or what is left of it), but for
         // a tombstone of another incarnation of a device the first held a tombstone of, with
-        // the same stamp (more of one delete, joined as a set); it is refused otherwise,
+        // the same stamp and seen vector (more of one delete, joined as a set); it is refused otherwise,
         // changing nothing: merged, what the first lacks would be dropped unseen (the
         // registry has seen the dot).
         let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
@@ -191,9 +191,9 @@ proptest! {
             let first_tombstones: Vec<_> = first_held.iter().filter_map(|f| tombstone_of(f)).collect();
             let carried_before = other_held.iter().all(|h| {
                 first_held.contains(h)
-                    || tombstone_of(h).is_some_and(|(device, place, stamp)| {
+                    || tombstone_of(h).is_some_and(|(device, place, delete)| {
                         first_tombstones.iter().all(|(_, p, _)| *p != place)
-                            && first_tombstones.iter().any(|(d, _, s)| *d == device && *s == stamp)
+                            && first_tombstones.iter().any(|(d, _, s)| *d == device && *s == delete)
                     })
             });
             match ingest.apply(other) {
@@ -269,12 +269,14 @@ fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
 }
 
 /// Of a tombstone [`held_under`] lists: its device, its place (the device and incarnation) and
-/// its stamp; `None` for anything else held.
+/// what one delete gives all its tombstones alike, its stamp and its writer's `seen` vector;
+/// `None` for anything else held.
 fn tombstone_of(held: &str) -> Option<(&str, &str, Value)> {
     let (place, value) = held.split_once(' ')?;
     let (device, _) = place.split_once("/tombstones")?;
     let value: Value = serde_json::from_str(value).expect("held_under writes JSON");
-    Some((device, place, value.get("stamp")?.clone()))
+    let delete = json!([value.get("stamp")?, value.get("seen")]);
+    Some((device, place, delete))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,6 +533,43 @@ fn a_delete_under_another_writes_dot_is_refused() {
         ingest.apply(first).expect("first use of r:2");
         let before = ingest.clone();
         let err = ingest.apply(second).expect_err("another write under r:2");
+        assert!(matches!(err, Error::DotReused { .. }), "{err}");
+        assert_eq!(ingest, before);
+    }
+}
+
+/// Two deletes from states that had seen different writes take one dot with one stamp: one
+/// removes incarnation `r:1`, the other that and `s:1`, which only its state held. The
+/// tombstones' `seen` vectors tell them apart, so neither is taken for more of the other
+/// (stamps alone took the second for the rest of the first, a reuse unreported).
+#[test]
+fn deletes_stamped_alike_from_states_that_saw_otherwise_are_refused() {
+    let (r, s) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let k = named("k");
+    let (mut alone, create) = created(r, &k);
+    let mut other = Registry::new();
+    let concurrent = other
+        .writer(s, Stamp::new(1, 0))
+        .create(&k, Identity::default())
+        .expect("fresh");
+    let mut both = alone.clone();
+    both.merge(&other);
+    let one = alone.writer(r, Stamp::new(2, 0)).delete(&k).expect("live");
+    let two = both.writer(r, Stamp::new(2, 0)).delete(&k).expect("live");
+    assert_eq!((one.tombstones(&k).len(), two.tombstones(&k).len()), (1, 2));
+    let (create, concurrent, one, two) = (
+        event("create", create),
+        event("concurrent", concurrent),
+        event("delete-one", one),
+        event("delete-both", two),
+    );
+    for (first, second) in [(&one, &two), (&two, &one)] {
+        let mut ingest = Ingest::default();
+        ingest.apply(&create).expect("applies");
+        ingest.apply(&concurrent).expect("applies");
+        ingest.apply(first).expect("first use of r:2");
+        let before = ingest.clone();
+        let err = ingest.apply(second).expect_err("another delete under r:2");
         assert!(matches!(err, Error::DotReused { .. }), "{err}");
         assert_eq!(ingest, before);
     }

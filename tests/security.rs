@@ -210,6 +210,47 @@ fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
     assert_eq!(bytes(&a_then_b), bytes(&b_then_a));
 }
 
+/// A delete's delta claims only the dots it removed, so the tombstone's `seen` vector is what
+/// tells an update the deleter had seen overwritten from one made concurrently: merged through
+/// the delta or whole, the report names only the second.
+#[test]
+fn delete_wins_names_only_the_updates_the_deleter_had_not_seen() {
+    let (mut a, mut b) = base(Identity::default());
+    let fw = |registry: &mut Registry, replica, stamp, value: &str| {
+        registry
+            .writer(replica, Stamp::new(stamp, 0))
+            .set_twin(&key(), Section::Desired, "fw", Some(json!(value)))
+            .expect("live");
+    };
+    fw(&mut b, B, 2, "1.0");
+    a.merge(&b);
+    // A overwrites B's write, then deletes; B, not seeing either, writes on.
+    fw(&mut a, A, 3, "1.1");
+    a.writer(A, Stamp::new(4, 0)).delete(&key()).expect("live");
+    b.writer(B, Stamp::new(5, 0))
+        .set_metadata(&key(), "owner", Some(json!("b")))
+        .expect("live");
+    let (seen_overwritten, concurrent) = (Dot::new(B, 1), Dot::new(B, 2));
+    assert!(a.tombstones(&key())[0].seen.contains(seen_overwritten));
+
+    for incoming in [a.delta_since(b.context().vector()), a.clone()] {
+        let mut merged = b.clone();
+        let report = merged.merge(&incoming);
+        assert!(merged.records(&key()).is_empty());
+        let named: Vec<&str> = report
+            .conflicts
+            .iter()
+            .filter(|c| c.rule == Rule::DeleteWins)
+            .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [format!("update {concurrent}").as_str(), "deleted"],
+            "not {seen_overwritten}"
+        );
+    }
+}
+
 #[test]
 fn a_delete_win_beside_other_conflicts_on_the_device_is_reported_in_order() {
     // B's incarnation is updated by B while A, who saw it, deletes it; C and D meanwhile
