@@ -17,11 +17,11 @@
 //! part is a creation or a register entry: that cannot be told from another write under the
 //! dot, and the receiver, having seen the dot, would drop it unseen as overwritten.
 //!
-//! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so
-//! an extra tombstone of the delete the first event held part of (a tombstone of the same
-//! device, with the same stamp and seen vector) is applied, never dropped, and is not refused (2026-11-23: a delete of two incarnations, one of
-//! whose tombstones compaction dropped before a sync carried the other, failed with
-//! `DotReused` when the sync arrived before the delete's own event).
+//! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so an
+//! extra tombstone of the delete the first event held part of (a tombstone of the same device, with
+//! the same stamp and seen vector) is applied, never dropped, and is not refused (2026-11-23: a
+//! delete of two incarnations, one of whose tombstones compaction dropped before a sync carried the
+//! other, failed with `DotReused` when the sync arrived before the delete's own event).
 
 use serde_json::Value;
 
@@ -67,11 +67,11 @@ impl Held<'_> {
 /// has seen `dot`, so it reads the part as overwritten), so it is refused. What `later` holds
 /// that `first` holds too is the same write carried again.
 ///
-/// A tombstone is the exception: one `first` lacks, of an incarnation `first` holds no
-/// tombstone of, is more of the same delete when `first` holds a tombstone of the device with
-/// the same stamp and the same [`seen`](Tombstone::seen) vector (one delete gives all its
-/// tombstones both alike), and slots join tombstones as a set, so it is applied, not dropped. Without such a tombstone in `first` it is another
-/// write (a delete and an update under one dot), and refused.
+/// A tombstone is the exception: one `first` lacks, of an incarnation `first` holds no tombstone
+/// of, is more of the same delete when `first` holds a tombstone of the device with the same stamp
+/// and the same [`seen`](Tombstone::seen) vector (one delete gives all its tombstones both alike),
+/// and slots join tombstones as a set, so it is applied, not dropped. Without such a tombstone in
+/// `first` it is another write (a delete and an update under one dot), and refused.
 pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
     let first = held(first, dot);
     let tombstones_of = |key: &DeviceKey| -> Vec<&Tombstone> {
