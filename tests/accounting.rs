@@ -313,7 +313,9 @@ proptest! {
         for c in reports.iter().flat_map(|r| &r.conflicts).filter(|c| c.rule == Rule::DeleteWins) {
             let key = serde_json::to_value(&c.key).expect("a key").to_string();
             for v in c.values.iter().filter(|v| v.value.starts_with("update ")) {
-                let (incarnation, dot) = place[&(key.clone(), v.value.clone())];
+                let Some(&(incarnation, dot)) = place.get(&(key.clone(), v.value.clone())) else {
+                    return Err(TestCaseError::fail(format!("{key} {} named, held in no state", v.value)));
+                };
                 let unseen = deletes
                     .get(&(key.clone(), incarnation))
                     .is_some_and(|seen| seen.iter().any(|s| !s.contains(dot)));
