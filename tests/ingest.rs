@@ -180,9 +180,9 @@ proptest! {
         // Each order: the first event applies; the second is taken only when all it holds
         // under the dot, the first held too (the same write, or what is left of it), but for
         // a tombstone of another incarnation of a device the first held a tombstone of, with
-        // the same stamp and seen vector (more of one delete, joined as a set); it is refused otherwise,
-        // changing nothing: merged, what the first lacks would be dropped unseen (the
-        // registry has seen the dot).
+        // the same stamp and seen vector (more of one delete, joined as a set); it is refused
+        // otherwise, changing nothing: merged, what the first lacks would be dropped unseen
+        // (the registry has seen the dot).
         let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
         for (one, other, first_held, other_held) in [(&a, &b, &held_a, &held_b), (&b, &a, &held_b, &held_a)] {
             let mut ingest = ingest_all(&events);
