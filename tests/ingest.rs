@@ -30,6 +30,18 @@ fn ingest_all<'a>(events: impl IntoIterator<Item = &'a Event>) -> Ingest {
     ingest
 }
 
+/// Applies `applied` in order, then checks that `reused`, another write under a dot they
+/// wrote, is refused as a reuse and leaves the ingest as it was.
+fn refused_after<'a>(applied: impl IntoIterator<Item = &'a Event>, reused: &Event) {
+    let mut ingest = ingest_all(applied);
+    let before = ingest.clone();
+    let err = ingest
+        .apply(reused)
+        .expect_err("another write under an applied dot");
+    assert!(matches!(err, Error::DotReused { .. }), "{err}");
+    assert_eq!(ingest, before);
+}
+
 /// Every event delivered one to three times, shuffled.
 fn deliveries(events: &[Event], seed: u64) -> Vec<&Event> {
     let mut rng = Rng(seed);
@@ -528,13 +540,7 @@ fn a_delete_under_another_writes_dot_is_refused() {
         (&delete, &later_delete),
         (&later_delete, &delete),
     ] {
-        let mut ingest = Ingest::default();
-        ingest.apply(&create).expect("applies");
-        ingest.apply(first).expect("first use of r:2");
-        let before = ingest.clone();
-        let err = ingest.apply(second).expect_err("another write under r:2");
-        assert!(matches!(err, Error::DotReused { .. }), "{err}");
-        assert_eq!(ingest, before);
+        refused_after([&create, first], second);
     }
 }
 
@@ -564,14 +570,7 @@ fn deletes_stamped_alike_from_states_that_saw_otherwise_are_refused() {
         event("delete-both", two),
     );
     for (first, second) in [(&one, &two), (&two, &one)] {
-        let mut ingest = Ingest::default();
-        ingest.apply(&create).expect("applies");
-        ingest.apply(&concurrent).expect("applies");
-        ingest.apply(first).expect("first use of r:2");
-        let before = ingest.clone();
-        let err = ingest.apply(second).expect_err("another delete under r:2");
-        assert!(matches!(err, Error::DotReused { .. }), "{err}");
-        assert_eq!(ingest, before);
+        refused_after([&create, &concurrent, first], second);
     }
 }
 
@@ -619,15 +618,8 @@ fn a_sync_holding_another_write_under_an_applied_dot_is_refused() {
     two.writer(r, Stamp::new(1, 0))
         .create(&k, Identity::default().with_metadata("site", json!("oslo")))
         .expect("fresh");
-    let mut ingest = Ingest::default();
-    ingest.apply(&event("create", create)).expect("applies");
-    let before = ingest.clone();
     let sync = two.delta_since(Registry::new().context().vector());
-    let err = ingest
-        .apply(&event("sync", sync))
-        .expect_err("another creation under dot r:1");
-    assert!(matches!(err, Error::DotReused { .. }), "{err}");
-    assert_eq!(ingest, before);
+    refused_after([&event("create", create)], &event("sync", sync));
 }
 
 /// Two patches from one replica state: a patch gives each leaf its own dot, so `{"a":1}` takes
