@@ -53,6 +53,16 @@ impl fmt::Debug for Stamp {
 /// A hybrid logical clock: issues stamps that never go backwards and that follow every stamp
 /// it has observed, whatever the physical clock does.
 ///
+/// Laws, for any physical times and observed stamps: each [`tick`](Self::tick) is strictly
+/// above the one before it and above every stamp [`observe`](Self::observe)d before it. The
+/// one exception is a clock at `Stamp::new(u64::MAX, u32::MAX)`, which only observing that
+/// stamp can reach: it has nowhere to go, and ticks repeat it. A repeated stamp is harmless to
+/// a merge (a replica's own writes are ordered by their dots, and stamps only break ties
+/// between concurrent writes), but it no longer says which came last.
+///
+/// A peer's stamp far ahead of this machine's clock drags the clock forward with it, as in
+/// every hybrid logical clock; bounding that drift needs the wall clock, which is the caller's.
+///
 /// # Examples
 ///
 /// ```
@@ -97,20 +107,33 @@ impl Hlc {
         self.last
     }
 
-    /// A new stamp for a local write at physical time `now_millis`.
+    /// A new stamp for a local write at physical time `now_millis`: that time if the clock is
+    /// behind it, else one step past the last stamp.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut hlc = failback::Hlc::new();
-    /// assert_eq!(hlc.tick(10), failback::Stamp::new(10, 0));
-    /// assert_eq!(hlc.tick(10), failback::Stamp::new(10, 1));
+    /// use failback::{Hlc, Stamp};
+    /// let mut hlc = Hlc::new();
+    /// assert_eq!(hlc.tick(10), Stamp::new(10, 0));
+    /// assert_eq!(hlc.tick(10), Stamp::new(10, 1));
+    ///
+    /// // A millisecond's logical counter spent: the next stamp takes the next millisecond.
+    /// hlc.observe(Stamp::new(20, u32::MAX));
+    /// assert_eq!(hlc.tick(10), Stamp::new(21, 0));
     /// ```
     pub fn tick(&mut self, now_millis: u64) -> Stamp {
-        self.last = if now_millis > self.last.millis {
+        let last = self.last;
+        self.last = if now_millis > last.millis {
             Stamp::new(now_millis, 0)
+        } else if let Some(logical) = last.logical.checked_add(1) {
+            Stamp::new(last.millis, logical)
+        } else if let Some(millis) = last.millis.checked_add(1) {
+            // Saturating the counter instead repeated the last stamp (found in review,
+            // 2026-11-23): borrow the next millisecond, which the physical clock will reach.
+            Stamp::new(millis, 0)
         } else {
-            Stamp::new(self.last.millis, self.last.logical.saturating_add(1))
+            last
         };
         self.last
     }
@@ -126,5 +149,65 @@ impl Hlc {
     /// ```
     pub fn observe(&mut self, stamp: Stamp) {
         self.last = self.last.max(stamp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// A tick at a physical time, or a peer's stamp observed. Times and counters cluster
+    /// near the ends of their ranges too, where a clock runs out.
+    #[derive(Clone, Debug)]
+    enum Step {
+        Tick(u64),
+        Observe(Stamp),
+    }
+
+    fn near_ends<T: Arbitrary + Copy + 'static>(
+        small: T,
+        max: T,
+        below_max: T,
+    ) -> BoxedStrategy<T> {
+        prop_oneof![Just(small), Just(below_max), Just(max), any::<T>()].boxed()
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let millis = near_ends(5u64, u64::MAX, u64::MAX - 1);
+        let logical = near_ends(0u32, u32::MAX, u32::MAX - 1);
+        prop_oneof![
+            millis.clone().prop_map(Step::Tick),
+            (millis, logical).prop_map(|(m, l)| Step::Observe(Stamp::new(m, l))),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::property::config())]
+
+        /// `tick` is strictly above the last tick and every stamp observed before it, unless
+        /// the clock is at the last stamp there is.
+        #[test]
+        fn a_tick_follows_everything_before_it(steps in proptest::collection::vec(step(), 1..12)) {
+            let mut hlc = Hlc::new();
+            let mut before = Stamp::default();
+            for step in steps {
+                match step {
+                    Step::Observe(stamp) => {
+                        hlc.observe(stamp);
+                        before = before.max(stamp);
+                    }
+                    Step::Tick(now) => {
+                        let stamp = hlc.tick(now);
+                        let end = Stamp::new(u64::MAX, u32::MAX);
+                        prop_assert!(stamp > before || (before == end && stamp == end));
+                        prop_assert!(stamp.millis >= now);
+                        before = stamp;
+                    }
+                }
+                prop_assert_eq!(hlc.last(), before);
+            }
+        }
     }
 }
