@@ -53,10 +53,16 @@ impl fmt::Debug for Stamp {
 /// A hybrid logical clock: issues stamps that never go backwards and that follow every stamp
 /// it has observed, whatever the physical clock does.
 ///
-/// Laws, for any physical times and observed stamps: each [`tick`](Self::tick) is strictly
-/// above the one before it and above every stamp [`observe`](Self::observe)d before it. The
-/// one exception is a clock at `Stamp::new(u64::MAX, u32::MAX)`, which only observing that
-/// stamp can reach: it has nowhere to go, and ticks repeat it. A repeated stamp is harmless to
+/// Laws, for any physical time `t` and any stamp `s` a peer sent:
+///
+/// ```text
+/// tick(t) > last()      tick(t).millis ≥ t      after observe(s): last() ≥ s
+/// ```
+///
+/// so each [`tick`](Self::tick) is above every stamp issued or
+/// [`observe`](Self::observe)d before it. The one exception is a clock at
+/// `Stamp::new(u64::MAX, u32::MAX)`, which only observing that stamp can reach: it has nowhere
+/// to go, and ticks repeat it. A repeated stamp is harmless to
 /// a merge (a replica's own writes are ordered by their dots, and stamps only break ties
 /// between concurrent writes), but it no longer says which came last.
 ///
@@ -168,15 +174,15 @@ mod tests {
 
     fn near_ends<T: Arbitrary + Copy + 'static>(
         small: T,
-        max: T,
         below_max: T,
+        max: T,
     ) -> BoxedStrategy<T> {
         prop_oneof![Just(small), Just(below_max), Just(max), any::<T>()].boxed()
     }
 
     fn step() -> impl Strategy<Value = Step> {
-        let millis = near_ends(5u64, u64::MAX, u64::MAX - 1);
-        let logical = near_ends(0u32, u32::MAX, u32::MAX - 1);
+        let millis = near_ends(5u64, u64::MAX - 1, u64::MAX);
+        let logical = near_ends(0u32, u32::MAX - 1, u32::MAX);
         prop_oneof![
             millis.clone().prop_map(Step::Tick),
             (millis, logical).prop_map(|(m, l)| Step::Observe(Stamp::new(m, l))),
@@ -186,8 +192,9 @@ mod tests {
     proptest! {
         #![proptest_config(crate::property::config())]
 
-        /// `tick` is strictly above the last tick and every stamp observed before it, unless
-        /// the clock is at the last stamp there is.
+        /// The laws on [`Hlc`]: `tick` is strictly above the last tick and every stamp
+        /// observed before it (unless the clock is at the last stamp there is), and not below
+        /// the physical time it was given.
         #[test]
         fn a_tick_follows_everything_before_it(steps in proptest::collection::vec(step(), 1..12)) {
             let mut hlc = Hlc::new();
