@@ -35,7 +35,7 @@ use crate::twin_text::TwinText;
 ///
 /// On the wire, the identity whole (its twin leaves included), as a create gives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "CreationWire", into = "CreationWire")]
+#[serde(try_from = "CreationWire", into = "CreationWire")]
 pub(crate) struct Creation {
     pub(crate) stamp: Stamp,
     /// What the create wrote but its twin leaves: `identity.twin` is empty.
@@ -62,9 +62,14 @@ struct CreationWire {
     identity: Identity,
 }
 
-impl From<CreationWire> for Creation {
-    fn from(wire: CreationWire) -> Self {
-        Self::new(wire.stamp, wire.identity)
+/// Read with its values checked as [`Writer::create`](crate::Writer::create) checks them: its
+/// twin is kept as text, which must read back whole.
+impl TryFrom<CreationWire> for Creation {
+    type Error = crate::Error;
+
+    fn try_from(wire: CreationWire) -> crate::Result<Self> {
+        wire.identity.check_values()?;
+        Ok(Self::new(wire.stamp, wire.identity))
     }
 }
 

@@ -109,8 +109,9 @@ impl Identity {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`](crate::Error::InvalidValue) if `object` is not a JSON object or
-    /// breaks IoT Hub's twin key rules.
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) if `object` is not a JSON object,
+    /// breaks IoT Hub's twin key rules (those in arrays included), nests objects deeper than
+    /// its ten levels, or holds a value nested deeper than 64 levels.
     ///
     /// # Examples
     ///
@@ -130,6 +131,15 @@ impl Identity {
         self.twin.retain(|path, _| path.section != section);
         self.twin.extend(twin::flatten(section, &map)?);
         Ok(self)
+    }
+
+    /// Refuses a twin leaf's value IoT Hub would not store, or a value, twin or metadata, too
+    /// deep to be read back (see `twin::check_leaf`): what a registry takes in an identity.
+    pub(crate) fn check_values(&self) -> crate::Result<()> {
+        let twin = (self.twin.iter()).map(|(path, value)| twin::check_leaf(path, value));
+        let metadata =
+            (self.metadata.iter()).map(|(name, value)| twin::check_metadata(name, value));
+        twin.chain(metadata).collect()
     }
 
     /// With one metadata value.

@@ -14,8 +14,22 @@ use smallvec::SmallVec;
 use crate::credentials::{Fingerprint, reads_as_key};
 use crate::error::{Error, Result};
 
-/// IoT Hub's limit on twin object depth.
+/// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
+/// not counted. Its documentation's example of the limit is `tags.one.two.….ten.property`:
+/// ten objects below `tags`, so a path holds up to eleven keys, and the eleventh's value is
+/// no object (2026-11-23, found in review: a path of eleven keys was refused, and with it an
+/// export holding the hub's own example of a valid twin).
 const MAX_DEPTH: usize = 10;
+
+/// How deep a twin leaf's value or a metadata value may nest, arrays and objects alike (a
+/// value that is an array or an object is one level): as deep as a whole export line may be
+/// (the [`iothub`](crate::iothub) reader's limit), so every value a hub's export holds fits,
+/// and far inside the 128 levels `serde_json` reads, so every state holding one is written
+/// and read back whole. A creation keeps its twin as text and reads it back for every
+/// resolved read: unbounded, a tag nested 130 arrays deep was written, could not be read back,
+/// and took the device's every other tag with it (2026-11-23, found in review).
+pub(crate) const MAX_NESTING: usize = 64;
+
 /// IoT Hub's limit on a twin key, in bytes.
 const MAX_KEY_BYTES: usize = 1024;
 
@@ -112,8 +126,8 @@ impl TryFrom<TwinPathWire> for TwinPath {
 }
 
 impl TwinPath {
-    /// A validated path: 1 to 10 keys of at most 1 KB, without `$`, spaces or control
-    /// characters.
+    /// A validated path: 1 to 11 keys (objects nest ten deep below a section, and the last
+    /// key names a leaf) of at most 1 KB, without `$`, spaces or control characters.
     ///
     /// # Errors
     ///
@@ -129,11 +143,15 @@ impl TwinPath {
     /// ```
     pub fn new(section: Section, path: &str) -> Result<Self> {
         let keys: Vec<&str> = path.split('.').collect();
-        if keys.len() > MAX_DEPTH {
+        if keys.len() > MAX_DEPTH + 1 {
             return Err(invalid(
                 section,
                 path,
-                format!("{} levels, at most {MAX_DEPTH}", keys.len()),
+                format!(
+                    "{} keys, at most {} (twin objects nest at most {MAX_DEPTH} levels)",
+                    keys.len(),
+                    MAX_DEPTH + 1
+                ),
             ));
         }
         for key in keys {
@@ -297,6 +315,90 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
     }
 }
 
+/// Refuses `value` as the value of the leaf at `path`, when IoT Hub would not store it or
+/// this crate could not read it back: an object inside it (in an array, or the value itself
+/// when empty) nested deeper than IoT Hub's ten levels, a key in such an object that breaks
+/// the hub's key rules (they hold for every object of a twin, those in arrays too, and the
+/// hub's own `$metadata` and `$version` are never in an array), or nesting beyond
+/// [`MAX_NESTING`].
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] naming the path and the problem.
+pub(crate) fn check_leaf(path: &TwinPath, value: &Value) -> Result<()> {
+    let objects_around = path.path.split('.').count() - 1;
+    leaf_problem(value, objects_around).map_err(|reason| invalid(path.section, &path.path, reason))
+}
+
+/// What [`check_leaf`] refuses in `value`, the value of a key inside `objects_around` objects
+/// below its section (a section's own keys are inside none): the reason, which shows no key
+/// that could be a symmetric key (a key refused holds a character no base64 text holds).
+pub(crate) fn leaf_problem(
+    value: &Value,
+    objects_around: usize,
+) -> std::result::Result<(), String> {
+    problem_within(value, objects_around, 0)
+}
+
+/// What is wrong with `value`, inside `objects` objects of its section and `nesting` levels
+/// of its leaf's value.
+fn problem_within(
+    value: &Value,
+    objects: usize,
+    nesting: usize,
+) -> std::result::Result<(), String> {
+    let objects = match value {
+        Value::Object(_) => objects + 1,
+        Value::Array(_) => objects,
+        _ => return Ok(()),
+    };
+    if objects > MAX_DEPTH {
+        return Err(format!(
+            "its value holds objects nested deeper than {MAX_DEPTH} levels in the section; IoT \
+             Hub twins nest at most {MAX_DEPTH}"
+        ));
+    }
+    if nesting >= MAX_NESTING {
+        return Err(format!("its value nests deeper than {MAX_NESTING} levels"));
+    }
+    match value {
+        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
+            check_key(key).map_err(|reason| format!("in its value, {reason}"))?;
+            problem_within(item, objects, nesting + 1)
+        }),
+        Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| problem_within(item, objects, nesting + 1)),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a metadata value nested deeper than [`MAX_NESTING`] levels.
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] naming the metadata key.
+pub(crate) fn check_metadata(name: &str, value: &Value) -> Result<()> {
+    fn nesting(value: &Value, level: usize) -> bool {
+        match value {
+            Value::Object(map) => {
+                level < MAX_NESTING && map.values().all(|v| nesting(v, level + 1))
+            }
+            Value::Array(items) => {
+                level < MAX_NESTING && items.iter().all(|v| nesting(v, level + 1))
+            }
+            _ => true,
+        }
+    }
+    if nesting(value, 0) {
+        return Ok(());
+    }
+    Err(Error::InvalidValue {
+        field: format!("metadata {name:?}"),
+        reason: format!("the value nests deeper than {MAX_NESTING} levels"),
+    })
+}
+
 /// Whether `value` is a leaf: anything but a non-empty object.
 pub(crate) fn is_leaf(value: &Value) -> bool {
     !matches!(value, Value::Object(map) if !map.is_empty())
@@ -360,25 +462,31 @@ fn walk(
             } else {
                 format!("{prefix}.{key}")
             };
-            if depth > MAX_DEPTH {
-                return Err(invalid(
-                    section,
-                    &path,
-                    format!("deeper than {MAX_DEPTH} levels"),
-                ));
-            }
             check_key(key).map_err(|reason| invalid(section, &path, reason))?;
             match value {
+                // The `depth`-th object below the section.
                 Value::Object(inner) if !inner.is_empty() => {
+                    if depth > MAX_DEPTH {
+                        return Err(invalid(
+                            section,
+                            &path,
+                            format!(
+                                "objects nest deeper than {MAX_DEPTH} levels; IoT Hub twins \
+                                 nest at most {MAX_DEPTH}"
+                            ),
+                        ));
+                    }
                     go(section, &path, inner, depth + 1, skip, out)?
                 }
-                leaf => out.push((
-                    TwinPath {
+                leaf => {
+                    leaf_problem(leaf, depth - 1)
+                        .map_err(|reason| invalid(section, &path, reason))?;
+                    let path = TwinPath {
                         section,
                         path: path.into(),
-                    },
-                    (!leaf.is_null()).then(|| leaf.clone()),
-                )),
+                    };
+                    out.push((path, (!leaf.is_null()).then(|| leaf.clone())));
+                }
             }
         }
         Ok(())
@@ -560,7 +668,7 @@ mod tests {
             "$version",
             "a b",
             "a..b",
-            &["k"; MAX_DEPTH + 1].join("."),
+            &["k"; MAX_DEPTH + 2].join("."),
         ] {
             assert!(read(bad).is_err(), "{bad:?}");
         }
@@ -583,10 +691,73 @@ mod tests {
 
     #[test]
     fn depth_and_key_rules() {
-        assert!(TwinPath::new(Section::Tags, &["k"; 10].join(".")).is_ok());
-        assert!(TwinPath::new(Section::Tags, &["k"; 11].join(".")).is_err());
+        // IoT Hub's example of its limit: ten objects below the section, eleven keys.
+        let hubs_example = "one.two.three.four.five.six.seven.eight.nine.ten.property";
+        assert!(TwinPath::new(Section::Tags, hubs_example).is_ok());
+        assert!(TwinPath::new(Section::Tags, &["k"; 12].join(".")).is_err());
         assert!(TwinPath::new(Section::Tags, "a\u{1}").is_err());
         assert!(TwinPath::new(Section::Tags, "").is_err());
+    }
+
+    /// `objects` objects nested below a section, the innermost holding `value` at `leaf`.
+    fn nested(objects: usize, value: Value) -> Map<String, Value> {
+        let mut twin = json!({ "leaf": value });
+        for _ in 0..objects {
+            twin = json!({ "n": twin });
+        }
+        object(twin)
+    }
+
+    /// Ten objects below the section is IoT Hub's limit, in an array too, and every key of an
+    /// object in an array keeps its rules; beyond them, a section object, a patch and a leaf
+    /// written alone are each refused.
+    #[test]
+    fn the_hubs_depth_and_key_rules_hold_in_arrays() {
+        let valid = [
+            nested(10, json!(1)),
+            nested(9, json!({})),
+            nested(8, json!([{"x": [{}]}, [[1]]])),
+        ];
+        let refused = [
+            nested(10, json!({})),
+            nested(11, json!(1)),
+            nested(10, json!([{"x": 1}])),
+            nested(9, json!([{"x": [{}]}])),
+            nested(0, json!([1, {"a.b": 1}])),
+            nested(0, json!([[{"$version": 1}]])),
+            nested(0, json!([{"": 1}])),
+        ];
+        for (twin, ok) in
+            (valid.iter().map(|t| (t, true))).chain(refused.iter().map(|t| (t, false)))
+        {
+            assert_eq!(flatten(Section::Tags, twin).is_ok(), ok, "{twin:?}");
+            assert_eq!(patch_writes(Section::Tags, twin).is_ok(), ok, "{twin:?}");
+        }
+    }
+
+    /// A value nested deeper than [`MAX_NESTING`] is refused, as a twin leaf and as metadata:
+    /// a creation's twin text holding it could not be read back (found in review: 130 arrays
+    /// deep, the device lost every tag).
+    #[test]
+    fn values_nest_at_most_max_nesting_levels() {
+        let deep = |levels: usize| (0..levels).fold(json!("x"), |v, _| json!([v]));
+        let path = TwinPath::new(Section::Tags, "a").ok();
+        let Some(path) = path else {
+            panic!("a valid path")
+        };
+        assert!(check_leaf(&path, &deep(MAX_NESTING)).is_ok());
+        assert!(check_leaf(&path, &deep(MAX_NESTING + 1)).is_err());
+        assert!(check_metadata("m", &deep(MAX_NESTING)).is_ok());
+        assert!(check_metadata("m", &deep(MAX_NESTING + 1)).is_err());
+        assert!(
+            check_metadata("m", &json!({"a.b $": {}})).is_ok(),
+            "metadata keys are free"
+        );
+        // The deepest value taken still reads back from its creation's text.
+        let leaves: std::collections::BTreeMap<TwinPath, Value> =
+            [(path, deep(MAX_NESTING))].into();
+        let text = crate::twin_text::TwinText::new(&leaves);
+        assert_eq!(text.leaves(), leaves);
     }
 
     /// A key holding `.` would read back as nesting, and a `$` key the hub does not manage
@@ -618,7 +789,7 @@ mod tests {
         for patch in [
             json!({"a": 1, "room 1": 2}),
             json!({"a": 1, "b": {"c.d": 2}}),
-            json!({"a": 1, "z": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": 1}}}}}}}}}}}),
+            json!({"a": 1, "z": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": {"11": 1}}}}}}}}}}}}),
         ] {
             let written = registry.writer(r, crate::Stamp::new(2, 0)).patch_twin(
                 &key,

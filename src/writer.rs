@@ -108,7 +108,10 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::DeviceExists`] if `key` has a live incarnation here.
+    /// [`Error::DeviceExists`] if `key` has a live incarnation here; [`Error::InvalidValue`]
+    /// for a twin leaf's value IoT Hub would not store (objects in it nested deeper than the
+    /// hub's ten levels, or a key in them breaking its key rules) or a value, twin or metadata,
+    /// nested deeper than 64 levels.
     ///
     /// # Examples
     ///
@@ -125,6 +128,9 @@ impl Writer<'_> {
         if !self.registry.records(key).is_empty() {
             return Err(Error::DeviceExists { key: key.clone() });
         }
+        // An identity's fields are public: its values are checked here, where they enter a
+        // registry, as every other write checks its value.
+        identity.check_values().map_err(|e| e.of_device(key))?;
         let dot = self.take_dot()?;
         let record = DeviceRecord::created(dot, self.stamp, identity);
         let slot = self.registry.slot_mut(key);
@@ -386,7 +392,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] for a bad path or an object value; [`Error::UnknownDevice`] if
+    /// [`Error::InvalidValue`] for a bad path, an object value, or a value IoT Hub would not
+    /// store (as [`create`](Self::create) says); [`Error::UnknownDevice`] if
     /// `key` has no live incarnation here; [`Error::PendingDevice`] if one has not
     /// received its creation yet.
     ///
@@ -444,7 +451,9 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] for a key breaking IoT Hub's rules; [`Error::UnknownDevice`] if
+    /// [`Error::InvalidValue`] for a key breaking IoT Hub's rules, objects nested deeper than
+    /// its ten levels, or a value IoT Hub would not store (as [`create`](Self::create) says);
+    /// [`Error::UnknownDevice`] if
     /// `key` has no live incarnation here; [`Error::PendingDevice`] if one has not
     /// received its creation yet.
     ///
@@ -486,8 +495,9 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
-    /// [`Error::PendingDevice`] if one has not received its creation yet.
+    /// [`Error::InvalidValue`] for a value nested deeper than 64 levels (a registry holding
+    /// it could not be read back); [`Error::UnknownDevice`] if `key` has no live incarnation
+    /// here; [`Error::PendingDevice`] if one has not received its creation yet.
     ///
     /// # Examples
     ///
@@ -507,6 +517,9 @@ impl Writer<'_> {
         name: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
+        if let Some(value) = &value {
+            twin::check_metadata(name, value).map_err(|e| e.of_device(key))?;
+        }
         self.write_each(key, false, |record, out, dot, stamp| {
             let overwritten = record.set_metadata(name.to_owned(), dot, stamp, value.clone());
             if let Some(reg) = record.written().metadata.get(name) {
@@ -527,14 +540,18 @@ pub(crate) fn counters_exhausted(replica: ReplicaId) -> Error {
     }
 }
 
-/// The path of one twin leaf write, checked: a valid path, and a leaf (or a removal).
+/// The path of one twin leaf write, checked: a valid path, and a leaf IoT Hub stores (or a
+/// removal).
 fn twin_leaf_write(section: Section, path: &str, value: Option<&Value>) -> Result<TwinPath> {
     let path = TwinPath::new(section, path)?;
-    if value.is_some_and(|v| !twin::is_leaf(v)) {
-        return Err(Error::InvalidValue {
-            field: path.to_string(),
-            reason: "a non-empty object is not a leaf; use patch_twin".into(),
-        });
+    if let Some(value) = value {
+        if !twin::is_leaf(value) {
+            return Err(Error::InvalidValue {
+                field: path.to_string(),
+                reason: "a non-empty object is not a leaf; use patch_twin".into(),
+            });
+        }
+        twin::check_leaf(&path, value)?;
     }
     Ok(path)
 }
@@ -573,6 +590,58 @@ mod tests {
             assert!(err.to_string().contains("tags.bad key of pump-17"), "{err}");
         }
         Ok(())
+    }
+
+    /// A value too deep for a registry to read back is refused wherever it would enter one:
+    /// a create (its identity's fields are public), a twin leaf, a metadata value, a saved
+    /// registry read back (found in review: a tag nested 130 arrays deep made reading the
+    /// device panic in a debug build, and drop every tag in a release one).
+    #[test]
+    fn a_value_too_deep_to_read_back_never_enters_a_registry() -> crate::Result<()> {
+        let deep = (0..65).fold(json!("x"), |v, _| json!([v]));
+        let key = DeviceKey::device("d")?;
+        let mut registry = Registry::new();
+        let mut writer = registry.writer(R, Stamp::default());
+        let mut identity = Identity::default();
+        let path = crate::TwinPath::new(Section::Tags, "a")?;
+        identity.twin.insert(path, deep.clone());
+        let created = writer.create(&key, identity.clone());
+        let in_metadata = Identity::default().with_metadata("m", deep.clone());
+        let created_with_metadata = writer.create(&key, in_metadata);
+        let by_patch = Identity::default().with_twin(Section::Tags, json!({ "a": deep.clone() }));
+        assert!(by_patch.is_err());
+        writer.create(&key, Identity::default())?;
+        let set = writer.set_twin(&key, Section::Tags, "a", Some(deep.clone()));
+        let set_metadata = writer.set_metadata(&key, "m", Some(deep.clone()));
+        for refused in [created, created_with_metadata, set, set_metadata] {
+            let err = refused.expect_err("refused");
+            assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+            assert!(err.to_string().contains("64 levels"), "{err}");
+        }
+        // Read back: a state whose creation holds it, as a writer before this check made one.
+        let mut saved = serde_json::to_value(&registry).map_err(|e| Error::InvalidValue {
+            field: "registry".into(),
+            reason: e.to_string(),
+        })?;
+        let creation = find_identity(&mut saved).expect("a creation's identity");
+        creation["twin"] = json!({ "tags.a": deep });
+        let read = serde_json::from_value::<Registry>(saved).map(|_| ());
+        assert!(read.is_err_and(|e| e.to_string().contains("64 levels")));
+        Ok(())
+    }
+
+    /// The first object holding an `identity` member, in document order.
+    fn find_identity(value: &mut serde_json::Value) -> Option<&mut serde_json::Value> {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.contains_key("identity") {
+                    return map.get_mut("identity");
+                }
+                map.values_mut().find_map(find_identity)
+            }
+            serde_json::Value::Array(items) => items.iter_mut().find_map(find_identity),
+            _ => None,
+        }
     }
 
     /// An empty patch writes nothing, but is refused as any write would be: a caller learns

@@ -144,7 +144,8 @@ impl Generate {
     /// ```
     pub const MIN_DEVICES: usize = 1;
 
-    /// Generates the triple: three empty exports for no device, never a panic.
+    /// Generates the triple: three empty exports for no device. The triple is held in memory,
+    /// about three lines a device in all.
     ///
     /// # Examples
     ///
@@ -160,7 +161,11 @@ impl Generate {
             return Triple::default();
         }
         let mut rng = Rng(self.seed ^ 0x5eed_fa11_bacc);
-        let mut base = Vec::with_capacity(self.devices * 11 / 10);
+        // Room for the devices and their modules (about one in ten), reserved up to a hub's
+        // million and grown beyond: the count is the caller's, and its arithmetic must not
+        // overflow (found in review: a count near `usize::MAX` panicked here).
+        let reserved = self.devices.min(1_000_000);
+        let mut base = Vec::with_capacity(reserved + reserved / 10);
         let mut edges: Vec<(DeviceId, String)> = Vec::new();
         for n in 0..self.devices {
             let device = id(format!("dev-{n:07}"));

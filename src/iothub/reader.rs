@@ -788,8 +788,9 @@ pub(super) mod tests {
     fn member_names_shaped_like_keys_are_shown_by_fingerprint() {
         let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
         let fingerprint = crate::Fingerprint::of(key).to_string();
+        // The key-shaped name holds the eleventh object below the section.
         let nested = |levels: usize| {
-            let mut twin = format!(r#"{{"{key}":1}}"#);
+            let mut twin = format!(r#"{{"{key}":{{}}}}"#);
             for _ in 1..levels {
                 twin = format!(r#"{{"n":{twin}}}"#);
             }
@@ -805,7 +806,10 @@ pub(super) mod tests {
                 format!(r#""authentication":{{"{key}":1,"{key}":2}}"#),
                 "duplicate key \"<",
             ),
-            (format!(r#""tags":{}"#, nested(11)), "tags nests deeper"),
+            (
+                format!(r#""tags":{}"#, nested(11)),
+                "tags nests objects deeper",
+            ),
             (format!(r#""tags":{{"x.{key}":1}}"#), "twin key \"x.<"),
         ] {
             let (_, message) = error(&with(&extra));
