@@ -138,7 +138,11 @@ impl fmt::Debug for ReplicaId {
 pub struct Dot {
     /// The replica that made the write.
     pub replica: ReplicaId,
-    /// Its position in that replica's sequence of writes, from 1.
+    /// Its position in that replica's sequence of writes, from 1. Counter 0 names no write:
+    /// every context covers it, as the empty start of every replica's sequence
+    /// (`contains(Dot { counter: 0, .. })` holds, and inserting it adds nothing), so a
+    /// register entry built under it by hand is one every join takes as already overwritten.
+    /// A registry's reader refuses one.
     pub counter: u64,
 }
 
@@ -867,10 +871,12 @@ mod tests {
         Ok(())
     }
 
+    /// Counter 0 names no write: covered by every context, never added to one.
     #[test]
-    fn zero_counters_are_never_seen() {
+    fn counter_zero_is_covered_by_every_context_and_never_added() {
         let mut ctx = CausalContext::new();
         assert!(!ctx.insert(Dot::new(r(1), 0)));
         assert!(ctx.is_empty());
+        assert!(ctx.contains(Dot::new(r(1), 0)));
     }
 }
