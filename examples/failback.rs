@@ -8,10 +8,12 @@
 //! cargo run --release --example failback -- generate --devices 1000 --out-dir demo
 //! ```
 //!
-//! Exit status: 0 on success (conflicts included), 1 for a usage error, 2 for bad input
-//! (`FILE:LINE:COLUMN: message` on stderr) or an I/O failure (`PATH: message`). No output file is left behind on
-//! failure: every output is written to a temporary file, synced, then renamed into place, and
-//! the three are one set (an earlier run's are removed first, this run's again if one fails).
+//! Exit status: 0 on success (conflicts included), 1 for a usage error (found before any file is
+//! touched), 2 for bad input (`FILE:LINE:COLUMN: message` on stderr) or an I/O failure
+//! (`PATH: message`, `<stdout>` for a stdout that cannot be written). No output file is left
+//! behind on failure: every output is written to a temporary file, synced, then renamed into
+//! place, and the three are one set (an earlier run's are removed first, this run's again if
+//! one fails).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -21,8 +23,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, refuse_inputs,
-    write_atomically,
+    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, Triple,
+    create_atomically, refuse_inputs, write_atomically,
 };
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
@@ -154,11 +156,11 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
-            eprintln!("failback: {message}");
+            tell(format_args!("failback: {message}"));
             ExitCode::from(1)
         }
         Err(Failure::Input(error)) => {
-            eprintln!("{error}");
+            tell(format_args!("{error}"));
             ExitCode::from(2)
         }
     }
@@ -236,7 +238,7 @@ fn merge(
         skipped: skipped[i],
     });
     if progress {
-        eprintln!("merged; planning and writing…");
+        tell(format_args!("merged; planning and writing…"));
     }
 
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
@@ -299,14 +301,14 @@ fn write_outputs(
     })?;
 
     let skipped: u64 = summary.inputs.iter().map(|s| s.skipped).sum();
-    println!(
+    say(format_args!(
         "merged {} devices (base {}, primary {}, secondary {} lines; {skipped} hub warnings skipped)",
         summary.merged_devices,
         summary.inputs[0].devices,
         summary.inputs[1].devices,
         summary.inputs[2].devices
-    );
-    println!(
+    ))?;
+    say(format_args!(
         "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} moved behind a gateway deleted or made plain, {} with a parent no line can carry",
         summary.plan.create,
         summary.plan.update,
@@ -317,15 +319,15 @@ fn write_outputs(
         summary.pending_parent.len(),
         summary.parent_gone.len(),
         summary.parent_unwritable.len()
-    );
-    println!(
+    ))?;
+    say(format_args!(
         "conflicts: {} ({} security), preferring the {} where no security rule decides",
         summary.conflicts.len(),
         summary.security_conflicts(),
         summary.prefer.as_str()
-    );
+    ))?;
     for output in outputs {
-        println!("wrote {}", output.display());
+        say(format_args!("wrote {}", output.display()))?;
     }
     // The plan is left for the OS to reclaim at exit (see `merge`).
     std::mem::forget((plan, summary));
@@ -349,10 +351,10 @@ fn parse(files: &[PathBuf], allow_empty: bool) -> Result<(), Failure> {
     }
     // Printed once every file has parsed, so that a bad file leaves stdout empty.
     for (file, (devices, skipped)) in files.iter().zip(counts) {
-        println!(
+        say(format_args!(
             "{}: {devices} device lines ({skipped} hub warnings skipped)",
             file.display()
-        );
+        ))?;
     }
     Ok(())
 }
@@ -440,20 +442,43 @@ impl<R> Progress<R> {
         self.lines += newlines;
         // One line per step: two files are read at once, so no carriage-return updates.
         if self.lines / PROGRESS_EVERY > before {
-            eprintln!("{}: {} lines read", self.name, self.lines);
+            tell(format_args!("{}: {} lines read", self.name, self.lines));
         }
     }
 }
 
 fn write_lines(path: &Path, inputs: &[&Path], lines: &[ExportLine]) -> Result<(), Error> {
-    write_atomically(path, inputs, |out| {
-        let mut out = io::BufWriter::with_capacity(1 << 16, out);
-        for line in lines {
-            out.write_all(line.to_json().as_bytes())?;
-            out.write_all(b"\n")?;
-        }
-        out.flush()
-    })
+    write_atomically(path, inputs, |out| lines_to(out, lines))
+}
+
+/// Writes `lines`, one JSON object a line.
+fn lines_to(out: &mut dyn Write, lines: &[ExportLine]) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    for line in lines {
+        out.write_all(line.to_json().as_bytes())?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// Writes `text` and a newline to stdout. A closed or full stdout is an I/O failure (exit 2),
+/// where `println!` panicked (found in review: exit 101, a closed pipe included, since Rust
+/// ignores `SIGPIPE`).
+fn say(text: std::fmt::Arguments<'_>) -> Result<(), Error> {
+    let mut out = io::stdout().lock();
+    (out.write_fmt(text))
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush())
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("<stdout>"),
+            source,
+        })
+}
+
+/// Writes `text` and a newline to stderr. A failure there has nowhere to be told: the exit
+/// status still tells it.
+fn tell(text: std::fmt::Arguments<'_>) {
+    let _ = writeln!(io::stderr(), "{text}");
 }
 
 fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
@@ -481,28 +506,42 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
         path: out_dir.to_owned(),
         source,
     })?;
-    // The three files are one set: when one cannot be written, those written before it are
-    // removed (they are this run's, the names were free), so a failed run leaves nothing to
-    // clean up and nothing a rerun would refuse.
+    // The three files are one set: when one cannot be written, or the summary printed, those
+    // written before are removed (they are this run's: each was put in place only under a
+    // name still free), so a failed run leaves nothing to clean up and nothing a rerun would
+    // refuse. The check of the names above tells a mistaken `--out-dir` at once; only
+    // `create_atomically` keeps a file made there during the run (found in review: it was
+    // replaced).
     let mut written: Vec<PathBuf> = Vec::new();
-    for (name, lines) in names
-        .into_iter()
-        .zip([&triple.base, &triple.primary, &triple.secondary])
-    {
-        let path = out_dir.join(name);
-        if let Err(error) = write_lines(&path, &[], lines) {
-            for done in &written {
-                let _ = std::fs::remove_file(done);
-            }
-            return Err(error.into());
+    let outcome = write_triple(out_dir, names, &triple, &mut written);
+    if outcome.is_err() {
+        for done in &written {
+            let _ = std::fs::remove_file(done);
         }
+    }
+    Ok(outcome?)
+}
+
+/// Writes the triple's three files under `names` in `out_dir`, each only under a name still
+/// free, adding each to `written` once in place; then prints them.
+fn write_triple(
+    out_dir: &Path,
+    names: [&str; 3],
+    triple: &Triple,
+    written: &mut Vec<PathBuf>,
+) -> Result<(), Error> {
+    let exports = [&triple.base, &triple.primary, &triple.secondary];
+    for (name, lines) in names.into_iter().zip(exports) {
+        let path = out_dir.join(name);
+        create_atomically(&path, |out| lines_to(out, lines))?;
         written.push(path);
     }
-    for (path, lines) in written
-        .iter()
-        .zip([&triple.base, &triple.primary, &triple.secondary])
-    {
-        println!("wrote {} ({} lines)", path.display(), lines.len());
+    for (path, lines) in written.iter().zip(exports) {
+        say(format_args!(
+            "wrote {} ({} lines)",
+            path.display(),
+            lines.len()
+        ))?;
     }
     Ok(())
 }

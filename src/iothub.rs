@@ -19,7 +19,7 @@
 //!
 //! [`ExportLine::to_json`] writes the canonical form (fixed key order, sorted twin keys), and
 //! [`write_atomically`] puts an output file in place only once it is complete, refusing to
-//! overwrite an input.
+//! overwrite an input; [`create_atomically`] does so only under a name still free then.
 //!
 //! # Examples
 //!
@@ -57,7 +57,7 @@ mod reader;
 mod summary;
 mod writable;
 
-pub use atomic::{refuse_inputs, write_atomically};
+pub use atomic::{create_atomically, refuse_inputs, write_atomically};
 pub use export::{
     Export, ExportReader, read_export, read_export_from, read_import, read_import_from,
 };

@@ -814,6 +814,57 @@ fn a_failed_write_names_the_output_once_and_leaves_nothing() {
     assert!(entries.is_empty(), "left behind: {entries:?}");
 }
 
+/// A stdout or stderr that cannot be written is an I/O failure, exit 2, with no output left:
+/// `println!` panicked there (exit 101), after the outputs were in place. A closed pipe is
+/// the same error (Rust ignores `SIGPIPE`); `/dev/full` stands in for both.
+#[cfg(target_os = "linux")]
+#[test]
+fn an_unwritable_stdout_or_stderr_is_an_io_failure_leaving_no_output() {
+    let scratch = Scratch::new("full-stdout");
+    let inputs = scratch.shipped();
+    let full = || fs::File::create("/dev/full").expect("/dev/full");
+    let run = |args: &[std::ffi::OsString], stdout_full: bool| {
+        let mut command = Command::new(tool());
+        command.args(args);
+        match stdout_full {
+            true => command.stdout(full()),
+            false => command.stderr(full()),
+        };
+        command.output().expect("the tool runs")
+    };
+    let mut args: Vec<std::ffi::OsString> = vec!["merge".into()];
+    for (flag, path) in ["--base", "--primary", "--secondary"].iter().zip(&inputs) {
+        args.push(flag.into());
+        args.push(path.into());
+    }
+    let out = scratch.path("out");
+    args.extend(["--out-dir".into(), out.clone().into()]);
+    let output = run(&args, true);
+    assert_exit(&output, 2);
+    assert_stderr_contains(&output, "<stdout>: No space left on device");
+    let left: Vec<_> = fs::read_dir(&out)
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    let demo = scratch.path("demo");
+    let generate = ["generate", "--devices", "5", "--out-dir"].map(std::ffi::OsString::from);
+    let mut generate = generate.to_vec();
+    generate.push(demo.clone().into());
+    assert_exit(&run(&generate, true), 2);
+    let left: Vec<_> = fs::read_dir(&demo)
+        .map(|dir| dir.filter_map(Result::ok).map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    let parse = ["parse".into(), inputs[0].clone().into()];
+    assert_exit(&run(&parse, true), 2);
+    // Bad input told to a full stderr: still exit 2, not a panic.
+    fs::write(&inputs[2], "{\"id\":\"d\",\"status\":\"on\"}\n").expect("write");
+    let parse = ["parse".into(), inputs[2].clone().into()];
+    assert_exit(&run(&parse, false), 2);
+}
+
 /// A run refused for a bad input line leaves no output at all: the earlier run's plan, left
 /// beside the error, is one an operator might submit believing it the new one.
 #[test]

@@ -51,6 +51,65 @@ pub fn write_atomically(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
     refuse_inputs(path, inputs)?;
+    write_then_publish(path, write, Publish::Replace)
+}
+
+/// Writes `path` as [`write_atomically`] does, but only as a new file: when the complete file
+/// is put in place, anything then at `path` (a file, a directory, a symbolic link, even one
+/// pointing nowhere) is left as it is and the write fails. A check that the name is free,
+/// made before a long write, cannot promise this: a file created at `path` meanwhile would be
+/// replaced (found in review: the example tool's `generate`, which writes only new files,
+/// replaced an export written during its run).
+///
+/// The file is put in place with a hard link from the temporary file, which fails when the
+/// name is taken, then the temporary name is removed. On a file system without hard links
+/// the write fails and leaves nothing behind.
+///
+/// # Errors
+///
+/// [`Error::Io`] with `path`: of kind [`io::ErrorKind::AlreadyExists`] when something is at
+/// `path`, else as [`write_atomically`] says (with no [`Error::OutputIsInput`]: an input is
+/// never replaced, being there).
+///
+/// # Examples
+///
+/// ```
+/// use std::io::Write;
+/// use failback::{Error, iothub::create_atomically};
+///
+/// let dir = std::env::temp_dir().join(format!("failback-doc-create-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+/// let out = dir.join("base.jsonl");
+/// # std::fs::remove_file(&out).ok();
+/// create_atomically(&out, |w| w.write_all(b"{}\n"))?;
+/// let again = create_atomically(&out, |w| w.write_all(b"lost"));
+/// assert!(matches!(again, Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists));
+/// assert_eq!(std::fs::read_to_string(&out).ok().as_deref(), Some("{}\n"));
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn create_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    write_then_publish(path, write, Publish::New)
+}
+
+/// How a complete temporary file takes its name.
+enum Publish {
+    /// Renamed over whatever is there.
+    Replace,
+    /// Linked under the name, which must be free, and its temporary name removed.
+    New,
+}
+
+/// The write both [`write_atomically`] and [`create_atomically`] make, `publish` telling how
+/// the complete file takes its name.
+fn write_then_publish(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    publish: Publish,
+) -> Result<()> {
     let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -63,10 +122,18 @@ pub fn write_atomically(
     file.sync_all().map_err(io_error)?;
     drop(file);
     if let Some(temp) = guard.0.as_deref() {
-        fs::rename(temp, path).map_err(io_error)?;
+        match publish {
+            Publish::Replace => {
+                fs::rename(temp, path).map_err(io_error)?;
+                // Renamed: there is no temporary file left to remove.
+                guard.0 = None;
+            }
+            // `link` never follows or replaces what is at its new name; the guard then
+            // removes the temporary name, the file staying under `path`.
+            Publish::New => fs::hard_link(temp, path).map_err(io_error)?,
+        }
     }
-    // Renamed: there is no temporary file left to remove.
-    guard.0 = None;
+    drop(guard);
     sync_directory(&directory_of(path))
 }
 
@@ -258,6 +325,45 @@ mod tests {
             use std::os::unix::fs::PermissionsExt;
             let mode = fs::metadata(&out).expect("meta").permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    /// A name taken while the file was written is kept as it is, the file not put in place,
+    /// no temporary file left: whatever took it, a file, a directory or a dangling link.
+    #[test]
+    fn a_new_file_never_replaces_what_took_its_name_meanwhile() {
+        let dir = TempDir::new("create");
+        let out = dir.0.join("base.jsonl");
+        create_atomically(&out, |w| w.write_all(b"first")).expect("a free name");
+        assert_eq!(fs::read_to_string(&out).expect("read"), "first");
+        assert_eq!(dir.entries(), ["base.jsonl"]);
+        fs::remove_file(&out).expect("remove");
+        let taken = |how: &str| match how {
+            "file" => fs::write(&out, "precious"),
+            "directory" => fs::create_dir(&out),
+            #[cfg(unix)]
+            _ => std::os::unix::fs::symlink(dir.0.join("nowhere"), &out),
+            #[cfg(not(unix))]
+            _ => fs::write(&out, "precious"),
+        };
+        for how in ["file", "directory", "link"] {
+            // Taken during the write, after any check a caller made before it.
+            let created = create_atomically(&out, |w| {
+                taken(how)?;
+                w.write_all(b"generated")
+            });
+            assert!(
+                matches!(&created, Err(Error::Io { source, .. }) if source.kind() == io::ErrorKind::AlreadyExists),
+                "{how}: {created:?}"
+            );
+            assert_eq!(dir.entries(), ["base.jsonl"], "{how}");
+            if how == "file" {
+                assert_eq!(fs::read_to_string(&out).expect("read"), "precious");
+            }
+            match fs::symlink_metadata(&out).map(|m| m.is_dir()) {
+                Ok(true) => fs::remove_dir(&out).expect("remove"),
+                _ => fs::remove_file(&out).expect("remove"),
+            }
         }
     }
 
