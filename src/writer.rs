@@ -446,8 +446,16 @@ impl Writer<'_> {
         })
     }
 
-    /// Applies a JSON merge patch to a twin section, as IoT Hub's twin update does: every leaf
-    /// of `patch` is set, every `null` removes. One write (and one dot) per leaf.
+    /// Applies a patch to a twin section, leaf by leaf: every leaf of `patch` is set, every
+    /// `null` removes. One write (and one dot) per leaf.
+    ///
+    /// Leaf by leaf, each write independent of what this replica holds, which is what lets
+    /// it merge with concurrent writes. It differs from a JSON merge patch (RFC 7386) read
+    /// against this replica's twin in two cases, where the merge patch depends on that twin:
+    /// an empty object is a leaf, so `{"a": {}}` sets `a` to `{}` and removes what was under
+    /// it (a merge patch keeps an object's members); and a `null` under a scalar removes the
+    /// scalar (`{"a": {"b": null}}` over `"a": 1` leaves no `a`, a merge patch leaves
+    /// `"a": {}`). To keep members, patch them, not their parent with `{}`.
     ///
     /// # Errors
     ///
@@ -642,6 +650,29 @@ mod tests {
             serde_json::Value::Array(items) => items.iter_mut().find_map(find_identity),
             _ => None,
         }
+    }
+
+    /// `patch_twin` writes leaf by leaf, as its documentation says, where a JSON merge patch
+    /// read against the replica's twin would differ: an empty object is a leaf, and a `null`
+    /// under a scalar removes the scalar.
+    #[test]
+    fn a_patch_writes_leaves_where_a_merge_patch_reads_the_twin() -> crate::Result<()> {
+        let key = DeviceKey::device("d")?;
+        let patched = |twin: serde_json::Value, patch: serde_json::Value| {
+            let mut registry = Registry::new();
+            let mut writer = registry.writer(R, Stamp::default());
+            let identity = Identity::default().with_twin(Section::Desired, twin)?;
+            writer.create(&key, identity)?;
+            let patch = patch.as_object().cloned().unwrap_or_default();
+            writer.patch_twin(&key, Section::Desired, &patch)?;
+            let device = registry.device(&key, &crate::Policy::default());
+            Ok::<_, Error>(device.map(|d| serde_json::Value::Object(d.desired)))
+        };
+        let empty = patched(json!({"a": {"b": 1}, "c": 2}), json!({"a": {}}))?;
+        assert_eq!(empty, Some(json!({"a": {}, "c": 2})));
+        let under_scalar = patched(json!({"a": 1, "c": 2}), json!({"a": {"b": null}}))?;
+        assert_eq!(under_scalar, Some(json!({"c": 2})));
+        Ok(())
     }
 
     /// An empty patch writes nothing, but is refused as any write would be: a caller learns
