@@ -379,24 +379,28 @@ fn problem_within(
 ///
 /// [`Error::InvalidValue`] naming the metadata key.
 pub(crate) fn check_metadata(name: &str, value: &Value) -> Result<()> {
-    fn nesting(value: &Value, level: usize) -> bool {
-        match value {
-            Value::Object(map) => {
-                level < MAX_NESTING && map.values().all(|v| nesting(v, level + 1))
-            }
-            Value::Array(items) => {
-                level < MAX_NESTING && items.iter().all(|v| nesting(v, level + 1))
-            }
-            _ => true,
-        }
-    }
-    if nesting(value, 0) {
+    if nests_within(value, 1, MAX_NESTING) {
         return Ok(());
     }
     Err(Error::InvalidValue {
         field: format!("metadata {name:?}"),
         reason: format!("the value nests deeper than {MAX_NESTING} levels"),
     })
+}
+
+/// Whether `value`, at `level` of a JSON text (its outermost value is level 1), nests within
+/// `limit` levels, arrays and objects alike. Stops at the limit, so a value nested without end
+/// is not walked whole.
+pub(crate) fn nests_within(value: &Value, level: usize, limit: usize) -> bool {
+    match value {
+        Value::Array(items) => {
+            level <= limit && items.iter().all(|v| nests_within(v, level + 1, limit))
+        }
+        Value::Object(map) => {
+            level <= limit && map.values().all(|v| nests_within(v, level + 1, limit))
+        }
+        _ => true,
+    }
 }
 
 /// Whether `value` is a leaf: anything but a non-empty object.

@@ -261,7 +261,8 @@ fn check_twin(
                     (path, m)
                 })?
             }
-            Value::Array(_) if !nests_within(value, above + 1) => {
+            // At level `above + 1` of the line's JSON (the line's object is level 1).
+            Value::Array(_) if !twin::nests_within(value, above + 1, MAX_DEPTH) => {
                 let shown = shown();
                 return refused(format!(
                     "the value of twin key {shown} in {section} nests deeper than the \
@@ -278,20 +279,6 @@ fn check_twin(
         }
     }
     Ok(())
-}
-
-/// Whether `value`, at `level` of the line's JSON (the line's object is level 1), nests within
-/// the reader's limit. Stops at the limit, so a value nested without end is not walked whole.
-fn nests_within(value: &Value, level: usize) -> bool {
-    match value {
-        Value::Array(items) => {
-            level <= MAX_DEPTH && items.iter().all(|v| nests_within(v, level + 1))
-        }
-        Value::Object(map) => {
-            level <= MAX_DEPTH && map.values().all(|v| nests_within(v, level + 1))
-        }
-        _ => true,
-    }
 }
 
 /// The lines of one snapshot a failback lifts (`side`'s), each held to the reader's rules
