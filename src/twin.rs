@@ -19,7 +19,7 @@ use crate::error::{Error, Result};
 /// ten objects below `tags`, so a path holds up to eleven keys, and the eleventh's value is
 /// no object (2026-11-23, found in review: a path of eleven keys was refused, and with it an
 /// export holding the hub's own example of a valid twin).
-const MAX_DEPTH: usize = 10;
+pub(crate) const MAX_DEPTH: usize = 10;
 
 /// How deep a twin leaf's value or a metadata value may nest, arrays and objects alike (a
 /// value that is an array or an object is one level): as deep as a whole export line may be
@@ -31,7 +31,7 @@ const MAX_DEPTH: usize = 10;
 pub(crate) const MAX_NESTING: usize = 64;
 
 /// IoT Hub's limit on a twin key, in bytes.
-const MAX_KEY_BYTES: usize = 1024;
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
 
 /// Keys IoT Hub writes into a twin section itself: hub-local counters and timestamps.
 const HUB_MANAGED: [&str; 2] = ["$metadata", "$version"];
@@ -293,25 +293,45 @@ pub(crate) fn shown(path: &str) -> String {
         .join(".")
 }
 
-fn check_key(key: &str) -> std::result::Result<(), String> {
+/// Why IoT Hub refuses a twin key. The library and the export reader word their refusals
+/// apart (the reader names a line's key by fingerprint when it reads as a symmetric key), but
+/// both hold keys to this one rule.
+pub(crate) enum KeyProblem {
+    /// The key is empty.
+    Empty,
+    /// The key is this many bytes long, over [`MAX_KEY_BYTES`].
+    Long(usize),
+    /// The key holds this character: `$` (the hub's own keys start with it), `.` (read back as
+    /// nesting: a key `a.b` and a key `b` under `a` would be one path), a space or a control
+    /// character.
+    Holds(char),
+}
+
+/// What IoT Hub refuses in the twin key `key`, if anything.
+pub(crate) fn key_problem(key: &str) -> Option<KeyProblem> {
     if key.is_empty() {
-        return Err("empty key".into());
+        return Some(KeyProblem::Empty);
     }
     if key.len() > MAX_KEY_BYTES {
-        return Err(format!(
-            "key of {} bytes, at most {MAX_KEY_BYTES}",
-            key.len()
-        ));
+        return Some(KeyProblem::Long(key.len()));
     }
-    // `.` would be read back as nesting: a key `a.b` and a key `b` under `a` are one path.
-    match key
-        .chars()
-        .find(|&c| c == '$' || c == '.' || c == ' ' || c.is_control())
-    {
-        Some(c) => Err(format!(
+    key.chars()
+        .find(|&c| matches!(c, '$' | '.' | ' ') || c.is_control())
+        .map(KeyProblem::Holds)
+}
+
+fn check_key(key: &str) -> std::result::Result<(), String> {
+    match key_problem(key) {
+        None => Ok(()),
+        Some(KeyProblem::Empty) => Err("empty key".into()),
+        Some(KeyProblem::Long(bytes)) => {
+            Err(format!("key of {bytes} bytes, at most {MAX_KEY_BYTES}"))
+        }
+        // A key holding one of these holds a character no base64 text holds: it is no
+        // symmetric key, and is shown.
+        Some(KeyProblem::Holds(c)) => Err(format!(
             "key {key:?} holds {c:?}; twin keys cannot hold $, ., spaces or control characters"
         )),
-        None => Ok(()),
     }
 }
 

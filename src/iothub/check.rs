@@ -17,18 +17,10 @@ use crate::credentials::Pair;
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::DeviceId;
-use crate::twin;
+use crate::twin::{self, KeyProblem, MAX_DEPTH as MAX_TWIN_DEPTH, MAX_KEY_BYTES};
 
 /// IoT Hub's limit on `statusReason`, in characters.
 const MAX_STATUS_REASON_CHARS: usize = 128;
-
-/// IoT Hub's limit on how deep objects nest below a twin section. A section's own keys are at
-/// level 1, and the value of a key at level `n`, when an object, is the `n`-th: the hub's own
-/// example of the limit, `tags.one.two.….ten.property`, has keys down to level 11.
-const TWIN_DEPTH: usize = 10;
-
-/// IoT Hub's limit on a twin key, in bytes.
-const TWIN_KEY_BYTES: usize = 1024;
 
 /// What every `deviceScope` starts with.
 pub(super) const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
@@ -226,33 +218,26 @@ fn check_twin(
         let refused = |message| Err((vec![key.clone()], message));
         // Only shown when refused: most lines hold none, and showing a name looks for a key.
         let shown = || shown_name(key);
-        let problem = if key.is_empty() {
-            Some("is empty".to_owned())
-        } else if key.len() > TWIN_KEY_BYTES {
-            Some(format!(
-                "is {} bytes long, at most {TWIN_KEY_BYTES}",
-                key.len()
-            ))
-        } else {
-            key.chars()
-                .find(|&c| matches!(c, '.' | '$' | ' ') || c.is_control())
-                .map(|c| format!("holds {c:?}"))
-        };
+        let problem = twin::key_problem(key).map(|problem| match problem {
+            KeyProblem::Empty => "is empty".to_owned(),
+            KeyProblem::Long(bytes) => format!("is {bytes} bytes long, at most {MAX_KEY_BYTES}"),
+            KeyProblem::Holds(c) => format!("holds {c:?}"),
+        });
         if let Some(problem) = problem {
             let shown = shown();
             return refused(format!(
                 "twin key {shown} in {section} {problem}; IoT Hub twin keys are 1 to \
-                 {TWIN_KEY_BYTES} bytes without '.', '$', spaces or control characters (its own \
+                 {MAX_KEY_BYTES} bytes without '.', '$', spaces or control characters (its own \
                  $metadata and $version aside)"
             ));
         }
         match value {
             // The `depth`-th object below the section, an empty one too.
-            Value::Object(_) if depth > TWIN_DEPTH => {
+            Value::Object(_) if depth > MAX_TWIN_DEPTH => {
                 let shown = shown();
                 return refused(format!(
-                    "{section} nests objects deeper than {TWIN_DEPTH} levels at key {shown}; \
-                     IoT Hub twins nest at most {TWIN_DEPTH} levels"
+                    "{section} nests objects deeper than {MAX_TWIN_DEPTH} levels at key {shown}; \
+                     IoT Hub twins nest at most {MAX_TWIN_DEPTH} levels"
                 ));
             }
             Value::Object(inner) => {
