@@ -156,11 +156,23 @@ fn base64_len(text: &str) -> Option<usize> {
     body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
 }
 
-/// Whether `text` has the shape of a symmetric key (base64 of 16 to 64 bytes): text that a
-/// damaged or shifted file may have moved into another field, which a message about that field
-/// must then not show.
-pub(crate) fn reads_as_key(text: &str) -> bool {
-    base64_len(text).is_some_and(|n| (16..=64).contains(&n))
+/// Whether `text` holds 22 or more base64 characters in a row (letters, digits, `+`, `/`),
+/// as many as a 16-byte key holds before its padding: a name in which damaged input may have
+/// put a key, alone or beside other text (`x KEY`, `KEY\n`, `a.KEY`), which a message about
+/// that name must then not show. Broader than the shape of a key on purpose: a long camel-case
+/// name is caught too and shown by its fingerprint, the price of never showing a key that
+/// sits beside a character a key does not hold.
+pub(crate) fn may_hold_key(text: &str) -> bool {
+    const KEY_TEXT: usize = 22;
+    let mut run = 0;
+    text.bytes().any(|b| {
+        run = if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
+            run + 1
+        } else {
+            0
+        };
+        run >= KEY_TEXT
+    })
 }
 
 /// A SAS symmetric key: base64 of 16 to 64 bytes. A secret: shown only as its fingerprint.
@@ -665,6 +677,28 @@ mod tests {
         let read = serde_json::from_str::<Authentication>(&array).expect("reads");
         assert_eq!(read.fingerprints().len(), 1);
         assert!(serde_json::from_str::<Authentication>(r#"{"type":"none"}"#).is_ok());
+    }
+
+    #[test]
+    fn text_may_hold_a_key_from_22_base64_characters_in_a_row() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        for text in [
+            key,
+            &key[..22],
+            "x MDEyMzQ1Njc4OWFiY2RlZg",
+            "a.MDEyMzQ1Njc4OWFi+/RlZg==\n",
+        ] {
+            assert!(may_hold_key(text), "{text}");
+        }
+        for text in [
+            "",
+            "site",
+            &key[..21],
+            "MDEyMzQ1Njc4O.WFiY2RlZg==",
+            "temperature-offset-celsius",
+        ] {
+            assert!(!may_hold_key(text), "{text}");
+        }
     }
 
     #[test]

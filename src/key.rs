@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::{Fingerprint, reads_as_key};
+use crate::credentials::{Fingerprint, may_hold_key};
 use crate::error::{Error, Result};
 use crate::serde_text::serde_as_text;
 use crate::text::Text;
@@ -20,12 +20,13 @@ fn is_id_char(c: u8) -> bool {
 }
 
 fn validate(kind: &'static str, id: &str) -> Result<()> {
-    // Ids are not secrets, but an invalid one with a key's shape (a `/` is the one base64
-    // character ids refuse) is most likely a key that a damaged line moved into the id.
+    // Ids are not secrets, but an invalid one may hold a key that a damaged line moved into
+    // the id, alone (a `/` is the one base64 character ids refuse) or beside a character no
+    // id holds (`x KEY`).
     let invalid = |reason: String| Error::InvalidId {
         kind,
-        id: if reads_as_key(id) {
-            format!("(not shown: it reads as a key, {})", Fingerprint::of(id))
+        id: if may_hold_key(id) {
+            format!("(not shown: it may hold a key, {})", Fingerprint::of(id))
         } else {
             id.to_owned()
         },
@@ -274,6 +275,10 @@ mod tests {
                 "{message}"
             );
         }
+        // A key beside a character no id holds is not shown either.
+        let beside = format!("x {key}");
+        let message = DeviceId::new(&beside).expect_err("space").to_string();
+        assert!(!message.contains(&key[..22]), "{message}");
         // Other invalid ids are shown, to be found and fixed.
         let message = DeviceId::new("a b").expect_err("space").to_string();
         assert!(message.contains(r#""a b""#), "{message}");

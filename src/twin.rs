@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
-use crate::credentials::{Fingerprint, reads_as_key};
+use crate::credentials::{Fingerprint, may_hold_key};
 use crate::error::{Error, Result};
 
 /// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
@@ -277,13 +277,14 @@ fn invalid(section: Section, path: &str, reason: String) -> Error {
     }
 }
 
-/// `path` as a message shows it: each key with a symmetric key's shape by its fingerprint.
-/// Twin keys are not secrets, but a refused path may hold a key that damaged text moved into a
-/// twin's place (a registry's, an export line's), and messages never show one.
+/// `path` as a message shows it: each key that may hold a symmetric key's text, alone or
+/// beside other characters, by its fingerprint. Twin keys are not secrets, but a refused path
+/// may hold a key that damaged text moved into a twin's place (a registry's, an export
+/// line's), and messages never show one.
 pub(crate) fn shown(path: &str) -> String {
     path.split('.')
         .map(|key| {
-            if reads_as_key(key) {
+            if may_hold_key(key) {
                 format!("<{}>", Fingerprint::of(key))
             } else {
                 key.to_owned()
@@ -327,10 +328,10 @@ fn check_key(key: &str) -> std::result::Result<(), String> {
         Some(KeyProblem::Long(bytes)) => {
             Err(format!("key of {bytes} bytes, at most {MAX_KEY_BYTES}"))
         }
-        // A key holding one of these holds a character no base64 text holds: it is no
-        // symmetric key, and is shown.
+        // Shown as a path is: the character refused may sit beside a key (`x.KEY`, `x KEY`).
         Some(KeyProblem::Holds(c)) => Err(format!(
-            "key {key:?} holds {c:?}; twin keys cannot hold $, ., spaces or control characters"
+            "key {:?} holds {c:?}; twin keys cannot hold $, ., spaces or control characters",
+            shown(key)
         )),
     }
 }

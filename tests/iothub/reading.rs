@@ -91,6 +91,27 @@ fn a_twin_key_iot_hub_refuses_is_an_error_at_the_key() {
 }
 
 #[test]
+fn a_refused_twin_key_holding_a_symmetric_key_is_shown_by_fingerprint() {
+    // A key that damaged text moved into a twin key, beside a character keys and twin keys
+    // refuse, at the top of the section and in an object inside an array (2026-11-23, found
+    // in review: the array's message, and both with a space or a newline, showed it).
+    let secret = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    for name in [
+        format!("x.{secret}"),
+        format!("x {secret}"),
+        format!("{secret}\n"),
+        format!("{secret}$"),
+    ] {
+        for twin in [json!({ &name: 1 }), json!({"a": [{ &name: 1 }]})] {
+            let (at, _, message) = refused(&second(&with_twin("/tags", twin)));
+            assert_eq!(at, 2, "{message}");
+            assert!(!message.contains(&secret[..22]), "{message}");
+            assert!(message.contains("sha256:"), "{message}");
+        }
+    }
+}
+
+#[test]
 fn a_dotted_tag_key_is_never_read_as_nesting() {
     // Before, `{"a.b":1}` was read and then merged as `{"a":{"b":1}}`.
     let line = with_twin("/tags", json!({"a.b": 1}));
