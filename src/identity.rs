@@ -38,7 +38,9 @@ pub struct Identity {
     pub capabilities: Capabilities,
     /// The edge device this one sits behind, by device id (never a hub-local scope string).
     pub parent: Option<DeviceId>,
-    /// Twin leaves (tags, desired and reported properties) by path.
+    /// Twin leaves (tags, desired and reported properties) by path: each value a leaf (not a
+    /// non-empty object), no path under another; [`with_twin`](Self::with_twin) builds them
+    /// from a section's object, and [`Writer::create`](crate::Writer::create) refuses others.
     #[serde(default, with = "twin::text_keys")]
     pub twin: BTreeMap<TwinPath, Value>,
     /// Application metadata by key.
@@ -133,13 +135,12 @@ impl Identity {
         Ok(self)
     }
 
-    /// Refuses a twin leaf's value IoT Hub would not store, or a value, twin or metadata, too
-    /// deep to be read back (see `twin::check_leaf`): what a registry takes in an identity.
+    /// Refuses a twin that is not a set of leaves IoT Hub would store (see
+    /// `twin::check_leaves`), or a metadata value too deep to be read back: what a registry
+    /// takes in an identity.
     pub(crate) fn check_values(&self) -> crate::Result<()> {
-        let twin = (self.twin.iter()).map(|(path, value)| twin::check_leaf(path, value));
-        let metadata =
-            (self.metadata.iter()).map(|(name, value)| twin::check_metadata(name, value));
-        twin.chain(metadata).collect()
+        twin::check_leaves(&self.twin)?;
+        (self.metadata.iter()).try_for_each(|(name, value)| twin::check_metadata(name, value))
     }
 
     /// With one metadata value.

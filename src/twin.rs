@@ -4,6 +4,7 @@
 //! leaf, so one side adding `tags.site` and the other `tags.owner` keeps both. Twin keys can
 //! hold no `.`, so a dotted string names a leaf unambiguously.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -231,6 +232,14 @@ impl TwinPath {
     /// built each ancestor as a new path (an allocation) and searched the record's paths for
     /// it, reading their text, cold, at every probe.
     pub(crate) fn any_nested<'a>(paths: impl IntoIterator<Item = &'a TwinPath>) -> bool {
+        Self::first_nested(paths).is_some()
+    }
+
+    /// The first path of `paths` (in order) under another of them, with that other, as
+    /// [`any_nested`](Self::any_nested) finds it.
+    pub(crate) fn first_nested<'a>(
+        paths: impl IntoIterator<Item = &'a TwinPath>,
+    ) -> Option<(&'a TwinPath, &'a TwinPath)> {
         let mut prefixes: SmallVec<[&TwinPath; 8]> = SmallVec::new();
         for path in paths {
             while prefixes
@@ -239,12 +248,12 @@ impl TwinPath {
             {
                 prefixes.pop();
             }
-            if prefixes.iter().any(|q| q.is_ancestor_of(path)) {
-                return true;
+            if let Some(&above) = prefixes.iter().find(|q| q.is_ancestor_of(path)) {
+                return Some((above, path));
             }
             prefixes.push(path);
         }
-        false
+        None
     }
 
     /// The smallest and just-past-largest paths that can be descendants of this one, for a
@@ -351,9 +360,44 @@ pub(crate) fn check_leaf(path: &TwinPath, value: &Value) -> Result<()> {
     leaf_problem(value, objects_around).map_err(|reason| invalid(path.section, &path.path, reason))
 }
 
+/// Refuses `leaves` as the twin of a new identity unless each is a leaf IoT Hub stores
+/// ([`check_leaf`]), none is a non-empty object (an object's members are leaves of their own
+/// paths) and none lies under another (`a` and `a.b`): what a twin read from a hub, or built
+/// by [`Identity::with_twin`](crate::Identity::with_twin), always is. A twin that is not so
+/// would read as created while its record is untouched, and otherwise once any write, even to
+/// another field, has the leaves settled by their shape (2026-11-23, found in review: a status
+/// write changed a device's tags).
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] naming the first path refused.
+pub(crate) fn check_leaves(leaves: &BTreeMap<TwinPath, Value>) -> Result<()> {
+    for (path, value) in leaves {
+        if !is_leaf(value) {
+            return Err(invalid(
+                path.section,
+                &path.path,
+                "a non-empty object is not a leaf; give each of its members its own path".into(),
+            ));
+        }
+        check_leaf(path, value)?;
+    }
+    match TwinPath::first_nested(leaves.keys()) {
+        Some((above, below)) => Err(invalid(
+            below.section,
+            &below.path,
+            format!(
+                "it lies under the leaf {}; a leaf holds a value, not other leaves",
+                shown(&above.path)
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// What [`check_leaf`] refuses in `value`, the value of a key inside `objects_around` objects
-/// below its section (a section's own keys are inside none): the reason, which shows no key
-/// that could be a symmetric key (a key refused holds a character no base64 text holds).
+/// below its section (a section's own keys are inside none): the reason, which shows a key
+/// refused as [`shown`] shows a path.
 pub(crate) fn leaf_problem(
     value: &Value,
     objects_around: usize,

@@ -109,9 +109,11 @@ impl Writer<'_> {
     /// # Errors
     ///
     /// [`Error::DeviceExists`] if `key` has a live incarnation here; [`Error::InvalidValue`]
-    /// for a twin leaf's value IoT Hub would not store (objects in it nested deeper than the
-    /// hub's ten levels, or a key in them breaking its key rules) or a value, twin or metadata,
-    /// nested deeper than 64 levels.
+    /// for a twin that is not a set of leaves (a non-empty object as a leaf's value, or a leaf
+    /// under another: [`Identity::with_twin`] builds a twin's leaves from its object), a twin
+    /// leaf's value IoT Hub would not store (objects in it nested deeper than the hub's ten
+    /// levels, or a key in them breaking its key rules) or a value, twin or metadata, nested
+    /// deeper than 64 levels.
     ///
     /// # Examples
     ///
@@ -635,6 +637,48 @@ mod tests {
         creation["twin"] = json!({ "tags.a": deep });
         let read = serde_json::from_value::<Registry>(saved).map(|_| ());
         assert!(read.is_err_and(|e| e.to_string().contains("64 levels")));
+        Ok(())
+    }
+
+    /// A created twin is a set of leaves, as one read from a hub is: otherwise it read one way
+    /// while its record was untouched and another once a write to another field settled its
+    /// leaves by their shape (found in review: a status write changed the device's tags).
+    #[test]
+    fn a_create_whose_twin_is_not_a_set_of_leaves_is_refused() -> crate::Result<()> {
+        let key = DeviceKey::device("d")?;
+        let path = |p: &str| crate::TwinPath::new(Section::Tags, p);
+        let twins = [
+            vec![(path("a")?, json!({"c": 3}))],
+            vec![(path("a")?, json!(1)), (path("a.b")?, json!(2))],
+            vec![(path("a")?, json!([])), (path("a.b.c")?, json!(2))],
+        ];
+        let mut registry = Registry::new();
+        for twin in twins {
+            let identity = Identity {
+                twin: twin.into_iter().collect(),
+                ..Identity::default()
+            };
+            let err = (registry.writer(R, Stamp::default()))
+                .create(&key, identity)
+                .expect_err("refused");
+            assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+            assert!(err.to_string().contains("tags.a"), "{err}");
+            assert_eq!(registry, Registry::new());
+        }
+        // An empty object is a leaf; siblings and paths that only share a prefix are not nested.
+        let identity = Identity {
+            twin: [
+                (path("a")?, json!({})),
+                (path("a-b.c")?, json!(1)),
+                (path("ab")?, json!(2)),
+            ]
+            .into_iter()
+            .collect(),
+            ..Identity::default()
+        };
+        registry
+            .writer(R, Stamp::default())
+            .create(&key, identity)?;
         Ok(())
     }
 
