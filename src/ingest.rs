@@ -502,7 +502,10 @@ impl Ingest {
         self.registry
     }
 
-    /// Applies one event and reports what it changed.
+    /// Applies one event and reports what it changed. The report's
+    /// [`state_changed`](Report::state_changed) is the ingest's: true for every event not
+    /// applied before, whose id it remembers from then on, even when the registry already
+    /// held what the event wrote.
     ///
     /// # Errors
     ///
@@ -580,7 +583,7 @@ impl Ingest {
         }
         // A dot unseen means the event's context is not included (it has seen its own
         // dots), which is all the merge's first check would find out.
-        let report = if unseen_dot {
+        let mut report = if unseen_dot {
             // A first write applies where the registry has seen none of its writes: then no
             // record holds them, and one that wrote nothing takes them whole.
             let only = event.only.as_ref().map(|(key, slot)| Lone {
@@ -600,6 +603,8 @@ impl Ingest {
         self.unindexed.push((event.id.clone(), event.dots.clone()));
         self.events
             .remember(unseen, event.id.clone(), Arc::clone(&event.delta));
+        // The ingest remembers the id now, whatever the registry took.
+        report.state_changed = true;
         Ok(report)
     }
 

@@ -47,8 +47,9 @@
 //! rotated-out credential: such writes are refused and listed in the [`Report`]. Tombstones are
 //! kept until [`Registry::compact`] is given a version vector every replica has reached;
 //! compaction never changes what a merge produces afterwards (a replica restored from an
-//! older backup included). Merging a state or delta whose
-//! context is already included costs no per-record work and changes nothing.
+//! older backup included). Merging a state or delta whose context and stable vector are
+//! already included costs no per-record work and changes nothing; any other merge changes the
+//! state, if only its context, and says so ([`Report::state_changed`]).
 //!
 //! [`Ingest`] applies [`Event`]s delivered at least once, in any order: duplicates are no-ops,
 //! reordering converges, and an id or dot reused with a different payload is an [`Error`],

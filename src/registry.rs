@@ -468,8 +468,9 @@ impl Registry {
     /// Merges another replica's state or a delta into this one and reports what changed;
     /// `policy` only decides how the report's conflicts are read, never the merged state.
     ///
-    /// Never fails and never panics. When `other`'s context is already included here, it
-    /// returns at once: no per-record work, nothing changed. A key neither side wrote since
+    /// Never fails and never panics. When `other`'s context and stable vector are already
+    /// included here, it returns at once: no per-record work, nothing changed
+    /// ([`Report::is_unchanged`]). Otherwise the state changes, if only in its context. A key neither side wrote since
     /// they shared it costs a pointer comparison, and a key only one side wrote keeps or
     /// takes that side's slot without copying it.
     ///
@@ -627,6 +628,10 @@ impl Registry {
         }
         #[cfg(debug_assertions)]
         debug_assert_eq!(self.context, joined);
+        // Called only past the inclusion check (its callers' or `merge_with`'s): `other`'s
+        // context was not included here, and has grown this one, or its stable vector was
+        // not, and has moved this one.
+        report.state_changed = true;
         report
     }
 

@@ -215,6 +215,17 @@ pub struct Report {
     /// later write overwrote, and listing each of those on every merge would bury the ones
     /// that came with a change. Either way the value is refused.
     pub rejected: Vec<Rejection>,
+    /// Whether this side's state changed: its causal context or its stable vector grew, and
+    /// with them perhaps its devices. False only when the incoming state was already included
+    /// here, which leaves everything as it was. A merge can change the state while no device
+    /// count moves: a delete of a device this side never held adds its tombstone, a write
+    /// already overwritten here adds its dot. A service that stores its registry after merges
+    /// stores it when this is true: skipping a store because no device changed would forget
+    /// the delete, and a stale copy of the device, merged after a restart, would then stand
+    /// (2026-11-23, found in review: [`is_unchanged`](Self::is_unchanged) said so of such a
+    /// merge).
+    #[serde(default)]
+    pub state_changed: bool,
 }
 
 serde_redacting!(Report);
@@ -240,18 +251,34 @@ impl Report {
         self.conflicts.sort();
         self.rejected.extend(other.rejected);
         self.rejected.sort();
+        self.state_changed |= other.state_changed;
         self
     }
 
-    /// Whether the merge changed nothing.
+    /// Whether the merge changed nothing: not [`state_changed`](Self::state_changed). A merge
+    /// that changed no device may still have changed the state.
     ///
     /// # Examples
     ///
     /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
     /// assert!(failback::Report::default().is_unchanged());
+    ///
+    /// // Another replica creates and deletes a device this one never held.
+    /// let mut other = Registry::new();
+    /// let mut writer = other.writer(ReplicaId::from_u128(2), Stamp::default());
+    /// let key = DeviceKey::device("d")?;
+    /// writer.create(&key, Identity::default())?;
+    /// writer.delete(&key)?;
+    /// let mut here = Registry::new();
+    /// let report = here.merge(&other);
+    /// assert_eq!((report.added, report.deleted), (0, 0));
+    /// assert!(!report.is_unchanged()); // the delete is known here now
+    /// assert!(here.merge(&other).is_unchanged());
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn is_unchanged(&self) -> bool {
-        self.added == 0 && self.updated == 0 && self.deleted == 0
+        !self.state_changed
     }
 }
 

@@ -92,6 +92,24 @@ proptest! {
         }
     }
 
+    /// `report.is_unchanged() ⇔ a ⊔ b = a`, for whole states, deltas and the states between:
+    /// a service that stores its registry when a merge changed it never misses a change, a
+    /// delete of a device it never held included.
+    #[test]
+    fn a_merge_reports_a_change_exactly_when_the_state_changed(h in history()) {
+        let mut incoming: Vec<Registry> = h.states();
+        for peer in h.replicas() {
+            incoming.extend(h.replicas().iter().map(|source| source.delta_since(peer.context().vector())));
+        }
+        for target in h.replicas().iter().chain(&h.states()) {
+            for other in &incoming {
+                let mut merged = target.clone();
+                let report = merged.merge(other);
+                prop_assert_eq!(report.is_unchanged(), bytes(&merged) == bytes(target), "{}", report);
+            }
+        }
+    }
+
     #[test]
     fn delta_since_a_peer_vector_equals_merging_the_full_state(h in history()) {
         for peer in h.replicas() {

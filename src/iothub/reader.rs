@@ -623,18 +623,16 @@ fn about(key: &DeviceKey, err: Error) -> Error {
 /// fingerprint, since any prefix of it could be most of a key.
 const MAX_SHOWN_NAME_CHARS: usize = 64;
 
-/// A member's name as a message shows it, quoted: each `.`-separated part with a symmetric
-/// key's shape by its fingerprint, as a refused twin path shows it ([`twin::shown`]), and a
-/// name over 64 characters by its length and fingerprint. Names are not secrets, but a damaged
+/// A member's name as a message shows it, quoted: each `.`-separated part that may hold a
+/// symmetric key's text by its fingerprint, as a refused twin path shows it ([`twin::shown`]),
+/// and a name over 64 characters by its length and fingerprint. Names are not secrets, but a damaged
 /// line may hold a key where a name belongs (a twin key, an object's member), and messages
 /// never show one.
 pub(super) fn shown_name(name: &str) -> String {
-    let shown = twin::shown(name);
-    let n = shown.chars().count();
+    let n = name.chars().count();
     if n <= MAX_SHOWN_NAME_CHARS {
-        format!("{shown:?}")
+        format!("{:?}", twin::shown(name))
     } else {
-        let n = name.chars().count();
         format!("\"<{n} characters, {}>\"", Fingerprint::of(name))
     }
 }
