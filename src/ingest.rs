@@ -674,7 +674,10 @@ fn reused(
             dot,
             first: first.clone(),
             second: second.clone(),
-            key: delta.slots.keys().next().cloned().map(Box::new),
+            // The device holding the dot, not the delta's first: a sync holds many.
+            key: (same_write::key_holding(delta, dot).or_else(|| delta.slots.keys().next()))
+                .cloned()
+                .map(Box::new),
         })
 }
 

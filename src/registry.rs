@@ -793,7 +793,7 @@ impl Registry {
         let dot = self
             .context
             .next_dot(replica)
-            .ok_or_else(|| crate::writer::counters_exhausted(replica))?;
+            .ok_or_else(|| crate::writer::counters_exhausted(replica).of_device(&key))?;
         let slot = Arc::make_mut(self.slots.get_or_insert(&key));
         if !slot.live.is_empty() {
             return Ok(false);
@@ -987,10 +987,48 @@ mod tests {
             .writer(r, Stamp::new(1, 0))
             .create(&DeviceKey::device("d")?, Identity::default());
         assert!(matches!(created, Err(crate::Error::InvalidValue { .. })));
+        // The refusal names the device written, as every other refused write does.
+        let message = created.expect_err("refused").to_string();
+        assert!(message.contains(" of d:"), "{message}");
         assert_eq!(reg, before);
         // Another replica still writes.
         reg.writer(ReplicaId::from_u128(2), Stamp::new(1, 0))
             .create(&DeviceKey::device("d")?, Identity::default())?;
+        Ok(())
+    }
+
+    /// A patch needing more counters than are left is refused before its first leaf is
+    /// written: a leaf written and kept would have its dot taken and no delta to ship it
+    /// (found in review).
+    #[test]
+    fn a_patch_with_too_few_counters_left_writes_nothing() -> Result<()> {
+        let (r, q) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+        let key = DeviceKey::device("d")?;
+        let wire = serde_json::json!({
+            "context": CausalContext::from_iter([Dot::new(r, u64::MAX - 1)]),
+            "devices": [],
+        });
+        let mut reg: Registry = serde_json::from_value(wire).expect("a valid state");
+        reg.writer(q, Stamp::new(1, 0))
+            .create(&key, Identity::default())?;
+        let before = reg.clone();
+        let two = serde_json::json!({"a": 1, "b": 2});
+        let patched = reg.writer(r, Stamp::new(2, 0)).patch_twin(
+            &key,
+            crate::Section::Tags,
+            two.as_object().expect("an object"),
+        );
+        let message = patched.expect_err("one counter left").to_string();
+        assert!(message.contains(" of d:"), "{message}");
+        assert_eq!(reg, before);
+        // One leaf takes the last counter.
+        let one = serde_json::json!({"a": 1});
+        let delta = reg.writer(r, Stamp::new(2, 0)).patch_twin(
+            &key,
+            crate::Section::Tags,
+            one.as_object().expect("an object"),
+        )?;
+        assert!(delta.context().contains(Dot::new(r, u64::MAX)));
         Ok(())
     }
 }

@@ -99,6 +99,11 @@ pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool 
         })
 }
 
+/// The first key (in key order) under which `registry` holds something under `dot`.
+pub(crate) fn key_holding(registry: &Registry, dot: Dot) -> Option<&DeviceKey> {
+    held(registry, dot).first().map(|(key, _, _)| *key)
+}
+
 /// Everything `registry` holds under `dot`, with its key and incarnation.
 fn held(registry: &Registry, dot: Dot) -> Vec<(&DeviceKey, Dot, Held<'_>)> {
     let mut out = Vec::new();

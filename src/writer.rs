@@ -28,7 +28,8 @@ use crate::twin::{self, Section, TwinPath};
 /// registry must have seen every write already made under that id: see [`ReplicaId`] for
 /// what breaks when two writes share a dot. Besides the errors each method lists, every write
 /// fails with [`Error::InvalidValue`], changing nothing, when the registry has seen the
-/// replica's counter reach `u64::MAX` (only a state read from text can claim that).
+/// replica's counter reach `u64::MAX` (only a state read from text can claim that), or when
+/// a [`patch_twin`](Writer::patch_twin) needs more counters than are left.
 ///
 /// # Examples
 ///
@@ -74,27 +75,35 @@ impl Registry {
 }
 
 impl Writer<'_> {
-    /// The dot of a new write, taken (seen by the registry's context).
-    fn take_dot(&mut self) -> Result<Dot> {
+    /// The dot of a new write to `key`, taken (seen by the registry's context).
+    fn take_dot(&mut self, key: &DeviceKey) -> Result<Dot> {
         let dot = self
             .registry
             .context
             .next_dot(self.replica)
-            .ok_or_else(|| counters_exhausted(self.replica))?;
+            .ok_or_else(|| counters_exhausted(self.replica).of_device(key))?;
         self.registry.context.insert(dot);
         Ok(dot)
     }
 
-    /// The dots of `count` new writes, taken (seen by the registry's context); all or none.
-    fn take_dots(&mut self, count: usize) -> Result<Vec<Dot>> {
+    /// The first dot and the last counter of `count` (at least one) new writes to `key`,
+    /// when the replica has that many counters left; nothing taken.
+    fn dots_left(&self, key: &DeviceKey, count: usize) -> Result<(Dot, u64)> {
         let first = self.registry.context.next_dot(self.replica);
         let last = first.and_then(|first| {
             let more = u64::try_from(count.saturating_sub(1)).ok()?;
             first.counter.checked_add(more)
         });
-        let (Some(first), Some(last)) = (first, last) else {
-            return Err(counters_exhausted(self.replica));
-        };
+        match (first, last) {
+            (Some(first), Some(last)) => Ok((first, last)),
+            _ => Err(counters_exhausted(self.replica).of_device(key)),
+        }
+    }
+
+    /// The dots of `count` new writes to `key`, taken (seen by the registry's context); all or
+    /// none.
+    fn take_dots(&mut self, key: &DeviceKey, count: usize) -> Result<Vec<Dot>> {
+        let (first, last) = self.dots_left(key, count)?;
         let dots: Vec<Dot> = (first.counter..=last)
             .map(|counter| Dot::new(self.replica, counter))
             .collect();
@@ -112,8 +121,9 @@ impl Writer<'_> {
     /// for a twin that is not a set of leaves (a non-empty object as a leaf's value, or a leaf
     /// under another: [`Identity::with_twin`] builds a twin's leaves from its object), a twin
     /// leaf's value IoT Hub would not store (objects in it nested deeper than the hub's ten
-    /// levels, or a key in them breaking its key rules) or a value, twin or metadata, nested
-    /// deeper than 64 levels.
+    /// levels, or a key in them breaking its key rules), a value, twin or metadata, nested
+    /// deeper than 64 levels, or a disabled status for a module (IoT Hub modules cannot be
+    /// disabled).
     ///
     /// # Examples
     ///
@@ -133,7 +143,8 @@ impl Writer<'_> {
         // An identity's fields are public: its values are checked here, where they enter a
         // registry, as every other write checks its value.
         identity.check_values().map_err(|e| e.of_device(key))?;
-        let dot = self.take_dot()?;
+        check_status(key, &identity.status)?;
+        let dot = self.take_dot(key)?;
         let record = DeviceRecord::created(dot, self.stamp, identity);
         let slot = self.registry.slot_mut(key);
         slot.live.push(record.clone());
@@ -171,7 +182,7 @@ impl Writer<'_> {
         }
         // Taken before the delete's own dot: what the deleter knew it was removing.
         let before = Arc::new(self.registry.context.vector().clone());
-        let dot = self.take_dot()?;
+        let dot = self.take_dot(key)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
         let removed = std::mem::take(&mut slot.live);
@@ -235,7 +246,7 @@ impl Writer<'_> {
         mut write: impl FnMut(&mut DeviceRecord, &mut DeviceRecord, Dot, Stamp) -> Vec<Dot>,
     ) -> Result<Registry> {
         let count = self.check_writable(key, over_pending)?;
-        let dots = self.take_dots(count)?;
+        let dots = self.take_dots(key, count)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);
         let mut delta_slot = Slot::default();
@@ -252,6 +263,7 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidValue`] for a disable of a module (IoT Hub modules cannot be disabled);
     /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
     /// [`Error::PendingDevice`] if one has not received its creation yet and `value` enables the
     /// device (a disable is taken: it wins whatever it replaces).
@@ -269,6 +281,7 @@ impl Writer<'_> {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_status(&mut self, key: &DeviceKey, value: StatusValue) -> Result<Registry> {
+        check_status(key, &value)?;
         let disables = value.status == Status::Disabled;
         self.write_each(key, disables, |record, out, dot, stamp| {
             let overwritten = record.set_status(dot, stamp, value.clone());
@@ -493,7 +506,13 @@ impl Writer<'_> {
         // to ship them, so no peer would ever see those writes.
         let writes = twin::patch_writes(section, patch).map_err(|e| e.of_device(key))?;
         // An empty patch writes nothing, but still names a device that must take writes.
-        self.check_writable(key, false)?;
+        let incarnations = self.check_writable(key, false)?;
+        // And every dot the writes take is known to be left, for the same reason (2026-11-23,
+        // found in review: with one counter left, the first leaf was written and kept).
+        let count = incarnations.saturating_mul(writes.len());
+        if count > 0 {
+            self.dots_left(key, count)?;
+        }
         let mut out = Registry::new();
         for (path, value) in writes {
             out.merge(&self.write_twin(key, path, value)?);
@@ -542,6 +561,20 @@ impl Writer<'_> {
     }
 }
 
+/// Refuses `value` as the status of `key` where IoT Hub keeps no such status: a module is
+/// never disabled (it has no status of its own; disabling its device blocks it). Written here,
+/// a disable would win every merge and then be refused by the export check, or be lost by an
+/// import that leaves the module enabled (2026-11-23, found in review).
+fn check_status(key: &DeviceKey, value: &StatusValue) -> Result<()> {
+    if key.module.is_some() && value.status == Status::Disabled {
+        return Err(Error::InvalidValue {
+            field: format!("status of {key}"),
+            reason: "IoT Hub modules cannot be disabled; disable the device to block it".into(),
+        });
+    }
+    Ok(())
+}
+
 /// A replica whose counters are used up: no write under it can get a dot of its own.
 pub(crate) fn counters_exhausted(replica: ReplicaId) -> Error {
     Error::InvalidValue {
@@ -582,7 +615,9 @@ fn delta(key: &DeviceKey, slot: Slot, seen: impl IntoIterator<Item = Dot>) -> Re
 mod tests {
     use serde_json::{Map, json};
 
-    use crate::{DeviceKey, Error, Identity, Registry, ReplicaId, Section, Stamp};
+    use crate::{
+        DeviceKey, Error, Identity, Registry, ReplicaId, Section, Stamp, Status, StatusValue,
+    };
 
     const R: ReplicaId = ReplicaId::from_u128(1);
 
@@ -679,6 +714,30 @@ mod tests {
         registry
             .writer(R, Stamp::default())
             .create(&key, identity)?;
+        Ok(())
+    }
+
+    /// IoT Hub keeps no status for a module: a disable written for one would win every
+    /// merge, then be refused by the export check or lost by an import (found in review).
+    #[test]
+    fn a_module_is_never_disabled() -> crate::Result<()> {
+        let module = DeviceKey::module("gw", "m")?;
+        let disabled = StatusValue::new(Status::Disabled, None);
+        let mut registry = Registry::new();
+        let mut writer = registry.writer(R, Stamp::default());
+        let created = writer.create(&module, Identity::default().with_status(disabled.clone()));
+        writer.create(&module, Identity::default())?;
+        let set = writer.set_status(&module, disabled.clone());
+        for refused in [created.map(|_| ()), set.map(|_| ())] {
+            let err = refused.expect_err("refused");
+            assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+            assert!(err.to_string().contains("status of gw/m"), "{err}");
+        }
+        // Enabling a module, and disabling its device, stay open.
+        writer.set_status(&module, StatusValue::new(Status::Enabled, None))?;
+        let device = DeviceKey::device("gw")?;
+        writer.create(&device, Identity::default())?;
+        writer.set_status(&device, disabled)?;
         Ok(())
     }
 

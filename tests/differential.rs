@@ -254,10 +254,11 @@ fn model_plan() -> impl Strategy<Value = (usize, Vec<ModelStep>)> {
 }
 
 /// Where a write lands without deletes: a create on a key that is not live (a status write
-/// instead when every key is), any other write on a live key (a create when none is).
+/// instead when every key is), any other write on a live key (a create when none is); a
+/// disable of a module becomes an enable, as in [`common::choose`].
 fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
     let wanted = common::key(k);
-    match op {
+    let (target, op) = match op {
         Op::Create(_) => match (0..common::KEYS)
             .map(|i| common::key(k + i))
             .find(|c| !live.contains(c))
@@ -268,7 +269,9 @@ fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
         _ if live.is_empty() => (wanted, Op::Create(Box::default())),
         _ if live.contains(&wanted) => (wanted, op.clone()),
         _ => (live[k % live.len()].clone(), op.clone()),
-    }
+    };
+    let op = common::enabled_if_module(&target, op);
+    (target, op)
 }
 
 /// The same write as `crdts` ops: a create is one op per field it sets.

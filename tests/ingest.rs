@@ -665,3 +665,35 @@ fn two_patches_sharing_one_equal_leaf_are_both_taken() {
         );
     }
 }
+
+/// A sync reusing a dot names the device that holds the reused dot, not the sync's first
+/// device (found in review: the error blamed an unrelated device).
+#[test]
+fn a_reused_dot_in_a_sync_names_the_device_holding_it() {
+    let (q, r) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let z = named("z");
+    let first = Registry::new()
+        .writer(r, Stamp::new(1, 0))
+        .create(&z, Identity::default())
+        .expect("fresh");
+    let mut ingest = Ingest::default();
+    ingest.apply(&event("e1", first)).expect("first use of r:1");
+    // Another source, reusing replica r, writes `a` under q and `z` anew under r:1.
+    let mut other = Registry::new();
+    other
+        .writer(q, Stamp::new(1, 0))
+        .create(&named("a"), Identity::default())
+        .expect("fresh");
+    other
+        .writer(r, Stamp::new(2, 0))
+        .create(&z, Identity::default().with_metadata("x", json!(1)))
+        .expect("fresh");
+    let sync = other.delta_since(&VersionVector::new());
+    let err = ingest.apply(&event("s", sync)).expect_err("r:1 is taken");
+    match &err {
+        Error::DotReused { dot, key, .. } => {
+            assert_eq!((*dot, key.as_deref()), (Dot::new(r, 1), Some(&z)), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+}

@@ -339,10 +339,10 @@ pub fn context_dots(context: &failback::CausalContext) -> Vec<failback::Dot> {
 /// Where `op` lands for a replica whose live keys are `live`, and what it becomes there: a
 /// create goes to a key that is not live (or, every key being live, becomes a delete of the
 /// wanted key so that re-creates follow); any other write goes to a live key (or, none being
-/// live, becomes a create of the wanted key).
+/// live, becomes a create of the wanted key). A disable of a module becomes an enable.
 pub fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
     let wanted = key(k);
-    match op {
+    let (target, op) = match op {
         Op::Create(_) => match (0..KEYS).map(|i| key(k + i)).find(|c| !live.contains(c)) {
             Some(free) => (free, op.clone()),
             None => (wanted, Op::Delete),
@@ -350,6 +350,29 @@ pub fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
         _ if live.is_empty() => (wanted, Op::Create(Box::default())),
         _ if live.contains(&wanted) => (wanted, op.clone()),
         _ => (live[k % live.len()].clone(), op.clone()),
+    };
+    let op = enabled_if_module(&target, op);
+    (target, op)
+}
+
+/// `op` for `key`, a disable turned into an enable (reason kept) when `key` is a module: IoT
+/// Hub modules cannot be disabled, and the writer refuses it.
+pub fn enabled_if_module(key: &DeviceKey, op: Op) -> Op {
+    match op {
+        Op::Status(value) => Op::Status(status_for(key, value)),
+        Op::Create(mut identity) => {
+            identity.status = status_for(key, identity.status);
+            Op::Create(identity)
+        }
+        op => op,
+    }
+}
+
+/// `value` as `key`'s status: a module's disable becomes an enable with the same reason.
+pub fn status_for(key: &DeviceKey, value: StatusValue) -> StatusValue {
+    match value.status {
+        Status::Disabled if key.module.is_some() => StatusValue::new(Status::Enabled, value.reason),
+        _ => value,
     }
 }
 
@@ -732,7 +755,9 @@ impl ForkPlan {
             if all_pending {
                 w.delete(&k).expect("live");
             }
-            w.create(&k, self.create.clone()).expect("no live key");
+            let mut create = self.create.clone();
+            create.status = status_for(&k, create.status);
+            w.create(&k, create).expect("no live key");
             k
         } else {
             writable[self.key % writable.len()].clone()
