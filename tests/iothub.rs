@@ -253,6 +253,12 @@ fn set(mut value: Value, path: &str, to: Value) -> Value {
     value
 }
 
+/// `value` without its top-level `field`.
+fn without(mut value: Value, field: &str) -> Value {
+    value.as_object_mut().expect("an object").remove(field);
+    value
+}
+
 fn keys(value: Value, primary: &str, secondary: &str) -> Value {
     set(
         value,

@@ -18,7 +18,9 @@
 //! over a primary exported without keys: it would put back the keys the merge took from the
 //! base, which the primary may have rotated out. So is a full update writing a device as plain
 //! over a primary line without capabilities that a leaf's scope names as its gateway: it would
-//! demote an IoT Edge device the export merely did not describe.
+//! demote an IoT Edge device the export merely did not describe. Such a gateway stays an edge
+//! device in the primary, so its leaves keep its scope, and a leaf the merge puts behind it
+//! gets that scope, even where the merge holds it plain.
 //!
 //! A hub holds at most [`IDENTITY_LIMIT`] devices plus modules, and the plan keeps the primary
 //! within it: creations that would take it past are blocked, the last in id order first, a
@@ -515,9 +517,9 @@ struct Known {
     /// Whether a line of the primary's export names the device as an edge parent (its scope
     /// names it), so that the primary holds it as an IoT Edge device.
     named_parent: bool,
-    /// Whether the edge parent the primary's line names (if any) is still an IoT Edge device
-    /// in the merged registry, so that a line may keep its scope: not one the plan deletes or
-    /// makes plain.
+    /// Whether the edge parent the primary's line names (if any) can still be a parent once
+    /// the plan is imported ([`stands_as_parent`]), so that a line may keep its scope: not one
+    /// the plan deletes or makes plain.
     primary_parent_stays: bool,
 }
 
@@ -536,7 +538,7 @@ impl Known {
                 .scope_owner
                 .as_ref()
                 .filter(|owner| **owner != key.device)
-                .is_none_or(|owner| is_edge(failback, owner)),
+                .is_none_or(|owner| stands_as_parent(failback, scopes, owner)),
         }
     }
 }
@@ -974,9 +976,10 @@ enum Parent {
     /// The parent is created by this plan: the hub gives it a scope, and the next run writes
     /// it.
     Pending,
-    /// The parent is deleted from the merged registry or a plain device there: no scope will
-    /// come. The line carries the primary's parent while that one can still be a parent, else
-    /// none.
+    /// The parent is deleted from the merged registry or a plain device there (not one the
+    /// primary holds as an edge device its export did not describe, which stays one: see
+    /// [`stands_as_parent`]): no scope will come. The line carries the primary's parent while
+    /// that one can still be a parent, else none.
     Gone,
     /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
     /// line carries its own scope), or the parent is an edge device in the primary without a
@@ -1032,8 +1035,9 @@ impl Planner<'_> {
             // A parent deleted from the merged registry, or a plain device there, has no scope to
             // give and none will come: a scope its children still carry in the primary names a
             // device the import removes or makes plain (or the primary already did), and IoT Hub
-            // refuses a scope of no edge device.
-            let can_parent = own || is_edge(failback, &owner);
+            // refuses a scope of no edge device. Unless the primary holds it as an edge device
+            // its export did not describe, which the plan never demotes ([`stands_as_parent`]).
+            let can_parent = own || stands_as_parent(failback, scopes, &owner);
             match scopes.get(&owner) {
                 Some(scope) if can_parent => {
                     line.device_scope = Some(scope.clone());
@@ -1052,7 +1056,7 @@ impl Planner<'_> {
                 // detached, the device would lose the parent both sides still agree on.
                 let kept = primary
                     .and_then(|p| p.scope_owner.as_ref())
-                    .filter(|owner| is_edge(failback, owner))
+                    .filter(|owner| stands_as_parent(failback, scopes, owner))
                     .and_then(|owner| Some((owner, scopes.get(owner)?)));
                 if let Some((owner, scope)) = kept {
                     line.device_scope = Some(scope.clone());
@@ -1136,7 +1140,8 @@ fn device_of(key: &DeviceKey) -> DeviceKey {
     }
 }
 
-/// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent.
+/// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent
+/// (so can one the primary holds as such, see [`stands_as_parent`]).
 ///
 /// Read from its records' capabilities rather than from the whole device, which settling would
 /// build with its twin parsed, for every leaf: the policy is asked only when they disagree.
@@ -1164,6 +1169,41 @@ fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
     }
     let settled = failback.merged().device(&key, failback.policy());
     settled.is_some_and(|device| device.capabilities.iot_edge)
+}
+
+/// Whether `owner` can be an edge parent once the plan is imported, so that a line may name
+/// its scope: a live IoT Edge device in the merged registry ([`is_edge`]), or a live device
+/// the primary holds as one though its export did not say so.
+///
+/// The second is a device whose line in the primary states no capabilities (null or absent,
+/// no scope of its own) while a line of the primary's export names it as an edge parent
+/// (`scopes`, from a leaf's scope): the hub refuses a scope naming no edge device, so the
+/// primary holds it as one. The merge reads the unknown capabilities as the base's, a plain
+/// device's where the base stated none either, and [`is_edge`] alone would take the gateway
+/// for gone: a full update of a leaf behind it, for any other change, would write no scope and
+/// detach the leaf, unlisted, though no side changed its parent (2026-11-23, found in review).
+/// The plan never demotes such a device: a full update writing it plain is blocked
+/// ([`keeps_edge`]), a twin update carries no capabilities, and it is live, so not deleted. So
+/// it stays an edge device in the primary, and its leaves keep its scope, whether the merge
+/// left it plain by default or one side made it plain (a demotion blocked until the primary is
+/// exported with its capabilities).
+fn stands_as_parent(
+    failback: &Failback,
+    scopes: &BTreeMap<DeviceId, String>,
+    owner: &DeviceId,
+) -> bool {
+    if is_edge(failback, owner) {
+        return true;
+    }
+    let key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    let unstated = failback
+        .primary_lines
+        .get(&key)
+        .is_some_and(|was| !was.capabilities_known);
+    unstated && scopes.contains_key(owner) && is_live(failback, &key)
 }
 
 /// Whether `key` has a live incarnation in the merged registry.

@@ -72,6 +72,8 @@ pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
 /// it), so the primary holds it as an IoT Edge device. The merge read the unknown capabilities
 /// as the base's, a plain device's, and a full update writing `iotEdge: false` would demote the
 /// gateway and strand its leaves. Unknown is never a change, so it must not become one here.
+/// The plan relies on it: such a device stays an edge device in the primary, so a leaf's line
+/// keeps its scope (`stands_as_parent` in the plan).
 pub(super) fn keeps_edge(
     device: &Device,
     was: &PrimaryLine,

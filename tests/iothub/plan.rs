@@ -575,12 +575,6 @@ fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
     assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
 }
 
-/// `value` without its top-level `field`.
-fn without(mut value: Value, field: &str) -> Value {
-    value.as_object_mut().expect("an object").remove(field);
-    value
-}
-
 #[test]
 fn lines_whose_etag_the_primary_export_lacks_are_blocked() {
     let base = [
@@ -802,6 +796,39 @@ fn simulator_refuses_what_iot_hub_refuses() {
         .expect("delete");
     let left: Vec<String> = hub.export().iter().map(|l| l.key.to_string()).collect();
     assert_eq!(left, ["a", "leaf"]);
+
+    // A gateway the export gives no capabilities and no scope, named by a leaf's scope: that
+    // scope is its own, and only that one, while it exists.
+    let behind = |v: Value, scope: &str| set(v, "/deviceScope", json!(scope));
+    let undescribed = export(&[
+        device("a"),
+        without(device("u"), "capabilities"),
+        behind(device("v"), "ms-azure-iot-edge://u-3"),
+    ]);
+    let refused = [
+        line(behind(device("b"), "ms-azure-iot-edge://u-4"), "create"),
+        line(behind(device("b"), "ms-azure-iot-edge://a-3"), "create"),
+    ];
+    for bad in refused {
+        let mut hub = Hub::new(&undescribed);
+        assert!(hub.apply(&bad).is_err(), "accepted {}", bad.to_json());
+    }
+    let mut hub = Hub::new(&undescribed);
+    let leaf = line(behind(device("b"), "ms-azure-iot-edge://u-3"), "create");
+    hub.apply(&leaf)
+        .expect("a leaf behind a gateway its export does not describe");
+    hub.apply(&line(
+        without(device("u"), "capabilities"),
+        "deleteIfMatchETag",
+    ))
+    .expect("delete");
+    let kept = behind(
+        set(device("v"), "/eTag", json!("e-v")),
+        "ms-azure-iot-edge://u-3",
+    );
+    let kept = line(set(kept, "/status", json!("disabled")), "updateIfMatchETag");
+    let refusal = hub.apply(&kept).expect_err("a scope of a deleted gateway");
+    assert!(refusal.contains("deviceScope"), "{refusal}");
 }
 
 #[test]

@@ -299,6 +299,9 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
         )
     };
     let disabled = |v: Value| set(v, "/status", json!("disabled"));
+    // A device whose line states no capabilities and no scope of its own: unknown.
+    let unstated = |id: &str| without(device(id), "capabilities");
+    let other_leaf = |gw: &str, generation: u64| set(leaf(gw, generation), "/id", json!("l0"));
     vec![
         (
             // An existing leaf moves behind a gateway created during the outage: the first plan
@@ -576,6 +579,83 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 ]),
             ],
         ),
+        (
+            // No export gives the gateway capabilities or a scope of its own, and a leaf's
+            // scope names it in each: the primary holds it as an edge device, and the leaf's
+            // disable keeps the scope (found in review: written without it, detaching the leaf).
+            "leaf disabled behind a gateway no export gives capabilities",
+            [
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // As above, the secondary stating the gateway plain: against a base that states
+            // nothing, read as plain, that is no change, and the primary keeps its gateway.
+            "leaf disabled behind a gateway only the secondary states plain",
+            [
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[device("gw"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The secondary made the gateway plain, the primary exports it without
+            // capabilities: the demotion is blocked (the primary holds an edge device the
+            // export did not describe), so the gateway stays one, and the leaf keeps its scope.
+            "leaf disabled behind a gateway the secondary made plain, the primary unstated",
+            [
+                export(&[edge("gw", 1), leaf("gw", 1)]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[device("gw"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The secondary moved a leaf behind a gateway no export gives capabilities, which
+            // another leaf's scope in the primary names: that scope is the one to write.
+            "leaf moved behind a gateway no export gives capabilities",
+            [
+                export(&[
+                    edge("gw-a", 1),
+                    unstated("gw"),
+                    leaf("gw-a", 1),
+                    other_leaf("gw", 1),
+                ]),
+                export(&[
+                    edge("gw-a", 1),
+                    unstated("gw"),
+                    leaf("gw-a", 1),
+                    other_leaf("gw", 1),
+                ]),
+                export(&[
+                    edge("gw-a", 2),
+                    unstated("gw"),
+                    leaf("gw", 2),
+                    other_leaf("gw", 2),
+                ]),
+            ],
+        ),
+        (
+            // A gateway without capabilities deleted by the primary; the leaf disabled by the
+            // secondary: no scope can name a deleted device.
+            "gateway without capabilities deleted by the primary, leaf disabled",
+            [
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[leaf("gw", 1)]),
+                export(&[unstated("gw"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The same gateway deleted by the secondary, which disabled the leaf too: the plan
+            // deletes the gateway, and the leaf's line names no scope.
+            "gateway without capabilities deleted by the secondary, leaf disabled",
+            [
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[disabled(leaf("gw", 2))]),
+            ],
+        ),
     ]
 }
 
@@ -686,6 +766,82 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         let create = line(&new_leaf).expect("created");
         assert_eq!(create.import_mode, Some(ImportMode::Create));
         assert_eq!(create.device_scope, None);
+    }
+}
+
+#[test]
+fn a_leaf_keeps_the_scope_of_a_gateway_the_primary_exports_without_capabilities() {
+    let [leaf, gw] = ["leaf", "gw"].map(|id| DeviceKey::device(id).expect("valid"));
+    let own = Some("ms-azure-iot-edge://gw-1");
+    // The leaf's disable is a full update: it carries the scope the primary holds, and the
+    // report has nothing for an operator. Neither side moved the leaf, and the gateway is
+    // unchanged: its capabilities stated nowhere, or stated plain by the secondary alone, which
+    // against a base stating none (read as plain) is no change.
+    for name in [
+        "leaf disabled behind a gateway no export gives capabilities",
+        "leaf disabled behind a gateway only the secondary states plain",
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let run = run(&b, &p, &s, prefer);
+            let merged = run.failback.merged().device(&leaf, run.failback.policy());
+            assert_eq!(
+                merged.and_then(|d| d.parent).map(|p| p.to_string()),
+                Some("gw".into())
+            );
+            let update = run.line("leaf");
+            assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+            assert_eq!(update.status, Status::Disabled);
+            assert_eq!(
+                update.device_scope.as_deref(),
+                own,
+                "{name}, prefer {prefer:?}: the update detaches the leaf: {}",
+                update.to_json()
+            );
+            assert!(run.lines("gw").is_empty(), "{name}, prefer {prefer:?}");
+            assert!(run.plan.parent_gone.is_empty(), "{name}, prefer {prefer:?}");
+            assert!(
+                run.plan.parent_unwritable.is_empty(),
+                "{name}, prefer {prefer:?}"
+            );
+            assert!(run.plan.blocked.is_empty(), "{name}, prefer {prefer:?}");
+        }
+    }
+    // A real demotion by the secondary: the gateway's update is blocked (it would demote an
+    // edge device the primary's export did not describe), so the primary keeps it as one, and
+    // the leaf keeps its scope rather than being detached from a gateway that stays.
+    let [b, p, s] =
+        edge_case("leaf disabled behind a gateway the secondary made plain, the primary unstated");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
+        assert!(run.plan.blocked[0].reason.contains("gives no capabilities"));
+        let update = run.line("leaf");
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(update.device_scope.as_deref(), own, "prefer {prefer:?}");
+    }
+    // Moved behind it: the scope another leaf's line in the primary carries.
+    let [b, p, s] = edge_case("leaf moved behind a gateway no export gives capabilities");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        let update = run.line("leaf");
+        assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(update.device_scope.as_deref(), own, "prefer {prefer:?}");
+        assert_eq!(parent_of(update), Some(gw.device.clone()));
+        assert!(run.plan.parent_gone.is_empty(), "prefer {prefer:?}");
+    }
+    // Deleted by either side, it is no parent: the leaf's disable names no scope.
+    for name in [
+        "gateway without capabilities deleted by the primary, leaf disabled",
+        "gateway without capabilities deleted by the secondary, leaf disabled",
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let run = run(&b, &p, &s, prefer);
+            let update = run.line("leaf");
+            assert_eq!(update.status, Status::Disabled);
+            assert_eq!(update.device_scope, None, "{name}, prefer {prefer:?}");
+        }
     }
 }
 

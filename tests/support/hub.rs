@@ -18,7 +18,9 @@
 //! A line that would make the hub generate credentials (SAS with unknown or empty keys, a
 //! self-signed device without thumbprints), a line that writes reported properties, a leaf
 //! scope that is not the current scope of an edge device in this hub, and every other import
-//! mode are errors too.
+//! mode are errors too. A device line stating no capabilities and no scope is an edge device
+//! whose export left them out when a line of the hub carries a scope naming it: that scope is
+//! its own (the hub gives it to no other device).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -219,7 +221,7 @@ impl Hub {
                 let owner = self.lines.values().find(|l| {
                     l.key.module.is_none() && is_edge(l) && l.device_scope.as_ref() == Some(scope)
                 });
-                if owner.is_none() {
+                if owner.is_none() && !self.undescribed_edge_scope(scope) {
                     return Err(format!(
                         "deviceScope {scope} is not the scope of an edge device in this hub"
                     ));
@@ -227,6 +229,28 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// Whether `scope` is the scope of an edge device whose line here states no capabilities
+    /// and no scope (an export that left them out): the device exists, and a line of this hub
+    /// already carries the scope, which the hub gave no other device.
+    fn undescribed_edge_scope(&self, scope: &str) -> bool {
+        let owner = scope
+            .strip_prefix(SCOPE_PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .map(|(id, _)| id);
+        let Some(owner) = owner.and_then(|id| DeviceKey::device(id).ok()) else {
+            return false;
+        };
+        let undescribed = self
+            .lines
+            .get(&owner)
+            .is_some_and(|l| l.capabilities.is_none() && l.device_scope.is_none());
+        undescribed
+            && self
+                .lines
+                .values()
+                .any(|l| l.device_scope.as_deref() == Some(scope))
     }
 }
 
