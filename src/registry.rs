@@ -40,9 +40,9 @@ use crate::view::{self, Device};
 /// exactly like a full state.
 ///
 /// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
-/// merge makes (a device listed twice, a write or stable vector beyond the context), but it
-/// cannot tell a register's record of overwritten writes from a forged one: load registries
-/// only from where their replica alone writes them.
+/// merge makes (a device listed twice or holding nothing, a write or stable vector beyond the
+/// context), but it cannot tell a register's record of overwritten writes from a forged one:
+/// load registries only from where their replica alone writes them.
 ///
 /// The serialized form is for a self-describing format such as JSON (the one tested):
 /// readers look at what they find before they accept it, and some fields are told apart by
@@ -239,9 +239,16 @@ struct WireSlot {
 }
 
 /// Read as only a writer and merges make a registry: each key once (a device listed twice
-/// would otherwise lose one of its two entries without a word), every write held seen by the
-/// context (see `Slot::write_unseen_by`), and a stable vector the context has reached
-/// (`compact` caps it there; beyond, it would purge tombstones of deletes not yet seen).
+/// would otherwise lose one of its two entries without a word), each holding an incarnation
+/// or a tombstone, every write held seen by the context (see `Slot::write_unseen_by`), and a
+/// stable vector the context has reached (`compact` caps it there; beyond, it would purge
+/// tombstones of deletes not yet seen).
+///
+/// A device listed with neither an incarnation nor a tombstone is refused (2026-11-23, found
+/// in review): no writer leaves one and every merge and compaction drops one, so a state
+/// holding it broke `a ⊔ b = b ⊔ a` (the side holding it kept it, a merge into the other side
+/// never took it) and read as not empty while holding no device. Refused rather than dropped:
+/// it says nothing a state could mean, so it is damage, and damage is refused here.
 ///
 /// What it cannot check: a register's past (the writes it says it overwrote) may name dots
 /// beyond the context in states merges make (a delta's context holds its own dots and those
@@ -269,6 +276,12 @@ impl TryFrom<Wire> for Registry {
             return Err(format!(
                 "the stable vector reaches {}, beyond the registry's context",
                 Dot::new(r, n)
+            ));
+        }
+        if let Some(empty) = devices.iter().find(|d| d.slot.is_empty()) {
+            return Err(format!(
+                "device {} holds neither an incarnation nor a tombstone",
+                empty.key
             ));
         }
         if let Some((key, dot)) = devices

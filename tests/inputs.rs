@@ -465,6 +465,30 @@ fn a_write_under_counter_0_is_refused() {
     assert!(err.to_string().contains("counter 0"), "{err}");
 }
 
+#[test]
+fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
+    let key = serde_json::to_value(common::key(2)).expect("a key serialises");
+    for entry in [
+        json!({ "key": key }),
+        json!({ "key": key, "live": [], "tombstones": [] }),
+    ] {
+        let err = read_edited(&written_and_deleted(), |v| {
+            let Value::Array(devices) = member(v, "devices") else {
+                panic!("devices are a list")
+            };
+            devices.push(entry.clone());
+        })
+        .expect_err("a device holding nothing");
+        assert!(
+            err.to_string().contains(&format!(
+                "device {} holds neither an incarnation nor a tombstone",
+                common::key(2)
+            )),
+            "{err}"
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // A key one level off: no reader's error shows it (found in review: serde's messages quote the
 // string they found, and only the registry's reader hid it).
