@@ -41,8 +41,9 @@ use crate::view::{self, Device};
 ///
 /// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
 /// merge makes (a device listed twice or holding nothing, a write or stable vector beyond the
-/// context), but it cannot tell a register's record of overwritten writes from a forged one:
-/// load registries only from where their replica alone writes them.
+/// context) and reads tombstones the stable vector covers as compaction leaves them, purged;
+/// but it cannot tell a register's record of overwritten writes from a forged one: load
+/// registries only from where their replica alone writes them.
 ///
 /// The serialized form is for a self-describing format such as JSON (the one tested):
 /// readers look at what they find before they accept it, and some fields are told apart by
@@ -250,6 +251,16 @@ struct WireSlot {
 /// never took it) and read as not empty while holding no device. Refused rather than dropped:
 /// it says nothing a state could mean, so it is damage, and damage is refused here.
 ///
+/// Tombstones the stable vector covers are purged as they are read, and a device left with
+/// nothing by the purge is dropped, as [`Registry::compact`] drops it (2026-11-23, found in
+/// review: read and kept, such a tombstone stayed in `a ⊔ b`, where the join of a slot that
+/// `a` alone holds keeps it as it is, and went in `b ⊔ a`, whose join purges what it takes).
+/// Purged, not refused: the stable vector says every replica has seen those deletes, so the
+/// tombstones carry nothing a merge keeps (every merge under that vector drops them, and the
+/// context alone makes the delete win) and the state means what its compaction means;
+/// reading it as that state reads it as every merge and compaction would leave it, as a
+/// tombstone read twice is read once.
+///
 /// What it cannot check: a register's past (the writes it says it overwrote) may name dots
 /// beyond the context in states merges make (a delta's context holds its own dots and those
 /// it overwrote directly, its registers' pasts more), so a past claiming writes that were
@@ -292,14 +303,16 @@ impl TryFrom<Wire> for Registry {
                 "device {key} holds write {dot}, which the registry's context has not seen"
             ));
         }
-        Ok(Self {
+        let mut registry = Self {
             context,
             stable,
             slots: devices
                 .into_iter()
                 .map(|w| (w.key, Arc::new(w.slot)))
                 .collect(),
-        })
+        };
+        registry.purge();
+        Ok(registry)
     }
 }
 

@@ -489,6 +489,25 @@ fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
     }
 }
 
+#[test]
+fn tombstones_the_stable_vector_covers_are_purged_when_read() {
+    let registry = written_and_deleted();
+    let everyone = registry.context().vector().clone();
+    let read = read_edited(&registry, |v| {
+        v["stable"] = serde_json::to_value(&everyone).expect("a vector serialises");
+    })
+    .expect("a stable vector the context has reached reads");
+    let mut compacted = registry.clone();
+    compacted.compact(&everyone);
+    assert_eq!(read, compacted);
+    assert_eq!(read.deleted().count(), 0);
+    // Kept, the tombstone stayed in `read ⊔ s` and went in `s ⊔ read`.
+    let (mut a, mut b) = (read.clone(), stranger());
+    a.merge(&stranger());
+    b.merge(&read);
+    assert_eq!(a, b);
+}
+
 // ---------------------------------------------------------------------------------------------
 // A key one level off: no reader's error shows it (found in review: serde's messages quote the
 // string they found, and only the registry's reader hid it).
