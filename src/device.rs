@@ -164,9 +164,15 @@ impl Serialize for Registers {
 /// at all when every one is void. A void register read from a file kept a record unequal to
 /// the same record joined, and a merge that kept such a slot as read (a shortcut) disagreed
 /// with the join that would have dropped it (found by `tests/inputs.rs` on damaged states).
+///
+/// Their twin and metadata values are checked as the writer checks them
+/// ([`Written::check_values`]), as a creation's are when read.
 impl<'de> Deserialize<'de> for Registers {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let mut written = Written::deserialize(deserializer)?;
+        written
+            .check_values()
+            .map_err(<D::Error as serde::de::Error>::custom)?;
         written.twin.drop_void();
         written.metadata.drop_void();
         let mut registers = Self(Some(Arc::new(written)));
@@ -204,6 +210,28 @@ pub(crate) struct Written {
 }
 
 impl Written {
+    /// Refuses a twin or metadata value no writer takes: a twin value that is not a leaf or
+    /// that IoT Hub would not store ([`twin::check_written_leaf`]), a metadata value nested
+    /// deeper than [`twin::MAX_NESTING`] ([`twin::check_metadata`]). Read from text
+    /// unchecked, a value nested deeper still read (to `serde_json`'s 128 levels, counted from
+    /// the text's top) and was written back, but not once wrapped deeper: an
+    /// [`Ingest`](crate::Ingest) holding the registry wrote text that did not read back
+    /// (2026-11-23, found in review). The errors name a twin path or a metadata key as every
+    /// value check does, with what may hold a key shown by its fingerprint.
+    fn check_values(&self) -> crate::Result<()> {
+        for (path, register) in self.twin.iter() {
+            for value in register.entries().iter().filter_map(|e| e.value.as_ref()) {
+                twin::check_written_leaf(path, value)?;
+            }
+        }
+        for (name, register) in self.metadata.iter() {
+            for value in register.entries().iter().filter_map(|e| e.value.as_ref()) {
+                twin::check_metadata(name, value)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Joins every register with its counterpart; see [`MvRegister::join`]. Returns whether
     /// anything changed.
     fn join(

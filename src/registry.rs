@@ -40,10 +40,11 @@ use crate::view::{self, Device};
 /// exactly like a full state.
 ///
 /// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
-/// merge makes (a device listed twice or holding nothing, a write or stable vector beyond the
-/// context) and reads tombstones the stable vector covers as compaction leaves them, purged;
-/// but it cannot tell a register's record of overwritten writes from a forged one: load
-/// registries only from where their replica alone writes them.
+/// merge makes (a device listed twice or holding nothing, a write or stable vector beyond
+/// the context, a value a write would refuse) and reads tombstones the stable vector covers
+/// as compaction leaves them, purged; but it cannot tell a register's record of overwritten
+/// writes from a forged one: load registries only from where their replica alone writes
+/// them.
 ///
 /// The serialized form is for a self-describing format such as JSON (the one tested):
 /// readers look at what they find before they accept it, and some fields are told apart by

@@ -28,7 +28,10 @@ pub(crate) const MAX_DEPTH: usize = 10;
 /// and far inside the 128 levels `serde_json` reads, so every state holding one is written
 /// and read back whole. A creation keeps its twin as text and reads it back for every
 /// resolved read: unbounded, a tag nested 130 arrays deep was written, could not be read back,
-/// and took the device's every other tag with it (2026-11-23, found in review).
+/// and took the device's every other tag with it (2026-11-23, found in review). Checked
+/// wherever a value enters a state: by the writer, and by the readers of a creation and of a
+/// record's registers (a register's value read unchecked was written back in a registry, but
+/// not in an ingest holding it, whose text nests deeper; 2026-11-23, found in review).
 pub(crate) const MAX_NESTING: usize = 64;
 
 /// IoT Hub's limit on a twin key, in bytes.
@@ -360,6 +363,26 @@ pub(crate) fn check_leaf(path: &TwinPath, value: &Value) -> Result<()> {
     leaf_problem(value, objects_around).map_err(|reason| invalid(path.section, &path.path, reason))
 }
 
+/// Refuses `value` as what a write to the twin leaf at `path` set, unless it is a leaf (no
+/// non-empty object: an object's members are leaves of their own paths) that [`check_leaf`]
+/// takes: what every twin write sets, checked where a register's value is read from text.
+///
+/// # Errors
+///
+/// [`Error::InvalidValue`] naming the path and the problem.
+pub(crate) fn check_written_leaf(path: &TwinPath, value: &Value) -> Result<()> {
+    if !is_leaf(value) {
+        return Err(invalid(
+            path.section,
+            &path.path,
+            "a non-empty object is not a leaf; a twin write sets each of its members at its own \
+             path"
+                .into(),
+        ));
+    }
+    check_leaf(path, value)
+}
+
 /// Refuses `leaves` as the twin of a new identity unless each is a leaf IoT Hub stores
 /// ([`check_leaf`]), none is a non-empty object (an object's members are leaves of their own
 /// paths) and none lies under another (`a` and `a.b`): what a twin read from a hub, or built
@@ -447,8 +470,10 @@ pub(crate) fn check_metadata(name: &str, value: &Value) -> Result<()> {
     if nests_within(value, 1, MAX_NESTING) {
         return Ok(());
     }
+    // The name as a path is shown: a refused value read from text may sit under a name that
+    // is a key moved there by damage, and messages never show one.
     Err(Error::InvalidValue {
-        field: format!("metadata {name:?}"),
+        field: format!("metadata {:?}", shown(name)),
         reason: format!("the value nests deeper than {MAX_NESTING} levels"),
     })
 }

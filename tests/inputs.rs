@@ -508,6 +508,62 @@ fn tombstones_the_stable_vector_covers_are_purged_when_read() {
     assert_eq!(a, b);
 }
 
+/// A registry holding one twin register and one metadata register of `owner`'s device, each
+/// holding `value` as read from text, under names that are keys (a key damage moved there is
+/// never shown).
+fn with_register_values(value: &Value) -> [serde_json::Result<Registry>; 2] {
+    let r = common::replica(0);
+    let mut registry = Registry::new();
+    let mut w = registry.writer(r, Stamp::new(1, 0));
+    let owner = common::key(0);
+    w.create(&owner, Identity::default()).expect("fresh");
+    w.set_twin(&owner, failback::Section::Tags, STRAY, Some(json!(1)))
+        .expect("a key is a valid twin key");
+    w.set_metadata(&owner, STRAY, Some(json!(1))).expect("live");
+    ["twin", "metadata"].map(|field| {
+        read_edited(&registry, |v| {
+            let Value::Object(registers) = member(v, field) else {
+                panic!("{field} is a map")
+            };
+            let (_, register) = registers.iter_mut().next().expect("one register");
+            *member(register, "value") = value.clone();
+        })
+    })
+}
+
+#[test]
+fn register_values_no_writer_takes_are_refused_when_read() {
+    let nested = |levels: usize| (0..levels).fold(json!(1), |v, _| json!([v]));
+    // As deep as a write may go: read, and read back inside an ingest too.
+    for read in with_register_values(&nested(64)) {
+        let registry = read.expect("64 levels read");
+        let text = serde_json::to_string(&Ingest::new(registry)).expect("an ingest serialises");
+        serde_json::from_str::<Ingest>(&text).expect("an ingest holding it reads back");
+    }
+    // One level more: an ingest holding 118 levels did not read back.
+    for (levels, field) in [
+        (65, "twin"),
+        (65, "metadata"),
+        (118, "twin"),
+        (118, "metadata"),
+    ] {
+        let [twin, metadata] = with_register_values(&nested(levels));
+        let read = if field == "twin" { twin } else { metadata };
+        let err = read.expect_err("deeper than 64 levels");
+        assert!(
+            err.to_string().contains("deeper than 64 levels"),
+            "{field}: {err}"
+        );
+        assert!(!err.to_string().contains(STRAY), "{field}: {err}");
+    }
+    // A twin write sets leaves: an object's members are set at their own paths.
+    let [twin, metadata] = with_register_values(&json!({"a": 1}));
+    let err = twin.expect_err("a non-empty object in a twin register");
+    assert!(err.to_string().contains("not a leaf"), "{err}");
+    assert!(!err.to_string().contains(STRAY), "{err}");
+    metadata.expect("a metadata value may be an object");
+}
+
 // ---------------------------------------------------------------------------------------------
 // A key one level off: no reader's error shows it (found in review: serde's messages quote the
 // string they found, and only the registry's reader hid it).
