@@ -1,7 +1,8 @@
 //! No input panics a reader: export lines, export files, and the crate's own wire forms
 //! (registries, events, ingests). Each is given arbitrary text and valid input damaged at
 //! random, and must give a value or an error that says where the input is wrong; whatever
-//! reads as a registry must then merge, both ways, without panicking (merging is total).
+//! reads as a registry must then merge, both ways, without panicking (merging is total) and
+//! to one state (`a ⊔ b = b ⊔ a`).
 //!
 //! What a damaged state is merged with shares none of its dots. A dot names one write, and a
 //! damage that changes a write's value but not its dot makes two writes of one name: merging
@@ -253,8 +254,8 @@ fn check_line(text: &str) -> Result<(), TestCaseError> {
     }
 }
 
-/// Whatever reads as a registry merges with `other` both ways without panicking, and writes
-/// itself out again as something that reads back the same.
+/// Whatever reads as a registry merges with `other` both ways without panicking, to one state
+/// (`a ⊔ b = b ⊔ a`), and writes itself out again as something that reads back the same.
 fn merges_and_round_trips(registry: &Registry, other: &Registry) -> Result<(), TestCaseError> {
     let text = serde_json::to_string(registry).expect("a registry serialises");
     let again: Registry = serde_json::from_str(&text).expect("what was written reads back");
@@ -264,6 +265,15 @@ fn merges_and_round_trips(registry: &Registry, other: &Registry) -> Result<(), T
     let (mut a, mut b) = (registry.clone(), other.clone());
     a.merge(other);
     b.merge(registry);
+    // `other` shares no dot with anything read, so the laws hold whatever the damage: a
+    // state read as no writer or merge leaves one broke them (2026-11-23, found in review: a
+    // device holding nothing, a tombstone under the stable vector).
+    prop_assert_eq!(&a, &b, "a ⊔ b = b ⊔ a");
+    prop_assert_eq!(
+        registry.is_empty(),
+        registry.keys().next().is_none() && registry.deleted().next().is_none(),
+        "is_empty() disagrees with the devices and deletes held"
+    );
     Ok(())
 }
 
