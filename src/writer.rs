@@ -402,8 +402,9 @@ impl Writer<'_> {
         })
     }
 
-    /// Sets one twin leaf at `path`, or removes the subtree there with `None`. A value that
-    /// is a non-empty object is not a leaf: use [`patch_twin`](Self::patch_twin).
+    /// Sets one twin leaf at `path`, or removes the subtree there with `None` or a JSON
+    /// `null` (a `null` removes in a twin patch too). A value that is a non-empty object is
+    /// not a leaf: use [`patch_twin`](Self::patch_twin).
     ///
     /// # Errors
     ///
@@ -432,6 +433,7 @@ impl Writer<'_> {
         path: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
+        let value = value.filter(|v| !v.is_null());
         let path = twin_leaf_write(section, path, value.as_ref()).map_err(|e| e.of_device(key))?;
         self.write_twin(key, path, value)
     }
@@ -520,7 +522,7 @@ impl Writer<'_> {
         Ok(out)
     }
 
-    /// Sets (or with `None` removes) one application metadata value.
+    /// Sets (or with `None` or a JSON `null` removes) one application metadata value.
     ///
     /// # Errors
     ///
@@ -546,6 +548,7 @@ impl Writer<'_> {
         name: &str,
         value: Option<Value>,
     ) -> Result<Registry> {
+        let value = value.filter(|v| !v.is_null());
         if let Some(value) = &value {
             twin::check_metadata(name, value).map_err(|e| e.of_device(key))?;
         }
@@ -775,6 +778,34 @@ mod tests {
         assert_eq!(empty, Some(json!({"a": {}, "c": 2})));
         let under_scalar = patched(json!({"a": 1, "c": 2}), json!({"a": {"b": null}}))?;
         assert_eq!(under_scalar, Some(json!({"c": 2})));
+        Ok(())
+    }
+
+    /// A register's text cannot tell a `null` value from a removal (both are `null`): a
+    /// `null` written was held as a value, which a replica that saved and reloaded its state
+    /// read as a removal, one write read two ways (2026-11-23, found in review). It is a
+    /// removal, as in a twin patch.
+    #[test]
+    fn a_null_value_is_a_removal_and_reads_back_as_written() -> crate::Result<()> {
+        let mut registry = Registry::new();
+        let key = DeviceKey::device("d")?;
+        let mut writer = registry.writer(R, Stamp::default());
+        writer.create(&key, Identity::default().with_metadata("m", json!(1)))?;
+        writer.set_twin(&key, Section::Tags, "a", Some(json!(1)))?;
+        let twin = writer.set_twin(&key, Section::Tags, "a", Some(json!(null)))?;
+        let metadata = writer.set_metadata(&key, "m", Some(json!(null)))?;
+        for state in [&registry, &twin, &metadata] {
+            let text = serde_json::to_string(state).expect("serializes");
+            let read: Registry = serde_json::from_str(&text).expect("reads back");
+            assert_eq!(&read, state);
+        }
+        let device = registry
+            .device(&key, &crate::Policy::default())
+            .expect("live");
+        assert_eq!(
+            (device.tags.get("a"), device.metadata.get("m")),
+            (None, None)
+        );
         Ok(())
     }
 
