@@ -385,25 +385,26 @@ pub(crate) fn check_written_leaf(path: &TwinPath, value: &Value) -> Result<()> {
 
 /// Refuses `leaves` as the twin of a new identity unless each is a leaf IoT Hub stores
 /// ([`check_leaf`]), none is a non-empty object (an object's members are leaves of their own
-/// paths) and none lies under another (`a` and `a.b`): what a twin read from a hub, or built
-/// by [`Identity::with_twin`](crate::Identity::with_twin), always is. A twin that is not so
-/// would read as created while its record is untouched, and otherwise once any write, even to
-/// another field, has the leaves settled by their shape (2026-11-23, found in review: a status
-/// write changed a device's tags).
+/// paths) or a null, and none lies under another (`a` and `a.b`): what a twin read from a
+/// hub, or built by [`Identity::with_twin`](crate::Identity::with_twin), always is. A twin
+/// that is not so would read as created while its record is untouched, and otherwise once any
+/// write, even to another field, has the leaves settled by their shape (2026-11-23, found in
+/// review: a status write changed a device's tags).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidValue`] naming the first path refused.
 pub(crate) fn check_leaves(leaves: &BTreeMap<TwinPath, Value>) -> Result<()> {
     for (path, value) in leaves {
-        if !is_leaf(value) {
+        if value.is_null() {
+            // A twin holds no null: IoT Hub reads one in a patch as a removal.
             return Err(invalid(
                 path.section,
                 &path.path,
-                "a non-empty object is not a leaf; give each of its members its own path".into(),
+                "a null is no value in a twin; leave the path out".into(),
             ));
         }
-        check_leaf(path, value)?;
+        check_written_leaf(path, value)?;
     }
     match TwinPath::first_nested(leaves.keys()) {
         Some((above, below)) => Err(invalid(

@@ -118,8 +118,8 @@ impl Writer<'_> {
     /// # Errors
     ///
     /// [`Error::DeviceExists`] if `key` has a live incarnation here; [`Error::InvalidValue`]
-    /// for a twin that is not a set of leaves (a non-empty object as a leaf's value, or a leaf
-    /// under another: [`Identity::with_twin`] builds a twin's leaves from its object), a twin
+    /// for a twin that is not a set of leaves (a non-empty object or a null as a leaf's value,
+    /// or a leaf under another: [`Identity::with_twin`] builds a twin's leaves from its object), a twin
     /// leaf's value IoT Hub would not store (objects in it nested deeper than the hub's ten
     /// levels, or a key in them breaking its key rules), a value, twin or metadata, nested
     /// deeper than 64 levels, or a disabled status for a module (IoT Hub modules cannot be
@@ -689,6 +689,7 @@ mod tests {
             vec![(path("a")?, json!({"c": 3}))],
             vec![(path("a")?, json!(1)), (path("a.b")?, json!(2))],
             vec![(path("a")?, json!([])), (path("a.b.c")?, json!(2))],
+            vec![(path("a")?, json!(null))],
         ];
         let mut registry = Registry::new();
         for twin in twins {

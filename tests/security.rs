@@ -88,7 +88,7 @@ proptest! {
     #[test]
     fn stale_replica_never_reenables_device(plan in fork_plan()) {
         let disable = StatusValue::new(Status::Disabled, Some("compromised".into()));
-        let fork = plan.run(|w, key| w.set_status(key, disable));
+        let fork = plan.run_on_a_device(|w, key| w.set_status(key, disable));
         let disabled = &fork.acted_on;
         let policies = fork.policies();
         combinations(&fork, |state| {

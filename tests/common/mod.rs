@@ -739,16 +739,38 @@ impl ForkPlan {
         &self,
         action: impl FnOnce(&mut Writer<'_>, &DeviceKey) -> failback::Result<Registry>,
     ) -> Fork {
+        self.run_on(|_| true, action)
+    }
+
+    /// [`run`](Self::run) with the action on a device, never a module: for a disable, which
+    /// IoT Hub refuses for a module.
+    pub fn run_on_a_device(
+        &self,
+        action: impl FnOnce(&mut Writer<'_>, &DeviceKey) -> failback::Result<Registry>,
+    ) -> Fork {
+        self.run_on(|key| key.module.is_none(), action)
+    }
+
+    /// [`run`](Self::run) with the action on a key that `takes`.
+    fn run_on(
+        &self,
+        takes: impl Fn(&DeviceKey) -> bool,
+        action: impl FnOnce(&mut Writer<'_>, &DeviceKey) -> failback::Result<Registry>,
+    ) -> Fork {
         let mut world = self.base.run().world;
         let n = self.base.replicas;
         let actor = self.actor % n;
-        let writable = writable_keys(&world.replicas[actor]);
+        let writable: Vec<DeviceKey> = writable_keys(&world.replicas[actor])
+            .into_iter()
+            .filter(|k| takes(k))
+            .collect();
         let key = if writable.is_empty() {
             let registry = &mut world.replicas[actor];
-            let k = (0..KEYS)
-                .map(|i| key(self.key + i))
+            let taken = || (0..KEYS).map(|i| key(self.key + i)).filter(|k| takes(k));
+            let k = taken()
                 .find(|k| registry.records(k).is_empty())
-                .unwrap_or_else(|| key(self.key));
+                .or_else(|| taken().next())
+                .expect("a pool key the action takes");
             let all_pending = !registry.records(&k).is_empty();
             let mut w = registry.writer(replica(actor), self.stamp);
             // Every key pending: end one (a delete needs no creation) and create it anew.
