@@ -73,12 +73,19 @@ pub struct Conflict {
     /// The field: `status`, `authentication`, `capabilities`, `parent`, `existence`, a twin
     /// path such as `tags.site`, or `metadata.KEY`.
     pub field: String,
-    /// The concurrent values, in dot order, each as its write made it.
+    /// The concurrent values, each as its write made it, in the order of their writes' dots
+    /// (replica, then counter), whoever won. Under [`Rule::DeleteWins`] they are the updates
+    /// the delete lost, each once as `update DOT`, and the delete itself, `deleted`, at its own
+    /// dot. Under [`Rule::ChildBeatsScalar`], which weighs the settled values of a path and of
+    /// the paths below it rather than one field's writes, the value at the path comes first,
+    /// then each value below it as `PATH = VALUE`, in path order.
     pub values: Vec<ConflictValue>,
     /// Index of the winner in `values`: the value a read shows, but under
     /// [`Rule::RetiredCredentialUnresolved`], where a read shows it with every credential
     /// another of these writes retired blanked (the values stay as written, so that an
-    /// operator sees what each side holds and what it rotated out).
+    /// operator sees what each side holds and what it rotated out), and under
+    /// [`Rule::ChildBeatsScalar`], where a read shows every value below the path and `winner`
+    /// is 1, the first of them.
     pub winner: usize,
     /// The rule that picked it.
     pub rule: Rule,

@@ -52,12 +52,12 @@ pub struct Tombstone {
     pub stamp: Stamp,
     /// The deleter's version vector just before the delete: the writes it had seen, so knew it
     /// was removing (or had seen overwritten). Only reports read it: a delete-wins conflict
-    /// names the updates neither this nor the merged side had seen. It is what a delete's
-    /// delta cannot say otherwise: the delta's context claims the dots the delete removed,
-    /// while the register writes those overwrote are held nowhere, so a replica still holding
-    /// one could not tell it from an update made concurrently (2026-11-23, an open item since
-    /// review on 2026-11-22). Empty in states written before it was kept: every update the
-    /// merged side had not seen is then named, as it was.
+    /// names the updates neither this nor the deleting side's context had seen. It is what a
+    /// delete's delta cannot say otherwise: the delta's context claims the dots the delete
+    /// removed, while the register writes those overwrote are held nowhere, so a replica still
+    /// holding one could not tell it from an update made concurrently (2026-11-23, an open item
+    /// since review on 2026-11-22). Empty in states written before it was kept: every update
+    /// the deleting side's context had not seen is then named, as it was.
     ///
     /// Shared: all of one delete's tombstones hold one vector, and a merge that takes a
     /// tombstone copies a pointer, not the vector (copying it cost a delta merge 3% more
@@ -340,7 +340,7 @@ pub(crate) fn merge_slot(
         } else if other_ctx.contains(record.incarnation) {
             // The other side saw this incarnation and no longer has it: it deleted it.
             changed = true;
-            report_delete_win(key, &record, other_ctx, theirs, report);
+            report_delete_win(key, &record, other_ctx, &theirs.tombstones, report);
         } else {
             live.push(record);
         }
@@ -488,63 +488,94 @@ fn take_incarnation(
     true
 }
 
-/// Reports a delete that removed writes its author had not seen: delete wins, and the lost
-/// updates are named. Without the tombstone (compacted away on the other side, which a replica
-/// restored from an older backup meets, having written since under a new id) the delete's
-/// author and stamp are unknown, so the loss is reported as the refused incarnation
-/// ([`Stale::Resurrection`]), as the merge in the other direction reports it; it had been
-/// dropped without a word (2026-11-22, found in review).
-///
-/// An update is lost when neither the other side (`other_ctx`) nor any delete of the
-/// incarnation ([`Tombstone::seen`]) had seen it. The context alone is not enough: a whole
-/// state's holds every write its author saw, but a delete's delta holds only the dots it
-/// removed, not the registers' pasts, so an update the deleter had seen overwritten was named
-/// too (review, 2026-11-22). A write the deleter saw only out of order (beyond a gap in its
-/// context, which a version vector does not hold) is still named: the report errs towards
-/// naming.
+/// Reports a delete by the other side that removed writes its author had not seen: delete
+/// wins, and the lost updates are named ([`lost_updates`], [`delete_win`]). `deleter_ctx` and
+/// `deleter_tombstones` are the other side's. Without the tombstone (compacted away on the
+/// other side, which a replica restored from an older backup meets, having written since under
+/// a new id) the delete's author and stamp are unknown, so the loss is reported as the refused
+/// incarnation ([`Stale::Resurrection`]), as the merge in the other direction reports it; it
+/// had been dropped without a word (2026-11-22, found in review).
 fn report_delete_win(
     key: &DeviceKey,
     record: &DeviceRecord,
-    other_ctx: &CausalContext,
-    theirs: &Slot,
+    deleter_ctx: &CausalContext,
+    deleter_tombstones: &[Tombstone],
     report: &mut Report,
 ) {
-    let deletes = || {
-        theirs
-            .tombstones
-            .iter()
-            .filter(|t| t.incarnation == record.incarnation)
-    };
-    let mut values: Vec<ConflictValue> = record
-        .writes()
+    let lost = lost_updates(record, deleter_ctx, deleter_tombstones);
+    if lost.is_empty() {
+        return;
+    }
+    match first_delete(deleter_tombstones, record.incarnation) {
+        Some(delete) => report.conflicts.push(delete_win(key, lost, delete)),
+        None => report
+            .rejected
+            .push(rejection(key, Stale::Resurrection, record.incarnation)),
+    }
+}
+
+/// The delete a delete-wins conflict names: the first of `incarnation`'s tombstones in their
+/// order, when several replicas deleted it.
+fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option<&Tombstone> {
+    tombstones.iter().find(|t| t.incarnation == incarnation)
+}
+
+/// The writes `record` holds that a delete of its incarnation lost, in dot order, each once:
+/// those neither the deleting side (`deleter_ctx`) nor any of its deletes of the incarnation
+/// (`deleter_tombstones`' [`Tombstone::seen`]) had seen.
+///
+/// The context alone is not enough: a whole state's holds every write its author saw, but a
+/// delete's delta holds only the dots it removed, not the registers' pasts, so an update the
+/// deleter had seen overwritten was named too (review, 2026-11-22). A write the deleter saw
+/// only out of order (beyond a gap in its context, which a version vector does not hold) is
+/// still named: the report errs towards naming.
+///
+/// Each write once: a credential write holds its dot in two registers (the credentials and
+/// what they retired), and a lost rotation was named twice (2026-11-23, found in review).
+fn lost_updates(
+    record: &DeviceRecord,
+    deleter_ctx: &CausalContext,
+    deleter_tombstones: &[Tombstone],
+) -> Vec<(Dot, Stamp)> {
+    let mut lost = record.writes();
+    lost.retain(|&(dot, _)| {
+        !deleter_ctx.contains(dot)
+            && !deleter_tombstones
+                .iter()
+                .any(|t| t.incarnation == record.incarnation && t.seen.contains(dot))
+    });
+    lost.sort_unstable();
+    lost.dedup_by_key(|(dot, _)| *dot);
+    lost
+}
+
+/// The `existence` conflict of a delete that won over the `lost` updates (in dot order): each
+/// named `update DOT`, and the delete, `deleted`, the winner, among them at its own dot, so the
+/// values are in dot order as every conflict's are ([`Conflict::values`]).
+fn delete_win(key: &DeviceKey, lost: Vec<(Dot, Stamp)>, delete: &Tombstone) -> Conflict {
+    let winner = lost.partition_point(|&(dot, _)| dot < delete.deleted);
+    let mut values: Vec<ConflictValue> = lost
         .into_iter()
-        .filter(|(dot, _)| !other_ctx.contains(*dot) && !deletes().any(|t| t.seen.contains(*dot)))
         .map(|(dot, stamp)| ConflictValue {
             replica: dot.replica,
             stamp,
             value: format!("update {dot}"),
         })
         .collect();
-    if values.is_empty() {
-        return;
-    }
-    let Some(delete) = deletes().next() else {
-        report
-            .rejected
-            .push(rejection(key, Stale::Resurrection, record.incarnation));
-        return;
-    };
-    values.push(ConflictValue {
-        replica: delete.deleted.replica,
-        stamp: delete.stamp,
-        value: "deleted".into(),
-    });
-    report.conflicts.push(Conflict {
+    values.insert(
+        winner,
+        ConflictValue {
+            replica: delete.deleted.replica,
+            stamp: delete.stamp,
+            value: "deleted".into(),
+        },
+    );
+    Conflict {
         key: key.clone(),
         field: "existence".into(),
-        winner: values.len() - 1,
         values,
+        winner,
         rule: Rule::DeleteWins,
         security: true,
-    });
+    }
 }

@@ -96,7 +96,10 @@ impl Device {
 }
 
 /// Candidates of a whole-value field: each incarnation's register entries, or its creation
-/// value where the register is empty.
+/// value where the register is empty; in dot order, as a conflict lists them. One record's are
+/// (a register keeps its entries so); several records' are sorted, or a write to one
+/// incarnation came before another incarnation's earlier creation (2026-11-23, found in
+/// review).
 fn candidates<'a, T>(
     records: &'a [DeviceRecord],
     register: impl Fn(&'a DeviceRecord) -> &'a MvRegister<T>,
@@ -124,6 +127,9 @@ where
             }));
         }
     }
+    if records.len() > 1 {
+        out.sort_by_key(|c| c.dot);
+    }
     out
 }
 
@@ -135,6 +141,7 @@ struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// Records a conflict unless the candidates agreed, and returns the winner's index.
+    /// `candidates` are in dot order, which the conflict keeps ([`Conflict::values`]).
     fn settle<T>(
         &mut self,
         field: impl FnOnce() -> String,
@@ -143,6 +150,11 @@ impl Resolver<'_> {
         security: bool,
         show: impl Fn(&T) -> String,
     ) -> usize {
+        debug_assert!(
+            candidates.windows(2).all(|w| w[0].dot <= w[1].dot),
+            "candidates for {} not in dot order",
+            self.key
+        );
         if rule != Rule::Agreed && candidates.len() > 1 {
             self.conflicts.push(Conflict {
                 key: self.key.clone(),
@@ -337,13 +349,15 @@ fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
 /// A write competing for a twin leaf or metadata key `K`; `None` is a removal.
 type Write<'a, K> = (K, Dot, Stamp, Option<&'a Value>);
 
-/// Sorts writes by key (stably: each key's writes stay in record order) and yields each key's
-/// run. A flat sorted vector rather than a map of vectors: settling a device is on the merge's
-/// path for every conflicting key, and this is one allocation instead of one per leaf.
+/// Sorts writes by key, then dot, and yields each key's run: in dot order, as a conflict lists
+/// them (in record order, a write to one incarnation came before another incarnation's earlier
+/// creation; 2026-11-23, found in review). A flat sorted vector rather than a map of vectors:
+/// settling a device is on the merge's path for every conflicting key, and this is one
+/// allocation instead of one per leaf.
 fn by_key<'w, 'a, K: Ord + Copy>(
     writes: &'w mut [Write<'a, K>],
 ) -> impl Iterator<Item = &'w [Write<'a, K>]> {
-    writes.sort_by_key(|w| w.0);
+    writes.sort_by_key(|w| (w.0, w.1));
     let writes: &'w [Write<'a, K>] = writes;
     writes.chunk_by(|a, b| a.0 == b.0)
 }
@@ -607,6 +621,8 @@ fn resolve_twin(
             }
             continue;
         }
+        // Not in dot order, as `Conflict::values` says: these are settled values of different
+        // paths, not one field's writes, and the order shows which was overwritten.
         let mut values = vec![ConflictValue {
             replica: winner.dot.replica,
             stamp: winner.stamp,

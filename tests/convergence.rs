@@ -227,6 +227,29 @@ proptest! {
         }
     }
 
+    /// A conflict lists its values in dot order, whichever incarnation each write came to (a
+    /// value shows its dot's replica: replicas in order); child-beats-scalar, whose values are
+    /// a path's and those below it, lists them by path (`Conflict::values`).
+    #[test]
+    fn a_conflicts_values_are_in_dot_order(h in history(), seed in any::<u64>()) {
+        let states = h.states();
+        let mut rng = Rng(seed);
+        let (x, y) = (rng.below(states.len()), rng.below(states.len()));
+        let mut merged = states[x].clone();
+        let report = merged.merge(&states[y]);
+        let read = merged
+            .keys()
+            .filter_map(|key| merged.device(key, &Policy::default()))
+            .flat_map(|d| d.conflicts);
+        for conflict in report.conflicts.iter().cloned().chain(read) {
+            if conflict.rule == Rule::ChildBeatsScalar {
+                continue;
+            }
+            let in_order = conflict.values.windows(2).all(|w| w[0].replica <= w[1].replica);
+            prop_assert!(in_order, "{:?}", conflict);
+        }
+    }
+
     #[test]
     fn every_state_round_trips_through_serde(h in history()) {
         for state in h.states() {
@@ -367,6 +390,57 @@ fn a_child_beats_a_concurrent_scalar_with_a_sibling_sorting_between() {
         .collect();
     assert_eq!(fields, [("tags.a", failback::Rule::ChildBeatsScalar)]);
     assert_eq!(device.conflicts, report.conflicts);
+}
+
+/// Two replicas create one device concurrently, and a third writes to the first incarnation:
+/// its write's dot (C's) follows the second creation's (B's), though it came to the first
+/// incarnation. The values of a conflict were listed by incarnation, C's before B's, while
+/// `Conflict::values` says dot order (2026-11-23, found in review).
+#[test]
+fn a_conflict_across_incarnations_lists_its_values_in_dot_order() {
+    let (ra, rb, rc) = (
+        ReplicaId::from_u128(1),
+        ReplicaId::from_u128(2),
+        ReplicaId::from_u128(3),
+    );
+    let key = key();
+    let tagged = |site: &str| {
+        Identity::default()
+            .with_twin(Section::Tags, json!({"site": site}))
+            .expect("a twin")
+    };
+    let mut a = Registry::new();
+    a.writer(ra, Stamp::new(1, 0))
+        .create(&key, tagged("oslo"))
+        .expect("fresh");
+    let mut b = Registry::new();
+    b.writer(rb, Stamp::new(2, 0))
+        .create(&key, tagged("bergen"))
+        .expect("fresh");
+    let mut c = a.clone();
+    let mut w = c.writer(rc, Stamp::new(3, 0));
+    w.set_status(
+        &key,
+        failback::StatusValue::new(failback::Status::Disabled, None),
+    )
+    .expect("live");
+    w.set_twin(&key, Section::Tags, "site", Some(json!("tromso")))
+        .expect("live");
+    let mut merged = b.clone();
+    let report = merged.merge(&c);
+    let device = merged.device(&key, &Policy::default()).expect("live");
+    assert_eq!(device.incarnations.len(), 2);
+    for field in ["status", "tags.site"] {
+        let conflict = device
+            .conflicts
+            .iter()
+            .find(|c| c.field == field)
+            .expect("a conflict");
+        let replicas: Vec<ReplicaId> = conflict.values.iter().map(|v| v.replica).collect();
+        assert_eq!(replicas, [rb, rc], "{field}");
+        assert_eq!(conflict.values[conflict.winner].replica, rc, "{field}"); // the later stamp
+    }
+    assert_eq!(report.conflicts, device.conflicts);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -210,6 +210,45 @@ fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
     assert_eq!(bytes(&a_then_b), bytes(&b_then_a));
 }
 
+/// A credential write holds its dot in two registers (the credentials, and what they retired):
+/// the lost rotation was named twice, and `deleted` listed last though its dot (A's) comes
+/// first (2026-11-23, found in review).
+#[test]
+fn a_delete_wins_conflict_names_each_lost_update_once_in_dot_order() {
+    let c = ReplicaId::from_u128(3);
+    let mut b = Registry::new();
+    b.writer(B, Stamp::new(1, 0))
+        .create(&key(), Identity::default().with_authentication(sas(K0, K0)))
+        .expect("fresh");
+    let mut a = b.clone();
+    let mut rotating = b.clone();
+    rotating
+        .writer(c, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K1, K1))
+        .expect("live");
+    rotating
+        .writer(c, Stamp::new(3, 0))
+        .set_metadata(&key(), "owner", Some(json!("c")))
+        .expect("live");
+    a.writer(A, Stamp::new(4, 0)).delete(&key()).expect("live");
+    for (mut merged, incoming) in [(rotating.clone(), &a)] {
+        let report = merged.merge(incoming);
+        let conflict = report
+            .conflicts
+            .iter()
+            .find(|c| c.rule == Rule::DeleteWins)
+            .expect("delete wins");
+        let named: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
+        let (rotation, patch) = (
+            format!("update {}", Dot::new(c, 1)),
+            format!("update {}", Dot::new(c, 2)),
+        );
+        assert_eq!(named, ["deleted", rotation.as_str(), patch.as_str()]);
+        assert_eq!(conflict.values[conflict.winner].value, "deleted");
+        assert_eq!(conflict.values[conflict.winner].replica, A);
+    }
+}
+
 /// A delete's delta claims only the dots it removed, so the tombstone's `seen` vector is what
 /// tells an update the deleter had seen overwritten from one made concurrently: merged through
 /// the delta or whole, the report names only the second.
@@ -243,9 +282,10 @@ fn delete_wins_names_only_the_updates_the_deleter_had_not_seen() {
             .filter(|c| c.rule == Rule::DeleteWins)
             .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
             .collect();
+        // In dot order: A's delete before B's update.
         assert_eq!(
             named,
-            [format!("update {concurrent}").as_str(), "deleted"],
+            ["deleted", format!("update {concurrent}").as_str()],
             "not {seen_overwritten}"
         );
     }
