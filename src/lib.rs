@@ -35,7 +35,7 @@
 //! | concurrent writes | outcome | rule |
 //! |---|---|---|
 //! | disable and enable | disabled (a re-enable that saw the disable stands) | [`Rule::DisableWins`] |
-//! | delete and update of one incarnation | deleted, the report naming the updates the deleter had not seen (a re-create is a new incarnation and stands) | [`Rule::DeleteWins`] |
+//! | delete and update of one incarnation | deleted, the report naming the updates the deleter had not seen, alike whichever side merges the other (a re-create is a new incarnation and stands) | [`Rule::DeleteWins`] |
 //! | credential change and a value holding a key or thumbprint it rotated out | the rotation | [`Rule::RetiredCredentialExcluded`] |
 //! | credential changes each holding what the other rotated out | the preferred value with rotated-out credentials blanked, flagged for an operator | [`Rule::RetiredCredentialUnresolved`] |
 //! | other credential changes | [`Policy::credentials`] side, reported as a security conflict | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |

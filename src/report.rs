@@ -212,7 +212,10 @@ pub struct Report {
     /// Devices the merge looked at and left as they were.
     pub unchanged: u64,
     /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
-    /// their `Ord`).
+    /// their `Ord`). A delete that won over updates is listed whichever side deleted, so also
+    /// where this side had deleted the device before and the incoming state holds updates the
+    /// delete had not seen (the incarnation is then also a refused resurrection, in
+    /// `rejected`).
     pub conflicts: Vec<Conflict>,
     /// Stale writes refused, sorted (by device, then kind, then dot: their `Ord`). A
     /// resurrection is listed whenever the incoming state still holds an incarnation this

@@ -187,7 +187,8 @@ impl Slot {
     /// where most failback slots end up: one side wrote, the other did not.
     ///
     /// An incoming incarnation not held here is always worth the general join: either it is
-    /// new, or this side deleted it and the refused resurrection is reported.
+    /// new, or this side deleted it and the refused resurrection is reported (with the updates
+    /// the delete lost).
     pub(crate) fn absorbs(
         &self,
         other: &Slot,
@@ -332,7 +333,15 @@ pub(crate) fn merge_slot(
     let mut incoming = theirs.live.iter().peekable();
     for mut record in std::mem::take(&mut mine.live) {
         while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
-            changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+            changed |= take_incarnation(
+                key,
+                their,
+                (ctx, other_ctx),
+                &mine.tombstones,
+                &mut live,
+                &mut stales,
+                report,
+            );
         }
         if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
             changed |= record.join(ctx, their, other_ctx, &mut stales);
@@ -346,7 +355,15 @@ pub(crate) fn merge_slot(
         }
     }
     for their in incoming {
-        changed |= take_incarnation(key, their, ctx, other_ctx, &mut live, &mut stales, report);
+        changed |= take_incarnation(
+            key,
+            their,
+            (ctx, other_ctx),
+            &mine.tombstones,
+            &mut live,
+            &mut stales,
+            report,
+        );
     }
     mine.live = live;
 
@@ -466,12 +483,18 @@ fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
     }
 }
 
-/// An incarnation only the other side holds: taken unless this side deleted it.
+/// An incarnation only the other side holds: taken unless this side deleted it. Refused, it is
+/// listed as a resurrection, and when this side still holds the delete's tombstone the updates
+/// it brings that the delete had not seen are named in the delete-wins conflict the merge in
+/// the other direction reports: which side merges does not decide whether a lost update is
+/// named. It had been named only where the updating side merged the deleting one (2026-11-23,
+/// found in review). A stale replica resending an incarnation whose updates the deleter had
+/// all seen brings no conflict, only the resurrection.
 fn take_incarnation(
     key: &DeviceKey,
     their: &DeviceRecord,
-    ctx: &CausalContext,
-    other_ctx: &CausalContext,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    tombstones: &[Tombstone],
     live: &mut Live,
     stales: &mut Stales,
     report: &mut Report,
@@ -480,6 +503,12 @@ fn take_incarnation(
         report
             .rejected
             .push(rejection(key, Stale::Resurrection, their.incarnation));
+        if let Some(delete) = first_delete(tombstones, their.incarnation) {
+            let lost = lost_updates(their, ctx, tombstones);
+            if !lost.is_empty() {
+                report.conflicts.push(delete_win(key, lost, delete));
+            }
+        }
         return false;
     }
     let mut record = DeviceRecord::empty(their.incarnation);
@@ -515,7 +544,7 @@ fn report_delete_win(
 }
 
 /// The delete a delete-wins conflict names: the first of `incarnation`'s tombstones in their
-/// order, when several replicas deleted it.
+/// order, so that both merge directions name the same one when several replicas deleted it.
 fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option<&Tombstone> {
     tombstones.iter().find(|t| t.incarnation == incarnation)
 }

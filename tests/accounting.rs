@@ -13,7 +13,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::{Rng, context_dots, history};
-use failback::{CausalContext, Dot, Registry, Report, Rule, Stale, VersionVector};
+use failback::{CausalContext, Conflict, Dot, Registry, Report, Rule, Stale, VersionVector};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
@@ -323,4 +323,69 @@ proptest! {
             }
         }
     }
+
+    /// Which of two states merges the other does not decide what a delete-wins conflict
+    /// names: `x ⊔ y` and `y ⊔ x` report the same ones, for every two states of a history
+    /// (`delta_since` ones among them). Each names a lost update once, lists its values in dot
+    /// order, and the delete is the winner. The deleter's merge had named no update, only the
+    /// incarnation, as a resurrection (2026-11-23, found in review).
+    #[test]
+    fn a_delete_wins_conflict_is_reported_alike_in_both_merge_directions(h in history()) {
+        let mut states = h.states();
+        for from in h.replicas() {
+            for to in h.replicas() {
+                states.push(from.delta_since(to.context().vector()));
+            }
+        }
+        let delete_wins = |into: &Registry, from: &Registry| -> Vec<Conflict> {
+            let report = into.clone().merge(from);
+            report.conflicts.into_iter().filter(|c| c.rule == Rule::DeleteWins).collect()
+        };
+        // Only a side holding a tombstone can report a delete that won.
+        let deletes = |s: &Registry| s.deleted().next().is_some();
+        for (at, x) in states.iter().enumerate() {
+            for y in states[at + 1..].iter().filter(|y| deletes(x) || deletes(y)) {
+                let xy = delete_wins(x, y);
+                prop_assert_eq!(&xy, &delete_wins(y, x));
+                for c in &xy {
+                    in_dot_order_each_once(c)?;
+                }
+            }
+        }
+    }
+}
+
+/// A delete-wins conflict names each lost update once, in dot order, with the delete, the
+/// winner, at its own dot among them.
+fn in_dot_order_each_once(c: &Conflict) -> Result<(), TestCaseError> {
+    prop_assert_eq!(c.values[c.winner].value.as_str(), "deleted", "{:?}", c);
+    let mut once: Vec<&str> = c.values.iter().map(|v| v.value.as_str()).collect();
+    once.sort_unstable();
+    once.dedup();
+    prop_assert_eq!(once.len(), c.values.len(), "named twice: {:?}", c);
+    // A value shows its dot's replica; an update's counter is in its text.
+    let dot_of = |v: &failback::ConflictValue| {
+        let counter = v
+            .value
+            .rsplit(':')
+            .next()
+            .and_then(|c| c.parse::<u64>().ok());
+        (
+            v.replica,
+            counter.filter(|_| v.value.starts_with("update ")),
+        )
+    };
+    let updates: Vec<_> = c
+        .values
+        .iter()
+        .map(dot_of)
+        .filter(|d| d.1.is_some())
+        .collect();
+    prop_assert!(updates.windows(2).all(|w| w[0] < w[1]), "{:?}", c);
+    prop_assert!(
+        c.values.windows(2).all(|w| w[0].replica <= w[1].replica),
+        "{:?}",
+        c
+    );
+    Ok(())
 }

@@ -197,6 +197,8 @@ fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
             .any(|r| (&r.key, r.kind, r.dot) == (&key(), Stale::Resurrection, incarnation))
     );
 
+    let on_deleter = report.conflicts;
+
     let mut b_then_a = b.clone();
     let report = b_then_a.merge(&a);
     assert!(b_then_a.device(&key(), &Policy::prefer(B)).is_none());
@@ -208,6 +210,60 @@ fn delete_wins_over_a_concurrent_update_in_both_merge_orders() {
         .expect("reported");
     assert_eq!((conflict.rule, conflict.security), (Rule::DeleteWins, true));
     assert_eq!(bytes(&a_then_b), bytes(&b_then_a));
+    // Merged on the deleter's side, the lost update is named alike.
+    assert_eq!(on_deleter, report.conflicts);
+}
+
+/// The updater's merge names the update the delete lost (`B:1`, though its stamp is later
+/// than the delete's); the deleter's merge named none, only the incarnation as a resurrection, so
+/// whether a lost update was named depended on which side merged (2026-11-23, found in review).
+#[test]
+fn a_lost_update_is_named_whichever_side_merges() {
+    let (mut updater, mut deleter) = base(Identity::default());
+    updater
+        .writer(B, Stamp::new(5, 0))
+        .set_twin(&key(), Section::Tags, "site", Some(json!("oslo")))
+        .expect("live");
+    deleter
+        .writer(A, Stamp::new(4, 0))
+        .delete(&key())
+        .expect("live");
+    let update = format!("update {}", Dot::new(B, 1));
+
+    let (mut on_updater, mut on_deleter) = (updater.clone(), deleter.clone());
+    let (from_deleter, from_updater) = (on_updater.merge(&deleter), on_deleter.merge(&updater));
+    assert_eq!(bytes(&on_updater), bytes(&on_deleter));
+    let named: Vec<&str> = from_updater.conflicts[0]
+        .values
+        .iter()
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(named, ["deleted", update.as_str()]); // A:2, then B:1: in dot order
+    assert_eq!(from_updater.conflicts[0].winner, 0);
+    assert_eq!(from_updater.conflicts, from_deleter.conflicts);
+    // The refusal of the incarnation is the deleter's merge's, as `Report::rejected` says.
+    let incarnation = Dot::new(A, 1);
+    assert_eq!(from_updater.rejected.len(), 1);
+    assert_eq!(
+        (from_updater.rejected[0].kind, from_updater.rejected[0].dot),
+        (Stale::Resurrection, incarnation)
+    );
+    assert!(from_deleter.rejected.is_empty());
+
+    // A stale replica resending the incarnation with nothing the deleter had not seen is no
+    // conflict, only the refused resurrection (it wrote elsewhere, or its state would be one
+    // the deleter's includes, and the merge would read no record).
+    let (mut stale, _) = base(Identity::default());
+    stale
+        .writer(ReplicaId::from_u128(3), Stamp::new(6, 0))
+        .create(&DeviceKey::device("n").expect("valid"), Identity::default())
+        .expect("fresh");
+    let mut deleted = deleter.clone();
+    let report = deleted.merge(&stale);
+    assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+    assert_eq!(report.rejected.len(), 1);
+    let mut stale_side = stale.clone();
+    assert!(stale_side.merge(&deleter).conflicts.is_empty());
 }
 
 /// A credential write holds its dot in two registers (the credentials, and what they retired):
@@ -231,7 +287,7 @@ fn a_delete_wins_conflict_names_each_lost_update_once_in_dot_order() {
         .set_metadata(&key(), "owner", Some(json!("c")))
         .expect("live");
     a.writer(A, Stamp::new(4, 0)).delete(&key()).expect("live");
-    for (mut merged, incoming) in [(rotating.clone(), &a)] {
+    for (mut merged, incoming) in [(rotating.clone(), &a), (a.clone(), &rotating)] {
         let report = merged.merge(incoming);
         let conflict = report
             .conflicts
