@@ -99,10 +99,11 @@ pub enum Rule {
     Agreed,
     /// A disable beat a concurrent enable.
     DisableWins,
-    /// A delete beat concurrent updates of the same incarnation. When the delete arrives as
-    /// a delta rather than in a whole state, an update its author had seen and overwritten
-    /// before deleting can be listed too: a delete's delta names the writes it removed, not
-    /// those they had overwritten. The merged state is the same either way.
+    /// A delete beat concurrent updates of the same incarnation: the updates its author had
+    /// not seen are listed, alike whichever side merges. A delete kept in a state written
+    /// before tombstones held their author's version vector can list an update its author
+    /// had seen overwritten too (its delta names the writes it removed, not those they had
+    /// overwritten); the merged state is the same either way.
     DeleteWins,
     /// Candidates holding a credential rotated out by a concurrent write were excluded. A
     /// credential write rotates out what its writer saw and no longer holds, and always the
