@@ -11,6 +11,7 @@
 //! Invariants: entries are sorted by key across chunks, keys are unique, no chunk is empty.
 //! Two maps with the same entries are equal however they are chunked.
 
+use std::cmp::Ordering;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
@@ -493,15 +494,27 @@ impl<A: Default> Walk<A> {
         let mut incoming = incoming.peekable();
         for (c, chunk) in chunks.iter_mut().enumerate() {
             for (i, (key, mine)) in chunk.iter_mut().enumerate() {
-                while let Some((k, theirs)) = incoming.next_if(|(k, _)| *k < key) {
-                    if let Joined::Added(slot) = join(&mut self.acc, k, None, theirs) {
-                        self.added.push((self.first + c, i, k.clone(), slot));
+                // One comparison of each incoming key with this side's, not a `<` then an
+                // `==`: most keys are held by both sides, and the second comparison was an
+                // eighth of a full merge's instructions at 100k (23.4M against 20.5M,
+                // callgrind, 2026-11-23).
+                while let Some(order) = incoming.peek().map(|(k, _)| (*k).cmp(key)) {
+                    if order == Ordering::Greater {
+                        break;
                     }
-                }
-                if let Some((_, theirs)) = incoming.next_if(|(k, _)| *k == key) {
+                    let Some((k, theirs)) = incoming.next() else {
+                        break;
+                    };
+                    if order == Ordering::Less {
+                        if let Joined::Added(slot) = join(&mut self.acc, k, None, theirs) {
+                            self.added.push((self.first + c, i, k.clone(), slot));
+                        }
+                        continue;
+                    }
                     if let Joined::Dropped = join(&mut self.acc, key, Some(&mut *mine), theirs) {
                         self.dropped.push(key.clone());
                     }
+                    break;
                 }
             }
         }
