@@ -81,7 +81,7 @@ impl Writer<'_> {
             .registry
             .context
             .next_dot(self.replica)
-            .ok_or_else(|| counters_exhausted(self.replica).of_device(key))?;
+            .ok_or_else(|| counters_exhausted(self.replica, key))?;
         self.registry.context.insert(dot);
         Ok(dot)
     }
@@ -96,7 +96,7 @@ impl Writer<'_> {
         });
         match (first, last) {
             (Some(first), Some(last)) => Ok((first, last)),
-            _ => Err(counters_exhausted(self.replica).of_device(key)),
+            _ => Err(counters_exhausted(self.replica, key)),
         }
     }
 
@@ -578,12 +578,14 @@ fn check_status(key: &DeviceKey, value: &StatusValue) -> Result<()> {
     Ok(())
 }
 
-/// A replica whose counters are used up: no write under it can get a dot of its own.
-pub(crate) fn counters_exhausted(replica: ReplicaId) -> Error {
+/// A write to `key` refused because `replica`'s counters are used up: no write under it can
+/// get a dot of its own.
+pub(crate) fn counters_exhausted(replica: ReplicaId, key: &DeviceKey) -> Error {
     Error::InvalidValue {
         field: format!("replica {replica}"),
         reason: "it has used every write counter; write under a new replica id".into(),
     }
+    .of_device(key)
 }
 
 /// The path of one twin leaf write, checked: a valid path, and a leaf IoT Hub stores (or a
