@@ -10,10 +10,11 @@
 //! Unknown credentials (an export taken without keys) never count as a change: a side whose
 //! keys are unknown keeps the base's, and a known value is never overwritten by an unknown one.
 //! Unknown capabilities (a device line whose `capabilities` are null or absent) are read the
-//! same way ([`stated_capabilities`]).
+//! same way ([`stated_capabilities`]), unless the export's scopes name the device: then it is
+//! an IoT Edge device in that hub ([`ScopeOwners`]).
 
-use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
@@ -236,6 +237,8 @@ struct SideOutcome {
     /// device created on both needs the other side's line.
     created: BTreeMap<DeviceKey, ExportLine>,
     primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
+    /// The edge devices the side's scopes name, for the devices it created.
+    scope_owners: ScopeOwners,
 }
 
 impl Failback {
@@ -315,8 +318,14 @@ impl Failback {
         // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
         // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
         let mut base_registry = Registry::new();
+        let mut base_owners = ScopeOwners::default();
+        let mut base_unstated = Vec::new();
         let mut write = |line: ExportLine| -> Result<()> {
             let identity = identity(&line)?;
+            base_owners.note(&line);
+            if line.key.module.is_none() && stated_capabilities(&line).is_none() {
+                base_unstated.push(line.key.clone());
+            }
             if base_registry.create_in_bulk(line.key.clone(), BASE, Stamp::default(), identity)? {
                 Ok(())
             } else {
@@ -361,6 +370,13 @@ impl Failback {
             }
             Ok(())
         })?;
+        // A base device whose line left its capabilities out, named by a scope a later line
+        // may carry: known as an edge device only once the whole base is read.
+        for key in base_unstated {
+            if base_owners.names(&key) {
+                state_edge_in_base(&mut base_registry, &key);
+            }
+        }
         let secondary_lines = Mutex::new(Some(secondary.into_iter()));
         let (primary, secondary) = std::thread::scope(|scope| {
             let base = &base_registry;
@@ -385,8 +401,16 @@ impl Failback {
             (mine, other)
         });
         let (mut primary, mut secondary) = (primary?, secondary?);
-        create_side(&mut primary, &secondary.created, PRIMARY)?;
-        create_side(&mut secondary, &primary.created, SECONDARY)?;
+        create_side(
+            &mut primary,
+            (&secondary.created, &secondary.scope_owners),
+            PRIMARY,
+        )?;
+        create_side(
+            &mut secondary,
+            (&primary.created, &primary.scope_owners),
+            SECONDARY,
+        )?;
 
         let policy = prefer.policy();
         let mut merged = primary.registry.clone();
@@ -529,8 +553,59 @@ pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
     own_scope.then_some(Capabilities { iot_edge: true })
 }
 
+/// The IoT Edge devices the scopes of one export name.
+///
+/// A scope is an edge device's (IOTHUB.md: `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`),
+/// carried by the device itself, by its leaves and by their modules, and IoT Hub refuses a
+/// scope naming no edge device: a device its export's scopes name is an edge device in that
+/// hub, whether or not its own line states capabilities. Without this, a gateway whose line
+/// left them out read as the base's plain device (2026-11-23, found in review: a secondary
+/// that demoted such a gateway changed nothing in the merge, and the demotion was dropped
+/// unreported). A stated value still wins, as in [`stated_capabilities`].
+#[derive(Debug, Default)]
+struct ScopeOwners(BTreeSet<DeviceId>);
+
+impl ScopeOwners {
+    /// Notes the edge device `line`'s scope names, if any.
+    fn note(&mut self, line: &ExportLine) {
+        if let Some(owner) = &line.parent {
+            if !self.0.contains(owner) {
+                self.0.insert(owner.clone());
+            }
+        }
+    }
+
+    /// Whether a scope names `key` as an edge device (never a module).
+    fn names(&self, key: &DeviceKey) -> bool {
+        key.module.is_none() && self.0.contains(&key.device)
+    }
+
+    /// The capabilities `line` states, else an edge device's where a scope names it, else
+    /// `None` (unknown).
+    fn capabilities(&self, line: &ExportLine) -> Option<Capabilities> {
+        let named = || {
+            self.names(&line.key)
+                .then_some(Capabilities { iot_edge: true })
+        };
+        stated_capabilities(line).or_else(named)
+    }
+}
+
+/// Makes the base's creation of `key` an IoT Edge device's: what the base's export said of it,
+/// learned from a scope on a later line. Only while the base's registry is being built, before
+/// any replica is cloned from it: no replica has seen the creation yet, so it is amended in
+/// place rather than written over (a write would leave the creation plain, and each side's
+/// changes are compared with the creation).
+fn state_edge_in_base(base: &mut Registry, key: &DeviceKey) {
+    let slot = base.slot_mut(key);
+    if let Some(creation) = slot.live.first_mut().and_then(|r| r.created.as_mut()) {
+        Arc::make_mut(creation).identity.capabilities = Capabilities { iot_edge: true };
+    }
+}
+
 /// The identity a line describes. Capabilities it does not state ([`stated_capabilities`])
-/// are a plain device's: the base, or a device only one side created, has no other evidence.
+/// are a plain device's here; its readers amend them where other lines are evidence (the
+/// export's scopes, [`ScopeOwners`], or the other side's line for a device both created).
 pub(crate) fn identity(line: &ExportLine) -> Result<Identity> {
     let mut identity = Identity::default()
         .with_status(StatusValue::new(line.status, line.status_reason.clone()))
@@ -619,6 +694,9 @@ fn read_side(
     let mut primary_lines = BTreeMap::new();
     // Only looked up, never iterated: its order cannot reach an output.
     let mut seen = std::collections::HashSet::new();
+    let mut scope_owners = ScopeOwners::default();
+    // Base devices whose lines left their capabilities out, in the order read.
+    let mut unstated = Vec::new();
     let mut writer = registry.writer(side.replica(), Stamp::default());
     for line in lines {
         let line = line?;
@@ -628,12 +706,28 @@ fn read_side(
         if side == Side::Primary {
             primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
         }
+        scope_owners.note(&line);
         let Some(was) = base.records(&line.key).first().and_then(|r| r.creation()) else {
             created.insert(line.key.clone(), line);
             continue;
         };
         if write_changes(&mut writer, &line, was)? {
             changes.insert(line.key.clone(), Change::Updated);
+        }
+        if line.key.module.is_none() && stated_capabilities(&line).is_none() {
+            unstated.push(line.key);
+        }
+    }
+    // Left out of its line but named by the side's scopes, a device the base holds plain was
+    // made an IoT Edge device on that side: a change, as if its line had said so. Read as no
+    // change, the side's gateway was written back plain by nothing and stayed plain in the
+    // merge, its leaves' new parent gone (2026-11-23).
+    for key in unstated {
+        let was = base.records(&key).first().and_then(|r| r.creation());
+        let plain = was.is_some_and(|was| !was.identity.capabilities.iot_edge);
+        if plain && scope_owners.names(&key) {
+            writer.set_capabilities(&key, Capabilities { iot_edge: true })?;
+            changes.insert(key, Change::Updated);
         }
     }
     for key in base.keys() {
@@ -647,15 +741,17 @@ fn read_side(
         changes,
         created,
         primary_lines,
+        scope_owners,
     })
 }
 
 /// Creates the devices one side has and the base lacks, in key order.
 fn create_side(
     side: &mut SideOutcome,
-    other_created: &BTreeMap<DeviceKey, ExportLine>,
+    other: (&BTreeMap<DeviceKey, ExportLine>, &ScopeOwners),
     replica: ReplicaId,
 ) -> Result<()> {
+    let (other_created, other_owners) = other;
     let mut writer = side.registry.writer(replica, Stamp::default());
     for (key, line) in &side.created {
         let mut created = identity(line)?;
@@ -669,10 +765,9 @@ fn create_side(
         }
         // Capabilities too: unknown ones must not read as a plain device beside the other
         // side's edge device.
-        if stated_capabilities(line).is_none() {
-            if let Some(known) = other.and_then(stated_capabilities) {
-                created.capabilities = known;
-            }
+        let known = side.scope_owners.capabilities(line);
+        if let Some(known) = known.or_else(|| other.and_then(|l| other_owners.capabilities(l))) {
+            created.capabilities = known;
         }
         writer.create(key, created)?;
         side.changes.insert(key.clone(), Change::Created);

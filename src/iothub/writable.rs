@@ -69,9 +69,10 @@ pub(super) fn replaces_known(was: &PrimaryLine) -> Result<(), String> {
 /// Why a full update cannot write `device`'s capabilities over the primary's line `was`, if
 /// it cannot: the line did not state them (null or absent, its scope not its own), yet the
 /// primary's export names the device as an edge parent (`named_parent`: a leaf's scope names
-/// it), so the primary holds it as an IoT Edge device. The merge read the unknown capabilities
-/// as the base's, a plain device's, and a full update writing `iotEdge: false` would demote the
-/// gateway and strand its leaves. Unknown is never a change, so it must not become one here.
+/// it), so the primary holds it as an IoT Edge device. The lift reads it as one too, so the
+/// merge holds it plain only where a side stated it plain (the secondary demoted it), and a
+/// full update writing `iotEdge: false` would demote the gateway and strand its leaves, over a
+/// line that never stated what it replaces. That demotion waits for an export that states it.
 /// The plan relies on it: such a device stays an edge device in the primary, so a leaf's line
 /// keeps its scope (`stands_as_parent` in the plan).
 pub(super) fn keeps_edge(

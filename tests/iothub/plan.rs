@@ -897,16 +897,15 @@ fn capabilities_an_export_leaves_out_are_unknown_never_a_plain_device() {
 #[test]
 fn a_full_update_never_demotes_a_gateway_whose_capabilities_the_primary_left_out() {
     // No scope of its own in the primary's line and no capabilities, but the primary's leaf
-    // names it as its gateway: the primary holds it as an IoT Edge device. The merge reads the
-    // unknown capabilities as the base's (plain); a full update would write that.
+    // names it as its gateway: the primary holds it as an IoT Edge device, made one during the
+    // outage (the base states it plain). Read as the base's plain device, the secondary's
+    // disable was blocked, or a full update would have demoted it; it is the primary's change,
+    // and the update keeps it an edge device, with the scope its leaf names.
+    let scope = "ms-azure-iot-edge://gw-637";
     let base = [device("gw"), device("leaf")];
     let primary = [
         without(device("gw"), "capabilities"),
-        set(
-            device("leaf"),
-            "/deviceScope",
-            json!("ms-azure-iot-edge://gw-637"),
-        ),
+        set(device("leaf"), "/deviceScope", json!(scope)),
     ];
     let secondary = [
         set(device("gw"), "/status", json!("disabled")),
@@ -914,9 +913,23 @@ fn a_full_update_never_demotes_a_gateway_whose_capabilities_the_primary_left_out
     ];
     for prefer in BOTH {
         let run = merge(&base, &primary, &secondary, prefer);
-        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
-        run.assert_each_blocked_for("re-export the primary with its capabilities");
-        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+        assert!(
+            run.plan.blocked.is_empty(),
+            "prefer {prefer:?}: {:?}",
+            run.plan.blocked
+        );
+        let line = run.line("gw");
+        assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(line.status, Status::Disabled);
+        assert!(
+            line.capabilities.is_some_and(|c| c.iot_edge),
+            "{}",
+            line.to_json()
+        );
+        assert_eq!(line.device_scope.as_deref(), Some(scope));
+        assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+        let mut hub = Hub::new(&export(&primary));
+        hub.import(&run.plan.import).expect("the plan applies");
     }
     // Stated plain, it is written as such.
     let primary = [device("gw"), primary[1].clone()];
@@ -935,6 +948,42 @@ fn a_device_created_on_both_sides_takes_the_capabilities_one_side_states() {
         let run = merge(&[], &primary, &secondary, prefer);
         assert!(run.device("gw").capabilities.iot_edge, "prefer {prefer:?}");
         assert!(run.conflicts("gw").is_empty(), "{:?}", run.conflicts("gw"));
+    }
+}
+
+#[test]
+fn a_device_one_side_created_is_a_gateway_where_that_sides_scopes_name_it() {
+    // Created during the outage with a leaf behind it, the gateway's own line stating no
+    // capabilities: read as plain, the plan created a plain device, and the leaf's parent was
+    // gone.
+    let leaf = set(
+        device("leaf"),
+        "/deviceScope",
+        json!("ms-azure-iot-edge://gw-900"),
+    );
+    let secondary = [
+        without(
+            set(device("gw"), "/deviceScope", Value::Null),
+            "capabilities",
+        ),
+        leaf,
+    ];
+    for prefer in BOTH {
+        let run = merge(&[], &[], &secondary, prefer);
+        assert!(run.device("gw").capabilities.iot_edge, "prefer {prefer:?}");
+        let line = run.line("gw");
+        assert_eq!(line.import_mode, Some(ImportMode::Create));
+        assert!(
+            line.capabilities.is_some_and(|c| c.iot_edge),
+            "{}",
+            line.to_json()
+        );
+        assert_eq!(
+            shown(&run.plan.pending_parent),
+            ["leaf"],
+            "prefer {prefer:?}"
+        );
+        assert!(run.plan.parent_gone.is_empty(), "prefer {prefer:?}");
     }
 }
 

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use failback::iothub::{ExportLine, Generate, ImportMode, Side};
-use failback::{DeviceId, DeviceKey, Status};
+use failback::{Capabilities, DeviceId, DeviceKey, Status};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -268,10 +268,16 @@ fn check_plan_then_rerun(
             .collect()
     };
     // A scope naming a device the hub does not hold (its gateway was deleted) is no parent.
+    // A device whose line leaves its capabilities out is an edge device where a scope names it:
+    // the hub holds it as one (the simulator exports what it was given).
     let held = hub.export();
     let live: BTreeSet<DeviceId> = held.iter().map(|l| l.key.device.clone()).collect();
-    let held = held.into_iter().map(|l| {
+    let owners: BTreeSet<DeviceId> = held.iter().filter_map(|l| l.parent.clone()).collect();
+    let held = held.into_iter().map(|mut l| {
         let parent = parent_of(&l).filter(|p| live.contains(p));
+        if l.key.module.is_none() && l.capabilities.is_none() && owners.contains(&l.key.device) {
+            l.capabilities = Some(Capabilities { iot_edge: true });
+        }
         (l, parent)
     });
     assert_same_lines(
@@ -591,13 +597,26 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
-            // As above, the secondary stating the gateway plain: against a base that states
-            // nothing, read as plain, that is no change, and the primary keeps its gateway.
+            // As above, the secondary stating the gateway plain: the base's leaf names it, so
+            // the base held an edge device, and the secondary demoted it. The primary's line
+            // states nothing: the demotion is blocked, not dropped unreported, and the primary
+            // keeps its gateway.
             "leaf disabled behind a gateway only the secondary states plain",
             [
                 export(&[unstated("gw"), leaf("gw", 1)]),
                 export(&[unstated("gw"), leaf("gw", 1)]),
                 export(&[device("gw"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The secondary made a plain device a gateway and moved the leaf behind it; its
+            // export states the gateway's capabilities nowhere, but the leaf's scope names it.
+            // Read as no change, the promotion was lost and the leaf's new parent gone.
+            "leaf moved behind a gateway the secondary made one, its line unstated",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[device("gw"), device("leaf")]),
+                export(&[unstated("gw"), leaf("gw", 2)]),
             ],
         ),
         (
@@ -775,12 +794,9 @@ fn a_leaf_keeps_the_scope_of_a_gateway_the_primary_exports_without_capabilities(
     let own = Some("ms-azure-iot-edge://gw-1");
     // The leaf's disable is a full update: it carries the scope the primary holds, and the
     // report has nothing for an operator. Neither side moved the leaf, and the gateway is
-    // unchanged: its capabilities stated nowhere, or stated plain by the secondary alone, which
-    // against a base stating none (read as plain) is no change.
-    for name in [
-        "leaf disabled behind a gateway no export gives capabilities",
-        "leaf disabled behind a gateway only the secondary states plain",
-    ] {
+    // unchanged: its capabilities stated nowhere, and every export's scopes name it.
+    {
+        let name = "leaf disabled behind a gateway no export gives capabilities";
         let [b, p, s] = edge_case(name);
         for prefer in BOTH {
             let run = run(&b, &p, &s, prefer);
@@ -807,18 +823,26 @@ fn a_leaf_keeps_the_scope_of_a_gateway_the_primary_exports_without_capabilities(
             assert!(run.plan.blocked.is_empty(), "{name}, prefer {prefer:?}");
         }
     }
-    // A real demotion by the secondary: the gateway's update is blocked (it would demote an
-    // edge device the primary's export did not describe), so the primary keeps it as one, and
-    // the leaf keeps its scope rather than being detached from a gateway that stays.
-    let [b, p, s] =
-        edge_case("leaf disabled behind a gateway the secondary made plain, the primary unstated");
-    for prefer in BOTH {
-        let run = run(&b, &p, &s, prefer);
-        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
-        assert!(run.plan.blocked[0].reason.contains("gives no capabilities"));
-        let update = run.line("leaf");
-        assert_eq!(update.status, Status::Disabled);
-        assert_eq!(update.device_scope.as_deref(), own, "prefer {prefer:?}");
+    // A real demotion by the secondary, against a base stating the gateway an edge device or
+    // leaving that to the scope its leaf carries: the merge holds it, and the gateway's update
+    // is blocked (it would demote an edge device the primary's export did not describe), so
+    // the primary keeps it as one, and the leaf keeps its scope rather than being detached
+    // from a gateway that stays.
+    for name in [
+        "leaf disabled behind a gateway the secondary made plain, the primary unstated",
+        "leaf disabled behind a gateway only the secondary states plain",
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let run = run(&b, &p, &s, prefer);
+            let merged = run.failback.merged().device(&gw, run.failback.policy());
+            assert!(merged.is_some_and(|d| !d.capabilities.iot_edge), "{name}");
+            assert_eq!(run.blocked_ids(), ["gw"], "{name}, prefer {prefer:?}");
+            assert!(run.plan.blocked[0].reason.contains("gives no capabilities"));
+            let update = run.line("leaf");
+            assert_eq!(update.status, Status::Disabled);
+            assert_eq!(update.device_scope.as_deref(), own, "prefer {prefer:?}");
+        }
     }
     // Moved behind it: the scope another leaf's line in the primary carries.
     let [b, p, s] = edge_case("leaf moved behind a gateway no export gives capabilities");
@@ -829,6 +853,23 @@ fn a_leaf_keeps_the_scope_of_a_gateway_the_primary_exports_without_capabilities(
         assert_eq!(update.device_scope.as_deref(), own, "prefer {prefer:?}");
         assert_eq!(parent_of(update), Some(gw.device.clone()));
         assert!(run.plan.parent_gone.is_empty(), "prefer {prefer:?}");
+    }
+    // Made a gateway by the secondary, whose export states it only through the leaf's scope:
+    // the plan makes it an edge device, and the leaf waits for the scope the hub gives it.
+    let [b, p, s] =
+        edge_case("leaf moved behind a gateway the secondary made one, its line unstated");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        let merged = run.failback.merged().device(&gw, run.failback.policy());
+        assert!(
+            merged.is_some_and(|d| d.capabilities.iot_edge),
+            "prefer {prefer:?}"
+        );
+        let update = run.line("gw");
+        assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert!(update.capabilities.is_some_and(|c| c.iot_edge));
+        assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
+        assert!(run.plan.blocked.is_empty(), "prefer {prefer:?}");
     }
     // Deleted by either side, it is no parent: the leaf's disable names no scope.
     for name in [
