@@ -1,0 +1,280 @@
+//! Edge parents: the scope a merged line carries for its device's parent, and what became of
+//! a parent no line of this plan can name ([`Parent`]).
+//!
+//! Apart from the line decisions because whether a device can be a parent is read across the
+//! registry (the primary's scopes, from any line naming the gateway, and the merged
+//! capabilities), while a line decision reads one device and the fate of its parent.
+
+use std::collections::BTreeMap;
+
+use super::planner::Planner;
+use super::{Known, creatable, is_live, settled, updatable};
+use crate::credentials::Authentication;
+use crate::iothub::lift::{Failback, PrimaryLine, Side};
+use crate::iothub::line::ExportLine;
+use crate::iothub::writable::resolved;
+use crate::key::{DeviceId, DeviceKey};
+use crate::view::Device;
+
+/// Each edge device's scope in the primary hub, by device id, from the edge device's own line,
+/// or, when that line has none, from the first other line in key order that names the edge
+/// device (a child's, or a module's). The own line wins because it is the device's scope as the
+/// hub holds it now, while a child's line can carry a scope the device no longer has.
+pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
+    use std::collections::btree_map::Entry;
+    // The scope, and whether it came from the edge device's own line.
+    let mut out: BTreeMap<DeviceId, (String, bool)> = BTreeMap::new();
+    for (key, line) in lines {
+        if let (Some(owner), Some(scope)) = (&line.scope_owner, &line.device_scope) {
+            let own = key.module.is_none() && key.device == *owner;
+            match out.entry(owner.clone()) {
+                Entry::Vacant(entry) => {
+                    entry.insert((scope.clone(), own));
+                }
+                Entry::Occupied(mut entry) if own => {
+                    entry.insert((scope.clone(), own));
+                }
+                Entry::Occupied(_) => {}
+            }
+        }
+    }
+    out.into_iter()
+        .map(|(owner, (scope, _))| (owner, scope))
+        .collect()
+}
+
+/// What became of a merged line's edge parent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Parent {
+    /// Its scope is in the line, or there is no parent.
+    Written,
+    /// The parent is created by this plan: the hub gives it a scope, and the next run writes
+    /// it.
+    Pending,
+    /// The parent is deleted from the merged registry or a plain device there (not one the
+    /// primary holds as an edge device its export did not describe, which stays one: see
+    /// [`stands_as_parent`]): no scope will come. The line carries the primary's parent while
+    /// that one can still be a parent, else none.
+    Gone,
+    /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
+    /// line carries its own scope), or the parent is an edge device in the primary without a
+    /// scope in its export. The line carries what `Gone` carries.
+    Unwritable,
+    /// The parent is new to the primary (or plain there), and this plan blocks its line (the
+    /// checks of its create, or of the full update making it an edge device): no scope will
+    /// come until an operator resolves it. An existing device's line carries what `Gone`
+    /// carries; a new device is blocked with its parent.
+    Blocked,
+}
+
+impl Planner<'_> {
+    /// The merged line of `device`, with the primary's line `primary` where it has one, and what
+    /// became of its edge parent.
+    pub(super) fn merged_line(
+        &self,
+        device: &Device,
+        primary: Option<&PrimaryLine>,
+    ) -> (ExportLine, Parent) {
+        let (failback, scopes) = (self.failback, &self.scopes);
+        let mut line = ExportLine::new(device.key.clone(), device.status.status);
+        line.status_reason.clone_from(&device.status.reason);
+        line.authentication = Some(match resolved(device) {
+            Ok(()) => device.authentication.clone(),
+            // No rule settled them, so the merged registry does not know them: what is left once
+            // rotated-out values are blanked can be half a key pair, which no export line may hold.
+            Err(_) => Authentication {
+                kind: device.authentication.kind,
+                keys: None,
+                thumbprints: None,
+            },
+        });
+        // Capabilities are a device's; module lines carry none.
+        if device.key.module.is_none() {
+            line.capabilities = Some(device.capabilities);
+        }
+        let non_empty =
+            |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
+        line.tags = non_empty(&device.tags);
+        line.desired = non_empty(&device.desired);
+        line.reported = non_empty(&device.reported);
+        if let Some(primary) = primary {
+            line.e_tag.clone_from(&primary.e_tag);
+            line.twin_e_tag.clone_from(&primary.twin_e_tag);
+        }
+        let mut parent = Parent::Written;
+        let scope_owner = if device.key.module.is_some() {
+            None
+        } else if device.capabilities.iot_edge {
+            Some(device.key.device.clone())
+        } else {
+            device.parent.clone()
+        };
+        if let Some(owner) = scope_owner {
+            let own = owner == device.key.device;
+            // A parent deleted from the merged registry, or a plain device there, has no scope to
+            // give and none will come: a scope its children still carry in the primary names a
+            // device the import removes or makes plain (or the primary already did), and IoT Hub
+            // refuses a scope of no edge device. Unless the primary holds it as an edge device
+            // its export did not describe, which the plan never demotes ([`stands_as_parent`]).
+            let can_parent = own || stands_as_parent(failback, scopes, &owner);
+            match scopes.get(&owner) {
+                Some(scope) if can_parent => {
+                    line.device_scope = Some(scope.clone());
+                    line.parent = Some(owner);
+                }
+                // A new edge device gets its scope from the hub on creation: nothing to wait for.
+                None if can_parent => {
+                    if !own {
+                        parent = self.parent_without_scope(&owner);
+                    }
+                }
+                _ => parent = Parent::Gone,
+            }
+            if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
+                // The primary's own parent while it can still be one, rather than none:
+                // detached, the device would lose the parent both sides still agree on.
+                let kept = primary
+                    .and_then(|p| p.scope_owner.as_ref())
+                    .filter(|owner| stands_as_parent(failback, scopes, owner))
+                    .and_then(|owner| Some((owner, scopes.get(owner)?)));
+                if let Some((owner, scope)) = kept {
+                    line.device_scope = Some(scope.clone());
+                    line.parent = Some(owner.clone());
+                }
+            }
+        }
+        // An edge device's line carries its own scope, so a parent one side gave it (making it
+        // an edge device while the other put it behind a gateway, say) cannot be written: compared
+        // with the primary's, it would be written again, unchanged, on every run (found in review).
+        let edge_with_parent = device.key.module.is_none()
+            && device.capabilities.iot_edge
+            && device
+                .parent
+                .as_ref()
+                .is_some_and(|p| *p != device.key.device);
+        if edge_with_parent {
+            parent = Parent::Unwritable;
+        }
+        if device.key.module.is_some() {
+            if let Some(primary) = primary {
+                line.device_scope.clone_from(&primary.device_scope);
+                line.parent.clone_from(&primary.scope_owner);
+            }
+        }
+        (line, parent)
+    }
+
+    /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
+    /// scope: it waits for the scope the hub gives the parent when this plan's line for it is
+    /// written, a create or a full update making it an edge device. A parent the primary already
+    /// holds as an edge device (its line without a scope) gets no line that gives it one, and one
+    /// whose line this plan blocks gets none until an operator acts: waiting for either would last
+    /// for ever (found in review, for a parent held plain whose update was blocked while its
+    /// leaves waited on every run). So the checks are those the parent's own line meets.
+    fn parent_without_scope(&self, owner: &DeviceId) -> Parent {
+        let failback = self.failback;
+        let key = DeviceKey {
+            device: owner.clone(),
+            module: None,
+        };
+        // Held as an edge device, the parent has a scope the export left out, which no line can
+        // name. Held as a plain device, it is made an edge device by this plan, and the hub gives
+        // it a scope then, as on a creation.
+        let policy = failback.policy();
+        let held = failback.replica(Side::Primary).device(&key, policy);
+        if held.is_some_and(|held| held.capabilities.iot_edge) {
+            return Parent::Unwritable;
+        }
+        let Some(parent) = failback.merged().device(&key, policy) else {
+            return Parent::Blocked;
+        };
+        // The parent is an edge device, whose line names its own scope, so this does not come back
+        // here.
+        let was = failback.primary_lines.get(&key);
+        let (line, _) = self.merged_line(&parent, was);
+        let written = match was {
+            // A creation the limit on identities blocks gives no scope either.
+            None if self.capped.contains(owner) => Err(String::new()),
+            None => creatable(&parent, &line),
+            // Plain in the primary and an edge device merged: its capabilities differ, so the plan
+            // writes a full update, if its checks pass.
+            Some(was) => {
+                let known = Known::of(failback, &self.scopes, &key, was);
+                settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
+            }
+        };
+        if written.is_ok() {
+            Parent::Pending
+        } else {
+            Parent::Blocked
+        }
+    }
+}
+
+/// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent
+/// (so can one the primary holds as such, see [`stands_as_parent`]).
+///
+/// Read from its records' capabilities rather than from the whole device, which settling would
+/// build with its twin parsed, for every leaf: the policy is asked only when they disagree.
+fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
+    let key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    let records = failback.merged().records(&key);
+    let mut values = records.iter().flat_map(|record| {
+        let written = &record.written().capabilities;
+        let created = record.creation().filter(|_| written.is_empty());
+        let created = created.map(|c| c.identity.capabilities.iot_edge);
+        written
+            .entries()
+            .iter()
+            .map(|e| e.value.iot_edge)
+            .chain(created)
+    });
+    let Some(first) = values.next() else {
+        return false;
+    };
+    if values.all(|edge| edge == first) {
+        return first;
+    }
+    let settled = failback.merged().device(&key, failback.policy());
+    settled.is_some_and(|device| device.capabilities.iot_edge)
+}
+
+/// Whether `owner` can be an edge parent once the plan is imported, so that a line may name
+/// its scope: a live IoT Edge device in the merged registry ([`is_edge`]), or a live device
+/// the primary holds as one though its export did not say so.
+///
+/// The second is a device whose line in the primary states no capabilities (null or absent,
+/// no scope of its own) while a line of the primary's export names it as an edge parent
+/// (`scopes`, from a leaf's scope): the hub refuses a scope naming no edge device, so the
+/// primary holds it as one. The merge reads the unknown capabilities as the base's, a plain
+/// device's where the base stated none either, and [`is_edge`] alone would take the gateway
+/// for gone: a full update of a leaf behind it, for any other change, would write no scope and
+/// detach the leaf, unlisted, though no side changed its parent (2026-11-23, found in review).
+/// The plan never demotes such a device: a full update writing it plain is blocked
+/// ([`keeps_edge`]), a twin update carries no capabilities, and it is live, so not deleted. So
+/// it stays an edge device in the primary, and its leaves keep its scope, whether the merge
+/// left it plain by default or one side made it plain (a demotion blocked until the primary is
+/// exported with its capabilities).
+///
+/// [`keeps_edge`]: crate::iothub::writable::keeps_edge
+pub(super) fn stands_as_parent(
+    failback: &Failback,
+    scopes: &BTreeMap<DeviceId, String>,
+    owner: &DeviceId,
+) -> bool {
+    if is_edge(failback, owner) {
+        return true;
+    }
+    let key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    let unstated = failback
+        .primary_lines
+        .get(&key)
+        .is_some_and(|was| !was.capabilities_known);
+    unstated && scopes.contains_key(owner) && is_live(failback, &key)
+}

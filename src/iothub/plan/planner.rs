@@ -1,0 +1,194 @@
+//! The planner: what planning reads, shared by every block, and the one walk over the keys, in
+//! order, that settles each device and hands it to the plan's line decisions.
+//!
+//! Apart from [`Plan`] because the walk is where the concepts meet: the limit on identities
+//! decides its creations beforehand, the edge parents its lines' scopes, the blocks which keys
+//! it walks at a time.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::parent::{Parent, scopes};
+use super::{Blocked, Known, Plan, device_of, is_live};
+use crate::error::Result;
+use crate::iothub::lift::{Failback, Side};
+use crate::iothub::line::ExportLine;
+use crate::key::{DeviceId, DeviceKey};
+
+/// What planning reads, shared by every block.
+pub(super) struct Planner<'f> {
+    pub(super) failback: &'f Failback,
+    policy: &'f crate::policy::Policy,
+    pub(super) merged: &'f crate::registry::Registry,
+    primary: &'f crate::registry::Registry,
+    /// Each edge device's scope in the primary (see [`scopes`]).
+    pub(super) scopes: BTreeMap<DeviceId, String>,
+    /// Device ids whose creations the plan blocks, lest the primary hold more identities than
+    /// IoT Hub allows (see [`Planner::over_limit`]), and why.
+    pub(super) capped: BTreeSet<DeviceId>,
+    pub(super) capped_reason: String,
+}
+
+impl<'f> Planner<'f> {
+    /// The planner for `failback`, keeping the primary within `limit` identities; a plan run
+    /// to find which creations the limit blocks, if any, runs on `workers` threads.
+    pub(super) fn new(failback: &'f Failback, limit: u64, workers: usize) -> Self {
+        let mut planner = Planner {
+            failback,
+            policy: failback.policy(),
+            merged: failback.merged(),
+            primary: failback.replica(Side::Primary),
+            scopes: scopes(&failback.primary_lines),
+            capped: BTreeSet::new(),
+            capped_reason: String::new(),
+        };
+        let (capped, reason) = planner.over_limit(limit, workers);
+        (planner.capped, planner.capped_reason) = (capped, reason);
+        planner
+    }
+
+    /// Every key of the merged registry or of the primary's export, in order, once.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &'f DeviceKey> + 'f {
+        let mut keys = self.merged.keys().peekable();
+        let mut was_keys = self.failback.primary_lines.keys().peekable();
+        std::iter::from_fn(move || match (keys.peek(), was_keys.peek()) {
+            (None, None) => None,
+            (Some(a), Some(b)) if a <= b => {
+                let key = *a;
+                keys.next();
+                was_keys.next_if(|b| *b == key);
+                Some(key)
+            }
+            (Some(_), Some(_)) | (None, Some(_)) => was_keys.next(),
+            (Some(_), None) => keys.next(),
+        })
+    }
+
+    /// Plans `keys`, in order, into `plan`, handing each merged line to `sink`. Every key of
+    /// a device id must be among `keys` or none (see [`Plan::stream_json_on`]).
+    pub(super) fn plan<'k>(
+        &self,
+        keys: impl Iterator<Item = &'k DeviceKey>,
+        plan: &mut Plan,
+        sink: &mut impl FnMut(ExportLine) -> Result<()>,
+    ) -> Result<()> {
+        let Planner {
+            failback,
+            policy,
+            merged,
+            primary,
+            ref scopes,
+            ..
+        } = *self;
+        let primary_lines = &failback.primary_lines;
+        // Devices this plan creates. Keys come in order, a device before its modules, so a
+        // module's device is settled before the module.
+        let mut created = BTreeSet::new();
+        for key in keys {
+            let device = merged.device(key, policy);
+            if let Some(device) = &device {
+                plan.conflicts.extend(device.conflicts.iter().cloned());
+            }
+            // A module created on one side of a device the other side deleted is gone with
+            // its device: IoT Hub deletes a device's modules with it and creates none without
+            // it. (The report lists it as an existence conflict.)
+            let device =
+                device.filter(|_| key.module.is_none() || is_live(failback, &device_of(key)));
+            let was = primary_lines.get(key);
+            let Some(device) = device else {
+                if let Some(was) = was {
+                    plan.delete(key, was, failback);
+                }
+                continue;
+            };
+            let (line, mut parent) = self.merged_line(&device, was);
+            plan.merged_devices += 1;
+            if parent == Parent::Pending {
+                plan.pending_parent.push(key.clone());
+            }
+            // Listed where a side moved the device behind that parent (or created it there),
+            // whichever side: what it asked for, the plan cannot write. Leaves the base already
+            // had behind a gateway one side deleted are left to the hub, unlisted.
+            let moved = || {
+                let base = failback.base_identity(key);
+                base.is_none_or(|base| base.parent != device.parent)
+            };
+            if parent == Parent::Gone && moved() {
+                plan.parent_gone.push(key.clone());
+            }
+            // Listed where the line does not carry the merged parent: what the merge asks for,
+            // no line can write (an edge device's line carries its own scope, so an update
+            // making a leaf an edge device drops the parent the primary held).
+            let blocked_with_parent = parent == Parent::Blocked && was.is_none();
+            if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
+                let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
+                if carried != device.parent.as_ref() {
+                    plan.parent_unwritable.push(key.clone());
+                }
+            }
+            if key.module.is_some() {
+                let device_key = device_of(key);
+                // A module of a device that is neither in the primary nor created now cannot be
+                // created: it waits with its device, or is blocked with it.
+                let system = key.module.as_ref().is_some_and(|m| m.is_system());
+                if !system
+                    && !primary_lines.contains_key(&device_key)
+                    && !created.contains(&key.device)
+                {
+                    if plan.pending_parent.contains(&device_key) {
+                        plan.pending_parent.push(key.clone());
+                        sink(line)?;
+                        continue;
+                    }
+                    // Blocked entries come in key order: the device's is among the last.
+                    let mut same_device = plan
+                        .blocked
+                        .iter()
+                        .rev()
+                        .take_while(|b| b.key.device == key.device);
+                    if let Some(blocked) = same_device.find(|b| b.key == device_key) {
+                        let reason = format!("its device is blocked: {}", blocked.reason);
+                        plan.blocked.push(Blocked {
+                            key: key.clone(),
+                            reason,
+                        });
+                        sink(line)?;
+                        continue;
+                    }
+                }
+                if plan.pending_parent.binary_search(key).is_ok() {
+                    parent = Parent::Pending;
+                }
+            }
+            match was {
+                // Created without it, the device would read on the next run as the primary's
+                // own parentless creation (see `Parent::Pending`); it waits with its parent.
+                None if parent == Parent::Blocked => {
+                    let owner = device.parent.as_ref().map_or("", DeviceId::as_str);
+                    let reason = format!(
+                        "its edge parent {owner:?} is blocked (see its entry), and the hub \
+                         gives a leaf the scope of a parent it holds: resolve the parent first"
+                    );
+                    plan.block(key, reason);
+                }
+                None => {
+                    let capped = self.capped(key);
+                    if plan.create(&device, &line, parent, capped) && key.module.is_none() {
+                        created.insert(key.device.clone());
+                    }
+                }
+                // A slot the merge left shared with the primary's replica holds the primary's
+                // device as it is: nothing to write. (A leaf whose gateway this plan deletes or
+                // makes plain is left to the hub, like the children of a gateway deleted there.)
+                Some(was) if !merged.shares_slot(primary, key) => {
+                    if let Some(now) = primary.device(key, policy) {
+                        let known = Known::of(failback, scopes, key, was);
+                        plan.update(&device, &now, was, &line, parent, known);
+                    }
+                }
+                Some(_) => {}
+            }
+            sink(line)?;
+        }
+        Ok(())
+    }
+}
