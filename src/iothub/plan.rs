@@ -490,7 +490,7 @@ impl Plan {
 }
 
 /// Why the plan cannot create `device` (its merged line `line`), if it cannot: the checks
-/// [`Plan::create`] makes, which [`parent_without_scope`] makes of a new gateway too.
+/// [`Plan::create`] makes, which [`Planner::parent_without_scope`] makes of a new gateway too.
 fn creatable(device: &Device, line: &ExportLine) -> std::result::Result<(), String> {
     usable(device).and_then(|()| fits(line))
 }
@@ -503,7 +503,7 @@ fn settled(device: &Device, known: Known) -> std::result::Result<(), String> {
 
 /// Why the plan cannot write `device`'s full update (`updateIfMatchETag`, its merged line
 /// `line`) over the primary's line `was`, if it cannot: the checks [`Plan::update`] makes once
-/// the credentials are [`settled`], which [`parent_without_scope`] makes of a gateway the plan
+/// the credentials are [`settled`], which [`Planner::parent_without_scope`] makes of a gateway the plan
 /// makes an edge device too.
 fn updatable(
     device: &Device,

@@ -249,15 +249,14 @@ fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
 /// The second is a device whose line in the primary states no capabilities (null or absent,
 /// no scope of its own) while a line of the primary's export names it as an edge parent
 /// (`scopes`, from a leaf's scope): the hub refuses a scope naming no edge device, so the
-/// primary holds it as one. The merge reads the unknown capabilities as the base's, a plain
-/// device's where the base stated none either, and [`is_edge`] alone would take the gateway
-/// for gone: a full update of a leaf behind it, for any other change, would write no scope and
-/// detach the leaf, unlisted, though no side changed its parent (2026-11-23, found in review).
+/// primary holds it as one. The lift reads it as one too (its scopes name it), so the merge
+/// holds it plain only where the secondary stated it plain, and [`is_edge`] alone would then
+/// take the gateway for gone: a full update of a leaf behind it, for any other change, would
+/// write no scope and detach the leaf, unlisted (2026-11-23, found in review).
 /// The plan never demotes such a device: a full update writing it plain is blocked
 /// ([`keeps_edge`]), a twin update carries no capabilities, and it is live, so not deleted. So
-/// it stays an edge device in the primary, and its leaves keep its scope, whether the merge
-/// left it plain by default or one side made it plain (a demotion blocked until the primary is
-/// exported with its capabilities).
+/// it stays an edge device in the primary, and its leaves keep its scope (the demotion is
+/// blocked until the primary is exported with its capabilities).
 ///
 /// [`keeps_edge`]: crate::iothub::writable::keeps_edge
 pub(super) fn stands_as_parent(
