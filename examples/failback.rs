@@ -23,8 +23,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, InputStats, Plan, Side, Summary, Triple,
-    create_atomically, refuse_inputs, write_atomically,
+    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, Side, Summary,
+    Triple, create_atomically, refuse_inputs, write_atomically,
 };
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
@@ -488,6 +488,14 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
             "--devices must be at least {}: with {devices}, an export would hold no device, \
              which merge refuses",
             Generate::MIN_DEVICES
+        )));
+    }
+    // More than a hub holds is no hub's export, and the triple is built in memory (about
+    // 15 GB at the limit): far past it, the allocator aborted the tool (found in review).
+    if u64::try_from(devices).map_or(true, |d| d > IDENTITY_LIMIT) {
+        return Err(Failure::Usage(format!(
+            "--devices must be at most {IDENTITY_LIMIT}, the identities an IoT hub holds: \
+             {devices} is no hub's export"
         )));
     }
     // Demo data goes only into new files: `--out-dir` pointed by mistake at a directory of

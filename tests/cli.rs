@@ -272,7 +272,8 @@ fn merge_on_the_shipped_data_matches_the_golden_files() {
     for name in OUTPUTS {
         check_golden(name, &read(&out.join(name)));
     }
-    // Keys and thumbprints appear in report.json and on stdout only as fingerprints.
+    // Keys appear in report.json and on stdout only as fingerprints (thumbprints, which name
+    // public certificates, in clear).
     let report = read(&out.join("report.json")).to_ascii_lowercase();
     let all: Vec<_> = data::shipped().into_iter().flatten().collect();
     for secret in data::secrets(&all) {
@@ -760,10 +761,13 @@ fn an_output_that_is_an_input_is_refused_with_exit_1() {
     assert_exit(&output, 1);
 }
 
-/// The outputs are one set: a run that fails leaves none of an earlier run's beside its own
-/// (an old import plan beside a new merged registry is one an operator might submit).
+/// The outputs are one set: a run that fails leaves none of an earlier run's (an old import
+/// plan beside a new merged registry is one an operator might submit). Here an earlier output
+/// cannot be removed (a directory stands where the plan goes): the run fails before reading
+/// its inputs, having removed the others. A run failing after its first output is written
+/// removes its own: `an_unwritable_stdout_or_stderr_is_an_io_failure_leaving_no_output`.
 #[test]
-fn a_failed_run_leaves_no_earlier_output_beside_its_own() {
+fn a_failed_run_leaves_no_earlier_output() {
     let scratch = Scratch::new("output-set");
     let inputs = scratch.shipped();
     let out = scratch.path("out");
@@ -936,15 +940,22 @@ fn inputs_are_never_modified() {
 }
 
 /// Every triple `generate` writes is one `merge` accepts, down to a single device; fewer is a
-/// usage error, not a panic.
+/// usage error, not a panic, and so are more than a hub holds (the triple, built in memory,
+/// aborted the tool when the allocator gave up).
 #[test]
-fn generate_writes_a_triple_merge_accepts_or_refuses_too_few_devices() {
+fn generate_writes_a_triple_merge_accepts_or_refuses_too_few_or_too_many_devices() {
     let scratch = Scratch::new("generate-small");
     let none = scratch.path("none");
     let output = generate("0", None, &none);
     assert_exit(&output, 1);
     assert_stderr_contains(&output, "--devices must be at least 1");
     assert!(!none.exists(), "a refused generate wrote output");
+    for devices in ["1000001", "4000000000", "18446744073709551615"] {
+        let output = generate(devices, None, &none);
+        assert_exit(&output, 1);
+        assert_stderr_contains(&output, "--devices must be at most 1000000");
+        assert!(!none.exists(), "a refused generate wrote output");
+    }
     for devices in ["1", "2", "3"] {
         let dir = scratch.path(&format!("in-{devices}"));
         assert_exit(&generate(devices, None, &dir), 0);
