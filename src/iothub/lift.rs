@@ -217,9 +217,12 @@ pub(crate) struct PrimaryLine {
 
 impl PrimaryLine {
     fn of(line: &ExportLine) -> Self {
+        // An empty ETag is no hub's: a line matching it would be refused on every run, so it
+        // reads as absent, and the plan leaves the device out with the reason (found in review).
+        let e_tag = |tag: &Option<String>| tag.clone().filter(|tag| !tag.is_empty());
         Self {
-            e_tag: line.e_tag.clone(),
-            twin_e_tag: line.twin_e_tag.clone(),
+            e_tag: e_tag(&line.e_tag),
+            twin_e_tag: e_tag(&line.twin_e_tag),
             device_scope: line.device_scope.clone(),
             scope_owner: line.parent.clone(),
             status: line.status,

@@ -583,38 +583,43 @@ fn lines_whose_etag_the_primary_export_lacks_are_blocked() {
         device("delete"),
         device("twin-only"),
     ];
-    let primary = [
-        without(device("update"), "eTag"),
-        without(device("twin"), "twinETag"),
-        without(device("delete"), "eTag"),
-        // A twin update needs the twinETag alone.
-        without(device("twin-only"), "eTag"),
-    ];
-    let secondary = [
-        set(device("update"), "/status", json!("disabled")),
-        set(device("twin"), "/tags/floor", json!(2)),
-        set(device("twin-only"), "/tags/floor", json!(2)),
-    ];
-    let run = merge(&base, &primary, &secondary, Side::Secondary);
-    let blocked = run.blocked();
-    let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
-    assert_eq!(ids, ["delete", "twin", "update"]);
-    for (id, reason) in &blocked {
-        assert!(run.lines(id).is_empty(), "{id}");
-        assert!(reason.contains("re-export the primary"), "{id}: {reason}");
+    // Absent, or empty: no hub's ETag, and a line matching it would be refused on every run.
+    let empty: fn(Value, &str) -> Value = |v, field| set(v, &format!("/{field}"), json!(""));
+    for lacking in [without as fn(Value, &str) -> Value, empty] {
+        let primary = [
+            lacking(device("update"), "eTag"),
+            lacking(device("twin"), "twinETag"),
+            lacking(device("delete"), "eTag"),
+            // A twin update needs the twinETag alone.
+            lacking(device("twin-only"), "eTag"),
+        ];
+        let secondary = [
+            set(device("update"), "/status", json!("disabled")),
+            set(device("twin"), "/tags/floor", json!(2)),
+            set(device("twin-only"), "/tags/floor", json!(2)),
+        ];
+        let run = merge(&base, &primary, &secondary, Side::Secondary);
+        let blocked = run.blocked();
+        let ids: Vec<&str> = blocked.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["delete", "twin", "update"]);
+        for (id, reason) in &blocked {
+            assert!(run.lines(id).is_empty(), "{id}");
+            assert!(reason.contains("re-export the primary"), "{id}: {reason}");
+        }
+        assert!(blocked[0].1.contains("deletes it") && blocked[0].1.contains("eTag"));
+        let twin = &blocked[1].1;
+        assert!(twin.contains("no twinETag") && twin.contains("updateTwinIfMatchETag"));
+        assert!(blocked[2].1.contains("no eTag") && blocked[2].1.contains("updateIfMatchETag"));
+        assert!(
+            run.live("delete").is_none(),
+            "still deleted in the merged registry"
+        );
+        let line = run.line("twin-only");
+        assert_eq!(
+            (line.import_mode, line.twin_e_tag.as_deref()),
+            (Some(ImportMode::UpdateTwinIfMatchETag), Some("t-twin-only"))
+        );
     }
-    assert!(blocked[0].1.contains("deletes it") && blocked[0].1.contains("eTag"));
-    assert!(blocked[1].1.contains("no twinETag") && blocked[1].1.contains("updateTwinIfMatchETag"));
-    assert!(blocked[2].1.contains("no eTag") && blocked[2].1.contains("updateIfMatchETag"));
-    assert!(
-        run.live("delete").is_none(),
-        "still deleted in the merged registry"
-    );
-    let line = run.line("twin-only");
-    assert_eq!(
-        (line.import_mode, line.twin_e_tag.as_deref()),
-        (Some(ImportMode::UpdateTwinIfMatchETag), Some("t-twin-only"))
-    );
 }
 
 /// `(id, moduleId)` in byte order, a device before its modules.
