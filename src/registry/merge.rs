@@ -1,0 +1,362 @@
+//! The join behind [`Registry::merge_with`]: the walk over the keys the incoming side holds,
+//! each slot joined with this side's (kept, taken whole, or merged), and, in debug builds,
+//! every shortcut checked against the general join it stands for.
+//!
+//! Apart from `registry.rs`, where `merge` and `merge_with` keep their docs for a reader of
+//! [`Registry`]: the join is one piece, called by them and by an ingest (which holds an
+//! event's key and slot apart, [`Lone`]), and its shortcuts read beside the join they must
+//! agree with.
+
+use std::sync::Arc;
+
+use super::Registry;
+use crate::clock::{CausalContext, Dot, VersionVector};
+use crate::key::DeviceKey;
+use crate::policy::Policy;
+use crate::report::Report;
+use crate::slot::{FirstWrite, Slot, merge_slot, report_adopted};
+use crate::slot_map::Joined;
+
+/// An incoming registry's one key and its slot, held apart from its map (an
+/// [`Event`](crate::Event) keeps them), and the slot's record as a first write
+/// ([`FirstWrite`]) when the registry joining it has seen none of its dots.
+pub(crate) struct Lone<'a> {
+    pub(crate) key: &'a DeviceKey,
+    pub(crate) slot: &'a Arc<Slot>,
+    pub(crate) first_write: Option<&'a FirstWrite>,
+}
+
+impl Registry {
+    /// [`merge_with`](Self::merge_with) for a caller that knows this registry's context does
+    /// not include `other`'s (an ingest that found one of an event's dots unseen), so the
+    /// inclusion check would only search the context again. Correct for any `other`: the
+    /// check is a shortcut, not a condition of the join.
+    ///
+    /// `only`, when given, is `other`'s one key and its slot, held apart from `other`'s map
+    /// (an [`Event`](crate::Event) keeps them): the join then does not read that map, whose
+    /// list of chunks and one chunk were two dependent cache misses of every event applied.
+    /// With it may come the slot's record as a [`FirstWrite`], which joins a record that has
+    /// written nothing without reading the slot.
+    ///
+    /// `held_apart`, when given, is `other`'s whole context as dots, in two parts, and `other`
+    /// carries no stable vector (an event holds them for a write's delta): the join inserts
+    /// those dots, and reads neither `other`'s context nor its stable vector. Inserting every
+    /// dot of a context is joining it: `c ⊔ d = c ∪ d` as sets of dots, whatever the order.
+    pub(crate) fn join_unincluded(
+        &mut self,
+        other: &Registry,
+        only: Option<Lone<'_>>,
+        held_apart: Option<[&[Dot]; 2]>,
+        policy: &Policy,
+    ) -> Report {
+        debug_assert!(only.as_ref().is_none_or(|lone| {
+            other.slots.len() == 1
+                && other
+                    .slots
+                    .get(lone.key)
+                    .is_some_and(|s| Arc::ptr_eq(s, lone.slot))
+                && lone.first_write.is_none_or(|write| {
+                    Some(write) == FirstWrite::of(lone.slot).as_ref()
+                        && other
+                            .store_dots()
+                            .iter()
+                            .all(|&d| !self.context.contains(d))
+                })
+        }));
+        let first_write = only.as_ref().and_then(|lone| lone.first_write);
+        debug_assert!(held_apart.is_none_or(|parts| {
+            let held: CausalContext = parts.iter().flat_map(|part| part.iter().copied()).collect();
+            other.stable.is_empty() && held == other.context
+        }));
+        #[cfg(debug_assertions)]
+        let joined = {
+            let mut joined = self.context.clone();
+            joined.join(&other.context);
+            joined
+        };
+        let Registry {
+            context,
+            stable,
+            slots,
+        } = self;
+        let ctxs = (&*context, &other.context);
+        let stable = &*stable;
+        let nothing = Slot::default();
+        let join = |report: &mut Report,
+                    key: &DeviceKey,
+                    mine: Option<&mut Arc<Slot>>,
+                    theirs: &Arc<Slot>| match mine {
+            Some(mine) => {
+                if let Some(write) = first_write {
+                    let before =
+                        cfg!(debug_assertions).then(|| (Slot::clone(mine), report.clone()));
+                    if write.join_into(key, mine, policy, report) {
+                        debug_assert_first_write(
+                            key,
+                            before,
+                            (mine, theirs),
+                            report,
+                            ctxs,
+                            stable,
+                            policy,
+                        );
+                        return Joined::Kept;
+                    }
+                }
+                if join_slot(key, mine, theirs, ctxs, stable, policy, report) {
+                    Joined::Dropped
+                } else {
+                    Joined::Kept
+                }
+            }
+            None => take_new(key, theirs, ctxs, stable, policy, &nothing, report)
+                .map_or(Joined::Dropped, Joined::Added),
+        };
+        let mut report = match only {
+            Some(Lone { key, slot, .. }) => slots.join_one(key, slot, join),
+            None => slots
+                .join_with(&other.slots, join)
+                .into_iter()
+                .reduce(Report::combine)
+                .unwrap_or_default(),
+        };
+        // The walk above visits only the keys `other` holds, which is enough unless `other`
+        // has compacted away deletes this side has not seen (this side is behind its stable
+        // vector: a replica restored from a backup). Then `other` holds neither the deleted
+        // device nor its tombstone, only its context claims them, and every key held here
+        // alone must be joined with nothing to drop what `other` removed (2026-11-22, found
+        // in review: the restored replica kept the device for ever, while every other
+        // replica had it deleted).
+        // (`held_apart` comes with no stable vector, which every vector includes.)
+        if held_apart.is_none() && !context.vector().includes(&other.stable) {
+            let mut removed = Report::default();
+            let nothing = Arc::new(Slot::default());
+            slots.retain(|key, mine| {
+                other.slots.get(key).is_some()
+                    || !join_slot(key, mine, &nothing, ctxs, stable, policy, &mut removed)
+            });
+            // Only what changed is counted: the keys walked were not the incoming side's.
+            removed.unchanged = 0;
+            report = report.combine(removed);
+        }
+        match held_apart {
+            Some(parts) => parts.iter().flat_map(|part| part.iter()).for_each(|&dot| {
+                self.context.insert(dot);
+            }),
+            None => {
+                self.context.join(&other.context);
+                if !self.stable.includes(&other.stable) {
+                    self.stable.join(&other.stable);
+                    self.purge();
+                }
+            }
+        }
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(self.context, joined);
+        // Called only past the inclusion check (its callers' or `merge_with`'s): `other`'s
+        // context was not included here, and has grown this one, or its stable vector was
+        // not, and has moved this one.
+        report.state_changed = true;
+        report
+    }
+}
+
+/// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
+/// empty (to be removed). `ctxs` are both sides' contexts before the merge.
+///
+/// Inline, and the rest ([`join_written_slot`]) apart: most keys of a failback neither side
+/// wrote since they shared the slot, and their pointer comparison must stay in the key walk.
+/// Called instead, it cost every such key a call (7% more instructions in a full merge at 100k,
+/// callgrind, 2026-11-23, when the slot join grew past what the compiler inlined).
+#[inline]
+fn join_slot(
+    key: &DeviceKey,
+    mine: &mut Arc<Slot>,
+    theirs: &Arc<Slot>,
+    ctxs: (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    report: &mut Report,
+) -> bool {
+    if Arc::ptr_eq(mine, theirs) {
+        report.unchanged += 1;
+        return false;
+    }
+    join_written_slot(key, mine, theirs, ctxs, stable, policy, report)
+}
+
+/// [`join_slot`] for two different slots.
+fn join_written_slot(
+    key: &DeviceKey,
+    mine: &mut Arc<Slot>,
+    theirs: &Arc<Slot>,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    report: &mut Report,
+) -> bool {
+    // Most slots of a failback were written by one side only: the result is one of the two
+    // slots, kept or taken whole, with no copy and no join.
+    let ctxs = (ctx, other_ctx);
+    if mine.absorbs(theirs, other_ctx, stable) {
+        debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, false);
+        report.unchanged += 1;
+        return mine.is_empty();
+    }
+    if theirs.absorbs(mine, ctx, stable) {
+        debug_assert_general_join(key, (mine, theirs), ctxs, stable, policy, true);
+        report_adopted(key, mine, theirs, policy, report);
+        *mine = Arc::clone(theirs);
+        return mine.is_empty();
+    }
+    let slot = Arc::make_mut(mine);
+    merge_slot(key, slot, theirs, ctxs, stable, policy, report);
+    slot.is_empty()
+}
+
+/// The slot for a key only the incoming side holds: its slot whole when nothing of it is
+/// refused here (the common case: a device created on the other side), else what the join
+/// with nothing leaves; `None` when that is nothing.
+fn take_new(
+    key: &DeviceKey,
+    theirs: &Arc<Slot>,
+    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    nothing: &Slot,
+    report: &mut Report,
+) -> Option<Arc<Slot>> {
+    if theirs.absorbs(nothing, ctx, stable) {
+        debug_assert_general_join(
+            key,
+            (nothing, theirs),
+            (ctx, other_ctx),
+            stable,
+            policy,
+            true,
+        );
+        report_adopted(key, nothing, theirs, policy, report);
+        return (!theirs.is_empty()).then(|| Arc::clone(theirs));
+    }
+    let mut mine = Slot::default();
+    merge_slot(
+        key,
+        &mut mine,
+        theirs,
+        (ctx, other_ctx),
+        stable,
+        policy,
+        report,
+    );
+    (!mine.is_empty()).then(|| Arc::new(mine))
+}
+
+/// In debug builds, checks a shortcut against the general join of the two slots: the slot it
+/// kept (`mine`) or took (`theirs`), and what it reported.
+fn debug_assert_general_join(
+    key: &DeviceKey,
+    (mine, theirs): (&Slot, &Slot),
+    ctxs: (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+    took_theirs: bool,
+) {
+    if cfg!(debug_assertions) {
+        let mut joined = mine.clone();
+        let mut general = Report::default();
+        merge_slot(key, &mut joined, theirs, ctxs, stable, policy, &mut general);
+        let mut shortcut = Report::default();
+        if took_theirs {
+            report_adopted(key, mine, theirs, policy, &mut shortcut);
+        } else {
+            shortcut.unchanged += 1;
+        }
+        let result = if took_theirs { theirs } else { mine };
+        debug_assert_eq!(
+            joined, *result,
+            "shortcut disagrees with the join for {key}"
+        );
+        debug_assert_eq!(general, shortcut, "shortcut reports otherwise for {key}");
+    }
+}
+
+/// In debug builds, checks a first write ([`FirstWrite::join_into`]) against the general join
+/// of the two slots: `before` is this side's slot and the report as they were before it.
+fn debug_assert_first_write(
+    key: &DeviceKey,
+    before: Option<(Slot, Report)>,
+    (mine, theirs): (&Slot, &Slot),
+    report: &Report,
+    ctxs: (&CausalContext, &CausalContext),
+    stable: &VersionVector,
+    policy: &Policy,
+) {
+    if let Some((mut joined, mut general)) = before {
+        merge_slot(key, &mut joined, theirs, ctxs, stable, policy, &mut general);
+        debug_assert_eq!(
+            joined, *mine,
+            "first write disagrees with the join for {key}"
+        );
+        debug_assert_eq!(general, *report, "first write reports otherwise for {key}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ReplicaId;
+    use crate::error::Result;
+    use crate::identity::{Identity, Status, StatusValue};
+    use crate::stamp::Stamp;
+    use crate::twin::Section;
+
+    /// Small deltas merged into a large registry take the lookup path, whole states the
+    /// ordered walk: both must give the same state and the same report.
+    #[test]
+    fn sparse_and_walking_merges_agree() -> Result<()> {
+        let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+        let key = |i: usize| DeviceKey::device(format!("dev-{i:03}"));
+        let mut base = Registry::new();
+        for i in 0..64 {
+            base.writer(a, Stamp::new(1, 0))
+                .create(&key(i)?, Identity::default())?;
+        }
+        let mut side = base.clone();
+        let mut deltas = Vec::new();
+        let mut w = side.writer(b, Stamp::new(2, 0));
+        deltas.push(w.set_status(&key(3)?, StatusValue::new(Status::Disabled, None))?);
+        deltas.push(w.set_twin(&key(7)?, Section::Tags, "site", Some("x".into()))?);
+        deltas.push(w.delete(&key(9)?)?);
+        deltas.push(w.create(&key(100)?, Identity::default())?);
+        let mut mine = base.clone();
+        mine.writer(a, Stamp::new(3, 0)).set_status(
+            &key(3)?,
+            StatusValue::new(Status::Enabled, Some("ok".into())),
+        )?;
+
+        let mut by_deltas = mine.clone();
+        let mut sparse = Report::default();
+        for delta in &deltas {
+            assert!(delta.slots.len() * crate::slot_map::SPARSE < by_deltas.slots.len());
+            sparse = sparse.combine(by_deltas.merge(delta));
+        }
+        let mut by_state = mine.clone();
+        let walked = by_state.merge(&side);
+        assert_eq!(by_deltas, by_state);
+        assert_eq!(
+            (
+                sparse.added,
+                sparse.updated,
+                sparse.deleted,
+                sparse.conflicts.len()
+            ),
+            (
+                walked.added,
+                walked.updated,
+                walked.deleted,
+                walked.conflicts.len()
+            )
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! A registry's text form: the wire layout it is written in, and the reading that refuses
+//! what no writer or merge makes.
+//!
+//! Apart from `registry.rs` because the reading's checks concern only a registry read from
+//! text, never one a writer or a merge made; what the serialized form promises is said on
+//! [`Registry`].
+
+use std::sync::Arc;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::Registry;
+use crate::clock::{CausalContext, Dot, VersionVector};
+use crate::error::{Result, redacted};
+use crate::key::DeviceKey;
+use crate::slot::Slot;
+
+/// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
+/// string found where something else belongs, which for a key stored one level off would show
+/// it whole: such strings are replaced by their length (`redacted`).
+impl<'de> Deserialize<'de> for Registry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d).map_err(redacted)?;
+        Self::try_from(wire).map_err(D::Error::custom)
+    }
+}
+
+/// The wire layout: keys are structs, so devices travel as a list.
+#[derive(Clone, Serialize, Deserialize)]
+pub(super) struct Wire {
+    context: CausalContext,
+    #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
+    stable: VersionVector,
+    devices: Vec<WireSlot>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+struct WireSlot {
+    key: DeviceKey,
+    #[serde(flatten)]
+    slot: Slot,
+}
+
+/// Read as only a writer and merges make a registry: each key once (a device listed twice
+/// would otherwise lose one of its two entries without a word), each holding an incarnation
+/// or a tombstone, every write held seen by the context (see `Slot::write_unseen_by`), and a
+/// stable vector the context has reached (`compact` caps it there; beyond, it would purge
+/// tombstones of deletes not yet seen).
+///
+/// A device listed with neither an incarnation nor a tombstone is refused (2026-11-23, found
+/// in review): no writer leaves one and every merge and compaction drops one, so a state
+/// holding it broke `a ⊔ b = b ⊔ a` (the side holding it kept it, a merge into the other side
+/// never took it) and read as not empty while holding no device. Refused rather than dropped:
+/// it says nothing a state could mean, so it is damage, and damage is refused here.
+///
+/// Tombstones the stable vector covers are purged as they are read, and a device left with
+/// nothing by the purge is dropped, as [`Registry::compact`] drops it (2026-11-23, found in
+/// review: read and kept, such a tombstone stayed in `a ⊔ b`, where the join of a slot that
+/// `a` alone holds keeps it as it is, and went in `b ⊔ a`, whose join purges what it takes).
+/// Purged, not refused: the stable vector says every replica has seen those deletes, so the
+/// tombstones carry nothing a merge keeps (every merge under that vector drops them, and the
+/// context alone makes the delete win) and the state means what its compaction means;
+/// reading it as that state reads it as every merge and compaction would leave it, as a
+/// tombstone read twice is read once.
+///
+/// What it cannot check: a register's past (the writes it says it overwrote) may name dots
+/// beyond the context in states merges make (a delta's context holds its own dots and those
+/// it overwrote directly, its registers' pasts more), so a past claiming writes that were
+/// never overwritten reads as valid, and such a state can break the merge's laws. A
+/// registry's text is trusted as much as the replica that wrote it; keep it where only that
+/// replica writes.
+impl TryFrom<Wire> for Registry {
+    type Error = String;
+
+    fn try_from(wire: Wire) -> Result<Self, String> {
+        let Wire {
+            context,
+            stable,
+            mut devices,
+        } = wire;
+        if !devices.is_sorted_by(|a, b| a.key < b.key) {
+            devices.sort_by(|a, b| a.key.cmp(&b.key));
+            if let Some(twice) = devices.windows(2).find(|w| w[0].key == w[1].key) {
+                return Err(format!("device {} is listed twice", twice[0].key));
+            }
+        }
+        let reached = context.vector();
+        if let Some((r, n)) = stable.iter().find(|&(r, n)| reached.get(r) < n) {
+            return Err(format!(
+                "the stable vector reaches {}, beyond the registry's context",
+                Dot::new(r, n)
+            ));
+        }
+        if let Some(empty) = devices.iter().find(|d| d.slot.is_empty()) {
+            return Err(format!(
+                "device {} holds neither an incarnation nor a tombstone",
+                empty.key
+            ));
+        }
+        if let Some((key, dot)) = devices
+            .iter()
+            .find_map(|d| Some((&d.key, d.slot.write_unseen_by(&context)?)))
+        {
+            return Err(format!(
+                "device {key} holds write {dot}, which the registry's context has not seen"
+            ));
+        }
+        // Purged as each slot is built, as `purge` would: not a second walk of every slot.
+        let slots = devices
+            .into_iter()
+            .filter_map(|WireSlot { key, mut slot }| {
+                if slot.has_stable_tombstones(&stable) {
+                    slot.purge(&stable);
+                }
+                (!slot.is_empty()).then(|| (key, Arc::new(slot)))
+            })
+            .collect();
+        Ok(Self {
+            context,
+            stable,
+            slots,
+        })
+    }
+}
+
+impl From<Registry> for Wire {
+    fn from(registry: Registry) -> Self {
+        Self {
+            context: registry.context,
+            stable: registry.stable,
+            devices: registry
+                .slots
+                .into_iter()
+                .map(|(key, slot)| WireSlot {
+                    key,
+                    slot: Arc::unwrap_or_clone(slot),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ReplicaId;
+    use crate::error::Result;
+    use crate::identity::Identity;
+    use crate::stamp::Stamp;
+
+    /// A registry read from text must be one a writer and merges could have made.
+    #[test]
+    fn a_registry_listing_a_device_twice_or_holding_an_unseen_write_or_stable_is_refused()
+    -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let mut reg = Registry::new();
+        let mut w = reg.writer(r, Stamp::new(1, 0));
+        w.create(&DeviceKey::device("a")?, Identity::default())?;
+        w.create(&DeviceKey::device("b")?, Identity::default())?;
+        let mut wire = serde_json::to_value(&reg).expect("serializes");
+        let read = |wire: &serde_json::Value| serde_json::from_value::<Registry>(wire.clone());
+        assert_eq!(read(&wire).expect("as written"), reg);
+
+        // The same device twice, whatever the order: one of the two would be lost.
+        let devices = wire["devices"].as_array_mut().expect("a list");
+        devices.push(devices[0].clone());
+        let twice = read(&wire).expect_err("a device listed twice");
+        assert!(
+            twice.to_string().contains("device a is listed twice"),
+            "{twice}"
+        );
+        let devices = wire["devices"].as_array_mut().expect("a list");
+        devices.pop();
+
+        // A context that has not seen the creation of b (counter 2): a writer would use
+        // counter 2 again.
+        wire["context"] =
+            serde_json::to_value(CausalContext::from_iter([Dot::new(r, 1)])).expect("serializes");
+        let unseen = read(&wire).expect_err("an unseen write");
+        assert!(
+            unseen
+                .to_string()
+                .contains(&format!("device b holds write {}", Dot::new(r, 2))),
+            "{unseen}"
+        );
+
+        // A stable vector past the context: compaction caps it, and past it tombstones of
+        // deletes not yet seen would be purged.
+        wire["context"] = serde_json::to_value(reg.context()).expect("serializes");
+        wire["stable"] =
+            serde_json::to_value(VersionVector::from_iter([(r, 3)])).expect("serializes");
+        let beyond = read(&wire).expect_err("a stable vector beyond the context");
+        assert!(
+            beyond.to_string().contains(&format!(
+                "the stable vector reaches {}, beyond",
+                Dot::new(r, 3)
+            )),
+            "{beyond}"
+        );
+        wire["stable"] =
+            serde_json::to_value(VersionVector::from_iter([(r, 2)])).expect("serializes");
+        assert!(read(&wire).is_ok());
+        Ok(())
+    }
+
+    /// A key stored where another value belongs is refused without being shown, wherever it
+    /// stands (serde quotes the string it found).
+    #[test]
+    fn a_key_out_of_place_in_a_registry_is_never_shown_by_the_error() -> Result<()> {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let symmetric = crate::credentials::SymmetricKey::new(key)?;
+        let auth = crate::credentials::Authentication::sas(crate::credentials::Pair::new(
+            Some(symmetric.clone()),
+            Some(symmetric),
+        ));
+        let mut reg = Registry::new();
+        let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+        let device = DeviceKey::device("d")?;
+        w.create(
+            &device,
+            Identity::default().with_authentication(auth.clone()),
+        )?;
+        w.set_authentication(&device, auth)?;
+        let wire = serde_json::to_value(&reg).expect("serializes");
+        let record = "/devices/0/live/0";
+        for at in [
+            "/authentication/entries/0",
+            "/authentication",
+            "/created/identity",
+            "/created/identity/status",
+            "/created/identity/capabilities",
+        ] {
+            let mut wire = wire.clone();
+            let path = format!("{record}{at}");
+            *wire.pointer_mut(&path).unwrap_or_else(|| panic!("{path}")) = key.into();
+            let err = serde_json::from_value::<Registry>(wire).expect_err("refused");
+            let err = err.to_string();
+            assert!(!err.contains(key), "{path}: {err}");
+            assert!(err.contains("a string of 24 characters"), "{path}: {err}");
+        }
+        Ok(())
+    }
+}
