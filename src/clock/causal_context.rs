@@ -1,0 +1,463 @@
+//! [`CausalContext`]: the set of dots a state has seen, a version vector plus the dots seen
+//! beyond a gap, and its wire form, normalised as it is read.
+//!
+//! Apart from `clock.rs` (the names of replicas and writes) as a join-semilattice of its own,
+//! the largest of the clock's: kept normalised, joined by every merge, and written out in
+//! part for a delta (`beyond`) or an event (`dots_besides`).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Dot, ReplicaId, VersionVector};
+use crate::dot_cloud::DotCloud;
+
+/// The set of dots a state has seen: a [`VersionVector`] for the gap-free prefixes plus the
+/// dots seen beyond a gap.
+///
+/// Kept normalised: no cloud dot is covered by the vector, and a cloud dot that closes a gap
+/// is folded into the vector at once, so equal sets have equal representations.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{CausalContext, Dot, ReplicaId};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut ctx = CausalContext::new();
+/// ctx.insert(Dot::new(r, 3)); // op 3 first: 1 and 2 stay unseen
+/// assert!(!ctx.contains(Dot::new(r, 1)));
+/// assert!(ctx.contains(Dot::new(r, 3)));
+/// ctx.insert(Dot::new(r, 1));
+/// ctx.insert(Dot::new(r, 2));
+/// assert_eq!(ctx.vector().get(r), 3);
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "ContextWire")]
+pub struct CausalContext {
+    vector: VersionVector,
+    #[serde(default, skip_serializing_if = "DotCloud::is_empty")]
+    cloud: DotCloud,
+}
+
+/// A context as a file holds it, normalised when read: a cloud may list dots its vector
+/// covers, a zero counter, or the run that closes a gap, and `insert` (whose single search of
+/// the cloud relies on it) and `includes` expect none of them.
+#[derive(Deserialize)]
+struct ContextWire {
+    vector: VersionVector,
+    #[serde(default)]
+    cloud: DotCloud,
+}
+
+impl From<ContextWire> for CausalContext {
+    fn from(wire: ContextWire) -> Self {
+        let mut ctx = Self {
+            vector: wire.vector,
+            cloud: DotCloud::new(),
+        };
+        ctx.extend(wire.cloud.iter());
+        ctx
+    }
+}
+
+impl CausalContext {
+    /// The empty context.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::CausalContext::new().is_empty());
+    /// ```
+    pub const fn new() -> Self {
+        Self {
+            vector: VersionVector::new(),
+            cloud: DotCloud::new(),
+        }
+    }
+
+    /// Whether no dot has been seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::CausalContext::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.vector.is_empty() && self.cloud.is_empty()
+    }
+
+    /// The gap-free part, which is what peers exchange to ask for deltas.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// let ctx = CausalContext::from_iter([Dot::new(r, 1), Dot::new(r, 3)]);
+    /// assert_eq!(ctx.vector().get(r), 1);
+    /// ```
+    pub fn vector(&self) -> &VersionVector {
+        &self.vector
+    }
+
+    /// Dots seen beyond a gap, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// let ctx = CausalContext::from_iter([Dot::new(r, 3)]);
+    /// assert_eq!(ctx.cloud().collect::<Vec<_>>(), [Dot::new(r, 3)]);
+    /// ```
+    pub fn cloud(&self) -> impl Iterator<Item = Dot> + '_ {
+        self.cloud.iter()
+    }
+
+    /// Whether `dot` has been seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// assert!(!CausalContext::new().contains(Dot::new(r, 1)));
+    /// ```
+    pub fn contains(&self, dot: Dot) -> bool {
+        self.vector.contains(dot) || self.cloud.contains(dot)
+    }
+
+    /// Records `dot` as seen; returns whether it was new.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let mut ctx = CausalContext::new();
+    /// let dot = Dot::new(ReplicaId::from_u128(1), 1);
+    /// assert!(ctx.insert(dot));
+    /// assert!(!ctx.insert(dot));
+    /// ```
+    pub fn insert(&mut self, dot: Dot) -> bool {
+        let top = self.vector.get(dot.replica);
+        if dot.counter <= top {
+            return false;
+        }
+        // The counter after the vector's is never in the cloud (it would have been folded),
+        // so only a dot beyond a gap needs the cloud searched, once, by its insert.
+        if dot.counter == top + 1 {
+            self.vector.advance(dot);
+            self.fold(dot.replica);
+            true
+        } else {
+            self.cloud.insert(dot)
+        }
+    }
+
+    /// The next counter `replica` should use for a new write: one past every dot seen from it.
+    /// `None` once it has seen counter `u64::MAX` (no write can follow it; a state read from
+    /// text can claim it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// let ctx = CausalContext::from_iter([Dot::new(r, 1), Dot::new(r, 5)]);
+    /// assert_eq!(ctx.next_dot(r), Some(Dot::new(r, 6)));
+    /// assert_eq!(CausalContext::from_iter([Dot::new(r, u64::MAX)]).next_dot(r), None);
+    /// ```
+    pub fn next_dot(&self, replica: ReplicaId) -> Option<Dot> {
+        let last = self.vector.get(replica).max(self.cloud.last(replica));
+        Some(Dot::new(replica, last.checked_add(1)?))
+    }
+
+    /// Join: the union of the two sets of dots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut a = CausalContext::from_iter([Dot::new(r, 2)]);
+    /// a.join(&CausalContext::from_iter([Dot::new(r, 1)]));
+    /// assert_eq!(a.vector().get(r), 2);
+    /// ```
+    pub fn join(&mut self, other: &Self) {
+        // An event's context is a few dots beyond gaps and no vector to speak of: only its
+        // dots need inserting (each a no-op if seen), and the vector is left as it is rather
+        // than rebuilt. An included context costs what asking `includes` first would.
+        if !self.vector.includes(&other.vector) {
+            self.join_vector(&other.vector);
+        }
+        other.cloud.all(|dot| {
+            self.insert(dot);
+            true
+        });
+    }
+
+    /// Every dot seen here but those of `known`, when they are at most `limit`; else
+    /// `None`. With `known ⊆ self`, inserting `known` and these one by one into a context `d`
+    /// is the join `d ⊔ self`: it needs nothing else of this context read again.
+    pub(crate) fn dots_besides(&self, known: &[Dot], limit: usize) -> Option<Vec<Dot>> {
+        let mut out = Vec::new();
+        for (replica, top) in self.vector.iter() {
+            if top > limit as u64 {
+                return None;
+            }
+            out.extend((1..=top).map(|counter| Dot::new(replica, counter)));
+            if out.len() > limit + known.len() {
+                return None;
+            }
+        }
+        let fits = self.cloud.all(|dot| {
+            out.push(dot);
+            out.len() <= limit + known.len()
+        });
+        out.retain(|dot| !known.contains(dot));
+        (fits && out.len() <= limit).then_some(out)
+    }
+
+    /// The dots seen here that `vector` does not cover, or `None` when they would take more
+    /// than `limit` counters written out beyond a gap (a context read from text may claim
+    /// counters in the billions).
+    ///
+    /// What a peer at `vector` has not seen, as a context: `d ∈ beyond(c, v) ⇔ d ∈ c ∧ d ∉ v`.
+    pub(crate) fn beyond(&self, vector: &VersionVector, limit: u64) -> Option<Self> {
+        let mut out = Self::new();
+        let mut spent = 0u64;
+        for (replica, top) in self.vector.iter() {
+            let seen = vector.get(replica);
+            if seen == 0 {
+                // Nothing of this replica's is covered: its run from 1 stays a run.
+                out.vector.advance(Dot::new(replica, top));
+            } else if seen < top {
+                spent = spent.saturating_add(top - seen);
+                if spent > limit {
+                    return None;
+                }
+                out.cloud.insert_range(replica, seen + 1, top);
+            }
+        }
+        self.cloud.all(|dot| {
+            if !vector.contains(dot) {
+                out.cloud.insert(dot);
+            }
+            true
+        });
+        Some(out)
+    }
+
+    /// Whether every dot of `other` has been seen here (`other ≤ self`); linear in the number of
+    /// replicas and cloud dots, never in the size of the state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{CausalContext, Dot, ReplicaId};
+    /// let r = ReplicaId::from_u128(1);
+    /// let a = CausalContext::from_iter([Dot::new(r, 1), Dot::new(r, 2)]);
+    /// assert!(a.includes(&CausalContext::from_iter([Dot::new(r, 2)])));
+    /// ```
+    pub fn includes(&self, other: &Self) -> bool {
+        // A normalised context covers 1..=n of a replica only through its vector.
+        self.vector.includes(&other.vector) && other.cloud.all(|d| self.contains(d))
+    }
+
+    /// Joins `vector` into this context's vector, dropping the cloud dots it now covers.
+    fn join_vector(&mut self, vector: &VersionVector) {
+        // Only the replicas the other side moved are folded: a registry ingesting shuffled
+        // events holds many dots beyond gaps, and rescanning all of them on every event's join
+        // made ingestion cost grow with the disorder.
+        let before = self.vector.clone();
+        self.vector.join(vector);
+        let moved: Vec<(ReplicaId, u64)> = self
+            .vector
+            .iter()
+            .filter(|&(replica, counter)| counter > before.get(replica))
+            .collect();
+        for (replica, counter) in moved {
+            self.cloud.remove_through(replica, counter);
+            self.fold(replica);
+        }
+    }
+
+    /// Advances `replica`'s vector entry over cloud dots that now follow it without a gap.
+    /// The cloud never holds a dot the vector covers, so the run starts at the next counter.
+    fn fold(&mut self, replica: ReplicaId) {
+        let top = self.vector.get(replica);
+        let Some(next) = top.checked_add(1) else {
+            return;
+        };
+        let run = self.cloud.take_run(replica, next);
+        if run > 0 {
+            self.vector.advance(Dot::new(replica, top + run));
+        }
+    }
+}
+
+impl FromIterator<Dot> for CausalContext {
+    fn from_iter<I: IntoIterator<Item = Dot>>(iter: I) -> Self {
+        let mut ctx = Self::new();
+        iter.into_iter().for_each(|dot| {
+            ctx.insert(dot);
+        });
+        ctx
+    }
+}
+
+impl Extend<Dot> for CausalContext {
+    fn extend<I: IntoIterator<Item = Dot>>(&mut self, iter: I) {
+        iter.into_iter().for_each(|dot| {
+            self.insert(dot);
+        });
+    }
+}
+
+impl fmt::Debug for CausalContext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CausalContext")
+            .field("vector", &self.vector)
+            .field("cloud", &self.cloud)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn r(n: u128) -> ReplicaId {
+        ReplicaId::from_u128(n)
+    }
+
+    /// `beyond` is the set difference, normalised as any context is: the same value as the
+    /// context built from the difference's dots one at a time.
+    #[test]
+    fn beyond_a_vector_is_the_dots_it_does_not_cover() {
+        // Runs from 1, runs after gaps crossing 64-counter words, and lone dots.
+        let dots = (1..=70)
+            .chain([75, 128, 129, 200])
+            .map(|n| Dot::new(r(1), n))
+            .chain((1..=3).map(|n| Dot::new(r(2), n)))
+            .chain([Dot::new(r(3), 9)]);
+        let ctx = CausalContext::from_iter(dots.clone());
+        for (one, two, three) in [(0, 0, 0), (1, 3, 0), (63, 1, 9), (64, 0, 10), (130, 3, 1)] {
+            let vector = VersionVector::from_iter([(r(1), one), (r(2), two), (r(3), three)]);
+            let expected: CausalContext = dots.clone().filter(|d| !vector.contains(*d)).collect();
+            assert_eq!(ctx.beyond(&vector, u64::MAX), Some(expected), "{vector:?}");
+        }
+        let vector = VersionVector::from_iter([(r(1), 1)]);
+        assert_eq!(ctx.beyond(&vector, 68), None, "69 counters written out");
+        assert!(ctx.beyond(&vector, 69).is_some());
+    }
+
+    /// `dots_besides` is the context's dots less `known`, up to its limit; `known` and those
+    /// inserted one by one into any context is that context's join with this one.
+    #[test]
+    fn a_context_written_out_as_dots_joins_as_the_context_does() {
+        let known = [Dot::new(r(2), 9)];
+        let dots = [(1, 1), (1, 2), (2, 5), (2, 9), (3, 70)].map(|(a, n)| Dot::new(r(a), n));
+        let ctx = CausalContext::from_iter(dots);
+        let besides = ctx
+            .dots_besides(&known, 4)
+            .expect("four dots besides the known one");
+        let mut expected: Vec<Dot> = dots.into_iter().filter(|d| d != &known[0]).collect();
+        let mut sorted = besides.clone();
+        sorted.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected);
+        assert_eq!(ctx.dots_besides(&known, 3), None, "over the limit");
+        assert_eq!(
+            ctx.dots_besides(&[], 4),
+            None,
+            "the known dot counts when not given"
+        );
+        let wide = CausalContext::from_iter((1..=1_000).map(|n| Dot::new(r(1), n)));
+        assert_eq!(
+            wide.dots_besides(&[], 999),
+            None,
+            "a long run is never written out"
+        );
+
+        let others = [
+            CausalContext::new(),
+            CausalContext::from_iter([Dot::new(r(1), 3), Dot::new(r(3), 69)]),
+            CausalContext::from_iter((1..=80).map(|n| Dot::new(r(2), n))),
+        ];
+        for other in others {
+            let mut joined = other.clone();
+            joined.join(&ctx);
+            let mut inserted = other;
+            for &dot in known.iter().chain(&besides) {
+                inserted.insert(dot);
+            }
+            assert_eq!(inserted, joined);
+        }
+    }
+
+    #[test]
+    fn cloud_folds_whatever_the_order() {
+        let ctx = CausalContext::from_iter([4, 2, 3, 1].map(|n| Dot::new(r(1), n)));
+        assert_eq!(ctx.vector().get(r(1)), 4);
+        assert_eq!(ctx.cloud().count(), 0);
+    }
+
+    #[test]
+    fn a_vector_jump_drops_the_cloud_dots_it_covers_and_folds_past_them() {
+        let mut a = CausalContext::from_iter([3, 5, 7].map(|n| Dot::new(r(1), n)));
+        a.join(&CausalContext::from_iter(
+            (1..=5).map(|n| Dot::new(r(1), n)),
+        ));
+        assert_eq!(a.vector().get(r(1)), 5);
+        assert_eq!(a.cloud().collect::<Vec<_>>(), [Dot::new(r(1), 7)]);
+        a.join(&CausalContext::from_iter([Dot::new(r(1), 6)]));
+        assert_eq!((a.vector().get(r(1)), a.cloud().count()), (7, 0));
+    }
+
+    #[test]
+    fn join_folds_gaps_closed_by_the_other_side() {
+        let mut a = CausalContext::from_iter([Dot::new(r(1), 2), Dot::new(r(1), 4)]);
+        a.join(&CausalContext::from_iter([
+            Dot::new(r(1), 1),
+            Dot::new(r(1), 3),
+        ]));
+        assert_eq!(
+            a,
+            CausalContext::from_iter((1..=4).map(|n| Dot::new(r(1), n)))
+        );
+    }
+
+    #[test]
+    fn contexts_and_vectors_read_from_a_file_are_normalised() -> serde_json::Result<()> {
+        let (a, b) = (r(1).to_string(), r(2).to_string());
+        // Pairs out of order and repeated, a zero counter; cloud dots the vector covers, a
+        // zero counter, and the run that closes the gap after the vector.
+        let text = format!(
+            r#"{{"vector": [["{b}", 2], ["{a}", 1], ["{b}", 1], ["{a}", 0]],
+                "cloud": [{{"replica": "{a}", "counter": 0}}, {{"replica": "{b}", "counter": 2}},
+                          {{"replica": "{a}", "counter": 2}}, {{"replica": "{a}", "counter": 5}}]}}"#
+        );
+        let read: CausalContext = serde_json::from_str(&text)?;
+        let built = CausalContext::from_iter(
+            [(1, 1), (1, 2), (1, 5), (2, 1), (2, 2)].map(|(x, n)| Dot::new(r(x), n)),
+        );
+        assert_eq!(read, built);
+        assert_eq!(read.vector().get(r(1)), 2);
+        assert_eq!(read.cloud().collect::<Vec<_>>(), [Dot::new(r(1), 5)]);
+        let vector: VersionVector =
+            serde_json::from_str(&format!(r#"[["{b}", 3], ["{a}", 0], ["{b}", 1]]"#))?;
+        assert_eq!(vector, VersionVector::from_iter([(r(2), 3)]));
+        Ok(())
+    }
+
+    /// Counter 0 names no write: covered by every context, never added to one.
+    #[test]
+    fn counter_zero_is_covered_by_every_context_and_never_added() {
+        let mut ctx = CausalContext::new();
+        assert!(!ctx.insert(Dot::new(r(1), 0)));
+        assert!(ctx.is_empty());
+        assert!(ctx.contains(Dot::new(r(1), 0)));
+    }
+}

@@ -1,0 +1,244 @@
+//! [`VersionVector`]: for each replica, the highest counter up to which all its writes have
+//! been seen.
+//!
+//! Apart from `clock.rs` (the names of replicas and writes) as a join-semilattice of its own,
+//! with its meet and causal order: what a causal context is built on, and what peers
+//! exchange to ask for deltas and to agree on what is stable.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Dot, ReplicaId};
+
+/// For each replica, the highest counter up to which all its writes have been seen.
+///
+/// Stored as a vector sorted by replica: a failback has a handful of replicas, so a linear
+/// merge of two short sorted runs beats any map.
+///
+/// # Examples
+///
+/// ```
+/// use failback::{Dot, ReplicaId, VersionVector};
+///
+/// let r = ReplicaId::from_u128(1);
+/// let mut vv = VersionVector::new();
+/// vv.advance(Dot::new(r, 2));
+/// assert!(vv.contains(Dot::new(r, 1)));
+/// assert!(!vv.contains(Dot::new(r, 3)));
+/// ```
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct VersionVector(Vec<(ReplicaId, u64)>);
+
+/// Read as a list of pairs and rebuilt through [`VersionVector::advance`]: sorted by replica,
+/// one pair per replica (the highest counter), no zero counter, whatever order or repetition a
+/// file holds. Every lookup bisects the list, so an unsorted one read as it was would answer
+/// wrongly rather than fail.
+impl<'de> Deserialize<'de> for VersionVector {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::<(ReplicaId, u64)>::deserialize(deserializer).map(Self::from_iter)
+    }
+}
+
+impl VersionVector {
+    /// The empty version vector (nothing seen).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::VersionVector::new().is_empty());
+    /// ```
+    pub const fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// Whether nothing has been seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(failback::VersionVector::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The highest contiguous counter seen from `replica` (0 when none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Dot, ReplicaId, VersionVector};
+    /// let r = ReplicaId::from_u128(1);
+    /// let vv = VersionVector::from_iter([(r, 4)]);
+    /// assert_eq!(vv.get(r), 4);
+    /// assert_eq!(vv.get(ReplicaId::from_u128(2)), 0);
+    /// ```
+    pub fn get(&self, replica: ReplicaId) -> u64 {
+        self.0
+            .binary_search_by(|(r, _)| r.cmp(&replica))
+            .map_or(0, |i| self.0[i].1)
+    }
+
+    /// Whether `dot` is covered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Dot, ReplicaId, VersionVector};
+    /// let r = ReplicaId::from_u128(1);
+    /// assert!(VersionVector::from_iter([(r, 2)]).contains(Dot::new(r, 2)));
+    /// ```
+    pub fn contains(&self, dot: Dot) -> bool {
+        dot.counter <= self.get(dot.replica)
+    }
+
+    /// Raises the entry of `dot.replica` to at least `dot.counter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{Dot, ReplicaId, VersionVector};
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut vv = VersionVector::new();
+    /// vv.advance(Dot::new(r, 5));
+    /// vv.advance(Dot::new(r, 3));
+    /// assert_eq!(vv.get(r), 5);
+    /// ```
+    pub fn advance(&mut self, dot: Dot) {
+        match self.0.binary_search_by(|(r, _)| r.cmp(&dot.replica)) {
+            Ok(i) => self.0[i].1 = self.0[i].1.max(dot.counter),
+            Err(i) if dot.counter > 0 => self.0.insert(i, (dot.replica, dot.counter)),
+            Err(_) => {}
+        }
+    }
+
+    /// Entries `(replica, counter)` in replica order, zeros omitted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{ReplicaId, VersionVector};
+    /// let vv = VersionVector::from_iter([(ReplicaId::from_u128(2), 1), (ReplicaId::from_u128(1), 3)]);
+    /// assert_eq!(vv.iter().next(), Some((ReplicaId::from_u128(1), 3)));
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = (ReplicaId, u64)> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Join: the entry-wise maximum. `a ⊔ b = b ⊔ a`, `a ⊔ a = a`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{ReplicaId, VersionVector};
+    /// let (r, s) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut a = VersionVector::from_iter([(r, 3)]);
+    /// a.join(&VersionVector::from_iter([(r, 1), (s, 2)]));
+    /// assert_eq!(a, VersionVector::from_iter([(r, 3), (s, 2)]));
+    /// ```
+    pub fn join(&mut self, other: &Self) {
+        self.zip_with(other, u64::max);
+    }
+
+    /// Meet: the entry-wise minimum, the greatest vector both have reached. The meet of every
+    /// replica's vector is what is causally stable, and what [`Registry::compact`] takes.
+    ///
+    /// [`Registry::compact`]: crate::Registry::compact
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{ReplicaId, VersionVector};
+    /// let (r, s) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let mut a = VersionVector::from_iter([(r, 3), (s, 1)]);
+    /// a.meet(&VersionVector::from_iter([(r, 2)]));
+    /// assert_eq!(a, VersionVector::from_iter([(r, 2)]));
+    /// ```
+    pub fn meet(&mut self, other: &Self) {
+        self.zip_with(other, u64::min);
+    }
+
+    fn zip_with(&mut self, other: &Self, f: impl Fn(u64, u64) -> u64) {
+        let mut out = Vec::with_capacity(self.0.len().max(other.0.len()));
+        let (mut a, mut b) = (self.0.iter().peekable(), other.0.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (None, None) => break,
+                (Some(&&x), None) => {
+                    a.next();
+                    (x.0, f(x.1, 0))
+                }
+                (None, Some(&&y)) => {
+                    b.next();
+                    (y.0, f(0, y.1))
+                }
+                (Some(&&x), Some(&&y)) => match x.0.cmp(&y.0) {
+                    Ordering::Less => {
+                        a.next();
+                        (x.0, f(x.1, 0))
+                    }
+                    Ordering::Greater => {
+                        b.next();
+                        (y.0, f(0, y.1))
+                    }
+                    Ordering::Equal => {
+                        a.next();
+                        b.next();
+                        (x.0, f(x.1, y.1))
+                    }
+                },
+            };
+            if next.1 > 0 {
+                out.push(next);
+            }
+        }
+        self.0 = out;
+    }
+
+    /// Whether every write `other` covers is covered here (`other ≤ self`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{ReplicaId, VersionVector};
+    /// let r = ReplicaId::from_u128(1);
+    /// let big = VersionVector::from_iter([(r, 3)]);
+    /// assert!(big.includes(&VersionVector::from_iter([(r, 2)])));
+    /// assert!(!VersionVector::new().includes(&big));
+    /// ```
+    pub fn includes(&self, other: &Self) -> bool {
+        other.0.iter().all(|&(r, n)| self.get(r) >= n)
+    }
+}
+
+impl PartialOrd for VersionVector {
+    /// The causal order: `Less` when `self` happened before `other`, `None` when concurrent.
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        match (self.includes(other), other.includes(self)) {
+            (true, true) => Some(Ordering::Equal),
+            (true, false) => Some(Ordering::Greater),
+            (false, true) => Some(Ordering::Less),
+            (false, false) => None,
+        }
+    }
+}
+
+impl FromIterator<(ReplicaId, u64)> for VersionVector {
+    fn from_iter<I: IntoIterator<Item = (ReplicaId, u64)>>(iter: I) -> Self {
+        let mut vv = Self::new();
+        iter.into_iter()
+            .for_each(|(replica, counter)| vv.advance(Dot::new(replica, counter)));
+        vv
+    }
+}
+
+impl fmt::Debug for VersionVector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(r, n)| (r, n)))
+            .finish()
+    }
+}
