@@ -1,253 +1,25 @@
 //! Events: writes that arrive with an id, at least once and in any order.
 
+mod event;
+
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::convert::Infallible;
 use std::fmt;
 use std::sync::Arc;
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
-use smallvec::SmallVec;
 
 use crate::applied::{Applied, Lookup};
 use crate::clock::{Dot, VersionVector};
 use crate::error::{Error, Result, redacted};
-use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::registry::{Lone, Registry};
 use crate::report::Report;
 use crate::same_write;
-use crate::serde_text::serde_as_text;
-use crate::slot::{FirstWrite, Slot};
-use crate::text::Text;
 
-/// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
-///
-/// Cloning shares the text; ordering two ids seldom reads it (see `text.rs`), which is most of
-/// telling a duplicate event from a new one.
-///
-/// # Examples
-///
-/// ```
-/// let id = failback::EventId::new("2b7f0c4e-1");
-/// assert_eq!(id.as_str(), "2b7f0c4e-1");
-/// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct EventId(Text);
-
-impl EventId {
-    /// An event id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(failback::EventId::new("a").to_string(), "a");
-    /// ```
-    pub fn new(id: impl Into<String>) -> Self {
-        Self(Text::from(id.into()))
-    }
-
-    /// The id as text.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(failback::EventId::new("x").as_str(), "x");
-    /// ```
-    pub fn as_str(&self) -> &str {
-        self.0.as_str()
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-serde_as_text!(EventId, EventId::as_str, |raw| Ok::<_, Infallible>(
-    EventId::new(raw)
-));
-
-impl fmt::Debug for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventId({:?})", self.as_str())
-    }
-}
-
-/// An event's dots: a write has one for each live incarnation it writes, almost always one.
-type Dots = SmallVec<[Dot; 1]>;
-
-/// A write as an event source delivers it: an id, and the delta a [`Writer`](crate::Writer)
-/// returned (its dot or dots inside).
-///
-/// Deserializing one checks it as [`Event::new`] does (the dots are recomputed from the
-/// delta).
-///
-/// # Examples
-///
-/// ```
-/// use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
-/// let mut source = Registry::new();
-/// let delta = source.writer(ReplicaId::from_u128(1), Stamp::default())
-///     .create(&DeviceKey::device("d")?, Identity::default())?;
-/// let event = Event::new(EventId::new("evt-1"), delta)?;
-/// assert_eq!(event.dots().len(), 1);
-/// # Ok::<(), failback::Error>(())
-/// ```
-#[derive(Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    id: EventId,
-    /// Shared with every [`Ingest`] that applied the event, which keeps it to recognise a
-    /// duplicate: a delivery of the same event is then a pointer comparison.
-    delta: Arc<Registry>,
-    /// The dots the delta writes, sorted: the event's identity in the causal order. Held in
-    /// the event, not behind a pointer: a write mostly has one, and `apply` reads them
-    /// first, where a separate allocation was a cold miss of every event (perf, 2026-11-22).
-    dots: Dots,
-    /// The delta's key and slot when it holds one key, as every [`Writer`](crate::Writer)'s
-    /// delta does: applying the event joins them without reading the delta's map, whose
-    /// chunks were two cache misses of every event applied (perf, 2026-11-22). Derived from
-    /// the delta, so not sent.
-    #[serde(skip)]
-    only: Option<(DeviceKey, Arc<Slot>)>,
-    /// That slot's record when it can be a record's first write ([`FirstWrite`]): applied to
-    /// a device that wrote nothing since its creation, the event then reads nothing of its
-    /// slot. Derived from the delta, so not sent.
-    #[serde(skip)]
-    first_write: Option<FirstWrite>,
-    /// The dots the delta's context holds besides `dots` (those its writes overwrote or
-    /// removed), when they are a handful and the delta carries no stable vector, as every
-    /// [`Writer`](crate::Writer)'s delta does: applying the event then joins the context by
-    /// inserting `dots` and these, without reading the delta, whose context's cloud was two
-    /// or three dependent cache misses of every event applied: 0.82 to 0.83 of the time by
-    /// the medians of three alternated runs (2026-11-22). Derived from the delta, so not sent.
-    #[serde(skip)]
-    context_rest: Option<Dots>,
-}
-
-/// How many dots besides its own an event's context may hold to be joined from the event
-/// ([`Event::context_rest`]): a write's context holds its dots and those it overwrote, one
-/// or two; a larger context is joined from the delta.
-const CONTEXT_HELD_APART: usize = 4;
-
-/// The id, the delta and its dots: the one key held apart is the delta's own.
-impl fmt::Debug for Event {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Event")
-            .field("id", &self.id)
-            .field("delta", &self.delta)
-            .field("dots", &self.dots)
-            .finish()
-    }
-}
-
-impl Event {
-    /// An event carrying `delta`.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::InvalidValue`] if the delta writes nothing (no device, no dot), or carries a
-    /// write its own context has not seen (no [`Writer`](crate::Writer) makes such a delta).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Event, EventId, Registry};
-    /// assert!(Event::new(EventId::new("empty"), Registry::new()).is_err());
-    /// ```
-    pub fn new(id: EventId, delta: Registry) -> Result<Self> {
-        let dots = delta.store_dots();
-        if dots.is_empty() || delta.is_empty() {
-            return Err(Error::InvalidValue {
-                field: format!("event {id}"),
-                reason: "an event must carry a write to a device".into(),
-            });
-        }
-        if let Some(unseen) = dots.iter().find(|&&dot| !delta.context.contains(dot)) {
-            return Err(Error::InvalidValue {
-                field: format!("event {id}"),
-                reason: format!("its delta carries write {unseen}, which its context has not seen"),
-            });
-        }
-        let only = match delta.slots.len() {
-            1 => delta
-                .slots
-                .iter()
-                .next()
-                .map(|(key, slot)| (key.clone(), Arc::clone(slot))),
-            _ => None,
-        };
-        let first_write = only.as_ref().and_then(|(_, slot)| FirstWrite::of(slot));
-        let context_rest = delta
-            .stable
-            .is_empty()
-            .then(|| delta.context.dots_besides(&dots, CONTEXT_HELD_APART))
-            .flatten()
-            .map(Dots::from_iter);
-        Ok(Self {
-            id,
-            delta: Arc::new(delta),
-            dots: dots.into_iter().collect(),
-            only,
-            first_write,
-            context_rest,
-        })
-    }
-
-    /// The event's id.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
-    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
-    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
-    /// let event = Event::new(EventId::new("e"), delta)?;
-    /// assert_eq!(event.id().as_str(), "e");
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn id(&self) -> &EventId {
-        &self.id
-    }
-
-    /// The delta it carries.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
-    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
-    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
-    /// let event = Event::new(EventId::new("e"), delta.clone())?;
-    /// assert_eq!(event.delta(), &delta);
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn delta(&self) -> &Registry {
-        &self.delta
-    }
-
-    /// The dots it writes, sorted.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Stamp};
-    /// # let delta = Registry::new().writer(ReplicaId::from_u128(1), Stamp::default())
-    /// #     .create(&DeviceKey::device("d")?, Identity::default())?;
-    /// let event = Event::new(EventId::new("e"), delta)?;
-    /// assert_eq!(event.dots()[0].counter, 1);
-    /// # Ok::<(), failback::Error>(())
-    /// ```
-    pub fn dots(&self) -> &[Dot] {
-        &self.dots
-    }
-
-    fn first_key(&self) -> Option<&DeviceKey> {
-        self.delta.slots.keys().next()
-    }
-}
+use event::Dots;
+pub use event::{Event, EventId};
 
 /// Applies events delivered at least once, in any order.
 ///
@@ -405,30 +177,6 @@ impl TryFrom<IngestWire> for Ingest {
             owners,
             unindexed: Vec::new(),
         })
-    }
-}
-
-/// An event as it travels: its dots are derived from the delta, so they are recomputed (and
-/// the event checked) rather than trusted.
-#[derive(Deserialize)]
-struct EventWire {
-    id: EventId,
-    delta: Registry,
-}
-
-/// Read as [`Event::new`] checks one, with serde's quotes of strings that could be keys hidden.
-impl<'de> Deserialize<'de> for Event {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let wire = EventWire::deserialize(d).map_err(redacted)?;
-        Self::try_from(wire).map_err(D::Error::custom)
-    }
-}
-
-impl TryFrom<EventWire> for Event {
-    type Error = Error;
-
-    fn try_from(wire: EventWire) -> Result<Self> {
-        Self::new(wire.id, wire.delta)
     }
 }
 
@@ -696,10 +444,11 @@ mod tests {
     use super::*;
     use crate::clock::{CausalContext, ReplicaId};
     use crate::identity::Identity;
+    use crate::key::DeviceKey;
     use crate::stamp::Stamp;
     use crate::twin::Section;
 
-    fn json_error(e: serde_json::Error) -> Error {
+    pub(super) fn json_error(e: serde_json::Error) -> Error {
         Error::InvalidValue {
             field: "json".into(),
             reason: e.to_string(),
@@ -707,7 +456,7 @@ mod tests {
     }
 
     /// A delta creating `d`, with its context emptied: it carries a write it has not seen.
-    fn blind_delta() -> Result<(Registry, Registry)> {
+    pub(super) fn blind_delta() -> Result<(Registry, Registry)> {
         let delta = Registry::new()
             .writer(ReplicaId::from_u128(1), Stamp::new(1, 0))
             .create(&DeviceKey::device("d")?, Identity::default())?;
@@ -715,27 +464,6 @@ mod tests {
         let mut blind = delta.clone();
         blind.context = CausalContext::default();
         Ok((delta, blind))
-    }
-
-    #[test]
-    fn an_event_must_have_seen_its_own_writes() -> Result<()> {
-        let (delta, blind) = blind_delta()?;
-        let err = Event::new(EventId::new("e"), blind).unwrap_err();
-        assert!(
-            err.to_string().contains("its context has not seen"),
-            "{err}"
-        );
-        // Deserializing checks the same, and recomputes the dots rather than trusting them.
-        let event = Event::new(EventId::new("e"), delta)?;
-        let mut wire = serde_json::to_value(&event).map_err(json_error)?;
-        wire["dots"] = serde_json::json!([]);
-        assert_eq!(
-            serde_json::from_value::<Event>(wire.clone()).map_err(json_error)?,
-            event
-        );
-        wire["delta"]["context"] = serde_json::json!({ "vector": [] });
-        assert!(serde_json::from_value::<Event>(wire).is_err());
-        Ok(())
     }
 
     #[test]
