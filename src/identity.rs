@@ -111,7 +111,7 @@ impl Identity {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`](crate::Error::InvalidValue) if `object` is not a JSON object,
+    /// [`Error::InvalidValue`] if `object` is not a JSON object,
     /// breaks IoT Hub's twin key rules (those in arrays included), nests objects deeper than
     /// its ten levels, or holds a value nested deeper than 64 levels.
     ///

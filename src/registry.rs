@@ -429,7 +429,7 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] when `replica` has used every counter.
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) when `replica` has used every counter.
     ///
     /// [`Writer::create`]: crate::Writer::create
     pub(crate) fn create_in_bulk(

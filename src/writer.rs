@@ -234,7 +234,7 @@ impl Writer<'_> {
 
     /// Applies `write` to every live incarnation of `key`, each with its own dot; `write`
     /// returns the dots it overwrote and fills the delta record with the registers it wrote,
-    /// whole: their past travels with the write (see [`MvRegister`](crate::MvRegister)), so
+    /// whole: their past travels with the write (see [`MvRegister`]), so
     /// a receiver that sees this write also knows every older write it superseded.
     ///
     /// A record whose creation has not arrived (pending) takes the write only when

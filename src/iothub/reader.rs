@@ -3,7 +3,7 @@
 //! A line goes through four gates, cheapest first: its length (checked before anything beyond
 //! the limit is buffered), its nesting depth (before serde_json recurses), serde_json's
 //! validation (the authority on JSON syntax and its error columns), and the
-//! [`json`](super::json) scanner, which finds each field's position and refuses duplicate keys
+//! [`json`] scanner, which finds each field's position and refuses duplicate keys
 //! where they matter. Only twin sections are built as `serde_json` values; every other field is
 //! read straight from the text.
 
@@ -81,7 +81,7 @@ pub enum Parsed {
 /// 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a value of the wrong JSON type for
 /// any of these fields. Messages never contain a key, only its
-/// [`Fingerprint`](crate::Fingerprint). Once the line's `id` is read and valid, every further
+/// [`Fingerprint`]. Once the line's `id` is read and valid, every further
 /// message starts with the device it is about, `device "d7": `, or, once `moduleId` is read
 /// too, the module, `module "m1" of device "d7": `. So does a duplicate key in the line's
 /// object, wherever the line holds its one `id`; invalid JSON, and JSON nested too deep, name
