@@ -242,6 +242,9 @@ struct SideOutcome {
     primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
     /// The edge devices the side's scopes name, for the devices it created.
     scope_owners: ScopeOwners,
+    /// What the side knows (states, or its scopes say) of the capabilities of each base
+    /// device whose base capabilities are unknown.
+    over_unknown: BTreeMap<DeviceKey, Capabilities>,
 }
 
 impl Failback {
@@ -375,20 +378,26 @@ impl Failback {
         })?;
         // A base device whose line left its capabilities out, named by a scope a later line
         // may carry: known as an edge device only once the whole base is read.
+        // Left out and named by no scope, they are unknown: read as a plain device's, and
+        // each side's value is weighed against that in `settle_unknown_capabilities`.
+        let mut base_unknown = BTreeSet::new();
         for key in base_unstated {
             if base_owners.names(&key) {
                 state_edge_in_base(&mut base_registry, &key);
+            } else {
+                base_unknown.insert(key);
             }
         }
+        let base_unknown = &base_unknown;
         let secondary_lines = Mutex::new(Some(secondary.into_iter()));
         let (primary, secondary) = std::thread::scope(|scope| {
             let base = &base_registry;
             let secondary_lines = &secondary_lines;
             let other = crate::spawn::try_spawn(scope, move || {
                 crate::spawn::take(secondary_lines)
-                    .map(|lines| read_side(base, lines, Side::Secondary))
+                    .map(|lines| read_side((base, base_unknown), lines, Side::Secondary))
             });
-            let mine = read_side(base, primary.into_iter(), Side::Primary);
+            let mine = read_side((base, base_unknown), primary.into_iter(), Side::Primary);
             let joined = other.and_then(|other| {
                 other
                     .join()
@@ -398,7 +407,7 @@ impl Failback {
                 Some(other) => other,
                 None => {
                     let lines = crate::spawn::take(secondary_lines).into_iter().flatten();
-                    read_side(base, lines, Side::Secondary)
+                    read_side((base, base_unknown), lines, Side::Secondary)
                 }
             };
             (mine, other)
@@ -414,6 +423,7 @@ impl Failback {
             (&primary.created, &primary.scope_owners),
             SECONDARY,
         )?;
+        settle_unknown_capabilities(&base_registry, &mut primary, &mut secondary)?;
 
         let policy = prefer.policy();
         let mut merged = primary.registry.clone();
@@ -565,6 +575,12 @@ pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
 /// left them out read as the base's plain device (2026-11-23, found in review: a secondary
 /// that demoted such a gateway changed nothing in the merge, and the demotion was dropped
 /// unreported). A stated value still wins, as in [`stated_capabilities`].
+///
+/// The evidence lasts as long as a scope names the device: in a later export where none does
+/// (the plan deleted or moved its last leaf, say), a line leaving capabilities out reads as
+/// the base's again, plain where the base said nothing, though the hub still holds an edge
+/// device (found in review). IoT Hub's own exports state capabilities on every device line;
+/// one that leaves them out is best exported again with them.
 #[derive(Debug, Default)]
 struct ScopeOwners(BTreeSet<DeviceId>);
 
@@ -687,7 +703,7 @@ pub(crate) fn relevant(auth: Authentication) -> Authentication {
 /// Reads one side: the base plus the side's differences from it, written by the side's
 /// replica. Devices the base lacks are kept aside for [`create_side`].
 fn read_side(
-    base: &Registry,
+    (base, base_unknown): (&Registry, &BTreeSet<DeviceKey>),
     lines: impl Iterator<Item = Result<ExportLine>>,
     side: Side,
 ) -> Result<SideOutcome> {
@@ -700,6 +716,7 @@ fn read_side(
     let mut scope_owners = ScopeOwners::default();
     // Base devices whose lines left their capabilities out, in the order read.
     let mut unstated = Vec::new();
+    let mut over_unknown = BTreeMap::new();
     let mut writer = registry.writer(side.replica(), Stamp::default());
     for line in lines {
         let line = line?;
@@ -717,8 +734,13 @@ fn read_side(
         if write_changes(&mut writer, &line, was)? {
             changes.insert(line.key.clone(), Change::Updated);
         }
-        if line.key.module.is_none() && stated_capabilities(&line).is_none() {
-            unstated.push(line.key);
+        match stated_capabilities(&line) {
+            None if line.key.module.is_none() => unstated.push(line.key),
+            None => {}
+            Some(stated) if base_unknown.contains(&line.key) => {
+                over_unknown.insert(line.key, stated);
+            }
+            Some(_) => {}
         }
     }
     // Left out of its line but named by the side's scopes, a device the base holds plain was
@@ -730,6 +752,9 @@ fn read_side(
         let plain = was.is_some_and(|was| !was.identity.capabilities.iot_edge);
         if plain && scope_owners.names(&key) {
             writer.set_capabilities(&key, Capabilities { iot_edge: true })?;
+            if base_unknown.contains(&key) {
+                over_unknown.insert(key.clone(), Capabilities { iot_edge: true });
+            }
             changes.insert(key, Change::Updated);
         }
     }
@@ -745,7 +770,46 @@ fn read_side(
         created,
         primary_lines,
         scope_owners,
+        over_unknown,
     })
+}
+
+/// Makes the two sides' different capabilities for a device whose base capabilities are
+/// unknown (its line left them out, and no scope of the base named it) meet as a conflict.
+///
+/// The base's unknown value reads as a plain device's, so a side holding the device plain
+/// wrote nothing, and the other side's edge value won unreported, though either side may
+/// have made the change: the base does not say which (2026-11-23, found in review: the
+/// credentials' counterpart, keys over a base exported without them, is a conflict). Where
+/// the sides know different values, the side holding it plain writes that too, and the
+/// preference settles the two writes as for any field, reported. Sides that agree, or where
+/// one side knows nothing, write nothing more.
+fn settle_unknown_capabilities(
+    base: &Registry,
+    primary: &mut SideOutcome,
+    secondary: &mut SideOutcome,
+) -> Result<()> {
+    let differing: Vec<(DeviceKey, Capabilities, Capabilities)> = primary
+        .over_unknown
+        .iter()
+        .filter_map(|(key, &mine)| {
+            let theirs = *secondary.over_unknown.get(key)?;
+            (mine != theirs).then(|| (key.clone(), mine, theirs))
+        })
+        .collect();
+    for (side, replica) in [(primary, PRIMARY), (secondary, SECONDARY)] {
+        let mut writer = side.registry.writer(replica, Stamp::default());
+        for (key, mine, theirs) in &differing {
+            let value = if replica == PRIMARY { mine } else { theirs };
+            let was = base.records(key).first().and_then(|r| r.creation());
+            // The side holding the base's value wrote nothing; the other wrote its own.
+            if was.is_some_and(|was| was.identity.capabilities == *value) {
+                writer.set_capabilities(key, *value)?;
+                side.changes.insert(key.clone(), Change::Updated);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Creates the devices one side has and the base lacks, in key order.

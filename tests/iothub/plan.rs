@@ -965,6 +965,51 @@ fn a_device_created_on_both_sides_takes_the_capabilities_one_side_states() {
 }
 
 #[test]
+fn different_capabilities_over_a_base_that_does_not_state_them_are_a_conflict() {
+    // The base left the gateway's capabilities out and no base scope names it: unknown. One
+    // side holds it as an edge device (stated, or its leaf's scope names it), the other
+    // states it plain: either may have changed it. Read against a base taken as plain, the
+    // plain side's statement was no change, and the edge value won unreported.
+    let scoped = set(
+        device("leaf"),
+        "/deviceScope",
+        json!("ms-azure-iot-edge://gw-1"),
+    );
+    let unknown = without(device("gw"), "capabilities");
+    let base = [unknown.clone(), device("leaf")];
+    let edge_sides = [
+        vec![unknown.clone(), scoped.clone()],
+        vec![edge("gw", 1), device("leaf")],
+    ];
+    for edge_side in edge_sides {
+        let plain_side = vec![device("gw"), device("leaf")];
+        for (primary, secondary) in [(&edge_side, &plain_side), (&plain_side, &edge_side)] {
+            for prefer in BOTH {
+                let run = merge(&base, primary, secondary, prefer);
+                let conflicts = run.conflicts("gw");
+                assert_eq!(conflicts.len(), 1, "prefer {prefer:?}: {conflicts:?}");
+                let preferred_edge = match prefer {
+                    Side::Primary => primary == &edge_side,
+                    _ => secondary == &edge_side,
+                };
+                assert_eq!(run.device("gw").capabilities.iot_edge, preferred_edge);
+            }
+        }
+    }
+    // Sides that agree, or one that knows nothing, meet no conflict.
+    let run = merge(
+        &base,
+        &[unknown.clone(), scoped.clone()],
+        &[unknown, scoped],
+        Side::Primary,
+    );
+    assert!(run.conflicts("gw").is_empty(), "{:?}", run.conflicts("gw"));
+    assert!(run.device("gw").capabilities.iot_edge);
+    let run = merge(&base, &base, &[device("gw"), device("leaf")], Side::Primary);
+    assert!(run.conflicts("gw").is_empty(), "{:?}", run.conflicts("gw"));
+}
+
+#[test]
 fn a_device_one_side_created_is_a_gateway_where_that_sides_scopes_name_it() {
     // Created during the outage with a leaf behind it, the gateway's own line stating no
     // capabilities: read as plain, the plan created a plain device, and the leaf's parent was

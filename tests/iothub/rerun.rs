@@ -620,6 +620,60 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // A gateway both sides made one, each export stating it only by the leaf's scope.
+            "gateway both sides made one, their lines unstated",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), leaf("gw", 2)]),
+            ],
+        ),
+        (
+            // Made a gateway by the primary, only by its leaf's scope; the secondary disabled
+            // both. The gateway's full update keeps the scope the hub holds for it.
+            "gateway the primary made one, its line unstated, disabled with its leaf",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[disabled(device("gw")), disabled(device("leaf"))]),
+            ],
+        ),
+        (
+            // Made a gateway by the secondary, only by its leaf's scope; deleted by the
+            // primary: the delete wins, and the leaf's new parent is gone.
+            "gateway the secondary made one, its line unstated, deleted by the primary",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[device("leaf")]),
+                export(&[unstated("gw"), leaf("gw", 2)]),
+            ],
+        ),
+        (
+            // Created by the secondary with its keys left out, known as a gateway only by the
+            // scopes of a leaf, the leaf's module and another leaf: blocked, its leaves with it.
+            "gateway created by the secondary without keys, its line unstated",
+            [
+                export(&[device("old")]),
+                export(&[device("old")]),
+                export(&[
+                    set(unstated("gw"), "/authentication", Value::Null),
+                    leaf("gw", 2),
+                    module("leaf", "probe"),
+                    set(leaf("gw", 2), "/id", json!("old")),
+                ]),
+            ],
+        ),
+        (
+            // The base's scope names the gateway; the secondary states it plain (a demotion),
+            // the primary leaves it out and its leaf moved off it.
+            "gateway of the base demoted by the secondary, the primary unstated and unnamed",
+            [
+                export(&[unstated("gw"), leaf("gw", 1)]),
+                export(&[unstated("gw"), device("leaf")]),
+                export(&[device("gw"), leaf("gw", 2)]),
+            ],
+        ),
+        (
             // The secondary made the gateway plain, the primary exports it without
             // capabilities: the demotion is blocked (the primary holds an edge device the
             // export did not describe), so the gateway stays one, and the leaf keeps its scope.

@@ -125,16 +125,21 @@ impl Hub {
                     ));
                 }
                 self.check_identity(line)?;
+                // An edge device keeps its scope, the one its own line carries or, where its
+                // line left capabilities and scope out, the one its leaves carry.
+                let held = match (is_edge(&was), &was.device_scope) {
+                    (true, Some(own)) => Some(own.clone()),
+                    _ => self.undescribed_scope_of(&was),
+                };
                 let scope = match &key.module {
                     Some(_) => line.device_scope.clone(),
-                    None if is_edge(line) => match (is_edge(&was), &was.device_scope) {
-                        (true, Some(own)) => Some(own.clone()),
-                        _ => Some(format!(
+                    None if is_edge(line) => held.or_else(|| {
+                        Some(format!(
                             "{SCOPE_PREFIX}{}-{}",
                             key.device,
                             self.generation()
-                        )),
-                    },
+                        ))
+                    }),
                     None => line.device_scope.clone(),
                 };
                 let updated = ExportLine {
@@ -229,6 +234,22 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// The scope the lines here carry naming `was`, an edge device whose line states no
+    /// capabilities and no scope (an export that left them out).
+    fn undescribed_scope_of(&self, was: &ExportLine) -> Option<String> {
+        if was.key.module.is_some() || was.capabilities.is_some() || was.device_scope.is_some() {
+            return None;
+        }
+        let names_it = |scope: &String| {
+            let owner = scope
+                .strip_prefix(SCOPE_PREFIX)
+                .and_then(|rest| rest.rsplit_once('-'));
+            owner.is_some_and(|(id, _)| id == was.key.device.as_str())
+        };
+        let mut scopes = self.lines.values().filter_map(|l| l.device_scope.as_ref());
+        scopes.find(|scope| names_it(scope)).cloned()
     }
 
     /// Whether `scope` is the scope of an edge device whose line here states no capabilities
