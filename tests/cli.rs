@@ -29,48 +29,61 @@ use failback::iothub::{Export, read_export, read_import};
 // ---------------------------------------------------------------------------------------------
 // Running the tool
 
-/// The example binary, built once per test run with this test's profile.
-///
-/// Cargo gives integration tests no `CARGO_BIN_EXE_` for examples, and `cargo test --test cli`
-/// builds only this test. So the first test to need the tool runs `cargo build --example
-/// failback` for the profile this test was built with (a no-op when it is up to date, and it
-/// keeps a stale binary from being tested), into the target directory this test runs from.
+/// The example tool, built once per test run with this test's profile.
 fn tool() -> &'static Path {
     static TOOL: OnceLock<PathBuf> = OnceLock::new();
-    TOOL.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test's own path");
-        // target/<profile>/deps/cli-<hash>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("tests run from target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("a target directory");
-        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => "dev",
-            Some(name) => name,
-            None => panic!("no profile in {}", profile_dir.display()),
-        };
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--example",
-                "failback",
-                "--profile",
-                profile,
-            ])
-            .arg("--target-dir")
-            .arg(target_dir)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the failback example failed");
-        let binary = profile_dir
-            .join("examples")
-            .join(format!("failback{}", std::env::consts::EXE_SUFFIX));
-        assert!(binary.is_file(), "{} was not built", binary.display());
-        binary
-    })
+    TOOL.get_or_init(|| example("failback"))
+}
+
+/// Builds the example `name` with this test's profile and returns its binary.
+///
+/// Cargo gives integration tests no `CARGO_BIN_EXE_` for examples, and `cargo test --test cli`
+/// builds only this test. So the first test to need an example runs `cargo build --example`
+/// for the profile this test was built with (a no-op when it is up to date, and it keeps a
+/// stale binary from being tested), into the target directory this test runs from.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/cli-<hash>
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("a target directory");
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(name) => name,
+        None => panic!("no profile in {}", profile_dir.display()),
+    };
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--example", name, "--profile", profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the {name} example failed");
+    let binary = profile_dir
+        .join("examples")
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(binary.is_file(), "{} was not built", binary.display());
+    binary
+}
+
+/// The library walkthrough runs to its end: each of its steps asserts what it shows.
+#[test]
+fn the_library_walkthrough_holds() {
+    let output = Command::new(example("walkthrough"))
+        .output()
+        .expect("the walkthrough runs");
+    assert_exit(&output, 0);
+    let out = String::from_utf8_lossy(&output.stdout);
+    let steps: Vec<&str> = out
+        .lines()
+        .filter_map(|line| line.split_once(". ").map(|(step, _)| step))
+        .filter(|step| step.parse::<u8>().is_ok())
+        .collect();
+    assert_eq!(steps, ["1", "2", "3", "4", "5", "6"], "{out}");
+    assert!(out.contains("valve-9 status: disable-wins"), "{out}");
 }
 
 /// Runs the tool with `args`.
