@@ -13,17 +13,19 @@
 //! same way ([`stated_capabilities`]), unless the export's scopes name the device: then it is
 //! an IoT Edge device in that hub ([`ScopeOwners`]).
 
+mod capabilities;
+mod changes;
+mod credentials;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use serde_json::Value;
 
 use crate::clock::ReplicaId;
-use crate::credentials::{AuthType, Authentication};
-use crate::device::Creation;
 use crate::error::{Error, Result};
+use crate::identity::Identity;
 use crate::identity::StatusValue;
-use crate::identity::{Capabilities, Identity};
 use crate::iothub::check::checked;
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
@@ -32,7 +34,13 @@ use crate::registry::Registry;
 use crate::report::Report;
 use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
-use crate::twin_text::TwinText;
+
+use capabilities::{ScopeOwners, state_edge_in_base};
+use changes::{create_side, read_side, settle_unknown_capabilities};
+
+pub(crate) use capabilities::stated_capabilities;
+pub(crate) use changes::Change;
+pub(crate) use credentials::{holds_credentials, known_over, relevant};
 
 /// The replica that writes the base snapshot.
 ///
@@ -157,15 +165,6 @@ impl Side {
     }
 }
 
-/// How one side changed one device relative to the base.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Change {
-    Unchanged,
-    Created,
-    Updated,
-    Deleted,
-}
-
 /// Three exports lifted into replicas and merged.
 ///
 /// # Examples
@@ -230,21 +229,6 @@ impl PrimaryLine {
             capabilities_known: line.key.module.is_some() || stated_capabilities(line).is_some(),
         }
     }
-}
-
-/// What lifting one side produced.
-struct SideOutcome {
-    registry: Registry,
-    changes: BTreeMap<DeviceKey, Change>,
-    /// Lines of devices the base does not hold: created after both sides are read, since a
-    /// device created on both needs the other side's line.
-    created: BTreeMap<DeviceKey, ExportLine>,
-    primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
-    /// The edge devices the side's scopes name, for the devices it created.
-    scope_owners: ScopeOwners,
-    /// What the side knows (states, or its scopes say) of the capabilities of each base
-    /// device whose base capabilities are unknown.
-    over_unknown: BTreeMap<DeviceKey, Capabilities>,
 }
 
 impl Failback {
@@ -540,88 +524,6 @@ pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
     line.parent.clone().filter(|p| *p != line.key.device)
 }
 
-/// The capabilities a device line states, `None` when they are unknown.
-///
-/// IOTHUB.md lists `capabilities` as `{iotEdge: bool}` and says nothing of a line where they
-/// are null or absent; IoT Hub's own exports write them on every device line. As with keys
-/// left out of an export, a missing value is read as unknown, never as `iotEdge: false`: read
-/// as false, a side that merely omitted them would demote an IoT Edge gateway, and the plan
-/// would write it back as a plain device, stranding its leaves (found in review). The line's
-/// scope is evidence, though: an edge device's scope names the device itself (IOTHUB.md:
-/// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which no other device's does, so
-/// such a line states an edge device. A stated `iotEdge: false` beside such a scope is taken
-/// as stated (2026-11-22).
-///
-/// A module line states none, whatever it holds: capabilities are a device's, and no import
-/// line for a module carries them, so a module's read as a change was planned again on every
-/// run (found in review).
-pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
-    if line.key.module.is_some() {
-        return None;
-    }
-    if line.capabilities.is_some() {
-        return line.capabilities;
-    }
-    let own_scope = line.key.module.is_none() && line.parent.as_ref() == Some(&line.key.device);
-    own_scope.then_some(Capabilities { iot_edge: true })
-}
-
-/// The IoT Edge devices the scopes of one export name.
-///
-/// A scope is an edge device's (IOTHUB.md: `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`),
-/// carried by the device itself, by its leaves and by their modules, and IoT Hub refuses a
-/// scope naming no edge device: a device its export's scopes name is an edge device in that
-/// hub, whether or not its own line states capabilities. Without this, a gateway whose line
-/// left them out read as the base's plain device (2026-11-23, found in review: a secondary
-/// that demoted such a gateway changed nothing in the merge, and the demotion was dropped
-/// unreported). A stated value still wins, as in [`stated_capabilities`].
-///
-/// The evidence lasts as long as a scope names the device: in a later export where none does
-/// (the plan deleted or moved its last leaf, say), a line leaving capabilities out reads as
-/// the base's again, plain where the base said nothing, though the hub still holds an edge
-/// device (found in review). IoT Hub's own exports state capabilities on every device line;
-/// one that leaves them out is best exported again with them.
-#[derive(Debug, Default)]
-struct ScopeOwners(BTreeSet<DeviceId>);
-
-impl ScopeOwners {
-    /// Notes the edge device `line`'s scope names, if any.
-    fn note(&mut self, line: &ExportLine) {
-        if let Some(owner) = &line.parent {
-            if !self.0.contains(owner) {
-                self.0.insert(owner.clone());
-            }
-        }
-    }
-
-    /// Whether a scope names `key` as an edge device (never a module).
-    fn names(&self, key: &DeviceKey) -> bool {
-        key.module.is_none() && self.0.contains(&key.device)
-    }
-
-    /// The capabilities `line` states, else an edge device's where a scope names it, else
-    /// `None` (unknown).
-    fn capabilities(&self, line: &ExportLine) -> Option<Capabilities> {
-        let named = || {
-            self.names(&line.key)
-                .then_some(Capabilities { iot_edge: true })
-        };
-        stated_capabilities(line).or_else(named)
-    }
-}
-
-/// Makes the base's creation of `key` an IoT Edge device's: what the base's export said of it,
-/// learned from a scope on a later line. Only while the base's registry is being built, before
-/// any replica is cloned from it: no replica has seen the creation yet, so it is amended in
-/// place rather than written over (a write would leave the creation plain, and each side's
-/// changes are compared with the creation).
-fn state_edge_in_base(base: &mut Registry, key: &DeviceKey) {
-    let slot = base.slot_mut(key);
-    if let Some(creation) = slot.live.first_mut().and_then(|r| r.created.as_mut()) {
-        Arc::make_mut(creation).identity.capabilities = Capabilities { iot_edge: true };
-    }
-}
-
 /// The identity a line describes. Capabilities it does not state ([`stated_capabilities`])
 /// are a plain device's here; its readers amend them where other lines are evidence (the
 /// export's scopes, [`ScopeOwners`], or the other side's line for a device both created).
@@ -649,265 +551,6 @@ fn twin_of(line: &ExportLine) -> Result<BTreeMap<TwinPath, Value>> {
         }
     }
     Ok(twin)
-}
-
-/// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
-/// for self-signed); an export taken without keys holds none for a device that uses them.
-pub(crate) fn holds_credentials(auth: Option<&Authentication>) -> bool {
-    auth.is_some_and(|auth| match auth.kind {
-        AuthType::Sas => auth.keys.is_some(),
-        AuthType::SelfSigned => auth.thumbprints.is_some(),
-        AuthType::CertificateAuthority | AuthType::None => true,
-    })
-}
-
-/// The side's credentials with what it does not know taken from the base: unknown is never a
-/// change.
-pub(crate) fn known_over(side: Option<&Authentication>, base: &Authentication) -> Authentication {
-    match side {
-        None => base.clone(),
-        Some(side) => relevant(Authentication {
-            kind: side.kind,
-            keys: side.keys.clone().or_else(|| base.keys.clone()),
-            thumbprints: side
-                .thumbprints
-                .clone()
-                .or_else(|| base.thumbprints.clone()),
-        }),
-    }
-}
-
-/// Only the credentials the device's type authenticates with; the other kind is dropped (read
-/// as unknown).
-///
-/// An export writes the kind a device does not use as nulls (an X.509 device's
-/// `"symmetricKey":{"primaryKey":null,…}`), which reads as unknown. Filled in from the base, it
-/// would give a side that switched a device from SAS to X.509 the keys it dropped; a key the
-/// other side rotated out would then look held by it, and the retired-credential rule would
-/// discard the switch whatever the preference. (2026-11-21)
-pub(crate) fn relevant(auth: Authentication) -> Authentication {
-    match auth.kind {
-        AuthType::Sas => Authentication {
-            thumbprints: None,
-            ..auth
-        },
-        AuthType::SelfSigned => Authentication { keys: None, ..auth },
-        AuthType::CertificateAuthority | AuthType::None => Authentication {
-            keys: None,
-            thumbprints: None,
-            ..auth
-        },
-    }
-}
-
-/// Reads one side: the base plus the side's differences from it, written by the side's
-/// replica. Devices the base lacks are kept aside for [`create_side`].
-fn read_side(
-    (base, base_unknown): (&Registry, &BTreeSet<DeviceKey>),
-    lines: impl Iterator<Item = Result<ExportLine>>,
-    side: Side,
-) -> Result<SideOutcome> {
-    let mut registry = base.clone();
-    let mut changes = BTreeMap::new();
-    let mut created = BTreeMap::new();
-    let mut primary_lines = BTreeMap::new();
-    // Only looked up, never iterated: its order cannot reach an output.
-    let mut seen = std::collections::HashSet::new();
-    let mut scope_owners = ScopeOwners::default();
-    // Base devices whose lines left their capabilities out, in the order read.
-    let mut unstated = Vec::new();
-    let mut over_unknown = BTreeMap::new();
-    let mut writer = registry.writer(side.replica(), Stamp::default());
-    for line in lines {
-        let line = line?;
-        if !seen.insert(line.key.clone()) {
-            return Err(twice(&line.key, side));
-        }
-        if side == Side::Primary {
-            primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
-        }
-        scope_owners.note(&line);
-        let Some(was) = base.records(&line.key).first().and_then(|r| r.creation()) else {
-            created.insert(line.key.clone(), line);
-            continue;
-        };
-        if write_changes(&mut writer, &line, was)? {
-            changes.insert(line.key.clone(), Change::Updated);
-        }
-        match stated_capabilities(&line) {
-            None if line.key.module.is_none() => unstated.push(line.key),
-            None => {}
-            Some(stated) if base_unknown.contains(&line.key) => {
-                over_unknown.insert(line.key, stated);
-            }
-            Some(_) => {}
-        }
-    }
-    // Left out of its line but named by the side's scopes, a device the base holds plain was
-    // made an IoT Edge device on that side: a change, as if its line had said so. Read as no
-    // change, the side's gateway was written back plain by nothing and stayed plain in the
-    // merge, its leaves' new parent gone (2026-11-23).
-    for key in unstated {
-        let was = base.records(&key).first().and_then(|r| r.creation());
-        let plain = was.is_some_and(|was| !was.identity.capabilities.iot_edge);
-        if plain && scope_owners.names(&key) {
-            writer.set_capabilities(&key, Capabilities { iot_edge: true })?;
-            if base_unknown.contains(&key) {
-                over_unknown.insert(key.clone(), Capabilities { iot_edge: true });
-            }
-            changes.insert(key, Change::Updated);
-        }
-    }
-    for key in base.keys() {
-        if !seen.contains(key) {
-            writer.delete(key)?;
-            changes.insert(key.clone(), Change::Deleted);
-        }
-    }
-    Ok(SideOutcome {
-        registry,
-        changes,
-        created,
-        primary_lines,
-        scope_owners,
-        over_unknown,
-    })
-}
-
-/// Makes the two sides' different capabilities for a device whose base capabilities are
-/// unknown (its line left them out, and no scope of the base named it) meet as a conflict.
-///
-/// The base's unknown value reads as a plain device's, so a side holding the device plain
-/// wrote nothing, and the other side's edge value won unreported, though either side may
-/// have made the change: the base does not say which (2026-11-23, found in review: the
-/// credentials' counterpart, keys over a base exported without them, is a conflict). Where
-/// the sides know different values, the side holding it plain writes that too, and the
-/// preference settles the two writes as for any field, reported. Sides that agree, or where
-/// one side knows nothing, write nothing more.
-fn settle_unknown_capabilities(
-    base: &Registry,
-    primary: &mut SideOutcome,
-    secondary: &mut SideOutcome,
-) -> Result<()> {
-    let differing: Vec<(DeviceKey, Capabilities, Capabilities)> = primary
-        .over_unknown
-        .iter()
-        .filter_map(|(key, &mine)| {
-            let theirs = *secondary.over_unknown.get(key)?;
-            (mine != theirs).then(|| (key.clone(), mine, theirs))
-        })
-        .collect();
-    for (side, replica) in [(primary, PRIMARY), (secondary, SECONDARY)] {
-        let mut writer = side.registry.writer(replica, Stamp::default());
-        for (key, mine, theirs) in &differing {
-            let value = if replica == PRIMARY { mine } else { theirs };
-            let was = base.records(key).first().and_then(|r| r.creation());
-            // The side holding the base's value wrote nothing; the other wrote its own.
-            if was.is_some_and(|was| was.identity.capabilities == *value) {
-                writer.set_capabilities(key, *value)?;
-                side.changes.insert(key.clone(), Change::Updated);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Creates the devices one side has and the base lacks, in key order.
-fn create_side(
-    side: &mut SideOutcome,
-    other: (&BTreeMap<DeviceKey, ExportLine>, &ScopeOwners),
-    replica: ReplicaId,
-) -> Result<()> {
-    let (other_created, other_owners) = other;
-    let mut writer = side.registry.writer(replica, Stamp::default());
-    for (key, line) in &side.created {
-        let mut created = identity(line)?;
-        // Created on both sides, there is no base to take unknown credentials from; the
-        // other side's line is the only evidence. Unknown is not a value: it must not
-        // compete with (and, preferred, replace) the keys the other side knows.
-        let other = other_created.get(key);
-        if let Some(known) = other.and_then(|l| l.authentication.as_ref()) {
-            created.authentication =
-                known_over(line.authentication.as_ref(), &relevant(known.clone()));
-        }
-        // Capabilities too: unknown ones must not read as a plain device beside the other
-        // side's edge device.
-        let known = side.scope_owners.capabilities(line);
-        if let Some(known) = known.or_else(|| other.and_then(|l| other_owners.capabilities(l))) {
-            created.capabilities = known;
-        }
-        writer.create(key, created)?;
-        side.changes.insert(key.clone(), Change::Created);
-    }
-    Ok(())
-}
-
-/// Writes how `line` differs from the base's creation `was`; returns whether it does.
-fn write_changes(
-    writer: &mut crate::writer::Writer<'_>,
-    line: &ExportLine,
-    was: &Creation,
-) -> Result<bool> {
-    let (key, twin_was, was) = (&line.key, &was.twin, &was.identity);
-    let mut changed = false;
-    let status = StatusValue::new(line.status, line.status_reason.clone());
-    if status != was.status {
-        writer.set_status(key, status)?;
-        changed = true;
-    }
-    let authentication = known_over(line.authentication.as_ref(), &was.authentication);
-    if authentication != was.authentication {
-        writer.set_authentication(key, authentication)?;
-        changed = true;
-    }
-    // Unknown capabilities are no change: the side keeps the base's.
-    let capabilities = stated_capabilities(line).unwrap_or(was.capabilities);
-    if capabilities != was.capabilities {
-        writer.set_capabilities(key, capabilities)?;
-        changed = true;
-    }
-    let parent = parent_of(line);
-    if parent != was.parent {
-        writer.set_parent(key, parent)?;
-        changed = true;
-    }
-    // Compared as texts, which are canonical: the base's leaves are parsed only when they
-    // differ, for the few devices whose twin changed.
-    let now = twin_of(line)?;
-    if TwinText::new(&now) != *twin_was {
-        changed |= write_twin_diff(writer, key, &twin_was.leaves(), &now)?;
-    }
-    Ok(changed)
-}
-
-/// Writes the leaf differences between two twins: removals first (a later set at an ancestor
-/// or descendant overwrites them anyway), then every leaf added or changed.
-fn write_twin_diff(
-    writer: &mut crate::writer::Writer<'_>,
-    key: &DeviceKey,
-    was: &BTreeMap<TwinPath, Value>,
-    now: &BTreeMap<TwinPath, Value>,
-) -> Result<bool> {
-    let mut changed = false;
-    for path in was.keys() {
-        if now.contains_key(path) {
-            continue;
-        }
-        let (lo, hi) = path.descendant_bounds();
-        let reshaped =
-            path.ancestors().any(|a| now.contains_key(&a)) || now.range(lo..hi).next().is_some();
-        if !reshaped {
-            writer.set_twin(key, path.section, &path.path, None)?;
-            changed = true;
-        }
-    }
-    for (path, value) in now {
-        if was.get(path) != Some(value) {
-            writer.set_twin(key, path.section, &path.path, Some(value.clone()))?;
-            changed = true;
-        }
-    }
-    Ok(changed)
 }
 
 #[cfg(test)]

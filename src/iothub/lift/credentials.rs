@@ -1,0 +1,59 @@
+//! What an export knows of a device's credentials: whether a line holds those its
+//! authentication type uses ([`holds_credentials`]), and a side's credentials with what it does
+//! not know taken from the base ([`known_over`]).
+//!
+//! Apart from `lift.rs` because unknown credentials are never a change (the module doc of
+//! [lifting](super) says so), a rule read wherever credentials are compared: a side's with the
+//! base's, one side's with the other's for a device both created, and the primary's with what
+//! the plan writes (a full update writes them only over those it has seen).
+
+use crate::credentials::{AuthType, Authentication};
+
+/// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
+/// for self-signed); an export taken without keys holds none for a device that uses them.
+pub(crate) fn holds_credentials(auth: Option<&Authentication>) -> bool {
+    auth.is_some_and(|auth| match auth.kind {
+        AuthType::Sas => auth.keys.is_some(),
+        AuthType::SelfSigned => auth.thumbprints.is_some(),
+        AuthType::CertificateAuthority | AuthType::None => true,
+    })
+}
+
+/// The side's credentials with what it does not know taken from the base: unknown is never a
+/// change.
+pub(crate) fn known_over(side: Option<&Authentication>, base: &Authentication) -> Authentication {
+    match side {
+        None => base.clone(),
+        Some(side) => relevant(Authentication {
+            kind: side.kind,
+            keys: side.keys.clone().or_else(|| base.keys.clone()),
+            thumbprints: side
+                .thumbprints
+                .clone()
+                .or_else(|| base.thumbprints.clone()),
+        }),
+    }
+}
+
+/// Only the credentials the device's type authenticates with; the other kind is dropped (read
+/// as unknown).
+///
+/// An export writes the kind a device does not use as nulls (an X.509 device's
+/// `"symmetricKey":{"primaryKey":null,…}`), which reads as unknown. Filled in from the base, it
+/// would give a side that switched a device from SAS to X.509 the keys it dropped; a key the
+/// other side rotated out would then look held by it, and the retired-credential rule would
+/// discard the switch whatever the preference. (2026-11-21)
+pub(crate) fn relevant(auth: Authentication) -> Authentication {
+    match auth.kind {
+        AuthType::Sas => Authentication {
+            thumbprints: None,
+            ..auth
+        },
+        AuthType::SelfSigned => Authentication { keys: None, ..auth },
+        AuthType::CertificateAuthority | AuthType::None => Authentication {
+            keys: None,
+            thumbprints: None,
+            ..auth
+        },
+    }
+}
