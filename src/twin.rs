@@ -4,16 +4,24 @@
 //! leaf, so one side adding `tags.site` and the other `tags.owner` keeps both. Twin keys can
 //! hold no `.`, so a dotted string names a leaf unambiguously.
 
-use std::collections::BTreeMap;
+mod leaves;
+mod rules;
+
 use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 use smallvec::SmallVec;
 
-use crate::credentials::{Fingerprint, may_hold_key};
 use crate::error::{Error, Result};
+
+use rules::{check_key, invalid};
+
+pub(crate) use leaves::{flatten, patch_writes, unflatten_section};
+pub(crate) use rules::{
+    KeyProblem, check_leaf, check_leaves, check_metadata, check_written_leaf, is_leaf, key_problem,
+    leaf_problem, nests_within, shown,
+};
 
 /// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
 /// not counted. Its documentation's example of the limit is `tags.one.two.….ten.property`:
@@ -36,9 +44,6 @@ pub(crate) const MAX_NESTING: usize = 64;
 
 /// IoT Hub's limit on a twin key, in bytes.
 pub(crate) const MAX_KEY_BYTES: usize = 1024;
-
-/// Keys IoT Hub writes into a twin section itself: hub-local counters and timestamps.
-const HUB_MANAGED: [&str; 2] = ["$metadata", "$version"];
 
 /// Which part of the twin a path addresses.
 ///
@@ -282,359 +287,6 @@ impl fmt::Debug for TwinPath {
     }
 }
 
-fn invalid(section: Section, path: &str, reason: String) -> Error {
-    Error::InvalidValue {
-        field: format!("{}.{}", section.as_str(), shown(path)),
-        reason,
-    }
-}
-
-/// `path` as a message shows it: each key that may hold a symmetric key's text, alone or
-/// beside other characters, by its fingerprint. Twin keys are not secrets, but a refused path
-/// may hold a key that damaged text moved into a twin's place (a registry's, an export
-/// line's), and messages never show one.
-pub(crate) fn shown(path: &str) -> String {
-    path.split('.')
-        .map(|key| {
-            if may_hold_key(key) {
-                format!("<{}>", Fingerprint::of(key))
-            } else {
-                key.to_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(".")
-}
-
-/// Why IoT Hub refuses a twin key. The library and the export reader word their refusals
-/// apart (the reader names a line's key by fingerprint when it reads as a symmetric key), but
-/// both hold keys to this one rule.
-pub(crate) enum KeyProblem {
-    /// The key is empty.
-    Empty,
-    /// The key is this many bytes long, over [`MAX_KEY_BYTES`].
-    Long(usize),
-    /// The key holds this character: `$` (the hub's own keys start with it), `.` (read back as
-    /// nesting: a key `a.b` and a key `b` under `a` would be one path), a space or a control
-    /// character.
-    Holds(char),
-}
-
-/// What IoT Hub refuses in the twin key `key`, if anything.
-pub(crate) fn key_problem(key: &str) -> Option<KeyProblem> {
-    if key.is_empty() {
-        return Some(KeyProblem::Empty);
-    }
-    if key.len() > MAX_KEY_BYTES {
-        return Some(KeyProblem::Long(key.len()));
-    }
-    key.chars()
-        .find(|&c| matches!(c, '$' | '.' | ' ') || c.is_control())
-        .map(KeyProblem::Holds)
-}
-
-fn check_key(key: &str) -> std::result::Result<(), String> {
-    match key_problem(key) {
-        None => Ok(()),
-        Some(KeyProblem::Empty) => Err("empty key".into()),
-        Some(KeyProblem::Long(bytes)) => {
-            Err(format!("key of {bytes} bytes, at most {MAX_KEY_BYTES}"))
-        }
-        // Shown as a path is: the character refused may sit beside a key (`x.KEY`, `x KEY`).
-        Some(KeyProblem::Holds(c)) => Err(format!(
-            "key {:?} holds {c:?}; twin keys cannot hold $, ., spaces or control characters",
-            shown(key)
-        )),
-    }
-}
-
-/// Refuses `value` as the value of the leaf at `path`, when IoT Hub would not store it or
-/// this crate could not read it back: an object inside it (in an array, or the value itself
-/// when empty) nested deeper than IoT Hub's ten levels, a key in such an object that breaks
-/// the hub's key rules (they hold for every object of a twin, those in arrays too, and the
-/// hub's own `$metadata` and `$version` are never in an array), or nesting beyond
-/// [`MAX_NESTING`].
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] naming the path and the problem.
-pub(crate) fn check_leaf(path: &TwinPath, value: &Value) -> Result<()> {
-    let objects_around = path.path.split('.').count() - 1;
-    leaf_problem(value, objects_around).map_err(|reason| invalid(path.section, &path.path, reason))
-}
-
-/// Refuses `value` as what a write to the twin leaf at `path` set, unless it is a leaf (no
-/// non-empty object: an object's members are leaves of their own paths) that [`check_leaf`]
-/// takes: what every twin write sets, checked where a register's value is read from text.
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] naming the path and the problem.
-pub(crate) fn check_written_leaf(path: &TwinPath, value: &Value) -> Result<()> {
-    if !is_leaf(value) {
-        return Err(invalid(
-            path.section,
-            &path.path,
-            "a non-empty object is not a leaf; a twin write sets each of its members at its own \
-             path"
-                .into(),
-        ));
-    }
-    check_leaf(path, value)
-}
-
-/// Refuses `leaves` as the twin of a new identity unless each is a leaf IoT Hub stores
-/// ([`check_leaf`]), none is a non-empty object (an object's members are leaves of their own
-/// paths) or a null, and none lies under another (`a` and `a.b`): what a twin read from a
-/// hub, or built by [`Identity::with_twin`](crate::Identity::with_twin), always is. A twin
-/// that is not so would read as created while its record is untouched, and otherwise once any
-/// write, even to another field, has the leaves settled by their shape (2026-11-23, found in
-/// review: a status write changed a device's tags).
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] naming the first path refused.
-pub(crate) fn check_leaves(leaves: &BTreeMap<TwinPath, Value>) -> Result<()> {
-    for (path, value) in leaves {
-        if value.is_null() {
-            // A twin holds no null: IoT Hub reads one in a patch as a removal.
-            return Err(invalid(
-                path.section,
-                &path.path,
-                "a null is no value in a twin; leave the path out".into(),
-            ));
-        }
-        check_written_leaf(path, value)?;
-    }
-    match TwinPath::first_nested(leaves.keys()) {
-        Some((above, below)) => Err(invalid(
-            below.section,
-            &below.path,
-            format!(
-                "it lies under the leaf {}; a leaf holds a value, not other leaves",
-                shown(&above.path)
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// What [`check_leaf`] refuses in `value`, the value of a key inside `objects_around` objects
-/// below its section (a section's own keys are inside none): the reason, which shows a key
-/// refused as [`shown`] shows a path.
-pub(crate) fn leaf_problem(
-    value: &Value,
-    objects_around: usize,
-) -> std::result::Result<(), String> {
-    problem_within(value, objects_around, 0)
-}
-
-/// What is wrong with `value`, inside `objects` objects of its section and `nesting` levels
-/// of its leaf's value.
-fn problem_within(
-    value: &Value,
-    objects: usize,
-    nesting: usize,
-) -> std::result::Result<(), String> {
-    let objects = match value {
-        Value::Object(_) => objects + 1,
-        Value::Array(_) => objects,
-        _ => return Ok(()),
-    };
-    if objects > MAX_DEPTH {
-        return Err(format!(
-            "its value holds objects nested deeper than {MAX_DEPTH} levels in the section; IoT \
-             Hub twins nest at most {MAX_DEPTH}"
-        ));
-    }
-    if nesting >= MAX_NESTING {
-        return Err(format!("its value nests deeper than {MAX_NESTING} levels"));
-    }
-    match value {
-        Value::Object(map) => map.iter().try_for_each(|(key, item)| {
-            check_key(key).map_err(|reason| format!("in its value, {reason}"))?;
-            problem_within(item, objects, nesting + 1)
-        }),
-        Value::Array(items) => items
-            .iter()
-            .try_for_each(|item| problem_within(item, objects, nesting + 1)),
-        _ => Ok(()),
-    }
-}
-
-/// Refuses a metadata value nested deeper than [`MAX_NESTING`] levels.
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] naming the metadata key.
-pub(crate) fn check_metadata(name: &str, value: &Value) -> Result<()> {
-    if nests_within(value, 1, MAX_NESTING) {
-        return Ok(());
-    }
-    // The name as a path is shown: a refused value read from text may sit under a name that
-    // is a key moved there by damage, and messages never show one.
-    Err(Error::InvalidValue {
-        field: format!("metadata {:?}", shown(name)),
-        reason: format!("the value nests deeper than {MAX_NESTING} levels"),
-    })
-}
-
-/// Whether `value`, at `level` of a JSON text (its outermost value is level 1), nests within
-/// `limit` levels, arrays and objects alike. Stops at the limit, so a value nested without end
-/// is not walked whole.
-pub(crate) fn nests_within(value: &Value, level: usize, limit: usize) -> bool {
-    match value {
-        Value::Array(items) => {
-            level <= limit && items.iter().all(|v| nests_within(v, level + 1, limit))
-        }
-        Value::Object(map) => {
-            level <= limit && map.values().all(|v| nests_within(v, level + 1, limit))
-        }
-        _ => true,
-    }
-}
-
-/// Whether `value` is a leaf: anything but a non-empty object.
-pub(crate) fn is_leaf(value: &Value) -> bool {
-    !matches!(value, Value::Object(map) if !map.is_empty())
-}
-
-/// The leaves of a twin section object, by path, in path order. Keys IoT Hub manages
-/// (`$metadata`, `$version`) are hub-local and skipped; any other key starting with `$` is
-/// refused, as IoT Hub refuses it (skipping it would drop a value without a word); a `null`
-/// is no value.
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the object is too deep.
-pub(crate) fn flatten(
-    section: Section,
-    object: &Map<String, Value>,
-) -> Result<Vec<(TwinPath, Value)>> {
-    let mut out: Vec<(TwinPath, Value)> = walk(section, object, &HUB_MANAGED)?
-        .into_iter()
-        .filter_map(|(path, value)| Some((path, value?)))
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
-}
-
-/// The writes of a JSON merge patch to a twin section, by path, in the patch's order: a leaf
-/// (or an empty object) is set, a `null` removes. Every key is checked as [`TwinPath::new`]
-/// checks one, before anything is written: a patch is applied whole or not at all.
-///
-/// # Errors
-///
-/// [`Error::InvalidValue`] when a key breaks IoT Hub's rules or the patch is too deep.
-pub(crate) fn patch_writes(
-    section: Section,
-    patch: &Map<String, Value>,
-) -> Result<Vec<(TwinPath, Option<Value>)>> {
-    walk(section, patch, &[])
-}
-
-/// The leaves of `object` in its order, each key checked (a key in `skip` is passed over with
-/// what it holds), a `null` as `None`: what [`flatten`] and [`patch_writes`] both read.
-fn walk(
-    section: Section,
-    object: &Map<String, Value>,
-    skip: &[&str],
-) -> Result<Vec<(TwinPath, Option<Value>)>> {
-    fn go(
-        section: Section,
-        prefix: &str,
-        object: &Map<String, Value>,
-        depth: usize,
-        skip: &[&str],
-        out: &mut Vec<(TwinPath, Option<Value>)>,
-    ) -> Result<()> {
-        for (key, value) in object {
-            if skip.contains(&key.as_str()) {
-                continue;
-            }
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            check_key(key).map_err(|reason| invalid(section, &path, reason))?;
-            match value {
-                // The `depth`-th object below the section.
-                Value::Object(inner) if !inner.is_empty() => {
-                    if depth > MAX_DEPTH {
-                        return Err(invalid(
-                            section,
-                            &path,
-                            format!(
-                                "objects nest deeper than {MAX_DEPTH} levels; IoT Hub twins \
-                                 nest at most {MAX_DEPTH}"
-                            ),
-                        ));
-                    }
-                    go(section, &path, inner, depth + 1, skip, out)?
-                }
-                leaf => {
-                    leaf_problem(leaf, depth - 1)
-                        .map_err(|reason| invalid(section, &path, reason))?;
-                    let path = TwinPath {
-                        section,
-                        path: path.into(),
-                    };
-                    out.push((path, (!leaf.is_null()).then(|| leaf.clone())));
-                }
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    go(section, "", object, 1, skip, &mut out)?;
-    Ok(out)
-}
-
-/// Rebuilds a section object from leaves. Where a leaf and a deeper leaf meet (a resolved shape
-/// conflict should have removed that), the deeper one wins, matching [`crate::Rule::ChildBeatsScalar`].
-pub(crate) fn unflatten<'a>(
-    leaves: impl IntoIterator<Item = (&'a str, &'a Value)>,
-) -> Map<String, Value> {
-    let mut root = Map::new();
-    for (path, value) in leaves {
-        let mut keys = path.split('.').peekable();
-        let mut node = &mut root;
-        while let Some(key) = keys.next() {
-            if keys.peek().is_none() {
-                if !matches!(node.get(key), Some(Value::Object(m)) if !m.is_empty()) {
-                    node.insert(key.to_owned(), value.clone());
-                }
-                break;
-            }
-            let slot = node
-                .entry(key.to_owned())
-                .or_insert_with(|| Value::Object(Map::new()));
-            if !slot.is_object() {
-                *slot = Value::Object(Map::new());
-            }
-            node = match slot {
-                Value::Object(map) => map,
-                _ => break,
-            };
-        }
-    }
-    root
-}
-
-/// Rebuilds one section's object from leaves of any sections (the others are skipped).
-pub(crate) fn unflatten_section<'a>(
-    leaves: impl IntoIterator<Item = (&'a TwinPath, &'a Value)>,
-    section: Section,
-) -> Map<String, Value> {
-    unflatten(
-        leaves
-            .into_iter()
-            .filter(|(p, _)| p.section == section)
-            .map(|(p, v)| (&*p.path, v)),
-    )
-}
-
 /// A twin path as text (`properties.desired.fw.version`, as [`TwinPath`] displays) split into
 /// its section and the path inside it; `None` when it names no section.
 pub(crate) fn split_section(text: &str) -> Option<(Section, &str)> {
@@ -699,13 +351,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(v: Value) -> Map<String, Value> {
-        match v {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        }
-    }
-
     /// The one pass agrees with asking every pair, on paths whose order puts other text
     /// (`a-x`, `a/b`, `ab`) between an ancestor and its descendant.
     #[test]
@@ -732,19 +377,6 @@ mod tests {
             );
         }
         Ok(())
-    }
-
-    #[test]
-    fn flatten_and_unflatten_round_trip_and_skip_hub_keys() {
-        let twin = object(json!({"a": {"b": 1, "c": {}}, "d": [1, 2], "$version": 4, "e": null}));
-        let leaves = flatten(Section::Desired, &twin).unwrap_or_default();
-        let paths: Vec<_> = leaves.iter().map(|(p, _)| &*p.path).collect();
-        assert_eq!(paths, ["a.b", "a.c", "d"]);
-        let back = unflatten(leaves.iter().map(|(p, v)| (&*p.path, v)));
-        assert_eq!(
-            Value::Object(back),
-            json!({"a": {"b": 1, "c": {}}, "d": [1, 2]})
-        );
     }
 
     #[test]
@@ -792,108 +424,5 @@ mod tests {
         assert!(TwinPath::new(Section::Tags, &["k"; 12].join(".")).is_err());
         assert!(TwinPath::new(Section::Tags, "a\u{1}").is_err());
         assert!(TwinPath::new(Section::Tags, "").is_err());
-    }
-
-    /// `objects` objects nested below a section, the innermost holding `value` at `leaf`.
-    fn nested(objects: usize, value: Value) -> Map<String, Value> {
-        let mut twin = json!({ "leaf": value });
-        for _ in 0..objects {
-            twin = json!({ "n": twin });
-        }
-        object(twin)
-    }
-
-    /// Ten objects below the section is IoT Hub's limit, in an array too, and every key of an
-    /// object in an array keeps its rules; beyond them, a section object, a patch and a leaf
-    /// written alone are each refused.
-    #[test]
-    fn the_hubs_depth_and_key_rules_hold_in_arrays() {
-        let valid = [
-            nested(10, json!(1)),
-            nested(9, json!({})),
-            nested(8, json!([{"x": [{}]}, [[1]]])),
-        ];
-        let refused = [
-            nested(10, json!({})),
-            nested(11, json!(1)),
-            nested(10, json!([{"x": 1}])),
-            nested(9, json!([{"x": [{}]}])),
-            nested(0, json!([1, {"a.b": 1}])),
-            nested(0, json!([[{"$version": 1}]])),
-            nested(0, json!([{"": 1}])),
-        ];
-        for (twin, ok) in
-            (valid.iter().map(|t| (t, true))).chain(refused.iter().map(|t| (t, false)))
-        {
-            assert_eq!(flatten(Section::Tags, twin).is_ok(), ok, "{twin:?}");
-            assert_eq!(patch_writes(Section::Tags, twin).is_ok(), ok, "{twin:?}");
-        }
-    }
-
-    /// A value nested deeper than [`MAX_NESTING`] is refused, as a twin leaf and as metadata:
-    /// a creation's twin text holding it could not be read back (found in review: 130 arrays
-    /// deep, the device lost every tag).
-    #[test]
-    fn values_nest_at_most_max_nesting_levels() {
-        let deep = |levels: usize| (0..levels).fold(json!("x"), |v, _| json!([v]));
-        let path = TwinPath::new(Section::Tags, "a").ok();
-        let Some(path) = path else {
-            panic!("a valid path")
-        };
-        assert!(check_leaf(&path, &deep(MAX_NESTING)).is_ok());
-        assert!(check_leaf(&path, &deep(MAX_NESTING + 1)).is_err());
-        assert!(check_metadata("m", &deep(MAX_NESTING)).is_ok());
-        assert!(check_metadata("m", &deep(MAX_NESTING + 1)).is_err());
-        assert!(
-            check_metadata("m", &json!({"a.b $": {}})).is_ok(),
-            "metadata keys are free"
-        );
-        // The deepest value taken still reads back from its creation's text.
-        let leaves: std::collections::BTreeMap<TwinPath, Value> =
-            [(path, deep(MAX_NESTING))].into();
-        let text = crate::twin_text::TwinText::new(&leaves);
-        assert_eq!(text.leaves(), leaves);
-    }
-
-    /// A key holding `.` would read back as nesting, and a `$` key the hub does not manage
-    /// would be dropped: both are refused, in a section object and in a patch.
-    #[test]
-    fn a_dot_or_an_unmanaged_dollar_in_a_key_is_refused() {
-        for twin in [json!({"a.b": 1}), json!({"x": {"$y": 1}}), json!({"$x": 1})] {
-            let err = flatten(Section::Tags, &object(twin.clone())).map(|_| ());
-            assert!(matches!(err, Err(Error::InvalidValue { .. })), "{twin}");
-            let err = patch_writes(Section::Tags, &object(twin.clone())).map(|_| ());
-            assert!(matches!(err, Err(Error::InvalidValue { .. })), "{twin}");
-        }
-        let hub = object(json!({"$metadata": {"$lastUpdated": "x"}, "$version": 2, "a": 1}));
-        let leaves = flatten(Section::Desired, &hub).unwrap_or_default();
-        assert_eq!(leaves.len(), 1);
-    }
-
-    /// A patch with one bad key anywhere writes none of its leaves: written ones would have
-    /// taken dots that no returned delta carries to a peer.
-    #[test]
-    fn a_patch_with_a_bad_key_writes_nothing() -> Result<()> {
-        let key = crate::DeviceKey::device("d")?;
-        let r = crate::ReplicaId::from_u128(1);
-        let mut registry = crate::Registry::new();
-        registry
-            .writer(r, crate::Stamp::new(1, 0))
-            .create(&key, crate::Identity::default())?;
-        let before = registry.clone();
-        for patch in [
-            json!({"a": 1, "room 1": 2}),
-            json!({"a": 1, "b": {"c.d": 2}}),
-            json!({"a": 1, "z": {"1": {"2": {"3": {"4": {"5": {"6": {"7": {"8": {"9": {"10": {"11": 1}}}}}}}}}}}}),
-        ] {
-            let written = registry.writer(r, crate::Stamp::new(2, 0)).patch_twin(
-                &key,
-                Section::Desired,
-                &object(patch.clone()),
-            );
-            assert!(written.is_err(), "{patch}");
-            assert_eq!(registry, before, "{patch}");
-        }
-        Ok(())
     }
 }
