@@ -14,7 +14,9 @@
 //! Deleting a device removes its incarnation; re-creating it makes a new one. No write for an
 //! old incarnation can touch the new one, and none can bring the old one back.
 
-use std::collections::BTreeMap;
+mod creation;
+mod written;
+
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -25,64 +27,14 @@ use crate::credentials::{Authentication, Fingerprint};
 use crate::identity::{Capabilities, Identity, StatusValue};
 use crate::key::DeviceId;
 use crate::register::{Entry, MvRegister};
-use crate::register_map::RegisterMap;
 use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
-use crate::twin::{self, TwinPath};
-use crate::twin_text::TwinText;
+use crate::twin::TwinPath;
 
-/// The creation of an incarnation: when, and what it wrote.
-///
-/// On the wire, the identity whole (its twin leaves included), as a create gives it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "CreationWire", into = "CreationWire")]
-pub(crate) struct Creation {
-    pub(crate) stamp: Stamp,
-    /// What the create wrote but its twin leaves: `identity.twin` is empty.
-    pub(crate) identity: Identity,
-    /// The twin leaves the create wrote, as one text (see `twin_text.rs`).
-    pub(crate) twin: TwinText,
-}
+use written::{NOTHING_WRITTEN, Registers};
 
-impl Creation {
-    fn new(stamp: Stamp, mut identity: Identity) -> Self {
-        let twin = TwinText::new(&identity.twin);
-        identity.twin = BTreeMap::new();
-        Self {
-            stamp,
-            identity,
-            twin,
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize)]
-struct CreationWire {
-    stamp: Stamp,
-    identity: Identity,
-}
-
-/// Read with its values checked as [`Writer::create`](crate::Writer::create) checks them: its
-/// twin is kept as text, which must read back whole.
-impl TryFrom<CreationWire> for Creation {
-    type Error = crate::Error;
-
-    fn try_from(wire: CreationWire) -> crate::Result<Self> {
-        wire.identity.check_values()?;
-        Ok(Self::new(wire.stamp, wire.identity))
-    }
-}
-
-impl From<Creation> for CreationWire {
-    fn from(creation: Creation) -> Self {
-        let mut identity = creation.identity;
-        identity.twin = creation.twin.leaves();
-        Self {
-            stamp: creation.stamp,
-            identity,
-        }
-    }
-}
+pub(crate) use creation::Creation;
+pub(crate) use written::Written;
 
 /// One incarnation of a device: its creation and the writes that followed.
 ///
@@ -118,205 +70,6 @@ pub struct DeviceRecord {
 }
 
 serde_redacting!(DeviceRecord);
-
-/// A record's registers, out of line and absent until the first write (2026-11): most
-/// records are never written after their creation, and seven empty registers inline made
-/// every record about 320 bytes, which a merge read (and copied) across five cache lines to
-/// find out that nothing was there. Absent and all-void are one state: a join that leaves
-/// every register void lets them go, and reading an absent one reads [`NOTHING_WRITTEN`].
-///
-/// Shared (2026-11), as slots and creations are: copying a slot to write it copies a pointer
-/// here, and a record that had written nothing takes an incoming record's registers whole
-/// (see [`DeviceRecord::join`]), which is what an event does to most records it reaches.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-struct Registers(Option<Arc<Written>>);
-
-/// The registers of a record that nothing has written.
-static NOTHING_WRITTEN: Written = Written {
-    status: MvRegister::new(),
-    authentication: MvRegister::new(),
-    retired: MvRegister::new(),
-    capabilities: MvRegister::new(),
-    parent: MvRegister::new(),
-    twin: RegisterMap::new(),
-    metadata: RegisterMap::new(),
-};
-
-impl Registers {
-    /// Lets the registers go when every one is void, so equal records are equal.
-    fn tidy(&mut self) {
-        if self.0.as_ref().is_some_and(|w| w.is_void()) {
-            self.0 = None;
-        }
-    }
-}
-
-impl Serialize for Registers {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0
-            .as_deref()
-            .unwrap_or(&NOTHING_WRITTEN)
-            .serialize(serializer)
-    }
-}
-
-/// Read as a join leaves them: no void register in the twin or metadata map, and no registers
-/// at all when every one is void. A void register read from a file kept a record unequal to
-/// the same record joined, and a merge that kept such a slot as read (a shortcut) disagreed
-/// with the join that would have dropped it (found by `tests/inputs.rs` on damaged states).
-///
-/// Their twin and metadata values are checked as the writer checks them
-/// ([`Written::check_values`]), as a creation's are when read.
-impl<'de> Deserialize<'de> for Registers {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut written = Written::deserialize(deserializer)?;
-        written
-            .check_values()
-            .map_err(<D::Error as serde::de::Error>::custom)?;
-        written.twin.drop_void();
-        written.metadata.drop_void();
-        let mut registers = Self(Some(Arc::new(written)));
-        registers.tidy();
-        Ok(registers)
-    }
-}
-
-/// Every register a record is written through after its creation; each field's register
-/// overwrites that field of the creation once written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Written {
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
-    pub(crate) status: MvRegister<StatusValue>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
-    pub(crate) authentication: MvRegister<Authentication>,
-    /// Credentials rotated out, by the credential write that retired them (same dot: the two
-    /// are only ever overwritten together).
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
-    pub(crate) retired: MvRegister<Box<[Fingerprint]>>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
-    pub(crate) capabilities: MvRegister<Capabilities>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
-    pub(crate) parent: MvRegister<Option<DeviceId>>,
-    /// `None` is a removal.
-    #[serde(
-        default,
-        skip_serializing_if = "RegisterMap::is_empty",
-        with = "twin::text_keys"
-    )]
-    pub(crate) twin: RegisterMap<TwinPath, Option<Value>>,
-    /// `None` is a removal.
-    #[serde(default, skip_serializing_if = "RegisterMap::is_empty")]
-    pub(crate) metadata: RegisterMap<String, Option<Value>>,
-}
-
-impl Written {
-    /// Refuses a twin or metadata value no writer takes: a twin value that is not a leaf or
-    /// that IoT Hub would not store ([`twin::check_written_leaf`]), a metadata value nested
-    /// deeper than [`twin::MAX_NESTING`] ([`twin::check_metadata`]). Read from text
-    /// unchecked, a value nested deeper still read (to `serde_json`'s 128 levels, counted from
-    /// the text's top) and was written back, but not once wrapped deeper: an
-    /// [`Ingest`](crate::Ingest) holding the registry wrote text that did not read back
-    /// (2026-11-23, found in review). The errors name a twin path or a metadata key as every
-    /// value check does, with what may hold a key shown by its fingerprint.
-    fn check_values(&self) -> crate::Result<()> {
-        for (path, register) in self.twin.iter() {
-            for value in register.entries().iter().filter_map(|e| e.value.as_ref()) {
-                twin::check_written_leaf(path, value)?;
-            }
-        }
-        for (name, register) in self.metadata.iter() {
-            for value in register.entries().iter().filter_map(|e| e.value.as_ref()) {
-                twin::check_metadata(name, value)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Joins every register with its counterpart; see [`MvRegister::join`]. Returns whether
-    /// anything changed.
-    fn join(
-        &mut self,
-        ctx: &CausalContext,
-        other: &Self,
-        other_ctx: &CausalContext,
-        stale: &mut dyn StaleSink,
-    ) -> bool {
-        let mut changed = false;
-        changed |= self
-            .status
-            .join(ctx, &other.status, other_ctx, |e| stale.status(e));
-        changed |= self
-            .authentication
-            .join(ctx, &other.authentication, other_ctx, |e| {
-                stale.authentication(e)
-            });
-        changed |= self.retired.join(ctx, &other.retired, other_ctx, |_| {});
-        changed |= self
-            .capabilities
-            .join(ctx, &other.capabilities, other_ctx, |_| {});
-        changed |= self.parent.join(ctx, &other.parent, other_ctx, |_| {});
-        changed |= self.twin.join(ctx, &other.twin, other_ctx);
-        changed |= self.metadata.join(ctx, &other.metadata, other_ctx);
-        changed
-    }
-
-    /// `s ⊔ t = s` for every register: see [`MvRegister::absorbs`].
-    fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
-        self.status.absorbs(&other.status, other_ctx)
-            && self
-                .authentication
-                .absorbs(&other.authentication, other_ctx)
-            && self.retired.absorbs(&other.retired, other_ctx)
-            && self.capabilities.absorbs(&other.capabilities, other_ctx)
-            && self.parent.absorbs(&other.parent, other_ctx)
-            && self.twin.absorbs(&other.twin, other_ctx)
-            && self.metadata.absorbs(&other.metadata, other_ctx)
-    }
-
-    /// Whether a peer whose version vector is `vector` has seen every write held or
-    /// remembered here.
-    fn is_known_to(&self, vector: &VersionVector) -> bool {
-        self.status.is_known_to(vector)
-            && self.authentication.is_known_to(vector)
-            && self.retired.is_known_to(vector)
-            && self.capabilities.is_known_to(vector)
-            && self.parent.is_known_to(vector)
-            && self.twin.values().all(|r| r.is_known_to(vector))
-            && self.metadata.values().all(|r| r.is_known_to(vector))
-    }
-
-    /// Whether a record that has written nothing, joining these registers under its
-    /// context `ctx`, ends up with exactly these: `∅ ⊔ t = t` when `ctx` has seen none of
-    /// their writes and they are as a join leaves registers (each normalised, no void
-    /// register in a map, not all void). See [`MvRegister::join`]'s void case.
-    fn is_taken_whole_under(&self, ctx: &CausalContext) -> bool {
-        fn fresh<T: Clone>(reg: &MvRegister<T>, ctx: &CausalContext) -> bool {
-            reg.is_normalised() && !reg.dots().any(|dot| ctx.contains(dot))
-        }
-        fn fresh_map<K, T: Clone>(map: &RegisterMap<K, T>, ctx: &CausalContext) -> bool {
-            map.values().all(|reg| !reg.is_void() && fresh(reg, ctx))
-        }
-        !self.is_void()
-            && fresh(&self.status, ctx)
-            && fresh(&self.authentication, ctx)
-            && fresh(&self.retired, ctx)
-            && fresh(&self.capabilities, ctx)
-            && fresh(&self.parent, ctx)
-            && fresh_map(&self.twin, ctx)
-            && fresh_map(&self.metadata, ctx)
-    }
-
-    /// Whether every register is void, those in the maps included (which a join drops).
-    fn is_void(&self) -> bool {
-        self.status.is_void()
-            && self.authentication.is_void()
-            && self.retired.is_void()
-            && self.capabilities.is_void()
-            && self.parent.is_void()
-            && self.twin.values().all(MvRegister::is_void)
-            && self.metadata.values().all(MvRegister::is_void)
-    }
-}
 
 /// In debug builds, checks [`DeviceRecord::join`]'s whole take of the other side's registers
 /// against the general join of every register, which must keep them all and refuse none.
