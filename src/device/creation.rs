@@ -1,7 +1,8 @@
 //! [`Creation`]: what the create of an incarnation wrote, and when, with its wire form, checked
 //! as it is read.
 //!
-//! Apart from `device.rs` because a creation is written once and shared, never changed: a
+//! Apart from `device.rs` because a creation is written once and shared, never changed once
+//! anything can read it (the lift amends the base's while building it: `state_edge_in_base`): a
 //! record holds it beside the writes that follow, and resolved reads, the check of a reused dot
 //! (`same_write.rs`) and the lift (the base's identity each side is compared with) read it
 //! alone.
