@@ -140,15 +140,19 @@ pub(super) fn settle_unknown_capabilities(
     let differing: Vec<(DeviceKey, Capabilities, Capabilities)> = primary
         .over_unknown
         .iter()
-        .filter_map(|(key, &mine)| {
-            let theirs = *secondary.over_unknown.get(key)?;
-            (mine != theirs).then(|| (key.clone(), mine, theirs))
+        .filter_map(|(key, &in_primary)| {
+            let in_secondary = *secondary.over_unknown.get(key)?;
+            (in_primary != in_secondary).then(|| (key.clone(), in_primary, in_secondary))
         })
         .collect();
     for (side, replica) in [(primary, PRIMARY), (secondary, SECONDARY)] {
         let mut writer = side.registry.writer(replica, Stamp::default());
-        for (key, mine, theirs) in &differing {
-            let value = if replica == PRIMARY { mine } else { theirs };
+        for (key, in_primary, in_secondary) in &differing {
+            let value = if replica == PRIMARY {
+                in_primary
+            } else {
+                in_secondary
+            };
             let was = base.records(key).first().and_then(|r| r.creation());
             // The side holding the base's value wrote nothing; the other wrote its own.
             if was.is_some_and(|was| was.identity.capabilities == *value) {
