@@ -11,7 +11,9 @@
 //! keys are unknown keeps the base's, and a known value is never overwritten by an unknown one.
 //! Unknown capabilities (a device line whose `capabilities` are null or absent) are read the
 //! same way ([`stated_capabilities`]), unless the export's scopes name the device: then it is
-//! an IoT Edge device in that hub ([`ScopeOwners`]).
+//! an IoT Edge device in that hub ([`ScopeOwners`]). Where the base's are unknown, the two
+//! sides' different values meet as a conflict (`settle_unknown_capabilities`): the base cannot
+//! say which side changed them.
 
 mod capabilities;
 mod changes;
