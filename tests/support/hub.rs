@@ -242,12 +242,7 @@ impl Hub {
         if was.key.module.is_some() || was.capabilities.is_some() || was.device_scope.is_some() {
             return None;
         }
-        let names_it = |scope: &String| {
-            let owner = scope
-                .strip_prefix(SCOPE_PREFIX)
-                .and_then(|rest| rest.rsplit_once('-'));
-            owner.is_some_and(|(id, _)| id == was.key.device.as_str())
-        };
+        let names_it = |scope: &String| scope_owner(scope) == Some(was.key.device.as_str());
         let mut scopes = self.lines.values().filter_map(|l| l.device_scope.as_ref());
         scopes.find(|scope| names_it(scope)).cloned()
     }
@@ -256,11 +251,7 @@ impl Hub {
     /// and no scope (an export that left them out): the device exists, and a line of this hub
     /// already carries the scope, which the hub gave no other device.
     fn undescribed_edge_scope(&self, scope: &str) -> bool {
-        let owner = scope
-            .strip_prefix(SCOPE_PREFIX)
-            .and_then(|rest| rest.rsplit_once('-'))
-            .map(|(id, _)| id);
-        let Some(owner) = owner.and_then(|id| DeviceKey::device(id).ok()) else {
+        let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
             return false;
         };
         let undescribed = self
@@ -273,6 +264,12 @@ impl Hub {
                 .values()
                 .any(|l| l.device_scope.as_deref() == Some(scope))
     }
+}
+
+/// The id of the edge device `scope` names (`ms-azure-iot-edge://{id}-{generation}`).
+fn scope_owner(scope: &str) -> Option<&str> {
+    let rest = scope.strip_prefix(SCOPE_PREFIX)?;
+    rest.rsplit_once('-').map(|(id, _)| id)
 }
 
 fn is_edge(line: &ExportLine) -> bool {
