@@ -25,6 +25,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::clock::ReplicaId;
+use crate::device::Creation;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::identity::StatusValue;
@@ -437,8 +438,7 @@ impl Failback {
 
     /// The identity the base's line for `key` describes, if the base has it.
     pub(crate) fn base_identity(&self, key: &DeviceKey) -> Option<&Identity> {
-        let creation = self.base.records(key).first().and_then(|r| r.creation());
-        creation.map(|c| &c.identity)
+        base_creation(&self.base, key).map(|c| &c.identity)
     }
 
     /// Whether the base's line for `key` held the device's credentials; true for a key the base
@@ -510,6 +510,12 @@ impl Failback {
 }
 
 /// A key twice in one snapshot: which copy would be the device?
+/// The creation of `key` in the base's registry, where its line wrote it: the base writes
+/// each device once, so its one record's creation is what the line said.
+fn base_creation<'b>(base: &'b Registry, key: &DeviceKey) -> Option<&'b Creation> {
+    base.records(key).first().and_then(|r| r.creation())
+}
+
 fn twice(key: &DeviceKey, side: Side) -> Error {
     Error::DuplicateDevice {
         key: key.clone(),

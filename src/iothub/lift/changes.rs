@@ -11,7 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::capabilities::ScopeOwners;
-use super::{PRIMARY, PrimaryLine, SECONDARY, Side, identity, parent_of, twice, twin_of};
+use super::twin_of;
+use super::{PRIMARY, PrimaryLine, SECONDARY, Side, base_creation, identity, parent_of, twice};
 use super::{known_over, relevant, stated_capabilities};
 use crate::clock::ReplicaId;
 use crate::device::Creation;
@@ -75,7 +76,7 @@ pub(super) fn read_side(
             primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
         }
         scope_owners.note(&line);
-        let Some(was) = base.records(&line.key).first().and_then(|r| r.creation()) else {
+        let Some(was) = base_creation(base, &line.key) else {
             created.insert(line.key.clone(), line);
             continue;
         };
@@ -96,7 +97,7 @@ pub(super) fn read_side(
     // change, the side's gateway was written back plain by nothing and stayed plain in the
     // merge, its leaves' new parent gone (2026-11-23).
     for key in unstated {
-        let was = base.records(&key).first().and_then(|r| r.creation());
+        let was = base_creation(base, &key);
         let plain = was.is_some_and(|was| !was.identity.capabilities.iot_edge);
         if plain && scope_owners.names(&key) {
             writer.set_capabilities(&key, Capabilities { iot_edge: true })?;
@@ -153,7 +154,7 @@ pub(super) fn settle_unknown_capabilities(
             } else {
                 in_secondary
             };
-            let was = base.records(key).first().and_then(|r| r.creation());
+            let was = base_creation(base, key);
             // The side holding the base's value wrote nothing; the other wrote its own.
             if was.is_some_and(|was| was.identity.capabilities == *value) {
                 writer.set_capabilities(key, *value)?;
