@@ -262,7 +262,28 @@ impl DeviceRecord {
         };
         changed |= self.written_mut().join(ctx, theirs, other_ctx, stale);
         self.registers.tidy();
+        other.report_creation_overwritten_in(self.written(), stale);
         changed
+    }
+
+    /// Passes to `stale` the status and credentials this incoming record still shows from its
+    /// creation where the joined record (`mine`) has written them since: as stale as an
+    /// overwritten write, so reported alike (2026-11-23, found in review: a lagging replica's
+    /// "enabled" was listed as a refused re-enable when a write had set it, and not when the
+    /// create had).
+    fn report_creation_overwritten_in(&self, mine: &Written, stale: &mut dyn StaleSink) {
+        let Some(created) = &self.created else {
+            return;
+        };
+        let theirs = self.written();
+        if theirs.status.is_void() && !mine.status.is_empty() {
+            let value = created.identity.status.clone();
+            stale.status(&Entry::new(self.incarnation, created.stamp, value));
+        }
+        if theirs.authentication.is_void() && !mine.authentication.is_empty() {
+            let value = created.identity.authentication.clone();
+            stale.authentication(&Entry::new(self.incarnation, created.stamp, value));
+        }
     }
 
     /// Whether [`join`](Self::join) with `other` (the same incarnation) would leave this record

@@ -215,7 +215,11 @@ pub struct Report {
     /// their `Ord`). A delete that won over updates is listed whichever side deleted, so also
     /// where this side had deleted the device before and the incoming state holds updates the
     /// delete had not seen (the incarnation is then also a refused resurrection, in
-    /// `rejected`).
+    /// `rejected`). The updates named are those no delete had seen (its tombstone's
+    /// [`seen`](crate::Tombstone::seen)), whatever its side merged after it: the updater's
+    /// merge of the deleter's state names what the updater loses, though the deleter has
+    /// since merged the update. A side whose context already includes the incoming state's
+    /// reads no record and lists nothing.
     pub conflicts: Vec<Conflict>,
     /// Stale writes refused, sorted (by device, then kind, then dot: their `Ord`). A
     /// resurrection is listed whenever the incoming state still holds an incarnation this

@@ -52,12 +52,13 @@ pub struct Tombstone {
     pub stamp: Stamp,
     /// The deleter's version vector just before the delete: the writes it had seen, so knew it
     /// was removing (or had seen overwritten). Only reports read it: a delete-wins conflict
-    /// names the updates neither this nor the deleting side's context had seen. It is what a
-    /// delete's delta cannot say otherwise: the delta's context claims the dots the delete
-    /// removed, while the register writes those overwrote are held nowhere, so a replica still
-    /// holding one could not tell it from an update made concurrently (2026-11-23, an open item
-    /// since review on 2026-11-22). Empty in states written before it was kept: every update
-    /// the deleting side's context had not seen is then named, as it was.
+    /// names the updates no delete of the incarnation had seen, whatever the deleting side
+    /// merged since. It is what a delete's delta cannot say otherwise: the delta's context
+    /// claims the dots the delete removed, while the register writes those overwrote are held
+    /// nowhere, so a replica still holding one could not tell it from an update made
+    /// concurrently (2026-11-23, an open item since review on 2026-11-22). Empty in states
+    /// written before it was kept: every update the deleting side's context had not seen is
+    /// then named, as it was.
     ///
     /// Shared: all of one delete's tombstones hold one vector, and a merge that takes a
     /// tombstone copies a pointer, not the vector (copying it cost a delta merge 3% more
@@ -333,15 +334,7 @@ pub(crate) fn merge_slot(
     let mut incoming = theirs.live.iter().peekable();
     for mut record in std::mem::take(&mut mine.live) {
         while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
-            changed |= take_incarnation(
-                key,
-                their,
-                (ctx, other_ctx),
-                &mine.tombstones,
-                &mut live,
-                &mut stales,
-                report,
-            );
+            changed |= take_incarnation(key, their, ctx, &mine.tombstones, &mut live, report);
         }
         if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
             changed |= record.join(ctx, their, other_ctx, &mut stales);
@@ -355,15 +348,7 @@ pub(crate) fn merge_slot(
         }
     }
     for their in incoming {
-        changed |= take_incarnation(
-            key,
-            their,
-            (ctx, other_ctx),
-            &mine.tombstones,
-            &mut live,
-            &mut stales,
-            report,
-        );
+        changed |= take_incarnation(key, their, ctx, &mine.tombstones, &mut live, report);
     }
     mine.live = live;
 
@@ -493,19 +478,22 @@ fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
 fn take_incarnation(
     key: &DeviceKey,
     their: &DeviceRecord,
-    (ctx, other_ctx): (&CausalContext, &CausalContext),
+    ctx: &CausalContext,
     tombstones: &[Tombstone],
     live: &mut Live,
-    stales: &mut Stales,
     report: &mut Report,
 ) -> bool {
     if ctx.contains(their.incarnation) {
         refuse_deleted(key, their, ctx, tombstones, report);
         return false;
     }
-    let mut record = DeviceRecord::empty(their.incarnation);
-    record.join(ctx, their, other_ctx, stales);
-    live.push(record);
+    // Taken whole, as `Slot::absorbs` takes a slot whose incarnations this side never saw,
+    // not joined with nothing under `ctx`: a side that never saw a device's creation has seen
+    // none of the writes that follow it, so for any state a writer and merges make the two
+    // agree. For a damaged state they did not (2026-11-23, found in review): a context that
+    // claims a write of a device the file no longer holds made the join drop that write where
+    // the shortcut kept it, so merges disagreed by the shortcut taken (debug builds panicked).
+    live.push(their.clone());
     true
 }
 
@@ -568,14 +556,18 @@ fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option<&Tombstone
 }
 
 /// The writes `record` holds that a delete of its incarnation lost, in dot order, each once:
-/// those neither the deleting side (`deleter_ctx`) nor any of its deletes of the incarnation
-/// (`deleter_tombstones`' [`Tombstone::seen`]) had seen.
+/// those none of the deletes of the incarnation (`deleter_tombstones`' [`Tombstone::seen`])
+/// had seen; for tombstones written before `seen` was kept, those the deleting side
+/// (`deleter_ctx`) has not seen.
 ///
-/// The context alone is not enough: a whole state's holds every write its author saw, but a
-/// delete's delta holds only the dots it removed, not the registers' pasts, so an update the
-/// deleter had seen overwritten was named too (review, 2026-11-22). A write the deleter saw
-/// only out of order (beyond a gap in its context, which a version vector does not hold) is
-/// still named: the report errs towards naming.
+/// What the deletes saw, not what their side has seen since: a whole state's context also
+/// holds the updates its author merged after the delete, so a replica merging the deleter's
+/// state after the deleter had merged its update saw the update removed unreported, where
+/// the delete's delta named it (2026-11-23, found in review). Nor the context alone before
+/// the delete: a delete's delta holds only the dots it removed, not the registers' pasts, so
+/// an update the deleter had seen overwritten was named too (review, 2026-11-22). A write the
+/// deleter saw only out of order (beyond a gap in its context, which a version vector does
+/// not hold) is still named: the report errs towards naming.
 ///
 /// Each write once: a credential write holds its dot in two registers (the credentials and
 /// what they retired), and a lost rotation was named twice (2026-11-23, found in review).
@@ -584,13 +576,15 @@ fn lost_updates(
     deleter_ctx: &CausalContext,
     deleter_tombstones: &[Tombstone],
 ) -> Vec<(Dot, Stamp)> {
+    let deletes = deleter_tombstones
+        .iter()
+        .filter(|t| t.incarnation == record.incarnation);
     let mut lost = record.writes();
-    lost.retain(|&(dot, _)| {
-        !deleter_ctx.contains(dot)
-            && !deleter_tombstones
-                .iter()
-                .any(|t| t.incarnation == record.incarnation && t.seen.contains(dot))
-    });
+    if deletes.clone().any(|t| !nothing_seen(&t.seen)) {
+        lost.retain(|&(dot, _)| !deletes.clone().any(|t| t.seen.contains(dot)));
+    } else {
+        lost.retain(|&(dot, _)| !deleter_ctx.contains(dot));
+    }
     lost.sort_unstable();
     lost.dedup_by_key(|(dot, _)| *dot);
     lost

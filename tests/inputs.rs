@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 
 use common::{History, event, history};
 use failback::iothub::{ExportReader, parse_line};
-use failback::{Error, Event, Identity, Ingest, Registry, Stamp};
+use failback::{Error, Event, Identity, Ingest, Registry, Stamp, Status, StatusValue};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -473,6 +473,40 @@ fn a_write_under_counter_0_is_refused() {
     })
     .expect_err("counters start at 1");
     assert!(err.to_string().contains("counter 0"), "{err}");
+}
+
+/// A status write's delta with its device cut from the list still reads: its context claims
+/// the write, and a reader cannot tell that claim from one a delete or an overwrite left. Joined
+/// with a concurrent creation of the device, it claims the write beside an incarnation other
+/// than the write's, and the merge with the state holding the write (which shares its dots)
+/// gave the device disabled one way and enabled the other (2026-11-23, found in review; debug
+/// builds panicked on the shortcut check).
+#[test]
+fn a_state_claiming_a_write_it_does_not_hold_merges_to_one_state_both_ways() {
+    let (a, c) = (common::replica(0), common::replica(2));
+    let mut holder = Registry::new();
+    holder
+        .writer(a, Stamp::new(1, 0))
+        .create(&common::key(0), Identity::default())
+        .expect("fresh");
+    let disable = holder
+        .writer(a, Stamp::new(2, 0))
+        .set_status(&common::key(0), StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let mut claims = read_edited(&disable, |v| *member(v, "devices") = json!([]))
+        .expect("a reader cannot tell the claim from an overwrite's");
+    claims
+        .writer(c, Stamp::new(3, 0))
+        .create(&common::key(0), Identity::default())
+        .expect("fresh here");
+    merges_and_round_trips(&claims, &holder).expect("one state both ways");
+    let mut merged = claims.clone();
+    merged.merge(&holder);
+    assert_eq!(
+        merged.records(&common::key(0)).len(),
+        2,
+        "both incarnations stand"
+    );
 }
 
 #[test]

@@ -266,6 +266,36 @@ fn a_lost_update_is_named_whichever_side_merges() {
     assert!(stale_side.merge(&deleter).conflicts.is_empty());
 }
 
+/// The deleter merged the update after its delete, so its context holds the update; its
+/// tombstone's `seen` does not. Merged whole into the updater, the deleter's state named no
+/// lost update, where its delta named it (2026-11-23, found in review).
+#[test]
+fn a_lost_update_is_named_alike_by_the_deleters_state_and_delta_after_it_merged_the_update() {
+    let (mut deleter, mut updater) = base(Identity::default());
+    deleter
+        .writer(A, Stamp::new(2, 0))
+        .delete(&key())
+        .expect("live");
+    updater
+        .writer(B, Stamp::new(3, 0))
+        .set_twin(&key(), Section::Tags, "site", Some(json!("oslo")))
+        .expect("live");
+    deleter.merge(&updater);
+    let update = format!("update {}", Dot::new(B, 1));
+
+    let (mut by_state, mut by_delta) = (updater.clone(), updater.clone());
+    let from_state = by_state.merge(&deleter);
+    let from_delta = by_delta.merge(&deleter.delta_since(updater.context().vector()));
+    assert_eq!(bytes(&by_state), bytes(&by_delta));
+    assert_eq!(from_state.conflicts, from_delta.conflicts);
+    let named: Vec<&str> = from_state.conflicts[0]
+        .values
+        .iter()
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(named, ["deleted", update.as_str()]);
+}
+
 /// A credential write holds its dot in two registers (the credentials, and what they retired):
 /// the lost rotation was named twice, and `deleted` listed last though its dot (A's) comes
 /// first (2026-11-23, found in review).
@@ -453,6 +483,54 @@ fn reenable_after_disable_stands_and_stale_states_do_not_undo_it() {
     let device = a.device(&key(), &Policy::prefer(A)).expect("live");
     assert_eq!(device.status.status, Status::Enabled);
     assert!(device.conflicts.is_empty());
+}
+
+/// A lagging replica that writes something else still shows the status and credentials it
+/// last saw; merged with the disable and the rotation it missed, they are refused and listed
+/// alike whether a write set them or the create did (2026-11-23, found in review: only a
+/// write's were listed).
+#[test]
+fn a_stale_status_or_credential_is_listed_whether_a_write_or_the_create_set_it() {
+    for set_by_a_write in [false, true] {
+        let (mut a, _) = base(Identity::default().with_authentication(sas(K0, K1)));
+        if set_by_a_write {
+            let mut writer = a.writer(A, Stamp::new(2, 0));
+            writer
+                .set_status(&key(), StatusValue::new(Status::Enabled, None))
+                .expect("live");
+            writer
+                .set_authentication(&key(), sas(K0, K1))
+                .expect("live");
+        }
+        let mut lagging = a.clone();
+        let mut writer = a.writer(A, Stamp::new(5, 0));
+        writer
+            .set_status(&key(), StatusValue::new(Status::Disabled, None))
+            .expect("live");
+        writer
+            .set_authentication(&key(), sas(K2, K3))
+            .expect("live");
+        lagging
+            .writer(B, Stamp::new(9, 0))
+            .set_twin(&key(), Section::Tags, "site", Some(json!("oslo")))
+            .expect("live");
+
+        let report = a.merge(&lagging);
+        assert_eq!(report.updated, 1);
+        let kinds: Vec<Stale> = report.rejected.iter().map(|r| r.kind).collect();
+        assert_eq!(
+            kinds,
+            [Stale::Reenable, Stale::CredentialRestore],
+            "set by a write: {set_by_a_write}"
+        );
+        let device = a.device(&key(), &Policy::prefer(B)).expect("live");
+        assert_eq!(device.status.status, Status::Disabled);
+        assert_eq!(device.authentication, sas(K2, K3));
+        // The other way, the lagging side takes the writes it missed: nothing of its own is
+        // refused.
+        let mut other_way = lagging.clone();
+        assert!(other_way.merge(&a).rejected.is_empty());
+    }
 }
 
 #[test]
