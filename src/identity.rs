@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::credentials::Authentication;
 use crate::error::{Error, Result, quoted_name};
-use crate::key::DeviceId;
+use crate::key::{DeviceId, DeviceKey};
 use crate::serde_text::{serde_as_text, serde_redacting};
 use crate::twin::{self, Section, TwinPath};
 
@@ -279,6 +279,23 @@ impl fmt::Display for StatusValue {
             None => write!(f, "{}", self.status),
         }
     }
+}
+
+/// Refuses `value` as the status of `key` where IoT Hub keeps no such status: a module is
+/// never disabled (it has no status of its own; disabling its device blocks it). Written, a
+/// disable would win every merge and then be refused by the export check, or be lost by an
+/// import that leaves the module enabled (2026-11-23, found in review). Held to by every write
+/// of a status ([`Writer::create`](crate::Writer::create),
+/// [`Writer::set_status`](crate::Writer::set_status)) and by the reading of a registry, where a
+/// record's key is known.
+pub(crate) fn check_status(key: &DeviceKey, value: &StatusValue) -> Result<()> {
+    if key.module.is_some() && value.status == Status::Disabled {
+        return Err(Error::InvalidValue {
+            field: format!("status of {key}"),
+            reason: "IoT Hub modules cannot be disabled; disable the device to block it".into(),
+        });
+    }
+    Ok(())
 }
 
 /// What a device can do beyond telemetry.

@@ -8,8 +8,7 @@ use crate::clock::{CausalContext, Dot, ReplicaId};
 use crate::credentials::{Authentication, Fingerprint};
 use crate::device::DeviceRecord;
 use crate::error::{Error, Result};
-use crate::identity::Identity;
-use crate::identity::{Capabilities, Status, StatusValue};
+use crate::identity::{Capabilities, Identity, Status, StatusValue, check_status};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;
 use crate::registry::Registry;
@@ -562,20 +561,6 @@ impl Writer<'_> {
             overwritten
         })
     }
-}
-
-/// Refuses `value` as the status of `key` where IoT Hub keeps no such status: a module is
-/// never disabled (it has no status of its own; disabling its device blocks it). Written here,
-/// a disable would win every merge and then be refused by the export check, or be lost by an
-/// import that leaves the module enabled (2026-11-23, found in review).
-fn check_status(key: &DeviceKey, value: &StatusValue) -> Result<()> {
-    if key.module.is_some() && value.status == Status::Disabled {
-        return Err(Error::InvalidValue {
-            field: format!("status of {key}"),
-            reason: "IoT Hub modules cannot be disabled; disable the device to block it".into(),
-        });
-    }
-    Ok(())
 }
 
 /// A write to `key` refused because `replica`'s counters are used up: no write under it can

@@ -47,7 +47,8 @@ struct CreationWire {
 }
 
 /// Read with its values checked as [`Writer::create`](crate::Writer::create) checks them: its
-/// twin is kept as text, which must read back whole.
+/// twin is kept as text, which must read back whole. Its status is checked by the registry's
+/// reader, which knows the key (a module is never disabled): a creation is read without it.
 impl TryFrom<CreationWire> for Creation {
     type Error = crate::Error;
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::Registry;
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::error::{Result, redacted};
+use crate::identity::check_status;
 use crate::key::DeviceKey;
 use crate::slot::Slot;
 
@@ -46,7 +47,13 @@ struct WireSlot {
 /// would otherwise lose one of its two entries without a word), each holding an incarnation
 /// or a tombstone, every write held seen by the context (see `Slot::write_unseen_by`), and a
 /// stable vector the context has reached (`compact` caps it there; beyond, it would purge
-/// tombstones of deletes not yet seen).
+/// tombstones of deletes not yet seen), and no module disabled.
+///
+/// A module holding a disabled status, in its creation or in its status register, is refused
+/// as [`Writer::create`](crate::Writer::create) and [`Writer::set_status`](crate::Writer::set_status)
+/// refuse to write one (2026-11-23, found in review: IoT Hub modules cannot be disabled, and
+/// the reader took one, which then won every merge as a disable does). A record's values are
+/// checked as it is read, but a record is read without its key, so its status is checked here.
 ///
 /// A device listed with neither an incarnation nor a tombstone is refused (2026-11-23, found
 /// in review): no writer leaves one and every merge and compaction drops one, so a state
@@ -106,6 +113,13 @@ impl TryFrom<Wire> for Registry {
                 "device {key} holds write {dot}, which the registry's context has not seen"
             ));
         }
+        if let Some(refused) = devices
+            .iter()
+            .filter(|d| d.key.module.is_some())
+            .find_map(|d| check_statuses(&d.key, &d.slot).err())
+        {
+            return Err(refused.to_string());
+        }
         // Purged as each slot is built, as `purge` would: not a second walk of every slot.
         let slots = devices
             .into_iter()
@@ -122,6 +136,20 @@ impl TryFrom<Wire> for Registry {
             slots,
         })
     }
+}
+
+/// Refuses a status `slot` holds for `key` that a write would refuse ([`check_status`]): a
+/// creation's, or any value its status register holds. A record is read without its key, so
+/// the check is made here, where the key is known.
+fn check_statuses(key: &DeviceKey, slot: &Slot) -> Result<()> {
+    for record in &slot.live {
+        let created = record.created.iter().map(|c| &c.identity.status);
+        let written = record.written().status.entries().iter().map(|e| &e.value);
+        for status in created.chain(written) {
+            check_status(key, status)?;
+        }
+    }
+    Ok(())
 }
 
 impl From<Registry> for Wire {
@@ -146,7 +174,7 @@ mod tests {
     use super::*;
     use crate::clock::ReplicaId;
     use crate::error::Result;
-    use crate::identity::Identity;
+    use crate::identity::{Identity, Status, StatusValue};
     use crate::stamp::Stamp;
 
     /// A registry read from text must be one a writer and merges could have made.
@@ -201,6 +229,66 @@ mod tests {
         wire["stable"] =
             serde_json::to_value(VersionVector::from_iter([(r, 2)])).expect("serializes");
         assert!(read(&wire).is_ok());
+        Ok(())
+    }
+
+    /// Where `value` holds a status of `enabled`, by JSON pointer.
+    fn enabled_statuses(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(members) => {
+                for (name, member) in members {
+                    let path = format!("{at}/{name}");
+                    if name == "status" && member == "enabled" {
+                        out.push(path);
+                    } else {
+                        enabled_statuses(member, &path, out);
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    enabled_statuses(item, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A writer refuses to disable a module (IoT Hub modules cannot be disabled), so reading
+    /// refuses a module disabled in its creation or in its status register (found in review:
+    /// it was read, and won every merge as a disable does). A device disabled either way
+    /// reads.
+    #[test]
+    fn a_disabled_module_is_refused_when_read() -> Result<()> {
+        let (module, device) = (DeviceKey::module("gw", "m")?, DeviceKey::device("gw")?);
+        for key in [&module, &device] {
+            let mut reg = Registry::new();
+            let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+            w.create(key, Identity::default())?;
+            w.set_status(key, StatusValue::new(Status::Enabled, None))?;
+            let wire = serde_json::to_value(&reg).expect("serializes");
+            let mut at = Vec::new();
+            enabled_statuses(&wire, "", &mut at);
+            assert_eq!(
+                at.len(),
+                2,
+                "the creation's status and the register's: {wire}"
+            );
+            for at in at {
+                let mut wire = wire.clone();
+                *wire.pointer_mut(&at).unwrap_or_else(|| panic!("{at}")) = "disabled".into();
+                let read = serde_json::from_value::<Registry>(wire);
+                if key == &device {
+                    read.unwrap_or_else(|e| panic!("a disabled device reads ({at}): {e}"));
+                    continue;
+                }
+                let err = read.expect_err("a disabled module").to_string();
+                assert!(
+                    err.contains("invalid status of gw/m: IoT Hub modules cannot be disabled"),
+                    "{at}: {err}"
+                );
+            }
+        }
         Ok(())
     }
 
