@@ -118,6 +118,13 @@ struct SlotWire {
 /// join's searches rely on the order, and a tombstone read twice kept a slot unequal to the
 /// same slot joined (found by `tests/inputs.rs` on damaged states). One incarnation held twice
 /// is refused: which of the two records stands could not be told.
+///
+/// An incarnation held live and named by one of the slot's own tombstones is refused too
+/// (2026-11-23, found in review): a delete removes the incarnation its tombstone names, and
+/// every join drops an incarnation the other side has seen and no longer holds, so no writer
+/// or merge leaves both. Read, it merged by direction: `d ⊔ s` kept the device where `s ⊔ d`
+/// dropped it, for an `s` holding the delete. Refused rather than read as deleted: as a
+/// device holding nothing, it is damage, and which half of it is wrong cannot be told.
 impl TryFrom<SlotWire> for Slot {
     type Error = String;
 
@@ -138,6 +145,16 @@ impl TryFrom<SlotWire> for Slot {
         }
         tombstones.sort_unstable();
         tombstones.dedup();
+        let is_live = |dot: Dot| {
+            live.binary_search_by_key(&dot, |record| record.incarnation)
+                .is_ok()
+        };
+        if let Some(deleted) = tombstones.iter().find(|t| is_live(t.incarnation)) {
+            return Err(format!(
+                "incarnation {} is held live and deleted (by {}) for one key",
+                deleted.incarnation, deleted.deleted
+            ));
+        }
         Ok(Self { live, tombstones })
     }
 }

@@ -533,6 +533,33 @@ fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
     }
 }
 
+/// A slot holding an incarnation live beside its own tombstone: no writer or merge leaves one
+/// (a delete removes what it names), and read, it merged by direction (found in review: the
+/// device stayed in `d ⊔ s` and went in `s ⊔ d`, for an `s` holding the delete).
+#[test]
+fn an_incarnation_both_live_and_deleted_is_refused() {
+    let key = common::key(0);
+    let mut created = Registry::new();
+    (created.writer(common::replica(0), Stamp::new(1, 0)))
+        .create(&key, Identity::default())
+        .expect("fresh");
+    let mut deleted = created.clone();
+    (deleted.writer(common::replica(0), Stamp::new(2, 0)))
+        .delete(&key)
+        .expect("live");
+    let live = serde_json::to_value(&created).expect("a registry serialises")["devices"][0]["live"]
+        .clone();
+    let err = read_edited(&deleted, |v| v["devices"][0]["live"] = live)
+        .expect_err("an incarnation live and deleted");
+    assert!(
+        err.to_string().contains(&format!(
+            "incarnation {} is held live and deleted",
+            created.records(&key)[0].incarnation()
+        )),
+        "{err}"
+    );
+}
+
 #[test]
 fn tombstones_the_stable_vector_covers_are_purged_when_read() {
     let registry = written_and_deleted();
