@@ -109,6 +109,12 @@ impl Identity {
 
     /// With a twin section object (replacing that section's leaves).
     ///
+    /// Skips `$metadata` and `$version` at the top of desired and reported properties, with
+    /// what they hold: IoT Hub's own counters and timestamps, which a twin read from the hub
+    /// carries there, hub-local and meaningless in another hub. Nothing else is skipped: a key
+    /// holding `$` anywhere else (below the top, or in tags) is not the hub's, and is refused
+    /// as IoT Hub refuses it. A `null` is no value.
+    ///
     /// # Errors
     ///
     /// [`Error::InvalidValue`] if `object` is not a JSON object,
@@ -119,8 +125,12 @@ impl Identity {
     ///
     /// ```
     /// use failback::{Identity, Section};
-    /// let id = Identity::default().with_twin(Section::Desired, serde_json::json!({"fw": {"v": 2}}))?;
+    /// use serde_json::json;
+    /// let id = Identity::default().with_twin(Section::Desired, json!({"fw": {"v": 2}, "$version": 7}))?;
     /// assert_eq!(id.twin.keys().next().map(|p| p.to_string()).as_deref(), Some("properties.desired.fw.v"));
+    /// assert_eq!(id.twin.len(), 1); // the hub's `$version` is skipped
+    /// // Below the top, `$metadata` is no key of the hub's: refused, never dropped with `fw`.
+    /// assert!(Identity::default().with_twin(Section::Desired, json!({"fw": {"$metadata": {}}})).is_err());
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn with_twin(mut self, section: Section, object: Value) -> Result<Self> {

@@ -16,9 +16,11 @@ use crate::key::{DeviceId, DeviceKey};
 /// Twin keys dropped at every level of every section when reading: hub-local timestamps and
 /// counters, meaningless in another hub and never compared. IoT Hub writes them in desired and
 /// reported properties (`$lastUpdatedVersion` and the like live inside `$metadata`, dropped
-/// with it); tags carry none, but the merge has always skipped them there too, so a tag of
-/// either name is dropped rather than refused. Any other key holding `$` is refused: twin keys
-/// cannot hold `$`, so such a key is neither a property nor a counter of the hub's.
+/// with it); tags carry none, but this reader has always dropped them there too, so a tag of
+/// either name is dropped rather than refused, and the lift drops them as this reader does
+/// ([`Identity::with_twin`](crate::Identity::with_twin) skips them only at the top of desired
+/// and reported properties, where the hub writes them). Any other key holding `$` is refused:
+/// twin keys cannot hold `$`, so such a key is neither a property nor a counter of the hub's.
 pub(super) const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
 
 /// One device or module line of a bulk export or import file, typed.

@@ -11,13 +11,20 @@ use super::rules::{check_key, invalid, leaf_problem};
 use super::{MAX_DEPTH, Section, TwinPath};
 use crate::error::Result;
 
-/// Keys IoT Hub writes into a twin section itself: hub-local counters and timestamps.
+/// Keys IoT Hub writes at the top of the desired and reported sections: hub-local counters and
+/// timestamps (`$lastUpdated` and the like live inside `$metadata`). Nowhere else: the hub
+/// nests its timestamps inside `$metadata`, never beside the properties they time, and writes
+/// none into tags.
 const HUB_MANAGED: [&str; 2] = ["$metadata", "$version"];
 
-/// The leaves of a twin section object, by path, in path order. Keys IoT Hub manages
-/// (`$metadata`, `$version`) are hub-local and skipped; any other key starting with `$` is
-/// refused, as IoT Hub refuses it (skipping it would drop a value without a word); a `null`
-/// is no value.
+/// The leaves of a twin section object, by path, in path order. The keys IoT Hub manages
+/// (`$metadata`, `$version`) at the top of desired or reported properties are hub-local and
+/// skipped; any other key holding `$`, one of those below the top or in tags included, is
+/// refused, as IoT Hub refuses it (skipping it would drop a value without a word); a `null` is
+/// no value.
+///
+/// Skipped only at the top since 2026-11-23 (found in review): skipped at every depth and in
+/// every section, `{"a": {"$metadata": {"owner": "ops"}}}` lost `a` without a word.
 ///
 /// # Errors
 ///
@@ -27,12 +34,37 @@ pub(crate) fn flatten(
     section: Section,
     object: &Map<String, Value>,
 ) -> Result<Vec<(TwinPath, Value)>> {
-    let mut out: Vec<(TwinPath, Value)> = walk(section, object, &HUB_MANAGED)?
+    let hub_managed: &[&str] = match section {
+        Section::Tags => &[],
+        Section::Desired | Section::Reported => &HUB_MANAGED,
+    };
+    Ok(leaves(walk(section, object, hub_managed, &[])?))
+}
+
+/// The leaves of a twin section object read from an export line, by path, in path order: as
+/// [`flatten`], with the keys in `dropped` passed over at every level, with what they hold. The
+/// export reader drops the hub's counters wherever they stand (`iothub::line::HUB_COUNTERS`),
+/// and a line built through its fields is lifted as one read.
+///
+/// # Errors
+///
+/// As [`flatten`].
+pub(crate) fn flatten_without(
+    section: Section,
+    object: &Map<String, Value>,
+    dropped: &[&str],
+) -> Result<Vec<(TwinPath, Value)>> {
+    Ok(leaves(walk(section, object, dropped, dropped)?))
+}
+
+/// The values of `walked` (`null`s are none), in path order.
+fn leaves(walked: Vec<(TwinPath, Option<Value>)>) -> Vec<(TwinPath, Value)> {
+    let mut out: Vec<(TwinPath, Value)> = walked
         .into_iter()
         .filter_map(|(path, value)| Some((path, value?)))
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+    out
 }
 
 /// The writes of a JSON merge patch to a twin section, by path, in the patch's order: a leaf
@@ -47,15 +79,17 @@ pub(crate) fn patch_writes(
     section: Section,
     patch: &Map<String, Value>,
 ) -> Result<Vec<(TwinPath, Option<Value>)>> {
-    walk(section, patch, &[])
+    walk(section, patch, &[], &[])
 }
 
-/// The leaves of `object` in its order, each key checked (a key in `skip` is passed over with
-/// what it holds), a `null` as `None`: what [`flatten`] and [`patch_writes`] both read.
+/// The leaves of `object` in its order, each key checked (a key in `skip_top` at the top, or in
+/// `skip_below` below it, is passed over with what it holds), a `null` as `None`: what
+/// [`flatten`] and [`patch_writes`] both read.
 fn walk(
     section: Section,
     object: &Map<String, Value>,
-    skip: &[&str],
+    skip_top: &[&str],
+    skip_below: &[&str],
 ) -> Result<Vec<(TwinPath, Option<Value>)>> {
     fn go(
         section: Section,
@@ -63,6 +97,7 @@ fn walk(
         object: &Map<String, Value>,
         depth: usize,
         skip: &[&str],
+        skip_below: &[&str],
         out: &mut Vec<(TwinPath, Option<Value>)>,
     ) -> Result<()> {
         for (key, value) in object {
@@ -88,7 +123,15 @@ fn walk(
                             ),
                         ));
                     }
-                    go(section, &path, inner, depth + 1, skip, out)?
+                    go(
+                        section,
+                        &path,
+                        inner,
+                        depth + 1,
+                        skip_below,
+                        skip_below,
+                        out,
+                    )?
                 }
                 leaf => {
                     leaf_problem(leaf, depth - 1)
@@ -104,7 +147,7 @@ fn walk(
         Ok(())
     }
     let mut out = Vec::new();
-    go(section, "", object, 1, skip, &mut out)?;
+    go(section, "", object, 1, skip_top, skip_below, &mut out)?;
     Ok(out)
 }
 
@@ -227,6 +270,46 @@ mod tests {
         let hub = object(json!({"$metadata": {"$lastUpdated": "x"}, "$version": 2, "a": 1}));
         let leaves = flatten(Section::Desired, &hub).unwrap_or_default();
         assert_eq!(leaves.len(), 1);
+    }
+
+    /// `$metadata` and `$version` are the hub's only at the top of desired and reported
+    /// properties: skipped there with what they hold, and refused as any `$` key is everywhere
+    /// else, tags included (found in review: skipped at every depth and in every section,
+    /// `{"a": {"$metadata": {"owner": "ops"}}}` lost `a` without a word). An export line's
+    /// twin drops them at every level, as its reader does.
+    #[test]
+    fn hub_keys_are_skipped_only_at_the_top_of_desired_and_reported() {
+        let hub = json!({
+            "$metadata": {"$lastUpdated": "x", "a": {"$lastUpdated": "x"}},
+            "$version": 2,
+            "a": 1,
+        });
+        for section in [Section::Desired, Section::Reported] {
+            let leaves = flatten(section, &object(hub.clone())).unwrap_or_default();
+            let paths: Vec<_> = leaves.iter().map(|(p, _)| &*p.path).collect();
+            assert_eq!(paths, ["a"], "{section:?}");
+        }
+        let refused = [
+            (Section::Tags, json!({"$version": 3, "site": "x"})),
+            (Section::Tags, json!({"$metadata": {}})),
+            (Section::Tags, json!({"a": {"$metadata": {"owner": "ops"}}})),
+            (
+                Section::Desired,
+                json!({"a": {"$metadata": {"owner": "ops"}, "b": 1}}),
+            ),
+            (Section::Reported, json!({"a": {"$version": 1}})),
+        ];
+        for (section, twin) in refused {
+            let flat = flatten(section, &object(twin.clone())).map(|_| ());
+            assert!(matches!(flat, Err(Error::InvalidValue { .. })), "{twin}");
+            let identity = crate::Identity::default().with_twin(section, twin.clone());
+            assert!(
+                matches!(identity, Err(Error::InvalidValue { .. })),
+                "{twin}"
+            );
+            let line = flatten_without(section, &object(twin.clone()), &HUB_MANAGED);
+            assert!(line.is_ok(), "{twin}");
+        }
     }
 
     /// A patch with one bad key anywhere writes none of its leaves: written ones would have
