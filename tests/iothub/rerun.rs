@@ -507,6 +507,27 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // Each side moved the leaf: the primary behind a gateway the secondary deleted, the
+            // secondary behind another, which stands, and disabled it. Preferring the primary,
+            // the merged parent is gone, and so is the primary's own: the line carries the
+            // secondary's gateway, which the next run would otherwise write (found in review).
+            "leaf each side moved, the primary behind a gateway the other side deleted",
+            [
+                export(&[edge("gw", 1), edge("gw-2", 1), device("leaf")]),
+                export(&[edge("gw", 1), edge("gw-2", 1), leaf("gw-2", 1)]),
+                export(&[edge("gw", 2), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The same, the secondary making the primary's gateway a plain device.
+            "leaf each side moved, the primary behind a gateway the other side made plain",
+            [
+                export(&[edge("gw", 1), edge("gw-2", 1), device("leaf")]),
+                export(&[edge("gw", 1), edge("gw-2", 1), leaf("gw-2", 1)]),
+                export(&[edge("gw", 2), device("gw-2"), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
             // Lines the hub would refuse: no ETags in the primary's export, twin sections over
             // IoT Hub's limits. Blocked, and the rest is planned around them.
             "no ETags, oversized twins",
@@ -839,6 +860,38 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
         let create = line(&new_leaf).expect("created");
         assert_eq!(create.import_mode, Some(ImportMode::Create));
         assert_eq!(create.device_scope, None);
+    }
+}
+
+/// Preferring the primary, whose gateway the secondary deleted or made plain, the leaf's
+/// line carries the secondary's gateway rather than none, and is listed for an operator;
+/// preferring the secondary, its gateway is the merged parent, written as any other.
+#[test]
+fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
+    for name in [
+        "leaf each side moved, the primary behind a gateway the other side deleted",
+        "leaf each side moved, the primary behind a gateway the other side made plain",
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let run = run(&b, &p, &s, prefer);
+            let update = run.line("leaf");
+            assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+            assert_eq!(update.status, Status::Disabled);
+            assert_eq!(
+                update.device_scope.as_deref(),
+                Some("ms-azure-iot-edge://gw-1"),
+                "{name}, prefer {prefer:?}: {}",
+                update.to_json()
+            );
+            let leaf = DeviceKey::device("leaf").expect("valid");
+            let gone = if prefer == Side::Primary {
+                vec![leaf]
+            } else {
+                vec![]
+            };
+            assert_eq!(run.plan.parent_gone, gone, "{name}, prefer {prefer:?}");
+        }
     }
 }
 

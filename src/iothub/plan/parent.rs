@@ -54,7 +54,8 @@ pub(super) enum Parent {
     /// The parent is deleted from the merged registry or a plain device there (not one the
     /// primary holds as an edge device its export did not describe, which stays one: see
     /// [`stands_as_parent`]): no scope will come. The line carries the primary's parent while
-    /// that one can still be a parent, else none.
+    /// that one can still be a parent, else the secondary's while that one can (with a scope
+    /// the primary's export gives), else none.
     Gone,
     /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
     /// line carries its own scope), or the parent is an edge device in the primary without a
@@ -132,11 +133,21 @@ impl Planner<'_> {
             }
             if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
                 // The primary's own parent while it can still be one, rather than none:
-                // detached, the device would lose the parent both sides still agree on.
+                // detached, the device would lose the parent both sides still agree on. Else
+                // the secondary's, which the merge set aside for the one that cannot stand:
+                // detached, the next run would read the primary's choice as gone from the hub
+                // and write the secondary's then, so the plan did not settle (2026-11-23,
+                // found in review).
+                let secondary = failback
+                    .replica(Side::Secondary)
+                    .device(&device.key, failback.policy())
+                    .and_then(|d| d.parent);
                 let kept = primary
                     .and_then(|p| p.scope_owner.as_ref())
+                    .into_iter()
+                    .chain(secondary.as_ref())
                     .filter(|owner| stands_as_parent(failback, scopes, owner))
-                    .and_then(|owner| Some((owner, scopes.get(owner)?)));
+                    .find_map(|owner| Some((owner, scopes.get(owner)?)));
                 if let Some((owner, scope)) = kept {
                     line.device_scope = Some(scope.clone());
                     line.parent = Some(owner.clone());
