@@ -337,7 +337,13 @@ impl Failback {
                     let failed = line.is_err();
                     match line {
                         Ok(line) => chunk.push(line),
+                        // The lines read before the error first, so that one of them found
+                        // twice is the error reported, as when this thread is refused and the
+                        // caller's reads the stream in order (2026-11-23, found in review).
                         Err(error) => {
+                            if !chunk.is_empty() {
+                                let _ = send.send(Ok(std::mem::take(&mut chunk)));
+                            }
                             let _ = send.send(Err(error));
                         }
                     }
@@ -611,6 +617,31 @@ mod tests {
             .unwrap_err();
         assert_eq!(threaded.to_string(), alone.to_string());
         assert!(matches!(alone, Error::DuplicateDevice { .. }), "{alone}");
+
+        // A device twice before a line the stream fails to read: the device found twice comes
+        // first, either way (the thread had sent the error before the lines read before it).
+        let d = base[0].clone();
+        let failing = || {
+            let unread = Error::InvalidValue {
+                field: "line 3".into(),
+                reason: "unreadable".into(),
+            };
+            vec![Ok(d.clone()), Ok(d.clone()), Err(unread)]
+        };
+        let none = Vec::<Result<ExportLine>>::new;
+        let threaded = Failback::from_lines(failing(), none(), none(), Side::Primary)
+            .map(|_| ())
+            .unwrap_err();
+        let alone = crate::spawn::refused::with(|| {
+            Failback::from_lines(failing(), none(), none(), Side::Primary)
+        })
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(threaded, Error::DuplicateDevice { .. }),
+            "{threaded}"
+        );
+        assert_eq!(threaded.to_string(), alone.to_string());
         Ok(())
     }
 }
