@@ -167,8 +167,10 @@ pub struct Plan {
     /// Devices one side moved or created behind an edge parent the other deleted or made a
     /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each
     /// keeps the parent it has in the primary while that one can still be a parent, else takes
-    /// the secondary's where that one can, else has none; its other changes are written as
-    /// usual (a full update then carries that parent).
+    /// the secondary's where that one can (waiting for it, under
+    /// [`pending_parent`](Self::pending_parent) too, where this plan gives it its scope), else
+    /// has none; its other changes are written as usual (a full update then carries that
+    /// parent).
     pub parent_gone: Vec<DeviceKey>,
     /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
     /// set by hand: an IoT Edge device one side put behind another (its line carries its own

@@ -63,15 +63,20 @@ fn as_written(line: &ExportLine, parent: Option<DeviceId>) -> String {
 /// device whose parent was pending (its gateway was new to the primary) has that parent.
 fn completed(run: &Run) -> Vec<(ExportLine, Option<DeviceId>)> {
     let pending: BTreeSet<&DeviceKey> = run.plan.pending_parent.iter().collect();
+    let gone: BTreeSet<&DeviceKey> = run.plan.parent_gone.iter().collect();
     run.plan
         .merged
         .iter()
         .map(|line| {
             let parent = if pending.contains(&line.key) {
-                let device = run
-                    .failback
-                    .merged()
-                    .device(&line.key, run.failback.policy());
+                // Pending and gone: the merged parent cannot stand, and the device waits for
+                // the secondary's.
+                let registry = if gone.contains(&line.key) {
+                    run.failback.replica(Side::Secondary)
+                } else {
+                    run.failback.merged()
+                };
+                let device = registry.device(&line.key, run.failback.policy());
                 device.and_then(|d| d.parent)
             } else {
                 parent_of(line)
@@ -519,6 +524,17 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // As the first of the two above, the secondary's gateway new: the leaf waits for
+            // its scope, as behind a new merged gateway, and is listed as gone as well.
+            "leaf each side moved, the primary behind a gateway the other side deleted, the \
+             secondary behind a new one",
+            [
+                export(&[edge("gw-2", 1), device("leaf")]),
+                export(&[edge("gw-2", 1), leaf("gw-2", 1)]),
+                export(&[edge("gw-new", 2), disabled(leaf("gw-new", 2))]),
+            ],
+        ),
+        (
             // The same, the secondary making the primary's gateway a plain device.
             "leaf each side moved, the primary behind a gateway the other side made plain",
             [
@@ -892,6 +908,22 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
             };
             assert_eq!(run.plan.parent_gone, gone, "{name}, prefer {prefer:?}");
         }
+    }
+    let name = "leaf each side moved, the primary behind a gateway the other side deleted, the \
+                secondary behind a new one";
+    let [b, p, s] = edge_case(name);
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        let leaf = DeviceKey::device("leaf").expect("valid");
+        // Its gateway deleted by the plan, the leaf cannot keep it: it waits whole.
+        assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+        assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
+        let gone = if prefer == Side::Primary {
+            vec![leaf]
+        } else {
+            vec![]
+        };
+        assert_eq!(run.plan.parent_gone, gone, "prefer {prefer:?}");
     }
 }
 

@@ -49,7 +49,9 @@ pub(super) enum Parent {
     /// Its scope is in the line, or there is no parent.
     Written,
     /// The parent is created by this plan: the hub gives it a scope, and the next run writes
-    /// it.
+    /// it. So is a merged parent that is [`Gone`](Self::Gone) where the primary's own cannot
+    /// stand either and the secondary's is created (or made an edge device) by this plan: the
+    /// device waits for the secondary's.
     Pending,
     /// The parent is deleted from the merged registry or a plain device there (not one the
     /// primary holds as an edge device its export did not describe, which stays one: see
@@ -151,6 +153,18 @@ impl Planner<'_> {
                 if let Some((owner, scope)) = kept {
                     line.device_scope = Some(scope.clone());
                     line.parent = Some(owner.clone());
+                } else if parent == Parent::Gone {
+                    // The secondary's, where this plan gives it its scope (creates it, or makes
+                    // it an edge device): the device waits for it as for a merged parent that
+                    // does, for the same reason.
+                    let awaited = secondary
+                        .filter(|owner| stands_as_parent(failback, scopes, owner))
+                        .filter(|owner| !scopes.contains_key(owner));
+                    if let Some(owner) = awaited {
+                        if self.parent_without_scope(&owner) == Parent::Pending {
+                            parent = Parent::Pending;
+                        }
+                    }
                 }
             }
         }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::parent::{Parent, scopes};
+use super::parent::{Parent, scopes, stands_as_parent};
 use super::{Blocked, Known, Plan, device_of, is_live};
 use crate::error::Result;
 use crate::iothub::lift::{Failback, Side};
@@ -112,7 +112,14 @@ impl<'f> Planner<'f> {
                 let base = failback.base_identity(key);
                 base.is_none_or(|base| base.parent != device.parent)
             };
-            if parent == Parent::Gone && moved() {
+            // A device waiting for the secondary's parent because the merged one is gone is
+            // listed too: the parent it gets is not the one the merge chose.
+            let merged_gone = || {
+                let stands = |owner: &DeviceId| stands_as_parent(failback, &self.scopes, owner);
+                device.parent.as_ref().is_some_and(|owner| !stands(owner))
+            };
+            let gone = parent == Parent::Gone || (parent == Parent::Pending && merged_gone());
+            if gone && moved() {
                 plan.parent_gone.push(key.clone());
             }
             // Listed where the line does not carry the merged parent: what the merge asks for,
