@@ -245,7 +245,10 @@ impl DeviceRecord {
         stale: &mut dyn StaleSink,
     ) -> bool {
         let mut changed = false;
-        if self.created.is_none() && other.created.is_some() {
+        // A creation arriving in this join is no lagging side's value: it comes late (its
+        // writes were delivered first), and what this side wrote since overwrote it knowingly.
+        let creation_held = self.created.is_some();
+        if !creation_held && other.created.is_some() {
             self.created.clone_from(&other.created);
             changed = true;
         }
@@ -262,15 +265,17 @@ impl DeviceRecord {
         };
         changed |= self.written_mut().join(ctx, theirs, other_ctx, stale);
         self.registers.tidy();
-        other.report_creation_overwritten_in(self.written(), stale);
+        if creation_held {
+            other.report_creation_overwritten_in(self.written(), stale);
+        }
         changed
     }
 
     /// Passes to `stale` the status and credentials this incoming record still shows from its
-    /// creation where the joined record (`mine`) has written them since: as stale as an
-    /// overwritten write, so reported alike (2026-11-23, found in review: a lagging replica's
-    /// "enabled" was listed as a refused re-enable when a write had set it, and not when the
-    /// create had).
+    /// creation where the joined record (`mine`), which already held that creation, has written
+    /// them since: as stale as an overwritten write, so reported alike (2026-11-23, found in
+    /// review: a lagging replica's "enabled" was listed as a refused re-enable when a write
+    /// had set it, and not when the create had).
     fn report_creation_overwritten_in(&self, mine: &Written, stale: &mut dyn StaleSink) {
         let Some(created) = &self.created else {
             return;

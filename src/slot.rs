@@ -36,8 +36,9 @@ use crate::view;
 /// let tombstone = &registry.tombstones(&key)[0];
 /// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
 /// // The deleter had seen the creation, and not yet its own delete.
-/// assert!(tombstone.seen.contains(Dot::new(r, 1)));
-/// assert!(!tombstone.seen.contains(tombstone.deleted));
+/// let seen = tombstone.seen.as_deref().expect("kept since 2026-11-23");
+/// assert!(seen.contains(Dot::new(r, 1)));
+/// assert!(!seen.contains(tombstone.deleted));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -56,20 +57,17 @@ pub struct Tombstone {
     /// merged since. It is what a delete's delta cannot say otherwise: the delta's context
     /// claims the dots the delete removed, while the register writes those overwrote are held
     /// nowhere, so a replica still holding one could not tell it from an update made
-    /// concurrently (2026-11-23, an open item since review on 2026-11-22). Empty in states
+    /// concurrently (2026-11-23, an open item since review on 2026-11-22). `None` in states
     /// written before it was kept: every update the deleting side's context had not seen is
-    /// then named, as it was.
+    /// then named, as it was. Kept even when empty (a deleter whose every write arrived beyond
+    /// a gap): read as not kept, it had named nothing the deleter merged after the delete
+    /// (2026-11-23, found in review).
     ///
     /// Shared: all of one delete's tombstones hold one vector, and a merge that takes a
     /// tombstone copies a pointer, not the vector (copying it cost a delta merge 3% more
     /// instructions, an allocation for each delete it took).
-    #[serde(default, skip_serializing_if = "nothing_seen")]
-    pub seen: Arc<VersionVector>,
-}
-
-/// Whether a tombstone's `seen` is empty (a state written before it was kept): then left out.
-fn nothing_seen(seen: &Arc<VersionVector>) -> bool {
-    seen.is_empty()
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<Arc<VersionVector>>,
 }
 
 /// Ordered by what names the delete (incarnation, dot, stamp), then by `seen`, entry by entry:
@@ -79,7 +77,10 @@ impl Ord for Tombstone {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.incarnation, self.deleted, self.stamp)
             .cmp(&(other.incarnation, other.deleted, other.stamp))
-            .then_with(|| self.seen.iter().cmp(other.seen.iter()))
+            .then_with(|| match (self.seen.as_deref(), other.seen.as_deref()) {
+                (Some(mine), Some(theirs)) => mine.iter().cmp(theirs.iter()),
+                (mine, theirs) => mine.is_some().cmp(&theirs.is_some()),
+            })
     }
 }
 
@@ -575,7 +576,7 @@ fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option<&Tombstone
 /// The writes `record` holds that a delete of its incarnation lost, in dot order, each once:
 /// those none of the deletes of the incarnation (`deleter_tombstones`' [`Tombstone::seen`])
 /// had seen; for tombstones written before `seen` was kept, those the deleting side
-/// (`deleter_ctx`) has not seen.
+/// (`deleter_ctx`) has not seen. Never the creation: every delete saw it.
 ///
 /// What the deletes saw, not what their side has seen since: a whole state's context also
 /// holds the updates its author merged after the delete, so a replica merging the deleter's
@@ -593,14 +594,19 @@ fn lost_updates(
     deleter_ctx: &CausalContext,
     deleter_tombstones: &[Tombstone],
 ) -> Vec<(Dot, Stamp)> {
-    let deletes = deleter_tombstones
+    let seen: SmallVec<[&VersionVector; 1]> = deleter_tombstones
         .iter()
-        .filter(|t| t.incarnation == record.incarnation);
+        .filter(|t| t.incarnation == record.incarnation)
+        .filter_map(|t| t.seen.as_deref())
+        .collect();
     let mut lost = record.writes();
-    if deletes.clone().any(|t| !nothing_seen(&t.seen)) {
-        lost.retain(|&(dot, _)| !deletes.clone().any(|t| t.seen.contains(dot)));
-    } else {
+    // The creation is no update, and every delete of it had seen it, though a vector can
+    // leave it out (created beyond a gap in what its deleter had received).
+    lost.retain(|&(dot, _)| dot != record.incarnation);
+    if seen.is_empty() {
         lost.retain(|&(dot, _)| !deleter_ctx.contains(dot));
+    } else {
+        lost.retain(|&(dot, _)| !seen.iter().any(|seen| seen.contains(dot)));
     }
     lost.sort_unstable();
     lost.dedup_by_key(|(dot, _)| *dot);

@@ -598,7 +598,7 @@ mod tests {
             ),
             deleted: crate::clock::Dot::new(crate::clock::ReplicaId::from_u128(1), n as u64 + 2),
             stamp: crate::stamp::Stamp::default(),
-            seen: Arc::default(),
+            seen: None,
         });
         Arc::new(slot)
     }

@@ -195,7 +195,7 @@ impl Writer<'_> {
                 incarnation: record.incarnation,
                 deleted: dot,
                 stamp,
-                seen: Arc::clone(&before),
+                seen: Some(Arc::clone(&before)),
             });
         }
         slot.tombstones.sort_unstable();

@@ -296,6 +296,113 @@ fn a_lost_update_is_named_alike_by_the_deleters_state_and_delta_after_it_merged_
     assert_eq!(named, ["deleted", update.as_str()]);
 }
 
+/// A deleter that received a creation beyond a gap (ahead of an earlier write of the same
+/// replica) has a `seen` vector without the incarnation, or an empty one. Merging its delete
+/// named the creation itself as a lost update; and an empty `seen`, read as one written
+/// before it was kept, fell back to the deleter's context, which holds what it merged after
+/// the delete, so its state named nothing where its delta named the update (2026-11-23, both
+/// found in review).
+#[test]
+fn a_delete_by_a_replica_that_saw_the_creation_beyond_a_gap_names_only_lost_updates() {
+    let (d, other) = (
+        ReplicaId::from_u128(4),
+        DeviceKey::device("other").expect("valid"),
+    );
+    let mut origin = Registry::new();
+    let first = origin
+        .writer(A, Stamp::new(1, 0))
+        .create(&other, Identity::default())
+        .expect("fresh");
+    let created = origin
+        .writer(A, Stamp::new(2, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let mut updater = origin.clone();
+    let update = updater
+        .writer(B, Stamp::new(3, 0))
+        .set_twin(&key(), Section::Tags, "site", Some(json!("oslo")))
+        .expect("live");
+    let named_update = format!("update {}", Dot::new(B, 1));
+
+    // Its vector not empty (it wrote before): no update lost, none named.
+    let mut deleter = Registry::new();
+    deleter
+        .writer(d, Stamp::new(1, 0))
+        .create(
+            &DeviceKey::device("own").expect("valid"),
+            Identity::default(),
+        )
+        .expect("fresh");
+    deleter.merge(&created);
+    let delete = deleter
+        .writer(d, Stamp::new(4, 0))
+        .delete(&key())
+        .expect("live");
+    let mut peer = first.clone();
+    peer.merge(&created);
+    for incoming in [&delete, &deleter] {
+        let report = peer.clone().merge(incoming);
+        assert_eq!(report.deleted, 1);
+        assert!(report.conflicts.is_empty(), "{:?}", report.conflicts);
+    }
+
+    // Its vector empty, and the update merged after the delete: named alike by its state and
+    // its delta.
+    let mut deleter = created.clone();
+    deleter
+        .writer(d, Stamp::new(4, 0))
+        .delete(&key())
+        .expect("live");
+    assert!(
+        deleter.tombstones(&key())[0]
+            .seen
+            .as_deref()
+            .is_some_and(|s| s.is_empty())
+    );
+    deleter.merge(&update);
+    let from_state = updater.clone().merge(&deleter);
+    let from_delta = updater
+        .clone()
+        .merge(&deleter.delta_since(updater.context().vector()));
+    assert_eq!(from_state.conflicts, from_delta.conflicts);
+    let named: Vec<&str> = from_state.conflicts[0]
+        .values
+        .iter()
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(named, [named_update.as_str(), "deleted"]);
+}
+
+/// A creation delivered after the writes that followed it (events out of order) is no lagging
+/// replica's value: nothing is listed as refused, as when delivered in order; and the two
+/// merge directions of the creation and a disable list the same (2026-11-23, found in review).
+#[test]
+fn a_creation_delivered_after_its_writes_is_no_stale_value() {
+    let mut origin = Registry::new();
+    let created = origin
+        .writer(A, Stamp::new(1, 0))
+        .create(&key(), Identity::default().with_authentication(sas(K0, K1)))
+        .expect("fresh");
+    let disabled = origin
+        .writer(A, Stamp::new(2, 0))
+        .set_status(&key(), StatusValue::new(Status::Disabled, None))
+        .expect("live");
+    let rotated = origin
+        .writer(A, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K2, K3))
+        .expect("live");
+    let mut late = Ingest::new(Registry::new());
+    for (id, delta) in [("d", &disabled), ("r", &rotated), ("c", &created)] {
+        let report = late.apply(&event(id, delta.clone())).expect("consistent");
+        assert!(report.rejected.is_empty(), "{id}: {:?}", report.rejected);
+    }
+    assert_eq!(late.registry(), &origin);
+    let (mut x, mut y) = (created.clone(), disabled.clone());
+    let (xy, yx) = (x.merge(&disabled), y.merge(&created));
+    assert_eq!(x, y);
+    assert_eq!(xy.rejected, yx.rejected);
+}
+
 /// A credential write holds its dot in two registers (the credentials, and what they retired):
 /// the lost rotation was named twice, and `deleted` listed last though its dot (A's) comes
 /// first (2026-11-23, found in review).
@@ -356,7 +463,8 @@ fn delete_wins_names_only_the_updates_the_deleter_had_not_seen() {
         .set_metadata(&key(), "owner", Some(json!("b")))
         .expect("live");
     let (seen_overwritten, concurrent) = (Dot::new(B, 1), Dot::new(B, 2));
-    assert!(a.tombstones(&key())[0].seen.contains(seen_overwritten));
+    let seen = a.tombstones(&key())[0].seen.clone().expect("kept");
+    assert!(seen.contains(seen_overwritten));
 
     for incoming in [a.delta_since(b.context().vector()), a.clone()] {
         let mut merged = b.clone();

@@ -535,6 +535,18 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The primary moved the leaf off a gateway, behind one the secondary deleted; the
+            // secondary only disabled the leaf. Its replica still shows the base's gateway,
+            // which neither side chose during the outage: the leaf is detached, not put back
+            // (found in review).
+            "leaf the primary moved off a gateway, behind one the other side deleted",
+            [
+                export(&[edge("gw", 1), edge("gw-2", 1), leaf("gw", 1)]),
+                export(&[edge("gw", 1), edge("gw-2", 1), leaf("gw-2", 1)]),
+                export(&[edge("gw", 2), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
             // The same, the secondary making the primary's gateway a plain device.
             "leaf each side moved, the primary behind a gateway the other side made plain",
             [
@@ -908,6 +920,16 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
             };
             assert_eq!(run.plan.parent_gone, gone, "{name}, prefer {prefer:?}");
         }
+    }
+    let name = "leaf the primary moved off a gateway, behind one the other side deleted";
+    let [b, p, s] = edge_case(name);
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        let update = run.line("leaf");
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(update.device_scope, None, "prefer {prefer:?}");
+        let leaf = DeviceKey::device("leaf").expect("valid");
+        assert_eq!(run.plan.parent_gone, [leaf], "prefer {prefer:?}");
     }
     let name = "leaf each side moved, the primary behind a gateway the other side deleted, the \
                 secondary behind a new one";

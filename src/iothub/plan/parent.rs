@@ -56,8 +56,8 @@ pub(super) enum Parent {
     /// The parent is deleted from the merged registry or a plain device there (not one the
     /// primary holds as an edge device its export did not describe, which stays one: see
     /// [`stands_as_parent`]): no scope will come. The line carries the primary's parent while
-    /// that one can still be a parent, else the secondary's while that one can (with a scope
-    /// the primary's export gives), else none.
+    /// that one can still be a parent, else the secondary's, where the secondary moved it
+    /// there, while that one can (with a scope the primary's export gives), else none.
     Gone,
     /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
     /// line carries its own scope), or the parent is an edge device in the primary without a
@@ -136,14 +136,18 @@ impl Planner<'_> {
             if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
                 // The primary's own parent while it can still be one, rather than none:
                 // detached, the device would lose the parent both sides still agree on. Else
-                // the secondary's, which the merge set aside for the one that cannot stand:
-                // detached, the next run would read the primary's choice as gone from the hub
-                // and write the secondary's then, so the plan did not settle (2026-11-23,
-                // found in review).
+                // the secondary's, where the secondary moved it there and the merge set that
+                // aside for the one that cannot stand: detached, the next run would read the
+                // primary's choice as gone from the hub and write the secondary's then, so the
+                // plan did not settle (2026-11-23, found in review). Not the base's parent,
+                // which the secondary merely kept: neither side chose it during the outage,
+                // and the primary moved away from it.
+                let base = failback.base_identity(&device.key);
                 let secondary = failback
                     .replica(Side::Secondary)
                     .device(&device.key, failback.policy())
-                    .and_then(|d| d.parent);
+                    .and_then(|d| d.parent)
+                    .filter(|owner| base.is_none_or(|b| b.parent.as_ref() != Some(owner)));
                 let kept = primary
                     .and_then(|p| p.scope_owner.as_ref())
                     .into_iter()
