@@ -126,6 +126,12 @@ struct SlotWire {
 /// or merge leaves both. Read, it merged by direction: `d ⊔ s` kept the device where `s ⊔ d`
 /// dropped it, for an `s` holding the delete. Refused rather than read as deleted: as a
 /// device holding nothing, it is damage, and which half of it is wrong cannot be told.
+///
+/// So is a live incarnation holding neither its creation nor a write (2026-11-23, found by
+/// `tests/inputs.rs`): a record waits for its creation only where a write for it arrived
+/// first, and one holding nothing claims no write the context must have seen, so a state
+/// whose context had seen nothing else read as included in any other, and merging it one way
+/// kept the record where the other way never read it.
 impl TryFrom<SlotWire> for Slot {
     type Error = String;
 
@@ -142,6 +148,15 @@ impl TryFrom<SlotWire> for Slot {
             return Err(format!(
                 "incarnation {} is held twice for one key",
                 twice[0].incarnation
+            ));
+        }
+        if let Some(empty) = live
+            .iter()
+            .find(|r| r.created.is_none() && r.is_unwritten())
+        {
+            return Err(format!(
+                "incarnation {} holds neither its creation nor a write",
+                empty.incarnation
             ));
         }
         tombstones.sort_unstable();

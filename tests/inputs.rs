@@ -509,6 +509,27 @@ fn a_state_claiming_a_write_it_does_not_hold_merges_to_one_state_both_ways() {
     );
 }
 
+/// A record waiting for its creation holds a write that arrived first; one holding nothing is
+/// damage, refused: read, it made merges disagree by direction (a state whose context had
+/// seen nothing was included in any other, so one way never read the record).
+#[test]
+fn an_incarnation_holding_neither_its_creation_nor_a_write_is_refused() {
+    let registry = written_and_deleted();
+    let err = read_edited(&registry, |v| {
+        let Value::Array(live) = member(v, "live") else {
+            panic!("live records are a list")
+        };
+        let stray = json!({ "incarnation": { "replica": common::replica(5), "counter": 1 } });
+        live.push(stray);
+    })
+    .expect_err("a record holding nothing");
+    assert!(
+        err.to_string()
+            .contains("holds neither its creation nor a write"),
+        "{err}"
+    );
+}
+
 #[test]
 fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
     let key = serde_json::to_value(common::key(2)).expect("a key serialises");
