@@ -142,32 +142,29 @@ impl Planner<'_> {
                 // plan did not settle (2026-11-23, found in review). Not the base's parent,
                 // which the secondary merely kept: neither side chose it during the outage,
                 // and the primary moved away from it.
+                let stands = |owner: &DeviceId| stands_as_parent(failback, scopes, owner);
                 let base = failback.base_identity(&device.key);
                 let secondary = failback
                     .replica(Side::Secondary)
                     .device(&device.key, failback.policy())
                     .and_then(|d| d.parent)
-                    .filter(|owner| base.is_none_or(|b| b.parent.as_ref() != Some(owner)));
+                    .filter(|owner| base.is_none_or(|b| b.parent.as_ref() != Some(owner)))
+                    .filter(|owner| stands(owner));
                 let kept = primary
                     .and_then(|p| p.scope_owner.as_ref())
+                    .filter(|owner| stands(owner))
                     .into_iter()
                     .chain(secondary.as_ref())
-                    .filter(|owner| stands_as_parent(failback, scopes, owner))
                     .find_map(|owner| Some((owner, scopes.get(owner)?)));
                 if let Some((owner, scope)) = kept {
                     line.device_scope = Some(scope.clone());
                     line.parent = Some(owner.clone());
-                } else if parent == Parent::Gone {
-                    // The secondary's, where this plan gives it its scope (creates it, or makes
-                    // it an edge device): the device waits for it as for a merged parent that
-                    // does, for the same reason.
-                    let awaited = secondary
-                        .filter(|owner| stands_as_parent(failback, scopes, owner))
-                        .filter(|owner| !scopes.contains_key(owner));
-                    if let Some(owner) = awaited {
-                        if self.parent_without_scope(&owner) == Parent::Pending {
-                            parent = Parent::Pending;
-                        }
+                } else if let Some(owner) = secondary.filter(|_| parent == Parent::Gone) {
+                    // The secondary's has no scope yet: where this plan gives it one (creates
+                    // it, or makes it an edge device), the device waits for it as for a merged
+                    // parent that does, for the same reason.
+                    if self.parent_without_scope(&owner) == Parent::Pending {
+                        parent = Parent::Pending;
                     }
                 }
             }
