@@ -599,25 +599,22 @@ fn reenable_after_disable_stands_and_stale_states_do_not_undo_it() {
 /// write's were listed).
 #[test]
 fn a_stale_status_or_credential_is_listed_whether_a_write_or_the_create_set_it() {
+    let set = |registry: &mut Registry, at: u64, status: Status, credentials: Authentication| {
+        let mut writer = registry.writer(A, Stamp::new(at, 0));
+        writer
+            .set_status(&key(), StatusValue::new(status, None))
+            .expect("live");
+        writer
+            .set_authentication(&key(), credentials)
+            .expect("live");
+    };
     for set_by_a_write in [false, true] {
         let (mut a, _) = base(Identity::default().with_authentication(sas(K0, K1)));
         if set_by_a_write {
-            let mut writer = a.writer(A, Stamp::new(2, 0));
-            writer
-                .set_status(&key(), StatusValue::new(Status::Enabled, None))
-                .expect("live");
-            writer
-                .set_authentication(&key(), sas(K0, K1))
-                .expect("live");
+            set(&mut a, 2, Status::Enabled, sas(K0, K1));
         }
         let mut lagging = a.clone();
-        let mut writer = a.writer(A, Stamp::new(5, 0));
-        writer
-            .set_status(&key(), StatusValue::new(Status::Disabled, None))
-            .expect("live");
-        writer
-            .set_authentication(&key(), sas(K2, K3))
-            .expect("live");
+        set(&mut a, 5, Status::Disabled, sas(K2, K3));
         lagging
             .writer(B, Stamp::new(9, 0))
             .set_twin(&key(), Section::Tags, "site", Some(json!("oslo")))

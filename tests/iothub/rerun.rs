@@ -893,9 +893,20 @@ fn a_leaf_whose_merged_gateway_cannot_be_a_parent_is_listed_and_written_without_
 
 /// Preferring the primary, whose gateway the secondary deleted or made plain, the leaf's
 /// line carries the secondary's gateway rather than none, and is listed for an operator;
-/// preferring the secondary, its gateway is the merged parent, written as any other.
+/// preferring the secondary, its gateway is the merged parent, written as any other. Not the
+/// base's gateway, which the secondary only kept; and where the plan creates the secondary's
+/// gateway, the leaf waits for it.
 #[test]
 fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    // Listed as gone where the merged parent is the primary's.
+    let gone = |prefer: Side| {
+        if prefer == Side::Primary {
+            vec![leaf.clone()]
+        } else {
+            vec![]
+        }
+    };
     for name in [
         "leaf each side moved, the primary behind a gateway the other side deleted",
         "leaf each side moved, the primary behind a gateway the other side made plain",
@@ -912,13 +923,11 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
                 "{name}, prefer {prefer:?}: {}",
                 update.to_json()
             );
-            let leaf = DeviceKey::device("leaf").expect("valid");
-            let gone = if prefer == Side::Primary {
-                vec![leaf]
-            } else {
-                vec![]
-            };
-            assert_eq!(run.plan.parent_gone, gone, "{name}, prefer {prefer:?}");
+            assert_eq!(
+                run.plan.parent_gone,
+                gone(prefer),
+                "{name}, prefer {prefer:?}"
+            );
         }
     }
     let name = "leaf the primary moved off a gateway, behind one the other side deleted";
@@ -928,24 +937,21 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
         let update = run.line("leaf");
         assert_eq!(update.status, Status::Disabled);
         assert_eq!(update.device_scope, None, "prefer {prefer:?}");
-        let leaf = DeviceKey::device("leaf").expect("valid");
-        assert_eq!(run.plan.parent_gone, [leaf], "prefer {prefer:?}");
+        assert_eq!(
+            run.plan.parent_gone,
+            std::slice::from_ref(&leaf),
+            "prefer {prefer:?}"
+        );
     }
     let name = "leaf each side moved, the primary behind a gateway the other side deleted, the \
                 secondary behind a new one";
     let [b, p, s] = edge_case(name);
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
-        let leaf = DeviceKey::device("leaf").expect("valid");
         // Its gateway deleted by the plan, the leaf cannot keep it: it waits whole.
         assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
         assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
-        let gone = if prefer == Side::Primary {
-            vec![leaf]
-        } else {
-            vec![]
-        };
-        assert_eq!(run.plan.parent_gone, gone, "prefer {prefer:?}");
+        assert_eq!(run.plan.parent_gone, gone(prefer), "prefer {prefer:?}");
     }
 }
 
