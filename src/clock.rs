@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use causal_context::CausalContext;
+pub(crate) use causal_context::deserialize_context_or_vector;
 pub use version_vector::VersionVector;
 
 /// One regional registry (a replica), named by a UUID on the API and on the wire.

@@ -267,7 +267,7 @@ impl Ingest {
     /// cannot be told from another write under the dot, and merged it would be dropped unseen.
     /// The registry is unchanged in both cases. More of a delete (a tombstone the first's
     /// copy had lost: of another incarnation of a device it held a tombstone of, with the same
-    /// stamp and seen vector) is taken: tombstones are joined as a set, so nothing is dropped.
+    /// stamp and `seen`) is taken: tombstones are joined as a set, so nothing is dropped.
     ///
     /// # Examples
     ///

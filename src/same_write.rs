@@ -19,7 +19,7 @@
 //!
 //! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so an
 //! extra tombstone of the delete the first event held part of (a tombstone of the same device, with
-//! the same stamp and seen vector) is applied, never dropped, and is not refused (2026-11-23: a
+//! the same stamp and `seen`) is applied, never dropped, and is not refused (2026-11-23: a
 //! delete of two incarnations, one of whose tombstones compaction dropped before a sync carried the
 //! other, failed with `DotReused` when the sync arrived before the delete's own event).
 

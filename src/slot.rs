@@ -51,23 +51,30 @@ pub struct Tombstone {
     pub deleted: Dot,
     /// The delete's stamp.
     pub stamp: Stamp,
-    /// The deleter's version vector just before the delete: the writes it had seen, so knew it
-    /// was removing (or had seen overwritten). Only reports read it: a delete-wins conflict
+    /// The deleter's causal context just before the delete: the writes it had seen, so knew
+    /// it was removing (or had seen overwritten). Only reports read it: a delete-wins conflict
     /// names the updates no delete of the incarnation had seen, whatever the deleting side
     /// merged since. It is what a delete's delta cannot say otherwise: the delta's context
     /// claims the dots the delete removed, while the register writes those overwrote are held
     /// nowhere, so a replica still holding one could not tell it from an update made
     /// concurrently (2026-11-23, an open item since review on 2026-11-22). `None` in states
     /// written before it was kept: every update the deleting side's context had not seen is
-    /// then named, as it was. Kept even when empty (a deleter whose every write arrived beyond
-    /// a gap): read as not kept, it had named nothing the deleter merged after the delete
-    /// (2026-11-23, found in review).
+    /// then named, as it was. Kept even when empty: read as not kept, it had named nothing
+    /// the deleter merged after the delete (2026-11-23, found in review).
     ///
-    /// Shared: all of one delete's tombstones hold one vector, and a merge that takes a
-    /// tombstone copies a pointer, not the vector (copying it cost a delta merge 3% more
+    /// A context, not only its vector: a write its deleter received out of order (beyond a
+    /// gap, as events arrive) was seen too, and the vector alone named it lost (2026-11-23).
+    /// States that kept only the vector still read, as the context of its dots.
+    ///
+    /// Shared: all of one delete's tombstones hold one context, and a merge that takes a
+    /// tombstone copies a pointer, not the context (copying it cost a delta merge 3% more
     /// instructions, an allocation for each delete it took).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub seen: Option<Arc<VersionVector>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::clock::deserialize_context_or_vector"
+    )]
+    pub seen: Option<Arc<CausalContext>>,
 }
 
 /// Ordered by what names the delete (incarnation, dot, stamp), then by `seen`, entry by entry:
@@ -78,7 +85,9 @@ impl Ord for Tombstone {
         (self.incarnation, self.deleted, self.stamp)
             .cmp(&(other.incarnation, other.deleted, other.stamp))
             .then_with(|| match (self.seen.as_deref(), other.seen.as_deref()) {
-                (Some(mine), Some(theirs)) => mine.iter().cmp(theirs.iter()),
+                (Some(mine), Some(theirs)) => (mine.vector().iter())
+                    .cmp(theirs.vector().iter())
+                    .then_with(|| mine.cloud().cmp(theirs.cloud())),
                 (mine, theirs) => mine.is_some().cmp(&theirs.is_some()),
             })
     }
@@ -598,9 +607,9 @@ fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option<&Tombstone
 /// state after the deleter had merged its update saw the update removed unreported, where
 /// the delete's delta named it (2026-11-23, found in review). Nor the context alone before
 /// the delete: a delete's delta holds only the dots it removed, not the registers' pasts, so
-/// an update the deleter had seen overwritten was named too (review, 2026-11-22). A write the
-/// deleter saw only out of order (beyond a gap in its context, which a version vector does
-/// not hold) is still named: the report errs towards naming.
+/// an update the deleter had seen overwritten was named too (review, 2026-11-22). Nor the
+/// deletes' vectors alone: a write the deleter received out of order, beyond a gap, was
+/// named though it had seen it (2026-11-24).
 ///
 /// Each write once: a credential write holds its dot in two registers (the credentials and
 /// what they retired), and a lost rotation was named twice (2026-11-23, found in review).
@@ -609,7 +618,7 @@ fn lost_updates(
     deleter_ctx: &CausalContext,
     deleter_tombstones: &[Tombstone],
 ) -> Vec<(Dot, Stamp)> {
-    let seen: SmallVec<[&VersionVector; 1]> = deleter_tombstones
+    let seen: SmallVec<[&CausalContext; 1]> = deleter_tombstones
         .iter()
         .filter(|t| t.incarnation == record.incarnation)
         .filter_map(|t| t.seen.as_deref())

@@ -180,7 +180,7 @@ impl Writer<'_> {
             return Err(Error::UnknownDevice { key: key.clone() });
         }
         // Taken before the delete's own dot: what the deleter knew it was removing.
-        let before = Arc::new(self.registry.context.vector().clone());
+        let before = Arc::new(self.registry.context.clone());
         let dot = self.take_dot(key)?;
         let stamp = self.stamp;
         let slot = self.registry.slot_mut(key);

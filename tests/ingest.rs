@@ -192,7 +192,7 @@ proptest! {
         // Each order: the first event applies; the second is taken only when all it holds
         // under the dot, the first held too (the same write, or what is left of it), but for
         // a tombstone of another incarnation of a device the first held a tombstone of, with
-        // the same stamp and seen vector (more of one delete, joined as a set); it is refused
+        // the same stamp and `seen` (more of one delete, joined as a set); it is refused
         // otherwise, changing nothing: merged, what the first lacks would be dropped unseen
         // (the registry has seen the dot).
         let (held_a, held_b) = (held_under(a.delta(), shared), held_under(b.delta(), shared));
@@ -281,7 +281,7 @@ fn held_under(delta: &Registry, dot: Dot) -> Vec<String> {
 }
 
 /// Of a tombstone [`held_under`] lists: its device, its place (the device and incarnation) and
-/// what one delete gives all its tombstones alike, its stamp and its writer's `seen` vector;
+/// what one delete gives all its tombstones alike, its stamp and its writer's `seen`;
 /// `None` for anything else held.
 fn tombstone_of(held: &str) -> Option<(&str, &str, Value)> {
     let (place, value) = held.split_once(' ')?;
@@ -546,7 +546,7 @@ fn a_delete_under_another_writes_dot_is_refused() {
 
 /// Two deletes from states that had seen different writes take one dot with one stamp: one
 /// removes incarnation `r:1`, the other that and `s:1`, which only its state held. The
-/// tombstones' `seen` vectors tell them apart, so neither is taken for more of the other
+/// tombstones' `seen` contexts tell them apart, so neither is taken for more of the other
 /// (stamps alone took the second for the rest of the first, a reuse unreported).
 #[test]
 fn deletes_stamped_alike_from_states_that_saw_otherwise_are_refused() {

@@ -297,11 +297,11 @@ fn a_lost_update_is_named_alike_by_the_deleters_state_and_delta_after_it_merged_
 }
 
 /// A deleter that received a creation beyond a gap (ahead of an earlier write of the same
-/// replica) has a `seen` vector without the incarnation, or an empty one. Merging its delete
-/// named the creation itself as a lost update; and an empty `seen`, read as one written
-/// before it was kept, fell back to the deleter's context, which holds what it merged after
-/// the delete, so its state named nothing where its delta named the update (2026-11-23, both
-/// found in review).
+/// replica) saw a vector without the incarnation, or an empty one. Merging its delete named
+/// the creation itself as a lost update; and an empty `seen`, read as one written before it
+/// was kept, fell back to the deleter's context, which holds what it merged after the delete,
+/// so its state named nothing where its delta named the update (2026-11-23, both found in
+/// review). `seen` is now a context, holding the creation beyond the gap.
 #[test]
 fn a_delete_by_a_replica_that_saw_the_creation_beyond_a_gap_names_only_lost_updates() {
     let (d, other) = (
@@ -357,7 +357,7 @@ fn a_delete_by_a_replica_that_saw_the_creation_beyond_a_gap_names_only_lost_upda
         deleter.tombstones(&key())[0]
             .seen
             .as_deref()
-            .is_some_and(|s| s.is_empty())
+            .is_some_and(|s| s.vector().is_empty() && s.contains(Dot::new(A, 2)))
     );
     deleter.merge(&update);
     let from_state = updater.clone().merge(&deleter);
@@ -442,7 +442,7 @@ fn a_delete_wins_conflict_names_each_lost_update_once_in_dot_order() {
     }
 }
 
-/// A delete's delta claims only the dots it removed, so the tombstone's `seen` vector is what
+/// A delete's delta claims only the dots it removed, so the tombstone's `seen` is what
 /// tells an update the deleter had seen overwritten from one made concurrently: merged through
 /// the delta or whole, the report names only the second.
 #[test]
@@ -483,6 +483,94 @@ fn delete_wins_names_only_the_updates_the_deleter_had_not_seen() {
             "not {seen_overwritten}"
         );
     }
+}
+
+/// Events arrive out of order, so a deleter may have received an update beyond a gap in its
+/// context: it saw that update removed, and only the update it never saw is named, through
+/// the delete's delta or its whole state (a version vector named both).
+#[test]
+fn delete_wins_does_not_name_an_update_its_deleter_received_out_of_order() {
+    let mut b = Registry::new();
+    let create = b
+        .writer(B, Stamp::new(1, 0))
+        .create(&key(), Identity::default())
+        .expect("fresh");
+    let other = DeviceKey::device("other").expect("valid");
+    let gap = b
+        .writer(B, Stamp::new(2, 0))
+        .create(&other, Identity::default())
+        .expect("fresh");
+    let metadata = |registry: &mut Registry, stamp, name: &str| {
+        registry
+            .writer(B, Stamp::new(stamp, 0))
+            .set_metadata(&key(), name, Some(json!("b")))
+            .expect("live")
+    };
+    let received = metadata(&mut b, 3, "owner");
+    let mut a = Registry::new();
+    a.merge(&create);
+    a.merge(&received);
+    assert!(
+        !a.context().vector().contains(Dot::new(B, 3)),
+        "beyond the gap"
+    );
+    a.writer(A, Stamp::new(4, 0)).delete(&key()).expect("live");
+    metadata(&mut b, 5, "site");
+    let (unseen, seen) = (Dot::new(B, 4), Dot::new(B, 3));
+
+    for incoming in [a.delta_since(b.context().vector()), a.clone()] {
+        let report = b.clone().merge(&incoming);
+        let named: Vec<&str> = report
+            .conflicts
+            .iter()
+            .filter(|c| c.rule == Rule::DeleteWins)
+            .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            ["deleted", format!("update {unseen}").as_str()],
+            "not {seen}"
+        );
+    }
+    // The gap's write reaches A later; nothing changes in what the delete saw.
+    a.merge(&gap);
+    assert!(
+        a.tombstones(&key())[0]
+            .seen
+            .as_deref()
+            .is_some_and(|s| s.contains(seen))
+    );
+}
+
+/// States written while a delete kept only its version vector read with it as their context.
+#[test]
+fn a_delete_that_kept_only_its_vector_still_reads() {
+    let (mut a, _) = base(Identity::default());
+    a.writer(A, Stamp::new(2, 0)).delete(&key()).expect("live");
+    let mut wire = serde_json::to_value(&a).expect("serialises");
+    let text = wire.to_string();
+    let seen = a.tombstones(&key())[0].seen.clone().expect("kept");
+    assert!(text.contains(r#""seen":{"vector":"#), "{text}");
+    // Rewrite every `seen` as the bare vector it was.
+    fn as_vector(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(seen) = map.get_mut("seen") {
+                    *seen = seen["vector"].take();
+                }
+                map.values_mut().for_each(as_vector);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(as_vector),
+            _ => {}
+        }
+    }
+    as_vector(&mut wire);
+    assert!(!wire.to_string().contains("cloud"));
+    let read: Registry = serde_json::from_value(wire).expect("reads");
+    assert_eq!(read, a);
+    assert_eq!(read.tombstones(&key())[0].seen, Some(seen));
+    let bad = r#"{"incarnation":"x"}"#;
+    assert!(serde_json::from_str::<failback::Tombstone>(bad).is_err());
 }
 
 #[test]

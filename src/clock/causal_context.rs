@@ -6,7 +6,10 @@
 //! part for a delta (`beyond`) or an event (`dots_besides`).
 
 use std::fmt;
+use std::sync::Arc;
 
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
 use super::{Dot, ReplicaId, VersionVector};
@@ -59,6 +62,45 @@ impl From<ContextWire> for CausalContext {
         ctx.extend(wire.cloud.iter());
         ctx
     }
+}
+
+/// Reads a context, or a bare version vector (a list of pairs) as the context of its dots:
+/// [`Tombstone::seen`](crate::Tombstone::seen) was a version vector in states written before
+/// it kept the dots its deleter had seen beyond a gap (2026-11-23).
+pub(crate) fn deserialize_context_or_vector<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Arc<CausalContext>>, D::Error> {
+    struct ContextOrVector;
+
+    impl<'de> Visitor<'de> for ContextOrVector {
+        type Value = CausalContext;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a causal context or a version vector")
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+            let vector = VersionVector::deserialize(SeqAccessDeserializer::new(seq))?;
+            Ok(CausalContext {
+                vector,
+                cloud: DotCloud::new(),
+            })
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+            CausalContext::deserialize(MapAccessDeserializer::new(map))
+        }
+    }
+
+    struct Wire(CausalContext);
+
+    impl<'de> Deserialize<'de> for Wire {
+        fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_any(ContextOrVector).map(Wire)
+        }
+    }
+
+    Ok(Option::<Wire>::deserialize(deserializer)?.map(|Wire(ctx)| Arc::new(ctx)))
 }
 
 impl CausalContext {
