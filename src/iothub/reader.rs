@@ -15,11 +15,14 @@ use super::check::Place;
 use super::import_mode::ImportMode;
 use super::json::{self, Kind, Malformed, Member, Raw, Scanned};
 use super::line::{self, ExportLine};
-use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::{DeviceId, DeviceKey, ModuleId};
-use crate::twin;
+
+mod naming;
+
+use naming::{about, key_in};
+pub(super) use naming::{named, shown_name};
 
 /// The longest line read, in bytes. Real lines are a few KiB (twin sections are capped at
 /// 8 + 32 + 32 KB); the limit stops a file that is not an export from being buffered whole.
@@ -81,7 +84,7 @@ pub enum Parsed {
 /// 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a value of the wrong JSON type for
 /// any of these fields. Messages never contain a key, only its
-/// [`Fingerprint`]. Once the line's `id` is read and valid, every further
+/// [`Fingerprint`](crate::Fingerprint). Once the line's `id` is read and valid, every further
 /// message starts with the device it is about, `device "d7": `, or, once `moduleId` is read
 /// too, the module, `module "m1" of device "d7": `. So does a duplicate key in the line's
 /// object, wherever the line holds its one `id`; invalid JSON, and JSON nested too deep, name
@@ -478,39 +481,6 @@ impl Context<'_> {
     }
 }
 
-/// `err` about a line that is not valid JSON (or not UTF-8 past `text`), naming the device it
-/// is about when the line starts as IoT Hub writes one, `{"id":"…"` (then `,"moduleId":"…"`):
-/// a line cut short, the most common damage, still says which device to export again.
-pub(super) fn named(text: &str, err: Error) -> Error {
-    /// The string after `"name":` at the start of `rest` (no escapes), and what follows it.
-    fn member<'t>(rest: &'t str, name: &str) -> Option<(&'t str, &'t str)> {
-        let rest = rest.trim_start().strip_prefix('"')?.strip_prefix(name)?;
-        let rest = rest.strip_prefix('"')?.trim_start().strip_prefix(':')?;
-        let rest = rest.trim_start().strip_prefix('"')?;
-        let end = rest.find(['"', '\\'])?;
-        rest[end..]
-            .starts_with('"')
-            .then(|| (&rest[..end], &rest[end + 1..]))
-    }
-    let leading = text.trim_start().strip_prefix('{').and_then(|rest| {
-        let (id, rest) = member(rest, "id")?;
-        let device = DeviceId::new(id).ok()?;
-        let next = rest.trim_start().strip_prefix(',').unwrap_or_default();
-        // A module line cut inside its module id is not its device's line: named as neither.
-        let module = if next.trim_start().starts_with("\"moduleId\"") {
-            let (module, _) = member(next, "moduleId")?;
-            Some(ModuleId::new(module).ok()?)
-        } else {
-            None
-        };
-        Some(DeviceKey { device, module })
-    });
-    match leading {
-        Some(key) => about(&key, err),
-        None => err,
-    }
-}
-
 /// Where in the line the value a line's check refused stands: the field's value, or, for a twin
 /// key, the key (the last of its name at each level, the copy a twin keeps).
 fn at<'a>(root: Raw<'a>, fields: Fields<'a>, place: &Place) -> usize {
@@ -571,70 +541,6 @@ fn first_repeated<'m, 'a>(members: &'m [Member<'a>]) -> Option<&'m Member<'a>> {
     }
     let mut seen = HashSet::with_capacity(members.len());
     members.iter().find(|member| !seen.insert(&*member.key))
-}
-
-/// The device a line's `members` name, for an error found before they are read: its one `id`,
-/// if a valid device id, and its one `moduleId`, if a valid module id (else the device alone,
-/// as a line whose module id is refused is named). A doubled `id` names no device: which copy
-/// is the line's is the question.
-fn key_in(members: &[Member<'_>]) -> Option<DeviceKey> {
-    let single = |name: &str| {
-        let mut found = members.iter().filter(|member| member.key == name);
-        match (found.next(), found.next()) {
-            (Some(member), None) => member.value.string().ok().flatten(),
-            _ => None,
-        }
-    };
-    let device = DeviceId::new(single("id")?).ok()?;
-    let module = single("moduleId").and_then(|module| ModuleId::new(module).ok());
-    Some(DeviceKey { device, module })
-}
-
-/// `err` with the device or module it is about named first, as other messages of this reader
-/// name them (`device "d7": …`, `module "m1" of device "d7": …`).
-fn about(key: &DeviceKey, err: Error) -> Error {
-    match err {
-        Error::Parse {
-            path,
-            line,
-            column,
-            message,
-        } => {
-            let message = match &key.module {
-                Some(module) => format!(
-                    "module {:?} of device {:?}: {message}",
-                    module.as_str(),
-                    key.device.as_str()
-                ),
-                None => format!("device {:?}: {message}", key.device.as_str()),
-            };
-            Error::Parse {
-                path,
-                line,
-                column,
-                message,
-            }
-        }
-        other => other,
-    }
-}
-
-/// The longest member name a message shows; a longer one is shown by its length and
-/// fingerprint, since any prefix of it could be most of a key.
-const MAX_SHOWN_NAME_CHARS: usize = 64;
-
-/// A member's name as a message shows it, quoted: each `.`-separated part that may hold a
-/// symmetric key's text by its fingerprint, as a refused twin path shows it ([`twin::shown`]),
-/// and a name over 64 characters by its length and fingerprint. Names are not secrets, but a damaged
-/// line may hold a key where a name belongs (a twin key, an object's member), and messages
-/// never show one.
-pub(super) fn shown_name(name: &str) -> String {
-    let n = name.chars().count();
-    if n <= MAX_SHOWN_NAME_CHARS {
-        format!("{:?}", twin::shown(name))
-    } else {
-        format!("\"<{n} characters, {}>\"", Fingerprint::of(name))
-    }
 }
 
 /// Helpers shared with the tests of [`line`](super::line), which check fields through lines.
