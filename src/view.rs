@@ -20,8 +20,11 @@ use crate::policy::{Candidate, Policy, Rule, by_preference};
 use crate::register::MvRegister;
 use crate::report::{Conflict, ConflictValue};
 use crate::serde_text::serde_redacting;
-use crate::stamp::Stamp;
 use crate::twin::{self, Section, TwinPath};
+
+mod json_values;
+
+use json_values::{resolve_metadata, resolve_twin};
 
 /// A device as a reader sees it: one value per field.
 ///
@@ -346,26 +349,6 @@ fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
     out
 }
 
-/// A write competing for a twin leaf or metadata key `K`; `None` is a removal.
-type Write<'a, K> = (K, Dot, Stamp, Option<&'a Value>);
-
-/// Sorts writes by key, then dot, and yields each key's run: in dot order, as a conflict lists
-/// them (in record order, a write to one incarnation came before another incarnation's earlier
-/// creation; 2026-11-23, found in review). A flat sorted vector rather than a map of vectors:
-/// settling a device is on the merge's path for every conflicting key, and this is one
-/// allocation instead of one per leaf.
-fn by_key<'w, 'a, K: Ord + Copy>(
-    writes: &'w mut [Write<'a, K>],
-) -> impl Iterator<Item = &'w [Write<'a, K>]> {
-    writes.sort_by_key(|w| (w.0, w.1));
-    let writes: &'w [Write<'a, K>] = writes;
-    writes.chunk_by(|a, b| a.0 == b.0)
-}
-
-fn show_json(value: &Option<&Value>) -> String {
-    value.map_or_else(|| "removed".to_owned(), ToString::to_string)
-}
-
 /// Resolves the live incarnations of `key`; `None` when there are none.
 pub(crate) fn resolve(
     key: &DeviceKey,
@@ -489,26 +472,6 @@ fn settle_fields<'a>(
 }
 
 impl Resolver<'_> {
-    /// Settles the writes competing for one twin leaf or metadata key by the field preference
-    /// and returns the winner (whose value is `None` for a removal).
-    fn json<'b, 'a, K>(
-        &mut self,
-        field: impl FnOnce() -> String,
-        raw: &'b [Write<'a, K>],
-    ) -> Candidate<'b, Option<&'a Value>> {
-        let candidates: Vec<_> = raw
-            .iter()
-            .map(|(_, dot, stamp, value)| Candidate {
-                dot: *dot,
-                stamp: *stamp,
-                value,
-            })
-            .collect();
-        let outcome = by_preference(&candidates, |_| true, self.policy.fields);
-        let i = self.settle(field, &candidates, outcome, false, show_json);
-        candidates[i]
-    }
-
     fn plain_parent(
         &mut self,
         candidates: &[Candidate<'_, Option<DeviceId>>],
@@ -552,128 +515,4 @@ fn as_created(key: &DeviceKey, record: &DeviceRecord, creation: &Creation) -> De
         pending: false,
         conflicts: Vec::new(),
     }
-}
-
-/// Per-leaf resolution of the twin, then the shape rule: where a value and a deeper leaf are
-/// both live (concurrent writes), the deeper leaf wins so that no child write is lost.
-///
-/// Returns the settled leaves when `whole`; else none (a report needs the conflicts only),
-/// and a lone creation's leaves are weighed only where they can conflict.
-fn resolve_twin(
-    resolver: &mut Resolver<'_>,
-    records: &[DeviceRecord],
-    whole: bool,
-) -> Vec<(TwinPath, Value)> {
-    // The creations' leaves, parsed once (they are kept as text): the writes borrow them.
-    let created: Vec<BTreeMap<TwinPath, Value>> = records
-        .iter()
-        .map(|r| match r.creation() {
-            Some(c) if whole || records.len() > 1 || c.twin.is_nested() => c.twin.leaves(),
-            _ => BTreeMap::new(),
-        })
-        .collect();
-    let mut writes: Vec<Write<'_, &TwinPath>> = Vec::new();
-    for (record, leaves) in records.iter().zip(&created) {
-        let twin = &record.written().twin;
-        // A register cleared by a related write holds no value, only a past: no candidate.
-        for (path, reg) in twin.iter().filter(|(_, reg)| !reg.is_empty()) {
-            let entries = reg
-                .entries()
-                .iter()
-                .map(|e| (path, e.dot, e.stamp, e.value.as_ref()));
-            writes.extend(entries);
-        }
-        let Some(creation) = record.creation() else {
-            continue;
-        };
-        for (path, value) in leaves {
-            // A register at the path, an ancestor or a descendant was written after the
-            // creation and so overwrote this leaf (cleared registers included: they were).
-            let (lo, hi) = path.descendant_bounds();
-            let overwritten = twin.contains_key(path)
-                || path.ancestors().any(|a| twin.contains_key(&a))
-                || twin.range(&lo, &hi).next().is_some();
-            if !overwritten {
-                writes.push((path, record.incarnation, creation.stamp, Some(value)));
-            }
-        }
-    }
-    let mut winners: Vec<(&TwinPath, Candidate<'_, Option<&Value>>)> = Vec::new();
-    for run in by_key(&mut writes) {
-        let path = run[0].0;
-        winners.push((path, resolver.json(|| path.to_string(), run)));
-    }
-    // Shape rule. Winners are in path order, so a path's descendants lie in the run of paths
-    // it starts, right after it: not necessarily first in that run, since a sibling key can
-    // sort between (`a` < `a-b` < `a.b`: `-` and a few other key characters sort below `.`).
-    let mut out = Vec::new();
-    for (at, (path, winner)) in winners.iter().enumerate() {
-        let children: Vec<_> = winners[at + 1..]
-            .iter()
-            .take_while(|(p, _)| p.section == path.section && p.path.starts_with(&*path.path))
-            .filter(|(p, _)| path.is_ancestor_of(p))
-            .filter(|(_, c)| c.value.is_some())
-            .collect();
-        if children.is_empty() {
-            // A report needs only the conflicts: the leaves are copied out for a read.
-            if let Some(value) = winner.value.filter(|_| whole) {
-                out.push(((*path).clone(), value.clone()));
-            }
-            continue;
-        }
-        // Not in dot order, as `Conflict::values` says: these are settled values of different
-        // paths, not one field's writes, and the order shows which was overwritten.
-        let mut values = vec![ConflictValue {
-            replica: winner.dot.replica,
-            stamp: winner.stamp,
-            value: show_json(winner.value),
-        }];
-        values.extend(children.iter().map(|(p, c)| ConflictValue {
-            replica: c.dot.replica,
-            stamp: c.stamp,
-            value: format!("{p} = {}", show_json(c.value)),
-        }));
-        resolver.conflicts.push(Conflict {
-            key: resolver.key.clone(),
-            field: path.to_string(),
-            winner: 1,
-            values,
-            rule: Rule::ChildBeatsScalar,
-            security: false,
-        });
-    }
-    out
-}
-
-fn resolve_metadata<'a>(
-    resolver: &mut Resolver<'_>,
-    records: &'a [DeviceRecord],
-) -> Vec<(&'a str, &'a Value)> {
-    let mut writes: Vec<Write<'a, &'a str>> = Vec::new();
-    for record in records {
-        let metadata = &record.written().metadata;
-        for (key, reg) in metadata.iter().filter(|(_, reg)| !reg.is_empty()) {
-            let entries = reg
-                .entries()
-                .iter()
-                .map(|e| (key.as_str(), e.dot, e.stamp, e.value.as_ref()));
-            writes.extend(entries);
-        }
-        let Some(created) = record.created.as_deref() else {
-            continue;
-        };
-        for (key, value) in &created.identity.metadata {
-            if !metadata.contains_key(key) {
-                writes.push((key, record.incarnation, created.stamp, Some(value)));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for run in by_key(&mut writes) {
-        let key = run[0].0;
-        if let Some(value) = resolver.json(|| format!("metadata.{key}"), run).value {
-            out.push((key, *value));
-        }
-    }
-    out
 }
