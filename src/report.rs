@@ -2,7 +2,8 @@
 //!
 //! Reports of merges over disjoint sets of devices combine into the report of the whole
 //! ([`Report::combine`]: `r(A) + r(B) = r(A ∪ B)`, commutative and associative), so shards can
-//! be merged apart. Values are rendered safe: keys appear only as fingerprints.
+//! be merged apart. Values are rendered safe: keys appear only as fingerprints, and so do twin
+//! and metadata values that may be secrets.
 
 use std::fmt;
 
@@ -41,7 +42,9 @@ pub struct ConflictValue {
     pub replica: ReplicaId,
     /// Its stamp.
     pub stamp: Stamp,
-    /// The value, with secrets as fingerprints.
+    /// The value, with secrets as fingerprints: keys, and twin and metadata values whose name
+    /// or text says they may be secrets (a `password`, a `…Key`, text that reads as a key),
+    /// as `<sha256:…>`.
     pub value: String,
 }
 

@@ -20,7 +20,7 @@ use rules::{check_key, invalid};
 pub(crate) use leaves::{flatten, flatten_without, patch_writes, unflatten_section};
 pub(crate) use rules::{
     KeyProblem, check_leaf, check_leaves, check_metadata, check_written_leaf, is_leaf, key_problem,
-    leaf_problem, nests_within, shown,
+    leaf_problem, nests_within, shown, shown_value,
 };
 
 /// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
@@ -349,7 +349,35 @@ pub(crate) mod text_keys {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::credentials::Fingerprint;
+    use serde_json::{Value, json};
+
+    /// A value is shown by its fingerprint where its name or its text says it may be a
+    /// secret, and whole otherwise; a removal as `removed`.
+    #[test]
+    fn a_value_that_may_be_a_secret_is_shown_by_its_fingerprint() {
+        let hidden = |path: &str, value: Value| {
+            let shown = shown_value(path, Some(&value));
+            let text = match &value {
+                Value::String(text) => text.clone(),
+                other => other.to_string(),
+            };
+            assert_eq!(shown, format!("<{}>", Fingerprint::of(&text)), "{path}");
+        };
+        hidden("registryCredentials.acr.address", json!("x.azurecr.io"));
+        hidden("modules.m.env.DB_PASSWORD.value", json!("hunter2"));
+        hidden("apiToken", json!(12345));
+        hidden("sharedAccessKey", json!(["a", "b"]));
+        hidden("Secrets.list", json!(null));
+        hidden("site", json!("ZmFpbGJhY2sta2V5LTAwMQ=="));
+        hidden(
+            "config",
+            json!({"c": "x HostName=h;SharedAccessKey=ZmFpbGJhY2sta2V5LTAwMQ=="}),
+        );
+        assert_eq!(shown_value("site", Some(&json!("oslo"))), r#""oslo""#);
+        assert_eq!(shown_value("keyboard.layout", Some(&json!(2))), "2");
+        assert_eq!(shown_value("password", None), "removed");
+    }
 
     /// The one pass agrees with asking every pair, on paths whose order puts other text
     /// (`a-x`, `a/b`, `ab`) between an ancestor and its descendant.

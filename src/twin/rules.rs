@@ -1,6 +1,7 @@
 //! The checks that hold a twin to IoT Hub's rules: what a key may hold ([`key_problem`]), what
 //! a leaf's value may hold and how deep it nests ([`check_leaf`]), which values are leaves, and
-//! how deep a metadata value nests; with how a refused path is shown in a message ([`shown`]).
+//! how deep a metadata value nests; with how a refused path is shown in a message ([`shown`])
+//! and a value in a report ([`shown_value`]).
 //!
 //! Apart from `twin.rs`, which names the limits, because the checks are read beyond paths: the
 //! writer, the readers of a creation and of a record's registers, and the export reader's own
@@ -37,6 +38,50 @@ pub(crate) fn shown(path: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join(".")
+}
+
+/// Words that, in a twin or metadata key of any letter case, say its value is a secret:
+/// IoT Edge's `$edgeAgent` twin holds each container registry's `password` under
+/// `registryCredentials`, and module settings carry tokens and connection strings.
+const SECRET_NAMES: &[&str] = &[
+    "password",
+    "passwd",
+    "passphrase",
+    "secret",
+    "token",
+    "credential",
+    "connectionstring",
+    "signature",
+];
+
+/// A twin leaf's or a metadata key's value as a report shows it (`None`, a removal, as
+/// `removed`): by its fingerprint, `<sha256:…>`, where it may be a secret, whole otherwise.
+/// A value may be a secret where a key of its `path` (`.`-separated) names one
+/// ([`SECRET_NAMES`], or a name ending in `key`: `primaryKey`, `sharedAccessKey`), or where
+/// its text may hold a symmetric key's. A string's fingerprint is its text's, so a key kept in
+/// a twin shows the fingerprint the key shows elsewhere.
+///
+/// Twin values are the application's data, and reports showed them whole, a registry
+/// password of `$edgeAgent` included (2026-11-23, found in review). Broader than a secret on
+/// purpose, as [`may_hold_key`] is: a value hidden for its name is still in the merged
+/// registry, while a secret shown in a report is out.
+pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
+    let Some(value) = value else {
+        return "removed".to_owned();
+    };
+    let text = value.to_string();
+    let named_secret = path.split('.').any(|key| {
+        let key = key.to_ascii_lowercase();
+        key.ends_with("key") || SECRET_NAMES.iter().any(|name| key.contains(name))
+    });
+    if !named_secret && !may_hold_key(&text) {
+        return text;
+    }
+    let fingerprint = match value {
+        Value::String(secret) => Fingerprint::of(secret),
+        _ => Fingerprint::of(&text),
+    };
+    format!("<{fingerprint}>")
 }
 
 /// Why IoT Hub refuses a twin key. The library and the export reader word their refusals

@@ -11,7 +11,7 @@ use crate::device::DeviceRecord;
 use crate::policy::{Candidate, Rule, by_preference};
 use crate::report::{Conflict, ConflictValue};
 use crate::stamp::Stamp;
-use crate::twin::TwinPath;
+use crate::twin::{self, TwinPath};
 
 /// A write competing for a twin leaf or metadata key `K`; `None` is a removal.
 type Write<'a, K> = (K, Dot, Stamp, Option<&'a Value>);
@@ -29,16 +29,13 @@ fn by_key<'w, 'a, K: Ord + Copy>(
     writes.chunk_by(|a, b| a.0 == b.0)
 }
 
-fn show_json(value: &Option<&Value>) -> String {
-    value.map_or_else(|| "removed".to_owned(), ToString::to_string)
-}
-
 impl Resolver<'_> {
     /// Settles the writes competing for one twin leaf or metadata key by the field preference
     /// and returns the winner (whose value is `None` for a removal).
     fn json<'b, 'a, K>(
         &mut self,
         field: impl FnOnce() -> String,
+        path: &str,
         raw: &'b [Write<'a, K>],
     ) -> Candidate<'b, Option<&'a Value>> {
         let candidates: Vec<_> = raw
@@ -50,7 +47,8 @@ impl Resolver<'_> {
             })
             .collect();
         let outcome = by_preference(&candidates, |_| true, self.policy.fields);
-        let i = self.settle(field, &candidates, outcome, false, show_json);
+        let show = |value: &Option<&Value>| twin::shown_value(path, *value);
+        let i = self.settle(field, &candidates, outcome, false, show);
         candidates[i]
     }
 }
@@ -102,7 +100,7 @@ pub(super) fn resolve_twin(
     let mut winners: Vec<(&TwinPath, Candidate<'_, Option<&Value>>)> = Vec::new();
     for run in by_key(&mut writes) {
         let path = run[0].0;
-        winners.push((path, resolver.json(|| path.to_string(), run)));
+        winners.push((path, resolver.json(|| path.to_string(), &path.path, run)));
     }
     // Shape rule. Winners are in path order, so a path's descendants lie in the run of paths
     // it starts, right after it: not necessarily first in that run, since a sibling key can
@@ -127,12 +125,12 @@ pub(super) fn resolve_twin(
         let mut values = vec![ConflictValue {
             replica: winner.dot.replica,
             stamp: winner.stamp,
-            value: show_json(winner.value),
+            value: twin::shown_value(&path.path, *winner.value),
         }];
         values.extend(children.iter().map(|(p, c)| ConflictValue {
             replica: c.dot.replica,
             stamp: c.stamp,
-            value: format!("{p} = {}", show_json(c.value)),
+            value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
         }));
         resolver.conflicts.push(Conflict {
             key: resolver.key.clone(),
@@ -172,7 +170,7 @@ pub(super) fn resolve_metadata<'a>(
     let mut out = Vec::new();
     for run in by_key(&mut writes) {
         let key = run[0].0;
-        if let Some(value) = resolver.json(|| format!("metadata.{key}"), run).value {
+        if let Some(value) = resolver.json(|| format!("metadata.{key}"), key, run).value {
             out.push((key, *value));
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 
 use failback::iothub::{ImportMode, Side};
-use failback::{AuthType, DeviceId, Rule, Status};
+use failback::{AuthType, DeviceId, Fingerprint, Rule, Status};
 use serde_json::{Value, json};
 
 use super::*;
@@ -290,6 +290,67 @@ fn twins_merge_per_leaf_removals_count_and_conflicting_leaves_go_to_the_preferre
             Some(json!({"interval": 30, "mode": "eco"}))
         );
         assert_eq!(line.reported, None);
+    }
+}
+
+/// IoT Edge keeps each container registry's password in `$edgeAgent`'s desired properties.
+/// Changed on both hubs, the conflict is reported with each password as its fingerprint, as a
+/// value that may hold a key is, while the merged twin keeps the preferred side's password.
+#[test]
+fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
+    const CREDENTIALS: &str = "/properties/desired/runtime/settings/registryCredentials/acr";
+    let agent = |password: &str, build: &str| {
+        let agent = set(
+            module("gw", "$edgeAgent"),
+            CREDENTIALS,
+            json!({"address": "x.azurecr.io", "username": "x", "password": password}),
+        );
+        // An image digest: a value that reads as key text, whatever its name.
+        set(agent, "/properties/desired/build", json!(build))
+    };
+    let digest = |n: u8| format!("{}", n.to_string().repeat(40));
+    let base = [edge("gw", 1), agent("old-Secr3t", &digest(1))];
+    let primary = [edge("gw", 1), agent("NewPrimarySecret1", &digest(2))];
+    let secondary = [edge("gw", 1), agent("NewSecondarySecret2", &digest(3))];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let report = serde_json::to_string(&run.summary).expect("serialises");
+        for secret in [
+            "NewPrimarySecret1",
+            "NewSecondarySecret2",
+            &digest(2),
+            &digest(3),
+        ] {
+            assert!(!report.contains(secret), "{secret} shown: {report}");
+        }
+        let conflict = run.conflict(
+            "gw/$edgeAgent",
+            "properties.desired.runtime.settings.registryCredentials.acr.password",
+        );
+        let shown: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
+        let fingerprint = |secret: &str| format!("<{}>", Fingerprint::of(secret));
+        assert_eq!(
+            shown,
+            [
+                fingerprint("NewPrimarySecret1"),
+                fingerprint("NewSecondarySecret2")
+            ]
+        );
+        assert!(
+            run.conflict("gw/$edgeAgent", "properties.desired.build")
+                .values[0]
+                .value
+                .starts_with("<sha256:")
+        );
+        let kept = match prefer {
+            Side::Primary => "NewPrimarySecret1",
+            _ => "NewSecondarySecret2",
+        };
+        let desired = Value::Object(run.device("gw/$edgeAgent").desired);
+        assert_eq!(
+            desired["runtime"]["settings"]["registryCredentials"]["acr"]["password"],
+            kept
+        );
     }
 }
 
