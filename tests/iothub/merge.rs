@@ -308,7 +308,7 @@ fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
         // An image digest: a value that reads as key text, whatever its name.
         set(agent, "/properties/desired/build", json!(build))
     };
-    let digest = |n: u8| format!("{}", n.to_string().repeat(40));
+    let digest = |n: u8| n.to_string().repeat(40);
     let base = [edge("gw", 1), agent("old-Secr3t", &digest(1))];
     let primary = [edge("gw", 1), agent("NewPrimarySecret1", &digest(2))];
     let secondary = [edge("gw", 1), agent("NewSecondarySecret2", &digest(3))];
