@@ -119,11 +119,20 @@ impl Slot {
     /// A write held here that `context` has not seen, if any. A state holds each write with a
     /// context that saw it (a writer adds the dot, a merge joins the contexts); one that did
     /// not would let its writer issue that dot again, to another write.
+    ///
+    /// A tombstone's incarnation too: a delete claims the creation it removed seen, and that
+    /// is what keeps it removed. A tombstone of an incarnation its state had not seen read,
+    /// and merged with the replica holding the incarnation, kept it live beside its
+    /// tombstone, a state this reader refuses (2026-11-23, found in review).
     pub(crate) fn write_unseen_by(&self, context: &CausalContext) -> Option<Dot> {
         self.live
             .iter()
             .flat_map(DeviceRecord::dots)
-            .chain(self.tombstones.iter().map(|t| t.deleted))
+            .chain(
+                self.tombstones
+                    .iter()
+                    .flat_map(|t| [t.incarnation, t.deleted]),
+            )
             .find(|&dot| !context.contains(dot))
     }
 

@@ -213,6 +213,26 @@ mod tests {
             "{unseen}"
         );
 
+        // A delete of an incarnation the context has not seen: merged with the replica
+        // holding it, the incarnation stayed live beside its tombstone.
+        let other = ReplicaId::from_u128(2);
+        let mut held = reg.clone();
+        held.writer(other, Stamp::new(2, 0))
+            .delete(&DeviceKey::device("a")?)?;
+        let mut tombstone = serde_json::to_value(&held).expect("serializes");
+        tombstone["context"] = serde_json::to_value(CausalContext::from_iter([
+            Dot::new(r, 2),
+            Dot::new(other, 1),
+        ]))
+        .expect("serializes");
+        let unseen = read(&tombstone).expect_err("a delete of an unseen incarnation");
+        assert!(
+            unseen
+                .to_string()
+                .contains(&format!("device a holds write {}", Dot::new(r, 1))),
+            "{unseen}"
+        );
+
         // A stable vector past the context: compaction caps it, and past it tombstones of
         // deletes not yet seen would be purged.
         wire["context"] = serde_json::to_value(reg.context()).expect("serializes");
