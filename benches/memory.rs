@@ -138,7 +138,7 @@ fn registry(n: usize) {
         merged.merge(&w.secondary);
         merged
     });
-    let devices = merged.len();
+    let devices = merged.live_count();
     drop(merged);
     let (theirs, merged) = held_by(|| {
         let b = baseline(n);
@@ -161,7 +161,7 @@ fn failback(n: usize) -> Result<(), Error> {
     let exports = Exports::generate(n);
     let export = merged_export(&exports.failback()?)?;
     let row = |name: &str, lifted: Result<Registry, Error>, held: Held| {
-        let devices = lifted?.len();
+        let devices = lifted?.live_count();
         println!(
             "memory/{name}/{}: {devices} devices, {}; {:.2}x the {}-byte export",
             label(n),

@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn StdError>> {
     assert_eq!(east, west);
     println!(
         "1. west created {} devices; east read them from west's text",
-        west.len()
+        west.live_count()
     );
 
     // 2. During the outage. Stamps are the writers' clocks, used only where a rule asks for

@@ -105,15 +105,28 @@ impl Registry {
         Self::default()
     }
 
-    /// Whether the registry holds no key at all (live or tombstoned).
+    /// Whether this is the empty state, ⊥: no key, live or deleted, and nothing seen. Merging
+    /// it changes nothing (`a ⊔ ⊥ = a`), so a delta for which this holds need not be sent;
+    /// one that holds no key but claims writes seen still removes what they overwrote or
+    /// deleted. Not whether any device is live: that is [`live_count`](Self::live_count),
+    /// and a registry whose devices are all deleted is not empty.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(failback::Registry::default().is_empty());
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// assert!(reg.is_empty());
+    /// let key = DeviceKey::device("d")?;
+    /// let mut writer = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// writer.create(&key, Identity::default())?;
+    /// let delete = writer.delete(&key)?;
+    /// // The delete removes the device wherever it is merged: not empty.
+    /// assert!(!delete.is_empty() && delete.live_count() == 0);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
+        self.slots.is_empty() && self.context.is_empty()
     }
 
     /// Everything this registry has seen.
@@ -158,14 +171,24 @@ impl Registry {
             .map(|(key, _)| key)
     }
 
-    /// How many keys have a live incarnation.
+    /// How many keys (devices and modules) have a live incarnation: those [`keys`](Self::keys)
+    /// lists, counted in one walk. Not `len`, whose `len() == 0` would read as
+    /// [`is_empty`](Self::is_empty), which a registry holding only deletes is not.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(failback::Registry::new().len(), 0);
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let mut writer = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// writer.create(&DeviceKey::device("a")?, Identity::default())?;
+    /// writer.create(&DeviceKey::module("a", "m")?, Identity::default())?;
+    /// writer.create(&DeviceKey::device("b")?, Identity::default())?;
+    /// writer.delete(&DeviceKey::device("b")?)?;
+    /// assert_eq!(reg.live_count(), 2);
+    /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn len(&self) -> usize {
+    pub fn live_count(&self) -> usize {
         self.keys().count()
     }
 
@@ -243,9 +266,17 @@ impl Registry {
     /// # Examples
     ///
     /// ```
-    /// use failback::Registry;
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let key = DeviceKey::device("d")?;
     /// let mut a = Registry::new();
-    /// assert!(a.merge(&Registry::new()).is_unchanged());
+    /// let mut b = Registry::new();
+    /// b.writer(ReplicaId::from_u128(2), Stamp::new(1, 0)).create(&key, Identity::default())?;
+    ///
+    /// assert_eq!(a.merge(&b).added, 1);
+    /// assert_eq!(a, b);
+    /// // Merging it again changes nothing: a ⊔ b ⊔ b = a ⊔ b.
+    /// assert!(a.merge(&b).is_unchanged());
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn merge(&mut self, other: &Registry) -> Report {
         self.merge_with(other, &Policy::default())
@@ -260,9 +291,11 @@ impl Registry {
     /// they shared it costs a pointer comparison, and a key only one side wrote keeps or
     /// takes that side's slot without copying it.
     ///
-    /// Merging two large states (from 65,536 keys) walks the keys in shards on up to one
-    /// scoped thread per core ([`std::thread::available_parallelism`]), joined before it
-    /// returns; the merged state and the report are the same whatever the number of threads.
+    /// Merging two large states (from 65,536 keys on this side, and the incoming state at
+    /// least a sixteenth of its size) walks the keys in shards on up to one scoped thread per
+    /// core ([`std::thread::available_parallelism`]), at most eight, joined before it returns;
+    /// a smaller state merged into a large one is looked up key by key on the calling thread.
+    /// The merged state and the report are the same whatever the number of threads.
     ///
     /// # Examples
     ///
@@ -396,7 +429,7 @@ impl Registry {
     /// reg.writer(r, Stamp::default()).delete(&key)?;
     /// let everyone = reg.context().vector().clone();
     /// reg.compact(&everyone);
-    /// assert!(reg.is_empty());
+    /// assert!(reg.tombstones(&key).is_empty());
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn compact(&mut self, stable: &VersionVector) {

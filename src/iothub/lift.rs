@@ -285,7 +285,7 @@ impl Failback {
     ///     ExportReader::new("secondary.jsonl", secondary.as_bytes()),
     ///     Side::Secondary,
     /// )?;
-    /// assert_eq!(failback.merged().len(), 1);
+    /// assert_eq!(failback.merged().live_count(), 1);
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn from_lines<B, P, S>(base: B, primary: P, secondary: S, prefer: Side) -> Result<Self>
@@ -461,7 +461,7 @@ impl Failback {
     /// ```
     /// # use failback::iothub::{Failback, Side};
     /// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-    /// assert_eq!(failback.merged().len(), 0);
+    /// assert_eq!(failback.merged().live_count(), 0);
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn merged(&self) -> &Registry {
