@@ -46,7 +46,7 @@ fn validate(kind: &'static str, id: &str) -> Result<()> {
         .find(|&(_, c)| !c.is_ascii() || !is_id_char(c as u8))
     {
         return Err(invalid(format!(
-            "character {c:?} at position {} is not allowed; use ASCII letters, digits and -.+%_#*?!(),=@$'",
+            "character {c:?} at position {} is not allowed; use ASCII letters, digits and -.+%_#*?!(),=@$' (older hubs also hold : and ;)",
             at + 1
         )));
     }

@@ -212,7 +212,8 @@ pub struct Report {
     pub updated: u64,
     /// Devices that existed before and do not after.
     pub deleted: u64,
-    /// Devices the merge looked at and left as they were.
+    /// Keys the merge looked at and left as they were: devices and modules, and keys that
+    /// hold only deletes.
     pub unchanged: u64,
     /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
     /// their `Ord`). A delete that won over updates is listed whichever side deleted, so also

@@ -61,8 +61,9 @@ impl fmt::Debug for Stamp {
 ///
 /// so each [`tick`](Self::tick) is above every stamp issued or
 /// [`observe`](Self::observe)d before it. The one exception is a clock at
-/// `Stamp::new(u64::MAX, u32::MAX)`, which only observing that stamp can reach: it has nowhere
-/// to go, and ticks repeat it. A repeated stamp is harmless to
+/// `Stamp::new(u64::MAX, u32::MAX)`, which only a clock already at `u64::MAX` milliseconds
+/// (ticked at that time, or having observed a stamp there) can lead to: it has nowhere to go,
+/// and ticks repeat it (`tick(t) = last()` there). A repeated stamp is harmless to
 /// a merge (a replica's own writes are ordered by their dots, and stamps only break ties
 /// between concurrent writes), but it no longer says which came last.
 ///
