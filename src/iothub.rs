@@ -13,7 +13,9 @@
 //!   [`Authentication::keys`](crate::Authentication::keys) is then `None`. Importing such a line
 //!   makes IoT Hub generate new keys and locks SAS devices out.
 //! - **Hub-local counters are dropped.** Twin `$metadata` and `$version` only mean something in
-//!   the hub that wrote them, so they are removed on reading and never compared or written.
+//!   the hub that wrote them, so they are removed on reading, where the hub writes them (at the
+//!   top of desired and reported properties), and never compared or written. Anywhere else, in
+//!   tags or deeper in a section, such a key is no counter but a twin key holding `$`, refused.
 //! - **Scopes are per hub.** `deviceScope` embeds the parent's generation id; the parent's device
 //!   id ([`ExportLine::parent`]) is what carries over to another hub.
 //!

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 
 use rules::{check_key, invalid};
 
-pub(crate) use leaves::{flatten, flatten_without, patch_writes, unflatten_section};
+pub(crate) use leaves::{flatten, hub_managed, patch_writes, unflatten_section};
 pub(crate) use rules::{
     KeyProblem, check_leaf, check_leaves, check_metadata, check_written_leaf, is_leaf, key_problem,
     leaf_problem, nests_within, shown, shown_value,

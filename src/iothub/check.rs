@@ -11,13 +11,13 @@
 use serde_json::{Map, Value};
 
 use super::lift::Side;
-use super::line::{ExportLine, HUB_COUNTERS};
+use super::line::ExportLine;
 use super::reader::{MAX_DEPTH, shown_name};
 use crate::credentials::Pair;
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::DeviceId;
-use crate::twin::{self, KeyProblem, MAX_DEPTH as MAX_TWIN_DEPTH, MAX_KEY_BYTES};
+use crate::twin::{self, KeyProblem, MAX_DEPTH as MAX_TWIN_DEPTH, MAX_KEY_BYTES, Section};
 
 /// IoT Hub's limit on `statusReason`, in characters.
 const MAX_STATUS_REASON_CHARS: usize = 128;
@@ -72,8 +72,10 @@ impl ExportLine {
     /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}` or a [`parent`](Self::parent) other
     /// than the edge device it names, and a twin key IoT Hub does not store (empty, over 1 KB,
     /// holding `.`, `$`, a space or a control character, or deeper than 10 levels) or a twin
-    /// value nested deeper than the reader reads. `$metadata` and `$version` are not checked:
-    /// the reader drops them.
+    /// value nested deeper than the reader reads. `$metadata` and `$version` at the top of
+    /// desired and reported properties are not checked: the reader drops them, and so does the
+    /// lift. Anywhere else (in tags, below the top, in an array) they are refused as any key
+    /// holding `$` is: the hub writes them nowhere else.
     ///
     /// `importMode` is not checked here: an import file's line holds one, and an export's never
     /// does, which only the reader of the file knows.
@@ -156,15 +158,19 @@ impl ExportLine {
         // Levels of the line's JSON above each section's members: the line's object, then
         // `tags`, or `properties` and `desired`.
         let sections = [
-            ("tags", &self.tags, 2),
-            ("properties.desired", &self.desired, 3),
-            ("properties.reported", &self.reported, 3),
+            (Section::Tags, &self.tags, 2),
+            (Section::Desired, &self.desired, 3),
+            (Section::Reported, &self.reported, 3),
         ];
         for (section, object, above) in sections {
             if let Some(object) = object {
-                check_twin(section, object, 1, above).map_err(|(path, message)| Refused {
-                    place: Place::Twin { section, path },
-                    message,
+                let skipped = twin::hub_managed(section);
+                let section = section.as_str();
+                check_twin(section, object, skipped, 1, above).map_err(|(path, message)| {
+                    Refused {
+                        place: Place::Twin { section, path },
+                        message,
+                    }
                 })?;
             }
         }
@@ -196,7 +202,10 @@ pub(super) fn scope_owner(scope: &str) -> Result<Option<DeviceId>, String> {
 /// Refuses a twin key IoT Hub would not store, or one nested deeper than it allows, in
 /// `object` at `depth` (a section's own keys are at 1), with the keys leading to it from the
 /// section; and a value nested deeper than the reader reads, the line's levels `above` the
-/// object's members counted.
+/// object's members counted. The members of `object` named in `skipped` (the hub's counters,
+/// at the top of desired and reported properties) are passed over with what they hold; below
+/// the top nothing is, so a `$metadata` there is refused as any `$` key is (2026-11-23, found
+/// in review: skipped at every level, the reader dropped them, and all they held, anywhere).
 ///
 /// A key the hub refuses can only mean a damaged or hand-made line: a `.` would otherwise
 /// become nesting once the twin is split into dotted paths, and a `$` key would be skipped as
@@ -208,11 +217,12 @@ pub(super) fn scope_owner(scope: &str) -> Result<Option<DeviceId>, String> {
 fn check_twin(
     section: &str,
     object: &Map<String, Value>,
+    skipped: &[&str],
     depth: usize,
     above: usize,
 ) -> Result<(), (Vec<String>, String)> {
     for (key, value) in object {
-        if HUB_COUNTERS.contains(&key.as_str()) {
+        if skipped.contains(&key.as_str()) {
             continue;
         }
         let refused = |message| Err((vec![key.clone()], message));
@@ -228,7 +238,8 @@ fn check_twin(
             return refused(format!(
                 "twin key {shown} in {section} {problem}; IoT Hub twin keys are 1 to \
                  {MAX_KEY_BYTES} bytes without '.', '$', spaces or control characters (its own \
-                 $metadata and $version aside)"
+                 $metadata and $version aside, at the top of desired and reported properties \
+                 only)"
             ));
         }
         match value {
@@ -241,7 +252,7 @@ fn check_twin(
                 ));
             }
             Value::Object(inner) => {
-                check_twin(section, inner, depth + 1, above + 1).map_err(|(mut path, m)| {
+                check_twin(section, inner, &[], depth + 1, above + 1).map_err(|(mut path, m)| {
                     path.insert(0, key.clone());
                     (path, m)
                 })?
@@ -381,6 +392,27 @@ mod tests {
         let mut line = device("d");
         line.reported = Some(object(json!({"a": {"": 1}})));
         lines.push((line, "properties.reported"));
+        // The hub's counters anywhere but at the top of desired and reported properties: the
+        // hub writes them nowhere else (2026-11-23, found in review: dropped at every level).
+        let counters = [
+            (Section::Tags, json!({"$version": 3})),
+            (Section::Tags, json!({"a": {"$metadata": {"owner": "ops"}}})),
+            (
+                Section::Desired,
+                json!({"$version": 1, "a": {"$version": 2}}),
+            ),
+            (Section::Reported, json!({"a": [{"$metadata": {}, "x": 1}]})),
+        ];
+        for (section, twin) in counters {
+            let mut line = device("d");
+            let slot = match section {
+                Section::Tags => &mut line.tags,
+                Section::Desired => &mut line.desired,
+                Section::Reported => &mut line.reported,
+            };
+            *slot = Some(object(twin));
+            lines.push((line, section.as_str()));
+        }
         // Arrays past the reader's 64 levels: the line's object and tags make two.
         let mut deep = json!(1);
         for _ in 0..63 {
@@ -491,12 +523,14 @@ mod tests {
     #[test]
     fn what_the_reader_reads_or_drops_passes() {
         let mut line = device("d");
-        // The hub's counters are dropped by the reader, so never refused; a key of 1 KB and
-        // ten objects below a section, in an array too, are IoT Hub's to take.
-        line.tags = Some(object(
-            json!({"$metadata": {"a.b": 1}, "$version": 3, "k".repeat(1024): 1}),
-        ));
-        line.desired = Some(nested(11));
+        // The hub's counters at the top of desired and reported properties are dropped by the
+        // reader, so never refused; a key of 1 KB and ten objects below a section, in an array
+        // too, are IoT Hub's to take.
+        line.tags = Some(object(json!({"k".repeat(1024): 1})));
+        let mut desired = nested(11);
+        desired.insert("$metadata".into(), json!({"a.b": {"$lastUpdated": 1}}));
+        desired.insert("$version".into(), json!(3));
+        line.desired = Some(desired);
         line.reported = Some(nested_holding(9, json!([1, [{"x": {}}]])));
         line.status_reason = Some("é".repeat(128));
         assert!(line.check().is_ok());

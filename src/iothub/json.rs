@@ -324,9 +324,11 @@ fn decode(text: &str, start: usize, end: usize) -> Result<Cow<'_, str>, Malforme
         })
 }
 
-/// The object `text` holds, built by serde_json without the members named in `dropped`, at
-/// every level. Those at the top are skipped without being built: in a twin section, `$metadata`
-/// is most of the bytes.
+/// The object `text` holds, built by serde_json without its own members named in `dropped`,
+/// which are skipped without being built (in a twin section, the hub's `$metadata` is most of
+/// the bytes). Only the object's own members: a key of that name deeper down is kept, for the
+/// line's check to refuse (2026-11-23, found in review: dropped at every level, a tag
+/// `{"a":{"$metadata":{"owner":"ops"}}}` was read as `{"a":{}}` without a word).
 pub(crate) fn object_without(
     text: &str,
     dropped: &'static [&'static str],
@@ -361,23 +363,11 @@ impl<'de> Visitor<'de> for Without {
             if self.0.contains(&key.as_str()) {
                 entries.next_value::<IgnoredAny>()?;
             } else {
-                let mut value = entries.next_value::<Value>()?;
-                drop_keys(&mut value, self.0);
+                let value = entries.next_value::<Value>()?;
                 map.insert(key, value);
             }
         }
         Ok(map)
-    }
-}
-
-fn drop_keys(value: &mut Value, dropped: &[&str]) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|key, _| !dropped.contains(&key.as_str()));
-            map.values_mut().for_each(|value| drop_keys(value, dropped));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|item| drop_keys(item, dropped)),
-        _ => {}
     }
 }
 
@@ -593,10 +583,10 @@ mod tests {
     }
 
     #[test]
-    fn objects_are_built_without_dropped_keys_at_any_level() {
+    fn objects_are_built_without_dropped_keys_at_their_top_only() {
         let text = r#"{"$v":{"x":1},"a":{"$v":2,"b":[{"$v":3,"c":4}]},"d":"$v"}"#;
         let map = object_without(text, &["$v"]).expect("valid");
-        let expected = serde_json::json!({"a": {"b": [{"c": 4}]}, "d": "$v"});
+        let expected = serde_json::json!({"a": {"$v": 2, "b": [{"$v": 3, "c": 4}]}, "d": "$v"});
         assert_eq!(Value::Object(map), expected);
         assert!(object_without("[1]", &["$v"]).is_err());
     }

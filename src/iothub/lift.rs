@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::identity::StatusValue;
 use crate::iothub::check::checked;
-use crate::iothub::line::{ExportLine, HUB_COUNTERS};
+use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Policy, Preference};
 use crate::registry::Registry;
@@ -561,8 +561,9 @@ fn twin_of(line: &ExportLine) -> Result<BTreeMap<TwinPath, Value>> {
     let mut twin = BTreeMap::new();
     for (section, object) in sections {
         if let Some(object) = object {
-            // The hub's counters dropped at every level, as the line's reader drops them.
-            let leaves = twin::flatten_without(section, object, HUB_COUNTERS);
+            // The hub's counters skipped at the top of desired and reported properties, and
+            // refused anywhere else, as the line's reader reads them.
+            let leaves = twin::flatten(section, object);
             twin.extend(leaves.map_err(|e| e.of_device(&line.key))?);
         }
     }

@@ -12,16 +12,7 @@ use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprin
 use crate::error::Result;
 use crate::identity::{Capabilities, Status};
 use crate::key::{DeviceId, DeviceKey};
-
-/// Twin keys dropped at every level of every section when reading: hub-local timestamps and
-/// counters, meaningless in another hub and never compared. IoT Hub writes them in desired and
-/// reported properties (`$lastUpdatedVersion` and the like live inside `$metadata`, dropped
-/// with it); tags carry none, but this reader has always dropped them there too, so a tag of
-/// either name is dropped rather than refused, and the lift drops them as this reader does
-/// ([`Identity::with_twin`](crate::Identity::with_twin) skips them only at the top of desired
-/// and reported properties, where the hub writes them). Any other key holding `$` is refused:
-/// twin keys cannot hold `$`, so such a key is neither a property nor a counter of the hub's.
-pub(super) const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
+use crate::twin::{self, Section};
 
 /// One device or module line of a bulk export or import file, typed.
 ///
@@ -31,11 +22,14 @@ pub(super) const HUB_COUNTERS: &[&str] = &["$metadata", "$version"];
 /// (or carried `null`). In [`authentication`](Self::authentication), `keys: None` and
 /// `thumbprints: None` mean *unknown* (an export taken with `excludeKeysInExport`), never empty.
 ///
-/// Twin `$metadata` and `$version` are dropped on reading, in every section: they are hub-local
-/// counters and timestamps, never compared and never written back (an import that carries
-/// `$metadata` overwrites the target hub's timestamps). Any other twin key IoT Hub would refuse
-/// is an error when reading, and so is a number in tags or desired properties that could not be
-/// written back as the same value (an integer beyond 64 bits). A line built through these
+/// Twin `$metadata` and `$version` at the top of desired and reported properties, where IoT Hub
+/// writes them, are dropped on reading with what they hold: they are hub-local counters and
+/// timestamps, never compared and never written back (an import that carries `$metadata`
+/// overwrites the target hub's timestamps). Anywhere else (in tags, below the top of a section,
+/// in an array) such a key is no counter of the hub's but a twin key it refuses, as any key
+/// holding `$` is. Any twin key IoT Hub would refuse is an error when reading, and so is a
+/// number in tags or desired properties that could not be written back as the same value (an
+/// integer beyond 64 bits). A line built through these
 /// fields is held to the same rules on its values by [`Failback::lift`](super::Failback::lift)
 /// (a disabled module, one key of two, thumbprints of two lengths, a long `statusReason`, a
 /// twin key the hub refuses, a [`parent`](Self::parent) other than the edge device its scope
@@ -72,9 +66,9 @@ pub struct ExportLine {
     pub twin_e_tag: Option<String>,
     /// Twin tags.
     pub tags: Option<Map<String, Value>>,
-    /// Desired properties, without `$metadata` and `$version`.
+    /// Desired properties, without the hub's `$metadata` and `$version` at their top.
     pub desired: Option<Map<String, Value>>,
-    /// Reported properties, without `$metadata` and `$version`.
+    /// Reported properties, without the hub's `$metadata` and `$version` at their top.
     pub reported: Option<Map<String, Value>>,
     /// Capabilities (`iotEdge`).
     pub capabilities: Option<Capabilities>,
@@ -330,12 +324,17 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
 
 /// A twin section (`tags`, `properties.desired`, `properties.reported`), its numbers checked
 /// here, where their text is at hand; its keys are checked with the line's other values
-/// ([`ExportLine::check`]).
+/// ([`ExportLine::check`]). The hub's counters at the top of desired and reported properties
+/// ([`twin::hub_managed`]) are dropped unread; any other key holding `$`, those two names in
+/// tags, below the top or in an array included, is kept for that check to refuse at its key
+/// (2026-11-23, found in review: dropped at every level, with all they held, a tag
+/// `{"a":{"$metadata":{"owner":"ops"}}}` was read as `{"a":{}}` without a word).
 pub(super) fn twin(
     cx: &Context<'_>,
-    field: &str,
+    section: Section,
     raw: Option<Raw<'_>>,
 ) -> Result<Option<Map<String, Value>>> {
+    let field = section.as_str();
     let raw = match raw {
         Some(raw) if raw.kind == Kind::Object => raw,
         Some(raw) if raw.kind != Kind::Null => {
@@ -343,13 +342,14 @@ pub(super) fn twin(
         }
         _ => return Ok(None),
     };
+    let dropped = twin::hub_managed(section);
     // Reported properties are never written to a hub (the device owns them), so a number
     // there that would come back as another value changes nothing a plan writes: refusing the
     // whole file over one device's reading would stop the failback for nothing.
-    if field != "properties.reported" {
-        check_numbers(cx, field, raw)?;
+    if section != Section::Reported {
+        check_numbers(cx, field, raw, dropped)?;
     }
-    let built = json::object_without(raw.text(), HUB_COUNTERS);
+    let built = json::object_without(raw.text(), dropped);
     built.map(Some).map_err(|err| {
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
         cx.error(raw.start, message)
@@ -360,16 +360,17 @@ pub(super) fn twin(
 /// (see [`exact_number`]). Only the text tells: read, the number is already the double.
 ///
 /// The walk follows objects, as the keys' check does: an array is one value to the merge, kept
-/// and written back whole, so only its numbers are checked. `$metadata` and `$version` are not
-/// checked at all: they are dropped.
-fn check_numbers(cx: &Context<'_>, field: &str, object: Raw<'_>) -> Result<()> {
+/// and written back whole, so only its numbers are checked. The members of `object` named in
+/// `dropped` (the hub's counters, at the top of a section) are not checked at all: they are
+/// dropped.
+fn check_numbers(cx: &Context<'_>, field: &str, object: Raw<'_>, dropped: &[&str]) -> Result<()> {
     let members = object.members().map_err(|err| cx.malformed(err))?;
     for member in members {
-        if HUB_COUNTERS.contains(&&*member.key) {
+        if dropped.contains(&&*member.key) {
             continue;
         }
         match member.value.kind {
-            Kind::Object => check_numbers(cx, field, member.value)?,
+            Kind::Object => check_numbers(cx, field, member.value, &[])?,
             Kind::Number | Kind::Array => {
                 for (at, number) in member.value.numbers() {
                     exact_number(cx, field, number, at)?;
@@ -583,11 +584,11 @@ mod tests {
     }
 
     #[test]
-    fn hub_counters_are_stripped_at_every_level() {
+    fn hub_counters_are_dropped_at_the_top_of_desired_and_reported_only() {
         let line = device(&with(concat!(
-            r#""properties":{"desired":{"$metadata":{"$lastUpdated":"x"},"$version":4,"#,
-            r#""a":{"$metadata":{},"b":1,"$version":2}},"reported":{"$version":1,"#,
-            r#""l":[{"$version":3}]}},"tags":{"$version":1,"t":{"$metadata":{"$x":1}}}"#
+            r#""properties":{"desired":{"$metadata":{"$lastUpdated":"x","a":{"$x":1}},"#,
+            r#""$version":4,"a":{"b":1}},"reported":{"$version":1,"l":[{"m":3}]}},"#,
+            r#""tags":{"t":{"u":1}}"#
         )));
         assert_eq!(
             Value::Object(line.desired.expect("desired")),
@@ -595,9 +596,27 @@ mod tests {
         );
         assert_eq!(
             Value::Object(line.reported.expect("reported")),
-            json!({"l": [{}]})
+            json!({"l": [{"m": 3}]})
         );
-        assert_eq!(Value::Object(line.tags.expect("tags")), json!({"t": {}}));
+        // Anywhere else they are twin keys holding `$`, refused at the key (at the array's key
+        // for one in an array's object, as for any key there).
+        for (twin, at) in [
+            (r#""tags":{"$version":1,"t":2}"#, r#""$version""#),
+            (r#""tags":{"t":{"$metadata":{"$x":1}}}"#, r#""$metadata""#),
+            (
+                r#""properties":{"desired":{"a":{"$metadata":{},"b":1}}}"#,
+                r#""$metadata""#,
+            ),
+            (
+                r#""properties":{"reported":{"l":[{"$version":3}]}}"#,
+                r#""l""#,
+            ),
+        ] {
+            let text = with(twin);
+            let (column, message) = error(&text);
+            assert_eq!(column, col(&text, at), "{text}");
+            assert!(message.contains("holds '$'"), "{message}");
+        }
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::line::{self, ExportLine};
 use crate::error::{Error, Result};
 use crate::identity::Status;
 use crate::key::{DeviceId, DeviceKey, ModuleId};
+use crate::twin::Section;
 
 mod naming;
 
@@ -75,7 +76,9 @@ pub enum Parsed {
 /// `disabled` on a module line (modules cannot be disabled); a `statusReason` over 128
 /// characters (the message gives its length, never its text); a twin key IoT Hub refuses
 /// (empty, over 1 KB, holding `.`, `$`, a space or a control character, or deeper than 10
-/// levels; only the hub's own `$metadata` and `$version` are read, and dropped); a number in
+/// levels; the hub's own `$metadata` and `$version` are read, and dropped with what they hold,
+/// at the top of desired and reported properties, where the hub writes them, and refused as
+/// any `$` key is anywhere else: in tags, below the top, in an array); a number in
 /// tags or desired properties that would be written back as another value (an integer beyond
 /// 64 bits such as `123456789012345678901234567890`, which the hub keeps whole and this crate
 /// holds as a double) or that no double holds, at the number; an unknown `importMode` or `authentication.type`; a symmetric key
@@ -341,11 +344,11 @@ impl Context<'_> {
         line.status_reason = self.owned("statusReason", fields.status_reason)?;
         line.authentication = line::authentication(self, fields.authentication)?;
         line.twin_e_tag = self.owned("twinETag", fields.twin_e_tag)?;
-        line.tags = line::twin(self, "tags", fields.tags)?;
+        line.tags = line::twin(self, Section::Tags, fields.tags)?;
         let desired = json::find(&properties, "desired");
-        line.desired = line::twin(self, "properties.desired", desired)?;
+        line.desired = line::twin(self, Section::Desired, desired)?;
         let reported = json::find(&properties, "reported");
-        line.reported = line::twin(self, "properties.reported", reported)?;
+        line.reported = line::twin(self, Section::Reported, reported)?;
         line.capabilities = line::capabilities(self, fields.capabilities)?;
         Ok(())
     }

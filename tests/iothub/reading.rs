@@ -3,10 +3,10 @@
 //! that look like hub warnings, module lines without their device, and exports without
 //! devices. Each is an `Error::Parse` at its file, line and column.
 
-use failback::Error;
 use failback::iothub::{
     ExportLine, ExportReader, Parsed, parse_line, read_export_from, read_import_from,
 };
+use failback::{Error, Identity, Section};
 
 use super::*;
 
@@ -204,25 +204,125 @@ fn a_twin_number_that_would_be_rewritten_is_an_error_at_the_number() {
     assert!(written.contains(expected), "{written}");
 }
 
+/// IoT Hub writes its counters `$metadata` (timestamps at every level of the properties, inside
+/// it) and `$version` at the top of desired and reported properties: there they are dropped
+/// with what they hold, by the reader and by the library alike.
 #[test]
-fn hub_counters_are_still_read_and_dropped_in_every_section() {
+fn hub_counters_are_dropped_at_the_top_of_desired_and_reported() {
     let metadata = json!({
         "$lastUpdated": "2026-10-01T08:00:00Z",
         "$lastUpdatedVersion": 4,
         "fw": {"$lastUpdated": "2026-10-01T08:00:00Z", "$lastUpdatedVersion": 4}
     });
-    let counted = json!({"fw": {"v": 1, "$version": 2}, "$metadata": metadata, "$version": 4});
-    let mut line = device("d");
-    for (section, _) in SECTIONS {
-        line = set(line, section, counted.clone());
-    }
+    let counted = json!({"fw": {"v": 1}, "$metadata": metadata, "$version": 4});
+    let line = set(device("d"), "/properties/desired", counted.clone());
+    let line = set(line, "/properties/reported", counted.clone());
     let lines = match read(&line.to_string()) {
         Ok(lines) => lines,
         Err(err) => panic!("{err}"),
     };
     let expected = json!({"fw": {"v": 1}});
-    for twin in [&lines[0].tags, &lines[0].desired, &lines[0].reported] {
+    for twin in [&lines[0].desired, &lines[0].reported] {
         assert_eq!(twin.clone().map(Value::Object), Some(expected.clone()));
+    }
+    // The library skips them there too, and keeps what the reader keeps.
+    for section in [Section::Desired, Section::Reported] {
+        let identity = Identity::default().with_twin(section, counted.clone());
+        let paths: Vec<String> = match identity {
+            Ok(identity) => identity.twin.keys().map(|p| p.path().to_owned()).collect(),
+            Err(err) => panic!("{section:?}: {err}"),
+        };
+        assert_eq!(paths, ["fw.v"], "{section:?}");
+    }
+}
+
+/// The hub writes no `$metadata` or `$version` anywhere but at the top of desired and reported
+/// properties (tags hold none): anywhere else such a key is one the hub refuses, refused at its
+/// key as any key holding `$` is, and the library refuses the same twin (2026-11-23, found in
+/// review: the reader dropped them at every depth, in every section and in arrays, with all
+/// they held, so `{"a":{"$metadata":{"owner":"ops"}}}` in tags was read as `{"a":{}}`).
+#[test]
+fn a_hub_counter_anywhere_else_is_an_error_at_the_key() {
+    // The section, its twin, the text the refused key starts at, and the key refused: the
+    // counter itself, or the key whose array holds it, as for any key in an array's object.
+    let cases = [
+        (
+            "/tags",
+            json!({"ok": 1, "$version": 3}),
+            r#""$version":3"#,
+            "$version",
+        ),
+        (
+            "/tags",
+            json!({"$metadata": {}}),
+            r#""$metadata""#,
+            "$metadata",
+        ),
+        (
+            "/tags",
+            json!({"a": {"$metadata": {"owner": "ops"}}, "b": {"$version": "v7"}}),
+            r#""$metadata""#,
+            "$metadata",
+        ),
+        (
+            "/properties/desired",
+            json!({"a": {"$metadata": {"owner": "ops"}, "b": 1}}),
+            r#""$metadata""#,
+            "$metadata",
+        ),
+        (
+            "/properties/reported",
+            json!({"a": {"b": {"$version": 7}}}),
+            r#""$version":7"#,
+            "$version",
+        ),
+        (
+            "/tags",
+            json!({"a": [{"$version": 1, "x": 2}]}),
+            r#""a":["#,
+            "a",
+        ),
+        (
+            "/properties/desired",
+            json!({"a": [{"$metadata": {}}]}),
+            r#""a":["#,
+            "a",
+        ),
+        (
+            "/properties/reported",
+            json!({"a": [[{"$version": 1}]]}),
+            r#""a":["#,
+            "a",
+        ),
+    ];
+    for (section, twin, at, key) in cases {
+        let name = SECTIONS
+            .iter()
+            .find(|(s, _)| *s == section)
+            .map(|(_, n)| *n);
+        let Some(name) = name else {
+            panic!("{section}")
+        };
+        let line = with_twin(section, twin.clone());
+        let (line_number, col, message) = refused(&second(&line));
+        assert_eq!((line_number, col), (2, column(&line, at)), "{line}");
+        let expected = match key.starts_with('$') {
+            true => format!(r#"device "d": twin key "{key}" in {name} holds '$';"#),
+            false => format!(r#"device "d": twin key "{key}" in {name}: in its value, key "#),
+        };
+        assert!(message.starts_with(&expected), "{message}");
+        assert!(message.contains("holds '$'"), "{message}");
+        // The library and the reader agree.
+        let library = match section {
+            "/tags" => Section::Tags,
+            "/properties/desired" => Section::Desired,
+            _ => Section::Reported,
+        };
+        let identity = Identity::default().with_twin(library, twin.clone());
+        assert!(
+            matches!(identity, Err(Error::InvalidValue { .. })),
+            "{twin}"
+        );
     }
 }
 
