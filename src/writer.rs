@@ -402,8 +402,11 @@ impl Writer<'_> {
     }
 
     /// Sets one twin leaf at `path`, or removes the subtree there with `None` or a JSON
-    /// `null` (a `null` removes in a twin patch too). A value that is a non-empty object is
-    /// not a leaf: use [`patch_twin`](Self::patch_twin).
+    /// `null` (a `null` removes in a twin patch too). A removal below a leaf (`a.b` where `a`
+    /// holds `1`) removes the leaf, and is written at the leaf's path: a concurrent write of
+    /// `a` meets it as a value meets a removal of `a`, settled by
+    /// [`Policy::fields`](crate::Policy::fields) and reported. A value that is a non-empty
+    /// object is not a leaf: use [`patch_twin`](Self::patch_twin).
     ///
     /// # Errors
     ///
@@ -445,7 +448,11 @@ impl Writer<'_> {
         value: Option<Value>,
     ) -> Result<Registry> {
         self.write_each(key, false, |record, out, dot, stamp| {
-            let write = record.set_twin(path.clone(), dot, stamp, value.clone());
+            let path = match value {
+                Some(_) => path.clone(),
+                None => record.removal_path(&path),
+            };
+            let write = record.set_twin(path, dot, stamp, value.clone());
             for p in write.written {
                 if let Some(reg) = record.written().twin.get(&p) {
                     out.written_mut().twin.insert(p, reg.clone());
@@ -465,9 +472,10 @@ impl Writer<'_> {
     /// Applies a patch to a twin section, leaf by leaf: every leaf of `patch` is set, every
     /// `null` removes. One write (and one dot) per leaf.
     ///
-    /// Leaf by leaf, each write independent of what this replica holds, which is what lets
-    /// it merge with concurrent writes. It differs from a JSON merge patch (RFC 7386) read
-    /// against this replica's twin in two cases, where the merge patch depends on that twin:
+    /// Leaf by leaf, each write at its own path (a removal below a leaf at the leaf's, as
+    /// [`set_twin`](Self::set_twin) writes it), which is what lets it merge with concurrent
+    /// writes. It differs from a JSON merge patch (RFC 7386) read against this replica's twin
+    /// in two cases, where the merge patch depends on that twin:
     /// an empty object is a leaf, so `{"a": {}}` sets `a` to `{}` and removes what was under
     /// it (a merge patch keeps an object's members); and a `null` under a scalar removes the
     /// scalar (`{"a": {"b": null}}` over `"a": 1` leaves no `a`, a merge patch leaves

@@ -444,6 +444,58 @@ fn a_conflict_across_incarnations_lists_its_values_in_dot_order() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Twin changes a merge loses are named (review 45, 2026-11-23).
+
+/// Two replicas forked from one device whose tags are `tags`.
+fn forked(tags: serde_json::Value) -> (Registry, Registry) {
+    let mut base = Registry::new();
+    let identity = Identity::default()
+        .with_twin(Section::Tags, tags)
+        .expect("a twin");
+    base.writer(ReplicaId::from_u128(9), Stamp::new(1, 0))
+        .create(&key(), identity)
+        .expect("fresh");
+    (base.clone(), base)
+}
+
+/// `{"a": {"b": null}}` over a scalar `a` removes `a`, as `{"a": null}` does: against a
+/// concurrent `a = 2`, both are settled by the field preference and reported alike (found in
+/// review: written below `a`, the removal always lost, unreported, whatever the policy).
+#[test]
+fn a_removal_written_below_a_scalar_conflicts_as_one_at_the_scalar_does() {
+    let (ra, rb) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    for policy in [Policy::default(), Policy::prefer(rb)] {
+        let mut outcomes = Vec::new();
+        for patch in [
+            json!({"a": null}),
+            json!({"a": {"b": null}}),
+            json!({"a": {"b": {"c": null}}}),
+        ] {
+            let (mut a, mut b) = forked(json!({"a": 1, "k": 0}));
+            let patch = patch.as_object().cloned().expect("an object");
+            a.writer(ra, Stamp::new(5, 0))
+                .patch_twin(&key(), Section::Tags, &patch)
+                .expect("live");
+            let removed = a.device(&key(), &policy).expect("live");
+            assert_eq!(json!(removed.tags), json!({"k": 0}), "{patch:?}");
+            b.writer(rb, Stamp::new(2, 0))
+                .set_twin(&key(), Section::Tags, "a", Some(json!(2)))
+                .expect("live");
+            let report = a.merge_with(&b, &policy);
+            let device = a.device(&key(), &policy).expect("live");
+            let conflicts: Vec<_> = report
+                .conflicts
+                .iter()
+                .map(|c| (c.field.clone(), c.rule, c.winner))
+                .collect();
+            outcomes.push((json!(device.tags), conflicts));
+        }
+        assert_eq!(outcomes[0].1.len(), 1, "{outcomes:?}");
+        assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Deltas merged with anything, and compacted states merged with a restored backup (review,
 // 2026-11-22: a delta's context claimed every write its source had seen, and a merge read the
 // devices it left out as deleted).
