@@ -397,14 +397,17 @@ impl DeviceRecord {
     }
 
     /// Writes (or with `None` removes) one twin leaf, overwriting the registers at its
-    /// ancestors and descendants too: a leaf replaces whatever shape was there before.
+    /// ancestors and descendants too: a leaf replaces whatever shape was there before (a
+    /// removal leaves an ancestor that holds only removals).
     /// Returns the dots overwritten and what the delta must carry (see [`TwinWrite`]).
     ///
     /// Replaced registers are cleared, not dropped (2026-11): a dropped register forgot it
     /// had been overwritten, so a late delta could bring its old value back, and a creation
     /// leaf it had hidden showed again (create `{a: {b: 1}}`, set `a`, set `a.c`: `a.b`
     /// returned). A cleared register keeps its past and still hides the creation leaves
-    /// under and above it.
+    /// under and above it. The written register remembers every write seen above its path
+    /// ([`MvRegister::remember`]), so that a read tells it from a write made below a path
+    /// concurrently with a write there.
     pub(crate) fn set_twin(
         &mut self,
         path: TwinPath,
@@ -419,9 +422,17 @@ impl DeviceRecord {
             .filter(|(_, reg)| !reg.is_empty())
             .map(|(p, _)| p.clone())
             .collect();
+        // A removal leaves an ancestor holding only removals as it is: it removes nothing
+        // there, and cleared, that ancestor's removal was a past no concurrent write of the
+        // ancestor met (remove `a`, then `a.b`, on one side; set `a` on the other: the value
+        // came back, unreported; 2026-11-23, found in review). Held, the two meet.
+        let replaces = |reg: &MvRegister<Option<Value>>| match value {
+            Some(_) => !reg.is_empty(),
+            None => reg.entries().iter().any(|e| e.value.is_some()),
+        };
         written.extend(
             path.ancestors()
-                .filter(|a| twin.get(a).is_some_and(|reg| !reg.is_empty())),
+                .filter(|a| twin.get(a).is_some_and(replaces)),
         );
         let mut overwritten = Vec::new();
         for p in &written {
@@ -429,7 +440,22 @@ impl DeviceRecord {
                 overwritten.extend(reg.clear());
             }
         }
-        overwritten.extend(twin.get_or_default(path.clone()).write(dot, stamp, value));
+        // Every write this side has seen above the path, held or cleared: this write replaced
+        // what they set there, and its register remembers having seen them (2026-11-23, found
+        // in review). A cleared register above keeps only its past, which cannot tell a write
+        // below it made after seeing it from one made concurrently (delete `a` on one side,
+        // then set `a.y`; set `a.x` on the other): `a.x` came back and no conflict named the
+        // delete. With this, a read finds the write below that has not seen the one above
+        // (`view::json_values`).
+        let mut above = VersionVector::new();
+        for a in path.ancestors() {
+            if let Some(reg) = twin.get(&a) {
+                above.join(&reg.seen());
+            }
+        }
+        let reg = twin.get_or_default(path.clone());
+        overwritten.extend(reg.write(dot, stamp, value));
+        reg.remember(&above);
         written.push(path.clone());
         // Every register the overwritten writes could have cleared lies under the highest
         // ancestor that has a register: a write only ever clears paths related to its own.

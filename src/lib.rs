@@ -40,7 +40,7 @@
 //! | credential changes each holding what the other rotated out | the preferred value with rotated-out credentials blanked, flagged for an operator | [`Rule::RetiredCredentialUnresolved`] |
 //! | other credential changes | [`Policy::credentials`] side, reported as a security conflict | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |
 //! | any other field, twin leaf or metadata key | [`Policy::fields`]: a preferred replica, or the highest hybrid-logical-clock stamp with replica tie-break | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |
-//! | a twin leaf and a scalar at its ancestor | the leaf, so no child write is lost | [`Rule::ChildBeatsScalar`] |
+//! | a twin leaf and a scalar (or a removal) at its ancestor, held or overwritten since by its own side's write below it | the leaf, so no child write is lost | [`Rule::ChildBeatsScalar`] |
 //! | equal values | no conflict | [`Rule::Agreed`] |
 //!
 //! A stale replica never resurrects a deleted device, re-enables a disabled one, or restores a

@@ -118,8 +118,9 @@ pub enum Rule {
     PreferredReplica,
     /// The highest stamp won (ties broken by dot).
     LatestStamp,
-    /// A twin leaf written below a concurrently written scalar wins over it, so no concurrent
-    /// child write is lost.
+    /// A twin leaf written below a concurrently written scalar (or removal) wins over it, so
+    /// no concurrent child write is lost; also where the scalar is no longer held, overwritten
+    /// since by a write below it that had seen it, and the leaf's write had not.
     ChildBeatsScalar,
 }
 

@@ -12,6 +12,10 @@
 //! each replica, the highest counter of a write to *this register* that the side has seen.
 //! Every write by a replica to a register follows that replica's earlier writes to it, so a
 //! side that has seen write `(r, n)` here has seen every `(r, m ≤ n)` here overwritten or held.
+//! A twin leaf's register also remembers, when written, the writes seen at its ancestors
+//! ([`remember`](MvRegister::remember)): a write `(r, n)` above a path replaced the subtree,
+//! so every `(r, m < n)` at the path was overwritten by then too, and the read can tell a
+//! write below that saw a write above from one made concurrently with it.
 //!
 //! Why the register keeps its past (2026-11): a delta's context holds only its own dot and the
 //! dots it overwrote directly. Delivered out of order (op 3, then op 1, then op 2), op 3 made
@@ -334,6 +338,40 @@ impl<T: Clone> MvRegister<T> {
         let mut seen = self.past.clone();
         self.entries.iter().for_each(|e| seen.advance(e.dot));
         seen
+    }
+
+    /// The writes this register has seen overwritten, beyond those it holds: per replica,
+    /// the highest counter, where it exceeds that replica's held entries.
+    pub(crate) fn past(&self) -> &VersionVector {
+        &self.past
+    }
+
+    /// Whether this register has seen every write `vector` covers: `vector ≤ seen()`, without
+    /// building [`seen`](Self::seen).
+    pub(crate) fn has_seen(&self, vector: &VersionVector) -> bool {
+        self.first_unseen(vector).is_none()
+    }
+
+    /// The first replica (in replica order) with a write `vector` covers that this register
+    /// has not seen.
+    pub(crate) fn first_unseen(&self, vector: &VersionVector) -> Option<ReplicaId> {
+        vector
+            .iter()
+            .find(|&(replica, counter)| self.seen_of(replica) < counter)
+            .map(|(replica, _)| replica)
+    }
+
+    /// Remembers the writes `vector` covers as overwritten here, besides what the register
+    /// already holds or remembers: a twin write records so what it saw written above its
+    /// path, which its write replaced there (see `DeviceRecord::set_twin`). Claims no held
+    /// entry: `vector` is what the writer saw before its write, whose dot, the one held,
+    /// comes after every dot of its replica the writer has seen.
+    pub(crate) fn remember(&mut self, vector: &VersionVector) {
+        if self.has_seen(vector) {
+            return;
+        }
+        self.past.join(vector);
+        self.normalise();
     }
 
     /// Whether a peer whose version vector is `vector` has seen every write held or

@@ -81,7 +81,10 @@ pub struct Conflict {
     /// the delete lost, each once as `update DOT`, and the delete itself, `deleted`, at its own
     /// dot. Under [`Rule::ChildBeatsScalar`], which weighs the settled values of a path and of
     /// the paths below it rather than one field's writes, the value at the path comes first,
-    /// then each value below it as `PATH = VALUE`, in path order.
+    /// then each value below it as `PATH = VALUE`, in path order; a write at the path that a
+    /// later write below it overwrote (the value below had not seen it) shows as
+    /// `overwritten`, at the default stamp (only its replica is remembered), and the values
+    /// below are those that had not seen it.
     pub values: Vec<ConflictValue>,
     /// Index of the winner in `values`: the value a read shows, but under
     /// [`Rule::RetiredCredentialUnresolved`], where a read shows it with every credential

@@ -416,7 +416,9 @@ fn tally(was_live: bool, is_live: bool, changed: bool, report: &mut Report) {
 }
 
 /// Whether reading these incarnations can meet concurrent values: several incarnations, a
-/// register holding more than one write, or twin writes at a path and at its ancestor.
+/// register holding more than one write, twin writes at a path and at its ancestor, or a
+/// twin write below a path that has not seen a write cleared there
+/// ([`Written::twin_writes_unseen_below`](crate::device::Written::twin_writes_unseen_below)).
 fn may_conflict(records: &[DeviceRecord]) -> bool {
     if records.len() > 1 {
         return true;
@@ -435,6 +437,7 @@ fn may_conflict(records: &[DeviceRecord]) -> bool {
                     .filter(|(_, reg)| !reg.is_empty())
                     .map(|(path, _)| path),
             )
+            || !r.twin_writes_unseen_below().is_empty()
     })
 }
 

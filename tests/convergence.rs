@@ -1,7 +1,8 @@
 //! Convergence: whatever the delivery (in order, pre-merged, shuffled with duplicates, split
 //! across intermediate replicas), the deltas of a history end as the same bytes, equal to the
 //! join of every replica's final state. Plus the cheap paths: `delta_since`, re-merging an
-//! included state, and compaction.
+//! included state, and compaction; and what a merge reports: as a read shows it, whichever side
+//! merges, naming every twin change the merge loses.
 
 mod common;
 
@@ -444,7 +445,9 @@ fn a_conflict_across_incarnations_lists_its_values_in_dot_order() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Twin changes a merge loses are named (review 45, 2026-11-23).
+// Twin changes a merge loses are named (review 45, 2026-11-23): a write at a path replaces the
+// subtree below it, and a concurrent write below it that stands is a conflict at the path,
+// whether the write at the path is still held or its own side wrote below it since.
 
 /// Two replicas forked from one device whose tags are `tags`.
 fn forked(tags: serde_json::Value) -> (Registry, Registry) {
@@ -456,6 +459,87 @@ fn forked(tags: serde_json::Value) -> (Registry, Registry) {
         .create(&key(), identity)
         .expect("fresh");
     (base.clone(), base)
+}
+
+/// Merges `b` into `a` and `a` into `b`: the merged device and both reports, which must agree.
+fn merged_both_ways(a: &Registry, b: &Registry) -> (failback::Device, Vec<failback::Conflict>) {
+    let (mut ab, mut ba) = (a.clone(), b.clone());
+    let (one, two) = (ab.merge(b), ba.merge(a));
+    assert_eq!(ab, ba);
+    assert_eq!(
+        one.conflicts, two.conflicts,
+        "the report whichever side merges"
+    );
+    let device = ab.device(&key(), &Policy::default()).expect("live");
+    assert_eq!(
+        device.conflicts, one.conflicts,
+        "the report as a read shows it"
+    );
+    (device, one.conflicts)
+}
+
+/// One side deletes `a` (or sets it to a scalar), which removes `a.x`; the other sets `a.x`.
+/// The shape rule keeps `a.x` and reports the lost write at `a`: also once the first side has
+/// written `a.y` since, which cleared its write at `a` (found in review: then it was reported
+/// nowhere).
+#[test]
+fn a_subtree_write_lost_to_a_concurrent_write_below_is_reported_whatever_its_side_did_next() {
+    let (ra, rb) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    for replaced_by in [None, Some(json!(3))] {
+        for then_write_inside in [false, true] {
+            let case = format!("a = {replaced_by:?}, then a.y: {then_write_inside}");
+            let (mut a, mut b) = forked(json!({"a": {"x": 1}}));
+            let mut w = b.writer(rb, Stamp::new(2, 0));
+            w.set_twin(&key(), Section::Tags, "a", replaced_by.clone())
+                .expect("live");
+            if then_write_inside {
+                w.set_twin(&key(), Section::Tags, "a.y", Some(json!(2)))
+                    .expect("live");
+            }
+            a.writer(ra, Stamp::new(3, 0))
+                .set_twin(&key(), Section::Tags, "a.x", Some(json!(5)))
+                .expect("live");
+            let (device, conflicts) = merged_both_ways(&a, &b);
+            assert_eq!(device.tags["a"]["x"], json!(5), "{case}");
+            let lost: Vec<_> = conflicts
+                .iter()
+                .map(|c| (c.field.as_str(), c.rule, c.values[0].replica))
+                .collect();
+            assert_eq!(lost, [("tags.a", Rule::ChildBeatsScalar, rb)], "{case}");
+            let conflict = &conflicts[0];
+            let winner = &conflict.values[conflict.winner];
+            assert_eq!(
+                (winner.replica, winner.value.as_str()),
+                (ra, "tags.a.x = 5")
+            );
+            if then_write_inside {
+                assert_eq!(conflict.values[0].value, "overwritten", "{case}");
+            }
+        }
+    }
+}
+
+/// A write below a path made after seeing the write at the path (its writer merged it first)
+/// loses nothing: no conflict, whoever wrote below since.
+#[test]
+fn a_write_below_made_after_seeing_the_subtree_write_is_no_conflict() {
+    let (ra, rb) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let (mut a, mut b) = forked(json!({"a": {"x": 1}}));
+    let mut w = b.writer(rb, Stamp::new(2, 0));
+    w.set_twin(&key(), Section::Tags, "a", None).expect("live");
+    w.set_twin(&key(), Section::Tags, "a.y", Some(json!(2)))
+        .expect("live");
+    a.merge(&b);
+    a.writer(ra, Stamp::new(3, 0))
+        .set_twin(&key(), Section::Tags, "a.x", Some(json!(5)))
+        .expect("live");
+    let mut c = b.clone();
+    c.writer(ReplicaId::from_u128(3), Stamp::new(4, 0))
+        .set_twin(&key(), Section::Tags, "a.z", Some(json!(6)))
+        .expect("live");
+    let (device, conflicts) = merged_both_ways(&a, &c);
+    assert_eq!(json!(device.tags), json!({"a": {"x": 5, "y": 2, "z": 6}}));
+    assert_eq!(conflicts, []);
 }
 
 /// `{"a": {"b": null}}` over a scalar `a` removes `a`, as `{"a": null}` does: against a
@@ -492,6 +576,234 @@ fn a_removal_written_below_a_scalar_conflicts_as_one_at_the_scalar_does() {
         }
         assert_eq!(outcomes[0].1.len(), 1, "{outcomes:?}");
         assert!(outcomes.iter().all(|o| *o == outcomes[0]), "{outcomes:?}");
+    }
+}
+
+/// A removal below a path that holds only a removal leaves that removal held: remove `a.b`,
+/// then `a.b.x`, on one side, set `a.b` on the other, and the removal meets the value as a
+/// removal does (found by `every_twin_change_a_merge_loses_is_named_by_a_conflict`: cleared by
+/// the removal below, it was a past the value never met, and `a.b` came back unreported).
+#[test]
+fn a_removal_below_a_removal_leaves_it_to_meet_a_concurrent_write() {
+    let (ra, rb) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let (mut a, mut b) = forked(json!({"a": {"b": 1}}));
+    let mut w = b.writer(rb, Stamp::new(3, 0));
+    w.set_twin(&key(), Section::Tags, "a.b", None)
+        .expect("live");
+    w.set_twin(&key(), Section::Tags, "a.b.x", None)
+        .expect("live");
+    a.writer(ra, Stamp::new(2, 0))
+        .set_twin(&key(), Section::Tags, "a.b", Some(json!(1)))
+        .expect("live");
+    let (device, conflicts) = merged_both_ways(&a, &b);
+    assert_eq!(
+        json!(device.tags),
+        json!({}),
+        "the later stamp: the removal"
+    );
+    let fields: Vec<_> = conflicts
+        .iter()
+        .map(|c| (c.field.as_str(), c.rule))
+        .collect();
+    assert_eq!(fields, [("tags.a.b", Rule::LatestStamp)]);
+}
+
+/// Paths of the twin property below: nested, with siblings sorting between a path and its
+/// children (`a` < `a-b` < `a.b`).
+const SHAPES: [&str; 9] = [
+    "a", "a.b", "a.c", "a.b.x", "a.b.y", "b", "a-b", "a.b-c", "a.b.x.z",
+];
+
+/// A twin write's value: leaves of every kind, empty objects and arrays, and removals (`None`
+/// and a JSON `null`).
+fn shape_value() -> impl Strategy<Value = Option<serde_json::Value>> {
+    prop_oneof![
+        Just(None),
+        Just(Some(json!({}))),
+        Just(Some(json!([]))),
+        Just(Some(json!([{}, 1]))),
+        Just(Some(json!(1))),
+        Just(Some(json!("x"))),
+        Just(Some(json!(null))),
+        Just(Some(json!(false))),
+    ]
+}
+
+/// One side's twin write: a leaf set or removed, or a patch of a few of them.
+#[derive(Clone, Debug)]
+enum TwinWrite {
+    Set(&'static str, Option<serde_json::Value>),
+    Patch(serde_json::Map<String, serde_json::Value>),
+}
+
+impl TwinWrite {
+    /// The paths it writes (a patch's leaves, its empty objects and nulls included).
+    fn paths(&self) -> Vec<String> {
+        fn leaves(
+            object: &serde_json::Map<String, serde_json::Value>,
+            prefix: &str,
+        ) -> Vec<String> {
+            let mut out = Vec::new();
+            for (k, v) in object {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                match v {
+                    serde_json::Value::Object(inner) if !inner.is_empty() => {
+                        out.extend(leaves(inner, &path))
+                    }
+                    _ => out.push(path),
+                }
+            }
+            out
+        }
+        match self {
+            Self::Set(path, _) => vec![(*path).to_owned()],
+            Self::Patch(patch) => leaves(patch, ""),
+        }
+    }
+}
+
+fn twin_write() -> impl Strategy<Value = TwinWrite> {
+    let shape = || proptest::sample::select(&SHAPES[..]);
+    prop_oneof![
+        (shape(), shape_value()).prop_map(|(p, v)| TwinWrite::Set(p, v)),
+        proptest::collection::vec((shape(), shape_value()), 1..4).prop_map(|writes| {
+            let mut patch = serde_json::Map::new();
+            for (path, value) in writes {
+                common::set_path(&mut patch, path, value.unwrap_or(serde_json::Value::Null));
+            }
+            TwinWrite::Patch(patch)
+        }),
+    ]
+}
+
+/// One side's writes, each with the millisecond of its stamp.
+fn side_writes() -> impl Strategy<Value = Vec<(TwinWrite, u64)>> {
+    proptest::collection::vec((twin_write(), 2..5u64), 1..3)
+}
+
+fn twin_base() -> impl Strategy<Value = serde_json::Value> {
+    let leaf = prop_oneof![
+        Just(json!({})),
+        Just(json!([1])),
+        Just(json!(1)),
+        Just(json!("x"))
+    ];
+    proptest::collection::vec((proptest::sample::select(&SHAPES[..]), leaf), 0..4).prop_map(
+        |leaves| {
+            let mut tags = serde_json::Map::new();
+            for (path, value) in leaves {
+                common::set_path(&mut tags, path, value);
+            }
+            serde_json::Value::Object(tags)
+        },
+    )
+}
+
+/// The leaves of a read's tags by path (an empty object is a leaf).
+fn tag_leaves(registry: &Registry) -> std::collections::BTreeMap<String, serde_json::Value> {
+    fn walk(
+        value: &serde_json::Value,
+        prefix: &str,
+        out: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    ) {
+        match value {
+            serde_json::Value::Object(members) if !members.is_empty() => {
+                for (k, v) in members {
+                    let path = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(v, &path, out);
+                }
+            }
+            leaf if !prefix.is_empty() => {
+                out.insert(prefix.to_owned(), leaf.clone());
+            }
+            _ => {}
+        }
+    }
+    let device = registry.device(&key(), &Policy::default()).expect("live");
+    let mut out = std::collections::BTreeMap::new();
+    walk(&serde_json::Value::Object(device.tags), "", &mut out);
+    out
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    /// Two replicas fork one device and make twin writes (set, remove, patch; empty objects,
+    /// arrays, shape changes): every change a side made that the merged twin does not hold (a
+    /// leaf it set, or removed and back) is named by a conflict at its path, an ancestor's or
+    /// a descendant's, and the report is the same whichever side merges (review 45: a delete
+    /// cleared by its own side's later write below it, and a removal written below a scalar,
+    /// were lost unreported).
+    #[test]
+    fn every_twin_change_a_merge_loses_is_named_by_a_conflict(
+        base in twin_base(),
+        writes in [side_writes(), side_writes()],
+    ) {
+        let (a, b) = forked(base);
+        let mut sides = [a, b];
+        let before = tag_leaves(&sides[0]);
+        for (side, replica) in [(0, ReplicaId::from_u128(1)), (1, ReplicaId::from_u128(2))] {
+            for (write, at) in &writes[side] {
+                let mut w = sides[side].writer(replica, Stamp::new(*at, 0));
+                match write {
+                    TwinWrite::Set(path, value) => {
+                        w.set_twin(&key(), Section::Tags, path, value.clone())
+                    }
+                    TwinWrite::Patch(patch) => w.patch_twin(&key(), Section::Tags, patch),
+                }
+                .expect("a valid write to a live device");
+            }
+        }
+        let (device, conflicts) = merged_both_ways(&sides[0], &sides[1]);
+        let mut merged = Registry::new();
+        merged.merge(&sides[0]);
+        merged.merge(&sides[1]);
+        let after = tag_leaves(&merged);
+        prop_assert_eq!(&device.conflicts, &conflicts);
+        let named = |path: &str| {
+            conflicts.iter().any(|c| {
+                let field = c.field.trim_start_matches("tags.");
+                field == path
+                    || path.starts_with(&format!("{field}."))
+                    || field.starts_with(&format!("{path}."))
+            })
+        };
+        for (side, writes) in sides.iter().zip(&writes) {
+            let made = tag_leaves(side);
+            for (path, value) in &made {
+                let changed = before.get(path) != Some(value);
+                let lost = after.get(path) != Some(value);
+                prop_assert!(
+                    !(changed && lost) || named(path),
+                    "set {} = {} lost, unreported: {:?}", path, value, after
+                );
+            }
+            // Not checked (2026-11-23, left open): a leaf a side replaced only by writing
+            // below it, then emptied by removing what it wrote there (set `a.b.x` over a
+            // scalar `a.b`, then remove `a.b.x`), against the other side's concurrent write
+            // of the leaf. The side's removal of the leaf is implicit, and the state keeps no
+            // trace of the value it overwrote below (a register's past keeps counters only):
+            // the leaf shows the other side's value, unreported.
+            let written: Vec<String> = writes.iter().flat_map(|(w, _)| w.paths()).collect();
+            let replaced_from_below = |path: &str| {
+                !written.iter().any(|w| w == path || path.starts_with(&format!("{w}.")))
+            };
+            for (path, value) in &before {
+                let back = !made.contains_key(path) && after.get(path) == Some(value);
+                prop_assert!(
+                    !back || named(path) || replaced_from_below(path),
+                    "removed {} back, unreported: {:?}", path, after
+                );
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::StaleSink;
-use crate::clock::{CausalContext, VersionVector};
+use crate::clock::{CausalContext, ReplicaId, VersionVector};
 use crate::credentials::{Authentication, Fingerprint};
 use crate::identity::{Capabilities, StatusValue};
 use crate::key::DeviceId;
@@ -81,6 +81,19 @@ impl<'de> Deserialize<'de> for Registers {
         registers.tidy();
         Ok(registers)
     }
+}
+
+/// A twin register that has not seen a write its ancestor's register remembers overwritten
+/// ([`Written::twin_writes_unseen_below`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UnseenAbove<'a> {
+    /// The ancestor's path.
+    pub(crate) above: &'a TwinPath,
+    /// The path below, whose register holds a value.
+    pub(crate) below: &'a TwinPath,
+    /// The first replica (in replica order) of a write above that the register below has not
+    /// seen.
+    pub(crate) replica: ReplicaId,
 }
 
 /// Every register a record is written through after its creation; each field's register
@@ -206,6 +219,47 @@ impl Written {
             && fresh(&self.parent, ctx)
             && fresh_map(&self.twin, ctx)
             && fresh_map(&self.metadata, ctx)
+    }
+
+    /// Every pair of twin registers where the one below holds a value and has not seen a
+    /// write the one above remembers overwritten: the write above replaced the subtree (a
+    /// removal, or a value in place of the leaves below), the write below was made without
+    /// seeing it, and since then a write at or below the path above cleared it, on the side
+    /// that made it or on one that saw it. The write below stands there, as it would beside
+    /// the write above held (the shape rule), and what the write above removed has come
+    /// back: a conflict (`view::json_values`). A register below remembers the writes above it
+    /// that it saw when written (`DeviceRecord::set_twin`), so one written after them is not
+    /// listed. In path order of the register below, then of the one above.
+    ///
+    /// One pass in path order, as [`TwinPath::first_nested`] walks: a stack holds the
+    /// registers with a past whose paths are text prefixes of the current one, and so every
+    /// such ancestor of it.
+    pub(crate) fn twin_writes_unseen_below(&self) -> Vec<UnseenAbove<'_>> {
+        let mut out = Vec::new();
+        let mut above: Vec<(&TwinPath, &MvRegister<Option<Value>>)> = Vec::new();
+        for (path, reg) in self.twin.iter() {
+            while above
+                .last()
+                .is_some_and(|(q, _)| q.section != path.section || !path.path.starts_with(&*q.path))
+            {
+                above.pop();
+            }
+            if reg.entries().iter().any(|e| e.value.is_some()) {
+                for &(q, q_reg) in above.iter().filter(|(q, _)| q.is_ancestor_of(path)) {
+                    if let Some(replica) = reg.first_unseen(q_reg.past()) {
+                        out.push(UnseenAbove {
+                            above: q,
+                            below: path,
+                            replica,
+                        });
+                    }
+                }
+            }
+            if !reg.past().is_empty() {
+                above.push((path, reg));
+            }
+        }
+        out
     }
 
     /// Whether every register is void, those in the maps included (which a join drops).

@@ -1,12 +1,12 @@
 //! The device's JSON values: twin leaves and metadata keys, each a register of its own,
 //! settled write by write by the field preference; then the twin's shape rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
 use super::Resolver;
-use crate::clock::Dot;
+use crate::clock::{Dot, ReplicaId};
 use crate::device::DeviceRecord;
 use crate::policy::{Candidate, Rule, by_preference};
 use crate::report::{Conflict, ConflictValue};
@@ -141,8 +141,79 @@ pub(super) fn resolve_twin(
             security: false,
         });
     }
+    report_cleared_above(resolver, records, &winners);
     out
 }
+
+/// The shape rule for a write above a path that is no longer held: a write below it that had
+/// not seen it stands as it would beside it held, so the subtree the write above replaced
+/// (removed, or overwritten by a value) has a concurrent child again, and the write above is
+/// lost as a held one is under [`Rule::ChildBeatsScalar`]. Its register was cleared by a later
+/// write at or below its path, made by its own side or by one that saw it, which leaves it a
+/// past and no value ([`DeviceRecord::set_twin`](crate::device::DeviceRecord::set_twin)).
+///
+/// Before 2026-11-23 (found in review) only held values were weighed: a side deleted `a`
+/// (reported, alone, against the other side's concurrent `a.x`) and then set `a.y`, which
+/// cleared the delete, and the same lost delete was reported nowhere.
+///
+/// Its value is not held any more, so the conflict shows it as `overwritten`, from the first
+/// replica (in replica order) whose write there a write below had not seen, at the default
+/// stamp (a register's past keeps counters, not stamps); then, as the shape rule does, each
+/// value below that had not seen it. A path whose value is held is left to the shape rule,
+/// which already lists every value below it.
+fn report_cleared_above(
+    resolver: &mut Resolver<'_>,
+    records: &[DeviceRecord],
+    winners: &[(&TwinPath, Candidate<'_, Option<&Value>>)],
+) {
+    let winner = |path: &TwinPath| {
+        winners
+            .binary_search_by(|(p, _)| (*p).cmp(path))
+            .ok()
+            .map(|i| &winners[i].1)
+    };
+    // Per path above: the first replica whose write there was not seen, and the paths below.
+    let mut lost: BTreeMap<&TwinPath, (ReplicaId, BTreeSet<&TwinPath>)> = BTreeMap::new();
+    for record in records {
+        for unseen in record.written().twin_writes_unseen_below() {
+            let below_holds_value = winner(unseen.below).is_some_and(|c| c.value.is_some());
+            if winner(unseen.above).is_some() || !below_holds_value {
+                continue;
+            }
+            let (replica, below) = lost
+                .entry(unseen.above)
+                .or_insert_with(|| (unseen.replica, BTreeSet::new()));
+            *replica = (*replica).min(unseen.replica);
+            below.insert(unseen.below);
+        }
+    }
+    for (path, (replica, below)) in lost {
+        let mut values = vec![ConflictValue {
+            replica,
+            stamp: Stamp::default(),
+            value: OVERWRITTEN.to_owned(),
+        }];
+        values.extend(below.into_iter().filter_map(|p| {
+            let c = winner(p)?;
+            Some(ConflictValue {
+                replica: c.dot.replica,
+                stamp: c.stamp,
+                value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
+            })
+        }));
+        resolver.conflicts.push(Conflict {
+            key: resolver.key.clone(),
+            field: path.to_string(),
+            winner: 1,
+            values,
+            rule: Rule::ChildBeatsScalar,
+            security: false,
+        });
+    }
+}
+
+/// How a conflict shows a write no register holds any more ([`report_cleared_above`]).
+const OVERWRITTEN: &str = "overwritten";
 
 pub(super) fn resolve_metadata<'a>(
     resolver: &mut Resolver<'_>,
