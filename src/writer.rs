@@ -475,11 +475,17 @@ impl Writer<'_> {
     /// Leaf by leaf, each write at its own path (a removal below a leaf at the leaf's, as
     /// [`set_twin`](Self::set_twin) writes it), which is what lets it merge with concurrent
     /// writes. It differs from a JSON merge patch (RFC 7386) read against this replica's twin
-    /// in two cases, where the merge patch depends on that twin:
-    /// an empty object is a leaf, so `{"a": {}}` sets `a` to `{}` and removes what was under
-    /// it (a merge patch keeps an object's members); and a `null` under a scalar removes the
-    /// scalar (`{"a": {"b": null}}` over `"a": 1` leaves no `a`, a merge patch leaves
-    /// `"a": {}`). To keep members, patch them, not their parent with `{}`.
+    /// in three cases, where the merge patch depends on that twin:
+    /// - an empty object is a leaf, so `{"a": {}}` sets `a` to `{}` and removes what was under
+    ///   it (a merge patch keeps an object's members);
+    /// - a `null` under a scalar removes the scalar (`{"a": {"b": null}}` over `"a": 1` leaves
+    ///   no `a`, a merge patch leaves `"a": {}`);
+    /// - removing an object's last member removes the object (`{"a": {"b": null}}` over
+    ///   `"a": {"b": 1}` leaves no `a`, a merge patch leaves `"a": {}`): the twin holds leaves
+    ///   only, and an object left without members holds none.
+    ///
+    /// To keep members, patch them, not their parent with `{}`; to keep an object its last
+    /// member left, set it to `{}` once the member is removed.
     ///
     /// # Errors
     ///
@@ -755,8 +761,10 @@ mod tests {
     }
 
     /// `patch_twin` writes leaf by leaf, as its documentation says, where a JSON merge patch
-    /// read against the replica's twin would differ: an empty object is a leaf, and a `null`
-    /// under a scalar removes the scalar.
+    /// read against the replica's twin would differ: an empty object is a leaf, a `null`
+    /// under a scalar removes the scalar, and removing an object's last member removes the
+    /// object (the twin holds leaves only; found in review, 2026-11-23: this third case was
+    /// not documented).
     #[test]
     fn a_patch_writes_leaves_where_a_merge_patch_reads_the_twin() -> crate::Result<()> {
         let key = DeviceKey::device("d")?;
@@ -774,6 +782,10 @@ mod tests {
         assert_eq!(empty, Some(json!({"a": {}, "c": 2})));
         let under_scalar = patched(json!({"a": 1, "c": 2}), json!({"a": {"b": null}}))?;
         assert_eq!(under_scalar, Some(json!({"c": 2})));
+        let last_member = patched(json!({"a": {"b": 1}, "c": 2}), json!({"a": {"b": null}}))?;
+        assert_eq!(last_member, Some(json!({"c": 2})));
+        let one_of_two = patched(json!({"a": {"b": 1, "d": 3}}), json!({"a": {"b": null}}))?;
+        assert_eq!(one_of_two, Some(json!({"a": {"d": 3}})));
         Ok(())
     }
 
