@@ -15,6 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::{Dot, ReplicaId, VersionVector};
 use crate::dot_cloud::DotCloud;
 
+/// Above this many replicas in its cloud, a context is joined by merging the clouds in one
+/// pass rather than inserting its dots one at a time.
+const FEW_REPLICAS: usize = 8;
+
 /// The set of dots a state has seen: a [`VersionVector`] for the gap-free prefixes plus the
 /// dots seen beyond a gap.
 ///
@@ -53,13 +57,17 @@ struct ContextWire {
     cloud: DotCloud,
 }
 
+/// Normalised in one pass over the cloud's replicas (`settle`), not dot by dot: inserting
+/// each dot put every replica the vector lacked into the middle of its sorted list, so a
+/// context listing many replicas was quadratic to read (2026-11-23, found in review). The
+/// result is the context of the same dots, whose representation is unique.
 impl From<ContextWire> for CausalContext {
     fn from(wire: ContextWire) -> Self {
         let mut ctx = Self {
             vector: wire.vector,
-            cloud: DotCloud::new(),
+            cloud: wire.cloud,
         };
-        ctx.extend(wire.cloud.iter());
+        ctx.settle_cloud(None);
         ctx
     }
 }
@@ -233,6 +241,14 @@ impl CausalContext {
         if !self.vector.includes(&other.vector) {
             self.join_vector(&other.vector);
         }
+        // A cloud of many replicas is merged in whole: inserted dot by dot, each replica new
+        // here went into the middle of the sorted list (2026-11-23, found in review). A few
+        // are cheaper inserted than a merge that copies the list.
+        if other.cloud.replica_count() > FEW_REPLICAS {
+            self.cloud.union(&other.cloud);
+            self.settle_cloud(Some(&other.cloud));
+            return;
+        }
         other.cloud.all(|dot| {
             self.insert(dot);
             true
@@ -282,12 +298,18 @@ impl CausalContext {
                 out.cloud.insert_range(replica, seen + 1, top);
             }
         }
+        // Merged in, not inserted one by one among the ranges' replicas (2026-11-23, found
+        // in review: each new replica went into the middle of the sorted list).
+        let mut rest = Vec::new();
         self.cloud.all(|dot| {
             if !vector.contains(dot) {
-                out.cloud.insert(dot);
+                rest.push(dot);
             }
             true
         });
+        if !rest.is_empty() {
+            out.cloud.union(&rest.into_iter().collect());
+        }
         Some(out)
     }
 
@@ -311,7 +333,9 @@ impl CausalContext {
     fn join_vector(&mut self, vector: &VersionVector) {
         // Only the replicas the other side moved are folded: a registry ingesting shuffled
         // events holds many dots beyond gaps, and rescanning all of them on every event's join
-        // made ingestion cost grow with the disorder.
+        // made ingestion cost grow with the disorder. They are settled together (`settle`):
+        // dropping each replica the vector emptied from the cloud's sorted list one at a time
+        // was quadratic when the vector moved many (2026-11-23, found in review).
         let before = self.vector.clone();
         self.vector.join(vector);
         let moved: Vec<(ReplicaId, u64)> = self
@@ -319,9 +343,28 @@ impl CausalContext {
             .iter()
             .filter(|&(replica, counter)| counter > before.get(replica))
             .collect();
-        for (replica, counter) in moved {
-            self.cloud.remove_through(replica, counter);
-            self.fold(replica);
+        let raised = self.cloud.settle(&moved);
+        self.raise(raised);
+    }
+
+    /// Drops the cloud dots the vector covers and folds the runs that follow it, for the
+    /// replicas of `touched` (every replica of the cloud when `None`): what inserting those
+    /// replicas' dots one at a time would leave.
+    fn settle_cloud(&mut self, touched: Option<&DotCloud>) {
+        let replicas = touched.unwrap_or(&self.cloud).replicas();
+        let tops: Vec<(ReplicaId, u64)> = replicas
+            .map(|replica| (replica, self.vector.get(replica)))
+            .collect();
+        let raised = self.cloud.settle(&tops);
+        self.raise(raised);
+    }
+
+    /// Raises the vector's entries to `raised` (sorted by replica) in one merge.
+    fn raise(&mut self, raised: Vec<(ReplicaId, u64)>) {
+        match raised.as_slice() {
+            [] => {}
+            &[(replica, counter)] => self.vector.advance(Dot::new(replica, counter)),
+            _ => self.vector.join(&VersionVector::from_iter(raised)),
         }
     }
 
@@ -339,12 +382,16 @@ impl CausalContext {
     }
 }
 
+/// The context of the dots, in any order: gathered as a cloud, then settled in one pass
+/// (`settle`), as text is read. Inserted one by one, dots of many replicas put each new one
+/// into the middle of a sorted list (2026-11-23, found in review).
 impl FromIterator<Dot> for CausalContext {
     fn from_iter<I: IntoIterator<Item = Dot>>(iter: I) -> Self {
-        let mut ctx = Self::new();
-        iter.into_iter().for_each(|dot| {
-            ctx.insert(dot);
-        });
+        let mut ctx = Self {
+            vector: VersionVector::new(),
+            cloud: iter.into_iter().collect(),
+        };
+        ctx.settle_cloud(None);
         ctx
     }
 }
@@ -492,6 +539,108 @@ mod tests {
             serde_json::from_str(&format!(r#"[["{b}", 3], ["{a}", 0], ["{b}", 1]]"#))?;
         assert_eq!(vector, VersionVector::from_iter([(r(2), 3)]));
         Ok(())
+    }
+
+    /// Up to 20 replicas, so that a cloud can hold more than `FEW_REPLICAS`; counters small
+    /// enough to repeat and to close gaps, with 0.
+    fn dots() -> impl proptest::strategy::Strategy<Value = Vec<Dot>> {
+        use proptest::prelude::*;
+        proptest::collection::vec(
+            (0u128..20, 0u64..6).prop_map(|(x, n)| Dot::new(r(x), n)),
+            0..80,
+        )
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::property::config())]
+
+        /// A context read from text, normalised in one pass, is the one the reader's former
+        /// path made: its vector advanced pair by pair, then its cloud's dots inserted one by
+        /// one, whatever order, repeats and zeros the text holds.
+        #[test]
+        fn read_as_its_pairs_advanced_and_its_dots_inserted_one_by_one(
+            pairs in dots(),
+            cloud in dots(),
+        ) {
+            let mut old = CausalContext::new();
+            pairs.iter().for_each(|&dot| old.vector.advance(dot));
+            cloud.iter().for_each(|&dot| {
+                old.insert(dot);
+            });
+            let vector: Vec<(ReplicaId, u64)> = pairs.iter().map(|d| (d.replica, d.counter)).collect();
+            let text = serde_json::json!({ "vector": vector, "cloud": cloud }).to_string();
+            let read: CausalContext = serde_json::from_str(&text)
+                .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            proptest::prop_assert_eq!(read, old);
+            let mut inserted = CausalContext::new();
+            pairs.iter().chain(&cloud).for_each(|&dot| {
+                inserted.insert(dot);
+            });
+            proptest::prop_assert_eq!(CausalContext::from_iter(pairs.iter().chain(&cloud).copied()), inserted);
+        }
+
+        /// A join, of a cloud with few replicas or many, is the context of both sets' dots.
+        #[test]
+        fn a_join_is_the_context_of_the_union(a in dots(), b in dots()) {
+            let (x, y) = (CausalContext::from_iter(a.clone()), CausalContext::from_iter(b.clone()));
+            let mut joined = x.clone();
+            joined.join(&y);
+            let mut inserted = x.clone();
+            b.iter().for_each(|&dot| {
+                inserted.insert(dot);
+            });
+            proptest::prop_assert_eq!(&joined, &inserted);
+            let mut other_way = y;
+            other_way.join(&x);
+            proptest::prop_assert_eq!(other_way, joined);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::property::config())]
+
+        /// What a context holds beyond a vector, over many replicas, is the context of its dots
+        /// the vector does not cover.
+        #[test]
+        fn beyond_is_the_set_difference_over_many_replicas(a in dots(), v in dots()) {
+            let ctx = CausalContext::from_iter(a.iter().copied());
+            let vector = VersionVector::from_iter(v.iter().map(|d| (d.replica, d.counter)));
+            let mut expected = CausalContext::new();
+            ctx.vector.iter()
+                .flat_map(|(replica, top)| (1..=top).map(move |n| Dot::new(replica, n)))
+                .chain(ctx.cloud())
+                .filter(|d| !vector.contains(*d))
+                .for_each(|dot| {
+                    expected.insert(dot);
+                });
+            proptest::prop_assert_eq!(ctx.beyond(&vector, u64::MAX), Some(expected));
+        }
+    }
+
+    /// A context whose cloud brings many replicas new to this one, interleaved with those it
+    /// has, some closing a gap after this vector: joined in one merge as inserted one by one.
+    #[test]
+    fn a_cloud_of_many_replicas_joins_as_its_dots_inserted() {
+        let mine = CausalContext::from_iter(
+            (1..=400)
+                .step_by(2)
+                .flat_map(|i| [Dot::new(r(i), 1), Dot::new(r(i), 3)]),
+        );
+        let theirs = CausalContext::from_iter(
+            (1..=400).flat_map(|i| [Dot::new(r(i), 2), Dot::new(r(i), 5)]),
+        );
+        assert!(theirs.cloud.replica_count() > FEW_REPLICAS);
+        let mut joined = mine.clone();
+        joined.join(&theirs);
+        let mut inserted = mine;
+        theirs.cloud().for_each(|dot| {
+            inserted.insert(dot);
+        });
+        assert_eq!(joined, inserted);
+        // Odd replicas: 1, 2, 3 seen, 5 beyond the gap; even ones: 2 and 5 beyond gaps.
+        assert_eq!(joined.vector().get(r(1)), 3);
+        assert_eq!(joined.vector().get(r(2)), 0);
+        assert_eq!(joined.cloud().count(), 400 + 200);
     }
 
     /// Counter 0 names no write: covered by every context, never added to one.
