@@ -67,6 +67,10 @@ pub struct Ingest {
     /// only asked for when the registry's context has seen the dot, which a stream of new
     /// events never does, so most streams never index a dot.
     unindexed: Vec<(EventId, Dots)>,
+    /// The join of every vector passed to [`forget`](Ingest::forget): an event whose every
+    /// write falls under it, and which changes nothing here, is a replay of what was
+    /// forgotten (or another event bringing only those writes), and is not remembered.
+    forgotten: VersionVector,
 }
 
 /// Two ingests are equal when their registries, policies and remembered events are: which
@@ -76,6 +80,7 @@ impl PartialEq for Ingest {
         self.registry == other.registry
             && self.policy == other.policy
             && self.events == other.events
+            && self.forgotten == other.forgotten
     }
 }
 
@@ -87,6 +92,7 @@ impl fmt::Debug for Ingest {
             .field("registry", &self.registry)
             .field("policy", &self.policy)
             .field("events", &self.events)
+            .field("forgotten", &self.forgotten)
             .finish_non_exhaustive()
     }
 }
@@ -97,6 +103,10 @@ struct IngestWire {
     registry: Registry,
     policy: Policy,
     events: BTreeMap<EventId, Arc<Registry>>,
+    /// Absent from the text of an ingest that forgot nothing, and of one written before an
+    /// ingest kept it (2026-11-23), which reads as having forgotten nothing.
+    #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
+    forgotten: VersionVector,
 }
 
 impl From<Ingest> for IngestWire {
@@ -109,6 +119,7 @@ impl From<Ingest> for IngestWire {
                 .iter()
                 .map(|(id, delta)| (id.clone(), Arc::clone(delta)))
                 .collect(),
+            forgotten: ingest.forgotten,
         }
     }
 }
@@ -176,6 +187,7 @@ impl TryFrom<IngestWire> for Ingest {
             events,
             owners,
             unindexed: Vec::new(),
+            forgotten: wire.forgotten,
         })
     }
 }
@@ -253,7 +265,9 @@ impl Ingest {
     /// Applies one event and reports what it changed. The report's
     /// [`state_changed`](Report::state_changed) is the ingest's: true for every event not
     /// applied before, whose id it remembers from then on, even when the registry already
-    /// held what the event wrote.
+    /// held what the event wrote. Except a forgotten event delivered again: an event whose
+    /// every write falls under a vector passed to [`forget`](Self::forget), and which changes
+    /// nothing in the registry, is neither remembered nor reported as a change.
     ///
     /// # Errors
     ///
@@ -348,6 +362,12 @@ impl Ingest {
         } else {
             self.registry.merge_with(&event.delta, &self.policy)
         };
+        // A forgotten event delivered again (2026-11-23, found in review: remembered anew,
+        // each replay grew back the memory `forget` bounds and asked to be stored). Only
+        // when the registry took nothing: an event that brought anything is remembered.
+        if !report.state_changed && event.dots.iter().all(|&dot| self.forgotten.contains(dot)) {
+            return Ok(report);
+        }
         self.unindexed.push((event.id.clone(), event.dots.clone()));
         self.events
             .remember(unseen, event.id.clone(), Arc::clone(&event.delta));
@@ -356,24 +376,47 @@ impl Ingest {
         Ok(report)
     }
 
-    /// Forgets the events whose every dot `stable` covers. Bounds memory on long-running
+    /// Forgets the events whose every dot `stable` covers, and keeps `stable`, joined with
+    /// the vectors passed before (in the ingest's text too). Bounds memory on long-running
     /// ingestion.
     ///
-    /// They can still arrive again and are still no-ops (their dots are in the context), but
-    /// neither of the two reuses [`apply`](Self::apply) refuses is detected for them any more:
-    /// a new event under one of their ids, or a new event writing one of their dots, is
-    /// merged as if it were the write already applied, and what it wrote under that dot is
-    /// lost without an error. Pass a vector no source will issue a dot below (every source's
-    /// writes up to it delivered, and its replica ids never reused).
+    /// A forgotten event can still arrive again, and is a no-op: an event whose every write
+    /// falls under the kept vector and which changes nothing in the registry (its context
+    /// included there) is neither remembered nor reported as a change to store. An event
+    /// that brings anything the registry lacks is applied and remembered as any new event.
+    ///
+    /// What is given up, for every write under the kept vector:
+    ///
+    /// - A reused id is not refused ([`Error::ConflictingEvent`]). An event under a forgotten
+    ///   id, or under the id of an event not remembered because it only brought forgotten
+    ///   writes, is taken as a new event whatever its payload: ignored as a replay if its
+    ///   writes are all forgotten, applied and remembered if it brings new ones.
+    /// - A reused dot is not refused ([`Error::DotReused`]). An event writing one of the
+    ///   forgotten dots is merged as if it carried the write already applied, and what it
+    ///   wrote under that dot is lost without an error.
+    ///
+    /// So pass a vector no source will issue a dot below, nor send an event under an id it
+    /// gave one below (every source's writes up to it delivered, its replica ids never
+    /// reused), and that this ingest's registry has reached.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut ingest = failback::Ingest::default();
-    /// ingest.forget(&failback::VersionVector::new());
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Registry, ReplicaId, Stamp};
+    /// let key = DeviceKey::device("d")?;
+    /// let create = Registry::new().writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let event = Event::new(EventId::new("e1"), create)?;
+    /// let mut ingest = Ingest::default();
+    /// ingest.apply(&event)?;
+    /// ingest.forget(&ingest.registry().context().vector().clone());
     /// assert_eq!(ingest.remembered(), 0);
+    /// // Delivered again: a no-op, not remembered, nothing to store.
+    /// assert!(!ingest.apply(&event)?.state_changed);
+    /// assert_eq!(ingest.remembered(), 0);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn forget(&mut self, stable: &VersionVector) {
+        self.forgotten.join(stable);
         index(&mut self.owners, &mut self.unindexed);
         let owners = &mut self.owners;
         self.events.retain(|id, delta| {
