@@ -53,7 +53,9 @@
 //!
 //! [`Ingest`] applies [`Event`]s delivered at least once, in any order: duplicates are no-ops,
 //! reordering converges, and an id or dot reused with a different payload is an [`Error`],
-//! leaving the registry as it was.
+//! leaving the registry as it was. An event is a published delta under the id its publisher
+//! gives it, not an IoT Hub event: a back end deduplicates hub events by their own id before
+//! it writes them ([`EventId`] says why and how).
 //!
 //! ## A failback
 //!

@@ -1,5 +1,5 @@
-//! An event: a write as an event source delivers it, named by an [`EventId`], with its wire
-//! form, checked as it is read.
+//! An event: a delta as its publisher ships it, named by an [`EventId`], with its wire form,
+//! checked as it is read.
 //!
 //! Apart from `ingest.rs` because an event is made, checked and sent without an ingest: the
 //! ingest applies it, reading what the event holds apart from its delta.
@@ -20,7 +20,29 @@ use crate::serde_text::serde_as_text;
 use crate::slot::{FirstWrite, Slot};
 use crate::text::Text;
 
-/// The id an event source gives a write (Event Grid's `id`, a route's `correlation-id`).
+/// The id of one published delta: the id its publisher gives a delta it ships as an
+/// [`Event`], the same for every delivery of that delta (a retry, a redelivery), another for
+/// any other delta. An [`Ingest`](crate::Ingest) takes a second delivery under an id as a
+/// duplicate, and another payload under it as [`Error::ConflictingEvent`].
+///
+/// # Not an IoT Hub event's id
+///
+/// Event Grid's `id` and a route's `correlation-id` name *hub* events (a device created, a
+/// twin changed), which carry no delta: a back end turns each into a write with its own
+/// [`Writer`](crate::Writer), and each write has a new dot. A hub event delivered twice (hub
+/// delivery is at least once; a replayed route delivers `1, 2, 1`) is two writes, the second
+/// writing the replayed, stale value over what came between, and state merges carry it to
+/// every replica. No id given to the deltas undoes that: an event's id deduplicates the
+/// deliveries of a delta, not the hub events a back end writes from (2026-11-23, found in
+/// review: this doc named the hub's ids as event ids).
+///
+/// So a back end deduplicates hub events by their own id before it writes them: it keeps
+/// the ids of the hub events it has written, stored with its registry (in one save, so that
+/// a restart neither writes one twice nor skips one), and skips a hub event whose id it
+/// holds. It may also publish each write's delta under an id derived from the hub event's
+/// (`hub/<id>`): a consumer then refuses a second, different delta for one hub event as
+/// [`Error::ConflictingEvent`]; but by then the back end's own registry holds the second
+/// write, so that is a check, not the deduplication.
 ///
 /// Cloning shares the text; ordering two ids seldom reads it (see `text.rs`), which is most of
 /// telling a duplicate event from a new one.
@@ -30,6 +52,34 @@ use crate::text::Text;
 /// ```
 /// let id = failback::EventId::new("2b7f0c4e-1");
 /// assert_eq!(id.as_str(), "2b7f0c4e-1");
+/// ```
+///
+/// A back end writing from hub events, one delivered twice:
+///
+/// ```
+/// use std::collections::BTreeSet;
+/// use failback::{DeviceKey, Event, EventId, Identity, Registry, ReplicaId, Section, Stamp};
+///
+/// let east = ReplicaId::from_u128(1);
+/// let key = DeviceKey::device("d")?;
+/// let mut registry = Registry::new();
+/// registry.writer(east, Stamp::new(1, 0)).create(&key, Identity::default())?;
+/// // The hub events written, saved with `registry`.
+/// let mut written: BTreeSet<String> = BTreeSet::new();
+/// let mut published = Vec::new();
+/// for (at, hub_id, site) in [(2, "c1", "a"), (3, "c2", "b"), (4, "c1", "a")] {
+///     if !written.insert(hub_id.to_owned()) {
+///         continue; // delivered before: written once already
+///     }
+///     let delta = registry
+///         .writer(east, Stamp::new(at, 0))
+///         .set_twin(&key, Section::Tags, "site", Some(site.into()))?;
+///     published.push(Event::new(EventId::new(format!("hub/{hub_id}")), delta)?);
+/// }
+/// assert_eq!(published.len(), 2);
+/// let device = registry.device(&key, &Default::default()).expect("live");
+/// assert_eq!(device.tags["site"], "b"); // not the replayed "a"
+/// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId(Text);
@@ -77,8 +127,10 @@ impl fmt::Debug for EventId {
 /// An event's dots: a write has one for each live incarnation it writes, almost always one.
 pub(super) type Dots = SmallVec<[Dot; 1]>;
 
-/// A write as an event source delivers it: an id, and the delta a [`Writer`](crate::Writer)
-/// returned (its dot or dots inside).
+/// A delta as its publisher ships it: the delta (a [`Writer`](crate::Writer)'s, its dot or
+/// dots inside, or a `delta_since`), and the [`EventId`] the publisher gives it. Not an IoT
+/// Hub event, which carries no delta ([`EventId`] says how a back end writing from those
+/// deduplicates them).
 ///
 /// Deserializing one checks it as [`Event::new`] does (the dots are recomputed from the
 /// delta).
