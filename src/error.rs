@@ -215,7 +215,11 @@ pub enum Error {
         key: DeviceKey,
     },
     /// An event id arrived again with a different payload; the registry was left unchanged.
-    #[error("event {id} was already applied with a different payload (device {})", key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    ///
+    /// Event ids are shown quoted and escaped (as `Debug` shows a string), here and in every
+    /// message: they come from outside and may hold anything, and one holding a newline
+    /// shown as it is would fake a log line (2026-11-23, found in review).
+    #[error("event {:?} was already applied with a different payload (device {})", id.as_str(), key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     ConflictingEvent {
         /// The event id.
         id: EventId,
@@ -225,7 +229,7 @@ pub enum Error {
     /// Two events carry different writes under the same dot: one replica issued one write
     /// identity twice. (Two events carrying the same write, a sync repeating an earlier
     /// event, are not this.)
-    #[error("dot {dot} of event {second} (device {}) was already used by event {first}", key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    #[error("dot {dot} of event {:?} (device {}) was already used by event {:?}", second.as_str(), key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string), first.as_str())]
     DotReused {
         /// The reused dot.
         dot: Dot,

@@ -148,7 +148,8 @@ impl TryFrom<IngestWire> for Ingest {
                     return Err(Error::InvalidValue {
                         field: "ingest".into(),
                         reason: format!(
-                            "event {id} wrote {dot}, which the registry's context has not seen"
+                            "event {:?} wrote {dot}, which the registry's context has not seen",
+                            id.as_str()
                         ),
                     });
                 }

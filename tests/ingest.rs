@@ -6,8 +6,8 @@ mod common;
 
 use common::{History, Rng, bytes, event, history, named, op, stamp};
 use failback::{
-    DeviceKey, Dot, Error, Event, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp,
-    Status, StatusValue, VersionVector,
+    DeviceKey, Dot, Error, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Section,
+    Stamp, Status, StatusValue, VersionVector,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -460,6 +460,59 @@ fn a_forgotten_event_delivered_again_is_a_no_op_and_not_remembered() {
     let mut old: Ingest = serde_json::from_value(old).expect("an older text reads");
     assert!(old.apply(&created).expect("a replay").state_changed);
     assert_eq!(old.remembered(), 1);
+}
+
+/// Event ids come from outside and may hold anything: every error message shows one quoted
+/// and escaped, as `Debug` shows a string, so an id holding a newline cannot fake a log line
+/// (review, 2026-11-23: they were shown as they were).
+#[test]
+fn errors_show_event_ids_quoted_so_a_newline_cannot_fake_a_log_line() {
+    let r = ReplicaId::from_u128(1);
+    let key = named("d");
+    let (first, second) = ("a\nERROR forged", "b\r\nINFO forged");
+    let (_, create) = created(r, &key);
+    let (_, other) = created(r, &named("x"));
+    let mut ingest = Ingest::default();
+    ingest.apply(&event(first, create.clone())).expect("fresh");
+    let mut messages = vec![
+        ingest
+            .apply(&event(first, other.clone()))
+            .expect_err("another payload")
+            .to_string(),
+        ingest
+            .apply(&event(second, other))
+            .expect_err("another write under r:1")
+            .to_string(),
+        Event::new(EventId::new(second), Registry::new())
+            .expect_err("no write")
+            .to_string(),
+    ];
+    // A restored ingest remembering an event its registry has not seen.
+    let mut wire = serde_json::to_value(&ingest).expect("serializable");
+    wire["registry"] = serde_json::to_value(Registry::new()).expect("serializable");
+    messages.push(
+        serde_json::from_value::<Ingest>(wire)
+            .expect_err("unseen write")
+            .to_string(),
+    );
+    for message in &messages {
+        assert!(!message.contains(['\n', '\r']), "{message}");
+        let quoted = [first, second]
+            .iter()
+            .any(|id| message.contains(&format!("{id:?}")));
+        assert!(quoted, "{message}");
+    }
+    assert_eq!(
+        messages[0],
+        r#"event "a\nERROR forged" was already applied with a different payload (device x)"#
+    );
+    assert_eq!(
+        messages[1],
+        format!(
+            r#"dot {} of event "b\r\nINFO forged" (device x) was already used by event "a\nERROR forged""#,
+            Dot::new(r, 1)
+        )
+    );
 }
 
 /// A source that created `key` as `r`'s first write, and that creation's delta.

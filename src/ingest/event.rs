@@ -211,13 +211,13 @@ impl Event {
         let dots = delta.store_dots();
         if dots.is_empty() || delta.is_empty() {
             return Err(Error::InvalidValue {
-                field: format!("event {id}"),
+                field: format!("event {:?}", id.as_str()),
                 reason: "an event must carry a write to a device".into(),
             });
         }
         if let Some(unseen) = dots.iter().find(|&&dot| !delta.context.contains(dot)) {
             return Err(Error::InvalidValue {
-                field: format!("event {id}"),
+                field: format!("event {:?}", id.as_str()),
                 reason: format!("its delta carries write {unseen}, which its context has not seen"),
             });
         }
