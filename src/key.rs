@@ -166,6 +166,12 @@ impl ModuleId {
 /// Ordered by device id, then module id (a device sorts before its modules), which is the order
 /// of every output this crate writes.
 ///
+/// A module's key is a key of its own: a registry, its merge and an
+/// [`Ingest`](crate::Ingest) hold and take writes for a module whose device is deleted or
+/// unknown, and deleting a device leaves its modules. IoT Hub does neither; only the IoT Hub
+/// import plan leaves such modules out. [`Writer::delete`](crate::Writer::delete) says what
+/// a library user must do.
+///
 /// # Examples
 ///
 /// ```

@@ -44,6 +44,10 @@ use wire::Wire;
 /// A **delta** is a `Registry` too: small, holding just what some writes changed, and merged
 /// exactly like a full state.
 ///
+/// Keys are [`DeviceKey`]s, devices and modules alike, each merged on its own: a module whose
+/// device is deleted or unknown is held and merged like any key (IoT Hub deletes a device's
+/// modules with it; see [`Writer::delete`](crate::Writer::delete) for what to do).
+///
 /// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
 /// merge makes (a device listed twice or holding nothing, an incarnation holding nothing or
 /// held live and deleted, a write or stable vector beyond the context, a value a write would

@@ -159,6 +159,25 @@ impl Writer<'_> {
     /// arrived here (see [`Error::PendingDevice`]): it replaces no value, and the creation,
     /// when it comes, is recognised as deleted.
     ///
+    /// # A device's modules
+    ///
+    /// A delete removes `key` alone. Deleting a device leaves its modules (the keys
+    /// [`DeviceKey::module`] makes with its id) live, and nothing here ties a module to its
+    /// device: a writer, a merge and an [`Ingest`](crate::Ingest) take writes and events for a
+    /// module whose device is deleted or was never created. IoT Hub deletes a device's modules
+    /// with it and creates none without it; of this crate, only the IoT Hub import plan
+    /// ([`iothub::Plan`](crate::iothub::Plan)) applies that rule, leaving such modules out of
+    /// what it writes. A library user who keeps a registry in IoT Hub's shape must:
+    ///
+    /// - delete a device's modules with it: each key of [`Registry::keys`] with the device's
+    ///   id and a module, through this writer, as the example does;
+    /// - refuse to create or write a module whose device has no live incarnation
+    ///   ([`Registry::records`] of the device's key is empty);
+    /// - after a merge or an event, take a module whose device has no live incarnation as
+    ///   gone (skip it when reading, or delete it): a replica that had not seen the device's
+    ///   delete may have created or updated one of its modules meanwhile, and delete wins per
+    ///   key, so that module stands whatever was deleted here.
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownDevice`] if `key` has no live incarnation here.
@@ -173,6 +192,33 @@ impl Writer<'_> {
     /// w.create(&key, Identity::default())?;
     /// w.delete(&key)?;
     /// assert!(reg.records(&key).is_empty());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    ///
+    /// A device deleted with its modules, as IoT Hub deletes it:
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let edge = DeviceKey::device("edge-1")?;
+    /// let reader = DeviceKey::module("edge-1", "reader")?;
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// w.create(&edge, Identity::default())?;
+    /// w.create(&reader, Identity::default())?;
+    ///
+    /// w.delete(&edge)?;
+    /// assert_eq!(reg.keys().collect::<Vec<_>>(), [&reader]); // the module stayed
+    ///
+    /// let modules: Vec<DeviceKey> = reg
+    ///     .keys()
+    ///     .filter(|key| key.device == edge.device && key.module.is_some())
+    ///     .cloned()
+    ///     .collect();
+    /// let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::default());
+    /// for module in &modules {
+    ///     w.delete(module)?; // each delta shipped as the device's is
+    /// }
+    /// assert_eq!(reg.len(), 0); // no live key; the tombstones stay until compaction
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn delete(&mut self, key: &DeviceKey) -> Result<Registry> {
@@ -624,6 +670,37 @@ mod tests {
     };
 
     const R: ReplicaId = ReplicaId::from_u128(1);
+
+    /// What `delete`'s doc says of modules: a module is a key of its own. Deleting its device
+    /// leaves it, one is created for a device never created, and one a replica created while
+    /// another deleted the device stands after the merge, whichever side merges.
+    #[test]
+    fn a_module_is_a_key_of_its_own_whatever_its_device() -> crate::Result<()> {
+        let other = ReplicaId::from_u128(2);
+        let (edge, reader) = (
+            DeviceKey::device("edge-1")?,
+            DeviceKey::module("edge-1", "reader")?,
+        );
+        let mut base = Registry::new();
+        base.writer(R, Stamp::new(1, 0))
+            .create(&edge, Identity::default())?;
+        let mut deleted = base.clone();
+        deleted.writer(R, Stamp::new(2, 0)).delete(&edge)?;
+        let mut added = base;
+        added
+            .writer(other, Stamp::new(3, 0))
+            .create(&reader, Identity::default())?;
+        for (mut mine, theirs) in [(deleted.clone(), &added), (added.clone(), &deleted)] {
+            mine.merge(theirs);
+            assert_eq!(mine.keys().collect::<Vec<_>>(), [&reader]);
+        }
+        let mut unknown = Registry::new();
+        unknown
+            .writer(R, Stamp::new(1, 0))
+            .create(&DeviceKey::module("never", "m")?, Identity::default())?;
+        assert_eq!(unknown.len(), 1);
+        Ok(())
+    }
 
     #[test]
     fn a_refused_twin_path_names_the_device() -> crate::Result<()> {
