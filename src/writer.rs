@@ -698,7 +698,7 @@ mod tests {
         unknown
             .writer(R, Stamp::new(1, 0))
             .create(&DeviceKey::module("never", "m")?, Identity::default())?;
-        assert_eq!(unknown.len(), 1);
+        assert_eq!(unknown.live_count(), 1);
         Ok(())
     }
 
