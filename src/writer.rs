@@ -37,7 +37,7 @@ use crate::twin::{self, Section, TwinPath};
 /// let mut registry = Registry::new();
 /// let key = DeviceKey::device("d")?;
 /// let delta = registry.writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
-/// assert_eq!(delta.len(), 1);
+/// assert_eq!(delta.live_count(), 1);
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Debug)]
@@ -218,7 +218,7 @@ impl Writer<'_> {
     /// for module in &modules {
     ///     w.delete(module)?; // each delta shipped as the device's is
     /// }
-    /// assert_eq!(reg.len(), 0); // no live key; the tombstones stay until compaction
+    /// assert_eq!(reg.live_count(), 0); // no live key; the tombstones stay until compaction
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn delete(&mut self, key: &DeviceKey) -> Result<Registry> {
