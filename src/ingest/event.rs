@@ -209,7 +209,7 @@ impl Event {
     /// ```
     pub fn new(id: EventId, delta: Registry) -> Result<Self> {
         let dots = delta.store_dots();
-        if dots.is_empty() || delta.is_empty() {
+        if dots.is_empty() {
             return Err(Error::InvalidValue {
                 field: format!("event {:?}", id.as_str()),
                 reason: "an event must carry a write to a device".into(),
