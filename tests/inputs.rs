@@ -271,8 +271,10 @@ fn merges_and_round_trips(registry: &Registry, other: &Registry) -> Result<(), T
     prop_assert_eq!(&a, &b, "a ⊔ b = b ⊔ a");
     prop_assert_eq!(
         registry.is_empty(),
-        registry.keys().next().is_none() && registry.deleted().next().is_none(),
-        "is_empty() disagrees with the devices and deletes held"
+        registry.keys().next().is_none()
+            && registry.deleted().next().is_none()
+            && registry.context().is_empty(),
+        "is_empty() disagrees with the devices and deletes held and the context"
     );
     Ok(())
 }
