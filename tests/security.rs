@@ -168,6 +168,16 @@ fn authentication_conflict(conflicts: &[Conflict]) -> &Conflict {
 }
 
 /// A registry holding one device created by A, and a copy of it for B.
+/// The values every delete-wins conflict of `report` names, in its order.
+fn delete_win_values(report: &failback::Report) -> Vec<&str> {
+    report
+        .conflicts
+        .iter()
+        .filter(|c| c.rule == Rule::DeleteWins)
+        .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
+        .collect()
+}
+
 fn base(identity: Identity) -> (Registry, Registry) {
     let mut a = Registry::new();
     a.writer(A, Stamp::new(1, 0))
@@ -470,12 +480,7 @@ fn delete_wins_names_only_the_updates_the_deleter_had_not_seen() {
         let mut merged = b.clone();
         let report = merged.merge(&incoming);
         assert!(merged.records(&key()).is_empty());
-        let named: Vec<&str> = report
-            .conflicts
-            .iter()
-            .filter(|c| c.rule == Rule::DeleteWins)
-            .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
-            .collect();
+        let named = delete_win_values(&report);
         // In dot order: A's delete before B's update.
         assert_eq!(
             named,
@@ -520,12 +525,7 @@ fn delete_wins_does_not_name_an_update_its_deleter_received_out_of_order() {
 
     for incoming in [a.delta_since(b.context().vector()), a.clone()] {
         let report = b.clone().merge(&incoming);
-        let named: Vec<&str> = report
-            .conflicts
-            .iter()
-            .filter(|c| c.rule == Rule::DeleteWins)
-            .flat_map(|c| c.values.iter().map(|v| v.value.as_str()))
-            .collect();
+        let named = delete_win_values(&report);
         assert_eq!(
             named,
             ["deleted", format!("update {unseen}").as_str()],

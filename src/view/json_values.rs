@@ -122,24 +122,13 @@ pub(super) fn resolve_twin(
         }
         // Not in dot order, as `Conflict::values` says: these are settled values of different
         // paths, not one field's writes, and the order shows which was overwritten.
-        let mut values = vec![ConflictValue {
+        let at_path = ConflictValue {
             replica: winner.dot.replica,
             stamp: winner.stamp,
             value: twin::shown_value(&path.path, *winner.value),
-        }];
-        values.extend(children.iter().map(|(p, c)| ConflictValue {
-            replica: c.dot.replica,
-            stamp: c.stamp,
-            value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
-        }));
-        resolver.conflicts.push(Conflict {
-            key: resolver.key.clone(),
-            field: path.to_string(),
-            winner: 1,
-            values,
-            rule: Rule::ChildBeatsScalar,
-            security: false,
-        });
+        };
+        let below = children.iter().map(|(p, c)| (*p, c));
+        push_child_beats_scalar(resolver, path, at_path, below);
     }
     report_cleared_above(resolver, records, &winners);
     out
@@ -188,28 +177,38 @@ fn report_cleared_above(
         }
     }
     for (path, (replica, below)) in lost {
-        let mut values = vec![ConflictValue {
+        let at_path = ConflictValue {
             replica,
             stamp: Stamp::default(),
             value: OVERWRITTEN.to_owned(),
-        }];
-        values.extend(below.into_iter().filter_map(|p| {
-            let c = winner(p)?;
-            Some(ConflictValue {
-                replica: c.dot.replica,
-                stamp: c.stamp,
-                value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
-            })
-        }));
-        resolver.conflicts.push(Conflict {
-            key: resolver.key.clone(),
-            field: path.to_string(),
-            winner: 1,
-            values,
-            rule: Rule::ChildBeatsScalar,
-            security: false,
-        });
+        };
+        let below = below.into_iter().filter_map(|p| Some((p, winner(p)?)));
+        push_child_beats_scalar(resolver, path, at_path, below);
     }
+}
+
+/// Reports the shape rule's conflict at `path`: `at_path`, the value written there, then each
+/// settled value `below` it as `PATH = VALUE`, the first of which is the winner.
+fn push_child_beats_scalar<'c, 'v: 'c>(
+    resolver: &mut Resolver<'_>,
+    path: &TwinPath,
+    at_path: ConflictValue,
+    below: impl Iterator<Item = (&'c TwinPath, &'c Candidate<'c, Option<&'v Value>>)>,
+) {
+    let mut values = vec![at_path];
+    values.extend(below.map(|(p, c)| ConflictValue {
+        replica: c.dot.replica,
+        stamp: c.stamp,
+        value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
+    }));
+    resolver.conflicts.push(Conflict {
+        key: resolver.key.clone(),
+        field: path.to_string(),
+        winner: 1,
+        values,
+        rule: Rule::ChildBeatsScalar,
+        security: false,
+    });
 }
 
 /// How a conflict shows a write no register holds any more ([`report_cleared_above`]).
