@@ -374,7 +374,11 @@ mod tests {
             "config",
             json!({"c": "x HostName=h;SharedAccessKey=ZmFpbGJhY2sta2V5LTAwMQ=="}),
         );
+        hidden("device.PrimaryKEY", json!("x"));
+        hidden("x.ConnectionString", json!(1));
+        hidden("sasTOKENs", json!(true));
         assert_eq!(shown_value("site", Some(&json!("oslo"))), r#""oslo""#);
+        assert_eq!(shown_value("ke.keys.y", Some(&json!(1))), "1");
         assert_eq!(shown_value("keyboard.layout", Some(&json!(2))), "2");
         assert_eq!(shown_value("password", None), "removed");
     }

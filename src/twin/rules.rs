@@ -70,11 +70,7 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
         return "removed".to_owned();
     };
     let text = value.to_string();
-    let named_secret = path.split('.').any(|key| {
-        let key = key.to_ascii_lowercase();
-        key.ends_with("key") || SECRET_NAMES.iter().any(|name| key.contains(name))
-    });
-    if !named_secret && !may_hold_key(&text) {
+    if !path.split('.').any(names_secret) && !may_hold_key(&text) {
         return text;
     }
     let fingerprint = match value {
@@ -82,6 +78,19 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
         _ => Fingerprint::of(&text),
     };
     format!("<{fingerprint}>")
+}
+
+/// Whether the twin or metadata key `key` names a secret, in any letter case: it holds one of
+/// [`SECRET_NAMES`] or ends in `key`. Compared in place, as every value of a conflict's report
+/// asks it of each key of its path.
+fn names_secret(key: &str) -> bool {
+    let key = key.as_bytes();
+    let holds = |name: &str| {
+        key.windows(name.len())
+            .any(|window| window.eq_ignore_ascii_case(name.as_bytes()))
+    };
+    key.len() >= 3 && key[key.len() - 3..].eq_ignore_ascii_case(b"key")
+        || SECRET_NAMES.iter().any(|name| holds(name))
 }
 
 /// Why IoT Hub refuses a twin key. The library and the export reader word their refusals
