@@ -15,6 +15,7 @@
 //! old incarnation can touch the new one, and none can bring the old one back.
 
 mod creation;
+mod removal;
 mod written;
 
 use std::sync::Arc;
@@ -473,48 +474,6 @@ impl DeviceRecord {
             written,
             around,
         }
-    }
-
-    /// Where a removal of `path` is written: at the ancestor of `path` that holds a leaf
-    /// here (a register holding a value with no value below it, or a creation leaf nothing
-    /// has overwritten), if there is one, else at `path`. A removal below a leaf removes the
-    /// leaf ([`Writer::set_twin`](crate::Writer::set_twin)); written below it, it met a
-    /// concurrent write of the leaf at another path, where the leaf always won, silently and
-    /// whatever the policy, while the same removal written at the leaf's path was settled by
-    /// the field preference and reported (2026-11-23, found in review). At the leaf's path it
-    /// is what RFC 7386 does, in a twin of leaves: `{"a": {"b": null}}` makes a scalar `a`
-    /// an empty object, which holds no leaf.
-    pub(crate) fn removal_path(&self, path: &TwinPath) -> TwinPath {
-        let twin = &self.written().twin;
-        let holds_value =
-            |reg: &MvRegister<Option<Value>>| reg.entries().iter().any(|e| e.value.is_some());
-        // The creation's leaves, parsed only if a creation leaf is what could hold one.
-        let mut created = None;
-        for above in path.ancestors() {
-            let (lo, hi) = above.descendant_bounds();
-            if twin.range(&lo, &hi).any(|(_, reg)| holds_value(reg)) {
-                // A value below: neither this path nor one above it holds a leaf.
-                break;
-            }
-            let holds_leaf = match twin.get(&above) {
-                Some(reg) => holds_value(reg),
-                // A creation leaf shows unless a register at, above or below it overwrote it.
-                None => {
-                    let overwritten = twin.range(&lo, &hi).next().is_some()
-                        || above.ancestors().any(|a| twin.contains_key(&a));
-                    !overwritten
-                        && self.creation().is_some_and(|c| {
-                            created
-                                .get_or_insert_with(|| c.twin.leaves())
-                                .contains_key(&above)
-                        })
-                }
-            };
-            if holds_leaf {
-                return above;
-            }
-        }
-        path.clone()
     }
 
     /// Writes (or with `None` removes) one metadata value; returns the dots overwritten.

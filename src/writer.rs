@@ -451,8 +451,11 @@ impl Writer<'_> {
     /// `null` (a `null` removes in a twin patch too). A removal below a leaf (`a.b` where `a`
     /// holds `1`) removes the leaf, and is written at the leaf's path: a concurrent write of
     /// `a` meets it as a value meets a removal of `a`, settled by
-    /// [`Policy::fields`](crate::Policy::fields) and reported. A value that is a non-empty
-    /// object is not a leaf: use [`patch_twin`](Self::patch_twin).
+    /// [`Policy::fields`](crate::Policy::fields) and reported. So is a removal that empties a
+    /// path which held a leaf once, since replaced by writes below it (`a.b` set over a
+    /// scalar `a`, then removed): it removes what replaced the leaf, and is written at the
+    /// leaf's path. A value that is a non-empty object is not a leaf: use
+    /// [`patch_twin`](Self::patch_twin).
     ///
     /// # Errors
     ///
@@ -516,7 +519,7 @@ impl Writer<'_> {
     }
 
     /// Applies a patch to a twin section, leaf by leaf: every leaf of `patch` is set, every
-    /// `null` removes. One write (and one dot) per leaf.
+    /// `null` removes. One write (and one dot) per leaf, the values before the removals.
     ///
     /// Leaf by leaf, each write at its own path (a removal below a leaf at the leaf's, as
     /// [`set_twin`](Self::set_twin) writes it), which is what lets it merge with concurrent
@@ -565,7 +568,16 @@ impl Writer<'_> {
         // Every key is checked before the first leaf is written: a bad key found halfway
         // would leave the earlier leaves written here, their dots taken, and no delta returned
         // to ship them, so no peer would ever see those writes.
-        let writes = twin::patch_writes(section, patch).map_err(|e| e.of_device(key))?;
+        let mut writes = twin::patch_writes(section, patch).map_err(|e| e.of_device(key))?;
+        // The values first, then the removals, each group in the patch's order. A patch's
+        // leaves lie at unrelated paths (none under another), so the twin it leaves is the
+        // same in any order; but a removal that leaves no value under a path that held a leaf
+        // once is written at that path (`DeviceRecord::removal_path`), and made first, the
+        // removal of an object's members that the patch replaces (`{"b": {"x": null, "y": 1}}`
+        // over a `b` that was a scalar before it held `x`) removed `b` whole for a moment: a
+        // concurrent write of `b.z` was then reported as beating that removal, which the
+        // patch never meant.
+        writes.sort_by_key(|(_, value)| value.is_none());
         // An empty patch writes nothing, but still names a device that must take writes.
         let incarnations = self.check_writable(key, false)?;
         // And every dot the writes take is known to be left, for the same reason (2026-11-23,
