@@ -43,7 +43,7 @@ use changes::{create_side, read_side, settle_unknown_capabilities};
 
 pub(crate) use capabilities::stated_capabilities;
 pub(crate) use changes::Change;
-pub(crate) use credentials::{holds_credentials, known_over, relevant};
+pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over, relevant};
 
 /// The replica that writes the base snapshot.
 ///
@@ -447,11 +447,19 @@ impl Failback {
         base_creation(&self.base, key).map(|c| &c.identity)
     }
 
-    /// Whether the base's line for `key` held the device's credentials; true for a key the base
-    /// lacks (there is nothing to know).
-    pub(crate) fn base_credentials_known(&self, key: &DeviceKey) -> bool {
-        let identity = self.base_identity(key);
-        identity.is_none_or(|identity| holds_credentials(Some(&identity.authentication)))
+    /// What the base's line for `key` says of the device's credentials. A key the base lacks
+    /// is [`BaseCredentials::Absent`], not known: a device both hubs hold and the base lacks
+    /// may have been created before the outage and had its keys rotated on one side since, and
+    /// the base cannot say which (2026-11, found in review: read as known, the preference
+    /// decided and could write back a key the primary had rotated out).
+    pub(crate) fn base_credentials(&self, key: &DeviceKey) -> BaseCredentials {
+        match self.base_identity(key) {
+            None => BaseCredentials::Absent,
+            Some(identity) if holds_credentials(Some(&identity.authentication)) => {
+                BaseCredentials::Known
+            }
+            Some(_) => BaseCredentials::Unknown,
+        }
     }
 
     /// The merged registry.

@@ -13,6 +13,8 @@
 //! Reported properties are never written: devices own them. No line ever makes the hub
 //! generate keys: where a line would need credentials the merge does not know (or a rotation
 //! conflict no rule could settle), the device is left out and listed as blocked. So is a device
+//! whose credentials the two sides hold differently where the base cannot say which side
+//! changed them (exported without keys, or without a line for the device). So is a device
 //! whose line the hub would refuse on every run: an `*IfMatchETag` line whose ETag the
 //! primary's export lacks, or twin sections over IoT Hub's size limits. So is a full update
 //! over a primary exported without keys: it would put back the keys the merge took from the
@@ -66,7 +68,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::iothub::import_mode::ImportMode;
-use crate::iothub::lift::{Failback, PrimaryLine};
+use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine};
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::{
     base_decides_credentials, fits, has_etag, keeps_edge, replaces_known, resolved, usable,
@@ -432,7 +434,8 @@ impl Plan {
         }
         // Crossed rotations leave the device to an operator whichever side won: even when the
         // primary already holds the winner, it holds a key the other side rotated out. So do
-        // credentials the two sides hold differently over a base exported without them.
+        // credentials the two sides hold differently over a base exported without them, or
+        // without a line for the device.
         if let Err(reason) = settled(device, known) {
             self.block(&device.key, reason);
             return;
@@ -525,8 +528,8 @@ fn updatable(
 /// checks of an update.
 #[derive(Clone, Copy, Debug)]
 struct Known {
-    /// Whether the base's line held the device's credentials.
-    base_credentials: bool,
+    /// What the base's line said of the device's credentials, if it has one.
+    base_credentials: BaseCredentials,
     /// Whether a line of the primary's export names the device as an edge parent (its scope
     /// names it), so that the primary holds it as an IoT Edge device.
     named_parent: bool,
@@ -545,7 +548,7 @@ impl Known {
         was: &PrimaryLine,
     ) -> Known {
         Known {
-            base_credentials: failback.base_credentials_known(key),
+            base_credentials: failback.base_credentials(key),
             named_parent: key.module.is_none() && scopes.contains_key(&key.device),
             primary_parent_stays: was
                 .scope_owner

@@ -4,7 +4,7 @@
 
 use crate::credentials::{AuthType, Authentication};
 use crate::iothub::import_mode::ImportMode;
-use crate::iothub::lift::PrimaryLine;
+use crate::iothub::lift::{BaseCredentials, PrimaryLine};
 use crate::iothub::line::ExportLine;
 use crate::policy::Rule;
 use crate::report::Conflict;
@@ -91,24 +91,39 @@ pub(super) fn keeps_edge(
     )
 }
 
-/// Why the two sides' credentials for `device` cannot be settled when the base was exported
-/// without them (`base_known` false), if they cannot. Against unknown base credentials, each
-/// side's known ones read as a change, so two that differ met as a conflict the preference
-/// settled, though perhaps only one side changed them: whichever side lost may have rotated
-/// out a key the winner still holds. Which side changed them is not in the files, so the device
-/// is left to an operator, whichever side the preference picked, and even when the primary
-/// already holds the winner.
-pub(super) fn base_decides_credentials(device: &Device, base_known: bool) -> Result<(), String> {
+/// Why the two sides' credentials for `device` cannot be settled when the base does not know
+/// them (`base`: exported without them, or no line for the device), if they cannot. Against
+/// unknown base credentials, each side's known ones read as a change (for a device the base
+/// lacks, each side's creation holds them), so two that differ met as a conflict the
+/// preference settled, though perhaps only one side changed them: whichever side lost may have
+/// rotated out a key the winner still holds. Which side changed them is not in the files, so
+/// the device is left to an operator, whichever side the preference picked, and even when the
+/// primary already holds the winner. Sides that hold the same credentials meet no such
+/// conflict, and a device only one side holds none at all: both are written.
+pub(super) fn base_decides_credentials(
+    device: &Device,
+    base: BaseCredentials,
+) -> Result<(), String> {
     let differ = |c: &Conflict| c.field == "authentication" && c.rule != Rule::Agreed;
-    if base_known || !device.conflicts.iter().any(differ) {
+    if !device.conflicts.iter().any(differ) {
         return Ok(());
     }
-    Err(
-        "the two hubs hold different credentials and the base was exported without keys, so \
-         which side changed them is unknown, and either may hold a key the other rotated out: \
-         re-export the base with keys and run again, or settle the credentials by hand"
-            .into(),
-    )
+    let unknown = match base {
+        BaseCredentials::Known => return Ok(()),
+        BaseCredentials::Unknown => {
+            "the base was exported without keys, so which side changed them is unknown, and \
+             either may hold a key the other rotated out: re-export the base with keys and run \
+             again, or settle the credentials by hand"
+        }
+        BaseCredentials::Absent => {
+            "the base has no line for it (created since the backup), so which side changed \
+             them is unknown, and either may hold a key the other rotated out: settle the \
+             credentials by hand"
+        }
+    };
+    Err(format!(
+        "the two hubs hold different credentials and {unknown}"
+    ))
 }
 
 /// Why an `*IfMatchETag` line for `mode` cannot be written without the primary's `etag`

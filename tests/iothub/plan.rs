@@ -422,6 +422,42 @@ fn credentials_two_sides_hold_differently_over_a_base_exported_without_keys_are_
 }
 
 #[test]
+fn credentials_two_sides_hold_differently_for_a_device_the_base_lacks_are_blocked() {
+    // Created after the backup and replicated to the secondary: the base has no line for it.
+    // If the primary rotated K1 out (K0/K1 to K0/K2) during the outage, the secondary still
+    // holds K1, and preferring it would write K1 back; which side changed the keys is not in
+    // the files, as over a base exported without keys. Devices and modules both hold alike,
+    // and a device only one side holds, are written as before.
+    let primary = [
+        keys(device("rekeyed"), K[0], K[2]),
+        device("agreed"),
+        module("agreed", "m"),
+    ];
+    let secondary = [
+        keys(device("rekeyed"), K[0], K[1]),
+        set(device("agreed"), "/tags/floor", json!(3)),
+        keys(module("agreed", "m"), K[2], K[3]),
+        device("created"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&[], &primary, &secondary, prefer);
+        assert_eq!(run.blocked_ids(), ["rekeyed"], "prefer {prefer:?}");
+        run.assert_each_blocked_for("the base has no line for it");
+        assert_eq!(
+            run.modes(),
+            [
+                ("agreed".to_owned(), Some(ImportMode::UpdateTwinIfMatchETag)),
+                ("created".to_owned(), Some(ImportMode::Create)),
+            ],
+            "prefer {prefer:?}"
+        );
+        // The report still shows the conflict, as the preference settled it in the merge.
+        let conflict = run.conflict("rekeyed", "authentication");
+        assert!(conflict.security);
+    }
+}
+
+#[test]
 fn a_full_update_writes_a_section_the_merge_emptied_as_empty() {
     // Whether the hub keeps a section an update leaves out is not documented: written empty,
     // it is cleared either way.

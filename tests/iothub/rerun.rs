@@ -556,6 +556,27 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // Created since the backup, so the base has no line for them, and held by both:
+            // one whose keys the primary rotated (blocked: which side changed them is not in
+            // the files), one with a module both hold alike and a tag the secondary added.
+            "devices both hubs hold and the base lacks",
+            [
+                export(&[device("old")]),
+                export(&[
+                    device("old"),
+                    device("alike"),
+                    module("alike", "m"),
+                    keys(device("rekeyed"), K[0], K[2]),
+                ]),
+                export(&[
+                    device("old"),
+                    set(device("alike"), "/tags/floor", json!(3)),
+                    module("alike", "m"),
+                    device("rekeyed"),
+                ]),
+            ],
+        ),
+        (
             // Lines the hub would refuse: no ETags in the primary's export, twin sections over
             // IoT Hub's limits. Blocked, and the rest is planned around them.
             "no ETags, oversized twins",

@@ -1,6 +1,7 @@
 //! What an export knows of a device's credentials: whether a line holds those its
-//! authentication type uses ([`holds_credentials`]), and a side's credentials with what it does
-//! not know taken from the base ([`known_over`]).
+//! authentication type uses ([`holds_credentials`]), a side's credentials with what it does
+//! not know taken from the base ([`known_over`]), and what the base says of them
+//! ([`BaseCredentials`]).
 //!
 //! Apart from `lift.rs` because unknown credentials are never a change (the module doc of
 //! [lifting](super) says so), a rule read wherever credentials are compared: a side's with the
@@ -17,6 +18,20 @@ pub(crate) fn holds_credentials(auth: Option<&Authentication>) -> bool {
         AuthType::SelfSigned => auth.thumbprints.is_some(),
         AuthType::CertificateAuthority | AuthType::None => true,
     })
+}
+
+/// What the base's export says of a device's credentials: whether it can tell which side
+/// changed them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BaseCredentials {
+    /// The base's line held them: each side's differences from them are that side's changes.
+    Known,
+    /// The base's line left them out (exported without keys).
+    Unknown,
+    /// The base has no line for the device (created since the backup): nothing says what
+    /// either side started from, so two different values are no more telling than over a
+    /// base exported without keys.
+    Absent,
 }
 
 /// The side's credentials with what it does not know taken from the base: unknown is never a
