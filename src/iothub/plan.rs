@@ -50,7 +50,12 @@
 //! plain: the hub refuses a scope naming no edge device), and the next run completes it.
 //! Writing it without a parent instead would look, on that next run, like the primary's own
 //! concurrent change of parent, and with `--prefer primary` the device would lose its parent
-//! for good.
+//! for good. A disable is the exception (IOTHUB.md: disabling is the way to block a
+//! compromised device): a leaf the merge disables is written without a parent where the
+//! secondary is preferred, which keeps the new parent on the next run, and otherwise waits
+//! listed as blocked, its disable not applied. Likewise a device blocked for its credentials
+//! or another check still has its disable written alone, over the primary's own line, where
+//! one can be (`disable.rs`).
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
@@ -58,6 +63,7 @@
 //! a scope, a gateway the plan blocks). Compared with the primary's, it would be written again on every run.
 
 mod blocks;
+mod disable;
 mod limit;
 mod parent;
 mod planner;
@@ -68,16 +74,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::iothub::import_mode::ImportMode;
-use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine};
+use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine, SECONDARY};
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::{
     base_decides_credentials, fits, has_etag, keeps_edge, replaces_known, resolved, usable,
 };
 use crate::key::{DeviceId, DeviceKey};
+use crate::policy::Preference;
 use crate::report::Conflict;
 use crate::view::Device;
 
 use blocks::{BLOCK, WORKERS, blocks};
+use disable::disables;
 use parent::{Parent, stands_as_parent};
 use planner::Planner;
 
@@ -105,7 +113,10 @@ pub struct Blocked {
     /// The device.
     #[serde(flatten)]
     pub key: DeviceKey,
-    /// Why no line was written, and what an operator should do.
+    /// Why the device's line was not written, and what an operator should do. Where the merge
+    /// disables a device the primary holds enabled, it also says whether the disable was
+    /// written alone (`the disable alone is written`) or not (`disable not applied`): see
+    /// [`Plan::blocked`].
     pub reason: String,
 }
 
@@ -152,7 +163,14 @@ pub struct Plan {
     pub merged: Vec<ExportLine>,
     /// The import lines for the primary, sorted.
     pub import: Vec<ExportLine>,
-    /// Devices left out of the import.
+    /// Devices left out of the import, but for a disable: where the merge disables a device
+    /// the primary holds enabled, an `updateIfMatchETag` line writes the disable alone, over
+    /// the primary's own line (its credentials, capabilities and twin as its export holds
+    /// them, and its parent while that one can still be a parent), wherever such a line can be
+    /// written; else the reason says the disable is not applied (the primary exported without
+    /// keys or without an `eTag`, say). A leaf waiting for a new gateway's scope whose disable
+    /// cannot be written yet (see [`pending_parent`](Self::pending_parent)) is listed here too,
+    /// until the next run.
     pub blocked: Vec<Blocked>,
     /// IoT Edge system modules where the merged registry differs from the primary (missing
     /// from it, changed, or gone from the merged registry), sorted: the plan writes no line for
@@ -162,9 +180,14 @@ pub struct Plan {
     /// this plan (which creates it, or makes it an edge device), and the modules of those not
     /// created yet: not created, or updated keeping their current parent (not updated, where
     /// this plan deletes that parent or makes it plain), until the hub has given the parent its
-    /// scope; the next run completes them. A parent whose line the plan
-    /// blocks gives no scope: its devices are under [`parent_unwritable`](Self::parent_unwritable)
-    /// or blocked, never here.
+    /// scope; the next run completes them. But for a disable, which does not wait for the
+    /// next run where it need not: a leaf the merge disables, whose current parent this plan
+    /// deletes or makes plain, is updated without a parent where the secondary is preferred
+    /// (the next run, reading that as the primary's change of parent, keeps the secondary's
+    /// new one, reported as a conflict the preference settles), and listed as blocked, its
+    /// disable not applied, where the primary is (that run would keep it detached). A parent
+    /// whose line the plan blocks gives no scope: its devices are under
+    /// [`parent_unwritable`](Self::parent_unwritable) or blocked, never here.
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved or created behind an edge parent the other deleted or made a
     /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each
@@ -436,13 +459,15 @@ impl Plan {
         // primary already holds the winner, it holds a key the other side rotated out. So do
         // credentials the two sides hold differently over a base exported without them, or
         // without a line for the device.
+        // A disable among the withheld changes is written alone where it can be (see
+        // `disable.rs`), and the blocked entry says whether it is.
         if let Err(reason) = settled(device, known) {
-            self.block(&device.key, reason);
+            self.block_update((device, now), (was, line), parent, known, reason);
             return;
         }
         if identity_differs {
             if let Err(reason) = updatable(device, was, line, known) {
-                self.block(&device.key, reason);
+                self.block_update((device, now), (was, line), parent, known, reason);
                 return;
             }
             let mut update = ExportLine {
@@ -467,8 +492,12 @@ impl Plan {
                 // scope naming no edge device, and the line, its other changes with it, would
                 // fail (found in review: a leaf moved off a replaced gateway and disabled). It
                 // waits whole, as a creation does, and the next run writes it with the new
-                // gateway's scope.
+                // gateway's scope. But for a disable, which must not wait for a second run: it
+                // is written now without a parent where the next run still completes it.
                 if !known.primary_parent_stays {
+                    if disables(device, was) {
+                        self.write_detached_disable(device, update, known);
+                    }
                     return;
                 }
                 update.device_scope.clone_from(&was.device_scope);
@@ -537,6 +566,10 @@ struct Known {
     /// the plan is imported ([`stands_as_parent`]), so that a line may keep its scope: not one
     /// the plan deletes or makes plain.
     primary_parent_stays: bool,
+    /// Whether the secondary is preferred where no security rule decides: a device written
+    /// without a parent then keeps, on the next run, a parent the secondary gave it, though the
+    /// primary's missing one reads as a concurrent change.
+    secondary_preferred: bool,
 }
 
 impl Known {
@@ -555,6 +588,7 @@ impl Known {
                 .as_ref()
                 .filter(|owner| **owner != key.device)
                 .is_none_or(|owner| stands_as_parent(failback, scopes, owner)),
+            secondary_preferred: failback.policy().fields == Preference::Replica(SECONDARY),
         }
     }
 }

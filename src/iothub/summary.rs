@@ -166,7 +166,8 @@ pub struct Summary {
     pub plan: PlanCounts,
     /// Every conflict, sorted by device and field.
     pub conflicts: Vec<ConflictEntry>,
-    /// Devices left out of the plan, and why.
+    /// Devices left out of the plan, and why; a disable the merge decided may still be written
+    /// alone, and the reason says whether it is ([`Plan::blocked`]).
     pub blocked: Vec<Blocked>,
     /// IoT Edge system modules where the merged registry differs from the primary (to create,
     /// change or delete): the plan writes none of them, since the edge runtime and the hub

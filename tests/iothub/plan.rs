@@ -3,7 +3,7 @@
 //! own check: it must refuse what IoT Hub refuses, or the rerun properties prove nothing.
 
 use failback::iothub::{ExportLine, Generate, ImportMode, Parsed, Side, parse_line};
-use failback::{DeviceKey, Rule, Status};
+use failback::{AuthType, Authentication, DeviceKey, Rule, Status};
 use serde_json::{Value, json};
 
 use super::data::{secrets, shipped};
@@ -182,6 +182,106 @@ fn crossed_key_rotations_are_blocked() {
         );
         assert_eq!(run.plan.blocked.len(), 1, "{:?}", run.plan.blocked);
         assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+    }
+}
+
+#[test]
+fn a_disable_of_a_device_blocked_for_its_credentials_is_written_over_the_primarys_own() {
+    // IOTHUB.md: disabling is the way to block a compromised X.509 device. The secondary
+    // disabled a stolen one and rotated its secondary thumbprint out (T2 to T3), while the
+    // primary rotated its primary one (T1 to T4): crossed rotations, blocked for an operator,
+    // and with them the disable, so the primary kept accepting T2. The disable is no
+    // credential to settle: it is written now, over the credentials and twin the primary
+    // holds, and the rest waits for the operator. So for a device both hubs hold and the base
+    // lacks, keys rotated on the primary (blocked: the base cannot say which side changed
+    // them). Over a primary exported without keys, no line can carry its own: the disable is
+    // not applied, and its entry says so.
+    let x509 = |v: Value, primary: &str, secondary: &str| {
+        let thumbprints = json!({"primaryThumbprint": primary, "secondaryThumbprint": secondary});
+        let auth = json!({"x509Thumbprint": thumbprints, "type": "selfSigned"});
+        set(v, "/authentication", auth)
+    };
+    let stolen = |v: Value| {
+        let v = set(v, "/status", json!("disabled"));
+        set(v, "/statusReason", json!("stolen"))
+    };
+    let base = [x509(device("x509"), T1, T2), device("keyless")];
+    let primary = [
+        x509(device("x509"), T4, T2),
+        keys(device("new"), K[0], K[2]),
+        set(device("keyless"), "/authentication", Value::Null),
+    ];
+    let secondary = [
+        stolen(set(
+            x509(device("x509"), T1, T3),
+            "/tags/site",
+            json!("paris"),
+        )),
+        stolen(keys(device("new"), K[0], K[1])),
+        stolen(device("keyless")),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(run.device("x509").status.status, Status::Disabled);
+        assert_eq!(
+            run.blocked_ids(),
+            ["keyless", "new", "x509"],
+            "prefer {prefer:?}"
+        );
+        let blocked = run.blocked();
+        assert!(blocked[0].1.contains("re-export the primary with keys"));
+        assert!(
+            blocked[0].1.contains("disable not applied"),
+            "{}",
+            blocked[0].1
+        );
+        assert!(run.lines("keyless").is_empty());
+        for ((id, reason), (was, why)) in blocked[1..].iter().zip([
+            (&primary[1], "the base has no line for it"),
+            (&primary[0], "rotations"),
+        ]) {
+            assert!(reason.contains(why), "{id}: {reason}");
+            assert!(reason.contains("the disable alone is written"), "{reason}");
+            // The primary's own line, disabled: its ETag, credentials, twin and capabilities.
+            let line = run.line(id);
+            let was = line_of(was);
+            assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+            assert_eq!(
+                (line.status, line.status_reason.as_deref()),
+                (Status::Disabled, Some("stolen"))
+            );
+            assert_eq!(line.e_tag, was.e_tag);
+            // Those its type uses: an export writes the other kind as nulls.
+            let credentials = |auth: &Option<Authentication>| {
+                auth.clone().map(|a| match a.kind {
+                    AuthType::Sas => Authentication {
+                        thumbprints: None,
+                        ..a
+                    },
+                    _ => Authentication { keys: None, ..a },
+                })
+            };
+            assert_eq!(
+                credentials(&line.authentication),
+                credentials(&was.authentication)
+            );
+            assert_eq!((&line.tags, &line.desired), (&was.tags, &was.desired));
+            assert_eq!(
+                (line.capabilities, &line.device_scope),
+                (was.capabilities, &None)
+            );
+        }
+        // Applied, the hub refuses nothing, and the next run writes nothing more: the devices
+        // are still blocked for their credentials, and disabled.
+        let mut hub = Hub::new(&export(&primary));
+        hub.import(&run.plan.import).expect("the plan applies");
+        let next = run_lines(&base, &hub.export(), &secondary, prefer);
+        assert!(
+            next.plan.import.is_empty(),
+            "{}",
+            json_lines(&next.plan.import)
+        );
+        assert_eq!(next.blocked_ids(), ["keyless", "new", "x509"]);
     }
 }
 
@@ -536,7 +636,8 @@ fn twin_sections_over_iot_hub_limits_are_blocked() {
             "/tags/b",
             json!("x".repeat(5000)),
         ),
-        // A full update carries the tags too.
+        // A full update carries the tags too: blocked, but for its disable, written alone
+        // over the primary's twin.
         set(
             set(device("disabled-over"), "/tags", big(9000)),
             "/status",
@@ -562,8 +663,18 @@ fn twin_sections_over_iot_hub_limits_are_blocked() {
         ]
     );
     for (id, reason) in &blocked {
-        assert!(run.lines(id).is_empty(), "{id}");
         assert!(reason.contains("over IoT Hub's limit"), "{id}: {reason}");
+        if id == "disabled-over" {
+            assert!(reason.contains("the disable alone is written"), "{reason}");
+            let line = run.line(id);
+            let tags = line.tags.clone().map(Value::Object);
+            assert_eq!(
+                (line.status, tags),
+                (Status::Disabled, Some(json!({"site": "berlin"})))
+            );
+        } else {
+            assert!(run.lines(id).is_empty(), "{id}");
+        }
     }
     assert!(blocked[0].1.contains("desired properties are 32769 bytes"));
     assert!(blocked[1].1.contains("tags are 9000 bytes"));

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use failback::iothub::{ExportLine, Generate, ImportMode, Side};
-use failback::{Capabilities, DeviceId, DeviceKey, Status};
+use failback::{Capabilities, DeviceId, DeviceKey, Rule, Status};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
@@ -313,6 +313,11 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
     // A device whose line states no capabilities and no scope of its own: unknown.
     let unstated = |id: &str| without(device(id), "capabilities");
     let other_leaf = |gw: &str, generation: u64| set(leaf(gw, generation), "/id", json!("l0"));
+    let x509 = |v: Value, primary: &str, secondary: &str| {
+        let thumbprints = json!({"primaryThumbprint": primary, "secondaryThumbprint": secondary});
+        let auth = json!({"x509Thumbprint": thumbprints, "type": "selfSigned"});
+        set(v, "/authentication", auth)
+    };
     vec![
         (
             // An existing leaf moves behind a gateway created during the outage: the first plan
@@ -573,6 +578,28 @@ fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                     set(device("alike"), "/tags/floor", json!(3)),
                     module("alike", "m"),
                     device("rekeyed"),
+                ]),
+            ],
+        ),
+        (
+            // The secondary disabled two devices (stolen) and changed their credentials, which
+            // the primary changed too: an X.509 device whose thumbprints each side rotated,
+            // each keeping one the other retired, and a device both hubs hold and the base
+            // lacks. Both blocked for their credentials; the disable is written alone.
+            "devices disabled on the secondary, blocked for their credentials",
+            [
+                export(&[x509(device("x509"), T1, T2)]),
+                export(&[
+                    x509(device("x509"), T4, T2),
+                    keys(device("new"), K[0], K[2]),
+                ]),
+                export(&[
+                    disabled(set(
+                        x509(device("x509"), T1, T3),
+                        "/tags/site",
+                        json!("paris"),
+                    )),
+                    disabled(keys(device("new"), K[0], K[1])),
                 ]),
             ],
         ),
@@ -969,8 +996,23 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
     let [b, p, s] = edge_case(name);
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
-        // Its gateway deleted by the plan, the leaf cannot keep it: it waits whole.
-        assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+        // Its gateway deleted by the plan, the leaf cannot keep it. Its disable is written
+        // without a parent where the next run keeps the secondary's new gateway (preferring
+        // the secondary); else it waits whole, its blocked entry saying the disable is not
+        // applied yet.
+        match prefer {
+            Side::Secondary => {
+                let update = run.line("leaf");
+                assert_eq!(update.status, Status::Disabled);
+                assert_eq!(update.device_scope, None);
+            }
+            _ => {
+                assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+                let blocked = run.blocked();
+                assert_eq!(blocked.len(), 1, "{blocked:?}");
+                assert!(blocked[0].1.starts_with("disable not applied"));
+            }
+        }
         assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
         assert_eq!(run.plan.parent_gone, gone(prefer), "prefer {prefer:?}");
     }
@@ -1101,6 +1143,65 @@ fn a_pending_leaf_never_keeps_the_scope_of_a_gateway_the_plan_deletes() {
             );
         }
     }
+}
+
+#[test]
+fn a_pending_leaf_the_merge_disables_is_disabled_now_or_its_entry_says_why_not() {
+    // The secondary replaced the leaf's gateway and disabled the leaf (stolen, say). The new
+    // gateway's scope comes once this import creates it, and this import deletes the old one:
+    // no scope can be written now. The disable waited for the next run, listed only as
+    // pending, while the primary kept the leaf enabled.
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    let [b, p, s] = edge_case("leaf disabled and moved from a deleted gateway to a new one");
+
+    // Preferring the secondary, it is written disabled now, without a parent: the next run
+    // reads that as the primary's change of parent, the preference keeps the secondary's new
+    // gateway, and the leaf gets its scope then.
+    let first = run(&b, &p, &s, Side::Secondary);
+    assert_eq!(first.plan.pending_parent, std::slice::from_ref(&leaf));
+    assert!(first.plan.blocked.is_empty(), "{:?}", first.plan.blocked);
+    let line = first.line("leaf");
+    assert_eq!(
+        (line.import_mode, line.status, line.device_scope.as_deref()),
+        (Some(ImportMode::UpdateIfMatchETag), Status::Disabled, None)
+    );
+    let mut hub = Primary::new(&p);
+    hub.import(&first.plan.import).expect("the plan applies");
+    let held = hub.export();
+    let scope_of = |id: &str| {
+        let line = held.iter().find(|l| l.key == parse_key(id));
+        line.and_then(|l| l.device_scope.clone())
+    };
+    assert_eq!(scope_of("leaf"), None);
+    let next = run(&b, &held, &s, Side::Secondary);
+    let conflict = next.conflict("leaf", "parent");
+    assert_eq!(
+        (conflict.winner, conflict.rule),
+        (Side::Secondary, Rule::PreferredReplica)
+    );
+    let line = next.line("leaf");
+    assert_eq!(line.status, Status::Disabled);
+    assert_eq!(line.device_scope, scope_of("gw-new"));
+    assert!(line.device_scope.is_some());
+
+    // Preferring the primary, the next run would keep the primary's leaf without a parent:
+    // the leaf waits whole, and is listed as blocked for now, saying the disable is not
+    // applied, so that an operator can disable it by hand.
+    let first = run(&b, &p, &s, Side::Primary);
+    assert_eq!(first.plan.pending_parent, std::slice::from_ref(&leaf));
+    assert!(
+        first.lines("leaf").is_empty(),
+        "{}",
+        json_lines(&first.plan.import)
+    );
+    let blocked = first.blocked();
+    assert_eq!(blocked.len(), 1, "{blocked:?}");
+    assert_eq!(blocked[0].0, "leaf");
+    assert!(
+        blocked[0].1.starts_with("disable not applied"),
+        "{}",
+        blocked[0].1
+    );
 }
 
 #[test]

@@ -1,0 +1,141 @@
+//! A disable the rest of a device's line cannot go with: the merge disables a device the
+//! primary holds enabled, but the plan withholds the device's line (blocked for its
+//! credentials or another check, or waiting for a new gateway's scope).
+//!
+//! Apart from the line decisions because it is the one place the plan writes less than the
+//! merged device: IOTHUB.md says disabling is *the* way to block a compromised device (no
+//! CRL checks for X.509), so a disable must not wait for an operator to settle credentials,
+//! nor for a second run. Withheld, the device kept connecting with a credential the other side
+//! had rotated out, and the report spoke only of credentials or of a pending parent (2026-11,
+//! found in review). The disable is written alone wherever a line can carry it without writing
+//! anything the merge did not decide and without restoring anything: the primary's own line,
+//! disabled. Where none can, the device's blocked entry says the disable is not applied.
+
+use super::parent::Parent;
+use super::{Known, Plan};
+use crate::identity::Status;
+use crate::iothub::import_mode::ImportMode;
+use crate::iothub::lift::PrimaryLine;
+use crate::iothub::line::ExportLine;
+use crate::iothub::writable::{fits, has_etag, keeps_edge, replaces_known, usable};
+use crate::view::Device;
+
+/// Why a pending leaf's disable cannot be written where the preference would undo its new
+/// parent (see [`Plan::write_detached_disable`]).
+const DETACHED_UNDONE: &str = "it waits for the scope of its new edge parent, which this import \
+     gives it, while this import deletes its current one (or makes it plain), so no scope can \
+     be written now; written without a parent, it would read on the next run as the primary's \
+     own change of parent, which --prefer primary keeps, losing the new one. Disable it by hand \
+     now, or run again once this import is done (the next run writes it whole)";
+
+/// Whether the merge disables `device` while the primary's line `was` holds it enabled.
+pub(super) fn disables(device: &Device, was: &PrimaryLine) -> bool {
+    device.status.status == Status::Disabled && was.status == Status::Enabled
+}
+
+impl Plan {
+    /// Blocks `device` for `reason`, writing its disable alone where the merge disables it
+    /// and a line can carry that ([`disable_line`]); the blocked entry says which.
+    pub(super) fn block_update(
+        &mut self,
+        (device, now): (&Device, &Device),
+        (was, line): (&PrimaryLine, &ExportLine),
+        parent: Parent,
+        known: Known,
+        reason: String,
+    ) {
+        if !disables(device, was) {
+            self.block(&device.key, reason);
+            return;
+        }
+        let reason = match disable_line(device, now, (was, line), parent, known) {
+            Ok(disable) => {
+                self.import.push(disable);
+                format!(
+                    "{reason}; the disable alone is written now, over the credentials, twin and \
+                     capabilities the primary holds"
+                )
+            }
+            Err(why) if why == reason => format!("{reason}; disable not applied, for that reason"),
+            Err(why) => format!("{reason}; disable not applied: {why}"),
+        };
+        self.block(&device.key, reason);
+    }
+
+    /// Writes the full update `update` of a leaf the merge disables, waiting for its new
+    /// gateway's scope while this plan deletes its current gateway (or makes it plain), with
+    /// no parent: no scope can be written now. Only where the secondary is preferred: the next
+    /// run reads the missing parent as the primary's change, concurrent with the secondary's
+    /// move (the only side that can have chosen a gateway this plan gives its scope), and the
+    /// preference keeps the secondary's, so that run completes the leaf. Preferring the
+    /// primary, it would keep the leaf detached for good: the leaf waits whole, and is listed as
+    /// blocked, saying the disable is not applied. A disabled leaf connects through no gateway,
+    /// so its parent is missing only while nothing can use it.
+    pub(super) fn write_detached_disable(
+        &mut self,
+        device: &Device,
+        mut update: ExportLine,
+        known: Known,
+    ) {
+        if known.secondary_preferred {
+            update.device_scope = None;
+            update.parent = None;
+            self.import.push(update);
+        } else {
+            self.block(
+                &device.key,
+                format!("disable not applied: the merge disables it, but {DETACHED_UNDONE}"),
+            );
+        }
+    }
+}
+
+/// The line disabling `device` over the primary's line `was`, all else as the primary holds it
+/// (`now`: its credentials, capabilities and twin), if a line can carry that: the status and
+/// reason are the merge's, nothing is restored, and the checks of a full update hold of it.
+///
+/// The parent stays the primary's while that one can still be a parent; else (this plan
+/// deletes it or makes it plain) it is the one the merged line `line` carries, or none, as a
+/// full update of the device would have it. None is refused only where the device waits for a
+/// new gateway's scope and the primary is preferred (see [`Plan::write_detached_disable`]).
+fn disable_line(
+    device: &Device,
+    now: &Device,
+    (was, line): (&PrimaryLine, &ExportLine),
+    parent: Parent,
+    known: Known,
+) -> Result<ExportLine, String> {
+    // The primary's credentials are in `now` only where its export held them (elsewhere the
+    // lift filled them in from the base): only then is writing them back no change.
+    replaces_known(was)?;
+    usable(now)?;
+    keeps_edge(now, was, known.named_parent)?;
+    has_etag(was.e_tag.as_ref(), "eTag", ImportMode::UpdateIfMatchETag)?;
+    let mut disable = ExportLine::new(device.key.clone(), device.status.status);
+    disable.import_mode = Some(ImportMode::UpdateIfMatchETag);
+    disable.e_tag.clone_from(&was.e_tag);
+    disable.status_reason.clone_from(&device.status.reason);
+    disable.authentication = Some(now.authentication.clone());
+    if device.key.module.is_none() {
+        disable.capabilities = Some(now.capabilities);
+    }
+    let non_empty =
+        |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
+    disable.tags = non_empty(&now.tags);
+    disable.desired = non_empty(&now.desired);
+    if known.primary_parent_stays {
+        disable.device_scope.clone_from(&was.device_scope);
+        disable.parent.clone_from(&was.scope_owner);
+    } else if line
+        .parent
+        .as_ref()
+        .is_some_and(|p| *p != device.key.device)
+    {
+        disable.device_scope.clone_from(&line.device_scope);
+        disable.parent.clone_from(&line.parent);
+    } else if parent == Parent::Pending && !known.secondary_preferred {
+        return Err(DETACHED_UNDONE.into());
+    }
+    fits(&disable)?;
+    Ok(disable)
+}
