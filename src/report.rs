@@ -42,9 +42,9 @@ pub struct ConflictValue {
     pub replica: ReplicaId,
     /// Its stamp.
     pub stamp: Stamp,
-    /// The value, with secrets as fingerprints: keys, and twin and metadata values whose name
-    /// or text says they may be secrets (a `password`, a `…Key`, text that reads as a key),
-    /// as `<sha256:…>`.
+    /// The value, with secrets as fingerprints: keys, and twin and metadata values whose name,
+    /// the name of a member of an object inside them (arrays included), or text says they may
+    /// be secrets (a `password`, a `…Key`, text that reads as a key), as `<sha256:…>`.
     pub value: String,
 }
 

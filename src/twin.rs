@@ -352,18 +352,22 @@ mod tests {
     use crate::credentials::Fingerprint;
     use serde_json::{Value, json};
 
+    /// Asserts that the value at `path` is shown by its fingerprint: a string's text's, any
+    /// other value's JSON text's.
+    #[track_caller]
+    fn hidden(path: &str, value: Value) {
+        let shown = shown_value(path, Some(&value));
+        let text = match &value {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        assert_eq!(shown, format!("<{}>", Fingerprint::of(&text)), "{path}");
+    }
+
     /// A value is shown by its fingerprint where its name or its text says it may be a
     /// secret, and whole otherwise; a removal as `removed`.
     #[test]
     fn a_value_that_may_be_a_secret_is_shown_by_its_fingerprint() {
-        let hidden = |path: &str, value: Value| {
-            let shown = shown_value(path, Some(&value));
-            let text = match &value {
-                Value::String(text) => text.clone(),
-                other => other.to_string(),
-            };
-            assert_eq!(shown, format!("<{}>", Fingerprint::of(&text)), "{path}");
-        };
         hidden("registryCredentials.acr.address", json!("x.azurecr.io"));
         hidden("modules.m.env.DB_PASSWORD.value", json!("hunter2"));
         hidden("apiToken", json!(12345));
@@ -381,6 +385,23 @@ mod tests {
         assert_eq!(shown_value("ke.keys.y", Some(&json!(1))), "1");
         assert_eq!(shown_value("keyboard.layout", Some(&json!(2))), "2");
         assert_eq!(shown_value("password", None), "removed");
+    }
+
+    /// An array is one leaf, so a secret's name in an object inside it is on no path: the
+    /// value is read for it, at any depth (2026-11-23, found in review: a conflict over
+    /// `desired.wifi = [{"ssid": …, "password": …}]` showed both passwords). A metadata value
+    /// is one value whatever it holds, objects too.
+    #[test]
+    fn a_value_holding_a_secret_name_is_shown_by_its_fingerprint() {
+        hidden("wifi", json!([{"ssid": "plant", "password": "Wifi-Pass"}]));
+        hidden("a", json!([1, [[{"x": {"y": [{"ApiTOKEN": 3}]}}]]]));
+        hidden("owner", json!({"name": "x", "sharedAccessKey": null}));
+        hidden("list", json!([{}, {"b": 1}, {"primaryKey": "x"}]));
+        // Words in values are data, not names: only an object's keys name a secret.
+        let data = json!(["password", {"ssid": "token", "channel": 6}]);
+        assert_eq!(shown_value("wifi", Some(&data)), data.to_string());
+        let nested = json!({"a": [{"b": {"keyboard": "us"}}]});
+        assert_eq!(shown_value("m", Some(&nested)), nested.to_string());
     }
 
     /// The one pass agrees with asking every pair, on paths whose order puts other text

@@ -57,9 +57,10 @@ const SECRET_NAMES: &[&str] = &[
 /// A twin leaf's or a metadata key's value as a report shows it (`None`, a removal, as
 /// `removed`): by its fingerprint, `<sha256:…>`, where it may be a secret, whole otherwise.
 /// A value may be a secret where a key of its `path` (`.`-separated) names one
-/// ([`SECRET_NAMES`], or a name ending in `key`: `primaryKey`, `sharedAccessKey`), or where
-/// its text may hold a symmetric key's. A string's fingerprint is its text's, so a key kept in
-/// a twin shows the fingerprint the key shows elsewhere.
+/// ([`SECRET_NAMES`], or a name ending in `key`: `primaryKey`, `sharedAccessKey`), where a
+/// key of an object inside it, at any depth, arrays included, names one ([`holds_secret_name`]),
+/// or where its text may hold a symmetric key's. A string's fingerprint is its text's, so a
+/// key kept in a twin shows the fingerprint the key shows elsewhere.
 ///
 /// Twin values are the application's data, and reports showed them whole, a registry
 /// password of `$edgeAgent` included (2026-11-23, found in review). Broader than a secret on
@@ -70,7 +71,7 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
         return "removed".to_owned();
     };
     let text = value.to_string();
-    if !path.split('.').any(names_secret) && !may_hold_key(&text) {
+    if !path.split('.').any(names_secret) && !holds_secret_name(value) && !may_hold_key(&text) {
         return text;
     }
     let fingerprint = match value {
@@ -91,6 +92,22 @@ fn names_secret(key: &str) -> bool {
     };
     key.len() >= 3 && key[key.len() - 3..].eq_ignore_ascii_case(b"key")
         || SECRET_NAMES.iter().any(|name| holds(name))
+}
+
+/// Whether a key of an object in `value`, at any depth and inside arrays, [names a
+/// secret](names_secret). An array is one twin leaf, so its objects' keys are on no leaf's
+/// path: `wifi = [{"ssid": …, "password": …}]` is the leaf `wifi` (2026-11-23, found in
+/// review: a conflict over it showed both passwords); and a metadata value is one value, objects
+/// and all. The depth is bounded: every value a state holds nests within
+/// [`MAX_NESTING`] levels ([`check_leaf`], [`check_metadata`]).
+fn holds_secret_name(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map
+            .iter()
+            .any(|(key, item)| names_secret(key) || holds_secret_name(item)),
+        Value::Array(items) => items.iter().any(holds_secret_name),
+        _ => false,
+    }
 }
 
 /// Why IoT Hub refuses a twin key. The library and the export reader word their refusals

@@ -354,6 +354,42 @@ fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
     }
 }
 
+/// An array is one twin leaf: a `password` in an object inside it is on no leaf's path.
+/// Changed on both hubs, the conflict shows each side's array by its fingerprint, while the
+/// merged twin keeps the preferred side's (2026-11-23, found in review: both passwords were in
+/// report.json).
+#[test]
+fn a_secret_inside_an_array_leaf_is_reported_by_its_fingerprint() {
+    let wifi = |password: &str| json!([{"ssid": "plant", "password": password}]);
+    let with = |password: &str| set(device("d"), "/properties/desired/wifi", wifi(password));
+    let base = [with("Old-Wifi-Pass")];
+    let primary = [with("Primary-Wifi-Pass")];
+    let secondary = [with("Secondary-Wifi-Pass")];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let report = run.report_json();
+        for secret in ["Primary-Wifi-Pass", "Secondary-Wifi-Pass"] {
+            assert!(!report.contains(secret), "{secret} shown: {report}");
+        }
+        let conflict = run.conflict("d", "properties.desired.wifi");
+        let shown: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
+        let fingerprint =
+            |password: &str| format!("<{}>", Fingerprint::of(&wifi(password).to_string()));
+        assert_eq!(
+            shown,
+            [
+                fingerprint("Primary-Wifi-Pass"),
+                fingerprint("Secondary-Wifi-Pass")
+            ]
+        );
+        let kept = match prefer {
+            Side::Primary => "Primary-Wifi-Pass",
+            _ => "Secondary-Wifi-Pass",
+        };
+        assert_eq!(run.device("d").desired["wifi"], wifi(kept));
+    }
+}
+
 #[test]
 fn capabilities_and_edge_parent_conflicts_go_to_the_preferred_side() {
     for prefer in BOTH {
