@@ -44,7 +44,8 @@ pub struct ConflictValue {
     pub stamp: Stamp,
     /// The value, with secrets as fingerprints: keys, and twin and metadata values whose name,
     /// the name of a member of an object inside them (arrays included), or text says they may
-    /// be secrets (a `password`, a `…Key`, text that reads as a key), as `<sha256:…>`.
+    /// be secrets (a `password`, a `…Key`, a `sas`, text that reads as a key, a SAS token or
+    /// a connection string), as `<sha256:…>`.
     pub value: String,
 }
 

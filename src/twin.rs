@@ -387,6 +387,35 @@ mod tests {
         assert_eq!(shown_value("password", None), "removed");
     }
 
+    /// Short names are read as whole words, or `sas` would hide every value under `kansas`:
+    /// a key's words are its runs of letters, split where camel case starts one (`sasUrl`,
+    /// `SASToken`, `upstream_sas`, `deviceSig`, `DB-PWD`).
+    #[test]
+    fn a_short_secret_name_is_a_whole_word_of_a_key() {
+        for path in [
+            "upstream.sas",
+            "sasUrl",
+            "SASUri",
+            "device_SAS",
+            "fw.deviceSig",
+            "db-pwd",
+            "sas2",
+        ] {
+            hidden(path, json!("x"));
+        }
+        for path in [
+            "kansas",
+            "Arkansas.capital",
+            "KANSAS",
+            "sasquatch",
+            "casas",
+            "signal",
+        ] {
+            assert_eq!(shown_value(path, Some(&json!(1))), "1", "{path}");
+        }
+        hidden("sites", json!([{"region": "kansas", "Sas": "x"}]));
+    }
+
     /// An array is one leaf, so a secret's name in an object inside it is on no path: the
     /// value is read for it, at any depth (2026-11-23, found in review: a conflict over
     /// `desired.wifi = [{"ssid": …, "password": …}]` showed both passwords). A metadata value

@@ -23,8 +23,9 @@ pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
     }
 }
 
-/// `path` as a message shows it: each key that may hold a symmetric key's text, alone or
-/// beside other characters, by its fingerprint. Twin keys are not secrets, but a refused path
+/// `path` as a message shows it: each key that may hold a symmetric key's text or a
+/// credential made from one ([`may_hold_key`]), alone or beside other characters, by its
+/// fingerprint. Twin keys are not secrets, but a refused path
 /// may hold a key that damaged text moved into a twin's place (a registry's, an export
 /// line's), and messages never show one.
 pub(crate) fn shown(path: &str) -> String {
@@ -57,10 +58,12 @@ const SECRET_NAMES: &[&str] = &[
 /// A twin leaf's or a metadata key's value as a report shows it (`None`, a removal, as
 /// `removed`): by its fingerprint, `<sha256:…>`, where it may be a secret, whole otherwise.
 /// A value may be a secret where a key of its `path` (`.`-separated) names one
-/// ([`SECRET_NAMES`], or a name ending in `key`: `primaryKey`, `sharedAccessKey`), where a
-/// key of an object inside it, at any depth, arrays included, names one ([`holds_secret_name`]),
-/// or where its text may hold a symmetric key's. A string's fingerprint is its text's, so a
-/// key kept in a twin shows the fingerprint the key shows elsewhere.
+/// ([`SECRET_NAMES`] anywhere in it, [`SECRET_WORDS`] as a whole word, or a name ending in
+/// `key`: `primaryKey`, `sharedAccessKey`), where a key of an object inside it, at any depth,
+/// arrays included, names one ([`holds_secret_name`]), or where its text may hold a symmetric
+/// key or a credential made from one: a SAS token, a connection string ([`may_hold_key`]). A
+/// string's fingerprint is its text's, so a key kept in a twin shows the fingerprint the key
+/// shows elsewhere.
 ///
 /// Twin values are the application's data, and reports showed them whole, a registry
 /// password of `$edgeAgent` included (2026-11-23, found in review). Broader than a secret on
@@ -81,9 +84,19 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
     format!("<{fingerprint}>")
 }
 
+/// Short words that, as a whole word of a twin or metadata key ([`words`]), in any letter
+/// case, say its value is a secret: a SAS token (`sas`, `sasUrl`, `upstream_sas`), its
+/// signature (`sig`), a password (`pwd`). Held to whole words, not found anywhere in a key as
+/// [`SECRET_NAMES`] are: a key holding `sas` as letters of another word (`kansas`,
+/// `sasquatch`), or `sig` (`signal`, `design`), names no secret, and a prefix or suffix match
+/// would still hide `sasquatch` or `kansas`. A key running the word into another in lower
+/// case (`upstreamsas`) is missed; its value is still hidden where its text holds a token
+/// ([`may_hold_key`]).
+const SECRET_WORDS: &[&str] = &["sas", "sig", "pwd"];
+
 /// Whether the twin or metadata key `key` names a secret, in any letter case: it holds one of
-/// [`SECRET_NAMES`] or ends in `key`. Compared in place, as every value of a conflict's report
-/// asks it of each key of its path.
+/// [`SECRET_NAMES`], has one of [`SECRET_WORDS`] as a word, or ends in `key`. Compared in
+/// place, as every value of a conflict's report asks it of each key of its path.
 fn names_secret(key: &str) -> bool {
     let key = key.as_bytes();
     let holds = |name: &str| {
@@ -92,6 +105,35 @@ fn names_secret(key: &str) -> bool {
     };
     key.len() >= 3 && key[key.len() - 3..].eq_ignore_ascii_case(b"key")
         || SECRET_NAMES.iter().any(|name| holds(name))
+        || words(key).any(|word| {
+            (SECRET_WORDS.iter()).any(|name| word.eq_ignore_ascii_case(name.as_bytes()))
+        })
+}
+
+/// The words of a key: its runs of ASCII letters, each split where camel case starts a word,
+/// at an upper-case letter after a lower-case one (`sas|Url`) or before one (`SAS|Token`).
+/// Digits, `_`, `-` and every other character end a word.
+fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    // Called past a word's first letter only, so `at - 1` is in the key.
+    let starts_word = |at: usize| {
+        let (before, letter) = (key[at - 1], key[at]);
+        letter.is_ascii_uppercase()
+            && (before.is_ascii_lowercase()
+                || before.is_ascii_uppercase()
+                    && key.get(at + 1).is_some_and(u8::is_ascii_lowercase))
+    };
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while !key.get(at)?.is_ascii_alphabetic() {
+            at += 1;
+        }
+        let start = at;
+        at += 1;
+        while key.get(at).is_some_and(u8::is_ascii_alphabetic) && !starts_word(at) {
+            at += 1;
+        }
+        Some(&key[start..at])
+    })
 }
 
 /// Whether a key of an object in `value`, at any depth and inside arrays, [names a

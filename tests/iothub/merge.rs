@@ -390,6 +390,58 @@ fn a_secret_inside_an_array_leaf_is_reported_by_its_fingerprint() {
     }
 }
 
+/// A device's upstream SAS token, and a firmware URL carrying a storage SAS, changed on both
+/// hubs: each side's value is reported by its fingerprint. URL-encoding splits a signature
+/// into runs too short to read as a key, and `sas` named no secret, so both were shown whole
+/// (2026-11-23, found in review).
+#[test]
+fn a_sas_token_in_a_twin_conflict_is_reported_by_its_fingerprint() {
+    let token = |signature: &str| {
+        format!(
+            "SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fd&sig={signature}\
+             &se=1700000000"
+        )
+    };
+    let url = |signature: &str| {
+        format!("https://fw.blob.core.windows.net/fw/2.bin?sv=2022-11-02&sr=b&sig={signature}")
+    };
+    let with = |signature: &str| {
+        let d = set(
+            device("d"),
+            "/properties/desired/upstream/sas",
+            json!(token(signature)),
+        );
+        set(d, "/properties/desired/firmware/url", json!(url(signature)))
+    };
+    let primary_signature = "Gi7UJZ3nPmO%2BjQKLzDt9Y1hwvqD%2BZyGQpD6xuH7L0dA%3D";
+    let secondary_signature = "kT2%2FqLm8Zp0R4vXcW9yB%2Bn1Ds6uHoEaJf3gIwQx5Ye7%3D";
+    let base = [with("b0")];
+    let primary = [with(primary_signature)];
+    let secondary = [with(secondary_signature)];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let report = run.report_json();
+        for signature in [primary_signature, secondary_signature] {
+            for piece in signature.split('%').filter(|piece| piece.len() > 4) {
+                assert!(!report.contains(piece), "{piece} shown: {report}");
+            }
+        }
+        let fingerprint = |text: String| format!("<{}>", Fingerprint::of(&text));
+        for (field, value) in [
+            (
+                "properties.desired.upstream.sas",
+                &token as &dyn Fn(&str) -> String,
+            ),
+            ("properties.desired.firmware.url", &url),
+        ] {
+            let conflict = run.conflict("d", field);
+            let shown: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
+            let expected = [primary_signature, secondary_signature].map(|s| fingerprint(value(s)));
+            assert_eq!(shown, expected, "{field}");
+        }
+    }
+}
+
 #[test]
 fn capabilities_and_edge_parent_conflicts_go_to_the_preferred_side() {
     for prefer in BOTH {
