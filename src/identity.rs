@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::credentials::Authentication;
+use crate::credentials::{Authentication, Fingerprint, may_hold_key};
 use crate::error::{Error, Result, quoted_name};
 use crate::key::{DeviceId, DeviceKey};
 use crate::serde_text::{serde_as_text, serde_redacting};
@@ -252,14 +252,21 @@ serde_as_text!(Status, |status| status.as_str());
 /// A status with the operator's reason, written as one unit so a reason always travels with
 /// the status it explains.
 ///
+/// `Display` and `Debug` show a reason that may hold a key (an operator's free text, into
+/// which one may have been pasted) by its fingerprint, as `<sha256:…>`, and every other reason
+/// whole; so a status conflict in a report shows it so too. Serde writes it whole.
+///
 /// # Examples
 ///
 /// ```
-/// use failback::{Status, StatusValue};
+/// use failback::{Fingerprint, Status, StatusValue};
 /// let v = StatusValue::new(Status::Disabled, Some("stolen".into()));
 /// assert_eq!(v.to_string(), "disabled (stolen)");
+/// let leaked = "leaked MDEyMzQ1Njc4OWFiY2RlZg==";
+/// let v = StatusValue::new(Status::Disabled, Some(leaked.into()));
+/// assert_eq!(v.to_string(), format!("disabled (<{}>)", Fingerprint::of(leaked)));
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct StatusValue {
     /// Enabled or disabled.
     pub status: Status,
@@ -285,8 +292,45 @@ impl StatusValue {
 impl fmt::Display for StatusValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.reason {
-            Some(reason) => write!(f, "{} ({reason})", self.status),
+            Some(reason) => write!(f, "{} ({})", self.status, ShownReason(reason)),
             None => write!(f, "{}", self.status),
+        }
+    }
+}
+
+impl fmt::Debug for StatusValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StatusValue")
+            .field("status", &self.status)
+            .field("reason", &self.reason.as_deref().map(ShownReason))
+            .finish()
+    }
+}
+
+/// A status reason as a report, a log or a message shows it: by its fingerprint,
+/// `<sha256:…>`, where it may hold a key or a credential made from one ([`may_hold_key`]),
+/// whole otherwise (quoted by `Debug`, as a string is). A reason is free text, and a key
+/// pasted into one was shown whole by a status conflict, while a twin value holding it showed
+/// its fingerprint (2026-11-23, found in review). Held to the text, not to names as a twin
+/// value is: a reason saying `password reset` holds no password.
+pub(crate) struct ShownReason<'a>(pub(crate) &'a str);
+
+impl fmt::Display for ShownReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if may_hold_key(self.0) {
+            write!(f, "<{}>", Fingerprint::of(self.0))
+        } else {
+            f.write_str(self.0)
+        }
+    }
+}
+
+impl fmt::Debug for ShownReason<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if may_hold_key(self.0) {
+            fmt::Display::fmt(self, f)
+        } else {
+            fmt::Debug::fmt(self.0, f)
         }
     }
 }
@@ -328,5 +372,35 @@ pub struct Capabilities {
 impl fmt::Display for Capabilities {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "iotEdge={}", self.iot_edge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reason is free text, and may hold a key an operator pasted into it: shown, by
+    /// `Display` and `Debug` alike, by its fingerprint, and whole otherwise.
+    #[test]
+    fn a_reason_that_may_hold_a_key_is_shown_by_its_fingerprint() {
+        let leaked = "leaked key MDEyMzQ1Njc4OWFiY2RlZg==";
+        let value = StatusValue::new(Status::Disabled, Some(leaked.into()));
+        let fingerprint = Fingerprint::of(leaked);
+        assert_eq!(value.to_string(), format!("disabled (<{fingerprint}>)"));
+        assert_eq!(
+            format!("{value:?}"),
+            format!("StatusValue {{ status: Disabled, reason: Some(<{fingerprint}>) }}")
+        );
+        let stolen = StatusValue::new(Status::Disabled, Some("stolen".into()));
+        assert_eq!(stolen.to_string(), "disabled (stolen)");
+        assert_eq!(
+            format!("{stolen:?}"),
+            r#"StatusValue { status: Disabled, reason: Some("stolen") }"#
+        );
+        let none = StatusValue::default();
+        assert_eq!(
+            format!("{none:?}"),
+            "StatusValue { status: Enabled, reason: None }"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! Reports of merges over disjoint sets of devices combine into the report of the whole
 //! ([`Report::combine`]: `r(A) + r(B) = r(A ∪ B)`, commutative and associative), so shards can
 //! be merged apart. Values are rendered safe: keys appear only as fingerprints, and so do twin
-//! and metadata values that may be secrets.
+//! and metadata values that may be secrets, and status reasons that may hold one.
 
 use std::fmt;
 
@@ -42,10 +42,11 @@ pub struct ConflictValue {
     pub replica: ReplicaId,
     /// Its stamp.
     pub stamp: Stamp,
-    /// The value, with secrets as fingerprints: keys, and twin and metadata values whose name,
-    /// the name of a member of an object inside them (arrays included), or text says they may
-    /// be secrets (a `password`, a `…Key`, a `sas`, text that reads as a key, a SAS token or
-    /// a connection string), as `<sha256:…>`.
+    /// The value, with secrets as fingerprints, `<sha256:…>`: keys; twin and metadata values
+    /// whose name, the name of a member of an object inside them (arrays included), or text
+    /// says they may be secrets (a `password`, a `…Key`, a `sas`, text that reads as a key, a
+    /// SAS token or a connection string); and a status reason whose text may hold one
+    /// (`disabled (<sha256:…>)`).
     pub value: String,
 }
 

@@ -663,6 +663,46 @@ fn disable_wins_over_a_concurrent_enable_whatever_the_stamps_and_policy() {
     }
 }
 
+/// A status reason is free text: an operator who pasted a key into one (`leaked key KEY`) sees
+/// it in a conflict, a device's `Debug` and its `Display` as its fingerprint, as a twin value
+/// holding it shows; the same whichever side merges (2026-11-23, found in review: the status
+/// conflict of report.json showed it whole).
+#[test]
+fn a_key_in_a_status_reason_is_shown_by_its_fingerprint() {
+    let (mut a, mut b) = base(Identity::default());
+    let leaked = format!("leaked key {K3}");
+    let reason = |reason: &str| StatusValue::new(Status::Disabled, Some(reason.into()));
+    a.writer(A, Stamp::new(2, 0))
+        .set_status(&key(), reason(&leaked))
+        .expect("live");
+    b.writer(B, Stamp::new(3, 0))
+        .set_status(&key(), reason("leaked"))
+        .expect("live");
+
+    let mut shown = Vec::new();
+    for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        let report = into.merge(from);
+        let text = serde_json::to_string(&report).expect("serializes");
+        assert!(!text.contains(K3), "{text}");
+        let conflict = report.conflicts.iter().find(|c| c.field == "status");
+        let values: Vec<String> = conflict
+            .expect("reported")
+            .values
+            .iter()
+            .map(|v| v.value.clone())
+            .collect();
+        let hidden = format!("disabled (<{}>)", Fingerprint::of(&leaked));
+        assert_eq!(values, [hidden, "disabled (leaked)".to_owned()]);
+        shown.push(values);
+        let device = into.device(&key(), &Policy::prefer(A)).expect("live");
+        assert_eq!(device.status.reason.as_deref(), Some(leaked.as_str()));
+        for text in [format!("{device:?}"), device.status.to_string()] {
+            assert!(!text.contains(K3), "{text}");
+        }
+    }
+    assert_eq!(shown[0], shown[1], "the same whichever side merges");
+}
+
 #[test]
 fn reenable_after_disable_stands_and_stale_states_do_not_undo_it() {
     let (mut a, mut b) = base(Identity::default());

@@ -10,7 +10,7 @@ use super::number::{Held, held};
 use super::reader::Context;
 use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprint};
 use crate::error::Result;
-use crate::identity::{Capabilities, Status};
+use crate::identity::{Capabilities, ShownReason, Status};
 use crate::key::{DeviceId, DeviceKey};
 use crate::twin::{self, Section};
 
@@ -48,7 +48,7 @@ use crate::twin::{self, Section};
 /// assert_eq!(line.parent.as_ref().map(|p| p.as_str()), Some("edge-a"));
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ExportLine {
     /// The device id (`id`) and, on module lines, the module id (`moduleId`).
     pub key: DeviceKey,
@@ -79,6 +79,45 @@ pub struct ExportLine {
     /// The raw `deviceScope`, `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`. The
     /// generation id differs between hubs, so a scope is only meaningful in the hub it came from.
     pub device_scope: Option<String>,
+}
+
+/// Every field as a derived `Debug` shows it, but the status reason, shown as a
+/// [`StatusValue`](crate::StatusValue)'s is: by its fingerprint where it may hold a key (keys
+/// show theirs already).
+impl std::fmt::Debug for ExportLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Taken apart, so that a field added to the line is added here too.
+        let Self {
+            key,
+            e_tag,
+            import_mode,
+            status,
+            status_reason,
+            authentication,
+            twin_e_tag,
+            tags,
+            desired,
+            reported,
+            capabilities,
+            parent,
+            device_scope,
+        } = self;
+        f.debug_struct("ExportLine")
+            .field("key", key)
+            .field("e_tag", e_tag)
+            .field("import_mode", import_mode)
+            .field("status", status)
+            .field("status_reason", &status_reason.as_deref().map(ShownReason))
+            .field("authentication", authentication)
+            .field("twin_e_tag", twin_e_tag)
+            .field("tags", tags)
+            .field("desired", desired)
+            .field("reported", reported)
+            .field("capabilities", capabilities)
+            .field("parent", parent)
+            .field("device_scope", device_scope)
+            .finish()
+    }
 }
 
 impl ExportLine {
@@ -433,6 +472,23 @@ mod tests {
     const KEY_A: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
     const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMA==";
     const SHA1: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    /// A line's `Debug` shows a status reason that may hold a key by its fingerprint, as its
+    /// keys are.
+    #[test]
+    fn debug_shows_a_reason_that_may_hold_a_key_by_its_fingerprint() {
+        let mut line = full();
+        let leaked = format!("leaked key {KEY_B}");
+        line.status_reason = Some(leaked.clone());
+        let shown = format!("{line:?}");
+        assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
+        let fingerprint = crate::credentials::Fingerprint::of(&leaked);
+        assert!(
+            shown.contains(&format!("status_reason: Some(<{fingerprint}>)")),
+            "{shown}"
+        );
+        assert!(format!("{:?}", full()).contains(r#"status_reason: Some("stolen\n")"#));
+    }
 
     fn object(value: Value) -> Map<String, Value> {
         value.as_object().cloned().unwrap_or_default()

@@ -48,7 +48,8 @@ pub struct InputStats {
 pub struct SideValue {
     /// Where the value came from.
     pub side: Side,
-    /// The value, keys shown as fingerprints.
+    /// The value, with secrets as fingerprints, as
+    /// [`ConflictValue::value`](crate::ConflictValue::value) shows them.
     pub value: String,
 }
 
