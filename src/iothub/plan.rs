@@ -593,6 +593,25 @@ impl Known {
     }
 }
 
+/// Writes into `line` the capabilities (a device's; module lines carry none) and the tags and
+/// desired properties of `device`, a section left out where it is empty. The fields every line
+/// the plan builds from a device takes alike: the merged line, and the disable written over the
+/// primary's own line.
+fn carry_capabilities_and_twin(line: &mut ExportLine, device: &Device) {
+    if device.key.module.is_none() {
+        line.capabilities = Some(device.capabilities);
+    }
+    line.tags = non_empty(&device.tags);
+    line.desired = non_empty(&device.desired);
+}
+
+/// A twin section as a line carries it: `None` where it is empty.
+fn non_empty(
+    section: &serde_json::Map<String, serde_json::Value>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    (!section.is_empty()).then(|| section.clone())
+}
+
 /// The key of the device a module belongs to (the key itself for a device).
 fn device_of(key: &DeviceKey) -> DeviceKey {
     DeviceKey {

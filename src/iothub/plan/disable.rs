@@ -12,7 +12,7 @@
 //! disabled. Where none can, the device's blocked entry says the disable is not applied.
 
 use super::parent::Parent;
-use super::{Known, Plan};
+use super::{Known, Plan, carry_capabilities_and_twin};
 use crate::identity::Status;
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::PrimaryLine;
@@ -116,13 +116,7 @@ fn disable_line(
     disable.e_tag.clone_from(&was.e_tag);
     disable.status_reason.clone_from(&device.status.reason);
     disable.authentication = Some(now.authentication.clone());
-    if device.key.module.is_none() {
-        disable.capabilities = Some(now.capabilities);
-    }
-    let non_empty =
-        |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
-    disable.tags = non_empty(&now.tags);
-    disable.desired = non_empty(&now.desired);
+    carry_capabilities_and_twin(&mut disable, now);
     if known.primary_parent_stays {
         disable.device_scope.clone_from(&was.device_scope);
         disable.parent.clone_from(&was.scope_owner);

@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use super::planner::Planner;
-use super::{Known, creatable, is_live, settled, updatable};
+use super::{
+    Known, carry_capabilities_and_twin, creatable, is_live, non_empty, settled, updatable,
+};
 use crate::credentials::Authentication;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
@@ -91,14 +93,7 @@ impl Planner<'_> {
                 thumbprints: None,
             },
         });
-        // Capabilities are a device's; module lines carry none.
-        if device.key.module.is_none() {
-            line.capabilities = Some(device.capabilities);
-        }
-        let non_empty =
-            |m: &serde_json::Map<String, serde_json::Value>| (!m.is_empty()).then(|| m.clone());
-        line.tags = non_empty(&device.tags);
-        line.desired = non_empty(&device.desired);
+        carry_capabilities_and_twin(&mut line, device);
         line.reported = non_empty(&device.reported);
         if let Some(primary) = primary {
             line.e_tag.clone_from(&primary.e_tag);
