@@ -156,6 +156,17 @@ fn base64_len(text: &str) -> Option<usize> {
     body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
 }
 
+/// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
+/// [may hold a key](may_hold_key), whole otherwise. Shared by what shows text no rule of ours
+/// shapes (a refused twin key, an operator's status reason), so that all show a key alike.
+pub(crate) fn shown_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if may_hold_key(text) {
+        format!("<{}>", Fingerprint::of(text)).into()
+    } else {
+        text.into()
+    }
+}
+
 /// Whether `text` may hold a symmetric key or a credential made from one, alone or beside
 /// other text (`x KEY`, `KEY\n`, `a.KEY`): a name in which damaged input may have put one,
 /// which a message about that name must then not show, or a value a report shows. It may where

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::credentials::{Authentication, Fingerprint, may_hold_key};
+use crate::credentials::{Authentication, may_hold_key, shown_text};
 use crate::error::{Error, Result, quoted_name};
 use crate::key::{DeviceId, DeviceKey};
 use crate::serde_text::{serde_as_text, serde_redacting};
@@ -317,11 +317,7 @@ pub(crate) struct ShownReason<'a>(pub(crate) &'a str);
 
 impl fmt::Display for ShownReason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if may_hold_key(self.0) {
-            write!(f, "<{}>", Fingerprint::of(self.0))
-        } else {
-            f.write_str(self.0)
-        }
+        f.write_str(&shown_text(self.0))
     }
 }
 
@@ -378,6 +374,7 @@ impl fmt::Display for Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::Fingerprint;
 
     /// A reason is free text, and may hold a key an operator pasted into it: shown, by
     /// `Display` and `Debug` alike, by its fingerprint, and whole otherwise.

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{MAX_DEPTH, MAX_KEY_BYTES, MAX_NESTING, Section, TwinPath};
-use crate::credentials::{Fingerprint, may_hold_key};
+use crate::credentials::{Fingerprint, may_hold_key, shown_text};
 use crate::error::{Error, Result};
 
 pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
@@ -30,13 +30,7 @@ pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
 /// line's), and messages never show one.
 pub(crate) fn shown(path: &str) -> String {
     path.split('.')
-        .map(|key| {
-            if may_hold_key(key) {
-                format!("<{}>", Fingerprint::of(key))
-            } else {
-                key.to_owned()
-            }
-        })
+        .map(shown_text)
         .collect::<Vec<_>>()
         .join(".")
 }
