@@ -27,7 +27,7 @@ use crate::twin::{self, Section, TwinPath};
 /// assert_eq!(identity.twin.len(), 1);
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 pub struct Identity {
     /// Status and reason.
@@ -48,6 +48,30 @@ pub struct Identity {
 }
 
 serde_redacting!(Identity);
+
+/// Every field as a derived `Debug` shows it, but twin and metadata values, each shown as a
+/// report shows it: by its fingerprint where it may be a secret (`twin/shown.rs`).
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Taken apart, so that a field added to the identity is added here too.
+        let Self {
+            status,
+            authentication,
+            capabilities,
+            parent,
+            twin,
+            metadata,
+        } = self;
+        f.debug_struct("Identity")
+            .field("status", status)
+            .field("authentication", authentication)
+            .field("capabilities", capabilities)
+            .field("parent", parent)
+            .field("twin", &twin::ShownValues(twin))
+            .field("metadata", &twin::ShownValues(metadata))
+            .finish()
+    }
+}
 
 impl Identity {
     /// With this status.

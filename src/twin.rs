@@ -6,6 +6,7 @@
 
 mod leaves;
 mod rules;
+mod shown;
 
 use std::fmt;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub(crate) use rules::{
     KeyProblem, check_leaf, check_leaves, check_metadata, check_written_leaf, is_leaf, key_problem,
     leaf_problem, nests_within, shown, shown_value,
 };
+pub(crate) use shown::{ShownObject, ShownRegisters, ShownValues};
 
 /// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
 /// not counted. Its documentation's example of the limit is `tags.one.two.….ten.property`:

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::twin::{TwinPath, split_section, text_keys};
+use crate::twin::{ShownValues, TwinPath, split_section, text_keys};
 
 /// Twin leaves as a JSON object keyed by their paths (`tags.site`, `properties.desired.fw`),
 /// written by `serde_json` from a sorted map: one set of leaves has one text, and two texts
@@ -23,7 +23,7 @@ use crate::twin::{TwinPath, split_section, text_keys};
 /// differ may hold equal leaves. Nothing relies on the converse: a difference only makes a
 /// reader compare the leaves themselves (the lift's twin diff), or keeps two creations apart
 /// that carry one write under one dot, which only a reused dot makes.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub(crate) struct TwinText {
     text: Box<str>,
     /// Whether a leaf is another's ancestor (only an `Identity` built by hand can hold both):
@@ -37,6 +37,17 @@ struct Keyed<'a>(&'a BTreeMap<TwinPath, Value>);
 impl Serialize for Keyed<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         text_keys::serialize(self.0, s)
+    }
+}
+
+/// The leaves, each value shown as a report shows it: by its fingerprint where it may be a
+/// secret (`twin/shown.rs`). The text itself holds them all in clear.
+impl std::fmt::Debug for TwinText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwinText")
+            .field("leaves", &ShownValues(&self.leaves()))
+            .field("nested", &self.nested)
+            .finish()
     }
 }
 

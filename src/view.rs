@@ -41,7 +41,7 @@ use json_values::{resolve_metadata, resolve_twin};
 /// assert!(device.conflicts.is_empty());
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
 #[non_exhaustive] // grows with the crate: built by it, read by callers
 pub struct Device {
@@ -73,6 +73,42 @@ pub struct Device {
 }
 
 serde_redacting!(Device);
+
+/// Every field as a derived `Debug` shows it, but twin and metadata values, each shown as a
+/// report shows it: by its fingerprint where it may be a secret (`twin/shown.rs`).
+impl std::fmt::Debug for Device {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Taken apart, so that a field added to the device is added here too.
+        let Self {
+            key,
+            status,
+            authentication,
+            capabilities,
+            parent,
+            tags,
+            desired,
+            reported,
+            metadata,
+            incarnations,
+            pending,
+            conflicts,
+        } = self;
+        f.debug_struct("Device")
+            .field("key", key)
+            .field("status", status)
+            .field("authentication", authentication)
+            .field("capabilities", capabilities)
+            .field("parent", parent)
+            .field("tags", &twin::ShownObject::section(tags))
+            .field("desired", &twin::ShownObject::section(desired))
+            .field("reported", &twin::ShownObject::section(reported))
+            .field("metadata", &twin::ShownValues(metadata))
+            .field("incarnations", incarnations)
+            .field("pending", pending)
+            .field("conflicts", conflicts)
+            .finish()
+    }
+}
 
 impl Device {
     /// A twin section.

@@ -167,7 +167,6 @@ fn authentication_conflict(conflicts: &[Conflict]) -> &Conflict {
     found.expect("an authentication conflict is listed")
 }
 
-/// A registry holding one device created by A, and a copy of it for B.
 /// The values every delete-wins conflict of `report` names, in its order.
 fn delete_win_values(report: &failback::Report) -> Vec<&str> {
     report
@@ -178,6 +177,7 @@ fn delete_win_values(report: &failback::Report) -> Vec<&str> {
         .collect()
 }
 
+/// A registry holding one device created by A, and a copy of it for B.
 fn base(identity: Identity) -> (Registry, Registry) {
     let mut a = Registry::new();
     a.writer(A, Stamp::new(1, 0))
@@ -1115,4 +1115,106 @@ fn an_update_lost_to_a_compacted_delete_is_reported() {
         .expect("fresh");
     let report = untouched.merge(&quiet);
     assert_eq!((report.deleted, report.rejected.len()), (1, 0), "{report}");
+}
+
+/// A secret kept in a twin or in metadata (`$edgeAgent`'s registry password, a token) is shown
+/// by its fingerprint by every `Debug` that shows the value, as a report shows it: an identity,
+/// a registry and its records, a resolved device, an event, an export line, a failback and its
+/// plan; values that name no secret are shown whole (2026-11-23: each showed them all whole,
+/// so a registry logged with `{:?}` logged the passwords it held).
+#[test]
+fn a_secret_twin_or_metadata_value_is_shown_by_its_fingerprint_by_debug() {
+    use failback::iothub::{Failback, Parsed, Plan, Side, parse_line};
+    use failback::{Event, EventId};
+
+    const CREATED: &str = "created-registry-password";
+    const WRITTEN: &str = "written-registry-password";
+    const TOKEN: &str = "metadata-api-token";
+    const NESTED: &str = "array-wifi-password";
+    let desired = json!({
+        "runtime": {"settings": {"registryCredentials": {"acr": {"username": "ops", "password": CREATED}}}},
+        "wifi": [{"ssid": "plant-4", "password": NESTED}],
+    });
+    let identity = Identity::default()
+        .with_twin(Section::Tags, json!({"site": "oslo"}))
+        .and_then(|id| id.with_twin(Section::Desired, desired.clone()))
+        .expect("valid twin")
+        .with_metadata("apiToken", json!(TOKEN))
+        .with_metadata("owner", json!("team-a"));
+    let (mut a, _) = base(identity.clone());
+    let written = a
+        .writer(A, Stamp::new(2, 0))
+        .set_twin(
+            &key(),
+            Section::Desired,
+            "runtime.settings.registryCredentials.acr.password",
+            Some(json!(WRITTEN)),
+        )
+        .expect("live");
+    let event =
+        Event::new(EventId::new("rotate-registry-password"), written.clone()).expect("event");
+    let device = a.device(&key(), &Policy::default()).expect("live");
+
+    let line = format!(
+        r#"{{"id":"{}","eTag":"AAAA","twinETag":"AAAB","status":"enabled","authentication":{{"type":"sas","symmetricKey":{{"primaryKey":"{K0}","secondaryKey":"{K1}"}}}},"tags":{{"site":"oslo"}},"properties":{{"desired":{desired}}}}}"#,
+        key()
+    );
+    let Parsed::Device(line) = parse_line("devices.txt".as_ref(), 1, &line).expect("parses") else {
+        panic!("a device line")
+    };
+    let mut changed = line.clone();
+    changed.desired =
+        Some(serde_json::from_value(json!({"wifi": [{"password": WRITTEN}]})).expect("object"));
+    let both = [line.clone()];
+    let failback = Failback::lift(&both, &both, &[changed], Side::Secondary).expect("lifts");
+    let plan = Plan::new(&failback);
+    assert_eq!(
+        plan.import.len(),
+        1,
+        "the secondary's change is planned: {:?}",
+        plan.blocked
+    );
+
+    let shown = [
+        ("identity", format!("{identity:?}")),
+        ("registry", format!("{a:?}")),
+        ("records", format!("{:?}", a.records(&key()))),
+        ("delta", format!("{written:?}")),
+        ("event", format!("{event:?}")),
+        ("device", format!("{device:?}")),
+        ("line", format!("{line:?}")),
+        ("failback", format!("{failback:?}")),
+        ("plan", format!("{plan:?}")),
+    ];
+    for (what, text) in &shown {
+        for secret in [CREATED, WRITTEN, TOKEN, NESTED] {
+            assert!(!text.contains(secret), "{what} shows {secret}: {text}");
+        }
+        assert!(
+            text.contains("<sha256:"),
+            "{what} held a secret to hide: {text}"
+        );
+    }
+    for what in [
+        "identity", "registry", "records", "device", "line", "failback",
+    ] {
+        let text = &shown.iter().find(|(w, _)| *w == what).expect("shown").1;
+        assert!(text.contains("oslo"), "{what} hides a plain value: {text}");
+    }
+    for what in ["identity", "records", "device"] {
+        let text = &shown.iter().find(|(w, _)| *w == what).expect("shown").1;
+        assert!(
+            text.contains("team-a"),
+            "{what} hides a plain value: {text}"
+        );
+        assert!(
+            text.contains(&format!("<{}>", Fingerprint::of(TOKEN))),
+            "{what}: {text}"
+        );
+    }
+    let device_text = &shown[5].1;
+    assert!(
+        device_text.contains(&format!("<{}>", Fingerprint::of(WRITTEN))),
+        "{device_text}"
+    );
 }

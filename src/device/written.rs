@@ -6,6 +6,7 @@
 //! (and what an absorption, a peer's knowledge or a whole take reads of them), while the record
 //! adds its incarnation and its creation.
 
+use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ pub(crate) struct UnseenAbove<'a> {
 
 /// Every register a record is written through after its creation; each field's register
 /// overwrites that field of the creation once written.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Written {
     #[serde(default, skip_serializing_if = "MvRegister::is_void")]
     pub(crate) status: MvRegister<StatusValue>,
@@ -122,6 +123,32 @@ pub(crate) struct Written {
     /// `None` is a removal.
     #[serde(default, skip_serializing_if = "RegisterMap::is_empty")]
     pub(crate) metadata: RegisterMap<String, Option<Value>>,
+}
+
+/// Every register as a derived `Debug` shows it, but twin and metadata values, each shown as
+/// a report shows it: by its fingerprint where it may be a secret (`twin/shown.rs`).
+impl fmt::Debug for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Taken apart, so that a register added here is added to its `Debug` too.
+        let Self {
+            status,
+            authentication,
+            retired,
+            capabilities,
+            parent,
+            twin,
+            metadata,
+        } = self;
+        f.debug_struct("Written")
+            .field("status", status)
+            .field("authentication", authentication)
+            .field("retired", retired)
+            .field("capabilities", capabilities)
+            .field("parent", parent)
+            .field("twin", &twin::ShownRegisters(twin))
+            .field("metadata", &twin::ShownRegisters(metadata))
+            .finish()
+    }
 }
 
 impl Written {

@@ -12,7 +12,7 @@ use crate::credentials::{AuthType, Authentication, Pair, SymmetricKey, Thumbprin
 use crate::error::Result;
 use crate::identity::{Capabilities, ShownReason, Status};
 use crate::key::{DeviceId, DeviceKey};
-use crate::twin::{self, Section};
+use crate::twin::{self, Section, ShownObject};
 
 /// One device or module line of a bulk export or import file, typed.
 ///
@@ -82,8 +82,8 @@ pub struct ExportLine {
 }
 
 /// Every field as a derived `Debug` shows it, but the status reason, shown as a
-/// [`StatusValue`](crate::StatusValue)'s is: by its fingerprint where it may hold a key (keys
-/// show theirs already).
+/// [`StatusValue`](crate::StatusValue)'s is, and twin values, shown as a report shows them:
+/// each by its fingerprint where it may be a secret (keys show theirs already).
 impl std::fmt::Debug for ExportLine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Taken apart, so that a field added to the line is added here too.
@@ -110,9 +110,9 @@ impl std::fmt::Debug for ExportLine {
             .field("status_reason", &status_reason.as_deref().map(ShownReason))
             .field("authentication", authentication)
             .field("twin_e_tag", twin_e_tag)
-            .field("tags", tags)
-            .field("desired", desired)
-            .field("reported", reported)
+            .field("tags", &tags.as_ref().map(ShownObject::section))
+            .field("desired", &desired.as_ref().map(ShownObject::section))
+            .field("reported", &reported.as_ref().map(ShownObject::section))
             .field("capabilities", capabilities)
             .field("parent", parent)
             .field("device_scope", device_scope)
