@@ -9,11 +9,12 @@
 //! ```
 //!
 //! Exit status: 0 on success (conflicts included), 1 for a usage error (found before any file is
-//! touched), 2 for bad input (`FILE:LINE:COLUMN: message` on stderr) or an I/O failure
-//! (`PATH: message`, `<stdout>` for a stdout that cannot be written). No output file is left
-//! behind on failure: every output is written to a temporary file, synced, then renamed into
-//! place, and the three are one set (an earlier run's are removed first, this run's again if
-//! one fails).
+//! touched), 2 for bad input (`FILE:LINE:COLUMN: message` on stderr), an I/O failure
+//! (`PATH: message`, `<stdout>` for a stdout that cannot be written), or a plan refused for
+//! deleting more of the primary's devices and modules than `--max-deletes` allows (the counts
+//! on stderr). No output file is left behind on failure: every output is written to a
+//! temporary file, synced, then renamed into place, and the three are one set (an earlier
+//! run's are removed first, this run's again if one fails or is refused).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -23,8 +24,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, Side, Summary,
-    Triple, create_atomically, refuse_inputs, write_atomically,
+    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, ImportMode, InputStats, Plan,
+    Side, Summary, Triple, create_atomically, refuse_inputs, write_atomically,
 };
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
@@ -66,6 +67,19 @@ enum Command {
         /// since merged it means every device of the others was deleted.
         #[arg(long, value_enum)]
         allow_empty: Vec<Input>,
+        /// Refuse a plan whose delete lines are more than this percentage (0 to 100) of the
+        /// primary's device and module lines, writing nothing. Every delete line is a device
+        /// the secondary's export lacks, so an export cut short or filtered plans mass deletes;
+        /// 0 refuses any delete, 100 allows all (an empty secondary given with --allow-empty
+        /// may need it).
+        #[arg(
+            long,
+            value_name = "PERCENT",
+            value_parser = percentage,
+            default_value_t = 10.0,
+            allow_negative_numbers = true
+        )]
+        max_deletes: f64,
     },
     /// Parse export files as merge reads them, one after the other, and count their lines:
     /// finds a malformed line without merging, and times parsing alone (the floor that
@@ -110,6 +124,8 @@ enum Input {
 enum Failure {
     Usage(String),
     Input(Error),
+    /// A plan the tool would not write (exit 2, as bad input: the inputs are what to check).
+    Refused(String),
 }
 
 impl From<Error> for Failure {
@@ -145,7 +161,14 @@ fn main() -> ExitCode {
             out_dir,
             prefer,
             allow_empty,
-        } => merge(&base, &primary, &secondary, &out_dir, prefer, &allow_empty),
+            max_deletes,
+        } => merge(
+            [&base, &primary, &secondary],
+            &out_dir,
+            prefer,
+            &allow_empty,
+            max_deletes,
+        ),
         Command::Parse { files, allow_empty } => parse(&files, allow_empty),
         Command::Generate {
             devices,
@@ -163,18 +186,38 @@ fn main() -> ExitCode {
             tell(format_args!("{error}"));
             ExitCode::from(2)
         }
+        Err(Failure::Refused(message)) => {
+            tell(format_args!("failback: {message}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Reads `--max-deletes`: a percentage from 0 to 100. Values outside the range are refused,
+/// NaN and infinities with them: as a limit, NaN would refuse every plan that deletes anything
+/// and infinity allow any, neither what was meant.
+fn percentage(text: &str) -> Result<f64, String> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number: give a percentage from 0 to 100"))?;
+    if (0.0..=100.0).contains(&value) {
+        Ok(value)
+    } else {
+        Err(format!(
+            "{text} is outside 0 to 100: give a percentage from 0 to 100"
+        ))
     }
 }
 
 fn merge(
-    base: &Path,
-    primary: &Path,
-    secondary: &Path,
+    inputs: [&Path; 3],
     out_dir: &Path,
     prefer: Prefer,
     allow_empty: &[Input],
+    max_deletes: f64,
 ) -> Result<(), Failure> {
-    let inputs = [base, primary, secondary];
+    let [base, primary, secondary] = inputs;
     // Three names for two files is a slip of the hand, and merged it reads as a hub with no
     // changes: every change the other side made would be planned away without a word.
     let flags = ["--base", "--primary", "--secondary"];
@@ -245,7 +288,7 @@ fn merge(
         path: out_dir.to_owned(),
         source,
     })?;
-    write_outputs(&outputs, &inputs, &failback, inputs_stats).inspect_err(|_| {
+    write_outputs(&outputs, &inputs, &failback, inputs_stats, max_deletes).inspect_err(|_| {
         for output in &outputs {
             // Best effort: the write's error is the one to report.
             let _ = remove_output(output);
@@ -270,18 +313,21 @@ fn remove_output(path: &Path) -> Result<(), Error> {
 }
 
 /// Writes the merged registry, the import plan and the report, each atomically, and prints
-/// the summary.
+/// the summary; refuses, writing none, a plan deleting more than `max_deletes` percent of the
+/// primary's lines.
 fn write_outputs(
     outputs: &[PathBuf; 3],
     inputs: &[&Path],
     failback: &Failback,
     inputs_stats: [InputStats; 3],
-) -> Result<(), Error> {
+    max_deletes: f64,
+) -> Result<(), Failure> {
     // The merged registry goes to disk as the plan reads it, a block of lines at a time,
     // planned on every core. The sink's error names the file; write_atomically hands such an
     // error back as it is, not named a second time.
     let mut planned = None;
-    write_atomically(&outputs[0], inputs, |out| {
+    let mut refused = None;
+    let written = write_atomically(&outputs[0], inputs, |out| {
         let plan = Plan::stream_json(failback, |text| {
             out.write_all(text.as_bytes()).map_err(|source| Error::Io {
                 path: outputs[0].clone(),
@@ -289,9 +335,19 @@ fn write_outputs(
             })
         })
         .map_err(io::Error::other)?;
+        // Refused inside the write, so that the merged registry is never put in place: the
+        // plan is only known once it is streamed, and a refused run leaves no output at all.
+        if let Some(refusal) = too_many_deletes(&plan, inputs_stats[1].devices, max_deletes) {
+            refused = Some(refusal);
+            return Err(io::Error::other("the plan was refused"));
+        }
         planned = Some(plan);
         Ok(())
-    })?;
+    });
+    if let Some(refusal) = refused {
+        return Err(Failure::Refused(refusal));
+    }
+    written?;
     let plan = planned.unwrap_or_default();
     let summary = Summary::new(failback, &plan, inputs_stats);
     write_lines(&outputs[1], inputs, &plan.import)?;
@@ -332,6 +388,58 @@ fn write_outputs(
     // The plan is left for the OS to reclaim at exit (see `merge`).
     std::mem::forget((plan, summary));
     Ok(())
+}
+
+/// Why `plan` is refused, if its delete lines are more than `max_deletes` percent of the
+/// primary's `primary_lines` (device and module lines).
+///
+/// Every delete line is a device or module the primary holds and the secondary's export lacks
+/// (one the primary lacks needs no line), so a secondary export that is cut short, filtered or
+/// another hub's reads as that many devices deleted there, and each would be deleted from the
+/// primary. Delete-wins decisions are delete lines too, and count. The tool refuses an empty
+/// export unless told otherwise (`--allow-empty`); this is the same guard for one half empty.
+fn too_many_deletes(plan: &Plan, primary_lines: u64, max_deletes: f64) -> Option<String> {
+    let deletes = plan
+        .import
+        .iter()
+        .filter(|line| line.import_mode == Some(ImportMode::DeleteIfMatchETag))
+        .count() as u64;
+    if deletes == 0 {
+        return None;
+    }
+    // One division, so that the share a refusal shows, given back as the limit, is accepted.
+    let share = deletes as f64 * 100.0 / primary_lines as f64;
+    if share <= max_deletes {
+        return None;
+    }
+    // One decimal, but never a share of 0.0% for a nonzero count.
+    let shown = if share < 0.05 {
+        "<0.1".to_owned()
+    } else {
+        format!("{share:.1}")
+    };
+    Some(format!(
+        "the plan deletes {} of the primary's {} devices and modules ({shown}%), more than \
+         --max-deletes {max_deletes}% allows: each is missing from the secondary's export, and \
+         a device missing from an export reads as deleted there; check that the secondary's \
+         export is complete (not cut short, filtered or another hub's), or raise --max-deletes \
+         if the deletes are real; nothing was written",
+        grouped(deletes),
+        grouped(primary_lines)
+    ))
+}
+
+/// `n` with its thousands grouped by commas (`100,000`), as counts are read in a message.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
 }
 
 /// Parses each of `files` in turn, each line dropped once parsed, and prints its counts.
