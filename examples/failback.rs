@@ -294,11 +294,55 @@ fn merge(
             let _ = remove_output(output);
         }
     })?;
+    warn_of_unknown_credentials(failback.credentials_unknown());
     // The process ends here, its outputs durable: the four registries are left for the OS
     // to reclaim at once rather than freed one allocation at a time, which took about a
     // fifteenth of the run (perf at 100k devices).
     std::mem::forget(failback);
     Ok(())
+}
+
+/// Tells, on stderr, of each input exported without keys for some of its lines, and what that
+/// means for the plan just written; counts only, never a key. The merge reads such credentials
+/// as unknown, never as a change (src/iothub/lift.rs), and the plan blocks a line that would
+/// need them (src/iothub/writable.rs), so the cost differs by input. The secondary's is the one
+/// nothing else shows: a rotation made there during the outage is simply not seen.
+fn warn_of_unknown_credentials(counts: [u64; 3]) {
+    let consequences = [
+        (
+            "base",
+            "a device among them that the primary and the secondary now hold with different \
+             credentials is blocked, since which side changed them cannot be told (either may \
+             hold a key the other rotated out); report.json lists each under blocked; give a \
+             backup taken with keys as --base if there is one, or settle those credentials by \
+             hand",
+        ),
+        (
+            "primary",
+            "a full update of any of them (a change of status, credentials, capabilities or \
+             parent, a disable included) is blocked, since it would replace credentials the \
+             primary may have rotated during the outage; report.json lists each under blocked, \
+             and their twin-only updates and deletes are still written; export the primary \
+             again with keys and run again",
+        ),
+        (
+            "secondary",
+            "a rotation made on the secondary during the outage cannot be seen for them, so the \
+             primary keeps its own credentials, and a device that now authenticates with a new \
+             key or certificate cannot connect after failback (one only the secondary holds is \
+             blocked instead, its keys unknown); export the secondary again with keys and run \
+             again",
+        ),
+    ];
+    for (count, (input, consequence)) in counts.into_iter().zip(consequences) {
+        if count > 0 {
+            tell(format_args!(
+                "failback: warning: the {input} was exported without keys for {} of its device \
+                 and module lines (excludeKeysInExport, or authentication null): {consequence}",
+                grouped(count)
+            ));
+        }
+    }
 }
 
 /// Removes an output of an earlier run, if there is one.

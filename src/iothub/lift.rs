@@ -9,6 +9,8 @@
 //!
 //! Unknown credentials (an export taken without keys) never count as a change: a side whose
 //! keys are unknown keeps the base's, and a known value is never overwritten by an unknown one.
+//! So a rotation the secondary made is not seen where its export left the keys out; the lines
+//! read so are counted per input ([`Failback::credentials_unknown`]), for a caller to say so.
 //! Unknown capabilities (a device line whose `capabilities` are null or absent) are read the
 //! same way ([`stated_capabilities`]), unless the export's scopes name the device: then it is
 //! an IoT Edge device in that hub ([`ScopeOwners`]). Where the base's are unknown, the two
@@ -196,6 +198,8 @@ pub struct Failback {
     pub(crate) changes: BTreeMap<DeviceKey, (Change, Change)>,
     /// What the plan needs of the primary's own lines (hub-local ETags and scopes).
     pub(crate) primary_lines: BTreeMap<DeviceKey, PrimaryLine>,
+    /// Lines read as holding unknown credentials: base, primary, secondary.
+    credentials_unknown: [u64; 3],
 }
 
 /// The hub-local parts of a primary export line, kept for the import plan; everything else
@@ -313,7 +317,12 @@ impl Failback {
         let mut base_registry = Registry::new();
         let mut base_owners = ScopeOwners::default();
         let mut base_unstated = Vec::new();
+        // Counted as lines are written, on this thread alone (the parsing thread only parses).
+        let mut base_credentials_unknown = 0;
         let mut write = |line: ExportLine| -> Result<()> {
+            if !holds_credentials(line.authentication.as_ref()) {
+                base_credentials_unknown += 1;
+            }
             let identity = identity(&line)?;
             base_owners.note(&line);
             if line.key.module.is_none() && stated_capabilities(&line).is_none() {
@@ -439,6 +448,11 @@ impl Failback {
             policy,
             changes,
             primary_lines: primary.primary_lines,
+            credentials_unknown: [
+                base_credentials_unknown,
+                primary.credentials_unknown,
+                secondary.credentials_unknown,
+            ],
         })
     }
 
@@ -506,6 +520,43 @@ impl Failback {
     /// ```
     pub fn merge_report(&self) -> &Report {
         &self.merge_report
+    }
+
+    /// How many device and module lines of each input, in base, primary, secondary order,
+    /// held none of the credentials their authentication type uses: no keys for SAS, no
+    /// thumbprints for self-signed (an export taken with `excludeKeysInExport`), or no
+    /// `authentication` at all, read as SAS. Certificate-authority devices use none and are
+    /// not counted.
+    ///
+    /// Such credentials are unknown, never a change: a side's unknown keys keep the base's, and
+    /// never overwrite known ones. What that costs depends on the input. In the secondary, a
+    /// key or thumbprint it rotated during the outage cannot be seen: the merge keeps the
+    /// primary's, and a device now using the new one cannot connect after failback. In the
+    /// primary, a full update of the device would replace credentials it may have rotated, so
+    /// the plan blocks it; in the base, a device the two sides hold with different credentials
+    /// is blocked, since which side changed them cannot be told
+    /// ([`Plan::blocked`](super::Plan::blocked) lists each with its reason).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{read_export_from, Failback, Side};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+    /// let keyed = export(concat!(
+    ///     r#"{"id":"d","status":"enabled","authentication":{"symmetricKey":"#,
+    ///     r#"{"primaryKey":"ZmFpbGJhY2sta2V5LTAwMQ==","secondaryKey":"ZmFpbGJhY2sta2V5LTAwMg=="},"type":"sas"}}"#,
+    /// ))?;
+    /// // The secondary was exported with excludeKeysInExport: its keys are unknown.
+    /// let keyless = export(concat!(
+    ///     r#"{"id":"d","status":"enabled","authentication":{"symmetricKey":"#,
+    ///     r#"{"primaryKey":null,"secondaryKey":null},"type":"sas"}}"#,
+    /// ))?;
+    /// let failback = Failback::lift(&keyed, &keyed, &keyless, Side::Secondary)?;
+    /// assert_eq!(failback.credentials_unknown(), [0, 0, 1]);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn credentials_unknown(&self) -> [u64; 3] {
+        self.credentials_unknown
     }
 
     /// The policy conflicts are read with.
@@ -605,12 +656,33 @@ mod tests {
             seed: 5,
         }
         .run();
-        let (base, primary, secondary) = (&triple.base, &triple.primary, &triple.secondary);
+        // Some lines of each input exported without keys, so that each side counts some.
+        let keyless = |lines: &[ExportLine], every: usize| -> Vec<ExportLine> {
+            let mut lines = lines.to_vec();
+            lines
+                .iter_mut()
+                .step_by(every)
+                .for_each(|l| l.authentication = None);
+            lines
+        };
+        let (base, primary, secondary) = (
+            &keyless(&triple.base, 11),
+            &keyless(&triple.primary, 7),
+            &keyless(&triple.secondary, 5),
+        );
         let threaded = from_lines(base, primary, secondary)?;
         let alone = crate::spawn::refused::with(|| from_lines(base, primary, secondary))?;
         for side in [Side::Base, Side::Primary, Side::Secondary] {
             assert!(threaded.replica(side) == alone.replica(side), "{side:?}");
         }
+        let unknown = |lines: &[ExportLine]| {
+            let held = |l: &&ExportLine| holds_credentials(l.authentication.as_ref());
+            (lines.len() - lines.iter().filter(held).count()) as u64
+        };
+        let expected = [unknown(base), unknown(primary), unknown(secondary)];
+        assert!(expected.iter().all(|&n| n > 0), "{expected:?}");
+        assert_eq!(threaded.credentials_unknown(), expected);
+        assert_eq!(alone.credentials_unknown(), expected);
         assert!(threaded.merged() == alone.merged());
         assert_eq!(threaded.merge_report(), alone.merge_report());
         assert_eq!(Plan::new(&threaded), Plan::new(&alone));

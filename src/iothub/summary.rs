@@ -161,6 +161,29 @@ pub struct Summary {
     pub prefer: Side,
     /// Lines read: base, primary, secondary.
     pub inputs: [InputStats; 3],
+    /// Device and module lines of each input (base, primary, secondary) that held none of the
+    /// credentials their authentication type uses, exported without keys: in the secondary, a
+    /// rotation it made is not seen; in the base or the primary, such devices are blocked
+    /// where their credentials would decide ([`Failback::credentials_unknown`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+    /// let keyed = export(concat!(
+    ///     r#"{"id":"d","status":"enabled","authentication":{"symmetricKey":"#,
+    ///     r#"{"primaryKey":"ZmFpbGJhY2sta2V5LTAwMQ==","secondaryKey":"ZmFpbGJhY2sta2V5LTAwMg=="},"type":"sas"}}"#,
+    /// ))?;
+    /// let keyless = export(r#"{"id":"d","status":"enabled","authentication":null}"#)?;
+    /// let failback = Failback::lift(&keyed, &keyed, &keyless, Side::Secondary)?;
+    /// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+    /// assert_eq!(summary.credentials_unknown, [0, 0, 1]);
+    /// let json = serde_json::to_value(&summary).expect("serializable");
+    /// assert_eq!(json["credentialsUnknown"], serde_json::json!([0, 0, 1]));
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub credentials_unknown: [u64; 3],
     /// Devices and modules in the merged registry.
     pub merged_devices: u64,
     /// The plan's line counts.
@@ -224,6 +247,7 @@ impl Summary {
         Summary {
             prefer,
             inputs,
+            credentials_unknown: failback.credentials_unknown(),
             merged_devices: plan.merged_devices,
             plan: counts,
             conflicts,

@@ -763,3 +763,106 @@ fn unknown_keys_are_never_a_change_and_never_overwrite_known_keys() {
         assert!(run.lines("c").is_empty(), "{:?}", run.lines("c"));
     }
 }
+
+/// Lines whose authentication type uses credentials but which hold none (an export taken with
+/// `excludeKeysInExport`, or `authentication: null`) are counted per input: for the secondary
+/// they are the rotations the merge cannot see. Lines with the credentials their type uses, and
+/// certificate-authority devices (which use none), are not counted; the count does not depend
+/// on the order of the lines nor on the preference.
+#[test]
+fn credentials_an_export_left_out_are_counted_per_input() {
+    let null_keys = |v: Value| {
+        set(
+            v,
+            "/authentication/symmetricKey",
+            json!({"primaryKey": null, "secondaryKey": null}),
+        )
+    };
+    let no_authentication = |v: Value| set(v, "/authentication", Value::Null);
+    let null_thumbprints = |v: Value| {
+        let v = set(v, "/authentication/type", json!("selfSigned"));
+        set(
+            v,
+            "/authentication/x509Thumbprint",
+            json!({"primaryThumbprint": null, "secondaryThumbprint": null}),
+        )
+    };
+    let authority = |v: Value| {
+        let v = set(v, "/authentication/type", json!("certificateAuthority"));
+        null_keys(v)
+    };
+    let base = [
+        device("a"),
+        device("b"),
+        x509("cam"),
+        authority(device("ca")),
+        device("gw"),
+        module("gw", "m1"),
+    ];
+    // The primary exported b without keys.
+    let primary = [
+        device("a"),
+        null_keys(device("b")),
+        x509("cam"),
+        authority(device("ca")),
+        device("gw"),
+        module("gw", "m1"),
+    ];
+    // The secondary rotated a's keys, but its export holds none; nor thumbprints for cam, nor
+    // anything for a device it created and a module. The authority device uses no credentials.
+    let secondary = [
+        null_keys(keys(device("a"), K[4], K[5])),
+        device("b"),
+        null_thumbprints(x509("cam")),
+        authority(device("ca")),
+        device("gw"),
+        no_authentication(module("gw", "m1")),
+        no_authentication(device("new")),
+    ];
+    let expected = [0, 1, 4];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(run.failback.credentials_unknown(), expected, "{prefer:?}");
+        assert_eq!(run.summary.credentials_unknown, expected, "{prefer:?}");
+        // The secondary's rotation is not seen: a keeps the keys the primary holds.
+        let pair = run.device("a").authentication.keys.expect("known");
+        assert_eq!(
+            pair.primary.map(|k| k.expose().to_owned()),
+            Some(K[0].to_owned())
+        );
+        // In any order of the lines, and with the sides swapped, the same counts.
+        let reversed = |lines: &[Value]| lines.iter().rev().cloned().collect::<Vec<_>>();
+        let run = merge(
+            &reversed(&base),
+            &reversed(&primary),
+            &reversed(&secondary),
+            prefer,
+        );
+        assert_eq!(run.failback.credentials_unknown(), expected);
+        let swapped = merge(&base, &secondary, &primary, prefer);
+        assert_eq!(swapped.failback.credentials_unknown(), [0, 4, 1]);
+    }
+
+    // Every export with its keys: nothing counted.
+    let run = merge(&base, &base, &base, Side::Secondary);
+    assert_eq!(run.failback.credentials_unknown(), [0, 0, 0]);
+    // The base too.
+    let run = merge(&primary, &base, &base, Side::Secondary);
+    assert_eq!(run.failback.credentials_unknown(), [1, 0, 0]);
+}
+
+/// `report.json` carries the counts, one per input as `inputs` holds them.
+#[test]
+fn the_report_carries_the_count_of_credentials_unknown_per_input() {
+    let base = [device("a"), device("b")];
+    let secondary = [
+        set(device("a"), "/authentication", Value::Null),
+        device("b"),
+    ];
+    let run = merge(&base, &base, &secondary, Side::Secondary);
+    let report: Value = serde_json::from_str(&run.report_json()).expect("JSON");
+    assert_eq!(report["credentialsUnknown"], json!([0, 0, 1]), "{report}");
+    let back: failback::iothub::Summary =
+        serde_json::from_str(&run.report_json()).expect("the report reads back");
+    assert_eq!(back.credentials_unknown, [0, 0, 1]);
+}

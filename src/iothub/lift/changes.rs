@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::capabilities::ScopeOwners;
 use super::twin_of;
 use super::{PRIMARY, PrimaryLine, SECONDARY, Side, base_creation, identity, parent_of, twice};
-use super::{known_over, relevant, stated_capabilities};
+use super::{holds_credentials, known_over, relevant, stated_capabilities};
 use crate::clock::ReplicaId;
 use crate::device::Creation;
 use crate::error::Result;
@@ -47,6 +47,9 @@ pub(super) struct SideOutcome {
     /// What the side knows (states, or its scopes say) of the capabilities of each base
     /// device whose base capabilities are unknown.
     over_unknown: BTreeMap<DeviceKey, Capabilities>,
+    /// The side's lines that hold none of the credentials their authentication type uses
+    /// ([`holds_credentials`]): read as unknown, never as a change.
+    pub(super) credentials_unknown: u64,
 }
 
 /// Reads one side: the base plus the side's differences from it, written by the side's
@@ -66,11 +69,17 @@ pub(super) fn read_side(
     // Base devices whose lines left their capabilities out, in the order read.
     let mut unstated = Vec::new();
     let mut over_unknown = BTreeMap::new();
+    let mut credentials_unknown = 0;
     let mut writer = registry.writer(side.replica(), Stamp::default());
     for line in lines {
         let line = line?;
         if !seen.insert(line.key.clone()) {
             return Err(twice(&line.key, side));
+        }
+        // Counted here, where the side's lines are read one by one on the side's own thread:
+        // whatever the other side's thread does, the count is this side's lines alone.
+        if !holds_credentials(line.authentication.as_ref()) {
+            credentials_unknown += 1;
         }
         if side == Side::Primary {
             primary_lines.insert(line.key.clone(), PrimaryLine::of(&line));
@@ -120,6 +129,7 @@ pub(super) fn read_side(
         primary_lines,
         scope_owners,
         over_unknown,
+        credentials_unknown,
     })
 }
 
