@@ -112,8 +112,8 @@ pub(super) fn base_decides_credentials(
         BaseCredentials::Known => return Ok(()),
         BaseCredentials::Unknown => {
             "the base was exported without keys, so which side changed them is unknown, and \
-             either may hold a key the other rotated out: re-export the base with keys and run \
-             again, or settle the credentials by hand"
+             either may hold a key the other rotated out: give a backup taken with keys before \
+             the switch as the base and run again, or settle the credentials by hand"
         }
         BaseCredentials::Absent => {
             "the base has no line for it (created since the backup), so which side changed \
