@@ -136,6 +136,22 @@ impl Slot {
             .find(|&dot| !context.contains(dot))
     }
 
+    /// A live incarnation held without its creation although `context` has seen the
+    /// creation, if any. A record waits for its creation only where a write for it arrived
+    /// first, in a state that has not seen the creation: a writer's delta claims its own dots
+    /// and those they overwrote, never the incarnation it wrote to, and a join that brings the
+    /// creation's dot brings the creation (the join takes it) or the delete that removed it
+    /// (the join drops the record). Read from text, such a record had lost the creation's
+    /// values for good: every write to it failed as waiting for the creation, and a merge of
+    /// a peer holding the creation changed nothing, its context being included (2026-11-23,
+    /// found in review).
+    pub(crate) fn creation_seen_but_missing(&self, context: &CausalContext) -> Option<Dot> {
+        self.live
+            .iter()
+            .find(|r| r.created.is_none() && context.contains(r.incarnation))
+            .map(|r| r.incarnation)
+    }
+
     /// Whether a peer whose version vector is `vector` has seen everything held here.
     ///
     /// Computed from what the slot holds rather than kept as a running "history" vector

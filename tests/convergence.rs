@@ -8,7 +8,8 @@ mod common;
 
 use common::{Rng, bytes, event, history, named};
 use failback::{
-    DeviceKey, Event, Identity, Policy, Registry, ReplicaId, Rule, Section, Stamp, VersionVector,
+    DeviceKey, Event, Identity, Ingest, Policy, Registry, ReplicaId, Rule, Section, Stamp,
+    VersionVector,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -248,6 +249,70 @@ proptest! {
             }
             let in_order = conflict.values.windows(2).all(|w| w[0].replica <= w[1].replica);
             prop_assert!(in_order, "{:?}", conflict);
+        }
+    }
+
+    /// A record waits for its creation only while its state has not seen the creation: a
+    /// writer's delta claims its own dots and those they overwrote, never the incarnation it
+    /// wrote to, and a join that brings the creation's dot brings the creation or the delete
+    /// that removed it. The registry's reader refuses any other such record, so this must hold
+    /// for every state: those a history passes through, the delta each replica would send each
+    /// other and what merging it leaves, joins of any two states, a compaction of the join
+    /// with the deltas it sends and the replicas merging it, and an ingest of every delta
+    /// shuffled with duplicates.
+    #[test]
+    fn no_state_holds_a_record_waiting_for_a_creation_it_has_seen(
+        h in history(),
+        seed in any::<u64>(),
+    ) {
+        let mut rng = Rng(seed);
+        let replicas = h.replicas();
+        let mut states = h.states();
+        for from in replicas {
+            for to in replicas {
+                let delta = from.delta_since(to.context().vector());
+                let mut merged = to.clone();
+                merged.merge(&delta);
+                states.extend([delta, merged]);
+            }
+        }
+        for _ in 0..8 {
+            let (x, y) = (rng.below(states.len()), rng.below(states.len()));
+            let mut joined = states[x].clone();
+            joined.merge(&states[y]);
+            states.push(joined);
+        }
+        let mut stable = replicas[0].context().vector().clone();
+        replicas.iter().for_each(|r| stable.meet(r.context().vector()));
+        let mut compacted = h.join();
+        compacted.compact(&stable);
+        for replica in replicas {
+            let mut merged = replica.clone();
+            merged.merge(&compacted);
+            states.extend([compacted.delta_since(replica.context().vector()), merged]);
+        }
+        states.push(compacted);
+        let mut deliveries: Vec<Event> = Vec::new();
+        for (i, d) in h.deltas().iter().enumerate() {
+            let copies = 1 + rng.below(3);
+            deliveries.extend(std::iter::repeat_n(event(format!("e{i}"), d.registry.clone()), copies));
+        }
+        rng.shuffle(&mut deliveries);
+        let mut ingest = Ingest::new(Registry::new());
+        for e in &deliveries {
+            ingest.apply(e).expect("a writer's deltas ingest in any order");
+        }
+        states.push(ingest.registry().clone());
+        for state in &states {
+            for key in state.keys() {
+                for record in state.records(key) {
+                    prop_assert!(
+                        record.is_created() || !state.context().contains(record.incarnation()),
+                        "{key}: incarnation {} waits for a creation its state has seen",
+                        record.incarnation()
+                    );
+                }
+            }
         }
     }
 

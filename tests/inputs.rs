@@ -532,6 +532,48 @@ fn an_incarnation_holding_neither_its_creation_nor_a_write_is_refused() {
     );
 }
 
+/// A record waits for its creation only where a write for it arrived first, so the context
+/// of the state holding it has not seen the creation: a writer's delta claims its own dots
+/// and those they overwrote, never the incarnation they wrote to, and a join that brings the
+/// creation's dot brings the creation or the delete that removed it. One whose creation was
+/// cut from the text while the context still claims it seen is refused (found in review:
+/// read, the creation's values were gone for good, every write failed as waiting for the
+/// creation, and merging an intact peer changed nothing, its context being included).
+#[test]
+fn a_record_without_a_creation_its_context_has_seen_is_refused() {
+    let key = common::key(0);
+    let mut registry = Registry::new();
+    let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
+    w.create(&key, Identity::default().with_metadata("site", json!("a")))
+        .expect("fresh");
+    let write = w
+        .set_metadata(&key, "owner", Some(json!("ops")))
+        .expect("live");
+    let incarnation = registry.records(&key)[0].incarnation();
+    let err = read_edited(&registry, |v| {
+        let Value::Object(record) = &mut v["devices"][0]["live"][0] else {
+            panic!("a record is an object")
+        };
+        record.remove("created").expect("a created record");
+    })
+    .expect_err("a creation the context has seen, cut from its record");
+    assert!(
+        err.to_string().contains(&format!(
+            "device {key} holds incarnation {incarnation} without its creation, \
+             which the registry's context has seen"
+        )),
+        "{err}"
+    );
+    // The write delivered ahead of its creation: its record waits for it, and reads back.
+    let mut ahead = Registry::new();
+    ahead.merge(&write);
+    assert!(!ahead.records(&key)[0].is_created());
+    assert_eq!(
+        read_edited(&ahead, |_| {}).expect("a record waiting"),
+        ahead
+    );
+}
+
 #[test]
 fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
     let key = serde_json::to_value(common::key(2)).expect("a key serialises");

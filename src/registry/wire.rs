@@ -45,9 +45,11 @@ struct WireSlot {
 
 /// Read as only a writer and merges make a registry: each key once (a device listed twice
 /// would otherwise lose one of its two entries without a word), each holding an incarnation
-/// or a tombstone, every write held seen by the context (see `Slot::write_unseen_by`), and a
-/// stable vector the context has reached (`compact` caps it there; beyond, it would purge
-/// tombstones of deletes not yet seen), and no module disabled.
+/// or a tombstone, every write held seen by the context (see `Slot::write_unseen_by`), no
+/// incarnation waiting for a creation the context has seen (see
+/// `Slot::creation_seen_but_missing`: a creation cut from the text), and a stable vector the
+/// context has reached (`compact` caps it there; beyond, it would purge tombstones of deletes
+/// not yet seen), and no module disabled.
 ///
 /// A module holding a disabled status, in its creation or in its status register, is refused
 /// as [`Writer::create`](crate::Writer::create) and [`Writer::set_status`](crate::Writer::set_status)
@@ -111,6 +113,15 @@ impl TryFrom<Wire> for Registry {
         {
             return Err(format!(
                 "device {key} holds write {dot}, which the registry's context has not seen"
+            ));
+        }
+        if let Some((key, dot)) = devices
+            .iter()
+            .find_map(|d| Some((&d.key, d.slot.creation_seen_but_missing(&context)?)))
+        {
+            return Err(format!(
+                "device {key} holds incarnation {dot} without its creation, which the \
+                 registry's context has seen"
             ));
         }
         if let Some(refused) = devices
