@@ -12,7 +12,7 @@ use serde::de::{self, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::{Error, Result, quoted_name};
+use crate::error::{Error, Result, quoted_name, redacted};
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -443,16 +443,23 @@ pub struct Pair<T> {
     pub secondary: Option<T>,
 }
 
-/// [`Pair`] as it travels; read through [`without_echo`].
+/// [`Pair`] as it travels; read through [`without_echo`]. Both members are always written
+/// (an empty one as `null`), so both are required and any other is refused: a missing or
+/// misspelt `secondary` read as no key held another pair than the peers' under one dot.
 #[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"), deny_unknown_fields)]
 struct PairWire<T> {
+    #[serde(deserialize_with = "crate::serde_text::required")]
     primary: Option<T>,
+    #[serde(deserialize_with = "crate::serde_text::required")]
     secondary: Option<T>,
 }
 
+/// Read with serde's quotes of what it found hidden (`redacted`): a member's name quoted as
+/// unknown could be a key.
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Pair<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let PairWire { primary, secondary } = without_echo(d, "Pair")?;
+        let PairWire { primary, secondary } = without_echo(d, "Pair").map_err(redacted)?;
         Ok(Self { primary, secondary })
     }
 }
@@ -533,22 +540,29 @@ pub struct Authentication {
     pub thumbprints: Option<Pair<Thumbprint>>,
 }
 
-/// [`Authentication`] as it travels; read through [`without_echo`].
+/// [`Authentication`] as it travels; read through [`without_echo`]. Every member is always
+/// written (unknown credentials as `null`), so each is required and any other is refused: a
+/// missing or misspelt `keys` read as unknown, which an import then replaced with new keys,
+/// and held another value than the peers' under one dot (2026-11-23, found in review).
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AuthenticationWire {
     #[serde(rename = "type")]
     kind: AuthType,
+    #[serde(deserialize_with = "crate::serde_text::required")]
     keys: Option<Pair<SymmetricKey>>,
+    #[serde(deserialize_with = "crate::serde_text::required")]
     thumbprints: Option<Pair<Thumbprint>>,
 }
 
+/// Read with serde's quotes of what it found hidden (`redacted`), as [`Pair`] is.
 impl<'de> Deserialize<'de> for Authentication {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
         let AuthenticationWire {
             kind,
             keys,
             thumbprints,
-        } = without_echo(d, "Authentication")?;
+        } = without_echo(d, "Authentication").map_err(redacted)?;
         Ok(Self {
             kind,
             keys,
@@ -747,7 +761,52 @@ mod tests {
         let array = format!(r#"["sas",["{secret}",null],null]"#);
         let read = serde_json::from_str::<Authentication>(&array).expect("reads");
         assert_eq!(read.fingerprints().len(), 1);
-        assert!(serde_json::from_str::<Authentication>(r#"{"type":"none"}"#).is_ok());
+        assert!(
+            serde_json::from_str::<Authentication>(
+                r#"{"type":"none","keys":null,"thumbprints":null}"#
+            )
+            .is_ok()
+        );
+    }
+
+    /// Every member is always written, so one missing or misspelt is refused, named, never
+    /// read as unknown credentials or an empty key; a key given as a member's name is not
+    /// shown (found in review: `keys` missing read as unknown).
+    #[test]
+    fn credentials_missing_or_misspelt_members_are_refused() {
+        let secret = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        for (text, named) in [
+            (
+                r#"{"type":"sas","thumbprints":null}"#,
+                "missing field `keys`",
+            ),
+            (r#"{"type":"sas","kesy":null,"thumbprints":null}"#, "kesy"),
+            (
+                r#"{"type":"sas","keys":null}"#,
+                "missing field `thumbprints`",
+            ),
+            (
+                r#"{"type":"sas","keys":{"primary":null},"thumbprints":null}"#,
+                "missing field `secondary`",
+            ),
+            (
+                r#"{"type":"sas","keys":{"primary":null,"secondray":null},"thumbprints":null}"#,
+                "secondray",
+            ),
+        ] {
+            let err = serde_json::from_str::<Authentication>(text)
+                .expect_err("refused")
+                .to_string();
+            assert!(err.contains(named), "{text}: {err}");
+        }
+        let stray = format!(r#"{{"type":"sas","keys":null,"thumbprints":null,"{secret}":1}}"#);
+        let err = serde_json::from_str::<Authentication>(&stray)
+            .expect_err("an unknown member")
+            .to_string();
+        assert!(
+            err.contains("unknown field") && !err.contains(secret),
+            "{err}"
+        );
     }
 
     #[test]

@@ -16,11 +16,12 @@
 
 mod creation;
 mod removal;
+mod wire;
 mod written;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::clock::{CausalContext, Dot, VersionVector};
@@ -55,13 +56,14 @@ pub(crate) use written::Written;
 /// assert!(record.is_created());
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
+// Written as derived; read by `device/wire.rs`, which names every member (a flattened struct
+// refuses none it does not know), both through `serde_redacting!`, which hides keys in errors.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(remote = "Self")]
 pub struct DeviceRecord {
-    #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
     pub(crate) incarnation: Dot,
     /// `None` while a write for this incarnation has arrived before its creation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     /// Shared, not copied, when a state is cloned or merged: most records never change after
     /// creation, and comparing two shared creations is a pointer comparison.
     pub(crate) created: Option<Arc<Creation>>,

@@ -98,7 +98,10 @@ impl fmt::Debug for Ingest {
 }
 
 /// The wire layout: which event wrote each dot is derived from the events, so it is not sent.
+/// `forgotten` is left out when empty, so a member not named here is refused: `forgoten` read
+/// as nothing forgotten.
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct IngestWire {
     registry: Registry,
     policy: Policy,

@@ -40,15 +40,24 @@ use crate::stamp::Stamp;
 
 /// One write held by a register: its dot, its stamp and its value.
 ///
+/// Read from text, every member is required, `value` too when it is an `Option` (`null` is a
+/// value there: a removal), and a member it does not know is refused: read as a removal, a
+/// missing or misspelt `value` held another value under the dot than the peers did.
+///
 /// # Examples
 ///
 /// ```
 /// use failback::{Dot, Entry, ReplicaId, Stamp};
 /// let entry = Entry::new(Dot::new(ReplicaId::from_u128(1), 1), Stamp::new(5, 0), "on");
 /// assert_eq!(entry.value, "on");
+/// let missing = r#"{"dot": {"replica": "00000000-0000-0000-0000-000000000001", "counter": 1},
+///     "stamp": {"millis": 5, "logical": 0}}"#;
+/// let err = serde_json::from_str::<Entry<Option<String>>>(missing).unwrap_err();
+/// assert!(err.to_string().contains("missing field `value`"));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(remote = "Self")]
+#[serde(remote = "Self", deny_unknown_fields)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
 pub struct Entry<T> {
     /// The write's identity.
     #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
@@ -56,6 +65,7 @@ pub struct Entry<T> {
     /// When the writer's hybrid logical clock says it happened.
     pub stamp: Stamp,
     /// The value written.
+    #[serde(deserialize_with = "crate::serde_text::required")]
     pub value: T,
 }
 
@@ -106,9 +116,13 @@ pub struct MvRegister<T> {
 }
 
 /// A register as text holds it. (The bound is stated: serde would ask `T: Default` for the
-/// defaulted `entries`, whose default holds no `T`.)
+/// defaulted `entries`, whose default holds no `T`.) Both members are left out when empty, so
+/// one it does not know is refused: `entires` read as no entry.
 #[derive(Deserialize)]
-#[serde(bound(deserialize = "T: Deserialize<'de> + PartialEq"))]
+#[serde(
+    bound(deserialize = "T: Deserialize<'de> + PartialEq"),
+    deny_unknown_fields
+)]
 struct MvRegisterWire<T> {
     #[serde(default)]
     entries: Entries<T>,

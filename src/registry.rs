@@ -52,7 +52,8 @@ use wire::Wire;
 /// merge makes (a device listed twice or holding nothing, an incarnation holding nothing or
 /// held live and deleted, an incarnation waiting for a creation the context has seen, a write
 /// or stable vector beyond the context, a value a write would refuse, a disabled module among
-/// them) and reads tombstones the stable vector covers as
+/// them), and text no writer writes (a member the writer always writes, missing, or a member
+/// it never writes, which may be one misspelt), and reads tombstones the stable vector covers as
 /// compaction leaves them, purged; but it cannot tell a register's record of overwritten
 /// writes from a forged one, nor a context's claim of a write an overwrite or a delete left
 /// from one whose device was cut from the file. Such a state still merges without panicking, to one state

@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use smallvec::SmallVec;
 
 use crate::clock::{CausalContext, Dot, VersionVector};
@@ -29,32 +29,23 @@ use tombstone::{delete_win, first_delete, lost_updates};
 /// A key's live incarnations.
 pub(crate) type Live = SmallVec<[DeviceRecord; 1]>;
 
-/// Everything a registry holds for one key.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "SlotWire")]
+/// Everything a registry holds for one key. Written beside its key in a registry's text
+/// (flattened), each member left out when empty; read there, through [`Slot::read`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Slot {
     /// Live incarnations, by incarnation dot. Almost always one, kept inline: a merge then
     /// reaches a slot's record without following a second pointer.
-    #[serde(default, skip_serializing_if = "SmallVec::is_empty")]
+    #[serde(skip_serializing_if = "SmallVec::is_empty")]
     pub(crate) live: Live,
     /// Deletes not yet causally stable, sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) tombstones: Vec<Tombstone>,
 }
 
-/// A slot as read, before its order is checked.
-#[derive(Deserialize)]
-struct SlotWire {
-    #[serde(default)]
-    live: Live,
-    #[serde(default)]
-    tombstones: Vec<Tombstone>,
-}
-
-/// Read as a join leaves a slot: incarnations in order, tombstones in order and each once. The
-/// join's searches rely on the order, and a tombstone read twice kept a slot unequal to the
-/// same slot joined (found by `tests/inputs.rs` on damaged states). One incarnation held twice
-/// is refused: which of the two records stands could not be told.
+/// Read ([`Slot::read`]) as a join leaves a slot: incarnations in order, tombstones in order
+/// and each once. The join's searches rely on the order, and a tombstone read twice kept a
+/// slot unequal to the same slot joined (found by `tests/inputs.rs` on damaged states). One
+/// incarnation held twice is refused: which of the two records stands could not be told.
 ///
 /// An incarnation held live and named by one of the slot's own tombstones is refused too
 /// (2026-11-23, found in review): a delete removes the incarnation its tombstone names, and
@@ -68,14 +59,10 @@ struct SlotWire {
 /// first, and one holding nothing claims no write the context must have seen, so a state
 /// whose context had seen nothing else read as included in any other, and merging it one way
 /// kept the record where the other way never read it.
-impl TryFrom<SlotWire> for Slot {
-    type Error = String;
-
-    fn try_from(wire: SlotWire) -> Result<Self, String> {
-        let SlotWire {
-            mut live,
-            mut tombstones,
-        } = wire;
+impl Slot {
+    /// The slot of `live` and `tombstones` as a text held them, or why no writer or merge
+    /// leaves it.
+    pub(crate) fn read(mut live: Live, mut tombstones: Vec<Tombstone>) -> Result<Self, String> {
         live.sort_by_key(|record| record.incarnation);
         if let Some(twice) = live
             .windows(2)

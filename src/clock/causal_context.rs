@@ -39,22 +39,33 @@ const FEW_REPLICAS: usize = 8;
 /// ctx.insert(Dot::new(r, 2));
 /// assert_eq!(ctx.vector().get(r), 3);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(from = "ContextWire")]
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct CausalContext {
     vector: VersionVector,
-    #[serde(default, skip_serializing_if = "DotCloud::is_empty")]
+    #[serde(skip_serializing_if = "DotCloud::is_empty")]
     cloud: DotCloud,
 }
 
 /// A context as a file holds it, normalised when read: a cloud may list dots its vector
 /// covers, a zero counter, or the run that closes a gap, and `insert` (whose single search of
-/// the cloud relies on it) and `includes` expect none of them.
+/// the cloud relies on it) and `includes` expect none of them. `cloud` is left out when
+/// empty, so an unknown member is refused: `clodu` read as no dot beyond a gap.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ContextWire {
     vector: VersionVector,
     #[serde(default)]
     cloud: DotCloud,
+}
+
+/// Read through the wire layout, with serde's quotes of what it found hidden (`redacted`): a
+/// member's name quoted as unknown could be a key.
+impl<'de> Deserialize<'de> for CausalContext {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ContextWire::deserialize(deserializer)
+            .map(Self::from)
+            .map_err(crate::error::redacted)
+    }
 }
 
 /// Normalised in one pass over the cloud's replicas (`settle`), not dot by dot: inserting

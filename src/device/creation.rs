@@ -41,6 +41,7 @@ impl Creation {
 }
 
 #[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CreationWire {
     stamp: Stamp,
     identity: Identity,

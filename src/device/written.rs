@@ -9,7 +9,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use super::StaleSink;
@@ -63,19 +63,17 @@ impl Serialize for Registers {
     }
 }
 
-/// Read as a join leaves them: no void register in the twin or metadata map, and no registers
-/// at all when every one is void. A void register read from a file kept a record unequal to
-/// the same record joined, and a merge that kept such a slot as read (a shortcut) disagreed
-/// with the join that would have dropped it (found by `tests/inputs.rs` on damaged states).
-///
-/// Their twin and metadata values are checked as the writer checks them
-/// ([`Written::check_values`]), as a creation's are when read.
-impl<'de> Deserialize<'de> for Registers {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut written = Written::deserialize(deserializer)?;
-        written
-            .check_values()
-            .map_err(<D::Error as serde::de::Error>::custom)?;
+impl Registers {
+    /// The registers `written` read from text holds (see `device/wire.rs`), as a join leaves
+    /// them: no void register in the twin or metadata map, and no registers at all when every
+    /// one is void. A void register read from a file kept a record unequal to the same record
+    /// joined, and a merge that kept such a slot as read (a shortcut) disagreed with the join
+    /// that would have dropped it (found by `tests/inputs.rs` on damaged states).
+    ///
+    /// Their twin and metadata values are checked as the writer checks them
+    /// ([`Written::check_values`]), as a creation's are when read.
+    pub(super) fn read(mut written: Written) -> crate::Result<Self> {
+        written.check_values()?;
         written.twin.drop_void();
         written.metadata.drop_void();
         let mut registers = Self(Some(Arc::new(written)));
@@ -98,30 +96,31 @@ pub(crate) struct UnseenAbove<'a> {
 }
 
 /// Every register a record is written through after its creation; each field's register
-/// overwrites that field of the creation once written.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// overwrites that field of the creation once written. Written beside the record's incarnation
+/// (flattened), each register left out while void; read by the record's reader
+/// (`device/wire.rs`), which names each of them.
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct Written {
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
+    #[serde(skip_serializing_if = "MvRegister::is_void")]
     pub(crate) status: MvRegister<StatusValue>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
+    #[serde(skip_serializing_if = "MvRegister::is_void")]
     pub(crate) authentication: MvRegister<Authentication>,
     /// Credentials rotated out, by the credential write that retired them (same dot: the two
     /// are only ever overwritten together).
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
+    #[serde(skip_serializing_if = "MvRegister::is_void")]
     pub(crate) retired: MvRegister<Box<[Fingerprint]>>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
+    #[serde(skip_serializing_if = "MvRegister::is_void")]
     pub(crate) capabilities: MvRegister<Capabilities>,
-    #[serde(default, skip_serializing_if = "MvRegister::is_void")]
+    #[serde(skip_serializing_if = "MvRegister::is_void")]
     pub(crate) parent: MvRegister<Option<DeviceId>>,
     /// `None` is a removal.
     #[serde(
-        default,
         skip_serializing_if = "RegisterMap::is_empty",
-        with = "twin::text_keys"
+        serialize_with = "twin::text_keys::serialize"
     )]
     pub(crate) twin: RegisterMap<TwinPath, Option<Value>>,
     /// `None` is a removal.
-    #[serde(default, skip_serializing_if = "RegisterMap::is_empty")]
+    #[serde(skip_serializing_if = "RegisterMap::is_empty")]
     pub(crate) metadata: RegisterMap<String, Option<Value>>,
 }
 

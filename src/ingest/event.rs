@@ -300,11 +300,15 @@ impl Event {
 }
 
 /// An event as it travels: its dots are derived from the delta, so they are recomputed (and
-/// the event checked) rather than trusted.
+/// the event checked) rather than trusted, and read as any value. A member not named here is
+/// refused, as every reader of a registry's parts refuses one.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EventWire {
     id: EventId,
     delta: Registry,
+    #[serde(default, rename = "dots")]
+    _dots: serde::de::IgnoredAny,
 }
 
 /// Read as [`Event::new`] checks one, with serde's quotes of strings that could be keys hidden.

@@ -7,15 +7,15 @@
 
 use std::sync::Arc;
 
-use serde::de::Error as _;
+use serde::de::{Error as _, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Registry;
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::error::{Result, redacted};
 use crate::identity::check_status;
-use crate::key::DeviceKey;
-use crate::slot::Slot;
+use crate::key::{DeviceId, DeviceKey, ModuleId};
+use crate::slot::{Live, Slot, Tombstone};
 
 /// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
 /// string found where something else belongs, which for a key stored one level off would show
@@ -27,8 +27,10 @@ impl<'de> Deserialize<'de> for Registry {
     }
 }
 
-/// The wire layout: keys are structs, so devices travel as a list.
+/// The wire layout: keys are structs, so devices travel as a list. `stable` is left out when
+/// empty, so a member not named here is refused: `stabel` read as nothing stable.
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Wire {
     context: CausalContext,
     #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
@@ -36,11 +38,62 @@ pub(super) struct Wire {
     devices: Vec<WireSlot>,
 }
 
+/// A device: its key, and its slot written beside it; read through [`DeviceText`].
 #[derive(Clone, Serialize, Deserialize)]
+#[serde(try_from = "DeviceText")]
 struct WireSlot {
     key: DeviceKey,
     #[serde(flatten)]
     slot: Slot,
+}
+
+/// A device as its text holds it, every member named: serde refuses no member a flattened
+/// struct does not know, and `live` and `tombstones` are each left out when empty, so either
+/// misspelt read as empty: under `liev` beside its tombstones, a live incarnation read as
+/// deleted (its context claims the creation seen), and a replica merging the state deleted
+/// the device (2026-11-23, found with review's misspelt register `value`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeviceText {
+    #[serde(deserialize_with = "key_text")]
+    key: DeviceKey,
+    #[serde(default)]
+    live: Live,
+    #[serde(default)]
+    tombstones: Vec<Tombstone>,
+    /// The key's running history vector, written by the first states (2026-11-21, until
+    /// 54b6bab) and no longer kept (`Slot::is_known_to` says why): read and dropped, as it was
+    /// since, so that those states still read.
+    #[serde(default, rename = "history")]
+    _history: IgnoredAny,
+}
+
+impl TryFrom<DeviceText> for WireSlot {
+    type Error = String;
+
+    fn try_from(text: DeviceText) -> Result<Self, String> {
+        Ok(Self {
+            key: text.key,
+            slot: Slot::read(text.live, text.tombstones)?,
+        })
+    }
+}
+
+/// A device's key as a registry's text holds it. A device's has no `module`, so a module's
+/// misspelt (`moduel`) read as its device's key, and the record moved to the device. Refused
+/// here rather than by [`DeviceKey`]'s own reader: reports flatten a key into their lines,
+/// where serde would refuse none.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyText {
+    device: DeviceId,
+    #[serde(default)]
+    module: Option<ModuleId>,
+}
+
+fn key_text<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceKey, D::Error> {
+    let KeyText { device, module } = KeyText::deserialize(d)?;
+    Ok(DeviceKey { device, module })
 }
 
 /// Read as only a writer and merges make a registry: each key once (a device listed twice
@@ -260,6 +313,29 @@ mod tests {
         wire["stable"] =
             serde_json::to_value(VersionVector::from_iter([(r, 2)])).expect("serializes");
         assert!(read(&wire).is_ok());
+        Ok(())
+    }
+
+    /// The first states (2026-11-21) wrote each device's running history vector, since
+    /// dropped: a device's entry refuses a member it does not know, but that one still reads,
+    /// and is dropped as it was.
+    #[test]
+    fn a_device_written_with_its_history_vector_still_reads() -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let mut reg = Registry::new();
+        reg.writer(r, Stamp::new(1, 0))
+            .create(&DeviceKey::device("a")?, Identity::default())?;
+        let mut wire = serde_json::to_value(&reg).expect("serializes");
+        wire["devices"][0]["history"] =
+            serde_json::to_value(VersionVector::from_iter([(r, 1)])).expect("serializes");
+        assert_eq!(
+            serde_json::from_value::<Registry>(wire.clone()).ok(),
+            Some(reg)
+        );
+        let history = wire["devices"][0]["history"].take();
+        wire["devices"][0]["histroy"] = history;
+        let err = serde_json::from_value::<Registry>(wire).expect_err("a member misspelt");
+        assert!(err.to_string().contains("unknown field `histroy`"), "{err}");
         Ok(())
     }
 

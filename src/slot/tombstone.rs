@@ -11,6 +11,7 @@ use crate::device::DeviceRecord;
 use crate::key::DeviceKey;
 use crate::policy::Rule;
 use crate::report::{Conflict, ConflictValue};
+use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 
 /// The record of a delete: which incarnation it removed, when, and what its writer had seen.
@@ -32,7 +33,10 @@ use crate::stamp::Stamp;
 /// assert!(!seen.contains(tombstone.deleted));
 /// # Ok::<(), failback::Error>(())
 /// ```
+// `seen` is left out when not kept, so an unknown member is refused: `sene` read as a delete
+// that kept nothing. Read through `serde_redacting!`: an unknown member's name could be a key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct Tombstone {
     /// The incarnation removed.
     #[serde(deserialize_with = "crate::clock::deserialize_write_dot")]
@@ -67,6 +71,8 @@ pub struct Tombstone {
     )]
     pub seen: Option<Arc<CausalContext>>,
 }
+
+serde_redacting!(Tombstone);
 
 /// Ordered by what names the delete (incarnation, dot, stamp), then by `seen`, entry by entry:
 /// slots keep tombstones sorted and searched, and two copies of one delete read from different
