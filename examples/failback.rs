@@ -24,7 +24,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, ImportMode, InputStats, Plan,
+    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, PlanCounts,
     Side, Summary, Triple, create_atomically, refuse_inputs, write_atomically,
 };
 
@@ -443,11 +443,7 @@ fn write_outputs(
 /// primary. Delete-wins decisions are delete lines too, and count. The tool refuses an empty
 /// export unless told otherwise (`--allow-empty`); this is the same guard for one half empty.
 fn too_many_deletes(plan: &Plan, primary_lines: u64, max_deletes: f64) -> Option<String> {
-    let deletes = plan
-        .import
-        .iter()
-        .filter(|line| line.import_mode == Some(ImportMode::DeleteIfMatchETag))
-        .count() as u64;
+    let deletes = PlanCounts::of(plan).delete;
     if deletes == 0 {
         return None;
     }

@@ -141,6 +141,34 @@ pub struct PlanCounts {
     pub delete: u64,
 }
 
+impl PlanCounts {
+    /// The lines of each kind `plan` imports.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{read_export_from, Failback, Plan, PlanCounts, Side};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+    /// let both = export(r#"{"id":"a","eTag":"AAAA","status":"enabled","authentication":{"type":"certificateAuthority"}}"#)?;
+    /// let failback = Failback::lift(&both, &both, &[], Side::Secondary)?;
+    /// assert_eq!(PlanCounts::of(&Plan::new(&failback)).delete, 1);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn of(plan: &Plan) -> PlanCounts {
+        let mut counts = PlanCounts::default();
+        for line in &plan.import {
+            match line.import_mode {
+                Some(ImportMode::Create) => counts.create += 1,
+                Some(ImportMode::UpdateIfMatchETag) => counts.update += 1,
+                Some(ImportMode::UpdateTwinIfMatchETag) => counts.update_twin += 1,
+                Some(ImportMode::DeleteIfMatchETag) => counts.delete += 1,
+                _ => {}
+            }
+        }
+        counts
+    }
+}
+
 /// Everything `report.json` holds.
 ///
 /// # Examples
@@ -230,16 +258,7 @@ impl Summary {
         conflicts.extend(delete_wins(failback));
         conflicts.extend(orphaned_modules(failback));
         conflicts.sort();
-        let mut counts = PlanCounts::default();
-        for line in &plan.import {
-            match line.import_mode {
-                Some(ImportMode::Create) => counts.create += 1,
-                Some(ImportMode::UpdateIfMatchETag) => counts.update += 1,
-                Some(ImportMode::UpdateTwinIfMatchETag) => counts.update_twin += 1,
-                Some(ImportMode::DeleteIfMatchETag) => counts.delete += 1,
-                _ => {}
-            }
-        }
+        let counts = PlanCounts::of(plan);
         let prefer = match failback.policy().fields {
             crate::policy::Preference::Replica(r) => Side::of(r).unwrap_or(Side::Secondary),
             crate::policy::Preference::LatestStamp => Side::Secondary,
