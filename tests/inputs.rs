@@ -12,7 +12,6 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -114,25 +113,6 @@ fn damaged(text: &str, damages: &[Damage]) -> String {
     chars.into_iter().collect()
 }
 
-/// Every node of `value` as a JSON pointer, in document order.
-fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
-    out.push(at.to_owned());
-    match value {
-        Value::Object(members) => {
-            for (key, member) in members {
-                let key = key.replace('~', "~0").replace('/', "~1");
-                pointers(member, &format!("{at}/{key}"), out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                pointers(item, &format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 /// A value near `node`: a number moved or at an edge, a string emptied, changed in one
 /// character or replaced by a token, a flag flipped, a container emptied or nulled.
 fn nearby(node: &Value, d: &Damage) -> Value {
@@ -170,7 +150,7 @@ fn damaged_tree(text: &str, damages: &[Damage]) -> String {
     let mut value: Value = serde_json::from_str(text).expect("the wire form is JSON");
     for d in damages {
         let mut all = Vec::new();
-        pointers(&value, "", &mut all);
+        common::pointers(&value, "", &mut all);
         let at = &all[usize::from(d.at) * all.len() / (usize::from(u16::MAX) + 1)];
         let (parent, last) = at.rsplit_once('/').unwrap_or(("", ""));
         let index = last.parse::<usize>().ok();
@@ -389,21 +369,6 @@ proptest! {
 // ---------------------------------------------------------------------------------------------
 // What the damages above found a reader accepting, each now read as a join leaves it or refused.
 
-/// A registry holding a written record and a deleted one.
-fn written_and_deleted() -> Registry {
-    let r = common::replica(0);
-    let mut registry = Registry::new();
-    let mut w = registry.writer(r, Stamp::new(1, 0));
-    w.create(&common::key(0), Identity::default())
-        .expect("fresh");
-    w.create(&common::key(1), Identity::default())
-        .expect("fresh");
-    w.set_metadata(&common::key(0), "owner", Some(json!("ops")))
-        .expect("live");
-    w.delete(&common::key(1)).expect("live");
-    registry
-}
-
 /// The first member named `field` anywhere in `value`.
 fn member<'a>(value: &'a mut Value, field: &str) -> &'a mut Value {
     fn find<'a>(value: &'a mut Value, field: &str) -> Option<&'a mut Value> {
@@ -429,7 +394,7 @@ fn read_edited(registry: &Registry, edit: impl FnOnce(&mut Value)) -> serde_json
 
 #[test]
 fn a_tombstone_read_twice_is_held_once() {
-    let registry = written_and_deleted();
+    let registry = common::written_and_deleted();
     let read = read_edited(&registry, |v| {
         let Value::Array(tombstones) = member(v, "tombstones") else {
             panic!("tombstones are a list")
@@ -442,7 +407,7 @@ fn a_tombstone_read_twice_is_held_once() {
 
 #[test]
 fn a_void_register_read_in_a_map_is_absent() {
-    let registry = written_and_deleted();
+    let registry = common::written_and_deleted();
     let read = read_edited(&registry, |v| {
         let Value::Object(metadata) = member(v, "metadata") else {
             panic!("metadata is a map")
@@ -459,7 +424,7 @@ fn a_void_register_read_in_a_map_is_absent() {
 
 #[test]
 fn an_incarnation_held_twice_for_one_key_is_refused() {
-    let err = read_edited(&written_and_deleted(), |v| {
+    let err = read_edited(&common::written_and_deleted(), |v| {
         let Value::Array(live) = member(v, "live") else {
             panic!("incarnations are a list")
         };
@@ -471,7 +436,7 @@ fn an_incarnation_held_twice_for_one_key_is_refused() {
 
 #[test]
 fn a_write_under_counter_0_is_refused() {
-    let err = read_edited(&written_and_deleted(), |v| {
+    let err = read_edited(&common::written_and_deleted(), |v| {
         *member(member(v, "incarnation"), "counter") = json!(0);
     })
     .expect_err("counters start at 1");
@@ -517,7 +482,7 @@ fn a_state_claiming_a_write_it_does_not_hold_merges_to_one_state_both_ways() {
 /// seen nothing was included in any other, so one way never read the record).
 #[test]
 fn an_incarnation_holding_neither_its_creation_nor_a_write_is_refused() {
-    let registry = written_and_deleted();
+    let registry = common::written_and_deleted();
     let err = read_edited(&registry, |v| {
         let Value::Array(live) = member(v, "live") else {
             panic!("live records are a list")
@@ -582,7 +547,7 @@ fn a_device_holding_neither_an_incarnation_nor_a_tombstone_is_refused() {
         json!({ "key": key }),
         json!({ "key": key, "live": [], "tombstones": [] }),
     ] {
-        let err = read_edited(&written_and_deleted(), |v| {
+        let err = read_edited(&common::written_and_deleted(), |v| {
             let Value::Array(devices) = member(v, "devices") else {
                 panic!("devices are a list")
             };
@@ -628,7 +593,7 @@ fn an_incarnation_both_live_and_deleted_is_refused() {
 
 #[test]
 fn tombstones_the_stable_vector_covers_are_purged_when_read() {
-    let registry = written_and_deleted();
+    let registry = common::written_and_deleted();
     let everyone = registry.context().vector().clone();
     let read = read_edited(&registry, |v| {
         v["stable"] = serde_json::to_value(&everyone).expect("a vector serialises");
@@ -654,9 +619,15 @@ fn with_register_values(value: &Value) -> [serde_json::Result<Registry>; 2] {
     let mut w = registry.writer(r, Stamp::new(1, 0));
     let owner = common::key(0);
     w.create(&owner, Identity::default()).expect("fresh");
-    w.set_twin(&owner, failback::Section::Tags, STRAY, Some(json!(1)))
-        .expect("a key is a valid twin key");
-    w.set_metadata(&owner, STRAY, Some(json!(1))).expect("live");
+    w.set_twin(
+        &owner,
+        failback::Section::Tags,
+        common::STRAY,
+        Some(json!(1)),
+    )
+    .expect("a key is a valid twin key");
+    w.set_metadata(&owner, common::STRAY, Some(json!(1)))
+        .expect("live");
     ["twin", "metadata"].map(|field| {
         read_edited(&registry, |v| {
             let Value::Object(registers) = member(v, field) else {
@@ -691,389 +662,12 @@ fn register_values_no_writer_takes_are_refused_when_read() {
             err.to_string().contains("deeper than 64 levels"),
             "{field}: {err}"
         );
-        assert!(!err.to_string().contains(STRAY), "{field}: {err}");
+        assert!(!err.to_string().contains(common::STRAY), "{field}: {err}");
     }
     // A twin write sets leaves: an object's members are set at their own paths.
     let [twin, metadata] = with_register_values(&json!({"a": 1}));
     let err = twin.expect_err("a non-empty object in a twin register");
     assert!(err.to_string().contains("not a leaf"), "{err}");
-    assert!(!err.to_string().contains(STRAY), "{err}");
+    assert!(!err.to_string().contains(common::STRAY), "{err}");
     metadata.expect("a metadata value may be an object");
-}
-
-// ---------------------------------------------------------------------------------------------
-// Members: one the writer always writes is required, and one misspelt is refused (found in
-// review: a register entry without its `value`, or with `valeu`, read as a removal, credentials
-// without `keys` as unknown, an identity without `twin` as holding none: another value under
-// the dot its peers hold, with equal contexts, so no merge ever settled it).
-
-/// Members a writer leaves out when empty, or (`dots`) that the reader derives: absent, each
-/// reads as empty, so only the refusal of unknown members tells one misspelt.
-const MAY_BE_ABSENT: [&str; 12] = [
-    "stable",
-    "live",
-    "tombstones",
-    "module",
-    "created",
-    "entries",
-    "past",
-    "cloud",
-    "seen",
-    "reason",
-    "forgotten",
-    "dots",
-];
-
-/// A record's registers, absent until written (an identity's members of the same names are
-/// always written).
-const REGISTERS: [&str; 7] = [
-    "status",
-    "authentication",
-    "retired",
-    "capabilities",
-    "parent",
-    "twin",
-    "metadata",
-];
-
-/// Objects whose members are names of data (twin paths, metadata names, event ids).
-const MAPS: [&str; 3] = ["twin", "metadata", "events"];
-
-/// Every member of every struct in `value`: the struct's JSON pointer, the member's name, and
-/// whether a writer always writes it.
-fn members(value: &Value, at: &str, out: &mut Vec<(String, String, bool)>) {
-    match value {
-        Value::Object(fields) => {
-            let is_map = MAPS.iter().any(|map| at.ends_with(&format!("/{map}")));
-            let is_record = fields.contains_key("incarnation") && !fields.contains_key("deleted");
-            for (name, member) in fields {
-                if !is_map {
-                    let may_be_absent = MAY_BE_ABSENT.contains(&name.as_str())
-                        || (is_record && REGISTERS.contains(&name.as_str()));
-                    out.push((at.to_owned(), name.clone(), !may_be_absent));
-                }
-                // An event's dots are derived from its delta: read as any value, not walked.
-                if name != "dots" {
-                    let escaped = name.replace('~', "~0").replace('/', "~1");
-                    members(member, &format!("{at}/{escaped}"), out);
-                }
-            }
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                members(item, &format!("{at}/{i}"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// `name` misspelt: its last two letters swapped (`value` as `valeu`).
-fn misspelt(name: &str) -> String {
-    let mut chars: Vec<char> = name.chars().collect();
-    let n = chars.len();
-    if n >= 2 && chars[n - 1] != chars[n - 2] {
-        chars.swap(n - 1, n - 2);
-    } else {
-        chars.push('x');
-    }
-    chars.into_iter().collect()
-}
-
-/// The errors of reading `value` as a `T` with each member misspelt, and with each member the
-/// writer always writes removed, that do not name the member: a misspelt member must be
-/// refused as unknown or the member as missing, a removed one as missing. The names of the
-/// members tried go to `tried`.
-fn unnamed<T: serde::de::DeserializeOwned>(
-    value: &impl serde::Serialize,
-    tried: &mut BTreeSet<String>,
-) -> Vec<String> {
-    let value = serde_json::to_value(value).expect("serialises");
-    let mut all = Vec::new();
-    members(&value, "", &mut all);
-    let mut out = Vec::new();
-    for (at, name, required) in all {
-        tried.insert(name.clone());
-        let edit = |f: &dyn Fn(&mut serde_json::Map<String, Value>)| {
-            let mut edited = value.clone();
-            let Some(Value::Object(fields)) = edited.pointer_mut(&at) else {
-                panic!("{at} is an object")
-            };
-            f(fields);
-            serde_json::from_value::<T>(edited)
-                .err()
-                .map(|e| e.to_string())
-        };
-        let wrong = misspelt(&name);
-        let renamed = edit(&|fields| {
-            let member = fields.remove(&name).expect("a member");
-            fields.insert(wrong.clone(), member);
-        });
-        let names = |err: &str| {
-            err.contains(&format!("unknown field `{wrong}`"))
-                || err.contains(&format!("missing field `{name}`"))
-        };
-        match renamed {
-            Some(err) if names(&err) => {}
-            other => out.push(format!("{at}: {name:?} as {wrong:?}: {other:?}")),
-        }
-        if required {
-            match edit(&|fields| drop(fields.remove(&name))) {
-                Some(err) if err.contains(&format!("missing field `{name}`")) => {}
-                other => out.push(format!("{at}: {name:?} removed: {other:?}")),
-            }
-        }
-    }
-    out
-}
-
-/// A registry holding a member of every kind a writer writes: a creation with credentials, a
-/// parent, twin leaves and metadata; every register written, one with a past (a write seen and
-/// overwritten), one a removal; a module's tombstone; a context with a cloud; a stable vector.
-fn every_member() -> Registry {
-    let (a, b, c) = (common::replica(0), common::replica(1), common::replica(2));
-    let (key, module) = (common::key(0), common::key(2));
-    let sas =
-        |i| failback::Authentication::sas(failback::Pair::new(Some(common::symmetric(i)), None));
-    let identity = Identity::default()
-        .with_authentication(sas(0))
-        .with_parent(Some(failback::DeviceId::new("gw").expect("valid")))
-        .with_twin(failback::Section::Tags, json!({"site": "a"}))
-        .expect("a valid twin")
-        .with_metadata("owner", json!("ops"));
-    let mut registry = Registry::new();
-    let mut w = registry.writer(a, Stamp::new(1, 0));
-    w.create(&key, identity).expect("fresh");
-    w.create(&module, Identity::default()).expect("fresh");
-    w.delete(&module).expect("live");
-    let mut other = registry.clone();
-    other
-        .writer(b, Stamp::new(2, 0))
-        .set_metadata(&key, "rack", Some(json!(1)))
-        .expect("live");
-    let mut late = registry.clone();
-    let mut w = late.writer(c, Stamp::new(2, 0));
-    w.set_metadata(&key, "zone", Some(json!("x")))
-        .expect("live");
-    let second = w.set_metadata(&key, "floor", Some(json!(3))).expect("live");
-    registry.merge(&other);
-    registry.merge(&second); // ahead of the write it overwrote: a context with a cloud
-    let mut w = registry.writer(a, Stamp::new(3, 0));
-    w.set_metadata(&key, "rack", Some(json!(2))).expect("live"); // over b's: a past
-    w.set_twin(&key, failback::Section::Tags, "site", Some(json!("b")))
-        .expect("live");
-    w.set_parent(&key, None).expect("live");
-    w.set_status(
-        &key,
-        StatusValue::new(Status::Disabled, Some("lost".into())),
-    )
-    .expect("live");
-    w.set_authentication(&key, sas(1)).expect("live");
-    w.set_capabilities(&key, failback::Capabilities { iot_edge: true })
-        .expect("live");
-    registry.compact(&failback::VersionVector::from_iter([(a, 1)]));
-    registry
-}
-
-#[test]
-fn members_always_written_are_required_and_members_misspelt_are_refused() {
-    let registry = every_member();
-    let mut source = registry.clone();
-    let write = source
-        .writer(common::replica(3), Stamp::new(4, 0))
-        .set_metadata(&common::key(0), "owner", Some(json!("team")))
-        .expect("live");
-    let event = event("e", write);
-    let mut ingest = Ingest::new(registry.clone());
-    ingest.apply(&event).expect("applies");
-    ingest.forget(&failback::VersionVector::from_iter([(
-        common::replica(0),
-        1,
-    )]));
-    let mut tried = BTreeSet::new();
-    let mut unnamed_members = unnamed::<Registry>(&registry, &mut tried);
-    unnamed_members.extend(unnamed::<Event>(&event, &mut tried));
-    unnamed_members.extend(unnamed::<Ingest>(&ingest, &mut tried));
-    assert!(unnamed_members.is_empty(), "{}", unnamed_members.join("\n"));
-    // Every member of every struct the three texts hold was tried.
-    let every = [
-        "context",
-        "stable",
-        "devices",
-        "key",
-        "device",
-        "module",
-        "live",
-        "tombstones",
-        "incarnation",
-        "created",
-        "stamp",
-        "identity",
-        "status",
-        "reason",
-        "authentication",
-        "type",
-        "keys",
-        "thumbprints",
-        "primary",
-        "secondary",
-        "capabilities",
-        "iotEdge",
-        "parent",
-        "twin",
-        "metadata",
-        "retired",
-        "entries",
-        "past",
-        "dot",
-        "value",
-        "replica",
-        "counter",
-        "millis",
-        "logical",
-        "deleted",
-        "seen",
-        "vector",
-        "cloud",
-        "id",
-        "delta",
-        "dots",
-        "registry",
-        "policy",
-        "fields",
-        "credentials",
-        "events",
-        "forgotten",
-    ];
-    let untried: Vec<&str> = every.into_iter().filter(|m| !tried.contains(*m)).collect();
-    assert!(untried.is_empty(), "untried: {untried:?}");
-}
-
-// ---------------------------------------------------------------------------------------------
-// A key one level off: no reader's error shows it (found in review: serde's messages quote the
-// string they found, and only the registry's reader hid it).
-
-/// A symmetric key no state below holds, put everywhere in turn.
-const STRAY: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
-
-/// Each node of `value` replaced by the stray key, by a list or an object holding it, and each
-/// member renamed to it.
-fn with_a_stray_key(value: &Value) -> Vec<(String, Value)> {
-    let mut nodes = Vec::new();
-    pointers(value, "", &mut nodes);
-    let mut out = Vec::new();
-    for at in &nodes {
-        for stray in [json!(STRAY), json!([STRAY]), json!({ STRAY: 1 })] {
-            let mut edited = value.clone();
-            if let Some(node) = edited.pointer_mut(at) {
-                *node = stray.clone();
-                out.push((format!("{stray} at {at:?}"), edited));
-            }
-        }
-        if let Some(Value::Object(members)) = value.pointer(at) {
-            for name in members.keys() {
-                let mut edited = value.clone();
-                if let Some(Value::Object(members)) = edited.pointer_mut(at) {
-                    let member = members.remove(name).unwrap_or_default();
-                    members.insert(STRAY.into(), member);
-                    out.push((format!("{name:?} of {at:?} renamed"), edited));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// The errors of reading `value` with a stray key anywhere as a `T` that show the key.
-fn shown_keys<T: serde::de::DeserializeOwned>(value: &impl serde::Serialize) -> Vec<String> {
-    let value = serde_json::to_value(value).expect("serialises");
-    with_a_stray_key(&value)
-        .into_iter()
-        .filter_map(|(what, edited)| {
-            let text = serde_json::to_string(&edited).expect("serialises");
-            let err = serde_json::from_str::<T>(&text).err()?;
-            err.to_string()
-                .contains(STRAY)
-                .then(|| format!("{}: {what}: {err}", std::any::type_name::<T>()))
-        })
-        .collect()
-}
-
-#[test]
-fn no_reader_shows_a_key_found_where_something_else_belongs() {
-    use failback::{
-        Authentication, Device, DeviceRecord, Pair, Policy, Report, Section, Status, StatusValue,
-        SymmetricKey,
-    };
-    let sas = |text: &str| {
-        let key = SymmetricKey::new(text).expect("valid");
-        Authentication::sas(Pair::new(Some(key.clone()), Some(key)))
-    };
-    let (a, b) = (common::replica(0), common::replica(1));
-    // A device deleted before: a module cannot be disabled.
-    let key = common::key(1);
-    let identity = Identity::default()
-        .with_authentication(sas("YWJjZGVmZ2hpamtsbW5vcA=="))
-        .with_twin(Section::Tags, json!({"site": "x"}))
-        .expect("valid twin")
-        .with_metadata("owner", json!("ops"));
-    let mut registry = written_and_deleted();
-    let mut w = registry.writer(a, Stamp::new(2, 0));
-    w.create(&key, identity.clone()).expect("fresh");
-    w.set_authentication(&key, sas("cXJzdHV2d3h5ejAxMjM0NQ=="))
-        .expect("live");
-    let disable = w
-        .set_status(
-            &key,
-            StatusValue::new(Status::Disabled, Some("lost".into())),
-        )
-        .expect("live");
-    let mut other = registry.clone();
-    other
-        .writer(b, Stamp::new(3, 0))
-        .set_status(&key, StatusValue::new(Status::Enabled, None))
-        .expect("live");
-    let report: Report = registry.merge(&other);
-    let policy = Policy::prefer(b);
-    let device: Device = registry.device(&key, &policy).expect("live");
-    let event = event("e", disable);
-    let mut ingest = Ingest::new(Registry::new()).with_policy(policy);
-    ingest.apply(&event).expect("applies");
-
-    let mut shown = shown_keys::<Registry>(&registry);
-    shown.extend(shown_keys::<Event>(&event));
-    shown.extend(shown_keys::<Ingest>(&ingest));
-    shown.extend(shown_keys::<DeviceRecord>(&registry.records(&key)[0]));
-    shown.extend(shown_keys::<Identity>(&identity));
-    shown.extend(shown_keys::<Device>(&device));
-    shown.extend(shown_keys::<Report>(&report));
-    shown.extend(shown_keys::<Policy>(&policy));
-    // The parts that refuse a member they do not know, read alone: the unknown member's name
-    // is quoted, and could be a key.
-    let status = StatusValue::new(Status::Disabled, Some("lost".into()));
-    shown.extend(shown_keys::<StatusValue>(&status));
-    shown.extend(shown_keys::<failback::Tombstone>(
-        &registry.tombstones(&key)[0],
-    ));
-    shown.extend(shown_keys::<failback::CausalContext>(registry.context()));
-    shown.extend(shown_keys::<Authentication>(&sas(
-        "MDEyMzQ1Njc4OWFiY2RlZg==",
-    )));
-    shown.extend(shown_keys::<Pair<SymmetricKey>>(&Pair::new(
-        Some(SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==").expect("valid")),
-        None,
-    )));
-    // The public registers of credentials (found in review, 2026-11-22: not redacted).
-    let entry = failback::Entry::new(
-        failback::Dot::new(a, 9),
-        Stamp::new(4, 0),
-        sas("ZmVkY2JhOTg3NjU0MzIxMA=="),
-    );
-    let mut register = failback::MvRegister::new();
-    register.write(entry.dot, entry.stamp, entry.value.clone());
-    shown.extend(shown_keys::<failback::Entry<Authentication>>(&entry));
-    shown.extend(shown_keys::<failback::MvRegister<Authentication>>(
-        &register,
-    ));
-    assert!(shown.is_empty(), "{}", shown.join("\n"));
 }

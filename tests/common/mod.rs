@@ -883,3 +883,39 @@ pub fn same_bytes(left: &Registry, right: &Registry) -> Result<(), TestCaseError
         window(&r)
     )))
 }
+
+/// A registry holding a written record and a deleted one.
+pub fn written_and_deleted() -> Registry {
+    let r = replica(0);
+    let mut registry = Registry::new();
+    let mut w = registry.writer(r, Stamp::new(1, 0));
+    w.create(&key(0), Identity::default()).expect("fresh");
+    w.create(&key(1), Identity::default()).expect("fresh");
+    w.set_metadata(&key(0), "owner", Some(json!("ops")))
+        .expect("live");
+    w.delete(&key(1)).expect("live");
+    registry
+}
+
+/// Every node of `value` as a JSON pointer, in document order.
+pub fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
+    out.push(at.to_owned());
+    match value {
+        Value::Object(members) => {
+            for (key, member) in members {
+                let key = key.replace('~', "~0").replace('/', "~1");
+                pointers(member, &format!("{at}/{key}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                pointers(item, &format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A symmetric key's text (the pool's first) to put where something else belongs, a member's
+/// name or a value: no reader's error may show it.
+pub const STRAY: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
