@@ -59,7 +59,11 @@ use wire::Wire;
 /// from one whose device was cut from the file. Such a state still merges without panicking, to one state
 /// whichever side merges, but the claim applies to a device only once a state holding the
 /// device is joined with it, so the order of several merges can decide whether the claimed
-/// write stands. Load registries only from where their replica alone writes them.
+/// write stands. Nor can it tell a value edited in place, under the dot of the write it stands
+/// for, from that write: a replica that loads the edited copy and one that loads the original
+/// each keep their own value under that dot, whatever they merge, until a later write
+/// overwrites it. Load registries only from where their replica alone writes them, and
+/// keep a checksum beside each where storage or a copy could alter it.
 ///
 /// The serialized form is for a self-describing format such as JSON (the one tested):
 /// readers look at what they find before they accept it, and some fields are told apart by
