@@ -55,7 +55,8 @@ pub struct Identity {
 serde_redacting!(Identity);
 
 /// Every field as a derived `Debug` shows it, but twin and metadata values, each shown as a
-/// report shows it: by its fingerprint where it may be a secret (`twin/shown.rs`).
+/// report shows it: by its fingerprint where it may be a secret (judged as
+/// [`Conflict`](crate::Conflict)'s values are).
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Taken apart, so that a field added to the identity is added here too.

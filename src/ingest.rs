@@ -11,12 +11,14 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::applied::{Applied, Lookup};
-use crate::clock::{Dot, VersionVector};
+use crate::clock::{Dot, ReplicaId, VersionVector};
 use crate::error::{Error, Result, redacted};
 use crate::policy::Policy;
 use crate::registry::{Lone, Registry};
 use crate::report::Report;
 use crate::same_write;
+use crate::stamp::Stamp;
+use crate::writer::Writer;
 
 use event::Dots;
 pub use event::{Event, EventId};
@@ -244,23 +246,106 @@ impl Ingest {
         self
     }
 
-    /// The registry as the events applied so far make it.
+    /// The registry as the events applied so far make it, with the registry it started
+    /// from and the writes of [`writer`](Self::writer).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(failback::Ingest::default().registry().is_empty());
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Policy, Registry, ReplicaId, Stamp};
+    /// let key = DeviceKey::device("d")?;
+    /// let create = Registry::new().writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let mut ingest = Ingest::default();
+    /// ingest.apply(&Event::new(EventId::new("1"), create)?)?;
+    /// assert!(ingest.registry().device(&key, &Policy::default()).is_some());
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
 
-    /// The registry, ending ingestion.
+    /// A writer of local writes into the ingest's registry, under `replica` (this service's own
+    /// id, which no event's source writes under) at `stamp`: for a replica that both writes
+    /// and ingests its peers' events. Each write returns its delta, to publish as an
+    /// [`Event`] for the peers.
+    ///
+    /// The ingest holds those writes as it holds what [`new`](Self::new)'s registry held: no
+    /// event owns their dots, so their own delta delivered back (a peer's sync echoing it) is
+    /// merged as included, and an event carrying another write under one of their dots is not
+    /// refused as [`Error::DotReused`]; [`ReplicaId`]'s rule keeps that
+    /// from happening.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(failback::Ingest::default().into_registry().is_empty());
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, ReplicaId, Stamp};
+    /// let (me, peer) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let key = DeviceKey::device("d")?;
+    /// let mut ingest = Ingest::default();
+    /// let created = ingest.writer(me, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// // Published, and echoed back by a peer that merged it: nothing new.
+    /// let echo = ingest.apply(&Event::new(EventId::new("peer/1"), created.clone())?)?;
+    /// assert!(echo.added == 0 && echo.updated == 0);
+    ///
+    /// // A peer's write to the device applies over the local one.
+    /// let mut theirs = created;
+    /// let delete = theirs.writer(peer, Stamp::new(2, 0)).delete(&key)?;
+    /// ingest.apply(&Event::new(EventId::new("peer/2"), delete)?)?;
+    /// assert_eq!(ingest.registry().live_count(), 0);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn writer(&mut self, replica: ReplicaId, stamp: Stamp) -> Writer<'_> {
+        self.registry.writer(replica, stamp)
+    }
+
+    /// Drops the tombstones of deletes every replica has seen ([`Registry::compact`]), keeping
+    /// the events remembered and the vector [`forget`](Self::forget) keeps: forgetting bounds
+    /// the ids remembered, this the tombstones held. A delete compacted here still wins over
+    /// a copy of its device delivered later, in an event or a merge, as
+    /// [`Registry::compact`] says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let key = DeviceKey::device("d")?;
+    /// let mut source = Registry::new();
+    /// let create = source.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let delete = source.writer(r, Stamp::new(2, 0)).delete(&key)?;
+    /// let mut ingest = Ingest::default();
+    /// ingest.apply(&Event::new(EventId::new("1"), create.clone())?)?;
+    /// ingest.apply(&Event::new(EventId::new("2"), delete)?)?;
+    /// assert_eq!(ingest.registry().tombstones(&key).len(), 1);
+    ///
+    /// let everyone = ingest.registry().context().vector().clone();
+    /// ingest.compact(&everyone);
+    /// assert!(ingest.registry().tombstones(&key).is_empty());
+    /// assert_eq!(ingest.remembered(), 2);
+    /// // The creation delivered again, under a new id: still deleted.
+    /// ingest.apply(&Event::new(EventId::new("1-again"), create)?)?;
+    /// assert_eq!(ingest.registry().live_count(), 0);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn compact(&mut self, stable: &VersionVector) {
+        self.registry.compact(stable);
+    }
+
+    /// The registry, ending ingestion: the events remembered go with the ingest, so an event
+    /// applied before and delivered again to a new ingest over this registry is not known
+    /// as a duplicate (it merges as included, no change).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, Event, EventId, Identity, Ingest, Registry, ReplicaId, Stamp};
+    /// let key = DeviceKey::device("d")?;
+    /// let create = Registry::new().writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// let mut ingest = Ingest::default();
+    /// ingest.apply(&Event::new(EventId::new("1"), create.clone())?)?;
+    /// let registry = ingest.into_registry();
+    /// assert_eq!(registry, create);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn into_registry(self) -> Registry {
         self.registry
@@ -381,8 +466,9 @@ impl Ingest {
     }
 
     /// Forgets the events whose every dot `stable` covers, and keeps `stable`, joined with
-    /// the vectors passed before (in the ingest's text too). Bounds memory on long-running
-    /// ingestion.
+    /// the vectors passed before (in the ingest's text too). Bounds the memory of the ids
+    /// remembered on long-running ingestion; the registry's tombstones are bounded by
+    /// [`compact`](Self::compact), which forgetting does not do.
     ///
     /// A forgotten event can still arrive again, and is a no-op: an event whose every write
     /// falls under the kept vector and which changes nothing in the registry (its context

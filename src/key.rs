@@ -123,8 +123,8 @@ id_type!(
     /// A device id: case-sensitive, validated by IoT Hub's rules.
     ///
     /// Cloning shares the text: registries cloned from one another hold one copy of each id.
-    /// Ordering two ids, which a registry lookup does a dozen times, seldom reads their text
-    /// (see `text.rs`).
+    /// Ordering two ids, which a registry lookup does a dozen times, seldom reads their text:
+    /// an id keeps its first bytes inline.
     DeviceId(Text),
     "device",
     "thermostat-42"
@@ -144,8 +144,8 @@ impl ModuleId {
     /// the edge runtime manages and an import can never create.
     ///
     /// Those two by name, not every id starting with `$`: the id alphabet allows `$`
-    /// anywhere, and IOTHUB.md names no other system module, so a `$metrics` module is the
-    /// application's and is merged and written like any other (found in review).
+    /// anywhere, and IoT Hub names no other system module, so a `$metrics` module is the
+    /// application's and is merged and written like any other.
     ///
     /// # Examples
     ///

@@ -139,24 +139,43 @@ impl Registry {
         self.slots.is_empty() && self.context.is_empty()
     }
 
-    /// Everything this registry has seen.
+    /// Everything this registry has seen: every write and delete, as dots, those of devices
+    /// gone included. A peer's copy of a write it has seen is never taken again.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(failback::Registry::new().context().is_empty());
+    /// use failback::{DeviceKey, Dot, Identity, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let key = DeviceKey::device("d")?;
+    /// let mut reg = Registry::new();
+    /// let created = reg.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// reg.writer(r, Stamp::new(2, 0)).delete(&key)?;
+    /// // The creation is still seen, so its copy merged later stays deleted.
+    /// assert!(reg.context().contains(Dot::new(r, 1)) && reg.context().vector().get(r) == 2);
+    /// reg.merge(&created);
+    /// assert_eq!(reg.live_count(), 0);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn context(&self) -> &CausalContext {
         &self.context
     }
 
     /// The version vector every replica is known to have reached; tombstones under it are
-    /// gone.
+    /// gone. It grows by [`compact`](Self::compact), and by merges of states that compacted.
     ///
     /// # Examples
     ///
     /// ```
-    /// assert!(failback::Registry::new().stable().is_empty());
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let mut reg = Registry::new();
+    /// reg.writer(r, Stamp::new(1, 0)).create(&DeviceKey::device("d")?, Identity::default())?;
+    /// assert!(reg.stable().is_empty());
+    /// let everyone = reg.context().vector().clone();
+    /// reg.compact(&everyone);
+    /// assert_eq!(reg.stable(), &everyone);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn stable(&self) -> &VersionVector {
         &self.stable
@@ -202,38 +221,63 @@ impl Registry {
         self.keys().count()
     }
 
-    /// The live incarnations of `key` (empty when none).
+    /// The live incarnations of `key` (empty when none): one per creation no delete has
+    /// seen, so two where two replicas created the device concurrently, until a delete that
+    /// has seen both. [`device`](Self::device) settles them into one view.
     ///
     /// # Examples
     ///
     /// ```
-    /// let reg = failback::Registry::new();
-    /// assert!(reg.records(&failback::DeviceKey::device("d")?).is_empty());
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    /// let key = DeviceKey::device("d")?;
+    /// let (mut east, mut west) = (Registry::new(), Registry::new());
+    /// east.writer(ReplicaId::from_u128(1), Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// west.writer(ReplicaId::from_u128(2), Stamp::new(2, 0)).create(&key, Identity::default())?;
+    /// east.merge(&west);
+    /// assert_eq!(east.records(&key).len(), 2);
+    /// assert!(east.device(&key, &Policy::default()).is_some());
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn records(&self, key: &DeviceKey) -> &[DeviceRecord] {
         self.slots.get(key).map_or(&[], |slot| &slot.live)
     }
 
-    /// The tombstones kept for `key`.
+    /// The tombstones kept for `key`: one per incarnation deleted, until
+    /// [`compact`](Self::compact) drops it.
     ///
     /// # Examples
     ///
     /// ```
-    /// let reg = failback::Registry::new();
-    /// assert!(reg.tombstones(&failback::DeviceKey::device("d")?).is_empty());
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let (r, key) = (ReplicaId::from_u128(1), DeviceKey::device("d")?);
+    /// let mut reg = Registry::new();
+    /// reg.writer(r, Stamp::new(1, 0)).create(&key, Identity::default())?;
+    /// reg.writer(r, Stamp::new(2, 0)).delete(&key)?;
+    /// assert_eq!(reg.tombstones(&key).len(), 1);
+    /// assert!(reg.records(&key).is_empty());
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn tombstones(&self, key: &DeviceKey) -> &[Tombstone] {
         self.slots.get(key).map_or(&[], |slot| &slot.tombstones)
     }
 
-    /// Keys that hold tombstones, with them, in key order.
+    /// Keys that hold tombstones, with them, in key order (a key created again after its
+    /// delete is live and listed here too).
     ///
     /// # Examples
     ///
     /// ```
-    /// assert_eq!(failback::Registry::new().deleted().count(), 0);
+    /// use failback::{DeviceKey, Identity, Registry, ReplicaId, Stamp};
+    /// let r = ReplicaId::from_u128(1);
+    /// let (a, b) = (DeviceKey::device("a")?, DeviceKey::device("b")?);
+    /// let mut reg = Registry::new();
+    /// let mut writer = reg.writer(r, Stamp::new(1, 0));
+    /// writer.create(&a, Identity::default())?;
+    /// writer.create(&b, Identity::default())?;
+    /// writer.delete(&b)?;
+    /// let deleted: Vec<_> = reg.deleted().map(|(key, _)| key.to_string()).collect();
+    /// assert_eq!(deleted, ["b"]);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn deleted(&self) -> impl Iterator<Item = (&DeviceKey, &[Tombstone])> + '_ {
         self.slots
@@ -256,13 +300,21 @@ impl Registry {
         view::resolve(key, self.records(key), policy)
     }
 
-    /// Every live device, in key order.
+    /// Every live device and module, in key order (a device's modules right after it), each
+    /// settled by `policy` as [`device`](Self::device) settles it.
     ///
     /// # Examples
     ///
     /// ```
-    /// use failback::{Policy, Registry};
-    /// assert_eq!(Registry::new().devices(&Policy::default()).count(), 0);
+    /// use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+    /// let mut reg = Registry::new();
+    /// let mut writer = reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+    /// writer.create(&DeviceKey::device("b")?, Identity::default())?;
+    /// writer.create(&DeviceKey::module("a", "m")?, Identity::default())?;
+    /// writer.create(&DeviceKey::device("a")?, Identity::default())?;
+    /// let keys: Vec<_> = reg.devices(&Policy::default()).map(|d| d.key.to_string()).collect();
+    /// assert_eq!(keys, ["a", "a/m", "b"]);
+    /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn devices<'a>(&'a self, policy: &'a Policy) -> impl Iterator<Item = Device> + 'a {
         self.slots
@@ -345,9 +397,8 @@ impl Registry {
     /// [`Event`](crate::Event): its context claims only the writes it holds and those seen
     /// here beyond `vector`, whose absence from it means they were overwritten or deleted
     /// here. A context claiming everything seen here would tell a replica merged with it
-    /// that every device left out had been deleted (2026-11-22, found in review: merged
-    /// into the delta, the peer's own devices were dropped, and a disable joined into it
-    /// was erased). Two cases send the whole state instead: a peer behind this registry's
+    /// that every device left out had been deleted: merged into the delta, the peer's own
+    /// devices would be dropped, and a disable joined into it erased. Two cases send the whole state instead: a peer behind this registry's
     /// stable vector (a replica restored from a backup), which may still hold devices whose
     /// tombstones [`compact`](Self::compact) dropped here, so only a context claiming them
     /// can remove them; and a context whose unseen part would take more than 2²⁶ counters

@@ -46,7 +46,10 @@ pub struct ConflictValue {
     /// whose name, the name of a member of an object inside them (arrays included), or text
     /// says they may be secrets (a `password`, a `…Key`, a `sas`, text that reads as a key, a
     /// SAS token or a connection string); and a status reason whose text may hold one
-    /// (`disabled (<sha256:…>)`).
+    /// (`disabled (<sha256:…>)`). Judged from names and text, which cannot know every
+    /// secret: one under a name holding none of those words (`psk`, `bearer`), with text
+    /// that reads as none of those forms, is shown whole. Name secrets as such in twins and
+    /// metadata (`pskPassword`), or keep them out.
     pub value: String,
 }
 
@@ -244,9 +247,7 @@ pub struct Report {
     /// count moves: a delete of a device this side never held adds its tombstone, a write
     /// already overwritten here adds its dot. A service that stores its registry after merges
     /// stores it when this is true: skipping a store because no device changed would forget
-    /// the delete, and a stale copy of the device, merged after a restart, would then stand
-    /// (2026-11-23, found in review: [`is_unchanged`](Self::is_unchanged) said so of such a
-    /// merge).
+    /// the delete, and a stale copy of the device, merged after a restart, would then stand.
     #[serde(default)]
     pub state_changed: bool,
 }

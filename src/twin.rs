@@ -100,7 +100,7 @@ impl Section {
 /// Only [`new`](Self::new) makes one (reading one checks the same), so every path a registry
 /// holds is one IoT Hub accepts and the registry's own reader takes back: with public fields,
 /// an identity could be created under a path the reader then refused, and a replica could not
-/// load the state it had saved (found in review).
+/// load the state it had saved.
 ///
 /// # Examples
 ///

@@ -115,6 +115,50 @@ proptest! {
         prop_assert_eq!(ingest, before);
     }
 
+    /// An ingest compacted half-way, as a long-running service compacts it (with a vector
+    /// every source and the ingest have reached), converges to the history's join compacted
+    /// alike, keeps every event it applied remembered, and restores from its text:
+    /// `compact(s) ; apply(rest) = compact(s) ∘ join(all)`. Compacted again with all it has
+    /// seen, a replay of every event under new ids changes nothing.
+    #[test]
+    fn an_ingest_compacted_half_way_converges_to_the_join_compacted_alike(h in history(), seed in any::<u64>()) {
+        let events = events(&h);
+        let order = deliveries(&events, seed);
+        let mut stable = h.replicas()[0].context().vector().clone();
+        h.replicas().iter().for_each(|r| stable.meet(r.context().vector()));
+        let mut ingest = Ingest::default();
+        let mut reached = VersionVector::new();
+        for (i, e) in order.iter().enumerate() {
+            if i == order.len() / 2 {
+                reached = stable.clone();
+                reached.meet(ingest.registry().context().vector());
+                let remembered = ingest.remembered();
+                ingest.compact(&reached);
+                prop_assert_eq!(ingest.remembered(), remembered);
+                prop_assert_eq!(ingest.registry().stable(), &reached);
+            }
+            let applied = ingest.apply(e);
+            prop_assert!(applied.is_ok(), "{} refused: {:?}", e.id(), applied);
+        }
+        let mut expected = h.join();
+        expected.compact(&reached);
+        common::same_bytes(ingest.registry(), &expected)?;
+        prop_assert_eq!(ingest.remembered(), events.len());
+        restores(&ingest)?;
+        // Compacted with all it has seen, every event delivered again under a new id (a
+        // source replaying its log) changes nothing: no delete compacted is undone.
+        let everything = ingest.registry().context().vector().clone();
+        ingest.compact(&everything);
+        let compacted = bytes(ingest.registry());
+        for e in &events {
+            let again = event(format!("again/{}", e.id()), e.delta().clone());
+            let report = ingest.apply(&again).expect("a replay under a new id");
+            prop_assert!(report.added == 0 && report.updated == 0, "{}: {report}", e.id());
+        }
+        prop_assert_eq!(bytes(ingest.registry()), compacted);
+        prop_assert_eq!(ingest.registry().deleted().count(), 0);
+    }
+
     #[test]
     fn any_permutation_with_duplicates_converges_to_the_in_order_result(h in history(), seed in any::<u64>()) {
         let events = events(&h);
@@ -461,6 +505,70 @@ fn a_forgotten_event_delivered_again_is_a_no_op_and_not_remembered() {
     let mut old: Ingest = serde_json::from_value(old).expect("an older text reads");
     assert!(old.apply(&created).expect("a replay").state_changed);
     assert_eq!(old.remembered(), 1);
+}
+
+/// A replica that writes and ingests: its own writes through `Ingest::writer`, its peer's
+/// as events, shuffled and duplicated, its own echoed back by the peer. It ends where a
+/// plain merge of the two replicas does, and the peer, fed the local deltas, agrees.
+#[test]
+fn local_writes_and_a_peers_events_converge_as_a_merge_of_the_two() {
+    let (me, peer) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    let (a, b) = (named("a"), named("b"));
+    let mut base = Registry::new();
+    let mut w = base.writer(me, Stamp::new(1, 0));
+    w.create(&a, Identity::default()).expect("fresh");
+    w.create(&b, Identity::default()).expect("fresh");
+
+    let mut ingest = Ingest::new(base.clone());
+    let mut local = Vec::new();
+    let mut w = ingest.writer(me, Stamp::new(5, 0));
+    local.push(
+        w.set_status(&a, StatusValue::new(Status::Disabled, Some("lost".into())))
+            .expect("live"),
+    );
+    local.push(
+        w.set_twin(&b, Section::Tags, "site", Some(json!("east")))
+            .expect("live"),
+    );
+
+    let mut theirs = base.clone();
+    let mut w = theirs.writer(peer, Stamp::new(6, 0));
+    let mut peers = vec![
+        w.set_status(&a, StatusValue::new(Status::Enabled, None))
+            .expect("live"),
+        w.set_twin(&b, Section::Tags, "site", Some(json!("west")))
+            .expect("live"),
+        w.delete(&a).expect("live"),
+    ];
+    // The peer merges the local deltas and echoes them in a sync.
+    for delta in &local {
+        theirs.merge(delta);
+    }
+    peers.push(theirs.delta_since(base.context().vector()));
+    let events: Vec<Event> = peers
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| event(format!("peer/{i}"), d))
+        .collect();
+    for e in deliveries(&events, 7) {
+        ingest.apply(e).expect("a consistent stream");
+    }
+
+    let mut mine = base;
+    for delta in &local {
+        mine.merge(delta);
+    }
+    let mut expected = mine.clone();
+    expected.merge(&theirs);
+    assert_eq!(bytes(ingest.registry()), bytes(&expected));
+    theirs.merge(&mine);
+    assert_eq!(bytes(ingest.registry()), bytes(&theirs));
+    // Saved and restored, it is the same ingest.
+    let text = serde_json::to_string(&ingest).expect("serializable");
+    assert_eq!(
+        serde_json::from_str::<Ingest>(&text).expect("restores"),
+        ingest
+    );
 }
 
 /// Event ids come from outside and may hold anything: every error message shows one quoted

@@ -33,8 +33,7 @@ use crate::text::Text;
 /// delivery is at least once; a replayed route delivers `1, 2, 1`) is two writes, the second
 /// writing the replayed, stale value over what came between, and state merges carry it to
 /// every replica. No id given to the deltas undoes that: an event's id deduplicates the
-/// deliveries of a delta, not the hub events a back end writes from (2026-11-23, found in
-/// review: this doc named the hub's ids as event ids).
+/// deliveries of a delta, not the hub events a back end writes from.
 ///
 /// So a back end deduplicates hub events by their own id before it writes them: it keeps
 /// the ids of the hub events it has written, stored with its registry (in one save, so that
@@ -44,8 +43,8 @@ use crate::text::Text;
 /// [`Error::ConflictingEvent`]; but by then the back end's own registry holds the second
 /// write, so that is a check, not the deduplication.
 ///
-/// Cloning shares the text; ordering two ids seldom reads it (see `text.rs`), which is most of
-/// telling a duplicate event from a new one.
+/// Cloning shares the text; ordering two ids seldom reads it (an id keeps its first bytes
+/// inline), which is most of telling a duplicate event from a new one.
 ///
 /// # Examples
 ///
