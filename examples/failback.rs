@@ -392,8 +392,14 @@ fn write_outputs(
         return Err(Failure::Refused(refusal));
     }
     written?;
-    let plan = planned.unwrap_or_default();
-    let summary = Summary::new(failback, &plan, inputs_stats);
+    // Written, the plan was made: the closure stores it before it returns `Ok`.
+    let Some(plan) = planned else {
+        return Err(Failure::Input(Error::Io {
+            path: outputs[0].clone(),
+            source: io::Error::other("the plan was not made"),
+        }));
+    };
+    let summary = Summary::new(&plan, inputs_stats);
     write_lines(&outputs[1], inputs, &plan.import)?;
     write_atomically(&outputs[2], inputs, |out| {
         serde_json::to_writer_pretty(&mut *out, &summary).map_err(io::Error::other)?;

@@ -78,11 +78,7 @@ fn run(base: &[ExportLine], primary: &[ExportLine], secondary: &[ExportLine], pr
         devices: lines.len() as u64,
         skipped: 0,
     };
-    let summary = Summary::new(
-        &failback,
-        &plan,
-        [stats(base), stats(primary), stats(secondary)],
-    );
+    let summary = Summary::new(&plan, [stats(base), stats(primary), stats(secondary)]);
     Run {
         failback,
         plan,

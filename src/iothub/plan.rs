@@ -76,6 +76,7 @@ use crate::error::Result;
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine, SECONDARY};
 use crate::iothub::line::ExportLine;
+use crate::iothub::summary::Findings;
 use crate::iothub::writable::{
     base_decides_credentials, fits, has_etag, keeps_edge, replaces_known, resolved, usable,
 };
@@ -122,6 +123,11 @@ pub struct Blocked {
 
 /// The merged registry as export lines, the import plan, and what the plan left out.
 ///
+/// A plan is made from a failback only ([`new`](Self::new), [`stream`](Self::stream),
+/// [`stream_json`](Self::stream_json)), and carries what its
+/// [`Summary`](crate::iothub::Summary) reports of that failback, so that the two cannot come
+/// from different failbacks.
+///
 /// # Twins in a full update
 ///
 /// An `updateIfMatchETag` line (a device whose status, credentials, capabilities or parent
@@ -155,7 +161,7 @@ pub struct Blocked {
 /// assert_eq!(plan.import[0].e_tag.as_deref(), Some("AAAA"));
 /// # Ok::<(), failback::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Plan {
     /// The merged registry in export format, canonical: sorted, no `importMode`, `eTag` and
@@ -211,6 +217,9 @@ pub struct Plan {
     pub merged_devices: u64,
     /// Every conflict in the merged devices, as the core reports them.
     pub conflicts: Vec<Conflict>,
+    /// What [`Summary::new`](crate::iothub::Summary::new) reports of the failback the plan
+    /// was made from, beside the plan's own lines.
+    pub(super) findings: Findings,
 }
 
 impl Plan {
@@ -233,9 +242,26 @@ impl Plan {
             Ok(())
         });
         // Collecting into memory cannot fail.
-        let mut plan = outcome.unwrap_or_default();
+        let mut plan = outcome.unwrap_or_else(|_| Plan::empty());
         plan.merged = merged;
         plan
+    }
+
+    /// A plan of nothing, for a part of the registry to be planned into; not public: a plan
+    /// is always some failback's, and carries its [`Findings`].
+    fn empty() -> Plan {
+        Plan {
+            merged: Vec::new(),
+            import: Vec::new(),
+            blocked: Vec::new(),
+            system_modules: Vec::new(),
+            pending_parent: Vec::new(),
+            parent_gone: Vec::new(),
+            parent_unwritable: Vec::new(),
+            merged_devices: 0,
+            conflicts: Vec::new(),
+            findings: Findings::none(),
+        }
     }
 
     /// Plans the import as [`new`](Self::new) does, handing each merged line to `sink` in
@@ -268,10 +294,11 @@ impl Plan {
         mut sink: impl FnMut(ExportLine) -> Result<()>,
     ) -> Result<Plan> {
         let planner = Planner::new(failback, limit, 1);
-        let mut plan = Plan::default();
+        let mut plan = Plan::empty();
         planner.plan(planner.keys(), &mut plan, &mut sink)?;
         plan.pending_parent.sort();
         plan.pending_parent.dedup();
+        plan.findings = Findings::of(failback);
         Ok(plan)
     }
 
@@ -336,10 +363,13 @@ impl Plan {
         let mut plan = planner.plan_blocks(&blocks, workers, true, sink)?;
         plan.pending_parent.sort();
         plan.pending_parent.dedup();
+        plan.findings = Findings::of(failback);
         Ok(plan)
     }
 
-    /// Appends a later block's plan (see [`stream_json_on`](Self::stream_json_on)).
+    /// Appends a later block's plan (see [`stream_json_on`](Self::stream_json_on)). Its
+    /// [`Findings`] are none, as this plan's are until the whole plan is made: the failback's
+    /// are taken once, for the whole plan.
     fn append(&mut self, later: Plan) {
         self.merged.extend(later.merged);
         self.import.extend(later.import);

@@ -36,7 +36,7 @@ pub struct InputStats {
 /// let primary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
 /// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"tromso"}}"#)?;
 /// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
-/// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+/// let summary = Summary::new(&Plan::new(&failback), Default::default());
 ///
 /// let values = &summary.conflicts[0].values;
 /// assert_eq!((values[0].side, values[0].value.as_str()), (Side::Primary, "\"bergen\""));
@@ -65,7 +65,7 @@ pub struct SideValue {
 /// let primary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
 /// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"tromso"}}"#)?;
 /// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
-/// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+/// let summary = Summary::new(&Plan::new(&failback), Default::default());
 ///
 /// // Both hubs moved the device to another site: the preferred side's value stands.
 /// let conflict = &summary.conflicts[0];
@@ -125,7 +125,14 @@ pub struct RejectedWrite {
 /// # Examples
 ///
 /// ```
-/// assert_eq!(failback::iothub::PlanCounts::default().create, 0);
+/// use failback::iothub::{read_export_from, Failback, Plan, PlanCounts, Side};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let base = export(r#"{"id":"a","eTag":"A","status":"enabled"}"#)?;
+/// let secondary = export(r#"{"id":"b","status":"enabled","authentication":{"type":"certificateAuthority"}}"#)?;
+/// // The secondary deleted `a` and created `b`: one line of each.
+/// let counts = PlanCounts::of(&Plan::new(&Failback::lift(&base, &base, &secondary, Side::Secondary)?));
+/// assert_eq!((counts.create, counts.update, counts.update_twin, counts.delete), (1, 0, 0, 1));
+/// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -174,11 +181,17 @@ impl PlanCounts {
 /// # Examples
 ///
 /// ```
-/// use failback::iothub::{Failback, Plan, Side, Summary};
-/// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-/// let plan = Plan::new(&failback);
-/// let summary = Summary::new(&failback, &plan, Default::default());
-/// assert_eq!(summary.merged_devices, 0);
+/// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let both = export(r#"{"id":"d","twinETag":"T","status":"enabled","tags":{"site":"oslo"}}"#)?;
+/// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+/// let failback = Failback::lift(&both, &both, &secondary, Side::Secondary)?;
+/// let summary = Summary::new(&Plan::new(&failback), Default::default());
+///
+/// // As `report.json` holds it (the example tool writes it pretty-printed).
+/// let report = serde_json::to_value(&summary).expect("serializable");
+/// assert_eq!((&report["mergedDevices"], &report["plan"]["updateTwin"]), (&1.into(), &1.into()));
+/// assert_eq!(report["prefer"], "secondary");
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,7 +218,7 @@ pub struct Summary {
     /// ))?;
     /// let keyless = export(r#"{"id":"d","status":"enabled","authentication":null}"#)?;
     /// let failback = Failback::lift(&keyed, &keyed, &keyless, Side::Secondary)?;
-    /// let summary = Summary::new(&failback, &Plan::new(&failback), Default::default());
+    /// let summary = Summary::new(&Plan::new(&failback), Default::default());
     /// assert_eq!(summary.credentials_unknown, [0, 0, 1]);
     /// let json = serde_json::to_value(&summary).expect("serializable");
     /// assert_eq!(json["credentialsUnknown"], serde_json::json!([0, 0, 1]));
@@ -241,63 +254,70 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Summarises a failback and its plan; `inputs` are the base, primary and secondary stats.
+    /// Summarises `plan` as `report.json` shows it; `inputs` are the base, primary and
+    /// secondary stats, which only the readers know.
+    ///
+    /// What the report says of the failback itself (the preferred side, a delete that won over
+    /// a change, writes refused as stale, credentials the exports left out) `plan` took from
+    /// the failback it was planned from, when it was planned: a summary cannot pair a plan
+    /// with another failback's report, and a plan is only ever made from a failback
+    /// ([`Plan::new`], [`Plan::stream`], [`Plan::stream_json`]; it has no `Default`).
+    ///
+    /// Why the plan carries them (2026-11-24, found in review): this took the failback beside
+    /// the plan, and a plan of another failback, or `Plan::default()`, gave a partial report
+    /// without a word (2 conflicts, none blocked, no device merged, for the shipped exports
+    /// whose plan reports 9, 2 and 37). A fingerprint of the failback, recorded in the plan
+    /// and checked here, would have refused the pairing only at run time, as an error the
+    /// caller can do nothing about but fix the call; carried, nothing can be mispaired.
     ///
     /// # Examples
     ///
     /// ```
-    /// # use failback::iothub::{Failback, Plan, Side, Summary};
-    /// # let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-    /// let summary = Summary::new(&failback, &Plan::default(), Default::default());
-    /// assert!(summary.conflicts.is_empty());
+    /// use failback::iothub::{read_export_from, Export, Failback, InputStats, Plan, Side, Summary};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes());
+    /// let base = export(r#"{"id":"b","eTag":"B","status":"enabled"}
+    /// {"id":"c","status":"enabled","tags":{"site":"oslo"}}"#)?;
+    /// // The primary moved `c` (and was exported without its twin ETag); the secondary deleted
+    /// // `b` and moved `c` elsewhere.
+    /// let primary = export(r#"{"id":"b","eTag":"B","status":"enabled"}
+    /// {"id":"c","status":"enabled","tags":{"site":"bergen"}}"#)?;
+    /// let secondary = export(r#"{"id":"c","status":"enabled","tags":{"site":"tromso"}}"#)?;
+    /// let failback = Failback::lift(&base.lines, &primary.lines, &secondary.lines, Side::Secondary)?;
+    /// let plan = Plan::new(&failback);
+    ///
+    /// let stats = |e: &Export| InputStats { devices: e.lines.len() as u64, skipped: e.skipped };
+    /// let summary = Summary::new(&plan, [stats(&base), stats(&primary), stats(&secondary)]);
+    /// assert_eq!((summary.merged_devices, summary.plan.delete), (1, 1)); // `c` left, `b` deleted
+    /// assert_eq!(summary.conflicts[0].field, "tags.site"); // `c`, settled for the secondary
+    /// assert!(summary.blocked[0].reason.contains("twinETag")); // `c`: no guarded line
+    /// assert_eq!(summary.inputs[1].devices, 2);
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn new(failback: &Failback, plan: &Plan, inputs: [InputStats; 3]) -> Summary {
+    ///
+    /// A plan comes from a failback, and from nothing else:
+    ///
+    /// ```compile_fail,E0599
+    /// let empty = failback::iothub::Plan::default();
+    /// ```
+    pub fn new(plan: &Plan, inputs: [InputStats; 3]) -> Summary {
+        let findings = &plan.findings;
         let mut conflicts: Vec<ConflictEntry> =
             plan.conflicts.iter().cloned().filter_map(entry).collect();
-        conflicts.extend(delete_wins(failback));
-        conflicts.extend(orphaned_modules(failback));
+        conflicts.extend(findings.existence_conflicts.iter().cloned());
         conflicts.sort();
-        let counts = PlanCounts::of(plan);
-        let prefer = match failback.policy().fields {
-            crate::policy::Preference::Replica(r) => Side::of(r).unwrap_or(Side::Secondary),
-            crate::policy::Preference::LatestStamp => Side::Secondary,
-        };
         Summary {
-            prefer,
+            prefer: findings.prefer,
             inputs,
-            credentials_unknown: failback.credentials_unknown(),
+            credentials_unknown: findings.credentials_unknown,
             merged_devices: plan.merged_devices,
-            plan: counts,
+            plan: PlanCounts::of(plan),
             conflicts,
             blocked: plan.blocked.clone(),
             system_modules: plan.system_modules.clone(),
             pending_parent: plan.pending_parent.clone(),
             parent_gone: plan.parent_gone.clone(),
             parent_unwritable: plan.parent_unwritable.clone(),
-            rejected: {
-                let mut rejected: Vec<RejectedWrite> = failback
-                    .merge_report()
-                    .rejected
-                    .iter()
-                    .filter_map(|r| {
-                        // The base's copy of a device one side deleted, still held by the other,
-                        // is no hub's write: the delete is the change (a delete line, or a
-                        // delete-wins conflict where the other side changed the device). Listed,
-                        // it came and went with the direction of the merge and with whether the
-                        // holding side wrote anything at all, elsewhere (found in review).
-                        let side = Side::of(r.dot.replica).filter(|&side| side != Side::Base)?;
-                        Some(RejectedWrite {
-                            key: r.key.clone(),
-                            kind: r.kind,
-                            side,
-                        })
-                    })
-                    .collect();
-                rejected.sort();
-                rejected.dedup();
-                rejected
-            },
+            rejected: findings.rejected.clone(),
         }
     }
 
@@ -306,13 +326,87 @@ impl Summary {
     /// # Examples
     ///
     /// ```
-    /// # use failback::iothub::{Failback, Plan, Side, Summary};
-    /// # let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-    /// assert_eq!(Summary::new(&failback, &Plan::default(), Default::default()).security_conflicts(), 0);
+    /// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+    /// let base = export(r#"{"id":"d","status":"enabled"}
+    /// {"id":"e","status":"enabled","tags":{"site":"oslo"}}"#)?;
+    /// // The primary deleted `d`, which the secondary moved: the delete wins, over existence,
+    /// // a security field. Both moved `e`: the preference settles it.
+    /// let primary = export(r#"{"id":"e","status":"enabled","tags":{"site":"bergen"}}"#)?;
+    /// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"oslo"}}
+    /// {"id":"e","status":"enabled","tags":{"site":"tromso"}}"#)?;
+    /// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
+    /// let summary = Summary::new(&Plan::new(&failback), Default::default());
+    /// assert_eq!((summary.conflicts.len(), summary.security_conflicts()), (2, 1));
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn security_conflicts(&self) -> usize {
         self.conflicts.iter().filter(|c| c.security).count()
+    }
+}
+
+/// What a summary reports of the failback itself, beside its plan's lines: taken when the
+/// plan is made ([`Findings::of`]), so that a plan's summary is always its own failback's (see
+/// [`Summary::new`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Findings {
+    /// [`Summary::prefer`].
+    prefer: Side,
+    /// [`Summary::credentials_unknown`].
+    credentials_unknown: [u64; 3],
+    /// The conflicts a delete won, which no merged device holds: a device deleted on one side
+    /// and changed on the other, a module changed on a device the other side deleted.
+    existence_conflicts: Vec<ConflictEntry>,
+    /// [`Summary::rejected`], sorted.
+    rejected: Vec<RejectedWrite>,
+}
+
+impl Findings {
+    /// What `failback` found.
+    pub(crate) fn of(failback: &Failback) -> Findings {
+        let prefer = match failback.policy().fields {
+            crate::policy::Preference::Replica(r) => Side::of(r).unwrap_or(Side::Secondary),
+            crate::policy::Preference::LatestStamp => Side::Secondary,
+        };
+        let mut existence_conflicts: Vec<ConflictEntry> = delete_wins(failback).collect();
+        existence_conflicts.extend(orphaned_modules(failback));
+        let mut rejected: Vec<RejectedWrite> = failback
+            .merge_report()
+            .rejected
+            .iter()
+            .filter_map(|r| {
+                // The base's copy of a device one side deleted, still held by the other, is no
+                // hub's write: the delete is the change (a delete line, or a delete-wins
+                // conflict where the other side changed the device). Listed, it came and went
+                // with the direction of the merge and with whether the holding side wrote
+                // anything at all, elsewhere (found in review).
+                let side = Side::of(r.dot.replica).filter(|&side| side != Side::Base)?;
+                Some(RejectedWrite {
+                    key: r.key.clone(),
+                    kind: r.kind,
+                    side,
+                })
+            })
+            .collect();
+        rejected.sort();
+        rejected.dedup();
+        Findings {
+            prefer,
+            credentials_unknown: failback.credentials_unknown(),
+            existence_conflicts,
+            rejected,
+        }
+    }
+
+    /// Nothing found: a block's plan holds this until the whole plan takes its failback's
+    /// (`Plan::append` keeps the first block's, the whole plan's).
+    pub(crate) fn none() -> Findings {
+        Findings {
+            prefer: Side::Secondary,
+            credentials_unknown: [0; 3],
+            existence_conflicts: Vec::new(),
+            rejected: Vec::new(),
+        }
     }
 }
 

@@ -55,7 +55,7 @@ impl Planner<'_> {
         } else {
             0
         };
-        let mut plan = Plan::default();
+        let mut plan = Plan::empty();
         std::thread::scope(|scope| {
             let planner = self;
             // A helper the OS refuses to start has no inbox, and with no helpers at all there
@@ -100,7 +100,7 @@ impl Planner<'_> {
     /// Plans `keys` from an empty plan, writing their merged lines as JSON text when `text`
     /// is set.
     fn plan_block(&self, keys: &[&DeviceKey], text: bool) -> (Plan, String) {
-        let mut plan = Plan::default();
+        let mut plan = Plan::empty();
         let mut out = String::new();
         let written = self.plan(keys.iter().copied(), &mut plan, &mut |line| {
             if text {

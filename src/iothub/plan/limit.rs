@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use super::Plan;
 use super::blocks::{BLOCK, blocks};
 use super::planner::Planner;
 use crate::iothub::import_mode::ImportMode;
@@ -83,7 +84,7 @@ impl<'f> Planner<'f> {
         // The sink never fails, so neither does the plan.
         let unlimited = self
             .plan_blocks(&blocks, workers, false, |_| Ok(()))
-            .unwrap_or_default();
+            .unwrap_or_else(|_| Plan::empty());
         // Identities each device id's creations add, in key order.
         let mut created: Vec<(&DeviceId, u64)> = Vec::new();
         for line in &unlimited.import {
