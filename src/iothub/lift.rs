@@ -52,9 +52,13 @@ pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over, rel
 /// # Examples
 ///
 /// ```
-/// use failback::iothub::{Failback, Side, BASE};
-/// let failback = Failback::lift(&[], &[], &[], Side::Primary)?;
-/// assert!(failback.replica(Side::Base).context().vector().get(BASE) == 0); // nothing read
+/// use failback::iothub::{read_export_from, Failback, Side, BASE, PRIMARY};
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let base = export("{\"id\":\"a\",\"status\":\"enabled\"}\n{\"id\":\"b\",\"status\":\"enabled\"}")?;
+/// let failback = Failback::lift(&base, &base, &base, Side::Primary)?;
+/// // BASE wrote each device of the base, one write each; the primary changed nothing.
+/// let seen = failback.replica(Side::Primary).context().vector().clone();
+/// assert_eq!((seen.get(BASE), seen.get(PRIMARY)), (2, 0));
 /// assert_eq!(Side::of(BASE), Some(Side::Base));
 /// # Ok::<(), failback::Error>(())
 /// ```
@@ -244,8 +248,20 @@ impl Failback {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] when a line holds a twin key IoT Hub does not allow, or
-    /// [`Error::DuplicateDevice`] naming a key that appears twice in one snapshot.
+    /// [`Error::DuplicateDevice`] naming a key that appears twice in one snapshot, and
+    /// [`Error::InvalidValue`] naming the field, the device and the snapshot for a line its
+    /// reader would refuse, so that a line built in code is held to what one read is:
+    /// - a line carrying `importMode`: an import file's line (a plan's), not a hub's export;
+    /// - a disabled module (IoT Hub keeps no status for a module);
+    /// - a `statusReason` over 128 characters;
+    /// - one symmetric key of two, or two thumbprints of different lengths;
+    /// - a `deviceScope` not of the form `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`,
+    ///   or a [`parent`](ExportLine::parent) other than the edge device the scope names (a
+    ///   parent without a scope, say);
+    /// - a twin key IoT Hub does not store (empty, over 1 KB, holding `.`, `$`, a space or a
+    ///   control character, or deeper than 10 levels; `$metadata` and `$version` are dropped
+    ///   at the top of desired and reported properties only), or a twin value nested deeper
+    ///   than the reader reads.
     ///
     /// # Examples
     ///
@@ -272,9 +288,9 @@ impl Failback {
     ///
     /// # Errors
     ///
-    /// The first error a stream yields; [`Error::InvalidValue`] when a line holds a twin key
-    /// IoT Hub does not allow; [`Error::DuplicateDevice`] naming a key that appears twice in one
-    /// snapshot.
+    /// The first error a stream yields, or one of those [`lift`](Self::lift) lists: a key twice
+    /// in one snapshot, or a line its reader would refuse (`importMode`, a disabled module, a
+    /// long `statusReason`, a parent without its scope, a twin key IoT Hub does not store, …).
     ///
     /// # Examples
     ///
@@ -513,9 +529,17 @@ impl Failback {
     /// # Examples
     ///
     /// ```
-    /// # use failback::iothub::{Failback, Side};
-    /// let failback = Failback::lift(&[], &[], &[], Side::Secondary)?;
-    /// assert!(failback.merge_report().is_unchanged());
+    /// use failback::iothub::{read_export_from, Failback, Side};
+    /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+    /// let base = export(r#"{"id":"d","status":"enabled","tags":{"site":"oslo"}}"#)?;
+    /// let primary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+    /// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"tromso"}}
+    /// {"id":"e","status":"enabled"}"#)?;
+    /// let failback = Failback::lift(&base, &primary, &secondary, Side::Secondary)?;
+    /// let report = failback.merge_report();
+    /// // The secondary created `e`, and both hubs moved `d`: the preferred side's site stands.
+    /// assert_eq!((report.added, report.updated), (1, 1));
+    /// assert_eq!(report.conflicts[0].field, "tags.site");
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn merge_report(&self) -> &Report {
