@@ -10,7 +10,10 @@ use crate::error::{Error, Result};
 /// Writes `path` through a temporary file in the same directory, renamed over `path` once it
 /// is complete and on disk; refuses when `path` is one of `inputs`.
 ///
-/// `write` receives a buffered writer. The temporary file (`.{name}.tmp-{pid}-{n}`) is flushed
+/// `write` receives a buffered writer and returns a [`std::io::Result`] (the signature's
+/// `Result<()>`), so that the writer's own errors pass with `?`; `write_atomically` returns
+/// `Result<(), Error>`, spelt so to tell the two apart, with this crate's [`Error`], which
+/// names the file. The temporary file (`.{name}.tmp-{pid}-{n}`) is flushed
 /// and fsynced, renamed over `path` (atomic within one file system, which is why it lives in
 /// the same directory), and the directory is fsynced so the rename survives a crash. On any
 /// error, or a panic in `write`, the temporary file is removed and `path` is left as it was.
@@ -30,16 +33,30 @@ use crate::error::{Error, Result};
 ///
 /// # Examples
 ///
+/// Writing a plan's `import.jsonl`, one [`ExportLine::to_json`](crate::iothub::ExportLine::to_json)
+/// a line, as the example tool does:
+///
 /// ```
 /// use std::io::Write;
-/// use failback::{Error, iothub::write_atomically};
+/// use failback::{Error, iothub::{read_export_from, read_import, write_atomically, Failback, Plan, Side}};
+///
+/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
+/// let both = export(r#"{"id":"d","twinETag":"T","status":"enabled","tags":{"site":"oslo"}}"#)?;
+/// let secondary = export(r#"{"id":"d","status":"enabled","tags":{"site":"bergen"}}"#)?;
+/// let plan = Plan::new(&Failback::lift(&both, &both, &secondary, Side::Secondary)?);
 ///
 /// let dir = std::env::temp_dir().join(format!("failback-doc-atomic-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
-/// let out = dir.join("merged.jsonl");
-/// write_atomically(&out, &[], |w| w.write_all(b"{}\n"))?;
-/// assert_eq!(std::fs::read_to_string(&out).ok().as_deref(), Some("{}\n"));
+/// let out = dir.join("import.jsonl");
+/// write_atomically(&out, &[], |w| {
+///     for line in &plan.import {
+///         writeln!(w, "{}", line.to_json())?;
+///     }
+///     Ok(())
+/// })?;
+/// assert_eq!(read_import(&out)?.lines, plan.import); // one updateTwinIfMatchETag line
 ///
+/// // Never over an input: a failed run must leave the inputs to run again.
 /// let refused = write_atomically(&out, &[&out], |w| w.write_all(b"lost"));
 /// assert!(matches!(refused, Err(Error::OutputIsInput { .. })));
 /// # std::fs::remove_dir_all(&dir).ok();
@@ -48,8 +65,8 @@ use crate::error::{Error, Result};
 pub fn write_atomically(
     path: &Path,
     inputs: &[&Path],
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::result::Result<(), Error> {
     refuse_inputs(path, inputs)?;
     write_then_publish(path, write, Publish::Replace)
 }
@@ -60,6 +77,10 @@ pub fn write_atomically(
 /// made before a long write, cannot promise this: a file created at `path` meanwhile would be
 /// replaced (found in review: the example tool's `generate`, which writes only new files,
 /// replaced an export written during its run).
+///
+/// `write` returns a [`std::io::Result`] (the signature's `Result<()>`) and
+/// `create_atomically` a `Result<(), Error>` with this crate's [`Error`], as
+/// [`write_atomically`] does.
 ///
 /// The file is put in place with a hard link from the temporary file, which fails when the
 /// name is taken, then the temporary name is removed. On a file system without hard links
@@ -90,8 +111,8 @@ pub fn write_atomically(
 /// ```
 pub fn create_atomically(
     path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> Result<()> {
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::result::Result<(), Error> {
     write_then_publish(path, write, Publish::New)
 }
 
