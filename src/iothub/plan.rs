@@ -167,7 +167,9 @@ pub struct Plan {
     /// The merged registry in export format, canonical: sorted, no `importMode`, `eTag` and
     /// `twinETag` from the primary where it has the device.
     pub merged: Vec<ExportLine>,
-    /// The import lines for the primary, sorted.
+    /// The import lines for the primary, sorted: an `import.jsonl` holds them one
+    /// [`ExportLine::to_json`] a line (see [`write_atomically`](crate::iothub::write_atomically)'s
+    /// example).
     pub import: Vec<ExportLine>,
     /// Devices left out of the import, but for a disable: where the merge disables a device
     /// the primary holds enabled, an `updateIfMatchETag` line writes the disable alone, over
@@ -266,7 +268,9 @@ impl Plan {
 
     /// Plans the import as [`new`](Self::new) does, handing each merged line to `sink` in
     /// order instead of collecting them: one pass over the registry, each device read once,
-    /// nothing held but the plan itself.
+    /// nothing held but the plan itself. The plan returned is [`new`](Self::new)'s but for
+    /// [`merged`](Self::merged), left empty (its lines went to `sink`;
+    /// [`merged_devices`](Self::merged_devices) counts them).
     ///
     /// # Errors
     ///
@@ -307,6 +311,14 @@ impl Plan {
     /// newline, in order, a block of whole lines at a time (never an empty one). Blocks are
     /// planned and written on every core (at most eight threads); the plan and the text are
     /// the same on any number.
+    ///
+    /// What goes where: `sink` receives the merged registry alone, the text of a
+    /// `merged.jsonl` (what [`merged`](Self::merged) would hold, which is left empty). The
+    /// plan returned holds the rest as [`new`](Self::new)'s does: the import lines in
+    /// [`import`](Self::import), for the caller to write (as
+    /// [`write_atomically`](crate::iothub::write_atomically)'s example does), the blocked
+    /// devices, the conflicts, and [`merged_devices`](Self::merged_devices), the number of
+    /// lines `sink` received. `failback` is only read.
     ///
     /// # Errors
     ///
