@@ -75,8 +75,7 @@ pub fn write_atomically(
 /// is put in place, anything then at `path` (a file, a directory, a symbolic link, even one
 /// pointing nowhere) is left as it is and the write fails. A check that the name is free,
 /// made before a long write, cannot promise this: a file created at `path` meanwhile would be
-/// replaced (found in review: the example tool's `generate`, which writes only new files,
-/// replaced an export written during its run).
+/// replaced.
 ///
 /// `write` returns a [`std::io::Result`] (the signature's `Result<()>`) and
 /// `create_atomically` a `Result<(), Error>` with this crate's [`Error`], as

@@ -132,11 +132,11 @@ pub struct Blocked {
 ///
 /// An `updateIfMatchETag` line (a device whose status, credentials, capabilities or parent
 /// change) carries the merged tags and desired properties with the identity, and IoT Hub checks
-/// it against the device `eTag` only, which IOTHUB.md says is independent of the twin ETag. A
+/// it against the device `eTag` only, which IoT Hub keeps independent of the twin ETag. A
 /// tag or desired property a back end changes on the primary between its export and the import
 /// is therefore overwritten without a refusal, and the next run cannot tell it was lost. A
 /// guarded twin line (`updateTwinIfMatchETag`, checked against the `twinETag`) cannot take the
-/// twin over: IOTHUB.md does not say whether an update leaving the twin out keeps it or clears
+/// twin over: IoT Hub does not document whether an update leaving the twin out keeps it or clears
 /// it, nor that the hub applies two lines of one device in order, and no import mode checks
 /// both ETags. So the window stays, and is the operator's to close: no twin writes to the
 /// primary between its export and the import, or a fresh export just before. A twin-only change

@@ -263,12 +263,9 @@ impl Summary {
     /// with another failback's report, and a plan is only ever made from a failback
     /// ([`Plan::new`], [`Plan::stream`], [`Plan::stream_json`]; it has no `Default`).
     ///
-    /// Why the plan carries them (2026-11-24, found in review): this took the failback beside
-    /// the plan, and a plan of another failback, or `Plan::default()`, gave a partial report
-    /// without a word (2 conflicts, none blocked, no device merged, for the shipped exports
-    /// whose plan reports 9, 2 and 37). A fingerprint of the failback, recorded in the plan
-    /// and checked here, would have refused the pairing only at run time, as an error the
-    /// caller can do nothing about but fix the call; carried, nothing can be mispaired.
+    /// Carried rather than checked: a fingerprint of the failback, recorded in the plan and
+    /// checked here, would refuse a mispairing only at run time, as an error the caller could
+    /// do nothing about but fix the call.
     ///
     /// # Examples
     ///

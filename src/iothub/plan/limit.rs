@@ -16,9 +16,9 @@ use crate::key::{DeviceId, DeviceKey};
 /// The IoT Edge system modules (`$edgeAgent`, `$edgeHub`) the hub creates with an edge device.
 const SYSTEM_MODULES: u64 = 2;
 
-/// The most identities (devices plus modules) an IoT hub holds (IOTHUB.md). The plan keeps the
-/// primary within it: creations that would take the primary past it are blocked, the last in
-/// id order first ([`Plan`](super::Plan) says how they are counted).
+/// The most identities (devices plus modules) an IoT hub holds. The plan keeps the primary
+/// within it: creations that would take the primary past it are blocked, the last in id order
+/// first ([`Plan`](super::Plan) says how they are counted).
 ///
 /// # Examples
 ///
