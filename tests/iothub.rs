@@ -20,6 +20,9 @@ mod reading;
 /// Plan, apply, run again: idempotence, interrupted imports, input order.
 #[path = "iothub/rerun.rs"]
 mod rerun;
+/// Live replicas seeded from exports, each under its own id, beside the lift's registries.
+#[path = "iothub/seeding.rs"]
+mod seeding;
 
 use failback::iothub::{
     ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, Parsed, Plan, Side,

@@ -289,12 +289,22 @@ where
 {
     lines.into_iter().map(move |line| {
         let line = line?;
-        let refused = |field: &str, reason: String| Error::InvalidValue {
-            field: format!("{field} of {} in the {} export", line.key, side.as_str()),
-            reason,
-        };
-        if let Some(mode) = line.import_mode {
-            return Err(refused(
+        match line.check_as_export() {
+            Ok(()) => Ok(line),
+            Err((field, reason)) => Err(Error::InvalidValue {
+                field: format!("{field} of {} in the {} export", line.key, side.as_str()),
+                reason,
+            }),
+        }
+    })
+}
+
+impl ExportLine {
+    /// Refuses what [`checked`] refuses of one line, with the field it is about: a value its
+    /// reader refuses ([`check`](Self::check)), or an import mode.
+    pub(crate) fn check_as_export(&self) -> Result<(), (&'static str, String)> {
+        if let Some(mode) = self.import_mode {
+            return Err((
                 "importMode",
                 format!(
                     "the line carries {}, and a hub's export never holds an import mode: this is \
@@ -303,11 +313,9 @@ where
                 ),
             ));
         }
-        if let Err(Refused { place, message }) = line.check() {
-            return Err(refused(place.field(), message));
-        }
-        Ok(line)
-    })
+        self.check()
+            .map_err(|Refused { place, message }| (place.field(), message))
+    }
 }
 
 #[cfg(test)]

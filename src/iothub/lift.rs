@@ -24,13 +24,10 @@ mod credentials;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use serde_json::Value;
-
 use crate::clock::ReplicaId;
 use crate::device::Creation;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
-use crate::identity::StatusValue;
 use crate::iothub::check::checked;
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
@@ -38,7 +35,6 @@ use crate::policy::{Policy, Preference};
 use crate::registry::Registry;
 use crate::report::Report;
 use crate::stamp::Stamp;
-use crate::twin::{self, Section, TwinPath};
 
 use capabilities::{ScopeOwners, state_edge_in_base};
 use changes::{create_side, read_side, settle_unknown_capabilities};
@@ -48,6 +44,12 @@ pub(crate) use changes::Change;
 pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over, relevant};
 
 /// The replica that writes the base snapshot.
+///
+/// Fixed, as [`PRIMARY`] and [`SECONDARY`] are, so that one failback's registries are the same
+/// on every run. Every lift writes under these three ids, counting from 1: two lifts' registries
+/// name different writes by the same dots, so never merge them with another lift's registries
+/// or with a live replica's (it breaks [`ReplicaId`]'s rule: one id, one sequence of writes).
+/// See [`Failback`] for what to do instead.
 ///
 /// # Examples
 ///
@@ -63,7 +65,8 @@ pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over, rel
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub const BASE: ReplicaId = ReplicaId::from_u128(0xba5e);
-/// The replica that writes the primary's changes.
+/// The replica that writes the primary's changes: a fixed id every lift writes under, never
+/// to be merged with another lift's registries or a live replica's ([`BASE`] says why).
 ///
 /// # Examples
 ///
@@ -73,7 +76,8 @@ pub const BASE: ReplicaId = ReplicaId::from_u128(0xba5e);
 /// assert_ne!(PRIMARY, SECONDARY);
 /// ```
 pub const PRIMARY: ReplicaId = ReplicaId::from_u128(0x9c1);
-/// The replica that writes the secondary's changes.
+/// The replica that writes the secondary's changes: a fixed id every lift writes under, never
+/// to be merged with another lift's registries or a live replica's ([`BASE`] says why).
 ///
 /// # Examples
 ///
@@ -175,6 +179,22 @@ impl Side {
 }
 
 /// Three exports lifted into replicas and merged.
+///
+/// # One failback's registries
+///
+/// A lift writes the base under [`BASE`], each side's changes under [`PRIMARY`] and
+/// [`SECONDARY`]: fixed ids, counted from 1 in every lift, so that a failback's registries are
+/// the same on every run and [`Side::of`] can name the side a value came from. Its registries
+/// ([`merged`](Self::merged), [`replica`](Self::replica)) are that failback's alone: never
+/// merge them with another lift's registries, or with a live replica's. Two lifts name
+/// different writes by the same dots, which breaks [`ReplicaId`]'s rule (one id, one sequence
+/// of writes): the merge silently keeps one of each pair, devices vanish, and the result
+/// depends on the order of the merge.
+///
+/// A lift is for a failback from three exports, planned with [`Plan`](super::Plan). To keep
+/// live replicas of a registry, write under your own [`ReplicaId`] with your own
+/// [`Writer`](crate::Writer), and seed the replica from one export with
+/// [`ExportLine::identity`].
 ///
 /// # Examples
 ///
@@ -339,7 +359,7 @@ impl Failback {
             if !holds_credentials(line.authentication.as_ref()) {
                 base_credentials_unknown += 1;
             }
-            let identity = identity(&line)?;
+            let identity = line.described_identity()?;
             base_owners.note(&line);
             if line.key.module.is_none() && stated_capabilities(&line).is_none() {
                 base_unstated.push(line.key.clone());
@@ -492,7 +512,9 @@ impl Failback {
         }
     }
 
-    /// The merged registry.
+    /// The merged registry: this failback's, written under the lift's fixed ids. Read it, plan
+    /// from it; never merge it with another lift's registries or with a live replica's (see
+    /// [One failback's registries](Self#one-failbacks-registries)).
     ///
     /// # Examples
     ///
@@ -506,7 +528,9 @@ impl Failback {
         &self.merged
     }
 
-    /// A side's replica: the base, or the base plus that side's changes.
+    /// A side's replica: the base, or the base plus that side's changes, written under the
+    /// lift's fixed ids. Never merge it with another lift's registries or with a live
+    /// replica's (see [One failback's registries](Self#one-failbacks-registries)).
     ///
     /// # Examples
     ///
@@ -598,59 +622,18 @@ impl Failback {
     }
 }
 
-/// A key twice in one snapshot: which copy would be the device?
 /// The creation of `key` in the base's registry, where its line wrote it: the base writes
 /// each device once, so its one record's creation is what the line said.
 fn base_creation<'b>(base: &'b Registry, key: &DeviceKey) -> Option<&'b Creation> {
     base.records(key).first().and_then(|r| r.creation())
 }
 
+/// A key twice in one snapshot: which copy would be the device?
 fn twice(key: &DeviceKey, side: Side) -> Error {
     Error::DuplicateDevice {
         key: key.clone(),
         snapshot: side.as_str(),
     }
-}
-
-/// The edge parent a line names. An edge device's scope names the device itself (its own
-/// scope, not a parent), and a module inherits its device's scope: neither is a parent.
-pub(crate) fn parent_of(line: &ExportLine) -> Option<DeviceId> {
-    if line.key.module.is_some() {
-        return None;
-    }
-    line.parent.clone().filter(|p| *p != line.key.device)
-}
-
-/// The identity a line describes. Capabilities it does not state ([`stated_capabilities`])
-/// are a plain device's here; its readers amend them where other lines are evidence (the
-/// export's scopes, [`ScopeOwners`], or the other side's line for a device both created).
-pub(crate) fn identity(line: &ExportLine) -> Result<Identity> {
-    let mut identity = Identity::default()
-        .with_status(StatusValue::new(line.status, line.status_reason.clone()))
-        .with_authentication(relevant(line.authentication.clone().unwrap_or_default()))
-        .with_capabilities(stated_capabilities(line).unwrap_or_default())
-        .with_parent(parent_of(line));
-    identity.twin = twin_of(line)?;
-    Ok(identity)
-}
-
-/// The twin leaves of a line, by path.
-fn twin_of(line: &ExportLine) -> Result<BTreeMap<TwinPath, Value>> {
-    let sections = [
-        (Section::Tags, &line.tags),
-        (Section::Desired, &line.desired),
-        (Section::Reported, &line.reported),
-    ];
-    let mut twin = BTreeMap::new();
-    for (section, object) in sections {
-        if let Some(object) = object {
-            // The hub's counters skipped at the top of desired and reported properties, and
-            // refused anywhere else, as the line's reader reads them.
-            let leaves = twin::flatten(section, object);
-            twin.extend(leaves.map_err(|e| e.of_device(&line.key))?);
-        }
-    }
-    Ok(twin)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! One line of an IoT Hub bulk export or import file (`ExportImportDevice`): its fields, what
 //! they mean when read, and its canonical text.
 
+mod identity;
+
 use serde_json::{Map, Value};
 
 use super::check::scope_owner;
@@ -13,6 +15,8 @@ use crate::error::Result;
 use crate::identity::{Capabilities, ShownReason, Status};
 use crate::key::{DeviceId, DeviceKey};
 use crate::twin::{self, Section, ShownObject};
+
+pub(crate) use identity::{parent_of, twin_of};
 
 /// One device or module line of a bulk export or import file, typed.
 ///

@@ -11,14 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use super::capabilities::ScopeOwners;
-use super::twin_of;
-use super::{PRIMARY, PrimaryLine, SECONDARY, Side, base_creation, identity, parent_of, twice};
+use super::{PRIMARY, PrimaryLine, SECONDARY, Side, base_creation, twice};
 use super::{holds_credentials, known_over, relevant, stated_capabilities};
 use crate::clock::ReplicaId;
 use crate::device::Creation;
 use crate::error::Result;
 use crate::identity::{Capabilities, StatusValue};
 use crate::iothub::line::ExportLine;
+use crate::iothub::line::{parent_of, twin_of};
 use crate::key::DeviceKey;
 use crate::registry::Registry;
 use crate::stamp::Stamp;
@@ -184,7 +184,7 @@ pub(super) fn create_side(
     let (other_created, other_owners) = other;
     let mut writer = side.registry.writer(replica, Stamp::default());
     for (key, line) in &side.created {
-        let mut created = identity(line)?;
+        let mut created = line.described_identity()?;
         // Created on both sides, there is no base to take unknown credentials from; the
         // other side's line is the only evidence. Unknown is not a value: it must not
         // compete with (and, preferred, replace) the keys the other side knows.
