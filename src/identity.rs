@@ -40,7 +40,8 @@ pub struct Identity {
     pub authentication: Authentication,
     /// Capabilities.
     pub capabilities: Capabilities,
-    /// The edge device this one sits behind, by device id (never a hub-local scope string).
+    /// The edge device this one sits behind, by device id (never a hub-local scope string);
+    /// never the device itself, which a write refuses.
     #[serde(deserialize_with = "crate::serde_text::required")]
     pub parent: Option<DeviceId>,
     /// Twin leaves (tags, desired and reported properties) by path: each value a leaf (not a
@@ -378,6 +379,27 @@ pub(crate) fn check_status(key: &DeviceKey, value: &StatusValue) -> Result<()> {
         return Err(Error::InvalidValue {
             field: format!("status of {key}"),
             reason: "IoT Hub modules cannot be disabled; disable the device to block it".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Refuses `parent` as the edge parent of `key` where it names the device itself. An IoT Edge
+/// device's scope names the device (an export line's [`parent`](crate::iothub::ExportLine::parent)
+/// is then the device itself), but its parent, the edge device it sits behind, is another or
+/// none: IoT Hub takes no device as its own parent, and a plan would write the device's own
+/// scope for a plain device. Held to by every write of a parent
+/// ([`Writer::create`](crate::Writer::create), [`Writer::set_parent`](crate::Writer::set_parent),
+/// a lift's creations) and by the reading of a registry, where a record's key is known; never
+/// by a merge, which takes what writers wrote. A module's parent is not checked: IoT Hub gives
+/// a module its device's scope, and nothing of this crate reads a module's parent.
+pub(crate) fn check_parent(key: &DeviceKey, parent: Option<&DeviceId>) -> Result<()> {
+    if key.module.is_none() && parent == Some(&key.device) {
+        return Err(Error::InvalidValue {
+            field: format!("parent of {key}"),
+            reason: "a device cannot be its own edge parent; an IoT Edge device's scope names \
+                     it, but its parent is another edge device, or none"
+                .into(),
         });
     }
     Ok(())

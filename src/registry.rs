@@ -51,8 +51,8 @@ use wire::Wire;
 /// Serialized, it keeps everything a merge needs. Reading one refuses what no writer or
 /// merge makes (a device listed twice or holding nothing, an incarnation holding nothing or
 /// held live and deleted, an incarnation waiting for a creation the context has seen, a write
-/// or stable vector beyond the context, a value a write would refuse, a disabled module among
-/// them), and text no writer writes (a member the writer always writes, missing, or a member
+/// or stable vector beyond the context, a value a write would refuse, a disabled module or a
+/// device its own parent among them), and text no writer writes (a member the writer always writes, missing, or a member
 /// it never writes, which may be one misspelt), and reads tombstones the stable vector covers as
 /// compaction leaves them, purged; but it cannot tell a register's record of overwritten
 /// writes from a forged one, nor a context's claim of a write an overwrite or a delete left
@@ -527,7 +527,8 @@ impl Registry {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`](crate::Error::InvalidValue) when `replica` has used every counter.
+    /// [`Error::InvalidValue`](crate::Error::InvalidValue) when `replica` has used every counter,
+    /// or for a device as its own parent.
     ///
     /// [`Writer::create`]: crate::Writer::create
     pub(crate) fn create_in_bulk(
@@ -537,6 +538,9 @@ impl Registry {
         stamp: Stamp,
         identity: crate::identity::Identity,
     ) -> Result<bool> {
+        // A lift's lines never give one (`parent_of`), but a registry takes no value a writer
+        // would refuse, whoever writes it.
+        crate::identity::check_parent(&key, identity.parent.as_ref())?;
         let dot = self
             .context
             .next_dot(replica)

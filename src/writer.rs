@@ -8,7 +8,7 @@ use crate::clock::{CausalContext, Dot, ReplicaId};
 use crate::credentials::{Authentication, Fingerprint};
 use crate::device::DeviceRecord;
 use crate::error::{Error, Result};
-use crate::identity::{Capabilities, Identity, Status, StatusValue, check_status};
+use crate::identity::{Capabilities, Identity, Status, StatusValue, check_parent, check_status};
 use crate::key::{DeviceId, DeviceKey};
 use crate::register::MvRegister;
 use crate::registry::Registry;
@@ -121,8 +121,8 @@ impl Writer<'_> {
     /// or a leaf under another: [`Identity::with_twin`] builds a twin's leaves from its object), a twin
     /// leaf's value IoT Hub would not store (objects in it nested deeper than the hub's ten
     /// levels, or a key in them breaking its key rules), a value, twin or metadata, nested
-    /// deeper than 64 levels, or a disabled status for a module (IoT Hub modules cannot be
-    /// disabled).
+    /// deeper than 64 levels, a disabled status for a module (IoT Hub modules cannot be
+    /// disabled), or a device as its own parent.
     ///
     /// # Examples
     ///
@@ -143,6 +143,7 @@ impl Writer<'_> {
         // registry, as every other write checks its value.
         identity.check_values().map_err(|e| e.of_device(key))?;
         check_status(key, &identity.status)?;
+        check_parent(key, identity.parent.as_ref())?;
         let dot = self.take_dot(key)?;
         let record = DeviceRecord::created(dot, self.stamp, identity);
         let slot = self.registry.slot_mut(key);
@@ -421,6 +422,8 @@ impl Writer<'_> {
     ///
     /// # Errors
     ///
+    /// [`Error::InvalidValue`] for a device as its own parent (an IoT Edge device's scope
+    /// names it, but its parent is another edge device, or none);
     /// [`Error::UnknownDevice`] if `key` has no live incarnation here;
     /// [`Error::PendingDevice`] if one has not received its creation yet.
     ///
@@ -438,6 +441,7 @@ impl Writer<'_> {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn set_parent(&mut self, key: &DeviceKey, parent: Option<DeviceId>) -> Result<Registry> {
+        check_parent(key, parent.as_ref())?;
         self.write_each(key, false, |record, out, dot, stamp| {
             let overwritten = record.set_parent(dot, stamp, parent.clone());
             out.written_mut()
@@ -678,7 +682,8 @@ mod tests {
     use serde_json::{Map, json};
 
     use crate::{
-        DeviceKey, Error, Identity, Registry, ReplicaId, Section, Stamp, Status, StatusValue,
+        DeviceId, DeviceKey, Error, Identity, Registry, ReplicaId, Section, Stamp, Status,
+        StatusValue,
     };
 
     const R: ReplicaId = ReplicaId::from_u128(1);
@@ -711,6 +716,37 @@ mod tests {
             .writer(R, Stamp::new(1, 0))
             .create(&DeviceKey::module("never", "m")?, Identity::default())?;
         assert_eq!(unknown.live_count(), 1);
+        Ok(())
+    }
+
+    /// A device is never its own edge parent: an edge device's own scope names it, but its
+    /// parent is another edge device or none (IoT Hub takes no device as its own parent). A
+    /// create, a parent write and a saved state read back refuse one, naming the device; a
+    /// module, which IoT Hub gives no parent of its own, is not refused here.
+    #[test]
+    fn a_device_is_refused_as_its_own_parent() -> crate::Result<()> {
+        let key = DeviceKey::device("gw")?;
+        let itself = Some(DeviceId::new("gw")?);
+        let mut registry = Registry::new();
+        let mut writer = registry.writer(R, Stamp::default());
+        let created = writer.create(&key, Identity::default().with_parent(itself.clone()));
+        writer.create(&key, Identity::default())?;
+        let before = registry.clone();
+        let mut writer = registry.writer(R, Stamp::default());
+        let set = writer.set_parent(&key, itself.clone());
+        for refused in [created, set] {
+            let err = refused.expect_err("refused");
+            assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
+            assert!(err.to_string().contains("parent of gw"), "{err}");
+        }
+        // Refused whole: no dot taken, nothing written.
+        assert_eq!(registry, before);
+        // Another device, or none, is a parent.
+        let mut writer = registry.writer(R, Stamp::default());
+        writer.set_parent(&key, Some(DeviceId::new("gw2")?))?;
+        writer.set_parent(&key, None)?;
+        let module = DeviceKey::module("gw", "m")?;
+        writer.create(&module, Identity::default().with_parent(itself))?;
         Ok(())
     }
 

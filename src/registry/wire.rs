@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::Registry;
 use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::error::{Result, redacted};
-use crate::identity::check_status;
+use crate::identity::{check_parent, check_status};
 use crate::key::{DeviceId, DeviceKey, ModuleId};
 use crate::slot::{Live, Slot, Tombstone};
 
@@ -102,13 +102,16 @@ fn key_text<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceKey, D::Error> {
 /// incarnation waiting for a creation the context has seen (see
 /// `Slot::creation_seen_but_missing`: a creation cut from the text), and a stable vector the
 /// context has reached (`compact` caps it there; beyond, it would purge tombstones of deletes
-/// not yet seen), and no module disabled.
+/// not yet seen), no module disabled and no device its own parent.
 ///
 /// A module holding a disabled status, in its creation or in its status register, is refused
 /// as [`Writer::create`](crate::Writer::create) and [`Writer::set_status`](crate::Writer::set_status)
 /// refuse to write one (2026-11-23, found in review: IoT Hub modules cannot be disabled, and
 /// the reader took one, which then won every merge as a disable does). A record's values are
 /// checked as it is read, but a record is read without its key, so its status is checked here.
+/// So is a device held as its own parent, as [`Writer::create`](crate::Writer::create) and
+/// [`Writer::set_parent`](crate::Writer::set_parent) refuse to write one (found in review 58:
+/// an edge device's scope names itself, and a writer took that as its parent).
 ///
 /// A device listed with neither an incarnation nor a tombstone is refused (2026-11-23, found
 /// in review): no writer leaves one and every merge and compaction drops one, so a state
@@ -179,8 +182,7 @@ impl TryFrom<Wire> for Registry {
         }
         if let Some(refused) = devices
             .iter()
-            .filter(|d| d.key.module.is_some())
-            .find_map(|d| check_statuses(&d.key, &d.slot).err())
+            .find_map(|d| check_written(&d.key, &d.slot).err())
         {
             return Err(refused.to_string());
         }
@@ -202,15 +204,25 @@ impl TryFrom<Wire> for Registry {
     }
 }
 
-/// Refuses a status `slot` holds for `key` that a write would refuse ([`check_status`]): a
-/// creation's, or any value its status register holds. A record is read without its key, so
-/// the check is made here, where the key is known.
-fn check_statuses(key: &DeviceKey, slot: &Slot) -> Result<()> {
+/// Refuses a status or a parent `slot` holds for `key` that a write would refuse
+/// ([`check_status`], [`check_parent`]): a creation's, or any value its status or parent
+/// register holds. A record is read without its key, so the check is made here, where the key
+/// is known.
+fn check_written(key: &DeviceKey, slot: &Slot) -> Result<()> {
     for record in &slot.live {
-        let created = record.created.iter().map(|c| &c.identity.status);
-        let written = record.written().status.entries().iter().map(|e| &e.value);
-        for status in created.chain(written) {
-            check_status(key, status)?;
+        let written = record.written();
+        if key.module.is_some() {
+            let created = record.created.iter().map(|c| &c.identity.status);
+            let statuses = written.status.entries().iter().map(|e| &e.value);
+            for status in created.chain(statuses) {
+                check_status(key, status)?;
+            }
+        } else {
+            let created = record.created.iter().map(|c| c.identity.parent.as_ref());
+            let parents = written.parent.entries().iter().map(|e| e.value.as_ref());
+            for parent in created.chain(parents) {
+                check_parent(key, parent)?;
+            }
         }
     }
     Ok(())
@@ -395,6 +407,29 @@ mod tests {
                     "{at}: {err}"
                 );
             }
+        }
+        Ok(())
+    }
+
+    /// A device held as its own parent, in its creation or in its parent register, is
+    /// refused as [`Writer::create`](crate::Writer::create) and
+    /// [`Writer::set_parent`](crate::Writer::set_parent) refuse to write one.
+    #[test]
+    fn a_device_parented_by_itself_is_refused_when_read() -> Result<()> {
+        let key = DeviceKey::device("gw")?;
+        let mut reg = Registry::new();
+        let mut w = reg.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+        let parent = |id: &str| DeviceId::new(id).map(Some);
+        w.create(&key, Identity::default().with_parent(parent("p1")?))?;
+        w.set_parent(&key, parent("p2")?)?;
+        let text = serde_json::to_string(&reg).expect("serializes");
+        let read = |text: &str| serde_json::from_str::<Registry>(text);
+        read(&text).unwrap_or_else(|e| panic!("as written: {e}"));
+        for written in ["\"p1\"", "\"p2\""] {
+            assert_eq!(text.matches(written).count(), 1, "{written} in {text}");
+            let itself = text.replace(written, "\"gw\"");
+            let err = read(&itself).expect_err("a device parented by itself");
+            assert!(err.to_string().contains("parent of gw"), "{written}: {err}");
         }
         Ok(())
     }
