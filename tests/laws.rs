@@ -174,6 +174,82 @@ proptest! {
         check_laws(&pick(&states, &x), &pick(&states, &y), &pick(&states, &z), merge)?;
     }
 
+    /// The laws over states compacted at *different* stable points of one history (above,
+    /// every state is compacted against one vector): `compact_p(a) ⊔ compact_q(b) =
+    /// compact_q(b) ⊔ compact_p(a)`, and so on, for `p`, `q` any vectors every replica had
+    /// reached at some step, and for uncompacted states beside them.
+    #[test]
+    fn laws_hold_over_states_compacted_at_different_points(
+        h in history(),
+        picks in vec(any::<(Index, Index)>(), 6),
+        (i, j, k) in any::<(Index, Index, Index)>(),
+    ) {
+        let states = h.states_compacted_at_different_points(&picks);
+        let merge = |a: &mut Registry, b: &Registry| {
+            a.merge(b);
+        };
+        check_laws(&pick(&states, &i), &pick(&states, &j), &pick(&states, &k), merge)?;
+    }
+
+    /// Counters near `u64::MAX` (every counter of the replica that wrote most moved up, written
+    /// `↑`, until `left` are left): the merge is equivariant, `↑a ⊔ ↑b = ↑(a ⊔ b)` with the same
+    /// report, the laws hold, a delta still carries what the whole state does, `↑b ⊔
+    /// ↑a.delta_since(↑b) = ↑(b ⊔ a)`, and that replica writes `left` more times, then is
+    /// refused.
+    #[test]
+    fn merging_states_with_counters_near_the_top_is_the_shifted_merge(
+        h in history(),
+        (i, j, k) in any::<(Index, Index, Index)>(),
+        left in 0u64..40,
+    ) {
+        let join = h.join();
+        let (top, used) = (join.context().vector().iter())
+            .max_by_key(|&(_, counter)| counter)
+            .unwrap_or((common::replica(0), 0));
+        let shift = u64::MAX - used - left;
+        let up = |state: &Registry| -> Registry {
+            serde_json::from_value(shifted(state, top, shift)).expect("a shifted state reads")
+        };
+        let mut states = h.states();
+        for from in h.replicas() {
+            for to in h.replicas() {
+                states.push(from.delta_since(to.context().vector()));
+            }
+        }
+        let (a, b, c) = (pick(&states, &i), pick(&states, &j), pick(&states, &k));
+
+        let mut ab = a.clone();
+        let report = ab.merge(&b);
+        let mut up_ab = up(&a);
+        let up_report = up_ab.merge(&up(&b));
+        common::same_bytes(&up_ab, &up(&ab))?;
+        prop_assert_eq!(
+            serde_json::to_value(&up_report).expect("serializes"),
+            shifted(&report, top, shift),
+            "the same report, its dots moved up"
+        );
+
+        let merge = |x: &mut Registry, y: &Registry| {
+            x.merge(y);
+        };
+        check_laws(&up(&a), &up(&b), &up(&c), merge)?;
+
+        let mut by_delta = up(&b);
+        by_delta.merge(&up(&a).delta_since(by_delta.context().vector()));
+        let mut ba = b.clone();
+        ba.merge(&a);
+        common::same_bytes(&by_delta, &up(&ba))?;
+
+        // A fresh device per write, so that every write is a valid create. A history that
+        // wrote nothing has no counter to move.
+        let mut state = up(&join);
+        for n in 0..=left {
+            let created = (state.writer(top, Stamp::new(9, 0)))
+                .create(&common::named(&format!("top-{n}")), failback::Identity::default());
+            prop_assert_eq!(created.is_ok(), used == 0 || n < left, "write {}: {:?}", n, created.err());
+        }
+    }
+
     #[test]
     fn report_combine_is_commutative_and_associative(h in history(), seed in any::<u64>()) {
         // Reports of real merges: the states of a history merged into one another.
@@ -224,4 +300,48 @@ fn shard(registry: &Registry, keep: impl Fn(&DeviceKey) -> bool) -> Registry {
         devices.retain(|d| keep(&serde_json::from_value(d["key"].clone()).expect("a device key")));
     }
     serde_json::from_value(wire).expect("parses back")
+}
+
+/// `value`'s wire form with every counter of `replica` moved up by `shift`, wherever it holds
+/// one (vectors' `[replica, counter]` pairs, dots' `{replica, counter}` objects, dots shown
+/// as `replica:counter` in a report's text): the same
+/// history under counters near the top, as if `replica` had made `shift` writes before, which
+/// every replica saw.
+fn shifted(value: &impl serde::Serialize, replica: ReplicaId, shift: u64) -> serde_json::Value {
+    use serde_json::Value;
+    fn walk(node: &mut Value, replica: &Value, shift: u64) {
+        let up = |counter: &Value| Value::from(counter.as_u64().expect("a counter") + shift);
+        match node {
+            Value::Object(members) => {
+                if members.get("replica") == Some(replica) {
+                    if let Some(counter) = members.get("counter").map(up) {
+                        members.insert("counter".into(), counter);
+                    }
+                }
+                (members.values_mut()).for_each(|member| walk(member, replica, shift));
+            }
+            Value::Array(items) => match items.as_mut_slice() {
+                [id, counter] if id == replica && counter.is_u64() => *counter = up(counter),
+                _ => items.iter_mut().for_each(|item| walk(item, replica, shift)),
+            },
+            // A dot shown in a report's text: `replica:counter`.
+            Value::String(text) => {
+                let shown = format!("{}:", replica.as_str().expect("a replica id is text"));
+                let mut parts = text.split(shown.as_str());
+                let mut out = parts.next().unwrap_or_default().to_owned();
+                for part in parts {
+                    let digits =
+                        part.len() - part.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                    let counter: u64 = part[..digits].parse().expect("a counter");
+                    out += &format!("{shown}{}{}", counter + shift, &part[digits..]);
+                }
+                *text = out;
+            }
+            _ => {}
+        }
+    }
+    let replica = serde_json::to_value(replica).expect("serializes");
+    let mut wire = serde_json::to_value(value).expect("serializes");
+    walk(&mut wire, &replica, shift);
+    wire
 }

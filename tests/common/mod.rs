@@ -23,10 +23,12 @@ use std::fmt;
 
 use failback::{
     AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Event, EventId, Identity, Pair,
-    Registry, ReplicaId, Section, Stamp, Status, StatusValue, SymmetricKey, Thumbprint, Writer,
+    Registry, ReplicaId, Section, Stamp, Status, StatusValue, SymmetricKey, Thumbprint,
+    VersionVector, Writer,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
+use proptest::sample::Index;
 use serde_json::{Map, Value, json};
 
 /// Cases per property: `PROPTEST_CASES` when set, else 1,000 (CI's floor).
@@ -185,6 +187,9 @@ pub struct World {
 pub struct History {
     pub plan: Plan,
     pub world: World,
+    /// After every step, the meet of every replica's vector: a vector every replica had
+    /// reached then, so a legitimate point to compact at. Never decreasing.
+    pub stable_points: Vec<VersionVector>,
 }
 
 impl fmt::Debug for History {
@@ -218,16 +223,48 @@ impl History {
         out.extend(self.world.replicas.iter().cloned());
         out
     }
+
+    /// What every replica has reached at the end: the last stable point.
+    pub fn stable(&self) -> VersionVector {
+        self.world.stable()
+    }
+
+    /// [`History::states`], and as many again compacted at different stable points of the
+    /// history: for each of `picks`, the state `picks.0` chooses compacted at the point
+    /// `picks.1` chooses among those its vector has reached (none: left out).
+    pub fn states_compacted_at_different_points(&self, picks: &[(Index, Index)]) -> Vec<Registry> {
+        let mut states = self.states();
+        let compacted: Vec<Registry> = picks
+            .iter()
+            .filter_map(|(state, point)| {
+                let mut state = states[state.index(states.len())].clone();
+                let reached: Vec<&VersionVector> = (self.stable_points.iter())
+                    .filter(|p| state.context().vector().includes(p))
+                    .collect();
+                let point = reached.get(point.index(reached.len().max(1)))?;
+                state.compact(point);
+                Some(state)
+            })
+            .collect();
+        states.extend(compacted);
+        states
+    }
 }
 
 impl Plan {
     pub fn run(&self) -> History {
         let mut world = World::new(self.replicas);
         let everyone: Vec<usize> = (0..self.replicas).collect();
-        self.steps.iter().for_each(|s| world.apply(s, &everyone));
+        let stable_points = (self.steps.iter())
+            .map(|s| {
+                world.apply(s, &everyone);
+                world.stable()
+            })
+            .collect();
         History {
             plan: self.clone(),
             world,
+            stable_points,
         }
     }
 }
@@ -238,6 +275,15 @@ impl World {
             replicas: vec![Registry::new(); replicas],
             ..Self::default()
         }
+    }
+
+    /// The meet of every replica's vector: what all of them have reached.
+    pub fn stable(&self) -> VersionVector {
+        let mut replicas = self.replicas.iter();
+        let mut stable =
+            (replicas.next()).map_or_else(VersionVector::new, |r| r.context().vector().clone());
+        replicas.for_each(|r| stable.meet(r.context().vector()));
+        stable
     }
 
     /// Runs `step` with its replica numbers mapped onto `among` (at least one replica).
