@@ -80,6 +80,12 @@ fn a_child_beats_a_concurrent_scalar_with_a_sibling_sorting_between() {
 
 /// Two replicas forked from one device whose tags are `tags`.
 fn forked(tags: serde_json::Value) -> (Registry, Registry) {
+    let [a, b] = sides(tags);
+    (a, b)
+}
+
+/// `N` replicas forked from one device whose tags are `tags`.
+fn sides<const N: usize>(tags: serde_json::Value) -> [Registry; N] {
     let mut base = Registry::new();
     let identity = Identity::default()
         .with_twin(Section::Tags, tags)
@@ -87,7 +93,7 @@ fn forked(tags: serde_json::Value) -> (Registry, Registry) {
     base.writer(ReplicaId::from_u128(9), Stamp::new(1, 0))
         .create(&key(), identity)
         .expect("fresh");
-    (base.clone(), base)
+    std::array::from_fn(|_| base.clone())
 }
 
 /// Merges `b` into `a` and `a` into `b`: the merged device and both reports, which must agree.
@@ -418,6 +424,76 @@ fn tag_leaves(registry: &Registry) -> std::collections::BTreeMap<String, serde_j
     out
 }
 
+/// Side `i` (replica `i + 1`) makes the twin writes `writes[i]`.
+fn write_sides(sides: &mut [Registry], writes: &[Vec<(TwinWrite, u64)>]) {
+    for (i, (side, writes)) in sides.iter_mut().zip(writes).enumerate() {
+        let replica = ReplicaId::from_u128(i as u128 + 1);
+        for (write, at) in writes {
+            let mut w = side.writer(replica, Stamp::new(*at, 0));
+            match write {
+                TwinWrite::Set(path, value) => {
+                    w.set_twin(&key(), Section::Tags, path, value.clone())
+                }
+                TwinWrite::Patch(patch) => w.patch_twin(&key(), Section::Tags, patch),
+            }
+            .expect("a valid write to a live device");
+        }
+    }
+}
+
+/// Every change a side made that the merged tags do not hold (a leaf it set, or removed and
+/// back), from the forked tags `before` to the merged `after`, is named by one of `conflicts`
+/// at its path, an ancestor's or a descendant's.
+fn lost_changes_are_named(
+    before: &std::collections::BTreeMap<String, serde_json::Value>,
+    sides: &[Registry],
+    after: &std::collections::BTreeMap<String, serde_json::Value>,
+    conflicts: &[failback::Conflict],
+) -> Result<(), TestCaseError> {
+    let named = |path: &str| {
+        conflicts.iter().any(|c| {
+            let field = c.field.trim_start_matches("tags.");
+            field == path
+                || path.starts_with(&format!("{field}."))
+                || field.starts_with(&format!("{path}."))
+        })
+    };
+    for side in sides {
+        let made = tag_leaves(side);
+        for (path, value) in &made {
+            let changed = before.get(path) != Some(value);
+            let lost = after.get(path) != Some(value);
+            prop_assert!(
+                !(changed && lost) || named(path),
+                "set {} = {} lost, unreported: {:?}",
+                path,
+                value,
+                after
+            );
+        }
+        for (path, value) in before {
+            let back = !made.contains_key(path) && after.get(path) == Some(value);
+            prop_assert!(
+                !back || named(path),
+                "removed {} back, unreported: {:?}",
+                path,
+                after
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The orders three sides can be merged in.
+const ORDERS: [[usize; 3]; 6] = [
+    [0, 1, 2],
+    [0, 2, 1],
+    [1, 0, 2],
+    [1, 2, 0],
+    [2, 0, 1],
+    [2, 1, 0],
+];
+
 proptest! {
     #![proptest_config(common::config())]
 
@@ -432,52 +508,42 @@ proptest! {
         base in twin_base(),
         writes in [side_writes(), side_writes()],
     ) {
-        let (a, b) = forked(base);
-        let mut sides = [a, b];
+        let mut sides = sides::<2>(base);
         let before = tag_leaves(&sides[0]);
-        for (side, replica) in [(0, ReplicaId::from_u128(1)), (1, ReplicaId::from_u128(2))] {
-            for (write, at) in &writes[side] {
-                let mut w = sides[side].writer(replica, Stamp::new(*at, 0));
-                match write {
-                    TwinWrite::Set(path, value) => {
-                        w.set_twin(&key(), Section::Tags, path, value.clone())
-                    }
-                    TwinWrite::Patch(patch) => w.patch_twin(&key(), Section::Tags, patch),
-                }
-                .expect("a valid write to a live device");
-            }
-        }
+        write_sides(&mut sides, &writes);
         let (device, conflicts) = merged_both_ways(&sides[0], &sides[1]);
         let mut merged = Registry::new();
         merged.merge(&sides[0]);
         merged.merge(&sides[1]);
-        let after = tag_leaves(&merged);
         prop_assert_eq!(&device.conflicts, &conflicts);
-        let named = |path: &str| {
-            conflicts.iter().any(|c| {
-                let field = c.field.trim_start_matches("tags.");
-                field == path
-                    || path.starts_with(&format!("{field}."))
-                    || field.starts_with(&format!("{path}."))
-            })
-        };
-        for side in &sides {
-            let made = tag_leaves(side);
-            for (path, value) in &made {
-                let changed = before.get(path) != Some(value);
-                let lost = after.get(path) != Some(value);
-                prop_assert!(
-                    !(changed && lost) || named(path),
-                    "set {} = {} lost, unreported: {:?}", path, value, after
-                );
-            }
-            for (path, value) in &before {
-                let back = !made.contains_key(path) && after.get(path) == Some(value);
-                prop_assert!(
-                    !back || named(path),
-                    "removed {} back, unreported: {:?}", path, after
-                );
-            }
+        lost_changes_are_named(&before, &sides, &tag_leaves(&merged), &conflicts)?;
+    }
+
+    /// The same for three replicas merged one into another in any order, `(x ⊔ y) ⊔ z`: the
+    /// read of the join names every change a side lost (whatever the second merge found
+    /// already settled by the first), the last merge reports the read's conflicts when it
+    /// changed the device, and every order gives one state (review 59).
+    #[test]
+    fn every_twin_change_a_three_way_merge_loses_is_named_by_a_conflict(
+        base in twin_base(),
+        writes in [side_writes(), side_writes(), side_writes()],
+        order in proptest::sample::select(&ORDERS[..]),
+    ) {
+        let mut sides = sides::<3>(base);
+        let before = tag_leaves(&sides[0]);
+        write_sides(&mut sides, &writes);
+        let [x, y, z] = order;
+        let mut merged = sides[x].clone();
+        merged.merge(&sides[y]);
+        let last = merged.merge(&sides[z]);
+        let device = merged.device(&key(), &Policy::default()).expect("live");
+        lost_changes_are_named(&before, &sides, &tag_leaves(&merged), &device.conflicts)?;
+        if !last.is_unchanged() {
+            prop_assert_eq!(&last.conflicts, &device.conflicts);
         }
+        let mut other_order = sides[z].clone();
+        other_order.merge(&sides[x]);
+        other_order.merge(&sides[y]);
+        common::same_bytes(&other_order, &merged)?;
     }
 }
