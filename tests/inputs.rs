@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::Path;
-use std::sync::OnceLock;
 
 use common::{History, event, history};
 use failback::iothub::{ExportReader, parse_line};
@@ -193,25 +192,6 @@ fn damaged_wire(text: &str, damages: &[Damage], in_tree: bool) -> String {
     }
 }
 
-/// Every line of the shipped exports: real hub lines covering every rule the tool applies.
-/// Read once per test run, not once per case.
-fn shipped_lines() -> &'static [String] {
-    static LINES: OnceLock<Vec<String>> = OnceLock::new();
-    LINES.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
-        ["base.jsonl", "primary.jsonl", "secondary.jsonl"]
-            .iter()
-            .flat_map(|name| {
-                std::fs::read_to_string(dir.join(name))
-                    .expect("shipped data reads")
-                    .lines()
-                    .map(str::to_owned)
-                    .collect::<Vec<_>>()
-            })
-            .collect()
-    })
-}
-
 /// A line parsed, or refused with an error at that line of that file, at a column inside it.
 fn check_line(text: &str) -> Result<(), TestCaseError> {
     match parse_line(Path::new("in.jsonl"), 7, text) {
@@ -298,7 +278,7 @@ proptest! {
         damages in damages(),
         in_tree in any::<bool>(),
     ) {
-        let text = damaged_wire(pick.get::<String>(shipped_lines()), &damages, in_tree);
+        let text = damaged_wire(pick.get::<String>(common::shipped_lines()), &damages, in_tree);
         check_line(&text)?;
     }
 
@@ -311,7 +291,7 @@ proptest! {
         // Arbitrary bytes (invalid UTF-8 included), then a damaged hub line after them.
         let mut input = bytes;
         input.push(b'\n');
-        input.extend(damaged(pick.get::<String>(shipped_lines()), &damages).into_bytes());
+        input.extend(damaged(pick.get::<String>(common::shipped_lines()), &damages).into_bytes());
         let mut reader = ExportReader::new("in.jsonl", input.as_slice());
         let mut errors = 0;
         for line in reader.by_ref() {

@@ -1,6 +1,7 @@
 //! The wire forms' members: a member the writer always writes is required, one misspelt is
 //! refused, and no reader's error shows a key found where something else belongs. Each reader
-//! is given a saved registry, event and ingest edited one member at a time.
+//! is given a saved registry, event and ingest edited one member at a time, and the export
+//! line reader the shipped lines, with a secret put at each node.
 
 mod common;
 
@@ -262,22 +263,27 @@ fn members_always_written_are_required_and_members_misspelt_are_refused() {
 // A key one level off: no reader's error shows it (found in review: serde's messages quote the
 // string they found, and only the registry's reader hid it).
 
-/// Each node of `value` replaced by the stray key, by a list or an object holding it, and each
-/// member renamed to it.
-fn with_a_stray_key(value: &Value) -> Vec<(String, Value)> {
+/// Each node of `value` replaced by `stray`, by a list or an object holding it, each string
+/// with `stray` run into its end, and each member renamed to it.
+fn with_a_stray(value: &Value, stray: &str) -> Vec<(String, Value)> {
     let mut nodes = Vec::new();
     common::pointers(value, "", &mut nodes);
     let mut out = Vec::new();
     for at in &nodes {
-        for stray in [
-            json!(common::STRAY),
-            json!([common::STRAY]),
-            json!({ common::STRAY: 1 }),
-        ] {
+        let mut replacements = vec![
+            json!(stray),
+            json!([stray]),
+            json!({ stray: 1 }),
+            json!({ stray: "x" }),
+        ];
+        if let Some(Value::String(text)) = value.pointer(at) {
+            replacements.push(json!(format!("{text}{stray}")));
+        }
+        for replacement in replacements {
             let mut edited = value.clone();
             if let Some(node) = edited.pointer_mut(at) {
-                *node = stray.clone();
-                out.push((format!("{stray} at {at:?}"), edited));
+                *node = replacement.clone();
+                out.push((format!("{replacement} at {at:?}"), edited));
             }
         }
         if let Some(Value::Object(members)) = value.pointer(at) {
@@ -285,7 +291,7 @@ fn with_a_stray_key(value: &Value) -> Vec<(String, Value)> {
                 let mut edited = value.clone();
                 if let Some(Value::Object(members)) = edited.pointer_mut(at) {
                     let member = members.remove(name).unwrap_or_default();
-                    members.insert(common::STRAY.into(), member);
+                    members.insert(stray.into(), member);
                     out.push((format!("{name:?} of {at:?} renamed"), edited));
                 }
             }
@@ -297,7 +303,7 @@ fn with_a_stray_key(value: &Value) -> Vec<(String, Value)> {
 /// The errors of reading `value` with a stray key anywhere as a `T` that show the key.
 fn shown_keys<T: serde::de::DeserializeOwned>(value: &impl serde::Serialize) -> Vec<String> {
     let value = serde_json::to_value(value).expect("serialises");
-    with_a_stray_key(&value)
+    with_a_stray(&value, common::STRAY)
         .into_iter()
         .filter_map(|(what, edited)| {
             let text = serde_json::to_string(&edited).expect("serialises");
@@ -385,5 +391,54 @@ fn no_reader_shows_a_key_found_where_something_else_belongs() {
     shown.extend(shown_keys::<failback::MvRegister<Authentication>>(
         &register,
     ));
+    assert!(shown.is_empty(), "{}", shown.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same for export lines, with every form a secret takes in a hub's files (review 59).
+
+/// A secret as a hub's files hold it: a symmetric key (16 and 32 bytes), a SAS token and a
+/// device connection string.
+const SECRETS: [&str; 4] = [
+    common::STRAY,
+    "pJkGi49FagOtrxBk7+j7VMjw/SBEaPJ+FoZC6rGdiDs=",
+    "SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fd1\
+     &sig=QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo%3D&se=1700000000",
+    "HostName=hub.azure-devices.net;DeviceId=d1;SharedAccessKey=MDEyMzQ1Njc4OWFiY2RlZg==",
+];
+
+/// Whether `message` shows `secret`: whole, or any 16 characters of it in a row.
+fn shows(message: &str, secret: &str) -> bool {
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .windows(16)
+        .any(|run| message.contains(&run.iter().collect::<String>()))
+}
+
+/// Every third shipped line, with each secret form at every node, around every node and
+/// instead of every member's name: the line reads, or its error shows none of the secret.
+/// Real lines reach every part of the reader (modules, edge devices, X.509, twins).
+#[test]
+fn no_export_line_error_shows_a_secret_found_where_something_else_belongs() {
+    let (mut shown, mut refused) = (Vec::new(), 0);
+    for line in common::shipped_lines().iter().step_by(3) {
+        let value: Value = serde_json::from_str(line).expect("a shipped line is JSON");
+        for secret in SECRETS {
+            for (what, edited) in with_a_stray(&value, secret) {
+                let text = serde_json::to_string(&edited).expect("serialises");
+                if let Err(err) = failback::iothub::parse_line("x.jsonl".as_ref(), 1, &text) {
+                    refused += 1;
+                    let message = format!("{err} {err:?}");
+                    if shows(&message, secret) {
+                        shown.push(format!("{what}: {err}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        refused > 1000,
+        "the edits reach the reader's refusals: {refused}"
+    );
     assert!(shown.is_empty(), "{}", shown.join("\n"));
 }

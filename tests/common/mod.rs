@@ -962,6 +962,25 @@ pub fn pointers(value: &Value, at: &str, out: &mut Vec<String>) {
     }
 }
 
+/// Every line of the shipped exports: real hub lines covering every rule the tool applies.
+/// Read once per test run, not once per case.
+pub fn shipped_lines() -> &'static [String] {
+    static LINES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    LINES.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data");
+        ["base.jsonl", "primary.jsonl", "secondary.jsonl"]
+            .iter()
+            .flat_map(|name| {
+                std::fs::read_to_string(dir.join(name))
+                    .expect("shipped data reads")
+                    .lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    })
+}
+
 /// A symmetric key's text (the pool's first) to put where something else belongs, a member's
 /// name or a value: no reader's error may show it.
 pub const STRAY: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
