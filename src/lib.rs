@@ -36,7 +36,7 @@
 //! |---|---|---|
 //! | disable and enable | disabled (a re-enable that saw the disable stands) | [`Rule::DisableWins`] |
 //! | delete and update of one incarnation | deleted, the report naming the updates the deleter had not seen, alike whichever side merges the other (a re-create is a new incarnation and stands) | [`Rule::DeleteWins`] |
-//! | credential change and a value holding a key or thumbprint it rotated out | the rotation | [`Rule::RetiredCredentialExcluded`] |
+//! | credential change and a value holding a key or thumbprint it rotated out | the rotation (among several values left, the [`Policy::credentials`] side) | [`Rule::RetiredCredentialExcluded`] |
 //! | credential changes each holding what the other rotated out | the preferred value with rotated-out credentials blanked, flagged for an operator | [`Rule::RetiredCredentialUnresolved`] |
 //! | other credential changes | [`Policy::credentials`] side, reported as a security conflict | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |
 //! | any other field, twin leaf or metadata key | [`Policy::fields`]: a preferred replica, or the highest hybrid-logical-clock stamp with replica tie-break | [`Rule::PreferredReplica`] / [`Rule::LatestStamp`] |

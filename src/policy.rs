@@ -8,14 +8,15 @@
 //! |---|---|
 //! | any | all candidates hold equal values: [`Rule::Agreed`] (no conflict) |
 //! | status | a disable beats a concurrent enable: [`Rule::DisableWins`] |
-//! | authentication | values holding a credential another concurrent write rotated out are excluded: [`Rule::RetiredCredentialExcluded`] |
+//! | authentication | values holding a credential another concurrent write rotated out are excluded, [`Policy::credentials`] settling the rest: [`Rule::RetiredCredentialExcluded`] |
 //! | authentication | every value holds one: the preferred value with those credentials blanked, [`Rule::RetiredCredentialUnresolved`] |
 //! | authentication | otherwise [`Policy::credentials`] |
 //! | other fields | [`Policy::fields`] |
 //!
-//! A [`Preference`] is either a replica (its latest concurrent write wins; if it has none, the
-//! latest stamp does) or the latest hybrid-logical-clock stamp, ties broken by dot (replica id,
-//! then counter), so no two replicas can ever disagree on a winner.
+//! A [`Preference`] is either a replica (its latest eligible concurrent write wins; if it has
+//! none, the latest stamp does) or the latest hybrid-logical-clock stamp, ties broken by dot
+//! (replica id, then counter), so no two replicas can ever disagree on a winner. Eligible means
+//! every candidate but those a security rule excluded.
 
 use std::fmt;
 
@@ -37,10 +38,11 @@ use crate::stamp::Stamp;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive] // more ways to settle a conflict may come
 pub enum Preference {
-    /// The highest stamp, ties broken by dot.
+    /// The highest stamp among the eligible candidates, ties broken by dot.
     #[default]
     LatestStamp,
-    /// This replica's value; the highest stamp when it wrote none of the candidates.
+    /// This replica's latest value among the eligible candidates; the highest stamp when it
+    /// wrote none of them.
     Replica(ReplicaId),
 }
 
@@ -105,10 +107,11 @@ pub enum Rule {
     /// had seen overwritten too (its delta names the writes it removed, not those they had
     /// overwritten); the merged state is the same either way.
     DeleteWins,
-    /// Candidates holding a credential rotated out by a concurrent write were excluded. A
-    /// credential write rotates out what its writer saw and no longer holds, and always the
-    /// credentials of its incarnation's creation that it does not hold, even when its writer
-    /// had not received the creation yet.
+    /// Candidates holding a credential rotated out by a concurrent write were excluded; when
+    /// the eligible ones left differ, [`Policy::credentials`] settled them, and the exclusion
+    /// is still the rule reported. A credential write rotates out what its writer saw and no
+    /// longer holds, and always the credentials of its incarnation's creation that it does not
+    /// hold, even when its writer had not received the creation yet.
     RetiredCredentialExcluded,
     /// Every candidate held a credential another rotated out; the preference picked one,
     /// shown with every credential another write retired blanked (a rotated-out credential

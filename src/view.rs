@@ -286,10 +286,14 @@ impl Resolver<'_> {
                 Rule::RetiredCredentialUnresolved,
             ),
             n if n == candidates.len() => by_preference(candidates, |_| true, preference),
-            _ => match by_preference(candidates, clean, preference) {
-                (i, Rule::Agreed) => (i, Rule::RetiredCredentialExcluded),
-                other => other,
-            },
+            // The exclusion is what a reader must hear of, whether the clean values agreed or
+            // the preference settled them: reported under the preference's rule, a stale
+            // restore beside two rotations named no exclusion, and under a preference for the
+            // excluded writer read as if it had written nothing (review 59).
+            _ => (
+                by_preference(candidates, clean, preference).0,
+                Rule::RetiredCredentialExcluded,
+            ),
         };
         let unresolved = outcome.1 == Rule::RetiredCredentialUnresolved;
         let i = self.settle(

@@ -141,6 +141,73 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(common::config())]
+
+    /// A stale state showing a credential a rotation retired, merged into the rotated state so
+    /// that the device's records change, is named: its write refused as a credential restore,
+    /// or its value excluded by a retired-credential rule, however many values the conflict
+    /// holds (review 59: beside two rotations the exclusion was reported under the preference).
+    #[test]
+    fn a_stale_credential_a_merge_keeps_out_is_named(
+        plan in fork_plan(),
+        with in 0..3usize,
+        keep in 0..2usize,
+    ) {
+        // The same plan run twice: first to read the credentials the rotation starts from.
+        let probe = plan.run(|w, key| w.set_authentication(key, Authentication::default()));
+        let policy = Policy::default();
+        let current = probe.snapshot.device(&probe.key, &policy).map(|d| d.authentication);
+        let rotated = common::rotation(&current.unwrap_or_default(), keep, with);
+        let fork = plan.run(|w, key| w.set_authentication(key, rotated.clone()));
+        prop_assert_eq!(&fork.key, &probe.key);
+        let key = &fork.key;
+        let kept = rotated.fingerprints();
+        let shown_before = fork.snapshot.device(key, &policy).map(|d| d.authentication);
+        let retired: Vec<Fingerprint> = shown_before
+            .map(|a| a.fingerprints())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|f| !kept.contains(f))
+            .collect();
+        let mut target = fork.after.clone();
+        for stale in &fork.stale {
+            let before = target.records(key).to_vec();
+            let report = target.merge(stale);
+            if before == target.records(key) {
+                continue;
+            }
+            let (Some(old), Some(now)) = (stale.device(key, &policy), target.device(key, &policy))
+            else {
+                continue;
+            };
+            // A delete and re-create is a new device; a pending record shows nothing yet.
+            let same_device = touches(&old.incarnations, &fork.acted_on)
+                && touches(&now.incarnations, &fork.acted_on);
+            let shows_retired = old.authentication.fingerprints().iter().any(|f| retired.contains(f));
+            if old.pending || !same_device || !shows_retired {
+                continue;
+            }
+            let refused = report
+                .rejected
+                .iter()
+                .any(|r| &r.key == key && r.kind == Stale::CredentialRestore);
+            let excluded = report.conflicts.iter().any(|c| {
+                &c.key == key
+                    && matches!(
+                        c.rule,
+                        Rule::RetiredCredentialExcluded | Rule::RetiredCredentialUnresolved
+                    )
+            });
+            prop_assert!(
+                refused || excluded,
+                "stale credential of {} not named: {:?}\nstale {}\nnow {}",
+                key, report, old.authentication, now.authentication
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The rules one at a time.
 
@@ -826,6 +893,56 @@ fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
         assert_eq!(device.authentication, sas(K2, K3));
         let conflict = authentication_conflict(&device.conflicts);
         assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded);
+    }
+}
+
+/// Three concurrent credential writes: B and D each rotate K0 out, C (stale) writes K0 back.
+/// C's value is excluded, and the conflict says so under every preference, even though two
+/// values are left for the preference to settle: the listed winner is what a read shows, and
+/// a preference for C does not read as if C had written nothing (review 59: the conflict was
+/// reported as `latest-stamp` or `preferred-replica`, naming no exclusion).
+#[test]
+fn an_excluded_retired_credential_is_named_beside_other_rotations() {
+    const K4: &str = "b2xkLWtleS0xMjM0NTY3OA==";
+    let (c, d) = (ReplicaId::from_u128(3), ReplicaId::from_u128(4));
+    let (origin, mut at_b) = base(Identity::default().with_authentication(sas(K0, K1)));
+    let (mut at_c, mut at_d) = (origin.clone(), origin);
+    at_b.writer(B, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live");
+    at_d.writer(d, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K1, K4))
+        .expect("live");
+    // C never saw either rotation and pushes the old pair again, latest by the clock.
+    at_c.writer(c, Stamp::new(9, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    let mut rotated = at_b.clone();
+    rotated.merge(&at_d);
+    let mut stale_first = at_c.clone();
+    stale_first.merge(&at_b);
+    let orders = [(rotated, &at_c), (stale_first, &at_d)];
+    let retired = SymmetricKey::new(K0).expect("valid").fingerprint();
+    for (mut merged, from) in orders {
+        let report = merged.merge(from);
+        let reported = authentication_conflict(&report.conflicts);
+        assert_eq!(reported.rule, Rule::RetiredCredentialExcluded);
+        assert_eq!(reported.values.len(), 3);
+        let expected = [
+            (Policy::default(), sas(K1, K4)),
+            (Policy::prefer(c), sas(K1, K4)),
+            (Policy::prefer(B), sas(K2, K1)),
+        ];
+        for (policy, shows) in expected {
+            let device = merged.device(&key(), &policy).expect("live");
+            assert_eq!(device.authentication, shows, "under {policy:?}");
+            assert!(!device.authentication.fingerprints().contains(&retired));
+            let conflict = authentication_conflict(&device.conflicts);
+            assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded, "{policy:?}");
+            let winner = &conflict.values[conflict.winner];
+            assert_eq!(winner.value, device.authentication.to_string());
+            assert_ne!(winner.replica, c, "C's value holds the retired K0");
+        }
     }
 }
 
