@@ -196,8 +196,8 @@ impl fmt::Display for Rejection {
 /// What a merge did.
 ///
 /// Counts are per device key of the incoming state: `added` (no live incarnation here before,
-/// one after), `deleted` (the reverse), `updated` (live before and after, changed), and
-/// `unchanged`.
+/// one after), `deleted` (the reverse), `updated` (live before and after, its live records
+/// changed), and `unchanged`.
 ///
 /// # Examples
 ///
@@ -216,12 +216,16 @@ impl fmt::Display for Rejection {
 pub struct Report {
     /// Devices that exist after the merge and did not before.
     pub added: u64,
-    /// Devices that existed before and were changed.
+    /// Devices that existed before and after, and whose live records changed. A device that
+    /// only gains the delete of an incarnation this side never held is not updated: its
+    /// records and its read are as they were (the delete is stored all the same, and
+    /// [`state_changed`](Self::state_changed) says so).
     pub updated: u64,
     /// Devices that existed before and do not after.
     pub deleted: u64,
-    /// Keys the merge looked at and left as they were: devices and modules, and keys that
-    /// hold only deletes.
+    /// Keys the merge looked at whose live records it left as they were (a delete they gain
+    /// alone is stored, and counted here): devices and modules, and keys that hold only
+    /// deletes.
     pub unchanged: u64,
     /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
     /// their `Ord`). A delete that won over updates is listed whichever side deleted, so also

@@ -309,6 +309,10 @@ pub(crate) fn merge_slot(
     // order however it was assembled and `r.combine(Report::default()) = r`.
     let (first_conflict, first_rejected) = (report.conflicts.len(), report.rejected.len());
     let was_live = !mine.live.is_empty();
+    // Whether the live records changed: what makes a device updated and its read worth
+    // reporting. A tombstone gained alone (an incarnation deleted elsewhere that this side
+    // never held) changes neither; it is stored all the same, and the merge says so through
+    // `state_changed`, which the context's growth sets (review 59: it was counted as updated).
     let mut changed = false;
     let mut stales = Stales::default();
     let mut live = Live::with_capacity(mine.live.len().max(theirs.live.len()));
@@ -333,11 +337,9 @@ pub(crate) fn merge_slot(
     }
     mine.live = live;
 
-    let before = mine.tombstones.len();
     mine.tombstones.extend(theirs.tombstones.iter().cloned());
     mine.tombstones.sort_unstable();
     mine.tombstones.dedup();
-    changed |= mine.tombstones.len() != before;
 
     let is_live = !mine.live.is_empty();
     // Reading the device is only needed to report conflicts and stale writes, so it is skipped
@@ -395,10 +397,15 @@ pub(crate) fn report_adopted(
     report: &mut Report,
 ) {
     let is_live = !theirs.live.is_empty();
-    if is_live && may_conflict(&theirs.live) {
+    // `theirs` holds every tombstone `mine` does and differs from it: with as many, the live
+    // records differ. With more, they may not (a delete of an incarnation this side never
+    // held, come alone), and only then are they compared, as [`merge_slot`] counts them.
+    let changed =
+        mine.tombstones.len() == theirs.tombstones.len() || mine.live[..] != theirs.live[..];
+    if changed && is_live && may_conflict(&theirs.live) {
         report_conflicts(key, &theirs.live, policy, report);
     }
-    tally(!mine.live.is_empty(), is_live, true, report);
+    tally(!mine.live.is_empty(), is_live, changed, report);
 }
 
 /// Adds the conflicts a read of `live` meets to the report, in order: [`view::settle`]
