@@ -11,6 +11,9 @@ mod hub;
 /// One test per merge rule of the issue: field by field, and existence.
 #[path = "iothub/merge.rs"]
 mod merge;
+/// Seeded perturbations of generated failbacks: the shapes the plan's disable paths are for.
+#[path = "iothub/perturb.rs"]
+mod perturb;
 /// One test per rule of the import plan, and the simulator's own check.
 #[path = "iothub/plan.rs"]
 mod plan;

@@ -1,16 +1,19 @@
 //! Plan, apply, run again, against the import simulator: a full import leaves nothing to do, an
-//! interrupted one leaves the rest of the plan, and no input order changes a byte. On the
-//! shipped data, on hand-written edge cases, and on generated data (proptest).
+//! interrupted one leaves the rest of the plan, and no input order changes a byte; and a
+//! disable the merge decides is applied, or its blocked entry says it is not. On the shipped
+//! data, on hand-written edge cases, and on generated data (proptest), as `Generate` makes it
+//! and perturbed to reach the plan's disable paths (`perturb.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use failback::iothub::{ExportLine, Generate, ImportMode, Side};
-use failback::{Capabilities, DeviceId, DeviceKey, Rule, Status};
+use failback::{AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Rule, Status};
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::data::{Rng, shipped};
 use super::hub::Hub;
+use super::perturb::perturbed;
 use super::*;
 
 /// The rerun comparison rule: two merged lines are the same when they agree on everything but
@@ -193,6 +196,104 @@ fn assert_same_lines(actual: &str, expected: &str, context: &str) {
     panic!("{context} (- expected, + actual):\n{diff}");
 }
 
+/// What the plan's disable paths promise, checked on the primary hub once the first plan is
+/// applied (`held`, its export; `primary`, its export before). `check_plan_then_rerun` leaves
+/// blocked devices out of its comparisons, so this is where a withheld disable is caught.
+///
+/// - Every device the merge disables and the primary held enabled is disabled in the hub,
+///   unless its blocked entry says the disable is not applied: a disable is written whole,
+///   alone over the primary's line (`the disable alone is written`), or detached from a
+///   gateway that is going away. IOTHUB.md: disabling is the way to block a compromised device.
+/// - Nothing written for a blocked device restores anything: its credentials, twin and
+///   capabilities in the hub are the primary's, as before the import, and its status is the
+///   primary's or the merge's disable. A blocked device the primary lacks is not created, and
+///   one it holds is not deleted (but a module, with its device).
+fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLine], prefer: Side) {
+    let by_key = |lines: &'_ [ExportLine]| -> BTreeMap<DeviceKey, ExportLine> {
+        lines.iter().map(|l| (l.key.clone(), l.clone())).collect()
+    };
+    let (was, now) = (by_key(primary), by_key(held));
+    let blocked: BTreeMap<&DeviceKey, &str> = first
+        .plan
+        .blocked
+        .iter()
+        .map(|b| (&b.key, b.reason.as_str()))
+        .collect();
+    let mut disabled = BTreeSet::new();
+    for merged in &first.plan.merged {
+        let enabled = was.get(&merged.key).map(|w| w.status) == Some(Status::Enabled);
+        if merged.status != Status::Disabled || !enabled {
+            continue;
+        }
+        disabled.insert(&merged.key);
+        let reason = blocked.get(&merged.key).copied();
+        if reason.is_some_and(|r| r.contains("disable not applied")) {
+            continue;
+        }
+        assert_eq!(
+            now.get(&merged.key).map(|l| l.status),
+            Some(Status::Disabled),
+            "prefer {prefer:?}: the merge disables {}, which the primary held enabled, and the \
+             import leaves it enabled; blocked: {reason:?}",
+            merged.key
+        );
+    }
+    for (&key, reason) in &blocked {
+        let context = format!("prefer {prefer:?}: {key}, blocked ({reason})");
+        let (was, now) = match (was.get(key), now.get(key)) {
+            (None, now) => {
+                assert!(now.is_none(), "{context}: created");
+                continue;
+            }
+            (Some(_), None) => {
+                let device = DeviceKey {
+                    device: key.device.clone(),
+                    module: None,
+                };
+                assert!(
+                    key.module.is_some() && !held.iter().any(|l| l.key == device),
+                    "{context}: deleted"
+                );
+                continue;
+            }
+            (Some(was), Some(now)) => (was, now),
+        };
+        assert_eq!(
+            credentials(now.authentication.as_ref()),
+            credentials(was.authentication.as_ref()),
+            "{context}: its credentials are not the primary's"
+        );
+        let non_empty =
+            |m: &Option<serde_json::Map<String, Value>>| m.clone().filter(|m| !m.is_empty());
+        assert_eq!(
+            (non_empty(&now.tags), non_empty(&now.desired)),
+            (non_empty(&was.tags), non_empty(&was.desired)),
+            "{context}: its twin is not the primary's"
+        );
+        if was.capabilities.is_some() {
+            assert_eq!(now.capabilities, was.capabilities, "{context}");
+        }
+        assert!(
+            now.status == was.status || (now.status == Status::Disabled && disabled.contains(key)),
+            "{context}: its status is {:?}",
+            now.status
+        );
+    }
+}
+
+/// The credentials `auth`'s type authenticates with: an export writes the other kind as
+/// nulls, and a line read back may hold them as an empty pair or none.
+fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
+    auth.map(|auth| Authentication {
+        kind: auth.kind,
+        keys: auth.keys.clone().filter(|_| auth.kind == AuthType::Sas),
+        thumbprints: auth
+            .thumbprints
+            .clone()
+            .filter(|_| auth.kind == AuthType::SelfSigned),
+    })
+}
+
 /// Applies the plan to the primary and runs again: nothing is left to do but completing the
 /// devices whose parent was pending, and the merged registry is the same. One more round
 /// (completing them) leaves nothing at all, and the hub then holds the merged registry, except
@@ -213,6 +314,7 @@ fn check_plan_then_rerun(
     hub.import(&first.plan.import)
         .unwrap_or_else(|e| panic!("first plan: {e}"));
     let primary2 = hub.export();
+    check_disables_applied(&first, primary, &primary2, prefer);
     let second = run(base, &primary2, secondary, prefer);
     for line in &second.plan.import {
         assert!(
@@ -1387,28 +1489,39 @@ fn generated_cases() -> u32 {
     (requested / 30).max(32)
 }
 
+/// The triple a generated-data property runs on: `Generate`'s, perturbed where a seed is
+/// drawn (about half the cases) with the shapes that reach the plan's disable paths
+/// (`perturb.rs`), which `Generate` never makes.
+fn generated(devices: usize, seed: u64, perturbation: Option<u64>) -> [Vec<ExportLine>; 3] {
+    let g = Generate { devices, seed }.run();
+    match perturbation {
+        Some(perturbation) => perturbed(&g, perturbation),
+        None => [g.base, g.primary, g.secondary],
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: generated_cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn generated_plan_applied_then_rerun_is_empty(seed in any::<u64>(), devices in 50usize..=300, primary_wins in any::<bool>()) {
-        let g = Generate { devices, seed }.run();
+    fn generated_plan_applied_then_rerun_is_empty(seed in any::<u64>(), devices in 50usize..=300, perturbation in any::<Option<u64>>(), primary_wins in any::<bool>()) {
+        let [b, p, s] = generated(devices, seed, perturbation);
         let prefer = if primary_wins { Side::Primary } else { Side::Secondary };
-        check_plan_then_rerun(&g.base, &g.primary, &g.secondary, prefer);
+        check_plan_then_rerun(&b, &p, &s, prefer);
     }
 
     #[test]
-    fn generated_interrupted_import_resumes_with_the_rest(seed in any::<u64>(), devices in 50usize..=300, k in any::<prop::sample::Index>(), primary_wins in any::<bool>()) {
-        let g = Generate { devices, seed }.run();
+    fn generated_interrupted_import_resumes_with_the_rest(seed in any::<u64>(), devices in 50usize..=300, perturbation in any::<Option<u64>>(), k in any::<prop::sample::Index>(), primary_wins in any::<bool>()) {
+        let [b, p, s] = generated(devices, seed, perturbation);
         let prefer = if primary_wins { Side::Primary } else { Side::Secondary };
-        let len = run(&g.base, &g.primary, &g.secondary, prefer).plan.import.len();
-        check_interrupted(&g.base, &g.primary, &g.secondary, prefer, k.index(len + 1));
+        let len = run(&b, &p, &s, prefer).plan.import.len();
+        check_interrupted(&b, &p, &s, prefer, k.index(len + 1));
     }
 
     #[test]
-    fn generated_output_is_the_same_whatever_the_line_order(seed in any::<u64>(), devices in 50usize..=300, order in any::<u64>()) {
-        let g = Generate { devices, seed }.run();
-        check_order_independent(&g.base, &g.primary, &g.secondary, order);
+    fn generated_output_is_the_same_whatever_the_line_order(seed in any::<u64>(), devices in 50usize..=300, perturbation in any::<Option<u64>>(), order in any::<u64>()) {
+        let [b, p, s] = generated(devices, seed, perturbation);
+        check_order_independent(&b, &p, &s, order);
     }
 }
 
@@ -1442,6 +1555,80 @@ fn generated_data_exercises_every_plan_line() {
         "{:?}",
         run.summary.conflicts
     );
+}
+
+/// How a plan takes the disable paths (`src/iothub/plan/disable.rs`).
+#[derive(Debug, Default)]
+struct DisablePaths {
+    /// Blocked entries whose disable is written alone, over the primary's line.
+    alone: usize,
+    /// Blocked entries whose disable is not applied, but those of leaves waiting for a new
+    /// gateway's scope.
+    not_applied: usize,
+    /// Detached disables: a leaf waiting for a new gateway's scope, the plan deleting (or
+    /// making plain) its current one, written disabled without a parent.
+    detached: usize,
+    /// Such leaves listed as blocked, their disable not applied.
+    detached_not_applied: usize,
+}
+
+/// How `run`'s plan takes the disable paths, counted from its blocked entries and lines.
+fn disable_paths(run: &Run) -> DisablePaths {
+    let pending: BTreeSet<&DeviceKey> = run.plan.pending_parent.iter().collect();
+    let blocked: BTreeSet<&DeviceKey> = run.plan.blocked.iter().map(|b| &b.key).collect();
+    let mut paths = DisablePaths::default();
+    for b in &run.plan.blocked {
+        if b.reason.contains("the disable alone is written") {
+            paths.alone += 1;
+        } else if b.reason.contains("disable not applied") {
+            if pending.contains(&b.key) {
+                paths.detached_not_applied += 1;
+            } else {
+                paths.not_applied += 1;
+            }
+        }
+    }
+    paths.detached = run
+        .plan
+        .import
+        .iter()
+        .filter(|l| pending.contains(&l.key) && !blocked.contains(&l.key))
+        .filter(|l| l.import_mode == Some(ImportMode::UpdateIfMatchETag))
+        .filter(|l| l.status == Status::Disabled && l.device_scope.is_none())
+        .count();
+    paths
+}
+
+#[test]
+fn perturbed_data_reaches_both_disable_paths() {
+    // `Generate` makes no device whose line the plan blocks while the merge disables it, nor a
+    // disabled leaf waiting for a new gateway while its old one goes: the properties above
+    // reach the disable paths only through the perturbed triples. Make sure those do, whatever
+    // the preference, on a triple of the properties' largest size and on most of their sizes
+    // (a small triple may have no gateway with leaves to replace).
+    let reaches_all = |devices: usize, seed: u64| -> Result<(), String> {
+        let g = Generate { devices, seed }.run();
+        let [b, p, s] = perturbed(&g, seed);
+        for prefer in BOTH {
+            let paths = disable_paths(&run(&b, &p, &s, prefer));
+            let detached = match prefer {
+                Side::Secondary => paths.detached,
+                _ => paths.detached_not_applied,
+            };
+            if paths.alone == 0 || paths.not_applied == 0 || detached == 0 {
+                return Err(format!(
+                    "{devices} devices, seed {seed}, prefer {prefer:?}: {paths:?}"
+                ));
+            }
+        }
+        Ok(())
+    };
+    reaches_all(300, 5).unwrap_or_else(|e| panic!("{e}"));
+    let missed: Vec<String> = (0..16)
+        .map(|seed| (50 + (seed as usize * 37) % 251, seed))
+        .filter_map(|(devices, seed)| reaches_all(devices, seed).err())
+        .collect();
+    assert!(missed.len() <= 4, "{missed:#?}");
 }
 
 #[test]
