@@ -8,6 +8,12 @@ mod data;
 #[path = "support/hub.rs"]
 mod hub;
 
+/// Hand-written failbacks at the edges of the plan's rules, for `rerun`'s checks.
+#[path = "iothub/edge_cases.rs"]
+mod edge_cases;
+/// The plan's properties on generated failbacks, perturbed or not (proptest).
+#[path = "iothub/generated.rs"]
+mod generated;
 /// One test per merge rule of the issue: field by field, and existence.
 #[path = "iothub/merge.rs"]
 mod merge;
