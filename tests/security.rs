@@ -206,6 +206,52 @@ proptest! {
             );
         }
     }
+
+    /// README: a stale enable is "refused and listed in the report (... whether a write set it
+    /// or the device was created with it, for the devices a merge changes)". A stale state
+    /// showing the disabled incarnation enabled, merged into the disabled state so that the
+    /// device's records change, is named: its write refused as a re-enable, or the enable
+    /// settled by disable-wins.
+    #[test]
+    fn a_stale_enable_a_merge_refuses_is_listed(plan in fork_plan()) {
+        let disable = StatusValue::new(Status::Disabled, Some("compromised".into()));
+        let fork = plan.run_on_a_device(|w, key| w.set_status(key, disable));
+        let key = &fork.key;
+        let policy = Policy::default();
+        let mut target = fork.after.clone();
+        for stale in &fork.stale {
+            let before = target.records(key).to_vec();
+            let report = target.merge(stale);
+            if before == target.records(key) {
+                continue;
+            }
+            let (Some(old), Some(now)) = (stale.device(key, &policy), target.device(key, &policy))
+            else {
+                continue;
+            };
+            // As for credentials: a delete and re-create is a new device, a pending record
+            // shows nothing yet, and a device enabled now was re-enabled by a write that saw
+            // the disable.
+            let same_device = touches(&old.incarnations, &fork.acted_on)
+                && touches(&now.incarnations, &fork.acted_on);
+            let stale_enable = old.status.status == Status::Enabled
+                && now.status.status == Status::Disabled;
+            if old.pending || !same_device || !stale_enable {
+                continue;
+            }
+            let refused = report
+                .rejected
+                .iter()
+                .any(|r| &r.key == key && r.kind == Stale::Reenable);
+            let settled = (report.conflicts.iter())
+                .any(|c| &c.key == key && c.rule == Rule::DisableWins);
+            prop_assert!(
+                refused || settled,
+                "stale enable of {} not listed: {:?}\nstale {:?}\nnow {:?}",
+                key, report, old, now
+            );
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
