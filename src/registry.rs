@@ -65,10 +65,11 @@ use wire::Wire;
 /// overwrites it. Load registries only from where their replica alone writes them, and
 /// keep a checksum beside each where storage or a copy could alter it.
 ///
-/// The serialized form is for a self-describing format such as JSON (the one tested):
-/// readers look at what they find before they accept it, and some fields are told apart by
-/// shape. A format that needs the schema to read (bincode, postcard) fails with an error,
-/// never with a wrong value.
+/// The serialized form is for a self-describing format: readers look at what they find
+/// before they accept it, and some fields are told apart by shape. JSON and CBOR are tested:
+/// every state, delta, event and ingest reads back from either as it was written. A format
+/// that needs the schema to read (bincode, postcard) fails with an error, never with a wrong
+/// value.
 ///
 /// # Examples
 ///

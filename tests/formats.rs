@@ -1,0 +1,115 @@
+//! The wire forms do not depend on JSON's quirks: every state a history passes through, a delta
+//! made for a peer, an event and an ingest read back from CBOR, another self-describing format,
+//! as what was written (compared as their JSON text, byte for byte, and as values). `Registry`'s
+//! documentation says its serialized form is for any self-describing format; JSON alone cannot
+//! show that no reader leans on how serde_json happens to present a value (a number's type, a
+//! string borrowed or not, a map's keys as strings).
+
+mod common;
+
+use common::{bytes, event, history};
+use failback::{Ingest, Registry};
+use proptest::prelude::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// `value` written as CBOR and read back.
+fn through_cbor<T: Serialize + DeserializeOwned>(value: &T) -> T {
+    let mut buffer = Vec::new();
+    ciborium::into_writer(value, &mut buffer).expect("every wire form writes as CBOR");
+    ciborium::from_reader(&buffer[..]).expect("and reads back")
+}
+
+/// JSON text: what "the same" compares, as `bytes` does for a registry.
+fn json(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("every wire form writes as JSON")
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    /// Each write's event, the ingest that applied them all, every state the history passed
+    /// through, the delta each final replica would send each other, and the join compacted.
+    #[test]
+    fn every_wire_form_round_trips_through_cbor(h in history()) {
+        let mut ingest = Ingest::new(Registry::new());
+        for (n, delta) in h.deltas().iter().enumerate() {
+            let event = event(format!("write-{n}"), delta.registry.clone());
+            let back = through_cbor(&event);
+            prop_assert_eq!(json(&back), json(&event));
+            prop_assert_eq!(&back, &event);
+            ingest.apply(&event).expect("a history's writes, in order");
+        }
+        let back = through_cbor(&ingest);
+        prop_assert_eq!(json(&back), json(&ingest));
+        prop_assert_eq!(&back, &ingest);
+
+        let mut states = h.states();
+        for from in h.replicas() {
+            for to in h.replicas() {
+                states.push(from.delta_since(to.context().vector()));
+            }
+        }
+        let mut compacted = h.join();
+        compacted.compact(&h.stable());
+        states.push(compacted);
+        for state in &states {
+            let back = through_cbor(state);
+            prop_assert_eq!(bytes(&back), bytes(state));
+            prop_assert_eq!(&back, state);
+        }
+    }
+}
+
+/// The values a history's pools leave out, where formats part: floats (JSON text has one
+/// number type, CBOR three widths), integers at both ends of 64 bits, text beyond ASCII, an
+/// empty string and an array holding `null`, stamps and counters at their largest.
+#[test]
+fn values_at_the_edges_round_trip_through_cbor() {
+    use failback::{DeviceKey, Identity, ReplicaId, Section, Stamp};
+    use serde_json::json;
+
+    let key = DeviceKey::module("edge-1", "$edgeAgent").expect("valid");
+    let values = [
+        json!(0.1),
+        json!(-0.0),
+        json!(1.5e300),
+        json!(f64::MIN_POSITIVE),
+        json!(u64::MAX),
+        json!(i64::MIN),
+        json!(-1),
+        json!("ø — ✓ 𝄞"),
+        json!(""),
+        json!([null, [1.25, false], "x"]),
+    ];
+    let mut registry = Registry::new();
+    let mut writer = registry.writer(
+        ReplicaId::from_u128(u128::MAX),
+        Stamp::new(u64::MAX, u32::MAX),
+    );
+    let mut deltas = vec![writer.create(&key, Identity::default()).expect("fresh")];
+    for (n, value) in values.iter().enumerate() {
+        let path = format!("edges.v{n}");
+        deltas.push(
+            writer
+                .set_twin(&key, Section::Desired, &path, Some(value.clone()))
+                .expect("live"),
+        );
+        deltas.push(
+            writer
+                .set_metadata(&key, &format!("v{n}"), Some(value.clone()))
+                .expect("live"),
+        );
+    }
+    for state in deltas.iter().chain([&registry]) {
+        let back = through_cbor(state);
+        assert_eq!(bytes(&back), bytes(state));
+        assert_eq!(&back, state);
+    }
+    let device = through_cbor(&registry)
+        .device(&key, &Default::default())
+        .expect("live");
+    for (n, value) in values.iter().enumerate() {
+        assert_eq!(device.metadata.get(&format!("v{n}")), Some(value), "v{n}");
+    }
+}
