@@ -195,9 +195,14 @@ impl fmt::Display for Rejection {
 
 /// What a merge did.
 ///
-/// Counts are per device key of the incoming state: `added` (no live incarnation here before,
-/// one after), `deleted` (the reverse), `updated` (live before and after, its live records
-/// changed), and `unchanged`.
+/// Counts are per device key: `added` (no live incarnation here before, one after), `deleted`
+/// (the reverse), `updated` (live before and after, its live records changed), and
+/// `unchanged`. The keys counted are those of the incoming state, and, when that state has
+/// compacted deletes this side has not seen (a replica restored from an older backup), the
+/// keys held here alone whose incarnations those deletes removed: the incoming state holds
+/// neither those devices nor their tombstones, only its context says they were deleted, and
+/// the devices this side loses are counted all the same, as `deleted`, or as `updated` where
+/// another incarnation stays live. Other keys held here alone are not counted.
 ///
 /// # Examples
 ///
@@ -223,9 +228,9 @@ pub struct Report {
     pub updated: u64,
     /// Devices that existed before and do not after.
     pub deleted: u64,
-    /// Keys the merge looked at whose live records it left as they were (a delete they gain
-    /// alone is stored, and counted here): devices and modules, and keys that hold only
-    /// deletes.
+    /// Keys of the incoming state whose live records the merge left as they were (a delete
+    /// they gain alone is stored, and counted here): devices and modules, and keys that hold
+    /// only deletes.
     pub unchanged: u64,
     /// Concurrent writes in the devices this merge changed, sorted (by device, then field:
     /// their `Ord`). A delete that won over updates is listed whichever side deleted, so also

@@ -462,6 +462,60 @@ fn a_device_gaining_only_a_foreign_tombstone_is_not_updated() {
     }
 }
 
+/// A report counts per key of the incoming state, and also the keys held here alone that the
+/// incoming state's compacted deletes remove: a replica restored from a backup older than
+/// those deletes learns of them from the incoming context alone, and the devices it loses are
+/// counted as deleted, or as updated where another incarnation stays live. Keys held here
+/// alone that nothing removes are not counted, not even as unchanged (review 59: the report's
+/// docs said the counts were per key of the incoming state only).
+#[test]
+fn a_merge_with_compacted_deletes_counts_the_devices_they_remove_here() {
+    let (a, c) = (ReplicaId::from_u128(1), ReplicaId::from_u128(3));
+    let [kept, gone, split, own] =
+        ["kept", "gone", "split", "own"].map(|id| DeviceKey::device(id).expect("valid"));
+    let mut at_a = Registry::new();
+    let mut writer = at_a.writer(a, Stamp::new(1, 0));
+    for key in [&kept, &gone, &split] {
+        writer.create(key, Identity::default()).expect("fresh");
+    }
+    // C creates `split` too, concurrently (a second incarnation), and a device of its own.
+    let mut at_c = Registry::new();
+    let mut writer = at_c.writer(c, Stamp::new(2, 0));
+    for key in [&split, &own] {
+        writer.create(key, Identity::default()).expect("fresh");
+    }
+    at_c.merge(&at_a);
+    let backup = at_c.clone();
+    // A deletes `gone`, and `split` as it knows it (its own incarnation only); C takes the
+    // deletes, so every replica has reached A's vector, and A compacts against it.
+    let mut writer = at_a.writer(a, Stamp::new(3, 0));
+    for key in [&gone, &split] {
+        writer.delete(key).expect("live");
+    }
+    at_c.merge(&at_a);
+    let stable = at_a.context().vector().clone();
+    assert!(at_c.context().vector().includes(&stable));
+    at_a.compact(&stable);
+    assert!(at_a.keys().eq([&kept]), "A holds `kept` alone");
+
+    let mut restored = backup.clone();
+    let report = restored.merge(&at_a);
+    assert!(restored.device(&gone, &Policy::default()).is_none());
+    assert_eq!(restored.records(&split).len(), 1, "C's incarnation stays");
+    assert!(restored.device(&own, &Policy::default()).is_some());
+    assert_eq!(
+        (
+            report.added,
+            report.updated,
+            report.deleted,
+            report.unchanged
+        ),
+        (0, 1, 1, 1),
+        "`split` updated and `gone` deleted, though A holds neither; `kept` unchanged; `own` \
+         not counted: {report}"
+    );
+}
+
 /// A delete-wins conflict names each lost update once, in dot order, with the delete, the
 /// winner, at its own dot among them.
 fn in_dot_order_each_once(c: &Conflict) -> Result<(), TestCaseError> {
