@@ -68,8 +68,9 @@ use wire::Wire;
 /// The serialized form is for a self-describing format: readers look at what they find
 /// before they accept it, and some fields are told apart by shape. JSON and CBOR are tested:
 /// every state, delta, event and ingest reads back from either as it was written. A format
-/// that needs the schema to read (bincode, postcard) fails with an error, never with a wrong
-/// value.
+/// that needs the schema to read (bincode, postcard) is not supported: the writers leave out
+/// members that hold nothing, which only a self-describing format shows, so such a format may
+/// misread a state rather than refuse it.
 ///
 /// # Examples
 ///
