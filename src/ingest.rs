@@ -361,16 +361,22 @@ impl Ingest {
     /// # Errors
     ///
     /// [`Error::ConflictingEvent`] if `event`'s id was applied with another payload;
-    /// [`Error::DotReused`] if another event wrote something else under one of its dots. The
-    /// same write carried again (a `delta_since` repeats the events before it, and every
-    /// tombstone) is accepted: everything the event holds under the dot, the first event to
-    /// write it held too, unchanged, at the same field of the same device. An event holding
-    /// more of a creation or of registers' writes than the first did (the original write
-    /// delivered after a sync that carried what was left of it) is refused: its extra part
-    /// cannot be told from another write under the dot, and merged it would be dropped unseen.
-    /// The registry is unchanged in both cases. More of a delete (a tombstone the first's
-    /// copy had lost: of another incarnation of a device it held a tombstone of, with the same
-    /// stamp and `seen`) is taken: tombstones are joined as a set, so nothing is dropped.
+    /// [`Error::DotReused`] if another event wrote something else under one of its dots: the
+    /// event holds under the dot something the first event to write it did not hold, unchanged,
+    /// at the same field of the same device (two writes made from one replica state, a replica
+    /// id used by two sources). Merged, what the first lacks would be dropped unseen, since the
+    /// registry has seen the dot. The registry is unchanged in both cases.
+    ///
+    /// The same write carried again is accepted, in any order: a sync (`delta_since`) repeats
+    /// the events before it, and every tombstone. A sync carries all of a creation or a
+    /// register write, or none of it once later writes overwrote it: each holds one field
+    /// under its dot (a credential write two, the credentials and the keys it retired, which
+    /// every later credential write overwrites together). So the original event delivered
+    /// after such a sync is applied: what it wrote is what the sync held, or what the registry
+    /// already holds as overwritten. Only a delete's tombstones are dropped one at a time
+    /// (compaction), and more of a delete (a tombstone the first's copy had lost: of another
+    /// incarnation of a device it held a tombstone of, with the same stamp and `seen`) is
+    /// taken: tombstones are joined as a set, so nothing is dropped.
     ///
     /// # Examples
     ///

@@ -12,10 +12,13 @@
 //! register (a twin path's or metadata key's among them), a tombstone. A later event carries
 //! the same write when everything it holds under the dot, the first event to write the dot
 //! held too, equal, at the same place: a sync holds what is left of a write after later writes
-//! overwrote part of it, never more. The other way round, a fuller copy after a remnant (the
-//! original event delivered after a sync that carried part of it), is refused where its extra
-//! part is a creation or a register entry: that cannot be told from another write under the
-//! dot, and the receiver, having seen the dot, would drop it unseen as overwritten.
+//! overwrote part of it, never more. An event holding more than the first under the dot, at a
+//! creation or a register entry, is refused: that cannot be told from another write under the
+//! dot, and the receiver, having seen the dot, would drop it unseen as overwritten. No sync
+//! makes such a pair from one source's writes: a creation or a register write holds one place
+//! under its dot (a credential write two, overwritten together by every later credential
+//! write), so a sync holds all of it or none, and the original event after a sync that holds
+//! none merges as overwritten. Only a delete's tombstones part (below).
 //!
 //! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so an
 //! extra tombstone of the delete the first event held part of (a tombstone of the same device, with

@@ -937,3 +937,71 @@ fn a_reused_dot_in_a_sync_names_the_device_holding_it() {
         other => panic!("{other}"),
     }
 }
+
+/// A sync holds all of a write or none of it: each creation and register write holds one
+/// place under its dot (a credential write two, its credentials and what it retired, always
+/// overwritten together), and only tombstones are dropped a part at a time (compaction).
+/// So the original events delivered after a sync that carried what was left of them (some
+/// whole, some overwritten and absent) are all applied, none refused as bringing more under
+/// a dot, and the ingest ends where the source is (review 58 could not make `apply` refuse
+/// this order, which its doc said it did).
+#[test]
+fn the_original_writes_delivered_after_a_sync_of_what_is_left_of_them_are_applied() {
+    use failback::{Authentication, Pair};
+    let r = ReplicaId::from_u128(1);
+    let k = named("k");
+    let sas = |i: usize| {
+        Authentication::sas(Pair::new(
+            Some(common::symmetric(i)),
+            Some(common::symmetric(i + 1)),
+        ))
+    };
+    let mut source = Registry::new();
+    let mut originals = Vec::new();
+    let mut write =
+        |source: &mut Registry,
+         at: u64,
+         f: &dyn Fn(&mut failback::Writer<'_>) -> failback::Result<Registry>| {
+            let delta = f(&mut source.writer(r, Stamp::new(at, 0))).expect("a valid write");
+            originals.push(event(format!("w{at}"), delta));
+        };
+    write(&mut source, 1, &|w| {
+        w.create(
+            &k,
+            Identity::default()
+                .with_authentication(sas(0))
+                .with_metadata("x", json!(1)),
+        )
+    });
+    // A rotation: credentials and the retired keys under one dot, then overwritten whole.
+    write(&mut source, 2, &|w| w.set_authentication(&k, sas(2)));
+    write(&mut source, 3, &|w| {
+        w.set_twin(&k, Section::Tags, "a", Some(json!(1)))
+    });
+    write(&mut source, 4, &|w| w.set_authentication(&k, sas(4)));
+    // A leaf under `a` overwrites the leaf `a`.
+    write(&mut source, 5, &|w| {
+        w.set_twin(&k, Section::Tags, "a.b", Some(json!(2)))
+    });
+    write(&mut source, 6, &|w| w.set_metadata(&k, "x", Some(json!(2))));
+    write(&mut source, 7, &|w| {
+        w.set_status(&k, StatusValue::new(Status::Disabled, None))
+    });
+    let sync = event("sync", source.delta_since(&VersionVector::new()));
+
+    let mut ingest = Ingest::default();
+    ingest.apply(&sync).expect("a sync applies");
+    for original in &originals {
+        ingest
+            .apply(original)
+            .unwrap_or_else(|err| panic!("{} after the sync: {err}", original.id().as_str()));
+    }
+    assert_eq!(bytes(ingest.registry()), bytes(&source));
+    assert_eq!(ingest.remembered(), originals.len() + 1);
+    // And in the other order: the sync repeats what is left of each.
+    let mut ingest = ingest_all(&originals);
+    ingest
+        .apply(&sync)
+        .expect("the same writes, what is left of them");
+    assert_eq!(bytes(ingest.registry()), bytes(&source));
+}
