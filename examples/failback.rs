@@ -263,23 +263,17 @@ fn merge(
         open(primary, Input::Primary)?,
         open(secondary, Input::Secondary)?,
     );
-    let mut devices = [0u64; 3];
-    let [base_count, primary_count, secondary_count] = &mut devices;
     let failback = Failback::from_lines(
-        counted(base_lines.by_ref(), base_count),
-        counted(primary_lines.by_ref(), primary_count),
-        counted(secondary_lines.by_ref(), secondary_count),
+        base_lines.by_ref(),
+        primary_lines.by_ref(),
+        secondary_lines.by_ref(),
         side,
     )?;
-    let skipped = [
-        base_lines.skipped(),
-        primary_lines.skipped(),
-        secondary_lines.skipped(),
+    let inputs_stats = [
+        base_lines.stats(),
+        primary_lines.stats(),
+        secondary_lines.stats(),
     ];
-    let inputs_stats = [0, 1, 2].map(|i| InputStats {
-        devices: devices[i],
-        skipped: skipped[i],
-    });
     if progress {
         tell(format_args!("merged; planning and writing…"));
     }
@@ -497,17 +491,18 @@ fn parse(files: &[PathBuf], allow_empty: bool) -> Result<(), Failure> {
         if allow_empty {
             lines = lines.allowing_empty();
         }
-        let mut devices = 0u64;
-        for line in counted(lines.by_ref(), &mut devices) {
+        for line in lines.by_ref() {
             line?;
         }
-        counts.push((devices, lines.skipped()));
+        counts.push(lines.stats());
     }
     // Printed once every file has parsed, so that a bad file leaves stdout empty.
-    for (file, (devices, skipped)) in files.iter().zip(counts) {
+    for (file, stats) in files.iter().zip(counts) {
         say(format_args!(
-            "{}: {devices} device lines ({skipped} hub warnings skipped)",
-            file.display()
+            "{}: {} device lines ({} hub warnings skipped)",
+            file.display(),
+            stats.devices,
+            stats.skipped
         ))?;
     }
     Ok(())
@@ -526,18 +521,6 @@ fn open(path: &Path, progress: bool) -> Result<ExportReader<Progress<BufReader<F
         show: progress,
     };
     Ok(ExportReader::new(path, reader))
-}
-
-/// Counts the device lines that go through.
-fn counted<'a>(
-    lines: impl Iterator<Item = Result<ExportLine, Error>> + Send + 'a,
-    count: &'a mut u64,
-) -> impl Iterator<Item = Result<ExportLine, Error>> + Send + 'a {
-    lines.inspect(move |line| {
-        if line.is_ok() {
-            *count += 1;
-        }
-    })
 }
 
 /// Lines between progress updates; inputs shorter than this show none.

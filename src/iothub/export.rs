@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::line::ExportLine;
 use super::reader::{Context, MAX_LINE_BYTES, Parsed, named};
+use super::summary::InputStats;
 use crate::error::{Error, Result};
 use crate::key::DeviceKey;
 
@@ -30,6 +31,27 @@ pub struct Export {
     pub lines: Vec<ExportLine>,
     /// How many lines were hub warnings (objects sharing no field with the line format).
     pub skipped: u64,
+}
+
+impl Export {
+    /// The counts a [`Summary`](super::Summary) shows for this input: its device and module
+    /// lines, and the hub warnings skipped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{read_export_from, InputStats};
+    /// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n{\"note\":\"hub warning\"}\n";
+    /// let export = read_export_from("devices.txt".as_ref(), text.as_bytes())?;
+    /// assert_eq!(export.stats(), InputStats { devices: 1, skipped: 1 });
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn stats(&self) -> InputStats {
+        InputStats {
+            devices: self.lines.len() as u64,
+            skipped: self.skipped,
+        }
+    }
 }
 
 /// Reads a hub's whole export at `path`, as [`ExportReader::new`] does: every line is checked,
@@ -271,6 +293,35 @@ impl<R: BufRead> ExportReader<R> {
     /// ```
     pub fn skipped(&self) -> u64 {
         self.skipped
+    }
+
+    /// The counts a [`Summary`](super::Summary) shows for this input, so far: the device and
+    /// module lines handed over (a line refused is not), and the hub warnings skipped. Read
+    /// once the reader is exhausted, they are the input's; a reader lent to
+    /// [`Failback::from_lines`](super::Failback::from_lines) with `by_ref` is read to its end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{ExportReader, Failback, InputStats, Plan, Side, Summary};
+    ///
+    /// let text = "{\"id\":\"a\",\"status\":\"enabled\"}\n{\"warning\":1}\n{\"id\":\"b\",\"status\":\"disabled\"}\n";
+    /// let open = || ExportReader::new("devices.jsonl", text.as_bytes());
+    /// let (mut base, mut primary, mut secondary) = (open(), open(), open());
+    /// let failback = Failback::from_lines(base.by_ref(), primary.by_ref(), secondary.by_ref(), Side::Secondary)?;
+    /// let inputs = [base.stats(), primary.stats(), secondary.stats()];
+    /// assert_eq!(inputs[1], InputStats { devices: 2, skipped: 1 });
+    /// let summary = Summary::new(&Plan::new(&failback), inputs);
+    /// assert_eq!(summary.inputs, inputs);
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    pub fn stats(&self) -> InputStats {
+        InputStats {
+            // Every line handed over has its key in `seen`, and each key once: a key read
+            // twice is an error, not a line, and ends the reading.
+            devices: self.seen.len() as u64,
+            skipped: self.skipped,
+        }
     }
 
     /// The next device line, or `None` at the end of the input.

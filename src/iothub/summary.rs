@@ -9,7 +9,8 @@ use crate::key::DeviceKey;
 use crate::policy::Rule;
 use crate::report::{Conflict, Stale};
 
-/// Lines read from one input file.
+/// Lines read from one input file: [`ExportReader::stats`](super::ExportReader::stats) once
+/// the reader is read to its end, or [`Export::stats`](super::Export::stats).
 ///
 /// # Examples
 ///
@@ -255,7 +256,8 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises `plan` as `report.json` shows it; `inputs` are the base, primary and
-    /// secondary stats, which only the readers know.
+    /// secondary stats, which only the readers know
+    /// ([`ExportReader::stats`](super::ExportReader::stats)).
     ///
     /// What the report says of the failback itself (the preferred side, a delete that won over
     /// a change, writes refused as stale, credentials the exports left out) `plan` took from
@@ -270,7 +272,7 @@ impl Summary {
     /// # Examples
     ///
     /// ```
-    /// use failback::iothub::{read_export_from, Export, Failback, InputStats, Plan, Side, Summary};
+    /// use failback::iothub::{read_export_from, Failback, Plan, Side, Summary};
     /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes());
     /// let base = export(r#"{"id":"b","eTag":"B","status":"enabled"}
     /// {"id":"c","status":"enabled","tags":{"site":"oslo"}}"#)?;
@@ -282,8 +284,7 @@ impl Summary {
     /// let failback = Failback::lift(&base.lines, &primary.lines, &secondary.lines, Side::Secondary)?;
     /// let plan = Plan::new(&failback);
     ///
-    /// let stats = |e: &Export| InputStats { devices: e.lines.len() as u64, skipped: e.skipped };
-    /// let summary = Summary::new(&plan, [stats(&base), stats(&primary), stats(&secondary)]);
+    /// let summary = Summary::new(&plan, [base.stats(), primary.stats(), secondary.stats()]);
     /// assert_eq!((summary.merged_devices, summary.plan.delete), (1, 1)); // `c` left, `b` deleted
     /// assert_eq!(summary.conflicts[0].field, "tags.site"); // `c`, settled for the secondary
     /// assert!(summary.blocked[0].reason.contains("twinETag")); // `c`: no guarded line

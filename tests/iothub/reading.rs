@@ -532,3 +532,50 @@ fn an_export_without_device_lines_is_refused() {
         "{export:?}"
     );
 }
+
+/// A service streaming its exports with the reader gets the counts the tool's summary shows:
+/// device and module lines, and hub warnings skipped, per input (review 58: only the reader's
+/// warnings were to be had, and the lines had to be counted by wrapping the iterator).
+#[test]
+fn a_streamed_export_hands_over_its_line_counts_for_the_summary() {
+    let text = concat!(
+        r#"{"id":"gw","status":"enabled","capabilities":{"iotEdge":true}}"#,
+        "\n",
+        r#"{"warning":"hub note"}"#,
+        "\n\n",
+        r#"{"id":"gw","moduleId":"reader"}"#,
+        "\n",
+        r#"{"id":"leaf","status":"disabled"}"#,
+        "\n",
+        r#"{"note":1}"#,
+        "\n",
+    );
+    let readers = || [0, 1, 2].map(|_| ExportReader::new("in.jsonl", text.as_bytes()));
+    let [mut base, mut primary, mut secondary] = readers();
+    // Nothing read yet: nothing counted.
+    assert_eq!(base.stats(), InputStats::default());
+    let failback = Failback::from_lines(
+        base.by_ref(),
+        primary.by_ref(),
+        secondary.by_ref(),
+        Side::Secondary,
+    )
+    .expect("a whole export");
+    let stats = [base.stats(), primary.stats(), secondary.stats()];
+    let three_lines_two_warnings = InputStats {
+        devices: 3,
+        skipped: 2,
+    };
+    assert_eq!(stats, [three_lines_two_warnings; 3]);
+    let summary = Summary::new(&Plan::new(&failback), stats);
+    assert_eq!(summary.inputs, [three_lines_two_warnings; 3]);
+    // Collected whole, the export hands over the same counts.
+    let export = read_export_from("in.jsonl".as_ref(), text.as_bytes()).expect("a whole export");
+    assert_eq!(export.stats(), three_lines_two_warnings);
+
+    // A line refused is not counted: the counts are of the lines handed over.
+    let damaged = format!("{text}{}\n", r#"{"id":"leaf","status":"enabled"}"#);
+    let mut reader = ExportReader::new("in.jsonl", damaged.as_bytes());
+    assert_eq!(reader.by_ref().filter(Result::is_ok).count(), 3);
+    assert_eq!(reader.stats(), three_lines_two_warnings);
+}
