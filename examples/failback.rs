@@ -435,37 +435,22 @@ fn write_outputs(
 }
 
 /// Why `plan` is refused, if its delete lines are more than `max_deletes` percent of the
-/// primary's `primary_lines` (device and module lines).
-///
-/// Every delete line is a device or module the primary holds and the secondary's export lacks
-/// (one the primary lacks needs no line), so a secondary export that is cut short, filtered or
-/// another hub's reads as that many devices deleted there, and each would be deleted from the
-/// primary. Delete-wins decisions are delete lines too, and count. The tool refuses an empty
-/// export unless told otherwise (`--allow-empty`); this is the same guard for one half empty.
+/// primary's `primary_lines` (device and module lines): the library's guard
+/// ([`PlanCounts::deletes_beyond`], whose docs say why a mass delete is suspect), told in the
+/// tool's words. The tool refuses an empty export unless told otherwise (`--allow-empty`);
+/// this is the same guard for one half empty.
 fn too_many_deletes(plan: &Plan, primary_lines: u64, max_deletes: f64) -> Option<String> {
-    let deletes = PlanCounts::of(plan).delete;
-    if deletes == 0 {
-        return None;
-    }
-    // One division, so that the share a refusal shows, given back as the limit, is accepted.
-    let share = deletes as f64 * 100.0 / primary_lines as f64;
-    if share <= max_deletes {
-        return None;
-    }
-    // One decimal, but never a share of 0.0% for a nonzero count.
-    let shown = if share < 0.05 {
-        "<0.1".to_owned()
-    } else {
-        format!("{share:.1}")
-    };
+    let refusal = PlanCounts::of(plan).deletes_beyond(primary_lines, max_deletes)?;
     Some(format!(
-        "the plan deletes {} of the primary's {} devices and modules ({shown}%), more than \
-         --max-deletes {max_deletes}% allows: each is missing from the secondary's export, and \
+        "the plan deletes {} of the primary's {} devices and modules ({}%), more than \
+         --max-deletes {}% allows: each is missing from the secondary's export, and \
          a device missing from an export reads as deleted there; check that the secondary's \
          export is complete (not cut short, filtered or another hub's), or raise --max-deletes \
          if the deletes are real; nothing was written",
-        grouped(deletes),
-        grouped(primary_lines)
+        grouped(refusal.deletes),
+        grouped(refusal.primary_lines),
+        refusal.share_shown(),
+        refusal.limit
     ))
 }
 

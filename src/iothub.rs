@@ -47,6 +47,7 @@
 
 mod atomic;
 mod check;
+mod delete_limit;
 mod export;
 mod generate;
 mod import_mode;
@@ -60,6 +61,7 @@ mod summary;
 mod writable;
 
 pub use atomic::{create_atomically, refuse_inputs, write_atomically};
+pub use delete_limit::TooManyDeletes;
 pub use export::{
     Export, ExportReader, read_export, read_export_from, read_import, read_import_from,
 };

@@ -3,7 +3,7 @@
 //! own check: it must refuse what IoT Hub refuses, or the rerun properties prove nothing.
 
 use failback::iothub::{
-    ExportLine, Generate, ImportMode, InputStats, Parsed, Side, parse_line, read_export,
+    ExportLine, Generate, ImportMode, InputStats, Parsed, PlanCounts, Side, parse_line, read_export,
 };
 use failback::{AuthType, Authentication, DeviceKey, Rule, Status};
 use serde_json::{Value, json};
@@ -1296,5 +1296,67 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
     assert_eq!(
         run.line("gw").import_mode,
         Some(ImportMode::UpdateIfMatchETag)
+    );
+}
+
+/// The mass-delete guard is the library's, for a service running a failback to apply as the
+/// tool does under `--max-deletes` (review 58: the rule lived in the tool alone). The shipped
+/// data passes the tool's default of 10%; its secondary cut short to a quarter of its lines
+/// reads as most of the hub deleted there, and is refused with the counts; a limit at the
+/// share refused passes, a limit of 0 refuses any delete.
+#[test]
+fn a_plan_deleting_more_of_the_primary_than_a_limit_allows_is_named_with_its_counts() {
+    let [b, p, s] = shipped_paths().map(|path| match read_export(&path) {
+        Ok(export) => export,
+        Err(err) => panic!("shipped data must read: {err}"),
+    });
+    let counts = |secondary: &[ExportLine]| {
+        let failback = Failback::lift(&b.lines, &p.lines, secondary, Side::Secondary)
+            .unwrap_or_else(|err| panic!("lift: {err}"));
+        PlanCounts::of(&Plan::new(&failback))
+    };
+    let primary_lines = p.stats().devices;
+    let whole = counts(&s.lines);
+    assert!(whole.delete > 0, "the shipped data deletes");
+    assert_eq!(whole.deletes_beyond(primary_lines, 10.0), None);
+    let refusal = whole
+        .deletes_beyond(primary_lines, 0.0)
+        .expect("0% allows no delete");
+    assert_eq!(
+        (refusal.deletes, refusal.primary_lines, refusal.limit),
+        (whole.delete, primary_lines, 0.0)
+    );
+
+    // A secondary export cut short: its devices' lines up to a quarter, modules with them.
+    let kept: Vec<ExportLine> = s.lines[..s.lines.len() / 4].to_vec();
+    let cut = counts(&kept);
+    let refusal = cut
+        .deletes_beyond(primary_lines, 10.0)
+        .expect("a cut-short export reads as a mass delete");
+    let share = cut.delete as f64 * 100.0 / primary_lines as f64;
+    assert!(share > 10.0, "{share}");
+    assert_eq!(
+        (
+            refusal.deletes,
+            refusal.primary_lines,
+            refusal.share,
+            refusal.limit
+        ),
+        (cut.delete, primary_lines, share, 10.0)
+    );
+    assert_eq!(
+        refusal.to_string(),
+        format!(
+            "the plan deletes {} of the primary's {primary_lines} devices and modules ({share:.1}%), \
+             more than the 10% allowed",
+            cut.delete
+        )
+    );
+    // At the limit it passes: more than the limit is refused, not as much.
+    assert_eq!(cut.deletes_beyond(primary_lines, refusal.share), None);
+    // Nothing deleted is never refused, whatever the limit.
+    assert_eq!(
+        PlanCounts::default().deletes_beyond(primary_lines, 0.0),
+        None
     );
 }
