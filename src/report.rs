@@ -50,6 +50,13 @@ pub struct ConflictValue {
     /// secret: one under a name holding none of those words (`psk`, `bearer`), with text
     /// that reads as none of those forms, is shown whole. Name secrets as such in twins and
     /// metadata (`pskPassword`), or keep them out.
+    ///
+    /// The names, in any letter case, are fixed: a key holding `password`, `passwd`,
+    /// `passphrase`, `secret`, `token`, `credential`, `connectionstring` or `signature`
+    /// anywhere, holding `sas`, `sig` or `pwd` as a whole word (`sasUrl`, `upstream_sas`), or
+    /// ending in `key`. A caller cannot add to them: the same judgement hides the value in
+    /// `Debug` forms and errors, which hold no caller's settings, so a name added to a report's
+    /// policy alone would still be shown whole there.
     pub value: String,
 }
 

@@ -418,6 +418,36 @@ mod tests {
         hidden("sites", json!([{"region": "kansas", "Sas": "x"}]));
     }
 
+    /// The names `ConflictValue::value` documents as the fixed list are the ones hidden, and
+    /// names outside it are shown whole, as it says (review 58: a caller cannot add `psk` or
+    /// `bearer`; the docs must say exactly which names count).
+    #[test]
+    fn the_documented_secret_names_are_the_ones_judged_secret() {
+        for anywhere in [
+            "password",
+            "passwd",
+            "passphrase",
+            "secret",
+            "token",
+            "credential",
+            "connectionstring",
+            "signature",
+        ] {
+            hidden(&format!("my{}x", anywhere.to_uppercase()), json!("v"));
+        }
+        for word in ["sas", "sig", "pwd"] {
+            hidden(&format!("db_{word}"), json!("v"));
+        }
+        hidden("apiKey", json!("v"));
+        for unlisted in ["psk", "bearer", "wifi.psk", "auth.bearer"] {
+            assert_eq!(
+                shown_value(unlisted, Some(&json!("v"))),
+                r#""v""#,
+                "{unlisted}"
+            );
+        }
+    }
+
     /// An array is one leaf, so a secret's name in an object inside it is on no path: the
     /// value is read for it, at any depth (2026-11-23, found in review: a conflict over
     /// `desired.wifi = [{"ssid": …, "password": …}]` showed both passwords). A metadata value
