@@ -1,17 +1,17 @@
 //! Convergence: whatever the delivery (in order, pre-merged, shuffled with duplicates, split
 //! across intermediate replicas), the deltas of a history end as the same bytes, equal to the
-//! join of every replica's final state. Plus the cheap paths: `delta_since`, re-merging an
-//! included state, and compaction; and what a merge reports: as a read shows it, whichever side
-//! merges. Twin subtrees (a write above or below a concurrent one) are in `tests/twin.rs`.
+//! join of every replica's final state. Plus the cheap path of re-merging an included state,
+//! and what a merge reports: as a read shows it, whichever side merges. Twin subtrees (a write
+//! above or below a concurrent one) are in `tests/twin.rs`, `delta_since` in `tests/deltas.rs`
+//! and compaction in `tests/compaction.rs`.
 
 mod common;
 
-use common::{Rng, bytes, event, history, named};
+use common::{Rng, bytes, event, history};
 use failback::{
     DeviceKey, Event, Identity, Ingest, Policy, Registry, ReplicaId, Rule, Section, Stamp,
 };
 use proptest::prelude::*;
-use proptest::sample::Index;
 use serde_json::json;
 
 fn deliver<'a>(deltas: impl IntoIterator<Item = &'a Registry>) -> Registry {
@@ -113,19 +113,6 @@ proptest! {
     }
 
     #[test]
-    fn delta_since_a_peer_vector_equals_merging_the_full_state(h in history()) {
-        for peer in h.replicas() {
-            for source in h.replicas() {
-                let mut by_state = peer.clone();
-                by_state.merge(source);
-                let mut by_delta = peer.clone();
-                by_delta.merge(&source.delta_since(peer.context().vector()));
-                common::same_bytes(&by_delta, &by_state)?;
-            }
-        }
-    }
-
-    #[test]
     fn merging_an_included_state_reports_unchanged_and_changes_nothing(h in history()) {
         let all = h.join();
         let before = bytes(&all);
@@ -141,85 +128,6 @@ proptest! {
             let mut again = replica.clone();
             prop_assert!(again.merge(replica).is_unchanged());
             prop_assert_eq!(bytes(&again), bytes(replica));
-        }
-    }
-
-    /// `compact(a) ⊔ b = b ⊔ compact(a) = compact(a ⊔ b)`, and the devices read are those of
-    /// `a ⊔ b`, for `a` a final replica (which has reached what every replica has) and `b` any
-    /// state of the history: a replica, an old snapshot (a restored backup), a delta. Every
-    /// replica is `b` once, and a few other states (all of them took 24 s at 1,000 cases).
-    #[test]
-    fn compaction_commutes_with_merging_any_state(
-        h in history(),
-        picks in proptest::collection::vec(any::<Index>(), 8),
-    ) {
-        let states = h.states();
-        let others = picks.iter().map(|i| &states[i.index(states.len())]);
-        let bs: Vec<&Registry> = h.replicas().iter().chain(others).collect();
-        let stable = h.stable();
-        let policy = Policy::default();
-        let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
-        for a in h.replicas() {
-            let mut compacted = a.clone();
-            compacted.compact(&stable);
-            for &b in &bs {
-                let mut merged = a.clone();
-                merged.merge(b);
-                let mut merged_then_compacted = merged.clone();
-                merged_then_compacted.compact(&stable);
-
-                let mut compacted_then_merged = compacted.clone();
-                compacted_then_merged.merge(b);
-                common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
-                let mut merged_into_b = b.clone();
-                merged_into_b.merge(&compacted);
-                common::same_bytes(&merged_into_b, &merged_then_compacted)?;
-                prop_assert_eq!(devices(&merged_then_compacted), devices(&merged));
-            }
-        }
-    }
-
-    /// `peer ⊔ source.delta_since(peer) = peer ⊔ source` but for compaction (which the peer
-    /// catches up with by compacting at the source's stable vector), for any two states a
-    /// history passed through, each possibly compacted at a stable point it reached (above,
-    /// final replicas only).
-    #[test]
-    fn delta_since_equals_the_whole_state_for_any_peer_and_source(
-        h in history(),
-        picks in proptest::collection::vec(any::<(Index, Index)>(), 4),
-        pairs in proptest::collection::vec(any::<(Index, Index)>(), 8),
-    ) {
-        let states = h.states_compacted_at_different_points(&picks);
-        for (i, j) in &pairs {
-            let peer = &states[i.index(states.len())];
-            let source = &states[j.index(states.len())];
-            let mut by_state = peer.clone();
-            by_state.merge(source);
-            by_state.compact(source.stable());
-            let mut by_delta = peer.clone();
-            by_delta.merge(&source.delta_since(peer.context().vector()));
-            by_delta.compact(source.stable());
-            common::same_bytes(&by_delta, &by_state)?;
-        }
-    }
-
-    /// `report.is_unchanged() ⇔ a ⊔ b = a` (and `state_changed` its negation) for states
-    /// compacted at different stable points too: merging a compacted state into one that still
-    /// holds the tombstones it dropped changes nothing, or says what it changed.
-    #[test]
-    fn a_merge_reports_a_change_exactly_when_the_state_changed_with_compaction(
-        h in history(),
-        picks in proptest::collection::vec(any::<(Index, Index)>(), 6),
-        pairs in proptest::collection::vec(any::<(Index, Index)>(), 8),
-    ) {
-        let states = h.states_compacted_at_different_points(&picks);
-        for (i, j) in &pairs {
-            let a = &states[i.index(states.len())];
-            let mut merged = a.clone();
-            let report = merged.merge(&states[j.index(states.len())]);
-            let changed = bytes(&merged) != bytes(a);
-            prop_assert_eq!(report.is_unchanged(), !changed, "{}", report);
-            prop_assert_eq!(report.state_changed, changed, "{}", report);
         }
     }
 }
@@ -453,44 +361,6 @@ fn a_write_overwritten_twice_stays_overwritten_when_delivered_last() {
     assert!(device.conflicts.is_empty());
 }
 
-#[test]
-fn compaction_then_merge_equals_merge_then_compaction_after_a_lost_update() {
-    // C updates a device that A deletes; everyone sees the delete, B never sees the update
-    // and re-creates the device. Compacting the stable delete must not make A's merge with B
-    // differ from the merge compacted afterwards.
-    let [a_id, b_id, c_id] = [1, 2, 3].map(ReplicaId::from_u128);
-    let mut a = Registry::new();
-    a.writer(a_id, Stamp::default())
-        .create(&key(), Identity::default())
-        .expect("fresh");
-    let (mut b, mut c) = (a.clone(), a.clone());
-    c.writer(c_id, Stamp::default())
-        .set_metadata(&key(), "owner", Some(json!("c")))
-        .expect("live");
-    let delete = a
-        .writer(a_id, Stamp::default())
-        .delete(&key())
-        .expect("live");
-    a.merge(&c.clone());
-    c.merge(&a.clone());
-    b.merge(&delete);
-    b.writer(b_id, Stamp::default())
-        .create(&key(), Identity::default())
-        .expect("deleted here");
-    let mut stable = a.context().vector().clone();
-    stable.meet(b.context().vector());
-    stable.meet(c.context().vector());
-
-    let mut compacted_then_merged = a.clone();
-    compacted_then_merged.compact(&stable);
-    compacted_then_merged.merge(&b);
-    let mut merged_then_compacted = a.clone();
-    merged_then_compacted.merge(&b);
-    merged_then_compacted.compact(&stable);
-    assert_eq!(bytes(&compacted_then_merged), bytes(&merged_then_compacted));
-    assert!(compacted_then_merged.tombstones(&key()).is_empty());
-}
-
 /// Two replicas create one device concurrently, and a third writes to the first incarnation:
 /// its write's dot (C's) follows the second creation's (B's), though it came to the first
 /// incarnation. The values of a conflict were listed by incarnation, C's before B's, while
@@ -540,197 +410,4 @@ fn a_conflict_across_incarnations_lists_its_values_in_dot_order() {
         assert_eq!(conflict.values[conflict.winner].replica, rc, "{field}"); // the later stamp
     }
     assert_eq!(report.conflicts, device.conflicts);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Deltas merged with anything, and compacted states merged with a restored backup (review,
-// 2026-11-22: a delta's context claimed every write its source had seen, and a merge read the
-// devices it left out as deleted).
-
-const A: ReplicaId = ReplicaId::from_u128(1);
-const P: ReplicaId = ReplicaId::from_u128(2);
-
-/// A holds `x`, which its peer P has seen, and `y`, which P has not; `outbox` is what A would
-/// send P, `A.delta_since(P's vector)`.
-fn outbox() -> (Registry, Registry, Registry) {
-    let mut a = Registry::new();
-    a.writer(A, Stamp::new(1, 0))
-        .create(&named("x"), Identity::default())
-        .expect("fresh");
-    let p = a.clone();
-    a.writer(A, Stamp::new(2, 0))
-        .create(&named("y"), Identity::default())
-        .expect("fresh");
-    let outbox = a.delta_since(p.context().vector());
-    (a, p, outbox)
-}
-
-/// A write joined into a delta before it is sent (a delta group) reaches the peer, and the
-/// peer's state, merged back, never undoes it.
-#[test]
-fn a_disable_joined_into_an_outbox_delta_reaches_the_peer_and_stays() {
-    use failback::{Status, StatusValue};
-    let (mut a, mut p, mut outbox) = outbox();
-    let disable = a
-        .writer(A, Stamp::new(3, 0))
-        .set_status(&named("x"), StatusValue::new(Status::Disabled, None))
-        .expect("live");
-    let joined = outbox.merge(&disable);
-    assert!(joined.rejected.is_empty(), "{joined:?}");
-    p.merge(&outbox);
-    p.writer(P, Stamp::new(4, 0))
-        .set_twin(&named("y"), Section::Tags, "owner", Some(json!("ops")))
-        .expect("live");
-    let status = |r: &Registry| {
-        r.device(&named("x"), &Policy::default())
-            .map(|d| d.status.status)
-    };
-    assert_eq!(status(&p), Some(Status::Disabled));
-    let report = a.merge(&p);
-    assert_eq!(status(&a), Some(Status::Disabled), "{report}");
-}
-
-/// `D ⊔ P = P ⊔ D` for the very peer the delta was made for, and nothing the delta left out
-/// is lost.
-#[test]
-fn a_delta_merged_with_its_peer_in_either_order_keeps_every_device() {
-    let (a, p, delta) = outbox();
-    let mut p_d = p.clone();
-    p_d.merge(&delta);
-    let mut d_p = delta.clone();
-    d_p.merge(&p);
-    assert_eq!(bytes(&d_p), bytes(&p_d));
-    assert_eq!(bytes(&p_d), bytes(&a));
-    assert_eq!(d_p.keys().count(), 2);
-}
-
-/// A replica restored from a backup taken before a delete, catching up from a peer that has
-/// since compacted the delete's tombstone, loses the device as every other replica did
-/// (whether it merges the peer's state or asks it for a delta).
-#[test]
-fn a_restored_backup_merged_with_a_compacted_peer_keeps_the_delete() {
-    let x = named("x");
-    let mut a = Registry::new();
-    a.writer(A, Stamp::new(1, 0))
-        .create(&x, Identity::default())
-        .expect("fresh");
-    let mut b = a.clone();
-    let backup = b.clone();
-    a.writer(A, Stamp::new(2, 0)).delete(&x).expect("live");
-    b.merge(&a);
-    let mut stable = a.context().vector().clone();
-    stable.meet(b.context().vector());
-    a.compact(&stable);
-    assert!(a.tombstones(&x).is_empty(), "compacted");
-
-    let mut by_delta = backup.clone();
-    by_delta.merge(&a.delta_since(backup.context().vector()));
-    let mut by_state = backup.clone();
-    let report = by_state.merge(&a);
-    assert_eq!(report.deleted, 1, "{report}");
-    let mut other_way = a.clone();
-    other_way.merge(&backup);
-    for state in [&by_delta, &by_state, &other_way] {
-        assert!(state.device(&x, &Policy::default()).is_none());
-        assert_eq!(bytes(state), bytes(&a));
-    }
-}
-
-/// A creates and deletes `k`, every replica sees it, then A creates `l` and compacts against
-/// what everyone reached. Returns A compacted, A uncompacted, a backup taken before the
-/// delete, and a peer that saw the delete.
-fn compacted_source() -> (Registry, Registry, Registry, Registry) {
-    let mut a = Registry::new();
-    a.writer(A, Stamp::new(1, 0))
-        .create(&named("k"), Identity::default())
-        .expect("fresh");
-    let backup = a.clone();
-    a.writer(A, Stamp::new(2, 0))
-        .delete(&named("k"))
-        .expect("live");
-    let peer = a.clone();
-    let stable = a.context().vector().clone();
-    a.writer(A, Stamp::new(3, 0))
-        .create(&named("l"), Identity::default())
-        .expect("fresh");
-    let uncompacted = a.clone();
-    a.compact(&stable);
-    assert!(a.tombstones(&named("k")).is_empty(), "compacted");
-    (a, uncompacted, backup, peer)
-}
-
-/// A delta from a compacted registry is a state like any other: it reads back, alone or in
-/// an event, and so does a replica that merged it. It carried the stable vector its context
-/// does not reach, which the reader refuses, and every replica merging it took that vector on
-/// (2026-11-22, found in review).
-#[test]
-fn a_delta_from_a_compacted_registry_and_its_receivers_read_back() {
-    let (a, _, _, peer) = compacted_source();
-    let delta = a.delta_since(peer.context().vector());
-    let text = serde_json::to_string(&delta).expect("serializable");
-    assert_eq!(
-        serde_json::from_str::<Registry>(&text).expect("a state"),
-        delta
-    );
-
-    let event = event("sync", delta.clone());
-    let text = serde_json::to_string(&event).expect("serializable");
-    assert_eq!(
-        serde_json::from_str::<Event>(&text).expect("an event"),
-        event
-    );
-
-    let mut fresh = Registry::new();
-    fresh.merge(&delta);
-    let text = serde_json::to_string(&fresh).expect("serializable");
-    assert_eq!(
-        serde_json::from_str::<Registry>(&text).expect("a state"),
-        fresh
-    );
-}
-
-/// Merged into its peer, a delta from a compacted registry gives what the whole state gives
-/// but for the compaction, which the peer catches up with by compacting itself.
-#[test]
-fn a_compacted_delta_gives_its_peer_the_whole_state_less_the_compaction() {
-    let (a, _, _, peer) = compacted_source();
-    let k = named("k");
-    let mut by_delta = peer.clone();
-    by_delta.merge(&a.delta_since(peer.context().vector()));
-    let mut by_state = peer.clone();
-    by_state.merge(&a);
-    assert!(
-        !by_delta.tombstones(&k).is_empty(),
-        "kept until the peer compacts"
-    );
-    assert!(by_state.tombstones(&k).is_empty());
-    by_delta.compact(a.stable());
-    assert_eq!(bytes(&by_delta), bytes(&by_state));
-}
-
-/// A delta is its peer's catch-up, not a replica's that is further behind: a backup from
-/// before a delete compacted at the source gets no word of the delete from a delta made for a
-/// peer that saw it (an uncompacted source still sends the tombstone), and loses the device
-/// when it merges the source's whole state.
-#[test]
-fn a_compacted_delta_is_no_catch_up_for_a_replica_behind_its_peer() {
-    let (a, uncompacted, backup, peer) = compacted_source();
-    let (k, v) = (named("k"), peer.context().vector());
-
-    let mut with_uncompacted = backup.clone();
-    with_uncompacted.merge(&uncompacted.delta_since(v));
-    assert!(with_uncompacted.device(&k, &Policy::default()).is_none());
-
-    let mut with_compacted = backup.clone();
-    with_compacted.merge(&a.delta_since(v));
-    assert!(with_compacted.device(&k, &Policy::default()).is_some());
-    assert!(
-        with_compacted
-            .device(&named("l"), &Policy::default())
-            .is_some()
-    );
-    let report = with_compacted.merge(&a);
-    assert_eq!(report.deleted, 1, "{report}");
-    assert!(with_compacted.device(&k, &Policy::default()).is_none());
-    assert_eq!(bytes(&with_compacted), bytes(&a));
 }
