@@ -11,11 +11,12 @@
 //!
 //! Tombstones record which incarnation a delete removed. Delete-wins does not need them (the
 //! context does), but deltas do: a delta names the keys it touches, and a tombstone is how a delete
-//! names its key. Reports do too: a tombstone holds its deleter's version vector, so the updates a
-//! delete-wins conflict names are those the deleter had not seen, whatever state or delta brought
-//! the delete. They are kept until every replica has seen the delete (causal stability,
-//! [`Registry::compact`]); the stable vector travels with the state, so compaction commutes with
-//! merge: `compact(a) ⊔ b = compact(a ⊔ b)`.
+//! names its key. Reports do too: a tombstone keeps what its deleter had seen
+//! ([`Tombstone::seen`], a causal context), so the updates a delete-wins conflict names are those
+//! no delete of the incarnation had seen, whatever state or delta brought the delete. They are
+//! kept until every replica has seen the delete (causal stability, [`Registry::compact`]); the
+//! stable vector travels with the state, so compaction commutes with merge:
+//! `compact(a) ⊔ b = compact(a ⊔ b)`.
 
 mod merge;
 mod wire;
