@@ -45,10 +45,12 @@
 //!
 //! A stale replica never resurrects a deleted device, re-enables a disabled one, or restores a
 //! rotated-out credential: such writes are refused and listed in the [`Report`]. Tombstones are
-//! kept until [`Registry::compact`] is given a version vector every replica has reached;
-//! compaction never changes what a merge produces afterwards (a replica restored from an
-//! older backup included). Merging a state or delta whose context and stable vector are
-//! already included costs no per-record work and changes nothing; any other merge changes the
+//! kept until [`Registry::compact`] is given a version vector `s` every replica has reached;
+//! compaction changes what a merge produces afterwards only by the tombstones it dropped:
+//! `compact_s(a) ⊔ b = compact_s(a ⊔ b)`, each device reading as in `a ⊔ b`, for any state `b`,
+//! a replica restored from an older backup included (it loses a device whose delete was
+//! compacted, as every other replica did). Merging a state or delta whose context and stable
+//! vector are already included costs no per-record work and changes nothing; any other merge changes the
 //! state, if only its context, and says so ([`Report::state_changed`]).
 //!
 //! [`Ingest`] applies [`Event`]s delivered at least once, in any order: duplicates are no-ops,

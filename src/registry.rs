@@ -15,8 +15,12 @@
 //! ([`Tombstone::seen`], a causal context), so the updates a delete-wins conflict names are those
 //! no delete of the incarnation had seen, whatever state or delta brought the delete. They are
 //! kept until every replica has seen the delete (causal stability, [`Registry::compact`]); the
-//! stable vector travels with the state, so compaction commutes with merge:
-//! `compact(a) ⊔ b = compact(a ⊔ b)`.
+//! stable vector travels with the state, so compaction commutes with merge. Writing
+//! `compact_s(a)` for `a` compacted at the vector `s`, and `vv(a)` for `a`'s version vector:
+//! `compact_s(a) ⊔ b = compact_s(a ⊔ b)` for `s ≤ vv(a)`, and every device reads as in `a ⊔ b`.
+//! The precondition is compact's cap at the registry's own vector: the left side compacts at
+//! `s ⊓ vv(a)`, the right at `s ⊓ vv(a ⊔ b)`, which differ once `s` is beyond `vv(a)`.
+//! `tests/convergence.rs` checks it for `s` a vector every replica has reached.
 
 mod merge;
 mod wire;
