@@ -50,8 +50,9 @@
 //! `compact_s(a) ⊔ b = compact_s(a ⊔ b)`, each device reading as in `a ⊔ b`, for any state `b`,
 //! a replica restored from an older backup included (it loses a device whose delete was
 //! compacted, as every other replica did). Merging a state or delta whose context and stable
-//! vector are already included costs no per-record work and changes nothing; any other merge changes the
-//! state, if only its context, and says so ([`Report::state_changed`]).
+//! vector are already included costs no per-record work and changes nothing; any other merge
+//! changes the state, if only its context or its stable vector, and says so
+//! ([`Report::state_changed`]).
 //!
 //! [`Ingest`] applies [`Event`]s delivered at least once, in any order: duplicates are no-ops,
 //! reordering converges, and an id or dot reused with a different payload is an [`Error`],

@@ -356,9 +356,10 @@ impl Registry {
     ///
     /// Never fails and never panics. When `other`'s context and stable vector are already
     /// included here, it returns at once: no per-record work, nothing changed
-    /// ([`Report::is_unchanged`]). Otherwise the state changes, if only in its context. A key neither side wrote since
-    /// they shared it costs a pointer comparison, and a key only one side wrote keeps or
-    /// takes that side's slot without copying it.
+    /// ([`Report::is_unchanged`]). Otherwise the state changes, if only in its context or its
+    /// stable vector (taking a stable vector purges the tombstones it covers). A key neither
+    /// side wrote since they shared it costs a pointer comparison, and a key only one side wrote
+    /// keeps or takes that side's slot without copying it.
     ///
     /// Merging two large states (from 65,536 keys on this side, and the incoming state at
     /// least a sixteenth of its size) walks the keys in shards on up to one scoped thread per
