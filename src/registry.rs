@@ -567,7 +567,12 @@ impl Registry {
         Arc::make_mut(self.slots.get_or_insert(key))
     }
 
-    /// Every dot held in the store (not the context): what a delta writes.
+    /// The dots of the writes held in the store (not the context): every dot a live record
+    /// holds, and each tombstone's delete (`deleted`); what a delta writes. A tombstone's
+    /// `incarnation` is left out: it names the creation the delete removed, a write the delete
+    /// did not make. An event owns the dots its delta writes ([`Ingest`](crate::Ingest)
+    /// tells a duplicate from a reuse by them, and forgets an event once they are stable), and
+    /// the creation belongs to the event that created the device, not to every delete of it.
     pub(crate) fn store_dots(&self) -> Vec<Dot> {
         let mut dots = Vec::new();
         for slot in self.slots.values() {
