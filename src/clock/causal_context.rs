@@ -1,9 +1,9 @@
 //! [`CausalContext`]: the set of dots a state has seen, a version vector plus the dots seen
 //! beyond a gap, and its wire form, normalised as it is read.
 //!
-//! Apart from `clock.rs` (the names of replicas and writes) as a join-semilattice of its own,
-//! the largest of the clock's: kept normalised, joined by every merge, and written out in
-//! part for a delta (`beyond`) or an event (`dots_besides`).
+//! Kept out of `clock.rs`, which names replicas and writes, because it is a join-semilattice of
+//! its own, the largest of the clock's: kept normalised, joined by every merge, and written out
+//! in part for a delta (`beyond`) or an event (`dots_besides`).
 
 use std::fmt;
 use std::sync::Arc;

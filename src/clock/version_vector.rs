@@ -1,8 +1,8 @@
 //! [`VersionVector`]: for each replica, the highest counter up to which all its writes have
 //! been seen.
 //!
-//! Apart from `clock.rs` (the names of replicas and writes) as a join-semilattice of its own,
-//! with its meet and causal order: what a causal context is built on, and what peers
+//! Kept out of `clock.rs`, which names replicas and writes, because it is a join-semilattice of
+//! its own, with its meet and causal order: what a causal context is built on, and what peers
 //! exchange to ask for deltas and to agree on what is stable.
 
 use std::cmp::Ordering;
