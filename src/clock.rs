@@ -153,8 +153,8 @@ pub struct Dot {
 
 /// Reads a dot that names a write: its counter starts at 1. A context may be read with a zero
 /// counter (it has seen nothing there, and reads as such), but a write held under dot 0 is one
-/// no context can have seen, which a merge's shortcuts and its join then judged differently
-/// (found by `tests/inputs.rs` on damaged states).
+/// no context can have seen, which a merge's shortcuts and its join would judge differently
+/// (`tests/inputs.rs` checks it on damaged states).
 pub(crate) fn deserialize_write_dot<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Dot, D::Error> {

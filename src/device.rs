@@ -100,8 +100,8 @@ fn debug_assert_takes_whole(theirs: &Written, ctx: &CausalContext, other_ctx: &C
 ///
 /// A delta's context claims the writes it overwrote as seen, so it must also carry what those
 /// writes did, or a receiver that already holds this delta would skip theirs as included and
-/// keep what they had cleared (2026-11, found by the convergence property: set `a.b`, set
-/// `a` (clearing `a.b`), set `a` again; delivered third, first, second, `a.b` came back). The
+/// keep what they had cleared (the convergence property's case: set `a.b`, set `a` (clearing
+/// `a.b`), set `a` again; delivered third, first, second, `a.b` would come back). The
 /// registers written go whole; the other registers of the subtree go as their past only, which
 /// says what was overwritten there without carrying (and claiming) anyone else's live values.
 pub(crate) struct TwinWrite {
@@ -276,9 +276,9 @@ impl DeviceRecord {
 
     /// Passes to `stale` the status and credentials this incoming record still shows from its
     /// creation where the joined record (`mine`), which already held that creation, has written
-    /// them since: as stale as an overwritten write, so reported alike (2026-11-23, found in
-    /// review: a lagging replica's "enabled" was listed as a refused re-enable when a write
-    /// had set it, and not when the create had).
+    /// them since: as stale as an overwritten write, so reported alike (else a lagging
+    /// replica's "enabled" would be listed as a refused re-enable when a write had set it, and
+    /// not when the create had).
     fn report_creation_overwritten_in(&self, mine: &Written, stale: &mut dyn StaleSink) {
         let Some(created) = &self.created else {
             return;
@@ -350,10 +350,10 @@ impl DeviceRecord {
     /// bring one back. Returns the dots overwritten.
     ///
     /// The device's incarnations are read as one device, so a rotation retires what any of
-    /// them showed, in each of them (2026-11, found by `rotated_out_credential_never_returns`):
-    /// retiring per incarnation left a key shown through one incarnation unretired in the
-    /// other, and when a concurrent delete removed the first, a stale write of the key on the
-    /// second came back.
+    /// them showed, in each of them (`rotated_out_credential_never_returns`): retiring per
+    /// incarnation would leave a key shown through one incarnation unretired in the other,
+    /// and when a concurrent delete removed the first, a stale write of the key on the second
+    /// would come back.
     pub(crate) fn set_authentication(
         &mut self,
         dot: Dot,
@@ -426,9 +426,9 @@ impl DeviceRecord {
             .map(|(p, _)| p.clone())
             .collect();
         // A removal leaves an ancestor holding only removals as it is: it removes nothing
-        // there, and cleared, that ancestor's removal was a past no concurrent write of the
-        // ancestor met (remove `a`, then `a.b`, on one side; set `a` on the other: the value
-        // came back, unreported; 2026-11-23, found in review). Held, the two meet.
+        // there, and cleared, that ancestor's removal would be a past no concurrent write of
+        // the ancestor meets (remove `a`, then `a.b`, on one side; set `a` on the other: the
+        // value would come back, unreported). Held, the two meet.
         let replaces = |reg: &MvRegister<Option<Value>>| match value {
             Some(_) => !reg.is_empty(),
             None => reg.entries().iter().any(|e| e.value.is_some()),
@@ -444,11 +444,11 @@ impl DeviceRecord {
             }
         }
         // Every write this side has seen above the path, held or cleared: this write replaced
-        // what they set there, and its register remembers having seen them (2026-11-23, found
-        // in review). A cleared register above keeps only its past, which cannot tell a write
+        // what they set there, and its register remembers having seen them. A cleared register
+        // above keeps only its past, which cannot tell a write
         // below it made after seeing it from one made concurrently (delete `a` on one side,
-        // then set `a.y`; set `a.x` on the other): `a.x` came back and no conflict named the
-        // delete. With this, a read finds the write below that has not seen the one above
+        // then set `a.y`; set `a.x` on the other): `a.x` would come back and no conflict name
+        // the delete. With this, a read finds the write below that has not seen the one above
         // (`view::json_values`).
         let mut above = VersionVector::new();
         for a in path.ancestors() {

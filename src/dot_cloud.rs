@@ -135,8 +135,8 @@ impl DotCloud {
     /// For each `(replica, top)`, sorted by replica: removes the replica's counters up to
     /// `top`, then the run that follows it; returns `(replica, top + run)` for each run taken,
     /// in order. The replicas left without a dot are dropped in one pass at the end rather
-    /// than one `Vec::remove` each (2026-11-23, found in review: a context's join over many
-    /// replicas was quadratic).
+    /// than one `Vec::remove` each, which would make a context's join over many replicas
+    /// quadratic.
     pub(crate) fn settle(&mut self, tops: &[(ReplicaId, u64)]) -> Vec<(ReplicaId, u64)> {
         debug_assert!(tops.is_sorted_by_key(|&(replica, _)| replica));
         let mut raised = Vec::new();
@@ -277,9 +277,9 @@ fn remove_through(words: &mut Words, through: u64) {
 }
 
 /// The set of the dots, built in one pass: sorted, then each replica's words filled in order.
-/// Inserting dot by dot put each new replica into the middle of the sorted list, so text
-/// listing many replicas in descending order was quadratic to read (2026-11-23, found in
-/// review). Counter 0 is kept, as `insert` keeps it; a context drops it.
+/// Inserting dot by dot would put each new replica into the middle of the sorted list, so text
+/// listing many replicas in descending order would be quadratic to read. Counter 0 is kept,
+/// as `insert` keeps it; a context drops it.
 impl FromIterator<Dot> for DotCloud {
     fn from_iter<I: IntoIterator<Item = Dot>>(iter: I) -> Self {
         let mut dots: Vec<Dot> = iter.into_iter().collect();

@@ -30,7 +30,7 @@ use crate::twin::{self, Section, TwinPath};
 // Read through `serde_redacting!`, which hides keys in errors. Every member is required (each
 // has been written every time since the first version, no parent as `null`, no twin leaf as
 // `{}`) and an unknown one is refused: a missing `parent` read as none and a missing `twin` as
-// no leaf, another creation than the peers' under one dot (2026-11-23, found in review).
+// no leaf would be another creation than the peers' under one dot.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(remote = "Self", deny_unknown_fields)]
 pub struct Identity {
@@ -346,8 +346,8 @@ impl fmt::Debug for StatusValue {
 /// A status reason as a report, a log or a message shows it: by its fingerprint,
 /// `<sha256:…>`, where it may hold a key or a credential made from one ([`may_hold_key`]),
 /// whole otherwise (quoted by `Debug`, as a string is). A reason is free text, and a key
-/// pasted into one was shown whole by a status conflict, while a twin value holding it showed
-/// its fingerprint (2026-11-23, found in review). Held to the text, not to names as a twin
+/// pasted into one would otherwise be shown whole by a status conflict, while a twin value
+/// holding it shows its fingerprint. Held to the text, not to names as a twin
 /// value is: a reason saying `password reset` holds no password.
 pub(crate) struct ShownReason<'a>(pub(crate) &'a str);
 
@@ -370,7 +370,7 @@ impl fmt::Debug for ShownReason<'_> {
 /// Refuses `value` as the status of `key` where IoT Hub keeps no such status: a module is
 /// never disabled (it has no status of its own; disabling its device blocks it). Written, a
 /// disable would win every merge and then be refused by the export check, or be lost by an
-/// import that leaves the module enabled (2026-11-23, found in review). Held to by every write
+/// import that leaves the module enabled. Held to by every write
 /// of a status ([`Writer::create`](crate::Writer::create),
 /// [`Writer::set_status`](crate::Writer::set_status)) and by the reading of a registry, where a
 /// record's key is known.

@@ -109,7 +109,7 @@ struct IngestWire {
     policy: Policy,
     events: BTreeMap<EventId, Arc<Registry>>,
     /// Absent from the text of an ingest that forgot nothing, and of one written before an
-    /// ingest kept it (2026-11-23), which reads as having forgotten nothing.
+    /// ingest kept it, which reads as having forgotten nothing.
     #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
     forgotten: VersionVector,
 }
@@ -167,8 +167,8 @@ impl TryFrom<IngestWire> for Ingest {
                         // `apply` takes a part of a write after the whole, never before it,
                         // but the events are read here in the order of their ids: of two
                         // holding one write, the fuller is the dot's first, whichever id sorts
-                        // first (2026-11-23, found in review: the restore refused the whole
-                        // write after its part). A part of a part is a part of the whole, so
+                        // first (else the restore would refuse the whole write after its
+                        // part). A part of a part is a part of the whole, so
                         // every event read holds a part of the first's write.
                         let first_delta = wire.events.get(owner.get());
                         if let Some(reuse) = reused(dot, owner.get(), first_delta, id, delta) {
@@ -457,8 +457,8 @@ impl Ingest {
         } else {
             self.registry.merge_with(&event.delta, &self.policy)
         };
-        // A forgotten event delivered again (2026-11-23, found in review: remembered anew,
-        // each replay grew back the memory `forget` bounds and asked to be stored). Only
+        // A forgotten event delivered again is not remembered anew: each replay would grow
+        // back the memory `forget` bounds and ask to be stored. Only
         // when the registry took nothing: an event that brought anything is remembered.
         if !report.state_changed && event.dots.iter().all(|&dot| self.forgotten.contains(dot)) {
             return Ok(report);

@@ -227,8 +227,8 @@ impl<T: Serialize> Serialize for Entries<T> {
 /// Read as a list, then put in dot order with one entry per dot (the first read), which every
 /// lookup and walk here relies on and a file need not respect.
 /// Sorted by dot, an entry read twice read once; two different writes under one dot are
-/// refused: no writer or join makes them, and keeping either would drop the other without a
-/// word (2026-11-23, found in review: the first was kept). The values are not shown: a
+/// refused: no writer or join makes them, and keeping either (the first, say) would drop the
+/// other without a word. The values are not shown: a
 /// register of credentials holds keys.
 impl<'de, T: Deserialize<'de> + PartialEq> Deserialize<'de> for Entries<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -467,8 +467,8 @@ impl Registry {
         }
         // Only the part of the stable vector the delta's own context reaches goes with it: a
         // state is refused (and could not be read back) with a stable vector beyond its
-        // context, and every replica merging the delta would take that vector on (2026-11-22,
-        // found in review). So a compaction here does not travel with a delta: the peer keeps
+        // context, and every replica merging the delta would take that vector on. So a
+        // compaction here does not travel with a delta: the peer keeps
         // the tombstones it dropped until the peer compacts, or merges a whole state.
         let mut stable = self.stable.clone();
         stable.meet(context.vector());

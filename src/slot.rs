@@ -43,22 +43,22 @@ pub(crate) struct Slot {
 }
 
 /// Read ([`Slot::read`]) as a join leaves a slot: incarnations in order, tombstones in order
-/// and each once. The join's searches rely on the order, and a tombstone read twice kept a
-/// slot unequal to the same slot joined (found by `tests/inputs.rs` on damaged states). One
+/// and each once. The join's searches rely on the order, and a tombstone read twice would keep
+/// a slot unequal to the same slot joined (`tests/inputs.rs`, on damaged states). One
 /// incarnation held twice is refused: which of the two records stands could not be told.
 ///
-/// An incarnation held live and named by one of the slot's own tombstones is refused too
-/// (2026-11-23, found in review): a delete removes the incarnation its tombstone names, and
+/// An incarnation held live and named by one of the slot's own tombstones is refused too: a
+/// delete removes the incarnation its tombstone names, and
 /// every join drops an incarnation the other side has seen and no longer holds, so no writer
-/// or merge leaves both. Read, it merged by direction: `d ⊔ s` kept the device where `s ⊔ d`
-/// dropped it, for an `s` holding the delete. Refused rather than read as deleted: as a
+/// or merge leaves both. Read, it would merge by direction: `d ⊔ s` would keep the device
+/// where `s ⊔ d` drops it, for an `s` holding the delete. Refused rather than read as deleted: as a
 /// device holding nothing, it is damage, and which half of it is wrong cannot be told.
 ///
-/// So is a live incarnation holding neither its creation nor a write (2026-11-23, found by
-/// `tests/inputs.rs`): a record waits for its creation only where a write for it arrived
+/// So is a live incarnation holding neither its creation nor a write (`tests/inputs.rs`): a
+/// record waits for its creation only where a write for it arrived
 /// first, and one holding nothing claims no write the context must have seen, so a state
-/// whose context had seen nothing else read as included in any other, and merging it one way
-/// kept the record where the other way never read it.
+/// whose context had seen nothing else would read as included in any other, and merging it
+/// one way would keep the record where the other way never reads it.
 impl Slot {
     /// The slot of `live` and `tombstones` as a text held them, or why no writer or merge
     /// leaves it.
@@ -108,9 +108,9 @@ impl Slot {
     /// not would let its writer issue that dot again, to another write.
     ///
     /// A tombstone's incarnation too: a delete claims the creation it removed seen, and that
-    /// is what keeps it removed. A tombstone of an incarnation its state had not seen read,
-    /// and merged with the replica holding the incarnation, kept it live beside its
-    /// tombstone, a state this reader refuses (2026-11-23, found in review).
+    /// is what keeps it removed. A tombstone of an incarnation its state had not seen, read
+    /// and merged with the replica holding the incarnation, would keep it live beside its
+    /// tombstone, a state this reader refuses.
     pub(crate) fn write_unseen_by(&self, context: &CausalContext) -> Option<Dot> {
         self.live
             .iter()
@@ -128,10 +128,9 @@ impl Slot {
     /// first, in a state that has not seen the creation: a writer's delta claims its own dots
     /// and those they overwrote, never the incarnation it wrote to, and a join that brings the
     /// creation's dot brings the creation (the join takes it) or the delete that removed it
-    /// (the join drops the record). Read from text, such a record had lost the creation's
-    /// values for good: every write to it failed as waiting for the creation, and a merge of
-    /// a peer holding the creation changed nothing, its context being included (2026-11-23,
-    /// found in review).
+    /// (the join drops the record). Read from text, such a record would lose the creation's
+    /// values for good: every write to it would fail as waiting for the creation, and a merge
+    /// of a peer holding the creation would change nothing, its context being included.
     pub(crate) fn creation_seen_but_missing(&self, context: &CausalContext) -> Option<Dot> {
         self.live
             .iter()
@@ -312,7 +311,7 @@ pub(crate) fn merge_slot(
     // Whether the live records changed: what makes a device updated and its read worth
     // reporting. A tombstone gained alone (an incarnation deleted elsewhere that this side
     // never held) changes neither; it is stored all the same, and the merge says so through
-    // `state_changed`, which the context's growth sets (review 59: it was counted as updated).
+    // `state_changed`, which the context's growth sets, not as an updated device.
     let mut changed = false;
     let mut stales = Stales::default();
     let mut live = Live::with_capacity(mine.live.len().max(theirs.live.len()));
@@ -382,7 +381,7 @@ pub(crate) fn merge_slot(
     tally(was_live, is_live, changed, report);
     // Tombstones arriving from a side that has not compacted yet are purged at once if this
     // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
-    // `compact(a ⊔ b)` dropped (found by the compaction property).
+    // `compact(a ⊔ b)` dropped (`compaction_commutes_with_merging_any_state`).
     mine.purge(stable);
 }
 
@@ -463,8 +462,8 @@ fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
 /// listed as a resurrection, and when this side still holds the delete's tombstone the updates
 /// it brings that the delete had not seen are named in the delete-wins conflict the merge in
 /// the other direction reports: which side merges does not decide whether a lost update is
-/// named. It had been named only where the updating side merged the deleting one (2026-11-23,
-/// found in review). A stale replica resending an incarnation whose updates the deleter had
+/// named, where otherwise only the updating side merging the deleting one would name it. A
+/// stale replica resending an incarnation whose updates the deleter had
 /// all seen brings no conflict, only the resurrection.
 fn take_incarnation(
     key: &DeviceKey,
@@ -481,9 +480,9 @@ fn take_incarnation(
     // Taken whole, as `Slot::absorbs` takes a slot whose incarnations this side never saw,
     // not joined with nothing under `ctx`: a side that never saw a device's creation has seen
     // none of the writes that follow it, so for any state a writer and merges make the two
-    // agree. For a damaged state they did not (2026-11-23, found in review): a context that
-    // claims a write of a device the file no longer holds made the join drop that write where
-    // the shortcut kept it, so merges disagreed by the shortcut taken (debug builds panicked).
+    // agree. For a damaged state they do not: a context that claims a write of a device the
+    // file no longer holds makes the join drop that write where the shortcut keeps it, so
+    // joining here would make merges disagree by the shortcut taken.
     live.push(their.clone());
     true
 }
@@ -517,8 +516,8 @@ fn refuse_deleted(
 /// `deleter_tombstones` are the other side's. Without the tombstone (compacted away on the
 /// other side, which a replica restored from an older backup meets, having written since under
 /// a new id) the delete's author and stamp are unknown, so the loss is reported as the refused
-/// incarnation ([`Stale::Resurrection`]), as the merge in the other direction reports it; it
-/// had been dropped without a word (2026-11-22, found in review).
+/// incarnation ([`Stale::Resurrection`]), as the merge in the other direction reports it,
+/// rather than dropped without a word.
 #[cold]
 #[inline(never)]
 fn report_delete_win(

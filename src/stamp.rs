@@ -136,8 +136,8 @@ impl Hlc {
         } else if let Some(logical) = last.logical.checked_add(1) {
             Stamp::new(last.millis, logical)
         } else if let Some(millis) = last.millis.checked_add(1) {
-            // Saturating the counter instead repeated the last stamp (found in review,
-            // 2026-11-23): borrow the next millisecond, which the physical clock will reach.
+            // Saturating the counter instead would repeat the last stamp: borrow the next
+            // millisecond, which the physical clock will reach.
             Stamp::new(millis, 0)
         } else {
             last

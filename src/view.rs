@@ -138,8 +138,7 @@ impl Device {
 /// Candidates of a whole-value field: each incarnation's register entries, or its creation
 /// value where the register is empty; in dot order, as a conflict lists them. One record's are
 /// (a register keeps its entries so); several records' are sorted, or a write to one
-/// incarnation came before another incarnation's earlier creation (2026-11-23, found in
-/// review).
+/// incarnation would come before another incarnation's earlier creation.
 fn candidates<'a, T>(
     records: &'a [DeviceRecord],
     register: impl Fn(&'a DeviceRecord) -> &'a MvRegister<T>,
@@ -288,8 +287,8 @@ impl Resolver<'_> {
             n if n == candidates.len() => by_preference(candidates, |_| true, preference),
             // The exclusion is what a reader must hear of, whether the clean values agreed or
             // the preference settled them: reported under the preference's rule, a stale
-            // restore beside two rotations named no exclusion, and under a preference for the
-            // excluded writer read as if it had written nothing (review 59).
+            // restore beside two rotations would name no exclusion, and under a preference for
+            // the excluded writer would read as if it had written nothing.
             _ => (
                 by_preference(candidates, clean, preference).0,
                 Rule::RetiredCredentialExcluded,
@@ -328,8 +327,8 @@ impl Resolver<'_> {
 /// A writer retires what it saw (`DeviceRecord::set_authentication`), but a writer holding a
 /// *pending* record (a later write arrived before the creation) never saw the creation's keys,
 /// so its rotation retired none of them; a stale replica's concurrent write still holding the
-/// creation's key then won as an ordinary conflict, and the key the rotation replaced was
-/// back in use (2026-11, found in review). Every credential write to an incarnation overwrites
+/// creation's key would then win as an ordinary conflict, and the key the rotation replaced
+/// be back in use. Every credential write to an incarnation overwrites
 /// its creation's value, so these retirements follow from the state alone, which keeps the
 /// read a function of the state and the merge's laws untouched. For a writer that saw the
 /// creation they repeat what it retired.

@@ -69,8 +69,8 @@ impl<'de> Deserialize<'de> for CausalContext {
 }
 
 /// Normalised in one pass over the cloud's replicas (`settle`), not dot by dot: inserting
-/// each dot put every replica the vector lacked into the middle of its sorted list, so a
-/// context listing many replicas was quadratic to read (2026-11-23, found in review). The
+/// each dot would put every replica the vector lacked into the middle of its sorted list, so
+/// a context listing many replicas would be quadratic to read. The
 /// result is the context of the same dots, whose representation is unique.
 impl From<ContextWire> for CausalContext {
     fn from(wire: ContextWire) -> Self {
@@ -84,8 +84,8 @@ impl From<ContextWire> for CausalContext {
 }
 
 /// Reads a context, or a bare version vector (a list of pairs) as the context of its dots:
-/// [`Tombstone::seen`](crate::Tombstone::seen) was a version vector in states written before
-/// it kept the dots its deleter had seen beyond a gap (2026-11-23).
+/// [`Tombstone::seen`](crate::Tombstone::seen) is a version vector in states written before
+/// it kept the dots its deleter had seen beyond a gap, and those states still read.
 pub(crate) fn deserialize_context_or_vector<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<Arc<CausalContext>>, D::Error> {
@@ -253,7 +253,7 @@ impl CausalContext {
             self.join_vector(&other.vector);
         }
         // A cloud of many replicas is merged in whole: inserted dot by dot, each replica new
-        // here went into the middle of the sorted list (2026-11-23, found in review). A few
+        // here would go into the middle of the sorted list, quadratic in replicas. A few
         // are cheaper inserted than a merge that copies the list.
         if other.cloud.replica_count() > FEW_REPLICAS {
             self.cloud.union(&other.cloud);
@@ -309,8 +309,8 @@ impl CausalContext {
                 out.cloud.insert_range(replica, seen + 1, top);
             }
         }
-        // Merged in, not inserted one by one among the ranges' replicas (2026-11-23, found
-        // in review: each new replica went into the middle of the sorted list).
+        // Merged in, not inserted one by one among the ranges' replicas: each new replica
+        // would go into the middle of the sorted list.
         let mut rest = Vec::new();
         self.cloud.all(|dot| {
             if !vector.contains(dot) {
@@ -344,9 +344,9 @@ impl CausalContext {
     fn join_vector(&mut self, vector: &VersionVector) {
         // Only the replicas the other side moved are folded: a registry ingesting shuffled
         // events holds many dots beyond gaps, and rescanning all of them on every event's join
-        // made ingestion cost grow with the disorder. They are settled together (`settle`):
-        // dropping each replica the vector emptied from the cloud's sorted list one at a time
-        // was quadratic when the vector moved many (2026-11-23, found in review).
+        // would make ingestion cost grow with the disorder. They are settled together
+        // (`settle`): dropping each replica the vector emptied from the cloud's sorted list one
+        // at a time would be quadratic when the vector moves many.
         let before = self.vector.clone();
         self.vector.join(vector);
         let moved: Vec<(ReplicaId, u64)> = self
@@ -394,8 +394,9 @@ impl CausalContext {
 }
 
 /// The context of the dots, in any order: gathered as a cloud, then settled in one pass
-/// (`settle`), as text is read. Inserted one by one, dots of many replicas put each new one
-/// into the middle of a sorted list (2026-11-23, found in review).
+/// (`settle`), as text is read, so dots of many replicas in any order read in O(n log n);
+/// inserted one by one, each new replica's dot would go into the middle of a sorted list,
+/// O(n²).
 impl FromIterator<Dot> for CausalContext {
     fn from_iter<I: IntoIterator<Item = Dot>>(iter: I) -> Self {
         let mut ctx = Self {

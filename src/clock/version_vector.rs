@@ -229,9 +229,9 @@ impl PartialOrd for VersionVector {
 /// The vector [`advance`](VersionVector::advance)d by every pair, in any order: each replica's
 /// highest counter, replicas whose highest is 0 left out.
 ///
-/// Sorted once, then kept in one pass (2026-11-23, found in review): advancing pair by pair
-/// inserted each new replica into the sorted list, so text listing 100,000 replicas in
-/// descending order took seconds to read.
+/// Sorted and deduplicated in one pass, so text listing many replicas in any order reads in
+/// O(n log n); advancing pair by pair would insert each new replica into the middle of the
+/// sorted list, O(n²) for replicas listed in descending order.
 impl FromIterator<(ReplicaId, u64)> for VersionVector {
     fn from_iter<I: IntoIterator<Item = (ReplicaId, u64)>>(iter: I) -> Self {
         let mut pairs: Vec<(ReplicaId, u64)> = iter.into_iter().collect();

@@ -124,9 +124,8 @@ impl Registry {
         // has compacted away deletes this side has not seen (this side is behind its stable
         // vector: a replica restored from a backup). Then `other` holds neither the deleted
         // device nor its tombstone, only its context claims them, and every key held here
-        // alone must be joined with nothing to drop what `other` removed (2026-11-22, found
-        // in review: the restored replica kept the device for ever, while every other
-        // replica had it deleted).
+        // alone must be joined with nothing to drop what `other` removed (else the restored
+        // replica would keep the device for ever, while every other replica has it deleted).
         // (`held_apart` comes with no stable vector, which every vector includes.)
         if held_apart.is_none() && !context.vector().includes(&other.stable) {
             let mut removed = Report::default();

@@ -28,7 +28,7 @@ use crate::stamp::Stamp;
 /// let tombstone = &registry.tombstones(&key)[0];
 /// assert_eq!((tombstone.incarnation.counter, tombstone.deleted.counter), (1, 2));
 /// // The deleter had seen the creation, and not yet its own delete.
-/// let seen = tombstone.seen.as_deref().expect("kept since 2026-11-23");
+/// let seen = tombstone.seen.as_deref().expect("a writer keeps what it had seen");
 /// assert!(seen.contains(Dot::new(r, 1)));
 /// assert!(!seen.contains(tombstone.deleted));
 /// # Ok::<(), failback::Error>(())
@@ -52,14 +52,14 @@ pub struct Tombstone {
     /// merged since. It is what a delete's delta cannot say otherwise: the delta's context
     /// claims the dots the delete removed, while the register writes those overwrote are held
     /// nowhere, so a replica still holding one could not tell it from an update made
-    /// concurrently (2026-11-23, an open item since review on 2026-11-22). `None` in states
-    /// written before it was kept: every update the deleting side's context had not seen is
-    /// then named, as it was. Kept even when empty: read as not kept, it had named nothing
-    /// the deleter merged after the delete (2026-11-23, found in review).
+    /// concurrently. `None` in states written before it was kept; then every update the
+    /// deleting side's context had not seen is named. Kept even when empty: read as not kept,
+    /// an empty one would fall back to the deleting side's context, and name none of the
+    /// updates the deleter merged after the delete.
     ///
     /// A context, not only its vector: a write its deleter received out of order (beyond a
-    /// gap, as events arrive) was seen too, and the vector alone named it lost (2026-11-23).
-    /// States that kept only the vector still read, as the context of its dots.
+    /// gap, as events arrive) was seen too, and the vector alone would name it lost. States
+    /// that kept only the vector still read, as the context of its dots.
     ///
     /// Shared: all of one delete's tombstones hold one context, and a merge that takes a
     /// tombstone copies a pointer, not the context (copying it cost a delta merge 3% more
@@ -109,15 +109,14 @@ pub(super) fn first_delete(tombstones: &[Tombstone], incarnation: Dot) -> Option
 ///
 /// What the deletes saw, not what their side has seen since: a whole state's context also
 /// holds the updates its author merged after the delete, so a replica merging the deleter's
-/// state after the deleter had merged its update saw the update removed unreported, where
-/// the delete's delta named it (2026-11-23, found in review). Nor the context alone before
-/// the delete: a delete's delta holds only the dots it removed, not the registers' pasts, so
-/// an update the deleter had seen overwritten was named too (review, 2026-11-22). Nor the
-/// deletes' vectors alone: a write the deleter received out of order, beyond a gap, was
-/// named though it had seen it (2026-11-24).
+/// state after the deleter had merged its update would see the update removed unreported,
+/// where the delete's delta names it. Nor the context alone before the delete: a delete's
+/// delta holds only the dots it removed, not the registers' pasts, so an update the deleter
+/// had seen overwritten would be named too. Nor the deletes' vectors alone: a write the
+/// deleter received out of order, beyond a gap, would be named though it had seen it.
 ///
 /// Each write once: a credential write holds its dot in two registers (the credentials and
-/// what they retired), and a lost rotation was named twice (2026-11-23, found in review).
+/// what they retired), and a lost rotation would otherwise be named twice.
 pub(super) fn lost_updates(
     record: &DeviceRecord,
     deleter_ctx: &CausalContext,
