@@ -542,8 +542,8 @@ pub struct Authentication {
 
 /// [`Authentication`] as it travels; read through [`without_echo`]. Every member is always
 /// written (unknown credentials as `null`), so each is required and any other is refused: a
-/// missing or misspelt `keys` read as unknown, which an import then replaced with new keys,
-/// and held another value than the peers' under one dot (2026-11-23, found in review).
+/// missing or misspelt `keys` read as unknown would be replaced with new keys by an import,
+/// and hold another value than the peers' under one dot.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuthenticationWire {
@@ -574,8 +574,7 @@ impl<'de> Deserialize<'de> for Authentication {
 /// Reads the struct `name` as its wire form `W`, but refuses a string in its place without
 /// quoting it. serde's message for a value of the wrong type quotes the string it found, and a
 /// string standing where a pair of keys or a device's authentication belongs is most likely a
-/// key (2026-11, found in review: a key moved one level up in a stored registry was shown in
-/// full by the error).
+/// key (a key moved one level up in a stored registry would be shown in full by the error).
 ///
 /// It asks for any value, not a struct, because serde_json builds its own wrong-type error
 /// for a struct, quoting the string, without asking the visitor. So these types read from

@@ -218,7 +218,7 @@ pub enum Error {
     ///
     /// Event ids are shown quoted and escaped (as `Debug` shows a string), here and in every
     /// message: they come from outside and may hold anything, and one holding a newline
-    /// shown as it is would fake a log line (2026-11-23, found in review).
+    /// shown as it is would fake a log line.
     #[error("event {:?} was already applied with a different payload (device {})", id.as_str(), key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     ConflictingEvent {
         /// The event id.

@@ -5,8 +5,7 @@
 //! dot and drops the other silently. But one write may travel in several events: a
 //! `delta_since` carries every write its peer has not seen, whole slots, so a sync repeats the
 //! single-write events before it, and every sync repeats the tombstones it holds. Those are
-//! the same write, not a reuse (2026-11-22, found in review: two successive syncs from one
-//! source were refused).
+//! the same write, not a reuse: refused, two successive syncs from one source would fail.
 //!
 //! A write is what a delta holds under its dot, place by place: the creation, an entry of a
 //! register (a twin path's or metadata key's among them), a tombstone. A later event carries
@@ -22,9 +21,9 @@
 //!
 //! Tombstones are the exception: slots join them as a set, whatever the receiver has seen, so an
 //! extra tombstone of the delete the first event held part of (a tombstone of the same device, with
-//! the same stamp and `seen`) is applied, never dropped, and is not refused (2026-11-23: a
-//! delete of two incarnations, one of whose tombstones compaction dropped before a sync carried the
-//! other, failed with `DotReused` when the sync arrived before the delete's own event).
+//! the same stamp and `seen`) is applied, never dropped, and is not refused: a delete of two
+//! incarnations, one of whose tombstones compaction dropped before a sync carried the other,
+//! would fail with `DotReused` when the sync arrived before the delete's own event.
 
 use serde_json::Value;
 

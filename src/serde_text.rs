@@ -87,10 +87,10 @@ pub(crate) use serde_redacting;
 /// member as `None`, and a field read through a function has no default unless given one, so
 /// through this one a missing member is refused as missing. Where a writer wrote a member
 /// every time, its absence is damage (a cut, a misspelt name), not a value: read as `None`, a
-/// register entry's `value` was a removal and credentials' `keys` were unknown, under the dot
-/// the peers hold with another value, which no merge ever settled (2026-11-23, found in
-/// review). A generic struct reading one states `T: Deserialize<'de>` in `bound`: the derive
-/// infers no bound for a field read through a function.
+/// register entry's `value` would be a removal and credentials' `keys` unknown, under the dot
+/// the peers hold with another value, which no merge ever settles. A generic struct reading
+/// one states `T: Deserialize<'de>` in `bound`: the derive infers no bound for a field read
+/// through a function.
 pub(crate) fn required<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: serde::Deserializer<'de>,

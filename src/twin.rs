@@ -28,8 +28,8 @@ pub(crate) use shown::{ShownObject, ShownRegisters, ShownValues};
 /// IoT Hub's limit on how deep JSON objects nest in a twin section, the section's own object
 /// not counted. Its documentation's example of the limit is `tags.one.two.….ten.property`:
 /// ten objects below `tags`, so a path holds up to eleven keys, and the eleventh's value is
-/// no object (2026-11-23, found in review: a path of eleven keys was refused, and with it an
-/// export holding the hub's own example of a valid twin).
+/// no object (refusing a path of eleven keys would refuse an export holding the hub's own
+/// example of a valid twin).
 pub(crate) const MAX_DEPTH: usize = 10;
 
 /// How deep a twin leaf's value or a metadata value may nest, arrays and objects alike (a
@@ -37,11 +37,11 @@ pub(crate) const MAX_DEPTH: usize = 10;
 /// (the [`iothub`](crate::iothub) reader's limit), so every value a hub's export holds fits,
 /// and far inside the 128 levels `serde_json` reads, so every state holding one is written
 /// and read back whole. A creation keeps its twin as text and reads it back for every
-/// resolved read: unbounded, a tag nested 130 arrays deep was written, could not be read back,
-/// and took the device's every other tag with it (2026-11-23, found in review). Checked
+/// resolved read: unbounded, a tag nested 130 arrays deep would be written, fail to read back,
+/// and take the device's every other tag with it. Checked
 /// wherever a value enters a state: by the writer, and by the readers of a creation and of a
-/// record's registers (a register's value read unchecked was written back in a registry, but
-/// not in an ingest holding it, whose text nests deeper; 2026-11-23, found in review).
+/// record's registers (a register's value read unchecked would be written back in a
+/// registry, but not in an ingest holding it, whose text nests deeper).
 pub(crate) const MAX_NESTING: usize = 64;
 
 /// IoT Hub's limit on a twin key, in bytes.
@@ -301,8 +301,8 @@ pub(crate) fn split_section(text: &str) -> Option<(Section, &str)> {
 /// Twin maps travel keyed by the path as text (`tags.site.room`, as [`TwinPath`] displays).
 ///
 /// Why: JSON object keys must be strings and a `TwinPath` is a struct, so with the derived
-/// layout every identity or record holding a twin leaf failed to serialize ("key must be a
-/// string"), found by the convergence properties comparing serialized states.
+/// layout every identity or record holding a twin leaf would fail to serialize ("key must be
+/// a string"); the convergence properties, comparing serialized states, would catch it.
 pub(crate) mod text_keys {
     use std::collections::BTreeMap;
 

@@ -19,7 +19,7 @@ use crate::twin::{ShownValues, TwinPath, split_section, text_keys};
 /// Twin leaves as a JSON object keyed by their paths (`tags.site`, `properties.desired.fw`),
 /// written by `serde_json` from a sorted map: one set of leaves has one text, and two texts
 /// that are equal hold equal leaves. Not quite the converse: `serde_json` takes the floats
-/// `0.0` and `-0.0` as equal values and writes them apart (found in review), so texts that
+/// `0.0` and `-0.0` as equal values and writes them apart, so texts that
 /// differ may hold equal leaves. Nothing relies on the converse: a difference only makes a
 /// reader compare the leaves themselves (the lift's twin diff), or keeps two creations apart
 /// that carry one write under one dot, which only a reused dot makes.

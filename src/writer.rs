@@ -268,7 +268,7 @@ impl Writer<'_> {
         }
         // A register write overwrites its field's creation value (`device.rs`), which holds
         // only if the writer saw the creation: written over a pending record, an enable would
-        // silently replace a creation's `disabled` it never saw (2026-11, found in review).
+        // silently replace a creation's `disabled` it never saw.
         // A disable and a credential change stay open: they are how an operator blocks a
         // compromised device, a disable wins anyway, and a credential write retires the
         // creation's credentials it does not keep whether or not it saw them (`view.rs`).
@@ -584,8 +584,8 @@ impl Writer<'_> {
         writes.sort_by_key(|(_, value)| value.is_none());
         // An empty patch writes nothing, but still names a device that must take writes.
         let incarnations = self.check_writable(key, false)?;
-        // And every dot the writes take is known to be left, for the same reason (2026-11-23,
-        // found in review: with one counter left, the first leaf was written and kept).
+        // And every dot the writes take is known to be left, for the same reason (with one
+        // counter left, the first leaf would be written and kept).
         let count = incarnations.saturating_mul(writes.len());
         if count > 0 {
             self.dots_left(key, count)?;

@@ -44,20 +44,20 @@ impl DeviceRecord {
     /// 1. At the ancestor of `path` that holds a leaf here (a register holding a value with no
     ///    value below it, or a creation leaf nothing has overwritten), if there is one, else at
     ///    `path`. A removal below a leaf removes the leaf
-    ///    ([`Writer::set_twin`](crate::Writer::set_twin)); written below it, it met a
-    ///    concurrent write of the leaf at another path, where the leaf always won, silently and
-    ///    whatever the policy, while the same removal written at the leaf's path was settled by
-    ///    the field preference and reported (2026-11-23, found in review). At the leaf's path
+    ///    ([`Writer::set_twin`](crate::Writer::set_twin)); written below it, it would meet a
+    ///    concurrent write of the leaf at another path, where the leaf always wins, silently
+    ///    and whatever the policy, while the same removal written at the leaf's path is
+    ///    settled by the field preference and reported. At the leaf's path
     ///    it is what RFC 7386 does, in a twin of leaves: `{"a": {"b": null}}` makes a scalar
     ///    `a` an empty object, which holds no leaf.
     /// 2. Then, when that removes a value and leaves none beside it under an ancestor that
     ///    held a leaf once (a path written here, whose register holds no value now, or a
     ///    creation leaf), at the highest such ancestor: the writes below it that replaced its
     ///    leaf are all gone, and with them the leaf, as a removal of it would have it. Written
-    ///    where the value removed is, it met a concurrent write of the leaf nowhere: set
+    ///    where the value removed is, it would meet a concurrent write of the leaf nowhere: set
     ///    `a.b.x` over a scalar `a.b`, then remove it, on one side; write `a.b` on the other:
-    ///    the value stood, unreported, although the first side had removed the leaf
-    ///    (2026-11-23, found by `every_twin_change_a_merge_loses_is_named_by_a_conflict`).
+    ///    the value would stand, unreported, although the first side had removed the leaf
+    ///    (`every_twin_change_a_merge_loses_is_named_by_a_conflict`).
     ///    The state keeps no trace of which write below replaced the leaf, so a write of the
     ///    leaf made after seeing that write meets the removal too: both are writes of the leaf,
     ///    neither having seen the other, and the merge reports them. And a concurrent write

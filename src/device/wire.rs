@@ -4,9 +4,9 @@
 //! Apart from `device.rs` because the record is written with its registers flattened beside
 //! its incarnation and creation, and serde refuses no unknown member of a flattened struct
 //! (`deny_unknown_fields` does not combine with `flatten`): a register under a misspelt name
-//! (`statsu`) read as never written, so the device showed its creation's status, under a
-//! context claiming the write seen: a replica merging the state then dropped the write when it
-//! met it (2026-11-23, found with review's misspelt register `value`). Read here through one
+//! (`statsu`) would read as never written, so the device would show its creation's status,
+//! under a context claiming the write seen: a replica merging the state would then drop the
+//! write when it met it. Read here through one
 //! struct naming each member the writer writes.
 
 use std::sync::Arc;

@@ -66,9 +66,9 @@ impl Serialize for Registers {
 impl Registers {
     /// The registers `written` read from text holds (see `device/wire.rs`), as a join leaves
     /// them: no void register in the twin or metadata map, and no registers at all when every
-    /// one is void. A void register read from a file kept a record unequal to the same record
-    /// joined, and a merge that kept such a slot as read (a shortcut) disagreed with the join
-    /// that would have dropped it (found by `tests/inputs.rs` on damaged states).
+    /// one is void. A void register read from a file would keep a record unequal to the same
+    /// record joined, and a merge that kept such a slot as read (a shortcut) would disagree
+    /// with the join that drops it (`tests/inputs.rs`, on damaged states).
     ///
     /// Their twin and metadata values are checked as the writer checks them
     /// ([`Written::check_values`]), as a creation's are when read.
@@ -154,10 +154,10 @@ impl Written {
     /// Refuses a twin or metadata value no writer takes: a twin value that is not a leaf or
     /// that IoT Hub would not store ([`twin::check_written_leaf`]), a metadata value nested
     /// deeper than [`twin::MAX_NESTING`] ([`twin::check_metadata`]). Read from text
-    /// unchecked, a value nested deeper still read (to `serde_json`'s 128 levels, counted from
-    /// the text's top) and was written back, but not once wrapped deeper: an
-    /// [`Ingest`](crate::Ingest) holding the registry wrote text that did not read back
-    /// (2026-11-23, found in review). The errors name a twin path or a metadata key as every
+    /// unchecked, a value nested deeper would still read (to `serde_json`'s 128 levels,
+    /// counted from the text's top) and be written back, but not once wrapped deeper: an
+    /// [`Ingest`](crate::Ingest) holding the registry would write text that does not read
+    /// back. The errors name a twin path or a metadata key as every
     /// value check does, with what may hold a key shown by its fingerprint.
     fn check_values(&self) -> crate::Result<()> {
         for (path, register) in self.twin.iter() {

@@ -49,9 +49,9 @@ struct WireSlot {
 
 /// A device as its text holds it, every member named: serde refuses no member a flattened
 /// struct does not know, and `live` and `tombstones` are each left out when empty, so either
-/// misspelt read as empty: under `liev` beside its tombstones, a live incarnation read as
-/// deleted (its context claims the creation seen), and a replica merging the state deleted
-/// the device (2026-11-23, found with review's misspelt register `value`).
+/// misspelt would read as empty: under `liev` beside its tombstones, a live incarnation would
+/// read as deleted (its context claims the creation seen), and a replica merging the state
+/// would delete the device.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DeviceText {
@@ -106,23 +106,23 @@ fn key_text<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceKey, D::Error> {
 ///
 /// A module holding a disabled status, in its creation or in its status register, is refused
 /// as [`Writer::create`](crate::Writer::create) and [`Writer::set_status`](crate::Writer::set_status)
-/// refuse to write one (2026-11-23, found in review: IoT Hub modules cannot be disabled, and
-/// the reader took one, which then won every merge as a disable does). A record's values are
+/// refuse to write one (IoT Hub modules cannot be disabled, and one read would win every
+/// merge as a disable does). A record's values are
 /// checked as it is read, but a record is read without its key, so its status is checked here.
 /// So is a device held as its own parent, as [`Writer::create`](crate::Writer::create) and
-/// [`Writer::set_parent`](crate::Writer::set_parent) refuse to write one (found in review 58:
-/// an edge device's scope names itself, and a writer took that as its parent).
+/// [`Writer::set_parent`](crate::Writer::set_parent) refuse to write one (an edge device's
+/// scope names itself, which a writer must not take as its parent).
 ///
-/// A device listed with neither an incarnation nor a tombstone is refused (2026-11-23, found
-/// in review): no writer leaves one and every merge and compaction drops one, so a state
-/// holding it broke `a ⊔ b = b ⊔ a` (the side holding it kept it, a merge into the other side
-/// never took it) and read as not empty while holding no device. Refused rather than dropped:
+/// A device listed with neither an incarnation nor a tombstone is refused: no writer leaves
+/// one and every merge and compaction drops one, so a state holding it would break
+/// `a ⊔ b = b ⊔ a` (the side holding it keeps it, a merge into the other side never takes it)
+/// and read as not empty while holding no device. Refused rather than dropped:
 /// it says nothing a state could mean, so it is damage, and damage is refused here.
 ///
 /// Tombstones the stable vector covers are purged as they are read, and a device left with
-/// nothing by the purge is dropped, as [`Registry::compact`] drops it (2026-11-23, found in
-/// review: read and kept, such a tombstone stayed in `a ⊔ b`, where the join of a slot that
-/// `a` alone holds keeps it as it is, and went in `b ⊔ a`, whose join purges what it takes).
+/// nothing by the purge is dropped, as [`Registry::compact`] drops it (read and kept, such a
+/// tombstone would stay in `a ⊔ b`, where the join of a slot that `a` alone holds keeps it as
+/// it is, and go in `b ⊔ a`, whose join purges what it takes).
 /// Purged, not refused: the stable vector says every replica has seen those deletes, so the
 /// tombstones carry nothing a merge keeps (every merge under that vector drops them, and the
 /// context alone makes the delete win) and the state means what its compaction means;

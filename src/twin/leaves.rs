@@ -21,8 +21,8 @@ const HUB_MANAGED: [&str; 2] = ["$metadata", "$version"];
 /// properties, none for tags): the only keys holding `$` that a twin read from the hub holds,
 /// skipped there with what they hold. The library ([`flatten`]) and the export reader
 /// (`iothub::line::twin`, `iothub::check`) skip these and no others, so that both read one
-/// twin alike (2026-11-23, found in review: the reader dropped them at every depth, in every
-/// section and in arrays).
+/// twin alike (else the reader would drop them at every depth, in every section and in
+/// arrays).
 pub(crate) fn hub_managed(section: Section) -> &'static [&'static str] {
     match section {
         Section::Tags => &[],
@@ -37,8 +37,8 @@ pub(crate) fn hub_managed(section: Section) -> &'static [&'static str] {
 /// without a word); a `null` is no value. A twin read from an export line is read so too: its
 /// reader skips and refuses the same keys.
 ///
-/// Skipped only at the top since 2026-11-23 (found in review): skipped at every depth and in
-/// every section, `{"a": {"$metadata": {"owner": "ops"}}}` lost `a` without a word.
+/// Skipped only at the top: skipped at every depth and in every section,
+/// `{"a": {"$metadata": {"owner": "ops"}}}` would lose `a` without a word.
 ///
 /// # Errors
 ///

@@ -59,8 +59,8 @@ const SECRET_NAMES: &[&str] = &[
 /// string's fingerprint is its text's, so a key kept in a twin shows the fingerprint the key
 /// shows elsewhere.
 ///
-/// Twin values are the application's data, and reports showed them whole, a registry
-/// password of `$edgeAgent` included (2026-11-23, found in review). Broader than a secret on
+/// Twin values are the application's data, and reports would show them whole, a registry
+/// password of `$edgeAgent` included. Broader than a secret on
 /// purpose, as [`may_hold_key`] is: a value hidden for its name is still in the merged
 /// registry, while a secret shown in a report is out.
 pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
@@ -132,8 +132,8 @@ fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 
 /// Whether a key of an object in `value`, at any depth and inside arrays, [names a
 /// secret](names_secret). An array is one twin leaf, so its objects' keys are on no leaf's
-/// path: `wifi = [{"ssid": …, "password": …}]` is the leaf `wifi` (2026-11-23, found in
-/// review: a conflict over it showed both passwords); and a metadata value is one value, objects
+/// path: `wifi = [{"ssid": …, "password": …}]` is the leaf `wifi` (a conflict over it would
+/// show both passwords); and a metadata value is one value, objects
 /// and all. The depth is bounded: every value a state holds nests within
 /// [`MAX_NESTING`] levels ([`check_leaf`], [`check_metadata`]).
 fn holds_secret_name(value: &Value) -> bool {
@@ -228,8 +228,8 @@ pub(crate) fn check_written_leaf(path: &TwinPath, value: &Value) -> Result<()> {
 /// paths) or a null, and none lies under another (`a` and `a.b`): what a twin read from a
 /// hub, or built by [`Identity::with_twin`](crate::Identity::with_twin), always is. A twin
 /// that is not so would read as created while its record is untouched, and otherwise once any
-/// write, even to another field, has the leaves settled by their shape (2026-11-23, found in
-/// review: a status write changed a device's tags).
+/// write, even to another field, has the leaves settled by their shape (a status write would
+/// change a device's tags).
 ///
 /// # Errors
 ///

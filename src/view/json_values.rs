@@ -17,8 +17,8 @@ use crate::twin::{self, TwinPath};
 type Write<'a, K> = (K, Dot, Stamp, Option<&'a Value>);
 
 /// Sorts writes by key, then dot, and yields each key's run: in dot order, as a conflict lists
-/// them (in record order, a write to one incarnation came before another incarnation's earlier
-/// creation; 2026-11-23, found in review). A flat sorted vector rather than a map of vectors:
+/// them (in record order, a write to one incarnation would come before another incarnation's
+/// earlier creation). A flat sorted vector rather than a map of vectors:
 /// settling a device is on the merge's path for every conflicting key, and this is one
 /// allocation instead of one per leaf.
 fn by_key<'w, 'a, K: Ord + Copy>(
@@ -141,9 +141,9 @@ pub(super) fn resolve_twin(
 /// write at or below its path, made by its own side or by one that saw it, which leaves it a
 /// past and no value ([`DeviceRecord::set_twin`](crate::device::DeviceRecord::set_twin)).
 ///
-/// Before 2026-11-23 (found in review) only held values were weighed: a side deleted `a`
-/// (reported, alone, against the other side's concurrent `a.x`) and then set `a.y`, which
-/// cleared the delete, and the same lost delete was reported nowhere.
+/// Weighing only held values would miss it: a side deletes `a` (reported, alone, against the
+/// other side's concurrent `a.x`) and then sets `a.y`, which clears the delete, and the same
+/// lost delete would be reported nowhere.
 ///
 /// Its value is not held any more, so the conflict shows it as `overwritten`, from the first
 /// replica (in replica order) whose write there a write below had not seen, at the default
