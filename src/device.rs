@@ -2,8 +2,8 @@
 //!
 //! A record is created with a whole [`Identity`] under a single dot, the **incarnation**.
 //! Later writes overwrite one field each, in [`MvRegister`]s; a field whose register was never
-//! written still has its creation value (a twin register cleared by a related write was, and
-//! keeps hiding it). Every write to a record follows its creation causally (you
+//! written still has its creation value (a twin register cleared by a related write counts as
+//! written: it hides the creation value from then on). Every write to a record follows its creation causally (you
 //! cannot update what you have not seen: a writer refuses a record whose creation has not
 //! arrived, [`Error::PendingDevice`](crate::Error::PendingDevice), but for a disable, which
 //! wins whatever it replaces, and a credential change, whose retirements the read completes),

@@ -87,7 +87,8 @@ pub(super) fn resolve_twin(
         };
         for (path, value) in leaves {
             // A register at the path, an ancestor or a descendant was written after the
-            // creation and so overwrote this leaf (cleared registers included: they were).
+            // creation and so overwrote this leaf (a register cleared by a related write
+            // included: it counts as written).
             let (lo, hi) = path.descendant_bounds();
             let overwritten = twin.contains_key(path)
                 || path.ancestors().any(|a| twin.contains_key(&a))
