@@ -382,6 +382,18 @@ impl Registry {
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn merge_with(&mut self, other: &Registry, policy: &Policy) -> Report {
+        // The fast path takes `ctx(b) ⊆ ctx(a) ∧ stable(b) ≤ stable(a) ⇒ a ⊔ b = a` (`a` this
+        // side, `b` the incoming one), for states writers and merges make. It rests on two
+        // invariants. Every dot a state holds is in its context: a writer inserts each dot it
+        // writes, a join joins the contexts, and the reader refuses a state holding a write
+        // its context has not seen (`Slot::write_unseen_by`); so `a` has seen every write `b`
+        // holds, and holds it still or saw it removed, and the join drops it there. Registers
+        // carry their past (`register.rs`, `MvRegister::clear`): a state that has seen a
+        // write has seen what it overwrote, so no entry `a` holds is one `b` saw overwritten
+        // by a write `a` lacks. Tombstones `b` holds and `a` does not are under `stable(a)`,
+        // which purges them. So the join would keep `a` as it is: skip it. (In
+        // `tests/convergence.rs`, `a_merge_reports_a_change_exactly_when_the_state_changed`
+        // and its compaction twin check the implication.)
         if self.context.includes(&other.context) && self.stable.includes(&other.stable) {
             return Report {
                 unchanged: other.slots.len() as u64,
@@ -396,11 +408,17 @@ impl Registry {
     /// that peer gives the same state as merging this whole registry, but for compaction:
     /// the delta does not carry this registry's stable vector (beyond what its own context
     /// reaches), so the peer keeps the tombstones [`compact`](Self::compact) dropped here
-    /// until it compacts itself. Merged into a replica that has not seen everything up to
-    /// `vector`, it brings what it holds and no more: it is not that replica's catch-up (a
+    /// until it compacts itself. As algebra, for `a` this registry and `p` the peer
+    /// (`vector = vv(p)`), with `compact_s` compaction at `s = stable(a)`:
+    /// `compact_s(p ⊔ a.delta_since(vv(p))) = p ⊔ a`, so `p ⊔ a.delta_since(vv(p)) = p ⊔ a`
+    /// where `stable(a)` is empty; `tests/convergence.rs` checks both (the first for any two
+    /// states a history passes through, compacted or not). Merged into a replica that has not
+    /// seen everything up to `vector`, it brings what it holds and no more: it is not that replica's catch-up (a
     /// delete compacted here, for one, reaches such a replica only in a whole state).
     ///
-    /// The delta is a state like any other (`delta ≤ self`), so it may also be merged into
+    /// The delta is a state like any other, and `a.delta_since(v) ≤ a`: its context is part of
+    /// `a`'s and its stable vector is below `a`'s, so `a ⊔ a.delta_since(v) = a` (the fast
+    /// path of [`merge_with`](Self::merge_with)). So it may also be merged into
     /// other replicas, joined with further deltas before it is sent, or wrapped in an
     /// [`Event`](crate::Event): its context claims only the writes it holds and those seen
     /// here beyond `vector`, whose absence from it means they were overwritten or deleted

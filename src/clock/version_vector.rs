@@ -128,7 +128,9 @@ impl VersionVector {
         self.0.iter().copied()
     }
 
-    /// Join: the entry-wise maximum. `a ⊔ b = b ⊔ a`, `a ⊔ a = a`.
+    /// Join: the entry-wise maximum, the least vector that has reached both. Commutative,
+    /// associative and idempotent, as `max` is entry by entry (a replica missing counts as 0):
+    /// `a ⊔ b = b ⊔ a`, `(a ⊔ b) ⊔ c = a ⊔ (b ⊔ c)`, `a ⊔ a = a`; and `a ≤ a ⊔ b`.
     ///
     /// # Examples
     ///
@@ -145,6 +147,10 @@ impl VersionVector {
 
     /// Meet: the entry-wise minimum, the greatest vector both have reached. The meet of every
     /// replica's vector is what is causally stable, and what [`Registry::compact`] takes.
+    ///
+    /// Commutative, associative and idempotent as the join is, `a ⊓ b ≤ a`, and the two
+    /// absorb each other, as `min` and `max` do entry by entry: `a ⊔ (a ⊓ b) = a` and
+    /// `a ⊓ (a ⊔ b) = a`, so vectors form a lattice.
     ///
     /// [`Registry::compact`]: crate::Registry::compact
     ///
@@ -198,7 +204,10 @@ impl VersionVector {
         self.0 = out;
     }
 
-    /// Whether every write `other` covers is covered here (`other ≤ self`).
+    /// Whether every write `other` covers is covered here (`other ≤ self`). The order the join
+    /// and meet make: `a ≤ b ⇔ b.includes(a) ⇔ a ⊔ b = b ⇔ a ⊓ b = a`. A partial order:
+    /// two vectors each holding a write the other lacks are concurrent, neither including the
+    /// other.
     ///
     /// # Examples
     ///
