@@ -20,7 +20,7 @@
 //! `compact_s(a) ⊔ b = compact_s(a ⊔ b)` for `s ≤ vv(a)`, and every device reads as in `a ⊔ b`.
 //! The precondition is compact's cap at the registry's own vector: the left side compacts at
 //! `s ⊓ vv(a)`, the right at `s ⊓ vv(a ⊔ b)`, which differ once `s` is beyond `vv(a)`.
-//! `tests/convergence.rs` checks it for `s` a vector every replica has reached.
+//! `tests/compaction.rs` checks it for `s` a vector every replica has reached.
 
 mod merge;
 mod wire;
@@ -391,9 +391,9 @@ impl Registry {
         // carry their past (`register.rs`, `MvRegister::clear`): a state that has seen a
         // write has seen what it overwrote, so no entry `a` holds is one `b` saw overwritten
         // by a write `a` lacks. Tombstones `b` holds and `a` does not are under `stable(a)`,
-        // which purges them. So the join would keep `a` as it is: skip it. (In
-        // `tests/convergence.rs`, `a_merge_reports_a_change_exactly_when_the_state_changed`
-        // and its compaction twin check the implication.)
+        // which purges them. So the join would keep `a` as it is: skip it. (Checked by
+        // `a_merge_reports_a_change_exactly_when_the_state_changed`, in `tests/convergence.rs`,
+        // and by its twin with compaction in `tests/compaction.rs`.)
         if self.context.includes(&other.context) && self.stable.includes(&other.stable) {
             return Report {
                 unchanged: other.slots.len() as u64,
@@ -411,9 +411,8 @@ impl Registry {
     /// until it compacts itself. As algebra, for `a` this registry and `p` the peer
     /// (`vector = vv(p)`), with `compact_s` compaction at `s = stable(a)`:
     /// `compact_s(p ⊔ a.delta_since(vv(p))) = p ⊔ a`, so `p ⊔ a.delta_since(vv(p)) = p ⊔ a`
-    /// where `stable(a)` is empty; `tests/convergence.rs` checks both (the first for any two
-    /// states a history passes through, compacted or not). Merged into a replica that has not
-    /// seen everything up to `vector`, it brings what it holds and no more: it is not that replica's catch-up (a
+    /// where `stable(a)` is empty. Merged into a replica that has not seen everything up to
+    /// `vector`, it brings what it holds and no more: it is not that replica's catch-up (a
     /// delete compacted here, for one, reaches such a replica only in a whole state).
     ///
     /// The delta is a state like any other, and `a.delta_since(v) ≤ a`: its context is part of
