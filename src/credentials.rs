@@ -646,19 +646,29 @@ impl Authentication {
         }
     }
 
-    /// Whether both keys and thumbprints are known (the export included them).
+    /// Whether the credentials its type authenticates with are known: the keys of a SAS
+    /// device, the thumbprints of a self-signed one (an export taken with
+    /// `excludeKeysInExport` holds neither); a certificate-authority device, or one without
+    /// authentication, has none to know. The kind a device does not use is not asked for: an
+    /// export writes it as nulls, read as not held.
     ///
     /// # Examples
     ///
     /// ```
-    /// let mut auth = failback::Authentication::default();
+    /// use failback::{AuthType, Authentication};
+    /// let mut auth = Authentication::default(); // SAS, keys unknown
     /// assert!(!auth.is_known());
     /// auth.keys = Some(Default::default());
-    /// auth.thumbprints = Some(Default::default());
-    /// assert!(auth.is_known());
+    /// assert!(auth.is_known()); // thumbprints unused by SAS, and not held
+    /// auth.kind = AuthType::SelfSigned;
+    /// assert!(!auth.is_known());
     /// ```
     pub fn is_known(&self) -> bool {
-        self.keys.is_some() && self.thumbprints.is_some()
+        match self.kind {
+            AuthType::Sas => self.keys.is_some(),
+            AuthType::SelfSigned => self.thumbprints.is_some(),
+            AuthType::CertificateAuthority | AuthType::None => true,
+        }
     }
 
     /// The fingerprints of every secret and thumbprint this value holds, sorted and without

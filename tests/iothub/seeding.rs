@@ -254,3 +254,40 @@ fn unknown_keys_seeded_meet_known_ones_as_a_conflict_the_policy_settles() {
     let west = merged.device(&a, &preferring(west_id)).expect("live");
     assert!(west.authentication.keys.is_some());
 }
+
+#[test]
+fn credentials_read_from_an_export_are_known_exactly_when_the_line_holds_those_its_type_uses() {
+    // An export writes the kind a device does not use as nulls, read as not held: a SAS line's
+    // thumbprints, a self-signed line's keys. `is_known` asks only for the kind the type uses,
+    // as the lift counts lines without credentials.
+    let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    let thumbprint = "A".repeat(40);
+    let text = [
+        format!(
+            r#"{{"id":"sas","status":"enabled","authentication":{{"type":"sas","symmetricKey":{{"primaryKey":"{key}","secondaryKey":"{key}"}},"x509Thumbprint":{{"primaryThumbprint":null,"secondaryThumbprint":null}}}}}}"#
+        ),
+        format!(
+            r#"{{"id":"x509","status":"enabled","authentication":{{"type":"selfSigned","symmetricKey":{{"primaryKey":null,"secondaryKey":null}},"x509Thumbprint":{{"primaryThumbprint":"{thumbprint}","secondaryThumbprint":"{thumbprint}"}}}}}}"#
+        ),
+        r#"{"id":"sas-without-keys","status":"enabled","authentication":{"type":"sas","symmetricKey":{"primaryKey":null,"secondaryKey":null},"x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null}}}"#.to_owned(),
+        r#"{"id":"ca","status":"enabled","authentication":{"type":"certificateAuthority"}}"#.to_owned(),
+    ]
+    .join("\n");
+    let known: Vec<(String, bool)> = export(&text)
+        .iter()
+        .map(|line| {
+            let identity = line.identity().unwrap_or_else(|err| panic!("{err}"));
+            (line.key.to_string(), identity.authentication.is_known())
+        })
+        .collect();
+    let expected = [
+        ("sas", true),
+        ("x509", true),
+        ("sas-without-keys", false),
+        ("ca", true),
+    ];
+    assert_eq!(
+        known,
+        expected.map(|(id, known)| (id.to_owned(), known)).to_vec()
+    );
+}

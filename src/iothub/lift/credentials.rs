@@ -13,11 +13,7 @@ use crate::credentials::{AuthType, Authentication};
 /// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
 /// for self-signed); an export taken without keys holds none for a device that uses them.
 pub(crate) fn holds_credentials(auth: Option<&Authentication>) -> bool {
-    auth.is_some_and(|auth| match auth.kind {
-        AuthType::Sas => auth.keys.is_some(),
-        AuthType::SelfSigned => auth.thumbprints.is_some(),
-        AuthType::CertificateAuthority | AuthType::None => true,
-    })
+    auth.is_some_and(Authentication::is_known)
 }
 
 /// What the base's export says of a device's credentials: whether it can tell which side
