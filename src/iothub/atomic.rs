@@ -158,8 +158,8 @@ fn write_then_publish(
 }
 
 /// The error of this crate that `err` wraps, if it wraps one, else `err`. Wrapped again in an
-/// [`Error::Io`] naming the output, an error naming it already showed it twice (found in
-/// review: a full disk printed `…/merged.jsonl: …/merged.jsonl: No space left on device`).
+/// [`Error::Io`] naming the output, an error already naming it would show it twice (a full disk
+/// would print `…/merged.jsonl: …/merged.jsonl: No space left on device`).
 fn own_error(err: io::Error) -> std::result::Result<Error, io::Error> {
     if !err.get_ref().is_some_and(|inner| inner.is::<Error>()) {
         return Err(err);

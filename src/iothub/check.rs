@@ -204,16 +204,15 @@ pub(super) fn scope_owner(scope: &str) -> Result<Option<DeviceId>, String> {
 /// section; and a value nested deeper than the reader reads, the line's levels `above` the
 /// object's members counted. The members of `object` named in `skipped` (the hub's counters,
 /// at the top of desired and reported properties) are passed over with what they hold; below
-/// the top nothing is, so a `$metadata` there is refused as any `$` key is (2026-11-23, found
-/// in review: skipped at every level, the reader dropped them, and all they held, anywhere).
+/// the top nothing is, so a `$metadata` there is refused as any `$` key is (skipped at every
+/// level, they would be dropped by the reader, with all they held, anywhere).
 ///
 /// A key the hub refuses can only mean a damaged or hand-made line: a `.` would otherwise
 /// become nesting once the twin is split into dotted paths, and a `$` key would be skipped as
 /// the hub's own. An array is one value to the merge, kept and written back whole, but the
 /// objects in it are the twin's objects all the same: their keys and their depth are held to
-/// the same rules, which a plan's import line would otherwise break on every run (2026-11-23,
-/// found in review: keys holding `.` inside an array went through to the plan). The walk
-/// never goes past level 11.
+/// the same rules, which a plan's import line would otherwise break on every run (a key holding
+/// `.` inside an array would go through to the plan). The walk never goes past level 11.
 fn check_twin(
     section: &str,
     object: &Map<String, Value>,
@@ -401,7 +400,7 @@ mod tests {
         line.reported = Some(object(json!({"a": {"": 1}})));
         lines.push((line, "properties.reported"));
         // The hub's counters anywhere but at the top of desired and reported properties: the
-        // hub writes them nowhere else (2026-11-23, found in review: dropped at every level).
+        // hub writes them nowhere else, so they are refused, not dropped.
         let counters = [
             (Section::Tags, json!({"$version": 3})),
             (Section::Tags, json!({"a": {"$metadata": {"owner": "ops"}}})),

@@ -117,8 +117,8 @@ impl Rng {
 
 /// Credentials as an export line read by [`ExportReader`](super::ExportReader) holds them: a
 /// hub writes the pair a device's type does not use as a pair of nulls, which reads as not
-/// held (`None`), never as an empty pair (review 58: generated SAS lines held an empty
-/// thumbprint pair, which no line read from an export holds).
+/// held (`None`), never as an empty pair (an empty thumbprint pair on a generated SAS line would
+/// be one no line read from an export holds).
 fn sas(keys: Pair<SymmetricKey>) -> Authentication {
     Authentication {
         kind: AuthType::Sas,
@@ -184,7 +184,7 @@ impl Generate {
         let mut rng = Rng(self.seed ^ 0x5eed_fa11_bacc);
         // Room for the devices and their modules (about one in ten), reserved up to a hub's
         // million and grown beyond: the count is the caller's, and its arithmetic must not
-        // overflow (found in review: a count near `usize::MAX` panicked here).
+        // overflow (a count near `usize::MAX` would panic here).
         let reserved = self.devices.min(1_000_000);
         let mut base = Vec::with_capacity(reserved + reserved / 10);
         let mut edges: Vec<(DeviceId, String)> = Vec::new();

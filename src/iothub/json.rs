@@ -327,8 +327,8 @@ fn decode(text: &str, start: usize, end: usize) -> Result<Cow<'_, str>, Malforme
 /// The object `text` holds, built by serde_json without its own members named in `dropped`,
 /// which are skipped without being built (in a twin section, the hub's `$metadata` is most of
 /// the bytes). Only the object's own members: a key of that name deeper down is kept, for the
-/// line's check to refuse (2026-11-23, found in review: dropped at every level, a tag
-/// `{"a":{"$metadata":{"owner":"ops"}}}` was read as `{"a":{}}` without a word).
+/// line's check to refuse (dropped at every level, a tag `{"a":{"$metadata":{"owner":"ops"}}}`
+/// would read as `{"a":{}}` without a word).
 pub(crate) fn object_without(
     text: &str,
     dropped: &'static [&'static str],

@@ -248,7 +248,7 @@ pub(crate) struct PrimaryLine {
 impl PrimaryLine {
     fn of(line: &ExportLine) -> Self {
         // An empty ETag is no hub's: a line matching it would be refused on every run, so it
-        // reads as absent, and the plan leaves the device out with the reason (found in review).
+        // reads as absent, and the plan leaves the device out with the reason.
         let e_tag = |tag: &Option<String>| tag.clone().filter(|tag| !tag.is_empty());
         Self {
             e_tag: e_tag(&line.e_tag),
@@ -384,7 +384,7 @@ impl Failback {
                         Ok(line) => chunk.push(line),
                         // The lines read before the error first, so that one of them found
                         // twice is the error reported, as when this thread is refused and the
-                        // caller's reads the stream in order (2026-11-23, found in review).
+                        // caller's reads the stream in order.
                         Err(error) => {
                             if !chunk.is_empty() {
                                 let _ = send.send(Ok(std::mem::take(&mut chunk)));
@@ -500,8 +500,8 @@ impl Failback {
     /// What the base's line for `key` says of the device's credentials. A key the base lacks
     /// is [`BaseCredentials::Absent`], not known: a device both hubs hold and the base lacks
     /// may have been created before the outage and had its keys rotated on one side since, and
-    /// the base cannot say which (2026-11, found in review: read as known, the preference
-    /// decided and could write back a key the primary had rotated out).
+    /// the base cannot say which (read as known, the preference would decide and could write
+    /// back a key the primary had rotated out).
     pub(crate) fn base_credentials(&self, key: &DeviceKey) -> BaseCredentials {
         match self.base_identity(key) {
             None => BaseCredentials::Absent,

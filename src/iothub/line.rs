@@ -355,7 +355,7 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
         return Ok(None);
     };
     // `iotEdge` null or absent states nothing, as `capabilities` null does: unknown, never
-    // `false`, which would demote a gateway (review, 2026-11-22).
+    // `false`, which would demote a gateway.
     let iot_edge = match json::find(&members, "iotEdge") {
         Some(raw) if raw.kind != Kind::Null => raw
             .boolean()
@@ -365,13 +365,13 @@ pub(super) fn capabilities(cx: &Context<'_>, raw: Option<Raw<'_>>) -> Result<Opt
     Ok(Some(Capabilities { iot_edge }))
 }
 
-/// A twin section (`tags`, `properties.desired`, `properties.reported`), its numbers checked
-/// here, where their text is at hand; its keys are checked with the line's other values
+/// A twin section (`tags`, `properties.desired`, `properties.reported`), its numbers checked here,
+/// where their text is at hand; its keys are checked with the line's other values
 /// ([`ExportLine::check`]). The hub's counters at the top of desired and reported properties
-/// ([`twin::hub_managed`]) are dropped unread; any other key holding `$`, those two names in
-/// tags, below the top or in an array included, is kept for that check to refuse at its key
-/// (2026-11-23, found in review: dropped at every level, with all they held, a tag
-/// `{"a":{"$metadata":{"owner":"ops"}}}` was read as `{"a":{}}` without a word).
+/// ([`twin::hub_managed`]) are dropped unread; any other key holding `$`, those two names in tags,
+/// below the top or in an array included, is kept for that check to refuse at its key (dropped at
+/// every level, with all they held, a tag `{"a":{"$metadata":{"owner":"ops"}}}` would read as
+/// `{"a":{}}` without a word).
 pub(super) fn twin(
     cx: &Context<'_>,
     section: Section,

@@ -531,11 +531,11 @@ impl Plan {
             // no parent, which the preference could let win over the new parent for good.
             if parent == Parent::Pending {
                 // Nor can it keep a gateway this plan deletes or makes plain: the hub refuses a
-                // scope naming no edge device, and the line, its other changes with it, would
-                // fail (found in review: a leaf moved off a replaced gateway and disabled). It
-                // waits whole, as a creation does, and the next run writes it with the new
-                // gateway's scope. But for a disable, which must not wait for a second run: it
-                // is written now without a parent where the next run still completes it.
+                // scope naming no edge device, and the line, its other changes with it, would fail
+                // (a leaf moved off a replaced gateway and disabled, say). It waits whole, as a
+                // creation does, and the next run writes it with the new gateway's scope. But for a
+                // disable, which must not wait for a second run: it is written now without a parent
+                // where the next run still completes it.
                 if !known.primary_parent_stays {
                     if disables(device, was) {
                         self.write_detached_disable(device, update, known);

@@ -375,9 +375,9 @@ impl Findings {
             .filter_map(|r| {
                 // The base's copy of a device one side deleted, still held by the other, is no
                 // hub's write: the delete is the change (a delete line, or a delete-wins
-                // conflict where the other side changed the device). Listed, it came and went
-                // with the direction of the merge and with whether the holding side wrote
-                // anything at all, elsewhere (found in review).
+                // conflict where the other side changed the device). Listed, it would come and
+                // go with the direction of the merge and with whether the holding side wrote
+                // anything at all, elsewhere.
                 let side = Side::of(r.dot.replica).filter(|&side| side != Side::Base)?;
                 Some(RejectedWrite {
                     key: r.key.clone(),

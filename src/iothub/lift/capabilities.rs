@@ -16,19 +16,18 @@ use crate::registry::Registry;
 
 /// The capabilities a device line states, `None` when they are unknown.
 ///
-/// IOTHUB.md lists `capabilities` as `{iotEdge: bool}` and says nothing of a line where they
-/// are null or absent; IoT Hub's own exports write them on every device line. As with keys
-/// left out of an export, a missing value is read as unknown, never as `iotEdge: false`: read
-/// as false, a side that merely omitted them would demote an IoT Edge gateway, and the plan
-/// would write it back as a plain device, stranding its leaves (found in review). The line's
-/// scope is evidence, though: an edge device's scope names the device itself (IOTHUB.md:
-/// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which no other device's does, so
-/// such a line states an edge device. A stated `iotEdge: false` beside such a scope is taken
-/// as stated (2026-11-22).
+/// IOTHUB.md lists `capabilities` as `{iotEdge: bool}` and says nothing of a line where they are
+/// null or absent; IoT Hub's own exports write them on every device line. As with keys left out of
+/// an export, a missing value is read as unknown, never as `iotEdge: false`: read as false, a side
+/// that merely omitted them would demote an IoT Edge gateway, and the plan would write it back as a
+/// plain device, stranding its leaves. The line's scope is evidence, though: an edge device's scope
+/// names the device itself (IOTHUB.md: `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`), which
+/// no other device's does, so such a line states an edge device. A stated `iotEdge: false` beside
+/// such a scope is taken as stated: the scope is evidence only where the line says nothing.
 ///
 /// A module line states none, whatever it holds: capabilities are a device's, and no import
-/// line for a module carries them, so a module's read as a change was planned again on every
-/// run (found in review).
+/// line for a module carries them, so a module's, read as a change, would be planned again on
+/// every run.
 pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
     if line.key.module.is_some() {
         return None;
@@ -46,15 +45,15 @@ pub(crate) fn stated_capabilities(line: &ExportLine) -> Option<Capabilities> {
 /// carried by the device itself, by its leaves and by their modules, and IoT Hub refuses a
 /// scope naming no edge device: a device its export's scopes name is an edge device in that
 /// hub, whether or not its own line states capabilities. Without this, a gateway whose line
-/// left them out read as the base's plain device (2026-11-23, found in review: a secondary
-/// that demoted such a gateway changed nothing in the merge, and the demotion was dropped
-/// unreported). A stated value still wins, as in [`stated_capabilities`].
+/// left them out would read as the base's plain device: a secondary that demoted such a
+/// gateway would change nothing in the merge, and the demotion would be dropped unreported. A
+/// stated value still wins, as in [`stated_capabilities`].
 ///
-/// The evidence lasts as long as a scope names the device: in a later export where none does
-/// (the plan deleted or moved its last leaf, say), a line leaving capabilities out reads as
-/// the base's again, plain where the base said nothing, though the hub still holds an edge
-/// device (found in review). IoT Hub's own exports state capabilities on every device line;
-/// one that leaves them out is best exported again with them.
+/// The evidence lasts as long as a scope names the device: in a later export where none does (the
+/// plan deleted or moved its last leaf, say), a line leaving capabilities out reads as the base's
+/// again, plain where the base said nothing, though the hub still holds an edge device. IoT Hub's
+/// own exports state capabilities on every device line; one that leaves them out is best exported
+/// again with them.
 #[derive(Debug, Default)]
 pub(super) struct ScopeOwners(BTreeSet<DeviceId>);
 

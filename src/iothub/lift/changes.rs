@@ -103,8 +103,8 @@ pub(super) fn read_side(
     }
     // Left out of its line but named by the side's scopes, a device the base holds plain was
     // made an IoT Edge device on that side: a change, as if its line had said so. Read as no
-    // change, the side's gateway was written back plain by nothing and stayed plain in the
-    // merge, its leaves' new parent gone (2026-11-23).
+    // change, the side's gateway would be written back plain by nothing and stay plain in the
+    // merge, its leaves' new parent gone.
     for key in unstated {
         let was = base_creation(base, &key);
         let plain = was.is_some_and(|was| !was.identity.capabilities.iot_edge);
@@ -136,13 +136,12 @@ pub(super) fn read_side(
 /// Makes the two sides' different capabilities for a device whose base capabilities are
 /// unknown (its line left them out, and no scope of the base named it) meet as a conflict.
 ///
-/// The base's unknown value reads as a plain device's, so a side holding the device plain
-/// wrote nothing, and the other side's edge value won unreported, though either side may
-/// have made the change: the base does not say which (2026-11-23, found in review: the
-/// credentials' counterpart, keys over a base exported without them, is a conflict). Where
-/// the sides know different values, the side holding it plain writes that too, and the
-/// preference settles the two writes as for any field, reported. Sides that agree, or where
-/// one side knows nothing, write nothing more.
+/// The base's unknown value reads as a plain device's, so a side holding the device plain writes
+/// nothing, and left at that the other side's edge value would win unreported, though either side
+/// may have made the change: the base does not say which (the credentials' counterpart, keys over a
+/// base exported without them, is a conflict). Where the sides know different values, the side
+/// holding it plain writes that too, and the preference settles the two writes as for any field,
+/// reported. Sides that agree, or where one side knows nothing, write nothing more.
 pub(super) fn settle_unknown_capabilities(
     base: &Registry,
     primary: &mut SideOutcome,

@@ -53,7 +53,7 @@ pub(crate) fn known_over(side: Option<&Authentication>, base: &Authentication) -
 /// `"symmetricKey":{"primaryKey":null,…}`), which reads as unknown. Filled in from the base, it
 /// would give a side that switched a device from SAS to X.509 the keys it dropped; a key the
 /// other side rotated out would then look held by it, and the retired-credential rule would
-/// discard the switch whatever the preference. (2026-11-21)
+/// discard the switch whatever the preference.
 pub(crate) fn relevant(auth: Authentication) -> Authentication {
     match auth.kind {
         AuthType::Sas => Authentication {

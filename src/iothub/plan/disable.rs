@@ -2,14 +2,14 @@
 //! primary holds enabled, but the plan withholds the device's line (blocked for its
 //! credentials or another check, or waiting for a new gateway's scope).
 //!
-//! Apart from the line decisions because it is the one place the plan writes less than the
-//! merged device: IOTHUB.md says disabling is *the* way to block a compromised device (no
-//! CRL checks for X.509), so a disable must not wait for an operator to settle credentials,
-//! nor for a second run. Withheld, the device kept connecting with a credential the other side
-//! had rotated out, and the report spoke only of credentials or of a pending parent (2026-11,
-//! found in review). The disable is written alone wherever a line can carry it without writing
-//! anything the merge did not decide and without restoring anything: the primary's own line,
-//! disabled. Where none can, the device's blocked entry says the disable is not applied.
+//! Apart from the line decisions because it is the one place the plan writes less than the merged
+//! device: IOTHUB.md says disabling is *the* way to block a compromised device (no CRL checks for
+//! X.509), so a disable must not wait for an operator to settle credentials, nor for a second run.
+//! Withheld, the device would keep connecting with a credential the other side had rotated out, and
+//! the report would speak only of credentials or of a pending parent. The disable is written alone
+//! wherever a line can carry it without writing anything the merge did not decide and without
+//! restoring anything: the primary's own line, disabled. Where none can, the device's blocked entry
+//! says the disable is not applied.
 
 use super::parent::Parent;
 use super::{Known, Plan, carry_capabilities_and_twin};

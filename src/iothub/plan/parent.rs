@@ -134,9 +134,8 @@ impl Planner<'_> {
                 // the secondary's, where the secondary moved it there and the merge set that
                 // aside for the one that cannot stand: detached, the next run would read the
                 // primary's choice as gone from the hub and write the secondary's then, so the
-                // plan did not settle (2026-11-23, found in review). Not the base's parent,
-                // which the secondary merely kept: neither side chose it during the outage,
-                // and the primary moved away from it.
+                // plan would not settle. Not the base's parent, which the secondary merely kept:
+                // neither side chose it during the outage, and the primary moved away from it.
                 let stands = |owner: &DeviceId| stands_as_parent(failback, scopes, owner);
                 let base = failback.base_identity(&device.key);
                 let secondary = failback
@@ -166,7 +165,7 @@ impl Planner<'_> {
         }
         // An edge device's line carries its own scope, so a parent one side gave it (making it
         // an edge device while the other put it behind a gateway, say) cannot be written: compared
-        // with the primary's, it would be written again, unchanged, on every run (found in review).
+        // with the primary's, it would be written again, unchanged, on every run.
         let edge_with_parent = device.key.module.is_none()
             && device.capabilities.iot_edge
             && device
@@ -190,8 +189,8 @@ impl Planner<'_> {
     /// written, a create or a full update making it an edge device. A parent the primary already
     /// holds as an edge device (its line without a scope) gets no line that gives it one, and one
     /// whose line this plan blocks gets none until an operator acts: waiting for either would last
-    /// for ever (found in review, for a parent held plain whose update was blocked while its
-    /// leaves waited on every run). So the checks are those the parent's own line meets.
+    /// for ever (a parent held plain whose update is blocked would keep its leaves waiting on
+    /// every run). So the checks are those the parent's own line meets.
     fn parent_without_scope(&self, owner: &DeviceId) -> Parent {
         let failback = self.failback;
         let key = DeviceKey {
@@ -267,17 +266,16 @@ fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
 /// its scope: a live IoT Edge device in the merged registry ([`is_edge`]), or a live device
 /// the primary holds as one though its export did not say so.
 ///
-/// The second is a device whose line in the primary states no capabilities (null or absent,
-/// no scope of its own) while a line of the primary's export names it as an edge parent
-/// (`scopes`, from a leaf's scope): the hub refuses a scope naming no edge device, so the
-/// primary holds it as one. The lift reads it as one too (its scopes name it), so the merge
-/// holds it plain only where the secondary stated it plain, and [`is_edge`] alone would then
-/// take the gateway for gone: a full update of a leaf behind it, for any other change, would
-/// write no scope and detach the leaf, unlisted (2026-11-23, found in review).
-/// The plan never demotes such a device: a full update writing it plain is blocked
-/// ([`keeps_edge`]), a twin update carries no capabilities, and it is live, so not deleted. So
-/// it stays an edge device in the primary, and its leaves keep its scope (the demotion is
-/// blocked until the primary is exported with its capabilities).
+/// The second is a device whose line in the primary states no capabilities (null or absent, no
+/// scope of its own) while a line of the primary's export names it as an edge parent (`scopes`,
+/// from a leaf's scope): the hub refuses a scope naming no edge device, so the primary holds it as
+/// one. The lift reads it as one too (its scopes name it), so the merge holds it plain only where
+/// the secondary stated it plain, and [`is_edge`] alone would then take the gateway for gone: a
+/// full update of a leaf behind it, for any other change, would write no scope and detach the leaf,
+/// unlisted. The plan never demotes such a device: a full update writing it plain is blocked
+/// ([`keeps_edge`]), a twin update carries no capabilities, and it is live, so not deleted. So it
+/// stays an edge device in the primary, and its leaves keep its scope (the demotion is blocked
+/// until the primary is exported with its capabilities).
 ///
 /// [`keeps_edge`]: crate::iothub::writable::keeps_edge
 pub(super) fn stands_as_parent(
