@@ -202,9 +202,8 @@ impl DotCloud {
     pub(crate) fn last(&self, replica: ReplicaId) -> u64 {
         self.words(replica)
             .and_then(|words| words.last_key_value())
-            .map_or(0, |(&w, &bits)| {
-                w << 6 | u64::from(63 - bits.leading_zeros())
-            })
+            .and_then(|(&w, &bits)| highest_bit(bits).map(|bit| w << 6 | u64::from(bit)))
+            .unwrap_or(0)
     }
 
     /// Whether `f` holds for every dot, asked in order. Internal iteration: an event's join
@@ -257,6 +256,12 @@ fn take_run(words: &mut Words, from: u64) -> u64 {
         }
     }
     taken
+}
+
+/// The highest set bit of a word, `None` for a zero word (which holds no counter).
+#[inline]
+fn highest_bit(bits: u64) -> Option<u32> {
+    bits.checked_ilog2()
 }
 
 /// Removes the counters in `words` up to and including `through`.
@@ -532,6 +537,18 @@ mod tests {
             set.into_iter().collect::<Vec<_>>()
         );
         Ok(())
+    }
+
+    /// A word holding no bit has no highest one: `last` of it is "none" (0), not the
+    /// `63 - 64` a count of leading zeros gave, which underflowed. No operation leaves a zero
+    /// word; this builds one to ask.
+    #[test]
+    fn last_of_a_zero_word_is_none() {
+        let r = ReplicaId::from_u128(1);
+        let cloud = DotCloud {
+            replicas: vec![(r, Words::from([(1, 0)]))],
+        };
+        assert_eq!(cloud.last(r), 0);
     }
 
     #[test]
