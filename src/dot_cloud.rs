@@ -48,6 +48,19 @@ impl DotCloud {
         self.position(replica).ok().map(|at| &self.replicas[at].1)
     }
 
+    /// `replica`'s words, an empty map inserted in its place when it holds none yet.
+    #[inline]
+    fn words_or_insert(&mut self, replica: ReplicaId) -> &mut Words {
+        let at = match self.position(replica) {
+            Ok(at) => at,
+            Err(at) => {
+                self.replicas.insert(at, (replica, Words::new()));
+                at
+            }
+        };
+        &mut self.replicas[at].1
+    }
+
     fn position(&self, replica: ReplicaId) -> Result<usize, usize> {
         self.replicas.binary_search_by(|(r, _)| r.cmp(&replica))
     }
@@ -62,14 +75,7 @@ impl DotCloud {
     /// Adds `dot`; whether it was new.
     pub(crate) fn insert(&mut self, dot: Dot) -> bool {
         let (w, bit) = word(dot.counter);
-        let at = match self.position(dot.replica) {
-            Ok(at) => at,
-            Err(at) => {
-                self.replicas.insert(at, (dot.replica, Words::new()));
-                at
-            }
-        };
-        let bits = self.replicas[at].1.entry(w).or_insert(0);
+        let bits = self.words_or_insert(dot.replica).entry(w).or_insert(0);
         let new = *bits >> bit & 1 == 0;
         *bits |= 1 << bit;
         new
@@ -80,14 +86,7 @@ impl DotCloud {
         if from > to {
             return;
         }
-        let at = match self.position(replica) {
-            Ok(at) => at,
-            Err(at) => {
-                self.replicas.insert(at, (replica, Words::new()));
-                at
-            }
-        };
-        let words = &mut self.replicas[at].1;
+        let words = self.words_or_insert(replica);
         let (first, low) = word(from);
         let (last, high) = word(to);
         for w in first..=last {
