@@ -148,18 +148,13 @@ impl Slot {
     /// tombstone, and seeing it means having seen what it removed.
     pub(crate) fn is_known_to(&self, vector: &VersionVector) -> bool {
         self.live.iter().all(|r| r.is_known_to(vector))
-            && self
-                .tombstones
-                .iter()
-                .all(|t| vector.contains(t.deleted) && vector.contains(t.incarnation))
+            && self.tombstones.iter().all(|t| t.is_covered_by(vector))
     }
 
     /// Whether [`purge`](Self::purge) would drop anything (so a shared slot is only copied
     /// when it must change).
     pub(crate) fn has_stable_tombstones(&self, stable: &VersionVector) -> bool {
-        self.tombstones
-            .iter()
-            .any(|t| stable.contains(t.deleted) && stable.contains(t.incarnation))
+        self.tombstones.iter().any(|t| t.is_covered_by(stable))
     }
 
     /// Whether merging `other` into this slot, then purging against `stable`, would leave it
@@ -199,8 +194,7 @@ impl Slot {
 
     /// Drops tombstones every replica has seen.
     pub(crate) fn purge(&mut self, stable: &VersionVector) {
-        self.tombstones
-            .retain(|t| !(stable.contains(t.deleted) && stable.contains(t.incarnation)));
+        self.tombstones.retain(|t| !t.is_covered_by(stable));
     }
 }
 
@@ -299,7 +293,11 @@ pub(crate) fn merge_slot(
     policy: &Policy,
     report: &mut Report,
 ) {
+    // `a ⊔ a = a`, and the purge below would drop nothing: a registry purges its slots
+    // whenever its stable vector grows, and as it reads them, so
+    // `∀ t ∈ tombstones(a): ¬t.is_covered_by(stable(a))`.
     if *mine == *theirs {
+        debug_assert!(!mine.has_stable_tombstones(stable));
         report.unchanged += 1;
         return;
     }

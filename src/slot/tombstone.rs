@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::clock::{CausalContext, Dot};
+use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::device::DeviceRecord;
 use crate::key::DeviceKey;
 use crate::policy::Rule;
@@ -73,6 +73,17 @@ pub struct Tombstone {
 }
 
 serde_redacting!(Tombstone);
+
+impl Tombstone {
+    /// Whether a replica whose version vector is `vector` has seen both the delete and the
+    /// incarnation it removed. The one question [`Slot::is_known_to`](super::Slot::is_known_to),
+    /// [`Slot::has_stable_tombstones`](super::Slot::has_stable_tombstones) and
+    /// [`Slot::purge`](super::Slot::purge) ask: `Slot::absorbs` is right only while they agree.
+    #[inline]
+    pub(crate) fn is_covered_by(&self, vector: &VersionVector) -> bool {
+        vector.contains(self.deleted) && vector.contains(self.incarnation)
+    }
+}
 
 /// Ordered by what names the delete (incarnation, dot, stamp), then by `seen`, entry by entry:
 /// slots keep tombstones sorted and searched, and two copies of one delete read from different
