@@ -537,9 +537,10 @@ impl FromIterator<(DeviceKey, Arc<Slot>)> for SlotMap {
         let mut entries: Vec<(DeviceKey, Arc<Slot>)> = entries.into_iter().collect();
         if !entries.is_sorted_by(|a, b| a.0 < b.0) {
             entries.reverse();
-            // Stable: among equal keys the later entry (first after the reversal) comes first.
+            // Stable: among equal keys the later entry (first after the reversal) comes first,
+            // and is the one kept: `dedup_by` keeps the first of a run and drops the rest.
             entries.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.dedup_by(|later, earlier| later.0 == earlier.0);
+            entries.dedup_by(|dropped, kept| dropped.0 == kept.0);
         }
         let len = entries.len();
         let chunks = if len <= 2 * CHUNK {
