@@ -270,6 +270,33 @@ pub struct Report {
 
 serde_redacting!(Report);
 
+/// What a merge did to one key, as a [`Report`] counts it ([`Report::count`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// A device exists after the merge and did not before.
+    Added,
+    /// A device existed before and does not after.
+    Deleted,
+    /// A device existed before and after, and its live records changed.
+    Updated,
+    /// The key's live records are as they were.
+    Unchanged,
+}
+
+impl Outcome {
+    /// The outcome for a key whose device was live before (`was_live`) and is after
+    /// (`is_live`), and whose live records `changed` or not.
+    #[inline]
+    pub(crate) fn of(was_live: bool, is_live: bool, changed: bool) -> Self {
+        match (was_live, is_live) {
+            (false, true) => Self::Added,
+            (true, false) => Self::Deleted,
+            (true, true) if changed => Self::Updated,
+            _ => Self::Unchanged,
+        }
+    }
+}
+
 impl Report {
     /// The report of merging both key sets: counts add up, lists merge in order.
     /// `a.combine(b) = b.combine(a)`, `(a + b) + c = a + (b + c)`.
@@ -293,6 +320,17 @@ impl Report {
         self.rejected.sort();
         self.state_changed |= other.state_changed;
         self
+    }
+
+    /// Counts one key's `outcome`.
+    #[inline]
+    pub(crate) fn count(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Added => self.added += 1,
+            Outcome::Deleted => self.deleted += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
     }
 
     /// Whether the merge changed nothing: not [`state_changed`](Self::state_changed). A merge
@@ -340,6 +378,31 @@ impl fmt::Display for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key's outcome is decided by whether its device was live before and after, and only
+    /// a device live on both sides is updated or unchanged by whether its records changed.
+    #[test]
+    fn outcomes_are_counted_where_the_report_names_them() {
+        let mut report = Report::default();
+        for (was_live, is_live, changed) in [
+            (false, true, false),
+            (true, false, true),
+            (true, true, true),
+            (true, true, false),
+            (false, false, true),
+        ] {
+            report.count(Outcome::of(was_live, is_live, changed));
+        }
+        assert_eq!(
+            (
+                report.added,
+                report.deleted,
+                report.updated,
+                report.unchanged
+            ),
+            (1, 1, 1, 2)
+        );
+    }
 
     /// A report's JSON and its text name a refusal alike (`reenable` in JSON and `re-enable`
     /// in text before this was checked).

@@ -17,7 +17,7 @@ use crate::identity::{Status, StatusValue};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::register::Entry;
-use crate::report::{Rejection, Report, Stale};
+use crate::report::{Outcome, Rejection, Report, Stale};
 use crate::twin::TwinPath;
 use crate::view;
 
@@ -261,7 +261,7 @@ impl FirstWrite {
         if self.may_conflict {
             report_conflicts(key, &slot.live, policy, report);
         }
-        tally(true, true, true, report);
+        report.count(Outcome::Updated);
         true
     }
 }
@@ -376,7 +376,7 @@ pub(crate) fn merge_slot(
     }
     report.conflicts[first_conflict..].sort_unstable();
     report.rejected[first_rejected..].sort_unstable();
-    tally(was_live, is_live, changed, report);
+    report.count(Outcome::of(was_live, is_live, changed));
     // Tombstones arriving from a side that has not compacted yet are purged at once if this
     // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
     // `compact(a ⊔ b)` dropped (`compaction_commutes_with_merging_any_state`).
@@ -402,7 +402,7 @@ pub(crate) fn report_adopted(
     if changed && is_live && may_conflict(&theirs.live) {
         report_conflicts(key, &theirs.live, policy, report);
     }
-    tally(!mine.live.is_empty(), is_live, changed, report);
+    report.count(Outcome::of(!mine.live.is_empty(), is_live, changed));
 }
 
 /// Adds the conflicts a read of `live` meets to the report, in order: [`view::settle`]
@@ -410,15 +410,6 @@ pub(crate) fn report_adopted(
 fn report_conflicts(key: &DeviceKey, live: &[DeviceRecord], policy: &Policy, report: &mut Report) {
     if let Some(settled) = view::settle(key, live, policy) {
         report.conflicts.extend(settled.conflicts);
-    }
-}
-
-fn tally(was_live: bool, is_live: bool, changed: bool, report: &mut Report) {
-    match (was_live, is_live) {
-        (false, true) => report.added += 1,
-        (true, false) => report.deleted += 1,
-        (true, true) if changed => report.updated += 1,
-        _ => report.unchanged += 1,
     }
 }
 
