@@ -14,7 +14,7 @@ use crate::applied::{Applied, Lookup};
 use crate::clock::{Dot, ReplicaId, VersionVector};
 use crate::error::{Error, Result, redacted};
 use crate::policy::Policy;
-use crate::registry::{Lone, Registry};
+use crate::registry::{ContextDots, Registry, SingleKey};
 use crate::report::Report;
 use crate::same_write;
 use crate::stamp::Stamp;
@@ -398,9 +398,9 @@ impl Ingest {
         let unseen = match self.events.lookup(&event.id) {
             Lookup::Unseen(unseen) => unseen,
             Lookup::Applied(seen) if *seen == event.delta => {
-                // Counted from the key held apart where there is one: the delta's map is
+                // Counted from the single key where there is one: the delta's map is
                 // a cold miss that a duplicate need not pay.
-                let keys = match &event.only {
+                let keys = match &event.single_key {
                     Some(_) => 1,
                     None => event.delta.slots.len(),
                 };
@@ -443,17 +443,17 @@ impl Ingest {
         let mut report = if unseen_dot {
             // A first write applies where the registry has seen none of its writes: then no
             // record holds them, and one that wrote nothing takes them whole.
-            let only = event.only.as_ref().map(|(key, slot)| Lone {
+            let single_key = event.single_key.as_ref().map(|(key, slot)| SingleKey {
                 key,
                 slot,
                 first_write: event.first_write.as_ref().filter(|_| all_unseen),
             });
-            let context = event
-                .context_rest
-                .as_deref()
-                .map(|rest| [&event.dots[..], rest]);
+            let context_dots = event.context_rest.as_deref().map(|rest| ContextDots {
+                written: &event.dots[..],
+                overwritten: rest,
+            });
             self.registry
-                .join_unincluded(&event.delta, only, context, &self.policy)
+                .join_unincluded(&event.delta, single_key, context_dots, &self.policy)
         } else {
             self.registry.merge_with(&event.delta, &self.policy)
         };

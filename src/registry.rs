@@ -40,7 +40,7 @@ use crate::slot_map::SlotMap;
 use crate::stamp::Stamp;
 use crate::view::{self, Device};
 
-pub(crate) use merge::Lone;
+pub(crate) use merge::{ContextDots, SingleKey};
 use wire::Wire;
 
 /// A replica's registry: every device key it knows, with live incarnations and tombstones,

@@ -160,7 +160,7 @@ pub struct Event {
     /// chunks were two cache misses of every event applied (perf, 2026-11-22). Derived from
     /// the delta, so not sent.
     #[serde(skip)]
-    pub(super) only: Option<(DeviceKey, Arc<Slot>)>,
+    pub(super) single_key: Option<(DeviceKey, Arc<Slot>)>,
     /// That slot's record when it can be a record's first write ([`FirstWrite`]): applied to
     /// a device that wrote nothing since its creation, the event then reads nothing of its
     /// slot. Derived from the delta, so not sent.
@@ -181,7 +181,7 @@ pub struct Event {
 /// or two; a larger context is joined from the delta.
 const CONTEXT_HELD_APART: usize = 4;
 
-/// The id, the delta and its dots: the one key held apart is the delta's own.
+/// The id, the delta and its dots: the single key kept is the delta's own.
 impl fmt::Debug for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Event")
@@ -220,7 +220,7 @@ impl Event {
                 reason: format!("its delta carries write {unseen}, which its context has not seen"),
             });
         }
-        let only = match delta.slots.len() {
+        let single_key = match delta.slots.len() {
             1 => delta
                 .slots
                 .iter()
@@ -228,7 +228,9 @@ impl Event {
                 .map(|(key, slot)| (key.clone(), Arc::clone(slot))),
             _ => None,
         };
-        let first_write = only.as_ref().and_then(|(_, slot)| FirstWrite::of(slot));
+        let first_write = single_key
+            .as_ref()
+            .and_then(|(_, slot)| FirstWrite::of(slot));
         let context_rest = delta
             .stable
             .is_empty()
@@ -239,7 +241,7 @@ impl Event {
             id,
             delta: Arc::new(delta),
             dots: dots.into_iter().collect(),
-            only,
+            single_key,
             first_write,
             context_rest,
         })

@@ -3,9 +3,9 @@
 //! every shortcut checked against the general join it stands for.
 //!
 //! Apart from `registry.rs`, where `merge` and `merge_with` keep their docs for a reader of
-//! [`Registry`]: the join is one piece, called by them and by an ingest (which holds an
-//! event's key and slot apart, [`Lone`]), and its shortcuts read beside the join they must
-//! agree with.
+//! [`Registry`]: the join is one piece, called by them and by an ingest (which keeps an
+//! event's single key and its slot, [`SingleKey`]), and its shortcuts read beside the join
+//! they must agree with.
 
 use std::sync::Arc;
 
@@ -17,13 +17,30 @@ use crate::report::Report;
 use crate::slot::{FirstWrite, Slot, merge_slot, report_adopted};
 use crate::slot_map::Joined;
 
-/// An incoming registry's one key and its slot, held apart from its map (an
-/// [`Event`](crate::Event) keeps them), and the slot's record as a first write
+/// The single key of an incoming registry that holds one, and its slot, kept outside its map
+/// (an [`Event`](crate::Event) keeps them), and the slot's record as a first write
 /// ([`FirstWrite`]) when the registry joining it has seen none of its dots.
-pub(crate) struct Lone<'a> {
+pub(crate) struct SingleKey<'a> {
     pub(crate) key: &'a DeviceKey,
     pub(crate) slot: &'a Arc<Slot>,
     pub(crate) first_write: Option<&'a FirstWrite>,
+}
+
+/// An incoming registry's whole context as its dots, kept outside it (an
+/// [`Event`](crate::Event) keeps them for a write's delta): the dots its writes wrote, and
+/// those its context holds besides (the writes they overwrote or removed).
+#[derive(Clone, Copy)]
+pub(crate) struct ContextDots<'a> {
+    pub(crate) written: &'a [Dot],
+    pub(crate) overwritten: &'a [Dot],
+}
+
+impl ContextDots<'_> {
+    /// Every dot: those written, then those overwritten.
+    #[inline]
+    fn iter(&self) -> impl Iterator<Item = Dot> + '_ {
+        self.written.iter().chain(self.overwritten).copied()
+    }
 }
 
 impl Registry {
@@ -32,40 +49,40 @@ impl Registry {
     /// inclusion check would only search the context again. Correct for any `other`: the
     /// check is a shortcut, not a condition of the join.
     ///
-    /// `only`, when given, is `other`'s one key and its slot, held apart from `other`'s map
+    /// `single_key`, when given, is `other`'s one key and its slot, kept outside `other`'s map
     /// (an [`Event`](crate::Event) keeps them): the join then does not read that map, whose
     /// list of chunks and one chunk were two dependent cache misses of every event applied.
     /// With it may come the slot's record as a [`FirstWrite`], which joins a record that has
     /// written nothing without reading the slot.
     ///
-    /// `held_apart`, when given, is `other`'s whole context as dots, in two parts, and `other`
+    /// `context_dots`, when given, is `other`'s whole context as dots, and `other`
     /// carries no stable vector (an event holds them for a write's delta): the join inserts
     /// those dots, and reads neither `other`'s context nor its stable vector. Inserting every
     /// dot of a context is joining it: `c ⊔ d = c ∪ d` as sets of dots, whatever the order.
     pub(crate) fn join_unincluded(
         &mut self,
         other: &Registry,
-        only: Option<Lone<'_>>,
-        held_apart: Option<[&[Dot]; 2]>,
+        single_key: Option<SingleKey<'_>>,
+        context_dots: Option<ContextDots<'_>>,
         policy: &Policy,
     ) -> Report {
-        debug_assert!(only.as_ref().is_none_or(|lone| {
+        debug_assert!(single_key.as_ref().is_none_or(|single| {
             other.slots.len() == 1
                 && other
                     .slots
-                    .get(lone.key)
-                    .is_some_and(|s| Arc::ptr_eq(s, lone.slot))
-                && lone.first_write.is_none_or(|write| {
-                    Some(write) == FirstWrite::of(lone.slot).as_ref()
+                    .get(single.key)
+                    .is_some_and(|s| Arc::ptr_eq(s, single.slot))
+                && single.first_write.is_none_or(|write| {
+                    Some(write) == FirstWrite::of(single.slot).as_ref()
                         && other
                             .store_dots()
                             .iter()
                             .all(|&d| !self.context.contains(d))
                 })
         }));
-        let first_write = only.as_ref().and_then(|lone| lone.first_write);
-        debug_assert!(held_apart.is_none_or(|parts| {
-            let held: CausalContext = parts.iter().flat_map(|part| part.iter().copied()).collect();
+        let first_write = single_key.as_ref().and_then(|single| single.first_write);
+        debug_assert!(context_dots.is_none_or(|dots| {
+            let held: CausalContext = dots.iter().collect();
             other.stable.is_empty() && held == other.context
         }));
         #[cfg(debug_assertions)]
@@ -112,8 +129,8 @@ impl Registry {
             None => take_new(key, theirs, ctxs, stable, policy, &nothing, report)
                 .map_or(Joined::Dropped, Joined::Added),
         };
-        let mut report = match only {
-            Some(Lone { key, slot, .. }) => slots.join_one(key, slot, join),
+        let mut report = match single_key {
+            Some(SingleKey { key, slot, .. }) => slots.join_one(key, slot, join),
             None => slots
                 .join_with(&other.slots, join)
                 .into_iter()
@@ -126,8 +143,8 @@ impl Registry {
         // device nor its tombstone, only its context claims them, and every key held here
         // alone must be joined with nothing to drop what `other` removed (else the restored
         // replica would keep the device for ever, while every other replica has it deleted).
-        // (`held_apart` comes with no stable vector, which every vector includes.)
-        if held_apart.is_none() && !context.vector().includes(&other.stable) {
+        // (`context_dots` come with no stable vector, which every vector includes.)
+        if context_dots.is_none() && !context.vector().includes(&other.stable) {
             let mut removed = Report::default();
             let nothing = Arc::new(Slot::default());
             slots.retain(|key, mine| {
@@ -138,8 +155,8 @@ impl Registry {
             removed.unchanged = 0;
             report = report.combine(removed);
         }
-        match held_apart {
-            Some(parts) => parts.iter().flat_map(|part| part.iter()).for_each(|&dot| {
+        match context_dots {
+            Some(dots) => dots.iter().for_each(|dot| {
                 self.context.insert(dot);
             }),
             None => {
