@@ -339,11 +339,33 @@ pub(crate) fn merge_slot(
     mine.tombstones.dedup();
 
     let is_live = !mine.live.is_empty();
+    report_settled(key, &mine.live, changed, &stales, policy, report);
+    report.conflicts[first_conflict..].sort_unstable();
+    report.rejected[first_rejected..].sort_unstable();
+    report.count(Outcome::of(was_live, is_live, changed));
+    // Tombstones arriving from a side that has not compacted yet are purged at once if this
+    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
+    // `compact(a ⊔ b)` dropped (`compaction_commutes_with_merging_any_state`).
+    mine.purge(stable);
+}
+
+/// [`merge_slot`]'s read of the device its join left (`live`), and what the read reports:
+/// its conflicts, and the incoming stale writes (`stales`) it refuses, re-enables of a
+/// disabled device and credentials it no longer holds. `changed`: whether the join changed
+/// the live records (an unchanged device's read reports nothing new).
+fn report_settled(
+    key: &DeviceKey,
+    live: &[DeviceRecord],
+    changed: bool,
+    stales: &Stales,
+    policy: &Policy,
+    report: &mut Report,
+) {
     // Reading the device is only needed to report conflicts and stale writes, so it is skipped
     // where there can be none: most changed records got one write from one side.
     let stale = !stales.status.is_empty() || !stales.authentication.is_empty();
-    let device = (changed && is_live && (stale || may_conflict(&mine.live)))
-        .then(|| view::settle(key, &mine.live, policy))
+    let device = (changed && !live.is_empty() && (stale || may_conflict(live)))
+        .then(|| view::settle(key, live, policy))
         .flatten();
     if let Some(mut device) = device {
         report.conflicts.append(&mut device.conflicts);
@@ -374,13 +396,6 @@ pub(crate) fn merge_slot(
             );
         }
     }
-    report.conflicts[first_conflict..].sort_unstable();
-    report.rejected[first_rejected..].sort_unstable();
-    report.count(Outcome::of(was_live, is_live, changed));
-    // Tombstones arriving from a side that has not compacted yet are purged at once if this
-    // side's stable vector covers them: otherwise `compact(a) ⊔ b` would keep what
-    // `compact(a ⊔ b)` dropped (`compaction_commutes_with_merging_any_state`).
-    mine.purge(stable);
 }
 
 /// Reports a merge whose result is the incoming slot `theirs`, taken whole because it
