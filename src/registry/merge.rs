@@ -66,7 +66,48 @@ impl Registry {
         context_dots: Option<ContextDots<'_>>,
         policy: &Policy,
     ) -> Report {
-        debug_assert!(single_key.as_ref().is_none_or(|single| {
+        self.debug_assert_join_arguments(other, single_key.as_ref(), context_dots);
+        #[cfg(debug_assertions)]
+        let joined = {
+            let mut joined = self.context.clone();
+            joined.join(&other.context);
+            joined
+        };
+        let mut report = self.join_keys(other, single_key, policy);
+        // (`context_dots` come with no stable vector, which every vector includes.)
+        if context_dots.is_none() && !self.context.vector().includes(&other.stable) {
+            report = report.combine(self.drop_compacted_elsewhere(other, policy));
+        } else if cfg!(debug_assertions) && context_dots.is_none() {
+            // The sweep skipped, checked: it would have changed nothing.
+            let mut swept = self.clone();
+            let removed = swept.drop_compacted_elsewhere(other, policy);
+            debug_assert!(
+                removed == Report::default() && swept == *self,
+                "a key held only here is changed by a side whose stable vector this one includes"
+            );
+        }
+        self.join_clocks(other, context_dots);
+        #[cfg(debug_assertions)]
+        debug_assert_eq!(self.context, joined);
+        // Called only past the inclusion check (its callers' or `merge_with`'s): `other`'s
+        // context was not included here, and has grown this one, or its stable vector was
+        // not, and has moved this one.
+        report.state_changed = true;
+        report
+    }
+
+    /// In debug builds, checks [`join_unincluded`](Self::join_unincluded)'s arguments: the
+    /// single key is `other`'s only one, held in its map, with the first write its slot
+    /// makes where this side has seen none of `other`'s dots; the context's dots are
+    /// `other`'s context, and `other` carries no stable vector.
+    #[inline]
+    fn debug_assert_join_arguments(
+        &self,
+        other: &Registry,
+        single_key: Option<&SingleKey<'_>>,
+        context_dots: Option<ContextDots<'_>>,
+    ) {
+        debug_assert!(single_key.is_none_or(|single| {
             other.slots.len() == 1
                 && other
                     .slots
@@ -80,17 +121,22 @@ impl Registry {
                             .all(|&d| !self.context.contains(d))
                 })
         }));
-        let first_write = single_key.as_ref().and_then(|single| single.first_write);
         debug_assert!(context_dots.is_none_or(|dots| {
             let held: CausalContext = dots.iter().collect();
             other.stable.is_empty() && held == other.context
         }));
-        #[cfg(debug_assertions)]
-        let joined = {
-            let mut joined = self.context.clone();
-            joined.join(&other.context);
-            joined
-        };
+    }
+
+    /// The key walk: joins each key `other` holds (its single key alone, when given) into this
+    /// side's slots, under both sides' contexts and this side's stable vector as they were
+    /// before the merge.
+    fn join_keys(
+        &mut self,
+        other: &Registry,
+        single_key: Option<SingleKey<'_>>,
+        policy: &Policy,
+    ) -> Report {
+        let first_write = single_key.as_ref().and_then(|single| single.first_write);
         let Registry {
             context,
             stable,
@@ -129,32 +175,53 @@ impl Registry {
             None => take_new(key, theirs, ctxs, stable, policy, &nothing, report)
                 .map_or(Joined::Dropped, Joined::Added),
         };
-        let mut report = match single_key {
+        match single_key {
             Some(SingleKey { key, slot, .. }) => slots.join_one(key, slot, join),
             None => slots
                 .join_with(&other.slots, join)
                 .into_iter()
                 .reduce(Report::combine)
                 .unwrap_or_default(),
-        };
-        // The walk above visits only the keys `other` holds, which is enough unless `other`
-        // has compacted away deletes this side has not seen (this side is behind its stable
-        // vector: a replica restored from a backup). Then `other` holds neither the deleted
-        // device nor its tombstone, only its context claims them, and every key held here
-        // alone must be joined with nothing to drop what `other` removed (else the restored
-        // replica would keep the device for ever, while every other replica has it deleted).
-        // (`context_dots` come with no stable vector, which every vector includes.)
-        if context_dots.is_none() && !context.vector().includes(&other.stable) {
-            let mut removed = Report::default();
-            let nothing = Arc::new(Slot::default());
-            slots.retain(|key, mine| {
-                other.slots.get(key).is_some()
-                    || !join_slot(key, mine, &nothing, ctxs, stable, policy, &mut removed)
-            });
-            // Only what changed is counted: the keys walked were not the incoming side's.
-            removed.unchanged = 0;
-            report = report.combine(removed);
         }
+    }
+
+    /// The sweep after the key walk, which visits only the keys `other` holds: that is enough
+    /// unless `other` has compacted away deletes this side has not seen (this side is behind
+    /// its stable vector: a replica restored from a backup). Then `other` holds neither the
+    /// deleted device nor its tombstone, only its context claims them, and every key held here
+    /// alone must be joined with nothing to drop what `other` removed (else the restored
+    /// replica would keep the device for ever, while every other replica has it deleted).
+    /// Reports only what changed: the keys walked were not the incoming side's.
+    ///
+    /// Needed only when `vv(self) ≱ stable(other)`, as the caller asks:
+    /// `vv(self) ≥ stable(other) ⇒ no key held only here is changed by other`. A key held
+    /// only here, joined with nothing, loses an incarnation `i` iff `i ∈ ctx(other)`; `other`
+    /// saw `i` and holds neither it nor a tombstone of it, so compacted that tombstone `t`:
+    /// `t.is_covered_by(stable(other))`, hence by `vv(self)`, so this side has seen the delete
+    /// `t.deleted` and does not hold `i`. Its tombstones are kept, and none is covered by
+    /// `stable(self)` (a registry purges them as its stable vector grows).
+    fn drop_compacted_elsewhere(&mut self, other: &Registry, policy: &Policy) -> Report {
+        let Registry {
+            context,
+            stable,
+            slots,
+        } = self;
+        let ctxs = (&*context, &other.context);
+        let stable = &*stable;
+        let mut removed = Report::default();
+        let nothing = Arc::new(Slot::default());
+        slots.retain(|key, mine| {
+            other.slots.get(key).is_some()
+                || !join_slot(key, mine, &nothing, ctxs, stable, policy, &mut removed)
+        });
+        removed.unchanged = 0;
+        removed
+    }
+
+    /// Joins `other`'s context into this side's (from its dots when given), and its stable
+    /// vector, purging the tombstones a grown stable vector covers.
+    #[inline]
+    fn join_clocks(&mut self, other: &Registry, context_dots: Option<ContextDots<'_>>) {
         match context_dots {
             Some(dots) => dots.iter().for_each(|dot| {
                 self.context.insert(dot);
@@ -167,13 +234,6 @@ impl Registry {
                 }
             }
         }
-        #[cfg(debug_assertions)]
-        debug_assert_eq!(self.context, joined);
-        // Called only past the inclusion check (its callers' or `merge_with`'s): `other`'s
-        // context was not included here, and has grown this one, or its stable vector was
-        // not, and has moved this one.
-        report.state_changed = true;
-        report
     }
 }
 
