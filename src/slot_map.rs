@@ -320,23 +320,7 @@ impl SlotMap {
         cores: usize,
         join: impl Fn(&mut A, &DeviceKey, Option<&mut Arc<Slot>>, &Arc<Slot>) -> Joined + Sync,
     ) -> Vec<A> {
-        let shards = if self.len < PARALLEL {
-            1
-        } else {
-            cores.clamp(1, SHARDS).min(self.chunks.len())
-        };
-        // Shard `s` takes whole chunks, and the incoming keys from its first key (the very
-        // first shard: from the start) up to the next shard's first key.
-        let per_shard = self.chunks.len().div_ceil(shards.max(1)).max(1);
-        let starts: Vec<usize> = (0..self.chunks.len()).step_by(per_shard).collect();
-        let bounds: Vec<usize> = starts
-            .iter()
-            .map(|&c| match self.chunks[c].first() {
-                Some((key, _)) if c > 0 => other.position(key),
-                _ => 0,
-            })
-            .chain([other.len])
-            .collect();
+        let (starts, bounds) = self.shard_bounds(other, cores);
         let mut walks: Vec<Walk<A>> = Vec::new();
         if starts.len() <= 1 {
             let mut walk = Walk::new(0);
@@ -386,6 +370,36 @@ impl SlotMap {
                 walks
             });
         }
+        self.apply_walks(walks)
+    }
+
+    /// The shards [`walk_on`](Self::walk_on) splits the walk into, on at most `cores`
+    /// threads: the first chunk of each (`starts`), and where each one's incoming keys begin
+    /// in `other`, then where the last one's end (`bounds`, one longer).
+    fn shard_bounds(&self, other: &SlotMap, cores: usize) -> (Vec<usize>, Vec<usize>) {
+        let shards = if self.len < PARALLEL {
+            1
+        } else {
+            cores.clamp(1, SHARDS).min(self.chunks.len())
+        };
+        // Shard `s` takes whole chunks, and the incoming keys from its first key (the very
+        // first shard: from the start) up to the next shard's first key.
+        let per_shard = self.chunks.len().div_ceil(shards.max(1)).max(1);
+        let starts: Vec<usize> = (0..self.chunks.len()).step_by(per_shard).collect();
+        let bounds: Vec<usize> = starts
+            .iter()
+            .map(|&c| match self.chunks[c].first() {
+                Some((key, _)) if c > 0 => other.position(key),
+                _ => 0,
+            })
+            .chain([other.len])
+            .collect();
+        (starts, bounds)
+    }
+
+    /// Applies what the shards' walks added and dropped, in shard order; returns their
+    /// accumulators in that order.
+    fn apply_walks<A>(&mut self, walks: Vec<Walk<A>>) -> Vec<A> {
         let mut added = Vec::new();
         let mut dropped = Vec::new();
         let mut accs = Vec::with_capacity(walks.len());
