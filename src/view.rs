@@ -76,7 +76,7 @@ serde_redacting!(Device);
 
 /// Every field as a derived `Debug` shows it, but twin and metadata values, each shown as a
 /// report shows it: by its fingerprint where it may be a secret (judged as
-/// [`Conflict`](crate::Conflict)'s values are).
+/// [`Conflict`]'s values are).
 impl std::fmt::Debug for Device {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Taken apart, so that a field added to the device is added here too.

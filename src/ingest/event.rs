@@ -179,7 +179,7 @@ pub struct Event {
 /// How many dots besides its own an event's context may hold to be joined from the event
 /// ([`Event::context_rest`]): a write's context holds its dots and those it overwrote, one
 /// or two; a larger context is joined from the delta.
-const CONTEXT_HELD_APART: usize = 4;
+const CONTEXT_REST_MAX: usize = 4;
 
 /// The id, the delta and its dots: the single key kept is the delta's own.
 impl fmt::Debug for Event {
@@ -234,7 +234,7 @@ impl Event {
         let context_rest = delta
             .stable
             .is_empty()
-            .then(|| delta.context.dots_besides(&dots, CONTEXT_HELD_APART))
+            .then(|| delta.context.dots_besides(&dots, CONTEXT_REST_MAX))
             .flatten()
             .map(Dots::from_iter);
         Ok(Self {

@@ -18,7 +18,7 @@ const SYSTEM_MODULES: u64 = 2;
 
 /// The most identities (devices plus modules) an IoT hub holds. The plan keeps the primary
 /// within it: creations that would take the primary past it are blocked, the last in id order
-/// first ([`Plan`](super::Plan) says how they are counted).
+/// first ([`Plan`] says how they are counted).
 ///
 /// # Examples
 ///
