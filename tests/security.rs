@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 
 use common::{Fork, authentication, bytes, event, fork_plan};
 use failback::{
-    Authentication, Capabilities, Conflict, DeviceKey, Dot, Fingerprint, Identity, Ingest, Pair,
-    Policy, Registry, ReplicaId, Rule, Section, Stale, Stamp, Status, StatusValue, SymmetricKey,
+    Authentication, Capabilities, Conflict, Device, DeviceKey, Dot, Fingerprint, Identity, Ingest,
+    Pair, Policy, Registry, ReplicaId, Report, Rule, Section, Stale, Stamp, Status, StatusValue,
+    SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -45,6 +46,35 @@ fn combinations(
 
 fn touches(incarnations: &[Dot], of: &[Dot]) -> bool {
     incarnations.iter().any(|i| of.contains(i))
+}
+
+/// Each of `fork`'s stale states merged in turn into the state after the action, where the
+/// merge changed the device's records and both the stale state and the result show the device
+/// the action applied to (a delete and re-create is a new device; a pending record shows
+/// nothing yet): `check` sees the stale state's read, the read now, and the merge's report.
+fn stale_merges_changing_the_device(
+    fork: &Fork,
+    policy: &Policy,
+    mut check: impl FnMut(&Device, &Device, &Report) -> Result<(), TestCaseError>,
+) -> Result<(), TestCaseError> {
+    let key = &fork.key;
+    let mut target = fork.after.clone();
+    for stale in &fork.stale {
+        let before = target.records(key).to_vec();
+        let report = target.merge(stale);
+        if before == target.records(key) {
+            continue;
+        }
+        let (Some(old), Some(now)) = (stale.device(key, policy), target.device(key, policy)) else {
+            continue;
+        };
+        let same_device = touches(&old.incarnations, &fork.acted_on)
+            && touches(&now.incarnations, &fork.acted_on);
+        if !old.pending && same_device {
+            check(&old, &now, &report)?;
+        }
+    }
+    Ok(())
 }
 
 proptest! {
@@ -170,23 +200,9 @@ proptest! {
             .into_iter()
             .filter(|f| !kept.contains(f))
             .collect();
-        let mut target = fork.after.clone();
-        for stale in &fork.stale {
-            let before = target.records(key).to_vec();
-            let report = target.merge(stale);
-            if before == target.records(key) {
-                continue;
-            }
-            let (Some(old), Some(now)) = (stale.device(key, &policy), target.device(key, &policy))
-            else {
-                continue;
-            };
-            // A delete and re-create is a new device; a pending record shows nothing yet.
-            let same_device = touches(&old.incarnations, &fork.acted_on)
-                && touches(&now.incarnations, &fork.acted_on);
-            let shows_retired = old.authentication.fingerprints().iter().any(|f| retired.contains(f));
-            if old.pending || !same_device || !shows_retired {
-                continue;
+        stale_merges_changing_the_device(&fork, &policy, |old, now, report| {
+            if !old.authentication.fingerprints().iter().any(|f| retired.contains(f)) {
+                return Ok(());
             }
             let refused = report
                 .rejected
@@ -204,7 +220,8 @@ proptest! {
                 "stale credential of {} not named: {:?}\nstale {}\nnow {}",
                 key, report, old.authentication, now.authentication
             );
-        }
+            Ok(())
+        })?;
     }
 
     /// README: a stale enable is "refused and listed in the report (... whether a write set it
@@ -218,26 +235,10 @@ proptest! {
         let fork = plan.run_on_a_device(|w, key| w.set_status(key, disable));
         let key = &fork.key;
         let policy = Policy::default();
-        let mut target = fork.after.clone();
-        for stale in &fork.stale {
-            let before = target.records(key).to_vec();
-            let report = target.merge(stale);
-            if before == target.records(key) {
-                continue;
-            }
-            let (Some(old), Some(now)) = (stale.device(key, &policy), target.device(key, &policy))
-            else {
-                continue;
-            };
-            // As for credentials: a delete and re-create is a new device, a pending record
-            // shows nothing yet, and a device enabled now was re-enabled by a write that saw
-            // the disable.
-            let same_device = touches(&old.incarnations, &fork.acted_on)
-                && touches(&now.incarnations, &fork.acted_on);
-            let stale_enable = old.status.status == Status::Enabled
-                && now.status.status == Status::Disabled;
-            if old.pending || !same_device || !stale_enable {
-                continue;
+        // A device enabled now was re-enabled by a write that saw the disable.
+        stale_merges_changing_the_device(&fork, &policy, |old, now, report| {
+            if old.status.status != Status::Enabled || now.status.status != Status::Disabled {
+                return Ok(());
             }
             let refused = report
                 .rejected
@@ -250,7 +251,8 @@ proptest! {
                 "stale enable of {} not listed: {:?}\nstale {:?}\nnow {:?}",
                 key, report, old, now
             );
-        }
+            Ok(())
+        })?;
     }
 }
 
