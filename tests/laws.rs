@@ -223,11 +223,13 @@ proptest! {
         let mut up_ab = up(&a);
         let up_report = up_ab.merge(&up(&b));
         common::same_bytes(&up_ab, &up(&ab))?;
-        prop_assert_eq!(
-            serde_json::to_value(&up_report).expect("serializes"),
-            shifted(&report, top, shift),
-            "the same report, its dots moved up"
-        );
+        // The report's conflicts are sorted by their `Ord`, which reads a lost update's text
+        // (`update replica:counter`): moved up, `…:9` and `…:10` may trade places as text, so
+        // the report moved up is sorted again, as the merge sorts it.
+        let mut expected: Report =
+            serde_json::from_value(shifted(&report, top, shift)).expect("a shifted report reads");
+        expected.conflicts.sort();
+        prop_assert_eq!(up_report, expected, "the same report, its dots moved up");
 
         let merge = |x: &mut Registry, y: &Registry| {
             x.merge(y);
