@@ -515,6 +515,13 @@ impl<T> Pair<T> {
 /// export taken with keys excluded), which is never the same as an empty [`Pair`]: importing a
 /// line without keys makes IoT Hub generate new ones, locking SAS devices out.
 ///
+/// The kind its type does not authenticate with is held as `None` (thumbprints of a SAS
+/// device; both kinds of a certificate-authority device or one without authentication),
+/// whatever was written: an export writes that kind as nulls, read as `None`, and one spelling
+/// means the same credentials written through a [`Writer`](crate::Writer) and read from an
+/// export are equal values, not a conflict. So a device created or rotated with thumbprints
+/// its SAS type does not use holds none, and retires them.
+///
 /// # Examples
 ///
 /// ```
@@ -612,23 +619,26 @@ where
 }
 
 impl Authentication {
-    /// SAS authentication with the given keys and no thumbprints.
+    /// SAS authentication with the given keys; thumbprints, which SAS does not use, are
+    /// `None`.
     ///
     /// # Examples
     ///
     /// ```
     /// let auth = failback::Authentication::sas(failback::Pair::default());
     /// assert!(auth.is_known());
+    /// assert_eq!(auth.thumbprints, None);
     /// ```
     pub fn sas(keys: Pair<SymmetricKey>) -> Self {
         Self {
             kind: AuthType::Sas,
             keys: Some(keys),
-            thumbprints: Some(Pair::default()),
+            thumbprints: None,
         }
     }
 
-    /// Self-signed X.509 authentication with the given thumbprints and no keys.
+    /// Self-signed X.509 authentication with the given thumbprints; keys, which it does not
+    /// use, are `None`.
     ///
     /// # Examples
     ///
@@ -636,13 +646,31 @@ impl Authentication {
     /// use failback::{Authentication, Pair, Thumbprint};
     /// let auth = Authentication::self_signed(Pair::new(Some(Thumbprint::new("A".repeat(40))?), None));
     /// assert_eq!(auth.fingerprints().len(), 1);
+    /// assert_eq!(auth.keys, None);
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn self_signed(thumbprints: Pair<Thumbprint>) -> Self {
         Self {
             kind: AuthType::SelfSigned,
-            keys: Some(Pair::default()),
+            keys: None,
             thumbprints: Some(thumbprints),
+        }
+    }
+
+    /// The same authentication with the kind its type does not use as `None`: the one spelling
+    /// a device holds (the type's doc says why).
+    pub(crate) fn without_unused(self) -> Self {
+        match self.kind {
+            AuthType::Sas => Self {
+                thumbprints: None,
+                ..self
+            },
+            AuthType::SelfSigned => Self { keys: None, ..self },
+            AuthType::CertificateAuthority | AuthType::None => Self {
+                keys: None,
+                thumbprints: None,
+                ..self
+            },
         }
     }
 
@@ -698,11 +726,14 @@ impl Authentication {
 }
 
 impl fmt::Display for Authentication {
-    /// A safe summary: type, key fingerprints and thumbprints.
+    /// A safe summary: type, key fingerprints and thumbprints. Unknown is shown only for the
+    /// kind the type authenticates with: the other is held as unknown (see the type's doc),
+    /// which says nothing about the device.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind)?;
         match &self.keys {
-            None => write!(f, " keys=unknown")?,
+            None if self.kind == AuthType::Sas => write!(f, " keys=unknown")?,
+            None => {}
             Some(keys) if !keys.is_empty() => {
                 let show = |k: &Option<SymmetricKey>| {
                     k.as_ref()
@@ -718,7 +749,8 @@ impl fmt::Display for Authentication {
             Some(_) => {}
         }
         match &self.thumbprints {
-            None => write!(f, " thumbprints=unknown"),
+            None if self.kind == AuthType::SelfSigned => write!(f, " thumbprints=unknown"),
+            None => Ok(()),
             Some(t) if !t.is_empty() => {
                 let show =
                     |t: &Option<Thumbprint>| t.as_ref().map_or("-", |t| t.as_str()).to_owned();
@@ -899,5 +931,31 @@ mod tests {
         let auth = Authentication::sas(Pair::new(SymmetricKey::new(key).ok(), None));
         assert!(!auth.to_string().contains(key));
         assert!(!format!("{auth:?}").contains(key));
+    }
+
+    #[test]
+    fn display_says_unknown_only_of_the_kind_the_type_uses() {
+        let thumbprint = "A".repeat(40);
+        let sas = Authentication::sas(Pair::default());
+        let self_signed =
+            Authentication::self_signed(Pair::new(Thumbprint::new(&thumbprint).ok(), None));
+        let ca = Authentication {
+            kind: AuthType::CertificateAuthority,
+            ..Authentication::default()
+        };
+        let keyless = Authentication::default();
+        let unknown_thumbprints = Authentication {
+            kind: AuthType::SelfSigned,
+            ..Authentication::default()
+        };
+        let shown = [sas, self_signed, ca, keyless, unknown_thumbprints].map(|a| a.to_string());
+        let expected = [
+            "sas".to_owned(),
+            format!("selfSigned thumbprints=[{thumbprint}, -]"),
+            "certificateAuthority".to_owned(),
+            "sas keys=unknown".to_owned(),
+            "selfSigned thumbprints=unknown".to_owned(),
+        ];
+        assert_eq!(shown, expected);
     }
 }

@@ -347,7 +347,8 @@ impl DeviceRecord {
     /// Overwrites the credentials, retiring every key and thumbprint in `replaced` (what the
     /// writer saw of the device: [`credentials`](Self::credentials) of every live incarnation
     /// of the key) that the new value does not hold: no replica that missed this rotation can
-    /// bring one back. Returns the dots overwritten.
+    /// bring one back. Returns the dots overwritten. The kind `value`'s type does not use is
+    /// not held (see [`Authentication`]), so it is retired too.
     ///
     /// The device's incarnations are read as one device, so a rotation retires what any of
     /// them showed, in each of them (`rotated_out_credential_never_returns`): retiring per
@@ -361,6 +362,7 @@ impl DeviceRecord {
         value: Authentication,
         replaced: &[Fingerprint],
     ) -> Vec<Dot> {
+        let value = value.without_unused();
         let kept = value.fingerprints();
         let mut retired: Vec<Fingerprint> = replaced
             .iter()

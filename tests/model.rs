@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 
 use common::{Op, choose, op, replica, stamp};
 use failback::{
-    Authentication, Capabilities, DeviceId, DeviceKey, Identity, Policy, Registry, Section, Stamp,
-    StatusValue,
+    AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Identity, Policy, Registry,
+    Section, Stamp, StatusValue,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -31,11 +31,23 @@ struct Document {
     metadata: BTreeMap<String, Value>,
 }
 
+/// Credentials as a device holds them, as `Authentication`'s doc states: the kind its type
+/// does not authenticate with is unknown (an export writes it as nulls), whatever was written.
+fn held(written: &Authentication) -> Authentication {
+    let uses_keys = written.kind == AuthType::Sas;
+    let uses_thumbprints = written.kind == AuthType::SelfSigned;
+    Authentication {
+        kind: written.kind,
+        keys: written.keys.clone().filter(|_| uses_keys),
+        thumbprints: written.thumbprints.clone().filter(|_| uses_thumbprints),
+    }
+}
+
 impl Document {
     fn new(identity: &Identity) -> Self {
         Self {
             status: identity.status.clone(),
-            authentication: identity.authentication.clone(),
+            authentication: held(&identity.authentication),
             capabilities: identity.capabilities,
             parent: identity.parent.clone(),
             tags: identity.section(Section::Tags),
@@ -116,7 +128,7 @@ fn apply(model: &mut BTreeMap<DeviceKey, Document>, key: &DeviceKey, op: &Op) {
     let doc = model.get_mut(key).expect("a live key");
     match op {
         Op::Status(v) => doc.status = v.clone(),
-        Op::Authentication(a) => doc.authentication = a.clone(),
+        Op::Authentication(a) => doc.authentication = held(a),
         Op::Capabilities(edge) => doc.capabilities = Capabilities { iot_edge: *edge },
         Op::Parent(p) => doc.parent = p.clone(),
         Op::Twin(section, path, Some(v)) => {

@@ -29,9 +29,12 @@ pub(crate) struct Creation {
 }
 
 impl Creation {
+    /// The create's identity, its credentials in the one spelling a device holds (the kind
+    /// its type does not use as unknown: see [`Authentication`](crate::Authentication)).
     pub(super) fn new(stamp: Stamp, mut identity: Identity) -> Self {
         let twin = TwinText::new(&identity.twin);
         identity.twin = BTreeMap::new();
+        identity.authentication = identity.authentication.without_unused();
         Self {
             stamp,
             identity,

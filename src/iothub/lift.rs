@@ -41,7 +41,7 @@ use changes::{create_side, read_side, settle_unknown_capabilities};
 
 pub(crate) use capabilities::stated_capabilities;
 pub(crate) use changes::Change;
-pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over, relevant};
+pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over};
 
 /// The replica that writes the base snapshot.
 ///

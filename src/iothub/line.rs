@@ -542,7 +542,11 @@ mod tests {
         line.authentication = Some(Authentication::default());
         let unknown = r#"{"symmetricKey":null,"x509Thumbprint":null,"type":"sas"}"#;
         assert!(line.to_json().contains(unknown));
-        line.authentication = Some(Authentication::self_signed(Pair::default()));
+        line.authentication = Some(Authentication {
+            kind: AuthType::SelfSigned,
+            keys: Some(Pair::default()),
+            thumbprints: Some(Pair::default()),
+        });
         let empty = concat!(
             r#"{"symmetricKey":{"primaryKey":null,"secondaryKey":null},"#,
             r#""x509Thumbprint":{"primaryThumbprint":null,"secondaryThumbprint":null},"#,

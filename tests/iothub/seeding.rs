@@ -4,7 +4,8 @@
 
 use failback::iothub::{BASE, ExportLine, read_export_from};
 use failback::{
-    Capabilities, Error, Identity, Policy, Registry, ReplicaId, Section, Stamp, Status, StatusValue,
+    AuthType, Authentication, Capabilities, Error, Identity, Pair, Policy, Registry, ReplicaId,
+    Section, Stamp, Status, StatusValue,
 };
 
 use super::*;
@@ -290,4 +291,47 @@ fn credentials_read_from_an_export_are_known_exactly_when_the_line_holds_those_i
         known,
         expected.map(|(id, known)| (id.to_owned(), known)).to_vec()
     );
+}
+
+#[test]
+fn the_same_credentials_written_and_read_from_an_export_agree() {
+    // An export spells the kind a device does not use as nulls (unknown); a writer given
+    // `Authentication::sas`, or thumbprints a SAS device does not use, holds that kind as
+    // unknown too. Two replicas writing the same keys concurrently, one from an export line
+    // and one through the constructor, hold equal values: agreed, not a conflict.
+    let a = parse_key("a");
+    let (east_id, west_id) = (ReplicaId::from_u128(0xea57), ReplicaId::from_u128(0x3e57));
+    let base = seeded(r#"{"id":"a","status":"enabled"}"#, BASE);
+    let rotated = format!(
+        r#"{{"id":"a","status":"enabled","authentication":{{"type":"sas","symmetricKey":{{"primaryKey":"{}","secondaryKey":"{}"}},"x509Thumbprint":{{"primaryThumbprint":null,"secondaryThumbprint":null}}}}}}"#,
+        K[0], K[1]
+    );
+    let from_export = export(&rotated)[0]
+        .identity()
+        .unwrap_or_else(|err| panic!("{err}"))
+        .authentication;
+    let keys = from_export.keys.clone().expect("the line holds keys");
+    let written = [
+        Authentication::sas(keys.clone()),
+        Authentication {
+            kind: AuthType::Sas,
+            keys: Some(keys),
+            thumbprints: Some(Pair::default()),
+        },
+    ];
+    for by_writer in written {
+        let mut east = base.clone();
+        east.writer(east_id, Stamp::new(1_700_000_000_001, 0))
+            .set_authentication(&a, from_export.clone())
+            .unwrap_or_else(|err| panic!("{err}"));
+        let mut west = base.clone();
+        west.writer(west_id, Stamp::new(1_700_000_000_002, 0))
+            .set_authentication(&a, by_writer)
+            .unwrap_or_else(|err| panic!("{err}"));
+        east.merge(&west);
+        let device = east.device(&a, &Policy::default()).expect("live");
+        assert_eq!(device.conflicts, vec![], "equal keys agree");
+        assert_eq!(device.authentication, from_export);
+        assert_eq!(device.authentication.thumbprints, None);
+    }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::capabilities::ScopeOwners;
 use super::{PRIMARY, PrimaryLine, SECONDARY, Side, base_creation, twice};
-use super::{holds_credentials, known_over, relevant, stated_capabilities};
+use super::{holds_credentials, known_over, stated_capabilities};
 use crate::clock::ReplicaId;
 use crate::device::Creation;
 use crate::error::Result;
@@ -189,8 +189,10 @@ pub(super) fn create_side(
         // compete with (and, preferred, replace) the keys the other side knows.
         let other = other_created.get(key);
         if let Some(known) = other.and_then(|l| l.authentication.as_ref()) {
-            created.authentication =
-                known_over(line.authentication.as_ref(), &relevant(known.clone()));
+            created.authentication = known_over(
+                line.authentication.as_ref(),
+                &known.clone().without_unused(),
+            );
         }
         // Capabilities too: unknown ones must not read as a plain device beside the other
         // side's edge device.

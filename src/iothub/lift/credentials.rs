@@ -8,7 +8,7 @@
 //! base's, one side's with the other's for a device both created, and the primary's with what
 //! the plan writes (a full update writes them only over those it has seen).
 
-use crate::credentials::{AuthType, Authentication};
+use crate::credentials::Authentication;
 
 /// Whether `auth` holds the credentials its type authenticates with (keys for SAS, thumbprints
 /// for self-signed); an export taken without keys holds none for a device that uses them.
@@ -32,39 +32,23 @@ pub(crate) enum BaseCredentials {
 
 /// The side's credentials with what it does not know taken from the base: unknown is never a
 /// change.
+///
+/// Only the kind the side's type uses is filled in. An export writes the kind a device does
+/// not use as nulls (an X.509 device's `"symmetricKey":{"primaryKey":null,…}`), read as
+/// unknown; filled in from the base, it would give a side that switched a device from SAS to
+/// X.509 the keys it dropped, a key the other side rotated out would then look held by it, and
+/// the retired-credential rule would discard the switch whatever the preference.
 pub(crate) fn known_over(side: Option<&Authentication>, base: &Authentication) -> Authentication {
     match side {
         None => base.clone(),
-        Some(side) => relevant(Authentication {
+        Some(side) => Authentication {
             kind: side.kind,
             keys: side.keys.clone().or_else(|| base.keys.clone()),
             thumbprints: side
                 .thumbprints
                 .clone()
                 .or_else(|| base.thumbprints.clone()),
-        }),
-    }
-}
-
-/// Only the credentials the device's type authenticates with; the other kind is dropped (read
-/// as unknown).
-///
-/// An export writes the kind a device does not use as nulls (an X.509 device's
-/// `"symmetricKey":{"primaryKey":null,…}`), which reads as unknown. Filled in from the base, it
-/// would give a side that switched a device from SAS to X.509 the keys it dropped; a key the
-/// other side rotated out would then look held by it, and the retired-credential rule would
-/// discard the switch whatever the preference.
-pub(crate) fn relevant(auth: Authentication) -> Authentication {
-    match auth.kind {
-        AuthType::Sas => Authentication {
-            thumbprints: None,
-            ..auth
-        },
-        AuthType::SelfSigned => Authentication { keys: None, ..auth },
-        AuthType::CertificateAuthority | AuthType::None => Authentication {
-            keys: None,
-            thumbprints: None,
-            ..auth
-        },
+        }
+        .without_unused(),
     }
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::identity::{Identity, StatusValue};
-use crate::iothub::lift::{relevant, stated_capabilities};
+use crate::iothub::lift::stated_capabilities;
 use crate::iothub::line::ExportLine;
 use crate::key::DeviceId;
 use crate::twin::{self, Section, TwinPath};
@@ -108,7 +108,7 @@ impl ExportLine {
     pub(crate) fn described_identity(&self) -> Result<Identity> {
         let mut identity = Identity::default()
             .with_status(StatusValue::new(self.status, self.status_reason.clone()))
-            .with_authentication(relevant(self.authentication.clone().unwrap_or_default()))
+            .with_authentication(self.authentication.clone().unwrap_or_default())
             .with_capabilities(stated_capabilities(self).unwrap_or_default())
             .with_parent(parent_of(self));
         identity.twin = twin_of(self)?;
