@@ -20,7 +20,15 @@
 //! `compact_s(a) ⊔ b = compact_s(a ⊔ b)` for `s ≤ vv(a)`, and every device reads as in `a ⊔ b`.
 //! The precondition is compact's cap at the registry's own vector: the left side compacts at
 //! `s ⊓ vv(a)`, the right at `s ⊓ vv(a ⊔ b)`, which differ once `s` is beyond `vv(a)`.
-//! `tests/compaction.rs` checks it for `s` a vector every replica has reached.
+//! Stability is not part of it: `s` need not be a vector `b` has reached. Which incarnations
+//! a join keeps rests on the contexts, never on tombstones:
+//! `i ∈ live(a ⊔ b) ⇔ i ∈ live(a) ∪ live(b) ∧ ∀ x ∈ {a, b}: i ∈ ctx(x) ⇒ i ∈ live(x)`, and
+//! `compact_s` changes neither `live` nor `ctx`. So a copy of a deleted incarnation `b`
+//! still holds falls whether or not `a` kept the tombstone: `a` has seen the creation and no
+//! longer holds it. What compacting before every replica has reached `s` costs is the
+//! tombstones' other uses: a delta for a peer behind `s` is the whole state, and a delete-wins
+//! conflict met later cannot name its delete.
+//! `tests/compaction.rs` checks the law for every `s ≤ vv(a)`, `⊥` and `vv(a)` included.
 
 mod merge;
 mod wire;

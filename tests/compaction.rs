@@ -1,6 +1,7 @@
 //! Compaction: dropping the tombstones every replica has reached (`Registry::compact` at a
-//! stable vector) commutes with merging any state a history passed through, a replica, an old
-//! snapshot (a restored backup) or a delta, and keeps the devices a read shows; a merge's report
+//! stable vector), or those under any vector the compacted state has reached, commutes with
+//! merging any state a history passed through, a replica, an old snapshot (a restored backup)
+//! or a delta, and keeps the devices a read shows; a merge's report
 //! says exactly when the state changed for states compacted at different points too; and a
 //! replica restored from a backup taken before a compacted delete loses the device as every
 //! other replica did. Deltas from a compacted registry are in `tests/deltas.rs`.
@@ -8,7 +9,7 @@
 mod common;
 
 use common::{bytes, history, named};
-use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp};
+use failback::{DeviceKey, Identity, Policy, Registry, ReplicaId, Stamp, VersionVector};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::json;
@@ -51,6 +52,46 @@ proptest! {
         }
     }
 
+    /// The law of `registry.rs` at every point it allows, not only a stable one:
+    /// `compact_s(a) ⊔ b = b ⊔ compact_s(a) = compact_s(a ⊔ b)` for `s ≤ vv(a)`, and the
+    /// devices read are those of `a ⊔ b`. `s` lies pointwise between `⊥` and `vv(a)` (both
+    /// ends included, [`Below`]), so it may cover deletes `b` has not seen, of replicas `b` has
+    /// not heard from. `a` is a final replica or another state of the history, `b` any state,
+    /// as above.
+    #[test]
+    fn compaction_at_any_point_a_has_reached_commutes_with_merging_any_state(
+        h in history(),
+        a_picks in proptest::collection::vec((any::<Index>(), below()), 2),
+        points in proptest::collection::vec(below(), 5),
+        b_picks in proptest::collection::vec(any::<Index>(), 4),
+    ) {
+        let states = h.states();
+        let pick = |i: &Index| &states[i.index(states.len())];
+        let bs: Vec<&Registry> = h.replicas().iter().chain(b_picks.iter().map(pick)).collect();
+        let picked_as = a_picks.iter().map(|(i, point)| (pick(i), point));
+        let policy = Policy::default();
+        let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
+        for (a, point) in h.replicas().iter().zip(&points).chain(picked_as) {
+            let s = point.within(a.context().vector());
+            let mut compacted = a.clone();
+            compacted.compact(&s);
+            for &b in &bs {
+                let mut merged = a.clone();
+                merged.merge(b);
+                let mut merged_then_compacted = merged.clone();
+                merged_then_compacted.compact(&s);
+
+                let mut compacted_then_merged = compacted.clone();
+                compacted_then_merged.merge(b);
+                common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
+                let mut merged_into_b = b.clone();
+                merged_into_b.merge(&compacted);
+                common::same_bytes(&merged_into_b, &merged_then_compacted)?;
+                prop_assert_eq!(devices(&compacted_then_merged), devices(&merged));
+            }
+        }
+    }
+
     /// `report.is_unchanged() ⇔ a ⊔ b = a` (and `state_changed` its negation) for states
     /// compacted at different stable points too: merging a compacted state into one that still
     /// holds the tombstones it dropped changes nothing, or says what it changed.
@@ -70,6 +111,39 @@ proptest! {
             prop_assert_eq!(report.state_changed, changed, "{}", report);
         }
     }
+}
+
+/// A version vector at or below a given one, `s ≤ v`: `⊥`, `v` itself, or pointwise between,
+/// each replica's counter drawn from `0..=v[r]` by its own index.
+#[derive(Clone, Debug)]
+enum Below {
+    Nothing,
+    All,
+    Between(Vec<Index>),
+}
+
+impl Below {
+    fn within(&self, vector: &VersionVector) -> VersionVector {
+        match self {
+            Below::Nothing => VersionVector::new(),
+            Below::All => vector.clone(),
+            Below::Between(picks) => (vector.iter())
+                .zip(picks.iter().cycle())
+                .map(|((replica, counter), pick)| {
+                    (replica, pick.index(counter as usize + 1) as u64)
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `⊥` and the top each a sixth of the time, a point between the rest.
+fn below() -> impl Strategy<Value = Below> {
+    prop_oneof![
+        1 => Just(Below::Nothing),
+        1 => Just(Below::All),
+        4 => proptest::collection::vec(any::<Index>(), 5).prop_map(Below::Between),
+    ]
 }
 
 fn key() -> DeviceKey {
