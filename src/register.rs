@@ -263,6 +263,23 @@ impl<T: Clone> MvRegister<T> {
         }
     }
 
+    /// The register with each value passed through `spell`, dots and past kept: a value read
+    /// from text an earlier build wrote, put in the spelling writes hold now
+    /// (`device/wire.rs`). Values only: two entries stay two entries even where they now
+    /// spell alike, as two equal writes under two dots do.
+    pub(crate) fn respelled(self, spell: impl Fn(&T) -> T) -> Self {
+        if self.entries.is_none() {
+            return self;
+        }
+        let entries = (self.entries.iter())
+            .map(|e| Entry::new(e.dot, e.stamp, spell(&e.value)))
+            .collect();
+        Self {
+            entries: Entries::from_vec(entries),
+            past: self.past,
+        }
+    }
+
     /// Whether the register holds no write.
     ///
     /// # Examples

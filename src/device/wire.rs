@@ -69,7 +69,10 @@ impl DeviceRecord {
         } = RecordWire::deserialize(deserializer)?;
         let written = Written {
             status,
-            authentication,
+            // Text an earlier build wrote may hold the credential kind the type does not use
+            // as an empty pair; a device holds it as unknown (see `Authentication`), as its
+            // creation does once read (`Creation::new`), so the same keys written now agree.
+            authentication: authentication.respelled(|a| a.clone().without_unused()),
             retired,
             capabilities,
             parent,
@@ -81,5 +84,75 @@ impl DeviceRecord {
             created,
             registers: Registers::read(written).map_err(D::Error::custom)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::ReplicaId;
+    use crate::credentials::{Authentication, Pair, SymmetricKey};
+    use crate::identity::Identity;
+    use crate::key::DeviceKey;
+    use crate::policy::Policy;
+    use crate::registry::Registry;
+    use crate::stamp::Stamp;
+
+    type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+    /// A registry's text with every credential register entry given an empty thumbprint
+    /// pair, as builds before the one spelling wrote a SAS device's.
+    fn with_empty_thumbprints(registry: &Registry) -> Result<String> {
+        fn respell(value: &mut Value, in_authentication: bool) {
+            match value {
+                Value::Object(map) => {
+                    for (name, member) in map.iter_mut() {
+                        if in_authentication && name == "value" {
+                            member["thumbprints"] = json!({"primary": null, "secondary": null});
+                        } else {
+                            respell(member, in_authentication || name == "authentication");
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter_mut().for_each(|v| respell(v, in_authentication)),
+                _ => {}
+            }
+        }
+        let mut text = serde_json::to_value(registry)?;
+        respell(&mut text, false);
+        Ok(serde_json::to_string(&text)?)
+    }
+
+    #[test]
+    fn a_credential_write_stored_with_the_unused_kind_as_an_empty_pair_reads_as_unknown()
+    -> Result<()> {
+        let key = DeviceKey::device("d")?;
+        let keys = |text| -> Result<Pair<SymmetricKey>> {
+            let k = SymmetricKey::new(text)?;
+            Ok(Pair::new(Some(k.clone()), Some(k)))
+        };
+        let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+        let mut base = Registry::new();
+        base.writer(a, Stamp::new(1, 0))
+            .create(&key, Identity::default())?;
+        let rotated = Authentication::sas(keys("MDEyMzQ1Njc4OWFiY2RlZg==")?);
+        let mut stored = base.clone();
+        stored
+            .writer(a, Stamp::new(2, 0))
+            .set_authentication(&key, rotated.clone())?;
+        let old_text = with_empty_thumbprints(&stored)?;
+        let empty_pair = r#""thumbprints":{"primary":null,"secondary":null}"#;
+        assert!(old_text.contains(empty_pair), "{old_text}");
+        let old_text: Registry = serde_json::from_str(&old_text)?;
+        let shown = |r: &Registry| r.device(&key, &Policy::default()).map(|d| d.authentication);
+        assert_eq!(shown(&old_text), Some(rotated.clone()));
+        // The same keys written concurrently now agree with the stored write.
+        let mut now = base;
+        now.writer(b, Stamp::new(3, 0))
+            .set_authentication(&key, rotated)?;
+        let report = now.merge(&old_text);
+        assert_eq!(report.conflicts, vec![]);
+        Ok(())
     }
 }

@@ -335,3 +335,19 @@ fn the_same_credentials_written_and_read_from_an_export_agree() {
         assert_eq!(device.authentication.thumbprints, None);
     }
 }
+
+#[test]
+fn a_lines_identity_keeps_only_the_credentials_its_type_uses() {
+    // A SAS line that also holds a thumbprint: the identity holds the keys alone, as a device
+    // created with it does.
+    let thumbprint = "A".repeat(40);
+    let text = format!(
+        r#"{{"id":"d","status":"enabled","authentication":{{"type":"sas","symmetricKey":{{"primaryKey":"{}","secondaryKey":"{}"}},"x509Thumbprint":{{"primaryThumbprint":"{thumbprint}","secondaryThumbprint":null}}}}}}"#,
+        K[0], K[1]
+    );
+    let identity = export(&text)[0]
+        .identity()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(identity.authentication.thumbprints, None);
+    assert!(identity.authentication.keys.is_some());
+}

@@ -108,7 +108,12 @@ impl ExportLine {
     pub(crate) fn described_identity(&self) -> Result<Identity> {
         let mut identity = Identity::default()
             .with_status(StatusValue::new(self.status, self.status_reason.clone()))
-            .with_authentication(self.authentication.clone().unwrap_or_default())
+            .with_authentication(
+                self.authentication
+                    .clone()
+                    .unwrap_or_default()
+                    .without_unused(),
+            )
             .with_capabilities(stated_capabilities(self).unwrap_or_default())
             .with_parent(parent_of(self));
         identity.twin = twin_of(self)?;
