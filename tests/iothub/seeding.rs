@@ -98,6 +98,14 @@ fn registries_of_two_lifts_share_the_base_replica_and_must_not_be_merged() {
     let (east, west) = (lift(EAST), lift(WEST));
     assert_eq!(east.context().vector().get(BASE), 4);
     assert_eq!(west.context().vector().get(BASE), 3);
+    if cfg!(debug_assertions) {
+        // Debug builds check each merge shortcut against the general join, and the check
+        // catches the misuse (one dot naming two writes) in one order or the other.
+        let east_west = std::panic::catch_unwind(|| east.clone().merge(&west));
+        let west_east = std::panic::catch_unwind(|| west.clone().merge(&east));
+        assert!(east_west.is_err() || west_east.is_err());
+        return;
+    }
     let mut east_west = east.clone();
     east_west.merge(&west);
     let mut west_east = west.clone();
