@@ -166,7 +166,7 @@ proptest! {
 
     /// A conflict over a device field names as its winner the value a read shows: status,
     /// credentials, capabilities, parent, metadata and twin leaves. But for crossed rotations,
-    /// whose winner a read shows blanked (`tests/security.rs`), and for twin paths a
+    /// whose winner a read shows blanked (`tests/security/credentials.rs`), and for twin paths a
     /// child-beats-scalar conflict touches, whose winner is the subtree below (`tests/twin.rs`).
     #[test]
     fn a_conflicts_winner_is_the_value_a_read_shows_for_every_field(
