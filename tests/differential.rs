@@ -431,7 +431,7 @@ proptest! {
 
 // ---------------------------------------------------------------------------------------------
 // What `crdts::Map` does, measured on the reference peer itself: the two histories it gets
-// wrong (tests/ingest.rs has ours), which is why the model above only merges whole states,
+// wrong (tests/ingest/delivery.rs and tests/ingest/refusals.rs have ours), which is why the model above only merges whole states,
 // and the reset-remove merge that keeps the model off `crdts::Map`.
 
 /// Three ops from one actor on three keys, and the map they build in order.
