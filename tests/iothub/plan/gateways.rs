@@ -1,0 +1,188 @@
+//! Leaves and modules wait for, or are blocked with, their gateway or device: a leaf whose new
+//! gateway the plan creates waits for the next run, only for a gateway whose line this plan
+//! writes, and takes its scope from the gateway's own line.
+
+use failback::Status;
+use failback::iothub::{ImportMode, Side};
+use serde_json::{Value, json};
+
+use crate::hub::Hub;
+use crate::*;
+
+#[test]
+fn a_leaf_whose_new_gateway_the_plan_creates_waits_for_the_next_run() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    for prefer in BOTH {
+        let base = [edge("gw-old", 1), behind(device("moved"), "gw-old", 1)];
+        let secondary = [
+            edge("gw-old", 2),
+            edge("gw-new", 2),
+            behind(
+                set(device("moved"), "/status", json!("disabled")),
+                "gw-new",
+                2,
+            ),
+            behind(device("born"), "gw-new", 2),
+        ];
+        let run = merge(&base, &base, &secondary, prefer);
+        let pending = shown(&run.plan.pending_parent);
+        assert_eq!(pending, ["born", "moved"]);
+        // Not created yet; updated (disabled) but kept behind its current gateway for now.
+        assert!(run.lines("born").is_empty());
+        let moved = run.line("moved");
+        assert_eq!(moved.status, Status::Disabled);
+        assert_eq!(
+            moved.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-old-1")
+        );
+        assert_eq!(run.line("gw-new").import_mode, Some(ImportMode::Create));
+
+        // Once the import has created the gateway, the next run completes both with its scope.
+        let mut hub = Hub::new(&export(&base));
+        hub.import(&run.plan.import).expect("first plan");
+        let primary = hub.export();
+        let scope = primary
+            .iter()
+            .find(|l| l.key == parse_key("gw-new"))
+            .and_then(|l| l.device_scope.clone())
+            .expect("the hub gave gw-new a scope");
+        let next = run_lines(&base, &primary, &secondary, prefer);
+        assert!(next.plan.pending_parent.is_empty());
+        for (id, mode) in [
+            ("born", ImportMode::Create),
+            ("moved", ImportMode::UpdateIfMatchETag),
+        ] {
+            let line = next.line(id);
+            assert_eq!(
+                (line.import_mode, line.device_scope.as_deref()),
+                (Some(mode), Some(scope.as_str()))
+            );
+        }
+    }
+}
+
+#[test]
+fn a_module_waits_or_is_blocked_with_its_device() {
+    let secondary = [
+        edge("gw", 2),
+        set(
+            device("leaf"),
+            "/deviceScope",
+            json!("ms-azure-iot-edge://gw-2"),
+        ),
+        module("leaf", "probe"),
+        set(device("keyless"), "/authentication", Value::Null),
+        module("keyless", "m"),
+    ];
+    let run = merge(&[], &[], &secondary, Side::Secondary);
+    let planned: Vec<String> = run.plan.import.iter().map(|l| l.key.to_string()).collect();
+    assert_eq!(planned, ["gw"]);
+    let pending = shown(&run.plan.pending_parent);
+    assert_eq!(pending, ["leaf", "leaf/probe"]);
+    let blocked = run.blocked_ids();
+    assert_eq!(blocked, ["keyless", "keyless/m"]);
+    assert!(
+        run.plan.blocked[1]
+            .reason
+            .starts_with("its device is blocked: symmetric keys unknown")
+    );
+}
+
+#[test]
+fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    // `a-stale` sorts before `gw` and carries a scope the gateway no longer has.
+    let base = [behind(device("a-stale"), "gw", 1), edge("gw", 1)];
+    let primary = [behind(device("a-stale"), "gw", 0), edge("gw", 1)];
+    let secondary = [
+        behind(device("a-stale"), "gw", 2),
+        edge("gw", 2),
+        behind(device("new-leaf"), "gw", 2),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let own = Some("ms-azure-iot-edge://gw-1");
+    assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
+    let merged = |id: &str| {
+        let key = parse_key(id);
+        let line = run.plan.merged.iter().find(|l| l.key == key);
+        line.and_then(|l| l.device_scope.clone())
+    };
+    assert_eq!(merged("a-stale").as_deref(), own);
+
+    // Only where the gateway's own line has no scope is a child's line the evidence.
+    let primary = [
+        behind(device("a-stale"), "gw", 1),
+        set(edge("gw", 1), "/deviceScope", Value::Null),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
+}
+
+#[test]
+fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
+    // A gateway plain in the primary, made an edge device by the secondary, gets a full update;
+    // where a check blocks it, no scope comes, and its leaves waited on every run.
+    let behind_new = |v: Value| set(v, "/deviceScope", json!("ms-azure-iot-edge://gw-900"));
+    let unknown = |v: Value| set(v, "/authentication", Value::Null);
+    // The primary's gateway line has no eTag: updateIfMatchETag cannot be written. The leaf
+    // exists: it keeps its place, listed as one whose parent no line carries.
+    let base = [device("gw"), device("leaf")];
+    let primary = [without(device("gw"), "eTag"), device("leaf")];
+    let secondary = [edge("gw", 900), behind_new(device("leaf"))];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        let unwritable = shown(&run.plan.parent_unwritable);
+        assert_eq!(unwritable, ["leaf"], "prefer {prefer:?}");
+        assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
+    }
+
+    // The primary exported the gateway without keys: a full update would restore the base's.
+    // The new leaf and its module are blocked with it, as behind a new gateway the plan blocks.
+    let base = [device("gw")];
+    let primary = [unknown(device("gw"))];
+    let secondary = [
+        edge("gw", 900),
+        behind_new(device("leaf")),
+        module("leaf", "m"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert_eq!(
+            run.blocked_ids(),
+            ["gw", "leaf", "leaf/m"],
+            "prefer {prefer:?}"
+        );
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
+        for id in ["leaf", "leaf/m"] {
+            let reason = run
+                .blocked()
+                .into_iter()
+                .find(|(b, _)| b == id)
+                .map(|(_, r)| r);
+            assert!(
+                reason.is_some_and(|r| r.contains("its edge parent \"gw\" is blocked")),
+                "{id}: {reason:?}"
+            );
+        }
+    }
+
+    // With its eTag and keys, the update is written and the leaves wait for its scope.
+    let primary = [device("gw")];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let pending = shown(&run.plan.pending_parent);
+    assert_eq!(pending, ["leaf", "leaf/m"]);
+    assert_eq!(
+        run.line("gw").import_mode,
+        Some(ImportMode::UpdateIfMatchETag)
+    );
+}

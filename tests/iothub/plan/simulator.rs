@@ -1,0 +1,98 @@
+//! The import simulator's own check: it must refuse what IoT Hub refuses, or the rerun
+//! properties prove nothing.
+
+use serde_json::{Value, json};
+
+use crate::hub::Hub;
+use crate::*;
+
+#[test]
+fn simulator_refuses_what_iot_hub_refuses() {
+    let primary = export(&[device("a"), edge("gw", 7), module("gw", "$edgeAgent")]);
+    let line = |v: Value, mode: &str| {
+        let mut l = import(&[set(v, "/importMode", json!(mode))]).remove(0);
+        l.reported = None;
+        l
+    };
+    let refused = [
+        line(device("a"), "create"),
+        line(
+            set(device("a"), "/eTag", json!("stale")),
+            "updateIfMatchETag",
+        ),
+        line(
+            set(device("a"), "/twinETag", json!("stale")),
+            "updateTwinIfMatchETag",
+        ),
+        line(
+            set(device("a"), "/eTag", json!("stale")),
+            "deleteIfMatchETag",
+        ),
+        line(device("missing"), "updateIfMatchETag"),
+        line(set(device("b"), "/authentication", Value::Null), "create"),
+        line(module("gw", "$edgeHub"), "create"),
+        line(module("nobody", "reader"), "create"),
+        line(
+            set(
+                device("b"),
+                "/deviceScope",
+                json!("ms-azure-iot-edge://gw-8"),
+            ),
+            "create",
+        ),
+        line(device("a"), "createOrUpdate"),
+        import(&[set(device("c"), "/importMode", json!("create"))]).remove(0), // writes reported
+    ];
+    for bad in refused {
+        let mut hub = Hub::new(&primary);
+        assert!(hub.apply(&bad).is_err(), "accepted {}", bad.to_json());
+    }
+    // Accepted: a leaf created behind the hub's own scope; deleting a device takes its modules.
+    let mut hub = Hub::new(&primary);
+    let leaf = line(
+        set(
+            device("leaf"),
+            "/deviceScope",
+            json!("ms-azure-iot-edge://gw-7"),
+        ),
+        "create",
+    );
+    hub.apply(&leaf).expect("a leaf behind an existing gateway");
+    hub.apply(&line(edge("gw", 7), "deleteIfMatchETag"))
+        .expect("delete");
+    let left: Vec<String> = hub.export().iter().map(|l| l.key.to_string()).collect();
+    assert_eq!(left, ["a", "leaf"]);
+
+    // A gateway the export gives no capabilities and no scope, named by a leaf's scope: that
+    // scope is its own, and only that one, while it exists.
+    let behind = |v: Value, scope: &str| set(v, "/deviceScope", json!(scope));
+    let undescribed = export(&[
+        device("a"),
+        without(device("u"), "capabilities"),
+        behind(device("v"), "ms-azure-iot-edge://u-3"),
+    ]);
+    let refused = [
+        line(behind(device("b"), "ms-azure-iot-edge://u-4"), "create"),
+        line(behind(device("b"), "ms-azure-iot-edge://a-3"), "create"),
+    ];
+    for bad in refused {
+        let mut hub = Hub::new(&undescribed);
+        assert!(hub.apply(&bad).is_err(), "accepted {}", bad.to_json());
+    }
+    let mut hub = Hub::new(&undescribed);
+    let leaf = line(behind(device("b"), "ms-azure-iot-edge://u-3"), "create");
+    hub.apply(&leaf)
+        .expect("a leaf behind a gateway its export does not describe");
+    hub.apply(&line(
+        without(device("u"), "capabilities"),
+        "deleteIfMatchETag",
+    ))
+    .expect("delete");
+    let kept = behind(
+        set(device("v"), "/eTag", json!("e-v")),
+        "ms-azure-iot-edge://u-3",
+    );
+    let kept = line(set(kept, "/status", json!("disabled")), "updateIfMatchETag");
+    let refusal = hub.apply(&kept).expect_err("a scope of a deleted gateway");
+    assert!(refusal.contains("deviceScope"), "{refusal}");
+}
