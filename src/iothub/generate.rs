@@ -181,165 +181,244 @@ impl Generate {
         if self.devices == 0 {
             return Triple::default();
         }
+        // One generator drawn from by every step in turn: the steps' order is the triple's.
         let mut rng = Rng(self.seed ^ 0x5eed_fa11_bacc);
-        // Room for the devices and their modules (about one in ten), reserved up to a hub's
-        // million and grown beyond: the count is the caller's, and its arithmetic must not
-        // overflow (a count near `usize::MAX` would panic here).
-        let reserved = self.devices.min(1_000_000);
-        let mut base = Vec::with_capacity(reserved + reserved / 10);
-        let mut edges: Vec<(DeviceId, String)> = Vec::new();
-        for n in 0..self.devices {
-            let device = id(format!("dev-{n:07}"));
-            let edge = rng.chance(50);
-            let mut line = ExportLine::new(
-                DeviceKey {
-                    device: device.clone(),
-                    module: None,
-                },
-                Status::Enabled,
-            );
-            line.e_tag = Some(rng.base64(9));
-            line.twin_e_tag = Some(rng.base64(9));
-            if rng.chance(20) {
-                line.status = Status::Disabled;
-                line.status_reason = Some("decommissioned".into());
-            }
-            line.authentication = Some(match rng.below(20) {
-                0..=15 => sas(Pair::new(Some(rng.key()), Some(rng.key()))),
-                16..=18 => self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint()))),
-                // Neither pair: a certificate authority's device has no keys nor thumbprints.
-                _ => Authentication {
-                    kind: AuthType::CertificateAuthority,
-                    keys: None,
-                    thumbprints: None,
-                },
-            });
-            line.capabilities = Some(Capabilities { iot_edge: edge });
-            line.tags = Some(object(json!({
-                "site": rng.pick(SITES),
-                "owner": rng.pick(OWNERS),
-                "location": {"building": rng.below(20), "floor": rng.below(8)},
-            })));
-            line.desired = Some(object(json!({
-                "telemetryInterval": 30 + rng.below(10) * 30,
-                "firmware": {"version": format!("1.{}.0", rng.below(5))},
-            })));
-            line.reported = Some(object(json!({
-                "firmware": {"version": format!("1.{}.0", rng.below(5))},
-                "battery": rng.below(101),
-            })));
-            if edge {
-                let scope = format!(
-                    "ms-azure-iot-edge://{device}-{}",
-                    600 + rng.below(9_000_000_000)
-                );
-                line.device_scope = Some(scope.clone());
-                line.parent = Some(device.clone());
-                edges.push((device.clone(), scope));
-            } else if !edges.is_empty() && rng.chance(250) {
-                let (parent, scope) = rng.pick(&edges).clone();
-                line.device_scope = Some(scope);
-                line.parent = Some(parent);
-            }
-            base.push(line.clone());
-            if edge {
-                for module in ["$edgeAgent", "$edgeHub", "reader"] {
-                    let mut m = ExportLine::new(
-                        DeviceKey {
-                            device: device.clone(),
-                            module: Some(ModuleId::trusted(module.into())),
-                        },
-                        Status::Enabled,
-                    );
-                    m.e_tag = Some(rng.base64(9));
-                    m.twin_e_tag = Some(rng.base64(9));
-                    m.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
-                    m.reported = Some(object(json!({"runtime": "running"})));
-                    base.push(m);
-                }
-            }
-        }
-
+        let base = base_export(self.devices, &mut rng);
         let mut secondary: Vec<ExportLine> = base.iter().map(|l| rehome(l, &mut rng)).collect();
         let mut primary = base.clone();
         let len = self.devices as u64;
-        // What the secondary did to each line, so the primary can collide on the same field.
-        let mut secondary_change = vec![None; base.len()];
-        for (i, line) in secondary.iter_mut().enumerate() {
-            if line.key.module.is_none() && rng.chance(100) {
-                let kind = rng.below(10);
-                change(line, kind, &mut rng);
-                secondary_change[i] = Some(kind);
-            }
-        }
-        let mut primary_updated = Vec::new();
-        for (i, line) in primary.iter_mut().enumerate() {
-            if line.key.module.is_some() {
-                continue;
-            }
-            // A quarter of the primary's updates collide with the secondary's, on the same field.
-            let kind = match secondary_change[i] {
-                Some(kind) if rng.chance(50) => Some(kind),
-                None if rng.chance(15) => Some(rng.below(10)),
-                _ => None,
-            };
-            if let Some(kind) = kind {
-                change(line, kind, &mut rng);
-                line.e_tag = Some(rng.base64(9));
-                primary_updated.push(line.key.clone());
-            }
-        }
-        // Half the secondary's deletes hit devices the primary updated: delete wins, reported.
-        let deletes = (len / 200).max(1);
-        // Victims are collected first and removed in one pass: removing them one at a time
-        // would cost a pass over every line per delete.
-        let mut gone = std::collections::BTreeSet::new();
-        for n in 0..deletes {
-            let victim = match primary_updated.get(n as usize) {
-                Some(key) if n % 2 == 0 => key.device.clone(),
-                _ => base[rng.below(base.len() as u64) as usize]
-                    .key
-                    .device
-                    .clone(),
-            };
-            gone.insert(victim);
-        }
-        secondary.retain(|l| !gone.contains(&l.key.device));
-        let mut gone = std::collections::BTreeSet::new();
-        // The primary keeps at least one device: an export with none is refused by `merge`
-        // (which would read it as every device deleted).
-        for _ in 0..(len / 1000).max(1).min(len - 1) {
-            gone.insert(
-                base[rng.below(base.len() as u64) as usize]
-                    .key
-                    .device
-                    .clone(),
-            );
-        }
-        primary.retain(|l| !gone.contains(&l.key.device));
-        for n in 0..(len / 100).max(1) {
-            let mut line = ExportLine::new(
-                DeviceKey {
-                    device: id(format!("new-{n:06}")),
-                    module: None,
-                },
-                Status::Enabled,
-            );
-            line.e_tag = Some(rng.base64(9));
-            line.twin_e_tag = Some(rng.base64(9));
-            line.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
-            line.capabilities = Some(Capabilities::default());
-            line.tags = Some(object(
-                json!({"site": rng.pick(SITES), "createdDuringOutage": true}),
-            ));
-            line.desired = Some(object(json!({"telemetryInterval": 60})));
-            secondary.push(line);
-        }
+        let secondary_change = update_secondary(&mut secondary, &mut rng);
+        let primary_updated = update_primary(&mut primary, &secondary_change, &mut rng);
+        delete_from_secondary(&mut secondary, &base, &primary_updated, len, &mut rng);
+        delete_from_primary(&mut primary, &base, len, &mut rng);
+        create_on_secondary(&mut secondary, len, &mut rng);
         Triple {
             base,
             primary,
             secondary,
         }
+    }
+}
+
+/// The base export: `devices` devices, the edge devices' modules after each, and about a
+/// quarter of the other devices behind an edge device generated before them.
+fn base_export(devices: usize, rng: &mut Rng) -> Vec<ExportLine> {
+    // Room for the devices and their modules (about one in ten), reserved up to a hub's
+    // million and grown beyond: the count is the caller's, and its arithmetic must not
+    // overflow (a count near `usize::MAX` would panic here).
+    let reserved = devices.min(1_000_000);
+    let mut base = Vec::with_capacity(reserved + reserved / 10);
+    let mut edges: Vec<(DeviceId, String)> = Vec::new();
+    for n in 0..devices {
+        let device = id(format!("dev-{n:07}"));
+        let edge = rng.chance(50);
+        let mut line = base_device(device.clone(), edge, rng);
+        place_in_hierarchy(&mut line, edge, &mut edges, rng);
+        base.push(line);
+        if edge {
+            push_edge_modules(&mut base, &device, rng);
+        }
+    }
+    base
+}
+
+/// A base device's line: its status, credentials, capabilities, tags and properties; its
+/// place behind an edge device is [`place_in_hierarchy`]'s.
+fn base_device(device: DeviceId, edge: bool, rng: &mut Rng) -> ExportLine {
+    let mut line = ExportLine::new(
+        DeviceKey {
+            device,
+            module: None,
+        },
+        Status::Enabled,
+    );
+    line.e_tag = Some(rng.base64(9));
+    line.twin_e_tag = Some(rng.base64(9));
+    if rng.chance(20) {
+        line.status = Status::Disabled;
+        line.status_reason = Some("decommissioned".into());
+    }
+    line.authentication = Some(base_authentication(rng));
+    line.capabilities = Some(Capabilities { iot_edge: edge });
+    line.tags = Some(object(json!({
+        "site": rng.pick(SITES),
+        "owner": rng.pick(OWNERS),
+        "location": {"building": rng.below(20), "floor": rng.below(8)},
+    })));
+    line.desired = Some(object(json!({
+        "telemetryInterval": 30 + rng.below(10) * 30,
+        "firmware": {"version": format!("1.{}.0", rng.below(5))},
+    })));
+    line.reported = Some(object(json!({
+        "firmware": {"version": format!("1.{}.0", rng.below(5))},
+        "battery": rng.below(101),
+    })));
+    line
+}
+
+/// A base device's credentials: keys for most, thumbprints for some, neither for a few.
+fn base_authentication(rng: &mut Rng) -> Authentication {
+    match rng.below(20) {
+        0..=15 => sas(Pair::new(Some(rng.key()), Some(rng.key()))),
+        16..=18 => self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint()))),
+        // Neither pair: a certificate authority's device has no keys nor thumbprints.
+        _ => Authentication {
+            kind: AuthType::CertificateAuthority,
+            keys: None,
+            thumbprints: None,
+        },
+    }
+}
+
+/// Gives an edge device its own scope (and records it in `edges`), and puts about a quarter
+/// of the other devices behind one of the edge devices generated so far.
+fn place_in_hierarchy(
+    line: &mut ExportLine,
+    edge: bool,
+    edges: &mut Vec<(DeviceId, String)>,
+    rng: &mut Rng,
+) {
+    let device = &line.key.device;
+    if edge {
+        let scope = format!(
+            "ms-azure-iot-edge://{device}-{}",
+            600 + rng.below(9_000_000_000)
+        );
+        line.device_scope = Some(scope.clone());
+        line.parent = Some(device.clone());
+        edges.push((device.clone(), scope));
+    } else if !edges.is_empty() && rng.chance(250) {
+        let (parent, scope) = rng.pick(edges).clone();
+        line.device_scope = Some(scope);
+        line.parent = Some(parent);
+    }
+}
+
+/// An edge device's modules, the runtime's two and one custom module, after its line.
+fn push_edge_modules(base: &mut Vec<ExportLine>, device: &DeviceId, rng: &mut Rng) {
+    for module in ["$edgeAgent", "$edgeHub", "reader"] {
+        let mut m = ExportLine::new(
+            DeviceKey {
+                device: device.clone(),
+                module: Some(ModuleId::trusted(module.into())),
+            },
+            Status::Enabled,
+        );
+        m.e_tag = Some(rng.base64(9));
+        m.twin_e_tag = Some(rng.base64(9));
+        m.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        m.reported = Some(object(json!({"runtime": "running"})));
+        base.push(m);
+    }
+}
+
+/// The secondary's updates of about 10% of its devices, and what each line's was (by
+/// [`change`]'s kind), so the primary can collide on the same field.
+fn update_secondary(secondary: &mut [ExportLine], rng: &mut Rng) -> Vec<Option<u64>> {
+    let mut secondary_change = vec![None; secondary.len()];
+    for (i, line) in secondary.iter_mut().enumerate() {
+        if line.key.module.is_none() && rng.chance(100) {
+            let kind = rng.below(10);
+            change(line, kind, rng);
+            secondary_change[i] = Some(kind);
+        }
+    }
+    secondary_change
+}
+
+/// The primary's updates of about 2% of its devices, and the keys it updated, in order.
+fn update_primary(
+    primary: &mut [ExportLine],
+    secondary_change: &[Option<u64>],
+    rng: &mut Rng,
+) -> Vec<DeviceKey> {
+    let mut primary_updated = Vec::new();
+    for (i, line) in primary.iter_mut().enumerate() {
+        if line.key.module.is_some() {
+            continue;
+        }
+        // A quarter of the primary's updates collide with the secondary's, on the same field.
+        let kind = match secondary_change[i] {
+            Some(kind) if rng.chance(50) => Some(kind),
+            None if rng.chance(15) => Some(rng.below(10)),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            change(line, kind, rng);
+            line.e_tag = Some(rng.base64(9));
+            primary_updated.push(line.key.clone());
+        }
+    }
+    primary_updated
+}
+
+/// The secondary's deletes: 0.5% of the `len` base devices (at least one), with their modules.
+fn delete_from_secondary(
+    secondary: &mut Vec<ExportLine>,
+    base: &[ExportLine],
+    primary_updated: &[DeviceKey],
+    len: u64,
+    rng: &mut Rng,
+) {
+    // Half the secondary's deletes hit devices the primary updated: delete wins, reported.
+    let deletes = (len / 200).max(1);
+    // Victims are collected first and removed in one pass: removing them one at a time
+    // would cost a pass over every line per delete.
+    let mut gone = std::collections::BTreeSet::new();
+    for n in 0..deletes {
+        let victim = match primary_updated.get(n as usize) {
+            Some(key) if n % 2 == 0 => key.device.clone(),
+            _ => base[rng.below(base.len() as u64) as usize]
+                .key
+                .device
+                .clone(),
+        };
+        gone.insert(victim);
+    }
+    secondary.retain(|l| !gone.contains(&l.key.device));
+}
+
+/// The primary's deletes: 0.1% of the `len` base devices, at least one but never every one.
+fn delete_from_primary(
+    primary: &mut Vec<ExportLine>,
+    base: &[ExportLine],
+    len: u64,
+    rng: &mut Rng,
+) {
+    let mut gone = std::collections::BTreeSet::new();
+    // The primary keeps at least one device: an export with none is refused by `merge`
+    // (which would read it as every device deleted).
+    for _ in 0..(len / 1000).max(1).min(len - 1) {
+        gone.insert(
+            base[rng.below(base.len() as u64) as usize]
+                .key
+                .device
+                .clone(),
+        );
+    }
+    primary.retain(|l| !gone.contains(&l.key.device));
+}
+
+/// The devices the secondary created during the outage: 1% of the `len` base devices, at
+/// least one.
+fn create_on_secondary(secondary: &mut Vec<ExportLine>, len: u64, rng: &mut Rng) {
+    for n in 0..(len / 100).max(1) {
+        let mut line = ExportLine::new(
+            DeviceKey {
+                device: id(format!("new-{n:06}")),
+                module: None,
+            },
+            Status::Enabled,
+        );
+        line.e_tag = Some(rng.base64(9));
+        line.twin_e_tag = Some(rng.base64(9));
+        line.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        line.capabilities = Some(Capabilities::default());
+        line.tags = Some(object(
+            json!({"site": rng.pick(SITES), "createdDuringOutage": true}),
+        ));
+        line.desired = Some(object(json!({"telemetryInterval": 60})));
+        secondary.push(line);
     }
 }
 
