@@ -37,7 +37,7 @@ use crate::report::Report;
 use crate::stamp::Stamp;
 
 use capabilities::{ScopeOwners, state_edge_in_base};
-use changes::{create_side, read_side, settle_unknown_capabilities};
+use changes::{SideOutcome, create_side, read_side, settle_unknown_capabilities};
 
 pub(crate) use capabilities::stated_capabilities;
 pub(crate) use changes::Change;
@@ -343,113 +343,8 @@ impl Failback {
             checked(primary, Side::Primary),
             checked(secondary, Side::Secondary),
         );
-        // The base is parsed on one thread and written on another, overlapping the two. Each
-        // parsed line is freed here once written. Handing the lines back to the parsing thread
-        // to be freed was 10% faster under glibc's malloc, where a free from another thread
-        // takes the allocating thread's arena lock, but not under mimalloc, the example tool's
-        // allocator (2026-11, the tool at 100k devices, medians of interleaved runs in four
-        // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
-        // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
-        let mut base_registry = Registry::new();
-        let mut base_owners = ScopeOwners::default();
-        let mut base_unstated = Vec::new();
-        // Counted as lines are written, on this thread alone (the parsing thread only parses).
-        let mut base_credentials_unknown = 0;
-        let mut write = |line: ExportLine| -> Result<()> {
-            if !holds_credentials(line.authentication.as_ref()) {
-                base_credentials_unknown += 1;
-            }
-            let identity = line.described_identity()?;
-            base_owners.note(&line);
-            if line.key.module.is_none() && stated_capabilities(&line).is_none() {
-                base_unstated.push(line.key.clone());
-            }
-            if base_registry.create_in_bulk(line.key.clone(), BASE, Stamp::default(), identity)? {
-                Ok(())
-            } else {
-                Err(twice(&line.key, Side::Base))
-            }
-        };
-        // Each helper thread takes its stream from a slot; one the OS refuses to start leaves
-        // it there, and this thread reads it instead (`src/spawn.rs`).
-        let base_lines = Mutex::new(Some(base.into_iter()));
-        std::thread::scope(|scope| -> Result<()> {
-            let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
-            let base_lines = &base_lines;
-            let parsing = crate::spawn::try_spawn(scope, move || {
-                let mut chunk = Vec::with_capacity(BASE_CHUNK);
-                for line in crate::spawn::take(base_lines).into_iter().flatten() {
-                    let failed = line.is_err();
-                    match line {
-                        Ok(line) => chunk.push(line),
-                        // The lines read before the error first, so that one of them found
-                        // twice is the error reported, as when this thread is refused and the
-                        // caller's reads the stream in order.
-                        Err(error) => {
-                            if !chunk.is_empty() {
-                                let _ = send.send(Ok(std::mem::take(&mut chunk)));
-                            }
-                            let _ = send.send(Err(error));
-                        }
-                    }
-                    // The receiver is gone when writing failed: stop reading.
-                    if failed
-                        || (chunk.len() == BASE_CHUNK
-                            && send.send(Ok(std::mem::take(&mut chunk))).is_err())
-                    {
-                        return;
-                    }
-                }
-                let _ = send.send(Ok(chunk));
-            });
-            if parsing.is_none() {
-                for line in crate::spawn::take(base_lines).into_iter().flatten() {
-                    write(line?)?;
-                }
-            }
-            for chunk in receive {
-                for line in chunk? {
-                    write(line)?;
-                }
-            }
-            Ok(())
-        })?;
-        // A base device whose line left its capabilities out, named by a scope a later line
-        // may carry: known as an edge device only once the whole base is read.
-        // Left out and named by no scope, they are unknown: read as a plain device's, and
-        // each side's value is weighed against that in `settle_unknown_capabilities`.
-        let mut base_unknown = BTreeSet::new();
-        for key in base_unstated {
-            if base_owners.names(&key) {
-                state_edge_in_base(&mut base_registry, &key);
-            } else {
-                base_unknown.insert(key);
-            }
-        }
-        let base_unknown = &base_unknown;
-        let secondary_lines = Mutex::new(Some(secondary.into_iter()));
-        let (primary, secondary) = std::thread::scope(|scope| {
-            let base = &base_registry;
-            let secondary_lines = &secondary_lines;
-            let other = crate::spawn::try_spawn(scope, move || {
-                crate::spawn::take(secondary_lines)
-                    .map(|lines| read_side((base, base_unknown), lines, Side::Secondary))
-            });
-            let mine = read_side((base, base_unknown), primary.into_iter(), Side::Primary);
-            let joined = other.and_then(|other| {
-                other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            });
-            let other = match joined {
-                Some(other) => other,
-                None => {
-                    let lines = crate::spawn::take(secondary_lines).into_iter().flatten();
-                    read_side((base, base_unknown), lines, Side::Secondary)
-                }
-            };
-            (mine, other)
-        });
+        let base = lift_base(base)?;
+        let (primary, secondary) = read_sides(&base, primary, secondary);
         let (mut primary, mut secondary) = (primary?, secondary?);
         create_side(
             &mut primary,
@@ -461,22 +356,14 @@ impl Failback {
             (&primary.created, &primary.scope_owners),
             SECONDARY,
         )?;
-        settle_unknown_capabilities(&base_registry, &mut primary, &mut secondary)?;
+        settle_unknown_capabilities(&base.registry, &mut primary, &mut secondary)?;
 
         let policy = prefer.policy();
         let mut merged = primary.registry.clone();
         let merge_report = merged.merge_with(&secondary.registry, &policy);
-
-        let mut changes: BTreeMap<DeviceKey, (Change, Change)> = BTreeMap::new();
-        let unchanged = (Change::Unchanged, Change::Unchanged);
-        for (key, change) in &primary.changes {
-            changes.entry(key.clone()).or_insert(unchanged).0 = *change;
-        }
-        for (key, change) in &secondary.changes {
-            changes.entry(key.clone()).or_insert(unchanged).1 = *change;
-        }
+        let changes = both_sides_changes(&primary, &secondary);
         Ok(Self {
-            base: base_registry,
+            base: base.registry,
             primary: primary.registry,
             secondary: secondary.registry,
             merged,
@@ -485,7 +372,7 @@ impl Failback {
             changes,
             primary_lines: primary.primary_lines,
             credentials_unknown: [
-                base_credentials_unknown,
+                base.credentials_unknown,
                 primary.credentials_unknown,
                 secondary.credentials_unknown,
             ],
@@ -620,6 +507,185 @@ impl Failback {
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
+}
+
+/// The base snapshot, lifted: every base device written once by [`BASE`].
+struct LiftedBase {
+    registry: Registry,
+    /// Base devices whose capabilities are unknown: their lines left them out, and no scope
+    /// names them.
+    unknown_capabilities: BTreeSet<DeviceKey>,
+    /// Base lines holding none of the credentials their authentication type uses.
+    credentials_unknown: u64,
+}
+
+/// What the base's lines have written so far, one line at a time.
+#[derive(Default)]
+struct BaseWriter {
+    registry: Registry,
+    owners: ScopeOwners,
+    /// Device lines that left their capabilities out, in the order written.
+    unstated: Vec<DeviceKey>,
+    /// Counted as lines are written, on the writing thread alone (the parsing thread only
+    /// parses).
+    credentials_unknown: u64,
+}
+
+impl BaseWriter {
+    /// Writes one base line: its device's creation under [`BASE`].
+    fn write(&mut self, line: ExportLine) -> Result<()> {
+        if !holds_credentials(line.authentication.as_ref()) {
+            self.credentials_unknown += 1;
+        }
+        let identity = line.described_identity()?;
+        self.owners.note(&line);
+        if line.key.module.is_none() && stated_capabilities(&line).is_none() {
+            self.unstated.push(line.key.clone());
+        }
+        let key = line.key.clone();
+        if self
+            .registry
+            .create_in_bulk(key, BASE, Stamp::default(), identity)?
+        {
+            Ok(())
+        } else {
+            Err(twice(&line.key, Side::Base))
+        }
+    }
+
+    /// The lifted base, once every line is written.
+    fn finish(mut self) -> LiftedBase {
+        // A base device whose line left its capabilities out, named by a scope a later line
+        // may carry: known as an edge device only once the whole base is read.
+        // Left out and named by no scope, they are unknown: read as a plain device's, and
+        // each side's value is weighed against that in `settle_unknown_capabilities`.
+        let mut unknown_capabilities = BTreeSet::new();
+        for key in self.unstated {
+            if self.owners.names(&key) {
+                state_edge_in_base(&mut self.registry, &key);
+            } else {
+                unknown_capabilities.insert(key);
+            }
+        }
+        LiftedBase {
+            registry: self.registry,
+            unknown_capabilities,
+            credentials_unknown: self.credentials_unknown,
+        }
+    }
+}
+
+/// Lifts the base: its lines parsed on a helper thread and written on this one.
+fn lift_base(lines: impl Iterator<Item = Result<ExportLine>> + Send) -> Result<LiftedBase> {
+    // The base is parsed on one thread and written on another, overlapping the two. Each
+    // parsed line is freed here once written. Handing the lines back to the parsing thread
+    // to be freed was 10% faster under glibc's malloc, where a free from another thread
+    // takes the allocating thread's arena lock, but not under mimalloc, the example tool's
+    // allocator (2026-11, the tool at 100k devices, medians of interleaved runs in four
+    // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
+    // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
+    let mut writer = BaseWriter::default();
+    // Each helper thread takes its stream from a slot; one the OS refuses to start leaves
+    // it there, and this thread reads it instead (`src/spawn.rs`).
+    let base_lines = Mutex::new(Some(lines));
+    std::thread::scope(|scope| -> Result<()> {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
+        let base_lines = &base_lines;
+        let parsing = crate::spawn::try_spawn(scope, move || {
+            send_in_chunks(crate::spawn::take(base_lines).into_iter().flatten(), &send);
+        });
+        if parsing.is_none() {
+            for line in crate::spawn::take(base_lines).into_iter().flatten() {
+                writer.write(line?)?;
+            }
+        }
+        for chunk in receive {
+            for line in chunk? {
+                writer.write(line)?;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(writer.finish())
+}
+
+/// Sends `lines` in chunks of [`BASE_CHUNK`], then the error that ends them, if one does;
+/// stops once the receiver is gone.
+fn send_in_chunks(
+    lines: impl Iterator<Item = Result<ExportLine>>,
+    send: &std::sync::mpsc::SyncSender<Result<Vec<ExportLine>>>,
+) {
+    let mut chunk = Vec::with_capacity(BASE_CHUNK);
+    for line in lines {
+        let failed = line.is_err();
+        match line {
+            Ok(line) => chunk.push(line),
+            // The lines read before the error first, so that one of them found
+            // twice is the error reported, as when this thread is refused and the
+            // caller's reads the stream in order.
+            Err(error) => {
+                if !chunk.is_empty() {
+                    let _ = send.send(Ok(std::mem::take(&mut chunk)));
+                }
+                let _ = send.send(Err(error));
+            }
+        }
+        // The receiver is gone when writing failed: stop reading.
+        if failed
+            || (chunk.len() == BASE_CHUNK && send.send(Ok(std::mem::take(&mut chunk))).is_err())
+        {
+            return;
+        }
+    }
+    let _ = send.send(Ok(chunk));
+}
+
+/// Reads the primary and the secondary over the lifted base at the same time: the primary on
+/// this thread, the secondary on a helper (or after the primary, on this thread, where the OS
+/// refuses one).
+fn read_sides(
+    base: &LiftedBase,
+    primary: impl Iterator<Item = Result<ExportLine>>,
+    secondary: impl Iterator<Item = Result<ExportLine>> + Send,
+) -> (Result<SideOutcome>, Result<SideOutcome>) {
+    let base = (&base.registry, &base.unknown_capabilities);
+    let secondary_lines = Mutex::new(Some(secondary));
+    std::thread::scope(|scope| {
+        let secondary_lines = &secondary_lines;
+        let other = crate::spawn::try_spawn(scope, move || {
+            crate::spawn::take(secondary_lines).map(|lines| read_side(base, lines, Side::Secondary))
+        });
+        let mine = read_side(base, primary, Side::Primary);
+        let joined = other.and_then(|other| {
+            other
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let other = match joined {
+            Some(other) => other,
+            None => {
+                let lines = crate::spawn::take(secondary_lines).into_iter().flatten();
+                read_side(base, lines, Side::Secondary)
+            }
+        };
+        (mine, other)
+    })
+}
+
+/// Per key that either side changed, what each side did: (primary, secondary).
+fn both_sides_changes(
+    primary: &SideOutcome,
+    secondary: &SideOutcome,
+) -> BTreeMap<DeviceKey, (Change, Change)> {
+    let mut changes: BTreeMap<DeviceKey, (Change, Change)> = BTreeMap::new();
+    let unchanged = (Change::Unchanged, Change::Unchanged);
+    for (key, change) in &primary.changes {
+        changes.entry(key.clone()).or_insert(unchanged).0 = *change;
+    }
+    for (key, change) in &secondary.changes {
+        changes.entry(key.clone()).or_insert(unchanged).1 = *change;
+    }
+    changes
 }
 
 /// The creation of `key` in the base's registry, where its line wrote it: the base writes
