@@ -10,9 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::parent::{Parent, scopes, stands_as_parent};
 use super::{Blocked, Known, Plan, device_of, is_live};
 use crate::error::Result;
-use crate::iothub::lift::{Failback, Side};
+use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
+use crate::view::Device;
 
 /// What planning reads, shared by every block.
 pub(super) struct Planner<'f> {
@@ -71,131 +72,203 @@ impl<'f> Planner<'f> {
         plan: &mut Plan,
         sink: &mut impl FnMut(ExportLine) -> Result<()>,
     ) -> Result<()> {
-        let Planner {
-            failback,
-            policy,
-            merged,
-            primary,
-            ref scopes,
-            ..
-        } = *self;
-        let primary_lines = &failback.primary_lines;
         // Devices this plan creates. Keys come in order, a device before its modules, so a
         // module's device is settled before the module.
         let mut created = BTreeSet::new();
         for key in keys {
-            let device = merged.device(key, policy);
-            if let Some(device) = &device {
-                plan.conflicts.extend(device.conflicts.iter().cloned());
-            }
-            // A module created on one side of a device the other side deleted is gone with
-            // its device: IoT Hub deletes a device's modules with it and creates none without
-            // it. (The report lists it as an existence conflict.)
-            let device =
-                device.filter(|_| key.module.is_none() || is_live(failback, &device_of(key)));
-            let was = primary_lines.get(key);
-            let Some(device) = device else {
+            let was = self.failback.primary_lines.get(key);
+            let Some(device) = self.live_device(key, plan) else {
                 if let Some(was) = was {
-                    plan.delete(key, was, failback);
+                    plan.delete(key, was, self.failback);
                 }
                 continue;
             };
-            let (line, mut parent) = self.merged_line(&device, was);
+            let (line, parent) = self.merged_line(&device, was);
+            let mut merged = MergedLine {
+                key,
+                device,
+                line,
+                parent,
+                was,
+            };
             plan.merged_devices += 1;
-            if parent == Parent::Pending {
+            if merged.parent == Parent::Pending {
                 plan.pending_parent.push(key.clone());
             }
-            // Listed where a side moved the device behind that parent (or created it there),
-            // whichever side: what it asked for, the plan cannot write. Leaves the base already
-            // had behind a gateway one side deleted are left to the hub, unlisted.
-            let moved = || {
-                let base = failback.base_identity(key);
-                base.is_none_or(|base| base.parent != device.parent)
-            };
-            // A device waiting for the secondary's parent because the merged one is gone is
-            // listed too: the parent it gets is not the one the merge chose.
-            let merged_gone = || {
-                let stands = |owner: &DeviceId| stands_as_parent(failback, &self.scopes, owner);
-                device.parent.as_ref().is_some_and(|owner| !stands(owner))
-            };
-            let gone = parent == Parent::Gone || (parent == Parent::Pending && merged_gone());
-            if gone && moved() {
-                plan.parent_gone.push(key.clone());
-            }
-            // Listed where the line does not carry the merged parent: what the merge asks for,
-            // no line can write (an edge device's line carries its own scope, so an update
-            // making a leaf an edge device drops the parent the primary held).
-            let blocked_with_parent = parent == Parent::Blocked && was.is_none();
-            if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
-                let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
-                if carried != device.parent.as_ref() {
-                    plan.parent_unwritable.push(key.clone());
-                }
-            }
+            self.list_parent_gone(&merged, plan);
+            list_parent_unwritable(&merged, plan);
             if key.module.is_some() {
-                let device_key = device_of(key);
-                // A module of a device that is neither in the primary nor created now cannot be
-                // created: it waits with its device, or is blocked with it.
-                let system = key.module.as_ref().is_some_and(|m| m.is_system());
-                if !system
-                    && !primary_lines.contains_key(&device_key)
-                    && !created.contains(&key.device)
-                {
-                    if plan.pending_parent.contains(&device_key) {
-                        plan.pending_parent.push(key.clone());
-                        sink(line)?;
-                        continue;
-                    }
-                    // Blocked entries come in key order: the device's is among the last.
-                    let mut same_device = plan
-                        .blocked
-                        .iter()
-                        .rev()
-                        .take_while(|b| b.key.device == key.device);
-                    if let Some(blocked) = same_device.find(|b| b.key == device_key) {
-                        let reason = format!("its device is blocked: {}", blocked.reason);
-                        plan.blocked.push(Blocked {
-                            key: key.clone(),
-                            reason,
-                        });
-                        sink(line)?;
-                        continue;
-                    }
+                if self.held_with_its_device(&merged, plan, &created) {
+                    sink(merged.line)?;
+                    continue;
                 }
                 if plan.pending_parent.binary_search(key).is_ok() {
-                    parent = Parent::Pending;
+                    merged.parent = Parent::Pending;
                 }
             }
-            match was {
-                // Created without it, the device would read on the next run as the primary's
-                // own parentless creation (see `Parent::Pending`); it waits with its parent.
-                None if parent == Parent::Blocked => {
-                    let owner = device.parent.as_ref().map_or("", DeviceId::as_str);
-                    let reason = format!(
-                        "its edge parent {owner:?} is blocked (see its entry), and the hub \
-                         gives a leaf the scope of a parent it holds: resolve the parent first"
-                    );
-                    plan.block(key, reason);
-                }
-                None => {
-                    let capped = self.capped(key);
-                    if plan.create(&device, &line, parent, capped) && key.module.is_none() {
-                        created.insert(key.device.clone());
-                    }
-                }
-                // A slot the merge left shared with the primary's replica holds the primary's
-                // device as it is: nothing to write. (A leaf whose gateway this plan deletes or
-                // makes plain is left to the hub, like the children of a gateway deleted there.)
-                Some(was) if !merged.shares_slot(primary, key) => {
-                    if let Some(now) = primary.device(key, policy) {
-                        let known = Known::of(failback, scopes, key, was);
-                        plan.update(&device, &now, was, &line, parent, known);
-                    }
-                }
-                Some(_) => {}
-            }
-            sink(line)?;
+            self.create_or_update(&merged, plan, &mut created);
+            sink(merged.line)?;
         }
         Ok(())
+    }
+
+    /// The merged device at `key`, its conflicts noted in `plan`, if it is live.
+    fn live_device(&self, key: &DeviceKey, plan: &mut Plan) -> Option<Device> {
+        let device = self.merged.device(key, self.policy);
+        if let Some(device) = &device {
+            plan.conflicts.extend(device.conflicts.iter().cloned());
+        }
+        // A module created on one side of a device the other side deleted is gone with
+        // its device: IoT Hub deletes a device's modules with it and creates none without
+        // it. (The report lists it as an existence conflict.)
+        device.filter(|_| key.module.is_none() || is_live(self.failback, &device_of(key)))
+    }
+
+    /// Lists in [`Plan::parent_gone`] a device whose edge parent no run can write because it
+    /// is gone, where a side moved the device there.
+    fn list_parent_gone(&self, merged: &MergedLine<'_>, plan: &mut Plan) {
+        let MergedLine {
+            key,
+            device,
+            parent,
+            ..
+        } = merged;
+        let failback = self.failback;
+        // Listed where a side moved the device behind that parent (or created it there),
+        // whichever side: what it asked for, the plan cannot write. Leaves the base already
+        // had behind a gateway one side deleted are left to the hub, unlisted.
+        let moved = || {
+            let base = failback.base_identity(key);
+            base.is_none_or(|base| base.parent != device.parent)
+        };
+        // A device waiting for the secondary's parent because the merged one is gone is
+        // listed too: the parent it gets is not the one the merge chose.
+        let merged_gone = || {
+            let stands = |owner: &DeviceId| stands_as_parent(failback, &self.scopes, owner);
+            device.parent.as_ref().is_some_and(|owner| !stands(owner))
+        };
+        let gone = *parent == Parent::Gone || (*parent == Parent::Pending && merged_gone());
+        if gone && moved() {
+            plan.parent_gone.push((*key).clone());
+        }
+    }
+
+    /// Whether the module `merged.key`, of a device neither in the primary nor `created` by
+    /// this plan, waits with its device or is blocked with it (listed so in `plan`): its line
+    /// is then merged, and nothing more.
+    fn held_with_its_device(
+        &self,
+        merged: &MergedLine<'_>,
+        plan: &mut Plan,
+        created: &BTreeSet<DeviceId>,
+    ) -> bool {
+        let key = merged.key;
+        let device_key = device_of(key);
+        // A module of a device that is neither in the primary nor created now cannot be
+        // created: it waits with its device, or is blocked with it.
+        let system = key.module.as_ref().is_some_and(|m| m.is_system());
+        if system
+            || self.failback.primary_lines.contains_key(&device_key)
+            || created.contains(&key.device)
+        {
+            return false;
+        }
+        if plan.pending_parent.contains(&device_key) {
+            plan.pending_parent.push(key.clone());
+            return true;
+        }
+        // Blocked entries come in key order: the device's is among the last.
+        let mut same_device = plan
+            .blocked
+            .iter()
+            .rev()
+            .take_while(|b| b.key.device == key.device);
+        if let Some(blocked) = same_device.find(|b| b.key == device_key) {
+            let reason = format!("its device is blocked: {}", blocked.reason);
+            plan.blocked.push(Blocked {
+                key: key.clone(),
+                reason,
+            });
+            return true;
+        }
+        false
+    }
+
+    /// Plans the line that writes `merged` into the primary: a create where the primary lacks
+    /// the device (noted in `created`), an update where it holds it otherwise, or its block.
+    fn create_or_update(
+        &self,
+        merged: &MergedLine<'_>,
+        plan: &mut Plan,
+        created: &mut BTreeSet<DeviceId>,
+    ) {
+        let MergedLine {
+            key,
+            device,
+            line,
+            parent,
+            was,
+        } = merged;
+        let (failback, policy, primary) = (self.failback, self.policy, self.primary);
+        match was {
+            // Created without it, the device would read on the next run as the primary's
+            // own parentless creation (see `Parent::Pending`); it waits with its parent.
+            None if *parent == Parent::Blocked => {
+                let owner = device.parent.as_ref().map_or("", DeviceId::as_str);
+                let reason = format!(
+                    "its edge parent {owner:?} is blocked (see its entry), and the hub \
+                     gives a leaf the scope of a parent it holds: resolve the parent first"
+                );
+                plan.block(key, reason);
+            }
+            None => {
+                let capped = self.capped(key);
+                if plan.create(device, line, *parent, capped) && key.module.is_none() {
+                    created.insert(key.device.clone());
+                }
+            }
+            // A slot the merge left shared with the primary's replica holds the primary's
+            // device as it is: nothing to write. (A leaf whose gateway this plan deletes or
+            // makes plain is left to the hub, like the children of a gateway deleted there.)
+            Some(was) if !self.merged.shares_slot(primary, key) => {
+                if let Some(now) = primary.device(key, policy) {
+                    let known = Known::of(failback, &self.scopes, key, was);
+                    plan.update(device, &now, was, line, *parent, known);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// A live key of the merged registry as the walk settles it: its device, its merged line,
+/// what became of its edge parent, and the primary's line for it, if any.
+struct MergedLine<'a> {
+    key: &'a DeviceKey,
+    device: Device,
+    line: ExportLine,
+    parent: Parent,
+    was: Option<&'a PrimaryLine>,
+}
+
+/// Lists in [`Plan::parent_unwritable`] a device whose merged edge parent its line does not
+/// carry.
+fn list_parent_unwritable(merged: &MergedLine<'_>, plan: &mut Plan) {
+    let MergedLine {
+        key,
+        device,
+        line,
+        parent,
+        was,
+    } = merged;
+    // Listed where the line does not carry the merged parent: what the merge asks for,
+    // no line can write (an edge device's line carries its own scope, so an update
+    // making a leaf an edge device drops the parent the primary held).
+    let blocked_with_parent = *parent == Parent::Blocked && was.is_none();
+    if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
+        let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
+        if carried != device.parent.as_ref() {
+            plan.parent_unwritable.push((*key).clone());
+        }
     }
 }
