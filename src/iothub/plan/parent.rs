@@ -80,99 +80,15 @@ impl Planner<'_> {
         device: &Device,
         primary: Option<&PrimaryLine>,
     ) -> (ExportLine, Parent) {
-        let (failback, scopes) = (self.failback, &self.scopes);
-        let mut line = ExportLine::new(device.key.clone(), device.status.status);
-        line.status_reason.clone_from(&device.status.reason);
-        line.authentication = Some(match resolved(device) {
-            Ok(()) => device.authentication.clone(),
-            // No rule settled them, so the merged registry does not know them: what is left once
-            // rotated-out values are blanked can be half a key pair, which no export line may hold.
-            Err(_) => Authentication {
-                kind: device.authentication.kind,
-                keys: None,
-                thumbprints: None,
-            },
-        });
-        carry_capabilities_and_twin(&mut line, device);
-        line.reported = non_empty(&device.reported);
-        if let Some(primary) = primary {
-            line.e_tag.clone_from(&primary.e_tag);
-            line.twin_e_tag.clone_from(&primary.twin_e_tag);
-        }
-        let mut parent = Parent::Written;
-        let scope_owner = if device.key.module.is_some() {
-            None
-        } else if device.capabilities.iot_edge {
-            Some(device.key.device.clone())
-        } else {
-            device.parent.clone()
+        let mut line = line_of(device, primary);
+        let mut parent = match scope_owner(device) {
+            Some(owner) => self.write_scope(&mut line, device, primary, owner),
+            None => Parent::Written,
         };
-        if let Some(owner) = scope_owner {
-            let own = owner == device.key.device;
-            // A parent deleted from the merged registry, or a plain device there, has no scope to
-            // give and none will come: a scope its children still carry in the primary names a
-            // device the import removes or makes plain (or the primary already did), and IoT Hub
-            // refuses a scope of no edge device. Unless the primary holds it as an edge device
-            // its export did not describe, which the plan never demotes ([`stands_as_parent`]).
-            let can_parent = own || stands_as_parent(failback, scopes, &owner);
-            match scopes.get(&owner) {
-                Some(scope) if can_parent => {
-                    line.device_scope = Some(scope.clone());
-                    line.parent = Some(owner);
-                }
-                // A new edge device gets its scope from the hub on creation: nothing to wait for.
-                None if can_parent => {
-                    if !own {
-                        parent = self.parent_without_scope(&owner);
-                    }
-                }
-                _ => parent = Parent::Gone,
-            }
-            if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
-                // The primary's own parent while it can still be one, rather than none:
-                // detached, the device would lose the parent both sides still agree on. Else
-                // the secondary's, where the secondary moved it there and the merge set that
-                // aside for the one that cannot stand: detached, the next run would read the
-                // primary's choice as gone from the hub and write the secondary's then, so the
-                // plan would not settle. Not the base's parent, which the secondary merely kept:
-                // neither side chose it during the outage, and the primary moved away from it.
-                let stands = |owner: &DeviceId| stands_as_parent(failback, scopes, owner);
-                let base = failback.base_identity(&device.key);
-                let secondary = failback
-                    .replica(Side::Secondary)
-                    .device(&device.key, failback.policy())
-                    .and_then(|d| d.parent)
-                    .filter(|owner| base.is_none_or(|b| b.parent.as_ref() != Some(owner)))
-                    .filter(|owner| stands(owner));
-                let kept = primary
-                    .and_then(|p| p.scope_owner.as_ref())
-                    .filter(|owner| stands(owner))
-                    .into_iter()
-                    .chain(secondary.as_ref())
-                    .find_map(|owner| Some((owner, scopes.get(owner)?)));
-                if let Some((owner, scope)) = kept {
-                    line.device_scope = Some(scope.clone());
-                    line.parent = Some(owner.clone());
-                } else if let Some(owner) = secondary.filter(|_| parent == Parent::Gone) {
-                    // The secondary's has no scope yet: where this plan gives it one (creates
-                    // it, or makes it an edge device), the device waits for it as for a merged
-                    // parent that does, for the same reason.
-                    if self.parent_without_scope(&owner) == Parent::Pending {
-                        parent = Parent::Pending;
-                    }
-                }
-            }
-        }
         // An edge device's line carries its own scope, so a parent one side gave it (making it
         // an edge device while the other put it behind a gateway, say) cannot be written: compared
         // with the primary's, it would be written again, unchanged, on every run.
-        let edge_with_parent = device.key.module.is_none()
-            && device.capabilities.iot_edge
-            && device
-                .parent
-                .as_ref()
-                .is_some_and(|p| *p != device.key.device);
-        if edge_with_parent {
+        if is_edge_with_parent(device) {
             parent = Parent::Unwritable;
         }
         if device.key.module.is_some() {
@@ -182,6 +98,88 @@ impl Planner<'_> {
             }
         }
         (line, parent)
+    }
+
+    /// Writes into `line` the scope of `owner`, the edge device that gives `device` its scope
+    /// (itself, for an edge device), where it can, and says what became of that parent.
+    fn write_scope(
+        &self,
+        line: &mut ExportLine,
+        device: &Device,
+        primary: Option<&PrimaryLine>,
+        owner: DeviceId,
+    ) -> Parent {
+        let (failback, scopes) = (self.failback, &self.scopes);
+        let mut parent = Parent::Written;
+        let own = owner == device.key.device;
+        // A parent deleted from the merged registry, or a plain device there, has no scope to
+        // give and none will come: a scope its children still carry in the primary names a
+        // device the import removes or makes plain (or the primary already did), and IoT Hub
+        // refuses a scope of no edge device. Unless the primary holds it as an edge device
+        // its export did not describe, which the plan never demotes ([`stands_as_parent`]).
+        let can_parent = own || stands_as_parent(failback, scopes, &owner);
+        match scopes.get(&owner) {
+            Some(scope) if can_parent => {
+                line.device_scope = Some(scope.clone());
+                line.parent = Some(owner);
+            }
+            // A new edge device gets its scope from the hub on creation: nothing to wait for.
+            None if can_parent => {
+                if !own {
+                    parent = self.parent_without_scope(&owner);
+                }
+            }
+            _ => parent = Parent::Gone,
+        }
+        if matches!(parent, Parent::Gone | Parent::Unwritable | Parent::Blocked) {
+            parent = self.write_fallback_scope(line, device, primary, parent);
+        }
+        parent
+    }
+
+    /// Writes into `line`, for `device` whose merged parent no line can name (`parent`), the
+    /// scope of the parent it keeps instead, if any, and says what became of its parent then.
+    fn write_fallback_scope(
+        &self,
+        line: &mut ExportLine,
+        device: &Device,
+        primary: Option<&PrimaryLine>,
+        parent: Parent,
+    ) -> Parent {
+        let (failback, scopes) = (self.failback, &self.scopes);
+        // The primary's own parent while it can still be one, rather than none:
+        // detached, the device would lose the parent both sides still agree on. Else
+        // the secondary's, where the secondary moved it there and the merge set that
+        // aside for the one that cannot stand: detached, the next run would read the
+        // primary's choice as gone from the hub and write the secondary's then, so the
+        // plan would not settle. Not the base's parent, which the secondary merely kept:
+        // neither side chose it during the outage, and the primary moved away from it.
+        let stands = |owner: &DeviceId| stands_as_parent(failback, scopes, owner);
+        let base = failback.base_identity(&device.key);
+        let secondary = failback
+            .replica(Side::Secondary)
+            .device(&device.key, failback.policy())
+            .and_then(|d| d.parent)
+            .filter(|owner| base.is_none_or(|b| b.parent.as_ref() != Some(owner)))
+            .filter(|owner| stands(owner));
+        let kept = primary
+            .and_then(|p| p.scope_owner.as_ref())
+            .filter(|owner| stands(owner))
+            .into_iter()
+            .chain(secondary.as_ref())
+            .find_map(|owner| Some((owner, scopes.get(owner)?)));
+        if let Some((owner, scope)) = kept {
+            line.device_scope = Some(scope.clone());
+            line.parent = Some(owner.clone());
+        } else if let Some(owner) = secondary.filter(|_| parent == Parent::Gone) {
+            // The secondary's has no scope yet: where this plan gives it one (creates
+            // it, or makes it an edge device), the device waits for it as for a merged
+            // parent that does, for the same reason.
+            if self.parent_without_scope(&owner) == Parent::Pending {
+                return Parent::Pending;
+            }
+        }
+        parent
     }
 
     /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
@@ -229,6 +227,52 @@ impl Planner<'_> {
             Parent::Blocked
         }
     }
+}
+
+/// `device`'s merged line but for its scope: identity, credentials (where a rule settled them),
+/// capabilities, twin, and the primary's ETags where the primary's line is `primary`.
+fn line_of(device: &Device, primary: Option<&PrimaryLine>) -> ExportLine {
+    let mut line = ExportLine::new(device.key.clone(), device.status.status);
+    line.status_reason.clone_from(&device.status.reason);
+    line.authentication = Some(match resolved(device) {
+        Ok(()) => device.authentication.clone(),
+        // No rule settled them, so the merged registry does not know them: what is left once
+        // rotated-out values are blanked can be half a key pair, which no export line may hold.
+        Err(_) => Authentication {
+            kind: device.authentication.kind,
+            keys: None,
+            thumbprints: None,
+        },
+    });
+    carry_capabilities_and_twin(&mut line, device);
+    line.reported = non_empty(&device.reported);
+    if let Some(primary) = primary {
+        line.e_tag.clone_from(&primary.e_tag);
+        line.twin_e_tag.clone_from(&primary.twin_e_tag);
+    }
+    line
+}
+
+/// The edge device whose scope `device`'s line carries: itself for an edge device, its parent
+/// for a leaf, none for a module (whose line carries the primary's, as it is).
+fn scope_owner(device: &Device) -> Option<DeviceId> {
+    if device.key.module.is_some() {
+        None
+    } else if device.capabilities.iot_edge {
+        Some(device.key.device.clone())
+    } else {
+        device.parent.clone()
+    }
+}
+
+/// Whether `device` is an IoT Edge device with a parent other than itself.
+fn is_edge_with_parent(device: &Device) -> bool {
+    device.key.module.is_none()
+        && device.capabilities.iot_edge
+        && device
+            .parent
+            .as_ref()
+            .is_some_and(|p| *p != device.key.device)
 }
 
 /// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent
