@@ -471,28 +471,11 @@ impl Plan {
         parent: Parent,
         known: Known,
     ) {
-        // Only a parent the line can write is a reason to write the device. While the merged
-        // parent's scope is pending, the line keeps the primary's (written back unchanged
-        // below). Once it is gone, the line keeps the primary's if that one can still be a
-        // parent, else none: compared with the merged parent, it would differ on every run and
-        // be written again on every run, and a leaf whose gateway is deleted is left to the hub
-        // unless something else of it changed (a full update then carries no scope, since the
-        // hub refuses one naming no edge device).
-        let parent_differs = match parent {
-            Parent::Written => device.parent != now.parent,
-            Parent::Pending | Parent::Gone | Parent::Unwritable | Parent::Blocked => false,
-        };
-        // `now` is the primary's replica: its own line, with credentials its export left out
-        // taken from the base (unknown is never a change).
-        let identity_differs = device.status != now.status
-            || device.authentication != now.authentication
-            || device.capabilities != now.capabilities
-            || parent_differs;
-        let twin_differs = device.tags != now.tags || device.desired != now.desired;
+        let differs = Differences::between(device, now, parent);
         // The runtime's: an update would put the secondary's keys over those the hub made for
         // the primary's runtime, and the edge device would stop connecting.
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
-            if identity_differs || twin_differs || resolved(device).is_err() {
+            if differs.identity || differs.twin || resolved(device).is_err() {
                 self.system_modules.push(device.key.clone());
             }
             return;
@@ -507,62 +490,114 @@ impl Plan {
             self.block_update((device, now), (was, line), parent, known, reason);
             return;
         }
-        if identity_differs {
-            if let Err(reason) = updatable(device, was, line, known) {
-                self.block_update((device, now), (was, line), parent, known, reason);
+        if differs.identity {
+            self.full_update((device, now), (was, line), parent, known);
+        } else if differs.twin {
+            self.twin_update(device, was, line);
+        }
+    }
+
+    /// Plans the full update (`updateIfMatchETag`) of `device` over the primary's `now` (its
+    /// line `was`), from the merged line `line`, or its block.
+    fn full_update(
+        &mut self,
+        (device, now): (&Device, &Device),
+        (was, line): (&PrimaryLine, &ExportLine),
+        parent: Parent,
+        known: Known,
+    ) {
+        if let Err(reason) = updatable(device, was, line, known) {
+            self.block_update((device, now), (was, line), parent, known, reason);
+            return;
+        }
+        let mut update = ExportLine {
+            import_mode: Some(ImportMode::UpdateIfMatchETag),
+            twin_e_tag: None,
+            reported: None,
+            ..line.clone()
+        };
+        // The merged line leaves an empty section out. IOTHUB.md says an update overwrites,
+        // not whether an absent section is cleared or kept: one the merge emptied is written
+        // empty, so that the primary's is cleared either way.
+        if device.tags.is_empty() && !now.tags.is_empty() {
+            update.tags = Some(serde_json::Map::new());
+        }
+        if device.desired.is_empty() && !now.desired.is_empty() {
+            update.desired = Some(serde_json::Map::new());
+        }
+        // Detached now, the device would read on the next run as the primary's own move to
+        // no parent, which the preference could let win over the new parent for good.
+        if parent == Parent::Pending {
+            // Nor can it keep a gateway this plan deletes or makes plain: the hub refuses a
+            // scope naming no edge device, and the line, its other changes with it, would fail
+            // (a leaf moved off a replaced gateway and disabled, say). It waits whole, as a
+            // creation does, and the next run writes it with the new gateway's scope. But for a
+            // disable, which must not wait for a second run: it is written now without a parent
+            // where the next run still completes it.
+            if !known.primary_parent_stays {
+                if disables(device, was) {
+                    self.write_detached_disable(device, update, known);
+                }
                 return;
             }
-            let mut update = ExportLine {
-                import_mode: Some(ImportMode::UpdateIfMatchETag),
-                twin_e_tag: None,
-                reported: None,
-                ..line.clone()
-            };
-            // The merged line leaves an empty section out. IOTHUB.md says an update overwrites,
-            // not whether an absent section is cleared or kept: one the merge emptied is written
-            // empty, so that the primary's is cleared either way.
-            if device.tags.is_empty() && !now.tags.is_empty() {
-                update.tags = Some(serde_json::Map::new());
-            }
-            if device.desired.is_empty() && !now.desired.is_empty() {
-                update.desired = Some(serde_json::Map::new());
-            }
-            // Detached now, the device would read on the next run as the primary's own move to
-            // no parent, which the preference could let win over the new parent for good.
-            if parent == Parent::Pending {
-                // Nor can it keep a gateway this plan deletes or makes plain: the hub refuses a
-                // scope naming no edge device, and the line, its other changes with it, would fail
-                // (a leaf moved off a replaced gateway and disabled, say). It waits whole, as a
-                // creation does, and the next run writes it with the new gateway's scope. But for a
-                // disable, which must not wait for a second run: it is written now without a parent
-                // where the next run still completes it.
-                if !known.primary_parent_stays {
-                    if disables(device, was) {
-                        self.write_detached_disable(device, update, known);
-                    }
-                    return;
-                }
-                update.device_scope.clone_from(&was.device_scope);
-                update.parent.clone_from(&was.scope_owner);
-            }
-            self.import.push(update);
-        } else if twin_differs {
-            let mut twin = ExportLine::new(line.key.clone(), line.status);
-            twin.import_mode = Some(ImportMode::UpdateTwinIfMatchETag);
-            twin.twin_e_tag.clone_from(&was.twin_e_tag);
-            twin.tags = Some(device.tags.clone());
-            twin.desired = Some(device.desired.clone());
-            let writable = has_etag(
-                was.twin_e_tag.as_ref(),
-                "twinETag",
-                ImportMode::UpdateTwinIfMatchETag,
-            )
-            .and_then(|()| fits(&twin));
-            match writable {
-                Ok(()) => self.import.push(twin),
-                Err(reason) => self.block(&device.key, reason),
-            }
+            update.device_scope.clone_from(&was.device_scope);
+            update.parent.clone_from(&was.scope_owner);
         }
+        self.import.push(update);
+    }
+
+    /// Plans the twin update (`updateTwinIfMatchETag`) of `device` over the primary's line
+    /// `was`, its merged line being `line`, or its block.
+    fn twin_update(&mut self, device: &Device, was: &PrimaryLine, line: &ExportLine) {
+        let mut twin = ExportLine::new(line.key.clone(), line.status);
+        twin.import_mode = Some(ImportMode::UpdateTwinIfMatchETag);
+        twin.twin_e_tag.clone_from(&was.twin_e_tag);
+        twin.tags = Some(device.tags.clone());
+        twin.desired = Some(device.desired.clone());
+        let writable = has_etag(
+            was.twin_e_tag.as_ref(),
+            "twinETag",
+            ImportMode::UpdateTwinIfMatchETag,
+        )
+        .and_then(|()| fits(&twin));
+        match writable {
+            Ok(()) => self.import.push(twin),
+            Err(reason) => self.block(&device.key, reason),
+        }
+    }
+}
+
+/// What differs between the merged device and the primary's, for [`Plan::update`].
+struct Differences {
+    /// Status, credentials, capabilities, or a parent the line can write: a full update.
+    identity: bool,
+    /// Tags or desired properties: a twin update, where the identity is the same.
+    twin: bool,
+}
+
+impl Differences {
+    /// What differs between the merged `device` and the primary's `now`, the merged parent
+    /// having become `parent`.
+    fn between(device: &Device, now: &Device, parent: Parent) -> Differences {
+        // Only a parent the line can write is a reason to write the device. While the merged
+        // parent's scope is pending, the line keeps the primary's (written back unchanged
+        // below). Once it is gone, the line keeps the primary's if that one can still be a
+        // parent, else none: compared with the merged parent, it would differ on every run and
+        // be written again on every run, and a leaf whose gateway is deleted is left to the hub
+        // unless something else of it changed (a full update then carries no scope, since the
+        // hub refuses one naming no edge device).
+        let parent_differs = match parent {
+            Parent::Written => device.parent != now.parent,
+            Parent::Pending | Parent::Gone | Parent::Unwritable | Parent::Blocked => false,
+        };
+        // `now` is the primary's replica: its own line, with credentials its export left out
+        // taken from the base (unknown is never a change).
+        let identity = device.status != now.status
+            || device.authentication != now.authentication
+            || device.capabilities != now.capabilities
+            || parent_differs;
+        let twin = device.tags != now.tags || device.desired != now.desired;
+        Differences { identity, twin }
     }
 }
 
