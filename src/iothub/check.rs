@@ -80,7 +80,15 @@ impl ExportLine {
     /// `importMode` is not checked here: an import file's line holds one, and an export's never
     /// does, which only the reader of the file knows.
     pub(crate) fn check(&self) -> Result<(), Refused> {
-        let refused = |place, message: String| Err(Refused { place, message });
+        self.check_status()?;
+        self.check_status_reason()?;
+        self.check_credentials()?;
+        self.check_scope()?;
+        self.check_twin_sections()
+    }
+
+    /// Refuses a disabled module.
+    fn check_status(&self) -> Result<(), Refused> {
         if self.key.module.is_some() && self.status == Status::Disabled {
             // IoT Hub keeps no status for a module: an import would leave it enabled, and a
             // plan built on the line would count a disable that never happens.
@@ -91,6 +99,11 @@ impl ExportLine {
                     .into(),
             );
         }
+        Ok(())
+    }
+
+    /// Refuses a `statusReason` over [`MAX_STATUS_REASON_CHARS`] characters.
+    fn check_status_reason(&self) -> Result<(), Refused> {
         if let Some(reason) = &self.status_reason {
             // The docs say "characters" without saying which; Unicode characters (escapes
             // decoded) is an inference. A reason within the limit in bytes is within it in
@@ -109,34 +122,46 @@ impl ExportLine {
                 );
             }
         }
-        if let Some(auth) = &self.authentication {
-            if let Some(Pair { primary, secondary }) = &auth.keys {
-                if primary.is_some() != secondary.is_some() {
-                    return refused(
-                        Place::Keys,
-                        "only one of primaryKey and secondaryKey is set; IoT Hub needs both keys \
-                         set or both null"
-                            .into(),
-                    );
-                }
-            }
-            if let Some(Pair {
-                primary: Some(a),
-                secondary: Some(b),
-            }) = &auth.thumbprints
-            {
-                let (a, b) = (a.as_str().len(), b.as_str().len());
-                if a != b {
-                    return refused(
-                        Place::Thumbprints,
-                        format!(
-                            "primaryThumbprint has {a} hex digits and secondaryThumbprint {b}; \
-                             IoT Hub needs both SHA-1 (40) or both SHA-256 (64)"
-                        ),
-                    );
-                }
+        Ok(())
+    }
+
+    /// Refuses one symmetric key of two, and two thumbprints of different lengths.
+    fn check_credentials(&self) -> Result<(), Refused> {
+        let Some(auth) = &self.authentication else {
+            return Ok(());
+        };
+        if let Some(Pair { primary, secondary }) = &auth.keys {
+            if primary.is_some() != secondary.is_some() {
+                return refused(
+                    Place::Keys,
+                    "only one of primaryKey and secondaryKey is set; IoT Hub needs both keys \
+                     set or both null"
+                        .into(),
+                );
             }
         }
+        if let Some(Pair {
+            primary: Some(a),
+            secondary: Some(b),
+        }) = &auth.thumbprints
+        {
+            let (a, b) = (a.as_str().len(), b.as_str().len());
+            if a != b {
+                return refused(
+                    Place::Thumbprints,
+                    format!(
+                        "primaryThumbprint has {a} hex digits and secondaryThumbprint {b}; \
+                         IoT Hub needs both SHA-1 (40) or both SHA-256 (64)"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a `deviceScope` not of the form `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`,
+    /// and a [`parent`](Self::parent) other than the edge device it names.
+    fn check_scope(&self) -> Result<(), Refused> {
         let owner = match self.device_scope.as_deref().map(scope_owner).transpose() {
             Ok(owner) => owner.flatten(),
             Err(message) => return refused(Place::DeviceScope, message),
@@ -155,6 +180,12 @@ impl ExportLine {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Refuses a twin key IoT Hub does not store, or a twin value nested deeper than the reader
+    /// reads, in any section ([`check_twin`]).
+    fn check_twin_sections(&self) -> Result<(), Refused> {
         // Levels of the line's JSON above each section's members: the line's object, then
         // `tags`, or `properties` and `desired`.
         let sections = [
@@ -176,6 +207,11 @@ impl ExportLine {
         }
         Ok(())
     }
+}
+
+/// A line refused at `place`, for `message`.
+fn refused(place: Place, message: String) -> Result<(), Refused> {
+    Err(Refused { place, message })
 }
 
 /// The edge device a `deviceScope` names; none for an empty scope (inference from the service
