@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, quoted_name, redacted};
+use crate::secret::base64_len;
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -140,111 +141,6 @@ impl fmt::Display for AuthType {
 }
 
 serde_as_text!(AuthType, |auth| auth.as_str());
-
-/// Length in bytes that `text` decodes to if it is standard, padded base64.
-fn base64_len(text: &str) -> Option<usize> {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() || bytes.len() % 4 != 0 {
-        return None;
-    }
-    let pad = bytes.iter().rev().take_while(|&&b| b == b'=').count();
-    if pad > 2 {
-        return None;
-    }
-    let body = &bytes[..bytes.len() - pad];
-    let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
-    body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
-}
-
-/// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
-/// [may hold a key](may_hold_key), whole otherwise. Shared by what shows text no rule of ours
-/// shapes (a refused twin key, an operator's status reason), so that all show a key alike.
-pub(crate) fn shown_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if may_hold_key(text) {
-        format!("<{}>", Fingerprint::of(text)).into()
-    } else {
-        text.into()
-    }
-}
-
-/// Whether `text` may hold a symmetric key or a credential made from one, alone or beside
-/// other text (`x KEY`, `KEY\n`, `a.KEY`): a name in which damaged input may have put one,
-/// which a message about that name must then not show, or a value a report shows. It may where
-/// it holds
-///
-/// - 22 or more base64 characters in a row (letters, digits, `+`, `/`), as many as a 16-byte
-///   key holds before its padding, URL-encoded ones too (`%2B`, `%2F`: a SAS token's
-///   signature is URL-encoded, and the escapes split it into runs too short to read as a key);
-/// - a SAS token or a connection string ([`CREDENTIAL_MARKERS`], in any letter case).
-///
-/// Broader than the shape of a key on purpose: a long camel-case name is caught too and shown
-/// by its fingerprint, the price of never showing a key that sits beside a character a key
-/// does not hold. Every caller hides what it finds (a refused twin path or id in a message,
-/// a value in a report), so each is served by the broadest check.
-pub(crate) fn may_hold_key(text: &str) -> bool {
-    holds_key_text(text) || holds_credential_marker(text)
-}
-
-/// Whether `text` holds 22 or more base64 characters in a row, each plain or URL-encoded
-/// (`%2B`, `%2F`, in any letter case).
-fn holds_key_text(text: &str) -> bool {
-    const KEY_TEXT: usize = 22;
-    let bytes = text.as_bytes();
-    let (mut run, mut at) = (0, 0);
-    while at < bytes.len() {
-        let b = bytes[at];
-        let width = if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' {
-            1
-        } else if starts_with_encoded_base64(&bytes[at..]) {
-            3
-        } else {
-            0
-        };
-        run = if width == 0 { 0 } else { run + 1 };
-        if run >= KEY_TEXT {
-            return true;
-        }
-        at += width.max(1);
-    }
-    false
-}
-
-/// Whether `bytes` start with a base64 character URL-encoded: `%2B` (`+`) or `%2F` (`/`), in
-/// any letter case.
-fn starts_with_encoded_base64(bytes: &[u8]) -> bool {
-    match bytes {
-        [b'%', b'2', c, ..] => matches!(c.to_ascii_uppercase(), b'B' | b'F'),
-        _ => false,
-    }
-}
-
-/// Text, in lower case, that only a SAS token or a connection string holds, whatever their
-/// signature's or key's length and encoding: the SAS token's scheme, its `sig` parameter (the
-/// HMAC of a key, which grants what the key grants until it expires) and a connection
-/// string's key, each as written and URL-encoded (a SAS URL inside another URL's query). `sig`
-/// is matched wherever it ends a name, so `&sig=`, `?sig=` and `%26sig%3D` alike; a name
-/// ending in `sig` is hidden with them.
-const CREDENTIAL_MARKERS: &[&str] = &[
-    "sharedaccesssignature",
-    "sharedaccesskey=",
-    "sharedaccesskey%3d",
-    "sig=",
-    "sig%3d",
-];
-
-/// Whether `text` holds one of [`CREDENTIAL_MARKERS`] in any letter case. Compared in place:
-/// each starts with `s`, so only the places holding one are compared.
-fn holds_credential_marker(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    (0..bytes.len())
-        .filter(|&at| bytes[at].eq_ignore_ascii_case(&b's'))
-        .any(|at| {
-            CREDENTIAL_MARKERS.iter().any(|marker| {
-                (bytes[at..].get(..marker.len()))
-                    .is_some_and(|held| held.eq_ignore_ascii_case(marker.as_bytes()))
-            })
-        })
-}
 
 /// A SAS symmetric key: base64 of 16 to 64 bytes. A secret: shown only as its fingerprint.
 ///
@@ -848,71 +744,6 @@ mod tests {
             err.contains("unknown field") && !err.contains(secret),
             "{err}"
         );
-    }
-
-    #[test]
-    fn text_may_hold_a_key_from_22_base64_characters_in_a_row() {
-        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
-        for text in [
-            key,
-            &key[..22],
-            "x MDEyMzQ1Njc4OWFiY2RlZg",
-            "a.MDEyMzQ1Njc4OWFi+/RlZg==\n",
-        ] {
-            assert!(may_hold_key(text), "{text}");
-        }
-        for text in [
-            "",
-            "site",
-            &key[..21],
-            "MDEyMzQ1Njc4O.WFiY2RlZg==",
-            "temperature-offset-celsius",
-        ] {
-            assert!(!may_hold_key(text), "{text}");
-        }
-    }
-
-    /// A SAS token's signature is URL-encoded (`%2B`, `%2F`, `%3D`), which split it into runs
-    /// too short to read as a key: the token was shown whole (2026-11-23, found in review).
-    #[test]
-    fn text_may_hold_a_sas_token_a_connection_string_or_an_encoded_key() {
-        let signature = "Gi7UJZ3nPmO%2BjQKLzDt9Y1hwvqD%2BZyGQpD6xuH7L0dA%3D";
-        for text in [
-            &format!("SharedAccessSignature sr=hub%2Fdevices%2Fd&sig={signature}&se=1700000000"),
-            "sharedaccesssignature",
-            "https://a.blob.core.windows.net/fw/1.bin?sv=2022-11-02&sr=b&SIG=abc&se=1",
-            "x?url=https%3A%2F%2Fa%2Fb%3Fsv%3D1%26sig%3Dabc",
-            "HostName=h;DeviceId=d;SharedAccessKey=abc",
-            "HostName%3Dh%3BSHAREDACCESSKEY%3Dabc",
-            signature,
-            "x Gi7UJZ3nPmO%2bjQKLzDt9Y1%2fhw",
-        ] {
-            assert!(may_hold_key(text), "{text}");
-        }
-        // Compared from each `s`, in lower case.
-        for marker in CREDENTIAL_MARKERS {
-            assert!(marker.starts_with('s') && *marker == marker.to_lowercase());
-        }
-        for text in [
-            "signal=3",
-            "design",
-            "SharedAccess",
-            "temperature%20offset%20celsius%20average",
-            "Gi7UJZ3nPmO%2BjQKLzDt9Y",
-            "Gi7UJZ3nPmO%3DjQKLzDt9Y1hwvqD",
-        ] {
-            assert!(!may_hold_key(text), "{text}");
-        }
-    }
-
-    #[test]
-    fn base64_lengths() {
-        assert_eq!(base64_len("AAAA"), Some(3));
-        assert_eq!(base64_len("AAA="), Some(2));
-        assert_eq!(base64_len("AA=="), Some(1));
-        assert_eq!(base64_len("A==="), None);
-        assert_eq!(base64_len("AA*A"), None);
-        assert_eq!(base64_len("AAA"), None);
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::credentials::{Authentication, may_hold_key, shown_text};
+use crate::credentials::Authentication;
 use crate::error::{Error, Result, quoted_name};
 use crate::key::{DeviceId, DeviceKey};
+use crate::secret::{may_hold_key, shown_text};
 use crate::serde_text::{serde_as_text, serde_redacting};
 use crate::twin::{self, Section, TwinPath};
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::credentials::{Fingerprint, may_hold_key};
+use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
+use crate::secret::may_hold_key;
 use crate::serde_text::serde_as_text;
 use crate::text::Text;
 

@@ -117,6 +117,7 @@ mod register_map;
 mod registry;
 mod report;
 mod same_write;
+mod secret;
 mod serde_text;
 mod slot;
 mod slot_map;

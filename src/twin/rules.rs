@@ -13,8 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{MAX_DEPTH, MAX_KEY_BYTES, MAX_NESTING, Section, TwinPath};
-use crate::credentials::{Fingerprint, may_hold_key, shown_text};
+use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
+use crate::secret::{may_hold_key, shown_text};
 
 pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
     Error::InvalidValue {
