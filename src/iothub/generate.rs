@@ -115,27 +115,6 @@ impl Rng {
     }
 }
 
-/// Credentials as an export line read by [`ExportReader`](super::ExportReader) holds them: a
-/// hub writes the pair a device's type does not use as a pair of nulls, which reads as not
-/// held (`None`), never as an empty pair (an empty thumbprint pair on a generated SAS line would
-/// be one no line read from an export holds).
-fn sas(keys: Pair<SymmetricKey>) -> Authentication {
-    Authentication {
-        kind: AuthType::Sas,
-        keys: Some(keys),
-        thumbprints: None,
-    }
-}
-
-/// A self-signed device's credentials, as read from an export: thumbprints, no key pair.
-fn self_signed(thumbprints: Pair<Thumbprint>) -> Authentication {
-    Authentication {
-        kind: AuthType::SelfSigned,
-        keys: None,
-        thumbprints: Some(thumbprints),
-    }
-}
-
 /// Generated ids are ASCII letters, digits and `-`: always valid.
 fn id(text: String) -> DeviceId {
     DeviceId::trusted(text)
@@ -259,8 +238,8 @@ fn base_device(device: DeviceId, edge: bool, rng: &mut Rng) -> ExportLine {
 /// A base device's credentials: keys for most, thumbprints for some, neither for a few.
 fn base_authentication(rng: &mut Rng) -> Authentication {
     match rng.below(20) {
-        0..=15 => sas(Pair::new(Some(rng.key()), Some(rng.key()))),
-        16..=18 => self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint()))),
+        0..=15 => Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))),
+        16..=18 => Authentication::self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint()))),
         // Neither pair: a certificate authority's device has no keys nor thumbprints.
         _ => Authentication {
             kind: AuthType::CertificateAuthority,
@@ -306,7 +285,7 @@ fn push_edge_modules(base: &mut Vec<ExportLine>, device: &DeviceId, rng: &mut Rn
         );
         m.e_tag = Some(rng.base64(9));
         m.twin_e_tag = Some(rng.base64(9));
-        m.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        m.authentication = Some(Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))));
         m.reported = Some(object(json!({"runtime": "running"})));
         base.push(m);
     }
@@ -412,7 +391,7 @@ fn create_on_secondary(secondary: &mut Vec<ExportLine>, len: u64, rng: &mut Rng)
         );
         line.e_tag = Some(rng.base64(9));
         line.twin_e_tag = Some(rng.base64(9));
-        line.authentication = Some(sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        line.authentication = Some(Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))));
         line.capabilities = Some(Capabilities::default());
         line.tags = Some(object(
             json!({"site": rng.pick(SITES), "createdDuringOutage": true}),
