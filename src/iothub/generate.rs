@@ -239,7 +239,9 @@ fn base_device(device: DeviceId, edge: bool, rng: &mut Rng) -> ExportLine {
 fn base_authentication(rng: &mut Rng) -> Authentication {
     match rng.below(20) {
         0..=15 => Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))),
-        16..=18 => Authentication::self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint()))),
+        16..=18 => {
+            Authentication::self_signed(Pair::new(Some(rng.thumbprint()), Some(rng.thumbprint())))
+        }
         // Neither pair: a certificate authority's device has no keys nor thumbprints.
         _ => Authentication {
             kind: AuthType::CertificateAuthority,
@@ -285,7 +287,10 @@ fn push_edge_modules(base: &mut Vec<ExportLine>, device: &DeviceId, rng: &mut Rn
         );
         m.e_tag = Some(rng.base64(9));
         m.twin_e_tag = Some(rng.base64(9));
-        m.authentication = Some(Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        m.authentication = Some(Authentication::sas(Pair::new(
+            Some(rng.key()),
+            Some(rng.key()),
+        )));
         m.reported = Some(object(json!({"runtime": "running"})));
         base.push(m);
     }
@@ -391,7 +396,10 @@ fn create_on_secondary(secondary: &mut Vec<ExportLine>, len: u64, rng: &mut Rng)
         );
         line.e_tag = Some(rng.base64(9));
         line.twin_e_tag = Some(rng.base64(9));
-        line.authentication = Some(Authentication::sas(Pair::new(Some(rng.key()), Some(rng.key()))));
+        line.authentication = Some(Authentication::sas(Pair::new(
+            Some(rng.key()),
+            Some(rng.key()),
+        )));
         line.capabilities = Some(Capabilities::default());
         line.tags = Some(object(
             json!({"site": rng.pick(SITES), "createdDuringOutage": true}),
