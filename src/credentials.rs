@@ -415,8 +415,9 @@ impl<T> Pair<T> {
 /// device; both kinds of a certificate-authority device or one without authentication),
 /// whatever was written: an export writes that kind as nulls, read as `None`, and one spelling
 /// means the same credentials written through a [`Writer`](crate::Writer) and read from an
-/// export are equal values, not a conflict. So a device created or rotated with thumbprints
-/// its SAS type does not use holds none, and retires them.
+/// export are equal values, not a conflict. So thumbprints given to a SAS device are not
+/// held, and writing SAS credentials over a device that held thumbprints retires them, as any
+/// rotation retires what the new value does not hold.
 ///
 /// # Examples
 ///
