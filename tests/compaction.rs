@@ -30,24 +30,11 @@ proptest! {
         let others = picks.iter().map(|i| &states[i.index(states.len())]);
         let bs: Vec<&Registry> = h.replicas().iter().chain(others).collect();
         let stable = h.stable();
-        let policy = Policy::default();
-        let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
         for a in h.replicas() {
             let mut compacted = a.clone();
             compacted.compact(&stable);
             for &b in &bs {
-                let mut merged = a.clone();
-                merged.merge(b);
-                let mut merged_then_compacted = merged.clone();
-                merged_then_compacted.compact(&stable);
-
-                let mut compacted_then_merged = compacted.clone();
-                compacted_then_merged.merge(b);
-                common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
-                let mut merged_into_b = b.clone();
-                merged_into_b.merge(&compacted);
-                common::same_bytes(&merged_into_b, &merged_then_compacted)?;
-                prop_assert_eq!(devices(&merged_then_compacted), devices(&merged));
+                compaction_commutes_at(a, &compacted, &stable, b)?;
             }
         }
     }
@@ -69,25 +56,12 @@ proptest! {
         let pick = |i: &Index| &states[i.index(states.len())];
         let bs: Vec<&Registry> = h.replicas().iter().chain(b_picks.iter().map(pick)).collect();
         let picked_as = a_picks.iter().map(|(i, point)| (pick(i), point));
-        let policy = Policy::default();
-        let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
         for (a, point) in h.replicas().iter().zip(&points).chain(picked_as) {
             let s = point.within(a.context().vector());
             let mut compacted = a.clone();
             compacted.compact(&s);
             for &b in &bs {
-                let mut merged = a.clone();
-                merged.merge(b);
-                let mut merged_then_compacted = merged.clone();
-                merged_then_compacted.compact(&s);
-
-                let mut compacted_then_merged = compacted.clone();
-                compacted_then_merged.merge(b);
-                common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
-                let mut merged_into_b = b.clone();
-                merged_into_b.merge(&compacted);
-                common::same_bytes(&merged_into_b, &merged_then_compacted)?;
-                prop_assert_eq!(devices(&compacted_then_merged), devices(&merged));
+                compaction_commutes_at(a, &compacted, &s, b)?;
             }
         }
     }
@@ -111,6 +85,33 @@ proptest! {
             prop_assert_eq!(report.state_changed, changed, "{}", report);
         }
     }
+}
+
+/// The law at one point, `compacted` being `compact_s(a)`:
+/// `compact_s(a) ⊔ b = b ⊔ compact_s(a) = compact_s(a ⊔ b)` byte for byte, and the devices
+/// read from either side are those of `a ⊔ b`.
+fn compaction_commutes_at(
+    a: &Registry,
+    compacted: &Registry,
+    s: &VersionVector,
+    b: &Registry,
+) -> Result<(), TestCaseError> {
+    let policy = Policy::default();
+    let devices = |r: &Registry| r.devices(&policy).collect::<Vec<_>>();
+    let mut merged = a.clone();
+    merged.merge(b);
+    let mut merged_then_compacted = merged.clone();
+    merged_then_compacted.compact(s);
+
+    let mut compacted_then_merged = compacted.clone();
+    compacted_then_merged.merge(b);
+    common::same_bytes(&compacted_then_merged, &merged_then_compacted)?;
+    let mut merged_into_b = b.clone();
+    merged_into_b.merge(compacted);
+    common::same_bytes(&merged_into_b, &merged_then_compacted)?;
+    prop_assert_eq!(devices(&merged_then_compacted), devices(&merged));
+    prop_assert_eq!(devices(&compacted_then_merged), devices(&merged));
+    Ok(())
 }
 
 /// A version vector at or below a given one, `s ≤ v`: `⊥`, `v` itself, or pointwise between,
