@@ -106,6 +106,16 @@ impl AuthType {
             Self::None => "none",
         }
     }
+
+    /// Whether a device of this type authenticates with symmetric keys (SAS).
+    fn uses_keys(self) -> bool {
+        self == Self::Sas
+    }
+
+    /// Whether a device of this type authenticates with X.509 thumbprints (self-signed).
+    fn uses_thumbprints(self) -> bool {
+        self == Self::SelfSigned
+    }
 }
 
 impl std::str::FromStr for AuthType {
@@ -557,17 +567,11 @@ impl Authentication {
     /// The same authentication with the kind its type does not use as `None`: the one spelling
     /// a device holds (the type's doc says why).
     pub(crate) fn without_unused(self) -> Self {
-        match self.kind {
-            AuthType::Sas => Self {
-                thumbprints: None,
-                ..self
-            },
-            AuthType::SelfSigned => Self { keys: None, ..self },
-            AuthType::CertificateAuthority | AuthType::None => Self {
-                keys: None,
-                thumbprints: None,
-                ..self
-            },
+        let kind = self.kind;
+        Self {
+            kind,
+            keys: self.keys.filter(|_| kind.uses_keys()),
+            thumbprints: self.thumbprints.filter(|_| kind.uses_thumbprints()),
         }
     }
 
@@ -589,11 +593,8 @@ impl Authentication {
     /// assert!(!auth.is_known());
     /// ```
     pub fn is_known(&self) -> bool {
-        match self.kind {
-            AuthType::Sas => self.keys.is_some(),
-            AuthType::SelfSigned => self.thumbprints.is_some(),
-            AuthType::CertificateAuthority | AuthType::None => true,
-        }
+        (self.keys.is_some() || !self.kind.uses_keys())
+            && (self.thumbprints.is_some() || !self.kind.uses_thumbprints())
     }
 
     /// The fingerprints of every secret and thumbprint this value holds, sorted and without
@@ -629,7 +630,7 @@ impl fmt::Display for Authentication {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.kind)?;
         match &self.keys {
-            None if self.kind == AuthType::Sas => write!(f, " keys=unknown")?,
+            None if self.kind.uses_keys() => write!(f, " keys=unknown")?,
             None => {}
             Some(keys) if !keys.is_empty() => {
                 let show = |k: &Option<SymmetricKey>| {
@@ -646,7 +647,7 @@ impl fmt::Display for Authentication {
             Some(_) => {}
         }
         match &self.thumbprints {
-            None if self.kind == AuthType::SelfSigned => write!(f, " thumbprints=unknown"),
+            None if self.kind.uses_thumbprints() => write!(f, " thumbprints=unknown"),
             None => Ok(()),
             Some(t) if !t.is_empty() => {
                 let show =
