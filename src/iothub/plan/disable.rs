@@ -11,8 +11,9 @@
 //! restoring anything: the primary's own line, disabled. Where none can, the device's blocked entry
 //! says the disable is not applied.
 
+use super::Plan;
+use super::lines::{Known, carry_capabilities_and_twin};
 use super::parent::Parent;
-use super::{Known, Plan, carry_capabilities_and_twin};
 use crate::identity::Status;
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::PrimaryLine;

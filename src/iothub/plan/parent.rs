@@ -7,10 +7,9 @@
 
 use std::collections::BTreeMap;
 
+use super::is_live;
+use super::lines::{Known, carry_capabilities_and_twin, creatable, non_empty, settled, updatable};
 use super::planner::Planner;
-use super::{
-    Known, carry_capabilities_and_twin, creatable, is_live, non_empty, settled, updatable,
-};
 use crate::credentials::Authentication;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::lines::Known;
 use super::parent::{Parent, scopes, stands_as_parent};
-use super::{Blocked, Known, Plan, device_of, is_live};
+use super::{Blocked, Plan, device_of, is_live};
 use crate::error::Result;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
