@@ -16,167 +16,35 @@
 //! an IoT Edge device in that hub ([`ScopeOwners`]). Where the base's are unknown, the two
 //! sides' different values meet as a conflict (`settle_unknown_capabilities`): the base cannot
 //! say which side changed them.
+//!
+//! [`ScopeOwners`]: capabilities::ScopeOwners
 
+mod base;
 mod capabilities;
 mod changes;
 mod credentials;
+mod side;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::clock::ReplicaId;
 use crate::device::Creation;
 use crate::error::{Error, Result};
 use crate::identity::Identity;
 use crate::iothub::check::checked;
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
-use crate::policy::{Policy, Preference};
+use crate::policy::Policy;
 use crate::registry::Registry;
 use crate::report::Report;
-use crate::stamp::Stamp;
 
-use capabilities::{ScopeOwners, state_edge_in_base};
+use base::{LiftedBase, lift_base};
 use changes::{SideOutcome, create_side, read_side, settle_unknown_capabilities};
 
 pub(crate) use capabilities::stated_capabilities;
 pub(crate) use changes::Change;
 pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over};
-
-/// The replica that writes the base snapshot.
-///
-/// Fixed, as [`PRIMARY`] and [`SECONDARY`] are, so that one failback's registries are the same
-/// on every run. Every lift writes under these three ids, counting from 1: two lifts' registries
-/// name different writes by the same dots, so never merge them with another lift's registries
-/// or with a live replica's (it breaks [`ReplicaId`]'s rule: one id, one sequence of writes).
-/// See [`Failback`] for what to do instead.
-///
-/// # Examples
-///
-/// ```
-/// use failback::iothub::{read_export_from, Failback, Side, BASE, PRIMARY};
-/// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
-/// let base = export("{\"id\":\"a\",\"status\":\"enabled\"}\n{\"id\":\"b\",\"status\":\"enabled\"}")?;
-/// let failback = Failback::lift(&base, &base, &base, Side::Primary)?;
-/// // BASE wrote each device of the base, one write each; the primary changed nothing.
-/// let seen = failback.replica(Side::Primary).context().vector().clone();
-/// assert_eq!((seen.get(BASE), seen.get(PRIMARY)), (2, 0));
-/// assert_eq!(Side::of(BASE), Some(Side::Base));
-/// # Ok::<(), failback::Error>(())
-/// ```
-pub const BASE: ReplicaId = ReplicaId::from_u128(0xba5e);
-/// The replica that writes the primary's changes: a fixed id every lift writes under, never
-/// to be merged with another lift's registries or a live replica's ([`BASE`] says why).
-///
-/// # Examples
-///
-/// ```
-/// use failback::iothub::{Side, PRIMARY, SECONDARY};
-/// assert_eq!(Side::of(PRIMARY), Some(Side::Primary));
-/// assert_ne!(PRIMARY, SECONDARY);
-/// ```
-pub const PRIMARY: ReplicaId = ReplicaId::from_u128(0x9c1);
-/// The replica that writes the secondary's changes: a fixed id every lift writes under, never
-/// to be merged with another lift's registries or a live replica's ([`BASE`] says why).
-///
-/// # Examples
-///
-/// ```
-/// use failback::iothub::{Side, SECONDARY};
-/// assert_eq!(Side::of(SECONDARY), Some(Side::Secondary));
-/// assert_eq!(Side::Secondary.replica(), SECONDARY);
-/// ```
-pub const SECONDARY: ReplicaId = ReplicaId::from_u128(0x5ec);
-
-/// Base lines handed from the parsing thread to the writing one at a time.
-const BASE_CHUNK: usize = 1024;
-
-/// Which hub a value came from.
-///
-/// # Examples
-///
-/// ```
-/// use failback::iothub::Side;
-/// assert_eq!(Side::of(failback::iothub::SECONDARY), Some(Side::Secondary));
-/// assert_eq!(Side::Primary.as_str(), "primary");
-/// ```
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Side {
-    /// The backup both sides started from.
-    Base,
-    /// The primary hub, now back.
-    Primary,
-    /// The secondary hub devices used during the outage.
-    Secondary,
-}
-
-impl Side {
-    /// The side a replica id stands for.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::iothub::{Side, BASE};
-    /// assert_eq!(Side::of(BASE), Some(Side::Base));
-    /// ```
-    pub fn of(replica: ReplicaId) -> Option<Side> {
-        match replica {
-            BASE => Some(Side::Base),
-            PRIMARY => Some(Side::Primary),
-            SECONDARY => Some(Side::Secondary),
-            _ => None,
-        }
-    }
-
-    /// The side's replica.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::iothub::{Side, PRIMARY};
-    /// assert_eq!(Side::Primary.replica(), PRIMARY);
-    /// ```
-    pub fn replica(self) -> ReplicaId {
-        match self {
-            Side::Base => BASE,
-            Side::Primary => PRIMARY,
-            Side::Secondary => SECONDARY,
-        }
-    }
-
-    /// Its name in reports.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// assert_eq!(failback::iothub::Side::Base.as_str(), "base");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Base => "base",
-            Side::Primary => "primary",
-            Side::Secondary => "secondary",
-        }
-    }
-
-    /// The [`Policy`] that prefers this side for every conflict no security rule settles.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use failback::{Preference, iothub::{Side, SECONDARY}};
-    /// assert_eq!(Side::Secondary.policy().credentials, Preference::Replica(SECONDARY));
-    /// ```
-    pub fn policy(self) -> Policy {
-        Policy {
-            fields: Preference::Replica(self.replica()),
-            credentials: Preference::Replica(self.replica()),
-        }
-    }
-}
+pub use side::{BASE, PRIMARY, SECONDARY, Side};
 
 /// Three exports lifted into replicas and merged.
 ///
@@ -210,6 +78,8 @@ impl Side {
 /// assert_eq!(device.status.status, Status::Disabled);
 /// # Ok::<(), failback::Error>(())
 /// ```
+///
+/// [`ReplicaId`]: crate::ReplicaId
 #[derive(Clone, Debug)]
 pub struct Failback {
     base: Registry,
@@ -509,137 +379,6 @@ impl Failback {
     }
 }
 
-/// The base snapshot, lifted: every base device written once by [`BASE`].
-struct LiftedBase {
-    registry: Registry,
-    /// Base devices whose capabilities are unknown: their lines left them out, and no scope
-    /// names them.
-    unknown_capabilities: BTreeSet<DeviceKey>,
-    /// Base lines holding none of the credentials their authentication type uses.
-    credentials_unknown: u64,
-}
-
-/// What the base's lines have written so far, one line at a time.
-#[derive(Default)]
-struct BaseWriter {
-    registry: Registry,
-    owners: ScopeOwners,
-    /// Device lines that left their capabilities out, in the order written.
-    unstated: Vec<DeviceKey>,
-    /// Counted as lines are written, on the writing thread alone (the parsing thread only
-    /// parses).
-    credentials_unknown: u64,
-}
-
-impl BaseWriter {
-    /// Writes one base line: its device's creation under [`BASE`].
-    fn write(&mut self, line: ExportLine) -> Result<()> {
-        if !holds_credentials(line.authentication.as_ref()) {
-            self.credentials_unknown += 1;
-        }
-        let identity = line.described_identity()?;
-        self.owners.note(&line);
-        if line.key.module.is_none() && stated_capabilities(&line).is_none() {
-            self.unstated.push(line.key.clone());
-        }
-        let key = line.key.clone();
-        if self
-            .registry
-            .create_in_bulk(key, BASE, Stamp::default(), identity)?
-        {
-            Ok(())
-        } else {
-            Err(twice(&line.key, Side::Base))
-        }
-    }
-
-    /// The lifted base, once every line is written.
-    fn finish(mut self) -> LiftedBase {
-        // A base device whose line left its capabilities out, named by a scope a later line
-        // may carry: known as an edge device only once the whole base is read.
-        // Left out and named by no scope, they are unknown: read as a plain device's, and
-        // each side's value is weighed against that in `settle_unknown_capabilities`.
-        let mut unknown_capabilities = BTreeSet::new();
-        for key in self.unstated {
-            if self.owners.names(&key) {
-                state_edge_in_base(&mut self.registry, &key);
-            } else {
-                unknown_capabilities.insert(key);
-            }
-        }
-        LiftedBase {
-            registry: self.registry,
-            unknown_capabilities,
-            credentials_unknown: self.credentials_unknown,
-        }
-    }
-}
-
-/// Lifts the base: its lines parsed on a helper thread and written on this one.
-fn lift_base(lines: impl Iterator<Item = Result<ExportLine>> + Send) -> Result<LiftedBase> {
-    // The base is parsed on one thread and written on another, overlapping the two. Each
-    // parsed line is freed here once written. Handing the lines back to the parsing thread
-    // to be freed was 10% faster under glibc's malloc, where a free from another thread
-    // takes the allocating thread's arena lock, but not under mimalloc, the example tool's
-    // allocator (2026-11, the tool at 100k devices, medians of interleaved runs in four
-    // sets: 2.22, 2.70, 2.04 and 2.12 s handing back, 2.01, 2.19, 2.62 and 2.03 s not; at
-    // 1M, 26.7 and 23.4 s against 24.6 to 25.4 s). The simpler way is kept.
-    let mut writer = BaseWriter::default();
-    // Each helper thread takes its stream from a slot; one the OS refuses to start leaves
-    // it there, and this thread reads it instead (`src/spawn.rs`).
-    let base_lines = Mutex::new(Some(lines));
-    std::thread::scope(|scope| -> Result<()> {
-        let (send, receive) = std::sync::mpsc::sync_channel::<Result<Vec<ExportLine>>>(4);
-        let base_lines = &base_lines;
-        let parsing = crate::spawn::try_spawn(scope, move || {
-            send_in_chunks(crate::spawn::take(base_lines).into_iter().flatten(), &send);
-        });
-        if parsing.is_none() {
-            for line in crate::spawn::take(base_lines).into_iter().flatten() {
-                writer.write(line?)?;
-            }
-        }
-        for chunk in receive {
-            for line in chunk? {
-                writer.write(line)?;
-            }
-        }
-        Ok(())
-    })?;
-    Ok(writer.finish())
-}
-
-/// Sends `lines` in chunks of [`BASE_CHUNK`], then the error that ends them, if one does;
-/// stops once the receiver is gone.
-fn send_in_chunks(
-    lines: impl Iterator<Item = Result<ExportLine>>,
-    send: &std::sync::mpsc::SyncSender<Result<Vec<ExportLine>>>,
-) {
-    let mut chunk = Vec::with_capacity(BASE_CHUNK);
-    for line in lines {
-        let failed = line.is_err();
-        match line {
-            Ok(line) => chunk.push(line),
-            // The lines read before the error first, so that one of them found
-            // twice is the error reported, as when this thread is refused and the
-            // caller's reads the stream in order.
-            Err(error) => {
-                if !chunk.is_empty() {
-                    let _ = send.send(Ok(std::mem::take(&mut chunk)));
-                }
-                let _ = send.send(Err(error));
-            }
-        }
-        // The receiver is gone when writing failed: stop reading.
-        if failed
-            || (chunk.len() == BASE_CHUNK && send.send(Ok(std::mem::take(&mut chunk))).is_err())
-        {
-            return;
-        }
-    }
-    let _ = send.send(Ok(chunk));
-}
-
 /// Reads the primary and the secondary over the lifted base at the same time: the primary on
 /// this thread, the secondary on a helper (or after the primary, on this thread, where the OS
 /// refuses one).
@@ -704,6 +443,7 @@ fn twice(key: &DeviceKey, side: Side) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use super::base::BASE_CHUNK;
     use super::*;
     use crate::iothub::{Generate, Plan};
 
