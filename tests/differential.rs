@@ -30,7 +30,9 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Op, authentication, leaf, metadata_key, parent, replica, section, stamp, status};
+use common::{
+    Op, authentication, held, leaf, metadata_key, parent, replica, section, stamp, status,
+};
 use crdts::ctx::ReadCtx;
 use crdts::{CmRDT, CvRDT, MVReg, VClock};
 use failback::{
@@ -275,6 +277,13 @@ fn choose(live: &[DeviceKey], k: usize, op: &Op) -> (DeviceKey, Op) {
 }
 
 /// The same write as `crdts` ops: a create is one op per field it sets.
+///
+/// Credentials go in as a device holds them ([`common::held`]): the kind their type does not
+/// use is held as unknown whatever was written (`Authentication`'s doc), a spelling of the
+/// value, not a register rule. A `crdts` register holds what it is given, so it is given the
+/// one spelling: a merge never looks at the values, so mapping each write's value maps the
+/// set of concurrent values and changes nothing else. Given the written value, a SAS write
+/// carrying thumbprints would read `sas thumbprints=[…]` here and `sas` in ours.
 fn apply_to_model(model: &mut Model, actor: u8, key: &DeviceKey, op: &Op) {
     match op {
         Op::Create(identity) => {
@@ -283,7 +292,7 @@ fn apply_to_model(model: &mut Model, actor: u8, key: &DeviceKey, op: &Op) {
                 actor,
                 key,
                 "authentication",
-                identity.authentication.to_string(),
+                held(&identity.authentication).to_string(),
             );
             model.put(
                 actor,
@@ -300,7 +309,7 @@ fn apply_to_model(model: &mut Model, actor: u8, key: &DeviceKey, op: &Op) {
             }
         }
         Op::Status(v) => model.put(actor, key, "status", v.to_string()),
-        Op::Authentication(a) => model.put(actor, key, "authentication", a.to_string()),
+        Op::Authentication(a) => model.put(actor, key, "authentication", held(a).to_string()),
         Op::Capabilities(edge) => {
             model.put(
                 actor,

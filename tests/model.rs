@@ -10,10 +10,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{Op, choose, op, replica, stamp};
+use common::{Op, choose, held, op, replica, stamp};
 use failback::{
-    AuthType, Authentication, Capabilities, DeviceId, DeviceKey, Identity, Policy, Registry,
-    Section, Stamp, StatusValue,
+    Authentication, Capabilities, DeviceId, DeviceKey, Identity, Policy, Registry, Section, Stamp,
+    StatusValue,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -29,18 +29,6 @@ struct Document {
     tags: Map<String, Value>,
     desired: Map<String, Value>,
     metadata: BTreeMap<String, Value>,
-}
-
-/// Credentials as a device holds them, as `Authentication`'s doc states: the kind its type
-/// does not authenticate with is unknown (an export writes it as nulls), whatever was written.
-fn held(written: &Authentication) -> Authentication {
-    let uses_keys = written.kind == AuthType::Sas;
-    let uses_thumbprints = written.kind == AuthType::SelfSigned;
-    Authentication {
-        kind: written.kind,
-        keys: written.keys.clone().filter(|_| uses_keys),
-        thumbprints: written.thumbprints.clone().filter(|_| uses_thumbprints),
-    }
 }
 
 impl Document {

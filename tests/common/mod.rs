@@ -8,6 +8,7 @@
 //! - [`writes`]: how an abstract write lands on a replica's current state, and performing it.
 //! - [`strategies`]: the proptest configuration and the strategies for every value above.
 //! - [`fork`]: stale forks, for the security properties.
+//! - [`held`]: credentials as a device holds them (the kind its type does not use unknown).
 //! - [`states`]: a state's bytes, comparing states by them, and a delta carried as an event.
 //! - [`reader_inputs`]: fixed inputs for the readers' tests, and a secret no reader's error may
 //!   show.
@@ -15,6 +16,7 @@
 #![allow(dead_code)] // every test binary uses its own part of this module
 
 mod fork;
+mod held;
 mod history;
 mod pools;
 mod reader_inputs;
@@ -25,7 +27,7 @@ mod writes;
 // Each test binary uses its own part of these re-exports (as of the items: `dead_code` above).
 #[allow(unused_imports)]
 pub use self::{
-    fork::*, history::*, pools::*, reader_inputs::*, states::*, strategies::*, writes::*,
+    fork::*, held::*, history::*, pools::*, reader_inputs::*, states::*, strategies::*, writes::*,
 };
 
 // Seeded shuffles (`tests/support/rng.rs`, shared with the generated data and the benches).
