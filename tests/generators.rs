@@ -8,10 +8,16 @@
 //! cases reach each rule: at least 5% must reach `RetiredCredentialExcluded` and 2%
 //! `RetiredCredentialUnresolved` (when written, 13% and 3% of histories, 18% and 4% of
 //! forks). They are not timed.
+//!
+//! They also write the credential kind a device's type does not use, with real pool values
+//! (`common::authentication_with_unused_kind`, rotations that carry): at least 15% of
+//! histories hold such a write (44% when written). Without them no property saw a
+//! value the one spelling changes.
 
 mod common;
 
-use failback::{Policy, Registry, Rule};
+use common::{Op, Step};
+use failback::{Authentication, Policy, Registry, Rule};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
@@ -136,4 +142,37 @@ fn rotation_forks_reach_both_retired_credential_rules() {
     eprintln!("of {SAMPLE} rotation forks: {counts:?}");
     assert!(counts.at_least(counts.excluded, 5), "{counts:?}");
     assert!(counts.at_least(counts.unresolved, 2), "{counts:?}");
+}
+
+/// Whether `written` holds credentials a device does not: of the kind its type does not use.
+fn holds_unused_kind(written: &Authentication) -> bool {
+    common::held(written).fingerprints() != written.fingerprints()
+}
+
+/// Whether `op` writes credentials of the kind their type does not use, or is a rotation that
+/// carries that kind.
+fn writes_unused_kind(op: &Op) -> bool {
+    match op {
+        Op::Authentication(written) => holds_unused_kind(written),
+        Op::Create(identity) => holds_unused_kind(&identity.authentication),
+        Op::Rotate { carry, .. } => *carry,
+        _ => false,
+    }
+}
+
+#[test]
+fn histories_write_the_credential_kind_a_type_does_not_use() {
+    let mut runner = seeded(3);
+    let strategy = common::plan(25);
+    let mut reached = 0;
+    for _ in 0..SAMPLE {
+        let plan = strategy.new_tree(&mut runner).expect("a tree").current();
+        reached += u32::from(plan.steps.iter().any(|step| match step {
+            Step::Write { op, .. } => writes_unused_kind(op),
+            Step::Rotations { carry, .. } => *carry,
+            _ => false,
+        }));
+    }
+    eprintln!("of {SAMPLE} histories, {reached} write the kind a type does not use");
+    assert!(reached * 100 >= SAMPLE * 15, "{reached} of {SAMPLE}");
 }

@@ -34,11 +34,14 @@ pub enum Op {
     /// A credential rotation as the writing replica reads the device: the credential in slot
     /// `keep` (0 primary, 1 secondary; an empty slot stays empty) of its keys, or of its
     /// thumbprints for a self-signed device, is kept and the other slot gets the first pool
-    /// credential from `with` on that the device does not hold. [`write`] makes it an
+    /// credential from `with` on that the device does not hold. With `carry`, the value also
+    /// writes pool credentials of the kind the device's type does not use, as a client
+    /// copying a whole credential object does ([`carrying_unused`]). [`write`] makes it an
     /// [`Op::Authentication`] ([`concrete`]) before it is performed.
     Rotate {
         keep: usize,
         with: usize,
+        carry: bool,
     },
     Capabilities(bool),
     Parent(Option<DeviceId>),
@@ -64,13 +67,15 @@ pub enum Step {
     /// Two replicas rotate the same key's credentials concurrently (neither has seen the
     /// other's rotation): the first keeps slot `keep`, the second the other slot, each
     /// replacing the rest ([`Op::Rotate`]). When both read the same two credentials, each keeps
-    /// the one the other retires: crossed rotations. Two writes, as two `Write` steps would be.
+    /// the one the other retires: crossed rotations. Two writes, as two `Write` steps would be;
+    /// with `carry`, both carry the kind the device's type does not use ([`Op::Rotate`]).
     Rotations {
         replicas: (usize, usize),
         key: usize,
         stamps: (Stamp, Stamp),
         keep: usize,
         with: usize,
+        carry: bool,
     },
 }
 
@@ -267,6 +272,7 @@ impl World {
                 stamps,
                 keep,
                 with,
+                carry,
             } => {
                 let first_at = first % among.len();
                 let mut second_at = second % among.len();
@@ -275,7 +281,11 @@ impl World {
                 }
                 let writes = [(first_at, stamps.0, *keep), (second_at, stamps.1, keep + 1)];
                 for (at, stamp, keep) in writes {
-                    let op = Op::Rotate { keep, with: *with };
+                    let op = Op::Rotate {
+                        keep,
+                        with: *with,
+                        carry: *carry,
+                    };
                     self.apply(
                         &Step::Write {
                             replica: at,

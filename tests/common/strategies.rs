@@ -45,7 +45,8 @@ fn pool_thumbprint() -> impl Strategy<Value = Option<Thumbprint>> {
     prop_oneof![1 => Just(None), 3 => (0..THUMBPRINTS).prop_map(|i| Some(thumbprint(i)))]
 }
 
-/// Credentials from the tiny pools, so a rotated-out key is often written again.
+/// Credentials from the tiny pools, so a rotated-out key is often written again; 2 in 11 also
+/// write the kind their type does not use ([`authentication_with_unused_kind`]).
 pub fn authentication() -> impl Strategy<Value = Authentication> {
     prop_oneof![
         1 => Just(Authentication::default()),
@@ -56,7 +57,69 @@ pub fn authentication() -> impl Strategy<Value = Authentication> {
             keys: Some(Pair::default()),
             thumbprints: Some(Pair::default()),
         }),
+        2 => authentication_with_unused_kind(),
     ]
+}
+
+/// Credentials that also write, with real pool values, the kind their type does not use: SAS
+/// with thumbprints, self-signed with keys, certificate-authority or none with keys, thumbprints
+/// or both. A device holds that kind as unknown whatever was written ([`super::held`]), so
+/// these are the writes where the one spelling does something: what was written and what is
+/// held differ, and written over a device that held those credentials they retire them. The
+/// constructors (`Authentication::sas`, `self_signed`) never write such a value, so without
+/// these no property saw one.
+pub fn authentication_with_unused_kind() -> impl Strategy<Value = Authentication> {
+    let sas = (pool_key(), pool_key(), real_thumbprints()).prop_map(|(p, s, thumbprints)| {
+        Authentication {
+            kind: AuthType::Sas,
+            keys: Some(Pair::new(p, s)),
+            thumbprints: Some(thumbprints),
+        }
+    });
+    let self_signed =
+        (real_keys(), pool_thumbprint(), pool_thumbprint()).prop_map(|(keys, p, s)| {
+            Authentication {
+                kind: AuthType::SelfSigned,
+                keys: Some(keys),
+                thumbprints: Some(Pair::new(p, s)),
+            }
+        });
+    let without_either = (
+        prop_oneof![Just(AuthType::CertificateAuthority), Just(AuthType::None)],
+        real_keys(),
+        real_thumbprints(),
+        0..3usize,
+    )
+        .prop_map(|(kind, keys, thumbprints, which)| Authentication {
+            kind,
+            keys: (which != 1).then_some(keys),
+            thumbprints: (which != 0).then_some(thumbprints),
+        });
+    prop_oneof![sas, self_signed, without_either]
+}
+
+/// A pair of pool keys holding at least one: credentials really there, not an empty pair.
+fn real_keys() -> impl Strategy<Value = Pair<SymmetricKey>> {
+    let one = (0..SECRETS.len()).prop_map(symmetric);
+    (one, pool_key(), any::<bool>()).prop_map(|(one, other, first)| match first {
+        true => Pair::new(Some(one), other),
+        false => Pair::new(other, Some(one)),
+    })
+}
+
+/// A pair of pool thumbprints holding at least one.
+fn real_thumbprints() -> impl Strategy<Value = Pair<Thumbprint>> {
+    let one = (0..THUMBPRINTS).prop_map(thumbprint);
+    (one, pool_thumbprint(), any::<bool>()).prop_map(|(one, other, first)| match first {
+        true => Pair::new(Some(one), other),
+        false => Pair::new(other, Some(one)),
+    })
+}
+
+/// Whether a rotation also carries the kind its type does not use (1 in 6; see
+/// [`Op::Rotate`]).
+fn carry() -> impl Strategy<Value = bool> {
+    proptest::bool::weighted(1.0 / 6.0)
 }
 
 pub fn parent() -> impl Strategy<Value = Option<DeviceId>> {
@@ -164,8 +227,8 @@ pub fn op() -> impl Strategy<Value = Op> {
 
 /// A rotation ([`Op::Rotate`]).
 pub fn rotate() -> impl Strategy<Value = Op> {
-    (0..2usize, 0..SECRETS.len().max(THUMBPRINTS))
-        .prop_map(|(keep, with)| Op::Rotate { keep, with })
+    (0..2usize, 0..SECRETS.len().max(THUMBPRINTS), carry())
+        .prop_map(|(keep, with, carry)| Op::Rotate { keep, with, carry })
 }
 
 pub fn step() -> impl Strategy<Value = Step> {
@@ -178,8 +241,8 @@ pub fn step() -> impl Strategy<Value = Step> {
         }),
         2 => (0..8usize, 0..8usize, any::<bool>()).prop_map(|(to, from, delta)| Step::Merge { to, from, delta }),
         2 => (0..8usize, 0..32usize).prop_map(|(to, which)| Step::Deliver { to, which }),
-        1 => ((0..8usize, 0..8usize), 0..KEYS, (stamp(), stamp()), 0..2usize, 0..SECRETS.len())
-            .prop_map(|(replicas, key, stamps, keep, with)| Step::Rotations { replicas, key, stamps, keep, with }),
+        1 => ((0..8usize, 0..8usize), 0..KEYS, (stamp(), stamp()), 0..2usize, 0..SECRETS.len(), carry())
+            .prop_map(|(replicas, key, stamps, keep, with, carry)| Step::Rotations { replicas, key, stamps, keep, with, carry }),
     ]
 }
 

@@ -76,15 +76,20 @@ pub fn write(registry: &mut Registry, r: usize, k: usize, stamp: Stamp, op: &Op)
 }
 
 /// `op` as written to `key` of `registry`: an [`Op::Rotate`] becomes the credential value it
-/// writes there ([`rotation`] of what a default reader sees), any other op is itself.
+/// writes there ([`rotation`] of what a default reader sees, [`carrying_unused`] if it
+/// carries), any other op is itself.
 pub fn concrete(registry: &Registry, key: &DeviceKey, op: Op) -> Op {
     match op {
-        Op::Rotate { keep, with } => {
+        Op::Rotate { keep, with, carry } => {
             let current = registry
                 .device(key, &failback::Policy::default())
                 .map(|d| d.authentication)
                 .unwrap_or_default();
-            Op::Authentication(rotation(&current, keep, with))
+            let rotated = rotation(&current, keep, with);
+            Op::Authentication(match carry {
+                true => carrying_unused(rotated, with),
+                false => rotated,
+            })
         }
         op => op,
     }
@@ -114,6 +119,26 @@ pub fn rotation(current: &Authentication, keep: usize, with: usize) -> Authentic
     } else {
         let pool = (with..with + SECRETS.len()).map(symmetric);
         Authentication::sas(rotate(current.keys.as_ref(), keep, pool))
+    }
+}
+
+/// `rotated` (a [`rotation`]: SAS or self-signed) also writing both pool credentials from
+/// `with` on of the kind its type does not use: thumbprints beside SAS keys, keys beside
+/// thumbprints. A device never holds them (`held`), so the rotation retires them wherever a
+/// reader saw them, as it retires what its own kind no longer holds.
+pub fn carrying_unused(rotated: Authentication, with: usize) -> Authentication {
+    match rotated.kind {
+        AuthType::SelfSigned => Authentication {
+            keys: Some(Pair::new(Some(symmetric(with)), Some(symmetric(with + 1)))),
+            ..rotated
+        },
+        _ => Authentication {
+            thumbprints: Some(Pair::new(
+                Some(thumbprint(with)),
+                Some(thumbprint(with + 1)),
+            )),
+            ..rotated
+        },
     }
 }
 
