@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, quoted_name, redacted};
-use crate::secret::base64_len;
+use crate::secret::{base64_len, canonical_base64};
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -154,6 +154,15 @@ serde_as_text!(AuthType, |auth| auth.as_str());
 
 /// A SAS symmetric key: base64 of 16 to 64 bytes. A secret: shown only as its fingerprint.
 ///
+/// One key, one text: a key is held in its canonical spelling, the one an encoder writes for
+/// its bytes. Base64's last character before the padding has unused low bits (4 before `==`,
+/// 2 before `=`) that decoders ignore, IoT Hub's among them, so up to 16 texts authenticate
+/// as the same key. Keys are compared, retired and fingerprinted by their text; held as
+/// written, a rotated-out key written back with those bits set would not be known as retired,
+/// and one key in two spellings would be a conflict. So [`new`](Self::new) clears them, and
+/// [`expose`](Self::expose) and serde write the canonical text, which the hub takes as the
+/// same key.
+///
 /// # Examples
 ///
 /// ```
@@ -162,13 +171,20 @@ serde_as_text!(AuthType, |auth| auth.as_str());
 /// let key = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZg==")?; // 16 bytes
 /// assert_eq!(format!("{key:?}"), format!("SymmetricKey({})", key.fingerprint()));
 /// assert!(SymmetricKey::new("c2hvcnQ=").is_err()); // 5 bytes
+///
+/// // The same 16 bytes spelt with the unused bits of the last `h` set: the same key.
+/// let spelt_otherwise = SymmetricKey::new("MDEyMzQ1Njc4OWFiY2RlZh==")?;
+/// assert_eq!(spelt_otherwise, key);
+/// assert_eq!(spelt_otherwise.fingerprint(), key.fingerprint());
+/// assert_eq!(spelt_otherwise.expose(), "MDEyMzQ1Njc4OWFiY2RlZg==");
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct SymmetricKey(Box<str>);
 
 impl SymmetricKey {
-    /// Validates a base64 key of 16 to 64 bytes.
+    /// Validates a base64 key of 16 to 64 bytes, held in its canonical spelling (the unused
+    /// bits before the padding cleared; the type's doc says why).
     ///
     /// # Errors
     ///
@@ -185,7 +201,7 @@ impl SymmetricKey {
     pub fn new(key: impl Into<String>) -> Result<Self> {
         let key = key.into();
         match base64_len(&key) {
-            Some(16..=64) => Ok(Self(key.into_boxed_str())),
+            Some(16..=64) => Ok(Self(canonical_base64(key).into_boxed_str())),
             Some(n) => Err(Error::InvalidValue {
                 field: "symmetric key".into(),
                 reason: format!(
@@ -200,9 +216,11 @@ impl SymmetricKey {
         }
     }
 
-    /// A key the crate built itself from valid base64 of 16 to 64 bytes.
+    /// A key the crate built itself from valid base64 of 16 to 64 bytes, encoded from bytes
+    /// and so in its canonical spelling.
     pub(crate) fn trusted(key: String) -> Self {
         debug_assert!(matches!(base64_len(&key), Some(16..=64)));
+        debug_assert!(canonical_base64(key.clone()) == key, "a canonical key");
         Self(key.into_boxed_str())
     }
 
@@ -219,7 +237,8 @@ impl SymmetricKey {
         base64_len(&self.0).unwrap_or(0)
     }
 
-    /// The key in clear, for writing an import file. Never log it.
+    /// The key in clear, for writing an import file, in its canonical spelling: the text
+    /// written authenticates as every spelling of the same bytes does. Never log it.
     ///
     /// # Examples
     ///
@@ -232,7 +251,8 @@ impl SymmetricKey {
         &self.0
     }
 
-    /// The key's fingerprint, safe to show.
+    /// The key's fingerprint, safe to show: that of its canonical text, so one for every
+    /// spelling of its bytes.
     ///
     /// # Examples
     ///
@@ -746,6 +766,46 @@ mod tests {
             err.contains("unknown field") && !err.contains(secret),
             "{err}"
         );
+    }
+
+    /// Base64 leaves the low bits of the character before the padding unused (4 before `==`,
+    /// 2 before `=`), and decoders ignore them: every spelling a decoder reads as the same
+    /// bytes is one key, shown and fingerprinted by its canonical text (found in review,
+    /// 2026-11-24: a rotated-out key spelt otherwise was not recognised as retired).
+    #[test]
+    fn every_spelling_of_a_key_is_one_key() {
+        const ALPHABET: &str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        // (canonical text, how many spellings decode to its bytes)
+        let cases = [
+            ("MDEyMzQ1Njc4OWFiY2RlZg==", 16),
+            ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", 4),
+            ("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNk", 1),
+        ];
+        for (canonical, spellings) in cases {
+            let key = SymmetricKey::new(canonical).expect("valid");
+            assert_eq!(key.expose(), canonical, "canonical text is kept");
+            let body = canonical.trim_end_matches('=');
+            let (stem, last) = body.split_at(body.len() - 1);
+            let at = ALPHABET.find(last).expect("a base64 character");
+            let alike = &ALPHABET[at..at + spellings];
+            for other in alike.chars() {
+                let spelt = format!("{stem}{other}{}", &canonical[body.len()..]);
+                let read = SymmetricKey::new(spelt.as_str()).expect("valid");
+                assert_eq!(read, key, "{other}");
+                assert_eq!(read.fingerprint(), key.fingerprint(), "{other}");
+                assert_eq!(read.expose(), canonical, "{other}");
+                assert_eq!(read.decoded_len(), key.decoded_len(), "{other}");
+            }
+            // The next character past the unused bits spells other bytes.
+            if let Some(next) = ALPHABET[at + spellings..].chars().next() {
+                let spelt = format!("{stem}{next}{}", &canonical[body.len()..]);
+                assert_ne!(SymmetricKey::new(spelt).expect("valid"), key, "{next}");
+            }
+        }
+        // Read from the wire alike.
+        let read: SymmetricKey =
+            serde_json::from_str(r#""MDEyMzQ1Njc4OWFiY2RlZh==""#).expect("valid");
+        assert_eq!(read.expose(), "MDEyMzQ1Njc4OWFiY2RlZg==");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! What text may hold a secret: whether a name or a value that no rule of ours shapes (a
 //! twin key, a device id in a message, an operator's status reason, a twin value in a report)
 //! may hold a symmetric key or a credential made from one, and how such text is then shown (by
-//! its [`Fingerprint`]); and the shape of a key itself ([`base64_len`]).
+//! its [`Fingerprint`]); and the shape of a key itself ([`base64_len`], [`canonical_base64`]).
 //!
 //! The checks err on the side of hiding. Text taken for a key is only shown by its fingerprint,
 //! which costs a reader a name now and then (a long camel-case word, say); text taken for none
@@ -23,6 +23,39 @@ pub(crate) fn base64_len(text: &str) -> Option<usize> {
     let body = &bytes[..bytes.len() - pad];
     let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
     body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
+}
+
+/// The standard base64 alphabet, each character at its value.
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// The one spelling of padded base64 `text` that an encoder writes for the bytes a decoder
+/// reads from it: the character before the padding with its unused low bits cleared.
+///
+/// Before `==` the last character carries 2 bits of the last byte and 4 unused; before `=`,
+/// 4 bits and 2 unused. Decoders ignore the unused bits (.NET's `Convert.FromBase64String`,
+/// which IoT Hub uses, among them), so `…Zg==` and `…Zh==` are one key to the hub. Text
+/// without padding, or not base64 (see [`base64_len`]), has no other spelling and is returned
+/// as it is.
+pub(crate) fn canonical_base64(mut text: String) -> String {
+    let pad = text.bytes().rev().take_while(|&b| b == b'=').count();
+    let unused: usize = match pad {
+        1 => 0b11,
+        2 => 0b1111,
+        _ => return text,
+    };
+    let Some(at) = text.len().checked_sub(pad + 1) else {
+        return text;
+    };
+    let value =
+        (text.as_bytes().get(at)).and_then(|&last| BASE64_ALPHABET.iter().position(|&c| c == last));
+    if let Some(value) = value {
+        // The character at `at` is ASCII (it is in the alphabet): both ends of the range are
+        // character boundaries.
+        let canonical = char::from(BASE64_ALPHABET[value & !unused]);
+        text.replace_range(at..=at, canonical.encode_utf8(&mut [0; 4]));
+    }
+    text
 }
 
 /// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
@@ -171,6 +204,19 @@ mod tests {
             "Gi7UJZ3nPmO%3DjQKLzDt9Y1hwvqD",
         ] {
             assert!(!may_hold_key(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn canonical_base64_clears_the_unused_bits_before_the_padding() {
+        let canonical = |text: &str| canonical_base64(text.to_owned());
+        // `h` is 33: 0b10_0001 before `==` keeps 0b10_0000, `g`.
+        assert_eq!(canonical("AAAAZh=="), "AAAAZg==");
+        assert_eq!(canonical("AA/="), "AA8=");
+        assert_eq!(canonical("AA//"), "AA//");
+        assert_eq!(canonical("AAB="), "AAA=");
+        for kept in ["AAAAZg==", "AA8=", "", "===", "AA*=", "AAAA"] {
+            assert_eq!(canonical(kept), kept);
         }
     }
 

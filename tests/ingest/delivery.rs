@@ -6,8 +6,8 @@
 
 use crate::common::{self, Rng, bytes, event, history, named};
 use failback::{
-    DeviceKey, Event, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp, Status,
-    StatusValue,
+    Authentication, DeviceKey, Event, Identity, Ingest, Pair, Policy, Registry, ReplicaId, Section,
+    Stamp, Status, StatusValue, SymmetricKey,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -151,4 +151,53 @@ fn local_writes_and_a_peers_events_converge_as_a_merge_of_the_two() {
         serde_json::from_str::<Ingest>(&text).expect("restores"),
         ingest
     );
+}
+
+/// An earlier build kept each key as written, so an ingest it stored may hold a key spelt
+/// with the unused low bits of its last character set, which now reads as its canonical
+/// spelling (one key, one text: see `SymmetricKey`). Each event it applied, delivered again
+/// in the spelling it carried or in the canonical one, is the same payload: a no-op, never
+/// refused as "already applied with a different payload".
+#[test]
+fn an_event_stored_with_a_key_spelt_otherwise_is_still_a_duplicate() {
+    const CANONICAL: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
+    const SPELT_OTHERWISE: &str = "MDEyMzQ1Njc4OWFiY2RlZh==";
+    const OTHER: &str = "YWJjZGVmZ2hpamtsbW5vcA==";
+    const NEW: &str = "cXJzdHV2d3h5ejAxMjM0NQ==";
+    let sas = |primary: &str| {
+        let key = |k: &str| Some(SymmetricKey::new(k).expect("valid"));
+        Authentication::sas(Pair::new(key(primary), key(OTHER)))
+    };
+    let r = ReplicaId::from_u128(1);
+    let key = named("d");
+    let mut source = Registry::new();
+    let mut w = source.writer(r, Stamp::new(1, 0));
+    let create = w
+        .create(
+            &key,
+            Identity::default().with_authentication(sas(SPELT_OTHERWISE)),
+        )
+        .expect("fresh");
+    let rotate = w.set_authentication(&key, sas(NEW)).expect("live");
+    let events = [event("create", create), event("rotate", rotate)];
+    let mut ingest = Ingest::new(Registry::new());
+    for e in &events {
+        ingest.apply(e).expect("fresh");
+    }
+    // Text as the earlier build wrote it: the key as given.
+    let as_written = |text: String| text.replace(CANONICAL, SPELT_OTHERWISE);
+    let stored = as_written(serde_json::to_string(&ingest).expect("serializable"));
+    assert!(stored.contains(SPELT_OTHERWISE));
+    let mut restored: Ingest = serde_json::from_str(&stored).expect("restores");
+    let before = restored.clone();
+    for e in &events {
+        let carried = as_written(serde_json::to_string(e).expect("serializable"));
+        let canonical = carried.replace(SPELT_OTHERWISE, CANONICAL);
+        for text in [carried, canonical] {
+            let again: Event = serde_json::from_str(&text).expect("an event");
+            let report = restored.apply(&again);
+            assert!(report.is_ok(), "{}: {report:?}", e.id());
+            assert_eq!(restored, before, "{}", e.id());
+        }
+    }
 }

@@ -221,6 +221,68 @@ fn an_excluded_retired_credential_is_named_beside_other_rotations() {
     }
 }
 
+/// `K0` spelt otherwise: the 4 low bits of the character before `==` are unused, so a decoder
+/// (IoT Hub's among them) reads the same 16 bytes, and the hub takes it as `K0`.
+const K0_SPELT_OTHERWISE: &str = "MDEyMzQ1Njc4OWFiY2RlZh==";
+
+/// A rotated-out key written back concurrently in another spelling is still the retired key:
+/// excluded under every preference, in either merge direction, whether written here or read
+/// from a stored state in that spelling (found in review, 2026-11-24: keys were compared and
+/// fingerprinted by their text, so `K0` spelt otherwise won by its later stamp and the key A
+/// rotated out authenticated again).
+#[test]
+fn a_retired_key_spelt_otherwise_is_still_retired() {
+    let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live"); // retires K0
+    b.writer(B, Stamp::new(9, 0))
+        .set_authentication(&key(), sas(K0_SPELT_OTHERWISE, K1))
+        .expect("live");
+    // B's state as stored by a build that kept each key as written.
+    let text = serde_json::to_string(&b).expect("serializes");
+    let stored = text.replace(K0, K0_SPELT_OTHERWISE);
+    assert!(stored.contains(K0_SPELT_OTHERWISE));
+    let b_stored: Registry = serde_json::from_str(&stored).expect("reads");
+    for b in [&b, &b_stored] {
+        for (mut into, from) in [(a.clone(), b), (b.clone(), &a)] {
+            into.merge(from);
+            for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+                let device = into.device(&key(), &policy).expect("live");
+                assert_eq!(device.authentication, sas(K2, K1), "under {policy:?}");
+                let conflict = authentication_conflict(&device.conflicts);
+                assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded, "{policy:?}");
+            }
+        }
+    }
+}
+
+/// Two replicas writing one key in two spellings concurrently wrote the same credentials: no
+/// conflict is reported, and the merged state is one whichever way it is merged.
+#[test]
+fn one_key_in_two_spellings_is_no_conflict() {
+    let (mut a, mut b) = base(Identity::default());
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    b.writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K0_SPELT_OTHERWISE, K1))
+        .expect("live");
+    let mut forward = a.clone();
+    let report = forward.merge(&b);
+    assert!(
+        report.conflicts.iter().all(|c| c.field != "authentication"),
+        "{:?}",
+        report.conflicts
+    );
+    let mut backward = b.clone();
+    backward.merge(&a);
+    assert_eq!(forward, backward);
+    let device = forward.device(&key(), &Policy::default()).expect("live");
+    assert_eq!(device.authentication, sas(K0, K1));
+    assert!(device.conflicts.is_empty(), "{:?}", device.conflicts);
+}
+
 #[test]
 fn crossed_rotations_never_show_a_key_either_side_retired() {
     // Each side retires a key the other keeps: no candidate is clean. Whatever the
