@@ -23,6 +23,11 @@ use crate::policy::Preference;
 use crate::view::Device;
 
 impl Plan {
+    /// Plans the creation (`create`) of `device`, live in the merged registry and absent from
+    /// the primary, from its merged line `line`; `capped` is why the identity limit leaves no
+    /// room for it, if it does not. Whether a create line was written: a system module is left
+    /// to the edge runtime, a device that cannot be created or does not fit is blocked, and
+    /// one whose parent has no scope yet waits for the next run.
     pub(super) fn create(
         &mut self,
         device: &Device,
@@ -58,6 +63,11 @@ impl Plan {
         true
     }
 
+    /// Plans the delete (`deleteIfMatchETag`, guarded by the primary's eTag so that a device
+    /// changed on the primary since its export is not deleted) of `key`, which the primary's
+    /// line `was` holds and the merged registry does not, or its block where that line has no
+    /// eTag. A module goes with its deleted device, so it gets no line of its own; a system
+    /// module is left to the edge runtime.
     pub(super) fn delete(&mut self, key: &DeviceKey, was: &PrimaryLine, failback: &Failback) {
         // Deleting a device deletes its modules with it; a separate line would fail.
         if key.module.is_some() {
@@ -84,6 +94,7 @@ impl Plan {
         self.import.push(line);
     }
 
+    /// Writes no line for `key` and says why: the operator decides.
     pub(super) fn block(&mut self, key: &DeviceKey, reason: String) {
         self.blocked.push(Blocked {
             key: key.clone(),
@@ -91,6 +102,10 @@ impl Plan {
         });
     }
 
+    /// Plans what brings the primary's `now` (its line `was`) to the merged `device` (its
+    /// merged line `line`): a full update where the identity differs, a twin update where only
+    /// the twin does, nothing where neither does, or a block where no rule settled the
+    /// credentials or the update cannot be written safely.
     pub(super) fn update(
         &mut self,
         device: &Device,
