@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, quoted_name, redacted};
-use crate::secret::{base64_len, canonical_base64};
+use crate::secret::{base64_len, base64_spellings, canonical_base64};
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -263,6 +263,15 @@ impl SymmetricKey {
     /// ```
     pub fn fingerprint(&self) -> Fingerprint {
         Fingerprint::of(&self.0)
+    }
+
+    /// The fingerprints of every spelling of the key's bytes, its own first: what a retired
+    /// list may hold of it. An earlier build kept each key as written and retired the
+    /// fingerprint of the text it held; that key now reads canonical, and is known as the key
+    /// retired only through the fingerprint of the spelling retired. Retired lists written
+    /// now hold the canonical fingerprint alone.
+    pub(crate) fn fingerprints_of_every_spelling(&self) -> impl Iterator<Item = Fingerprint> {
+        base64_spellings(&self.0).map(|text| Fingerprint::of(&text))
     }
 }
 
@@ -626,21 +635,42 @@ impl Authentication {
     /// assert!(failback::Authentication::default().fingerprints().is_empty());
     /// ```
     pub fn fingerprints(&self) -> Vec<Fingerprint> {
-        let keys = self
-            .keys
-            .iter()
-            .flat_map(Pair::iter)
-            .map(SymmetricKey::fingerprint);
-        let thumbprints = self
-            .thumbprints
-            .iter()
-            .flat_map(Pair::iter)
-            .map(|t| Fingerprint::of(t.as_str()));
-        let mut all: Vec<_> = keys.chain(thumbprints).collect();
-        all.sort_unstable();
-        all.dedup();
-        all
+        let keys = self.held_keys().map(SymmetricKey::fingerprint);
+        sorted(keys.chain(self.thumbprint_fingerprints()))
     }
+
+    /// The fingerprints to compare with retired lists, sorted and without duplicates: those of
+    /// [`fingerprints`](Self::fingerprints), and for each key those of every spelling of its
+    /// bytes ([`SymmetricKey::fingerprints_of_every_spelling`] says why). A credential this
+    /// value holds is retired if any of these is. Hashes up to 16 texts a key: asked only
+    /// where something was retired.
+    pub(crate) fn fingerprints_of_every_spelling(&self) -> Vec<Fingerprint> {
+        let keys = self
+            .held_keys()
+            .flat_map(SymmetricKey::fingerprints_of_every_spelling);
+        sorted(keys.chain(self.thumbprint_fingerprints()))
+    }
+
+    /// Every key held.
+    fn held_keys(&self) -> impl Iterator<Item = &SymmetricKey> {
+        self.keys.iter().flat_map(Pair::iter)
+    }
+
+    /// The fingerprint of every thumbprint held.
+    fn thumbprint_fingerprints(&self) -> impl Iterator<Item = Fingerprint> {
+        self.thumbprints
+            .iter()
+            .flat_map(Pair::iter)
+            .map(|t| Fingerprint::of(t.as_str()))
+    }
+}
+
+/// `fingerprints` sorted and without duplicates.
+fn sorted(fingerprints: impl Iterator<Item = Fingerprint>) -> Vec<Fingerprint> {
+    let mut all: Vec<_> = fingerprints.collect();
+    all.sort_unstable();
+    all.dedup();
+    all
 }
 
 impl fmt::Display for Authentication {

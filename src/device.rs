@@ -363,7 +363,15 @@ impl DeviceRecord {
         replaced: &[Fingerprint],
     ) -> Vec<Dot> {
         let value = value.without_unused();
-        let kept = value.fingerprints();
+        // A key kept is kept in every spelling: `replaced` carries retired lists forward, and
+        // one an earlier build stored may hold the key by a spelling it is no longer held in
+        // (see `Authentication::fingerprints_of_every_spelling`). Retired again, the write
+        // would retire a key it holds, and exclude a concurrent write keeping it too.
+        let kept = if replaced.is_empty() {
+            Vec::new() // nothing to retire: no hashing
+        } else {
+            value.fingerprints_of_every_spelling()
+        };
         let mut retired: Vec<Fingerprint> = replaced
             .iter()
             .copied()

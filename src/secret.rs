@@ -1,7 +1,8 @@
 //! What text may hold a secret: whether a name or a value that no rule of ours shapes (a
 //! twin key, a device id in a message, an operator's status reason, a twin value in a report)
 //! may hold a symmetric key or a credential made from one, and how such text is then shown (by
-//! its [`Fingerprint`]); and the shape of a key itself ([`base64_len`], [`canonical_base64`]).
+//! its [`Fingerprint`]); and the shape of a key itself ([`base64_len`], [`canonical_base64`],
+//! [`base64_spellings`]).
 //!
 //! The checks err on the side of hiding. Text taken for a key is only shown by its fingerprint,
 //! which costs a reader a name now and then (a long camel-case word, say); text taken for none
@@ -29,6 +30,22 @@ pub(crate) fn base64_len(text: &str) -> Option<usize> {
 const BASE64_ALPHABET: &[u8; 64] =
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// The character before the padding of padded base64 `text`: its index, its value in the
+/// alphabet and the mask of its low bits that decoders ignore (4 before `==`, 2 before `=`).
+/// `None` for text without padding, or not base64 there: it has no other spelling.
+fn unused_bits(text: &str) -> Option<(usize, usize, usize)> {
+    let pad = text.bytes().rev().take_while(|&b| b == b'=').count();
+    let unused: usize = match pad {
+        1 => 0b11,
+        2 => 0b1111,
+        _ => return None,
+    };
+    let at = text.len().checked_sub(pad + 1)?;
+    let last = *text.as_bytes().get(at)?;
+    let value = BASE64_ALPHABET.iter().position(|&c| c == last)?;
+    Some((at, value, unused))
+}
+
 /// The one spelling of padded base64 `text` that an encoder writes for the bytes a decoder
 /// reads from it: the character before the padding with its unused low bits cleared.
 ///
@@ -38,24 +55,34 @@ const BASE64_ALPHABET: &[u8; 64] =
 /// without padding, or not base64 (see [`base64_len`]), has no other spelling and is returned
 /// as it is.
 pub(crate) fn canonical_base64(mut text: String) -> String {
-    let pad = text.bytes().rev().take_while(|&b| b == b'=').count();
-    let unused: usize = match pad {
-        1 => 0b11,
-        2 => 0b1111,
-        _ => return text,
-    };
-    let Some(at) = text.len().checked_sub(pad + 1) else {
-        return text;
-    };
-    let value =
-        (text.as_bytes().get(at)).and_then(|&last| BASE64_ALPHABET.iter().position(|&c| c == last));
-    if let Some(value) = value {
+    if let Some((at, value, unused)) = unused_bits(&text) {
         // The character at `at` is ASCII (it is in the alphabet): both ends of the range are
         // character boundaries.
         let canonical = char::from(BASE64_ALPHABET[value & !unused]);
         text.replace_range(at..=at, canonical.encode_utf8(&mut [0; 4]));
     }
     text
+}
+
+/// Every spelling a decoder reads as the bytes of `canonical` (a [`canonical_base64`] text),
+/// `canonical` first: the character before the padding with each setting of its unused low
+/// bits, so 16 texts before `==`, 4 before `=`, and `canonical` alone without padding.
+///
+/// What an earlier build stored of a key it held spelt otherwise (the fingerprint a rotation
+/// retired) is found again from these: that build kept each key as written, and the key now
+/// reads as its canonical spelling.
+pub(crate) fn base64_spellings(canonical: &str) -> impl Iterator<Item = String> + '_ {
+    let (at, value, unused) = unused_bits(canonical).unwrap_or((0, 0, 0));
+    (0..=unused).map(move |bits| {
+        let mut text = canonical.to_owned();
+        if bits != 0 {
+            // As in `canonical_base64`: the character at `at` is ASCII. `value` has its
+            // unused bits clear, so `value | bits` stays in the alphabet.
+            let spelt = char::from(BASE64_ALPHABET[value | bits]);
+            text.replace_range(at..=at, spelt.encode_utf8(&mut [0; 4]));
+        }
+        text
+    })
 }
 
 /// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
@@ -217,6 +244,23 @@ mod tests {
         assert_eq!(canonical("AAB="), "AAA=");
         for kept in ["AAAAZg==", "AA8=", "", "===", "AA*=", "AAAA"] {
             assert_eq!(canonical(kept), kept);
+        }
+    }
+
+    #[test]
+    fn base64_spellings_are_every_text_of_the_same_bytes() {
+        let spellings = |text: &str| base64_spellings(text).collect::<Vec<_>>();
+        let before_two = spellings("AAAAZg==");
+        assert_eq!(before_two.len(), 16);
+        assert_eq!(before_two[0], "AAAAZg==");
+        assert_eq!(before_two[1], "AAAAZh==");
+        assert_eq!(before_two[15], "AAAAZv==");
+        assert_eq!(spellings("AA8="), ["AA8=", "AA9=", "AA+=", "AA/="]);
+        assert_eq!(spellings("AA//"), ["AA//"]);
+        for (canonical, all) in [("AAAAZg==", before_two), ("AA8=", spellings("AA8="))] {
+            for spelt in &all {
+                assert_eq!(canonical_base64(spelt.clone()), canonical, "{spelt}");
+            }
         }
     }
 

@@ -266,20 +266,31 @@ impl Resolver<'_> {
             return None;
         }
         // A candidate is out if it holds a credential that some *other* write rotated out;
-        // the write that retired a credential never holds it itself.
+        // the write that retired a credential never holds it itself. A key is compared in
+        // every spelling of its bytes: a retired list an earlier build stored holds the
+        // fingerprint of the spelling that build held, which may not be the canonical one.
         let clean = |c: &Candidate<'_, Authentication>| {
             // Most records have retired nothing: their credentials need no hashing.
             if retired.is_empty() {
                 return true;
             }
-            let held = c.value.fingerprints();
+            let held = c.value.fingerprints_of_every_spelling();
             retired
                 .iter()
                 .filter(|(dot, _)| *dot != c.dot)
                 .all(|(_, gone)| gone.iter().all(|f| held.binary_search(f).is_err()))
         };
+        // Each candidate is hashed once (a key in up to 16 spellings), not again each time
+        // `by_preference` weighs it. Candidates' dots are distinct (one register entry or one
+        // creation each), so a dot names one.
+        let clean_dots: Vec<Dot> = candidates
+            .iter()
+            .filter(|c| clean(c))
+            .map(|c| c.dot)
+            .collect();
+        let clean = |c: &Candidate<'_, Authentication>| clean_dots.contains(&c.dot);
         let preference = self.policy.credentials;
-        let outcome = match candidates.iter().filter(|c| clean(c)).count() {
+        let outcome = match clean_dots.len() {
             0 => (
                 by_preference(candidates, |_| true, preference).0,
                 Rule::RetiredCredentialUnresolved,
@@ -363,15 +374,16 @@ fn superseded_creations(records: &[DeviceRecord]) -> Vec<(Dot, Vec<Fingerprint>)
     out
 }
 
-/// `auth` with every key and thumbprint whose fingerprint is in `gone` removed.
+/// `auth` with every key and thumbprint whose fingerprint is in `gone` removed, a key's in any
+/// spelling of its bytes (as `Resolver::authentication` compares them with retired lists).
 fn without(auth: &Authentication, gone: &[Fingerprint]) -> Authentication {
     let mut out = auth.clone();
     if let Some(keys) = &mut out.keys {
         for slot in [&mut keys.primary, &mut keys.secondary] {
-            if slot
-                .as_ref()
-                .is_some_and(|k| gone.contains(&k.fingerprint()))
-            {
+            if slot.as_ref().is_some_and(|k| {
+                k.fingerprints_of_every_spelling()
+                    .any(|f| gone.contains(&f))
+            }) {
                 *slot = None;
             }
         }

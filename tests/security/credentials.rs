@@ -257,6 +257,124 @@ fn a_retired_key_spelt_otherwise_is_still_retired() {
     }
 }
 
+/// A registry holding one device created by A without keys, which A then set to
+/// `sas(K0, K1)`, and a copy of it for B. A rotation of `K0` is then known only from the
+/// retired list the rotation stores: the creation did not hold it, so a read does not find its
+/// retirement again from the creation (`superseded_creations`).
+fn base_holding_k0_after_creation() -> (Registry, Registry) {
+    let (mut a, _) = base(Identity::default());
+    a.writer(A, Stamp::new(1, 1))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live");
+    let b = a.clone();
+    (a, b)
+}
+
+/// `registry` as a build that kept each key as written stored it had it held `K0` spelt
+/// otherwise: the key's text and the fingerprints retired lists hold of it are those of that
+/// spelling (a retired list stores fingerprints of the text its writer held).
+fn stored_with_k0_spelt_otherwise(registry: &Registry) -> Registry {
+    let fingerprint = |k: &str| serde_json::to_string(&Fingerprint::of(k)).expect("serializes");
+    let text = serde_json::to_string(registry).expect("serializes");
+    let stored = text
+        .replace(K0, K0_SPELT_OTHERWISE)
+        .replace(&fingerprint(K0), &fingerprint(K0_SPELT_OTHERWISE));
+    assert_ne!(stored, text, "K0 is held or retired");
+    serde_json::from_str(&stored).expect("reads")
+}
+
+/// A key an earlier build rotated out while holding it spelt otherwise stays retired: that
+/// build stored the fingerprint of the spelling it held, which this build, holding every key
+/// in its canonical spelling, computes for no key; a stale write of the key, in either
+/// spelling, is excluded all the same (found in review, 2026-11-24: after keys were made
+/// canonical, such a write won by its later stamp and the key authenticated again).
+#[test]
+fn a_key_retired_spelt_otherwise_by_an_earlier_build_is_still_retired() {
+    let (mut a, b) = base_holding_k0_after_creation();
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live"); // retires K0
+    let a = stored_with_k0_spelt_otherwise(&a);
+    for spelling in [K0, K0_SPELT_OTHERWISE] {
+        let mut b = b.clone();
+        b.writer(B, Stamp::new(9, 0))
+            .set_authentication(&key(), sas(spelling, K1))
+            .expect("live");
+        for b in [b.clone(), stored_with_k0_spelt_otherwise(&b)] {
+            for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+                into.merge(from);
+                for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+                    let device = into.device(&key(), &policy).expect("live");
+                    assert_eq!(device.authentication, sas(K2, K1), "under {policy:?}");
+                    let conflict = authentication_conflict(&device.conflicts);
+                    assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded, "{policy:?}");
+                }
+            }
+        }
+    }
+}
+
+/// Crossed rotations where one side's retired list was stored by an earlier build that held
+/// `K0` spelt otherwise: the key is still blanked from what a read shows, whichever side the
+/// preference picks.
+#[test]
+fn crossed_rotations_blank_a_key_retired_spelt_otherwise_by_an_earlier_build() {
+    let (mut a, mut b) = base_holding_k0_after_creation();
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live"); // retires K0
+    b.writer(B, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K0, K3))
+        .expect("live"); // retires K1
+    let a = stored_with_k0_spelt_otherwise(&a);
+    let mut merged = a.clone();
+    merged.merge(&b);
+    let retired = [K0, K1].map(|s| SymmetricKey::new(s).expect("valid").fingerprint());
+    for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+        let device = merged.device(&key(), &policy).expect("live");
+        let shown = device.authentication.fingerprints();
+        assert!(
+            retired.iter().all(|f| !shown.contains(f)),
+            "{} under {policy:?}",
+            device.authentication
+        );
+        let conflict = authentication_conflict(&device.conflicts);
+        assert_eq!(
+            conflict.rule,
+            Rule::RetiredCredentialUnresolved,
+            "{policy:?}"
+        );
+    }
+}
+
+/// A key an earlier build retired spelt otherwise, written again here on purpose, is held by
+/// that write, not retired by it: a concurrent write that keeps the key is not excluded for
+/// holding it (the write that holds a key never retires it).
+#[test]
+fn a_key_retired_spelt_otherwise_by_an_earlier_build_can_be_restored_on_purpose() {
+    let (mut a, _) = base_holding_k0_after_creation();
+    a.writer(A, Stamp::new(2, 0))
+        .set_authentication(&key(), sas(K2, K1))
+        .expect("live"); // retires K0
+    let mut a = stored_with_k0_spelt_otherwise(&a);
+    let mut b = a.clone();
+    a.writer(A, Stamp::new(3, 0))
+        .set_authentication(&key(), sas(K0, K1))
+        .expect("live"); // restores K0, retires K2
+    b.writer(B, Stamp::new(4, 0))
+        .set_authentication(&key(), sas(K0, K3))
+        .expect("live"); // restores K0, retires K2 and K1
+    for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        into.merge(from);
+        for policy in [Policy::default(), Policy::prefer(A), Policy::prefer(B)] {
+            let device = into.device(&key(), &policy).expect("live");
+            assert_eq!(device.authentication, sas(K0, K3), "under {policy:?}");
+            let conflict = authentication_conflict(&device.conflicts);
+            assert_eq!(conflict.rule, Rule::RetiredCredentialExcluded, "{policy:?}");
+        }
+    }
+}
+
 /// Two replicas writing one key in two spellings concurrently wrote the same credentials: no
 /// conflict is reported, and the merged state is one whichever way it is merged.
 #[test]
