@@ -6,13 +6,14 @@
 //! 4 times; over 1,000 rotation forks, Unresolved 2 times. These tests draw a fixed, seeded
 //! sample (the same on every machine and run, whatever `PROPTEST_*` says) and count how many
 //! cases reach each rule: at least 5% must reach `RetiredCredentialExcluded` and 2%
-//! `RetiredCredentialUnresolved` (when written, 13% and 3% of histories, 18% and 4% of
-//! forks). They are not timed.
+//! `RetiredCredentialUnresolved` (measured 2026-11-24, with pool keys sometimes written spelt
+//! otherwise: 44 and 7 of the 300 histories, 15% and 2.3%; 88 and 8 of the 300 forks, 29% and
+//! 2.7%). They are not timed.
 //!
 //! They also write the credential kind a device's type does not use, with real pool values
 //! (`common::authentication_with_unused_kind`, rotations that carry): at least 15% of
-//! histories hold such a write (44% when written). Without them no property saw a
-//! value the one spelling changes.
+//! histories hold such a write (135 of the 300, 45%, measured alike). Without them no property
+//! saw a value the one spelling changes.
 
 mod common;
 

@@ -1,7 +1,8 @@
 //! The pools generated values are drawn from. Tiny on purpose: three device keys, three
 //! symmetric keys, three thumbprints, nested twin paths (and stamps from a handful of values,
 //! `strategies::stamp`), so that collisions, prefix shapes, key reuse by a stale replica and
-//! stamp ties are the common case rather than the rare one. And the devices tests name.
+//! stamp ties are the common case rather than the rare one; a key is sometimes written in
+//! another spelling of its bytes ([`symmetric_spelt_otherwise`]). And the devices tests name.
 
 use failback::{DeviceKey, ReplicaId, SymmetricKey, Thumbprint};
 
@@ -35,6 +36,26 @@ pub(super) const SECRETS: [&str; 3] = [
 
 pub fn symmetric(i: usize) -> SymmetricKey {
     SymmetricKey::new(SECRETS[i % SECRETS.len()]).expect("valid pool secret")
+}
+
+/// Pool key `i` as written in another spelling of its bytes: the unused low bits (1 to 15,
+/// from `bits`) of the character before `==` set, which decoders ignore, so the hub takes it
+/// as the pool key. Read as the pool key itself (one key, one text): the properties see a
+/// second spelling written, and hold and retire it as the first.
+pub fn symmetric_spelt_otherwise(i: usize, bits: u8) -> SymmetricKey {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let secret = SECRETS[i % SECRETS.len()];
+    // Every pool secret is 16 bytes: 22 characters, then `==`, the last one's 4 low bits
+    // clear (its canonical spelling).
+    let body = secret.strip_suffix("==").expect("a 16-byte pool secret");
+    let (stem, last) = body.split_at(body.len() - 1);
+    let value = ALPHABET.iter().position(|&c| c == last.as_bytes()[0]);
+    let value = value.expect("a base64 character");
+    assert_eq!(value & 0b1111, 0, "pool secrets are canonical");
+    let spelt = char::from(ALPHABET[value | usize::from(1 + bits % 15)]);
+    let key = SymmetricKey::new(format!("{stem}{spelt}==")).expect("valid spelling");
+    assert_eq!(key, symmetric(i), "one key, one text");
+    key
 }
 
 /// Thumbprints in the pool (one SHA-256, two SHA-1).

@@ -10,7 +10,10 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::history::{History, Op, Plan, Step};
-use super::pools::{KEYS, METADATA_KEYS, SECRETS, THUMBPRINTS, TWIN_PATHS, symmetric, thumbprint};
+use super::pools::{
+    KEYS, METADATA_KEYS, SECRETS, THUMBPRINTS, TWIN_PATHS, symmetric, symmetric_spelt_otherwise,
+    thumbprint,
+};
 
 /// Cases per property: `PROPTEST_CASES` when set, else 1,000 (CI's floor).
 pub fn cases() -> u32 {
@@ -37,8 +40,18 @@ pub fn status() -> impl Strategy<Value = StatusValue> {
         .prop_map(|(s, reason)| StatusValue::new(s, reason))
 }
 
+/// A pool key, 1 in 5 written in another spelling of its bytes
+/// ([`symmetric_spelt_otherwise`]): a replica may write a key back spelt otherwise, and it is
+/// the same key, held and retired as one.
+fn pool_symmetric() -> impl Strategy<Value = SymmetricKey> {
+    prop_oneof![
+        4 => (0..SECRETS.len()).prop_map(symmetric),
+        1 => (0..SECRETS.len(), any::<u8>()).prop_map(|(i, bits)| symmetric_spelt_otherwise(i, bits)),
+    ]
+}
+
 fn pool_key() -> impl Strategy<Value = Option<SymmetricKey>> {
-    prop_oneof![1 => Just(None), 4 => (0..SECRETS.len()).prop_map(|i| Some(symmetric(i)))]
+    prop_oneof![1 => Just(None), 4 => pool_symmetric().prop_map(Some)]
 }
 
 fn pool_thumbprint() -> impl Strategy<Value = Option<Thumbprint>> {
@@ -100,7 +113,7 @@ pub fn authentication_with_unused_kind() -> impl Strategy<Value = Authentication
 
 /// A pair of pool keys holding at least one: credentials really there, not an empty pair.
 fn real_keys() -> impl Strategy<Value = Pair<SymmetricKey>> {
-    let one = (0..SECRETS.len()).prop_map(symmetric);
+    let one = pool_symmetric();
     (one, pool_key(), any::<bool>()).prop_map(|(one, other, first)| match first {
         true => Pair::new(Some(one), other),
         false => Pair::new(other, Some(one)),
