@@ -43,11 +43,15 @@ pub fn status() -> impl Strategy<Value = StatusValue> {
 /// A pool key, 1 in 5 written in another spelling of its bytes
 /// ([`symmetric_spelt_otherwise`]): a replica may write a key back spelt otherwise, and it is
 /// the same key, held and retired as one.
+///
+/// One map over a tuple rather than a `prop_oneof!`: the unions nested in the strategies
+/// that draw keys made the value trees deep enough to overflow a test thread's stack in a
+/// debug build (CI's merge-shortcuts step). `choice` shrinks towards 0, the canonical text.
 fn pool_symmetric() -> impl Strategy<Value = SymmetricKey> {
-    prop_oneof![
-        4 => (0..SECRETS.len()).prop_map(symmetric),
-        1 => (0..SECRETS.len(), any::<u8>()).prop_map(|(i, bits)| symmetric_spelt_otherwise(i, bits)),
-    ]
+    (0..SECRETS.len(), 0..5u8, any::<u8>()).prop_map(|(i, choice, bits)| match choice {
+        4 => symmetric_spelt_otherwise(i, bits),
+        _ => symmetric(i),
+    })
 }
 
 fn pool_key() -> impl Strategy<Value = Option<SymmetricKey>> {
