@@ -64,7 +64,10 @@ fn pool_thumbprint() -> impl Strategy<Value = Option<Thumbprint>> {
 
 /// Credentials from the tiny pools, so a rotated-out key is often written again; 2 in 11 also
 /// write the kind their type does not use ([`authentication_with_unused_kind`]).
-pub fn authentication() -> impl Strategy<Value = Authentication> {
+///
+/// Boxed, as [`op`] is: the strategies built on these nest deep enough that, unboxed, their
+/// value trees overflowed a debug test thread's stack (CI's merge-shortcuts step).
+pub fn authentication() -> BoxedStrategy<Authentication> {
     prop_oneof![
         1 => Just(Authentication::default()),
         5 => (pool_key(), pool_key()).prop_map(|(p, s)| Authentication::sas(Pair::new(p, s))),
@@ -76,6 +79,7 @@ pub fn authentication() -> impl Strategy<Value = Authentication> {
         }),
         2 => authentication_with_unused_kind(),
     ]
+    .boxed()
 }
 
 /// Credentials that also write, with real pool values, the kind their type does not use: SAS
@@ -226,7 +230,7 @@ pub fn identity() -> impl Strategy<Value = Identity> {
         })
 }
 
-pub fn op() -> impl Strategy<Value = Op> {
+pub fn op() -> BoxedStrategy<Op> {
     prop_oneof![
         3 => identity().prop_map(|i| Op::Create(Box::new(i))),
         1 => Just(Op::Delete),
@@ -240,6 +244,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         2 => (metadata_key(), prop_oneof![3 => leaf().prop_map(Some), 1 => Just(None)])
             .prop_map(|(k, v)| Op::Metadata(k, v)),
     ]
+    .boxed()
 }
 
 /// A rotation ([`Op::Rotate`]).
