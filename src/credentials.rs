@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result, quoted_name, redacted};
-use crate::secret::{base64_len, base64_spellings, canonical_base64};
+use crate::secret::{KEY_BYTES, base64_len, base64_spellings, canonical_base64};
 use crate::serde_text::serde_as_text;
 
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
@@ -201,7 +201,7 @@ impl SymmetricKey {
     pub fn new(key: impl Into<String>) -> Result<Self> {
         let key = key.into();
         match base64_len(&key) {
-            Some(16..=64) => Ok(Self(canonical_base64(key).into_boxed_str())),
+            Some(n) if KEY_BYTES.contains(&n) => Ok(Self(canonical_base64(key).into_boxed_str())),
             Some(n) => Err(Error::InvalidValue {
                 field: "symmetric key".into(),
                 reason: format!(
@@ -219,7 +219,7 @@ impl SymmetricKey {
     /// A key the crate built itself from valid base64 of 16 to 64 bytes, encoded from bytes
     /// and so in its canonical spelling.
     pub(crate) fn trusted(key: String) -> Self {
-        debug_assert!(matches!(base64_len(&key), Some(16..=64)));
+        debug_assert!(base64_len(&key).is_some_and(|n| KEY_BYTES.contains(&n)));
         debug_assert!(canonical_base64(key.clone()) == key, "a canonical key");
         Self(key.into_boxed_str())
     }

@@ -1,8 +1,9 @@
 //! What text may hold a secret: whether a name or a value that no rule of ours shapes (a
 //! twin key, a device id in a message, an operator's status reason, a twin value in a report)
 //! may hold a symmetric key or a credential made from one, and how such text is then shown (by
-//! its [`Fingerprint`]); and the shape of a key itself ([`base64_len`], [`canonical_base64`],
-//! [`base64_spellings`]).
+//! its [`Fingerprint`]; a key's whole text by its canonical spelling's,
+//! [`canonical_fingerprint`]); and the shape of a key itself ([`base64_len`], [`KEY_BYTES`],
+//! [`canonical_base64`], [`base64_spellings`]).
 //!
 //! The checks err on the side of hiding. Text taken for a key is only shown by its fingerprint,
 //! which costs a reader a name now and then (a long camel-case word, say); text taken for none
@@ -24,6 +25,27 @@ pub(crate) fn base64_len(text: &str) -> Option<usize> {
     let body = &bytes[..bytes.len() - pad];
     let alphabet = |b: &u8| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/';
     body.iter().all(alphabet).then(|| bytes.len() / 4 * 3 - pad)
+}
+
+/// How many bytes a symmetric key decodes to: IoT Hub takes 16 to 64. Text that is padded
+/// base64 of such a length ([`base64_len`]) is a key to
+/// [`SymmetricKey::new`](crate::SymmetricKey::new) and, whole, to [`canonical_fingerprint`].
+pub(crate) const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
+
+/// The fingerprint of secret `text` as a report shows it: where the whole text is a symmetric
+/// key's ([`KEY_BYTES`] of padded base64), that of its [canonical spelling](canonical_base64),
+/// which is the fingerprint [`SymmetricKey`](crate::SymmetricKey) shows for every spelling of
+/// the key's bytes; the text's own otherwise. So a key kept in a twin value shows one
+/// fingerprint however it is spelt.
+///
+/// Cheap for text that is no key: the length and alphabet checks of [`base64_len`] end at the
+/// first character out of place, and only a key's text, at most 88 characters, is copied.
+pub(crate) fn canonical_fingerprint(text: &str) -> Fingerprint {
+    if base64_len(text).is_some_and(|bytes| KEY_BYTES.contains(&bytes)) {
+        Fingerprint::of(&canonical_base64(text.to_owned()))
+    } else {
+        Fingerprint::of(text)
+    }
 }
 
 /// The standard base64 alphabet, each character at its value.

@@ -355,7 +355,8 @@ mod tests {
     use serde_json::{Value, json};
 
     /// Asserts that the value at `path` is shown by its fingerprint: a string's text's, any
-    /// other value's JSON text's.
+    /// other value's JSON text's. (A string that is a key's base64 shows its canonical
+    /// spelling's; the keys given here are canonical.)
     #[track_caller]
     fn hidden(path: &str, value: Value) {
         let shown = shown_value(path, Some(&value));

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::{MAX_DEPTH, MAX_KEY_BYTES, MAX_NESTING, Section, TwinPath};
 use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
-use crate::secret::{may_hold_key, shown_text};
+use crate::secret::{canonical_fingerprint, may_hold_key, shown_text};
 
 pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
     Error::InvalidValue {
@@ -57,8 +57,9 @@ const SECRET_NAMES: &[&str] = &[
 /// `key`: `primaryKey`, `sharedAccessKey`), where a key of an object inside it, at any depth,
 /// arrays included, names one ([`holds_secret_name`]), or where its text may hold a symmetric
 /// key or a credential made from one: a SAS token, a connection string ([`may_hold_key`]). A
-/// string's fingerprint is its text's, so a key kept in a twin shows the fingerprint the key
-/// shows elsewhere.
+/// string's fingerprint is its text's, or its canonical spelling's where the whole string is a
+/// key's base64 ([`canonical_fingerprint`]), so a key kept in a twin shows the fingerprint the
+/// key shows elsewhere, however it is spelt; any other value's is its JSON text's.
 ///
 /// Twin values are the application's data, and reports would show them whole, a registry
 /// password of `$edgeAgent` included. Broader than a secret on
@@ -73,7 +74,7 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
         return text;
     }
     let fingerprint = match value {
-        Value::String(secret) => Fingerprint::of(secret),
+        Value::String(secret) => canonical_fingerprint(secret),
         _ => Fingerprint::of(&text),
     };
     format!("<{fingerprint}>")
@@ -368,5 +369,45 @@ mod tests {
             [(path, deep(MAX_NESTING))].into();
         let text = crate::twin_text::TwinText::new(&leaves);
         assert_eq!(text.leaves(), leaves);
+    }
+
+    /// A key kept in a twin or in metadata in another spelling of its bytes (an unused low bit
+    /// of the character before the padding set, which IoT Hub's decoder ignores) shows the
+    /// fingerprint the key shows elsewhere, its canonical text's: it showed its text's as
+    /// written, so one key showed two fingerprints in one report (found in review).
+    #[test]
+    fn a_key_in_a_value_shows_its_canonical_fingerprint_in_any_spelling() {
+        // `g` (32) before `==` has 4 unused bits and `Y` (24) before `=` has 2: `h` (33) and
+        // `Z` (25) set the lowest of them.
+        for (canonical, spelt_otherwise) in [
+            ("MDEyMzQ1Njc4OWFiY2RlZg==", "MDEyMzQ1Njc4OWFiY2RlZh=="),
+            (
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWZ=",
+            ),
+        ] {
+            let key = crate::SymmetricKey::new(spelt_otherwise);
+            let Ok(key) = key else {
+                panic!("{spelt_otherwise:?} is a key")
+            };
+            let expected = format!("<{}>", key.fingerprint());
+            for path in ["modules.m.env.password", "primaryKey", "site"] {
+                for text in [canonical, spelt_otherwise] {
+                    let shown = shown_value(path, Some(&Value::from(text)));
+                    assert_eq!(shown, expected, "{path} = {text}");
+                }
+            }
+        }
+        // Any other string shows its text's fingerprint as written: not a key's base64 whole
+        // (beside other text, or decoding to fewer than 16 bytes), or no base64 at all.
+        for text in [
+            "hunter2",
+            "AAAAZh==",
+            "x MDEyMzQ1Njc4OWFiY2RlZh==",
+            "MDEyMzQ1Njc4OWFiY2RlZh==\n",
+        ] {
+            let shown = shown_value("password", Some(&Value::from(text)));
+            assert_eq!(shown, format!("<{}>", Fingerprint::of(text)), "{text}");
+        }
     }
 }
