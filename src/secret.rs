@@ -109,10 +109,12 @@ pub(crate) fn base64_spellings(canonical: &str) -> impl Iterator<Item = String> 
 
 /// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
 /// [may hold a key](may_hold_key), whole otherwise. Shared by what shows text no rule of ours
-/// shapes (a refused twin key, an operator's status reason), so that all show a key alike.
+/// shapes (a refused twin key, an operator's status reason), so that all show a key alike: a
+/// key's whole text, in any spelling, by the fingerprint the key shows elsewhere
+/// ([`canonical_fingerprint`]).
 pub(crate) fn shown_text(text: &str) -> std::borrow::Cow<'_, str> {
     if may_hold_key(text) {
-        format!("<{}>", Fingerprint::of(text)).into()
+        format!("<{}>", canonical_fingerprint(text)).into()
     } else {
         text.into()
     }
@@ -254,6 +256,28 @@ mod tests {
         ] {
             assert!(!may_hold_key(text), "{text}");
         }
+    }
+
+    /// Free text that is a whole key shows the key's fingerprint in any spelling, as a twin
+    /// value does; text around a key keeps its own (found in review: a key spelt otherwise,
+    /// given as a status reason, showed a second fingerprint for the same key).
+    #[test]
+    fn a_key_as_free_text_shows_its_canonical_fingerprint() {
+        let canonical = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let spelt_otherwise = "MDEyMzQ1Njc4OWFiY2RlZh==";
+        let key = crate::SymmetricKey::new(canonical).expect("a key");
+        for text in [canonical, spelt_otherwise] {
+            assert_eq!(
+                shown_text(text),
+                format!("<{}>", key.fingerprint()),
+                "{text}"
+            );
+        }
+        let beside = format!("x {spelt_otherwise}");
+        assert_eq!(
+            shown_text(&beside),
+            format!("<{}>", Fingerprint::of(&beside))
+        );
     }
 
     #[test]

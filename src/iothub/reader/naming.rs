@@ -4,10 +4,10 @@
 //! cut short, so that an operator knows what to export again; and a message never shows a
 //! name that may hold a key's text.
 
-use crate::credentials::Fingerprint;
 use crate::error::Error;
 use crate::iothub::json::Member;
 use crate::key::{DeviceId, DeviceKey, ModuleId};
+use crate::secret::canonical_fingerprint;
 use crate::twin;
 
 /// `err` about a line that is not valid JSON (or not UTF-8 past `text`), naming the device it
@@ -103,6 +103,6 @@ pub(in crate::iothub) fn shown_name(name: &str) -> String {
     if n <= MAX_SHOWN_NAME_CHARS {
         format!("{:?}", twin::shown(name))
     } else {
-        format!("\"<{n} characters, {}>\"", Fingerprint::of(name))
+        format!("\"<{n} characters, {}>\"", canonical_fingerprint(name))
     }
 }
