@@ -21,7 +21,8 @@
 //!
 //! [`ExportLine::to_json`] writes the canonical form (fixed key order, sorted twin keys), and
 //! [`write_atomically`] puts an output file in place only once it is complete, refusing to
-//! overwrite an input; [`create_atomically`] does so only under a name still free then.
+//! overwrite an input; [`create_atomically`] does so only under a name still free then;
+//! [`remove_abandoned_temporaries`] removes the partial files of writers that were killed.
 //!
 //! # Examples
 //!
@@ -60,7 +61,9 @@ mod reader;
 mod summary;
 mod writable;
 
-pub use atomic::{create_atomically, refuse_inputs, write_atomically};
+pub use atomic::{
+    create_atomically, refuse_inputs, remove_abandoned_temporaries, write_atomically,
+};
 pub use delete_limit::TooManyDeletes;
 pub use export::{
     Export, ExportReader, read_export, read_export_from, read_import, read_import_from,
