@@ -25,7 +25,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use failback::Error;
 use failback::iothub::{
     ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, PlanCounts,
-    Side, Summary, Triple, create_atomically, refuse_inputs, write_atomically,
+    Side, Summary, Triple, create_atomically, refuse_inputs, remove_abandoned_temporaries,
+    write_atomically,
 };
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
@@ -240,7 +241,9 @@ fn merge(
     // before the inputs are read, so a run that fails on a bad line does not leave the last
     // run's import plan for an operator to submit, and this run's are removed again if a later
     // one fails, so the directory never holds a new merged registry beside an old plan. The
-    // report is written last: a set without it is one a crash interrupted.
+    // report is written last: a set without it is one a crash interrupted. The temporary
+    // files of a run killed while writing are removed with them: partial, keys in clear.
+    remove_abandoned(&outputs)?;
     let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
     removed.into_iter().collect::<Result<(), Error>>()?;
     let progress = io::stderr().is_terminal();
@@ -337,6 +340,22 @@ fn warn_of_unknown_credentials(counts: [u64; 3]) {
             ));
         }
     }
+}
+
+/// Removes the temporary files that runs killed while writing `outputs` left (a partial
+/// output each, which no error path of theirs could remove: see
+/// [`remove_abandoned_temporaries`]), and names each on stderr.
+fn remove_abandoned(outputs: &[PathBuf]) -> Result<(), Error> {
+    for output in outputs {
+        for temp in remove_abandoned_temporaries(output)? {
+            tell(format_args!(
+                "failback: removed {}, a partial {} left by a run that was killed",
+                temp.display(),
+                output.file_name().unwrap_or_default().to_string_lossy()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Removes an output of an earlier run, if there is one.
@@ -631,6 +650,8 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
             existing.display()
         )));
     }
+    // A run killed while writing left its partial files beside these names: removed first.
+    remove_abandoned(&names.map(|n| out_dir.join(n)))?;
     let triple = Generate { devices, seed }.run();
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
         path: out_dir.to_owned(),

@@ -18,6 +18,10 @@ mod data;
 #[path = "support/hub.rs"]
 mod hub;
 
+/// Temporary files of killed runs: removed by the next run.
+#[cfg(target_os = "linux")]
+#[path = "cli/abandoned.rs"]
+mod abandoned;
 /// Bad input: exit 2, `FILE:LINE:COLUMN: message`, no output.
 #[path = "cli/bad_input.rs"]
 mod bad_input;
