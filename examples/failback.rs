@@ -12,9 +12,10 @@
 //! touched), 2 for bad input (`FILE:LINE:COLUMN: message` on stderr), an I/O failure
 //! (`PATH: message`, `<stdout>` for a stdout that cannot be written), or a plan refused for
 //! deleting more of the primary's devices and modules than `--max-deletes` allows (the counts
-//! on stderr). No output file is left behind on failure: every output is written to a
-//! temporary file, synced, then renamed into place, and the three are one set (an earlier
-//! run's are removed first, this run's again if one fails or is refused).
+//! on stderr), or 130 when stopped by SIGINT, SIGTERM or SIGHUP. No output file is left behind
+//! on failure: every output is written to a temporary file, synced, then renamed into place,
+//! and the three are one set (an earlier run's are removed first, this run's again if one fails
+//! or is refused).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -26,7 +27,7 @@ use failback::Error;
 use failback::iothub::{
     ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, PlanCounts,
     Side, Summary, Triple, create_atomically, refuse_inputs, remove_abandoned_temporaries,
-    write_atomically,
+    remove_own_temporaries, write_atomically,
 };
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
@@ -154,6 +155,12 @@ fn main() -> ExitCode {
             };
         }
     };
+    match &cli.command {
+        Command::Merge { out_dir, .. } => stop_on_signal(out_dir, MERGE_OUTPUTS),
+        Command::Generate { out_dir, .. } => stop_on_signal(out_dir, GENERATE_OUTPUTS),
+        // Writes nothing: the default action of a signal leaves nothing behind.
+        Command::Parse { .. } => {}
+    }
     let outcome = match cli.command {
         Command::Merge {
             base,
@@ -191,6 +198,45 @@ fn main() -> ExitCode {
             tell(format_args!("failback: {message}"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// What `merge` writes in `--out-dir`, in this order.
+const MERGE_OUTPUTS: [&str; 3] = ["merged.jsonl", "import.jsonl", "report.json"];
+
+/// What `generate` writes in `--out-dir`, in this order.
+const GENERATE_OUTPUTS: [&str; 3] = ["base.jsonl", "primary.jsonl", "secondary.jsonl"];
+
+/// The exit status of a run stopped by SIGINT, SIGTERM or SIGHUP: 128 + 2, SIGINT's, the
+/// shells' "interrupted". `ctrlc` runs one handler for the three without saying which came,
+/// so SIGTERM's own 143 cannot be given.
+const STOPPED: u8 = 130;
+
+/// On SIGINT, SIGTERM or SIGHUP, removes this run's temporary files of the outputs `names` in
+/// `out_dir` and exits with [`STOPPED`]: the default action of these signals ended the process
+/// at once, leaving a partial output (keys in clear) beside its name.
+///
+/// The handler runs on a thread of its own while the write goes on, so it removes nothing but
+/// this process's temporaries of these outputs (a write whose temporary file is gone fails
+/// rather than put it in place) and exits at once, before another write can begin. Outputs
+/// already in place are kept: a merge's report, written last, is then missing, and the next
+/// run removes the set first; generate's next run refuses until they are removed. Nothing runs
+/// on SIGKILL: the next run removes what it leaves ([`remove_abandoned`]). The handler writes
+/// nothing: stderr's lock, held by a write blocked on a full pipe, would keep it from exiting.
+fn stop_on_signal(out_dir: &Path, names: [&str; 3]) {
+    let outputs = names.map(|name| out_dir.join(name));
+    let installed = ctrlc::set_handler(move || {
+        for output in &outputs {
+            // Best effort: the process is ending, and the next run removes what is left.
+            let _ = remove_own_temporaries(output);
+        }
+        std::process::exit(i32::from(STOPPED));
+    });
+    if let Err(error) = installed {
+        tell(format_args!(
+            "failback: warning: SIGINT and SIGTERM cannot be handled ({error}): a run stopped \
+             by one leaves its partial output, which the next run removes"
+        ));
     }
 }
 
@@ -232,7 +278,7 @@ fn merge(
             )));
         }
     }
-    let outputs = ["merged.jsonl", "import.jsonl", "report.json"].map(|name| out_dir.join(name));
+    let outputs = MERGE_OUTPUTS.map(|name| out_dir.join(name));
     // Refuse before any work: an output that is an input would destroy it.
     for output in &outputs {
         refuse_inputs(output, &inputs)?;
@@ -641,7 +687,7 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
     }
     // Demo data goes only into new files: `--out-dir` pointed by mistake at a directory of
     // real exports, whose names these are, must not replace them.
-    let names = ["base.jsonl", "primary.jsonl", "secondary.jsonl"];
+    let names = GENERATE_OUTPUTS;
     // `symlink_metadata`, not `exists`: a link, even one pointing nowhere, is not new either.
     let taken = |path: &PathBuf| std::fs::symlink_metadata(path).is_ok();
     if let Some(existing) = names.iter().map(|n| out_dir.join(n)).find(taken) {

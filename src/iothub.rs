@@ -22,7 +22,8 @@
 //! [`ExportLine::to_json`] writes the canonical form (fixed key order, sorted twin keys), and
 //! [`write_atomically`] puts an output file in place only once it is complete, refusing to
 //! overwrite an input; [`create_atomically`] does so only under a name still free then;
-//! [`remove_abandoned_temporaries`] removes the partial files of writers that were killed.
+//! [`remove_abandoned_temporaries`] removes the partial files of writers that were killed,
+//! [`remove_own_temporaries`] those of this process, stopping on a signal.
 //!
 //! # Examples
 //!
@@ -62,7 +63,8 @@ mod summary;
 mod writable;
 
 pub use atomic::{
-    create_atomically, refuse_inputs, remove_abandoned_temporaries, write_atomically,
+    create_atomically, refuse_inputs, remove_abandoned_temporaries, remove_own_temporaries,
+    write_atomically,
 };
 pub use delete_limit::TooManyDeletes;
 pub use export::{

@@ -304,13 +304,79 @@ fn temp_writer(file: &OsStr, prefix: &OsStr) -> Option<u32> {
 /// # Ok::<(), failback::Error>(())
 /// ```
 pub fn remove_abandoned_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
-    let prefix = temp_prefix(file_name(path).map_err(|source| Error::Io {
-        path: path.to_owned(),
-        source,
-    })?);
+    let prefix = output_prefix(path)?;
     if !proc_is_this_namespace() {
         return Ok(Vec::new());
     }
+    let this_process = std::process::id();
+    remove_temporaries(path, &prefix, |pid| pid != this_process && !is_running(pid))
+}
+
+/// Removes the temporary files this process is writing for `path` ([`write_atomically`],
+/// [`create_atomically`]) and returns their paths, sorted: for a program stopping on a signal,
+/// whose writes would leave them otherwise.
+///
+/// Safe code cannot run in a signal handler, but a program can wait for SIGINT and SIGTERM on
+/// a thread of its own (the `ctrlc` crate does so) and there call this for each output it may
+/// be writing, then exit at once; the example tool does. A write whose temporary file is
+/// removed fails when it would put the file in place, so nothing partial reaches `path`. A
+/// write begun after the removal is not seen: exit at once. Removed is a regular file named
+/// exactly `.{name}.tmp-{pid}-{n}` with this process's id, on any platform; nothing else.
+/// Nothing runs on `SIGKILL`: [`remove_abandoned_temporaries`] removes what it leaves.
+///
+/// # Errors
+///
+/// As [`remove_abandoned_temporaries`]: [`Error::Io`] with `path`, its directory or the
+/// temporary file.
+///
+/// # Examples
+///
+/// A stop while `merged.jsonl` is written: here the write itself does what the signal's
+/// thread would.
+///
+/// ```
+/// use std::io::Write;
+/// use failback::{Error, iothub::{remove_own_temporaries, write_atomically}};
+///
+/// let dir = std::env::temp_dir().join(format!("failback-doc-own-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+/// let out = dir.join("merged.jsonl");
+/// let written = write_atomically(&out, &[], |w| {
+///     w.write_all(b"half of it")?;
+///     let removed = remove_own_temporaries(&out).map_err(std::io::Error::other)?;
+///     assert_eq!(removed.len(), 1); // .merged.jsonl.tmp-{pid}-{n}
+///     w.write_all(b" and the rest")
+/// });
+/// assert!(written.is_err()); // the temporary file gone, nothing was put in place
+/// assert!(!out.exists());
+/// let left = std::fs::read_dir(&dir).map_err(|e| Error::Io { path: dir.clone(), source: e })?;
+/// assert_eq!(left.count(), 0);
+/// # std::fs::remove_dir_all(&dir).ok();
+/// # Ok::<(), failback::Error>(())
+/// ```
+pub fn remove_own_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
+    let prefix = output_prefix(path)?;
+    let this_process = std::process::id();
+    remove_temporaries(path, &prefix, |pid| pid == this_process)
+}
+
+/// The prefix of `path`'s temporary files, or an [`Error::Io`] naming `path` if it names no
+/// file.
+fn output_prefix(path: &Path) -> Result<OsString> {
+    let name = file_name(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok(temp_prefix(name))
+}
+
+/// Removes, sorted, the regular files beside `path` named as its temporaries (beginning with
+/// `prefix`) whose writer's process id `whose` accepts, and returns them.
+fn remove_temporaries(
+    path: &Path,
+    prefix: &OsStr,
+    whose: impl Fn(u32) -> bool,
+) -> Result<Vec<PathBuf>> {
     let directory = directory_of(path);
     let listing_error = |source| Error::Io {
         path: directory.clone(),
@@ -321,23 +387,22 @@ pub fn remove_abandoned_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(listing_error(err)),
     };
-    let this_process = std::process::id();
-    let mut abandoned = Vec::new();
+    let mut chosen = Vec::new();
     for entry in entries {
         let entry = entry.map_err(listing_error)?;
-        let Some(pid) = temp_writer(&entry.file_name(), &prefix) else {
+        let Some(pid) = temp_writer(&entry.file_name(), prefix) else {
             continue;
         };
         // `file_type` does not follow a link: the writers make regular files only.
         let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
-        if is_file && pid != this_process && !is_running(pid) {
-            abandoned.push(entry.path());
+        if is_file && whose(pid) {
+            chosen.push(entry.path());
         }
     }
     // Sorted, so that the same directory gives the same list, and the same first error.
-    abandoned.sort();
-    let mut removed = Vec::with_capacity(abandoned.len());
-    for temp in abandoned {
+    chosen.sort();
+    let mut removed = Vec::with_capacity(chosen.len());
+    for temp in chosen {
         match fs::remove_file(&temp) {
             Ok(()) => removed.push(temp),
             // Removed meanwhile, by another run cleaning up: nothing left to do.
@@ -687,6 +752,48 @@ mod tests {
             "first half, second half"
         );
         assert_eq!(dir.entries(), ["merged.jsonl"]);
+    }
+
+    /// What a program stopping on a signal does: the writes in progress lose their temporary
+    /// files and fail, putting nothing in place; another process's temporary is kept.
+    #[test]
+    fn removing_this_process_temporaries_fails_its_writes_in_progress() {
+        let dir = TempDir::new("own");
+        let replaced = dir.0.join("merged.jsonl");
+        fs::write(&replaced, "earlier").expect("seed");
+        let created = dir.0.join("base.jsonl");
+        let other = format!(".merged.jsonl.tmp-{}-0", u32::MAX);
+        fs::write(dir.0.join(&other), "another's").expect("seed");
+        let stop = |out: &Path| {
+            let removed = remove_own_temporaries(out).map_err(io::Error::other)?;
+            assert_eq!(removed.len(), 1, "{removed:?}");
+            let name = removed[0].file_name().expect("a name").to_string_lossy();
+            let own = format!(
+                ".{}.tmp-{}-",
+                out.file_name().expect("a name").to_string_lossy(),
+                std::process::id()
+            );
+            assert!(name.starts_with(&own), "{name}");
+            Ok(())
+        };
+        let written = write_atomically(&replaced, &[], |w| {
+            w.write_all(b"half")?;
+            stop(&replaced)
+        });
+        assert!(
+            matches!(&written, Err(Error::Io { path, .. }) if path == &replaced),
+            "{written:?}"
+        );
+        let written = create_atomically(&created, |w| {
+            w.write_all(b"half")?;
+            stop(&created)
+        });
+        assert!(
+            matches!(&written, Err(Error::Io { path, .. }) if path == &created),
+            "{written:?}"
+        );
+        assert_eq!(fs::read_to_string(&replaced).expect("read"), "earlier");
+        assert_eq!(dir.entries(), [other.as_str(), "merged.jsonl"]);
     }
 
     #[test]
