@@ -15,7 +15,11 @@
 //! on stderr), or 130 when stopped by SIGINT, SIGTERM or SIGHUP. No output file is left behind
 //! on failure: every output is written to a temporary file, synced, then renamed into place,
 //! and the three are one set (an earlier run's are removed first, this run's again if one fails
-//! or is refused).
+//! or is refused). A run stopped by SIGINT, SIGTERM or SIGHUP removes the temporary file it was
+//! writing before it exits (outputs already in place stay; the next merge removes them first).
+//! Nothing can run on SIGKILL (the OOM killer's signal): a run killed so leaves its temporary
+//! file (`.{name}.tmp-{pid}-{n}`, partial, keys in clear, readable by its owner only), which the
+//! next run writing the same output removes before it writes, naming it on stderr.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};

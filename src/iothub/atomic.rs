@@ -18,6 +18,10 @@ use crate::error::{Error, Result};
 /// and fsynced, renamed over `path` (atomic within one file system, which is why it lives in
 /// the same directory), and the directory is fsynced so the rename survives a crash. On any
 /// error, or a panic in `write`, the temporary file is removed and `path` is left as it was.
+/// Nothing can run in a process killed by `SIGKILL` (or by a signal it does not handle): its
+/// temporary file stays, partial, until [`remove_abandoned_temporaries`] removes it, which is
+/// for the next writer of `path` to call first; a program handling SIGINT and SIGTERM removes
+/// its own with [`remove_own_temporaries`].
 /// On Unix the file is created readable and writable by its owner only, because merged exports
 /// hold symmetric keys in clear. A symbolic link at `path` is replaced, not followed.
 ///
