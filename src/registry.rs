@@ -4,13 +4,15 @@
 //! `a ⊔ a = a`, so any order of merges, with any duplicates, converges.
 //!
 //! Per key, an incarnation (named by its creation dot `c`) survives a join unless one side has
-//! seen `c` and no longer holds it, which only a delete does. That is **delete wins**: an
+//! seen `c` and no longer holds it, which only a delete does (its tombstone held, or the
+//! stable vector covering `c`). That is **delete wins**: an
 //! update made concurrently with a delete carries the incarnation it updates, finds it deleted,
 //! and is dropped (and reported). A re-create is a new incarnation, which no delete of the old
 //! one has seen, so it stands.
 //!
-//! Tombstones record which incarnation a delete removed. Delete-wins does not need them (the
-//! context does), but deltas do: a delta names the keys it touches, and a tombstone is how a delete
+//! Tombstones record which incarnation a delete removed. They are the evidence of the delete
+//! (with the stable vector once compacted): a context's claim alone cannot be told from a
+//! device cut from a registry's text. Deltas need them too: a delta names the keys it touches, and a tombstone is how a delete
 //! names its key. Reports do too: a tombstone keeps what its deleter had seen
 //! ([`Tombstone::seen`], a causal context), so the updates a delete-wins conflict names are those
 //! no delete of the incarnation had seen, whatever state or delta brought the delete. They are
@@ -21,11 +23,14 @@
 //! The precondition is compact's cap at the registry's own vector: the left side compacts at
 //! `s ⊓ vv(a)`, the right at `s ⊓ vv(a ⊔ b)`, which differ once `s` is beyond `vv(a)`.
 //! Stability is not part of it: `s` need not be a vector `b` has reached. Which incarnations
-//! a join keeps rests on the contexts, never on tombstones:
-//! `i ∈ live(a ⊔ b) ⇔ i ∈ live(a) ∪ live(b) ∧ ∀ x ∈ {a, b}: i ∈ ctx(x) ⇒ i ∈ live(x)`, and
-//! `compact_s` changes neither `live` nor `ctx`. So a copy of a deleted incarnation `b`
-//! still holds falls whether or not `a` kept the tombstone: `a` has seen the creation and no
-//! longer holds it. What compacting before every replica has reached `s` costs is the
+//! a join keeps rests on the evidence of a delete, `del(x, i)`: `i ∈ ctx(x)`, and `x` holds a
+//! tombstone of `i` or `i ∈ stable(x)`. Then
+//! `i ∈ live(a ⊔ b) ⇔ i ∈ live(a) ∪ live(b) ∧ ∀ x ∈ {a, b}: i ∉ live(x) ⇒ ¬del(x, i)`, and
+//! `compact_s` changes neither `live`, `ctx` nor `del`: it drops a tombstone only where the
+//! stable vector it raises covers the incarnation. So a copy of a deleted incarnation `b`
+//! still holds falls whether or not `a` kept the tombstone. For the states writers and merges
+//! make, `i ∉ live(x) ⇒ (del(x, i) ⇔ i ∈ ctx(x))`: every delete leaves a tombstone until the
+//! stable vector covers it. What compacting before every replica has reached `s` costs is the
 //! tombstones' other uses: a delta for a peer behind `s` is the whole state, and a delete-wins
 //! conflict met later cannot name its delete.
 //! `tests/compaction.rs` checks the law for every `s ≤ vv(a)`, `⊥` and `vv(a)` included.
@@ -69,10 +74,18 @@ use wire::Wire;
 /// it never writes, which may be one misspelt), and reads tombstones the stable vector covers as
 /// compaction leaves them, purged; but it cannot tell a register's record of overwritten
 /// writes from a forged one, nor a context's claim of a write an overwrite or a delete left
-/// from one whose device was cut from the file. Such a state still merges without panicking, to one state
-/// whichever side merges, but the claim applies to a device only once a state holding the
-/// device is joined with it, so the order of several merges can decide whether the claimed
-/// write stands. Nor can it tell a value edited in place, under the dot of the write it stands
+/// from one whose device was cut from the file. Such a state still merges without panicking.
+/// A claim alone is no evidence of a delete: an incarnation held on one side only falls only
+/// where the other side holds its tombstone or its stable vector covers it (the tombstone
+/// compacted), so a device cut from the file comes back whole from a peer that holds it, and
+/// both merge directions give one state, with two exceptions. Merged into the damaged state,
+/// a peer whose context and stable vector it includes changes nothing (the inclusion shortcut:
+/// `cut ⊔ intact = cut` where `intact ⊔ cut` keeps the device) until that peer writes again.
+/// And a cut device the damaged state's stable vector covers reads as deleted and compacted:
+/// a merge that walks its key drops it, one whose vector reaches that stable vector skips
+/// the walk and keeps it. A claimed write to a device applies only once a state holding the
+/// device is joined with it, so the order of several merges can decide whether it stands.
+/// Nor can it tell a value edited in place, under the dot of the write it stands
 /// for, from that write: a replica that loads the edited copy and one that loads the original
 /// each keep their own value under that dot, whatever they merge, until a later write
 /// overwrites it. Load registries only from where their replica alone writes them, and
@@ -395,7 +408,12 @@ impl Registry {
         // invariants. Every dot a state holds is in its context: a writer inserts each dot it
         // writes, a join joins the contexts, and the reader refuses a state holding a write
         // its context has not seen (`Slot::write_unseen_by`); so `a` has seen every write `b`
-        // holds, and holds it still or saw it removed, and the join drops it there. Registers
+        // holds, and holds it still or saw it removed (holds its tombstone, or its stable
+        // vector covers it), and the join drops it there. Not for a damaged `a` whose context
+        // claims a device cut from its text: the join would take the device back from `b`,
+        // where this keeps `a` without it (documented on `Registry`); telling the two apart
+        // would cost a walk of `b`, and this shortcut is what makes a re-merge cost nothing.
+        // Registers
         // carry their past (`register.rs`, `MvRegister::clear`): a state that has seen a
         // write has seen what it overwrote, so no entry `a` holds is one `b` saw overwritten
         // by a write `a` lacks. Tombstones `b` holds and `a` does not are under `stable(a)`,

@@ -1,7 +1,8 @@
 //! One key's slot: its live incarnations and tombstones, and the join of two slots.
 //!
 //! Per key, an incarnation (named by its creation dot `c`) survives a join unless one side has
-//! seen `c` and no longer holds it, which only a delete does: **delete wins** over updates
+//! seen `c` and no longer holds it, which only a delete does (its tombstone held, or the stable
+//! vector covering `c`, [`Seen::deleted`]): **delete wins** over updates
 //! made concurrently with it. The join also tallies what it did into the merge's [`Report`]:
 //! devices added, updated, deleted; conflicts; stale security writes refused.
 
@@ -28,6 +29,37 @@ use tombstone::{delete_win, first_delete, lost_updates};
 
 /// A key's live incarnations.
 pub(crate) type Live = SmallVec<[DeviceRecord; 1]>;
+
+/// What a slot join reads of one side besides its slot: its causal context and its stable
+/// vector, both as they were before the merge.
+#[derive(Clone, Copy)]
+pub(crate) struct Seen<'a> {
+    pub(crate) context: &'a CausalContext,
+    pub(crate) stable: &'a VersionVector,
+}
+
+impl Seen<'_> {
+    /// Whether this side, whose slot for the key holds `tombstones` and not `incarnation`,
+    /// deleted `incarnation`: it has seen it, and a delete of it is in evidence, its tombstone
+    /// held or the stable vector covering it (the tombstone compacted away). The one test of a
+    /// delete wherever an incarnation held on one side only is judged: dropped there, or
+    /// refused as a resurrection here.
+    ///
+    /// Not the context's claim alone (2026-11-24): every delete leaves a tombstone until its
+    /// stable vector covers it (`purge`), so for states writers and merges make the two tests
+    /// agree, `i ∈ ctx ∖ live ⇒ (∃ t ∈ tombstones: t.incarnation = i) ∨ i ∈ stable`. A claim
+    /// with neither is damage (a device cut from a registry's text), and the incarnation is
+    /// kept: a cut device comes back from a peer that holds it, where the claim alone made
+    /// `a ⊔ b` keep it and `b ⊔ a` drop it, by which side skipped the sweep of keys held on
+    /// one side (`registry/merge.rs`). Rare (an incarnation held on one side only), so the
+    /// tombstones are searched only here, never on the join's common path.
+    #[inline]
+    pub(crate) fn deleted(&self, incarnation: Dot, tombstones: &[Tombstone]) -> bool {
+        self.context.contains(incarnation)
+            && (self.stable.contains(incarnation)
+                || first_delete(tombstones, incarnation).is_some())
+    }
+}
 
 /// Everything a registry holds for one key. Written beside its key in a registry's text
 /// (flattened), each member left out when empty; read there, through [`Slot::read`].
@@ -164,13 +196,9 @@ impl Slot {
     ///
     /// An incoming incarnation not held here is always worth the general join: either it is
     /// new, or this side deleted it and the refused resurrection is reported (with the updates
-    /// the delete lost).
-    pub(crate) fn absorbs(
-        &self,
-        other: &Slot,
-        other_ctx: &CausalContext,
-        stable: &VersionVector,
-    ) -> bool {
+    /// the delete lost). One held here only is kept unless `there`, the other side, deleted it
+    /// ([`Seen::deleted`]); `stable` is the stable vector of the side merging.
+    pub(crate) fn absorbs(&self, other: &Slot, there: Seen<'_>, stable: &VersionVector) -> bool {
         let find = |live: &[DeviceRecord], dot: Dot| {
             live.binary_search_by(|r| r.incarnation.cmp(&dot)).ok()
         };
@@ -182,8 +210,8 @@ impl Slot {
                 .live
                 .iter()
                 .all(|r| match find(&other.live, r.incarnation) {
-                    Some(i) => r.absorbs(&other.live[i], other_ctx),
-                    None => !other_ctx.contains(r.incarnation),
+                    Some(i) => r.absorbs(&other.live[i], there.context),
+                    None => !there.deleted(r.incarnation, &other.tombstones),
                 })
             && other
                 .tombstones
@@ -282,17 +310,18 @@ impl StaleSink for Stales {
     }
 }
 
-/// Joins one key's slots, purges the tombstones `stable` covers, and tallies the outcome.
-/// `ctx` and `other_ctx` are both sides' contexts *before* the merge.
+/// Joins one key's slots, purges the tombstones this side's stable vector covers, and tallies
+/// the outcome. `here` and `there` are this side's and the other side's contexts and stable
+/// vectors *before* the merge.
 pub(crate) fn merge_slot(
     key: &DeviceKey,
     mine: &mut Slot,
     theirs: &Slot,
-    (ctx, other_ctx): (&CausalContext, &CausalContext),
-    stable: &VersionVector,
+    (here, there): (Seen<'_>, Seen<'_>),
     policy: &Policy,
     report: &mut Report,
 ) {
+    let (ctx, other_ctx, stable) = (here.context, there.context, here.stable);
     // `a ⊔ a = a`, and the purge below would drop nothing: a registry purges its slots
     // whenever its stable vector grows, and as it reads them, so
     // `∀ t ∈ tombstones(a): ¬t.is_covered_by(stable(a))`.
@@ -316,13 +345,14 @@ pub(crate) fn merge_slot(
     let mut incoming = theirs.live.iter().peekable();
     for mut record in std::mem::take(&mut mine.live) {
         while let Some(their) = incoming.next_if(|t| t.incarnation < record.incarnation) {
-            changed |= take_incarnation(key, their, ctx, &mine.tombstones, &mut live, report);
+            changed |= take_incarnation(key, their, here, &mine.tombstones, &mut live, report);
         }
         if let Some(their) = incoming.next_if(|t| t.incarnation == record.incarnation) {
             changed |= record.join(ctx, their, other_ctx, &mut stales);
             live.push(record);
-        } else if other_ctx.contains(record.incarnation) {
-            // The other side saw this incarnation and no longer has it: it deleted it.
+        } else if there.deleted(record.incarnation, &theirs.tombstones) {
+            // The other side saw this incarnation and no longer has it, and holds its
+            // tombstone or compacted it: it deleted it.
             changed = true;
             report_delete_win(key, &record, other_ctx, &theirs.tombstones, report);
         } else {
@@ -330,7 +360,7 @@ pub(crate) fn merge_slot(
         }
     }
     for their in incoming {
-        changed |= take_incarnation(key, their, ctx, &mine.tombstones, &mut live, report);
+        changed |= take_incarnation(key, their, here, &mine.tombstones, &mut live, report);
     }
     mine.live = live;
 
@@ -462,7 +492,9 @@ fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
     }
 }
 
-/// An incarnation only the other side holds: taken unless this side deleted it. Refused, it is
+/// An incarnation only the other side holds: taken unless this side deleted it
+/// ([`Seen::deleted`]: its context claims it, and a tombstone or the stable vector says a
+/// delete removed it; a claim alone is damage, and the incarnation is taken). Refused, it is
 /// listed as a resurrection, and when this side still holds the delete's tombstone the updates
 /// it brings that the delete had not seen are named in the delete-wins conflict the merge in
 /// the other direction reports: which side merges does not decide whether a lost update is
@@ -472,21 +504,23 @@ fn rejection(key: &DeviceKey, kind: Stale, dot: Dot) -> Rejection {
 fn take_incarnation(
     key: &DeviceKey,
     their: &DeviceRecord,
-    ctx: &CausalContext,
+    here: Seen<'_>,
     tombstones: &[Tombstone],
     live: &mut Live,
     report: &mut Report,
 ) -> bool {
-    if ctx.contains(their.incarnation) {
-        refuse_deleted(key, their, ctx, tombstones, report);
+    if here.deleted(their.incarnation, tombstones) {
+        refuse_deleted(key, their, here.context, tombstones, report);
         return false;
     }
     // Taken whole, as `Slot::absorbs` takes a slot whose incarnations this side never saw,
-    // not joined with nothing under `ctx`: a side that never saw a device's creation has seen
+    // not joined with nothing under this side's context: a side that never saw a device's creation has seen
     // none of the writes that follow it, so for any state a writer and merges make the two
     // agree. For a damaged state they do not: a context that claims a write of a device the
     // file no longer holds makes the join drop that write where the shortcut keeps it, so
-    // joining here would make merges disagree by the shortcut taken.
+    // joining here would make merges disagree by the shortcut taken. (That context may claim
+    // this very incarnation, a device cut from the file: no delete is in evidence, and it
+    // comes back whole.)
     live.push(their.clone());
     true
 }

@@ -98,21 +98,19 @@ fn registries_of_two_lifts_share_the_base_replica_and_must_not_be_merged() {
     let (east, west) = (lift(EAST), lift(WEST));
     assert_eq!(east.context().vector().get(BASE), 4);
     assert_eq!(west.context().vector().get(BASE), 3);
-    if cfg!(debug_assertions) {
-        // Debug builds check each merge shortcut against the general join, and the check
-        // catches the misuse (one dot naming two writes) in one order or the other.
-        let east_west = std::panic::catch_unwind(|| east.clone().merge(&west));
-        let west_east = std::panic::catch_unwind(|| west.clone().merge(&east));
-        assert!(east_west.is_err() || west_east.is_err());
-        return;
-    }
+    // Debug builds too merge without panicking (a merge is total), and show the misuse as
+    // release builds do: their shortcut checks caught it as disagreeing with the general join
+    // until a context's claim alone stopped reading as a delete (2026-11-24).
     let mut east_west = east.clone();
     east_west.merge(&west);
     let mut west_east = west.clone();
     west_east.merge(&east);
-    // Devices vanish, and which depends on the order: what the docs say never to do.
+    // Devices vanish, and which depends on the order: what the docs say never to do. (In one
+    // order at least: a context's claim of another lift's creation is no delete, having no
+    // tombstone, so the join keeps that device; the merge into the side whose context
+    // includes the other's changes nothing, and loses it.)
     assert!(east_west != west_east);
-    assert!(keys(&east_west).len() < 6 && keys(&west_east).len() < 6);
+    assert!(keys(&east_west).len() < 6 || keys(&west_east).len() < 6);
 }
 
 #[test]
