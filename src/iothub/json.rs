@@ -379,6 +379,22 @@ pub(crate) fn without_position(err: &serde_json::Error) -> String {
     text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
 }
 
+/// The byte offset in `text` of the byte serde_json stopped at when it gave `err`.
+///
+/// serde_json counts lines from 1 and a line's bytes from 1, up to and including the byte it
+/// stopped at (column 0 when it stopped before a line's first byte); the line's own text holds
+/// no newline, but `text` passed to [`parse_line`](super::parse_line) may.
+pub(crate) fn error_offset(text: &str, err: &serde_json::Error) -> usize {
+    let line_start = match err.line() {
+        0 | 1 => 0,
+        line => text
+            .match_indices('\n')
+            .nth(line - 2)
+            .map_or(text.len(), |(at, _)| at + 1),
+    };
+    (line_start + err.column().saturating_sub(1)).min(text.len())
+}
+
 /// Builds canonical JSON text: no whitespace, serde_json's string escapes, object keys in the
 /// order written (or sorted, for maps), and a `,` before every key but an object's first.
 #[derive(Default)]
@@ -589,6 +605,20 @@ mod tests {
         let expected = serde_json::json!({"a": {"$v": 2, "b": [{"$v": 3, "c": 4}]}, "d": "$v"});
         assert_eq!(Value::Object(map), expected);
         assert!(object_without("[1]", &["$v"]).is_err());
+    }
+
+    #[test]
+    fn error_offsets_point_at_the_byte_serde_json_stopped_at() {
+        let offset = |text: &str| {
+            let err = serde_json::from_str::<Value>(text).expect_err("invalid");
+            error_offset(text, &err)
+        };
+        // The closing quote of a lone surrogate, the last digit of a number beyond a double.
+        assert_eq!(offset(r#"{"a":"\ud800"}"#), 12);
+        assert_eq!(offset(r#"{"a":1e999}"#), 9);
+        assert_eq!(offset("{\"a\":\n 1e999}"), 11);
+        assert_eq!(offset("{\"a\":1,\r\n\n\"b\":-1e999}"), 19);
+        assert_eq!(offset(""), 0);
     }
 
     #[test]

@@ -394,8 +394,11 @@ pub(super) fn twin(
     }
     let built = json::object_without(raw.text(), dropped);
     built.map(Some).map_err(|err| {
+        // The line's check skips strings and numbers without building them: a value serde_json
+        // cannot hold (a lone surrogate, a number beyond a double) is found only here, and is
+        // refused where serde_json stopped reading it, inside the value.
         let message = format!("invalid JSON in {field}: {}", json::without_position(&err));
-        cx.error(raw.start, message)
+        cx.error(raw.start + json::error_offset(raw.text(), &err), message)
     })
 }
 
@@ -849,6 +852,48 @@ mod tests {
             r#""$metadata":{"x":[0.123456789012345678901234567890]}}}"#
         )));
         assert_eq!(line.desired, Some(Map::new()));
+    }
+
+    /// A twin value serde_json cannot hold, found only when the section is built (the line's
+    /// check skips strings and numbers without building them), is refused where serde_json
+    /// stopped reading it: inside the value, at its last byte (a string's closing quote, a
+    /// number's last digit), not at the section's start.
+    #[test]
+    fn invalid_json_in_a_twin_section_is_refused_inside_the_value() {
+        let surrogate = r#""\ud800""#;
+        for (text, field) in [
+            (
+                r#"{"id":"d","status":"enabled","tags":{"site":"oslo","note":"\ud800"}}"#,
+                "tags",
+            ),
+            (
+                r#"{"id":"d","status":"enabled","properties":{"desired":{"a":{"b":"\ud800"}}}}"#,
+                "properties.desired",
+            ),
+            (
+                r#"{"id":"d","status":"enabled","properties":{"reported":{"l":["x","\ud800"]}}}"#,
+                "properties.reported",
+            ),
+        ] {
+            let (column, message) = error(text);
+            // The closing quote, the string's last byte.
+            assert_eq!(
+                column,
+                col(text, surrogate) + surrogate.len() as u64 - 1,
+                "{text}"
+            );
+            let expected = format!(r#"device "d": invalid JSON in {field}: "#);
+            assert!(message.starts_with(&expected), "{message}");
+            assert!(!message.contains(" at line "), "{message}");
+        }
+        let text = with(r#""properties":{"reported":{"fw":"1.0","battery":1e999}}"#);
+        let (column, message) = error(&text);
+        // The number's last digit.
+        assert_eq!(column, col(&text, "1e999") + 4, "{text}");
+        assert_eq!(
+            message,
+            r#"device "dev-1": invalid JSON in properties.reported: number out of range"#
+        );
     }
 
     #[test]

@@ -81,10 +81,13 @@ pub enum Parsed {
 /// any `$` key is anywhere else: in tags, below the top, in an array); a number in
 /// tags or desired properties that would be written back as another value (an integer beyond
 /// 64 bits such as `123456789012345678901234567890`, which the hub keeps whole and this crate
-/// holds as a double) or that no double holds, at the number; an unknown `importMode` or `authentication.type`; a symmetric key
-/// that is not base64 of 16 to 64 bytes, or only one of the two keys; a key or thumbprint that
-/// is `""` (IoT Hub writes one it does not export as `null`); a thumbprint that is not
-/// 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
+/// holds as a double) or that no double holds, at the number; a twin value serde_json cannot
+/// hold that no check above finds (a string with a lone surrogate escape such as `"\ud800"`
+/// in any section, a number no double holds in reported properties), inside the value, at the
+/// byte where serde_json stopped reading it; an unknown `importMode` or `authentication.type`;
+/// a symmetric key that is not base64 of 16 to 64 bytes, or only one of the two keys; a key
+/// or thumbprint that is `""` (IoT Hub writes one it does not export as `null`); a thumbprint
+/// that is not 40 or 64 hex digits, or two of different lengths; a `deviceScope` not of the form
 /// `ms-azure-iot-edge://{edgeDeviceId}-{generationId}`; and a value of the wrong JSON type for
 /// any of these fields. Messages never contain a key, only its
 /// [`Fingerprint`](crate::Fingerprint). Once the line's `id` is read and valid, every further
