@@ -386,9 +386,14 @@ pub(super) fn twin(
         _ => return Ok(None),
     };
     let dropped = twin::hub_managed(section);
-    // Reported properties are never written to a hub (the device owns them), so a number
-    // there that would come back as another value changes nothing a plan writes: refusing the
-    // whole file over one device's reading would stop the failback for nothing.
+    // Reported properties are never written to a hub (the device owns them), so a number there
+    // that serde_json holds as another value (an integer beyond 64 bits, held as the nearest
+    // double) changes nothing a plan writes: it is read as held, since refusing the whole file
+    // over one device's reading would stop the failback for nothing. A value serde_json cannot
+    // hold at all (a number beyond a double's range, a string with a lone surrogate) is still
+    // refused in every section, at the value, when the section is built below: there is no
+    // value to keep, and dropping it or the section without a word would lose the device's
+    // reported state from the merged registry.
     if section != Section::Reported {
         check_numbers(cx, field, raw, dropped)?;
     }
@@ -893,6 +898,34 @@ mod tests {
         assert_eq!(
             message,
             r#"device "dev-1": invalid JSON in properties.reported: number out of range"#
+        );
+    }
+
+    /// Reported properties are read with the numbers serde_json holds as another value, but a
+    /// number it cannot hold at all is refused there too, inside the value (at its last digit,
+    /// where serde_json stops), not at the section's start.
+    #[test]
+    fn reported_numbers_no_double_holds_are_refused_at_the_value() {
+        let huge = format!("1{}", "0".repeat(400));
+        for number in ["1e999", "-1e999", huge.as_str()] {
+            let text = with(&format!(
+                r#""properties":{{"reported":{{"fw":"1.0","battery":{number}}}}}"#
+            ));
+            let (column, message) = error(&text);
+            let start = col(&text, &format!(":{number}")) + 1;
+            assert_eq!(column, start + number.len() as u64 - 1, "{number}");
+            assert_eq!(
+                message,
+                r#"device "dev-1": invalid JSON in properties.reported: number out of range"#
+            );
+        }
+        let line = device(&with(
+            r#""properties":{"reported":{"battery":123456789012345678901234567890}}"#,
+        ));
+        let reported = line.reported.expect("reported");
+        assert_eq!(
+            reported["battery"],
+            serde_json::json!(1.2345678901234568e29)
         );
     }
 
