@@ -12,6 +12,9 @@ use super::summary::InputStats;
 use crate::error::{Error, Result};
 use crate::key::DeviceKey;
 
+/// The UTF-8 byte order mark some editors write before a file's first line; read as nothing.
+const BOM: &[u8] = "\u{feff}".as_bytes();
+
 /// The device and module lines of an export or import file.
 ///
 /// # Examples
@@ -176,7 +179,8 @@ fn collect(mut lines: ExportReader<impl BufRead>) -> Result<Export> {
 /// Export lines one at a time, so a million-line file never sits in memory whole.
 ///
 /// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start
-/// is ignored. No line is buffered beyond the 1 MiB line limit. Hub warning lines are skipped
+/// is ignored, and not counted in the first line's length (error columns on that line count
+/// it, as an editor shows the raw line). No line is buffered beyond the 1 MiB line limit. Hub warning lines are skipped
 /// and counted ([`skipped`](Self::skipped)). After the first error the reader yields nothing
 /// more.
 ///
@@ -326,8 +330,9 @@ impl<R: BufRead> ExportReader<R> {
 
     /// The next device line, or `None` at the end of the input.
     fn read_line(&mut self) -> Result<Option<ExportLine>> {
-        // Room for the line ending, so a line of exactly the limit is still read whole.
-        let cap = MAX_LINE_BYTES as u64 + 2;
+        // Room for a byte order mark and the line ending, so a line of exactly the limit is
+        // still read whole.
+        let cap = (BOM.len() + MAX_LINE_BYTES + 2) as u64;
         loop {
             self.buffer.clear();
             let read = (&mut self.reader)
@@ -345,28 +350,30 @@ impl<R: BufRead> ExportReader<R> {
             let mut bytes = self.buffer.as_slice();
             bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
             bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            // The limit is on the line's text, so the mark is stripped first; columns on the
+            // line still count it, as an editor shows the raw line.
+            let mut offset = 0;
+            if self.line_no == 1 {
+                if let Some(rest) = bytes.strip_prefix(BOM) {
+                    bytes = rest;
+                    offset = BOM.len();
+                }
+            }
             let at = Context {
                 path: &self.path,
                 line: self.line_no,
-                offset: 0,
+                offset,
                 export: self.whole,
             };
             if bytes.len() > MAX_LINE_BYTES {
                 return Err(at.too_long());
-            }
-            let mut offset = 0;
-            if self.line_no == 1 {
-                if let Some(rest) = bytes.strip_prefix("\u{feff}".as_bytes()) {
-                    bytes = rest;
-                    offset = 3;
-                }
             }
             let text = std::str::from_utf8(bytes).map_err(|err| {
                 let valid = &bytes[..err.valid_up_to()];
                 named(
                     std::str::from_utf8(valid).unwrap_or_default(),
                     at.error(
-                        offset + err.valid_up_to(),
+                        err.valid_up_to(),
                         "line is not valid UTF-8; export files are UTF-8 JSON",
                     ),
                 )
@@ -374,7 +381,6 @@ impl<R: BufRead> ExportReader<R> {
             if text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
                 continue;
             }
-            let at = Context { offset, ..at };
             match at.parse(text)? {
                 Parsed::Device(line) => {
                     if line.key.module.is_none() {

@@ -653,6 +653,29 @@ pub(super) mod tests {
         assert_eq!(file_error(file.as_bytes()), (2, MAX_LINE_BYTES as u64 + 1));
     }
 
+    /// The limit is on the line's text: a byte order mark before the first line is not counted
+    /// (nor cuts the line short), though the column of the error counts it, as every column on
+    /// that line does.
+    #[test]
+    fn line_limit_leaves_out_a_byte_order_mark() {
+        let base = with(r#""x":1"#);
+        let exact = format!("{base}{}", " ".repeat(MAX_LINE_BYTES - base.len()));
+        let next = r#"{"id":"b","status":"enabled"}"#;
+        for ending in ["\n", "\r\n"] {
+            let file = format!("\u{feff}{exact}{ending}{next}{ending}");
+            let export = read_export_from(Path::new("f"), file.as_bytes()).expect("reads");
+            assert_eq!(export.lines.len(), 2, "{ending:?}");
+            for over in [format!("{exact} {ending}{next}"), format!("{exact}   ")] {
+                let file = format!("\u{feff}{over}");
+                assert_eq!(file_error(file.as_bytes()), (1, MAX_LINE_BYTES as u64 + 4));
+            }
+        }
+        // As every other column on the line: invalid UTF-8 after the mark.
+        let mut file = "\u{feff}".as_bytes().to_vec();
+        file.extend_from_slice(b"{\"id\":\"\xff\"}\n");
+        assert_eq!(file_error(&file), (1, 11));
+    }
+
     #[test]
     fn depth_64_is_read_and_65_is_refused() {
         // The line's object is level 1, tags level 2, so k arrays reach level 2 + k.
