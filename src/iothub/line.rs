@@ -33,7 +33,7 @@ pub(crate) use identity::{parent_of, twin_of};
 /// in an array) such a key is no counter of the hub's but a twin key it refuses, as any key
 /// holding `$` is. Any twin key IoT Hub would refuse is an error when reading, and so is a
 /// number in tags or desired properties that could not be written back as the same value (an
-/// integer beyond 64 bits). A line built through these
+/// integer beyond 64 bits, or `-0`, read as the double -0.0). A line built through these
 /// fields is held to the same rules on its values by [`Failback::lift`](super::Failback::lift)
 /// (a disabled module, one key of two, thumbprints of two lengths, a long `statusReason`, a
 /// twin key the hub refuses, a [`parent`](Self::parent) other than the edge device its scope
@@ -388,9 +388,9 @@ pub(super) fn twin(
     let dropped = twin::hub_managed(section);
     // Reported properties are never written to a hub (the device owns them), so a number there
     // that serde_json holds as another value (an integer beyond 64 bits, held as the nearest
-    // double) changes nothing a plan writes: it is read as held, since refusing the whole file
-    // over one device's reading would stop the failback for nothing. A value serde_json cannot
-    // hold at all (a number beyond a double's range, a string with a lone surrogate) is still
+    // double, or `-0`, held as -0.0) changes nothing a plan writes: it is read as held, since
+    // refusing the whole file over one device's reading would stop the failback for nothing. A
+    // value serde_json cannot hold at all (a number beyond a double's range, a string with a lone surrogate) is still
     // refused in every section, at the value, when the section is built below: there is no
     // value to keep, and dropping it or the section without a word would lose the device's
     // reported state from the merged registry.
@@ -435,7 +435,8 @@ fn check_numbers(cx: &Context<'_>, field: &str, object: Raw<'_>, dropped: &[&str
 
 /// Refuses, at the number, a twin number that would come out of the merge as another value: an
 /// integer beyond 64 bits, which the hub keeps whole and the crate would write back as a
-/// rounded double, though neither hub changed it (see [`held`]).
+/// rounded double, or `-0`, the integer 0 to the hub and written back as the double `-0.0`,
+/// though neither hub changed it (see [`held`]).
 fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Result<()> {
     // A long number is not shown whole: a message stays one readable line.
     let what = if number.len() <= 40 {
@@ -443,20 +444,25 @@ fn exact_number(cx: &Context<'_>, field: &str, number: &str, at: usize) -> Resul
     } else {
         format!("a number of {} characters", number.len())
     };
-    let problem = match held(number) {
+    let keep_digits = "twin numbers are read as 64-bit integers or doubles, so store it as a \
+                       string in the hub to keep every digit";
+    let (problem, remedy) = match held(number) {
         Held::Exactly => return Ok(()),
-        Held::Rewritten(written) => {
-            format!("is beyond 64 bits and would be rewritten as {written}")
-        }
-        Held::OutOfRange => "is beyond the range of a double and cannot be held".to_owned(),
-    };
-    Err(cx.error(
-        at,
-        format!(
-            "{what} in {field} {problem}; twin numbers are read as 64-bit integers or doubles, \
-             so store it as a string in the hub to keep every digit"
+        // The one short integer held as another value: no digit to keep, only a sign to drop.
+        Held::Rewritten(written) if number == "-0" => (
+            format!("is the integer 0 to IoT Hub and would be rewritten as the double {written}"),
+            "write it as 0 in the hub",
         ),
-    ))
+        Held::Rewritten(written) => (
+            format!("is beyond 64 bits and would be rewritten as {written}"),
+            keep_digits,
+        ),
+        Held::OutOfRange => (
+            "is beyond the range of a double and cannot be held".to_owned(),
+            keep_digits,
+        ),
+    };
+    Err(cx.error(at, format!("{what} in {field} {problem}; {remedy}")))
 }
 
 /// `deviceScope` and the edge device it names ([`scope_owner`]); an empty scope is none.
@@ -788,8 +794,8 @@ mod tests {
     fn twin_numbers_are_read_when_written_back_as_the_same_value() {
         for (number, written) in [
             ("0", "0"),
-            ("-0", "-0.0"),
             ("-0.0", "-0.0"),
+            ("-0e0", "-0.0"),
             ("1.50", "1.5"),
             ("1e2", "100.0"),
             ("100.0", "100.0"),
@@ -831,6 +837,7 @@ mod tests {
             ("1180591620717411303424", "number 1180591620717411303424", "would be rewritten as 1.1805916207174113e+21"),
             ("18446744073709551616", "number 18446744073709551616", "would be rewritten as 1.8446744073709552e+19"),
             ("-9223372036854775809", "number -9223372036854775809", "would be rewritten as -9.223372036854776e+18"),
+            ("-0", "number -0", "is the integer 0 to IoT Hub and would be rewritten as the double -0.0"),
             ("1e400", "number 1e400", "is beyond the range of a double and cannot be held"),
             (long.as_str(), "a number of 42 characters", "would be rewritten as 1e+41"),
         ];
@@ -850,6 +857,8 @@ mod tests {
         // holds it, and written back so in the merged registry.
         let reported = device(&with(r#""properties":{"reported":{"n":123456789012345678901234567890}}"#));
         assert_eq!(reported.reported.expect("reported")["n"], serde_json::json!(1.2345678901234568e29));
+        let reported = device(&with(r#""properties":{"reported":{"n":-0}}"#));
+        assert_eq!(reported.reported.expect("reported")["n"], serde_json::json!(-0.0));
         // Digits in keys and strings are not numbers, and the hub's counters are dropped unread.
         let line = device(&with(concat!(
             r#""tags":{"123456789012345678901234567890":"3.141592653589793238462643383279"},"#,

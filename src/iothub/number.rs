@@ -8,7 +8,10 @@
 //! same double: serde_json is built with `float_roundtrip`, so it reads the closest double and
 //! writes the shortest text that reads back as it. An integer beyond 64 bits is another matter:
 //! the hub keeps it whole, and it would be written back as a rounded double, a value neither hub
-//! holds, which an import plan would then write to the device's twin.
+//! holds, which an import plan would then write to the device's twin. So is a negative zero
+//! written as an integer (`-0`, the only such spelling JSON allows): the hub reads it as the
+//! integer 0 (Json.NET reads `-0` as an integer), serde_json as the double -0.0, written back
+//! as `-0.0`.
 
 /// How serde_json holds a JSON number, and so how it is written back.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,7 +19,8 @@ pub(crate) enum Held {
     /// As the value the hub holds, perhaps spelled otherwise (`1.50` as `1.5`, `1e2` as
     /// `100.0`).
     Exactly,
-    /// An integer beyond 64 bits, held as a double and written back as this other value.
+    /// An integer held as a double (one beyond 64 bits, or `-0`) and written back as this
+    /// other value.
     Rewritten(String),
     /// Beyond a double's range: serde_json refuses to hold it.
     OutOfRange,
@@ -26,8 +30,9 @@ pub(crate) enum Held {
 pub(crate) fn held(number: &str) -> Held {
     let digits = number.strip_prefix('-').unwrap_or(number);
     let integer = digits.bytes().all(|b| b.is_ascii_digit());
-    // Most twin numbers are small integers; up to 18 digits always fit an i64.
-    if integer && digits.len() <= 18 {
+    // Most twin numbers are small integers; up to 18 digits always fit an i64, but serde_json
+    // reads `-0` as the double -0.0.
+    if integer && digits.len() <= 18 && number != "-0" {
         return Held::Exactly;
     }
     let Ok(parsed) = serde_json::from_str::<serde_json::Number>(number) else {
@@ -44,11 +49,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_integers_beyond_64_bits_and_numbers_beyond_a_double_are_not_held() {
+    fn only_integers_beyond_64_bits_negative_zero_and_numbers_beyond_a_double_are_not_held() {
         for exact in [
             "0",
-            "-0",
             "0.0",
+            // A negative zero with a fraction or an exponent is the double -0.0 to both.
+            "-0.0",
+            "-0e0",
             "1.50",
             "1e2",
             "1E+2",
@@ -80,6 +87,8 @@ mod tests {
             held("1180591620717411303424"),
             rewritten("1.1805916207174113e+21")
         );
+        // An integer to IoT Hub (Json.NET reads it as 0), the double -0.0 to serde_json.
+        assert_eq!(held("-0"), rewritten("-0.0"));
         assert_eq!(held("1e309"), Held::OutOfRange);
         assert_eq!(held(&format!("1{}", "0".repeat(400))), Held::OutOfRange);
     }

@@ -81,7 +81,8 @@ pub enum Parsed {
 /// any `$` key is anywhere else: in tags, below the top, in an array); a number in
 /// tags or desired properties that would be written back as another value (an integer beyond
 /// 64 bits such as `123456789012345678901234567890`, which the hub keeps whole and this crate
-/// holds as a double) or that no double holds, at the number; a twin value serde_json cannot
+/// holds as a double, or `-0`, the integer 0 to the hub and the double -0.0 here) or that no
+/// double holds, at the number; a twin value serde_json cannot
 /// hold that no check above finds (a string with a lone surrogate escape such as `"\ud800"`
 /// in any section, a number no double holds in reported properties), inside the value, at the
 /// byte where serde_json stopped reading it; an unknown `importMode` or `authentication.type`;
