@@ -10,13 +10,13 @@
 //! and is dropped (and reported). A re-create is a new incarnation, which no delete of the old
 //! one has seen, so it stands.
 //!
-//! Tombstones record which incarnation a delete removed. They are the evidence of the delete
-//! (with the stable vector once compacted): a context's claim alone cannot be told from a
-//! device cut from a registry's text. Deltas need them too: a delta names the keys it touches, and a tombstone is how a delete
-//! names its key. Reports do too: a tombstone keeps what its deleter had seen
+//! Tombstones record which incarnation a delete removed. They are the evidence of the delete (with
+//! the stable vector once compacted): a context's claim alone cannot be told from a device cut from
+//! a registry's text. Deltas need them too: a delta names the keys it touches, and a tombstone is
+//! how a delete names its key. Reports do too: a tombstone keeps what its deleter had seen
 //! ([`Tombstone::seen`], a causal context), so the updates a delete-wins conflict names are those
-//! no delete of the incarnation had seen, whatever state or delta brought the delete. They are
-//! kept until every replica has seen the delete (causal stability, [`Registry::compact`]); the
+//! no delete of the incarnation had seen, whatever state or delta brought the delete. They are kept
+//! until every replica has seen the delete (causal stability, [`Registry::compact`]); the
 //! stable vector travels with the state, so compaction commutes with merge. Writing
 //! `compact_s(a)` for `a` compacted at the vector `s`, and `vv(a)` for `a`'s version vector:
 //! `compact_s(a) ⊔ b = compact_s(a ⊔ b)` for `s ≤ vv(a)`, and every device reads as in `a ⊔ b`.

@@ -513,14 +513,13 @@ fn take_incarnation(
         refuse_deleted(key, their, here.context, tombstones, report);
         return false;
     }
-    // Taken whole, as `Slot::absorbs` takes a slot whose incarnations this side never saw,
-    // not joined with nothing under this side's context: a side that never saw a device's creation has seen
-    // none of the writes that follow it, so for any state a writer and merges make the two
-    // agree. For a damaged state they do not: a context that claims a write of a device the
-    // file no longer holds makes the join drop that write where the shortcut keeps it, so
-    // joining here would make merges disagree by the shortcut taken. (That context may claim
-    // this very incarnation, a device cut from the file: no delete is in evidence, and it
-    // comes back whole.)
+    // Taken whole, as `Slot::absorbs` takes a slot whose incarnations this side never saw, not
+    // joined with nothing under this side's context: a side that never saw a device's creation has
+    // seen none of the writes that follow it, so for any state a writer and merges make the two
+    // agree. For a damaged state they do not: a context that claims a write of a device the file no
+    // longer holds makes the join drop that write where the shortcut keeps it, so joining here
+    // would make merges disagree by the shortcut taken. (That context may claim this very
+    // incarnation, a device cut from the file: no delete is in evidence, and it comes back whole.)
     live.push(their.clone());
     true
 }

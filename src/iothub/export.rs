@@ -178,11 +178,11 @@ fn collect(mut lines: ExportReader<impl BufRead>) -> Result<Export> {
 
 /// Export lines one at a time, so a million-line file never sits in memory whole.
 ///
-/// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start
-/// is ignored, and not counted in the first line's length (error columns on that line count
-/// it, as an editor shows the raw line). No line is buffered beyond the 1 MiB line limit. Hub warning lines are skipped
-/// and counted ([`skipped`](Self::skipped)). After the first error the reader yields nothing
-/// more.
+/// Lines end in `\n` or `\r\n`; blank lines are ignored; a UTF-8 byte order mark at the start is
+/// ignored, and not counted in the first line's length (error columns on that line count it, as an
+/// editor shows the raw line). No line is buffered beyond the 1 MiB line limit. Hub warning lines
+/// are skipped and counted ([`skipped`](Self::skipped)). After the first error the reader yields
+/// nothing more.
 ///
 /// A reader made with [`new`](Self::new) reads a hub's whole export, and after its last line
 /// checks the file as a whole: an export without a device line would merge as a hub whose

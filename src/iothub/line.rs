@@ -386,14 +386,14 @@ pub(super) fn twin(
         _ => return Ok(None),
     };
     let dropped = twin::hub_managed(section);
-    // Reported properties are never written to a hub (the device owns them), so a number there
-    // that serde_json holds as another value (an integer beyond 64 bits, held as the nearest
-    // double, or `-0`, held as -0.0) changes nothing a plan writes: it is read as held, since
-    // refusing the whole file over one device's reading would stop the failback for nothing. A
-    // value serde_json cannot hold at all (a number beyond a double's range, a string with a lone surrogate) is still
-    // refused in every section, at the value, when the section is built below: there is no
-    // value to keep, and dropping it or the section without a word would lose the device's
-    // reported state from the merged registry.
+    // Reported properties are never written to a hub (the device owns them), so a number there that
+    // serde_json holds as another value (an integer beyond 64 bits, held as the nearest double, or
+    // `-0`, held as -0.0) changes nothing a plan writes: it is read as held, since refusing the
+    // whole file over one device's reading would stop the failback for nothing. A value serde_json
+    // cannot hold at all (a number beyond a double's range, a string with a lone surrogate) is
+    // still refused in every section, at the value, when the section is built below: there is no
+    // value to keep, and dropping it or the section without a word would lose the device's reported
+    // state from the merged registry.
     if section != Section::Reported {
         check_numbers(cx, field, raw, dropped)?;
     }
