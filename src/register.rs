@@ -134,11 +134,47 @@ struct MvRegisterWire<T> {
 /// keys, and one a step off in damaged text would be quoted whole. (Not `serde_redacting!`,
 /// as on [`Entry`]: a derived reader here would ask `T: Default`, which that macro's impl does
 /// not, so its call would resolve to itself.)
+///
+/// The past is normalised as it is read, as every write and join leaves it. Why normalised
+/// and not refused (2026-11-24): a past naming a write its entries already say (`(r, 2)`
+/// beside the entry `(r, 3)`) means the same writes seen, so dropping it loses nothing, as a
+/// context read with a cloud dot its vector covers is normalised (`CausalContext`'s reader).
+/// Read as written, the same writes had two encodings, and a merge's inclusion shortcut kept
+/// whichever side it merged into: `a ⊔ b` and `b ⊔ a` differed byte for byte.
 impl<'de, T: Deserialize<'de> + PartialEq> Deserialize<'de> for MvRegister<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let MvRegisterWire { entries, past } =
             MvRegisterWire::deserialize(deserializer).map_err(crate::error::redacted)?;
-        Ok(Self { entries, past })
+        let mut register = Self { entries, past };
+        register.normalise();
+        Ok(register)
+    }
+}
+
+/// What needs no `T: Clone`: the reader normalises with it too.
+impl<T> MvRegister<T> {
+    /// Drops from `past` what the held entries already say: `(r, n)` where an entry of `r`
+    /// has a counter `≥ n`. One walk of both lists, each sorted by replica (the entries by
+    /// dot, so a replica's highest counter is the last of its run): linear, as the reader
+    /// that calls it on every register of a file must be.
+    fn normalise(&mut self) {
+        if self.past.is_empty() {
+            return;
+        }
+        let mut held = self.entries.iter().map(|e| e.dot).peekable();
+        self.past = self
+            .past
+            .iter()
+            .filter(|&(replica, counter)| {
+                let mut highest = 0;
+                while let Some(dot) = held.next_if(|dot| dot.replica <= replica) {
+                    if dot.replica == replica {
+                        highest = dot.counter;
+                    }
+                }
+                highest < counter
+            })
+            .collect();
     }
 }
 
@@ -432,23 +468,6 @@ impl<T: Clone> MvRegister<T> {
             entries: Entries::NONE,
             past,
         }
-    }
-
-    /// Drops from `past` what the held entries already say.
-    fn normalise(&mut self) {
-        if self.past.is_empty() {
-            return;
-        }
-        let entries = &self.entries;
-        self.past = self
-            .past
-            .iter()
-            .filter(|&(replica, counter)| {
-                !entries
-                    .iter()
-                    .any(|e| e.dot.replica == replica && e.dot.counter >= counter)
-            })
-            .collect();
     }
 
     /// The dots of the values held.
@@ -749,6 +768,25 @@ mod tests {
         );
         assert!(left.join(&lc, &right, &rc, |_| {}));
         assert_eq!(left.dots().collect::<Vec<_>>(), [dot(1, 2), dot(2, 2)]);
+    }
+
+    /// Each replica's past is kept only above its highest held counter, whatever the
+    /// replicas on either side hold: the walk of the two sorted lists skips none.
+    #[test]
+    fn a_past_read_from_a_file_keeps_only_what_the_entries_do_not_say() -> serde_json::Result<()> {
+        let r = |n: u128| ReplicaId::from_u128(n);
+        let mut built = reg(&[(dot(2, 1), 1), (dot(2, 4), 4), (dot(4, 2), 2)]);
+        built.past = VersionVector::from_iter([(r(1), 9), (r(2), 5), (r(3), 1)]);
+        let mut text = serde_json::to_value(&built)?;
+        text["past"] = serde_json::json!([[r(1), 9], [r(2), 4], [r(2), 5], [r(3), 1], [r(4), 2]]);
+        let read: MvRegister<u8> = serde_json::from_value(text.clone())?;
+        assert_eq!(read, built);
+        assert!(read.is_normalised());
+        // (2, 5) dropped too where an entry says it.
+        text["entries"][1]["dot"]["counter"] = serde_json::json!(5);
+        let read: MvRegister<u8> = serde_json::from_value(text)?;
+        assert_eq!(read.past.iter().collect::<Vec<_>>(), [(r(1), 9), (r(3), 1)]);
+        Ok(())
     }
 
     #[test]

@@ -784,3 +784,38 @@ fn a_compacted_delete_refuses_the_stale_incarnation_both_ways() {
         assert_eq!(text(&joined), text(&merged(b, a)), "a ⊔ b = b ⊔ a");
     }
 }
+
+/// `a ⊔ b` both ways, as text: one state whichever side the merge starts from.
+fn merged_both_ways(a: &Registry, b: &Registry) -> [String; 2] {
+    let (mut ab, mut ba) = (a.clone(), b.clone());
+    ab.merge(b);
+    ba.merge(a);
+    [&ab, &ba].map(|m| serde_json::to_string(m).expect("a registry serialises"))
+}
+
+/// A register's past naming a write its own entries already say (as `clear` leaves it before
+/// the next write, which drops it) is normalised when read, as contexts and version vectors
+/// are. Read as written, the same writes had two encodings, and `a ⊔ b` kept the encoding of
+/// whichever side it merged into, `b ⊔ a` the other's (found in review).
+#[test]
+fn a_register_past_its_own_entries_cover_is_normalised_when_read() {
+    let (key, r) = (common::key(0), common::replica(0));
+    let mut registry = Registry::new();
+    let mut w = registry.writer(r, Stamp::new(1, 0));
+    w.create(&key, Identity::default()).expect("fresh");
+    for status in [Status::Disabled, Status::Enabled] {
+        w.set_status(&key, StatusValue::new(status, None))
+            .expect("live");
+    }
+    let status =
+        &serde_json::to_value(&registry).expect("serialises")["devices"][0]["live"][0]["status"];
+    assert_eq!(status["past"], Value::Null, "written normalised: {status}");
+    // The second write's entry, (r, 3), says that (r, 2) was seen.
+    let read = read_edited(&registry, |v| {
+        v["devices"][0]["live"][0]["status"]["past"] = json!([[r, 2]]);
+    })
+    .expect("a past its entries cover reads");
+    assert_eq!(read, registry);
+    let [ab, ba] = merged_both_ways(&registry, &read);
+    assert_eq!(ab, ba);
+}
