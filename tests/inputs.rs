@@ -819,3 +819,54 @@ fn a_register_past_its_own_entries_cover_is_normalised_when_read() {
     let [ab, ba] = merged_both_ways(&registry, &read);
     assert_eq!(ab, ba);
 }
+
+/// A credential write's retired list read out of order or with a fingerprint twice is read
+/// sorted, each once, as the writer holds it: read as written, the same write had two
+/// encodings, and merges kept whichever side they merged into (found in review).
+#[test]
+fn a_retired_list_is_read_sorted_once_each() {
+    use failback::{Authentication, Pair, SymmetricKey};
+    let key = common::key(0);
+    let sas = |primary, secondary| {
+        let k = |text| SymmetricKey::new(text).expect("a valid key");
+        Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))))
+    };
+    let mut registry = Registry::new();
+    let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
+    w.create(
+        &key,
+        Identity::default()
+            .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
+    )
+    .expect("fresh");
+    w.set_authentication(
+        &key,
+        sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
+    )
+    .expect("live");
+    let retired = |v: &mut Value| -> Vec<Value> {
+        let Value::Array(list) = &mut v["devices"][0]["live"][0]["retired"]["entries"][0]["value"]
+        else {
+            panic!("a retired list")
+        };
+        std::mem::take(list)
+    };
+    let written = retired(&mut serde_json::to_value(&registry).expect("serialises"));
+    assert!(written.len() >= 2, "{written:?}");
+    for (edit, list) in [
+        (
+            "reversed",
+            written.iter().rev().cloned().collect::<Vec<_>>(),
+        ),
+        ("twice", [&written[..], &written[..1]].concat()),
+    ] {
+        let read = read_edited(&registry, |v| {
+            retired(v);
+            v["devices"][0]["live"][0]["retired"]["entries"][0]["value"] = Value::Array(list);
+        })
+        .expect("a retired list out of order reads");
+        assert_eq!(read, registry, "{edit}");
+        let [ab, ba] = merged_both_ways(&registry, &read);
+        assert_eq!(ab, ba, "{edit}");
+    }
+}

@@ -73,7 +73,15 @@ impl DeviceRecord {
             // as an empty pair; a device holds it as unknown (see `Authentication`), as its
             // creation does once read (`Creation::new`), so the same keys written now agree.
             authentication: authentication.respelled(|a| a.clone().without_unused()),
-            retired,
+            // Sorted and each fingerprint once, as `DeviceRecord::set_authentication` writes
+            // it: read as written, one write had as many encodings as orders, and a merge's
+            // inclusion shortcut kept whichever side it merged into (`a ⊔ b ≠ b ⊔ a`).
+            retired: retired.respelled(|list| {
+                let mut list = list.to_vec();
+                list.sort_unstable();
+                list.dedup();
+                list.into()
+            }),
             capabilities,
             parent,
             twin,
