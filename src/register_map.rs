@@ -14,10 +14,13 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::CausalContext;
 use crate::register::MvRegister;
+use crate::serde_text::{map_members, sorted_once_each};
+use crate::twin::shown;
 
 /// Registers by key, in key order.
 #[derive(Clone, PartialEq, Eq)]
@@ -207,13 +210,21 @@ impl<K: Serialize, T: Serialize> Serialize for RegisterMap<K, T> {
     }
 }
 
-impl<'de, K, T> Deserialize<'de> for RegisterMap<K, T>
+/// A record's metadata registers by name (twin registers are read through
+/// `twin::text_keys`). A name listed twice is refused, as the registry's reader refuses a
+/// device listed twice: read as a map reads it, the last of the two would stand and the other
+/// register's writes be dropped without a word. Shown as a refused metadata value's name is
+/// (`twin::shown`): a name damaged text put there may be a key.
+impl<'de, T> Deserialize<'de> for RegisterMap<String, T>
 where
-    K: Ord + Deserialize<'de>,
     MvRegister<T>: Deserialize<'de>,
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        BTreeMap::<K, MvRegister<T>>::deserialize(deserializer).map(Self::from_iter)
+        let members: Vec<(String, MvRegister<T>)> = map_members(deserializer)?;
+        let entries = sorted_once_each(members).map_err(|name| {
+            D::Error::custom(format!("metadata name {:?} is listed twice", shown(&name)))
+        })?;
+        Ok(Self { entries })
     }
 }
 

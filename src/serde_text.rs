@@ -98,3 +98,52 @@ where
 {
     T::deserialize(deserializer)
 }
+
+/// Reads a map as its members in the order the text lists them, every one kept: serde's maps
+/// keep the last of a name listed twice, so a reader refusing the pair must see both.
+pub(crate) fn map_members<'de, D, K, V>(deserializer: D) -> Result<Vec<(K, V)>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: serde::Deserialize<'de>,
+    V: serde::Deserialize<'de>,
+{
+    struct Members<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K, V> serde::de::Visitor<'de> for Members<K, V>
+    where
+        K: serde::Deserialize<'de>,
+        V: serde::Deserialize<'de>,
+    {
+        type Value = Vec<(K, V)>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            // The hint is the text's word, so it only starts the list.
+            let mut members = Vec::with_capacity(map.size_hint().unwrap_or(0).min(1024));
+            while let Some(member) = map.next_entry()? {
+                members.push(member);
+            }
+            Ok(members)
+        }
+    }
+
+    deserializer.deserialize_map(Members(std::marker::PhantomData))
+}
+
+/// `members` sorted by name, or `Err` with a name listed twice: one sort, then one look at
+/// each neighbour (none at all for members already in order, as a writer lists them).
+pub(crate) fn sorted_once_each<K: Ord, V>(mut members: Vec<(K, V)>) -> Result<Vec<(K, V)>, K> {
+    if !members.is_sorted_by(|a, b| a.0 < b.0) {
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(at) = members.windows(2).position(|pair| pair[0].0 == pair[1].0) {
+            return Err(members.swap_remove(at).0);
+        }
+    }
+    Ok(members)
+}

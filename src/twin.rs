@@ -304,11 +304,10 @@ pub(crate) fn split_section(text: &str) -> Option<(Section, &str)> {
 /// layout every identity or record holding a twin leaf would fail to serialize ("key must be
 /// a string"); the convergence properties, comparing serialized states, would catch it.
 pub(crate) mod text_keys {
-    use std::collections::BTreeMap;
-
     use serde::de::Error as _;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+    use crate::serde_text::{map_members, sorted_once_each};
     use crate::twin::{TwinPath, shown, split_section};
 
     /// Any map from paths (a `BTreeMap`, a record's `RegisterMap`), as a map from text.
@@ -330,10 +329,20 @@ pub(crate) mod text_keys {
         M: FromIterator<(TwinPath, V)>,
         V: Deserialize<'de>,
     {
-        BTreeMap::<String, V>::deserialize(deserializer)?
-            .into_iter()
+        let members = (map_members::<D, String, V>(deserializer)?.into_iter())
             .map(|(text, value)| Ok((parse(&text).map_err(D::Error::custom)?, value)))
-            .collect()
+            .collect::<Result<Vec<_>, D::Error>>()?;
+        // A path listed twice is refused: read as a map reads it, the last of the two would
+        // stand and the other's writes be dropped without a word. Checked on the paths, though
+        // two texts never parse to one path (`parse` strips the section's name and keeps the
+        // rest as written), so that a spelling `parse` may come to accept is covered too.
+        let members = sorted_once_each(members).map_err(|path| {
+            D::Error::custom(format!(
+                "twin path {:?} is listed twice",
+                shown(&path.to_string())
+            ))
+        })?;
+        Ok(members.into_iter().collect())
     }
 
     fn parse(text: &str) -> Result<TwinPath, String> {

@@ -870,3 +870,51 @@ fn a_retired_list_is_read_sorted_once_each() {
         assert_eq!(ab, ba, "{edit}");
     }
 }
+
+/// `registry`'s text with the one member of its first map named `field` listed twice.
+fn listed_twice(registry: &Registry, field: &str) -> String {
+    let mut value = serde_json::to_value(registry).expect("a registry serialises");
+    let map = member(&mut value, field).clone();
+    let Value::Object(members) = &map else {
+        panic!("{field} is a map")
+    };
+    let [(name, register)] = members.iter().collect::<Vec<_>>()[..] else {
+        panic!("one member in {map}")
+    };
+    let pair = format!("{}:{register}", Value::String(name.clone()));
+    let text = value.to_string();
+    assert!(text.contains(&map.to_string()), "{text}");
+    text.replacen(&map.to_string(), &format!("{{{pair},{pair}}}"), 1)
+}
+
+/// A metadata name or a twin path listed twice in one record's map is refused, naming it as
+/// messages show names (a name that may be a key by its fingerprint). Read, the last of the
+/// two won and the other write was dropped without a word (found in review).
+#[test]
+fn a_name_listed_twice_in_a_records_map_is_refused() {
+    for name in ["site", common::STRAY] {
+        let owner = common::key(0);
+        let mut registry = Registry::new();
+        let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
+        w.create(&owner, Identity::default()).expect("fresh");
+        w.set_twin(&owner, failback::Section::Tags, name, Some(json!(1)))
+            .expect("a valid twin key");
+        w.set_metadata(&owner, name, Some(json!(1))).expect("live");
+        for (field, named) in [
+            (
+                "metadata",
+                format!("metadata name {name:?} is listed twice"),
+            ),
+            ("twin", format!("twin path \"tags.{name}\" is listed twice")),
+        ] {
+            let err = serde_json::from_str::<Registry>(&listed_twice(&registry, field))
+                .expect_err("a name listed twice");
+            if name == common::STRAY {
+                assert!(err.to_string().contains("is listed twice"), "{err}");
+                assert!(!err.to_string().contains(common::STRAY), "{err}");
+            } else {
+                assert!(err.to_string().contains(&named), "{err}");
+            }
+        }
+    }
+}
