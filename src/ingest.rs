@@ -17,6 +17,8 @@ use crate::policy::Policy;
 use crate::registry::{ContextDots, Registry, SingleKey};
 use crate::report::Report;
 use crate::same_write;
+use crate::secret::shown_text;
+use crate::serde_text::{map_members, sorted_once_each};
 use crate::stamp::Stamp;
 use crate::writer::Writer;
 
@@ -107,11 +109,29 @@ impl fmt::Debug for Ingest {
 struct IngestWire {
     registry: Registry,
     policy: Policy,
+    #[serde(deserialize_with = "events_once_each")]
     events: BTreeMap<EventId, Arc<Registry>>,
     /// Absent from the text of an ingest that forgot nothing, and of one written before an
     /// ingest kept it, which reads as having forgotten nothing.
     #[serde(default, skip_serializing_if = "VersionVector::is_empty")]
     forgotten: VersionVector,
+}
+
+/// The events as the text lists them, an id listed twice refused: read as a map reads it,
+/// the last of the two stood, and a later redelivery of the event the first held was refused
+/// as conflicting with a payload this ingest never applied. The id is shown as free text is
+/// (`shown_text`): one that damage made of a key is not.
+fn events_once_each<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<EventId, Arc<Registry>>, D::Error> {
+    let events = map_members(d)?;
+    let events = sorted_once_each(events).map_err(|id: EventId| {
+        D::Error::custom(format!(
+            "event {:?} is listed twice",
+            shown_text(id.as_str())
+        ))
+    })?;
+    Ok(events.into_iter().collect())
 }
 
 impl From<Ingest> for IngestWire {

@@ -918,3 +918,36 @@ fn a_name_listed_twice_in_a_records_map_is_refused() {
         }
     }
 }
+
+/// An ingest listing one event id twice is refused, naming it. Read, the last of the two won,
+/// and a later redelivery of the event the first held was refused as conflicting (found in
+/// review).
+#[test]
+fn an_event_id_listed_twice_in_an_ingest_is_refused() {
+    let key = common::key(0);
+    let mut source = Registry::new();
+    let mut w = source.writer(common::replica(0), Stamp::new(1, 0));
+    let created = w.create(&key, Identity::default()).expect("fresh");
+    let disabled = (w.set_status(&key, StatusValue::new(Status::Disabled, None))).expect("live");
+    let mut ingest = Ingest::new(Registry::new());
+    for (id, delta) in [("e1", created), ("e2", disabled)] {
+        let event = Event::new(failback::EventId::new(id), delta).expect("a writer's delta");
+        ingest.apply(&event).expect("in order");
+    }
+    let value = serde_json::to_value(&ingest).expect("an ingest serialises");
+    let [events, e1, e2] = [
+        &value["events"],
+        &value["events"]["e1"],
+        &value["events"]["e2"],
+    ]
+    .map(ToString::to_string);
+    let text = value.to_string();
+    assert!(text.contains(&events), "{text}");
+    let twice = text.replacen(&events, &format!(r#"{{"e1":{e1},"e1":{e2},"e2":{e2}}}"#), 1);
+    let err = serde_json::from_str::<Ingest>(&twice).expect_err("an id listed twice");
+    assert!(
+        err.to_string().contains(r#"event "e1" is listed twice"#),
+        "{err}"
+    );
+    serde_json::from_str::<Ingest>(&text).expect("each id once reads");
+}
