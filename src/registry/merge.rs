@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::Registry;
-use crate::clock::{CausalContext, Dot};
+use crate::clock::{CausalContext, Dot, VersionVector};
 use crate::key::DeviceKey;
 use crate::policy::Policy;
 use crate::report::Report;
@@ -140,15 +140,7 @@ impl Registry {
             stable,
             slots,
         } = self;
-        let here = Seen {
-            context: &*context,
-            stable: &*stable,
-        };
-        let there = Seen {
-            context: &other.context,
-            stable: &other.stable,
-        };
-        let sides = (here, there);
+        let sides = sides((context, stable), other);
         let nothing = Slot::default();
         let join = |report: &mut Report,
                     key: &DeviceKey,
@@ -221,19 +213,12 @@ impl Registry {
             stable,
             slots,
         } = self;
-        let here = Seen {
-            context: &*context,
-            stable: &*stable,
-        };
-        let there = Seen {
-            context: &other.context,
-            stable: &other.stable,
-        };
+        let sides = sides((context, stable), other);
         let mut removed = Report::default();
         let nothing = Arc::new(Slot::default());
         slots.retain(|key, mine| {
             other.slots.get(key).is_some()
-                || !join_slot(key, mine, &nothing, (here, there), policy, &mut removed)
+                || !join_slot(key, mine, &nothing, sides, policy, &mut removed)
         });
         removed.unchanged = 0;
         removed
@@ -256,6 +241,20 @@ impl Registry {
             }
         }
     }
+}
+
+/// What a slot join reads of each side besides its slots ([`Seen`]): this side's context and
+/// stable vector, borrowed apart from its slots, which the join writes; and `other`'s.
+fn sides<'a>(
+    (context, stable): (&'a CausalContext, &'a VersionVector),
+    other: &'a Registry,
+) -> (Seen<'a>, Seen<'a>) {
+    let here = Seen { context, stable };
+    let there = Seen {
+        context: &other.context,
+        stable: &other.stable,
+    };
+    (here, there)
 }
 
 /// Joins the incoming slot into this side's slot for `key`; returns whether the slot is left
