@@ -33,6 +33,22 @@
 //! stable vector covers it. What compacting before every replica has reached `s` costs is the
 //! tombstones' other uses: a delta for a peer behind `s` is the whole state, and a delete-wins
 //! conflict met later cannot name its delete.
+//!
+//! One merge the laws do not cover: a delta merged into a replica behind its source's stable
+//! vector (a replica restored from a backup). A delta from a registry that compacted a delete
+//! claims the writes that delete removed beyond its peer's vector (the peer must see them, or
+//! its vector would keep a gap for ever), and holds no evidence of the delete: the tombstone is
+//! gone, and a stable vector is evidence only in a whole state (a delta leaves out the devices
+//! it does not change, which that vector would read as deleted). A replica still holding the
+//! deleted incarnation keeps it, and takes the claim into its context, where the claim removes
+//! a removed write held by a state joined with it later, not one joined earlier:
+//! `(x ⊔ b) ⊔ δ ≠ x ⊔ (b ⊔ δ)`, with `x` holding a disable the delete removed (review 65).
+//! Neither fix tried holds: a claim omitted leaves the gap, and the peer's every later delta
+//! would carry everything since; a claim applied to every copy of the device would need the
+//! merge to walk keys the delta does not hold. So [`delta_since`](Registry::delta_since)
+//! gives a replica behind its stable vector the whole state, and a delta made for one peer
+//! goes only to replicas that have seen everything up to that peer's vector, which hold no
+//! incarnation the source compacted away (`tests/deltas.rs`).
 //! `tests/compaction.rs` checks the law for every `s ≤ vv(a)`, `⊥` and `vv(a)` included.
 
 mod merge;
@@ -444,8 +460,9 @@ impl Registry {
     /// The delta is a state like any other, and `a.delta_since(v) ≤ a`: its context is part of
     /// `a`'s and its stable vector is below `a`'s, so `a ⊔ a.delta_since(v) = a` (the fast
     /// path of [`merge_with`](Self::merge_with)). So it may also be merged into
-    /// other replicas, joined with further deltas before it is sent, or wrapped in an
-    /// [`Event`](crate::Event): its context claims only the writes it holds and those seen
+    /// other replicas that have seen everything up to `vector` (not one behind this
+    /// registry's stable vector: the module docs say why), joined with further deltas before
+    /// it is sent, or wrapped in an [`Event`](crate::Event): its context claims only the writes it holds and those seen
     /// here beyond `vector`, whose absence from it means they were overwritten or deleted
     /// here. A context claiming everything seen here would tell a replica merged with it
     /// that every device left out had been deleted: merged into the delta, the peer's own
