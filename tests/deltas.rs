@@ -282,5 +282,8 @@ fn a_compacted_delete_travels_in_deltas_as_the_protocol_sends_them() {
     assert_eq!(left, right);
     let mut at_b = b.clone();
     at_b.merge(&for_b);
-    assert!(at_b.device(&d, &policy).is_none(), "the backup loses the device too");
+    assert!(
+        at_b.device(&d, &policy).is_none(),
+        "the backup loses the device too"
+    );
 }

@@ -107,6 +107,19 @@ fn sas(primary: &str, secondary: &str) -> Authentication {
     Authentication::sas(Pair::new(k(primary), k(secondary)))
 }
 
+/// `replica` writes `authentication` to the shared device ([`key`]) at `millis`.
+fn rotate(
+    registry: &mut Registry,
+    replica: ReplicaId,
+    millis: u64,
+    authentication: Authentication,
+) {
+    registry
+        .writer(replica, Stamp::new(millis, 0))
+        .set_authentication(&key(), authentication)
+        .expect("live");
+}
+
 const K0: &str = "MDEyMzQ1Njc4OWFiY2RlZg==";
 const K1: &str = "YWJjZGVmZ2hpamtsbW5vcA==";
 const K2: &str = "cXJzdHV2d3h5ejAxMjM0NQ==";

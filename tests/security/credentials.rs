@@ -115,12 +115,8 @@ proptest! {
 #[test]
 fn concurrent_credential_change_is_settled_by_preference_and_reported() {
     let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
-    a.writer(A, Stamp::new(5, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live");
-    b.writer(B, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K3, K1))
-        .expect("live");
+    rotate(&mut a, A, 5, sas(K2, K1));
+    rotate(&mut b, B, 3, sas(K3, K1));
     let mut merged = a.clone();
     let report = merged.merge(&b);
 
@@ -159,13 +155,9 @@ fn concurrent_credential_change_is_settled_by_preference_and_reported() {
 #[test]
 fn rotated_out_key_from_a_stale_replica_is_excluded_even_when_preferred() {
     let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K3))
-        .expect("live");
+    rotate(&mut a, A, 2, sas(K2, K3));
     // B never saw the rotation and pushes the old pair again, later by the clock.
-    b.writer(B, Stamp::new(9, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
+    rotate(&mut b, B, 9, sas(K0, K1));
     for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
         into.merge(from);
         let device = into.device(&key(), &Policy::prefer(B)).expect("live");
@@ -186,16 +178,10 @@ fn an_excluded_retired_credential_is_named_beside_other_rotations() {
     let (c, d) = (ReplicaId::from_u128(3), ReplicaId::from_u128(4));
     let (origin, mut at_b) = base(Identity::default().with_authentication(sas(K0, K1)));
     let (mut at_c, mut at_d) = (origin.clone(), origin);
-    at_b.writer(B, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live");
-    at_d.writer(d, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K1, K4))
-        .expect("live");
+    rotate(&mut at_b, B, 2, sas(K2, K1));
+    rotate(&mut at_d, d, 3, sas(K1, K4));
     // C never saw either rotation and pushes the old pair again, latest by the clock.
-    at_c.writer(c, Stamp::new(9, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
+    rotate(&mut at_c, c, 9, sas(K0, K1));
     let mut rotated = at_b.clone();
     rotated.merge(&at_d);
     let mut stale_first = at_c.clone();
@@ -279,12 +265,8 @@ fn assert_blanked(merged: &Registry, retired: [&str; 2]) -> [Device; 3] {
 #[test]
 fn a_retired_key_spelt_otherwise_is_still_retired() {
     let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live"); // retires K0
-    b.writer(B, Stamp::new(9, 0))
-        .set_authentication(&key(), sas(K0_SPELT_OTHERWISE, K1))
-        .expect("live");
+    rotate(&mut a, A, 2, sas(K2, K1)); // retires K0
+    rotate(&mut b, B, 9, sas(K0_SPELT_OTHERWISE, K1));
     // B's state as stored by a build that kept each key as written.
     for b in [b.clone(), stored_with_k0_spelt_otherwise(&b)] {
         assert_excluded_both_ways(&a, &b, &sas(K2, K1));
@@ -325,15 +307,11 @@ fn stored_with_k0_spelt_otherwise(registry: &Registry) -> Registry {
 #[test]
 fn a_key_retired_spelt_otherwise_by_an_earlier_build_is_still_retired() {
     let (mut a, b) = base_holding_k0_after_creation();
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live"); // retires K0
+    rotate(&mut a, A, 2, sas(K2, K1)); // retires K0
     let a = stored_with_k0_spelt_otherwise(&a);
     for spelling in [K0, K0_SPELT_OTHERWISE] {
         let mut b = b.clone();
-        b.writer(B, Stamp::new(9, 0))
-            .set_authentication(&key(), sas(spelling, K1))
-            .expect("live");
+        rotate(&mut b, B, 9, sas(spelling, K1));
         for b in [b.clone(), stored_with_k0_spelt_otherwise(&b)] {
             assert_excluded_both_ways(&a, &b, &sas(K2, K1));
         }
@@ -346,12 +324,8 @@ fn a_key_retired_spelt_otherwise_by_an_earlier_build_is_still_retired() {
 #[test]
 fn crossed_rotations_blank_a_key_retired_spelt_otherwise_by_an_earlier_build() {
     let (mut a, mut b) = base_holding_k0_after_creation();
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live"); // retires K0
-    b.writer(B, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K0, K3))
-        .expect("live"); // retires K1
+    rotate(&mut a, A, 2, sas(K2, K1)); // retires K0
+    rotate(&mut b, B, 3, sas(K0, K3)); // retires K1
     let mut merged = stored_with_k0_spelt_otherwise(&a);
     merged.merge(&b);
     assert_blanked(&merged, [K0, K1]);
@@ -363,17 +337,11 @@ fn crossed_rotations_blank_a_key_retired_spelt_otherwise_by_an_earlier_build() {
 #[test]
 fn a_key_retired_spelt_otherwise_by_an_earlier_build_can_be_restored_on_purpose() {
     let (mut a, _) = base_holding_k0_after_creation();
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live"); // retires K0
+    rotate(&mut a, A, 2, sas(K2, K1)); // retires K0
     let mut a = stored_with_k0_spelt_otherwise(&a);
     let mut b = a.clone();
-    a.writer(A, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live"); // restores K0, retires K2
-    b.writer(B, Stamp::new(4, 0))
-        .set_authentication(&key(), sas(K0, K3))
-        .expect("live"); // restores K0, retires K2 and K1
+    rotate(&mut a, A, 3, sas(K0, K1)); // restores K0, retires K2
+    rotate(&mut b, B, 4, sas(K0, K3)); // restores K0, retires K2 and K1
     assert_excluded_both_ways(&a, &b, &sas(K0, K3));
 }
 
@@ -382,12 +350,8 @@ fn a_key_retired_spelt_otherwise_by_an_earlier_build_can_be_restored_on_purpose(
 #[test]
 fn one_key_in_two_spellings_is_no_conflict() {
     let (mut a, mut b) = base(Identity::default());
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
-    b.writer(B, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K0_SPELT_OTHERWISE, K1))
-        .expect("live");
+    rotate(&mut a, A, 2, sas(K0, K1));
+    rotate(&mut b, B, 3, sas(K0_SPELT_OTHERWISE, K1));
     let mut forward = a.clone();
     let report = forward.merge(&b);
     assert!(
@@ -408,12 +372,8 @@ fn crossed_rotations_never_show_a_key_either_side_retired() {
     // Each side retires a key the other keeps: no candidate is clean. Whatever the
     // preference picks, neither retired key may be shown, and an operator is asked.
     let (mut a, mut b) = base(Identity::default().with_authentication(sas(K0, K1)));
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K2, K1))
-        .expect("live"); // retires K0
-    b.writer(B, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K0, K3))
-        .expect("live"); // retires K1
+    rotate(&mut a, A, 2, sas(K2, K1)); // retires K0
+    rotate(&mut b, B, 3, sas(K0, K3)); // retires K1
     let mut merged = a.clone();
     merged.merge(&b);
     for device in assert_blanked(&merged, [K0, K1]) {
@@ -432,13 +392,9 @@ fn crossed_rotations_never_show_a_key_either_side_retired() {
 #[test]
 fn stale_credential_write_is_rejected_and_reported() {
     let (mut a, mut b) = base(Identity::default());
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
+    rotate(&mut a, A, 2, sas(K0, K1));
     b.merge(&a);
-    a.writer(A, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K2, K3))
-        .expect("live");
+    rotate(&mut a, A, 3, sas(K2, K3));
     // B, stale on credentials, changes something else: merging it changes the device.
     b.writer(B, Stamp::new(4, 0))
         .set_twin(&key(), Section::Tags, "site", Some(json!("berlin")))
@@ -468,9 +424,7 @@ fn a_rotation_retires_what_any_incarnation_showed() {
         .create(&key(), Identity::default())
         .expect("fresh");
     let mut c = a.clone();
-    a.writer(A, Stamp::new(2, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
+    rotate(&mut a, A, 2, sas(K0, K1));
     let mut b = Registry::new();
     b.writer(B, Stamp::new(1, 0))
         .create(&key(), Identity::default())
@@ -479,12 +433,8 @@ fn a_rotation_retires_what_any_incarnation_showed() {
     a.merge(&b);
     assert_eq!(b.records(&key()).len(), 2);
 
-    b.writer(B, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K2, K3))
-        .expect("live");
-    a.writer(A, Stamp::new(3, 0))
-        .set_authentication(&key(), sas(K0, K1))
-        .expect("live");
+    rotate(&mut b, B, 3, sas(K2, K3));
+    rotate(&mut a, A, 3, sas(K0, K1));
     c.writer(c_id, Stamp::new(3, 0))
         .delete(&key())
         .expect("live");
