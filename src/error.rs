@@ -218,8 +218,10 @@ pub enum Error {
     ///
     /// Event ids are shown quoted and escaped (as `Debug` shows a string), here and in every
     /// message: they come from outside and may hold anything, and one holding a newline
-    /// shown as it is would fake a log line.
-    #[error("event {:?} was already applied with a different payload (device {})", id.as_str(), key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
+    /// shown as it is would fake a log line. One that may hold a key (damage or a careless
+    /// publisher can make one of a key) is shown by its [`Fingerprint`](crate::Fingerprint),
+    /// `"<sha256:…>"`, as a twin key or a status reason is.
+    #[error("event {} was already applied with a different payload (device {})", id.shown(), key.as_ref().map_or_else(|| "none".to_owned(), ToString::to_string))]
     ConflictingEvent {
         /// The event id.
         id: EventId,
@@ -229,7 +231,7 @@ pub enum Error {
     /// Two events carry different writes under the same dot: one replica issued one write
     /// identity twice. (Two events carrying the same write, a sync repeating an earlier
     /// event, are not this.)
-    #[error("dot {dot} of event {:?} (device {}) was already used by event {:?}", second.as_str(), key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string), first.as_str())]
+    #[error("dot {dot} of event {} (device {}) was already used by event {}", second.shown(), key.as_deref().map_or_else(|| "none".to_owned(), ToString::to_string), first.shown())]
     DotReused {
         /// The reused dot.
         dot: Dot,

@@ -17,7 +17,6 @@ use crate::policy::Policy;
 use crate::registry::{ContextDots, Registry, SingleKey};
 use crate::report::Report;
 use crate::same_write;
-use crate::secret::shown_text;
 use crate::serde_text::{map_members, sorted_once_each};
 use crate::stamp::Stamp;
 use crate::writer::Writer;
@@ -119,18 +118,14 @@ struct IngestWire {
 
 /// The events as the text lists them, an id listed twice refused: read as a map reads it,
 /// the last of the two stood, and a later redelivery of the event the first held was refused
-/// as conflicting with a payload this ingest never applied. The id is shown as free text is
-/// (`shown_text`): one that damage made of a key is not.
+/// as conflicting with a payload this ingest never applied. The id is shown as every message
+/// shows one (`EventId::shown`): one that damage made of a key is not.
 fn events_once_each<'de, D: Deserializer<'de>>(
     d: D,
 ) -> std::result::Result<BTreeMap<EventId, Arc<Registry>>, D::Error> {
     let events = map_members(d)?;
-    let events = sorted_once_each(events).map_err(|id: EventId| {
-        D::Error::custom(format!(
-            "event {:?} is listed twice",
-            shown_text(id.as_str())
-        ))
-    })?;
+    let events = sorted_once_each(events)
+        .map_err(|id: EventId| D::Error::custom(format!("event {} is listed twice", id.shown())))?;
     Ok(events.into_iter().collect())
 }
 
@@ -173,8 +168,8 @@ impl TryFrom<IngestWire> for Ingest {
                     return Err(Error::InvalidValue {
                         field: "ingest".into(),
                         reason: format!(
-                            "event {:?} wrote {dot}, which the registry's context has not seen",
-                            id.as_str()
+                            "event {} wrote {dot}, which the registry's context has not seen",
+                            id.shown()
                         ),
                     });
                 }

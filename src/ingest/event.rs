@@ -16,6 +16,7 @@ use crate::clock::Dot;
 use crate::error::{Error, Result, redacted};
 use crate::key::DeviceKey;
 use crate::registry::Registry;
+use crate::secret::shown_text;
 use crate::serde_text::serde_as_text;
 use crate::slot::{FirstWrite, Slot};
 use crate::text::Text;
@@ -105,6 +106,24 @@ impl EventId {
     pub fn as_str(&self) -> &str {
         self.0.as_str()
     }
+
+    /// The id as every message and log shows it ([`ShownEventId`]).
+    pub(crate) fn shown(&self) -> ShownEventId<'_> {
+        ShownEventId(self.as_str())
+    }
+}
+
+/// An event id as a message, a log or `Debug` shows it: quoted and escaped, as `Debug` shows a
+/// string, so that one holding a newline cannot fake a log line; and by its fingerprint,
+/// `<sha256:…>`, where it may hold a key (`shown_text`), as a twin key or a status reason is
+/// shown. An id is free text from outside, and damage or a careless publisher can make one
+/// of a key, which no message shows.
+pub(crate) struct ShownEventId<'a>(&'a str);
+
+impl fmt::Display for ShownEventId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", shown_text(self.0))
+    }
 }
 
 impl fmt::Display for EventId {
@@ -119,7 +138,7 @@ serde_as_text!(EventId, EventId::as_str, |raw| Ok::<_, Infallible>(
 
 impl fmt::Debug for EventId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventId({:?})", self.as_str())
+        write!(f, "EventId({})", self.shown())
     }
 }
 
@@ -210,13 +229,13 @@ impl Event {
         let dots = delta.store_dots();
         if dots.is_empty() {
             return Err(Error::InvalidValue {
-                field: format!("event {:?}", id.as_str()),
+                field: format!("event {}", id.shown()),
                 reason: "an event must carry a write to a device".into(),
             });
         }
         if let Some(unseen) = dots.iter().find(|&&dot| !delta.context.contains(dot)) {
             return Err(Error::InvalidValue {
-                field: format!("event {:?}", id.as_str()),
+                field: format!("event {}", id.shown()),
                 reason: format!("its delta carries write {unseen}, which its context has not seen"),
             });
         }

@@ -399,3 +399,49 @@ fn errors_show_event_ids_quoted_so_a_newline_cannot_fake_a_log_line() {
         )
     );
 }
+
+/// An event id is free text from outside: damage or a careless publisher can make one of a
+/// symmetric key, and keys never appear in errors. Every message naming an event shows such
+/// an id by its key's fingerprint, quoted, as an ingest's reader shows an id listed twice
+/// (review, 2026-11-24: a conflicting event and a reused dot showed it whole).
+#[test]
+fn errors_show_an_event_id_holding_a_key_by_its_fingerprint() {
+    let secret = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+    let fingerprint = failback::SymmetricKey::new(secret)
+        .expect("a 32-byte key")
+        .fingerprint();
+    let shown = format!("event \"<{fingerprint}>\"");
+    let r = ReplicaId::from_u128(1);
+    let (_, create) = created(r, &named("d"));
+    let (_, other) = created(r, &named("x"));
+    let mut ingest = Ingest::default();
+    ingest.apply(&event(secret, create)).expect("fresh");
+    let conflicting = ingest
+        .apply(&event(secret, other.clone()))
+        .expect_err("another payload under the id");
+    assert!(matches!(conflicting, Error::ConflictingEvent { .. }));
+    let reused = ingest
+        .apply(&event("plain", other))
+        .expect_err("another write under r:1");
+    assert!(matches!(reused, Error::DotReused { .. }));
+    let shows = |err: &dyn std::error::Error, debug: String| (err.to_string(), debug);
+    let mut messages = vec![
+        shows(&conflicting, format!("{conflicting:?}")),
+        shows(&reused, format!("{reused:?}")),
+    ];
+    let empty = Event::new(EventId::new(secret), Registry::new()).expect_err("no write");
+    messages.push(shows(&empty, format!("{empty:?}")));
+    // A restored ingest remembering an event its registry has not seen.
+    let mut wire = serde_json::to_value(&ingest).expect("serializable");
+    wire["registry"] = serde_json::to_value(Registry::new()).expect("serializable");
+    let unseen = serde_json::from_str::<Ingest>(&wire.to_string()).expect_err("unseen write");
+    messages.push(shows(&unseen, format!("{unseen:?}")));
+    for (message, debug) in &messages {
+        assert!(!message.contains(secret), "{message}");
+        assert!(!debug.contains(secret), "{debug}");
+        assert!(message.contains(&shown), "{message}");
+    }
+    // The ingest's own `Debug`, as a log shows it, names its events alike.
+    let logged = format!("{ingest:?}");
+    assert!(!logged.contains(secret), "{logged}");
+}
