@@ -3,14 +3,15 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::credentials::Authentication;
 use crate::error::{Error, Result, quoted_name};
 use crate::key::{DeviceId, DeviceKey};
+use crate::register_map::metadata_listed_twice;
 use crate::secret::{may_hold_key, shown_text};
-use crate::serde_text::{serde_as_text, serde_redacting};
+use crate::serde_text::{map_members, serde_as_text, serde_redacting, sorted_once_each};
 use crate::twin::{self, Section, TwinPath};
 
 /// A device's whole state as a create writes it.
@@ -51,7 +52,20 @@ pub struct Identity {
     #[serde(with = "twin::text_keys")]
     pub twin: BTreeMap<TwinPath, Value>,
     /// Application metadata by key.
+    #[serde(deserialize_with = "metadata_once_each")]
     pub metadata: BTreeMap<String, Value>,
+}
+
+/// The metadata as the text lists it, a name listed twice refused as a record's metadata map
+/// refuses one (`RegisterMap`'s reader), naming it alike: read as a map reads it, the last of
+/// the two stood, and two texts of one creation read as two identities. (The twin's paths
+/// are refused alike by `twin::text_keys`.)
+fn metadata_once_each<'de, D: Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<BTreeMap<String, Value>, D::Error> {
+    let members: Vec<(String, Value)> = map_members(d)?;
+    let members = sorted_once_each(members).map_err(|name| metadata_listed_twice(&name))?;
+    Ok(members.into_iter().collect())
 }
 
 serde_redacting!(Identity);

@@ -14,7 +14,6 @@ use std::borrow::Borrow;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::clock::CausalContext;
@@ -221,11 +220,16 @@ where
 {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let members: Vec<(String, MvRegister<T>)> = map_members(deserializer)?;
-        let entries = sorted_once_each(members).map_err(|name| {
-            D::Error::custom(format!("metadata name {:?} is listed twice", shown(&name)))
-        })?;
+        let entries = sorted_once_each(members).map_err(|name| metadata_listed_twice(&name))?;
         Ok(Self { entries })
     }
+}
+
+/// The refusal of metadata name `name` listed twice in one map, a record's or a creation's
+/// (`Identity`'s reader): one message for both, the name shown as a refused metadata value's
+/// name is (`twin::shown`), since a name damaged text put there may be a key.
+pub(crate) fn metadata_listed_twice<E: serde::de::Error>(name: &str) -> E {
+    E::custom(format!("metadata name {:?} is listed twice", shown(name)))
 }
 
 #[cfg(test)]

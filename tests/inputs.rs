@@ -919,6 +919,47 @@ fn a_name_listed_twice_in_a_records_map_is_refused() {
     }
 }
 
+/// A metadata name listed twice in a creation's identity is refused, naming it as a record's
+/// own metadata map names it (a name that may be a key by its fingerprint). Read as a map
+/// reads it, the last of the two stood: two texts of one creation read as two identities.
+#[test]
+fn a_name_listed_twice_in_a_creations_metadata_is_refused() {
+    for name in ["owner", common::STRAY] {
+        let owner = common::key(0);
+        let mut registry = Registry::new();
+        let identity = Identity::default().with_metadata(name, json!("a"));
+        (registry.writer(common::replica(0), Stamp::new(1, 0)))
+            .create(&owner, identity)
+            .expect("fresh");
+        let mut value = serde_json::to_value(&registry).expect("a registry serialises");
+        let metadata = member(member(&mut value, "created"), "metadata").clone();
+        assert_eq!(metadata, json!({ name: "a" }));
+        let text = value.to_string();
+        let pair = format!("{}:\"a\"", Value::String(name.to_owned()));
+        let twice = format!("{{{pair},{}:\"b\"}}", Value::String(name.to_owned()));
+        assert!(text.contains(&metadata.to_string()), "{text}");
+        let edited = text.replacen(&metadata.to_string(), &twice, 1);
+        let err = serde_json::from_str::<Registry>(&edited).expect_err("a name listed twice");
+        let message = err.to_string();
+        assert!(message.contains("is listed twice"), "{message}");
+        if name == common::STRAY {
+            assert!(!message.contains(common::STRAY), "{message}");
+        } else {
+            assert!(
+                message.contains(&format!("metadata name {name:?} is listed twice")),
+                "{message}"
+            );
+        }
+        // An identity read alone refuses it alike.
+        let identity = member(&mut value, "identity").clone().to_string();
+        let edited = identity.replacen(&metadata.to_string(), &twice, 1);
+        assert_ne!(edited, identity);
+        let err = serde_json::from_str::<Identity>(&edited).expect_err("a name listed twice");
+        assert!(err.to_string().contains("is listed twice"), "{err}");
+        serde_json::from_str::<Registry>(&text).expect("each name once reads");
+    }
+}
+
 /// An ingest listing one event id twice is refused, naming it. Read, the last of the two won,
 /// and a later redelivery of the event the first held was refused as conflicting (found in
 /// review).
