@@ -16,6 +16,11 @@ use crate::twin::{self, Section, TwinPath};
 
 /// A device's whole state as a create writes it.
 ///
+/// Read from text (`serde_json::from_str`, `from_slice`, `from_reader`, a CBOR reader), an
+/// identity listing a metadata name or a twin path twice is refused; a `serde_json::Value`
+/// built first has already kept the last of the two, so that `serde_json::from_value` cannot
+/// see the repeat.
+///
 /// # Examples
 ///
 /// ```

@@ -33,6 +33,10 @@ pub use event::{Event, EventId};
 ///   two events carry different writes is [`Error::DotReused`]. Either leaves the registry
 ///   unchanged: a write is never lost silently.
 ///
+/// Read from text (`serde_json::from_str`, `from_slice`, `from_reader`, a CBOR reader), an
+/// ingest listing an event id twice is refused; a `serde_json::Value` built first has already
+/// kept the last of the two, so that `serde_json::from_value` cannot see the repeat.
+///
 /// # Examples
 ///
 /// ```
