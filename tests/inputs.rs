@@ -871,6 +871,45 @@ fn a_retired_list_is_read_sorted_once_each() {
     }
 }
 
+/// A credential write's retired list read empty is refused, naming the incarnation and the
+/// write: no writer ever wrote one (a rotation retiring nothing clears the register, in every
+/// build since the first), and read, it would be a second text of "nothing retired" beside
+/// the register without the entry, so two states meaning the same writes would merge apart.
+#[test]
+fn an_empty_retired_list_is_refused() {
+    use failback::{Authentication, Dot, Pair, SymmetricKey};
+    let key = common::key(0);
+    let sas = |primary, secondary| {
+        let k = |text| SymmetricKey::new(text).expect("a valid key");
+        Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))))
+    };
+    let r = common::replica(0);
+    let mut registry = Registry::new();
+    let mut w = registry.writer(r, Stamp::new(1, 0));
+    w.create(
+        &key,
+        Identity::default()
+            .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
+    )
+    .expect("fresh");
+    w.set_authentication(
+        &key,
+        sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
+    )
+    .expect("live");
+    let err = read_edited(&registry, |v| {
+        let list = &mut v["devices"][0]["live"][0]["retired"]["entries"][0]["value"];
+        assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
+        *list = json!([]);
+    })
+    .expect_err("an empty retired list");
+    let message = err.to_string();
+    assert!(message.contains("empty retired list"), "{message}");
+    for dot in [Dot::new(r, 1), Dot::new(r, 2)] {
+        assert!(message.contains(&dot.to_string()), "{message}");
+    }
+}
+
 /// `registry`'s text with the one member of its first map named `field` listed twice.
 fn listed_twice(registry: &Registry, field: &str) -> String {
     let mut value = serde_json::to_value(registry).expect("a registry serialises");

@@ -67,6 +67,19 @@ impl DeviceRecord {
             twin,
             metadata,
         } = RecordWire::deserialize(deserializer)?;
+        // No writer wrote an empty retired list, in any build: a credential write retiring
+        // nothing clears the register (`DeviceRecord::set_authentication`). Read, `[]` would
+        // be a second text of "nothing retired" beside the register without the entry, and a
+        // merge's inclusion shortcut keeps whichever side it merges into (`a ⊔ b ≠ b ⊔ a` byte
+        // for byte), as with a list out of order below. Refused, not dropped: no build wrote
+        // it, so it is damage, as a record holding nothing is.
+        if let Some(empty) = retired.entries().iter().find(|e| e.value.is_empty()) {
+            return Err(D::Error::custom(format!(
+                "incarnation {incarnation} holds an empty retired list under {}: a credential \
+                 write retiring nothing writes none",
+                empty.dot
+            )));
+        }
         let written = Written {
             status,
             // Text an earlier build wrote may hold the credential kind the type does not use
