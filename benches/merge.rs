@@ -17,7 +17,7 @@ use std::time::Duration;
 use crdts::{CmRDT, CvRDT};
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use failback::iothub::{ExportReader, Failback, Generate, Plan, Side, parse_line};
-use failback::{Event, EventId, Ingest, Policy, ReplicaId};
+use failback::{Event, EventId, Ingest, Policy, ReplicaId, VersionVector};
 
 mod support;
 use support::rng::Rng;
@@ -343,7 +343,53 @@ fn ingest(c: &mut Criterion) {
             BatchSize::LargeInput,
         );
     });
+    resync(&mut group);
     group.finish();
+}
+
+/// A sync repeating every write an earlier one held: the secondary's whole state sent twice as
+/// events (`delta_since(⊥)`), the second applied to an ingest that applied the first. Each
+/// repeated dot is checked for another write under it (`same_write`), a check that walked
+/// both deltas for every dot until review 67 (1.6 s at 8,000 devices, hours at 1M). Beside
+/// it, `crdts` merging the same state into a map that merged it already.
+fn resync(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+    for n in sizes(&[100_000]) {
+        let w = workload(n);
+        let sync = |id: &str| {
+            let whole = w.secondary.delta_since(&VersionVector::new());
+            Event::new(EventId::new(id), whole).expect("non-empty")
+        };
+        let second = sync("sync-2");
+        let mut synced = Ingest::new(w.primary.clone());
+        synced.apply(&sync("sync-1")).expect("a first sync");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::new("resync", label(n)), |b| {
+            b.iter_batched(
+                || synced.clone(),
+                |mut ingest| {
+                    black_box(ingest.apply(&second).expect("the same writes again"));
+                    ingest
+                },
+                BatchSize::LargeInput,
+            );
+        });
+        let BaselineWorkload {
+            primary: mut p,
+            secondary: s,
+            ..
+        } = baseline(n);
+        p.merge(s.clone());
+        group.bench_function(BenchmarkId::new("resync-crdts", label(n)), |b| {
+            b.iter_batched(
+                || (p.clone(), s.clone()),
+                |(mut p, s)| {
+                    p.merge(s);
+                    black_box(p)
+                },
+                BatchSize::LargeInput,
+            );
+        });
+    }
 }
 
 /// Parse, lift, merge and plan on generated exports, on one thread and through the streaming

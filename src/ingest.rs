@@ -16,7 +16,7 @@ use crate::error::{Error, Result, redacted};
 use crate::policy::Policy;
 use crate::registry::{ContextDots, Registry, SingleKey};
 use crate::report::Report;
-use crate::same_write;
+use crate::same_write::{self, HeldByDot};
 use crate::serde_text::{map_members, sorted_once_each};
 use crate::stamp::Stamp;
 use crate::writer::Writer;
@@ -166,7 +166,11 @@ impl TryFrom<IngestWire> for Ingest {
 
     fn try_from(wire: IngestWire) -> Result<Self> {
         let mut owners = HashMap::new();
+        // Each event's writes by dot, gathered once: a restore checks every dot two events
+        // hold, and a sync repeats thousands (`HeldByDot`).
+        let mut held: HashMap<&EventId, HeldByDot<'_>> = HashMap::new();
         for (id, delta) in &wire.events {
+            let mut held_here = None;
             for dot in delta.store_dots() {
                 if !wire.registry.context.contains(dot) {
                     return Err(Error::InvalidValue {
@@ -189,11 +193,20 @@ impl TryFrom<IngestWire> for Ingest {
                         // first (else the restore would refuse the whole write after its
                         // part). A part of a part is a part of the whole, so
                         // every event read holds a part of the first's write.
-                        let first_delta = wire.events.get(owner.get());
-                        if let Some(reuse) = reused(dot, owner.get(), first_delta, id, delta) {
-                            if first_delta
-                                .is_none_or(|first| same_write::brings_more(delta, first, dot))
-                            {
+                        let first = owner.get();
+                        let first_delta = wire.events.get(first);
+                        let later = held_here.get_or_insert_with(|| HeldByDot::new(delta));
+                        if let Some(reuse) = reused(dot, first, first_delta, id, delta, later) {
+                            let brings_more = match wire.events.get_key_value(first) {
+                                None => true,
+                                Some((first, first_delta)) => {
+                                    let first_held = held
+                                        .entry(first)
+                                        .or_insert_with(|| HeldByDot::new(first_delta));
+                                    same_write::brings_more(delta, first_held, dot)
+                                }
+                            };
+                            if brings_more {
                                 return Err(reuse);
                             }
                             owner.insert(id.clone());
@@ -443,6 +456,9 @@ impl Ingest {
         // dot the context has not seen needs no search among the owners: a new event's never
         // has.
         let (mut unseen_dot, mut all_unseen) = (false, true);
+        // The event's writes by dot, gathered once, if a dot is found reused: a sync repeats
+        // thousands (`HeldByDot`).
+        let mut held = None;
         for &dot in event.dots.iter() {
             if !self.registry.context.contains(dot) {
                 unseen_dot = true;
@@ -452,7 +468,9 @@ impl Ingest {
             index(&mut self.owners, &mut self.unindexed);
             if let Some(first) = self.owners.get(&dot) {
                 let first_delta = self.events.get(first);
-                if let Some(reuse) = reused(dot, first, first_delta, &event.id, &event.delta) {
+                let later = held.get_or_insert_with(|| HeldByDot::new(&event.delta));
+                if let Some(reuse) = reused(dot, first, first_delta, &event.id, &event.delta, later)
+                {
                     return Err(reuse);
                 }
             }
@@ -573,15 +591,16 @@ fn reused(
     first_delta: Option<&Arc<Registry>>,
     second: &EventId,
     delta: &Registry,
+    held: &HeldByDot<'_>,
 ) -> Option<Error> {
     first_delta
-        .is_none_or(|first_delta| same_write::brings_more(first_delta, delta, dot))
+        .is_none_or(|first_delta| same_write::brings_more(first_delta, held, dot))
         .then(|| Error::DotReused {
             dot,
             first: first.clone(),
             second: second.clone(),
             // The device holding the dot, not the delta's first: a sync holds many.
-            key: (same_write::key_holding(delta, dot).or_else(|| delta.slots.keys().next()))
+            key: (held.key_holding(dot).or_else(|| delta.slots.keys().next()))
                 .cloned()
                 .map(Box::new),
         })

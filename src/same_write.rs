@@ -32,9 +32,9 @@ use crate::credentials::{Authentication, Fingerprint};
 use crate::device::{Creation, DeviceRecord};
 use crate::identity::{Capabilities, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
-use crate::register::{Entry, MvRegister};
+use crate::register::Entry;
 use crate::registry::Registry;
-use crate::slot::Tombstone;
+use crate::slot::{Slot, Tombstone};
 use crate::twin::TwinPath;
 
 /// What a delta holds under one dot at one place.
@@ -74,87 +74,137 @@ impl Held<'_> {
 /// and the same [`seen`](Tombstone::seen) vector (one delete gives all its tombstones both alike),
 /// and slots join tombstones as a set, so it is applied, not dropped. Without such a tombstone in
 /// `first` it is another write (a delete and an update under one dot), and refused.
-pub(crate) fn brings_more(first: &Registry, later: &Registry, dot: Dot) -> bool {
-    let first = held(first, dot);
-    let tombstones_of = |key: &DeviceKey| -> Vec<&Tombstone> {
-        first
-            .iter()
-            .filter_map(|(k, _, y)| match y {
-                Held::Tombstone(t) if *k == key => Some(*t),
-                _ => None,
-            })
-            .collect()
-    };
-    held(later, dot)
-        .iter()
-        .any(|(key, incarnation, x)| match x {
+///
+/// `later` is read through its [`HeldByDot`], and `first` only at the keys where `later` holds
+/// `dot`: a place is a key's, so nothing `first` holds under another key can match.
+pub(crate) fn brings_more(first: &Registry, later: &HeldByDot<'_>, dot: Dot) -> bool {
+    later.at(dot).iter().any(|(_, key, incarnation, x)| {
+        let ours = held_at(first, key, dot);
+        match x {
             Held::Tombstone(t) => {
-                let ours = tombstones_of(key);
-                match ours.iter().find(|u| u.incarnation == t.incarnation) {
-                    Some(u) => u != t,
-                    None => !ours.iter().any(|u| u.stamp == t.stamp && u.seen == t.seen),
+                let tombstones = ours.iter().filter_map(|(_, y)| match y {
+                    Held::Tombstone(u) => Some(*u),
+                    _ => None,
+                });
+                let mut same_delete = false;
+                for u in tombstones {
+                    if u.incarnation == t.incarnation {
+                        return u != *t;
+                    }
+                    same_delete |= u.stamp == t.stamp && u.seen == t.seen;
                 }
+                !same_delete
             }
-            _ => !first
+            _ => !ours
                 .iter()
-                .any(|(k, i, y)| k == key && i == incarnation && x.same_place(y) && x == y),
-        })
+                .any(|(i, y)| i == incarnation && x.same_place(y) && x == y),
+        }
+    })
 }
 
-/// The first key (in key order) under which `registry` holds something under `dot`.
-pub(crate) fn key_holding(registry: &Registry, dot: Dot) -> Option<&DeviceKey> {
-    held(registry, dot).first().map(|(key, _, _)| *key)
+/// What a delta holds under each of its dots, gathered in one walk: a sync repeats every
+/// write an earlier sync held, and finding each repeated dot by a walk of both deltas of its
+/// own made applying or restoring a sync cost the product of its dots and its keys (review
+/// 67: 1.6 s for a second sync of 8,000 devices, hours at a hub's million).
+pub(crate) struct HeldByDot<'a> {
+    /// Sorted by dot, and a dot's places in key order, as a walk of the keys finds them.
+    held: Vec<(Dot, &'a DeviceKey, Dot, Held<'a>)>,
 }
 
-/// Everything `registry` holds under `dot`, with its key and incarnation.
-fn held(registry: &Registry, dot: Dot) -> Vec<(&DeviceKey, Dot, Held<'_>)> {
-    let mut out = Vec::new();
-    for (key, slot) in registry.slots.iter() {
-        for record in &slot.live {
-            record_held(record, dot, &mut |held| {
-                out.push((key, record.incarnation, held));
+impl<'a> HeldByDot<'a> {
+    /// Everything `registry` holds, by dot.
+    pub(crate) fn new(registry: &'a Registry) -> Self {
+        let mut held = Vec::new();
+        for (key, slot) in registry.slots.iter() {
+            slot_held(slot, &mut |dot, incarnation, h| {
+                held.push((dot, key, incarnation, h));
             });
         }
-        for tombstone in slot.tombstones.iter().filter(|t| t.deleted == dot) {
-            out.push((key, tombstone.incarnation, Held::Tombstone(tombstone)));
-        }
+        // Stable: a dot's places stay in key order.
+        held.sort_by_key(|(dot, ..)| *dot);
+        Self { held }
+    }
+
+    /// What is held under `dot`, with its key and incarnation.
+    fn at(&self, dot: Dot) -> &[(Dot, &'a DeviceKey, Dot, Held<'a>)] {
+        let start = self.held.partition_point(|(d, ..)| *d < dot);
+        let end = start + self.held[start..].partition_point(|(d, ..)| *d == dot);
+        &self.held[start..end]
+    }
+
+    /// The first key (in key order) under which something is held under `dot`.
+    pub(crate) fn key_holding(&self, dot: Dot) -> Option<&'a DeviceKey> {
+        self.at(dot).first().map(|(_, key, ..)| *key)
+    }
+}
+
+/// What `registry` holds under `dot` at `key`, with its incarnation.
+fn held_at<'a>(registry: &'a Registry, key: &DeviceKey, dot: Dot) -> Vec<(Dot, Held<'a>)> {
+    let mut out = Vec::new();
+    if let Some(slot) = registry.slots.get(key) {
+        slot_held(slot, &mut |d, incarnation, h| {
+            if d == dot {
+                out.push((incarnation, h));
+            }
+        });
     }
     out
 }
 
-fn record_held<'a>(record: &'a DeviceRecord, dot: Dot, push: &mut impl FnMut(Held<'a>)) {
-    fn at<T: Clone>(reg: &MvRegister<T>, dot: Dot) -> Option<&Entry<T>> {
-        reg.entries().iter().find(|e| e.dot == dot)
+/// Everything a slot holds, each with its dot and incarnation.
+fn slot_held<'a>(slot: &'a Slot, push: &mut impl FnMut(Dot, Dot, Held<'a>)) {
+    for record in &slot.live {
+        record_held(record, &mut |dot, held| push(dot, record.incarnation, held));
     }
-    if record.incarnation == dot {
-        if let Some(creation) = &record.created {
-            push(Held::Creation(creation));
-        }
+    for tombstone in &slot.tombstones {
+        push(
+            tombstone.deleted,
+            tombstone.incarnation,
+            Held::Tombstone(tombstone),
+        );
+    }
+}
+
+/// Everything a record holds, each with its dot: its creation (when here) and every register
+/// entry.
+fn record_held<'a>(record: &'a DeviceRecord, push: &mut impl FnMut(Dot, Held<'a>)) {
+    if let Some(creation) = &record.created {
+        push(record.incarnation, Held::Creation(creation));
     }
     let written = record.written();
-    if let Some(entry) = at(&written.status, dot) {
-        push(Held::Status(entry));
-    }
-    if let Some(entry) = at(&written.authentication, dot) {
-        push(Held::Authentication(entry));
-    }
-    if let Some(entry) = at(&written.retired, dot) {
-        push(Held::Retired(entry));
-    }
-    if let Some(entry) = at(&written.capabilities, dot) {
-        push(Held::Capabilities(entry));
-    }
-    if let Some(entry) = at(&written.parent, dot) {
-        push(Held::Parent(entry));
-    }
+    written
+        .status
+        .entries()
+        .iter()
+        .for_each(|e| push(e.dot, Held::Status(e)));
+    written
+        .authentication
+        .entries()
+        .iter()
+        .for_each(|e| push(e.dot, Held::Authentication(e)));
+    written
+        .retired
+        .entries()
+        .iter()
+        .for_each(|e| push(e.dot, Held::Retired(e)));
+    written
+        .capabilities
+        .entries()
+        .iter()
+        .for_each(|e| push(e.dot, Held::Capabilities(e)));
+    written
+        .parent
+        .entries()
+        .iter()
+        .for_each(|e| push(e.dot, Held::Parent(e)));
     for (path, reg) in written.twin.iter() {
-        if let Some(entry) = at(reg, dot) {
-            push(Held::Twin(path, entry));
-        }
+        reg.entries()
+            .iter()
+            .for_each(|e| push(e.dot, Held::Twin(path, e)));
     }
     for (name, reg) in written.metadata.iter() {
-        if let Some(entry) = at(reg, dot) {
-            push(Held::Metadata(name, entry));
-        }
+        reg.entries()
+            .iter()
+            .for_each(|e| push(e.dot, Held::Metadata(name, e)));
     }
 }
