@@ -61,6 +61,15 @@
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
 //! an edge device's parent, a gateway the primary holds as an edge device but exports without
 //! a scope, a gateway the plan blocks). Compared with the primary's, it would be written again on every run.
+//!
+//! An IoT Edge device's parent is in `parentScopes`, which export lines leave out: its line
+//! says nothing of it, and the lift reads that as unknown, never as no parent. A leaf one side
+//! made an edge device keeps the parent the base knew (the other side's move, if any, wins
+//! unopposed), and is listed under [`Plan::parent_unwritable`], with any edge device whose
+//! parent, merged or in the primary, is not none: no line can write or remove it, and the update
+//! making a leaf an edge device may drop it. An edge device new to the base has no known parent:
+//! one the secondary created behind another edge device is created without it, unlisted (the
+//! exports cannot show it).
 
 mod blocks;
 mod disable;
@@ -197,13 +206,15 @@ pub struct Plan {
     /// parent).
     pub parent_gone: Vec<DeviceKey>,
     /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
-    /// set by hand: an IoT Edge device one side put behind another (its line carries its own
-    /// scope; a parent of an edge device travels in `parentScopes`, which the line format
-    /// leaves out), a parent the primary holds as an edge device without a scope in its
-    /// export, or a parent this plan blocks (new to the primary, or plain there and made an
-    /// edge device). Each keeps the parent it has in the primary while that one can still be a
-    /// parent; its other changes are written as usual. A new device behind a blocked parent is
-    /// blocked with it.
+    /// set by hand: an IoT Edge device with a parent, merged or in the primary (its line
+    /// carries its own scope; a parent of an edge device travels in `parentScopes`, which the
+    /// line format leaves out: one side put it behind another, or made a leaf an edge device,
+    /// which keeps its gateway as far as the exports tell, and the update making it one may
+    /// drop it in the hub; or the merge leaves it without the parent the primary may hold), a
+    /// parent the primary holds as an edge device without a scope in its export, or a parent
+    /// this plan blocks (new to the primary, or plain there and made an edge device). Each
+    /// keeps the parent it has in the primary while that one can still be a parent; its other
+    /// changes are written as usual. A new device behind a blocked parent is blocked with it.
     pub parent_unwritable: Vec<DeviceKey>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).

@@ -866,3 +866,87 @@ fn the_report_carries_the_count_of_credentials_unknown_per_input() {
         serde_json::from_str(&run.report_json()).expect("the report reads back");
     assert_eq!(back.credentials_unknown, [0, 0, 1]);
 }
+
+/// IOTHUB.md: an edge device's parent travels in `parentScopes`, which export lines leave out;
+/// its line's scope is its own. So its line says nothing of its parent: unknown, never "no
+/// parent". Read as a value, a side promoting a leaf to an IoT Edge device removed the leaf's
+/// gateway, unreported, and that made-up removal could beat the other side's real move.
+#[test]
+fn an_edge_devices_line_says_nothing_of_its_parent() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    let parent = |run: &Run, id: &str| run.device(id).parent.map(|p| p.as_str().to_owned());
+    let base = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw", 1)];
+    let moved = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw2", 1)];
+    // The secondary promotes `l`: its line states iotEdge and its own scope, or leaves its
+    // capabilities out with no scope while its own leaf's scope names it.
+    let promoted = [
+        [edge("gw", 2), edge("gw2", 2), edge("l", 2), device("z")],
+        [
+            edge("gw", 2),
+            edge("gw2", 2),
+            without(device("l"), "capabilities"),
+            behind(device("z"), "l", 2),
+        ],
+    ];
+    for secondary in &promoted {
+        for prefer in BOTH {
+            // The primary kept `l` behind `gw`: the secondary's unknown parent is no change.
+            let run = merge(&base, &base, secondary, prefer);
+            assert!(run.device("l").capabilities.iot_edge, "prefer {prefer:?}");
+            assert_eq!(
+                parent(&run, "l").as_deref(),
+                Some("gw"),
+                "prefer {prefer:?}"
+            );
+            // The primary moved `l` behind `gw2`: its real move stands, unopposed.
+            let run = merge(&base, &moved, secondary, prefer);
+            assert_eq!(
+                parent(&run, "l").as_deref(),
+                Some("gw2"),
+                "prefer {prefer:?}"
+            );
+            let fields: Vec<&str> = run
+                .conflicts("l")
+                .iter()
+                .map(|c| c.field.as_str())
+                .collect();
+            assert!(!fields.contains(&"parent"), "prefer {prefer:?}: {fields:?}");
+        }
+    }
+
+    // Created on both sides, a leaf behind `gw` on the primary and an edge device on the
+    // secondary: the secondary's parent is unknown, and the primary's stands whichever side's
+    // capabilities win.
+    let primary = [edge("gw", 1), behind(device("new"), "gw", 1)];
+    let secondary = [edge("gw", 2), edge("new", 2)];
+    for prefer in BOTH {
+        let run = merge(&[edge("gw", 1)], &primary, &secondary, prefer);
+        assert_eq!(
+            parent(&run, "new").as_deref(),
+            Some("gw"),
+            "prefer {prefer:?}"
+        );
+        let fields: Vec<&str> = run
+            .conflicts("new")
+            .iter()
+            .map(|c| c.field.as_str())
+            .collect();
+        assert!(!fields.contains(&"parent"), "prefer {prefer:?}: {fields:?}");
+    }
+
+    // A leaf's line does state its parent: a demotion behind a gateway, and a plain device
+    // without a scope (no parent), are read as written.
+    let base = [edge("gw", 1), edge("e", 1), behind(device("l"), "gw", 1)];
+    let secondary = [
+        edge("gw", 2),
+        behind(device("e"), "gw", 2),
+        without(device("l"), "capabilities"),
+    ];
+    let run = merge(&base, &base, &secondary, Side::Secondary);
+    assert_eq!(parent(&run, "e").as_deref(), Some("gw"));
+    assert!(!run.device("e").capabilities.iot_edge);
+    assert_eq!(parent(&run, "l"), None);
+}

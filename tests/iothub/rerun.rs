@@ -416,13 +416,14 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
         );
         let merged = run.failback.merged().device(&leaf, run.failback.policy());
         let parent = merged.and_then(|d| d.parent).map(|p| p.to_string());
-        // The parent conflict goes to the preferred side; only the secondary's needs a hand.
-        let expected: &[DeviceKey] = match prefer {
-            Side::Primary => &[],
-            _ => std::slice::from_ref(&leaf),
-        };
-        assert_eq!(parent.is_some(), !expected.is_empty(), "prefer {prefer:?}");
-        assert_eq!(run.plan.parent_unwritable, expected, "prefer {prefer:?}");
+        // The primary's edge line says nothing of the parent: the secondary's move is the only
+        // change, whichever side is preferred, and needs a hand.
+        assert_eq!(parent.as_deref(), Some("gw-b"), "prefer {prefer:?}");
+        assert_eq!(
+            run.plan.parent_unwritable,
+            std::slice::from_ref(&leaf),
+            "prefer {prefer:?}"
+        );
     }
     let [b, p, s] = edge_case("leaf moved behind a gateway the primary exports without a scope");
     for prefer in BOTH {

@@ -19,7 +19,7 @@ use crate::error::Result;
 use crate::identity::{Capabilities, StatusValue};
 use crate::iothub::line::ExportLine;
 use crate::iothub::line::{parent_of, twin_of};
-use crate::key::DeviceKey;
+use crate::key::{DeviceId, DeviceKey};
 use crate::registry::Registry;
 use crate::stamp::Stamp;
 use crate::twin::TwinPath;
@@ -70,6 +70,9 @@ pub(super) fn read_side(
     let mut unstated = Vec::new();
     let mut over_unknown = BTreeMap::new();
     let mut credentials_unknown = 0;
+    // Base devices whose lines state neither capabilities nor a scope: whether they say
+    // anything of the parent waits for the side's scopes (see `stated_parent`).
+    let mut undecided_parents = Vec::new();
     let mut writer = registry.writer(side.replica(), Stamp::default());
     for line in lines {
         let line = line?;
@@ -92,6 +95,11 @@ pub(super) fn read_side(
         if write_changes(&mut writer, &line, was)? {
             changes.insert(line.key.clone(), Change::Updated);
         }
+        // A line stating neither capabilities nor a scope: decided once the scopes are read.
+        let undecided = stated_parent(&line).is_none() && stated_capabilities(&line).is_none();
+        if undecided {
+            undecided_parents.push(line.key.clone());
+        }
         match stated_capabilities(&line) {
             None if line.key.module.is_none() => unstated.push(line.key),
             None => {}
@@ -113,6 +121,19 @@ pub(super) fn read_side(
             if base_unknown.contains(&key) {
                 over_unknown.insert(key.clone(), Capabilities { iot_edge: true });
             }
+            changes.insert(key, Change::Updated);
+        }
+    }
+    // Such a line is a plain device's, without a parent, unless the side holds the device as
+    // an IoT Edge device (the base's capabilities kept, or the side's scopes name it): then it
+    // says nothing of the parent, as any edge device's line.
+    for key in undecided_parents {
+        let Some(was) = base_creation(base, &key) else {
+            continue;
+        };
+        let edge = was.identity.capabilities.iot_edge || scope_owners.names(&key);
+        if !edge && was.identity.parent.is_some() {
+            writer.set_parent(&key, None)?;
             changes.insert(key, Change::Updated);
         }
     }
@@ -200,6 +221,11 @@ pub(super) fn create_side(
         if let Some(known) = known.or_else(|| other.and_then(|l| other_owners.capabilities(l))) {
             created.capabilities = known;
         }
+        // And the parent: an edge device's line says nothing of it, so the other side's line,
+        // where it states one (a leaf's scope), is the only evidence; else none is known.
+        if stated_parent(line).is_none() && created.capabilities.iot_edge {
+            created.parent = other.and_then(stated_parent).flatten();
+        }
         writer.create(key, created)?;
         side.changes.insert(key.clone(), Change::Created);
     }
@@ -230,10 +256,12 @@ fn write_changes(
         writer.set_capabilities(key, capabilities)?;
         changed = true;
     }
-    let parent = parent_of(line);
-    if parent != was.parent {
-        writer.set_parent(key, parent)?;
-        changed = true;
+    // An edge device's line says nothing of its parent: no change, the side keeps the base's.
+    if let Some(parent) = stated_parent(line) {
+        if parent != was.parent {
+            writer.set_parent(key, parent)?;
+            changed = true;
+        }
     }
     // Compared as texts, which are canonical: the base's leaves are parsed only when they
     // differ, for the few devices whose twin changed.
@@ -272,4 +300,41 @@ fn write_twin_diff(
         }
     }
     Ok(changed)
+}
+
+/// The edge parent `line` states, `None` where the line says nothing of it (unknown, never "no
+/// parent").
+///
+/// IOTHUB.md: an IoT Edge device's parent travels in `parentScopes`, which export lines leave
+/// out, and its `deviceScope` is its own. So what a line says of the parent depends on what the
+/// device is in that hub:
+///
+/// - a leaf (capabilities stated plain, or a scope naming another device, which only a leaf
+///   carries): its scope names its parent, or it has none. Known;
+/// - an IoT Edge device (capabilities stated, or its own scope): unknown. A leaf one side
+///   promoted keeps, on that side, the parent the base knew, and the other side's real move
+///   stands unopposed; the plan lists an edge device with a parent, which no line carries
+///   (`parent_unwritable`);
+/// - a module: none; its scope is its device's;
+/// - a device line with neither capabilities nor a scope: a plain device without a parent, or an
+///   edge device whose export left its capabilities out. Unknown here: [`read_side`] decides once
+///   the side's scopes are read, and [`create_side`] from the capabilities it settles.
+///
+/// The base reads an edge device's parent as none (`ExportLine::identity`), which is unknown
+/// too, but no side's edge line changes it. So, edge on one side and a leaf on the other: the
+/// leaf's side states a parent (or none) and the edge side states nothing, so the leaf's side's
+/// is the only write, and wins whichever side is preferred; edge on both, nothing is known
+/// beyond the base's, and that stands; a leaf on both, both states are read and meet as any
+/// field's.
+fn stated_parent(line: &ExportLine) -> Option<Option<DeviceId>> {
+    if line.key.module.is_some() {
+        return Some(None);
+    }
+    match stated_capabilities(line) {
+        Some(capabilities) if capabilities.iot_edge => None,
+        Some(_) => Some(parent_of(line)),
+        // Not its own scope, which states an edge device: a leaf's.
+        None if line.parent.is_some() => Some(parent_of(line)),
+        None => None,
+    }
 }

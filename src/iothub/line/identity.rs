@@ -43,7 +43,10 @@ impl ExportLine {
     ///   where you know it). A module has none;
     /// - **parent**: the edge device the line's scope names, for a leaf device. An edge
     ///   device's scope names the device itself, which is not its parent, and a module carries
-    ///   its device's scope: neither has a parent;
+    ///   its device's scope: neither has a parent here. A module has none; an edge device's,
+    ///   if any, is in `parentScopes`, which export lines leave out, so it is unknown (set it
+    ///   with [`Writer::set_parent`](crate::Writer::set_parent) where you know it). A lift never
+    ///   takes an edge device's line as a change of its parent;
     /// - **twin**: tags, desired and reported properties, as leaves (the hub's `$metadata` and
     ///   `$version` were dropped when the line was read); no metadata, which no export holds.
     ///

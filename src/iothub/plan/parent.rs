@@ -60,9 +60,10 @@ pub(super) enum Parent {
     /// that one can still be a parent, else the secondary's, where the secondary moved it
     /// there, while that one can (with a scope the primary's export gives), else none.
     Gone,
-    /// No line can carry the parent, though it stands: the device is an IoT Edge device (its
-    /// line carries its own scope), or the parent is an edge device in the primary without a
-    /// scope in its export. The line carries what `Gone` carries.
+    /// No line can carry the parent, though it stands: the device is an IoT Edge device with a
+    /// parent, merged or in the primary (its line carries its own scope, and nothing of its
+    /// parent), or the parent is an edge device in the primary without a scope in its export.
+    /// The line carries what `Gone` carries.
     Unwritable,
     /// The parent is new to the primary (or plain there), and this plan blocks its line (the
     /// checks of its create, or of the full update making it an edge device): no scope will
@@ -85,9 +86,11 @@ impl Planner<'_> {
             None => Parent::Written,
         };
         // An edge device's line carries its own scope, so a parent one side gave it (making it
-        // an edge device while the other put it behind a gateway, say) cannot be written: compared
-        // with the primary's, it would be written again, unchanged, on every run.
-        if is_edge_with_parent(device) {
+        // an edge device while the other put it behind a gateway, say, or promoting a leaf,
+        // which keeps its gateway as far as the merge knows) cannot be written, nor can a parent
+        // the primary holds be removed: compared with the primary's, it would be written again,
+        // unchanged, on every run.
+        if self.edge_with_parent(device) {
             parent = Parent::Unwritable;
         }
         if device.key.module.is_some() {
@@ -97,6 +100,25 @@ impl Planner<'_> {
             }
         }
         (line, parent)
+    }
+
+    /// Whether `device` is an IoT Edge device with a parent other than itself, in the merged
+    /// registry or in the primary's replica (where a device the primary made an edge device keeps
+    /// the base's parent, its line saying nothing of it): no line can write the one nor remove
+    /// the other.
+    fn edge_with_parent(&self, device: &Device) -> bool {
+        if device.key.module.is_some() || !device.capabilities.iot_edge {
+            return false;
+        }
+        let other = |p: &DeviceId| *p != device.key.device;
+        // The primary's replica is read only for the merged edge devices without a parent.
+        device.parent.as_ref().is_some_and(other)
+            || self
+                .failback
+                .replica(Side::Primary)
+                .device(&device.key, self.failback.policy())
+                .and_then(|held| held.parent)
+                .is_some_and(|p| other(&p))
     }
 
     /// Writes into `line` the scope of `owner`, the edge device that gives `device` its scope
@@ -262,16 +284,6 @@ fn scope_owner(device: &Device) -> Option<DeviceId> {
     } else {
         device.parent.clone()
     }
-}
-
-/// Whether `device` is an IoT Edge device with a parent other than itself.
-fn is_edge_with_parent(device: &Device) -> bool {
-    device.key.module.is_none()
-        && device.capabilities.iot_edge
-        && device
-            .parent
-            .as_ref()
-            .is_some_and(|p| *p != device.key.device)
 }
 
 /// Whether `owner` is a live IoT Edge device in the merged registry: one that can be a parent

@@ -264,11 +264,15 @@ fn list_parent_unwritable(merged: &MergedLine<'_>, plan: &mut Plan) {
     } = merged;
     // Listed where the line does not carry the merged parent: what the merge asks for,
     // no line can write (an edge device's line carries its own scope, so an update
-    // making a leaf an edge device drops the parent the primary held).
+    // making a leaf an edge device drops the parent the primary held). An edge device is
+    // listed whenever its parent is unwritable, which is only where it has one, merged or in
+    // the primary: a line without one carries nothing either way (the hub's `parentScopes`
+    // are not in it), and claims nothing of it.
     let blocked_with_parent = *parent == Parent::Blocked && was.is_none();
     if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
+        let edge = key.module.is_none() && device.capabilities.iot_edge;
         let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
-        if carried != device.parent.as_ref() {
+        if edge || carried != device.parent.as_ref() {
             plan.parent_unwritable.push((*key).clone());
         }
     }

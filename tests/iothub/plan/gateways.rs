@@ -186,3 +186,54 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
         Some(ImportMode::UpdateIfMatchETag)
     );
 }
+
+#[test]
+fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
+    let behind = |v: Value, gw: &str, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    let listed = |run: &Run| {
+        assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
+        let report: Value = serde_json::from_str(&run.report_json()).expect("json");
+        assert_eq!(report["parentUnwritable"], json!([{"device": "l"}]));
+        shown(&run.plan.parent_unwritable)
+    };
+    let base = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw", 1)];
+    let moved = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw2", 1)];
+    let secondary = [edge("gw", 2), edge("gw2", 2), edge("l", 2)];
+    for (primary, kept) in [(&base, "gw"), (&moved, "gw2")] {
+        for prefer in BOTH {
+            // The secondary promoted `l`, the primary kept or moved it: the merged parent
+            // stands, and the update making `l` an edge device cannot carry it (its line
+            // carries the scope the hub gives it, none yet).
+            let run = merge(&base, primary, &secondary, prefer);
+            assert_eq!(
+                run.device("l")
+                    .parent
+                    .map(|p| p.as_str().to_owned())
+                    .as_deref(),
+                Some(kept)
+            );
+            let line = run.line("l");
+            assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+            assert!(line.capabilities.is_some_and(|c| c.iot_edge));
+            assert_eq!((&line.device_scope, &line.parent), (&None, &None));
+            assert_eq!(listed(&run), ["l"], "prefer {prefer:?}");
+            assert!(run.plan.parent_gone.is_empty() && run.plan.pending_parent.is_empty());
+        }
+    }
+
+    // The primary promoted `l` (its parent kept, as far as anyone knows: the base's), the
+    // secondary detached it as a plain device: no line can remove a parent the primary may
+    // hold either. Not written for it, so not again on every run; listed.
+    let primary = [edge("gw", 1), edge("gw2", 1), edge("l", 1)];
+    let secondary = [edge("gw", 2), edge("gw2", 2), device("l")];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        assert!(run.device("l").capabilities.iot_edge);
+        assert_eq!(run.device("l").parent, None);
+        assert!(run.lines("l").is_empty(), "{:?}", run.lines("l"));
+        assert_eq!(listed(&run), ["l"], "prefer {prefer:?}");
+    }
+}
