@@ -478,7 +478,7 @@ fn write_outputs(
         summary.inputs[2].devices
     ))?;
     say(format_args!(
-        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope, {} moved behind a gateway deleted or made plain, {} with a parent no line can carry",
+        "plan: {} create, {} update, {} update twin, {} delete; {} blocked, {} system modules left to the edge runtime, {} waiting for a parent's scope or for their device (run again), {} moved behind a gateway deleted or made plain, {} with a parent no line can carry",
         summary.plan.create,
         summary.plan.update,
         summary.plan.update_twin,

@@ -43,6 +43,12 @@
 //! Lines are sorted by id, then module id, so an interrupted import resumes where it stopped:
 //! run the merge again and the plan is what is left.
 //!
+//! A module of a device this plan creates waits for the next run too, listed under
+//! [`Plan::pending_parent`]: the module's create could come before its device's, in an import
+//! whose order IOTHUB.md does not document, and fail. Applying the plan and running again gives
+//! what waited; a module of a new leaf behind a new gateway waits once more (the second run
+//! creates the leaf), so run again until nothing is pending.
+//!
 //! A device whose new edge parent is created by this very plan (or made an edge device by its
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
@@ -188,7 +194,9 @@ pub struct Plan {
     /// this plan (which creates it, or makes it an edge device), and the modules of those not
     /// created yet: not created, or updated keeping their current parent (not updated, where
     /// this plan deletes that parent or makes it plain), until the hub has given the parent its
-    /// scope; the next run completes them. But for a disable, which does not wait for the
+    /// scope; the next run completes them. So are the modules of a device this plan creates:
+    /// IoT Hub does not document that an import applies its lines in order, so a module's create
+    /// beside its device's could come first and fail; the next run creates them. But for a disable, which does not wait for the
     /// next run where it need not: a leaf the merge disables, whose current parent this plan
     /// deletes or makes plain, is updated without a parent where the secondary is preferred
     /// (the next run, reading that as the primary's change of parent, keeps the secondary's

@@ -239,7 +239,8 @@ pub struct Summary {
     /// change or delete): the plan writes none of them, since the edge runtime and the hub
     /// manage them. Listed for the operator to see, not blocked: nothing is theirs to settle.
     pub system_modules: Vec<DeviceKey>,
-    /// Devices waiting for their new parent's scope: the next run completes them.
+    /// Devices waiting for their new parent's scope, and modules waiting for their device's
+    /// creation: the next run completes them ([`Plan::pending_parent`]).
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved behind an edge parent the other deleted or made plain, for an
     /// operator to choose a parent ([`Plan::parent_gone`]).

@@ -154,7 +154,8 @@ fn the_report_is_the_summary_the_tool_prints() {
 fn applying_the_written_plan_and_merging_again_converges() {
     // The files themselves, end to end: import.jsonl applied to primary.jsonl by the import
     // simulator, the hub exported again, and the tool run on that. Two rounds (the second
-    // completes devices whose gateway the first created), then nothing is left to do.
+    // completes devices whose gateway, and modules whose device, the first created), then
+    // nothing is left to do.
     let scratch = Scratch::new("converge");
     let inputs = scratch.shipped();
     let read_lines = |read: fn(&Path) -> failback::Result<Export>, path: &Path| match read(path) {
@@ -173,6 +174,7 @@ fn applying_the_written_plan_and_merging_again_converges() {
         let primary: String = hub.export().iter().map(|l| l.to_json() + "\n").collect();
         fs::write(&inputs[1], primary).expect("write the hub's export");
     }
-    // The shipped data has one device waiting for its new gateway: it is the second round.
-    assert_eq!(planned, [20, 1, 0]);
+    // The shipped data has one device waiting for its new gateway and one module waiting for
+    // its new device: they are the second round.
+    assert_eq!(planned, [19, 2, 0]);
 }

@@ -295,7 +295,8 @@ fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
 
 /// Applies the plan to the primary and runs again: nothing is left to do but completing the
 /// devices whose parent was pending, and the merged registry is the same. One more round
-/// (completing them) leaves nothing at all, and the hub then holds the merged registry, except
+/// (completing them) leaves nothing at all but the modules of the devices that round created,
+/// which wait for them; once those are created, the hub holds the merged registry, except
 /// what the plan must not write (reported properties, blocked devices, system modules).
 ///
 /// System modules are compared nowhere: the hub makes its own for the edge devices the plan
@@ -343,10 +344,35 @@ pub(super) fn check_plan_then_rerun(
         &format!("prefer {prefer:?}: pending parents are not kept"),
     );
 
-    // The second round completes the pending parents; the third has nothing to do.
+    // The second round completes the pending parents; the third has nothing to do but
+    // creating the modules of the devices the second created (a leaf behind a gateway the first
+    // created), which waited for them; the fourth has nothing to do.
     hub.import(&second.plan.import)
         .unwrap_or_else(|e| panic!("second plan: {e}"));
-    let third = run(base, &hub.export(), secondary, prefer);
+    let mut third = run(base, &hub.export(), secondary, prefer);
+    if !third.plan.import.is_empty() {
+        let created_second: BTreeSet<&DeviceKey> = second
+            .plan
+            .import
+            .iter()
+            .filter(|l| l.key.module.is_none() && l.import_mode == Some(ImportMode::Create))
+            .map(|l| &l.key)
+            .collect();
+        for line in &third.plan.import {
+            let waited = second.plan.pending_parent.contains(&line.key)
+                && created_second.contains(&device_key(&line.key))
+                && line.key.module.is_some()
+                && line.import_mode == Some(ImportMode::Create);
+            assert!(
+                waited,
+                "prefer {prefer:?}: the third round plans {}",
+                line.to_json()
+            );
+        }
+        hub.import(&third.plan.import)
+            .unwrap_or_else(|e| panic!("third plan: {e}"));
+        third = run(base, &hub.export(), secondary, prefer);
+    }
     assert!(
         third.plan.import.is_empty(),
         "prefer {prefer:?}: {}",
@@ -980,4 +1006,12 @@ fn a_bad_base_line_past_many_hand_overs_is_reported_and_nothing_hangs() {
         error.contains("appears twice in the base export"),
         "{error}"
     );
+}
+
+/// The key of the device `key` belongs to (itself for a device).
+fn device_key(key: &DeviceKey) -> DeviceKey {
+    DeviceKey {
+        device: key.device.clone(),
+        module: None,
+    }
 }

@@ -237,3 +237,36 @@ fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
         assert_eq!(listed(&run), ["l"], "prefer {prefer:?}");
     }
 }
+
+#[test]
+fn a_module_of_a_device_this_plan_creates_waits_for_the_next_run() {
+    // IOTHUB.md does not say that the hub applies an import's lines in order: a module's
+    // create beside its device's could come first and fail. It waits, as a leaf of a new
+    // gateway does, listed so the operator runs again.
+    let secondary = [device("d"), module("d", "m1"), module("d", "m2")];
+    for prefer in BOTH {
+        let run = merge(&[], &[], &secondary, prefer);
+        assert_eq!(run.modes(), [("d".into(), Some(ImportMode::Create))]);
+        let pending = shown(&run.plan.pending_parent);
+        assert_eq!(pending, ["d/m1", "d/m2"], "prefer {prefer:?}");
+        assert_eq!(run.summary.pending_parent, run.plan.pending_parent);
+        assert!(run.plan.blocked.is_empty(), "{:?}", run.plan.blocked);
+
+        // Once the device is created, the next run creates its modules, and the one after
+        // has nothing left to do.
+        let mut hub = Hub::new(&[]);
+        hub.import(&run.plan.import).expect("first plan");
+        let next = run_lines(&[], &hub.export(), &secondary, prefer);
+        assert!(next.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        let modes = [ImportMode::Create, ImportMode::Create].map(Some);
+        let expected: Vec<(String, Option<ImportMode>)> = ["d/m1", "d/m2"]
+            .into_iter()
+            .map(String::from)
+            .zip(modes)
+            .collect();
+        assert_eq!(next.modes(), expected);
+        hub.import(&next.plan.import).expect("second plan");
+        let last = run_lines(&[], &hub.export(), &secondary, prefer);
+        assert!(last.plan.import.is_empty(), "{:?}", last.plan.import);
+    }
+}
