@@ -15,7 +15,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use crdts::{CmRDT, CvRDT};
-use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{
+    BatchSize, BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main,
+};
 use failback::iothub::{ExportReader, Failback, Generate, Plan, Side, parse_line};
 use failback::{Event, EventId, Ingest, Policy, ReplicaId, VersionVector};
 
@@ -80,23 +83,7 @@ fn registry_merge(c: &mut Criterion) {
             );
         });
         drop(w);
-        let BaselineWorkload {
-            primary, secondary, ..
-        } = baseline(n);
-        group.bench_with_input(
-            BenchmarkId::new("crdts", label(n)),
-            &(primary, secondary),
-            |b, (p, s)| {
-                b.iter_batched(
-                    || (p.clone(), s.clone()),
-                    |(mut p, s)| {
-                        p.merge(s);
-                        black_box(p)
-                    },
-                    BatchSize::LargeInput,
-                );
-            },
-        );
+        crdts_merge(&mut group, BenchmarkId::new("crdts", label(n)), n, false);
     }
     group.finish();
 
@@ -203,22 +190,7 @@ fn registry_merge(c: &mut Criterion) {
                 b.iter(|| black_box(m.merge_with(s, &Policy::default())));
             },
         );
-        let BaselineWorkload {
-            primary: mut p,
-            secondary: s,
-            ..
-        } = baseline(n);
-        p.merge(s.clone());
-        group.bench_with_input(BenchmarkId::new("crdts", label(n)), &(p, s), |b, (p, s)| {
-            b.iter_batched(
-                || (p.clone(), s.clone()),
-                |(mut p, s)| {
-                    p.merge(s);
-                    black_box(p)
-                },
-                BatchSize::LargeInput,
-            );
-        });
+        crdts_merge(&mut group, BenchmarkId::new("crdts", label(n)), n, true);
     }
     group.finish();
 }
@@ -260,6 +232,29 @@ impl Memory {
             })
         }
     }
+}
+
+/// The baseline's merge: `crdts` merging the secondary's state into the primary's, or with
+/// `again`, into a map that merged it already (`registry_merge/remerge`, `ingest/resync`).
+fn crdts_merge(group: &mut BenchmarkGroup<'_, WallTime>, id: BenchmarkId, n: usize, again: bool) {
+    let BaselineWorkload {
+        primary: mut p,
+        secondary: s,
+        ..
+    } = baseline(n);
+    if again {
+        p.merge(s.clone());
+    }
+    group.bench_function(id, |b| {
+        b.iter_batched(
+            || (p.clone(), s.clone()),
+            |(mut p, s)| {
+                p.merge(s);
+                black_box(p)
+            },
+            BatchSize::LargeInput,
+        );
+    });
 }
 
 /// Whether the `i`-th write is delivered twice: three in seven, so that duplicates are 30% of
@@ -352,7 +347,7 @@ fn ingest(c: &mut Criterion) {
 /// repeated dot is checked for another write under it (`same_write`), a check that walked
 /// both deltas for every dot until review 67 (1.6 s at 8,000 devices, hours at 1M). Beside
 /// it, `crdts` merging the same state into a map that merged it already.
-fn resync(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+fn resync(group: &mut BenchmarkGroup<'_, WallTime>) {
     for n in sizes(&[100_000]) {
         let w = workload(n);
         let sync = |id: &str| {
@@ -373,22 +368,7 @@ fn resync(group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::Wall
                 BatchSize::LargeInput,
             );
         });
-        let BaselineWorkload {
-            primary: mut p,
-            secondary: s,
-            ..
-        } = baseline(n);
-        p.merge(s.clone());
-        group.bench_function(BenchmarkId::new("resync-crdts", label(n)), |b| {
-            b.iter_batched(
-                || (p.clone(), s.clone()),
-                |(mut p, s)| {
-                    p.merge(s);
-                    black_box(p)
-                },
-                BatchSize::LargeInput,
-            );
-        });
+        crdts_merge(group, BenchmarkId::new("resync-crdts", label(n)), n, true);
     }
 }
 

@@ -825,25 +825,7 @@ fn a_register_past_its_own_entries_cover_is_normalised_when_read() {
 /// encodings, and merges kept whichever side they merged into (found in review).
 #[test]
 fn a_retired_list_is_read_sorted_once_each() {
-    use failback::{Authentication, Pair, SymmetricKey};
-    let key = common::key(0);
-    let sas = |primary, secondary| {
-        let k = |text| SymmetricKey::new(text).expect("a valid key");
-        Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))))
-    };
-    let mut registry = Registry::new();
-    let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
-    w.create(
-        &key,
-        Identity::default()
-            .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
-    )
-    .expect("fresh");
-    w.set_authentication(
-        &key,
-        sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
-    )
-    .expect("live");
+    let registry = rotated_once();
     let retired = |v: &mut Value| -> Vec<Value> {
         let Value::Array(list) = &mut v["devices"][0]["live"][0]["retired"]["entries"][0]["value"]
         else {
@@ -877,26 +859,9 @@ fn a_retired_list_is_read_sorted_once_each() {
 /// the register without the entry, so two states meaning the same writes would merge apart.
 #[test]
 fn an_empty_retired_list_is_refused() {
-    use failback::{Authentication, Dot, Pair, SymmetricKey};
-    let key = common::key(0);
-    let sas = |primary, secondary| {
-        let k = |text| SymmetricKey::new(text).expect("a valid key");
-        Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))))
-    };
+    use failback::Dot;
     let r = common::replica(0);
-    let mut registry = Registry::new();
-    let mut w = registry.writer(r, Stamp::new(1, 0));
-    w.create(
-        &key,
-        Identity::default()
-            .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
-    )
-    .expect("fresh");
-    w.set_authentication(
-        &key,
-        sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
-    )
-    .expect("live");
+    let registry = rotated_once();
     let err = read_edited(&registry, |v| {
         let list = &mut v["devices"][0]["live"][0]["retired"]["entries"][0]["value"];
         assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
@@ -908,6 +873,30 @@ fn an_empty_retired_list_is_refused() {
     for dot in [Dot::new(r, 1), Dot::new(r, 2)] {
         assert!(message.contains(&dot.to_string()), "{message}");
     }
+}
+
+/// A device (pool key 0) created by replica 0 with two keys, then rotated to two others at
+/// dot 2: its retired list holds the first two.
+fn rotated_once() -> Registry {
+    use failback::{Authentication, Pair, SymmetricKey};
+    let sas = |primary, secondary| {
+        let k = |text| SymmetricKey::new(text).expect("a valid key");
+        Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))))
+    };
+    let (key, mut registry) = (common::key(0), Registry::new());
+    let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
+    w.create(
+        &key,
+        Identity::default()
+            .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
+    )
+    .expect("fresh");
+    w.set_authentication(
+        &key,
+        sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
+    )
+    .expect("live");
+    registry
 }
 
 /// `registry`'s text with the one member of its first map named `field` listed twice.
