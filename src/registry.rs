@@ -112,10 +112,11 @@ use wire::Wire;
 /// every state, delta, event and ingest reads back from either as it was written. A format
 /// that needs the schema to read (bincode, postcard) is not supported: the writers leave out
 /// members that hold nothing, which only a self-describing format shows, so such a format may
-/// misread a state rather than refuse it. A repeat (a device, a metadata name or a twin path
-/// listed twice in one map) is refused as the text is read (`serde_json::from_str`,
-/// `from_slice`, `from_reader`, a CBOR reader), not in a `serde_json::Value` built first,
-/// which has already kept the last of the two, so that `serde_json::from_value` cannot see it.
+/// misread a state rather than refuse it. A device listed twice is refused by any reader; a
+/// metadata name or a twin path listed twice in one map is refused as the text is read
+/// (`serde_json::from_str`, `from_slice`, `from_reader`, a CBOR reader), not in a
+/// `serde_json::Value` built first, which has already kept the last of the two (a map's
+/// members), so that `serde_json::from_value` cannot see it.
 ///
 /// # Examples
 ///
