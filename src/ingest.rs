@@ -166,11 +166,11 @@ impl TryFrom<IngestWire> for Ingest {
 
     fn try_from(wire: IngestWire) -> Result<Self> {
         let mut owners = HashMap::new();
-        // Each event's writes by dot, gathered once: a restore checks every dot two events
-        // hold, and a sync repeats thousands (`HeldByDot`).
+        // Each event's writes by dot, gathered once, whether it is read as the later of two
+        // events holding a dot or as the first: a restore checks every dot two events hold,
+        // and a sync repeats thousands (`HeldByDot`).
         let mut held: HashMap<&EventId, HeldByDot<'_>> = HashMap::new();
         for (id, delta) in &wire.events {
-            let mut held_here = None;
             for dot in delta.store_dots() {
                 if !wire.registry.context.contains(dot) {
                     return Err(Error::InvalidValue {
@@ -195,7 +195,7 @@ impl TryFrom<IngestWire> for Ingest {
                         // every event read holds a part of the first's write.
                         let first = owner.get();
                         let first_delta = wire.events.get(first);
-                        let later = held_here.get_or_insert_with(|| HeldByDot::new(delta));
+                        let later = held.entry(id).or_insert_with(|| HeldByDot::new(delta));
                         if let Some(reuse) = reused(dot, first, first_delta, id, delta, later) {
                             let brings_more = match wire.events.get_key_value(first) {
                                 None => true,
