@@ -878,6 +878,16 @@ fn an_edge_devices_line_says_nothing_of_its_parent() {
         set(v, "/deviceScope", json!(scope))
     };
     let parent = |run: &Run, id: &str| run.device(id).parent.map(|p| p.as_str().to_owned());
+    // `id`'s parent is `expected`, and no parent conflict is reported for it.
+    let unopposed = |run: &Run, id: &str, expected: &str, prefer: Side| {
+        assert_eq!(
+            parent(run, id).as_deref(),
+            Some(expected),
+            "prefer {prefer:?}"
+        );
+        let fields: Vec<&str> = run.conflicts(id).iter().map(|c| c.field.as_str()).collect();
+        assert!(!fields.contains(&"parent"), "prefer {prefer:?}: {fields:?}");
+    };
     let base = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw", 1)];
     let moved = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw2", 1)];
     // The secondary promotes `l`: its line states iotEdge and its own scope, or leaves its
@@ -903,17 +913,7 @@ fn an_edge_devices_line_says_nothing_of_its_parent() {
             );
             // The primary moved `l` behind `gw2`: its real move stands, unopposed.
             let run = merge(&base, &moved, secondary, prefer);
-            assert_eq!(
-                parent(&run, "l").as_deref(),
-                Some("gw2"),
-                "prefer {prefer:?}"
-            );
-            let fields: Vec<&str> = run
-                .conflicts("l")
-                .iter()
-                .map(|c| c.field.as_str())
-                .collect();
-            assert!(!fields.contains(&"parent"), "prefer {prefer:?}: {fields:?}");
+            unopposed(&run, "l", "gw2", prefer);
         }
     }
 
@@ -924,17 +924,7 @@ fn an_edge_devices_line_says_nothing_of_its_parent() {
     let secondary = [edge("gw", 2), edge("new", 2)];
     for prefer in BOTH {
         let run = merge(&[edge("gw", 1)], &primary, &secondary, prefer);
-        assert_eq!(
-            parent(&run, "new").as_deref(),
-            Some("gw"),
-            "prefer {prefer:?}"
-        );
-        let fields: Vec<&str> = run
-            .conflicts("new")
-            .iter()
-            .map(|c| c.field.as_str())
-            .collect();
-        assert!(!fields.contains(&"parent"), "prefer {prefer:?}: {fields:?}");
+        unopposed(&run, "new", "gw", prefer);
     }
 
     // A leaf's line does state its parent: a demotion behind a gateway, and a plain device

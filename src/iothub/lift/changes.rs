@@ -95,12 +95,12 @@ pub(super) fn read_side(
         if write_changes(&mut writer, &line, was)? {
             changes.insert(line.key.clone(), Change::Updated);
         }
+        let stated = stated_capabilities(&line);
         // A line stating neither capabilities nor a scope: decided once the scopes are read.
-        let undecided = stated_parent(&line).is_none() && stated_capabilities(&line).is_none();
-        if undecided {
+        if stated.is_none() && stated_parent(&line).is_none() {
             undecided_parents.push(line.key.clone());
         }
-        match stated_capabilities(&line) {
+        match stated {
             None if line.key.module.is_none() => unstated.push(line.key),
             None => {}
             Some(stated) if base_unknown.contains(&line.key) => {
