@@ -116,7 +116,9 @@ use wire::Wire;
 /// metadata name or a twin path listed twice in one map is refused as the text is read
 /// (`serde_json::from_str`, `from_slice`, `from_reader`, a CBOR reader), not in a
 /// `serde_json::Value` built first, which has already kept the last of the two (a map's
-/// members), so that `serde_json::from_value` cannot see it.
+/// members), so that `serde_json::from_value` cannot see it. A refusal of anything in a
+/// device's entry starts `device <key>: `, so that a damaged device is found in a format
+/// without positions (CBOR) as in a one-line JSON text of a million devices.
 ///
 /// # Examples
 ///

@@ -20,6 +20,13 @@ fn through_cbor<T: Serialize + DeserializeOwned>(value: &T) -> T {
     ciborium::from_reader(&buffer[..]).expect("and reads back")
 }
 
+/// `value` written as CBOR and read back as CBOR's own values, to be edited.
+fn through_cbor_value(value: &impl Serialize) -> ciborium::Value {
+    let mut buffer = Vec::new();
+    ciborium::into_writer(value, &mut buffer).expect("every wire form writes as CBOR");
+    ciborium::from_reader(&buffer[..]).expect("and reads back as CBOR values")
+}
+
 /// JSON text: what "the same" compares, as `bytes` does for a registry.
 fn json(value: &impl Serialize) -> String {
     serde_json::to_string(value).expect("every wire form writes as JSON")
@@ -112,4 +119,60 @@ fn values_at_the_edges_round_trip_through_cbor() {
     for (n, value) in values.iter().enumerate() {
         assert_eq!(device.metadata.get(&format!("v{n}")), Some(value), "v{n}");
     }
+}
+
+/// A refusal of something inside a device's records names the device in CBOR too, which has no
+/// line and column: a record is read without its key, and its own refusal names only its
+/// incarnation, which does not find it among a million devices (review 68).
+#[test]
+fn a_damaged_record_read_from_cbor_names_its_device() {
+    use failback::{Authentication, DeviceKey, Identity, Pair, ReplicaId, Stamp, SymmetricKey};
+
+    let k = |text| SymmetricKey::new(text).expect("a valid key");
+    let sas =
+        |primary, secondary| Authentication::sas(Pair::new(Some(k(primary)), Some(k(secondary))));
+    let mut registry = Registry::new();
+    let mut writer = registry.writer(ReplicaId::from_u128(1), Stamp::new(1, 0));
+    let (plain, rotated) = (
+        DeviceKey::device("a").expect("an id"),
+        DeviceKey::module("b", "m").expect("ids"),
+    );
+    writer.create(&plain, Identity::default()).expect("fresh");
+    writer
+        .create(
+            &rotated,
+            Identity::default()
+                .with_authentication(sas("MDEyMzQ1Njc4OWFiY2RlZg==", "YWJjZGVmZ2hpamtsbW5vcA==")),
+        )
+        .expect("fresh");
+    writer
+        .set_authentication(
+            &rotated,
+            sas("cXJzdHV2d3h5ejAxMjM0NQ==", "Njc4OWFiY2RlZmdoaWprbA=="),
+        )
+        .expect("live");
+    let mut value: ciborium::Value = through_cbor_value(&registry);
+    let retired = [
+        "devices", "1", "live", "0", "retired", "entries", "0", "value",
+    ]
+    .into_iter()
+    .fold(&mut value, |at, step| match at {
+        ciborium::Value::Array(items) => &mut items[step.parse::<usize>().expect("an index")],
+        ciborium::Value::Map(members) => members
+            .iter_mut()
+            .find_map(|(name, member)| (name.as_text() == Some(step)).then_some(member))
+            .unwrap_or_else(|| panic!("no member {step}")),
+        other => panic!("{step} in {other:?}"),
+    });
+    assert!(
+        retired.as_array().is_some_and(|l| !l.is_empty()),
+        "{retired:?}"
+    );
+    *retired = ciborium::Value::Array(Vec::new());
+    let mut buffer = Vec::new();
+    ciborium::into_writer(&value, &mut buffer).expect("writes as CBOR");
+    let err = ciborium::from_reader::<Registry, _>(&buffer[..]).expect_err("an empty retired list");
+    let message = err.to_string();
+    assert!(message.contains("device b/m: "), "{message}");
+    assert!(message.contains("empty retired list"), "{message}");
 }

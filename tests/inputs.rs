@@ -862,17 +862,28 @@ fn an_empty_retired_list_is_refused() {
     use failback::Dot;
     let r = common::replica(0);
     let registry = rotated_once();
-    let err = read_edited(&registry, |v| {
-        let list = &mut v["devices"][0]["live"][0]["retired"]["entries"][0]["value"];
-        assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
-        *list = json!([]);
-    })
-    .expect_err("an empty retired list");
+    let mut value = serde_json::to_value(&registry).expect("a registry serialises");
+    let list = &mut value["devices"][0]["live"][0]["retired"]["entries"][0]["value"];
+    assert!(list.as_array().is_some_and(|l| !l.is_empty()), "{list}");
+    *list = json!([]);
+    // Read from text, as a registry's file is, so that the message has a position.
+    let err =
+        serde_json::from_str::<Registry>(&value.to_string()).expect_err("an empty retired list");
     let message = err.to_string();
     assert!(message.contains("empty retired list"), "{message}");
     for dot in [Dot::new(r, 1), Dot::new(r, 2)] {
         assert!(message.contains(&dot.to_string()), "{message}");
     }
+    assert_names_the_device_once_with_one_position(&message, &common::key(0));
+}
+
+/// `message`, a registry reader's refusal of something inside a device's records, names the
+/// device (a record is read without its key, and a registry of a million devices on one line is
+/// not searched by column), and says where it stopped once: serde_json adds its position to an
+/// error raised without one, and the refusal of the record had one already.
+fn assert_names_the_device_once_with_one_position(message: &str, key: &failback::DeviceKey) {
+    assert!(message.starts_with(&format!("device {key}: ")), "{message}");
+    assert_eq!(message.matches(" at line ").count(), 1, "{message}");
 }
 
 /// A device (pool key 0) created by replica 0 with two keys, then rotated to two others at
@@ -937,6 +948,7 @@ fn a_name_listed_twice_in_a_records_map_is_refused() {
         ] {
             let err = serde_json::from_str::<Registry>(&listed_twice(&registry, field))
                 .expect_err("a name listed twice");
+            assert_names_the_device_once_with_one_position(&err.to_string(), &owner);
             if name == common::STRAY {
                 assert!(err.to_string().contains("is listed twice"), "{err}");
                 assert!(!err.to_string().contains(common::STRAY), "{err}");
@@ -970,6 +982,7 @@ fn a_name_listed_twice_in_a_creations_metadata_is_refused() {
         let err = serde_json::from_str::<Registry>(&edited).expect_err("a name listed twice");
         let message = err.to_string();
         assert!(message.contains("is listed twice"), "{message}");
+        assert_names_the_device_once_with_one_position(&message, &owner);
         if name == common::STRAY {
             assert!(!message.contains(common::STRAY), "{message}");
         } else {

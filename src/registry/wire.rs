@@ -5,9 +5,10 @@
 //! text, never one a writer or a merge made; what the serialized form promises is said on
 //! [`Registry`].
 
+use std::fmt;
 use std::sync::Arc;
 
-use serde::de::{Error as _, IgnoredAny};
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::Registry;
@@ -38,45 +39,109 @@ pub(super) struct Wire {
     devices: Vec<WireSlot>,
 }
 
-/// A device: its key, and its slot written beside it; read through [`DeviceText`].
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "DeviceText")]
+/// A device: its key, and its slot written beside it (flattened: `key`, `live`, `tombstones`).
+#[derive(Clone, Serialize)]
 struct WireSlot {
     key: DeviceKey,
     #[serde(flatten)]
     slot: Slot,
 }
 
-/// A device as its text holds it, every member named: serde refuses no member a flattened
-/// struct does not know, and `live` and `tombstones` are each left out when empty, so either
-/// misspelt would read as empty: under `liev` beside its tombstones, a live incarnation would
-/// read as deleted (its context claims the creation seen), and a replica merging the state
-/// would delete the device.
+/// A device's members, every one named: serde refuses no member a flattened struct does not
+/// know, and `live` and `tombstones` are each left out when empty, so either misspelt would
+/// read as empty: under `liev` beside its tombstones, a live incarnation would read as deleted
+/// (its context claims the creation seen), and a replica merging the state would delete the
+/// device.
+///
+/// `history`, the key's running history vector, was written by the first states (2026-11-21,
+/// until 54b6bab) and is no longer kept (`Slot::is_known_to` says why): read and dropped, as it
+/// was since, so that those states still read.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeviceText {
-    #[serde(deserialize_with = "key_text")]
-    key: DeviceKey,
-    #[serde(default)]
-    live: Live,
-    #[serde(default)]
-    tombstones: Vec<Tombstone>,
-    /// The key's running history vector, written by the first states (2026-11-21, until
-    /// 54b6bab) and no longer kept (`Slot::is_known_to` says why): read and dropped, as it was
-    /// since, so that those states still read.
-    #[serde(default, rename = "history")]
-    _history: IgnoredAny,
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Member {
+    Key,
+    Live,
+    Tombstones,
+    History,
 }
 
-impl TryFrom<DeviceText> for WireSlot {
-    type Error = String;
+const MEMBERS: &[&str] = &["key", "live", "tombstones", "history"];
 
-    fn try_from(text: DeviceText) -> Result<Self, String> {
-        Ok(Self {
-            key: text.key,
-            slot: Slot::read(text.live, text.tombstones)?,
-        })
+/// Read by hand rather than derived so that whatever refuses a device's records names the
+/// device: a record is read without its key, so a metadata name listed twice or an empty
+/// retired list names only its incarnation, and in a text without positions (CBOR) or a
+/// registry of a million devices on one line, that does not find it. Writers put `key` first;
+/// a text putting it after the records gets their refusals as they are.
+impl<'de> Deserialize<'de> for WireSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_struct("WireSlot", MEMBERS, DeviceVisitor)
     }
+}
+
+struct DeviceVisitor;
+
+impl<'de> Visitor<'de> for DeviceVisitor {
+    type Value = WireSlot;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a device: its key, its live incarnations and its tombstones")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<WireSlot, A::Error> {
+        let mut key: Option<DeviceKey> = None;
+        let mut live: Option<Live> = None;
+        let mut tombstones: Option<Vec<Tombstone>> = None;
+        let mut history = false;
+        let of_device = |key: &Option<DeviceKey>, err: A::Error| match key {
+            Some(key) => within_device(key, &err),
+            None => err,
+        };
+        while let Some(member) = members.next_key()? {
+            match member {
+                Member::Key if key.is_some() => return Err(A::Error::duplicate_field("key")),
+                Member::Key => key = Some(members.next_value::<KeyText>()?.into()),
+                Member::Live if live.is_some() => return Err(A::Error::duplicate_field("live")),
+                Member::Live => {
+                    live = Some(members.next_value().map_err(|e| of_device(&key, e))?);
+                }
+                Member::Tombstones if tombstones.is_some() => {
+                    return Err(A::Error::duplicate_field("tombstones"));
+                }
+                Member::Tombstones => {
+                    tombstones = Some(members.next_value().map_err(|e| of_device(&key, e))?);
+                }
+                Member::History if history => return Err(A::Error::duplicate_field("history")),
+                Member::History => {
+                    history = true;
+                    members.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let key = key.ok_or_else(|| A::Error::missing_field("key"))?;
+        let slot = Slot::read(live.unwrap_or_default(), tombstones.unwrap_or_default())
+            .map_err(|reason| A::Error::custom(format!("device {key}: {reason}")))?;
+        Ok(WireSlot { key, slot })
+    }
+}
+
+/// `err`, raised reading a record of `key`, as the refusal of that device. serde_json ends its
+/// messages with the position it stopped at, and adds it again to an error raised without one
+/// on its way out, where it stands at the same byte: the first is dropped so it reads once.
+fn within_device<E: serde::de::Error>(key: &DeviceKey, err: &E) -> E {
+    let message = err.to_string();
+    E::custom(format_args!("device {key}: {}", without_position(&message)))
+}
+
+/// `message` without a trailing ` at line L column C`.
+fn without_position(message: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    message
+        .rsplit_once(" at line ")
+        .and_then(|(before, at)| {
+            let (line, column) = at.split_once(" column ")?;
+            (digits(line) && digits(column)).then_some(before)
+        })
+        .unwrap_or(message)
 }
 
 /// A device's key as a registry's text holds it. A device's has no `module`, so a module's
@@ -91,9 +156,10 @@ struct KeyText {
     module: Option<ModuleId>,
 }
 
-fn key_text<'de, D: Deserializer<'de>>(d: D) -> Result<DeviceKey, D::Error> {
-    let KeyText { device, module } = KeyText::deserialize(d)?;
-    Ok(DeviceKey { device, module })
+impl From<KeyText> for DeviceKey {
+    fn from(KeyText { device, module }: KeyText) -> Self {
+        DeviceKey { device, module }
+    }
 }
 
 /// Read as only a writer and merges make a registry: each key once (a device listed twice
