@@ -417,6 +417,51 @@ mod tests {
         Ok(())
     }
 
+    /// A device's members read in any order, as a derived reader reads them: writers put the
+    /// key first, which lets a refusal name the device, but a text ordered otherwise still
+    /// reads, and its refusals are the records' own. A member twice is refused.
+    #[test]
+    fn a_devices_members_read_in_any_order() -> Result<()> {
+        let r = ReplicaId::from_u128(1);
+        let (key, mut reg) = (DeviceKey::device("a")?, Registry::new());
+        reg.writer(r, Stamp::new(1, 0))
+            .create(&key, Identity::default())?;
+        let wire = serde_json::to_value(&reg).expect("serializes");
+        let entry = &wire["devices"][0];
+        let member = |name: &str| format!("\"{name}\":{}", entry[name]);
+        let entry_text = |members: &[&str]| {
+            let members: Vec<_> = members.iter().map(|m| member(m)).collect();
+            format!("{{{}}}", members.join(","))
+        };
+        let text = |entry: &str| {
+            wire.to_string()
+                .replace(&entry_text(&["key", "live"]), entry)
+        };
+        assert!(
+            text("").len() < wire.to_string().len(),
+            "the entry as written"
+        );
+        let reordered = text(&entry_text(&["live", "key"]));
+        assert_eq!(serde_json::from_str::<Registry>(&reordered).ok(), Some(reg));
+        let twice = text(&entry_text(&["key", "live", "live"]));
+        let err = serde_json::from_str::<Registry>(&twice).expect_err("live twice");
+        assert!(err.to_string().contains("duplicate field `live`"), "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn only_a_trailing_position_is_cut() {
+        assert_eq!(without_position("bad at line 3 column 14"), "bad");
+        assert_eq!(
+            without_position("bad at line 3 column"),
+            "bad at line 3 column"
+        );
+        assert_eq!(
+            without_position("at line 1 column 2 of a twin"),
+            "at line 1 column 2 of a twin"
+        );
+    }
+
     /// Where `value` holds a status of `enabled`, by JSON pointer.
     fn enabled_statuses(value: &serde_json::Value, at: &str, out: &mut Vec<String>) {
         match value {
