@@ -74,6 +74,6 @@ pub use generate::{Generate, Triple};
 pub use import_mode::ImportMode;
 pub use lift::{BASE, Failback, PRIMARY, SECONDARY, Side};
 pub use line::ExportLine;
-pub use plan::{Blocked, IDENTITY_LIMIT, Plan};
+pub use plan::{Blocked, IDENTITY_LIMIT, ParentUnwritable, Plan, UnwritableReason};
 pub use reader::{Parsed, parse_line};
 pub use summary::{ConflictEntry, InputStats, PlanCounts, RejectedWrite, SideValue, Summary};

@@ -35,7 +35,7 @@ mod seeding;
 
 use failback::iothub::{
     ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, Parsed, Plan, Side,
-    Summary, parse_line, read_import_from,
+    Summary, UnwritableReason, parse_line, read_import_from,
 };
 use failback::{Device, DeviceKey};
 use serde_json::{Value, json};
@@ -190,6 +190,29 @@ impl Run {
 /// are compared with the ids a test expects.
 fn shown(keys: &[DeviceKey]) -> Vec<String> {
     keys.iter().map(ToString::to_string).collect()
+}
+
+/// The plan's parents no line can carry, as (device id, reason, merged parent), in order.
+fn unwritable(plan: &Plan) -> Vec<(String, UnwritableReason, Option<String>)> {
+    let entries = plan.parent_unwritable.iter();
+    entries
+        .map(|e| {
+            (
+                e.key.to_string(),
+                e.reason,
+                e.parent.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect()
+}
+
+/// One expected entry of [`unwritable`].
+fn entry(
+    id: &str,
+    reason: UnwritableReason,
+    parent: Option<&str>,
+) -> (String, UnwritableReason, Option<String>) {
+    (id.into(), reason, parent.map(String::from))
 }
 
 fn parse_key(id: &str) -> DeviceKey {

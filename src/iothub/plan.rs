@@ -64,18 +64,27 @@
 //! one can be (`disable.rs`).
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
-//! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]:
-//! an edge device's parent, a gateway the primary holds as an edge device but exports without
-//! a scope, a gateway the plan blocks). Compared with the primary's, it would be written again on every run.
+//! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]).
+//! Compared with the primary's, it would be written again on every run.
 //!
-//! An IoT Edge device's parent is in `parentScopes`, which export lines leave out: its line
-//! says nothing of it, and the lift reads that as unknown, never as no parent. A leaf one side
-//! made an edge device keeps the parent the base knew (the other side's move, if any, wins
-//! unopposed), and is listed under [`Plan::parent_unwritable`], with any edge device whose
-//! parent, merged or in the primary, is not none: no line can write or remove it, and the update
-//! making a leaf an edge device may drop it. An edge device new to the base has no known parent:
-//! one the secondary created behind another edge device is created without it, unlisted (the
-//! exports cannot show it).
+//! Each entry of [`Plan::parent_unwritable`] is a [`ParentUnwritable`]: the device, why
+//! ([`UnwritableReason`]), and the parent the merged registry holds for it, which an operator
+//! sets by hand:
+//!
+//! | reason | the device | `parent` |
+//! |---|---|---|
+//! | `edge-device` | an IoT Edge device the primary holds as one (or this plan creates) with a parent, merged or in the primary: it travels in `parentScopes`, which no line carries | the merged parent; none: the one the primary may hold is to be removed |
+//! | `made-edge-device` | a leaf the primary holds plain, made an IoT Edge device: the update carries the device's own scope, and the hub may drop its gateway | the gateway it keeps |
+//! | `parent-without-scope` | a leaf whose parent the primary holds as an IoT Edge device but exports without a scope | the merged parent |
+//! | `parent-blocked` | a leaf in the primary whose parent's line this plan blocks (a new leaf is blocked with it instead) | the merged parent |
+//!
+//! An IoT Edge device's parent is in `parentScopes`, which export lines leave out (IOTHUB.md):
+//! its line says nothing of it, and the lift reads that as unknown, never as no parent. A leaf
+//! one side made an edge device keeps the parent the base knew (the other side's move, if any,
+//! wins unopposed), and is listed (`made-edge-device`, or `edge-device` where the primary made
+//! it one): no line can write or remove it, and the update making a leaf an edge device may
+//! drop it. An edge device new to the base has no known parent: one the secondary created
+//! behind another edge device is created without it, unlisted (the exports cannot show it).
 
 mod blocks;
 mod disable;
@@ -83,6 +92,7 @@ mod limit;
 mod lines;
 mod parent;
 mod planner;
+mod unwritable;
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +107,7 @@ use blocks::{BLOCK, WORKERS, blocks};
 use planner::Planner;
 
 pub use limit::IDENTITY_LIMIT;
+pub use unwritable::{ParentUnwritable, UnwritableReason};
 
 /// A device the plan leaves out, and why.
 ///
@@ -213,17 +224,19 @@ pub struct Plan {
     /// has none; its other changes are written as usual (a full update then carries that
     /// parent).
     pub parent_gone: Vec<DeviceKey>,
-    /// Devices whose merged edge parent no import line can carry, sorted, for an operator to
-    /// set by hand: an IoT Edge device with a parent, merged or in the primary (its line
-    /// carries its own scope; a parent of an edge device travels in `parentScopes`, which the
-    /// line format leaves out: one side put it behind another, or made a leaf an edge device,
-    /// which keeps its gateway as far as the exports tell, and the update making it one may
-    /// drop it in the hub; or the merge leaves it without the parent the primary may hold), a
-    /// parent the primary holds as an edge device without a scope in its export, or a parent
-    /// this plan blocks (new to the primary, or plain there and made an edge device). Each
-    /// keeps the parent it has in the primary while that one can still be a parent; its other
-    /// changes are written as usual. A new device behind a blocked parent is blocked with it.
-    pub parent_unwritable: Vec<DeviceKey>,
+    /// Devices whose edge parent no import line can carry, sorted by device, one entry each,
+    /// for an operator to set by hand: each says why, and which parent the merged registry
+    /// holds for it (see [`ParentUnwritable`], and the module docs' table). An IoT Edge device
+    /// with a parent, merged or in the primary (its line carries its own scope; a parent of an
+    /// edge device travels in `parentScopes`, which the line format leaves out: one side put it
+    /// behind another, or made a leaf an edge device, which keeps its gateway as far as the
+    /// exports tell, and the update making it one may drop it in the hub; or the merge leaves
+    /// it without the parent the primary may hold), a device whose parent the primary holds as
+    /// an edge device without a scope in its export, or whose parent this plan blocks (new to
+    /// the primary, or plain there and made an edge device). Each keeps the parent it has in
+    /// the primary while that one can still be a parent; its other changes are written as
+    /// usual. A new device behind a blocked parent is blocked with it.
+    pub parent_unwritable: Vec<ParentUnwritable>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).
     pub merged_devices: u64,

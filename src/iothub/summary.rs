@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{Change, Failback, Side};
-use crate::iothub::plan::{Blocked, Plan};
+use crate::iothub::plan::{Blocked, ParentUnwritable, Plan};
 use crate::key::DeviceKey;
 use crate::policy::Rule;
 use crate::report::{Conflict, Stale};
@@ -245,9 +245,9 @@ pub struct Summary {
     /// Devices one side moved behind an edge parent the other deleted or made plain, for an
     /// operator to choose a parent ([`Plan::parent_gone`]).
     pub parent_gone: Vec<DeviceKey>,
-    /// Devices whose merged edge parent no import line can carry, for an operator to set by
-    /// hand ([`Plan::parent_unwritable`]).
-    pub parent_unwritable: Vec<DeviceKey>,
+    /// Devices whose edge parent no import line can carry, for an operator to set by hand,
+    /// each with why and the parent the merge wants ([`Plan::parent_unwritable`]).
+    pub parent_unwritable: Vec<ParentUnwritable>,
     /// Writes a hub made that the merge refused as stale. A device one side deleted and the
     /// other still holds as the base had it is not listed: that copy is no hub's write, and
     /// the delete is the change (a delete line, or a delete-wins conflict where the other side

@@ -29,3 +29,6 @@ mod report;
 /// The import simulator refuses what IoT Hub refuses.
 #[path = "plan/simulator.rs"]
 mod simulator;
+/// Parents no line can carry: each entry's reason and parent.
+#[path = "plan/unwritable_parents.rs"]
+mod unwritable_parents;

@@ -445,9 +445,10 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
         // The primary's edge line says nothing of the parent: the secondary's move is the only
         // change, whichever side is preferred, and needs a hand.
         assert_eq!(parent.as_deref(), Some("gw-b"), "prefer {prefer:?}");
+        // An edge device in the primary: its parent travels in `parentScopes`.
         assert_eq!(
-            run.plan.parent_unwritable,
-            std::slice::from_ref(&leaf),
+            unwritable(&run.plan),
+            [entry("leaf", UnwritableReason::EdgeDevice, Some("gw-b"))],
             "prefer {prefer:?}"
         );
     }
@@ -455,7 +456,14 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
-        assert_eq!(run.plan.parent_unwritable, std::slice::from_ref(&leaf));
+        assert_eq!(
+            unwritable(&run.plan),
+            [entry(
+                "leaf",
+                UnwritableReason::ParentWithoutScope,
+                Some("gw")
+            )]
+        );
         // Its disable is written, without a parent.
         let update = run.plan.import.iter().find(|l| l.key == leaf);
         let update = update.expect("updated");
@@ -480,7 +488,14 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
                 .contains("edge parent \"gw\" is blocked")
         );
         // The existing leaf's disable is written, keeping its place.
-        assert_eq!(run.plan.parent_unwritable, std::slice::from_ref(&old_leaf));
+        assert_eq!(
+            unwritable(&run.plan),
+            [entry(
+                "old-leaf",
+                UnwritableReason::ParentBlocked,
+                Some("gw")
+            )]
+        );
         let update = run.plan.import.iter().find(|l| l.key == old_leaf);
         assert_eq!(update.map(|l| l.status), Some(Status::Disabled));
     }

@@ -97,7 +97,7 @@ impl<'f> Planner<'f> {
                 plan.pending_parent.push(key.clone());
             }
             self.list_parent_gone(&merged, plan);
-            list_parent_unwritable(&merged, plan);
+            self.list_parent_unwritable(&merged, plan);
             if key.module.is_some() {
                 if self.held_with_its_device(&merged, plan, &created) {
                     sink(merged.line)?;
@@ -245,36 +245,10 @@ impl<'f> Planner<'f> {
 
 /// A live key of the merged registry as the walk settles it: its device, its merged line,
 /// what became of its edge parent, and the primary's line for it, if any.
-struct MergedLine<'a> {
-    key: &'a DeviceKey,
-    device: Device,
-    line: ExportLine,
-    parent: Parent,
-    was: Option<&'a PrimaryLine>,
-}
-
-/// Lists in [`Plan::parent_unwritable`] a device whose merged edge parent its line does not
-/// carry.
-fn list_parent_unwritable(merged: &MergedLine<'_>, plan: &mut Plan) {
-    let MergedLine {
-        key,
-        device,
-        line,
-        parent,
-        was,
-    } = merged;
-    // Listed where the line does not carry the merged parent: what the merge asks for,
-    // no line can write (an edge device's line carries its own scope, so an update
-    // making a leaf an edge device drops the parent the primary held). An edge device is
-    // listed whenever its parent is unwritable, which is only where it has one, merged or in
-    // the primary: a line without one carries nothing either way (the hub's `parentScopes`
-    // are not in it), and claims nothing of it.
-    let blocked_with_parent = *parent == Parent::Blocked && was.is_none();
-    if matches!(parent, Parent::Unwritable | Parent::Blocked) && !blocked_with_parent {
-        let edge = key.module.is_none() && device.capabilities.iot_edge;
-        let carried = line.parent.as_ref().filter(|owner| **owner != key.device);
-        if edge || carried != device.parent.as_ref() {
-            plan.parent_unwritable.push((*key).clone());
-        }
-    }
+pub(super) struct MergedLine<'a> {
+    pub(super) key: &'a DeviceKey,
+    pub(super) device: Device,
+    pub(super) line: ExportLine,
+    pub(super) parent: Parent,
+    pub(super) was: Option<&'a PrimaryLine>,
 }

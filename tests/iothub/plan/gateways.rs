@@ -3,7 +3,7 @@
 //! writes, and takes its scope from the gateway's own line.
 
 use failback::Status;
-use failback::iothub::{ImportMode, Side};
+use failback::iothub::{ImportMode, Side, UnwritableReason};
 use serde_json::{Value, json};
 
 use crate::hub::Hub;
@@ -140,8 +140,11 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
         assert_eq!(run.blocked_ids(), ["gw"], "prefer {prefer:?}");
         assert!(run.plan.import.is_empty(), "{:?}", run.plan.import);
         assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
-        let unwritable = shown(&run.plan.parent_unwritable);
-        assert_eq!(unwritable, ["leaf"], "prefer {prefer:?}");
+        assert_eq!(
+            unwritable(&run.plan),
+            [entry("leaf", UnwritableReason::ParentBlocked, Some("gw"))],
+            "prefer {prefer:?}"
+        );
         assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
     }
 
@@ -196,8 +199,11 @@ fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
     let listed = |run: &Run| {
         assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
         let report: Value = serde_json::from_str(&run.report_json()).expect("json");
-        assert_eq!(report["parentUnwritable"], json!([{"device": "l"}]));
-        shown(&run.plan.parent_unwritable)
+        let [entry] = &report["parentUnwritable"].as_array().expect("a list")[..] else {
+            panic!("one entry: {report:#}");
+        };
+        assert_eq!(entry["device"], "l");
+        unwritable(&run.plan)
     };
     let base = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw", 1)];
     let moved = [edge("gw", 1), edge("gw2", 1), behind(device("l"), "gw2", 1)];
@@ -219,7 +225,8 @@ fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
             assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
             assert!(line.capabilities.is_some_and(|c| c.iot_edge));
             assert_eq!((&line.device_scope, &line.parent), (&None, &None));
-            assert_eq!(listed(&run), ["l"], "prefer {prefer:?}");
+            let made_edge = entry("l", UnwritableReason::MadeEdgeDevice, Some(kept));
+            assert_eq!(listed(&run), [made_edge], "prefer {prefer:?}");
             assert!(run.plan.parent_gone.is_empty() && run.plan.pending_parent.is_empty());
         }
     }
@@ -234,7 +241,9 @@ fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
         assert!(run.device("l").capabilities.iot_edge);
         assert_eq!(run.device("l").parent, None);
         assert!(run.lines("l").is_empty(), "{:?}", run.lines("l"));
-        assert_eq!(listed(&run), ["l"], "prefer {prefer:?}");
+        // The merge wants no parent; the one the primary may hold no line can remove.
+        let edge = entry("l", UnwritableReason::EdgeDevice, None);
+        assert_eq!(listed(&run), [edge], "prefer {prefer:?}");
     }
 }
 
