@@ -77,14 +77,26 @@
 //! | `made-edge-device` | a leaf the primary holds plain, made an IoT Edge device: the update carries the device's own scope, and the hub may drop its gateway | the gateway it keeps |
 //! | `parent-without-scope` | a leaf whose parent the primary holds as an IoT Edge device but exports without a scope | the merged parent |
 //! | `parent-blocked` | a leaf in the primary whose parent's line this plan blocks (a new leaf is blocked with it instead) | the merged parent |
+//! | `parent-unknown` | an IoT Edge device the secondary created since the base | none: no export shows it |
 //!
 //! An IoT Edge device's parent is in `parentScopes`, which export lines leave out (IOTHUB.md):
 //! its line says nothing of it, and the lift reads that as unknown, never as no parent. A leaf
 //! one side made an edge device keeps the parent the base knew (the other side's move, if any,
 //! wins unopposed), and is listed (`made-edge-device`, or `edge-device` where the primary made
 //! it one): no line can write or remove it, and the update making a leaf an edge device may
-//! drop it. An edge device new to the base has no known parent: one the secondary created
-//! behind another edge device is created without it, unlisted (the exports cannot show it).
+//! drop it.
+//!
+//! So no export shows the parent of an edge device created since the base, by either side:
+//! every one has no known parent, unless the other side created it as a leaf, whose scope names
+//! one (then it is listed with that parent, as `edge-device` or `made-edge-device`). Each the
+//! secondary created and holds as an edge device is listed (`parent-unknown`), whatever its line
+//! (created without a parent, blocked, or none where both sides created it), so that a nesting
+//! the secondary gave it is not lost unsaid; every later run against the same base lists it
+//! again. One only the primary created is not: the secondary never held it, and the primary
+//! keeps its own parent. The same blindness covers an edge device the base held (or a plain one
+//! the secondary made an edge device without a parent) that the secondary put behind another
+//! edge device: no export shows that either, and it is not listed, since every edge device would
+//! be, on every run.
 
 mod blocks;
 mod disable;
@@ -235,7 +247,10 @@ pub struct Plan {
     /// an edge device without a scope in its export, or whose parent this plan blocks (new to
     /// the primary, or plain there and made an edge device). Each keeps the parent it has in
     /// the primary while that one can still be a parent; its other changes are written as
-    /// usual. A new device behind a blocked parent is blocked with it.
+    /// usual. A new device behind a blocked parent is blocked with it. And every IoT Edge device
+    /// the secondary created since the base, whose parent no export shows: created without one
+    /// (or blocked, or kept where both sides created it), and listed on every run against the
+    /// same base.
     pub parent_unwritable: Vec<ParentUnwritable>,
     /// Devices and modules in the merged registry (the lines of `merged`, whether collected
     /// or streamed).

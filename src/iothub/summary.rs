@@ -246,7 +246,8 @@ pub struct Summary {
     /// operator to choose a parent ([`Plan::parent_gone`]).
     pub parent_gone: Vec<DeviceKey>,
     /// Devices whose edge parent no import line can carry, for an operator to set by hand,
-    /// each with why and the parent the merge wants ([`Plan::parent_unwritable`]).
+    /// each with why and the parent the merge wants ([`Plan::parent_unwritable`]), an IoT
+    /// Edge device the secondary created, whose parent no export shows, among them.
     pub parent_unwritable: Vec<ParentUnwritable>,
     /// Writes a hub made that the merge refused as stale. A device one side deleted and the
     /// other still holds as the base had it is not listed: that copy is no hub's write, and

@@ -487,14 +487,14 @@ fn a_parent_no_line_can_carry_is_listed_for_an_operator_not_written_on_every_run
                 .reason
                 .contains("edge parent \"gw\" is blocked")
         );
-        // The existing leaf's disable is written, keeping its place.
+        // The existing leaf's disable is written, keeping its place. The new gateway, an edge
+        // device the secondary created, has no parent the exports show.
         assert_eq!(
             unwritable(&run.plan),
-            [entry(
-                "old-leaf",
-                UnwritableReason::ParentBlocked,
-                Some("gw")
-            )]
+            [
+                entry("gw", UnwritableReason::ParentUnknown, None),
+                entry("old-leaf", UnwritableReason::ParentBlocked, Some("gw")),
+            ]
         );
         let update = run.plan.import.iter().find(|l| l.key == old_leaf);
         assert_eq!(update.map(|l| l.status), Some(Status::Disabled));

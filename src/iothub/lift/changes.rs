@@ -313,8 +313,8 @@ fn write_twin_diff(
 ///   carries): its scope names its parent, or it has none. Known;
 /// - an IoT Edge device (capabilities stated, or its own scope): unknown. A leaf one side
 ///   promoted keeps, on that side, the parent the base knew, and the other side's real move
-///   stands unopposed; the plan lists an edge device with a parent, which no line carries
-///   (`parent_unwritable`);
+///   stands unopposed; the plan lists an edge device with a parent, which no line carries,
+///   and one the secondary created, whose parent is unknown (`parent_unwritable`);
 /// - a module: none; its scope is its device's;
 /// - a device line with neither capabilities nor a scope: a plain device without a parent, or an
 ///   edge device whose export left its capabilities out. Unknown here: [`read_side`] decides once

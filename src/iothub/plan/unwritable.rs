@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::Plan;
 use super::parent::Parent;
 use super::planner::{MergedLine, Planner};
-use crate::iothub::lift::Side;
+use crate::iothub::lift::{Change, Side};
 use crate::key::{DeviceId, DeviceKey};
 
 /// A device whose edge parent no import line can carry, why, and the parent the merge wants:
@@ -17,7 +17,7 @@ use crate::key::{DeviceId, DeviceKey};
 /// operator to set by hand.
 ///
 /// In `report.json`: `{"device": "leaf", "reason": "made-edge-device", "parent": "gw"}`, with
-/// `parent` `null` where the merge wants none (see [`UnwritableReason`]).
+/// `parent` `null` where the merge wants none or does not know one (see [`UnwritableReason`]).
 /// Device ids are not secrets; no key appears.
 ///
 /// # Examples
@@ -28,16 +28,19 @@ use crate::key::{DeviceId, DeviceKey};
 /// let export = |text: &str| read_export_from("devices.txt".as_ref(), text.as_bytes()).map(|e| e.lines);
 /// let base = export(r#"{"id":"gw","eTag":"G","status":"enabled","capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://gw-1"}
 /// {"id":"leaf","eTag":"L","status":"enabled","capabilities":{"iotEdge":false},"deviceScope":"ms-azure-iot-edge://gw-1"}"#)?;
-/// // The secondary made the leaf an IoT Edge device.
+/// // The secondary made the leaf an IoT Edge device, and created another one.
 /// let secondary = export(r#"{"id":"gw","status":"enabled","capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://gw-2"}
-/// {"id":"leaf","status":"enabled","capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://leaf-2"}"#)?;
+/// {"id":"leaf","status":"enabled","capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://leaf-2"}
+/// {"id":"new-gw","status":"enabled","capabilities":{"iotEdge":true},"deviceScope":"ms-azure-iot-edge://new-gw-2"}"#)?;
 /// let plan = Plan::new(&Failback::lift(&base, &base, &secondary, Side::Secondary)?);
 ///
-/// let [leaf] = &plan.parent_unwritable[..] else { panic!("one entry") };
+/// let [leaf, new_gw] = &plan.parent_unwritable[..] else { panic!("two entries") };
 /// // The update making `leaf` an edge device carries its own scope, not `gw`'s.
 /// assert_eq!(leaf.key, DeviceKey::device("leaf")?);
 /// assert_eq!(leaf.reason, UnwritableReason::MadeEdgeDevice);
 /// assert_eq!(leaf.parent.as_ref().map(|p| p.as_str()), Some("gw"));
+/// // No export line says an edge device's parent: whether the secondary nested `new-gw` is unknown.
+/// assert_eq!((new_gw.reason, &new_gw.parent), (UnwritableReason::ParentUnknown, &None));
 ///
 /// let json = serde_json::to_value(leaf).expect("serializable");
 /// assert_eq!(json, serde_json::json!({"device": "leaf", "reason": "made-edge-device", "parent": "gw"}));
@@ -52,8 +55,8 @@ pub struct ParentUnwritable {
     /// Why no line carries its parent.
     pub reason: UnwritableReason,
     /// The edge parent the merged registry holds for the device, which an operator should set;
-    /// `None` where it holds none ([`UnwritableReason::EdgeDevice`]): the parent the primary
-    /// may hold is to be removed.
+    /// `None` where it holds none: for [`UnwritableReason::EdgeDevice`], the parent the primary
+    /// may hold is to be removed; for [`UnwritableReason::ParentUnknown`], no export tells one.
     pub parent: Option<DeviceId>,
 }
 
@@ -65,8 +68,8 @@ pub struct ParentUnwritable {
 ///
 /// ```
 /// use failback::iothub::UnwritableReason;
-/// let json = serde_json::to_value(UnwritableReason::ParentWithoutScope).expect("serializable");
-/// assert_eq!(json, "parent-without-scope");
+/// let json = serde_json::to_value(UnwritableReason::ParentUnknown).expect("serializable");
+/// assert_eq!(json, "parent-unknown");
 /// assert_eq!(UnwritableReason::MadeEdgeDevice.as_str(), "made-edge-device");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -92,6 +95,12 @@ pub enum UnwritableReason {
     /// made an edge device): no scope comes until an operator resolves the parent's entry in
     /// [`Plan::blocked`]. (A device new to the primary is blocked with its parent instead.)
     ParentBlocked,
+    /// An IoT Edge device the secondary created since the base (and holds as one): no export
+    /// line of an edge device says its parent, so whether the secondary put it behind another
+    /// edge device is unknown: the plan creates it without one (or, where both sides created
+    /// it, leaves the primary's as it is). The parent the secondary gave it, if any, is the
+    /// operator's to set.
+    ParentUnknown,
 }
 
 impl UnwritableReason {
@@ -109,6 +118,7 @@ impl UnwritableReason {
             Self::MadeEdgeDevice => "made-edge-device",
             Self::ParentWithoutScope => "parent-without-scope",
             Self::ParentBlocked => "parent-blocked",
+            Self::ParentUnknown => "parent-unknown",
         }
     }
 }
@@ -121,7 +131,8 @@ impl std::fmt::Display for UnwritableReason {
 
 impl Planner<'_> {
     /// Lists in [`Plan::parent_unwritable`] a device whose merged edge parent its line does not
-    /// carry, with why and the merged parent. Keys come in order, each once: the list is sorted.
+    /// carry, or an edge device the secondary created, whose parent no export shows, with why
+    /// and the merged parent. Keys come in order, each once: the list is sorted.
     pub(super) fn list_parent_unwritable(&self, merged: &MergedLine<'_>, plan: &mut Plan) {
         let Some(reason) = self.unwritable_reason(merged) else {
             return;
@@ -164,7 +175,10 @@ impl Planner<'_> {
                 _ => UnwritableReason::ParentWithoutScope,
             });
         }
-        None
+        // An edge device's line carries its own scope, so its parent is `Written` (none to
+        // write) unless it has one: the one the secondary created has none known.
+        (edge && *parent == Parent::Written && self.secondary_created_edge(key))
+            .then_some(UnwritableReason::ParentUnknown)
     }
 
     /// Whether the merged edge device `merged` is one the primary holds plain: the update
@@ -175,5 +189,19 @@ impl Planner<'_> {
             .replica(Side::Primary)
             .device(merged.key, failback.policy());
         merged.was.is_some() && held.is_some_and(|held| !held.capabilities.iot_edge)
+    }
+
+    /// Whether the secondary created `key` since the base and holds it as an IoT Edge device,
+    /// whose export line then said nothing of its parent. (One it created as a leaf stated its
+    /// parent, or none; one only the primary created was never the secondary's to nest.)
+    fn secondary_created_edge(&self, key: &DeviceKey) -> bool {
+        let failback = self.failback;
+        let created =
+            failback.changes.get(key).map(|(_, secondary)| *secondary) == Some(Change::Created);
+        created
+            && failback
+                .replica(Side::Secondary)
+                .device(key, failback.policy())
+                .is_some_and(|held| held.capabilities.iot_edge)
     }
 }
