@@ -19,7 +19,8 @@
 //! writing before it exits (outputs already in place stay; the next merge removes them first).
 //! Nothing can run on SIGKILL (the OOM killer's signal): a run killed so leaves its temporary
 //! file (`.{name}.tmp-{pid}-{n}`, partial, keys in clear, readable by its owner only), which the
-//! next run writing the same output removes before it writes, naming it on stderr.
+//! next run writing the same output removes before it writes, naming it on stderr (unless it
+//! is one of that run's inputs, which are never touched).
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
@@ -293,7 +294,7 @@ fn merge(
     // one fails, so the directory never holds a new merged registry beside an old plan. The
     // report is written last: a set without it is one a crash interrupted. The temporary
     // files of a run killed while writing are removed with them: partial, keys in clear.
-    remove_abandoned(&outputs)?;
+    remove_abandoned(&outputs, &inputs)?;
     let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
     removed.into_iter().collect::<Result<(), Error>>()?;
     let progress = io::stderr().is_terminal();
@@ -394,10 +395,10 @@ fn warn_of_unknown_credentials(counts: [u64; 3]) {
 
 /// Removes the temporary files that runs killed while writing `outputs` left (a partial
 /// output each, which no error path of theirs could remove: see
-/// [`remove_abandoned_temporaries`]), and names each on stderr.
-fn remove_abandoned(outputs: &[PathBuf]) -> Result<(), Error> {
+/// [`remove_abandoned_temporaries`]), and names each on stderr; one that is an input is kept.
+fn remove_abandoned(outputs: &[PathBuf], inputs: &[&Path]) -> Result<(), Error> {
     for output in outputs {
-        for temp in remove_abandoned_temporaries(output)? {
+        for temp in remove_abandoned_temporaries(output, inputs)? {
             tell(format_args!(
                 "failback: removed {}, a partial {} left by a run that was killed",
                 temp.display(),
@@ -701,7 +702,7 @@ fn generate(devices: usize, out_dir: &Path, seed: u64) -> Result<(), Failure> {
         )));
     }
     // A run killed while writing left its partial files beside these names: removed first.
-    remove_abandoned(&names.map(|n| out_dir.join(n)))?;
+    remove_abandoned(&names.map(|n| out_dir.join(n)), &[])?;
     let triple = Generate { devices, seed }.run();
     std::fs::create_dir_all(out_dir).map_err(|source| Error::Io {
         path: out_dir.to_owned(),

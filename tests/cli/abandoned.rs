@@ -67,6 +67,23 @@ fn merge_removes_the_temporaries_a_killed_run_left() {
     }
 }
 
+/// A killed run's temporary given as an input (to salvage it, say) is read, not removed first:
+/// inputs are never touched (found in review: it was removed, and the run failed reading it).
+#[test]
+fn merge_keeps_an_abandoned_temporary_it_is_given_to_read() {
+    let scratch = Scratch::new("abandoned-input");
+    let [base, primary, secondary] = scratch.shipped();
+    let out = scratch.path("out");
+    fs::create_dir_all(&out).expect("a directory");
+    let salvaged = out.join(format!(".merged.jsonl.tmp-{}-0", pid_never_used()));
+    fs::copy(&primary, &salvaged).expect("a copy");
+    let before = fingerprint(&salvaged);
+    let output = merge(&[base, salvaged.clone(), secondary], &out, &[]);
+    assert_exit(&output, 0);
+    assert_eq!(fingerprint(&salvaged), before, "the input is untouched");
+    assert!(!stderr(&output).contains("removed"), "{}", stderr(&output));
+}
+
 #[test]
 fn generate_removes_the_temporaries_a_killed_run_left() {
     let scratch = Scratch::new("abandoned-generate");

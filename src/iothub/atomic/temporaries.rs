@@ -8,7 +8,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{directory_of, file_name, temp_prefix};
+use super::{directory_of, file_name, same_file, temp_prefix};
 use crate::error::{Error, Result};
 
 /// The writer's process id, if `file` is named as [`create_temp`] names a temporary file of
@@ -28,7 +28,10 @@ fn temp_writer(file: &OsStr, prefix: &OsStr) -> Option<u32> {
 /// Removes the temporary files that writes of `path`
 /// ([`write_atomically`](crate::iothub::write_atomically),
 /// [`create_atomically`](crate::iothub::create_atomically)) left in its directory when their
-/// process was killed, and returns their paths, sorted.
+/// process was killed, and returns their paths, sorted. One that is the same file as one of
+/// `inputs` (by canonical path, or on Unix by device and inode, as
+/// [`refuse_inputs`](crate::iothub::refuse_inputs) compares them) is kept: a run about to read
+/// it, to salvage what a killed run wrote, say, must not lose it first (found in review).
 ///
 /// A write removes its temporary file on any error, or a panic in its `write`, but nothing
 /// runs in a process killed by `SIGKILL` (the OOM killer, say) or by a signal it does not
@@ -65,7 +68,7 @@ fn temp_writer(file: &OsStr, prefix: &OsStr) -> Option<u32> {
 /// let left = dir.join(".merged.jsonl.tmp-4000000000-0");
 /// std::fs::write(&left, "partial").map_err(|e| Error::Io { path: left.clone(), source: e })?;
 ///
-/// let removed = remove_abandoned_temporaries(&out)?;
+/// let removed = remove_abandoned_temporaries(&out, &[])?;
 /// if std::path::Path::new("/proc/self").exists() {
 ///     assert_eq!(removed, [left]);
 /// } else {
@@ -74,13 +77,17 @@ fn temp_writer(file: &OsStr, prefix: &OsStr) -> Option<u32> {
 /// # std::fs::remove_dir_all(&dir).ok();
 /// # Ok::<(), failback::Error>(())
 /// ```
-pub fn remove_abandoned_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
+pub fn remove_abandoned_temporaries(path: &Path, inputs: &[&Path]) -> Result<Vec<PathBuf>> {
     let prefix = output_prefix(path)?;
     if !proc_is_this_namespace() {
         return Ok(Vec::new());
     }
     let this_process = std::process::id();
-    remove_temporaries(path, &prefix, |pid| pid != this_process && !is_running(pid))
+    let abandoned = |pid, temp: &Path| {
+        let input = inputs.iter().any(|input| same_file(temp, input));
+        pid != this_process && !is_running(pid) && !input
+    };
+    remove_temporaries(path, &prefix, abandoned)
 }
 
 /// Removes the temporary files this process is writing for `path`
@@ -129,7 +136,7 @@ pub fn remove_abandoned_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
 pub fn remove_own_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
     let prefix = output_prefix(path)?;
     let this_process = std::process::id();
-    remove_temporaries(path, &prefix, |pid| pid == this_process)
+    remove_temporaries(path, &prefix, |pid, _| pid == this_process)
 }
 
 /// The prefix of `path`'s temporary files, or an [`Error::Io`] naming `path` if it names no
@@ -143,11 +150,12 @@ fn output_prefix(path: &Path) -> Result<OsString> {
 }
 
 /// Removes, sorted, the regular files beside `path` named as its temporaries (beginning with
-/// `prefix`) whose writer's process id `whose` accepts, and returns them.
+/// `prefix`) that `chosen` accepts, given the writer's process id and the file, and returns
+/// them.
 fn remove_temporaries(
     path: &Path,
     prefix: &OsStr,
-    whose: impl Fn(u32) -> bool,
+    chosen: impl Fn(u32, &Path) -> bool,
 ) -> Result<Vec<PathBuf>> {
     let directory = directory_of(path);
     let listing_error = |source| Error::Io {
@@ -159,7 +167,7 @@ fn remove_temporaries(
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(err) => return Err(listing_error(err)),
     };
-    let mut chosen = Vec::new();
+    let mut removable = Vec::new();
     for entry in entries {
         let entry = entry.map_err(listing_error)?;
         let Some(pid) = temp_writer(&entry.file_name(), prefix) else {
@@ -167,14 +175,15 @@ fn remove_temporaries(
         };
         // `file_type` does not follow a link: the writers make regular files only.
         let is_file = entry.file_type().is_ok_and(|kind| kind.is_file());
-        if is_file && whose(pid) {
-            chosen.push(entry.path());
+        let temp = entry.path();
+        if is_file && chosen(pid, &temp) {
+            removable.push(temp);
         }
     }
     // Sorted, so that the same directory gives the same list, and the same first error.
-    chosen.sort();
-    let mut removed = Vec::with_capacity(chosen.len());
-    for temp in chosen {
+    removable.sort();
+    let mut removed = Vec::with_capacity(removable.len());
+    for temp in removable {
         match fs::remove_file(&temp) {
             Ok(()) => removed.push(temp),
             // Removed meanwhile, by another run cleaning up: nothing left to do.
@@ -266,7 +275,7 @@ mod tests {
         fs::create_dir(dir.0.join(&not_files[0])).expect("a directory");
         std::os::unix::fs::symlink(&out, dir.0.join(&not_files[1])).expect("a link");
 
-        let removed = remove_abandoned_temporaries(&out).expect("removes");
+        let removed = remove_abandoned_temporaries(&out, &[]).expect("removes");
         let mut expected: Vec<PathBuf> = abandoned.iter().map(|n| dir.0.join(n)).collect();
         expected.sort();
         assert_eq!(removed, expected);
@@ -276,8 +285,28 @@ mod tests {
         assert_eq!(dir.entries(), left);
         assert_eq!(fs::read_to_string(&out).expect("read"), "complete");
         // Nothing is left to remove.
-        let again = remove_abandoned_temporaries(&out).expect("removes");
+        let again = remove_abandoned_temporaries(&out, &[]).expect("removes");
         assert!(again.is_empty(), "{again:?}");
+    }
+
+    /// An abandoned temporary that is one of the inputs, by its own name or another, is kept:
+    /// a run given it to read must not remove it first (found in review).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn an_abandoned_temporary_given_as_an_input_is_kept() {
+        let dir = TempDir::new("input");
+        let out = dir.0.join("merged.jsonl");
+        let gone = pid_never_used();
+        let [named, linked, other] =
+            [0, 1, 2].map(|n| dir.0.join(format!(".merged.jsonl.tmp-{gone}-{n}")));
+        for temp in [&named, &linked, &other] {
+            fs::write(temp, "partial").expect("seed");
+        }
+        let link = dir.0.join("salvaged.jsonl");
+        fs::hard_link(&linked, &link).expect("a hard link");
+        let removed = remove_abandoned_temporaries(&out, &[&named, &link]).expect("removes");
+        assert_eq!(removed, [other]);
+        assert!(named.exists() && linked.exists());
     }
 
     /// A temporary this process is writing is kept, and the write completes.
@@ -288,7 +317,7 @@ mod tests {
         let out = dir.0.join("merged.jsonl");
         write_atomically(&out, &[], |w| {
             w.write_all(b"first half, ")?;
-            let removed = remove_abandoned_temporaries(&out).map_err(io::Error::other)?;
+            let removed = remove_abandoned_temporaries(&out, &[]).map_err(io::Error::other)?;
             assert!(removed.is_empty(), "{removed:?}");
             w.write_all(b"second half")
         })
@@ -347,7 +376,7 @@ mod tests {
         let dir = TempDir::new("no-directory");
         let out = dir.0.join("not-yet").join("merged.jsonl");
         assert!(
-            remove_abandoned_temporaries(&out)
+            remove_abandoned_temporaries(&out, &[])
                 .expect("nothing to do")
                 .is_empty()
         );
@@ -357,7 +386,7 @@ mod tests {
     fn a_path_without_a_file_name_is_an_error_naming_it() {
         let dir = TempDir::new("no-name");
         let out = dir.0.join("..");
-        let err = remove_abandoned_temporaries(&out).expect_err("no file name");
+        let err = remove_abandoned_temporaries(&out, &[]).expect_err("no file name");
         assert!(
             matches!(&err, Error::Io { path, source } if path == &out && source.kind() == io::ErrorKind::InvalidInput),
             "{err}"
