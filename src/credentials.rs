@@ -19,8 +19,11 @@ use crate::serde_text::serde_as_text;
 /// A one-way identity of a secret: the first 8 bytes of its SHA-256, shown as
 /// `sha256:` and 16 hex digits.
 ///
-/// Two equal secrets have equal fingerprints; a fingerprint does not reveal the secret (keys are
-/// 16 to 64 random bytes, beyond any search).
+/// Two equal secrets have equal fingerprints; a key's fingerprint does not reveal the key (keys
+/// are 16 to 64 random bytes, beyond any search). Unsalted and quick to compute, it does reveal
+/// a secret a person chose, a password held in a twin value say, to anyone who guesses it: a
+/// dictionary of likely passwords is searched in moments. Reports show such values by their
+/// fingerprints too, so share a report only where those secrets may be seen.
 ///
 /// # Examples
 ///

@@ -1,4 +1,6 @@
-//! The failback report: what the merge found and what the plan does, safe to share.
+//! The failback report: what the merge found and what the plan does. It holds no key: keys and
+//! values that may be secrets are shown by their fingerprints, which hide keys but not a
+//! guessable secret a person chose (see [`Fingerprint`](crate::Fingerprint)).
 
 use serde::{Deserialize, Serialize};
 
