@@ -18,9 +18,10 @@
 //! A line that would make the hub generate credentials (SAS with unknown or empty keys, a
 //! self-signed device without thumbprints), a line that writes reported properties, a leaf
 //! scope that is not the current scope of an edge device in this hub, and every other import
-//! mode are errors too. A device line stating no capabilities and no scope is an edge device
-//! whose export left them out when a line of the hub carries a scope naming it: that scope is
-//! its own (the hub gives it to no other device).
+//! mode are errors too, and so is a plain device line whose scope names the device itself (it
+//! would be its own parent). A device line stating no capabilities is an edge device where its
+//! scope names itself, and, stating no scope either, where a line of the hub carries a scope
+//! naming it: that scope is its own (the hub gives it to no other device).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -223,6 +224,11 @@ impl Hub {
         }
         if key.module.is_none() && !is_edge(line) {
             if let Some(scope) = &line.device_scope {
+                // A scope names its edge device; on a plain device's line, its own id would make
+                // it its own parent, and no edge device holds that scope once the line is in.
+                if scope_owner(scope) == Some(key.device.as_str()) {
+                    return Err(format!("deviceScope {scope} names the plain device itself"));
+                }
                 let owner = self.lines.values().find(|l| {
                     l.key.module.is_none() && is_edge(l) && l.device_scope.as_ref() == Some(scope)
                 });
@@ -272,6 +278,12 @@ fn scope_owner(scope: &str) -> Option<&str> {
     rest.rsplit_once('-').map(|(id, _)| id)
 }
 
+/// Whether `line` is an IoT Edge device's: its capabilities say so, or, stating none, its scope
+/// names the device itself (a scope is an edge device's own, as the lift reads it too).
 fn is_edge(line: &ExportLine) -> bool {
-    line.capabilities.is_some_and(|c| c.iot_edge)
+    let own_scope = || {
+        let owner = line.device_scope.as_deref().and_then(scope_owner);
+        line.key.module.is_none() && owner == Some(line.key.device.as_str())
+    };
+    line.capabilities.is_some_and(|c| c.iot_edge) || (line.capabilities.is_none() && own_scope())
 }

@@ -95,4 +95,28 @@ fn simulator_refuses_what_iot_hub_refuses() {
     let kept = line(set(kept, "/status", json!("disabled")), "updateIfMatchETag");
     let refusal = hub.apply(&kept).expect_err("a scope of a deleted gateway");
     assert!(refusal.contains("deviceScope"), "{refusal}");
+
+    // A plain device whose scope names itself would be its own parent: refused, even where
+    // the hub holds it as an edge device with that scope (the line demotes it). A line stating
+    // no capabilities is the edge device its own scope says it is.
+    let own = "ms-azure-iot-edge://gw-7";
+    let demoting = line(
+        set(device("gw"), "/deviceScope", json!(own)),
+        "updateIfMatchETag",
+    );
+    let mut hub = Hub::new(&primary);
+    let refusal = hub
+        .apply(&demoting)
+        .expect_err("a plain device naming itself");
+    assert!(
+        refusal.contains("names the plain device itself"),
+        "{refusal}"
+    );
+    let unstated = export(&[without(edge("gw", 7), "capabilities")]);
+    let mut hub = Hub::new(&unstated);
+    hub.apply(&line(
+        set(device("leaf"), "/deviceScope", json!(own)),
+        "create",
+    ))
+    .expect("a leaf behind a gateway whose line states only its own scope");
 }
