@@ -53,7 +53,10 @@
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
 //! keeping its current parent (not updated yet where this plan deletes that parent or makes it
-//! plain: the hub refuses a scope naming no edge device), and the next run completes it.
+//! plain: the hub refuses a scope naming no edge device), and the next run completes it. A
+//! gateway the merge makes a plain device behind it has no current parent to keep (the scope
+//! its primary line carries is its own, which would make it its own parent): its update is
+//! written without one.
 //! Writing it without a parent instead would look, on that next run, like the primary's own
 //! concurrent change of parent, and with `--prefer primary` the device would lose its parent
 //! for good. A disable is the exception (IOTHUB.md: disabling is the way to block a
@@ -216,8 +219,9 @@ pub struct Plan {
     /// Devices whose edge parent has no scope in the primary yet, but gets one from a line of
     /// this plan (which creates it, or makes it an edge device), and the modules of those not
     /// created yet: not created, or updated keeping their current parent (not updated, where
-    /// this plan deletes that parent or makes it plain), until the hub has given the parent its
-    /// scope; the next run completes them. So are the modules of a device this plan creates:
+    /// this plan deletes that parent or makes it plain; updated without one, where the device
+    /// is a gateway the merge makes plain, whose scope is its own), until the hub has given the
+    /// parent its scope; the next run completes them. So are the modules of a device this plan creates:
     /// IoT Hub does not document that an import applies its lines in order, so a module's create
     /// beside its device's could come first and fail; the next run creates them. But for a disable, which does not wait for the
     /// next run where it need not: a leaf the merge disables, whose current parent this plan

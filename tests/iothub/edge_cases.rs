@@ -20,6 +20,8 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
     // A device whose line states no capabilities and no scope of its own: unknown.
     let unstated = |id: &str| without(device(id), "capabilities");
     let other_leaf = |gw: &str, generation: u64| set(leaf(gw, generation), "/id", json!("l0"));
+    // The gateway `gw` made a plain device behind the gateway `to`.
+    let demoted_behind = |to: &str, generation: u64| set(leaf(to, generation), "/id", json!("gw"));
     let x509 = |v: Value, primary: &str, secondary: &str| {
         let thumbprints = json!({"primaryThumbprint": primary, "secondaryThumbprint": secondary});
         let auth = json!({"x509Thumbprint": thumbprints, "type": "selfSigned"});
@@ -531,6 +533,27 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 export(&[unstated("gw"), leaf("gw", 1)]),
                 export(&[unstated("gw"), leaf("gw", 1)]),
                 export(&[disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
+            // The secondary made a gateway a plain device behind a gateway it created: the new
+            // gateway's scope is pending, and the scope the demoted one holds in the primary is
+            // its own, no parent of a plain device.
+            "gateway demoted and moved behind a new gateway",
+            [
+                export(&[edge("gw", 1)]),
+                export(&[edge("gw", 1)]),
+                export(&[edge("gw-new", 2), demoted_behind("gw-new", 2)]),
+            ],
+        ),
+        (
+            // The same, the gateway disabled too (stolen, say): the disable goes on the line
+            // that demotes it, which cannot wait a run.
+            "gateway demoted, disabled and moved behind a new gateway",
+            [
+                export(&[edge("gw", 1)]),
+                export(&[edge("gw", 1)]),
+                export(&[edge("gw-new", 2), disabled(demoted_behind("gw-new", 2))]),
             ],
         ),
     ]

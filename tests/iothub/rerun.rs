@@ -813,6 +813,66 @@ fn a_pending_leaf_the_merge_disables_is_disabled_now_or_its_entry_says_why_not()
 }
 
 #[test]
+fn a_gateway_demoted_behind_a_new_gateway_never_names_itself_as_its_parent() {
+    // The secondary made `gw` a plain device behind `gw-new`, which this plan creates: `gw`
+    // waits for that scope, keeping its current parent. The scope its primary line carries is
+    // its own: written on a plain device, it would name the device as its own parent, a scope
+    // no edge device holds once the line is imported. The demotion (and a disable with it) is
+    // written now without a scope, and the next run gives `gw` the new gateway's.
+    let gw = DeviceKey::device("gw").expect("valid");
+    for (name, status) in [
+        (
+            "gateway demoted and moved behind a new gateway",
+            Status::Enabled,
+        ),
+        (
+            "gateway demoted, disabled and moved behind a new gateway",
+            Status::Disabled,
+        ),
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let first = run(&b, &p, &s, prefer);
+            assert_eq!(first.plan.pending_parent, std::slice::from_ref(&gw));
+            assert!(first.plan.blocked.is_empty(), "{:?}", first.plan.blocked);
+            let line = first.line("gw");
+            assert_eq!(
+                (line.import_mode, line.status, line.capabilities),
+                (
+                    Some(ImportMode::UpdateIfMatchETag),
+                    status,
+                    Some(Capabilities { iot_edge: false })
+                ),
+                "{name}, prefer {prefer:?}"
+            );
+            assert_eq!(
+                (&line.device_scope, &line.parent),
+                (&None, &None),
+                "{name}, prefer {prefer:?}: {}",
+                line.to_json()
+            );
+
+            let mut hub = Primary::new(&p);
+            hub.import(&first.plan.import)
+                .unwrap_or_else(|e| panic!("{name}, prefer {prefer:?}: {e}"));
+            let held = hub.export();
+            let scope_of = |id: &str| {
+                let line = held.iter().find(|l| l.key == parse_key(id));
+                line.and_then(|l| l.device_scope.clone())
+            };
+            let next = run(&b, &held, &s, prefer);
+            let line = next.line("gw");
+            assert!(scope_of("gw-new").is_some());
+            assert_eq!(
+                line.device_scope,
+                scope_of("gw-new"),
+                "{name}, prefer {prefer:?}"
+            );
+        }
+    }
+}
+
+#[test]
 fn capabilities_on_a_module_line_are_no_change_to_write() {
     let [b, p, s] = edge_case("module line with capabilities");
     for prefer in BOTH {

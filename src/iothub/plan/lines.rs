@@ -184,8 +184,19 @@ impl Plan {
                 }
                 return;
             }
-            update.device_scope.clone_from(&was.device_scope);
-            update.parent.clone_from(&was.scope_owner);
+            // Only a parent that is another device: a gateway the merge demotes (and moves
+            // behind the new gateway) has its own scope in the primary, and a plain device whose
+            // scope names itself would be its own parent, a scope the hub holds for no edge
+            // device once the line is imported. It is written without one, its other changes
+            // (a disable among them) with it, and the next run gives it the new gateway's scope.
+            let other = |owner: &DeviceId| *owner != device.key.device;
+            if was.scope_owner.as_ref().is_some_and(other) {
+                update.device_scope.clone_from(&was.device_scope);
+                update.parent.clone_from(&was.scope_owner);
+            } else {
+                update.device_scope = None;
+                update.parent = None;
+            }
         }
         self.import.push(update);
     }
