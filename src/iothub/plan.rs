@@ -4,7 +4,7 @@
 //! |---|---|
 //! | missing from the primary | `create`, full identity, tags and desired properties |
 //! | gone from the merged registry | `deleteIfMatchETag` with the primary's `eTag` |
-//! | status, reason, credentials, capabilities or parent differ | `updateIfMatchETag` with the primary's `eTag`, full identity, tags and desired |
+//! | status, reason, credentials, capabilities or parent (or a stale scope of it) differ | `updateIfMatchETag` with the primary's `eTag`, full identity, tags and desired |
 //! | only tags or desired properties differ | `updateTwinIfMatchETag` with the primary's `twinETag` |
 //!
 //! A full update (`updateIfMatchETag`) carries the twin too, guarded by the device `eTag`
@@ -65,6 +65,16 @@
 //! listed as blocked, its disable not applied. Likewise a device blocked for its credentials
 //! or another check still has its disable written alone, over the primary's own line, where
 //! one can be (`disable.rs`).
+//!
+//! A scope is a gateway's generation, not only its id (IOTHUB.md: "derive the scope for the
+//! target hub"). No create line carries a scope: the hub gives a new gateway its own, and one a
+//! child's line in the primary carries for a gateway the primary's export does not hold is a
+//! deleted gateway's. A leaf whose scope in the primary is stale so (it names a gateway the
+//! export does not hold, or differs from the scope the gateway's own line carries) has a parent
+//! to write, though its parent id is the merged one: the line carries the gateway's scope now,
+//! or waits for it where this plan creates the gateway, as above. IOTHUB.md is silent on what the
+//! hub does with a deleted gateway's scope on its leaves: the plan never writes a stale scope
+//! back, since the hub refuses one naming no edge device.
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]).

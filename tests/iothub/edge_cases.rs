@@ -556,6 +556,37 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 export(&[edge("gw-new", 2), disabled(demoted_behind("gw-new", 2))]),
             ],
         ),
+        (
+            // The primary's leaf carries the scope of a gateway the primary no longer holds
+            // (deleted there during the outage); the secondary created a gateway of that id and
+            // put the leaf behind it. The scope is another generation's: the new gateway's
+            // create carries none, and the leaf waits for the scope the hub gives it.
+            "leaf with a stale scope, behind a gateway the secondary created again",
+            [
+                export(&[device("leaf")]),
+                export(&[leaf("gw", 1)]),
+                export(&[edge("gw", 9), leaf("gw", 9)]),
+            ],
+        ),
+        (
+            // The same, the secondary disabling the leaf too.
+            "leaf with a stale scope, disabled, behind a gateway the secondary created again",
+            [
+                export(&[device("leaf")]),
+                export(&[leaf("gw", 1)]),
+                export(&[edge("gw", 9), disabled(leaf("gw", 9))]),
+            ],
+        ),
+        (
+            // The primary deleted the leaf's gateway and created it again: the leaf's scope
+            // names the old one, and no side changed anything else.
+            "leaf with the scope of a gateway the primary created again",
+            [
+                export(&[edge("gw", 1), leaf("gw", 1)]),
+                export(&[edge("gw", 5), leaf("gw", 1)]),
+                export(&[edge("gw", 2), leaf("gw", 2)]),
+            ],
+        ),
     ]
 }
 

@@ -417,6 +417,28 @@ pub(super) fn check_plan_then_rerun(
         &without(completed(&first)),
         &format!("prefer {prefer:?}: the hub does not hold the merged registry"),
     );
+
+    // Parents are compared by id above, and a scope is more: a leaf the plan writes, behind a
+    // gateway the hub holds with a scope of its own, carries that scope, not a stale one (the
+    // gateway's before the primary deleted it, or before the plan created it again).
+    let held = hub.export();
+    let own_scopes: BTreeMap<&DeviceId, &String> = held
+        .iter()
+        .filter(|l| l.key.module.is_none() && l.parent.as_ref() == Some(&l.key.device))
+        .filter_map(|l| Some((&l.key.device, l.device_scope.as_ref()?)))
+        .collect();
+    let leaves = held.iter().filter(|l| !unwritten.contains(&l.key));
+    for leaf in leaves {
+        let Some(scope) = parent_of(leaf).and_then(|p| own_scopes.get(&p).copied()) else {
+            continue;
+        };
+        assert_eq!(
+            leaf.device_scope.as_ref(),
+            Some(scope),
+            "prefer {prefer:?}: {} keeps a stale scope",
+            leaf.key
+        );
+    }
 }
 
 #[test]
@@ -868,6 +890,58 @@ fn a_gateway_demoted_behind_a_new_gateway_never_names_itself_as_its_parent() {
                 scope_of("gw-new"),
                 "{name}, prefer {prefer:?}"
             );
+        }
+    }
+}
+
+#[test]
+fn a_leaf_whose_scope_names_its_gateway_as_it_was_is_written_with_its_scope_now() {
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    // The primary deleted its gateway and created it again: the parent id is the same on every
+    // side, the scope is not, and the hub refuses the old one. Written with the gateway's own,
+    // though the merge changed nothing else.
+    let [b, p, s] = edge_case("leaf with the scope of a gateway the primary created again");
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        let update = run.line("leaf");
+        assert_eq!(update.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(
+            update.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-5"),
+            "prefer {prefer:?}"
+        );
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+    }
+    // The gateway the primary deleted, created again by the secondary (so by this plan): the
+    // leaf waits for its scope. A disable among its changes cannot keep the old scope either:
+    // written without a parent where the secondary is preferred, else listed as not applied.
+    let name = "leaf with a stale scope, disabled, behind a gateway the secondary created again";
+    let [b, p, s] = edge_case(name);
+    for prefer in BOTH {
+        let run = run(&b, &p, &s, prefer);
+        assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
+        for line in &run.plan.import {
+            assert_ne!(
+                line.device_scope.as_deref(),
+                Some("ms-azure-iot-edge://gw-1"),
+                "prefer {prefer:?}: {}",
+                line.to_json()
+            );
+        }
+        match prefer {
+            Side::Secondary => {
+                let update = run.line("leaf");
+                assert_eq!(
+                    (update.status, &update.device_scope),
+                    (Status::Disabled, &None)
+                );
+            }
+            _ => {
+                assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+                let blocked = run.blocked();
+                assert_eq!(blocked.len(), 1, "{blocked:?}");
+                assert!(blocked[0].1.starts_with("disable not applied"));
+            }
         }
     }
 }

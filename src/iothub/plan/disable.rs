@@ -24,10 +24,11 @@ use crate::view::Device;
 /// Why a pending leaf's disable cannot be written where the preference would undo its new
 /// parent (see [`Plan::write_detached_disable`]).
 const DETACHED_UNDONE: &str = "it waits for the scope of its new edge parent, which this import \
-     gives it, while this import deletes its current one (or makes it plain), so no scope can \
-     be written now; written without a parent, it would read on the next run as the primary's \
-     own change of parent, which --prefer primary keeps, losing the new one. Disable it by hand \
-     now, or run again once this import is done (the next run writes it whole)";
+     gives it, while the scope it holds names a gateway this import deletes (or makes plain), or \
+     one the primary no longer holds with that scope, so no scope can be written now; written \
+     without a parent, it would read on the next run as the primary's own change of parent, \
+     which --prefer primary keeps, losing the new one. Disable it by hand now, or run again once \
+     this import is done (the next run writes it whole)";
 
 /// Whether the merge disables `device` while the primary's line `was` holds it enabled.
 pub(super) fn disables(device: &Device, was: &PrimaryLine) -> bool {
@@ -64,8 +65,9 @@ impl Plan {
     }
 
     /// Writes the full update `update` of a leaf the merge disables, waiting for its new
-    /// gateway's scope while this plan deletes its current gateway (or makes it plain), with
-    /// no parent: no scope can be written now. Only where the secondary is preferred: the next
+    /// gateway's scope while this plan deletes its current gateway (or makes it plain), or while
+    /// the scope it holds is stale ([`Known::primary_scope_stale`]), with no parent: no scope can
+    /// be written now. Only where the secondary is preferred: the next
     /// run reads the missing parent as the primary's change, concurrent with the secondary's
     /// move (the only side that can have chosen a gateway this plan gives its scope), and the
     /// preference keeps the secondary's, so that run completes the leaf. Preferring the
@@ -96,7 +98,7 @@ impl Plan {
 /// reason are the merge's, nothing is restored, and the checks of a full update hold of it.
 ///
 /// The parent stays the primary's while that one can still be a parent; else (this plan
-/// deletes it or makes it plain) it is the one the merged line `line` carries, or none, as a
+/// deletes it or makes it plain, or the primary's scope for it is stale) it is the one the merged line `line` carries, or none, as a
 /// full update of the device would have it. None is refused only where the device waits for a
 /// new gateway's scope and the primary is preferred (see [`Plan::write_detached_disable`]).
 fn disable_line(

@@ -115,7 +115,7 @@ impl Plan {
         parent: Parent,
         known: Known,
     ) {
-        let differs = Differences::between(device, now, parent);
+        let differs = Differences::between(device, now, parent, known);
         // The runtime's: an update would put the secondary's keys over those the hub made for
         // the primary's runtime, and the edge device would stop connecting.
         if device.key.module.as_ref().is_some_and(|m| m.is_system()) {
@@ -172,7 +172,8 @@ impl Plan {
         // Detached now, the device would read on the next run as the primary's own move to
         // no parent, which the preference could let win over the new parent for good.
         if parent == Parent::Pending {
-            // Nor can it keep a gateway this plan deletes or makes plain: the hub refuses a
+            // Nor can it keep a gateway this plan deletes or makes plain, nor a stale scope (one
+            // of a gateway the primary deleted, which this plan creates again): the hub refuses a
             // scope naming no edge device, and the line, its other changes with it, would fail
             // (a leaf moved off a replaced gateway and disabled, say). It waits whole, as a
             // creation does, and the next run writes it with the new gateway's scope. But for a
@@ -232,8 +233,8 @@ struct Differences {
 
 impl Differences {
     /// What differs between the merged `device` and the primary's `now`, the merged parent
-    /// having become `parent`.
-    fn between(device: &Device, now: &Device, parent: Parent) -> Differences {
+    /// having become `parent`, and what else is `known` of it.
+    fn between(device: &Device, now: &Device, parent: Parent, known: Known) -> Differences {
         // Only a parent the line can write is a reason to write the device. While the merged
         // parent's scope is pending, the line keeps the primary's (written back unchanged
         // below). Once it is gone, the line keeps the primary's if that one can still be a
@@ -241,8 +242,10 @@ impl Differences {
         // be written again on every run, and a leaf whose gateway is deleted is left to the hub
         // unless something else of it changed (a full update then carries no scope, since the
         // hub refuses one naming no edge device).
+        // Parents are compared by device id, and a scope is more: one naming the same id can be
+        // stale (its gateway deleted and created again), and then the line writes the current.
         let parent_differs = match parent {
-            Parent::Written => device.parent != now.parent,
+            Parent::Written => device.parent != now.parent || known.primary_scope_stale,
             Parent::Pending | Parent::Gone | Parent::Unwritable | Parent::Blocked => false,
         };
         // `now` is the primary's replica: its own line, with credentials its export left out
@@ -300,8 +303,15 @@ pub(super) struct Known {
     pub(super) named_parent: bool,
     /// Whether the edge parent the primary's line names (if any) can still be a parent once
     /// the plan is imported ([`stands_as_parent`]), so that a line may keep its scope: not one
-    /// the plan deletes or makes plain.
+    /// the plan deletes or makes plain, nor one whose scope there is stale.
     pub(super) primary_parent_stays: bool,
+    /// Whether the scope the primary's line carries names another device but not as that device
+    /// is now: one the primary's export does not hold (deleted there; IOTHUB.md: a gateway
+    /// created again has another scope), or a scope other than the one the device's own line
+    /// carries. IoT Hub refuses a scope naming no edge device, so no line writes it back; and
+    /// compared by parent id alone, the device would keep it for good. Unknown where the parent's
+    /// own line carries no scope (a child's is then the only evidence): not stale.
+    pub(super) primary_scope_stale: bool,
     /// Whether the secondary is preferred where no security rule decides: a device written
     /// without a parent then keeps, on the next run, a parent the secondary gave it, though the
     /// primary's missing one reads as a concurrent change.
@@ -316,15 +326,43 @@ impl Known {
         key: &DeviceKey,
         was: &PrimaryLine,
     ) -> Known {
+        let parent = was
+            .scope_owner
+            .as_ref()
+            .filter(|owner| **owner != key.device);
+        let primary_scope_stale = primary_scope_stale(failback, key, was);
         Known {
             base_credentials: failback.base_credentials(key),
             named_parent: key.module.is_none() && scopes.contains_key(&key.device),
-            primary_parent_stays: was
-                .scope_owner
-                .as_ref()
-                .filter(|owner| **owner != key.device)
-                .is_none_or(|owner| stands_as_parent(failback, scopes, owner)),
+            primary_parent_stays: !primary_scope_stale
+                && parent.is_none_or(|owner| stands_as_parent(failback, scopes, owner)),
+            primary_scope_stale,
             secondary_preferred: failback.policy().fields == Preference::Replica(SECONDARY),
+        }
+    }
+}
+
+/// Whether the scope of the primary's line `was` for `key` names another device, but not as
+/// that device is now ([`Known::primary_scope_stale`]).
+pub(super) fn primary_scope_stale(failback: &Failback, key: &DeviceKey, was: &PrimaryLine) -> bool {
+    // An edge device's scope names itself. A module's line carries its device's scope as the
+    // primary holds it, and writes it back as it is.
+    let Some(owner) = was.scope_owner.as_ref() else {
+        return false;
+    };
+    if key.module.is_some() || *owner == key.device {
+        return false;
+    }
+    let owner_key = DeviceKey {
+        device: owner.clone(),
+        module: None,
+    };
+    match failback.primary_lines.get(&owner_key) {
+        None => true,
+        Some(own) => {
+            own.scope_owner.as_ref() == Some(owner)
+                && own.device_scope.is_some()
+                && own.device_scope != was.device_scope
         }
     }
 }

@@ -21,6 +21,11 @@ use crate::view::Device;
 /// or, when that line has none, from the first other line in key order that names the edge
 /// device (a child's, or a module's). The own line wins because it is the device's scope as the
 /// hub holds it now, while a child's line can carry a scope the device no longer has.
+///
+/// Only devices the primary's export holds: a child's scope naming one it does not hold is a
+/// deleted gateway's (IOTHUB.md: a scope embeds the gateway's `generationId`, so a gateway of
+/// that id created again, by this plan or later, has another scope). Taken as the device's, it
+/// would be written on the new gateway's create line, and on its leaves, naming no edge device.
 pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
     use std::collections::btree_map::Entry;
     // The scope, and whether it came from the edge device's own line.
@@ -39,7 +44,14 @@ pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<Devic
             }
         }
     }
+    let held = |owner: &DeviceId| {
+        lines.contains_key(&DeviceKey {
+            device: owner.clone(),
+            module: None,
+        })
+    };
     out.into_iter()
+        .filter(|(owner, _)| held(owner))
         .map(|(owner, (scope, _))| (owner, scope))
         .collect()
 }
@@ -139,7 +151,10 @@ impl Planner<'_> {
         // refuses a scope of no edge device. Unless the primary holds it as an edge device
         // its export did not describe, which the plan never demotes ([`stands_as_parent`]).
         let can_parent = own || stands_as_parent(failback, scopes, &owner);
-        match scopes.get(&owner) {
+        // A creation gets its scope from the hub (IOTHUB.md: derive scopes for the target hub):
+        // none from another line, whatever `scopes` holds.
+        let created = own && primary.is_none();
+        match scopes.get(&owner).filter(|_| !created) {
             Some(scope) if can_parent => {
                 line.device_scope = Some(scope.clone());
                 line.parent = Some(owner);

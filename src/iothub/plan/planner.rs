@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::lines::Known;
+use super::lines::{Known, primary_scope_stale};
 use super::parent::{Parent, scopes, stands_as_parent};
 use super::{Blocked, Plan, device_of, is_live};
 use crate::error::Result;
@@ -232,7 +232,11 @@ impl<'f> Planner<'f> {
             // A slot the merge left shared with the primary's replica holds the primary's
             // device as it is: nothing to write. (A leaf whose gateway this plan deletes or
             // makes plain is left to the hub, like the children of a gateway deleted there.)
-            Some(was) if !self.merged.shares_slot(primary, key) => {
+            // But for a stale scope, which the replica, knowing parents by id, cannot show.
+            Some(was)
+                if !self.merged.shares_slot(primary, key)
+                    || primary_scope_stale(failback, key, was) =>
+            {
                 if let Some(now) = primary.device(key, policy) {
                     let known = Known::of(failback, &self.scopes, key, was);
                     plan.update(device, &now, was, line, *parent, known);

@@ -114,6 +114,14 @@ fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
         line.and_then(|l| l.device_scope.clone())
     };
     assert_eq!(merged("a-stale").as_deref(), own);
+    // The stale leaf's parent is the same device, but not the same scope: it is written with
+    // the gateway's own, whichever side is preferred.
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let line = run.line("a-stale");
+        assert_eq!(line.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(line.device_scope.as_deref(), own, "prefer {prefer:?}");
+    }
 
     // Only where the gateway's own line has no scope is a child's line the evidence.
     let primary = [
@@ -122,6 +130,57 @@ fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
     ];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
     assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
+}
+
+#[test]
+fn a_new_gateways_create_line_carries_no_scope_another_line_names() {
+    // The primary's leaf carries the scope of a gateway the primary no longer holds (created,
+    // given the leaf, deleted there during the outage); the secondary created a gateway of that
+    // id and put the leaf behind it. The scope is the deleted gateway's generation: the hub
+    // gives the new one its own, so its create line carries none, and the leaf waits for it.
+    let behind = |v: Value, generation: u64| {
+        let scope = format!("ms-azure-iot-edge://gw-{generation}");
+        set(v, "/deviceScope", json!(scope))
+    };
+    let base = [device("leaf")];
+    let primary = [behind(device("leaf"), 1)];
+    let secondary = [edge("gw", 9), behind(device("leaf"), 9)];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let create = run.line("gw");
+        assert_eq!(create.import_mode, Some(ImportMode::Create));
+        assert_eq!(
+            (&create.device_scope, &create.parent),
+            (&None, &None),
+            "prefer {prefer:?}: {}",
+            create.to_json()
+        );
+        // The leaf's parent id is the merged one already; its scope is not the gateway's.
+        assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
+        assert_eq!(shown(&run.plan.pending_parent), ["leaf"]);
+
+        // The next run writes it with the scope the hub gave the gateway; the one after has
+        // nothing left to do.
+        let mut hub = Hub::new(&export(&primary));
+        hub.import(&run.plan.import).expect("first plan");
+        let held = hub.export();
+        let scope = held
+            .iter()
+            .find(|l| l.key == parse_key("gw"))
+            .and_then(|l| l.device_scope.clone())
+            .expect("the hub gave gw a scope");
+        let next = run_lines(&base, &held, &secondary, prefer);
+        assert!(next.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+        let line = next.line("leaf");
+        assert_eq!(
+            (line.import_mode, line.device_scope.as_deref()),
+            (Some(ImportMode::UpdateIfMatchETag), Some(scope.as_str())),
+            "prefer {prefer:?}"
+        );
+        hub.import(&next.plan.import).expect("second plan");
+        let last = run_lines(&base, &hub.export(), &secondary, prefer);
+        assert!(last.plan.import.is_empty(), "{:?}", last.plan.import);
+    }
 }
 
 #[test]
