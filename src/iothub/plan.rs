@@ -53,13 +53,14 @@
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
 //! keeping its current parent (not updated yet where this plan deletes that parent or makes it
-//! plain: the hub refuses a scope naming no edge device), and the next run completes it. A
-//! gateway the merge makes a plain device behind it has no current parent to keep (the scope
-//! its primary line carries is its own, which would make it its own parent): its update is
-//! written without one.
+//! plain: the hub refuses a scope naming no edge device), and the next run completes it.
 //! Writing it without a parent instead would look, on that next run, like the primary's own
 //! concurrent change of parent, and with `--prefer primary` the device would lose its parent
-//! for good. A disable is the exception (IOTHUB.md: disabling is the way to block a
+//! for good. But a gateway the merge makes a plain device behind it has no current parent to
+//! keep (the scope its primary line carries is its own, which would make it its own parent):
+//! its update is written without one, and the next run gives it the new gateway's scope,
+//! whichever side is preferred (the primary's line, an edge device's, said nothing of a parent
+//! to change). A disable is the exception (IOTHUB.md: disabling is the way to block a
 //! compromised device): a leaf the merge disables is written without a parent where the
 //! secondary is preferred, which keeps the new parent on the next run, and otherwise waits
 //! listed as blocked, its disable not applied. Likewise a device blocked for its credentials
