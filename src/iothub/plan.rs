@@ -59,8 +59,9 @@
 //! for good. But a gateway the merge makes a plain device behind it has no current parent to
 //! keep (the scope its primary line carries is its own, which would make it its own parent):
 //! its update is written without one, and the next run gives it the new gateway's scope,
-//! whichever side is preferred: the base and the primary held it as an edge device, whose
-//! parent no line shows, so no side but the secondary stated one. A disable is the exception (IOTHUB.md: disabling is the way to block a
+//! whichever side is preferred: the base reads an edge device's parent as none, and the
+//! primary, holding it plain without a scope once this import is in, states none too, no change
+//! of its own, so the secondary's new parent stands. A disable is the exception (IOTHUB.md: disabling is the way to block a
 //! compromised device): a leaf the merge disables is written without a parent where the
 //! secondary is preferred, which keeps the new parent on the next run, and otherwise waits
 //! listed as blocked, its disable not applied. Likewise a device blocked for its credentials
