@@ -53,7 +53,8 @@
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
 //! keeping its current parent (not updated yet where this plan deletes that parent or makes it
-//! plain: the hub refuses a scope naming no edge device), and the next run completes it.
+//! plain: the hub refuses a scope naming no edge device; its other changes wait with it, a key
+//! rotation too, listed under [`Plan::pending_parent`] only), and the next run completes it.
 //! Writing it without a parent instead would look, on that next run, like the primary's own
 //! concurrent change of parent, and with `--prefer primary` the device would lose its parent
 //! for good. But a gateway the merge makes a plain device behind it has no current parent to
