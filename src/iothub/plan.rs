@@ -128,7 +128,7 @@ use crate::error::Result;
 use crate::iothub::lift::Failback;
 use crate::iothub::line::ExportLine;
 use crate::iothub::summary::Findings;
-use crate::key::DeviceKey;
+use crate::key::{DeviceId, DeviceKey};
 use crate::report::Conflict;
 
 use blocks::{BLOCK, WORKERS, blocks};
@@ -452,8 +452,13 @@ impl Plan {
 
 /// The key of the device a module belongs to (the key itself for a device).
 fn device_of(key: &DeviceKey) -> DeviceKey {
+    key_of(&key.device)
+}
+
+/// The key of device `id` itself, not of a module.
+fn key_of(id: &DeviceId) -> DeviceKey {
     DeviceKey {
-        device: key.device.clone(),
+        device: id.clone(),
         module: None,
     }
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use super::disable::disables;
 use super::parent::{Parent, stands_as_parent};
-use super::{Blocked, Plan, device_of, is_live};
+use super::{Blocked, Plan, device_of, is_live, key_of};
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine, SECONDARY};
 use crate::iothub::line::ExportLine;
@@ -353,10 +353,7 @@ pub(super) fn primary_scope_stale(failback: &Failback, key: &DeviceKey, was: &Pr
     if key.module.is_some() || *owner == key.device {
         return false;
     }
-    let owner_key = DeviceKey {
-        device: owner.clone(),
-        module: None,
-    };
+    let owner_key = key_of(owner);
     match failback.primary_lines.get(&owner_key) {
         None => true,
         Some(own) => {

@@ -7,9 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use super::is_live;
 use super::lines::{Known, carry_capabilities_and_twin, creatable, non_empty, settled, updatable};
 use super::planner::Planner;
+use super::{is_live, key_of};
 use crate::credentials::Authentication;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
@@ -44,12 +44,7 @@ pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<Devic
             }
         }
     }
-    let held = |owner: &DeviceId| {
-        lines.contains_key(&DeviceKey {
-            device: owner.clone(),
-            module: None,
-        })
-    };
+    let held = |owner: &DeviceId| lines.contains_key(&key_of(owner));
     out.into_iter()
         .filter(|(owner, _)| held(owner))
         .map(|(owner, (scope, _))| (owner, scope))
@@ -227,10 +222,7 @@ impl Planner<'_> {
     /// every run). So the checks are those the parent's own line meets.
     fn parent_without_scope(&self, owner: &DeviceId) -> Parent {
         let failback = self.failback;
-        let key = DeviceKey {
-            device: owner.clone(),
-            module: None,
-        };
+        let key = key_of(owner);
         // Held as an edge device, the parent has a scope the export left out, which no line can
         // name. Held as a plain device, it is made an edge device by this plan, and the hub gives
         // it a scope then, as on a creation.
@@ -307,10 +299,7 @@ fn scope_owner(device: &Device) -> Option<DeviceId> {
 /// Read from its records' capabilities rather than from the whole device, which settling would
 /// build with its twin parsed, for every leaf: the policy is asked only when they disagree.
 fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
-    let key = DeviceKey {
-        device: owner.clone(),
-        module: None,
-    };
+    let key = key_of(owner);
     let records = failback.merged().records(&key);
     let mut values = records.iter().flat_map(|record| {
         let written = &record.written().capabilities;
@@ -356,10 +345,7 @@ pub(super) fn stands_as_parent(
     if is_edge(failback, owner) {
         return true;
     }
-    let key = DeviceKey {
-        device: owner.clone(),
-        module: None,
-    };
+    let key = key_of(owner);
     let unstated = failback
         .primary_lines
         .get(&key)
