@@ -15,16 +15,17 @@ use serde::de::DeserializeOwned;
 
 /// `value` written as CBOR and read back.
 fn through_cbor<T: Serialize + DeserializeOwned>(value: &T) -> T {
-    let mut buffer = Vec::new();
-    ciborium::into_writer(value, &mut buffer).expect("every wire form writes as CBOR");
-    ciborium::from_reader(&buffer[..]).expect("and reads back")
+    read_as_cbor(value).expect("and reads back")
 }
 
-/// `value` written as CBOR and read back as CBOR's own values, to be edited.
-fn through_cbor_value(value: &impl Serialize) -> ciborium::Value {
+/// `value` written as CBOR and read as `U`: itself, CBOR's own values to edit, or a registry
+/// from edited values.
+fn read_as_cbor<U: DeserializeOwned>(
+    value: &impl Serialize,
+) -> Result<U, ciborium::de::Error<std::io::Error>> {
     let mut buffer = Vec::new();
     ciborium::into_writer(value, &mut buffer).expect("every wire form writes as CBOR");
-    ciborium::from_reader(&buffer[..]).expect("and reads back as CBOR values")
+    ciborium::from_reader(&buffer[..])
 }
 
 /// JSON text: what "the same" compares, as `bytes` does for a registry.
@@ -203,7 +204,7 @@ fn read_cbor_edited(
     path: &str,
     edit: impl FnOnce(&mut ciborium::Value),
 ) -> Result<Registry, ciborium::de::Error<std::io::Error>> {
-    let mut value: ciborium::Value = through_cbor_value(registry);
+    let mut value: ciborium::Value = read_as_cbor(registry).expect("reads as CBOR values");
     let at = path.split('/').fold(&mut value, |at, step| match at {
         ciborium::Value::Array(items) => &mut items[step.parse::<usize>().expect("an index")],
         ciborium::Value::Map(members) => members
@@ -213,7 +214,5 @@ fn read_cbor_edited(
         other => panic!("{step} of {path} in {other:?}"),
     });
     edit(at);
-    let mut buffer = Vec::new();
-    ciborium::into_writer(&value, &mut buffer).expect("writes as CBOR");
-    ciborium::from_reader(&buffer[..])
+    read_as_cbor(&value)
 }
