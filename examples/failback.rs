@@ -6,6 +6,7 @@
 //!     --base base.jsonl --primary primary.jsonl --secondary secondary.jsonl --out-dir out
 //! cargo run --release --example failback -- parse base.jsonl primary.jsonl secondary.jsonl
 //! cargo run --release --example failback -- generate --devices 1000 --out-dir demo
+//! printf %s "$VALUE" | cargo run --release --example failback -- fingerprint --fingerprint-key K
 //! ```
 //!
 //! Exit status: 0 on success (conflicts included), 1 for a usage error (found before any file is
@@ -28,12 +29,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use failback::Error;
 use failback::iothub::{
-    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, Plan, PlanCounts,
-    Side, Summary, Triple, create_atomically, refuse_inputs, remove_abandoned_temporaries,
-    remove_own_temporaries, write_atomically,
+    ExportLine, ExportReader, Failback, Generate, IDENTITY_LIMIT, InputStats, LiftPolicy, Plan,
+    PlanCounts, Side, Summary, Triple, create_atomically, refuse_inputs,
+    remove_abandoned_temporaries, remove_own_temporaries, write_atomically,
 };
+use failback::{Error, FingerprintKey};
 
 /// mimalloc in place of glibc's malloc (see BENCHMARKS.md).
 #[global_allocator]
@@ -87,6 +88,22 @@ enum Command {
             allow_negative_numbers = true
         )]
         max_deletes: f64,
+        /// Show the values report.json hides (twin and metadata values that may be secrets,
+        /// status reasons that may hold one) by their HMAC-SHA-256 under the bytes of this
+        /// file (at least 16; `head -c 32 /dev/urandom > fingerprint.key` makes one), so that
+        /// equal values show alike and only holders of the key can test a guess. Without it
+        /// they show as `<hidden>` (a key's text by the key's fingerprint).
+        #[arg(long, value_name = "FILE")]
+        fingerprint_key: Option<PathBuf>,
+    },
+    /// Print the keyed fingerprint report.json shows for a value, read from standard input
+    /// (one trailing newline dropped; a string's text, or any other value's JSON text), to
+    /// check a hidden value against one you know. Pipe the value in rather than typing it
+    /// where it is echoed: `read -rs v; printf %s "$v" | failback fingerprint --fingerprint-key K`.
+    Fingerprint {
+        /// The key file merge was given.
+        #[arg(long, value_name = "FILE")]
+        fingerprint_key: PathBuf,
     },
     /// Parse export files as merge reads them, one after the other, and count their lines:
     /// finds a malformed line without merging, and times parsing alone (the floor that
@@ -163,8 +180,8 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Merge { out_dir, .. } => stop_on_signal(out_dir, MERGE_OUTPUTS),
         Command::Generate { out_dir, .. } => stop_on_signal(out_dir, GENERATE_OUTPUTS),
-        // Writes nothing: the default action of a signal leaves nothing behind.
-        Command::Parse { .. } => {}
+        // Write nothing: the default action of a signal leaves nothing behind.
+        Command::Parse { .. } | Command::Fingerprint { .. } => {}
     }
     let outcome = match cli.command {
         Command::Merge {
@@ -175,13 +192,15 @@ fn main() -> ExitCode {
             prefer,
             allow_empty,
             max_deletes,
+            fingerprint_key,
         } => merge(
             [&base, &primary, &secondary],
             &out_dir,
             prefer,
             &allow_empty,
-            max_deletes,
+            (max_deletes, fingerprint_key.as_deref()),
         ),
+        Command::Fingerprint { fingerprint_key } => fingerprint(&fingerprint_key),
         Command::Parse { files, allow_empty } => parse(&files, allow_empty),
         Command::Generate {
             devices,
@@ -267,7 +286,7 @@ fn merge(
     out_dir: &Path,
     prefer: Prefer,
     allow_empty: &[Input],
-    max_deletes: f64,
+    (max_deletes, key_file): (f64, Option<&Path>),
 ) -> Result<(), Failure> {
     let [base, primary, secondary] = inputs;
     // Three names for two files is a slip of the hand, and merged it reads as a hub with no
@@ -283,10 +302,13 @@ fn merge(
             )));
         }
     }
+    // Read before any output is touched: a missing or short key is bad input, found first.
+    let fingerprint_key = key_file.map(read_fingerprint_key).transpose()?;
     let outputs = MERGE_OUTPUTS.map(|name| out_dir.join(name));
-    // Refuse before any work: an output that is an input would destroy it.
+    // Refuse before any work: an output that is an input (the key file too) would destroy it.
+    let read: Vec<&Path> = inputs.into_iter().chain(key_file).collect();
     for output in &outputs {
-        refuse_inputs(output, &inputs)?;
+        refuse_inputs(output, &read)?;
     }
     // The three outputs are one set, and this run's or none: an earlier run's are removed
     // before the inputs are read, so a run that fails on a bad line does not leave the last
@@ -294,13 +316,18 @@ fn merge(
     // one fails, so the directory never holds a new merged registry beside an old plan. The
     // report is written last: a set without it is one a crash interrupted. The temporary
     // files of a run killed while writing are removed with them: partial, keys in clear.
-    remove_abandoned(&outputs, &inputs)?;
+    remove_abandoned(&outputs, &read)?;
     let removed: Vec<Result<(), Error>> = outputs.iter().map(|o| remove_output(o)).collect();
     removed.into_iter().collect::<Result<(), Error>>()?;
     let progress = io::stderr().is_terminal();
     let side = match prefer {
         Prefer::Primary => Side::Primary,
         Prefer::Secondary => Side::Secondary,
+    };
+    let policy = LiftPolicy::from(side);
+    let policy = match fingerprint_key {
+        Some(key) => policy.with_fingerprint_key(key),
+        None => policy,
     };
     // Inputs are streamed, never held whole: the base first, then the primary and the
     // secondary at once (the library reads them on two threads).
@@ -321,7 +348,7 @@ fn merge(
         base_lines.by_ref(),
         primary_lines.by_ref(),
         secondary_lines.by_ref(),
-        side,
+        policy,
     )?;
     let inputs_stats = [
         base_lines.stats(),
@@ -336,7 +363,7 @@ fn merge(
         path: out_dir.to_owned(),
         source,
     })?;
-    write_outputs(&outputs, &inputs, &failback, inputs_stats, max_deletes).inspect_err(|_| {
+    write_outputs(&outputs, &read, &failback, inputs_stats, max_deletes).inspect_err(|_| {
         for output in &outputs {
             // Best effort: the write's error is the one to report.
             let _ = remove_output(output);
@@ -560,6 +587,41 @@ fn parse(files: &[PathBuf], allow_empty: bool) -> Result<(), Failure> {
             stats.skipped
         ))?;
     }
+    Ok(())
+}
+
+/// The fingerprint key in the file at `path`: its bytes as they are (a trailing newline
+/// included), as HMAC tools given the file read them.
+fn read_fingerprint_key(path: &Path) -> Result<FingerprintKey, Failure> {
+    let material = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    FingerprintKey::new(&material).map_err(|error| {
+        Failure::Input(match error {
+            Error::InvalidValue { field, reason } => Error::InvalidValue {
+                field: format!("{field} {}", path.display()),
+                reason,
+            },
+            other => other,
+        })
+    })
+}
+
+/// Prints the keyed fingerprint of the value on stdin, under the key in the file at `path`.
+fn fingerprint(path: &Path) -> Result<(), Failure> {
+    let key = read_fingerprint_key(path)?;
+    let mut value = String::new();
+    io::stdin()
+        .read_to_string(&mut value)
+        .map_err(|source| Error::Io {
+            path: PathBuf::from("<stdin>"),
+            source,
+        })?;
+    // What `echo` or a file's last line adds is no part of the value.
+    let value = value.strip_suffix('\n').unwrap_or(&value);
+    let value = value.strip_suffix('\r').unwrap_or(value);
+    say(format_args!("{}", key.fingerprint(value)))?;
     Ok(())
 }
 

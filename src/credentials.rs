@@ -20,10 +20,12 @@ use crate::serde_text::serde_as_text;
 /// `sha256:` and 16 hex digits.
 ///
 /// Two equal secrets have equal fingerprints; a key's fingerprint does not reveal the key (keys
-/// are 16 to 64 random bytes, beyond any search). Unsalted and quick to compute, it does reveal
-/// a secret a person chose, a password held in a twin value say, to anyone who guesses it: a
-/// dictionary of likely passwords is searched in moments. Reports show such values by their
-/// fingerprints too, so share a report only where those secrets may be seen.
+/// are 16 to 64 random bytes, beyond any search). Unsalted and quick to compute, it would
+/// reveal a secret a person chose, a password held in a twin value say, to anyone who guesses
+/// it: a dictionary of likely passwords is searched in moments. So reports, logs and errors
+/// show a value or a status reason this way only where it is a key's text; any other secret is
+/// hidden, or shown by its [`KeyedFingerprint`](crate::KeyedFingerprint) under an operator's
+/// [`FingerprintKey`](crate::FingerprintKey).
 ///
 /// # Examples
 ///

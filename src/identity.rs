@@ -8,9 +8,10 @@ use serde_json::{Map, Value};
 
 use crate::credentials::Authentication;
 use crate::error::{Error, Result, quoted_name};
+use crate::fingerprint_key::FingerprintKey;
 use crate::key::{DeviceId, DeviceKey};
 use crate::register_map::metadata_listed_twice;
-use crate::secret::{may_hold_key, shown_text};
+use crate::secret::{may_hold_key, shown_secret};
 use crate::serde_text::{map_members, serde_as_text, serde_redacting, sorted_once_each};
 use crate::twin::{self, Section, TwinPath};
 
@@ -303,9 +304,11 @@ serde_as_text!(Status, |status| status.as_str());
 /// A status with the operator's reason, written as one unit so a reason always travels with
 /// the status it explains.
 ///
-/// `Display` and `Debug` show a reason that may hold a key (an operator's free text, into
-/// which one may have been pasted) by its fingerprint, as `<sha256:…>`, and every other reason
-/// whole; so a status conflict in a report shows it so too. Serde writes it whole.
+/// `Display` and `Debug` hide a reason that may hold a key (an operator's free text, into
+/// which one may have been pasted) as `<hidden>`, or, where the whole reason is a key's text,
+/// show the key's fingerprint, `<sha256:…>`; every other reason whole. A status conflict in a
+/// report shows it so too, or by its keyed fingerprint under the policy's
+/// [`fingerprint_key`](crate::Policy::fingerprint_key). Serde writes it whole.
 ///
 /// # Examples
 ///
@@ -315,7 +318,10 @@ serde_as_text!(Status, |status| status.as_str());
 /// assert_eq!(v.to_string(), "disabled (stolen)");
 /// let leaked = "leaked MDEyMzQ1Njc4OWFiY2RlZg==";
 /// let v = StatusValue::new(Status::Disabled, Some(leaked.into()));
-/// assert_eq!(v.to_string(), format!("disabled (<{}>)", Fingerprint::of(leaked)));
+/// assert_eq!(v.to_string(), "disabled (<hidden>)");
+/// let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+/// let v = StatusValue::new(Status::Disabled, Some(key.into()));
+/// assert_eq!(v.to_string(), format!("disabled (<{}>)", Fingerprint::of(key)));
 /// ```
 // `reason` is left out when there is none, so an unknown member is refused: `reaosn` read as
 // no reason. Read through `serde_redacting!`: the unknown member's name could be a key.
@@ -347,10 +353,11 @@ impl StatusValue {
 
 impl fmt::Display for StatusValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.reason {
-            Some(reason) => write!(f, "{} ({})", self.status, ShownReason(reason)),
-            None => write!(f, "{}", self.status),
-        }
+        let shown = ShownStatus {
+            value: self,
+            key: None,
+        };
+        fmt::Display::fmt(&shown, f)
     }
 }
 
@@ -358,31 +365,67 @@ impl fmt::Debug for StatusValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StatusValue")
             .field("status", &self.status)
-            .field("reason", &self.reason.as_deref().map(ShownReason))
+            .field("reason", &self.reason.as_deref().map(ShownReason::unkeyed))
             .finish()
     }
 }
 
-/// A status reason as a report, a log or a message shows it: by its fingerprint,
-/// `<sha256:…>`, where it may hold a key or a credential made from one ([`may_hold_key`]),
-/// whole otherwise (quoted by `Debug`, as a string is). A reason is free text, and a key
-/// pasted into one would otherwise be shown whole by a status conflict, while a twin value
-/// holding it shows its fingerprint. Held to the text, not to names as a twin
-/// value is: a reason saying `password reset` holds no password.
-pub(crate) struct ShownReason<'a>(pub(crate) &'a str);
+/// A status reason as a report, a log or a message shows it: as [`shown_secret`] shows hidden
+/// text (keyed under `key`; without one, a key's whole text by the key's fingerprint,
+/// `<sha256:…>`, other text as `<hidden>`) where it may hold a key or a credential made from
+/// one ([`may_hold_key`]), whole otherwise (quoted by `Debug`, as a string is). A reason is
+/// free text, and a key pasted into one would otherwise be shown whole by a status conflict,
+/// while a twin value holding it is hidden. Held to the text, not to names as a twin value
+/// is: a reason saying `password reset` holds no password.
+pub(crate) struct ShownReason<'a> {
+    pub(crate) reason: &'a str,
+    pub(crate) key: Option<&'a FingerprintKey>,
+}
+
+impl<'a> ShownReason<'a> {
+    /// `reason` as `Display` and `Debug` show it, with no key to hand.
+    pub(crate) fn unkeyed(reason: &'a str) -> Self {
+        Self { reason, key: None }
+    }
+}
 
 impl fmt::Display for ShownReason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&shown_text(self.0))
+        if may_hold_key(self.reason) {
+            f.write_str(&shown_secret(self.reason, self.key))
+        } else {
+            f.write_str(self.reason)
+        }
     }
 }
 
 impl fmt::Debug for ShownReason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if may_hold_key(self.0) {
+        if may_hold_key(self.reason) {
             fmt::Display::fmt(self, f)
         } else {
-            fmt::Debug::fmt(self.0, f)
+            fmt::Debug::fmt(self.reason, f)
+        }
+    }
+}
+
+/// A status as a conflict shows it: its reason as [`ShownReason`] shows it under `key`.
+pub(crate) struct ShownStatus<'a> {
+    pub(crate) value: &'a StatusValue,
+    pub(crate) key: Option<&'a FingerprintKey>,
+}
+
+impl fmt::Display for ShownStatus<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.value.reason {
+            Some(reason) => {
+                let reason = ShownReason {
+                    reason,
+                    key: self.key,
+                };
+                write!(f, "{} ({reason})", self.value.status)
+            }
+            None => write!(f, "{}", self.value.status),
         }
     }
 }
@@ -453,18 +496,29 @@ mod tests {
     use super::*;
     use crate::credentials::Fingerprint;
 
-    /// A reason is free text, and may hold a key an operator pasted into it: shown, by
-    /// `Display` and `Debug` alike, by its fingerprint, and whole otherwise.
+    /// A reason is free text, and may hold a key an operator pasted into it: hidden, by
+    /// `Display` and `Debug` alike (a key's text whole shown by the key's fingerprint), and
+    /// whole otherwise; in a conflict, under a fingerprint key, by its keyed fingerprint.
     #[test]
-    fn a_reason_that_may_hold_a_key_is_shown_by_its_fingerprint() {
-        let leaked = "leaked key MDEyMzQ1Njc4OWFiY2RlZg==";
-        let value = StatusValue::new(Status::Disabled, Some(leaked.into()));
-        let fingerprint = Fingerprint::of(leaked);
-        assert_eq!(value.to_string(), format!("disabled (<{fingerprint}>)"));
+    fn a_reason_that_may_hold_a_key_is_hidden() {
+        let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
+        let leaked = format!("leaked key {key}");
+        let value = StatusValue::new(Status::Disabled, Some(leaked.clone()));
+        assert_eq!(value.to_string(), "disabled (<hidden>)");
         assert_eq!(
             format!("{value:?}"),
-            format!("StatusValue {{ status: Disabled, reason: Some(<{fingerprint}>) }}")
+            "StatusValue { status: Disabled, reason: Some(<hidden>) }"
         );
+        let fingerprint_key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
+        let keyed = ShownStatus {
+            value: &value,
+            key: Some(&fingerprint_key),
+        };
+        let expected = format!("disabled (<{}>)", fingerprint_key.fingerprint(&leaked));
+        assert_eq!(keyed.to_string(), expected);
+        let pasted = StatusValue::new(Status::Disabled, Some(key.into()));
+        let fingerprint = Fingerprint::of(key);
+        assert_eq!(pasted.to_string(), format!("disabled (<{fingerprint}>)"));
         let stolen = StatusValue::new(Status::Disabled, Some("stolen".into()));
         assert_eq!(stolen.to_string(), "disabled (stolen)");
         assert_eq!(

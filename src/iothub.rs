@@ -72,7 +72,7 @@ pub use export::{
 };
 pub use generate::{Generate, Triple};
 pub use import_mode::ImportMode;
-pub use lift::{BASE, Failback, PRIMARY, SECONDARY, Side};
+pub use lift::{BASE, Failback, LiftPolicy, PRIMARY, SECONDARY, Side};
 pub use line::ExportLine;
 pub use plan::{Blocked, IDENTITY_LIMIT, ParentUnwritable, Plan, UnwritableReason};
 pub use reader::{Parsed, parse_line};

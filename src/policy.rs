@@ -23,6 +23,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::clock::{Dot, ReplicaId};
+use crate::fingerprint_key::FingerprintKey;
 use crate::serde_text::serde_redacting;
 use crate::stamp::Stamp;
 
@@ -46,7 +47,7 @@ pub enum Preference {
     Replica(ReplicaId),
 }
 
-/// The configurable part of conflict resolution.
+/// The configurable part of conflict resolution, and of how its conflicts are reported.
 ///
 /// # Examples
 ///
@@ -59,12 +60,24 @@ pub enum Preference {
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(remote = "Self")] // read through `serde_redacting!`, which hides keys in errors
+#[non_exhaustive] // build one with `prefer` or `default`, then set fields
 pub struct Policy {
     /// For status reasons between concurrent disables, capabilities, edge parent, twin leaves
     /// and metadata.
     pub fields: Preference,
     /// For concurrent credential changes that no rotation rule settles.
     pub credentials: Preference,
+    /// The key a conflict shows a hidden value by (a twin or metadata value that may be a
+    /// secret, a status reason that may hold one): its keyed fingerprint,
+    /// `<hmac-sha256:…>`. Without one such a value shows as `<hidden>`, or, where it is a
+    /// symmetric key's text, by the key's own fingerprint (see
+    /// [`ConflictValue::value`](crate::ConflictValue::value)). It settles nothing.
+    ///
+    /// Never written: a policy serialized (inside an [`Ingest`](crate::Ingest), say) leaves
+    /// it out, and one read back holds none, so a key never lands in a state file beside the
+    /// registry it would hide values of. Give it again after reading.
+    #[serde(skip)]
+    pub fingerprint_key: Option<FingerprintKey>,
 }
 
 serde_redacting!(Policy);
@@ -82,7 +95,39 @@ impl Policy {
         Self {
             fields: Preference::Replica(replica),
             credentials: Preference::Replica(replica),
+            fingerprint_key: None,
         }
+    }
+
+    /// This policy, its conflicts showing hidden values by their keyed fingerprints under
+    /// `key` ([`fingerprint_key`](Self::fingerprint_key)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{DeviceKey, FingerprintKey, Identity, Policy, Registry, ReplicaId, Section, Stamp};
+    /// let (a, b) = (ReplicaId::from_u128(1), ReplicaId::from_u128(2));
+    /// let d = DeviceKey::device("d")?;
+    /// let mut one = Registry::new();
+    /// one.writer(a, Stamp::new(1, 0)).create(&d, Identity::default())?;
+    /// let mut two = one.clone();
+    /// let set = |value: &str| Some(serde_json::Value::from(value));
+    /// one.writer(a, Stamp::new(2, 0)).set_twin(&d, Section::Desired, "wifi.password", set("hunter2"))?;
+    /// two.writer(b, Stamp::new(3, 0)).set_twin(&d, Section::Desired, "wifi.password", set("letmein"))?;
+    ///
+    /// let key = FingerprintKey::new(&[7; 32])?;
+    /// let report = one.clone().merge_with(&two, &Policy::default().with_fingerprint_key(key));
+    /// let shown = &report.conflicts[0].values[0].value;
+    /// assert_eq!(*shown, format!("<{}>", key.fingerprint("hunter2")));
+    /// // Without a key, a password is not shown by a fingerprint a dictionary could reverse.
+    /// let report = one.merge_with(&two, &Policy::default());
+    /// assert_eq!(report.conflicts[0].values[0].value, "<hidden>");
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_fingerprint_key(mut self, key: FingerprintKey) -> Self {
+        self.fingerprint_key = Some(key);
+        self
     }
 }
 
@@ -210,6 +255,25 @@ pub(crate) fn by_preference<T: PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A policy's fingerprint key is never written, nor shown by `Debug`: serialized (inside
+    /// an ingest's state, say) it is left out, and the policy read back holds none.
+    #[test]
+    fn a_fingerprint_key_is_never_written() {
+        let material = *b"fingerprint-key-fingerprint-key!";
+        let key = FingerprintKey::new(&material).expect("32 bytes");
+        let policy = Policy::prefer(ReplicaId::from_u128(2)).with_fingerprint_key(key);
+        let text = serde_json::to_string(&policy).expect("serializes");
+        assert!(!text.contains("fingerprint"), "{text}");
+        let read: Policy = serde_json::from_str(&text).expect("reads");
+        assert_eq!(read, Policy::prefer(ReplicaId::from_u128(2)));
+        let shown = format!("{policy:?}");
+        assert!(
+            shown.contains("fingerprint_key: Some(FingerprintKey(..))"),
+            "{shown}"
+        );
+        assert!(!shown.contains("fingerprint-key-"), "{shown}");
+    }
 
     /// Reports write a rule's name in JSON (serde's kebab case) and in text (`as_str`): the
     /// two must agree for every rule.

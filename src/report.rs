@@ -2,8 +2,9 @@
 //!
 //! Reports of merges over disjoint sets of devices combine into the report of the whole
 //! ([`Report::combine`]: `r(A) + r(B) = r(A ∪ B)`, commutative and associative), so shards can
-//! be merged apart. Values are rendered safe: keys appear only as fingerprints, and so do twin
-//! and metadata values that may be secrets, and status reasons that may hold one.
+//! be merged apart. Values are rendered safe: keys appear only as fingerprints, and twin and
+//! metadata values that may be secrets, and status reasons that may hold one, are hidden
+//! ([`ConflictValue::value`] says how).
 
 use std::fmt;
 
@@ -42,11 +43,22 @@ pub struct ConflictValue {
     pub replica: ReplicaId,
     /// Its stamp.
     pub stamp: Stamp,
-    /// The value, with secrets as fingerprints, `<sha256:…>`: keys; twin and metadata values
-    /// whose name, the name of a member of an object inside them (arrays included), or text
-    /// says they may be secrets (a `password`, a `…Key`, a `sas`, text that reads as a key, a
-    /// SAS token or a connection string); and a status reason whose text may hold one
-    /// (`disabled (<sha256:…>)`). Judged from names and text, which cannot know every
+    /// The value, with secrets hidden: keys and thumbprints as their fingerprints,
+    /// `<sha256:…>`; twin and metadata values whose name, the name of a member of an object
+    /// inside them (arrays included), or text says they may be secrets (a `password`, a
+    /// `…Key`, a `sas`, text that reads as a key, a SAS token or a connection string); and a
+    /// status reason whose text may hold one (`disabled (<hidden>)`).
+    ///
+    /// A hidden value or reason shows as `<hidden>`, or, where it is a symmetric key's text
+    /// whole, by the key's fingerprint (a key is random: its fingerprint gives nothing away,
+    /// and matches the one the key shows elsewhere). Under a policy holding a
+    /// [`fingerprint_key`](crate::Policy::fingerprint_key) every hidden value or reason shows
+    /// its [keyed fingerprint](crate::FingerprintKey::fingerprint) instead, `<hmac-sha256:…>`:
+    /// equal values alike, and nobody without the key can test a guess against it. An
+    /// unsalted fingerprint would give a chosen secret (a Wi-Fi password) away to anyone
+    /// with a dictionary.
+    ///
+    /// Judged from names and text, which cannot know every
     /// secret: one under a name holding none of those words (`psk`, `bearer`), with text
     /// that reads as none of those forms, is shown whole. Name secrets as such in twins and
     /// metadata (`pskPassword`), or keep them out.

@@ -3,14 +3,23 @@
 //! may hold a symmetric key or a credential made from one, and how such text is then shown (by
 //! its [`Fingerprint`]; a key's whole text by its canonical spelling's,
 //! [`canonical_fingerprint`]); and the shape of a key itself ([`base64_len`], [`KEY_BYTES`],
-//! [`canonical_base64`], [`base64_spellings`]).
+//! [`is_key_text`], [`canonical_base64`], [`base64_spellings`]).
 //!
 //! The checks err on the side of hiding. Text taken for a key is only shown by its fingerprint,
 //! which costs a reader a name now and then (a long camel-case word, say); text taken for none
 //! is shown whole, in an error, a log or a report that may be kept or sent anywhere, and a key
 //! shown so cannot be taken back. So every check is broader than the shape of a key.
+//!
+//! Broader means text that is no key is hidden too, and a plain fingerprint of it can be
+//! reversed by guessing (a long passphrase is 22 letters in a row). Values and status reasons,
+//! which a person may have chosen, are therefore shown by a plain fingerprint only where the
+//! whole text is a key's; otherwise as `<hidden>`, or by a keyed fingerprint
+//! ([`FingerprintKey`](crate::FingerprintKey)) where a report is given a key. Names are shown
+//! by their plain fingerprint: one is hidden only in an error about damaged input, which has
+//! no key to hand, and the fingerprint tells two such names apart.
 
 use crate::credentials::Fingerprint;
+use crate::fingerprint_key::FingerprintKey;
 
 /// Length in bytes that `text` decodes to if it is standard, padded base64.
 pub(crate) fn base64_len(text: &str) -> Option<usize> {
@@ -41,10 +50,22 @@ pub(crate) const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 /// Cheap for text that is no key: the length and alphabet checks of [`base64_len`] end at the
 /// first character out of place, and only a key's text, at most 88 characters, is copied.
 pub(crate) fn canonical_fingerprint(text: &str) -> Fingerprint {
-    if base64_len(text).is_some_and(|bytes| KEY_BYTES.contains(&bytes)) {
-        Fingerprint::of(&canonical_base64(text.to_owned()))
+    Fingerprint::of(&canonical_key_text(text))
+}
+
+/// Whether the whole of `text` is a symmetric key's: padded base64 of [`KEY_BYTES`].
+pub(crate) fn is_key_text(text: &str) -> bool {
+    base64_len(text).is_some_and(|bytes| KEY_BYTES.contains(&bytes))
+}
+
+/// `text` as a fingerprint, keyed or not, reads it: its [canonical spelling](canonical_base64)
+/// where the whole text [is a key's](is_key_text), the text itself otherwise. Only a key's
+/// text, at most 88 characters, is copied.
+pub(crate) fn canonical_key_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if is_key_text(text) {
+        canonical_base64(text.to_owned()).into()
     } else {
-        Fingerprint::of(text)
+        text.into()
     }
 }
 
@@ -107,11 +128,28 @@ pub(crate) fn base64_spellings(canonical: &str) -> impl Iterator<Item = String> 
     })
 }
 
-/// Free text as a message or a report shows it: by its fingerprint, `<sha256:…>`, where it
-/// [may hold a key](may_hold_key), whole otherwise. Shared by what shows text no rule of ours
-/// shapes (a refused twin key, an operator's status reason), so that all show a key alike: a
-/// key's whole text, in any spelling, by the fingerprint the key shows elsewhere
-/// ([`canonical_fingerprint`]).
+/// Hidden text that a person may have chosen (a twin or metadata value, a status reason) as a
+/// report, a log or a message shows it: by its keyed fingerprint, `<hmac-sha256:…>`, under
+/// `key`; without one, a key's whole text by the key's fingerprint, `<sha256:…>` (safe: a
+/// key is random), and any other text as `<hidden>`, since a plain fingerprint of a password
+/// gives it away to a dictionary.
+pub(crate) fn shown_secret(secret: &str, key: Option<&FingerprintKey>) -> String {
+    match key {
+        Some(key) => format!("<{}>", key.fingerprint(secret)),
+        None if is_key_text(secret) => format!("<{}>", canonical_fingerprint(secret)),
+        None => HIDDEN.to_owned(),
+    }
+}
+
+/// How hidden text is shown where it is not a key's and no [`FingerprintKey`] is given.
+pub(crate) const HIDDEN: &str = "<hidden>";
+
+/// A name as a message shows it: by its fingerprint, `<sha256:…>`, where it [may hold a
+/// key](may_hold_key), whole otherwise. Shared by what shows a name no rule of ours shapes (a
+/// refused twin key, a device id or an event id read as a key), so that all show a key alike:
+/// a key's whole text, in any spelling, by the fingerprint the key shows elsewhere
+/// ([`canonical_fingerprint`]). Text a person may have chosen (a value, a status reason) is
+/// shown by [`shown_secret`] instead.
 pub(crate) fn shown_text(text: &str) -> std::borrow::Cow<'_, str> {
     if may_hold_key(text) {
         format!("<{}>", canonical_fingerprint(text)).into()

@@ -361,25 +361,34 @@ pub(crate) mod text_keys {
 mod tests {
     use super::*;
     use crate::credentials::Fingerprint;
+    use crate::fingerprint_key::FingerprintKey;
     use serde_json::{Value, json};
 
-    /// Asserts that the value at `path` is shown by its fingerprint: a string's text's, any
-    /// other value's JSON text's. (A string that is a key's base64 shows its canonical
-    /// spelling's; the keys given here are canonical.)
+    /// Asserts that the value at `path` is hidden: without a fingerprint key as `<hidden>`,
+    /// or by its plain fingerprint where it is a string whole a key's base64 (canonical, as
+    /// the keys given here are); with one, by its keyed fingerprint, of a string's text or any
+    /// other value's JSON text.
     #[track_caller]
     fn hidden(path: &str, value: Value) {
-        let shown = shown_value(path, Some(&value));
+        let key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
         let text = match &value {
             Value::String(text) => text.clone(),
             other => other.to_string(),
         };
-        assert_eq!(shown, format!("<{}>", Fingerprint::of(&text)), "{path}");
+        let unkeyed = if value.is_string() && crate::secret::is_key_text(&text) {
+            format!("<{}>", Fingerprint::of(&text))
+        } else {
+            "<hidden>".to_owned()
+        };
+        assert_eq!(shown_value(path, Some(&value), None), unkeyed, "{path}");
+        let keyed = format!("<{}>", key.fingerprint(&text));
+        assert_eq!(shown_value(path, Some(&value), Some(&key)), keyed, "{path}");
     }
 
-    /// A value is shown by its fingerprint where its name or its text says it may be a
-    /// secret, and whole otherwise; a removal as `removed`.
+    /// A value is hidden where its name or its text says it may be a secret, and shown whole
+    /// otherwise; a removal as `removed`.
     #[test]
-    fn a_value_that_may_be_a_secret_is_shown_by_its_fingerprint() {
+    fn a_value_that_may_be_a_secret_is_hidden() {
         hidden("registryCredentials.acr.address", json!("x.azurecr.io"));
         hidden("modules.m.env.DB_PASSWORD.value", json!("hunter2"));
         hidden("apiToken", json!(12345));
@@ -393,10 +402,10 @@ mod tests {
         hidden("device.PrimaryKEY", json!("x"));
         hidden("x.ConnectionString", json!(1));
         hidden("sasTOKENs", json!(true));
-        assert_eq!(shown_value("site", Some(&json!("oslo"))), r#""oslo""#);
-        assert_eq!(shown_value("ke.keys.y", Some(&json!(1))), "1");
-        assert_eq!(shown_value("keyboard.layout", Some(&json!(2))), "2");
-        assert_eq!(shown_value("password", None), "removed");
+        assert_eq!(shown_value("site", Some(&json!("oslo")), None), r#""oslo""#);
+        assert_eq!(shown_value("ke.keys.y", Some(&json!(1)), None), "1");
+        assert_eq!(shown_value("keyboard.layout", Some(&json!(2)), None), "2");
+        assert_eq!(shown_value("password", None, None), "removed");
     }
 
     /// Short names are read as whole words, or `sas` would hide every value under `kansas`:
@@ -423,7 +432,7 @@ mod tests {
             "casas",
             "signal",
         ] {
-            assert_eq!(shown_value(path, Some(&json!(1))), "1", "{path}");
+            assert_eq!(shown_value(path, Some(&json!(1)), None), "1", "{path}");
         }
         hidden("sites", json!([{"region": "kansas", "Sas": "x"}]));
     }
@@ -451,7 +460,7 @@ mod tests {
         hidden("apiKey", json!("v"));
         for unlisted in ["psk", "bearer", "wifi.psk", "auth.bearer"] {
             assert_eq!(
-                shown_value(unlisted, Some(&json!("v"))),
+                shown_value(unlisted, Some(&json!("v")), None),
                 r#""v""#,
                 "{unlisted}"
             );
@@ -463,16 +472,16 @@ mod tests {
     /// `desired.wifi = [{"ssid": …, "password": …}]` showed both passwords). A metadata value
     /// is one value whatever it holds, objects too.
     #[test]
-    fn a_value_holding_a_secret_name_is_shown_by_its_fingerprint() {
+    fn a_value_holding_a_secret_name_is_hidden() {
         hidden("wifi", json!([{"ssid": "plant", "password": "Wifi-Pass"}]));
         hidden("a", json!([1, [[{"x": {"y": [{"ApiTOKEN": 3}]}}]]]));
         hidden("owner", json!({"name": "x", "sharedAccessKey": null}));
         hidden("list", json!([{}, {"b": 1}, {"primaryKey": "x"}]));
         // Words in values are data, not names: only an object's keys name a secret.
         let data = json!(["password", {"ssid": "token", "channel": 6}]);
-        assert_eq!(shown_value("wifi", Some(&data)), data.to_string());
+        assert_eq!(shown_value("wifi", Some(&data), None), data.to_string());
         let nested = json!({"a": [{"b": {"keyboard": "us"}}]});
-        assert_eq!(shown_value("m", Some(&nested)), nested.to_string());
+        assert_eq!(shown_value("m", Some(&nested), None), nested.to_string());
     }
 
     /// The one pass agrees with asking every pair, on paths whose order puts other text

@@ -13,8 +13,9 @@ use serde_json::{Map, Value};
 use crate::clock::Dot;
 use crate::credentials::{Authentication, Fingerprint};
 use crate::device::{Creation, DeviceRecord};
+use crate::fingerprint_key::FingerprintKey;
 use crate::identity::Identity;
-use crate::identity::{Capabilities, Status, StatusValue};
+use crate::identity::{Capabilities, ShownStatus, Status, StatusValue};
 use crate::key::{DeviceId, DeviceKey};
 use crate::policy::{Candidate, Policy, Rule, by_preference};
 use crate::register::MvRegister;
@@ -178,7 +179,12 @@ struct Resolver<'a> {
     conflicts: Vec<Conflict>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// The key hidden values are shown by ([`Policy::fingerprint_key`]).
+    fn fingerprint_key(&self) -> Option<&'a FingerprintKey> {
+        self.policy.fingerprint_key.as_ref()
+    }
+
     /// Records a conflict unless the candidates agreed, and returns the winner's index.
     /// `candidates` are in dot order, which the conflict keeps ([`Conflict::values`]).
     fn settle<T>(
@@ -247,13 +253,9 @@ impl Resolver<'_> {
         } else {
             by_preference(candidates, |_| true, self.policy.fields)
         };
-        let i = self.settle(
-            || "status".into(),
-            candidates,
-            outcome,
-            true,
-            ToString::to_string,
-        );
+        let key = self.fingerprint_key();
+        let show = |value: &StatusValue| ShownStatus { value, key }.to_string();
+        let i = self.settle(|| "status".into(), candidates, outcome, true, show);
         Some(candidates[i].value.clone())
     }
 

@@ -25,6 +25,9 @@ mod abandoned;
 /// Bad input: exit 2, `FILE:LINE:COLUMN: message`, no output.
 #[path = "cli/bad_input.rs"]
 mod bad_input;
+/// `--fingerprint-key` and `fingerprint`: hidden values, keyed.
+#[path = "cli/fingerprint_key.rs"]
+mod fingerprint_key;
 /// `generate`, and merging what it writes.
 #[path = "cli/generated.rs"]
 mod generated;

@@ -34,8 +34,8 @@ mod rerun;
 mod seeding;
 
 use failback::iothub::{
-    ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, Parsed, Plan, Side,
-    Summary, UnwritableReason, parse_line, read_import_from,
+    ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, LiftPolicy, Parsed,
+    Plan, Side, Summary, UnwritableReason, parse_line, read_import_from,
 };
 use failback::{Device, DeviceKey};
 use serde_json::{Value, json};
@@ -66,7 +66,12 @@ struct Run {
     summary: Summary,
 }
 
-fn run(base: &[ExportLine], primary: &[ExportLine], secondary: &[ExportLine], prefer: Side) -> Run {
+fn run(
+    base: &[ExportLine],
+    primary: &[ExportLine],
+    secondary: &[ExportLine],
+    prefer: impl Into<LiftPolicy>,
+) -> Run {
     let failback = match Failback::lift(base, primary, secondary, prefer) {
         Ok(failback) => failback,
         Err(err) => panic!("lift: {err}"),
@@ -331,7 +336,12 @@ fn import(values: &[Value]) -> Vec<ExportLine> {
 
 /// Merges hand-written exports. The secondary's `eTag`s and `twinETag`s are replaced by its
 /// own (`sec-…`), as a second hub would have them, so a plan line carrying one is caught.
-fn merge(base: &[Value], primary: &[Value], secondary: &[Value], prefer: Side) -> Run {
+fn merge(
+    base: &[Value],
+    primary: &[Value],
+    secondary: &[Value],
+    prefer: impl Into<LiftPolicy>,
+) -> Run {
     let secondary = rehome(secondary);
     run(&export(base), &export(primary), &export(&secondary), prefer)
 }

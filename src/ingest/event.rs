@@ -115,7 +115,7 @@ impl EventId {
 
 /// An event id as a message, a log or `Debug` shows it: quoted and escaped, as `Debug` shows a
 /// string, so that one holding a newline cannot fake a log line; and by its fingerprint,
-/// `<sha256:…>`, where it may hold a key (`shown_text`), as a twin key or a status reason is
+/// `<sha256:…>`, where it may hold a key (`shown_text`), as a twin key or a device id is
 /// shown. An id is free text from outside, and damage or a careless publisher can make one
 /// of a key, which no message shows.
 pub(crate) struct ShownEventId<'a>(&'a str);

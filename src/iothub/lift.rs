@@ -44,7 +44,7 @@ use changes::{SideOutcome, create_side, read_side, settle_unknown_capabilities};
 pub(crate) use capabilities::stated_capabilities;
 pub(crate) use changes::Change;
 pub(crate) use credentials::{BaseCredentials, holds_credentials, known_over};
-pub use side::{BASE, PRIMARY, SECONDARY, Side};
+pub use side::{BASE, LiftPolicy, PRIMARY, SECONDARY, Side};
 
 /// Three exports lifted into replicas and merged.
 ///
@@ -133,8 +133,9 @@ impl PrimaryLine {
 }
 
 impl Failback {
-    /// Lifts the three snapshots and merges them, preferring `prefer` where no security rule
-    /// settles a conflict.
+    /// Lifts the three snapshots and merges them, preferring `prefer`'s side where no security
+    /// rule settles a conflict; the merge's conflicts show hidden values under its
+    /// fingerprint key, if it holds one ([`LiftPolicy`]; a [`Side`] holds none).
     ///
     /// # Errors
     ///
@@ -165,7 +166,7 @@ impl Failback {
         base: &[ExportLine],
         primary: &[ExportLine],
         secondary: &[ExportLine],
-        prefer: Side,
+        prefer: impl Into<LiftPolicy>,
     ) -> Result<Self> {
         let lines = |lines: &[ExportLine]| lines.iter().cloned().map(Ok).collect::<Vec<_>>();
         Self::from_lines(lines(base), lines(primary), lines(secondary), prefer)
@@ -198,7 +199,12 @@ impl Failback {
     /// assert_eq!(failback.merged().live_count(), 1);
     /// # Ok::<(), failback::Error>(())
     /// ```
-    pub fn from_lines<B, P, S>(base: B, primary: P, secondary: S, prefer: Side) -> Result<Self>
+    pub fn from_lines<B, P, S>(
+        base: B,
+        primary: P,
+        secondary: S,
+        prefer: impl Into<LiftPolicy>,
+    ) -> Result<Self>
     where
         B: IntoIterator<Item = Result<ExportLine>>,
         B::IntoIter: Send,
@@ -228,7 +234,7 @@ impl Failback {
         )?;
         settle_unknown_capabilities(&base.registry, &mut primary, &mut secondary)?;
 
-        let policy = prefer.policy();
+        let policy = prefer.into().policy();
         let mut merged = primary.registry.clone();
         let merge_report = merged.merge_with(&secondary.registry, &policy);
         let changes = both_sides_changes(&primary, &secondary);

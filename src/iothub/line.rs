@@ -111,7 +111,10 @@ impl std::fmt::Debug for ExportLine {
             .field("e_tag", e_tag)
             .field("import_mode", import_mode)
             .field("status", status)
-            .field("status_reason", &status_reason.as_deref().map(ShownReason))
+            .field(
+                "status_reason",
+                &status_reason.as_deref().map(ShownReason::unkeyed),
+            )
             .field("authentication", authentication)
             .field("twin_e_tag", twin_e_tag)
             .field("tags", &tags.as_ref().map(ShownObject::section))
@@ -491,19 +494,20 @@ mod tests {
     const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMA==";
     const SHA1: &str = "0123456789abcdef0123456789abcdef01234567";
 
-    /// A line's `Debug` shows a status reason that may hold a key by its fingerprint, as its
-    /// keys are.
+    /// A line's `Debug` hides a status reason that may hold a key, and shows one that is a
+    /// key's text whole by the key's fingerprint, as its keys are.
     #[test]
-    fn debug_shows_a_reason_that_may_hold_a_key_by_its_fingerprint() {
+    fn debug_hides_a_reason_that_may_hold_a_key() {
         let mut line = full();
-        let leaked = format!("leaked key {KEY_B}");
-        line.status_reason = Some(leaked.clone());
+        line.status_reason = Some(format!("leaked key {KEY_B}"));
         let shown = format!("{line:?}");
         assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
-        let fingerprint = crate::credentials::Fingerprint::of(&leaked);
+        assert!(shown.contains("status_reason: Some(<hidden>)"), "{shown}");
+        line.status_reason = Some(KEY_B.to_owned());
+        let fingerprint = crate::credentials::Fingerprint::of(KEY_B);
         assert!(
-            shown.contains(&format!("status_reason: Some(<{fingerprint}>)")),
-            "{shown}"
+            format!("{line:?}").contains(&format!("status_reason: Some(<{fingerprint}>)")),
+            "{line:?}"
         );
         assert!(format!("{:?}", full()).contains(r#"status_reason: Some("stolen\n")"#));
     }

@@ -1,6 +1,8 @@
-//! The failback report: what the merge found and what the plan does. It holds no key: keys and
-//! values that may be secrets are shown by their fingerprints, which hide keys but not a
-//! guessable secret a person chose (see [`Fingerprint`](crate::Fingerprint)).
+//! The failback report: what the merge found and what the plan does. It holds no key: keys
+//! are shown by their fingerprints, and values that may be secrets are hidden, or shown by
+//! their keyed fingerprints under the lift's
+//! [`LiftPolicy::fingerprint_key`](super::LiftPolicy::fingerprint_key) (see
+//! [`ConflictValue::value`](crate::ConflictValue::value)).
 
 use serde::{Deserialize, Serialize};
 
@@ -51,7 +53,7 @@ pub struct InputStats {
 pub struct SideValue {
     /// Where the value came from.
     pub side: Side,
-    /// The value, with secrets as fingerprints, as
+    /// The value, with secrets hidden, as
     /// [`ConflictValue::value`](crate::ConflictValue::value) shows them.
     pub value: String,
 }

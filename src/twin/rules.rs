@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::{MAX_DEPTH, MAX_KEY_BYTES, MAX_NESTING, Section, TwinPath};
-use crate::credentials::Fingerprint;
 use crate::error::{Error, Result};
-use crate::secret::{canonical_fingerprint, may_hold_key, shown_text};
+use crate::fingerprint_key::FingerprintKey;
+use crate::secret::{HIDDEN, may_hold_key, shown_secret, shown_text};
 
 pub(super) fn invalid(section: Section, path: &str, reason: String) -> Error {
     Error::InvalidValue {
@@ -51,21 +51,26 @@ const SECRET_NAMES: &[&str] = &[
 ];
 
 /// A twin leaf's or a metadata key's value as a report shows it (`None`, a removal, as
-/// `removed`): by its fingerprint, `<sha256:…>`, where it may be a secret, whole otherwise.
+/// `removed`): whole, or, where it may be a secret, as [`shown_secret`] shows it: by its keyed
+/// fingerprint under `key`, `<hmac-sha256:…>`; without one, by the key's fingerprint,
+/// `<sha256:…>`, where the whole value is a symmetric key's text (in any spelling: so a key
+/// kept in a twin shows the fingerprint the key shows elsewhere), and as `<hidden>` otherwise.
 /// A value may be a secret where a key of its `path` (`.`-separated) names one
 /// ([`SECRET_NAMES`] anywhere in it, [`SECRET_WORDS`] as a whole word, or a name ending in
 /// `key`: `primaryKey`, `sharedAccessKey`), where a key of an object inside it, at any depth,
 /// arrays included, names one ([`holds_secret_name`]), or where its text may hold a symmetric
 /// key or a credential made from one: a SAS token, a connection string ([`may_hold_key`]). A
-/// string's fingerprint is its text's, or its canonical spelling's where the whole string is a
-/// key's base64 ([`canonical_fingerprint`]), so a key kept in a twin shows the fingerprint the
-/// key shows elsewhere, however it is spelt; any other value's is its JSON text's.
+/// string is fingerprinted by its text, any other value by its JSON text.
 ///
 /// Twin values are the application's data, and reports would show them whole, a registry
 /// password of `$edgeAgent` included. Broader than a secret on
 /// purpose, as [`may_hold_key`] is: a value hidden for its name is still in the merged
 /// registry, while a secret shown in a report is out.
-pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
+pub(crate) fn shown_value(
+    path: &str,
+    value: Option<&Value>,
+    key: Option<&FingerprintKey>,
+) -> String {
     let Some(value) = value else {
         return "removed".to_owned();
     };
@@ -73,11 +78,14 @@ pub(crate) fn shown_value(path: &str, value: Option<&Value>) -> String {
     if !path.split('.').any(names_secret) && !holds_secret_name(value) && !may_hold_key(&text) {
         return text;
     }
-    let fingerprint = match value {
-        Value::String(secret) => canonical_fingerprint(secret),
-        _ => Fingerprint::of(&text),
-    };
-    format!("<{fingerprint}>")
+    match value {
+        Value::String(secret) => shown_secret(secret, key),
+        // Not a string, so no key's text, though a long number's digits read as base64.
+        _ => key.map_or_else(
+            || HIDDEN.to_owned(),
+            |key| format!("<{}>", key.fingerprint(&text)),
+        ),
+    }
 }
 
 /// Short words that, as a whole word of a twin or metadata key ([`words`]), in any letter
@@ -391,23 +399,48 @@ mod tests {
                 panic!("{spelt_otherwise:?} is a key")
             };
             let expected = format!("<{}>", key.fingerprint());
+            let fingerprint_key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
+            let keyed = format!("<{}>", fingerprint_key.fingerprint(canonical));
             for path in ["modules.m.env.password", "primaryKey", "site"] {
                 for text in [canonical, spelt_otherwise] {
-                    let shown = shown_value(path, Some(&Value::from(text)));
+                    let value = Value::from(text);
+                    let shown = shown_value(path, Some(&value), None);
                     assert_eq!(shown, expected, "{path} = {text}");
+                    let shown = shown_value(path, Some(&value), Some(&fingerprint_key));
+                    assert_eq!(shown, keyed, "{path} = {text}");
                 }
             }
         }
-        // Any other string shows its text's fingerprint as written: not a key's base64 whole
-        // (beside other text, or decoding to fewer than 16 bytes), or no base64 at all.
+    }
+
+    /// A hidden value that is not a key's text whole (beside other text, or decoding to fewer
+    /// than 16 bytes, or no base64 at all) is shown by no plain fingerprint: a password's
+    /// gives it away to a dictionary (review 70). `<hidden>` without a key; with one, the keyed
+    /// fingerprint of its text as written, or of its JSON text where it is not a string.
+    #[test]
+    fn a_hidden_value_that_is_no_key_shows_no_plain_fingerprint() {
+        let key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
         for text in [
             "hunter2",
             "AAAAZh==",
             "x MDEyMzQ1Njc4OWFiY2RlZh==",
             "MDEyMzQ1Njc4OWFiY2RlZh==\n",
+            "SharedAccessSignature sr=hub&sig=abc",
         ] {
-            let shown = shown_value("password", Some(&Value::from(text)));
-            assert_eq!(shown, format!("<{}>", Fingerprint::of(text)), "{text}");
+            let value = Value::from(text);
+            for path in ["password", "site"] {
+                if path == "site" && !may_hold_key(text) {
+                    continue; // shown whole
+                }
+                assert_eq!(shown_value(path, Some(&value), None), "<hidden>", "{text}");
+                let keyed = format!("<{}>", key.fingerprint(text));
+                assert_eq!(shown_value(path, Some(&value), Some(&key)), keyed, "{text}");
+            }
         }
+        let wifi = serde_json::json!([{"ssid": "home", "password": "hunter2"}]);
+        assert_eq!(shown_value("wifi", Some(&wifi), None), "<hidden>");
+        let keyed = format!("<{}>", key.fingerprint(&wifi.to_string()));
+        assert_eq!(shown_value("wifi", Some(&wifi), Some(&key)), keyed);
+        assert_eq!(shown_value("pin", Some(&Value::from(1234)), None), "1234");
     }
 }

@@ -47,7 +47,8 @@ impl Resolver<'_> {
             })
             .collect();
         let outcome = by_preference(&candidates, |_| true, self.policy.fields);
-        let show = |value: &Option<&Value>| twin::shown_value(path, *value);
+        let key = self.fingerprint_key();
+        let show = |value: &Option<&Value>| twin::shown_value(path, *value, key);
         let i = self.settle(field, &candidates, outcome, false, show);
         candidates[i]
     }
@@ -126,7 +127,7 @@ pub(super) fn resolve_twin(
         let at_path = ConflictValue {
             replica: winner.dot.replica,
             stamp: winner.stamp,
-            value: twin::shown_value(&path.path, *winner.value),
+            value: twin::shown_value(&path.path, *winner.value, resolver.fingerprint_key()),
         };
         let below = children.iter().map(|(p, c)| (*p, c));
         push_child_beats_scalar(resolver, path, at_path, below);
@@ -196,11 +197,12 @@ fn push_child_beats_scalar<'c, 'v: 'c>(
     at_path: ConflictValue,
     below: impl Iterator<Item = (&'c TwinPath, &'c Candidate<'c, Option<&'v Value>>)>,
 ) {
+    let key = resolver.fingerprint_key();
     let mut values = vec![at_path];
     values.extend(below.map(|(p, c)| ConflictValue {
         replica: c.dot.replica,
         stamp: c.stamp,
-        value: format!("{p} = {}", twin::shown_value(&p.path, *c.value)),
+        value: format!("{p} = {}", twin::shown_value(&p.path, *c.value, key)),
     }));
     resolver.conflicts.push(Conflict {
         key: resolver.key.clone(),

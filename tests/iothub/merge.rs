@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use failback::iothub::{ImportMode, Side};
-use failback::{AuthType, DeviceId, Fingerprint, Rule, Status};
+use failback::iothub::{ImportMode, LiftPolicy, Side};
+use failback::{AuthType, DeviceId, Fingerprint, FingerprintKey, Rule, Status};
 use serde_json::{Value, json};
 
 use super::*;
@@ -293,11 +293,39 @@ fn twins_merge_per_leaf_removals_count_and_conflicting_leaves_go_to_the_preferre
     }
 }
 
+/// A fingerprint key, as an operator keeps one: made up, 32 bytes.
+fn fingerprint_key() -> FingerprintKey {
+    FingerprintKey::new(b"failback-test-fingerprint-key-01").expect("32 bytes")
+}
+
+/// Both ways to report hidden values: without a key (`<hidden>`, a key's text by its plain
+/// fingerprint) and with one, preferring `prefer`.
+fn with_and_without_key(prefer: Side) -> [(LiftPolicy, Option<FingerprintKey>); 2] {
+    let key = fingerprint_key();
+    [
+        (LiftPolicy::from(prefer), None),
+        (
+            LiftPolicy::from(prefer).with_fingerprint_key(key),
+            Some(key),
+        ),
+    ]
+}
+
+/// How a conflict shows a hidden value that is no key's text: `<hidden>` without a key, its
+/// keyed fingerprint with one.
+fn hidden(key: Option<FingerprintKey>, text: &str) -> String {
+    key.map_or("<hidden>".to_owned(), |key| {
+        format!("<{}>", key.fingerprint(text))
+    })
+}
+
 /// IoT Edge keeps each container registry's password in `$edgeAgent`'s desired properties.
-/// Changed on both hubs, the conflict is reported with each password as its fingerprint, as a
-/// value that may hold a key is, while the merged twin keeps the preferred side's password.
+/// Changed on both hubs, the conflict is reported with each password hidden: as `<hidden>`,
+/// not by a plain fingerprint a dictionary would reverse (review 70), or by its keyed
+/// fingerprint given a key, the two sides' apart; while the merged twin keeps the preferred
+/// side's password.
 #[test]
-fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
+fn a_secret_in_a_twin_conflict_is_hidden() {
     const CREDENTIALS: &str = "/properties/desired/runtime/settings/registryCredentials/acr";
     let agent = |password: &str, build: &str| {
         let agent = set(
@@ -312,8 +340,11 @@ fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
     let base = [edge("gw", 1), agent("old-Secr3t", &digest(1))];
     let primary = [edge("gw", 1), agent("NewPrimarySecret1", &digest(2))];
     let secondary = [edge("gw", 1), agent("NewSecondarySecret2", &digest(3))];
-    for prefer in BOTH {
-        let run = merge(&base, &primary, &secondary, prefer);
+    for (prefer, (policy, key)) in BOTH
+        .into_iter()
+        .flat_map(|p| with_and_without_key(p).map(|k| (p, k)))
+    {
+        let run = merge(&base, &primary, &secondary, policy);
         let report = serde_json::to_string(&run.summary).expect("serialises");
         for secret in [
             "NewPrimarySecret1",
@@ -323,25 +354,33 @@ fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
         ] {
             assert!(!report.contains(secret), "{secret} shown: {report}");
         }
+        for secret in ["NewPrimarySecret1", "NewSecondarySecret2"] {
+            let plain = Fingerprint::of(secret).to_string();
+            assert!(
+                !report.contains(&plain),
+                "{secret}'s plain fingerprint shown: {report}"
+            );
+        }
         let conflict = run.conflict(
             "gw/$edgeAgent",
             "properties.desired.runtime.settings.registryCredentials.acr.password",
         );
         let shown: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
-        let fingerprint = |secret: &str| format!("<{}>", Fingerprint::of(secret));
         assert_eq!(
             shown,
             [
-                fingerprint("NewPrimarySecret1"),
-                fingerprint("NewSecondarySecret2")
+                hidden(key, "NewPrimarySecret1"),
+                hidden(key, "NewSecondarySecret2")
             ]
         );
-        assert!(
-            run.conflict("gw/$edgeAgent", "properties.desired.build")
-                .values[0]
-                .value
-                .starts_with("<sha256:")
-        );
+        // An image digest reads as a key's text whole: its plain fingerprint, or keyed.
+        let digest_shown = &run
+            .conflict("gw/$edgeAgent", "properties.desired.build")
+            .values[0];
+        let expected = key.map_or(format!("<{}>", Fingerprint::of(&digest(2))), |key| {
+            format!("<{}>", key.fingerprint(&digest(2)))
+        });
+        assert_eq!(digest_shown.value, expected);
         let kept = match prefer {
             Side::Primary => "NewPrimarySecret1",
             _ => "NewSecondarySecret2",
@@ -355,31 +394,33 @@ fn a_secret_in_a_twin_conflict_is_reported_by_its_fingerprint() {
 }
 
 /// An array is one twin leaf: a `password` in an object inside it is on no leaf's path.
-/// Changed on both hubs, the conflict shows each side's array by its fingerprint, while the
-/// merged twin keeps the preferred side's (2026-11-23, found in review: both passwords were in
-/// report.json).
+/// Changed on both hubs, the conflict hides each side's array (by the keyed fingerprint of its
+/// JSON text, given a key), while the merged twin keeps the preferred side's (2026-11-23,
+/// found in review: both passwords were in report.json).
 #[test]
-fn a_secret_inside_an_array_leaf_is_reported_by_its_fingerprint() {
+fn a_secret_inside_an_array_leaf_is_hidden() {
     let wifi = |password: &str| json!([{"ssid": "plant", "password": password}]);
     let with = |password: &str| set(device("d"), "/properties/desired/wifi", wifi(password));
     let base = [with("Old-Wifi-Pass")];
     let primary = [with("Primary-Wifi-Pass")];
     let secondary = [with("Secondary-Wifi-Pass")];
-    for prefer in BOTH {
-        let run = merge(&base, &primary, &secondary, prefer);
+    for (prefer, (policy, key)) in BOTH
+        .into_iter()
+        .flat_map(|p| with_and_without_key(p).map(|k| (p, k)))
+    {
+        let run = merge(&base, &primary, &secondary, policy);
         let report = run.report_json();
         for secret in ["Primary-Wifi-Pass", "Secondary-Wifi-Pass"] {
             assert!(!report.contains(secret), "{secret} shown: {report}");
         }
         let conflict = run.conflict("d", "properties.desired.wifi");
         let shown: Vec<&str> = conflict.values.iter().map(|v| v.value.as_str()).collect();
-        let fingerprint =
-            |password: &str| format!("<{}>", Fingerprint::of(&wifi(password).to_string()));
+        let expected = |password: &str| hidden(key, &wifi(password).to_string());
         assert_eq!(
             shown,
             [
-                fingerprint("Primary-Wifi-Pass"),
-                fingerprint("Secondary-Wifi-Pass")
+                expected("Primary-Wifi-Pass"),
+                expected("Secondary-Wifi-Pass")
             ]
         );
         let kept = match prefer {
@@ -391,11 +432,11 @@ fn a_secret_inside_an_array_leaf_is_reported_by_its_fingerprint() {
 }
 
 /// A device's upstream SAS token, and a firmware URL carrying a storage SAS, changed on both
-/// hubs: each side's value is reported by its fingerprint. URL-encoding splits a signature
-/// into runs too short to read as a key, and `sas` named no secret, so both were shown whole
-/// (2026-11-23, found in review).
+/// hubs: each side's value is hidden (by its keyed fingerprint, given a key). URL-encoding
+/// splits a signature into runs too short to read as a key, and `sas` named no secret, so both
+/// were shown whole (2026-11-23, found in review).
 #[test]
-fn a_sas_token_in_a_twin_conflict_is_reported_by_its_fingerprint() {
+fn a_sas_token_in_a_twin_conflict_is_hidden() {
     let token = |signature: &str| {
         format!(
             "SharedAccessSignature sr=hub.azure-devices.net%2Fdevices%2Fd&sig={signature}\
@@ -418,15 +459,15 @@ fn a_sas_token_in_a_twin_conflict_is_reported_by_its_fingerprint() {
     let base = [with("b0")];
     let primary = [with(primary_signature)];
     let secondary = [with(secondary_signature)];
-    for prefer in BOTH {
-        let run = merge(&base, &primary, &secondary, prefer);
+    for (policy, key) in BOTH.into_iter().flat_map(with_and_without_key) {
+        let run = merge(&base, &primary, &secondary, policy);
         let report = run.report_json();
         for signature in [primary_signature, secondary_signature] {
             for piece in signature.split('%').filter(|piece| piece.len() > 4) {
                 assert!(!report.contains(piece), "{piece} shown: {report}");
             }
         }
-        let fingerprint = |text: String| format!("<{}>", Fingerprint::of(&text));
+        let fingerprint = |text: String| hidden(key, &text);
         for (field, value) in [
             (
                 "properties.desired.upstream.sas",

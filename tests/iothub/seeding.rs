@@ -249,10 +249,7 @@ fn unknown_keys_seeded_meet_known_ones_as_a_conflict_the_policy_settles() {
     let (east_id, west_id) = (ReplicaId::from_u128(0xea57), ReplicaId::from_u128(0x3e57));
     let mut merged = seeded(keyless, east_id);
     merged.merge(&seeded(&keyed, west_id));
-    let preferring = |replica| Policy {
-        fields: failback::Preference::Replica(replica),
-        credentials: failback::Preference::Replica(replica),
-    };
+    let preferring = Policy::prefer;
     let a = parse_key("a");
     let east = merged.device(&a, &preferring(east_id)).expect("live");
     assert!(east.authentication.keys.is_none(), "the unknown keys won");

@@ -1,21 +1,24 @@
 //! Secrets are never shown: a key pasted into a status reason, and a secret twin or metadata
-//! value, are shown by their fingerprints in reports, conflicts, `Display` and every `Debug`
-//! form, while values that name no secret are shown whole.
+//! value, are hidden in reports, conflicts, `Display` and every `Debug` form (`<hidden>`, a
+//! key's text whole by its fingerprint, or by a keyed fingerprint where a report is given a
+//! fingerprint key), while values that name no secret are shown whole.
 
 use crate::common::event;
 use failback::{
-    Fingerprint, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp, Status, StatusValue,
+    Fingerprint, FingerprintKey, Identity, Ingest, Policy, Registry, ReplicaId, Section, Stamp,
+    Status, StatusValue,
 };
 use serde_json::json;
 
 use super::*;
 
 /// A status reason is free text: an operator who pasted a key into one (`leaked key KEY`) sees
-/// it in a conflict, a device's `Debug` and its `Display` as its fingerprint, as a twin value
-/// holding it shows; the same whichever side merges (2026-11-23, found in review: the status
-/// conflict of report.json showed it whole).
+/// it hidden in a conflict, a device's `Debug` and its `Display`, as a twin value holding it
+/// is, and by its keyed fingerprint in a conflict read under a fingerprint key; the same
+/// whichever side merges (2026-11-23, found in review: the status conflict of report.json
+/// showed it whole).
 #[test]
-fn a_key_in_a_status_reason_is_shown_by_its_fingerprint() {
+fn a_key_in_a_status_reason_is_hidden() {
     let (mut a, mut b) = base(Identity::default());
     let leaked = format!("leaked key {K3}");
     let reason = |reason: &str| StatusValue::new(Status::Disabled, Some(reason.into()));
@@ -26,8 +29,11 @@ fn a_key_in_a_status_reason_is_shown_by_its_fingerprint() {
         .set_status(&key(), reason("leaked"))
         .expect("live");
 
+    let fingerprint_key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
+    let keyed = Policy::default().with_fingerprint_key(fingerprint_key);
     let mut shown = Vec::new();
     for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
+        let keyed_report = into.clone().merge_with(from, &keyed);
         let report = into.merge(from);
         let text = serde_json::to_string(&report).expect("serializes");
         assert!(!text.contains(K3), "{text}");
@@ -38,8 +44,14 @@ fn a_key_in_a_status_reason_is_shown_by_its_fingerprint() {
             .iter()
             .map(|v| v.value.clone())
             .collect();
-        let hidden = format!("disabled (<{}>)", Fingerprint::of(&leaked));
-        assert_eq!(values, [hidden, "disabled (leaked)".to_owned()]);
+        assert_eq!(values, ["disabled (<hidden>)", "disabled (leaked)"]);
+        let conflict = keyed_report.conflicts.iter().find(|c| c.field == "status");
+        let keyed_values: Vec<&str> = (conflict.expect("reported").values.iter())
+            .map(|v| v.value.as_str())
+            .collect();
+        let hidden = format!("disabled (<{}>)", fingerprint_key.fingerprint(&leaked));
+        assert_eq!(keyed_values, [hidden.as_str(), "disabled (leaked)"]);
+        assert!(!format!("{keyed_report:?}").contains(K3));
         shown.push(values);
         let device = into.device(&key(), &Policy::prefer(A)).expect("live");
         assert_eq!(device.status.reason.as_deref(), Some(leaked.as_str()));
@@ -50,13 +62,13 @@ fn a_key_in_a_status_reason_is_shown_by_its_fingerprint() {
     assert_eq!(shown[0], shown[1], "the same whichever side merges");
 }
 
-/// A secret kept in a twin or in metadata (`$edgeAgent`'s registry password, a token) is shown
-/// by its fingerprint by every `Debug` that shows the value, as a report shows it: an identity,
+/// A secret kept in a twin or in metadata (`$edgeAgent`'s registry password, a token) is hidden
+/// by every `Debug` that shows the value, as a report hides it: an identity,
 /// a registry and its records, a resolved device, an event, an export line, a failback and its
 /// plan; values that name no secret are shown whole (2026-11-23: each showed them all whole,
 /// so a registry logged with `{:?}` logged the passwords it held).
 #[test]
-fn a_secret_twin_or_metadata_value_is_shown_by_its_fingerprint_by_debug() {
+fn a_secret_twin_or_metadata_value_is_hidden_by_debug() {
     use failback::iothub::{Failback, Parsed, Plan, Side, parse_line};
     use failback::{Event, EventId};
 
@@ -124,9 +136,17 @@ fn a_secret_twin_or_metadata_value_is_shown_by_its_fingerprint_by_debug() {
             assert!(!text.contains(secret), "{what} shows {secret}: {text}");
         }
         assert!(
-            text.contains("<sha256:"),
+            text.contains("<hidden>"),
             "{what} held a secret to hide: {text}"
         );
+        // Not by a plain fingerprint, which a dictionary reverses (review 70).
+        for secret in [CREATED, WRITTEN, TOKEN, NESTED] {
+            let plain = Fingerprint::of(secret).to_string();
+            assert!(
+                !text.contains(&plain),
+                "{what} fingerprints {secret}: {text}"
+            );
+        }
     }
     for what in [
         "identity", "registry", "records", "device", "line", "failback",
@@ -140,16 +160,7 @@ fn a_secret_twin_or_metadata_value_is_shown_by_its_fingerprint_by_debug() {
             text.contains("team-a"),
             "{what} hides a plain value: {text}"
         );
-        assert!(
-            text.contains(&format!("<{}>", Fingerprint::of(TOKEN))),
-            "{what}: {text}"
-        );
     }
-    let device_text = &shown[5].1;
-    assert!(
-        device_text.contains(&format!("<{}>", Fingerprint::of(WRITTEN))),
-        "{device_text}"
-    );
 }
 
 /// The rest of "the `Debug` form of every type" hides a secret twin or metadata value: what a
@@ -245,12 +256,20 @@ fn a_secret_twin_or_metadata_value_is_hidden_by_every_report_and_ingest_debug() 
             assert!(!text.contains(secret), "{what} shows {secret}: {text}");
         }
     }
-    // The fingerprints stand in for the values, where those are shown at all.
+    // `<hidden>` stands in for the values, where those are shown at all, and no plain
+    // fingerprint of them.
     for what in ["report", "conflicts", "ingest", "writer", "summary"] {
         let text = &shown.iter().find(|(w, _)| *w == what).expect("shown").1;
         assert!(
-            text.contains("<sha256:"),
+            text.contains("<hidden>"),
             "{what} held a secret to hide: {text}"
         );
+        for secret in [OURS, THEIRS, TOKEN, OTHER_TOKEN] {
+            let plain = Fingerprint::of(secret).to_string();
+            assert!(
+                !text.contains(&plain),
+                "{what} fingerprints {secret}: {text}"
+            );
+        }
     }
 }

@@ -6,7 +6,8 @@
 //! crate's public paths are `failback::iothub::{Side, BASE, PRIMARY, SECONDARY}`.
 
 use crate::clock::ReplicaId;
-use crate::policy::{Policy, Preference};
+use crate::fingerprint_key::FingerprintKey;
+use crate::policy::Policy;
 
 /// The replica that writes the base snapshot.
 ///
@@ -135,9 +136,74 @@ impl Side {
     /// assert_eq!(Side::Secondary.policy().credentials, Preference::Replica(SECONDARY));
     /// ```
     pub fn policy(self) -> Policy {
+        Policy::prefer(self.replica())
+    }
+}
+
+/// How a [`Failback`](super::Failback) settles and reports conflicts: the side preferred
+/// where no security rule settles one, and the key its report shows hidden values by
+/// ([`Policy::fingerprint_key`]). A [`Side`] alone is one without a key.
+///
+/// # Examples
+///
+/// ```
+/// use failback::FingerprintKey;
+/// use failback::iothub::{LiftPolicy, Side};
+/// let key = FingerprintKey::new(&[7; 32])?;
+/// let policy = LiftPolicy::from(Side::Secondary).with_fingerprint_key(key);
+/// assert_eq!(policy.policy().fingerprint_key, Some(key));
+/// assert_eq!(policy.prefer, Side::Secondary);
+/// # Ok::<(), failback::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LiftPolicy {
+    /// The side whose value wins a conflict no security rule settles.
+    pub prefer: Side,
+    /// The key a conflict shows a hidden value by; `None` shows it as `<hidden>` (a key's
+    /// text by the key's fingerprint).
+    pub fingerprint_key: Option<FingerprintKey>,
+}
+
+impl LiftPolicy {
+    /// This policy, showing hidden values by their keyed fingerprints under `key`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::{FingerprintKey, iothub::{LiftPolicy, Side}};
+    /// let policy = LiftPolicy::from(Side::Primary).with_fingerprint_key(FingerprintKey::new(&[1; 16])?);
+    /// assert!(policy.fingerprint_key.is_some());
+    /// # Ok::<(), failback::Error>(())
+    /// ```
+    #[must_use]
+    pub fn with_fingerprint_key(mut self, key: FingerprintKey) -> Self {
+        self.fingerprint_key = Some(key);
+        self
+    }
+
+    /// The [`Policy`] the merge is read with: [`Side::policy`] of the preferred side, with
+    /// the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use failback::iothub::{LiftPolicy, Side};
+    /// assert_eq!(LiftPolicy::from(Side::Secondary).policy(), Side::Secondary.policy());
+    /// ```
+    pub fn policy(self) -> Policy {
         Policy {
-            fields: Preference::Replica(self.replica()),
-            credentials: Preference::Replica(self.replica()),
+            fingerprint_key: self.fingerprint_key,
+            ..self.prefer.policy()
+        }
+    }
+}
+
+impl From<Side> for LiftPolicy {
+    fn from(prefer: Side) -> Self {
+        Self {
+            prefer,
+            fingerprint_key: None,
         }
     }
 }
