@@ -82,13 +82,18 @@ impl FingerprintKey {
                 ),
             });
         }
+        Ok(Self::of(material))
+    }
+
+    /// A key of the bytes `material`, of any length, padded to a block as HMAC pads it.
+    fn of(material: &[u8]) -> Self {
         let mut block = [0; BLOCK];
         if material.len() > BLOCK {
             block[..32].copy_from_slice(&Sha256::digest(material));
         } else {
             block[..material.len()].copy_from_slice(material);
         }
-        Ok(Self { block })
+        Self { block }
     }
 
     /// The keyed fingerprint of secret text, as a report shows a hidden value that is this
@@ -206,13 +211,7 @@ mod tests {
         ];
         for (key, message, expected) in cases {
             // `new` refuses "Jefe" (4 bytes); the arithmetic is what the vectors check.
-            let mut block = [0; BLOCK];
-            if key.len() > BLOCK {
-                block[..32].copy_from_slice(&Sha256::digest(key));
-            } else {
-                block[..key.len()].copy_from_slice(key);
-            }
-            assert_eq!(hex(&FingerprintKey { block }.hmac(message)), expected);
+            assert_eq!(hex(&FingerprintKey::of(key).hmac(message)), expected);
         }
     }
 
@@ -222,7 +221,15 @@ mod tests {
         let key = FingerprintKey::new(&long).expect("long enough");
         let mut block = [0; BLOCK];
         block[..32].copy_from_slice(&Sha256::digest(long));
-        assert_eq!(key, FingerprintKey { block });
+        assert_eq!(
+            key,
+            FingerprintKey { block },
+            "hashed, as longer than a block"
+        );
+        let block = FingerprintKey::new(&[0xaa; BLOCK])
+            .expect("long enough")
+            .block;
+        assert_eq!(block, [0xaa; BLOCK], "a block's length is taken as it is");
         // A key padded with zeros to a block is the same key to HMAC.
         let short = FingerprintKey::new(&[9; 16]).expect("long enough");
         let padded = FingerprintKey::new(&[[9; 16], [0; 16]].concat()).expect("long enough");
