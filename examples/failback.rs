@@ -92,18 +92,23 @@ enum Command {
         /// status reasons that may hold one) by their HMAC-SHA-256 under the bytes of this
         /// file (at least 16; `head -c 32 /dev/urandom > fingerprint.key` makes one), so that
         /// equal values show alike and only holders of the key can test a guess. Without it
-        /// they show as `<hidden>` (a key's text by the key's fingerprint).
+        /// they show as `<hidden>`.
         #[arg(long, value_name = "FILE")]
         fingerprint_key: Option<PathBuf>,
     },
     /// Print the keyed fingerprint report.json shows for a value, read from standard input
-    /// (one trailing newline dropped; a string's text, or any other value's JSON text), to
-    /// check a hidden value against one you know. Pipe the value in rather than typing it
-    /// where it is echoed: `read -rs v; printf %s "$v" | failback fingerprint --fingerprint-key K`.
+    /// (a pipe: `read -rs v; printf %s "$v" | failback fingerprint --fingerprint-key K`), to
+    /// check a hidden value against one you know. The input is a string's text (one trailing
+    /// newline or CRLF dropped); give --json for any value as JSON text (`{"ssid": …}`, `42`,
+    /// `"text"`).
     Fingerprint {
         /// The key file merge was given.
         #[arg(long, value_name = "FILE")]
         fingerprint_key: PathBuf,
+        /// Read the input as a JSON value: a string's text or any other value's JSON text
+        /// (compact, members sorted by name) is fingerprinted, as report.json does.
+        #[arg(long)]
+        json: bool,
     },
     /// Parse export files as merge reads them, one after the other, and count their lines:
     /// finds a malformed line without merging, and times parsing alone (the floor that
@@ -200,7 +205,10 @@ fn main() -> ExitCode {
             &allow_empty,
             (max_deletes, fingerprint_key.as_deref()),
         ),
-        Command::Fingerprint { fingerprint_key } => fingerprint(&fingerprint_key),
+        Command::Fingerprint {
+            fingerprint_key,
+            json,
+        } => fingerprint(&fingerprint_key, json),
         Command::Parse { files, allow_empty } => parse(&files, allow_empty),
         Command::Generate {
             devices,
@@ -590,38 +598,83 @@ fn parse(files: &[PathBuf], allow_empty: bool) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The most bytes a fingerprint key file may hold: a key is a few dozen random bytes, and a
+/// device given by mistake (`/dev/urandom`, `/dev/zero`) never ends.
+const MAX_KEY_FILE: u64 = 4096;
+
 /// The fingerprint key in the file at `path`: its bytes as they are (a trailing newline
-/// included), as HMAC tools given the file read them.
+/// included), as HMAC tools given the file read them. Read to [`MAX_KEY_FILE`] bytes and no
+/// further.
 fn read_fingerprint_key(path: &Path) -> Result<FingerprintKey, Failure> {
-    let material = std::fs::read(path).map_err(|source| Error::Io {
+    let io_error = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    FingerprintKey::new(&material).map_err(|error| {
-        Failure::Input(match error {
-            Error::InvalidValue { field, reason } => Error::InvalidValue {
-                field: format!("{field} {}", path.display()),
-                reason,
-            },
-            other => other,
+    };
+    let mut material = Vec::new();
+    File::open(path)
+        .and_then(|file| file.take(MAX_KEY_FILE + 1).read_to_end(&mut material))
+        .map_err(io_error)?;
+    let invalid = |reason| {
+        Failure::Input(Error::InvalidValue {
+            field: format!("fingerprint key {}", path.display()),
+            reason,
         })
+    };
+    if material.len() as u64 > MAX_KEY_FILE {
+        return Err(invalid(format!(
+            "holds more than {MAX_KEY_FILE} bytes: a fingerprint key is a few dozen random \
+             bytes kept in a file (head -c 32 /dev/urandom > fingerprint.key makes one)"
+        )));
+    }
+    FingerprintKey::new(&material).map_err(|error| match error {
+        Error::InvalidValue { reason, .. } => invalid(reason),
+        other => Failure::Input(other),
     })
 }
 
-/// Prints the keyed fingerprint of the value on stdin, under the key in the file at `path`.
-fn fingerprint(path: &Path) -> Result<(), Failure> {
+/// Prints the keyed fingerprint of the value on stdin, under the key in the file at `path`:
+/// of its text, or with `json`, of the value its JSON text is, as report.json fingerprints it.
+/// Refuses a terminal, which would echo the value as it is typed.
+fn fingerprint(path: &Path, json: bool) -> Result<(), Failure> {
     let key = read_fingerprint_key(path)?;
-    let mut value = String::new();
+    if io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "fingerprint reads the value from a pipe, not a terminal, which would echo it: \
+             read -rs v; printf %s \"$v\" | failback fingerprint --fingerprint-key FILE"
+                .to_owned(),
+        ));
+    }
+    let mut text = String::new();
+    let stdin = PathBuf::from("<stdin>");
     io::stdin()
-        .read_to_string(&mut value)
+        .read_to_string(&mut text)
         .map_err(|source| Error::Io {
-            path: PathBuf::from("<stdin>"),
+            path: stdin.clone(),
             source,
         })?;
-    // What `echo` or a file's last line adds is no part of the value.
-    let value = value.strip_suffix('\n').unwrap_or(&value);
-    let value = value.strip_suffix('\r').unwrap_or(value);
-    say(format_args!("{}", key.fingerprint(value)))?;
+    let shown = if json {
+        // A string's text, any other value's compact JSON text, members sorted by name: as
+        // the report reads a hidden value.
+        let value: serde_json::Value =
+            serde_json::from_str(&text).map_err(|error| Error::Parse {
+                path: stdin,
+                line: error.line() as u64,
+                column: error.column() as u64,
+                message: "not a JSON value".to_owned(),
+            })?;
+        match value {
+            serde_json::Value::String(text) => key.fingerprint(&text),
+            other => key.fingerprint(&other.to_string()),
+        }
+    } else {
+        // The line end `echo` or a file's last line adds is no part of the value.
+        let value = (text
+            .strip_suffix("\r\n")
+            .or_else(|| text.strip_suffix('\n')))
+        .unwrap_or(&text);
+        key.fingerprint(value)
+    };
+    say(format_args!("{shown}"))?;
     Ok(())
 }
 

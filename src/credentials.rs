@@ -23,8 +23,8 @@ use crate::serde_text::serde_as_text;
 /// are 16 to 64 random bytes, beyond any search). Unsalted and quick to compute, it would
 /// reveal a secret a person chose, a password held in a twin value say, to anyone who guesses
 /// it: a dictionary of likely passwords is searched in moments. So reports, logs and errors
-/// show a value or a status reason this way only where it is a key's text; any other secret is
-/// hidden, or shown by its [`KeyedFingerprint`](crate::KeyedFingerprint) under an operator's
+/// never show a twin or metadata value or a status reason this way: they hide it, or show its
+/// [`KeyedFingerprint`](crate::KeyedFingerprint) under an operator's
 /// [`FingerprintKey`](crate::FingerprintKey).
 ///
 /// # Examples

@@ -2,12 +2,12 @@
 //!
 //! A [`Fingerprint`](crate::Fingerprint) is an unsalted SHA-256 prefix: safe for a symmetric
 //! key (16 to 64 random bytes, beyond any search) and unsafe for a password kept in a twin
-//! value, which a dictionary of a few thousand guesses finds from it. So a report shows a value
-//! hidden as a secret by its fingerprint only where the value is a key's text; any other is
-//! shown as `<hidden>`, or, given a [`FingerprintKey`], by its [`KeyedFingerprint`]: an
-//! HMAC-SHA-256 under that key, which nobody without the key can test a guess against, and
-//! which stays the same from run to run (a random key per run would do the first and break
-//! the second: same inputs, byte-identical outputs).
+//! value, which a dictionary of a few thousand guesses finds from it. So a report never shows
+//! a value hidden as a secret by its plain fingerprint: it shows `<hidden>`, or, given a
+//! [`FingerprintKey`], the value's [`KeyedFingerprint`]: an HMAC-SHA-256 under that key, which
+//! nobody without the key can test a guess against, and which stays the same from run to run
+//! (a random key per run would do the first and break the second: same inputs, byte-identical
+//! outputs).
 //!
 //! HMAC is written here, on the `sha2` the crate already uses, rather than taken from the
 //! `hmac` crate: that one's current release needs a newer Rust than this crate's
@@ -18,7 +18,6 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::secret::canonical_key_text;
 
 /// SHA-256 reads its input in blocks of 64 bytes; HMAC pads its key to one block.
 const BLOCK: usize = 64;
@@ -39,6 +38,8 @@ const BLOCK: usize = 64;
 /// assert_eq!(key.fingerprint("hunter2"), key.fingerprint("hunter2"));
 /// assert_eq!(format!("{key:?}"), "FingerprintKey(..)");
 /// assert!(FingerprintKey::new(b"short").is_err()); // under 16 bytes
+/// // Longer than a block: hashed to a block's size, as HMAC does.
+/// assert!(FingerprintKey::new(&(0..=255).collect::<Vec<u8>>()).is_ok());
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -50,37 +51,58 @@ pub struct FingerprintKey {
 }
 
 impl FingerprintKey {
-    /// The fewest bytes a key may hold: 128 bits, as few as a symmetric key of IoT Hub's.
+    /// The fewest bytes a key may hold, once HMAC has read it: 128 bits, as few as a
+    /// symmetric key of IoT Hub's.
     pub const MIN_BYTES: usize = 16;
 
-    /// A key of the bytes `material`, at least [`MIN_BYTES`](Self::MIN_BYTES) of them; any
-    /// number above that, read as HMAC reads a key (so a fingerprint can be checked with any
-    /// HMAC-SHA-256 tool given the same bytes).
+    /// A key of the bytes `material`, read as HMAC reads a key (so a fingerprint can be
+    /// checked with any HMAC-SHA-256 tool given the same bytes).
+    ///
+    /// Whether the bytes are random cannot be told, but two slips that make a key anyone can
+    /// find are refused: fewer than [`MIN_BYTES`](Self::MIN_BYTES) bytes as HMAC reads them
+    /// (it pads a key of up to 64 bytes with zeros, so zeros at its end add nothing: 32 zero
+    /// bytes are the empty key), and one byte repeated (`/dev/zero` in place of
+    /// `/dev/urandom`), of any length.
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidValue`] for fewer than [`MIN_BYTES`](Self::MIN_BYTES) bytes, saying how
-    /// many (never which).
+    /// [`Error::InvalidValue`] for either, saying how many bytes (never which).
     ///
     /// # Examples
     ///
     /// ```
     /// use failback::FingerprintKey;
-    /// let long = FingerprintKey::new(&[7; 200])?; // hashed to a block's size, as HMAC does
-    /// assert_ne!(long, FingerprintKey::new(&[7; 16])?);
+    /// let key = FingerprintKey::new(b"an operator's key of 32 bytes...")?;
+    /// assert!(FingerprintKey::new(&[0; 32]).is_err()); // HMAC's empty key
+    /// assert!(FingerprintKey::new(&[b'x'; 100]).is_err()); // one byte repeated
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn new(material: &[u8]) -> Result<Self> {
-        if material.len() < Self::MIN_BYTES {
-            return Err(Error::InvalidValue {
-                field: "fingerprint key".to_owned(),
-                reason: format!(
-                    "holds {} bytes; a fingerprint key holds at least {} random bytes \
-                     (head -c 32 /dev/urandom makes one)",
-                    material.len(),
-                    Self::MIN_BYTES
-                ),
-            });
+        let refuse = |reason: String| Error::InvalidValue {
+            field: "fingerprint key".to_owned(),
+            reason: format!(
+                "{reason}; a fingerprint key holds at least {} random bytes (head -c 32 /dev/urandom makes one)",
+                Self::MIN_BYTES
+            ),
+        };
+        // HMAC pads a key of up to a block with zeros: those at its end are no part of it.
+        let read = if material.len() > BLOCK {
+            material.len()
+        } else {
+            material.len() - material.iter().rev().take_while(|&&b| b == 0).count()
+        };
+        if read < Self::MIN_BYTES {
+            let padding = match material.len() - read {
+                0 => String::new(),
+                zeros => format!(" ({zeros} zero bytes at its end, which HMAC reads as padding)"),
+            };
+            return Err(refuse(format!("holds {read} bytes{padding}",)));
+        }
+        if material.windows(2).all(|pair| pair[0] == pair[1]) {
+            return Err(refuse(format!(
+                "holds one byte value repeated {} times",
+                material.len()
+            )));
         }
         Ok(Self::of(material))
     }
@@ -97,26 +119,23 @@ impl FingerprintKey {
     }
 
     /// The keyed fingerprint of secret text, as a report shows a hidden value that is this
-    /// text: where the whole text is a symmetric key's (padded base64 of 16 to 64 bytes), that
-    /// of its canonical spelling, so that every spelling a decoder reads as the same key shows
-    /// one fingerprint, as [`SymmetricKey::fingerprint`](crate::SymmetricKey::fingerprint)
-    /// does. A value that is not a string is fingerprinted by its JSON text.
+    /// text: a string's text as it is, any other value's JSON text (compact, members sorted by
+    /// name, as `serde_json` writes a value). Its 16 hex digits are the first 16 of the
+    /// HMAC-SHA-256 any tool computes from the same key and text.
     ///
     /// # Examples
     ///
     /// ```
     /// use failback::FingerprintKey;
-    /// let key = FingerprintKey::new(&[1; 32])?;
-    /// let other = FingerprintKey::new(&[2; 32])?;
+    /// let key = FingerprintKey::new(b"an operator's key of 32 bytes...")?;
+    /// let other = FingerprintKey::new(b"another operator's key, 32 bytes")?;
+    /// assert_eq!(key.fingerprint("hunter2"), key.fingerprint("hunter2"));
     /// assert_ne!(key.fingerprint("hunter2"), other.fingerprint("hunter2"));
     /// assert!(key.fingerprint("hunter2").to_string().starts_with("hmac-sha256:"));
-    /// // Two spellings of one symmetric key (the bits after the last digit are unused).
-    /// let (spelt, otherwise) = ("AAAAAAAAAAAAAAAAAAAAAA==", "AAAAAAAAAAAAAAAAAAAAAB==");
-    /// assert_eq!(key.fingerprint(spelt), key.fingerprint(otherwise));
     /// # Ok::<(), failback::Error>(())
     /// ```
     pub fn fingerprint(&self, secret: &str) -> KeyedFingerprint {
-        let mac = self.hmac(canonical_key_text(secret).as_bytes());
+        let mac = self.hmac(secret.as_bytes());
         let mut bytes = [0; 8];
         bytes.copy_from_slice(&mac[..8]);
         KeyedFingerprint(bytes)
@@ -151,9 +170,9 @@ impl fmt::Debug for FingerprintKey {
 ///
 /// ```
 /// use failback::FingerprintKey;
-/// let key = FingerprintKey::new(&[0x0b; 20])?;
-/// // RFC 4231, test case 1: HMAC-SHA-256 of "Hi There", its first 8 bytes.
-/// assert_eq!(key.fingerprint("Hi There").to_string(), "hmac-sha256:b0344c61d8db3853");
+/// let key = FingerprintKey::new(b"Jefe, with a key of 32 bytes now")?;
+/// assert_eq!(key.fingerprint("hunter2").to_string().len(), "hmac-sha256:".len() + 16);
+/// assert_eq!(key.fingerprint("hunter2"), key.fingerprint("hunter2"));
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -215,33 +234,72 @@ mod tests {
         }
     }
 
+    /// Bytes counting up from `first`, wrapping: material with no byte repeated in a row.
+    fn counting(first: u8, len: usize) -> Vec<u8> {
+        (0..len).map(|i| first.wrapping_add(i as u8)).collect()
+    }
+
     #[test]
     fn new_reads_the_key_as_hmac_does() {
-        let long = [0xaa; 131];
+        let long = counting(1, 131);
         let key = FingerprintKey::new(&long).expect("long enough");
         let mut block = [0; BLOCK];
-        block[..32].copy_from_slice(&Sha256::digest(long));
+        block[..32].copy_from_slice(&Sha256::digest(&long));
         assert_eq!(
             key,
             FingerprintKey { block },
             "hashed, as longer than a block"
         );
-        let block = FingerprintKey::new(&[0xaa; BLOCK])
-            .expect("long enough")
-            .block;
-        assert_eq!(block, [0xaa; BLOCK], "a block's length is taken as it is");
+        let one_block = counting(1, BLOCK);
+        let key = FingerprintKey::new(&one_block).expect("long enough");
+        assert_eq!(
+            key.block[..],
+            one_block[..],
+            "a block's length is taken as it is"
+        );
         // A key padded with zeros to a block is the same key to HMAC.
-        let short = FingerprintKey::new(&[9; 16]).expect("long enough");
-        let padded = FingerprintKey::new(&[[9; 16], [0; 16]].concat()).expect("long enough");
-        assert_eq!(short, padded);
+        let short = FingerprintKey::new(&counting(1, 16)).expect("long enough");
+        let padded = FingerprintKey::new(&[counting(1, 16), vec![0; 16]].concat());
+        assert_eq!(Ok(short), padded.map_err(|e| e.to_string()));
     }
 
+    /// A key under 16 bytes as HMAC reads it is refused, saying how many bytes and never
+    /// which: fewer given, or zeros at its end (HMAC's padding: 32 zero bytes are the empty
+    /// key, and `x` and 15 zeros the key `x`, which anyone can compute with); and one byte
+    /// repeated, of any length (found in review 72: `head -c 32 /dev/zero`).
     #[test]
-    fn a_short_key_is_refused_without_being_shown() {
+    fn a_key_anyone_can_find_is_refused_without_being_shown() {
         let error = FingerprintKey::new(b"hunter2hunter2!").expect_err("15 bytes");
         let text = error.to_string();
-        assert!(text.contains("holds 15 bytes"), "{text}");
+        assert!(text.contains("holds 15 bytes;"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
         assert!(FingerprintKey::new(b"hunter2hunter2!!").is_ok());
+
+        let text = FingerprintKey::new(&[0; 32])
+            .expect_err("empty")
+            .to_string();
+        assert!(
+            text.contains("holds 0 bytes (32 zero bytes at its end"),
+            "{text}"
+        );
+        let x = [&b"x"[..], &[0; 15]].concat();
+        let text = FingerprintKey::new(&x).expect_err("one byte").to_string();
+        assert!(text.contains("holds 1 bytes (15 zero bytes"), "{text}");
+        let fifteen = [&b"hunter2hunter2!"[..], &[0; 40]].concat();
+        assert!(FingerprintKey::new(&fifteen).is_err());
+        for len in [16, 64, 65, 4096] {
+            let text = FingerprintKey::new(&vec![b'x'; len])
+                .expect_err("repeated")
+                .to_string();
+            assert!(
+                text.contains(&format!("one byte value repeated {len} times")),
+                "{text}"
+            );
+        }
+        // Zeros inside a key, or after one longer than a block (hashed whole), are its own.
+        assert!(
+            FingerprintKey::new(&[counting(1, 8), vec![0; 8], counting(1, 8)].concat()).is_ok()
+        );
+        assert!(FingerprintKey::new(&[counting(1, 16), vec![0; 60]].concat()).is_ok());
     }
 }

@@ -305,23 +305,19 @@ serde_as_text!(Status, |status| status.as_str());
 /// the status it explains.
 ///
 /// `Display` and `Debug` hide a reason that may hold a key (an operator's free text, into
-/// which one may have been pasted) as `<hidden>`, or, where the whole reason is a key's text,
-/// show the key's fingerprint, `<sha256:…>`; every other reason whole. A status conflict in a
-/// report shows it so too, or by its keyed fingerprint under the policy's
+/// which one may have been pasted) as `<hidden>`, and show every other reason whole. A status
+/// conflict in a report shows it so too, or by its keyed fingerprint under the policy's
 /// [`fingerprint_key`](crate::Policy::fingerprint_key). Serde writes it whole.
 ///
 /// # Examples
 ///
 /// ```
-/// use failback::{Fingerprint, Status, StatusValue};
+/// use failback::{Status, StatusValue};
 /// let v = StatusValue::new(Status::Disabled, Some("stolen".into()));
 /// assert_eq!(v.to_string(), "disabled (stolen)");
 /// let leaked = "leaked MDEyMzQ1Njc4OWFiY2RlZg==";
 /// let v = StatusValue::new(Status::Disabled, Some(leaked.into()));
 /// assert_eq!(v.to_string(), "disabled (<hidden>)");
-/// let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
-/// let v = StatusValue::new(Status::Disabled, Some(key.into()));
-/// assert_eq!(v.to_string(), format!("disabled (<{}>)", Fingerprint::of(key)));
 /// ```
 // `reason` is left out when there is none, so an unknown member is refused: `reaosn` read as
 // no reason. Read through `serde_redacting!`: the unknown member's name could be a key.
@@ -371,9 +367,8 @@ impl fmt::Debug for StatusValue {
 }
 
 /// A status reason as a report, a log or a message shows it: as [`shown_secret`] shows hidden
-/// text (keyed under `key`; without one, a key's whole text by the key's fingerprint,
-/// `<sha256:…>`, other text as `<hidden>`) where it may hold a key or a credential made from
-/// one ([`may_hold_key`]), whole otherwise (quoted by `Debug`, as a string is). A reason is
+/// text (by its keyed fingerprint under `key`, as `<hidden>` without one) where it may hold a
+/// key or a credential made from one ([`may_hold_key`]), whole otherwise (quoted by `Debug`, as a string is). A reason is
 /// free text, and a key pasted into one would otherwise be shown whole by a status conflict,
 /// while a twin value holding it is hidden. Held to the text, not to names as a twin value
 /// is: a reason saying `password reset` holds no password.
@@ -494,11 +489,11 @@ impl fmt::Display for Capabilities {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Fingerprint;
 
     /// A reason is free text, and may hold a key an operator pasted into it: hidden, by
-    /// `Display` and `Debug` alike (a key's text whole shown by the key's fingerprint), and
-    /// whole otherwise; in a conflict, under a fingerprint key, by its keyed fingerprint.
+    /// `Display` and `Debug` alike, a key's text alone too (a passphrase can have its shape,
+    /// review 72), and whole otherwise; in a conflict, under a fingerprint key, by its keyed
+    /// fingerprint.
     #[test]
     fn a_reason_that_may_hold_a_key_is_hidden() {
         let key = "MDEyMzQ1Njc4OWFiY2RlZg==";
@@ -509,7 +504,8 @@ mod tests {
             format!("{value:?}"),
             "StatusValue { status: Disabled, reason: Some(<hidden>) }"
         );
-        let fingerprint_key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
+        let fingerprint_key =
+            FingerprintKey::new(b"an operator's key of 32 bytes...").expect("32 bytes");
         let keyed = ShownStatus {
             value: &value,
             key: Some(&fingerprint_key),
@@ -517,8 +513,7 @@ mod tests {
         let expected = format!("disabled (<{}>)", fingerprint_key.fingerprint(&leaked));
         assert_eq!(keyed.to_string(), expected);
         let pasted = StatusValue::new(Status::Disabled, Some(key.into()));
-        let fingerprint = Fingerprint::of(key);
-        assert_eq!(pasted.to_string(), format!("disabled (<{fingerprint}>)"));
+        assert_eq!(pasted.to_string(), "disabled (<hidden>)");
         let stolen = StatusValue::new(Status::Disabled, Some("stolen".into()));
         assert_eq!(stolen.to_string(), "disabled (stolen)");
         assert_eq!(

@@ -69,8 +69,7 @@ pub struct Policy {
     pub credentials: Preference,
     /// The key a conflict shows a hidden value by (a twin or metadata value that may be a
     /// secret, a status reason that may hold one): its keyed fingerprint,
-    /// `<hmac-sha256:…>`. Without one such a value shows as `<hidden>`, or, where it is a
-    /// symmetric key's text, by the key's own fingerprint (see
+    /// `<hmac-sha256:…>`. Without one such a value shows as `<hidden>` (see
     /// [`ConflictValue::value`](crate::ConflictValue::value)). It settles nothing.
     ///
     /// Never written: a policy serialized (inside an [`Ingest`](crate::Ingest), say) leaves
@@ -115,7 +114,7 @@ impl Policy {
     /// one.writer(a, Stamp::new(2, 0)).set_twin(&d, Section::Desired, "wifi.password", set("hunter2"))?;
     /// two.writer(b, Stamp::new(3, 0)).set_twin(&d, Section::Desired, "wifi.password", set("letmein"))?;
     ///
-    /// let key = FingerprintKey::new(&[7; 32])?;
+    /// let key = FingerprintKey::new(b"an operator's key of 32 bytes...")?;
     /// let report = one.clone().merge_with(&two, &Policy::default().with_fingerprint_key(key));
     /// let shown = &report.conflicts[0].values[0].value;
     /// assert_eq!(*shown, format!("<{}>", key.fingerprint("hunter2")));

@@ -43,20 +43,18 @@ pub struct ConflictValue {
     pub replica: ReplicaId,
     /// Its stamp.
     pub stamp: Stamp,
-    /// The value, with secrets hidden: keys and thumbprints as their fingerprints,
-    /// `<sha256:…>`; twin and metadata values whose name, the name of a member of an object
+    /// The value, with secrets hidden: keys and thumbprints as their fingerprints
+    /// (`sas keys=[sha256:…, sha256:…]`); twin and metadata values whose name, the name of a member of an object
     /// inside them (arrays included), or text says they may be secrets (a `password`, a
     /// `…Key`, a `sas`, text that reads as a key, a SAS token or a connection string); and a
     /// status reason whose text may hold one (`disabled (<hidden>)`).
     ///
-    /// A hidden value or reason shows as `<hidden>`, or, where it is a symmetric key's text
-    /// whole, by the key's fingerprint (a key is random: its fingerprint gives nothing away,
-    /// and matches the one the key shows elsewhere). Under a policy holding a
-    /// [`fingerprint_key`](crate::Policy::fingerprint_key) every hidden value or reason shows
-    /// its [keyed fingerprint](crate::FingerprintKey::fingerprint) instead, `<hmac-sha256:…>`:
-    /// equal values alike, and nobody without the key can test a guess against it. An
-    /// unsalted fingerprint would give a chosen secret (a Wi-Fi password) away to anyone
-    /// with a dictionary.
+    /// A hidden value or reason shows as `<hidden>`. Under a policy holding a
+    /// [`fingerprint_key`](crate::Policy::fingerprint_key) it shows its [keyed
+    /// fingerprint](crate::FingerprintKey::fingerprint) instead, `<hmac-sha256:…>`: equal
+    /// values alike, and nobody without the key can test a guess against it. Never by an
+    /// unsalted fingerprint, which would give a chosen secret (a Wi-Fi password) away to
+    /// anyone with a dictionary, whatever its shape (a passphrase can read as a key's base64).
     ///
     /// Judged from names and text, which cannot know every
     /// secret: one under a name holding none of those words (`psk`, `bearer`), with text

@@ -3,7 +3,7 @@
 //! may hold a symmetric key or a credential made from one, and how such text is then shown (by
 //! its [`Fingerprint`]; a key's whole text by its canonical spelling's,
 //! [`canonical_fingerprint`]); and the shape of a key itself ([`base64_len`], [`KEY_BYTES`],
-//! [`is_key_text`], [`canonical_base64`], [`base64_spellings`]).
+//! [`canonical_base64`], [`base64_spellings`]).
 //!
 //! The checks err on the side of hiding. Text taken for a key is only shown by its fingerprint,
 //! which costs a reader a name now and then (a long camel-case word, say); text taken for none
@@ -11,9 +11,9 @@
 //! shown so cannot be taken back. So every check is broader than the shape of a key.
 //!
 //! Broader means text that is no key is hidden too, and a plain fingerprint of it can be
-//! reversed by guessing (a long passphrase is 22 letters in a row). Values and status reasons,
-//! which a person may have chosen, are therefore shown by a plain fingerprint only where the
-//! whole text is a key's; otherwise as `<hidden>`, or by a keyed fingerprint
+//! reversed by guessing (a long passphrase is 22 letters in a row, and 24 of them have a key's
+//! shape). Values and status reasons, which a person may have chosen, are therefore never
+//! shown by a plain fingerprint ([`shown_secret`]): as `<hidden>`, or by a keyed fingerprint
 //! ([`FingerprintKey`](crate::FingerprintKey)) where a report is given a key. Names are shown
 //! by their plain fingerprint: one is hidden only in an error about damaged input, which has
 //! no key to hand, and the fingerprint tells two such names apart.
@@ -50,22 +50,10 @@ pub(crate) const KEY_BYTES: std::ops::RangeInclusive<usize> = 16..=64;
 /// Cheap for text that is no key: the length and alphabet checks of [`base64_len`] end at the
 /// first character out of place, and only a key's text, at most 88 characters, is copied.
 pub(crate) fn canonical_fingerprint(text: &str) -> Fingerprint {
-    Fingerprint::of(&canonical_key_text(text))
-}
-
-/// Whether the whole of `text` is a symmetric key's: padded base64 of [`KEY_BYTES`].
-pub(crate) fn is_key_text(text: &str) -> bool {
-    base64_len(text).is_some_and(|bytes| KEY_BYTES.contains(&bytes))
-}
-
-/// `text` as a fingerprint, keyed or not, reads it: its [canonical spelling](canonical_base64)
-/// where the whole text [is a key's](is_key_text), the text itself otherwise. Only a key's
-/// text, at most 88 characters, is copied.
-pub(crate) fn canonical_key_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if is_key_text(text) {
-        canonical_base64(text.to_owned()).into()
+    if base64_len(text).is_some_and(|bytes| KEY_BYTES.contains(&bytes)) {
+        Fingerprint::of(&canonical_base64(text.to_owned()))
     } else {
-        text.into()
+        Fingerprint::of(text)
     }
 }
 
@@ -130,18 +118,17 @@ pub(crate) fn base64_spellings(canonical: &str) -> impl Iterator<Item = String> 
 
 /// Hidden text that a person may have chosen (a twin or metadata value, a status reason) as a
 /// report, a log or a message shows it: by its keyed fingerprint, `<hmac-sha256:…>`, under
-/// `key`; without one, a key's whole text by the key's fingerprint, `<sha256:…>` (safe: a
-/// key is random), and any other text as `<hidden>`, since a plain fingerprint of a password
-/// gives it away to a dictionary.
+/// `key`, and as `<hidden>` without one. Never by its plain fingerprint, whatever its shape:
+/// a password of 24 letters reads as a key's base64, and a dictionary reverses its SHA-256
+/// (review 72).
 pub(crate) fn shown_secret(secret: &str, key: Option<&FingerprintKey>) -> String {
-    match key {
-        Some(key) => format!("<{}>", key.fingerprint(secret)),
-        None if is_key_text(secret) => format!("<{}>", canonical_fingerprint(secret)),
-        None => HIDDEN.to_owned(),
-    }
+    key.map_or_else(
+        || HIDDEN.to_owned(),
+        |key| format!("<{}>", key.fingerprint(secret)),
+    )
 }
 
-/// How hidden text is shown where it is not a key's and no [`FingerprintKey`] is given.
+/// How hidden text is shown where no [`FingerprintKey`] is given.
 pub(crate) const HIDDEN: &str = "<hidden>";
 
 /// A name as a message shows it: by its fingerprint, `<sha256:…>`, where it [may hold a
@@ -296,9 +283,9 @@ mod tests {
         }
     }
 
-    /// Free text that is a whole key shows the key's fingerprint in any spelling, as a twin
-    /// value does; text around a key keeps its own (found in review: a key spelt otherwise,
-    /// given as a status reason, showed a second fingerprint for the same key).
+    /// A name that is a whole key shows the key's fingerprint in any spelling; text around a
+    /// key keeps its own (found in review: a key spelt otherwise showed a second fingerprint
+    /// for the same key).
     #[test]
     fn a_key_as_free_text_shows_its_canonical_fingerprint() {
         let canonical = "MDEyMzQ1Njc4OWFiY2RlZg==";

@@ -494,8 +494,7 @@ mod tests {
     const KEY_B: &str = "ZmVkY2JhOTg3NjU0MzIxMA==";
     const SHA1: &str = "0123456789abcdef0123456789abcdef01234567";
 
-    /// A line's `Debug` hides a status reason that may hold a key, and shows one that is a
-    /// key's text whole by the key's fingerprint, as its keys are.
+    /// A line's `Debug` hides a status reason that may hold a key, a key's text alone too.
     #[test]
     fn debug_hides_a_reason_that_may_hold_a_key() {
         let mut line = full();
@@ -504,11 +503,8 @@ mod tests {
         assert!(!shown.contains(KEY_A) && !shown.contains(KEY_B), "{shown}");
         assert!(shown.contains("status_reason: Some(<hidden>)"), "{shown}");
         line.status_reason = Some(KEY_B.to_owned());
-        let fingerprint = crate::credentials::Fingerprint::of(KEY_B);
-        assert!(
-            format!("{line:?}").contains(&format!("status_reason: Some(<{fingerprint}>)")),
-            "{line:?}"
-        );
+        let shown = format!("{line:?}");
+        assert!(shown.contains("status_reason: Some(<hidden>)"), "{shown}");
         assert!(format!("{:?}", full()).contains(r#"status_reason: Some("stolen\n")"#));
     }
 

@@ -1,7 +1,7 @@
 //! Secrets are never shown: a key pasted into a status reason, and a secret twin or metadata
-//! value, are hidden in reports, conflicts, `Display` and every `Debug` form (`<hidden>`, a
-//! key's text whole by its fingerprint, or by a keyed fingerprint where a report is given a
-//! fingerprint key), while values that name no secret are shown whole.
+//! value, are hidden in reports, conflicts, `Display` and every `Debug` form (`<hidden>`, or by
+//! a keyed fingerprint where a report is given a fingerprint key), while values that name no
+//! secret are shown whole.
 
 use crate::common::event;
 use failback::{
@@ -29,7 +29,8 @@ fn a_key_in_a_status_reason_is_hidden() {
         .set_status(&key(), reason("leaked"))
         .expect("live");
 
-    let fingerprint_key = FingerprintKey::new(&[7; 32]).expect("32 bytes");
+    let fingerprint_key =
+        FingerprintKey::new(b"an operator's key of 32 bytes...").expect("32 bytes");
     let keyed = Policy::default().with_fingerprint_key(fingerprint_key);
     let mut shown = Vec::new();
     for (mut into, from) in [(a.clone(), &b), (b.clone(), &a)] {
@@ -271,5 +272,51 @@ fn a_secret_twin_or_metadata_value_is_hidden_by_every_report_and_ingest_debug() 
                 "{what} fingerprints {secret}: {text}"
             );
         }
+    }
+}
+
+/// A passphrase of letters and digits whose length is a multiple of 4 reads as a key's base64
+/// (unpadded, 18 bytes or more), and was shown by its plain fingerprint, which a dictionary
+/// reverses (review 72): a hidden value is never shown so, in a merge's report as in a status
+/// reason's `Display` and `Debug`.
+#[test]
+fn a_passphrase_shaped_like_a_key_is_never_shown_by_its_plain_fingerprint() {
+    let chosen = ["iloveyouiloveyouiloveyou", "correcthorsebatterystaple123"];
+    let (mut a, mut b) = base(Identity::default());
+    for (replica, registry, password) in [(A, &mut a, chosen[0]), (B, &mut b, chosen[1])] {
+        (registry.writer(replica, Stamp::new(2, 0)))
+            .set_twin(
+                &key(),
+                Section::Desired,
+                "wifi.password",
+                Some(json!(password)),
+            )
+            .expect("live");
+    }
+    let report = a.merge_with(&b, &Policy::default());
+    let text = format!(
+        "{} {report:?}",
+        serde_json::to_string(&report).expect("serializes")
+    );
+    for password in chosen {
+        assert!(
+            !text.contains(&Fingerprint::of(password).to_string()),
+            "{text}"
+        );
+    }
+    let values: Vec<&str> = report.conflicts[0]
+        .values
+        .iter()
+        .map(|v| v.value.as_str())
+        .collect();
+    assert_eq!(values, ["<hidden>", "<hidden>"]);
+
+    let status = StatusValue::new(Status::Disabled, Some(chosen[1].into()));
+    for shown in [status.to_string(), format!("{status:?}")] {
+        assert!(
+            !shown.contains(&Fingerprint::of(chosen[1]).to_string()),
+            "{shown}"
+        );
+        assert!(shown.contains("<hidden>"), "{shown}");
     }
 }

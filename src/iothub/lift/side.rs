@@ -149,7 +149,7 @@ impl Side {
 /// ```
 /// use failback::FingerprintKey;
 /// use failback::iothub::{LiftPolicy, Side};
-/// let key = FingerprintKey::new(&[7; 32])?;
+/// let key = FingerprintKey::new(b"an operator's key of 32 bytes...")?;
 /// let policy = LiftPolicy::from(Side::Secondary).with_fingerprint_key(key);
 /// assert_eq!(policy.policy().fingerprint_key, Some(key));
 /// assert_eq!(policy.prefer, Side::Secondary);
@@ -160,8 +160,7 @@ impl Side {
 pub struct LiftPolicy {
     /// The side whose value wins a conflict no security rule settles.
     pub prefer: Side,
-    /// The key a conflict shows a hidden value by; `None` shows it as `<hidden>` (a key's
-    /// text by the key's fingerprint).
+    /// The key a conflict shows a hidden value by; `None` shows it as `<hidden>`.
     pub fingerprint_key: Option<FingerprintKey>,
 }
 
@@ -172,7 +171,7 @@ impl LiftPolicy {
     ///
     /// ```
     /// use failback::{FingerprintKey, iothub::{LiftPolicy, Side}};
-    /// let policy = LiftPolicy::from(Side::Primary).with_fingerprint_key(FingerprintKey::new(&[1; 16])?);
+    /// let policy = LiftPolicy::from(Side::Primary).with_fingerprint_key(FingerprintKey::new(b"a key of 16 byte")?);
     /// assert!(policy.fingerprint_key.is_some());
     /// # Ok::<(), failback::Error>(())
     /// ```
