@@ -53,8 +53,9 @@
 //! update) cannot be given the parent's scope yet (the hub assigns it then). It waits, only
 //! where the parent's own line is written by this plan: it is not created yet, or is updated
 //! keeping its current parent (not updated yet where this plan deletes that parent or makes it
-//! plain: the hub refuses a scope naming no edge device; its other changes wait with it, a key
-//! rotation too, listed under [`Plan::pending_parent`] only), and the next run completes it.
+//! plain: the hub refuses a scope naming no edge device; its other changes wait with it, listed
+//! under [`Plan::pending_parent`] only, but for a disable or a credential rotation, below), and
+//! the next run completes it.
 //! Writing it without a parent instead would look, on that next run, like the primary's own
 //! concurrent change of parent, and with `--prefer primary` the device would lose its parent
 //! for good. But a gateway the merge makes a plain device behind it has no current parent to
@@ -62,12 +63,15 @@
 //! its update is written without one, and the next run gives it the new gateway's scope,
 //! whichever side is preferred: the base reads an edge device's parent as none, and the
 //! primary, holding it plain without a scope once this import is in, states none too, no change
-//! of its own, so the secondary's new parent stands. A disable is the exception (IOTHUB.md: disabling is the way to block a
-//! compromised device): a leaf the merge disables is written without a parent where the
-//! secondary is preferred, which keeps the new parent on the next run, and otherwise waits
-//! listed as blocked, its disable not applied. Likewise a device blocked for its credentials
-//! or another check still has its disable written alone, over the primary's own line, where
-//! one can be (`disable.rs`).
+//! of its own, so the secondary's new parent stands. A disable and a credential rotation are the
+//! exceptions (IOTHUB.md: disabling is the way to block a compromised device; and a key or
+//! thumbprint the merge rotated out, perhaps leaked, must not stay valid in the primary for a
+//! run more): a leaf whose changes hold either is written now, its whole update but without a
+//! parent, where the secondary is preferred, which keeps the new parent on the next run, and
+//! otherwise waits listed as blocked, its entry saying `disable not applied` or `rotation not
+//! applied` (`detached.rs`). Likewise a device blocked for its credentials or another check
+//! still has its disable written alone, over the primary's own line, where one can be
+//! (`disable.rs`).
 //!
 //! A scope is a gateway's generation, not only its id (IOTHUB.md: "derive the scope for the
 //! target hub"). No create line carries a scope: the hub gives a new gateway its own, and one a
@@ -115,6 +119,7 @@
 //! be, on every run.
 
 mod blocks;
+mod detached;
 mod disable;
 mod limit;
 mod lines;
@@ -161,8 +166,9 @@ pub struct Blocked {
     pub key: DeviceKey,
     /// Why the device's line was not written, and what an operator should do. Where the merge
     /// disables a device the primary holds enabled, it also says whether the disable was
-    /// written alone (`the disable alone is written`) or not (`disable not applied`): see
-    /// [`Plan::blocked`].
+    /// written alone (`the disable alone is written`) or not (`disable not applied`); a leaf
+    /// waiting for a new gateway's scope whose new credentials cannot be written yet says
+    /// `rotation not applied`: see [`Plan::blocked`].
     pub reason: String,
 }
 
@@ -222,8 +228,9 @@ pub struct Plan {
     /// them, and its parent while that one can still be a parent), wherever such a line can be
     /// written; else the reason says the disable is not applied (the primary exported without
     /// keys or without an `eTag`, say). A leaf waiting for a new gateway's scope whose disable
-    /// cannot be written yet (see [`pending_parent`](Self::pending_parent)) is listed here too,
-    /// until the next run.
+    /// or credential rotation cannot be written yet (see
+    /// [`pending_parent`](Self::pending_parent)) is listed here too, until the next run, its
+    /// reason saying `disable not applied` or `rotation not applied`.
     pub blocked: Vec<Blocked>,
     /// IoT Edge system modules where the merged registry differs from the primary (missing
     /// from it, changed, or gone from the merged registry), sorted: the plan writes no line for
@@ -234,16 +241,18 @@ pub struct Plan {
     /// created yet: not created, or updated keeping their current parent (not updated, where
     /// this plan deletes that parent or makes it plain; updated without one, where the device
     /// is a gateway the merge makes plain, whose scope is its own), until the hub has given the
-    /// parent its scope; the next run completes them. So are the modules of a device this plan creates:
-    /// IoT Hub does not document that an import applies its lines in order, so a module's create
-    /// beside its device's could come first and fail; the next run creates them. But for a disable, which does not wait for the
-    /// next run where it need not: a leaf the merge disables, whose current parent this plan
-    /// deletes or makes plain, is updated without a parent where the secondary is preferred
-    /// (the next run, reading that as the primary's change of parent, keeps the secondary's
-    /// new one, reported as a conflict the preference settles), and listed as blocked, its
-    /// disable not applied, where the primary is (that run would keep it detached). A parent
-    /// whose line the plan blocks gives no scope: its devices are under
-    /// [`parent_unwritable`](Self::parent_unwritable) or blocked, never here.
+    /// parent its scope; the next run completes them. So are the modules of a device this plan
+    /// creates: IoT Hub does not document that an import applies its lines in order, so a
+    /// module's create beside its device's could come first and fail; the next run creates
+    /// them. But for a
+    /// disable or a credential rotation, which do not wait for the next run where they need not:
+    /// a leaf the merge disables or gives new credentials, whose current parent this plan
+    /// deletes or makes plain (or whose scope is stale), is updated without a parent where the
+    /// secondary is preferred (the next run, reading that as the primary's change of parent,
+    /// keeps the secondary's new one, reported as a conflict the preference settles), and
+    /// listed as blocked, its disable or rotation not applied, where the primary is (that run
+    /// would keep it detached). A parent whose line the plan blocks gives no scope: its devices
+    /// are under [`parent_unwritable`](Self::parent_unwritable) or blocked, never here.
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved or created behind an edge parent the other deleted or made a
     /// plain device, sorted, for an operator to choose a parent: no scope can name it. Each

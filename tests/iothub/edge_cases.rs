@@ -50,6 +50,42 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The same replacement, the secondary rotating the leaf's keys (one leaked with the
+            // old box, say) instead of disabling it: the rotation cannot wait for the new scope.
+            "leaf rotated and moved from a deleted gateway to a new one",
+            [
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-new", 2), keys(leaf("gw-new", 2), K[1], K[4])]),
+            ],
+        ),
+        (
+            // An X.509 leaf given a new thumbprint while the secondary made its gateway a plain
+            // device and put it behind a new one.
+            "leaf with a new thumbprint, moved from a gateway made plain to a new one",
+            [
+                export(&[edge("gw-old", 1), x509(leaf("gw-old", 1), T1, T2)]),
+                export(&[edge("gw-old", 1), x509(leaf("gw-old", 1), T1, T2)]),
+                export(&[
+                    device("gw-old"),
+                    edge("gw-new", 2),
+                    x509(leaf("gw-new", 2), T2, T3),
+                ]),
+            ],
+        ),
+        (
+            // Both changes that cannot wait, on one leaf.
+            "leaf disabled and rotated, moved from a deleted gateway to a new one",
+            [
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[
+                    edge("gw-new", 2),
+                    disabled(keys(leaf("gw-new", 2), K[1], K[4])),
+                ]),
+            ],
+        ),
+        (
             // A module line stating capabilities, which modules do not have: no line can write
             // them, so they are no change to write.
             "module line with capabilities",

@@ -280,6 +280,43 @@ fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLin
     }
 }
 
+/// What the plan promises of credentials, checked as [`check_disables_applied`] checks disables:
+/// every device whose credentials the merge changes from those the primary's export held is
+/// written with them by the first import, unless it is blocked (a leaf waiting for a new
+/// gateway's scope is then listed `rotation not applied`). A key or thumbprint rotated out may
+/// have leaked: it must not stay valid in the primary for a run more, as it did while such a
+/// leaf waited whole.
+fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLine], prefer: Side) {
+    let by_key = |lines: &'_ [ExportLine]| -> BTreeMap<DeviceKey, Option<Authentication>> {
+        let credentials = |l: &ExportLine| credentials(l.authentication.as_ref());
+        lines
+            .iter()
+            .map(|l| (l.key.clone(), credentials(l)))
+            .collect()
+    };
+    let (was, now) = (by_key(primary), by_key(held));
+    let blocked: BTreeSet<&DeviceKey> = first.plan.blocked.iter().map(|b| &b.key).collect();
+    for merged in &first.plan.merged {
+        if is_system(&merged.key) || blocked.contains(&merged.key) {
+            continue;
+        }
+        let Some(was) = was.get(&merged.key) else {
+            continue;
+        };
+        let merged_credentials = credentials(merged.authentication.as_ref());
+        if *was == merged_credentials {
+            continue;
+        }
+        // Keys and thumbprints are compared, never shown.
+        assert!(
+            now.get(&merged.key) == Some(&merged_credentials),
+            "prefer {prefer:?}: the merge changes {}'s credentials, and the import leaves the \
+             primary's",
+            merged.key
+        );
+    }
+}
+
 /// The credentials `auth`'s type authenticates with: an export writes the other kind as
 /// nulls, and a line read back may hold them as an empty pair or none.
 fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
@@ -315,6 +352,7 @@ pub(super) fn check_plan_then_rerun(
         .unwrap_or_else(|e| panic!("first plan: {e}"));
     let primary2 = hub.export();
     check_disables_applied(&first, primary, &primary2, prefer);
+    check_rotations_applied(&first, primary, &primary2, prefer);
     let second = run(base, &primary2, secondary, prefer);
     for line in &second.plan.import {
         assert!(
@@ -832,6 +870,110 @@ fn a_pending_leaf_the_merge_disables_is_disabled_now_or_its_entry_says_why_not()
         "{}",
         blocked[0].1
     );
+}
+
+#[test]
+fn a_pending_leaf_whose_credentials_the_merge_changes_has_them_now_or_its_entry_says_why_not() {
+    // The secondary replaced the leaf's gateway and gave the leaf new credentials (a key or a
+    // thumbprint leaked with the old box, say). The new gateway's scope comes once this import
+    // creates it, and this import deletes the old gateway (or makes it plain): no scope can be
+    // written now. The leaf waited whole for the next run, the credentials the merge rotated out
+    // still valid in the primary, and its entry said nothing of them.
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    for (name, status) in [
+        (
+            "leaf rotated and moved from a deleted gateway to a new one",
+            Status::Enabled,
+        ),
+        (
+            "leaf with a new thumbprint, moved from a gateway made plain to a new one",
+            Status::Enabled,
+        ),
+        (
+            "leaf disabled and rotated, moved from a deleted gateway to a new one",
+            Status::Disabled,
+        ),
+    ] {
+        let [b, p, s] = edge_case(name);
+        let primary_leaf = p
+            .iter()
+            .find(|l| l.key == leaf)
+            .expect("the primary's leaf");
+        let rotated_out = credentials(primary_leaf.authentication.as_ref());
+
+        // Preferring the secondary, its update is written now, without a parent: the next run
+        // reads that as the primary's change of parent, the preference keeps the secondary's
+        // new gateway, and the leaf gets its scope then.
+        let first = run(&b, &p, &s, Side::Secondary);
+        let merged = credentials(Some(&first.device("leaf").authentication));
+        assert!(merged != rotated_out, "{name}");
+        assert_eq!(first.plan.pending_parent, std::slice::from_ref(&leaf));
+        assert!(
+            first.plan.blocked.is_empty(),
+            "{name}: {:?}",
+            first.plan.blocked
+        );
+        let line = first.line("leaf");
+        assert_eq!(
+            (
+                line.import_mode,
+                line.status,
+                &line.device_scope,
+                &line.parent
+            ),
+            (Some(ImportMode::UpdateIfMatchETag), status, &None, &None),
+            "{name}"
+        );
+        // Guarded as every update is, by the primary's eTag.
+        assert_eq!(line.e_tag.as_deref(), Some("e-leaf"), "{name}");
+        assert!(
+            credentials(line.authentication.as_ref()) == merged,
+            "{name}"
+        );
+        let mut hub = Primary::new(&p);
+        hub.import(&first.plan.import)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let held = hub.export();
+        let held_line = |id: &str| held.iter().find(|l| l.key == parse_key(id)).cloned();
+        let now = held_line("leaf").expect("kept");
+        assert!(credentials(now.authentication.as_ref()) == merged, "{name}");
+        assert_eq!(now.device_scope, None, "{name}");
+        let next = run(&b, &held, &s, Side::Secondary);
+        let conflict = next.conflict("leaf", "parent");
+        assert_eq!(
+            (conflict.winner, conflict.rule),
+            (Side::Secondary, Rule::PreferredReplica),
+            "{name}"
+        );
+        let line = next.line("leaf");
+        let scope = held_line("gw-new").and_then(|l| l.device_scope);
+        assert!(scope.is_some(), "{name}");
+        assert_eq!(line.device_scope, scope, "{name}");
+        assert!(
+            credentials(line.authentication.as_ref()) == merged,
+            "{name}"
+        );
+
+        // Preferring the primary, the next run would keep the leaf without a parent: it waits
+        // whole, and is listed as blocked for now, saying what is not applied, so that an
+        // operator can apply it by hand. The entry names no key or thumbprint of any side.
+        let first = run(&b, &p, &s, Side::Primary);
+        assert_eq!(first.plan.pending_parent, std::slice::from_ref(&leaf));
+        assert!(first.lines("leaf").is_empty(), "{name}");
+        let blocked = first.blocked();
+        assert_eq!(blocked.len(), 1, "{name}: {blocked:?}");
+        let (id, reason) = &blocked[0];
+        assert_eq!(id, "leaf");
+        assert!(reason.contains("rotation not applied"), "{name}: {reason}");
+        assert_eq!(
+            reason.contains("disable not applied"),
+            status == Status::Disabled,
+            "{name}: {reason}"
+        );
+        for secret in K.iter().chain(&[T1, T2, T3]) {
+            assert!(!reason.contains(secret), "{name}: {reason}");
+        }
+    }
 }
 
 #[test]

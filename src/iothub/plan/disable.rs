@@ -1,17 +1,19 @@
 //! A disable the rest of a device's line cannot go with: the merge disables a device the
-//! primary holds enabled, but the plan withholds the device's line (blocked for its
-//! credentials or another check, or waiting for a new gateway's scope).
+//! primary holds enabled, but the plan blocks the device's line (for its credentials or another
+//! check). A leaf whose line waits for a new gateway's scope instead is `detached.rs`'s.
 //!
-//! Apart from the line decisions because it is the one place the plan writes less than the merged
-//! device: IOTHUB.md says disabling is *the* way to block a compromised device (no CRL checks for
-//! X.509), so a disable must not wait for an operator to settle credentials, nor for a second run.
-//! Withheld, the device would keep connecting with a credential the other side had rotated out, and
-//! the report would speak only of credentials or of a pending parent. The disable is written alone
-//! wherever a line can carry it without writing anything the merge did not decide and without
-//! restoring anything: the primary's own line, disabled. Where none can, the device's blocked entry
-//! says the disable is not applied.
+//! Apart from the line decisions because it is one of the two places the plan writes less than
+//! the merged device (the other, `detached.rs`, writes a waiting leaf's update without its
+//! parent): IOTHUB.md says disabling is *the* way to block a compromised device (no CRL checks
+//! for X.509), so a disable must not wait for an operator to settle credentials. Withheld, the
+//! device would keep connecting with a credential the other side had rotated out, and the report
+//! would speak only of credentials. The disable is written alone wherever a line can carry it
+//! without writing anything the merge did not decide and without restoring anything: the
+//! primary's own line, disabled. Where none can, the device's blocked entry says the disable is
+//! not applied.
 
 use super::Plan;
+use super::detached::DETACHED_UNDONE;
 use super::lines::{Known, carry_capabilities_and_twin};
 use super::parent::Parent;
 use crate::identity::Status;
@@ -20,15 +22,6 @@ use crate::iothub::lift::PrimaryLine;
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::{fits, has_etag, keeps_edge, replaces_known, usable};
 use crate::view::Device;
-
-/// Why a pending leaf's disable cannot be written where the preference would undo its new
-/// parent (see [`Plan::write_detached_disable`]).
-const DETACHED_UNDONE: &str = "it waits for the scope of its new edge parent, which this import \
-     gives it, while the scope it holds names a gateway this import deletes (or makes plain), or \
-     one the primary no longer holds with that scope, so no scope can be written now; written \
-     without a parent, it would read on the next run as the primary's own change of parent, \
-     which --prefer primary keeps, losing the new one. Disable it by hand now, or run again once \
-     this import is done (the next run writes it whole)";
 
 /// Whether the merge disables `device` while the primary's line `was` holds it enabled.
 pub(super) fn disables(device: &Device, was: &PrimaryLine) -> bool {
@@ -63,34 +56,6 @@ impl Plan {
         };
         self.block(&device.key, reason);
     }
-
-    /// Writes the full update `update` of a leaf the merge disables, waiting for its new
-    /// gateway's scope while this plan deletes its current gateway (or makes it plain), or while
-    /// the scope it holds is stale ([`Known::primary_scope_stale`]), with no parent: no scope can
-    /// be written now. Only where the secondary is preferred: the next
-    /// run reads the missing parent as the primary's change, concurrent with the secondary's
-    /// move (the only side that can have chosen a gateway this plan gives its scope), and the
-    /// preference keeps the secondary's, so that run completes the leaf. Preferring the
-    /// primary, it would keep the leaf detached for good: the leaf waits whole, and is listed as
-    /// blocked, saying the disable is not applied. A disabled leaf connects through no gateway,
-    /// so its parent is missing only while nothing can use it.
-    pub(super) fn write_detached_disable(
-        &mut self,
-        device: &Device,
-        mut update: ExportLine,
-        known: Known,
-    ) {
-        if known.secondary_preferred {
-            update.device_scope = None;
-            update.parent = None;
-            self.import.push(update);
-        } else {
-            self.block(
-                &device.key,
-                format!("disable not applied: the merge disables it, but {DETACHED_UNDONE}"),
-            );
-        }
-    }
 }
 
 /// The line disabling `device` over the primary's line `was`, all else as the primary holds it
@@ -98,9 +63,10 @@ impl Plan {
 /// reason are the merge's, nothing is restored, and the checks of a full update hold of it.
 ///
 /// The parent stays the primary's while that one can still be a parent; else (this plan
-/// deletes it or makes it plain, or the primary's scope for it is stale) it is the one the merged line `line` carries, or none, as a
-/// full update of the device would have it. None is refused only where the device waits for a
-/// new gateway's scope and the primary is preferred (see [`Plan::write_detached_disable`]).
+/// deletes it or makes it plain, or the primary's scope for it is stale) it is the one the
+/// merged line `line` carries, or none, as a full update of the device would have it. None is
+/// refused only where the device waits for a new gateway's scope and the primary is preferred
+/// (see [`Plan::write_detached`]).
 fn disable_line(
     device: &Device,
     now: &Device,
@@ -131,7 +97,9 @@ fn disable_line(
         disable.device_scope.clone_from(&line.device_scope);
         disable.parent.clone_from(&line.parent);
     } else if parent == Parent::Pending && !known.secondary_preferred {
-        return Err(DETACHED_UNDONE.into());
+        return Err(format!(
+            "{DETACHED_UNDONE}. Disable it by hand now, or run again once this import is done"
+        ));
     }
     fits(&disable)?;
     Ok(disable)

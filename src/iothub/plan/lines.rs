@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use super::disable::disables;
 use super::parent::{Parent, stands_as_parent};
 use super::{Blocked, Plan, device_of, is_live, key_of};
 use crate::iothub::import_mode::ImportMode;
@@ -177,12 +176,11 @@ impl Plan {
             // scope naming no edge device, and the line, its other changes with it, would fail
             // (a leaf moved off a replaced gateway and disabled, say). It waits whole, as a
             // creation does, and the next run writes it with the new gateway's scope. But for a
-            // disable, which must not wait for a second run: it is written now without a parent
-            // where the next run still completes it.
+            // disable or a credential rotation, which must not wait for a second run: the update
+            // is written now without a parent where the next run still completes it
+            // (`detached.rs`).
             if !known.primary_parent_stays {
-                if disables(device, was) {
-                    self.write_detached_disable(device, update, known);
-                }
+                self.write_detached((device, now), was, update, known);
                 return;
             }
             // Only a parent that is another device: a gateway the merge demotes (and moves
