@@ -137,7 +137,8 @@ fn generated_data_exercises_every_plan_line() {
     );
 }
 
-/// How a plan takes the disable paths (`src/iothub/plan/disable.rs`).
+/// How a plan takes the disable paths (`src/iothub/plan/disable.rs`) and the detached rotation
+/// (`src/iothub/plan/detached.rs`).
 #[derive(Debug, Default)]
 struct DisablePaths {
     /// Blocked entries whose disable is written alone, over the primary's line.
@@ -150,6 +151,11 @@ struct DisablePaths {
     detached: usize,
     /// Such leaves listed as blocked, their disable not applied.
     detached_not_applied: usize,
+    /// Detached rotations: such a leaf written without a parent, with credentials other than
+    /// the primary's.
+    rotated_detached: usize,
+    /// Such leaves listed as blocked, their rotation not applied.
+    rotation_not_applied: usize,
 }
 
 /// How `run`'s plan takes the disable paths, counted from its blocked entries and lines.
@@ -158,6 +164,9 @@ fn disable_paths(run: &Run) -> DisablePaths {
     let blocked: BTreeSet<&DeviceKey> = run.plan.blocked.iter().map(|b| &b.key).collect();
     let mut paths = DisablePaths::default();
     for b in &run.plan.blocked {
+        if b.reason.contains("rotation not applied") {
+            paths.rotation_not_applied += 1;
+        }
         if b.reason.contains("the disable alone is written") {
             paths.alone += 1;
         } else if b.reason.contains("disable not applied") {
@@ -168,22 +177,34 @@ fn disable_paths(run: &Run) -> DisablePaths {
             }
         }
     }
-    paths.detached = run
+    let detached: Vec<&ExportLine> = run
         .plan
         .import
         .iter()
         .filter(|l| pending.contains(&l.key) && !blocked.contains(&l.key))
         .filter(|l| l.import_mode == Some(ImportMode::UpdateIfMatchETag))
-        .filter(|l| l.status == Status::Disabled && l.device_scope.is_none())
+        .filter(|l| l.device_scope.is_none())
+        .collect();
+    paths.detached = detached
+        .iter()
+        .filter(|l| l.status == Status::Disabled)
+        .count();
+    let failback = &run.failback;
+    let primary = failback.replica(Side::Primary);
+    let held = |key: &DeviceKey| primary.device(key, failback.policy());
+    paths.rotated_detached = detached
+        .iter()
+        .filter(|l| held(&l.key).map(|d| d.authentication) != l.authentication)
         .count();
     paths
 }
 
 #[test]
-fn perturbed_data_reaches_both_disable_paths() {
+fn perturbed_data_reaches_the_disable_and_rotation_paths() {
     // `Generate` makes no device whose line the plan blocks while the merge disables it, nor a
-    // disabled leaf waiting for a new gateway while its old one goes: the properties above
-    // reach the disable paths only through the perturbed triples. Make sure those do, whatever
+    // disabled (or re-keyed) leaf waiting for a new gateway while its old one goes: the
+    // properties above reach the disable paths and the detached rotation only through the
+    // perturbed triples. Make sure those do, whatever
     // the preference, on a triple of the properties' largest size and on most of their sizes
     // (a small triple may have no gateway with leaves to replace).
     let reaches_all = |devices: usize, seed: u64| -> Result<(), String> {
@@ -191,11 +212,11 @@ fn perturbed_data_reaches_both_disable_paths() {
         let [b, p, s] = perturbed(&g, seed);
         for prefer in BOTH {
             let paths = disable_paths(&run(&b, &p, &s, prefer));
-            let detached = match prefer {
-                Side::Secondary => paths.detached,
-                _ => paths.detached_not_applied,
+            let (detached, rotated) = match prefer {
+                Side::Secondary => (paths.detached, paths.rotated_detached),
+                _ => (paths.detached_not_applied, paths.rotation_not_applied),
             };
-            if paths.alone == 0 || paths.not_applied == 0 || detached == 0 {
+            if paths.alone == 0 || paths.not_applied == 0 || detached == 0 || rotated == 0 {
                 return Err(format!(
                     "{devices} devices, seed {seed}, prefer {prefer:?}: {paths:?}"
                 ));

@@ -1,5 +1,6 @@
 //! Seeded perturbations of a generated failback: the shapes `Generate` never makes, which the
-//! plan's two disable paths exist for (`src/iothub/plan/disable.rs`). `Generate` stays as it
+//! plan's two disable paths exist for (`src/iothub/plan/disable.rs`), and its detached
+//! rotation (`src/iothub/plan/detached.rs`). `Generate` stays as it
 //! is (it is the benchmarks' documented workload); the generated-data properties run on its
 //! triples and on these.
 //!
@@ -13,7 +14,7 @@
 //! | the base has no line (created since the backup); the secondary rotates and disables | blocked (as above), the disable alone written |
 //! | the primary's line is exported without keys; the secondary disables (and may rotate) | blocked, disable not applied |
 //! | the primary's line has no `eTag`; the secondary disables | blocked, disable not applied |
-//! | the secondary replaces a gateway: creates a new one (with its modules), moves the old one's leaves behind it and disables the first and perhaps others (one perhaps crossed-rotated as well, so blocked while it waits); the old one is deleted by the secondary, made plain by it, or deleted by the primary | the detached disable (written without a parent where the secondary is preferred, else blocked, disable not applied) |
+//! | the secondary replaces a gateway: creates a new one (with its modules), moves the old one's leaves behind it, disables the first (and rotates its credentials) and perhaps others (one perhaps crossed-rotated as well, so blocked while it waits), and perhaps rotates another's credentials; the old one is deleted by the secondary, made plain by it, or deleted by the primary | the detached disable and rotation (written without a parent where the secondary is preferred, else blocked, disable or rotation not applied) |
 //!
 //! A line exported without keys stands for an export taken with `excludeKeysInExport`, kept
 //! to a few lines so that the rest of the triple plans as usual: the reader and the lift take
@@ -226,12 +227,16 @@ impl Hubs {
             let moved = self.secondary.get_mut(leaf).expect("untouched");
             moved.device_scope = Some(scope.clone());
             moved.e_tag = Some(etag);
-            // The first is always disabled, so that each replacement has a detached disable;
-            // a crossed rotation makes one blocked as well, waiting for the same scope.
-            match (n, self.rng.below(4)) {
+            // The first is always disabled, so that each replacement has a detached disable,
+            // and re-keyed where it has credentials (they leaked with the old box), a detached
+            // rotation as well; a crossed rotation makes one blocked, waiting for the same
+            // scope; a rotation alone makes a detached rotation without a disable.
+            match (n, self.rng.below(5)) {
+                (0, _) if self.has_credentials(leaf) => self.rotate_and_disable_on_secondary(leaf),
                 (0, _) | (_, 1 | 2) => self.disable_on_secondary(leaf),
                 (_, 3) if self.has_credentials(leaf) => self.crossed_rotations(leaf),
-                (_, 3) => self.disable_on_secondary(leaf),
+                (_, 4) if self.has_credentials(leaf) => self.rotate_on_secondary(leaf),
+                (_, 3 | 4) => self.disable_on_secondary(leaf),
                 _ => {}
             }
         }
@@ -287,6 +292,13 @@ impl Hubs {
     /// The secondary's usual rotation (its secondary credential becomes primary, beside a new
     /// one, as `Generate`'s re-keys do), and a disable.
     fn rotate_and_disable_on_secondary(&mut self, key: &DeviceKey) {
+        self.rotate_on_secondary(key);
+        self.disable_on_secondary(key);
+    }
+
+    /// The secondary's usual rotation of `key`'s credentials (see
+    /// [`rotate_and_disable_on_secondary`](Self::rotate_and_disable_on_secondary)).
+    fn rotate_on_secondary(&mut self, key: &DeviceKey) {
         let auth = self.secondary[key]
             .authentication
             .clone()
@@ -296,7 +308,6 @@ impl Hubs {
             .get_mut(key)
             .expect("untouched")
             .authentication = Some(rotated);
-        self.disable_on_secondary(key);
     }
 
     /// The secondary disabled `key`, with a reason, which changes its `eTag`.
