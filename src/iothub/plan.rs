@@ -67,9 +67,9 @@
 //! exceptions (IOTHUB.md: disabling is the way to block a compromised device; and a key or
 //! thumbprint the merge rotated out, perhaps leaked, must not stay valid in the primary for a
 //! run more): a leaf whose changes hold either is written now, its whole update but without a
-//! parent, where the secondary is preferred, which keeps the new parent on the next run, and
-//! otherwise waits listed as blocked, its entry saying `disable not applied` or `rotation not
-//! applied` (`detached.rs`). Likewise a device blocked for its credentials or another check
+//! parent, where the next run still gives it the new parent (the secondary moved it there, and
+//! the base gave it no parent, or the secondary is preferred), and otherwise waits listed as
+//! blocked, its entry saying `disable not applied` or `rotation not applied` (`detached.rs`). Likewise a device blocked for its credentials or another check
 //! still has its disable written alone, over the primary's own line, where one can be
 //! (`disable.rs`).
 //!
@@ -248,10 +248,12 @@ pub struct Plan {
     /// disable or a credential rotation, which do not wait for the next run where they need not:
     /// a leaf the merge disables or gives new credentials, whose current parent this plan
     /// deletes or makes plain (or whose scope is stale), is updated without a parent where the
-    /// secondary is preferred (the next run, reading that as the primary's change of parent,
-    /// keeps the secondary's new one, reported as a conflict the preference settles), and
-    /// listed as blocked, its disable or rotation not applied, where the primary is (that run
-    /// would keep it detached). A parent whose line the plan blocks gives no scope: its devices
+    /// next run still gives it the new one: the secondary moved it there, and the base gave it
+    /// no parent (the missing one is then no change of the primary's) or the secondary is
+    /// preferred (the next run, reading that as the primary's change of parent, keeps the
+    /// secondary's new one, reported as a conflict the preference settles). Elsewhere it is
+    /// listed as blocked, its disable or rotation not applied (that run would keep it
+    /// detached). A parent whose line the plan blocks gives no scope: its devices
     /// are under [`parent_unwritable`](Self::parent_unwritable) or blocked, never here.
     pub pending_parent: Vec<DeviceKey>,
     /// Devices one side moved or created behind an edge parent the other deleted or made a

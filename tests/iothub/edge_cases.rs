@@ -614,6 +614,42 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The same, the secondary rotating the leaf's keys instead: the base gave the leaf
+            // no parent, so the rotation is written now without one, whichever side is
+            // preferred.
+            "leaf with a stale scope, rotated, behind a gateway the secondary created again",
+            [
+                export(&[device("leaf")]),
+                export(&[leaf("gw", 1)]),
+                export(&[edge("gw", 9), keys(leaf("gw", 9), K[1], K[4])]),
+            ],
+        ),
+        (
+            // The primary put the leaf behind a gateway and deleted the gateway; the secondary
+            // created a gateway of that id (the plan creates it) and disabled the leaf, which it
+            // left without a parent. The leaf waits for the gateway the primary chose: written
+            // without a parent, it would read on the next run as no side's move, and lose it.
+            "leaf behind a gateway the primary deleted and the secondary created, disabled",
+            [
+                export(&[device("leaf")]),
+                export(&[leaf("gw", 1)]),
+                export(&[edge("gw", 9), disabled(device("leaf"))]),
+            ],
+        ),
+        (
+            // Created by both sides since the base, behind a gateway of one id: the primary's
+            // since deleted (the leaf's scope stale), the secondary's new (the plan creates it);
+            // the secondary disabled the leaf. Without a base line, the next run meets the
+            // primary's missing parent and the secondary's as two creations, which the
+            // preference settles.
+            "leaf both sides created behind a gateway the primary deleted, disabled",
+            [
+                export(&[]),
+                export(&[leaf("gw", 1)]),
+                export(&[edge("gw", 9), disabled(leaf("gw", 9))]),
+            ],
+        ),
+        (
             // The primary deleted the leaf's gateway and created it again: the leaf's scope
             // names the old one, and no side changed anything else.
             "leaf with the scope of a gateway the primary created again",

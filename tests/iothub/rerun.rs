@@ -665,22 +665,13 @@ fn a_leaf_whose_preferred_gateway_is_gone_takes_the_other_sides_that_stands() {
     for prefer in BOTH {
         let run = run(&b, &p, &s, prefer);
         // Its gateway deleted by the plan, the leaf cannot keep it. Its disable is written
-        // without a parent where the next run keeps the secondary's new gateway (preferring
-        // the secondary); else it waits whole, its blocked entry saying the disable is not
-        // applied yet.
-        match prefer {
-            Side::Secondary => {
-                let update = run.line("leaf");
-                assert_eq!(update.status, Status::Disabled);
-                assert_eq!(update.device_scope, None);
-            }
-            _ => {
-                assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
-                let blocked = run.blocked();
-                assert_eq!(blocked.len(), 1, "{blocked:?}");
-                assert!(blocked[0].1.starts_with("disable not applied"));
-            }
-        }
+        // without a parent, whichever side is preferred: the base gave it none, so the next
+        // run reads the missing one as no change of the primary's, and the secondary's new
+        // gateway stands.
+        let update = run.line("leaf");
+        assert_eq!(update.status, Status::Disabled);
+        assert_eq!(update.device_scope, None, "prefer {prefer:?}");
+        assert!(run.plan.blocked.is_empty(), "prefer {prefer:?}");
         assert_eq!(run.plan.pending_parent, std::slice::from_ref(&leaf));
         assert_eq!(run.plan.parent_gone, gone(prefer), "prefer {prefer:?}");
     }
@@ -1056,7 +1047,8 @@ fn a_leaf_whose_scope_names_its_gateway_as_it_was_is_written_with_its_scope_now(
     }
     // The gateway the primary deleted, created again by the secondary (so by this plan): the
     // leaf waits for its scope. A disable among its changes cannot keep the old scope either:
-    // written without a parent where the secondary is preferred, else listed as not applied.
+    // written without a parent, whichever side is preferred, since the base gave the leaf none
+    // (see `a_waiting_leaf_is_written_without_a_parent_only_where_the_next_run_gives_it_back`).
     let name = "leaf with a stale scope, disabled, behind a gateway the secondary created again";
     let [b, p, s] = edge_case(name);
     for prefer in BOTH {
@@ -1070,19 +1062,105 @@ fn a_leaf_whose_scope_names_its_gateway_as_it_was_is_written_with_its_scope_now(
                 line.to_json()
             );
         }
-        match prefer {
-            Side::Secondary => {
-                let update = run.line("leaf");
+        let update = run.line("leaf");
+        assert_eq!(
+            (update.status, &update.device_scope),
+            (Status::Disabled, &None),
+            "prefer {prefer:?}"
+        );
+        assert!(run.plan.blocked.is_empty(), "prefer {prefer:?}");
+    }
+}
+
+/// A leaf waiting for a new gateway while no scope can be written now has its disable or
+/// rotation written without a parent only where the next run still gives it that gateway: the
+/// secondary moved it there, and either the base gave it no parent (the primary's missing one
+/// is then no change) or the secondary is preferred (the missing one meets the secondary's
+/// move as a conflict the preference settles). Elsewhere it waits whole, listed as blocked.
+#[test]
+fn a_waiting_leaf_is_written_without_a_parent_only_where_the_next_run_gives_it_back() {
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    // The case, the gateway the leaf waits for, and whether the line goes ahead preferring
+    // the primary, then the secondary.
+    let cases = [
+        (
+            "leaf with a stale scope, disabled, behind a gateway the secondary created again",
+            "gw",
+            [true, true],
+        ),
+        (
+            "leaf with a stale scope, rotated, behind a gateway the secondary created again",
+            "gw",
+            [true, true],
+        ),
+        (
+            "leaf each side moved, the primary behind a gateway the other side deleted, the \
+             secondary behind a new one",
+            "gw-new",
+            [true, true],
+        ),
+        (
+            "leaf disabled and moved from a deleted gateway to a new one",
+            "gw-new",
+            [false, true],
+        ),
+        (
+            "leaf both sides created behind a gateway the primary deleted, disabled",
+            "gw",
+            [false, true],
+        ),
+        (
+            "leaf behind a gateway the primary deleted and the secondary created, disabled",
+            "gw",
+            [false, false],
+        ),
+    ];
+    for (name, gateway, written) in cases {
+        let [b, p, s] = edge_case(name);
+        let base_parent = b.iter().find(|l| l.key == leaf).map(|l| l.parent.clone());
+        for (prefer, written) in BOTH.into_iter().zip(written) {
+            let context = format!("{name}, prefer {prefer:?}");
+            let first = run(&b, &p, &s, prefer);
+            assert_eq!(
+                first.plan.pending_parent,
+                std::slice::from_ref(&leaf),
+                "{context}"
+            );
+            let merged = first.device("leaf");
+            if written {
+                let line = first.line("leaf");
                 assert_eq!(
-                    (update.status, &update.device_scope),
-                    (Status::Disabled, &None)
+                    (line.import_mode, &line.device_scope, &line.parent),
+                    (Some(ImportMode::UpdateIfMatchETag), &None, &None),
+                    "{context}"
                 );
+                assert_eq!(line.status, merged.status.status, "{context}");
+                assert!(first.plan.blocked.is_empty(), "{context}");
+            } else {
+                assert!(first.lines("leaf").is_empty(), "{context}");
+                let blocked = first.blocked();
+                assert_eq!(blocked.len(), 1, "{context}: {blocked:?}");
+                assert!(blocked[0].1.contains("not applied"), "{context}");
             }
-            _ => {
-                assert!(run.lines("leaf").is_empty(), "prefer {prefer:?}");
-                let blocked = run.blocked();
-                assert_eq!(blocked.len(), 1, "{blocked:?}");
-                assert!(blocked[0].1.starts_with("disable not applied"));
+            // Applied: the next run gives the leaf the gateway it waited for, with the scope
+            // the hub gave it, and a parent conflict only where the base gave it a parent (the
+            // missing one is the primary's change then, which the secondary's move wins).
+            let mut hub = Primary::new(&p);
+            hub.import(&first.plan.import)
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
+            let held = hub.export();
+            let scope = held.iter().find(|l| l.key == parse_key(gateway));
+            let scope = scope.and_then(|l| l.device_scope.clone());
+            assert!(scope.is_some(), "{context}");
+            let next = run(&b, &held, &s, prefer);
+            let line = next.line("leaf");
+            assert_eq!(line.device_scope, scope, "{context}: {}", line.to_json());
+            assert_eq!(line.status, merged.status.status, "{context}");
+            assert!(next.plan.blocked.is_empty(), "{context}");
+            let parent_conflicts = next.conflicts("leaf");
+            let parent_conflicts = parent_conflicts.iter().filter(|c| c.field == "parent");
+            if written && base_parent == Some(None) {
+                assert_eq!(parent_conflicts.count(), 0, "{context}");
             }
         }
     }

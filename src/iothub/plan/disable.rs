@@ -65,8 +65,8 @@ impl Plan {
 /// The parent stays the primary's while that one can still be a parent; else (this plan
 /// deletes it or makes it plain, or the primary's scope for it is stale) it is the one the
 /// merged line `line` carries, or none, as a full update of the device would have it. None is
-/// refused only where the device waits for a new gateway's scope and the primary is preferred
-/// (see [`Plan::write_detached`]).
+/// refused only where the device waits for a new gateway's scope and the next run would not
+/// give it that gateway (see [`Plan::write_detached`]).
 fn disable_line(
     device: &Device,
     now: &Device,
@@ -96,7 +96,7 @@ fn disable_line(
     {
         disable.device_scope.clone_from(&line.device_scope);
         disable.parent.clone_from(&line.parent);
-    } else if parent == Parent::Pending && !known.secondary_preferred {
+    } else if parent == Parent::Pending && !known.detached_kept {
         return Err(format!(
             "{DETACHED_UNDONE}. Disable it by hand now, or run again once this import is done"
         ));

@@ -9,16 +9,16 @@
 
 use std::collections::BTreeMap;
 
+use super::detached::detached_kept;
 use super::parent::{Parent, stands_as_parent};
 use super::{Blocked, Plan, device_of, is_live, key_of};
 use crate::iothub::import_mode::ImportMode;
-use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine, SECONDARY};
+use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine};
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::{
     base_decides_credentials, fits, has_etag, keeps_edge, replaces_known, resolved, usable,
 };
 use crate::key::{DeviceId, DeviceKey};
-use crate::policy::Preference;
 use crate::view::Device;
 
 impl Plan {
@@ -310,18 +310,19 @@ pub(super) struct Known {
     /// compared by parent id alone, the device would keep it for good. Unknown where the parent's
     /// own line carries no scope (a child's is then the only evidence): not stale.
     pub(super) primary_scope_stale: bool,
-    /// Whether the secondary is preferred where no security rule decides: a device written
-    /// without a parent then keeps, on the next run, a parent the secondary gave it, though the
-    /// primary's missing one reads as a concurrent change.
-    pub(super) secondary_preferred: bool,
+    /// Whether the device, written now without a parent, gets on the next run the gateway it
+    /// waits for ([`detached_kept`]). Read only where the primary's parent cannot stay (else
+    /// false): only then does a waiting device's line lack a parent.
+    pub(super) detached_kept: bool,
 }
 
 impl Known {
-    /// What is known of `key`, whose line in the primary's export is `was`.
+    /// What is known of `key`, whose line in the primary's export is `was` and whose merged
+    /// parent is `merged_parent`.
     pub(super) fn of(
         failback: &Failback,
         scopes: &BTreeMap<DeviceId, String>,
-        key: &DeviceKey,
+        (key, merged_parent): (&DeviceKey, Option<&DeviceId>),
         was: &PrimaryLine,
     ) -> Known {
         let parent = was
@@ -329,13 +330,17 @@ impl Known {
             .as_ref()
             .filter(|owner| **owner != key.device);
         let primary_scope_stale = primary_scope_stale(failback, key, was);
+        let primary_parent_stays = !primary_scope_stale
+            && parent.is_none_or(|owner| stands_as_parent(failback, scopes, owner));
+        // Read from the secondary's replica, built for these few devices only.
+        let detached_kept =
+            !primary_parent_stays && detached_kept(failback, scopes, key, merged_parent);
         Known {
             base_credentials: failback.base_credentials(key),
             named_parent: key.module.is_none() && scopes.contains_key(&key.device),
-            primary_parent_stays: !primary_scope_stale
-                && parent.is_none_or(|owner| stands_as_parent(failback, scopes, owner)),
+            primary_parent_stays,
             primary_scope_stale,
-            secondary_preferred: failback.policy().fields == Preference::Replica(SECONDARY),
+            detached_kept,
         }
     }
 }

@@ -245,7 +245,7 @@ impl Planner<'_> {
             // Plain in the primary and an edge device merged: its capabilities differ, so the plan
             // writes a full update, if its checks pass.
             Some(was) => {
-                let known = Known::of(failback, &self.scopes, &key, was);
+                let known = Known::of(failback, &self.scopes, (&key, parent.parent.as_ref()), was);
                 settled(&parent, known).and_then(|()| updatable(&parent, was, &line, known))
             }
         };

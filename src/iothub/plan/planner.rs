@@ -238,7 +238,8 @@ impl<'f> Planner<'f> {
                     || primary_scope_stale(failback, key, was) =>
             {
                 if let Some(now) = primary.device(key, policy) {
-                    let known = Known::of(failback, &self.scopes, key, was);
+                    let known =
+                        Known::of(failback, &self.scopes, (key, device.parent.as_ref()), was);
                     plan.update(device, &now, was, line, *parent, known);
                 }
             }
