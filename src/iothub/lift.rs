@@ -113,6 +113,9 @@ pub(crate) struct PrimaryLine {
     /// Whether the line stated the device's capabilities ([`stated_capabilities`]); true for a
     /// module, which has none.
     pub(crate) capabilities_known: bool,
+    /// Whether the line stated the device a plain device (capabilities `iotEdge: false`): the
+    /// primary holds no edge device of that id, whatever a leaf's scope there names.
+    pub(crate) stated_plain: bool,
 }
 
 impl PrimaryLine {
@@ -128,6 +131,7 @@ impl PrimaryLine {
             status: line.status,
             credentials_known: holds_credentials(line.authentication.as_ref()),
             capabilities_known: line.key.module.is_some() || stated_capabilities(line).is_some(),
+            stated_plain: stated_capabilities(line).is_some_and(|c| !c.iot_edge),
         }
     }
 }

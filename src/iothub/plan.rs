@@ -77,9 +77,10 @@
 //! target hub"). No create line carries a scope: the hub gives a new gateway its own, and one a
 //! child's line in the primary carries for a gateway the primary's export does not hold is a
 //! deleted gateway's. A leaf whose scope in the primary is stale so (it names a gateway the
-//! export does not hold, or differs from the scope the gateway's own line carries) has a parent
-//! to write, though its parent id is the merged one: the line carries the gateway's scope now,
-//! or waits for it where this plan creates the gateway, as above. IOTHUB.md is silent on what the
+//! export does not hold, or states a plain device, or differs from the scope the gateway's own
+//! line carries) has a parent to write, though its parent id is the merged one: the line carries
+//! the gateway's scope now, or waits for it where this plan creates the gateway (or makes it an
+//! edge device again), as above. IOTHUB.md is silent on what the
 //! hub does with a deleted gateway's scope on its leaves: the plan never writes a stale scope
 //! back, since the hub refuses one naming no edge device.
 //!

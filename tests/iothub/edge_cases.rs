@@ -650,6 +650,28 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // The primary put the leaf behind a gateway and made the gateway plain again: the
+            // leaf's scope names a device the export states plain, no edge device. The
+            // secondary made it a gateway with the leaf behind it, so the plan makes it one:
+            // the leaf waits for the scope the hub gives it then, not the one it held.
+            "leaf with the scope of a gateway the primary states plain, made one by the secondary",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[device("gw"), leaf("gw", 1)]),
+                export(&[edge("gw", 2), leaf("gw", 2)]),
+            ],
+        ),
+        (
+            // The same, the secondary disabling the leaf too: the disable cannot carry the
+            // scope the leaf held.
+            "leaf with the scope of a gateway the primary states plain, disabled",
+            [
+                export(&[device("gw"), device("leaf")]),
+                export(&[device("gw"), leaf("gw", 1)]),
+                export(&[edge("gw", 2), disabled(leaf("gw", 2))]),
+            ],
+        ),
+        (
             // The primary deleted the leaf's gateway and created it again: the leaf's scope
             // names the old one, and no side changed anything else.
             "leaf with the scope of a gateway the primary created again",

@@ -1072,6 +1072,74 @@ fn a_leaf_whose_scope_names_its_gateway_as_it_was_is_written_with_its_scope_now(
     }
 }
 
+#[test]
+fn a_leaf_whose_scope_names_a_gateway_the_primary_states_plain_never_keeps_that_scope() {
+    // The scope names a device the primary's export states plain: IoT Hub refuses a scope naming
+    // no edge device. Read as current (compared by parent id), the leaf kept it where nothing
+    // else changed, and its disable carried it, a line the hub refuses.
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    let held_scope = "ms-azure-iot-edge://gw-1";
+    for (name, status) in [
+        (
+            "leaf with the scope of a gateway the primary states plain, made one by the secondary",
+            Status::Enabled,
+        ),
+        (
+            "leaf with the scope of a gateway the primary states plain, disabled",
+            Status::Disabled,
+        ),
+    ] {
+        let [b, p, s] = edge_case(name);
+        for prefer in BOTH {
+            let context = format!("{name}, prefer {prefer:?}");
+            let first = run(&b, &p, &s, prefer);
+            // The plan makes the gateway an edge device again, and the leaf waits for its scope.
+            let gw = first.line("gw");
+            assert_eq!(
+                (gw.import_mode, gw.capabilities.map(|c| c.iot_edge)),
+                (Some(ImportMode::UpdateIfMatchETag), Some(true)),
+                "{context}"
+            );
+            assert_eq!(
+                first.plan.pending_parent,
+                std::slice::from_ref(&leaf),
+                "{context}"
+            );
+            for line in &first.plan.import {
+                assert_ne!(
+                    line.device_scope.as_deref(),
+                    Some(held_scope),
+                    "{context}: {}",
+                    line.to_json()
+                );
+            }
+            // Nothing else changed: the leaf waits whole. A disable is written now, without a
+            // parent (the base gave it none, so the next run reads no change of the primary's).
+            match status {
+                Status::Disabled => {
+                    let line = first.line("leaf");
+                    assert_eq!((line.status, &line.device_scope), (status, &None));
+                }
+                _ => assert!(first.lines("leaf").is_empty(), "{context}"),
+            }
+            assert!(first.plan.blocked.is_empty(), "{context}");
+            let mut hub = Primary::new(&p);
+            hub.import(&first.plan.import)
+                .unwrap_or_else(|e| panic!("{context}: {e}"));
+            let held = hub.export();
+            let scope_of = |id: &str| {
+                let line = held.iter().find(|l| l.key == parse_key(id));
+                line.and_then(|l| l.device_scope.clone())
+            };
+            let next = run(&b, &held, &s, prefer);
+            let line = next.line("leaf");
+            assert!(scope_of("gw").is_some(), "{context}");
+            assert_eq!(line.device_scope, scope_of("gw"), "{context}");
+            assert_eq!(line.status, status, "{context}");
+        }
+    }
+}
+
 /// A leaf waiting for a new gateway while no scope can be written now has its disable or
 /// rotation written without a parent only where the next run still gives it that gateway: the
 /// secondary moved it there, and either the base gave it no parent (the primary's missing one

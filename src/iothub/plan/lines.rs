@@ -297,7 +297,8 @@ pub(super) struct Known {
     /// What the base's line said of the device's credentials, if it has one.
     pub(super) base_credentials: BaseCredentials,
     /// Whether a line of the primary's export names the device as an edge parent (its scope
-    /// names it), so that the primary holds it as an IoT Edge device.
+    /// names it, and its own line does not state it plain), so that the primary holds it as an
+    /// IoT Edge device.
     pub(super) named_parent: bool,
     /// Whether the edge parent the primary's line names (if any) can still be a parent once
     /// the plan is imported ([`stands_as_parent`]), so that a line may keep its scope: not one
@@ -305,10 +306,11 @@ pub(super) struct Known {
     pub(super) primary_parent_stays: bool,
     /// Whether the scope the primary's line carries names another device but not as that device
     /// is now: one the primary's export does not hold (deleted there; IOTHUB.md: a gateway
-    /// created again has another scope), or a scope other than the one the device's own line
-    /// carries. IoT Hub refuses a scope naming no edge device, so no line writes it back; and
-    /// compared by parent id alone, the device would keep it for good. Unknown where the parent's
-    /// own line carries no scope (a child's is then the only evidence): not stale.
+    /// created again has another scope), one it states a plain device (made plain there), or a
+    /// scope other than the one the device's own line carries. IoT Hub refuses a scope naming
+    /// no edge device, so no line writes it back; and compared by parent id alone, the device
+    /// would keep it for good. Unknown where the parent's own line states no capabilities and
+    /// carries no scope (a child's is then the only evidence): not stale.
     pub(super) primary_scope_stale: bool,
     /// Whether the device, written now without a parent, gets on the next run the gateway it
     /// waits for ([`detached_kept`]). Read only where the primary's parent cannot stay (else
@@ -359,6 +361,9 @@ pub(super) fn primary_scope_stale(failback: &Failback, key: &DeviceKey, was: &Pr
     let owner_key = key_of(owner);
     match failback.primary_lines.get(&owner_key) {
         None => true,
+        // Stated plain, the device is no edge device in the primary (IoT Hub refuses a scope
+        // naming none): the scope is of one it was before being made plain there.
+        Some(own) if own.stated_plain => true,
         Some(own) => {
             own.scope_owner.as_ref() == Some(owner)
                 && own.device_scope.is_some()

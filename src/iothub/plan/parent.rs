@@ -22,10 +22,14 @@ use crate::view::Device;
 /// device (a child's, or a module's). The own line wins because it is the device's scope as the
 /// hub holds it now, while a child's line can carry a scope the device no longer has.
 ///
-/// Only devices the primary's export holds: a child's scope naming one it does not hold is a
-/// deleted gateway's (IOTHUB.md: a scope embeds the gateway's `generationId`, so a gateway of
-/// that id created again, by this plan or later, has another scope). Taken as the device's, it
-/// would be written on the new gateway's create line, and on its leaves, naming no edge device.
+/// Only devices the primary's export holds, and does not state plain: a child's scope naming one
+/// it does not hold is a deleted gateway's (IOTHUB.md: a scope embeds the gateway's
+/// `generationId`, so a gateway of that id created again, by this plan or later, has another
+/// scope). Taken as the device's, it would be written on the new gateway's create line, and on
+/// its leaves, naming no edge device. And one naming a device the export states plain is of an
+/// edge device made plain since: IoT Hub refuses a scope naming no edge device, and IOTHUB.md
+/// does not say that a device made an edge device again gets the scope it had; so its leaves
+/// wait for the one the hub gives it, where this plan makes it one.
 pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
     use std::collections::btree_map::Entry;
     // The scope, and whether it came from the edge device's own line.
@@ -44,7 +48,7 @@ pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<Devic
             }
         }
     }
-    let held = |owner: &DeviceId| lines.contains_key(&key_of(owner));
+    let held = |owner: &DeviceId| lines.get(&key_of(owner)).is_some_and(|l| !l.stated_plain);
     out.into_iter()
         .filter(|(owner, _)| held(owner))
         .map(|(owner, (scope, _))| (owner, scope))
