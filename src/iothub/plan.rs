@@ -55,23 +55,23 @@
 //! keeping its current parent (not updated yet where this plan deletes that parent or makes it
 //! plain: the hub refuses a scope naming no edge device; its other changes wait with it, listed
 //! under [`Plan::pending_parent`] only, but for a disable or a credential rotation, below), and
-//! the next run completes it.
-//! Writing it without a parent instead would look, on that next run, like the primary's own
-//! concurrent change of parent, and with `--prefer primary` the device would lose its parent
-//! for good. But a gateway the merge makes a plain device behind it has no current parent to
-//! keep (the scope its primary line carries is its own, which would make it its own parent):
-//! its update is written without one, and the next run gives it the new gateway's scope,
-//! whichever side is preferred: the base reads an edge device's parent as none, and the
-//! primary, holding it plain without a scope once this import is in, states none too, no change
-//! of its own, so the secondary's new parent stands. A disable and a credential rotation are the
-//! exceptions (IOTHUB.md: disabling is the way to block a compromised device; and a key or
-//! thumbprint the merge rotated out, perhaps leaked, must not stay valid in the primary for a
-//! run more): a leaf whose changes hold either is written now, its whole update but without a
-//! parent, where the next run still gives it the new parent (the secondary moved it there, and
-//! the base gave it no parent, or the secondary is preferred), and otherwise waits listed as
-//! blocked, its entry saying `disable not applied` or `rotation not applied` (`detached.rs`). Likewise a device blocked for its credentials or another check
-//! still has its disable written alone, over the primary's own line, where one can be
-//! (`disable.rs`).
+//! the next run completes it. Writing it without a parent instead would look, on that next run,
+//! like the primary's own concurrent change of parent (where the base gave it one), and with
+//! `--prefer primary` the device would lose its parent for good. But a gateway the merge makes
+//! a plain device behind it has no current parent to keep (the scope its primary line carries
+//! is its own, which would make it its own parent): its update is written without one, and the
+//! next run gives it the new gateway's scope, whichever side is preferred: the base reads an
+//! edge device's parent as none, and the primary, holding it plain without a scope once this
+//! import is in, states none too, no change of its own, so the secondary's new parent stands.
+//! A disable and a credential rotation are the exceptions (IOTHUB.md: disabling is the way to
+//! block a compromised device; and a key or thumbprint the merge rotated out, perhaps leaked,
+//! must not stay valid in the primary for a run more): a leaf whose changes hold either is
+//! written now, its whole update but without a parent, where the next run still gives it the
+//! new parent (the secondary moved it there, and the base gave it no parent, or the secondary
+//! is preferred), and otherwise waits listed as blocked, its entry saying `disable not applied`
+//! or `rotation not applied` (`detached.rs`). Likewise a device blocked for its credentials or
+//! another check still has its disable written alone, over the primary's own line, where one
+//! can be (`disable.rs`).
 //!
 //! A scope is a gateway's generation, not only its id (IOTHUB.md: "derive the scope for the
 //! target hub"). No create line carries a scope: the hub gives a new gateway its own, and one a
