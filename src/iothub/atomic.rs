@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 
 mod temporaries;
 
+use temporaries::Temporary;
 pub use temporaries::{remove_abandoned_temporaries, remove_own_temporaries};
 
 /// Writes `path` through a temporary file in the same directory, renamed over `path` once it
@@ -150,11 +151,12 @@ fn write_then_publish(
     let file = out.into_inner().map_err(|err| io_error(err.into_error()))?;
     file.sync_all().map_err(io_error)?;
     drop(file);
-    if let Some(temp) = guard.0.as_deref() {
+    if let Some(temp) = guard.0.as_ref().map(Temporary::path) {
         match publish {
             Publish::Replace => {
                 fs::rename(temp, path).map_err(io_error)?;
-                // Renamed: there is no temporary file left to remove.
+                // Renamed: there is no temporary file left to remove, and this process
+                // writes it no longer.
                 guard.0 = None;
             }
             // `link` never follows or replaces what is at its new name; the guard then
@@ -183,14 +185,15 @@ fn own_error(err: io::Error) -> std::result::Result<Error, io::Error> {
 }
 
 /// Removes the temporary file unless disarmed, so neither an error nor a panic in the caller's
-/// `write` leaves a partial file behind.
-struct RemoveOnDrop(Option<PathBuf>);
+/// `write` leaves a partial file behind. The file is removed before the [`Temporary`] is
+/// dropped: it is never there without this process counting it as its own.
+struct RemoveOnDrop(Option<Temporary>);
 
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
-        if let Some(path) = self.0.take() {
+        if let Some(temp) = self.0.take() {
             // Best effort: the original error is the one worth reporting.
-            let _ = fs::remove_file(path);
+            let _ = fs::remove_file(temp.path());
         }
     }
 }
@@ -203,8 +206,10 @@ fn directory_of(path: &Path) -> PathBuf {
 }
 
 /// Creates a fresh temporary file beside `path`. `create_new` never reuses an existing file,
-/// so two writers in one process (or a stale file from a crash) get different names.
-fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
+/// so two writers in one process (or a stale file from a crash) get different names. The
+/// name is counted as this process's own ([`Temporary`]) before the file is created, so that
+/// no [`remove_abandoned_temporaries`] of another thread finds it there unclaimed.
+fn create_temp(path: &Path) -> io::Result<(Temporary, File)> {
     static SEQUENCE: AtomicU64 = AtomicU64::new(0);
     let prefix = temp_prefix(file_name(path)?);
     let directory = directory_of(path);
@@ -212,7 +217,7 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
         let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
         let mut temp_name = prefix.clone();
         temp_name.push(format!("{}-{n}", std::process::id()));
-        let temp = directory.join(temp_name);
+        let temp = Temporary::claim(directory.join(temp_name));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -220,8 +225,10 @@ fn create_temp(path: &Path) -> io::Result<(PathBuf, File)> {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        match options.open(&temp) {
+        match options.open(temp.path()) {
             Ok(file) => return Ok((temp, file)),
+            // Not this process's (the claim is dropped): a killed run's, maybe one that had
+            // this process's id.
             Err(err) if err.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(err) => return Err(err),
         }
@@ -241,7 +248,9 @@ fn file_name(path: &Path) -> io::Result<&OsStr> {
 /// `.{name}.tmp-`: how every temporary file of the output `name` begins, its writer's process
 /// id and a sequence number following (`.merged.jsonl.tmp-4242-0`). Hidden, so that a listing
 /// of the outputs does not show it; the process id tells [`remove_abandoned_temporaries`]
-/// whose it is.
+/// whose it is, when it is not this process's (an id is reused: a container's entrypoint is
+/// PID 1 on every run, so this process's id names a file it did not create as well, which
+/// only [`Temporary`] tells apart).
 fn temp_prefix(name: &OsStr) -> OsString {
     let mut prefix = OsString::from(".");
     prefix.push(name);

@@ -1,11 +1,14 @@
 //! Temporary files a killed run leaves (`.{name}.tmp-{pid}-{n}`, a partial output, keys in
-//! clear): the next run removes them before writing and says so on stderr, by name only; a
-//! run stopped by SIGINT or SIGTERM removes its own. Linux only: elsewhere no `/proc` tells
-//! that a writer is gone, and nothing is removed.
+//! clear): the next run removes them before writing and says so on stderr, by name only,
+//! whatever id the run has (a container's entrypoint is PID 1 on every run); a run stopped
+//! by SIGINT or SIGTERM removes its own, and only those. Linux only: elsewhere no `/proc`
+//! tells that a writer is gone, and nothing is removed.
 
+use std::ffi::OsStr;
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
@@ -174,4 +177,142 @@ fn a_run_stopped_by_sigint_or_sigterm_removes_its_temporaries() {
             "SIG{signal} left {left:?}"
         );
     }
+}
+
+/// Starts the tool with `args` under a process id known before it runs, as a container's
+/// entrypoint has (PID 1, every run): a shell prints its id, reads a line, then becomes the
+/// tool, which keeps the id. `before` is given the id first, to leave what a killed run of that
+/// id left, and returns the tool's last argument (a path that may hold the id).
+fn spawn_with_known_id(args: &[&OsStr], before: impl FnOnce(u32) -> PathBuf) -> Child {
+    let mut child = Command::new("sh")
+        .args(["-c", r#"echo $$; read -r last; exec "$@" "$last""#, "sh"])
+        .arg(tool())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sh runs");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the shell's id");
+    // The shell writes nothing more before the tool runs: nothing of the tool's is buffered.
+    assert!(stdout.buffer().is_empty(), "{:?}", stdout.buffer());
+    child.stdout = Some(stdout.into_inner());
+    let last = before(line.trim().parse().expect("a process id"));
+    let last = last.to_str().expect("a UTF-8 path");
+    assert!(!last.contains('\n'), "{last:?}");
+    let mut stdin = child.stdin.take().expect("piped");
+    writeln!(stdin, "{last}").expect("the shell reads");
+    child
+}
+
+/// `merge` with `base`, `secondary` and `--out-dir out`, its `--primary` given by the
+/// shell of [`spawn_with_known_id`].
+fn merge_with_primary_last<'a>(
+    base: &'a Path,
+    secondary: &'a Path,
+    out: &'a Path,
+) -> [&'a OsStr; 8] {
+    [
+        "merge".as_ref(),
+        "--base".as_ref(),
+        base.as_os_str(),
+        "--secondary".as_ref(),
+        secondary.as_os_str(),
+        "--out-dir".as_ref(),
+        out.as_os_str(),
+        "--primary".as_ref(),
+    ]
+}
+
+/// The killed run had the id this run has (found in review: the file was taken as this run's
+/// own by its id, and never removed).
+#[test]
+fn merge_removes_a_killed_runs_temporary_that_bears_its_own_process_id() {
+    let scratch = Scratch::new("abandoned-same-id");
+    let [base, primary, secondary] = scratch.shipped();
+    let out = scratch.path("out");
+    let mut left = String::new();
+    let child = spawn_with_known_id(&merge_with_primary_last(&base, &secondary, &out), |pid| {
+        left = format!(".merged.jsonl.tmp-{pid}-0");
+        leave_temporary(&out, &left);
+        primary.clone()
+    });
+    let output = child.wait_with_output().expect("the tool ends");
+    assert_exit(&output, 0);
+    assert_stderr_contains(&output, &left);
+    assert!(!stderr(&output).contains("c2VjcmV0"), "{}", stderr(&output));
+    assert!(hidden(&out).is_empty(), "{:?}", hidden(&out));
+}
+
+/// What a `merge` of the triple in `data` did, given as its primary a copy under the name of a
+/// killed run's temporary bearing the run's own id, and stopped by SIGINT once it wrote: that
+/// input's name and the run's output, or `None` when it finished before it wrote, or before
+/// the signal came.
+fn merge_of_a_same_id_input_stopped(data: &Path, out: &Path) -> Option<(PathBuf, Output)> {
+    let [base, primary, secondary] =
+        ["base.jsonl", "primary.jsonl", "secondary.jsonl"].map(|n| data.join(n));
+    let mut input = PathBuf::new();
+    let mut child = spawn_with_known_id(&merge_with_primary_last(&base, &secondary, out), |pid| {
+        fs::create_dir_all(out).expect("a directory");
+        input = out.join(format!(".merged.jsonl.tmp-{pid}-0"));
+        fs::copy(&primary, &input).expect("a copy");
+        input.clone()
+    });
+    let input_name = input.file_name().expect("a name").to_owned();
+    // Its own temporary (the input has the name it would take first), which it writes after
+    // its handler of SIGINT is in place.
+    let writes = || {
+        fs::read_dir(out).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name() != input_name && e.file_name().to_string_lossy().contains(".tmp-")
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !writes() {
+        if child.try_wait().expect("the tool's status").is_some() {
+            return None;
+        }
+        assert!(Instant::now() < deadline, "merge never wrote");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success(), "kill -INT failed");
+    let output = child.wait_with_output().expect("the tool ends");
+    (!output.status.success()).then_some((input, output))
+}
+
+/// A stop removes what the run was writing and nothing else, not an input that bears the
+/// run's id though the run never wrote it (found in review: removed with the run's own).
+#[test]
+fn a_stopped_merge_keeps_an_input_that_bears_its_own_process_id() {
+    let scratch = Scratch::new("stopped-same-id");
+    let data = scratch.path("data");
+    // A run that finishes before it is stopped is tried again, larger.
+    let stopped = ["20000", "60000"]
+        .into_iter()
+        .enumerate()
+        .find_map(|(n, devices)| {
+            let _ = fs::remove_dir_all(&data);
+            assert_exit(&generate(devices, None, &data), 0);
+            let before = fingerprint(&data.join("primary.jsonl"));
+            let stopped =
+                merge_of_a_same_id_input_stopped(&data, &scratch.path(&format!("out-{n}")));
+            stopped.map(|(input, output)| (input, output, before))
+        });
+    let Some((input, output, before)) = stopped else {
+        eprintln!("skipped: each run finished before it could be stopped");
+        return;
+    };
+    assert_exit(&output, 130);
+    assert!(input.is_file(), "the input was removed");
+    assert_eq!(fingerprint(&input).0, before.0, "the input is untouched");
+    let out = input.parent().expect("its directory");
+    let input_name = input.file_name().expect("a name").to_string_lossy();
+    assert_eq!(hidden(out), [input_name.as_ref()]);
 }

@@ -1,15 +1,79 @@
 //! Removing the temporary files of writes that never finished: those of a process that was
 //! killed ([`remove_abandoned_temporaries`], before writing an output again), and this
 //! process's own ([`remove_own_temporaries`], for a program stopping on a signal). Both know a
-//! temporary by the name [`create_temp`](super::create_temp) gives it, and nothing else.
+//! temporary by the name [`create_temp`](super::create_temp) gives it, and this process's own
+//! by the record it keeps of those it creates ([`Temporary`]).
 
+use std::collections::BTreeSet;
 use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::{directory_of, file_name, same_file, temp_prefix};
+use super::{canonical, directory_of, file_name, same_file, temp_prefix};
 use crate::error::{Error, Result};
+
+/// The temporary files this process is writing, by [`recorded_name`]: each from before it is
+/// created until after it is renamed into place or removed.
+///
+/// A temporary's name holds its writer's process id, but an id names a process only while it
+/// runs: a container whose entrypoint is the tool gives it PID 1 on every run, so the file a
+/// killed run left bears this process's id too. Taken as this process's own by its id, it was
+/// never removed as abandoned, and a stop removed it, an input of the run included (found in
+/// review). Only what this process created is its own.
+///
+/// Locked only to insert, remove or look up one name, never across I/O or a caller's code: a
+/// stop's thread ([`remove_own_temporaries`]) that comes while a write holds it waits that
+/// long, and no thread holding it waits for another.
+static WRITING: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+
+/// [`WRITING`], locked. Poisoned only by a panic while it is held, which inserting, removing or
+/// finding a path cannot raise: its set is whole either way.
+fn writing() -> MutexGuard<'static, BTreeSet<PathBuf>> {
+    WRITING.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// How [`WRITING`] records `temp`: its canonical path, so that another spelling of the output's
+/// directory (`out/../out`, a symbolic link to it) finds it; as given when that cannot be
+/// resolved, which the same path then finds alike.
+fn recorded_name(temp: &Path) -> PathBuf {
+    canonical(temp).unwrap_or_else(|| temp.to_owned())
+}
+
+/// Whether this process is writing `temp`: it created it and has neither put it in place nor
+/// removed it.
+fn is_being_written(temp: &Path) -> bool {
+    let name = recorded_name(temp);
+    writing().contains(&name)
+}
+
+/// A temporary file this process writes: its path, recorded in [`WRITING`] until dropped.
+pub(super) struct Temporary {
+    path: PathBuf,
+    recorded: PathBuf,
+}
+
+impl Temporary {
+    /// Records `path` as this process's temporary: before the file is created, so that it is
+    /// never there unrecorded. Dropped when the file could not be created, or after it is
+    /// renamed or removed.
+    pub(super) fn claim(path: PathBuf) -> Self {
+        let recorded = recorded_name(&path);
+        writing().insert(recorded.clone());
+        Self { path, recorded }
+    }
+
+    pub(super) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        writing().remove(&self.recorded);
+    }
+}
 
 /// The writer's process id, if `file` is named as [`create_temp`] names a temporary file of
 /// the output whose temporaries begin with `prefix`: the rest is exactly `{pid}-{n}`, both in
@@ -40,11 +104,13 @@ fn temp_writer(file: &OsStr, prefix: &OsStr) -> Option<u32> {
 /// again; the example tool does, for each of its outputs.
 ///
 /// Removed is a regular file (not a directory, nor a symbolic link) named exactly so, `pid`
-/// and `n` in decimal, whose process is gone: on Linux, when `/proc/{pid}` does not exist.
-/// Kept are the temporaries of this process, of any process still running (a process id
-/// reused since keeps the file until that process ends too), and everything when `/proc`
-/// cannot tell: on another platform, or when `/proc/self` is not this process (a `/proc` of
-/// another PID namespace). The list is then empty. Only processes of this host and PID
+/// and `n` in decimal, whose process is gone: on Linux, when `/proc/{pid}` does not exist, or
+/// when `pid` is this process's id and this process did not create the file (a container's
+/// entrypoint is PID 1 on every run, so a killed run's file bears the id of the run after it).
+/// Kept are the temporaries this process is writing, those of any other process still running
+/// (a process id reused since keeps the file until that process ends too), and everything
+/// when `/proc` cannot tell: on another platform, or when `/proc/self` is not this process (a
+/// `/proc` of another PID namespace). The list is then empty. Only processes of this host and PID
 /// namespace are seen: a temporary that a writer elsewhere (another container sharing the
 /// directory, another host on a network file system) is writing reads as abandoned and is
 /// removed; that write then fails, putting no partial file in place.
@@ -84,8 +150,12 @@ pub fn remove_abandoned_temporaries(path: &Path, inputs: &[&Path]) -> Result<Vec
     }
     let this_process = std::process::id();
     let abandoned = |pid, temp: &Path| {
-        let input = inputs.iter().any(|input| same_file(temp, input));
-        pid != this_process && !is_running(pid) && !input
+        let gone = if pid == this_process {
+            !is_being_written(temp)
+        } else {
+            !is_running(pid)
+        };
+        gone && !inputs.iter().any(|input| same_file(temp, input))
     };
     remove_temporaries(path, &prefix, abandoned)
 }
@@ -100,8 +170,15 @@ pub fn remove_abandoned_temporaries(path: &Path, inputs: &[&Path]) -> Result<Vec
 /// be writing, then exit at once; the example tool does. A write whose temporary file is
 /// removed fails when it would put the file in place, so nothing partial reaches `path`. A
 /// write begun after the removal is not seen: exit at once. Removed is a regular file named
-/// exactly `.{name}.tmp-{pid}-{n}` with this process's id, on any platform; nothing else.
-/// Nothing runs on `SIGKILL`: [`remove_abandoned_temporaries`] removes what it leaves.
+/// exactly `.{name}.tmp-{pid}-{n}` with this process's id that this process created and is
+/// writing, on any platform; nothing else. A file of that name it did not create (a killed
+/// run's that had the same id, as a container's entrypoint has, given to this run as an input
+/// to salvage it, say) is kept: no write of this process stands behind it. Nothing runs on
+/// `SIGKILL`: [`remove_abandoned_temporaries`] removes what it leaves.
+///
+/// Call it from a thread of its own, not from a signal handler proper: it waits for the record
+/// of this process's temporaries, which a write holds for a moment while it creates or removes
+/// one, and a handler interrupting that write on the same thread would wait for ever.
 ///
 /// # Errors
 ///
@@ -136,7 +213,11 @@ pub fn remove_abandoned_temporaries(path: &Path, inputs: &[&Path]) -> Result<Vec
 pub fn remove_own_temporaries(path: &Path) -> Result<Vec<PathBuf>> {
     let prefix = output_prefix(path)?;
     let this_process = std::process::id();
-    remove_temporaries(path, &prefix, |pid, _| pid == this_process)
+    // A process inherits its parent's memory through `fork`, but not its id: the id tells the
+    // parent's temporaries, which the child does not write.
+    remove_temporaries(path, &prefix, |pid, temp| {
+        pid == this_process && is_being_written(temp)
+    })
 }
 
 /// The prefix of `path`'s temporary files, or an [`Error::Io`] naming `path` if it names no
@@ -225,8 +306,9 @@ mod tests {
     }
 
     /// Only a regular file named exactly as a writer names its temporary, of this output, by a
-    /// process that is gone, is removed: one of this process, of a live one (pid 1), or that
-    /// merely looks alike is kept.
+    /// process that is gone, is removed (this process's id on a file it did not create names a
+    /// process gone: see `a_killed_runs_temporary_bearing_this_process_id_is_abandoned`): one of
+    /// a live process (pid 1), or that merely looks alike, is kept.
     #[cfg(target_os = "linux")]
     #[test]
     fn removes_the_temporaries_of_gone_processes_only() {
@@ -243,9 +325,9 @@ mod tests {
         let abandoned = [
             format!(".merged.jsonl.tmp-{gone}-0"),
             format!(".merged.jsonl.tmp-{exited}-17"),
+            format!(".merged.jsonl.tmp-{own}-0"),
         ];
         let kept = [
-            format!(".merged.jsonl.tmp-{own}-0"),
             ".merged.jsonl.tmp-1-0".to_owned(),
             ".merged.jsonl.tmp-x".to_owned(),
             format!(".merged.jsonl.tmp-{gone}"),
@@ -309,16 +391,79 @@ mod tests {
         assert!(named.exists() && linked.exists());
     }
 
-    /// A temporary this process is writing is kept, and the write completes.
+    /// What a run killed with SIGKILL left, that run having had this process's id (a
+    /// container's entrypoint is PID 1 on every run): a partial output, keys in clear, that
+    /// this process never created.
+    fn left_by_a_killed_run_with_this_process_id(dir: &TempDir) -> PathBuf {
+        let left = dir
+            .0
+            .join(format!(".merged.jsonl.tmp-{}-0", std::process::id()));
+        fs::write(
+            &left,
+            r#"{"id":"d","authentication":{"symmetricKey":{"primaryKey":"#,
+        )
+        .expect("seed");
+        left
+    }
+
+    /// The id in a temporary's name is no proof that this process writes it: one it did not
+    /// create is a killed run's, removed as abandoned, unless it is an input (found in review:
+    /// kept for ever, as this process's own, where every run has the same id).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_killed_runs_temporary_bearing_this_process_id_is_abandoned() {
+        let dir = TempDir::new("same-id");
+        let out = dir.0.join("merged.jsonl");
+        let left = left_by_a_killed_run_with_this_process_id(&dir);
+        assert!(
+            remove_abandoned_temporaries(&out, &[&left])
+                .expect("removes")
+                .is_empty()
+        );
+        assert!(left.exists(), "an input is kept");
+        let removed = remove_abandoned_temporaries(&out, &[]).expect("removes");
+        assert_eq!(removed, [left]);
+        assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+    }
+
+    /// A stop removes the temporaries this process is writing, and nothing it did not create
+    /// though its name bear this process's id: a killed run's, given to this run as an input to
+    /// salvage it (found in review: removed, the input lost).
+    #[test]
+    fn a_stop_never_removes_a_temporary_this_process_did_not_create() {
+        let dir = TempDir::new("stop-same-id");
+        let out = dir.0.join("merged.jsonl");
+        let left = left_by_a_killed_run_with_this_process_id(&dir);
+        let written = write_atomically(&out, &[&left], |w| {
+            w.write_all(b"half")?;
+            let removed = remove_own_temporaries(&out).map_err(io::Error::other)?;
+            assert_eq!(removed.len(), 1, "{removed:?}");
+            assert_ne!(removed[0], left);
+            Ok(())
+        });
+        assert!(written.is_err(), "{written:?}");
+        assert!(left.exists(), "the input was removed");
+        assert!(remove_own_temporaries(&out).expect("removes").is_empty());
+        assert_eq!(
+            dir.entries(),
+            [left.file_name().expect("a name").to_string_lossy()]
+        );
+    }
+
+    /// A temporary this process is writing is kept, and the write completes: asked with the
+    /// output's path spelt otherwise too (this process knows its temporaries by canonical path).
     #[cfg(target_os = "linux")]
     #[test]
     fn a_write_in_progress_keeps_its_temporary() {
         let dir = TempDir::new("in-progress");
         let out = dir.0.join("merged.jsonl");
+        let dotted = dir.0.join(".").join("merged.jsonl");
         write_atomically(&out, &[], |w| {
             w.write_all(b"first half, ")?;
-            let removed = remove_abandoned_temporaries(&out, &[]).map_err(io::Error::other)?;
-            assert!(removed.is_empty(), "{removed:?}");
+            for spelt in [&out, &dotted] {
+                let removed = remove_abandoned_temporaries(spelt, &[]).map_err(io::Error::other)?;
+                assert!(removed.is_empty(), "{removed:?}");
+            }
             w.write_all(b"second half")
         })
         .expect("writes");
