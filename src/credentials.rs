@@ -39,7 +39,7 @@ use crate::serde_text::serde_as_text;
 /// # Ok::<(), failback::Error>(())
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Fingerprint([u8; 8]);
+pub struct Fingerprint(#[serde(deserialize_with = "crate::serde_tuple::array")] [u8; 8]);
 
 impl Fingerprint {
     /// The fingerprint of arbitrary secret text.

@@ -120,6 +120,7 @@ mod report;
 mod same_write;
 mod secret;
 mod serde_text;
+mod serde_tuple;
 mod slot;
 mod slot_map;
 mod spawn;

@@ -109,7 +109,13 @@ use wire::Wire;
 ///
 /// The serialized form is for a self-describing format: readers look at what they find
 /// before they accept it, and some fields are told apart by shape. JSON and CBOR are tested:
-/// every state, delta, event and ingest reads back from either as it was written. A format
+/// every state, delta, event and ingest reads back from either as it was written, and a
+/// damaged tree is read, or refused, alike by both (a fixed-size array, a fingerprint's bytes
+/// or a version vector's pair, holding more is refused by both, though CBOR's reader would
+/// drop the rest). A CBOR reader (`ciborium::from_reader`) reads one value and leaves what
+/// follows it unread, where `serde_json::from_str` refuses trailing characters: to refuse a
+/// file holding more than its registry, check that the reader is at its end after it (a
+/// `&[u8]` read through `&mut`, then empty). A format
 /// that needs the schema to read (bincode, postcard) is not supported: the writers leave out
 /// members that hold nothing, which only a self-describing format shows, so such a format may
 /// misread a state rather than refuse it. A device listed twice is refused by any reader; a

@@ -11,6 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::{Dot, ReplicaId};
+use crate::serde_tuple::Pair;
 
 /// For each replica, the highest counter up to which all its writes have been seen.
 ///
@@ -35,10 +36,12 @@ pub struct VersionVector(Vec<(ReplicaId, u64)>);
 /// Read as a list of pairs and rebuilt as [`FromIterator`] builds one: sorted by replica, one
 /// pair per replica (the highest counter), no zero counter, whatever order or repetition a
 /// file holds. Every lookup bisects the list, so an unsorted one read as it was would answer
-/// wrongly rather than fail.
+/// wrongly rather than fail. A pair holding a third element is refused in every format
+/// ([`Pair`]'s reader; serde's reads it from CBOR with the third dropped).
 impl<'de> Deserialize<'de> for VersionVector {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Vec::<(ReplicaId, u64)>::deserialize(deserializer).map(Self::from_iter)
+        let pairs = Vec::<Pair<ReplicaId, u64>>::deserialize(deserializer)?;
+        Ok(pairs.into_iter().map(|Pair(r, n)| (r, n)).collect())
     }
 }
 
