@@ -124,7 +124,11 @@ use wire::Wire;
 /// `serde_json::Value` built first, which has already kept the last of the two (a map's
 /// members), so that `serde_json::from_value` cannot see it. A refusal of anything in a
 /// device's entry starts `device <key>: `, so that a damaged device is found in a format
-/// without positions (CBOR) as in a one-line JSON text of a million devices.
+/// without positions (CBOR) as in a one-line JSON text of a million devices, and in JSON it
+/// stands where it was raised, as it would unnamed. Only serde_json's own refusal of the
+/// text there (a token out of place, a string where a number belongs) is not named: it has
+/// its position when it is raised, which naming it would lose. (A text putting a device's
+/// `key` after its records, as no writer does, gets their refusals unnamed.)
 ///
 /// # Examples
 ///

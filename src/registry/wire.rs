@@ -5,7 +5,9 @@
 //! text, never one a writer or a merge made; what the serialized form promises is said on
 //! [`Registry`].
 
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
@@ -17,6 +19,10 @@ use crate::error::{Result, redacted};
 use crate::identity::{check_parent, check_status};
 use crate::key::{DeviceId, DeviceKey, ModuleId};
 use crate::slot::{Live, Slot, Tombstone};
+
+mod naming;
+
+use naming::{Named, Naming};
 
 /// Read through the wire layout, and checked as `TryFrom<Wire>` says. serde's messages quote a
 /// string found where something else belongs, which for a key stored one level off would show
@@ -70,8 +76,11 @@ const MEMBERS: &[&str] = &["key", "live", "tombstones", "history"];
 /// Read by hand rather than derived so that whatever refuses a device's records names the
 /// device: a record is read without its key, so a metadata name listed twice or an empty
 /// retired list names only its incarnation, and in a text without positions (CBOR) or a
-/// registry of a million devices on one line, that does not find it. Writers put `key` first;
-/// a text putting it after the records gets their refusals as they are.
+/// registry of a million devices on one line, that does not find it. The records are read
+/// through [`Named`], which names a refusal where it is raised, so that it keeps its position
+/// (`naming.rs` says why no later naming can); serde_json's own refusals of the text keep
+/// theirs and are not named. Writers put `key` first; a text putting it after the records gets
+/// their refusals as they are.
 impl<'de> Deserialize<'de> for WireSlot {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         d.deserialize_struct("WireSlot", MEMBERS, DeviceVisitor)
@@ -92,24 +101,16 @@ impl<'de> Visitor<'de> for DeviceVisitor {
         let mut live: Option<Live> = None;
         let mut tombstones: Option<Vec<Tombstone>> = None;
         let mut history = false;
-        let of_device = |key: &Option<DeviceKey>, err: A::Error| match key {
-            Some(key) => within_device(key, &err),
-            None => err,
-        };
         while let Some(member) = members.next_key()? {
             match member {
                 Member::Key if key.is_some() => return Err(A::Error::duplicate_field("key")),
                 Member::Key => key = Some(members.next_value::<KeyText>()?.into()),
                 Member::Live if live.is_some() => return Err(A::Error::duplicate_field("live")),
-                Member::Live => {
-                    live = Some(members.next_value().map_err(|e| of_device(&key, e))?);
-                }
+                Member::Live => live = Some(records_of(key.as_ref(), &mut members)?),
                 Member::Tombstones if tombstones.is_some() => {
                     return Err(A::Error::duplicate_field("tombstones"));
                 }
-                Member::Tombstones => {
-                    tombstones = Some(members.next_value().map_err(|e| of_device(&key, e))?);
-                }
+                Member::Tombstones => tombstones = Some(records_of(key.as_ref(), &mut members)?),
                 Member::History if history => return Err(A::Error::duplicate_field("history")),
                 Member::History => {
                     history = true;
@@ -124,15 +125,21 @@ impl<'de> Visitor<'de> for DeviceVisitor {
     }
 }
 
-/// `err`, raised reading a record of `key`, as the refusal of that device. serde_json ends its
-/// messages with the position it stopped at, and adds it again to an error raised without one
-/// on its way out, where it stands at the same byte: the first is dropped so it reads once.
-fn within_device<E: serde::de::Error>(key: &DeviceKey, err: &E) -> E {
-    let message = err.to_string();
-    E::custom(format_args!("device {key}: {}", without_position(&message)))
+/// The next member's value, records of the device `key` (its live incarnations or its
+/// tombstones), read so that what refuses them names the device where `key` is known.
+fn records_of<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    key: Option<&DeviceKey>,
+    members: &mut A,
+) -> Result<T, A::Error> {
+    let Some(key) = key else {
+        return members.next_value();
+    };
+    let seen = Cell::new(false);
+    members.next_value_seed(Named::new(PhantomData, Naming::new(key, &seen)))
 }
 
-/// `message` without a trailing ` at line L column C`.
+/// `message` without a trailing ` at line L column C`: serde_json's position, which a message
+/// without it has not been given.
 fn without_position(message: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     message

@@ -179,6 +179,63 @@ fn a_name_listed_twice_in_a_records_map_is_refused() {
     }
 }
 
+/// A refusal inside a device's records is placed where it was raised, as the same refusal is
+/// where the device's key is blanked out and nothing names it: named where it is raised, not
+/// once the records are read, when serde_json has read past their closing brackets (review 71:
+/// placed at line 138 of a pretty text whose refused record ends at line 133). serde_json's own
+/// refusal of the text (a string where a counter belongs) keeps its position and is not named:
+/// named, it would lose it.
+#[test]
+fn a_refusal_inside_a_devices_records_is_placed_where_it_was_raised() {
+    let mut registry = Registry::new();
+    let mut w = registry.writer(common::replica(0), Stamp::new(1, 0));
+    for k in [0, 1] {
+        let key = common::key(k);
+        w.create(&key, Identity::default()).expect("fresh");
+        for name in ["owner", "zone"] {
+            w.set_metadata(&key, name, Some(json!("x"))).expect("live");
+        }
+    }
+    let first = common::key(0);
+    let mut value = serde_json::to_value(&registry).expect("a registry serialises");
+    member(&mut value, "incarnation")["counter"] = json!("x");
+    for pretty in [false, true] {
+        let text = |value: &Value| match pretty {
+            true => serde_json::to_string_pretty(value),
+            false => serde_json::to_string(value),
+        };
+        let listed_twice = text(&serde_json::to_value(&registry).expect("serialises"))
+            .expect("text")
+            .replacen("\"zone\"", "\"owner\"", 1);
+        let counter_as_text = text(&value).expect("text");
+        for (edited, named) in [(listed_twice, true), (counter_as_text, false)] {
+            let err = serde_json::from_str::<Registry>(&edited).expect_err("refused");
+            let unnamed =
+                serde_json::from_str::<Registry>(&without_first_key(&edited)).expect_err("refused");
+            let at = |err: &serde_json::Error| (err.line(), err.column());
+            assert_eq!(at(&err), at(&unnamed), "pretty {pretty}: {err}\n{unnamed}");
+            let expected = match named {
+                true => format!("device {first}: {unnamed}"),
+                false => unnamed.to_string(),
+            };
+            assert_eq!(err.to_string(), expected, "pretty {pretty}");
+        }
+    }
+}
+
+/// `text` with its first device's key blanked out, each character but a line break as a space,
+/// so that every position in it stands where it stood.
+fn without_first_key(text: &str) -> String {
+    let start = text.find("\"key\"").expect("a device's key");
+    let end = start + text[start..].find('}').expect("its end") + 1;
+    let end = end + usize::from(text[end..].starts_with(','));
+    let blank: String = text[start..end]
+        .chars()
+        .map(|c| if c == '\n' { c } else { ' ' })
+        .collect();
+    [&text[..start], &blank, &text[end..]].concat()
+}
+
 /// A metadata name listed twice in a creation's identity is refused, naming it as a record's
 /// own metadata map names it (a name that may be a key by its fingerprint). Read as a map
 /// reads it, the last of the two stood: two texts of one creation read as two identities.
