@@ -115,10 +115,10 @@ use wire::Wire;
 /// drop the rest). A CBOR reader (`ciborium::from_reader`) reads one value and leaves what
 /// follows it unread, where `serde_json::from_str` refuses trailing characters: to refuse a
 /// file holding more than its registry, check that the reader is at its end after it (a
-/// `&[u8]` read through `&mut`, then empty). A format
-/// that needs the schema to read (bincode, postcard) is not supported: the writers leave out
-/// members that hold nothing, which only a self-describing format shows, so such a format may
-/// misread a state rather than refuse it. A device listed twice is refused by any reader; a
+/// `&[u8]` read through `&mut`, then empty). A format that needs the schema to read
+/// (bincode, postcard) is not supported: the writers leave out members that hold nothing,
+/// which only a self-describing format shows, so such a format may misread a state rather
+/// than refuse it. A device listed twice is refused by any reader; a
 /// metadata name or a twin path listed twice in one map is refused as the text is read
 /// (`serde_json::from_str`, `from_slice`, `from_reader`, a CBOR reader), not in a
 /// `serde_json::Value` built first, which has already kept the last of the two (a map's

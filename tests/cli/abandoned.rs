@@ -226,8 +226,9 @@ fn merge_with_primary_last<'a>(
     ]
 }
 
-/// The killed run had the id this run has (found in review: the file was taken as this run's
-/// own by its id, and never removed).
+/// A killed run's temporary bearing the id of the run after it, as a container's entrypoint
+/// has the same on every run, is removed and named as any other (found in review: taken as
+/// the run's own by its id, it was never removed).
 #[test]
 fn merge_removes_a_killed_runs_temporary_that_bears_its_own_process_id() {
     let scratch = Scratch::new("abandoned-same-id");
