@@ -82,7 +82,9 @@
 //! the gateway's scope now, or waits for it where this plan creates the gateway (or makes it an
 //! edge device again), as above. IOTHUB.md is silent on what the
 //! hub does with a deleted gateway's scope on its leaves: the plan never writes a stale scope
-//! back, since the hub refuses one naming no edge device.
+//! back, since the hub refuses one naming no edge device. Nor does a module's line carry one: a
+//! module has no scope of its own (the one its export line carries is its device's, stale where
+//! the device's is), and its device's line writes the current one.
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]).

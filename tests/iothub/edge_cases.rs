@@ -20,6 +20,14 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
     // A device whose line states no capabilities and no scope of its own: unknown.
     let unstated = |id: &str| without(device(id), "capabilities");
     let other_leaf = |gw: &str, generation: u64| set(leaf(gw, generation), "/id", json!("l0"));
+    // The leaf's module `m`, its line carrying the leaf's scope, as an export writes it.
+    let module_behind = |gw: &str, generation: u64| {
+        set(
+            module("leaf", "m"),
+            "/deviceScope",
+            json!(format!("ms-azure-iot-edge://{gw}-{generation}")),
+        )
+    };
     // The gateway `gw` made a plain device behind the gateway `to`.
     let demoted_behind = |to: &str, generation: u64| set(leaf(to, generation), "/id", json!("gw"));
     let x509 = |v: Value, primary: &str, secondary: &str| {
@@ -679,6 +687,21 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 export(&[edge("gw", 1), leaf("gw", 1)]),
                 export(&[edge("gw", 5), leaf("gw", 1)]),
                 export(&[edge("gw", 2), leaf("gw", 2)]),
+            ],
+        ),
+        (
+            // Review 71: the primary created the gateway again; the leaf and its module still
+            // carry the old scope, and the secondary re-keyed the module. The leaf's update
+            // writes the gateway's scope now; the module's must not write the old one back.
+            "module re-keyed on a leaf with the scope of a gateway the primary created again",
+            [
+                export(&[edge("gw", 1), leaf("gw", 1), module_behind("gw", 1)]),
+                export(&[edge("gw", 5), leaf("gw", 1), module_behind("gw", 1)]),
+                export(&[
+                    edge("gw", 2),
+                    leaf("gw", 2),
+                    keys(module_behind("gw", 2), K[4], K[5]),
+                ]),
             ],
         ),
     ]

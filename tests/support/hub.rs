@@ -21,7 +21,9 @@
 //! mode are errors too, and so is a plain device line whose scope names the device itself (it
 //! would be its own parent). A device line stating no capabilities is an edge device where its
 //! scope names itself, and, stating no scope either, where a line of the hub carries a scope
-//! naming it: that scope is its own (the hub gives it to no other device).
+//! naming it: that scope is its own (the hub gives it to no other device). A module line may
+//! carry its device's scope as the hub holds it, or none: a module has no scope of its own (the
+//! lift reads a module's as its device's), so another (a stale one, say) is refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -204,8 +206,14 @@ impl Hub {
                 device: key.device.clone(),
                 module: None,
             };
-            if !self.lines.contains_key(&device) {
+            let Some(device) = self.lines.get(&device) else {
                 return Err("a module's device must exist".into());
+            };
+            if line.device_scope.is_some() && line.device_scope != device.device_scope {
+                return Err(format!(
+                    "a module's deviceScope {:?} is not its device's {:?}",
+                    line.device_scope, device.device_scope
+                ));
             }
         }
         let Some(auth) = &line.authentication else {

@@ -350,8 +350,8 @@ impl Known {
 /// Whether the scope of the primary's line `was` for `key` names another device, but not as
 /// that device is now ([`Known::primary_scope_stale`]).
 pub(super) fn primary_scope_stale(failback: &Failback, key: &DeviceKey, was: &PrimaryLine) -> bool {
-    // An edge device's scope names itself. A module's line carries its device's scope as the
-    // primary holds it, and writes it back as it is.
+    // An edge device's scope names itself. A module's line in the primary carries its device's
+    // scope, which the device's own line settles: the module's line carries none.
     let Some(owner) = was.scope_owner.as_ref() else {
         return false;
     };

@@ -104,12 +104,9 @@ impl Planner<'_> {
         if self.edge_with_parent(device) {
             parent = Parent::Unwritable;
         }
-        if device.key.module.is_some() {
-            if let Some(primary) = primary {
-                line.device_scope.clone_from(&primary.device_scope);
-                line.parent.clone_from(&primary.scope_owner);
-            }
-        }
+        // A module's line carries no scope ([`scope_owner`]), not even the one its line in the
+        // primary carries: that is its device's (a module has none of its own), which can be
+        // stale, and the device's own line writes the current one where it changes.
         (line, parent)
     }
 
@@ -286,7 +283,8 @@ fn line_of(device: &Device, primary: Option<&PrimaryLine>) -> ExportLine {
 }
 
 /// The edge device whose scope `device`'s line carries: itself for an edge device, its parent
-/// for a leaf, none for a module (whose line carries the primary's, as it is).
+/// for a leaf, none for a module (which has no scope of its own: the one its export line carries
+/// is its device's, as the lift reads it).
 fn scope_owner(device: &Device) -> Option<DeviceId> {
     if device.key.module.is_some() {
         None

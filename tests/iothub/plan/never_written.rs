@@ -1,7 +1,8 @@
-//! What the plan never writes: reported properties, and IoT Edge system modules.
+//! What the plan never writes: reported properties, IoT Edge system modules, and a scope on a
+//! module's line.
 
 use failback::iothub::{ImportMode, Side};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::*;
 
@@ -107,5 +108,59 @@ fn iot_edge_system_modules_are_never_written() {
         );
         assert_eq!(run.summary.system_modules, run.plan.system_modules);
         assert!(run.plan.blocked.is_empty(), "{:?}", run.plan.blocked);
+    }
+}
+
+/// Review 71: a module's line in an export carries its device's scope, which can be stale; the
+/// module's update wrote it back as it was. Here the primary created `gw` again (`gw-5`) while
+/// `leaf` and its module still carry `gw-1`, and the secondary re-keyed the module: the leaf's
+/// update writes `gw-5`, and the module's wrote `gw-1`, the scope of no edge device, on every
+/// run. A module has no scope of its own: its line carries none.
+#[test]
+fn a_modules_line_never_carries_a_scope() {
+    let behind = |v: Value, scope: &str| {
+        set(
+            v,
+            "/deviceScope",
+            json!(format!("ms-azure-iot-edge://{scope}")),
+        )
+    };
+    let base = [
+        edge("gw", 1),
+        behind(device("leaf"), "gw-1"),
+        behind(module("leaf", "m"), "gw-1"),
+    ];
+    let primary = [
+        edge("gw", 5),
+        behind(device("leaf"), "gw-1"),
+        behind(module("leaf", "m"), "gw-1"),
+    ];
+    let secondary = [
+        edge("gw", 2),
+        behind(device("leaf"), "gw-2"),
+        keys(behind(module("leaf", "m"), "gw-2"), K[4], K[5]),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        let leaf = run.line("leaf");
+        assert_eq!(
+            leaf.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-5"),
+            "prefer {prefer:?}"
+        );
+        let module = run.line("leaf/m");
+        assert_eq!(module.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(
+            (&module.device_scope, &module.parent),
+            (&None, &None),
+            "prefer {prefer:?}: {}",
+            module.to_json()
+        );
+        let merged = run
+            .plan
+            .merged
+            .iter()
+            .find(|l| l.key == parse_key("leaf/m"));
+        assert_eq!(merged.and_then(|l| l.device_scope.as_ref()), None);
     }
 }

@@ -1,6 +1,7 @@
 //! The import simulator's own check: it must refuse what IoT Hub refuses, or the rerun
 //! properties prove nothing.
 
+use failback::iothub::ExportLine;
 use serde_json::{Value, json};
 
 use crate::hub::Hub;
@@ -119,4 +120,43 @@ fn simulator_refuses_what_iot_hub_refuses() {
         "create",
     ))
     .expect("a leaf behind a gateway whose line states only its own scope");
+}
+
+/// `v` read back as an import line in `mode`.
+fn line(v: Value, mode: &str) -> ExportLine {
+    import(&[set(v, "/importMode", json!(mode))]).remove(0)
+}
+
+/// `v` with its scope `scope`.
+fn behind(v: Value, scope: &str) -> Value {
+    set(v, "/deviceScope", json!(scope))
+}
+
+/// A module has no scope of its own: its line may carry its device's as the hub holds it, or
+/// none, and another (a stale one) is refused.
+#[test]
+fn simulator_refuses_a_modules_scope_other_than_its_devices() {
+    let primary = export(&[
+        edge("gw", 5),
+        behind(device("leaf"), "ms-azure-iot-edge://gw-5"),
+        behind(module("leaf", "m"), "ms-azure-iot-edge://gw-1"),
+    ]);
+    let re_keyed = |scope: Option<&str>| {
+        let v = keys(without(module("leaf", "m"), "properties"), K[4], K[5]);
+        let v = match scope {
+            Some(scope) => behind(v, scope),
+            None => v,
+        };
+        line(v, "updateIfMatchETag")
+    };
+    let mut hub = Hub::new(&primary);
+    let refusal = hub
+        .apply(&re_keyed(Some("ms-azure-iot-edge://gw-1")))
+        .expect_err("a stale scope on a module's line");
+    assert!(refusal.contains("deviceScope"), "{refusal}");
+    for fine in [re_keyed(Some("ms-azure-iot-edge://gw-5")), re_keyed(None)] {
+        let mut hub = Hub::new(&primary);
+        hub.apply(&fine)
+            .unwrap_or_else(|e| panic!("{}: {e}", fine.to_json()));
+    }
 }
