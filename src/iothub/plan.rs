@@ -81,10 +81,14 @@
 //! line carries) has a parent to write, though its parent id is the merged one: the line carries
 //! the gateway's scope now, or waits for it where this plan creates the gateway (or makes it an
 //! edge device again), as above. IOTHUB.md is silent on what the
-//! hub does with a deleted gateway's scope on its leaves: the plan never writes a stale scope
-//! back, since the hub refuses one naming no edge device. Nor does a module's line carry one: a
-//! module has no scope of its own (the one its export line carries is its device's, stale where
-//! the device's is), and its device's line writes the current one.
+//! hub does with a deleted gateway's scope on its leaves: the plan never writes back a scope it
+//! can tell is stale, since the hub refuses one naming no edge device. Nor does a module's line
+//! carry one: a module has no scope of its own (the one its export line carries is its device's,
+//! stale where the device's is), and its device's line writes the current one. Where a gateway's
+//! own line carries no scope, its leaves' lines are the evidence; where they carry two, one is
+//! stale and the export does not say which: a line for one of those leaves keeps the leaf's own
+//! (no change of its parent), and a leaf put behind the gateway anew carries none, listed as
+//! `parent-without-scope` (see `scopes.rs`).
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]).
@@ -98,7 +102,7 @@
 //! |---|---|---|
 //! | `edge-device` | an IoT Edge device the primary holds as one (or this plan creates) with a parent, merged or in the primary: it travels in `parentScopes`, which no line carries | the merged parent; none: the one the primary may hold is to be removed |
 //! | `made-edge-device` | a leaf the primary holds plain, made an IoT Edge device: the update carries the device's own scope, and the hub may drop its gateway | the gateway it keeps |
-//! | `parent-without-scope` | a leaf whose parent the primary holds as an IoT Edge device but exports without a scope | the merged parent |
+//! | `parent-without-scope` | a leaf whose parent the primary holds as an IoT Edge device but exports without a scope (or with two, its leaves', one stale) | the merged parent |
 //! | `parent-blocked` | a leaf in the primary whose parent's line this plan blocks (a new leaf is blocked with it instead) | the merged parent |
 //! | `parent-unknown` | an IoT Edge device the secondary created since the base | none: no export shows it |
 //!
@@ -128,6 +132,7 @@ mod limit;
 mod lines;
 mod parent;
 mod planner;
+mod scopes;
 mod unwritable;
 
 use serde::{Deserialize, Serialize};

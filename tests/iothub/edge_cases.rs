@@ -690,6 +690,23 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             ],
         ),
         (
+            // Review 71: the gateway's line states no capabilities and no scope, and its
+            // children's lines in the primary carry two scopes for it, one stale. The secondary
+            // disabled one child and put a new one behind the gateway: no line may write either
+            // scope on another child.
+            "leaves disagreeing on the scope of a gateway exported without one",
+            [
+                export(&[unstated("gw"), other_leaf("gw", 1), leaf("gw", 1)]),
+                export(&[unstated("gw"), other_leaf("gw", 1), leaf("gw", 5)]),
+                export(&[
+                    unstated("gw"),
+                    other_leaf("gw", 2),
+                    disabled(leaf("gw", 2)),
+                    set(leaf("gw", 2), "/id", json!("new-leaf")),
+                ]),
+            ],
+        ),
+        (
             // Review 71: the primary created the gateway again; the leaf and its module still
             // carry the old scope, and the secondary re-keyed the module. The leaf's update
             // writes the gateway's scope now; the module's must not write the old one back.

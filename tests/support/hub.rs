@@ -21,9 +21,13 @@
 //! mode are errors too, and so is a plain device line whose scope names the device itself (it
 //! would be its own parent). A device line stating no capabilities is an edge device where its
 //! scope names itself, and, stating no scope either, where a line of the hub carries a scope
-//! naming it: that scope is its own (the hub gives it to no other device). A module line may
-//! carry its device's scope as the hub holds it, or none: a module has no scope of its own (the
-//! lift reads a module's as its device's), so another (a stale one, say) is refused.
+//! naming it: that scope is its own (the hub gives it to no other device). Where lines of the hub
+//! carry two scopes naming it, one is stale (a scope embeds the gateway's generation), and which
+//! is its own the simulator cannot tell: a line may carry either only where its device already
+//! holds it (the line changes nothing of its parent; IOTHUB.md does not say that the hub checks a
+//! scope a line leaves as it is), and no other line may carry either. A module line may carry its
+//! device's scope as the hub holds it, or none: a module has no scope of its own (the lift reads
+//! a module's as its device's), so another (a stale one, say) is refused.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -240,7 +244,7 @@ impl Hub {
                 let owner = self.lines.values().find(|l| {
                     l.key.module.is_none() && is_edge(l) && l.device_scope.as_ref() == Some(scope)
                 });
-                if owner.is_none() && !self.undescribed_edge_scope(scope) {
+                if owner.is_none() && !self.undescribed_edge_scope(scope, key) {
                     return Err(format!(
                         "deviceScope {scope} is not the scope of an edge device in this hub"
                     ));
@@ -251,7 +255,8 @@ impl Hub {
     }
 
     /// The scope the lines here carry naming `was`, an edge device whose line states no
-    /// capabilities and no scope (an export that left them out).
+    /// capabilities and no scope (an export that left them out). Where they carry two, the
+    /// first in key order stands for the one the hub knows.
     fn undescribed_scope_of(&self, was: &ExportLine) -> Option<String> {
         if was.key.module.is_some() || was.capabilities.is_some() || was.device_scope.is_some() {
             return None;
@@ -261,10 +266,12 @@ impl Hub {
         scopes.find(|scope| names_it(scope)).cloned()
     }
 
-    /// Whether `scope` is the scope of an edge device whose line here states no capabilities
-    /// and no scope (an export that left them out): the device exists, and a line of this hub
-    /// already carries the scope, which the hub gave no other device.
-    fn undescribed_edge_scope(&self, scope: &str) -> bool {
+    /// Whether `scope`, on a line of `key`, is the scope of an edge device whose line here states
+    /// no capabilities and no scope (an export that left them out): the device exists, and a
+    /// line of this hub already carries the scope, which the hub gave no other device. Where
+    /// another line carries another scope naming it, one of the two is stale, and the scope is
+    /// taken only where `key` already holds it: the line leaves it as it is.
+    fn undescribed_edge_scope(&self, scope: &str, key: &DeviceKey) -> bool {
         let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
             return false;
         };
@@ -272,11 +279,18 @@ impl Hub {
             .lines
             .get(&owner)
             .is_some_and(|l| l.capabilities.is_none() && l.device_scope.is_none());
-        undescribed
-            && self
+        let owner_id = owner.device.as_str();
+        let naming = || {
+            let scopes = self
                 .lines
                 .values()
-                .any(|l| l.device_scope.as_deref() == Some(scope))
+                .filter_map(|l| l.device_scope.as_deref());
+            scopes.filter(move |s| scope_owner(s) == Some(owner_id))
+        };
+        let carried = naming().any(|s| s == scope);
+        let contradicted = naming().any(|s| s != scope);
+        let held = self.lines.get(key).and_then(|l| l.device_scope.as_deref()) == Some(scope);
+        undescribed && carried && (!contradicted || held)
     }
 }
 

@@ -23,12 +23,11 @@
 //!
 //! [`updatable`]: super::lines::updatable
 
-use std::collections::BTreeMap;
-
 use super::Plan;
 use super::disable::disables;
 use super::lines::Known;
 use super::parent::stands_as_parent;
+use super::scopes::Scopes;
 use crate::iothub::lift::{Failback, PrimaryLine, SECONDARY, Side};
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
@@ -63,7 +62,7 @@ pub(super) const DETACHED_UNDONE: &str = "it waits for the scope of its new edge
 /// lose it for good, under either preference.
 pub(super) fn detached_kept(
     failback: &Failback,
-    scopes: &BTreeMap<DeviceId, String>,
+    scopes: &Scopes,
     key: &DeviceKey,
     merged_parent: Option<&DeviceId>,
 ) -> bool {

@@ -7,10 +7,9 @@
 //! how it is made and streamed, and the other files the decisions that span devices (edge
 //! parents, the identity limit, blocks on worker threads) or the one exception (`disable.rs`).
 
-use std::collections::BTreeMap;
-
 use super::detached::detached_kept;
 use super::parent::{Parent, stands_as_parent};
+use super::scopes::Scopes;
 use super::{Blocked, Plan, device_of, is_live, key_of};
 use crate::iothub::import_mode::ImportMode;
 use crate::iothub::lift::{BaseCredentials, Failback, PrimaryLine};
@@ -323,7 +322,7 @@ impl Known {
     /// parent is `merged_parent`.
     pub(super) fn of(
         failback: &Failback,
-        scopes: &BTreeMap<DeviceId, String>,
+        scopes: &Scopes,
         (key, merged_parent): (&DeviceKey, Option<&DeviceId>),
         was: &PrimaryLine,
     ) -> Known {
@@ -339,7 +338,7 @@ impl Known {
             !primary_parent_stays && detached_kept(failback, scopes, key, merged_parent);
         Known {
             base_credentials: failback.base_credentials(key),
-            named_parent: key.module.is_none() && scopes.contains_key(&key.device),
+            named_parent: key.module.is_none() && scopes.names(&key.device),
             primary_parent_stays,
             primary_scope_stale,
             detached_kept,

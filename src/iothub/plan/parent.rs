@@ -5,55 +5,16 @@
 //! registry (the primary's scopes, from any line naming the gateway, and the merged
 //! capabilities), while a line decision reads one device and the fate of its parent.
 
-use std::collections::BTreeMap;
-
 use super::lines::{Known, carry_capabilities_and_twin, creatable, non_empty, settled, updatable};
 use super::planner::Planner;
+use super::scopes::Scopes;
 use super::{is_live, key_of};
 use crate::credentials::Authentication;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
 use crate::iothub::line::ExportLine;
 use crate::iothub::writable::resolved;
-use crate::key::{DeviceId, DeviceKey};
+use crate::key::DeviceId;
 use crate::view::Device;
-
-/// Each edge device's scope in the primary hub, by device id, from the edge device's own line,
-/// or, when that line has none, from the first other line in key order that names the edge
-/// device (a child's, or a module's). The own line wins because it is the device's scope as the
-/// hub holds it now, while a child's line can carry a scope the device no longer has.
-///
-/// Only devices the primary's export holds, and does not state plain: a child's scope naming one
-/// it does not hold is a deleted gateway's (IOTHUB.md: a scope embeds the gateway's
-/// `generationId`, so a gateway of that id created again, by this plan or later, has another
-/// scope). Taken as the device's, it would be written on the new gateway's create line, and on
-/// its leaves, naming no edge device. And one naming a device the export states plain is of an
-/// edge device made plain since: IoT Hub refuses a scope naming no edge device, and IOTHUB.md
-/// does not say that a device made an edge device again gets the scope it had; so its leaves
-/// wait for the one the hub gives it, where this plan makes it one.
-pub(super) fn scopes(lines: &BTreeMap<DeviceKey, PrimaryLine>) -> BTreeMap<DeviceId, String> {
-    use std::collections::btree_map::Entry;
-    // The scope, and whether it came from the edge device's own line.
-    let mut out: BTreeMap<DeviceId, (String, bool)> = BTreeMap::new();
-    for (key, line) in lines {
-        if let (Some(owner), Some(scope)) = (&line.scope_owner, &line.device_scope) {
-            let own = key.module.is_none() && key.device == *owner;
-            match out.entry(owner.clone()) {
-                Entry::Vacant(entry) => {
-                    entry.insert((scope.clone(), own));
-                }
-                Entry::Occupied(mut entry) if own => {
-                    entry.insert((scope.clone(), own));
-                }
-                Entry::Occupied(_) => {}
-            }
-        }
-    }
-    let held = |owner: &DeviceId| lines.get(&key_of(owner)).is_some_and(|l| !l.stated_plain);
-    out.into_iter()
-        .filter(|(owner, _)| held(owner))
-        .map(|(owner, (scope, _))| (owner, scope))
-        .collect()
-}
 
 /// What became of a merged line's edge parent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,12 +111,14 @@ impl Planner<'_> {
         // A creation gets its scope from the hub (IOTHUB.md: derive scopes for the target hub):
         // none from another line, whatever `scopes` holds.
         let created = own && primary.is_none();
-        match scopes.get(&owner).filter(|_| !created) {
+        match scopes.scope(&owner, primary).filter(|_| !created) {
             Some(scope) if can_parent => {
                 line.device_scope = Some(scope.clone());
                 line.parent = Some(owner);
             }
             // A new edge device gets its scope from the hub on creation: nothing to wait for.
+            // A leaf's parent whose scope the primary's export does not tell (or tells two of)
+            // waits for the hub to give it one, or no line can carry it.
             None if can_parent => {
                 if !own {
                     parent = self.parent_without_scope(&owner);
@@ -199,7 +162,7 @@ impl Planner<'_> {
             .filter(|owner| stands(owner))
             .into_iter()
             .chain(secondary.as_ref())
-            .find_map(|owner| Some((owner, scopes.get(owner)?)));
+            .find_map(|owner| Some((owner, scopes.scope(owner, primary)?)));
         if let Some((owner, scope)) = kept {
             line.device_scope = Some(scope.clone());
             line.parent = Some(owner.clone());
@@ -215,8 +178,9 @@ impl Planner<'_> {
     }
 
     /// What becomes of a device's parent `owner`, an edge device the primary's export gives no
-    /// scope: it waits for the scope the hub gives the parent when this plan's line for it is
-    /// written, a create or a full update making it an edge device. A parent the primary already
+    /// scope (or two, its children's, for a line that carries neither: [`Scopes::scope`]): it
+    /// waits for the scope the hub gives the parent when this plan's line for it is written, a
+    /// create or a full update making it an edge device. A parent the primary already
     /// holds as an edge device (its line without a scope) gets no line that gives it one, and one
     /// whose line this plan blocks gets none until an operator acts: waiting for either would last
     /// for ever (a parent held plain whose update is blocked would keep its leaves waiting on
@@ -328,8 +292,8 @@ fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
 /// the primary holds as one though its export did not say so.
 ///
 /// The second is a device whose line in the primary states no capabilities (null or absent, no
-/// scope of its own) while a line of the primary's export names it as an edge parent (`scopes`,
-/// from a leaf's scope): the hub refuses a scope naming no edge device, so the primary holds it as
+/// scope of its own) while a line of the primary's export names it as an edge parent
+/// ([`Scopes::names`], from a leaf's scope, known or not): the hub refuses a scope naming no edge device, so the primary holds it as
 /// one. The lift reads it as one too (its scopes name it), so the merge holds it plain only where
 /// the secondary stated it plain, and [`is_edge`] alone would then take the gateway for gone: a
 /// full update of a leaf behind it, for any other change, would write no scope and detach the leaf,
@@ -339,11 +303,7 @@ fn is_edge(failback: &Failback, owner: &DeviceId) -> bool {
 /// until the primary is exported with its capabilities).
 ///
 /// [`keeps_edge`]: crate::iothub::writable::keeps_edge
-pub(super) fn stands_as_parent(
-    failback: &Failback,
-    scopes: &BTreeMap<DeviceId, String>,
-    owner: &DeviceId,
-) -> bool {
+pub(super) fn stands_as_parent(failback: &Failback, scopes: &Scopes, owner: &DeviceId) -> bool {
     if is_edge(failback, owner) {
         return true;
     }
@@ -352,5 +312,5 @@ pub(super) fn stands_as_parent(
         .primary_lines
         .get(&key)
         .is_some_and(|was| !was.capabilities_known);
-    unstated && scopes.contains_key(owner) && is_live(failback, &key)
+    unstated && scopes.names(owner) && is_live(failback, &key)
 }

@@ -5,10 +5,11 @@
 //! decides its creations beforehand, the edge parents its lines' scopes, the blocks which keys
 //! it walks at a time.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::lines::{Known, primary_scope_stale};
-use super::parent::{Parent, scopes, stands_as_parent};
+use super::parent::{Parent, stands_as_parent};
+use super::scopes::Scopes;
 use super::{Blocked, Plan, device_of, is_live};
 use crate::error::Result;
 use crate::iothub::lift::{Failback, PrimaryLine, Side};
@@ -22,8 +23,8 @@ pub(super) struct Planner<'f> {
     policy: &'f crate::policy::Policy,
     pub(super) merged: &'f crate::registry::Registry,
     primary: &'f crate::registry::Registry,
-    /// Each edge device's scope in the primary (see [`scopes`]).
-    pub(super) scopes: BTreeMap<DeviceId, String>,
+    /// Each edge device the primary's export names, and its scope there.
+    pub(super) scopes: Scopes,
     /// Device ids whose creations the plan blocks, lest the primary hold more identities than
     /// IoT Hub allows (see [`Planner::over_limit`]), and why.
     pub(super) capped: BTreeSet<DeviceId>,
@@ -39,7 +40,7 @@ impl<'f> Planner<'f> {
             policy: failback.policy(),
             merged: failback.merged(),
             primary: failback.replica(Side::Primary),
-            scopes: scopes(&failback.primary_lines),
+            scopes: Scopes::of(&failback.primary_lines),
             capped: BTreeSet::new(),
             capped_reason: String::new(),
         };

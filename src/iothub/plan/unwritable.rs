@@ -89,7 +89,8 @@ pub enum UnwritableReason {
     /// nothing of its parent).
     MadeEdgeDevice,
     /// The parent is an IoT Edge device in the primary, but the primary's export gives no scope
-    /// for it (neither its own line nor a child's): no line can name the hub's scope.
+    /// for it (neither its own line nor a child's), or two (its children's lines disagree, and
+    /// which is stale is not in the export): no line can name the hub's scope.
     ParentWithoutScope,
     /// The parent's own line is blocked by this plan (new to the primary, or plain there and
     /// made an edge device): no scope comes until an operator resolves the parent's entry in

@@ -132,6 +132,79 @@ fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
     assert_eq!(run.line("new-leaf").device_scope.as_deref(), own);
 }
 
+/// Review 71: the primary exports `gw` without capabilities or a scope, so its scope is read
+/// from its children's lines, and they disagree: `a-leaf` carries `gw-1`, `b-leaf` `gw-5`. A
+/// scope embeds the gateway's generation, so one of them is stale, and the export does not say
+/// which. Taking the first child's, the plan wrote `gw-1` on b-leaf's disable, replacing the
+/// scope the primary holds for it, and on the create of `c-leaf` behind `gw`; the hub refuses
+/// a line with a stale scope on every run.
+#[test]
+fn a_gateways_scope_its_children_disagree_on_is_unknown_and_each_leaf_keeps_its_own() {
+    let behind = |v: Value, scope: &str| {
+        set(
+            v,
+            "/deviceScope",
+            json!(format!("ms-azure-iot-edge://{scope}")),
+        )
+    };
+    let unstated = without(device("gw"), "capabilities");
+    let base = [
+        unstated.clone(),
+        behind(device("a-leaf"), "gw-1"),
+        behind(device("b-leaf"), "gw-1"),
+    ];
+    let primary = [
+        unstated.clone(),
+        behind(device("a-leaf"), "gw-1"),
+        behind(device("b-leaf"), "gw-5"),
+    ];
+    let secondary = [
+        unstated,
+        behind(device("a-leaf"), "gw-2"),
+        behind(set(device("b-leaf"), "/status", json!("disabled")), "gw-2"),
+        behind(device("c-leaf"), "gw-2"),
+    ];
+    for prefer in BOTH {
+        let run = merge(&base, &primary, &secondary, prefer);
+        // b-leaf's disable changes nothing of its parent: it carries the scope the hub holds
+        // for it, stale or not.
+        let disable = run.line("b-leaf");
+        assert_eq!(disable.import_mode, Some(ImportMode::UpdateIfMatchETag));
+        assert_eq!(disable.status, Status::Disabled);
+        assert_eq!(
+            disable.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-5"),
+            "prefer {prefer:?}"
+        );
+        assert!(run.lines("a-leaf").is_empty(), "prefer {prefer:?}");
+        // The new leaf has no scope to carry: created without a parent, and listed for an
+        // operator to put behind `gw`, as behind a gateway exported without any scope.
+        let create = run.line("c-leaf");
+        assert_eq!(create.import_mode, Some(ImportMode::Create));
+        assert_eq!(
+            (&create.device_scope, &create.parent),
+            (&None, &None),
+            "prefer {prefer:?}"
+        );
+        let without_scope = entry("c-leaf", UnwritableReason::ParentWithoutScope, Some("gw"));
+        assert_eq!(unwritable(&run.plan), [without_scope], "prefer {prefer:?}");
+        assert!(run.plan.blocked.is_empty(), "{:?}", run.plan.blocked);
+        assert!(run.plan.pending_parent.is_empty(), "prefer {prefer:?}");
+    }
+
+    // Children that agree give the gateway their scope, the new leaf included.
+    let primary = [
+        without(device("gw"), "capabilities"),
+        behind(device("a-leaf"), "gw-5"),
+        behind(device("b-leaf"), "gw-5"),
+    ];
+    let run = merge(&base, &primary, &secondary, Side::Secondary);
+    let own = Some("ms-azure-iot-edge://gw-5");
+    assert_eq!(run.line("c-leaf").device_scope.as_deref(), own);
+    assert_eq!(run.line("b-leaf").device_scope.as_deref(), own);
+    assert!(run.plan.parent_unwritable.is_empty());
+}
+
 #[test]
 fn a_new_gateways_create_line_carries_no_scope_another_line_names() {
     // The primary's leaf carries the scope of a gateway the primary no longer holds (created,

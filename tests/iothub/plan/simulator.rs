@@ -132,6 +132,39 @@ fn behind(v: Value, scope: &str) -> Value {
     set(v, "/deviceScope", json!(scope))
 }
 
+/// Where two lines carry two scopes for a gateway whose own line states neither, one is stale
+/// and which one the simulator cannot tell: a line keeping the scope its device holds is taken
+/// (it changes nothing of its parent), any other line with either scope is refused.
+#[test]
+fn simulator_refuses_a_scope_two_lines_contradict_but_on_a_device_holding_it() {
+    let (one, five) = ("ms-azure-iot-edge://u-1", "ms-azure-iot-edge://u-5");
+    let contradicted = export(&[
+        behind(device("a"), one),
+        behind(device("b"), five),
+        without(device("u"), "capabilities"),
+    ]);
+    let update = |id: &str, scope: &str| {
+        let v = set(behind(device(id), scope), "/status", json!("disabled"));
+        line(without(v, "properties"), "updateIfMatchETag")
+    };
+    let create =
+        |id: &str, scope: &str| line(without(behind(device(id), scope), "properties"), "create");
+    for bad in [
+        create("c", one),
+        create("c", five),
+        update("a", five),
+        update("b", one),
+    ] {
+        let mut hub = Hub::new(&contradicted);
+        assert!(hub.apply(&bad).is_err(), "accepted {}", bad.to_json());
+    }
+    for kept in [update("a", one), update("b", five)] {
+        let mut hub = Hub::new(&contradicted);
+        hub.apply(&kept)
+            .unwrap_or_else(|e| panic!("{}: {e}", kept.to_json()));
+    }
+}
+
 /// A module has no scope of its own: its line may carry its device's as the hub holds it, or
 /// none, and another (a stale one) is refused.
 #[test]
