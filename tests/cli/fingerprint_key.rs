@@ -45,10 +45,16 @@ fn password_values(out: &Path) -> Vec<String> {
 
 /// Runs `fingerprint --fingerprint-key KEY` with `value` on stdin.
 fn fingerprint_of(key: &Path, value: &str) -> Output {
+    fingerprint_with(key, &[], value)
+}
+
+/// Runs `fingerprint --fingerprint-key KEY ARGS…` with `value` on stdin.
+fn fingerprint_with(key: &Path, args: &[&str], value: &str) -> Output {
     let mut child = Command::new(tool())
         .arg("fingerprint")
         .arg("--fingerprint-key")
         .arg(key)
+        .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -199,22 +205,7 @@ fn fingerprint_reads_text_or_json_as_the_report_fingerprints_it() {
     let material = b"0123456789abcdef0123456789abcdef";
     fs::write(&key_file, material).expect("writes");
     let key = FingerprintKey::new(material).expect("32 bytes");
-    let run = |args: &[&str], input: &str| {
-        let mut child = Command::new(tool())
-            .arg("fingerprint")
-            .arg("--fingerprint-key")
-            .arg(&key_file)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the tool runs");
-        let mut stdin = child.stdin.take().expect("piped");
-        stdin.write_all(input.as_bytes()).expect("writes");
-        drop(stdin);
-        child.wait_with_output().expect("the tool ends")
-    };
+    let run = |args: &[&str], input: &str| fingerprint_with(&key_file, args, input);
     let wifi = r#"[{"ssid":"home","password":"pw-p"}]"#;
     let sorted = r#"[{"password":"pw-p","ssid":"home"}]"#;
     for spelt in [
