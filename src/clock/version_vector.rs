@@ -37,7 +37,7 @@ pub struct VersionVector(Vec<(ReplicaId, u64)>);
 /// pair per replica (the highest counter), no zero counter, whatever order or repetition a
 /// file holds. Every lookup bisects the list, so an unsorted one read as it was would answer
 /// wrongly rather than fail. A pair holding a third element is refused in every format
-/// ([`Pair`]'s reader; serde's reads it from CBOR with the third dropped).
+/// (`Pair`'s reader; serde's reads it from CBOR with the third dropped).
 impl<'de> Deserialize<'de> for VersionVector {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let pairs = Vec::<Pair<ReplicaId, u64>>::deserialize(deserializer)?;
