@@ -32,6 +32,9 @@ mod rerun;
 /// Live replicas seeded from exports, each under its own id, beside the lift's registries.
 #[path = "iothub/seeding.rs"]
 mod seeding;
+/// Random small edge topologies on three hubs, for `generated.rs`'s properties.
+#[path = "iothub/topologies.rs"]
+mod topologies;
 
 use failback::iothub::{
     ConflictEntry, ExportLine, ExportReader, Failback, ImportMode, InputStats, LiftPolicy, Parsed,

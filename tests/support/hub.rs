@@ -21,7 +21,8 @@
 //! mode are errors too, and so is a plain device line whose scope names the device itself (it
 //! would be its own parent). A device line stating no capabilities is an edge device where its
 //! scope names itself, and, stating no scope either, where a line of the hub carries a scope
-//! naming it: that scope is its own (the hub gives it to no other device). Where lines of the hub
+//! naming it: that scope is its own (the hub gives it to no other device), kept while the device
+//! is, whatever becomes of the lines that showed it. Where lines of the export the hub starts from
 //! carry two scopes naming it, one is stale (a scope embeds the gateway's generation), and which
 //! is its own the simulator cannot tell: a line may carry either only where its device already
 //! holds it (the line changes nothing of its parent; IOTHUB.md does not say that the hub checks a
@@ -41,6 +42,9 @@ const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
 #[derive(Clone, Debug)]
 pub struct Hub {
     lines: BTreeMap<DeviceKey, ExportLine>,
+    /// The scope of each edge device whose line states no capabilities and no scope, as the
+    /// lines of the export the hub started from show it: `None` where they show two.
+    hidden_scopes: BTreeMap<DeviceKey, Option<String>>,
     /// Source of fresh ETags and generation ids.
     counter: u64,
 }
@@ -53,7 +57,24 @@ impl Hub {
             let previous = lines.insert(line.key.clone(), line.clone());
             assert!(previous.is_none(), "{} twice in the export", line.key);
         }
-        Hub { lines, counter: 0 }
+        let mut hidden_scopes: BTreeMap<DeviceKey, Option<String>> = BTreeMap::new();
+        for scope in lines.values().filter_map(|l| l.device_scope.as_ref()) {
+            let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
+                continue;
+            };
+            if !lines.get(&owner).is_some_and(undescribed) {
+                continue;
+            }
+            let shown = hidden_scopes.entry(owner).or_insert(Some(scope.clone()));
+            if shown.as_ref().is_some_and(|shown| shown != scope) {
+                *shown = None;
+            }
+        }
+        Hub {
+            lines,
+            hidden_scopes,
+            counter: 0,
+        }
     }
 
     /// Applies every line in order; the first refused line fails with its index.
@@ -183,6 +204,7 @@ impl Hub {
                     ));
                 }
                 self.lines.remove(key);
+                self.hidden_scopes.remove(key);
                 if key.module.is_none() {
                     self.lines.retain(|k, _| k.device != key.device);
                 }
@@ -254,44 +276,47 @@ impl Hub {
         Ok(())
     }
 
-    /// The scope the lines here carry naming `was`, an edge device whose line states no
-    /// capabilities and no scope (an export that left them out). Where they carry two, the
-    /// first in key order stands for the one the hub knows.
+    /// The scope of `was`, an edge device whose line states no capabilities and no scope (an
+    /// export that left them out), as the lines the hub started from show it. Where they show
+    /// two, the first in key order stands for the one the hub knows.
     fn undescribed_scope_of(&self, was: &ExportLine) -> Option<String> {
-        if was.key.module.is_some() || was.capabilities.is_some() || was.device_scope.is_some() {
+        if !undescribed(was) {
             return None;
         }
-        let names_it = |scope: &String| scope_owner(scope) == Some(was.key.device.as_str());
-        let mut scopes = self.lines.values().filter_map(|l| l.device_scope.as_ref());
-        scopes.find(|scope| names_it(scope)).cloned()
+        match self.hidden_scopes.get(&was.key)? {
+            Some(scope) => Some(scope.clone()),
+            None => {
+                let names_it = |scope: &String| scope_owner(scope) == Some(was.key.device.as_str());
+                let mut scopes = self.lines.values().filter_map(|l| l.device_scope.as_ref());
+                scopes.find(|scope| names_it(scope)).cloned()
+            }
+        }
     }
 
     /// Whether `scope`, on a line of `key`, is the scope of an edge device whose line here states
-    /// no capabilities and no scope (an export that left them out): the device exists, and a
-    /// line of this hub already carries the scope, which the hub gave no other device. Where
-    /// another line carries another scope naming it, one of the two is stale, and the scope is
-    /// taken only where `key` already holds it: the line leaves it as it is.
+    /// no capabilities and no scope (an export that left them out), as the lines the hub started
+    /// from show it. Where they show two, one is stale, and either is taken only where `key`
+    /// already holds it: the line leaves it as it is.
     fn undescribed_edge_scope(&self, scope: &str, key: &DeviceKey) -> bool {
         let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
             return false;
         };
-        let undescribed = self
-            .lines
-            .get(&owner)
-            .is_some_and(|l| l.capabilities.is_none() && l.device_scope.is_none());
-        let owner_id = owner.device.as_str();
-        let naming = || {
-            let scopes = self
-                .lines
-                .values()
-                .filter_map(|l| l.device_scope.as_deref());
-            scopes.filter(move |s| scope_owner(s) == Some(owner_id))
-        };
-        let carried = naming().any(|s| s == scope);
-        let contradicted = naming().any(|s| s != scope);
-        let held = self.lines.get(key).and_then(|l| l.device_scope.as_deref()) == Some(scope);
-        undescribed && carried && (!contradicted || held)
+        if !self.lines.get(&owner).is_some_and(undescribed) {
+            return false;
+        }
+        let held = || self.lines.get(key).and_then(|l| l.device_scope.as_deref()) == Some(scope);
+        match self.hidden_scopes.get(&owner) {
+            Some(Some(own)) => own == scope,
+            Some(None) => held(),
+            None => false,
+        }
     }
+}
+
+/// Whether `line` is a device's that states no capabilities and no scope (an export that left
+/// them out).
+fn undescribed(line: &ExportLine) -> bool {
+    line.key.module.is_none() && line.capabilities.is_none() && line.device_scope.is_none()
 }
 
 /// The id of the edge device `scope` names (`ms-azure-iot-edge://{id}-{generation}`).

@@ -132,9 +132,10 @@ fn behind(v: Value, scope: &str) -> Value {
     set(v, "/deviceScope", json!(scope))
 }
 
-/// Where two lines carry two scopes for a gateway whose own line states neither, one is stale
-/// and which one the simulator cannot tell: a line keeping the scope its device holds is taken
-/// (it changes nothing of its parent), any other line with either scope is refused.
+/// A gateway whose own line states no scope has the one its leaves' lines show, and keeps it once
+/// they are gone. Where they show two, one is stale and which one the simulator cannot tell: a
+/// line keeping the scope its device holds is taken (it changes nothing of its parent), any
+/// other line with either scope is refused.
 #[test]
 fn simulator_refuses_a_scope_two_lines_contradict_but_on_a_device_holding_it() {
     let (one, five) = ("ms-azure-iot-edge://u-1", "ms-azure-iot-edge://u-5");
@@ -163,6 +164,20 @@ fn simulator_refuses_a_scope_two_lines_contradict_but_on_a_device_holding_it() {
         hub.apply(&kept)
             .unwrap_or_else(|e| panic!("{}: {e}", kept.to_json()));
     }
+
+    // One scope shown is the gateway's while the gateway is, once the line that showed it is
+    // gone too: the hub knows it without its leaves.
+    let shown = export(&[
+        behind(device("a"), one),
+        without(device("u"), "capabilities"),
+    ]);
+    let mut hub = Hub::new(&shown);
+    let delete = line(without(device("a"), "properties"), "deleteIfMatchETag");
+    hub.apply(&delete).expect("delete");
+    hub.apply(&create("c", one))
+        .expect("a leaf behind the gateway's scope, no line showing it");
+    let refusal = hub.apply(&create("d", five)).expect_err("another scope");
+    assert!(refusal.contains("deviceScope"), "{refusal}");
 }
 
 /// A module has no scope of its own: its line may carry its device's as the hub holds it, or
