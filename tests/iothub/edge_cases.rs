@@ -637,6 +637,7 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
             // created a gateway of that id (the plan creates it) and disabled the leaf, which it
             // left without a parent. The leaf waits for the gateway the primary chose: written
             // without a parent, it would read on the next run as no side's move, and lose it.
+            // (Review 71's defect 2 is this failback, found by its random topologies.)
             "leaf behind a gateway the primary deleted and the secondary created, disabled",
             [
                 export(&[device("leaf")]),
