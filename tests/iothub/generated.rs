@@ -154,7 +154,7 @@ fn random_edge_topologies_apply_and_rerun_to_a_fixed_point() {
 /// block is held with its merged status and tags, and its merged capabilities where the hub's
 /// line states them and the exports `stated` every edge device's, and the hub holds nothing the
 /// merge does not (or blocks). The first run is returned.
-fn check_fixed_point(
+pub(super) fn check_fixed_point(
     b: &[ExportLine],
     p: &[ExportLine],
     s: &[ExportLine],

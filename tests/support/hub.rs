@@ -22,15 +22,20 @@
 //! would be its own parent). A device line stating no capabilities is an edge device where its
 //! scope names itself, and, stating no scope either, where a line of the hub carries a scope
 //! naming it: that scope is its own (the hub gives it to no other device), kept while the device
-//! is, whatever becomes of the lines that showed it. Where lines of the export the hub starts from
-//! carry two scopes naming it, one is stale (a scope embeds the gateway's generation), and which
-//! is its own the simulator cannot tell: a line may carry either only where its device already
-//! holds it (the line changes nothing of its parent; IOTHUB.md does not say that the hub checks a
-//! scope a line leaves as it is), and no other line may carry either. A module line may carry its
+//! is, whatever becomes of the lines that showed it. Where lines of the export an import was
+//! planned from carry two scopes naming it, one is stale (a scope embeds the gateway's
+//! generation), and which is its own the simulator cannot tell: a line of that import may carry
+//! either only where its device already holds it (the line changes nothing of its parent;
+//! IOTHUB.md does not say that the hub checks a scope a line leaves as it is), even once an
+//! earlier line of the import has described the gateway (an update does not change an edge
+//! device's scope, so that line changes nothing of what the hub checks), and no other line may
+//! carry either. The scope stays unknown until an export shows one alone (the import moved the
+//! other's leaves away, say): from the next import on, that one is the gateway's, as it would be
+//! for a hub starting from that export, which is all the plan reads. A module line may carry its
 //! device's scope as the hub holds it, or none: a module has no scope of its own (the lift reads
 //! a module's as its device's), so another (a stale one, say) is refused.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use failback::iothub::{ExportLine, ImportMode, Parsed, parse_line};
@@ -43,8 +48,13 @@ const SCOPE_PREFIX: &str = "ms-azure-iot-edge://";
 pub struct Hub {
     lines: BTreeMap<DeviceKey, ExportLine>,
     /// The scope of each edge device whose line states no capabilities and no scope, as the
-    /// lines of the export the hub started from show it: `None` where they show two.
+    /// lines of an export show it: the first export showing one alone settles it, and it is
+    /// `None` while each has shown two.
     hidden_scopes: BTreeMap<DeviceKey, Option<String>>,
+    /// The scopes naming each such device whose scope is not settled, where the export the
+    /// current import was planned from shows two or more: a line of this import may keep one
+    /// its device holds, and carry none otherwise.
+    contradicted: BTreeMap<DeviceKey, BTreeSet<String>>,
     /// Source of fresh ETags and generation ids.
     counter: u64,
 }
@@ -57,28 +67,48 @@ impl Hub {
             let previous = lines.insert(line.key.clone(), line.clone());
             assert!(previous.is_none(), "{} twice in the export", line.key);
         }
-        let mut hidden_scopes: BTreeMap<DeviceKey, Option<String>> = BTreeMap::new();
-        for scope in lines.values().filter_map(|l| l.device_scope.as_ref()) {
+        let mut hub = Hub {
+            lines,
+            hidden_scopes: BTreeMap::new(),
+            contradicted: BTreeMap::new(),
+            counter: 0,
+        };
+        hub.read_hidden_scopes();
+        hub
+    }
+
+    /// Reads, as the plan reads the hub's export now, the scopes its lines show for each edge
+    /// device whose line states no capabilities and no scope: one alone settles the device's
+    /// (kept from then on, whatever becomes of the lines), and two or more are contradicted for
+    /// the import planned from this export. A settled scope is not read again: the hub knows it.
+    fn read_hidden_scopes(&mut self) {
+        let mut shown: BTreeMap<DeviceKey, BTreeSet<String>> = BTreeMap::new();
+        for scope in self.lines.values().filter_map(|l| l.device_scope.as_ref()) {
             let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
                 continue;
             };
-            if !lines.get(&owner).is_some_and(undescribed) {
-                continue;
-            }
-            let shown = hidden_scopes.entry(owner).or_insert(Some(scope.clone()));
-            if shown.as_ref().is_some_and(|shown| shown != scope) {
-                *shown = None;
+            if self.lines.get(&owner).is_some_and(undescribed) {
+                shown.entry(owner).or_default().insert(scope.clone());
             }
         }
-        Hub {
-            lines,
-            hidden_scopes,
-            counter: 0,
+        self.contradicted.clear();
+        for (owner, scopes) in shown {
+            let settled = self.hidden_scopes.entry(owner.clone()).or_insert(None);
+            if settled.is_some() {
+                continue;
+            }
+            if scopes.len() == 1 {
+                *settled = scopes.into_iter().next();
+            } else {
+                self.contradicted.insert(owner, scopes);
+            }
         }
     }
 
-    /// Applies every line in order; the first refused line fails with its index.
+    /// Applies every line in order, as one import job planned from the hub's export now; the
+    /// first refused line fails with its index.
     pub fn import(&mut self, lines: &[ExportLine]) -> Result<(), String> {
+        self.read_hidden_scopes();
         for (at, line) in lines.iter().enumerate() {
             self.apply(line)
                 .map_err(|e| format!("import line {} ({}): {e}", at + 1, line.to_json()))?;
@@ -205,6 +235,7 @@ impl Hub {
                 }
                 self.lines.remove(key);
                 self.hidden_scopes.remove(key);
+                self.contradicted.remove(key);
                 if key.module.is_none() {
                     self.lines.retain(|k, _| k.device != key.device);
                 }
@@ -266,7 +297,10 @@ impl Hub {
                 let owner = self.lines.values().find(|l| {
                     l.key.module.is_none() && is_edge(l) && l.device_scope.as_ref() == Some(scope)
                 });
-                if owner.is_none() && !self.undescribed_edge_scope(scope, key) {
+                let accepted = || {
+                    self.undescribed_edge_scope(scope) || self.kept_contradicted_scope(scope, key)
+                };
+                if owner.is_none() && !accepted() {
                     return Err(format!(
                         "deviceScope {scope} is not the scope of an edge device in this hub"
                     ));
@@ -277,8 +311,8 @@ impl Hub {
     }
 
     /// The scope of `was`, an edge device whose line states no capabilities and no scope (an
-    /// export that left them out), as the lines the hub started from show it. Where they show
-    /// two, the first in key order stands for the one the hub knows.
+    /// export that left them out), as the lines of an export settled it. Where each has shown
+    /// two, the first in key order among the lines now stands for the one the hub knows.
     fn undescribed_scope_of(&self, was: &ExportLine) -> Option<String> {
         if !undescribed(was) {
             return None;
@@ -293,23 +327,37 @@ impl Hub {
         }
     }
 
-    /// Whether `scope`, on a line of `key`, is the scope of an edge device whose line here states
-    /// no capabilities and no scope (an export that left them out), as the lines the hub started
-    /// from show it. Where they show two, one is stale, and either is taken only where `key`
-    /// already holds it: the line leaves it as it is.
-    fn undescribed_edge_scope(&self, scope: &str, key: &DeviceKey) -> bool {
+    /// Whether `scope` is the settled scope of an edge device whose line here states no
+    /// capabilities and no scope (an export that left them out), as the lines of an export
+    /// showed it.
+    fn undescribed_edge_scope(&self, scope: &str) -> bool {
         let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
             return false;
         };
-        if !self.lines.get(&owner).is_some_and(undescribed) {
+        self.lines.get(&owner).is_some_and(undescribed)
+            && self.hidden_scopes.get(&owner).and_then(Option::as_deref) == Some(scope)
+    }
+
+    /// Whether `scope`, on a line of `key`, is one of two or more the export this import was
+    /// planned from showed for an edge device whose line stated no capabilities and no scope,
+    /// `key` holds it, and that device is still an edge device: the line leaves the scope as it
+    /// is. So too where an earlier line of this import described the device (an update keeps an
+    /// edge device's scope, whichever the simulator took for it), but not once it is deleted or
+    /// made plain.
+    fn kept_contradicted_scope(&self, scope: &str, key: &DeviceKey) -> bool {
+        let Some(owner) = scope_owner(scope).and_then(|id| DeviceKey::device(id).ok()) else {
             return false;
-        }
-        let held = || self.lines.get(key).and_then(|l| l.device_scope.as_deref()) == Some(scope);
-        match self.hidden_scopes.get(&owner) {
-            Some(Some(own)) => own == scope,
-            Some(None) => held(),
-            None => false,
-        }
+        };
+        let shown = self
+            .contradicted
+            .get(&owner)
+            .is_some_and(|s| s.contains(scope));
+        let edge = self
+            .lines
+            .get(&owner)
+            .is_some_and(|l| undescribed(l) || is_edge(l));
+        let held = self.lines.get(key).and_then(|l| l.device_scope.as_deref()) == Some(scope);
+        shown && edge && held
     }
 }
 

@@ -205,6 +205,95 @@ fn a_gateways_scope_its_children_disagree_on_is_unknown_and_each_leaf_keeps_its_
     assert!(run.plan.parent_unwritable.is_empty());
 }
 
+/// `PROPTEST_CASES=30000` on the random topologies: the primary exports `gw` without
+/// capabilities or a scope, and its leaves disagree on its scope (`leaf-1` carries `gw-1`,
+/// `leaf-2` `gw-5`); the secondary disables `gw` and `leaf-2`. The plan updates `gw` (its
+/// status) and writes `leaf-2`'s disable keeping the scope the hub holds for it, as the review-71
+/// test above has it. The import simulator took the gateway's update as settling its scope on
+/// the first leaf's and refused `leaf-2`'s line after it, though the update changes no edge
+/// device's scope; the next run, reading the gateway's own scope, writes the other leaf's.
+#[test]
+fn a_leaf_keeping_a_contradicted_scope_is_written_beside_its_gateways_update() {
+    let behind = |v: Value, scope: &str| {
+        set(
+            v,
+            "/deviceScope",
+            json!(format!("ms-azure-iot-edge://{scope}")),
+        )
+    };
+    let disabled = |v: Value| set(v, "/status", json!("disabled"));
+    let base = export(&[device("leaf-1"), device("leaf-2")]);
+    let primary = export(&[
+        without(device("gw"), "capabilities"),
+        behind(device("leaf-1"), "gw-1"),
+        behind(device("leaf-2"), "gw-5"),
+    ]);
+    let secondary = export(&rehome(&[
+        disabled(edge("gw", 2)),
+        behind(device("leaf-1"), "gw-2"),
+        disabled(behind(device("leaf-2"), "gw-2")),
+    ]));
+    for prefer in BOTH {
+        let first = generated::check_fixed_point(&base, &primary, &secondary, prefer, false);
+        let modes: Vec<_> = first.plan.import.iter().map(|l| l.import_mode).collect();
+        assert_eq!(
+            modes,
+            [Some(ImportMode::UpdateIfMatchETag); 2],
+            "{prefer:?}"
+        );
+        assert_eq!(first.line("gw").status, Status::Disabled);
+        let disable = first.line("leaf-2");
+        assert_eq!(disable.status, Status::Disabled);
+        assert_eq!(
+            disable.device_scope.as_deref(),
+            Some("ms-azure-iot-edge://gw-5"),
+            "prefer {prefer:?}"
+        );
+    }
+}
+
+/// `PROPTEST_CASES=30000` on the random topologies, another shrink: `leaf-1` carries `gw-13` and
+/// `leaf-2` `gw-3` for `gw`, which the primary exports without capabilities or a scope; the
+/// secondary, preferred, takes `leaf-1` from behind `gw` and created `new-leaf` there. The first
+/// run creates `new-leaf` without a scope (`parent-without-scope`) and writes `leaf-1` without
+/// one; the second reads `gw-3` alone and writes it on `new-leaf`, as it would for a primary
+/// exported so to begin with. The import simulator, remembering the two scopes of the first
+/// export, refused it.
+#[test]
+fn a_scope_a_leaf_shows_alone_once_the_other_moved_away_is_taken_on_the_next_run() {
+    let behind = |v: Value, scope: &str| {
+        set(
+            v,
+            "/deviceScope",
+            json!(format!("ms-azure-iot-edge://{scope}")),
+        )
+    };
+    let primary = export(&[
+        without(device("gw"), "capabilities"),
+        behind(device("leaf-1"), "gw-13"),
+        behind(device("leaf-2"), "gw-3"),
+    ]);
+    let secondary = export(&rehome(&[
+        edge("gw", 2),
+        device("leaf-1"),
+        behind(device("new-leaf"), "gw-2"),
+    ]));
+    let first = generated::check_fixed_point(&[], &primary, &secondary, Side::Secondary, false);
+    let create = first.line("new-leaf");
+    assert_eq!(create.import_mode, Some(ImportMode::Create));
+    assert_eq!(create.device_scope, None);
+    let without_scope = entry("new-leaf", UnwritableReason::ParentWithoutScope, Some("gw"));
+    assert_eq!(unwritable(&first.plan)[1..], [without_scope]);
+    assert_eq!(first.line("leaf-1").device_scope, None);
+    let mut hub = Hub::new(&primary);
+    hub.import(&first.plan.import).expect("the first run");
+    let second = run(&[], &hub.export(), &secondary, Side::Secondary);
+    assert_eq!(
+        second.line("new-leaf").device_scope.as_deref(),
+        Some("ms-azure-iot-edge://gw-3")
+    );
+}
+
 #[test]
 fn a_new_gateways_create_line_carries_no_scope_another_line_names() {
     // The primary's leaf carries the scope of a gateway the primary no longer holds (created,
