@@ -88,7 +88,9 @@
 //! own line carries no scope, its leaves' lines are the evidence; where they carry two, one is
 //! stale and the export does not say which: a line for one of those leaves keeps the leaf's own
 //! (no change of its parent), and a leaf put behind the gateway anew carries none, listed as
-//! `parent-without-scope` (see `scopes.rs`).
+//! `parent-without-scope` (see `scopes.rs`). A run reads only the exports: once an import has
+//! taken from behind the gateway every leaf carrying one of the two, the next run reads the
+//! other alone, and takes it for the gateway's.
 //!
 //! A parent that no run of the plan can write is never a reason to write a device: one deleted
 //! or made plain ([`Plan::parent_gone`]), and one no line can carry ([`Plan::parent_unwritable`]).
