@@ -64,8 +64,12 @@
 //! edge device's parent as none, and the primary, holding it plain without a scope once this
 //! import is in, states none too, no change of its own, so the secondary's new parent stands.
 //! A disable and a credential rotation are the exceptions (IOTHUB.md: disabling is the way to
-//! block a compromised device; and a key or thumbprint the merge rotated out, perhaps leaked,
-//! must not stay valid in the primary for a run more): a leaf whose changes hold either is
+//! block a compromised device; and a credential the merge rotated out, perhaps leaked, must
+//! not stay valid in the primary for a run more). A rotation is a credential the primary
+//! accepts that the merged one does not: a key or thumbprint it holds that the merge no longer
+//! holds (a change of type drops the old type's: sas → selfSigned drops the keys), or its
+//! certificate authority where the merge makes the device another type; a credential the merge
+//! only adds is none, and waits with the rest (`urgent.rs`). A leaf whose changes hold either is
 //! written now, its whole update but without a parent, where the next run still gives it the
 //! new parent (the secondary moved it there, and the base gave it no parent, or the secondary
 //! is preferred), and otherwise waits listed as blocked, its entry saying `disable not applied`
@@ -136,6 +140,7 @@ mod parent;
 mod planner;
 mod scopes;
 mod unwritable;
+mod urgent;
 
 use serde::{Deserialize, Serialize};
 
@@ -256,7 +261,8 @@ pub struct Plan {
     /// module's create beside its device's could come first and fail; the next run creates
     /// them. But for a
     /// disable or a credential rotation, which do not wait for the next run where they need not:
-    /// a leaf the merge disables or gives new credentials, whose current parent this plan
+    /// a leaf the merge disables or whose credentials it rotates (one the primary accepts
+    /// rotated out: a credential only added waits with the rest), whose current parent this plan
     /// deletes or makes plain (or whose scope is stale), is updated without a parent where the
     /// next run still gives it the new one: the secondary moved it there, and the base gave it
     /// no parent (the missing one is then no change of the primary's) or the secondary is

@@ -722,7 +722,36 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 ]),
             ],
         ),
+        (
+            // The secondary replaced the leaf's gateway and gave the X.509 leaf a secondary
+            // thumbprint, removing none: no credential the primary accepts is rotated out, so the
+            // leaf waits whole for the new gateway's scope, as any other change does (it was
+            // written detached, or blocked as a rotation not applied).
+            "leaf given a second thumbprint, moved from a deleted gateway to a new one",
+            [
+                export(&[edge("gw-old", 1), x509_one(leaf("gw-old", 1), T1)]),
+                export(&[edge("gw-old", 1), x509_one(leaf("gw-old", 1), T1)]),
+                export(&[edge("gw-new", 2), x509(leaf("gw-new", 2), T1, T2)]),
+            ],
+        ),
+        (
+            // The same replacement, the secondary making the SAS leaf self-signed: its keys are
+            // rotated out with the type, whatever its thumbprints.
+            "leaf made self-signed, moved from a deleted gateway to a new one",
+            [
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-old", 1), leaf("gw-old", 1)]),
+                export(&[edge("gw-new", 2), x509_one(leaf("gw-new", 2), T3)]),
+            ],
+        ),
     ]
+}
+
+/// `value` made a self-signed X.509 device with the primary thumbprint `primary` alone.
+fn x509_one(value: Value, primary: &str) -> Value {
+    let thumbprints = json!({"primaryThumbprint": primary, "secondaryThumbprint": null});
+    let auth = json!({"x509Thumbprint": thumbprints, "type": "selfSigned"});
+    set(value, "/authentication", auth)
 }
 
 /// The edge case named `wanted`.

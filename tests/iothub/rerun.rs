@@ -283,9 +283,10 @@ fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLin
 /// What the plan promises of credentials, checked as [`check_disables_applied`] checks disables:
 /// every device whose credentials the merge changes from those the primary's export held is
 /// written with them by the first import, unless it is blocked (a leaf waiting for a new
-/// gateway's scope is then listed `rotation not applied`). A key or thumbprint rotated out may
-/// have leaked: it must not stay valid in the primary for a run more, as it did while such a
-/// leaf waited whole.
+/// gateway's scope is then listed `rotation not applied`), or is such a leaf, waiting, whose
+/// change rotates nothing out ([`rotated_out`]: a credential only added). A key or thumbprint
+/// rotated out may have leaked: it must not stay valid in the primary for a run more, as it did
+/// while such a leaf waited whole.
 fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLine], prefer: Side) {
     let by_key = |lines: &'_ [ExportLine]| -> BTreeMap<DeviceKey, Option<Authentication>> {
         let credentials = |l: &ExportLine| credentials(l.authentication.as_ref());
@@ -296,6 +297,7 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
     };
     let (was, now) = (by_key(primary), by_key(held));
     let blocked: BTreeSet<&DeviceKey> = first.plan.blocked.iter().map(|b| &b.key).collect();
+    let pending: BTreeSet<&DeviceKey> = first.plan.pending_parent.iter().collect();
     for merged in &first.plan.merged {
         if is_system(&merged.key) || blocked.contains(&merged.key) {
             continue;
@@ -307,6 +309,11 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
         if *was == merged_credentials {
             continue;
         }
+        // A waiting leaf need only have its rotation written: a credential only added waits.
+        if pending.contains(&merged.key) && !rotated_out(was.as_ref(), merged_credentials.as_ref())
+        {
+            continue;
+        }
         // Keys and thumbprints are compared, never shown.
         assert!(
             now.get(&merged.key) == Some(&merged_credentials),
@@ -314,6 +321,36 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
              primary's",
             merged.key
         );
+    }
+}
+
+/// Whether `merged` no longer accepts a credential `held` accepts: a key or thumbprint it
+/// holds that `merged` does not (a change of type drops them all), or the certificate
+/// authority of a device the merge makes another type. Unknown credentials (exported without
+/// keys) are never rotated out, nor rotate anything out. Written apart from the plan's own
+/// reading, from the hub's rules: what a line's type lets a device in with.
+fn rotated_out(held: Option<&Authentication>, merged: Option<&Authentication>) -> bool {
+    let (Some(held), Some(merged)) = (held, merged) else {
+        return false;
+    };
+    // What `auth` lets a device in with, `None` where its export did not say.
+    let accepts = |auth: &Authentication| -> Option<BTreeSet<String>> {
+        match auth.kind {
+            AuthType::Sas => auth
+                .keys
+                .as_ref()
+                .map(|keys| keys.iter().map(|k| k.expose().to_owned()).collect()),
+            AuthType::SelfSigned => auth
+                .thumbprints
+                .as_ref()
+                .map(|t| t.iter().map(|t| t.as_str().to_owned()).collect()),
+            AuthType::CertificateAuthority => Some(BTreeSet::from(["authority".to_owned()])),
+            AuthType::None => Some(BTreeSet::new()),
+        }
+    };
+    match (accepts(held), accepts(merged)) {
+        (Some(held), Some(merged)) => !held.is_subset(&merged),
+        _ => false,
     }
 }
 
@@ -965,6 +1002,60 @@ fn a_pending_leaf_whose_credentials_the_merge_changes_has_them_now_or_its_entry_
             assert!(!reason.contains(secret), "{name}: {reason}");
         }
     }
+}
+
+#[test]
+fn a_credential_the_merge_only_adds_to_a_pending_leaf_waits_with_it() {
+    // The secondary replaced the leaf's gateway and gave the X.509 leaf a secondary thumbprint,
+    // removing none. Nothing the primary accepts is rotated out, so nothing cannot wait: the
+    // leaf waits whole for the new gateway's scope, as for any other change, whichever side is
+    // preferred. It was written detached (preferring the secondary) or listed as blocked with
+    // its rotation not applied (preferring the primary), any difference of credentials read
+    // as a rotation.
+    let leaf = DeviceKey::device("leaf").expect("valid");
+    let [b, p, s] =
+        edge_case("leaf given a second thumbprint, moved from a deleted gateway to a new one");
+    for prefer in BOTH {
+        let first = run(&b, &p, &s, prefer);
+        assert_eq!(first.plan.pending_parent, std::slice::from_ref(&leaf));
+        assert!(first.plan.blocked.is_empty(), "{:?}", first.plan.blocked);
+        assert!(
+            first.lines("leaf").is_empty(),
+            "prefer {prefer:?}: {}",
+            json_lines(&first.plan.import)
+        );
+        // The next run writes it whole: the new gateway's scope and both thumbprints.
+        let mut hub = Primary::new(&p);
+        hub.import(&first.plan.import).expect("the plan applies");
+        let held = hub.export();
+        let scope = held.iter().find(|l| l.key == parse_key("gw-new"));
+        let scope = scope.and_then(|l| l.device_scope.clone());
+        assert!(scope.is_some());
+        let next = run(&b, &held, &s, prefer);
+        let line = next.line("leaf");
+        assert_eq!(line.device_scope, scope, "prefer {prefer:?}");
+        let merged = credentials(Some(&first.device("leaf").authentication));
+        assert!(credentials(line.authentication.as_ref()) == merged);
+    }
+    // Made self-signed, the SAS leaf's keys are rotated out with the type: they cannot wait.
+    let [b, p, s] = edge_case("leaf made self-signed, moved from a deleted gateway to a new one");
+    let detached = run(&b, &p, &s, Side::Secondary);
+    let line = detached.line("leaf");
+    assert_eq!(
+        (line.import_mode, &line.device_scope),
+        (Some(ImportMode::UpdateIfMatchETag), &None)
+    );
+    assert_eq!(
+        line.authentication.as_ref().map(|a| a.kind),
+        Some(AuthType::SelfSigned)
+    );
+    let blocked = run(&b, &p, &s, Side::Primary);
+    let entries = blocked.blocked();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    assert!(
+        entries[0].1.starts_with("rotation not applied"),
+        "{entries:?}"
+    );
 }
 
 #[test]

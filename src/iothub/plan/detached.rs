@@ -4,13 +4,11 @@
 //! import gives it one. Such a leaf would otherwise wait whole, every change with it.
 //!
 //! Apart from the line decisions because it is one of the two places the plan writes a device
-//! other than as merged (the other, `disable.rs`, writes a disable alone): here the merged full
-//! update goes ahead without its parent. Two changes must not wait a run:
-//!
-//! - a disable: IOTHUB.md says disabling is *the* way to block a compromised device (no CRL
-//!   checks for X.509);
-//! - a credential change (a rotation): a key or thumbprint the merge rotated out, perhaps
-//!   leaked, would stay valid in the primary until the next run.
+//! other than as merged (the other, `disable.rs`, writes a blocked device's disable
+//! alone): here the merged full update goes ahead without its parent. Two changes
+//! must not wait a run ([`Urgent`]): a disable, and a rotation (a credential the primary
+//! accepts that the merge rotated out, perhaps leaked). Any other change waits with the leaf,
+//! a credential the merge only adds among them.
 //!
 //! What the line carries is the full update the plan would write once the scope is known, but
 //! for the parent: the merged status, credentials, capabilities and twin, with the primary's
@@ -24,10 +22,10 @@
 //! [`updatable`]: super::lines::updatable
 
 use super::Plan;
-use super::disable::disables;
 use super::lines::Known;
 use super::parent::stands_as_parent;
 use super::scopes::Scopes;
+use super::urgent::Urgent;
 use crate::iothub::lift::{Failback, PrimaryLine, SECONDARY, Side};
 use crate::iothub::line::ExportLine;
 use crate::key::{DeviceId, DeviceKey};
@@ -84,61 +82,6 @@ pub(super) fn detached_kept(
     waited_for && read_as_secondary
 }
 
-/// The changes of a waiting leaf that cannot wait for the next run, found among the
-/// differences between the merged device and the primary's.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Urgent {
-    /// The merge disables a device the primary holds enabled.
-    disable: bool,
-    /// The merge changes the device's credentials (the primary's export held them: a full
-    /// update is written only over those).
-    rotation: bool,
-}
-
-impl Urgent {
-    /// What cannot wait of the merged `device` over the primary's `now` (its line `was`).
-    pub(super) fn of(device: &Device, now: &Device, was: &PrimaryLine) -> Urgent {
-        Urgent {
-            disable: disables(device, was),
-            rotation: device.authentication != now.authentication,
-        }
-    }
-
-    /// Whether anything cannot wait.
-    fn any(self) -> bool {
-        self.disable || self.rotation
-    }
-
-    /// What a blocked entry says is not applied, each change named apart, so that a reader
-    /// searching for one (`disable not applied`) finds it whatever else is withheld.
-    fn not_applied(self) -> String {
-        let mut said = Vec::new();
-        if self.disable {
-            said.push("disable not applied");
-        }
-        if self.rotation {
-            said.push("rotation not applied");
-        }
-        said.join("; ")
-    }
-
-    /// What the merge does that is not applied, and what an operator can do by hand instead (a
-    /// sentence). Keys and thumbprints are never named: the merged registry holds them.
-    fn decided_and_by_hand(self) -> (&'static str, &'static str) {
-        match (self.disable, self.rotation) {
-            (true, true) => (
-                "disables it and changes its credentials",
-                "Disable it and set its credentials from the merged registry",
-            ),
-            (true, false) => ("disables it", "Disable it"),
-            _ => (
-                "changes its credentials (a key or thumbprint the primary holds is rotated out)",
-                "Set its credentials from the merged registry",
-            ),
-        }
-    }
-}
-
 impl Plan {
     /// Writes the full update `update` of `device` (the primary's `now`, its line `was`), a leaf
     /// waiting for its new gateway's scope while no scope can be written now, without a parent
@@ -170,15 +113,9 @@ impl Plan {
             update.parent = None;
             self.import.push(update);
         } else {
-            let (decided, by_hand) = urgent.decided_and_by_hand();
-            self.block(
-                &device.key,
-                format!(
-                    "{}: the merge {decided}, but {DETACHED_UNDONE}. {by_hand} by hand now, or \
-                     run again once this import is done (the next run writes it whole)",
-                    urgent.not_applied(),
-                ),
-            );
+            let later = ", or run again once this import is done (the next run writes it whole)";
+            let said = urgent.not_applied_because(Some(DETACHED_UNDONE), Some(later));
+            self.block(&device.key, said);
         }
     }
 }
