@@ -73,9 +73,14 @@
 //! written now, its whole update but without a parent, where the next run still gives it the
 //! new parent (the secondary moved it there, and the base gave it no parent, or the secondary
 //! is preferred), and otherwise waits listed as blocked, its entry saying `disable not applied`
-//! or `rotation not applied` (`detached.rs`). Likewise a device blocked for its credentials or
-//! another check still has its disable written alone, over the primary's own line, where one
-//! can be (`disable.rs`).
+//! or `rotation not applied` (`detached.rs`). Likewise a device blocked for any reason (its
+//! credentials, a missing `eTag`, a twin over the limits, a gateway's demotion) still has its
+//! disable and its new credentials written alone, over the primary's own line, where one can
+//! carry them (`alone.rs`): the credentials only where a full update could write them (settled
+//! by a rule, usable, over credentials the primary's export held), so that none is restored.
+//! Its entry says what was written (`the disable alone is written`, `the new credentials alone
+//! are written`), and what was not (`disable not applied`, `rotation not applied`), with why and,
+//! where the merged value can be applied by hand, what to do (naming no key).
 //!
 //! A scope is a gateway's generation, not only its id (IOTHUB.md: "derive the scope for the
 //! target hub"). No create line carries a scope: the hub gives a new gateway its own, and one a
@@ -131,9 +136,9 @@
 //! edge device: no export shows that either, and it is not listed, since every edge device would
 //! be, on every run.
 
+mod alone;
 mod blocks;
 mod detached;
-mod disable;
 mod limit;
 mod lines;
 mod parent;
@@ -181,9 +186,10 @@ pub struct Blocked {
     pub key: DeviceKey,
     /// Why the device's line was not written, and what an operator should do. Where the merge
     /// disables a device the primary holds enabled, it also says whether the disable was
-    /// written alone (`the disable alone is written`) or not (`disable not applied`); a leaf
-    /// waiting for a new gateway's scope whose new credentials cannot be written yet says
-    /// `rotation not applied`: see [`Plan::blocked`].
+    /// written alone (`the disable alone is written`) or not (`disable not applied`); where it
+    /// rotates out a credential the primary accepts, whether the new credentials were
+    /// (`the new credentials alone are written`; with a disable, `the disable and the new
+    /// credentials alone are written`) or not (`rotation not applied`): see [`Plan::blocked`].
     pub reason: String,
 }
 
@@ -237,11 +243,14 @@ pub struct Plan {
     /// [`ExportLine::to_json`] a line (see [`write_atomically`](crate::iothub::write_atomically)'s
     /// example).
     pub import: Vec<ExportLine>,
-    /// Devices left out of the import, but for a disable: where the merge disables a device
-    /// the primary holds enabled, an `updateIfMatchETag` line writes the disable alone, over
-    /// the primary's own line (its credentials, capabilities and twin as its export holds
+    /// Devices left out of the import, but for a disable and a rotation: where the merge
+    /// disables a device the primary holds enabled, or rotates out a credential it accepts, an
+    /// `updateIfMatchETag` line writes the disable, the new credentials or both alone, over the
+    /// primary's own line (its credentials, status, capabilities and twin as its export holds
     /// them, and its parent while that one can still be a parent), wherever such a line can be
-    /// written; else the reason says the disable is not applied (the primary exported without
+    /// written; the new credentials only where a full update could write them (settled by a
+    /// rule, usable, over credentials the primary's export held). Else the reason says the
+    /// disable or the rotation is not applied (crossed rotations, the primary exported without
     /// keys or without an `eTag`, say). A leaf waiting for a new gateway's scope whose disable
     /// or credential rotation cannot be written yet (see
     /// [`pending_parent`](Self::pending_parent)) is listed here too, until the next run, its

@@ -744,7 +744,31 @@ pub(super) fn edge_cases() -> Vec<(&'static str, [Vec<ExportLine>; 3])> {
                 export(&[edge("gw-new", 2), x509_one(leaf("gw-new", 2), T3)]),
             ],
         ),
+        (
+            // The secondary rotated the keys of devices the plan blocks for another reason: a
+            // tag over IoT Hub's limit (and one disabled too), a primary line without an eTag.
+            // The new credentials are written alone where a line can carry them, else said.
+            "devices rotated on the secondary, blocked for another reason",
+            [
+                export(&[device("big"), device("big-disabled"), device("no-etag")]),
+                export(&[
+                    device("big"),
+                    device("big-disabled"),
+                    set(device("no-etag"), "/eTag", Value::Null),
+                ]),
+                export(&[
+                    keys(big(device("big")), K[4], K[5]),
+                    disabled(keys(big(device("big-disabled")), K[4], K[5])),
+                    keys(device("no-etag"), K[4], K[5]),
+                ]),
+            ],
+        ),
     ]
+}
+
+/// `value` (a device or module line) with a tag over IoT Hub's 8 KB limit for tags.
+fn big(value: Value) -> Value {
+    set(value, "/tags/big", json!("x".repeat(9000)))
 }
 
 /// `value` made a self-signed X.509 device with the primary thumbprint `primary` alone.

@@ -1,5 +1,5 @@
 //! Seeded perturbations of a generated failback: the shapes `Generate` never makes, which the
-//! plan's two disable paths exist for (`src/iothub/plan/disable.rs`), and its detached
+//! plan's two disable paths exist for (`src/iothub/plan/alone.rs`), and its detached
 //! rotation (`src/iothub/plan/detached.rs`). `Generate` stays as it
 //! is (it is the benchmarks' documented workload); the generated-data properties run on its
 //! triples and on these.
@@ -9,10 +9,10 @@
 //!
 //! | perturbation | the plan's path |
 //! |---|---|
-//! | each side rotates one credential of a device, each keeping the one the other retired; the secondary disables it | blocked (crossed rotations), the disable alone written |
-//! | the base's line is exported without keys; the secondary rotates and disables | blocked (the base cannot say which side changed them), the disable alone written |
-//! | the base has no line (created since the backup); the secondary rotates and disables | blocked (as above), the disable alone written |
-//! | the primary's line is exported without keys; the secondary disables (and may rotate) | blocked, disable not applied |
+//! | each side rotates one credential of a device, each keeping the one the other retired; the secondary disables it | blocked (crossed rotations), the disable alone written, rotation not applied |
+//! | the base's line is exported without keys; the secondary rotates and disables | blocked (the base cannot say which side changed them), the disable alone written (rotation not applied, where the merge keeps the secondary's keys) |
+//! | the base has no line (created since the backup); the secondary rotates and disables | blocked (as above), the disable alone written (and as above) |
+//! | the primary's line is exported without keys; the secondary disables (and may rotate) | blocked, disable (and rotation) not applied |
 //! | the primary's line has no `eTag`; the secondary disables | blocked, disable not applied |
 //! | the secondary replaces a gateway: creates a new one (with its modules), moves the old one's leaves behind it, disables the first (and rotates its credentials) and perhaps others (one perhaps crossed-rotated as well, so blocked while it waits), and perhaps rotates another's credentials; the old one is deleted by the secondary, made plain by it, or deleted by the primary | the detached disable and rotation (written without a parent where the secondary is preferred, else blocked, disable or rotation not applied) |
 //!

@@ -26,6 +26,9 @@ mod never_written;
 /// What the report may show.
 #[path = "plan/report.rs"]
 mod report;
+/// A rotation of a blocked device: written alone, or said; a credential only added is none.
+#[path = "plan/rotations.rs"]
+mod rotations;
 /// The import simulator refuses what IoT Hub refuses.
 #[path = "plan/simulator.rs"]
 mod simulator;

@@ -203,10 +203,11 @@ fn assert_same_lines(actual: &str, expected: &str, context: &str) {
 ///   unless its blocked entry says the disable is not applied: a disable is written whole,
 ///   alone over the primary's line (`the disable alone is written`), or detached from a
 ///   gateway that is going away. IOTHUB.md: disabling is the way to block a compromised device.
-/// - Nothing written for a blocked device restores anything: its credentials, twin and
-///   capabilities in the hub are the primary's, as before the import, and its status is the
-///   primary's or the merge's disable. A blocked device the primary lacks is not created, and
-///   one it holds is not deleted (but a module, with its device).
+/// - Nothing written for a blocked device restores anything: its twin and capabilities in the
+///   hub are the primary's, as before the import, its status is the primary's or the merge's
+///   disable, and its credentials the primary's or, where its entry says they were written
+///   alone, the merge's. A blocked device the primary lacks is not created, and one it holds is
+///   not deleted (but a module, with its device).
 fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLine], prefer: Side) {
     let by_key = |lines: &'_ [ExportLine]| -> BTreeMap<DeviceKey, ExportLine> {
         lines.iter().map(|l| (l.key.clone(), l.clone())).collect()
@@ -257,10 +258,15 @@ fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLin
             }
             (Some(was), Some(now)) => (was, now),
         };
-        assert_eq!(
-            credentials(now.authentication.as_ref()),
-            credentials(was.authentication.as_ref()),
-            "{context}: its credentials are not the primary's"
+        let merged = first.plan.merged.iter().find(|l| l.key == *key);
+        let rotated = merged.map(|l| credentials(l.authentication.as_ref()));
+        let written_alone = reason.contains("the new credentials alone are written")
+            || reason.contains("the disable and the new credentials alone are written");
+        let held = credentials(now.authentication.as_ref());
+        assert!(
+            held == credentials(was.authentication.as_ref())
+                || (written_alone && Some(&held) == rotated.as_ref()),
+            "{context}: its credentials are neither the primary's nor the merge's written alone"
         );
         let non_empty =
             |m: &Option<serde_json::Map<String, Value>>| m.clone().filter(|m| !m.is_empty());
@@ -282,11 +288,14 @@ fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLin
 
 /// What the plan promises of credentials, checked as [`check_disables_applied`] checks disables:
 /// every device whose credentials the merge changes from those the primary's export held is
-/// written with them by the first import, unless it is blocked (a leaf waiting for a new
-/// gateway's scope is then listed `rotation not applied`), or is such a leaf, waiting, whose
-/// change rotates nothing out ([`rotated_out`]: a credential only added). A key or thumbprint
-/// rotated out may have leaked: it must not stay valid in the primary for a run more, as it did
-/// while such a leaf waited whole.
+/// written with them by the first import, unless it is blocked or waits for a new gateway's
+/// scope; and one of those whose credentials the merge rotates (a credential the primary
+/// accepted is not among the merged: [`rotated_out`]) is written with them too (alone, or
+/// detached from its gateway), unless its entry says `rotation not applied` (a leaf whose next
+/// run would lose its gateway, credentials no rule settled, a line without an eTag). A key or
+/// thumbprint rotated out may have leaked: it must not stay valid in the primary for a run
+/// more, as it did while such a leaf waited whole, or unsaid while its device was blocked for
+/// another reason.
 fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLine], prefer: Side) {
     let by_key = |lines: &'_ [ExportLine]| -> BTreeMap<DeviceKey, Option<Authentication>> {
         let credentials = |l: &ExportLine| credentials(l.authentication.as_ref());
@@ -296,10 +305,15 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
             .collect()
     };
     let (was, now) = (by_key(primary), by_key(held));
-    let blocked: BTreeSet<&DeviceKey> = first.plan.blocked.iter().map(|b| &b.key).collect();
+    let blocked: BTreeMap<&DeviceKey, &str> = first
+        .plan
+        .blocked
+        .iter()
+        .map(|b| (&b.key, b.reason.as_str()))
+        .collect();
     let pending: BTreeSet<&DeviceKey> = first.plan.pending_parent.iter().collect();
     for merged in &first.plan.merged {
-        if is_system(&merged.key) || blocked.contains(&merged.key) {
+        if is_system(&merged.key) {
             continue;
         }
         let Some(was) = was.get(&merged.key) else {
@@ -309,10 +323,14 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
         if *was == merged_credentials {
             continue;
         }
-        // A waiting leaf need only have its rotation written: a credential only added waits.
-        if pending.contains(&merged.key) && !rotated_out(was.as_ref(), merged_credentials.as_ref())
-        {
-            continue;
+        // A blocked device, and a leaf waiting for a new gateway's scope, need only have its
+        // rotation written (a credential the merge only adds waits with the rest).
+        let said = blocked.get(&merged.key);
+        if said.is_some() || pending.contains(&merged.key) {
+            let rotated = rotated_out(was.as_ref(), merged_credentials.as_ref());
+            if !rotated || said.is_some_and(|r| r.contains("rotation not applied")) {
+                continue;
+            }
         }
         // Keys and thumbprints are compared, never shown.
         assert!(

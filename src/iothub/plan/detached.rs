@@ -4,8 +4,8 @@
 //! import gives it one. Such a leaf would otherwise wait whole, every change with it.
 //!
 //! Apart from the line decisions because it is one of the two places the plan writes a device
-//! other than as merged (the other, `disable.rs`, writes a blocked device's disable
-//! alone): here the merged full update goes ahead without its parent. Two changes
+//! other than as merged (the other, `alone.rs`, writes a blocked device's disable or new
+//! credentials alone): here the merged full update goes ahead without its parent. Two changes
 //! must not wait a run ([`Urgent`]): a disable, and a rotation (a credential the primary
 //! accepts that the merge rotated out, perhaps leaked). Any other change waits with the leaf,
 //! a credential the merge only adds among them.

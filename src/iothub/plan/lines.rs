@@ -5,7 +5,8 @@
 //! Apart from `plan.rs` because these are the decisions about one device, made once the walk
 //! (`planner.rs`) has settled its merged line and its parent: `plan.rs` holds the public plan and
 //! how it is made and streamed, and the other files the decisions that span devices (edge
-//! parents, the identity limit, blocks on worker threads) or the one exception (`disable.rs`).
+//! parents, the identity limit, blocks on worker threads) or the changes that cannot wait
+//! (`urgent.rs`), written less than whole (`alone.rs`, `detached.rs`).
 
 use super::detached::detached_kept;
 use super::parent::{Parent, stands_as_parent};
@@ -126,8 +127,9 @@ impl Plan {
         // primary already holds the winner, it holds a key the other side rotated out. So do
         // credentials the two sides hold differently over a base exported without them, or
         // without a line for the device.
-        // A disable among the withheld changes is written alone where it can be (see
-        // `disable.rs`), and the blocked entry says whether it is.
+        // A disable or a rotation among the withheld changes is written alone where it can be
+        // (see `alone.rs`), and the blocked entry says whether it is. (A rotation of credentials
+        // no rule settled never is: the entry says it is not applied.)
         if let Err(reason) = settled(device, known) {
             self.block_update((device, now), (was, line), parent, known, reason);
             return;

@@ -6,8 +6,9 @@
 //! - a rotation: a credential the merge rotated out, perhaps leaked, would stay valid in the
 //!   primary until the next run.
 //!
-//! Apart from `detached.rs`, which writes them for a leaf waiting for a new gateway's scope
-//! when the rest of its line cannot go, because what a rotation is belongs to no one place.
+//! Apart from the two places that write them when the rest of a device's line cannot go
+//! (`detached.rs`, a leaf waiting for a new gateway's scope, and `alone.rs`, a device whose line
+//! is blocked) because both find them, and say them, in the same words.
 //!
 //! # What a rotation is
 //!
@@ -39,10 +40,9 @@
 //! a certificate authority the merge no longer trusts for the device is as urgent as a key.
 
 use crate::credentials::{AuthType, Authentication, Pair};
+use crate::identity::Status;
 use crate::iothub::lift::PrimaryLine;
 use crate::view::Device;
-
-use super::disable::disables;
 
 /// The changes of a device that cannot wait for the next run, found among the differences
 /// between the merged device and the primary's.
@@ -117,6 +117,30 @@ impl Urgent {
         }
         said
     }
+
+    /// What a blocked entry says of these changes, written alone over the primary's own line
+    /// (which carries the rest as the primary holds it).
+    pub(super) fn written_alone(self) -> &'static str {
+        match (self.disable, self.rotation) {
+            (true, true) => {
+                "the disable and the new credentials alone are written now, over the twin and \
+                 capabilities the primary holds"
+            }
+            (true, false) => {
+                "the disable alone is written now, over the credentials, twin and capabilities \
+                 the primary holds"
+            }
+            _ => {
+                "the new credentials alone are written now, over the status, twin and \
+                 capabilities the primary holds"
+            }
+        }
+    }
+}
+
+/// Whether the merge disables `device` while the primary's line `was` holds it enabled.
+fn disables(device: &Device, was: &PrimaryLine) -> bool {
+    device.status.status == Status::Disabled && was.status == Status::Enabled
 }
 
 /// Whether `merged`, written over `held`, rotates out a credential `held` accepts: a key or
