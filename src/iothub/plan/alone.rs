@@ -71,9 +71,10 @@ impl Plan {
         // The reason first, then what was written, then what was not, each apart.
         let mut said = vec![reason.clone()];
         let because = |why: &str| (why != reason).then_some(why.to_owned());
-        let credentials = match urgent.rotation {
-            true => credentials_writable(device, was, known),
-            false => Ok(()),
+        let credentials = if urgent.rotation {
+            credentials_writable(device, was, known)
+        } else {
+            Ok(())
         };
         if let Err(why) = &credentials {
             // No rule settled them, or they cannot go on a line: not by hand from the merged
