@@ -298,9 +298,19 @@ impl DeviceRecord {
     /// as it is: every register absorbs its counterpart (a register missing from a map is
     /// void), and no creation would arrive. Allocates nothing, so a merge can keep a shared
     /// record without copying it.
+    ///
+    /// Where both hold the creation, the two must be equal, though the join keeps this side's
+    /// whatever the other holds: a merge that finds `t ⊔ s = t` takes `t` whole for `s ⊔ t`,
+    /// which is right only if both hold the same creation. They differ only where two creates
+    /// were given one dot (`ReplicaId`'s misuse) or a saved creation was edited; then the
+    /// general join keeps this side's. A shared creation (one allocation) is not read.
     pub(crate) fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
-        if self.created.is_none() && other.created.is_some() {
-            return false;
+        match (&self.created, &other.created) {
+            (None, Some(_)) => return false,
+            (Some(mine), Some(theirs)) if !(Arc::ptr_eq(mine, theirs) || mine == theirs) => {
+                return false;
+            }
+            _ => {}
         }
         match (&self.registers.0, &other.registers.0) {
             (None, None) => true,

@@ -219,6 +219,17 @@ impl<T> Entries<T> {
     }
 }
 
+impl<T: PartialEq> Entries<T> {
+    /// Whether both hold the same entries: the same allocation (one register's entries shared
+    /// by a clone or a merge, the common case, decided without reading them), or equal ones.
+    fn same(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Some(mine), Some(theirs)) => Arc::ptr_eq(mine, theirs) || **mine == **theirs,
+            (mine, theirs) => mine.is_none() && theirs.is_none(),
+        }
+    }
+}
+
 impl<T> Deref for Entries<T> {
     type Target = [Entry<T>];
 
@@ -500,7 +511,11 @@ impl<T: Clone> MvRegister<T> {
             self.entries = Entries::from_vec(entries);
         }
     }
+}
 
+/// The join and its shortcut compare the entries both sides hold under one dot: equal, where
+/// one dot names one write.
+impl<T: Clone + PartialEq> MvRegister<T> {
     /// Join with another replica's register: `(s ∩ t) ∪ (s ∖ d) ∪ (t ∖ c)`, where `c` is this
     /// side's context and `d` the other's, each with its register's past (see the module
     /// docs). `stale` is called for each incoming entry dropped because this side had already
@@ -621,9 +636,19 @@ impl<T: Clone> MvRegister<T> {
                 }
             }
         }
+        // The other side's entries are kept only when they are the ones kept: an entry on both
+        // sides is this side's (above), and the other side's differs from it where two writes
+        // were given one dot (a restart from a backup under its old id, a value edited in a
+        // saved state). Compared only here, and by address first: entries taken from the other
+        // side are its own.
+        let theirs_kept = || {
+            out.iter()
+                .zip(other.entries.iter())
+                .all(|(&kept, t)| std::ptr::eq(kept, t) || kept == t)
+        };
         let entries = if only_theirs == 0 && out.len() == self.entries.len() {
             self.entries.clone()
-        } else if only_mine == 0 && out.len() == other.entries.len() {
+        } else if only_mine == 0 && out.len() == other.entries.len() && theirs_kept() {
             other.entries.clone()
         } else {
             Entries::from_vec(out.into_iter().cloned().collect())
@@ -646,26 +671,37 @@ impl<T: Clone> MvRegister<T> {
     /// The first makes every entry of `t` either held here or overwritten here (so nothing is
     /// taken) and leaves the joined past at this one; the second keeps every entry held here.
     /// This side's context is not needed: the first condition already implies what it would
-    /// decide. Assumes, as everything here does, that one dot names one write.
+    /// decide.
+    ///
+    /// An entry held on both sides must be equal there too (`s ∩ t` taken as entries, not
+    /// dots), though the join keeps this side's whatever the other holds: a merge that finds
+    /// `t ⊔ s = t` takes `t` whole for `s ⊔ t`, which is right only if the two agree on every
+    /// write both hold. They differ only where two writes were given one dot (`ReplicaId`'s
+    /// misuse, or a value edited in a saved state), and then the general join keeps this
+    /// side's. Shared entries (one allocation, as clones and merges leave them) are not read.
     pub(crate) fn absorbs(&self, other: &Self, other_ctx: &CausalContext) -> bool {
         if self.entries.len() == other.entries.len()
             && self.dots().eq(other.dots())
             && self.past == other.past
         {
-            return true;
+            return self.entries.same(&other.entries);
         }
         other.past.iter().all(|(r, n)| self.seen_of(r) >= n)
             && other
                 .entries
                 .iter()
                 .all(|e| self.seen_of(e.dot.replica) >= e.dot.counter)
-            && self.entries.iter().all(|e| {
-                other.holds(e.dot)
-                    || !(other_ctx.contains(e.dot) || other.seen_of(e.dot.replica) >= e.dot.counter)
+            && self.entries.iter().all(|e| match other.held(e.dot) {
+                Some(theirs) => std::ptr::eq(theirs, e) || theirs == e,
+                None => {
+                    !(other_ctx.contains(e.dot) || other.seen_of(e.dot.replica) >= e.dot.counter)
+                }
             })
             && self.is_normalised()
     }
+}
 
+impl<T: Clone> MvRegister<T> {
     /// Whether `past` holds nothing the held entries already say, as
     /// [`normalise`](Self::normalise) leaves it.
     pub(crate) fn is_normalised(&self) -> bool {
@@ -686,9 +722,10 @@ impl<T: Clone> MvRegister<T> {
             .fold(self.past.get(replica), u64::max)
     }
 
-    /// Whether an entry with this dot is held.
-    fn holds(&self, dot: Dot) -> bool {
-        self.entries.binary_search_by(|e| e.dot.cmp(&dot)).is_ok()
+    /// The entry held with this dot, if any.
+    fn held(&self, dot: Dot) -> Option<&Entry<T>> {
+        let at = self.entries.binary_search_by(|e| e.dot.cmp(&dot)).ok()?;
+        self.entries.get(at)
     }
 }
 
@@ -736,6 +773,31 @@ mod tests {
             .to_string();
         assert!(err.contains("two different writes under one dot"), "{err}");
         assert!(!err.contains("on") || !err.contains("off"), "{err}");
+    }
+
+    /// Two writes under one dot (a restart from a backup under its old id): the join keeps
+    /// this side's entry under the dot and takes the other side's concurrent one, so it does
+    /// not reuse the other side's entries, which hold the other write under the dot; and
+    /// neither register absorbs the other, so no merge takes one whole for the other.
+    #[test]
+    fn a_join_keeps_this_sides_entry_under_a_dot_both_hold_with_different_values() {
+        let mine = reg(&[(dot(1, 2), 1)]);
+        let theirs = reg(&[(dot(1, 2), 2), (dot(2, 1), 3)]);
+        let ctx = CausalContext::from_iter([dot(1, 1), dot(1, 2)]);
+        let theirs_ctx = CausalContext::from_iter([dot(1, 1), dot(1, 2), dot(2, 1)]);
+        let mut joined = mine.clone();
+        assert!(joined.join(&ctx, &theirs, &theirs_ctx, |_| {}));
+        let values: Vec<(Dot, u8)> = joined.entries().iter().map(|e| (e.dot, e.value)).collect();
+        assert_eq!(values, [(dot(1, 2), 1), (dot(2, 1), 3)]);
+        // Equal dots, different values: `t ⊔ s = t` would not give `s ⊔ t`.
+        let same_dot = reg(&[(dot(1, 2), 2)]);
+        assert!(!same_dot.absorbs(&mine, &ctx));
+        assert!(!mine.absorbs(&same_dot, &ctx));
+        assert!(!theirs.absorbs(&mine, &ctx));
+        // Equal copies (not shared) still absorb each other.
+        let copy = reg(&[(dot(1, 2), 1)]);
+        assert!(!shared(&copy, &mine));
+        assert!(copy.absorbs(&mine, &ctx) && mine.absorbs(&copy, &ctx));
     }
 
     #[test]

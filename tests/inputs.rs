@@ -4,11 +4,14 @@
 //! reads as a registry must then merge, both ways, without panicking (merging is total) and
 //! to one state (`a ⊔ b = b ⊔ a`).
 //!
-//! What a damaged state is merged with shares none of its dots. A dot names one write, and a
-//! damage that changes a write's value but not its dot makes two writes of one name: merging
-//! those breaks the laws (each side keeps its own), which no reader of one state can see. The
-//! ingest refuses such a pair of events (`Error::DotReused`); for states it is the caller's to
-//! keep replica ids unique and never to restore a replica from a backup under its old id.
+//! What a damaged state is merged with to check the laws shares none of its dots. A dot names
+//! one write, and a damage that changes a write's value but not its dot makes two writes of one
+//! name: merging those breaks the laws (each side keeps its own), which no reader of one state
+//! can see. The ingest refuses such a pair of events (`Error::DotReused`); for states it is the
+//! caller's to keep replica ids unique and never to restore a replica from a backup under its
+//! old id. Such a pair must still merge without panicking, and with the merge's shortcuts
+//! agreeing with its general join: a damaged state is also merged with the states of its own
+//! history, which share its dots (`tests/reused_dots.rs` has the cases by name).
 
 mod common;
 
@@ -342,6 +345,47 @@ proptest! {
         let text = serde_json::to_string(&ingest).expect("an ingest serialises");
         if let Ok(ingest) = serde_json::from_str::<Ingest>(&damaged_wire(&text, &damages, in_tree)) {
             merges_and_round_trips(ingest.registry(), &stranger())?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(common::config())]
+
+    /// A damaged state merged with the undamaged states of its own history (its snapshots,
+    /// deltas and final states, and each replica's delta since it), both ways, then read,
+    /// compacted and asked for a delta; and its own delta merged into each. A damage that
+    /// changed a value under its dot makes two writes of one name, so the laws are not asked:
+    /// no panic is, and in a debug build that means every shortcut the merges took agreed
+    /// with the general join (`debug_assert_general_join`, in `src/registry/merge.rs`), which
+    /// a shortcut comparing dots alone did not (review 73). CI runs it in its debug step.
+    #[test]
+    fn damaged_registries_merge_with_their_own_history_as_the_general_join_does(
+        h in history(),
+        damages in damages(),
+        in_tree in any::<bool>(),
+    ) {
+        let text = damaged_wire(&wire(&h), &damages, in_tree);
+        let Ok(damaged) = serde_json::from_str::<Registry>(&text) else {
+            return Ok(());
+        };
+        let vector = damaged.context().vector();
+        let mut others = h.states();
+        others.extend(h.replicas().iter().map(|r| r.delta_since(vector)));
+        for other in &others {
+            let mut merged = damaged.clone();
+            merged.merge(other);
+            let keys: Vec<_> = merged.keys().cloned().collect();
+            for key in &keys {
+                let _ = merged.device(key, &failback::Policy::default());
+            }
+            let everything = merged.context().vector().clone();
+            merged.compact(&everything);
+            let _ = merged.delta_since(other.context().vector());
+            let mut other_way = other.clone();
+            other_way.merge(&damaged);
+            let mut by_delta = other.clone();
+            by_delta.merge(&damaged.delta_since(other.context().vector()));
         }
     }
 }
