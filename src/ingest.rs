@@ -334,7 +334,10 @@ impl Ingest {
     /// the events remembered and the vector [`forget`](Self::forget) keeps: forgetting bounds
     /// the ids remembered, this the tombstones held. A delete compacted here still wins over
     /// a copy of its device delivered later, in an event or a merge, as
-    /// [`Registry::compact`] says.
+    /// [`Registry::compact`] says. It drops nothing else: not the twin paths and metadata keys
+    /// removed from live devices, so a device's state grows with every one ever written to it
+    /// until the device is deleted or re-created (the known limitation [`Registry::compact`]
+    /// describes).
     ///
     /// # Examples
     ///

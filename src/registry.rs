@@ -563,6 +563,20 @@ impl Registry {
     /// in either direction (merging this one into it walks every key it holds that this one
     /// lacks, the one merge that does).
     ///
+    /// # Known limitation: removals inside a live device are never compacted
+    ///
+    /// Only tombstones, of deleted devices, are dropped. A twin path or a metadata key
+    /// removed (written `None`, or replaced by a write to a path above or below it), and any
+    /// register cleared, is kept as a register holding no value and only its record of the
+    /// writes it overwrote (one counter per replica that wrote it): a merge needs that record
+    /// to refuse a stale replica's value for the path, and no compaction drops it yet, even
+    /// where every replica has seen the removal. So a device's state grows with every twin path and metadata key
+    /// ever written to it, and shrinks only when the device is deleted or re-created: the
+    /// bound is per device incarnation, the paths and keys written since its create, however
+    /// few it shows. Twins that carry a path per job or configuration id, set then removed,
+    /// grow without end while the device lives; keep such ids out of twin paths, or delete
+    /// and re-create the device to reset it.
+    ///
     /// # Examples
     ///
     /// ```
