@@ -213,12 +213,7 @@ fn check_disables_applied(first: &Run, primary: &[ExportLine], held: &[ExportLin
         lines.iter().map(|l| (l.key.clone(), l.clone())).collect()
     };
     let (was, now) = (by_key(primary), by_key(held));
-    let blocked: BTreeMap<&DeviceKey, &str> = first
-        .plan
-        .blocked
-        .iter()
-        .map(|b| (&b.key, b.reason.as_str()))
-        .collect();
+    let blocked = blocked_reasons(first);
     let mut disabled = BTreeSet::new();
     for merged in &first.plan.merged {
         let enabled = was.get(&merged.key).map(|w| w.status) == Some(Status::Enabled);
@@ -305,12 +300,7 @@ fn check_rotations_applied(first: &Run, primary: &[ExportLine], held: &[ExportLi
             .collect()
     };
     let (was, now) = (by_key(primary), by_key(held));
-    let blocked: BTreeMap<&DeviceKey, &str> = first
-        .plan
-        .blocked
-        .iter()
-        .map(|b| (&b.key, b.reason.as_str()))
-        .collect();
+    let blocked = blocked_reasons(first);
     let pending: BTreeSet<&DeviceKey> = first.plan.pending_parent.iter().collect();
     for merged in &first.plan.merged {
         if is_system(&merged.key) {
@@ -372,9 +362,15 @@ fn rotated_out(held: Option<&Authentication>, merged: Option<&Authentication>) -
     }
 }
 
+/// The first run's blocked devices, each with its entry's reason.
+fn blocked_reasons(first: &Run) -> BTreeMap<&DeviceKey, &str> {
+    let blocked = first.plan.blocked.iter();
+    blocked.map(|b| (&b.key, b.reason.as_str())).collect()
+}
+
 /// The credentials `auth`'s type authenticates with: an export writes the other kind as
 /// nulls, and a line read back may hold them as an empty pair or none.
-fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
+pub(crate) fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
     auth.map(|auth| Authentication {
         kind: auth.kind,
         keys: auth.keys.clone().filter(|_| auth.kind == AuthType::Sas),

@@ -6,10 +6,11 @@
 //! only adds is no rotation.
 
 use failback::iothub::ImportMode;
-use failback::{AuthType, Authentication, Capabilities, Status};
+use failback::{Capabilities, Status};
 use serde_json::{Value, json};
 
 use crate::hub::Hub;
+use crate::rerun::credentials;
 use crate::*;
 
 /// A tag over IoT Hub's 8 KB limit for tags: the device's full update is blocked.
@@ -30,19 +31,6 @@ fn x509(value: Value, primary: &str, secondary: Option<&str>) -> Value {
     let thumbprints = json!({"primaryThumbprint": primary, "secondaryThumbprint": secondary});
     let auth = json!({"x509Thumbprint": thumbprints, "type": "selfSigned"});
     set(value, "/authentication", auth)
-}
-
-/// The credentials `auth`'s type authenticates with (an export writes the other kind as
-/// nulls, read back as an empty pair).
-fn credentials(auth: Option<&Authentication>) -> Option<Authentication> {
-    auth.map(|a| Authentication {
-        kind: a.kind,
-        keys: a.keys.clone().filter(|_| a.kind == AuthType::Sas),
-        thumbprints: a
-            .thumbprints
-            .clone()
-            .filter(|_| a.kind == AuthType::SelfSigned),
-    })
 }
 
 /// Asserts no entry names a key or thumbprint of any side.
