@@ -294,6 +294,12 @@ fn set(mut value: Value, path: &str, to: Value) -> Value {
     value
 }
 
+/// `value` behind the edge device `gw`, whose scope has generation id `generation`.
+pub(crate) fn behind(value: Value, gw: &str, generation: u64) -> Value {
+    let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
+    set(value, "/deviceScope", json!(scope))
+}
+
 /// `value` without its top-level `field`.
 fn without(mut value: Value, field: &str) -> Value {
     value.as_object_mut().expect("an object").remove(field);

@@ -911,10 +911,6 @@ fn the_report_carries_the_count_of_credentials_unknown_per_input() {
 /// gateway, unreported, and that made-up removal could beat the other side's real move.
 #[test]
 fn an_edge_devices_line_says_nothing_of_its_parent() {
-    let behind = |v: Value, gw: &str, generation: u64| {
-        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
-        set(v, "/deviceScope", json!(scope))
-    };
     let parent = |run: &Run, id: &str| run.device(id).parent.map(|p| p.as_str().to_owned());
     // `id`'s parent is `expected`, and no parent conflict is reported for it.
     let unopposed = |run: &Run, id: &str, expected: &str, prefer: Side| {

@@ -11,10 +11,6 @@ use crate::*;
 
 #[test]
 fn a_leaf_whose_new_gateway_the_plan_creates_waits_for_the_next_run() {
-    let behind = |v: Value, gw: &str, generation: u64| {
-        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
-        set(v, "/deviceScope", json!(scope))
-    };
     for prefer in BOTH {
         let base = [edge("gw-old", 1), behind(device("moved"), "gw-old", 1)];
         let secondary = [
@@ -93,10 +89,6 @@ fn a_module_waits_or_is_blocked_with_its_device() {
 
 #[test]
 fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
-    let behind = |v: Value, gw: &str, generation: u64| {
-        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
-        set(v, "/deviceScope", json!(scope))
-    };
     // `a-stale` sorts before `gw` and carries a scope the gateway no longer has.
     let base = [behind(device("a-stale"), "gw", 1), edge("gw", 1)];
     let primary = [behind(device("a-stale"), "gw", 0), edge("gw", 1)];
@@ -140,29 +132,22 @@ fn a_leaf_takes_its_gateways_scope_from_the_gateways_own_line() {
 /// a line with a stale scope on every run.
 #[test]
 fn a_gateways_scope_its_children_disagree_on_is_unknown_and_each_leaf_keeps_its_own() {
-    let behind = |v: Value, scope: &str| {
-        set(
-            v,
-            "/deviceScope",
-            json!(format!("ms-azure-iot-edge://{scope}")),
-        )
-    };
     let unstated = without(device("gw"), "capabilities");
     let base = [
         unstated.clone(),
-        behind(device("a-leaf"), "gw-1"),
-        behind(device("b-leaf"), "gw-1"),
+        behind(device("a-leaf"), "gw", 1),
+        behind(device("b-leaf"), "gw", 1),
     ];
     let primary = [
         unstated.clone(),
-        behind(device("a-leaf"), "gw-1"),
-        behind(device("b-leaf"), "gw-5"),
+        behind(device("a-leaf"), "gw", 1),
+        behind(device("b-leaf"), "gw", 5),
     ];
     let secondary = [
         unstated,
-        behind(device("a-leaf"), "gw-2"),
-        behind(set(device("b-leaf"), "/status", json!("disabled")), "gw-2"),
-        behind(device("c-leaf"), "gw-2"),
+        behind(device("a-leaf"), "gw", 2),
+        behind(set(device("b-leaf"), "/status", json!("disabled")), "gw", 2),
+        behind(device("c-leaf"), "gw", 2),
     ];
     for prefer in BOTH {
         let run = merge(&base, &primary, &secondary, prefer);
@@ -195,8 +180,8 @@ fn a_gateways_scope_its_children_disagree_on_is_unknown_and_each_leaf_keeps_its_
     // Children that agree give the gateway their scope, the new leaf included.
     let primary = [
         without(device("gw"), "capabilities"),
-        behind(device("a-leaf"), "gw-5"),
-        behind(device("b-leaf"), "gw-5"),
+        behind(device("a-leaf"), "gw", 5),
+        behind(device("b-leaf"), "gw", 5),
     ];
     let run = merge(&base, &primary, &secondary, Side::Secondary);
     let own = Some("ms-azure-iot-edge://gw-5");
@@ -214,24 +199,17 @@ fn a_gateways_scope_its_children_disagree_on_is_unknown_and_each_leaf_keeps_its_
 /// device's scope; the next run, reading the gateway's own scope, writes the other leaf's.
 #[test]
 fn a_leaf_keeping_a_contradicted_scope_is_written_beside_its_gateways_update() {
-    let behind = |v: Value, scope: &str| {
-        set(
-            v,
-            "/deviceScope",
-            json!(format!("ms-azure-iot-edge://{scope}")),
-        )
-    };
     let disabled = |v: Value| set(v, "/status", json!("disabled"));
     let base = export(&[device("leaf-1"), device("leaf-2")]);
     let primary = export(&[
         without(device("gw"), "capabilities"),
-        behind(device("leaf-1"), "gw-1"),
-        behind(device("leaf-2"), "gw-5"),
+        behind(device("leaf-1"), "gw", 1),
+        behind(device("leaf-2"), "gw", 5),
     ]);
     let secondary = export(&rehome(&[
         disabled(edge("gw", 2)),
-        behind(device("leaf-1"), "gw-2"),
-        disabled(behind(device("leaf-2"), "gw-2")),
+        behind(device("leaf-1"), "gw", 2),
+        disabled(behind(device("leaf-2"), "gw", 2)),
     ]));
     for prefer in BOTH {
         let first = generated::check_fixed_point(&base, &primary, &secondary, prefer, false);
@@ -261,22 +239,15 @@ fn a_leaf_keeping_a_contradicted_scope_is_written_beside_its_gateways_update() {
 /// export, refused it.
 #[test]
 fn a_scope_a_leaf_shows_alone_once_the_other_moved_away_is_taken_on_the_next_run() {
-    let behind = |v: Value, scope: &str| {
-        set(
-            v,
-            "/deviceScope",
-            json!(format!("ms-azure-iot-edge://{scope}")),
-        )
-    };
     let primary = export(&[
         without(device("gw"), "capabilities"),
-        behind(device("leaf-1"), "gw-13"),
-        behind(device("leaf-2"), "gw-3"),
+        behind(device("leaf-1"), "gw", 13),
+        behind(device("leaf-2"), "gw", 3),
     ]);
     let secondary = export(&rehome(&[
         edge("gw", 2),
         device("leaf-1"),
-        behind(device("new-leaf"), "gw-2"),
+        behind(device("new-leaf"), "gw", 2),
     ]));
     let first = generated::check_fixed_point(&[], &primary, &secondary, Side::Secondary, false);
     let create = first.line("new-leaf");
@@ -413,10 +384,6 @@ fn leaves_wait_only_for_a_gateway_whose_line_this_plan_writes() {
 
 #[test]
 fn an_edge_devices_parent_no_line_can_carry_is_listed_never_claimed_written() {
-    let behind = |v: Value, gw: &str, generation: u64| {
-        let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
-        set(v, "/deviceScope", json!(scope))
-    };
     let listed = |run: &Run| {
         assert_eq!(run.summary.parent_unwritable, run.plan.parent_unwritable);
         let report: Value = serde_json::from_str(&run.report_json()).expect("json");

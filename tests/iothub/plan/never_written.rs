@@ -2,7 +2,7 @@
 //! module's line.
 
 use failback::iothub::{ImportMode, Side};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::*;
 
@@ -118,27 +118,20 @@ fn iot_edge_system_modules_are_never_written() {
 /// run. A module has no scope of its own: its line carries none.
 #[test]
 fn a_modules_line_never_carries_a_scope() {
-    let behind = |v: Value, scope: &str| {
-        set(
-            v,
-            "/deviceScope",
-            json!(format!("ms-azure-iot-edge://{scope}")),
-        )
-    };
     let base = [
         edge("gw", 1),
-        behind(device("leaf"), "gw-1"),
-        behind(module("leaf", "m"), "gw-1"),
+        behind(device("leaf"), "gw", 1),
+        behind(module("leaf", "m"), "gw", 1),
     ];
     let primary = [
         edge("gw", 5),
-        behind(device("leaf"), "gw-1"),
-        behind(module("leaf", "m"), "gw-1"),
+        behind(device("leaf"), "gw", 1),
+        behind(module("leaf", "m"), "gw", 1),
     ];
     let secondary = [
         edge("gw", 2),
-        behind(device("leaf"), "gw-2"),
-        keys(behind(module("leaf", "m"), "gw-2"), K[4], K[5]),
+        behind(device("leaf"), "gw", 2),
+        keys(behind(module("leaf", "m"), "gw", 2), K[4], K[5]),
     ];
     for prefer in BOTH {
         let run = merge(&base, &primary, &secondary, prefer);

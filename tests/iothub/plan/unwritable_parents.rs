@@ -8,12 +8,6 @@ use serde_json::{Value, json};
 use crate::hub::Hub;
 use crate::*;
 
-/// `value` behind the edge device `gw`, whose scope has generation id `generation`.
-fn behind(value: Value, gw: &str, generation: u64) -> Value {
-    let scope = format!("ms-azure-iot-edge://{gw}-{generation}");
-    set(value, "/deviceScope", json!(scope))
-}
-
 /// The report's `parentUnwritable`, as `report.json` holds it.
 fn reported(run: &Run) -> Value {
     let report: Value = serde_json::from_str(&run.report_json()).expect("json");
