@@ -23,20 +23,14 @@ use super::*;
 /// simulator, about 50 ms in a release build: at the full count the three would take two to
 /// three minutes of CI's thirteen. A soak run scales them with it.
 fn generated_cases() -> u32 {
-    let requested = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .unwrap_or(1000);
-    (requested / 10).max(100)
+    (topology_cases() / 10).max(100)
 }
 
 /// Cases for the topology property: `PROPTEST_CASES` (1,000 by default, and in CI). Each case
 /// merges at most five devices and replays the plan a few times on the import simulator.
 fn topology_cases() -> u32 {
-    let requested = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok());
-    requested.unwrap_or(1000)
+    let requested = std::env::var("PROPTEST_CASES").ok();
+    requested.and_then(|v| v.parse().ok()).unwrap_or(1000)
 }
 
 /// Checks `property` on [`generated_cases`] values of `strategy`, shrinking a failure and
